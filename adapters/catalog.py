@@ -1,0 +1,52 @@
+"""Which models exist and which upstream targets serve each, built once from the configuration.
+
+A model is addressed as `provider/model` (always routable to a configured provider), by an alias
+(its ordered targets), or by a bare name that providers list (each listing provider, in config
+order, so two providers of one model back each other up).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from adapters.dialects.base import ModelCard
+from adapters.providers import Provider, Target
+
+
+class Catalog:
+    def __init__(self, providers: Mapping[str, Provider], aliases: Mapping[str, Iterable[str]]) -> None:
+        self.providers = dict(providers)
+        self.aliases = {name: [self._target(t) for t in targets] for name, targets in aliases.items()}
+        self.listed: dict[str, list[Target]] = {}
+        for provider in self.providers.values():
+            for model in provider.models:
+                self.listed.setdefault(model, []).append(Target(provider, model))
+
+    def _target(self, label: str) -> Target:
+        provider, _, model = label.partition("/")
+        return Target(self.providers[provider], model)
+
+    def resolve(self, model: str) -> list[Target] | None:
+        targets = self.aliases.get(model) or self.listed.get(model)
+        if targets:
+            return targets
+        provider, sep, upstream_model = model.partition("/")
+        if sep and upstream_model and provider in self.providers:
+            return [Target(self.providers[provider], upstream_model)]
+        return None
+
+    def cards(self) -> list[ModelCard]:
+        cards = [ModelCard(name, "interlingua") for name in self.aliases]
+        cards.extend(ModelCard(name, targets[0].provider.name) for name, targets in self.listed.items()
+                     if name not in self.aliases)
+        return cards
+
+    def card(self, model: str) -> ModelCard | None:
+        targets = self.resolve(model)
+        if targets is None:
+            return None
+        return ModelCard(model, "interlingua" if model in self.aliases else targets[0].provider.name)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()

@@ -1,0 +1,124 @@
+"""What every wire dialect provides, in both directions.
+
+A codec does no I/O. Client side: match a request to an operation, find its credential, parse
+its body into the IR, render IR results, streams and errors back. Upstream side: render the IR as
+that dialect's request, parse its responses, streams and errors into the IR. A codec also knows how
+to pass its own stream through untouched while reading the usage out of it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from adapters import ir
+
+
+@dataclass(slots=True)
+class ModelCard:
+    """One entry of a models list, in neutral form."""
+
+    id: str
+    owned_by: str
+    created: int = 0
+    capabilities: tuple[str, ...] = ("chat",)
+
+
+@dataclass(slots=True)
+class ModelList:
+    models: list[ModelCard]
+
+
+@dataclass(slots=True)
+class Route:
+    operation: str
+    params: dict[str, str]
+
+
+class StreamDecoder(ABC):
+    """Upstream stream bytes in, IR events out; raises GatewayError on an in-stream error."""
+
+    @abstractmethod
+    def feed(self, chunk: bytes) -> list[ir.StreamEvent]: ...
+
+    @abstractmethod
+    def close(self) -> list[ir.StreamEvent]: ...
+
+
+class StreamEncoder(ABC):
+    """IR events in, client stream bytes out."""
+
+    media_type = "text/event-stream"
+
+    @abstractmethod
+    def encode(self, event: ir.StreamEvent) -> bytes: ...
+
+    @abstractmethod
+    def end(self) -> bytes: ...
+
+    @abstractmethod
+    def error(self, error: ir.GatewayError) -> bytes: ...
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"
+
+
+class Passthrough(ABC):
+    """Forwards a same-dialect upstream stream while reading usage out of it.
+
+    `feed` returns the bytes to send on (possibly fewer than came in); `usage` is the last usage
+    seen, and `events` counts the events passed, for an estimate when the stream is cut short.
+    """
+
+    usage: ir.Usage | None = None
+    events: int = 0
+
+    @abstractmethod
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    @abstractmethod
+    def close(self) -> bytes: ...
+
+
+class Codec(ABC):
+    name: str
+    credential_headers: tuple[bytes, ...] = ()
+
+    # client side ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None: ...
+
+    @abstractmethod
+    def decode_request(self, operation: str, body: Any) -> Any: ...
+
+    @abstractmethod
+    def encode_result(self, result: Any, request: Any) -> bytes: ...
+
+    @abstractmethod
+    def stream_encoder(self, request: Any) -> StreamEncoder: ...
+
+    @abstractmethod
+    def encode_error(self, error: ir.GatewayError) -> bytes: ...
+
+    @abstractmethod
+    def passthrough(self, request: Any) -> Passthrough: ...
+
+    def usage_of(self, body: Any) -> ir.Usage | None:
+        """Usage out of a whole response body in this dialect."""
+        return None
+
+    # upstream side -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def encode_request(self, request: Any, model: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def decode_response(self, body: Any) -> Any: ...
+
+    @abstractmethod
+    def stream_decoder(self) -> StreamDecoder: ...
+
+    @abstractmethod
+    def decode_error(self, status: int, body: bytes) -> ir.GatewayError: ...

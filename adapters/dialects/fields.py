@@ -1,0 +1,145 @@
+"""Typed field access for request validation, shared by the codecs.
+
+Each getter names the field by its path (`messages[2].content`), so a 400 tells the client exactly
+what to fix. bool is not accepted where a number is expected, as JSON Schema says.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from adapters.ir import GatewayError, invalid
+
+_MISSING = object()
+
+
+def obj(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(path, "must be an object")
+    return value
+
+
+def req(body: dict[str, Any], key: str, path: str = "") -> Any:
+    value = body.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        raise invalid(path + key, "is required")
+    return value
+
+
+def string(body: dict[str, Any], key: str, path: str = "", required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise invalid(path + key, "is required")
+        return None
+    if not isinstance(value, str):
+        raise invalid(path + key, "must be a string")
+    if required and not value:
+        raise invalid(path + key, "must not be empty")
+    return value
+
+
+def integer(body: dict[str, Any], key: str, path: str = "", minimum: int | None = None) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(path + key, "must be an integer")
+    if minimum is not None and value < minimum:
+        raise invalid(path + key, f"must be at least {minimum}")
+    return value
+
+
+def number(body: dict[str, Any], key: str, path: str = "") -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(path + key, "must be a number")
+    return value
+
+
+def boolean(body: dict[str, Any], key: str, path: str = "") -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise invalid(path + key, "must be a boolean")
+    return value
+
+
+def array(body: dict[str, Any], key: str, path: str = "", required: bool = False) -> list[Any] | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise invalid(path + key, "is required")
+        return None
+    if not isinstance(value, list):
+        raise invalid(path + key, "must be an array")
+    if required and not value:
+        raise invalid(path + key, "must not be empty")
+    return value
+
+
+def mapping(body: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    return obj(value, path + key)
+
+
+def choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], path: str = "") -> str | None:
+    value = string(body, key, path)
+    if value is not None and value not in allowed:
+        raise invalid(path + key, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def rest(body: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    """The fields a codec has no slot for, kept so that a same-dialect hop loses nothing."""
+    extra = {k: v for k, v in body.items() if k not in known}
+    return extra or None
+
+
+def split_data_url(url: str, path: str) -> tuple[str, str]:
+    """`data:<mime>;base64,<b64>` as (mime, b64)."""
+    head, sep, data = url.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise invalid(path, "must be a base64 data URL (data:<type>;base64,...)")
+    return head[5:-7], data
+
+
+def data_url(media_type: str, data: str) -> str:
+    return f"data:{media_type};base64,{data}"
+
+
+def is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+KIND_OF_STATUS: dict[int, str] = {
+    400: "invalid_request",
+    401: "authentication",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    413: "too_large",
+    422: "invalid_request",
+    429: "rate_limit",
+    503: "unavailable",
+    504: "timeout",
+    529: "overloaded",
+}
+
+
+def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
+    """An error the upstream answered: 4xx keep their status, 5xx become a gateway status."""
+    kind = KIND_OF_STATUS.get(status) or ("invalid_request" if status < 500 else "upstream")
+    gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 503}.get(status, 502)
+    retryable = status in (408, 429) or status >= 500
+    return GatewayError(kind, message, status=gateway_status, retryable=retryable, **kw)  # type: ignore[arg-type]

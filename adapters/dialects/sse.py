@@ -1,0 +1,57 @@
+"""Server-sent events framing, shared by every dialect that streams over SSE."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+
+def frame(data: bytes, event: str | None = None) -> bytes:
+    """One SSE event; `data` must be a single line (compact JSON is)."""
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+COMMENT_PING = b": ping\n\n"
+
+
+def split_complete(buffer: bytes) -> tuple[bytes, bytes]:
+    """Split `buffer` after its last complete event: (complete events, the unfinished rest)."""
+    cut = max(buffer.rfind(b"\n\n") + 2, buffer.rfind(b"\r\n\r\n") + 4, 0)
+    return buffer[:cut], buffer[cut:]
+
+
+def events(block: bytes) -> Iterator[tuple[str | None, bytes]]:
+    """(event name, data) of each event in a block of complete events; comments are skipped.
+
+    Multi-line data is joined with a newline, as the SSE specification says.
+    """
+    for raw in block.replace(b"\r\n", b"\n").split(b"\n\n"):
+        if not raw:
+            continue
+        name: str | None = None
+        data: list[bytes] = []
+        for line in raw.split(b"\n"):
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+        if data:
+            yield name, b"\n".join(data)
+
+
+class Splitter:
+    """Cuts a byte stream into blocks of whole SSE events, whatever the network's chunking."""
+
+    __slots__ = ("_rest",)
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        complete, self._rest = split_complete(self._rest + chunk if self._rest else chunk)
+        return complete
+
+    def flush(self) -> bytes:
+        rest, self._rest = self._rest, b""
+        return rest + b"\n\n" if rest.strip() else b""

@@ -1,0 +1,410 @@
+"""The interlingua: the one typed model every dialect is parsed into and generated from.
+
+It is a superset, not a common denominator. Each record keeps `extra`, the fields of the source
+dialect that have no neutral slot, so a same-dialect round trip loses nothing; a codec for another
+dialect ignores them. Opaque reasoning state is stored with the provider that minted it, so that it
+is only ever sent back there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+# Neutral finish reasons (wire-formats.md 6.1); each codec maps to and from its own words.
+FinishReason = Literal[
+    "stop", "stop_sequence", "length", "tool_calls", "content_filter", "context_overflow", "pause"
+]
+
+
+# Content parts -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Image:
+    """An image by URL or inline bytes; `data` is base64 text, as every dialect carries it."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Audio:
+    data: str
+    format: str
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class File:
+    """A document (PDF and the like): inline base64, a URL, or a provider file id."""
+
+    data: str | None = None
+    media_type: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, kept as the model wrote it
+    kind: Literal["function", "custom"] = "function"
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolResult:
+    call_id: str
+    content: list[Part]
+    is_error: bool = False
+    name: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """Reasoning text plus its opaque state, bound to the provider and model that minted it."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Refusal:
+    text: str
+
+
+@dataclass(slots=True)
+class Citation:
+    url: str | None = None
+    title: str | None = None
+    start: int | None = None
+    end: int | None = None
+    extra: dict[str, Any] | None = None
+
+
+Part = Union[Text, Image, Audio, File, ToolCall, ToolResult, Reasoning, Refusal, Citation]
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part]
+    name: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+# Request ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    kind: Literal["function", "custom"] = "function"
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required"]
+    names: list[str] | None = None  # a forced tool, or the allowed subset
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat turn, whatever dialect it came in.
+
+    `native` is the client's parsed body and `dialect` its codec name: when the upstream speaks
+    the same dialect, a provider sends `native` with only the model changed.
+    """
+
+    model: str
+    messages: list[Message]
+    dialect: str
+    native: dict[str, Any] | None = None
+    stream: bool = False
+    stream_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] | None = None
+    n: int | None = None
+    seed: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
+    reasoning_budget: int | None = None
+    verbosity: str | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Response and stream ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Usage:
+    """One neutral usage record (wire-formats.md 6.8): totals include their sub-counts."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    extra: dict[str, Any] | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    message: Message
+    finish_reason: FinishReason | None
+    logprobs: Any = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    id: str
+    model: str
+    created: int
+    choices: list[Choice]
+    usage: Usage | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class StreamStart:
+    id: str
+    model: str
+    created: int
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+    choice: int = 0
+    logprobs: Any = None
+
+
+@dataclass(slots=True)
+class RefusalDelta:
+    text: str
+    choice: int = 0
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    choice: int = 0
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call; `index` is its position among the choice's tool calls."""
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+    kind: Literal["function", "custom"] = "function"
+    choice: int = 0
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: FinishReason
+    choice: int = 0
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True)
+class UsageReport:
+    usage: Usage
+
+
+StreamEvent = Union[
+    StreamStart, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta, Finish, UsageReport
+]
+
+
+# Errors -------------------------------------------------------------------------------------------
+
+ErrorKind = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "too_large",
+    "rate_limit",
+    "upstream",
+    "unavailable",
+    "overloaded",
+    "timeout",
+    "internal",
+]
+
+STATUS_OF_KIND: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "too_large": 413,
+    "rate_limit": 429,
+    "internal": 500,
+    "upstream": 502,
+    "unavailable": 503,
+    "timeout": 504,
+    "overloaded": 529,
+}
+
+
+class GatewayError(Exception):
+    """Any failure a client must see, rendered later in the client's own dialect.
+
+    `status` is the HTTP status to answer; `kind` the neutral category each codec names in its own
+    words; `code` an optional dialect-neutral code (`model_not_found`); `param` the field at fault.
+    `retryable` marks failures after which a fallback target may be tried.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status or STATUS_OF_KIND[kind]
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+
+def invalid(param: str, message: str) -> GatewayError:
+    """A 400 that names the field at fault, as every dialect's clients expect."""
+    return GatewayError("invalid_request", f"{param}: {message}", param=param)
+
+
+# Other capabilities -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    inputs: list[str] | list[list[int]]
+    dialect: str
+    native: dict[str, Any] | None = None
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    task_type: str | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    model: str
+    vectors: list[list[float]]
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class SpeechRequest:
+    model: str
+    input: str
+    voice: str
+    dialect: str
+    response_format: str | None = None
+    speed: float | None = None
+    instructions: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TranscriptionRequest:
+    model: str
+    filename: str
+    content_type: str
+    dialect: str
+    language: str | None = None
+    prompt: str | None = None
+    response_format: str | None = None
+    temperature: float | None = None
+    timestamp_granularities: list[str] | None = None
+    stream: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ImageRequest:
+    model: str
+    prompt: str
+    dialect: str
+    n: int | None = None
+    size: str | None = None
+    response_format: Literal["b64_json", "url"] | None = None
+    images: list[Image] | None = None
+    mask: Image | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UtilityRequest:
+    """extract, segment, summarize, translate, search, research, rerank, render, transcribe."""
+
+    operation: str
+    model: str | None
+    params: dict[str, Any]
+    dialect: str = "utility"

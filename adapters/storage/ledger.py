@@ -1,0 +1,260 @@
+"""The usage ledger: one row per request in a local SQLite file, for `interlingua usage` and billing.
+
+A gateway answers from the event loop, and SQLite is a blocking, sometimes slow, disk. So callers
+only append to an in-memory queue; one daemon thread owns the connection and writes in batches, one
+transaction each, which keeps the write cost per request small and the request path free of I/O.
+A broken disk costs usage rows (logged), never requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("interlingua.ledger")
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    ts: float  # unix time the request started
+    key: str  # gateway key name, "" when the gateway is open
+    model: str  # what the client asked for
+    upstream: str  # "provider/model" that answered, "" if none did
+    dialect: str
+    operation: str
+    status: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    ttfb_ms: float | None
+    total_ms: float
+    stream: bool
+    estimated: bool  # tokens were estimated because a stream was cut short
+
+
+_COLUMNS = tuple(f.name for f in fields(UsageRecord))
+_as_row = operator.attrgetter(*_COLUMNS)
+
+# "key" is quoted throughout: it is an SQL keyword that SQLite only tolerates as a name.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    "key" TEXT NOT NULL,
+    model TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    dialect TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    ttfb_ms REAL,
+    total_ms REAL NOT NULL,
+    stream INTEGER NOT NULL,
+    estimated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
+"""
+_INSERT = "INSERT INTO usage ({}) VALUES ({})".format(
+    ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join("?" * len(_COLUMNS))
+)
+
+
+@dataclass(slots=True)
+class _Flush:
+    done: threading.Event
+
+
+_STOP = object()
+
+
+class Ledger:
+    """Batches usage records onto disk from a single writer thread.
+
+    `record()` is safe from any thread or the event loop: it is one queue append. Records made
+    after `close()` are dropped, since nothing would ever write them.
+    """
+
+    def __init__(self, path: Path, flush_interval: float = 0.5, batch_size: int = 512) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # orders start/flush/close; record() never takes it
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def record(self, rec: UsageRecord) -> None:
+        if not self._closed:
+            self._queue.put(rec)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ledger is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="interlingua-ledger", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        """Block until every record queued before this call has been written (or failed to be)."""
+        done = threading.Event()
+        with self._lock:
+            if self._closed:
+                return  # close() already drained the queue
+            if self._thread is None:
+                raise RuntimeError("ledger is not started")
+            # Under the lock so the sentinel cannot land behind close()'s stop marker and hang.
+            self._queue.put(_Flush(done))
+        done.wait()
+
+    def close(self) -> None:
+        """Write whatever is still queued, then stop the writer."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+            thread = self._thread
+        if thread is None:
+            self._run()  # never started: drain here, so queued records are not lost
+        else:
+            thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        pending: list[UsageRecord] = []
+        deadline = 0.0
+        try:
+            while True:
+                # Idle with nothing pending: sleep until a record arrives, no periodic wake-ups.
+                timeout = max(0.0, deadline - time.monotonic()) if pending else None
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    conn = self._store(conn, pending)
+                    continue
+                if item is _STOP:
+                    conn = self._store(conn, pending)
+                    return
+                if isinstance(item, _Flush):
+                    conn = self._store(conn, pending)
+                    item.done.set()
+                    continue
+                if not pending:
+                    deadline = time.monotonic() + self.flush_interval
+                pending.append(item)
+                if len(pending) >= self.batch_size:
+                    conn = self._store(conn, pending)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _store(self, conn: sqlite3.Connection | None, pending: list[UsageRecord]) -> sqlite3.Connection | None:
+        """Write and clear `pending`; returns the connection to reuse, None after a failure.
+
+        A failed batch is dropped rather than retried: holding it would grow memory without bound
+        for as long as the disk stays broken. Reconnecting afresh after any failure lets the ledger
+        recover once the fault (a missing directory, a full disk) is gone.
+        """
+        if not pending:
+            return conn
+        try:
+            rows = [_as_row(rec) for rec in pending]
+            if conn is None:
+                conn = _connect(self.path)
+            self._write(conn, rows)
+            return conn
+        except Exception:
+            log.exception("usage ledger write to %s failed; %d records dropped", self.path, len(pending))
+            if conn is not None:
+                conn.close()
+            return None
+        finally:
+            pending.clear()
+
+    def _write(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """One batch, one transaction; a separate method so tests can make the disk slow or faulty."""
+        with conn:
+            conn.executemany(_INSERT, rows)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        # WAL lets `interlingua usage` read while the gateway writes; NORMAL sync is still
+        # crash-safe in WAL mode, only the last batches may be lost on power failure.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_TOTALS = """
+SELECT "key" AS key, model, COUNT(*) AS requests, SUM(status >= 400) AS errors,
+       SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
+       SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
+       AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms
+FROM usage GROUP BY "key", model ORDER BY "key", model
+"""
+
+
+def totals(path: Path) -> list[dict[str, Any]]:
+    """Per key and model sums; [] for a missing ledger, which this never creates.
+
+    `avg_ttfb_ms` averages only requests that saw a first byte, and is None when none did.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    # Read-only, so a typo'd path or a running gateway's file is never modified by the CLI.
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage'").fetchone() is None:
+            return []
+        return [dict(row) for row in conn.execute(_TOTALS)]
+    finally:
+        conn.close()
+
+
+_HEADER = ("KEY", "MODEL", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING",
+           "AVG TTFB MS", "AVG TOTAL MS")
+_LEFT = 2  # key and model are text, left-aligned; the numbers are right-aligned
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_totals(rows: list[dict[str, Any]]) -> str:
+    """`totals()` as an aligned plain-text table; an open gateway's empty key shows as "-"."""
+    if not rows:
+        return "no usage recorded"
+    cells = [_HEADER] + [
+        (
+            r["key"] or "-", r["model"], str(r["requests"]), str(r["errors"]),
+            str(r["input_tokens"]), str(r["cached_tokens"]), str(r["output_tokens"]),
+            str(r["reasoning_tokens"]), _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADER))]
+    return "\n".join(
+        "  ".join(c.ljust(w) if i < _LEFT else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        for line in cells
+    )

@@ -1,0 +1,96 @@
+"""The `interlingua` command: serve, check a config, print usage totals."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from typing import Sequence
+
+from adapters.storage.ledger import format_totals, totals
+from app.config import Config, ConfigError, from_env, load
+from app.factory import LEDGER_FILE
+
+
+def _config(path: str | None) -> Config:
+    return load(path) if path else from_env()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    if not config.keys and not is_loopback(host) and not args.open:
+        print(f"interlingua: refusing to listen on {host} with no gateway keys configured; add [keys] "
+              "to the config, or pass --open to serve without authentication", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from app.factory import create_app
+
+    print(f"interlingua: {len(config.providers)} providers from {config.source}, "
+          f"{'open' if not config.keys else f'{len(config.keys)} keys'}, listening on http://{host}:{port}",
+          file=sys.stderr)
+    # The access log is off: it would be the hot path's slowest part, and query strings can hold keys.
+    uvicorn.run(create_app(config), host=host, port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning", lifespan="on")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    config = load(args.path)
+    print(f"{args.path}: ok")
+    for name, provider in config.providers.items():
+        keyed = "with key" if provider.key else "no key"
+        print(f"provider {name}: {provider.type} {provider.url} ({keyed}), {name}/* routable")
+    for name, alias in config.models.items():
+        print(f"model {name} -> {', '.join(alias.targets)}")
+    for name, provider in config.providers.items():
+        for model in provider.models:
+            if model not in config.models:
+                print(f"model {model} -> {name}/{model}")
+    for name, key in config.keys.items():
+        print(f"key {name}: models {', '.join(key.models) or '*'}" + (f", {key.rpm} rpm" if key.rpm else ""))
+    return 0
+
+
+def usage(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    print(format_totals(totals(config.server.data_dir / LEDGER_FILE)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="interlingua", description="An AI API gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="start the gateway")
+    p.add_argument("--config", help="TOML config file (default: configure from the environment)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8080)")
+    p.add_argument("--open", action="store_true", help="allow a non-loopback address without gateway keys")
+    p.set_defaults(run=serve)
+    p = commands.add_parser("check", help="validate a config and print the models it resolves")
+    p.add_argument("path")
+    p.set_defaults(run=check)
+    p = commands.add_parser("usage", help="print usage totals per key and model from the ledger")
+    p.add_argument("--config", help="TOML config file, for its data_dir")
+    p.set_defaults(run=usage)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"interlingua: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The innermost layer: calls the routed targets in order and hands the answer outward.
+
+Fallback happens only before the first byte has gone to the client: a target that refuses, times
+out, answers 429 or 5xx, or breaks before its first chunk, passes the request to the next. A
+same-dialect answer goes out as the upstream's bytes (`http.*` messages, usage read on the way);
+any other as IR (`interlingua.*` messages) for the re-encoding layer. A client that disconnects
+cancels the upstream call at once, whether it is waiting for headers or streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from adapters import ir
+from adapters.catalog import Catalog
+from adapters.dialects.base import Codec, ModelList
+from adapters.providers import Reply, Target
+from middleware.errors import JSON, send_error
+from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENT, OPERATION, PARAMS, PRINCIPAL, REQUEST,
+                              RESULT, TARGET, TARGETS, USAGE)
+
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+class _Watch:
+    """Cancels the request's task when the client disconnects, until the answer is complete."""
+
+    __slots__ = ("state", "task", "armed", "_receiving")
+
+    def __init__(self, state: dict[str, Any], receive: Any) -> None:
+        self.state = state
+        self.task = asyncio.current_task()
+        self.armed = True
+        self._receiving = asyncio.ensure_future(receive())
+        self._receiving.add_done_callback(self._fired)
+
+    def _fired(self, future: asyncio.Future[Any]) -> None:
+        if self.armed and not future.cancelled() and future.result()["type"] == "http.disconnect":
+            self.state[DISCONNECTED] = True
+            self.task.cancel()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.armed = False
+        self._receiving.cancel()
+
+
+class Dispatcher:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        state = scope.get("state") or {}
+        operation = state.get(OPERATION)
+        if operation == "chat":
+            await self.chat(state, receive, send)
+        elif operation == "models.list":
+            principal = state.get(PRINCIPAL)
+            cards = [c for c in self.catalog.cards() if principal is None or principal.allows(c.id)]
+            await send({"type": RESULT, "result": ModelList(cards)})
+        elif operation == "models.get":
+            card = self.catalog.card(state[PARAMS]["model"])
+            await send({"type": RESULT, "result": card})
+        else:
+            await send_error(scope, send, ir.GatewayError(
+                "not_found", f"no route for {scope['method']} {scope['path']}", code="not_found"))
+
+    async def chat(self, state: dict[str, Any], receive: Any, send: Any) -> None:
+        watch = _Watch(state, receive)
+        try:
+            await self._chat(state, send, watch)
+        except asyncio.CancelledError:
+            if not state.get(DISCONNECTED):
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        finally:
+            watch.close()
+
+    async def _chat(self, state: dict[str, Any], send: Any, watch: _Watch) -> None:
+        request: ir.ChatRequest = state[REQUEST]
+        targets: list[Target] = state[TARGETS]
+        error: ir.GatewayError | None = None
+        for target in targets:
+            try:
+                reply = await target.provider.chat(request, target.model)
+            except ir.GatewayError as exc:
+                error = exc
+                if exc.retryable:
+                    continue
+                break
+            state[TARGET] = target
+            try:
+                delivered = await self._deliver(state, reply, send, watch)
+            finally:
+                if reply.close is not None:
+                    await reply.close()
+            if delivered is None:
+                return
+            error = delivered
+            if not error.retryable:
+                break
+        watch.armed = False
+        await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
+
+    async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
+        """Send the reply on; a failure before anything was sent is returned so the next target may try."""
+        codec: Codec = state[DIALECT]
+        if reply.body is not None:
+            state[USAGE] = _usage_of(codec, reply.body)
+            watch.armed = False
+            headers = [JSON, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": reply.body})
+            return None
+        if reply.result is not None:
+            state[USAGE] = getattr(reply.result, "usage", None)
+            watch.armed = False
+            await send({"type": RESULT, "result": reply.result})
+            return None
+        if reply.chunks is not None:
+            return await self._pass_stream(state, codec, reply, send, watch)
+        return await self._ir_stream(state, reply, send, watch)
+
+    async def _pass_stream(self, state: dict[str, Any], codec: Codec, reply: Reply, send: Any,
+                           watch: _Watch) -> ir.GatewayError | None:
+        passthrough = codec.passthrough(state[REQUEST])
+        started = False
+        try:
+            async for chunk in reply.chunks:  # type: ignore[union-attr]
+                out = passthrough.feed(chunk)
+                if not out:
+                    continue
+                if not started:
+                    started = True
+                    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, _upstream(state)]})
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            tail = passthrough.close()
+        except ir.GatewayError as error:
+            state[USAGE] = passthrough.usage or _estimate(passthrough.events)
+            if not started:
+                return error
+            watch.armed = False
+            await send({"type": ERROR, "error": error})
+            return None
+        finally:
+            if state.get(DISCONNECTED):
+                state[USAGE] = passthrough.usage or _estimate(passthrough.events)
+        state[USAGE] = passthrough.usage
+        watch.armed = False
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, _upstream(state)]})
+        await send({"type": "http.response.body", "body": tail})
+        return None
+
+    async def _ir_stream(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
+        sent = 0
+        try:
+            async for event in reply.events:  # type: ignore[union-attr]
+                if isinstance(event, ir.UsageReport):
+                    state[USAGE] = event.usage
+                sent += 1
+                await send({"type": EVENT, "event": event})
+        except ir.GatewayError as error:
+            if state.get(USAGE) is None:
+                state[USAGE] = _estimate(sent)
+            if not sent:
+                return error
+            watch.armed = False
+            await send({"type": ERROR, "error": error})
+            return None
+        finally:
+            if state.get(DISCONNECTED) and state.get(USAGE) is None:
+                state[USAGE] = _estimate(sent)
+        watch.armed = False
+        await send({"type": END})
+        return None
+
+
+def _upstream(state: dict[str, Any]) -> tuple[bytes, bytes]:
+    return (b"x-interlingua-upstream", state[TARGET].label.encode())
+
+
+def _usage_of(codec: Codec, body: bytes) -> ir.Usage | None:
+    try:
+        return codec.usage_of(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _estimate(events: int) -> ir.Usage:
+    """A stream cut short has no usage report: about one output token per event is the best guess."""
+    return ir.Usage(output_tokens=events, extra={"estimated": True})

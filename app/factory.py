@@ -1,0 +1,83 @@
+"""Assembly: the middleware stack around the dispatcher, built from a `Config`.
+
+`create_app` returns a plain ASGI app. It handles the lifespan protocol when it is served alone;
+an app that mounts it (Starlette's `Mount` does not pass lifespan on) calls `aclose()` from its
+own shutdown instead. Nothing here needs a running event loop until the first request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.catalog import Catalog
+from adapters.providers import KINDS, Provider
+from adapters.storage.ledger import Ledger
+from app.config import Config, ProviderConfig
+from app.dispatcher import Dispatcher
+from middleware.auth import AuthMiddleware
+from middleware.dialect import DialectMiddleware
+from middleware.metering import MeteringMiddleware
+from middleware.normalise import NormalisationMiddleware
+from middleware.reencode import ReencodeMiddleware
+from middleware.routing import RoutingMiddleware
+from middleware.state import Principal
+
+LEDGER_FILE = "usage.sqlite3"
+
+
+def make_provider(config: ProviderConfig) -> Provider:
+    return KINDS[config.type](
+        config.name,
+        config.url,
+        key=config.key,
+        models=config.models,
+        headers=dict(config.headers),
+        timeout=config.timeout,
+        connect_timeout=config.connect_timeout,
+    )
+
+
+class Gateway:
+    """The whole gateway as one ASGI app."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.catalog = Catalog({n: make_provider(p) for n, p in config.providers.items()},
+                               {n: a.targets for n, a in config.models.items()})
+        self.ledger: Ledger | None = None
+        if config.server.ledger:
+            self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
+            self.ledger.start()
+        keys = {k.sha256: Principal(k.name, k.models, k.rpm) for k in config.keys.values()}
+        app: Any = Dispatcher(self.catalog)
+        app = ReencodeMiddleware(app)
+        app = RoutingMiddleware(app, self.catalog)
+        app = NormalisationMiddleware(app, config.server.max_body_bytes)
+        app = MeteringMiddleware(app, self.ledger)
+        app = AuthMiddleware(app, keys)
+        self.app = DialectMiddleware(app)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        await self.catalog.aclose()
+        if self.ledger is not None:
+            self.ledger.close()
+
+
+def create_app(config: Config) -> Gateway:
+    return Gateway(config)

@@ -1,0 +1,67 @@
+"""Gateway keys: who is calling, refused with 401 in the client's dialect when unknown.
+
+Keys are held only as SHA-256 digests and the presented key's digest is compared with every one
+of them in constant time, so neither the config nor the timing tells a key. The credential is
+read wherever a dialect's clients put it: `Authorization: Bearer` (OpenAI, and Anthropic's
+`auth_token`), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Mapping
+from urllib.parse import parse_qsl
+
+from adapters.ir import GatewayError
+from middleware.errors import send_error
+from middleware.state import OPEN, PRINCIPAL, Principal, state_of
+
+
+def credential(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name in (b"x-api-key", b"x-goog-api-key") and value:
+            return value.decode("latin-1")
+    query: bytes = scope.get("query_string", b"")
+    if b"key=" in query:
+        for name, value in parse_qsl(query.decode("latin-1")):
+            if name == "key" and value:
+                return value
+    return None
+
+
+class AuthMiddleware:
+    """`keys` maps a SHA-256 digest to its principal; with no keys every caller is let in."""
+
+    def __init__(self, app: Any, keys: Mapping[bytes, Principal] | None = None) -> None:
+        self.app = app
+        self.keys = tuple((keys or {}).items())
+
+    def principal(self, presented: str) -> Principal | None:
+        digest = hashlib.sha256(presented.encode()).digest()
+        found = None
+        for known, principal in self.keys:
+            if hmac.compare_digest(digest, known):
+                found = principal
+        return found
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.keys:
+            state_of(scope)[PRINCIPAL] = OPEN
+            await self.app(scope, receive, send)
+            return
+        presented = credential(scope)
+        principal = self.principal(presented) if presented else None
+        if principal is None:
+            message = "invalid API key" if presented else "missing API key"
+            await send_error(scope, send, GatewayError("authentication", message, code="invalid_api_key"))
+            return
+        state_of(scope)[PRINCIPAL] = principal
+        await self.app(scope, receive, send)

@@ -1,0 +1,41 @@
+"""Dialect detection: which wire dialect the client speaks, and which operation it asks for.
+
+Decided from method, path and headers alone, before the body is read, so every later error can
+be rendered in the client's own shape. A path no codec knows passes through untouched, so the
+stack can sit in front of someone else's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from adapters.dialects import CODECS
+from adapters.dialects.base import Codec
+from middleware.state import DIALECT, OPERATION, PARAMS, state_of
+
+
+def route_path(scope: dict[str, Any]) -> str:
+    """The path below the mount point, as Starlette's Mount leaves `path` whole."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
+
+
+class DialectMiddleware:
+    def __init__(self, app: Any, codecs: Sequence[Codec] = CODECS) -> None:
+        self.app = app
+        self.codecs = tuple(codecs)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path, method = route_path(scope), scope["method"]
+            headers = dict(scope["headers"])
+            for codec in self.codecs:
+                route = codec.match(method, path, headers)
+                if route is not None:
+                    state = state_of(scope)
+                    state[DIALECT] = codec
+                    state[OPERATION] = route.operation
+                    state[PARAMS] = route.params
+                    break
+        await self.app(scope, receive, send)

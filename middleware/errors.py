@@ -1,0 +1,33 @@
+"""Rendering a `GatewayError` as an HTTP response in the client's dialect, for every layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.dialects import OPENAI_CHAT
+from adapters.dialects.base import Codec
+from adapters.ir import GatewayError
+from middleware.state import DIALECT
+
+JSON = (b"content-type", b"application/json")
+
+
+def codec_of(scope: dict[str, Any]) -> Codec:
+    """The client's codec; OpenAI's error shape, the lingua franca, when no dialect layer ran."""
+    state = scope.get("state")
+    return (state and state.get(DIALECT)) or OPENAI_CHAT
+
+
+def error_headers(error: GatewayError) -> list[tuple[bytes, bytes]]:
+    headers = [JSON]
+    if error.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+    if error.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    return headers
+
+
+async def send_error(scope: dict[str, Any], send: Any, error: GatewayError) -> None:
+    body = codec_of(scope).encode_error(error)
+    await send({"type": "http.response.start", "status": error.status, "headers": error_headers(error)})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,104 @@
+"""Usage metering: requests-per-minute limits before, a ledger record after.
+
+The record (key, model, upstream, tokens, time to first byte, total time, status) is handed to
+the ledger's queue and written off the request path. Tokens come from `state[USAGE]`, which the
+dispatcher fills from the upstream's answer, streamed or not; a stream the client cut short is
+recorded with status 499 and the usage seen so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from adapters.ir import GatewayError, Usage
+from adapters.storage.ledger import UsageRecord
+from middleware.errors import send_error
+from middleware.state import (DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE,
+                              state_of)
+
+_UNMETERED = frozenset({"models.list", "models.get"})
+
+
+class RateLimiter:
+    """A sliding one-minute window of request times per key."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, deque[float]] = {}
+
+    def retry_after(self, key: str, rpm: int, now: float) -> float | None:
+        window = self.windows.setdefault(key, deque())
+        while window and window[0] <= now - 60.0:
+            window.popleft()
+        if len(window) >= rpm:
+            return window[0] + 60.0 - now
+        window.append(now)
+        return None
+
+
+class MeteringMiddleware:
+    """`ledger` is anything with `record(UsageRecord)` that does not block; None meters nothing."""
+
+    def __init__(self, app: Any, ledger: Any | None = None, limiter: RateLimiter | None = None) -> None:
+        self.app = app
+        self.ledger = ledger
+        self.limiter = limiter or RateLimiter()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = state_of(scope)
+        principal = state.get(PRINCIPAL)
+        started = time.perf_counter()
+        if principal is not None and principal.rpm:
+            wait = self.limiter.retry_after(principal.name, principal.rpm, started)
+            if wait is not None:
+                error = GatewayError("rate_limit", f"rate limit of {principal.rpm} requests per minute reached",
+                                     code="rate_limit_exceeded", retry_after=wait)
+                await send_error(scope, send, error)
+                self.record(state, started, 429, None)
+                return
+        status = 0
+        first_byte: float | None = None
+
+        async def metered_send(message: dict[str, Any]) -> None:
+            nonlocal status, first_byte
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif first_byte is None and message["type"] == "http.response.body" and message.get("body"):
+                first_byte = time.perf_counter()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, metered_send)
+        finally:
+            self.record(state, started, 499 if state.get(DISCONNECTED) else status or 500, first_byte)
+
+    def record(self, state: dict[str, Any], started: float, status: int, first_byte: float | None) -> None:
+        if self.ledger is None or state.get(OPERATION) in _UNMETERED:
+            return
+        now = time.perf_counter()
+        request = state.get(REQUEST)
+        principal = state.get(PRINCIPAL)
+        target = state.get(TARGET)
+        usage: Usage = state.get(USAGE) or Usage()
+        dialect = state.get(DIALECT)
+        self.ledger.record(UsageRecord(
+            ts=time.time() - (now - started),
+            key=principal.name if principal else "",
+            model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", ""),
+            upstream=target.label if target else "",
+            dialect=dialect.name if dialect else "",
+            operation=state.get(OPERATION) or "",
+            status=status,
+            input_tokens=usage.input_tokens,
+            cached_tokens=usage.cache_read_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            ttfb_ms=(first_byte - started) * 1000 if first_byte else None,
+            total_ms=(now - started) * 1000,
+            stream=bool(getattr(request, "stream", False)),
+            estimated=bool(usage.extra and usage.extra.get("estimated")),
+        ))

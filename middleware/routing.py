@@ -1,0 +1,48 @@
+"""Routing: the requested model to an ordered list of upstream targets, within the key's rights.
+
+An unknown model is a 404 and a model the key may not use a 403, both in the client's dialect.
+A key's patterns match the name the client asked for, or every target that name resolves to, so
+`openai/*` also admits an alias or bare name served only by `openai`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.catalog import Catalog
+from adapters.ir import GatewayError
+from middleware.errors import send_error
+from middleware.state import PARAMS, PRINCIPAL, REQUEST, TARGETS, Principal
+
+
+def permitted(principal: Principal | None, model: str, labels: list[str]) -> bool:
+    if principal is None or principal.allows(model):
+        return True
+    return all(principal.allows(label) for label in labels)
+
+
+class RoutingMiddleware:
+    def __init__(self, app: Any, catalog: Catalog) -> None:
+        self.app = app
+        self.catalog = catalog
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        request = state.get(REQUEST)
+        model = getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model")
+        if scope["type"] != "http" or not model:
+            await self.app(scope, receive, send)
+            return
+        targets = self.catalog.resolve(model)
+        if targets is None:
+            error = GatewayError("not_found", f"model {model!r} does not exist", param="model",
+                                 code="model_not_found")
+            await send_error(scope, send, error)
+            return
+        if not permitted(state.get(PRINCIPAL), model, [t.label for t in targets]):
+            error = GatewayError("permission", f"this key may not use model {model!r}", param="model",
+                                 code="model_not_permitted")
+            await send_error(scope, send, error)
+            return
+        state[TARGETS] = targets
+        await self.app(scope, receive, send)

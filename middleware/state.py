@@ -1,0 +1,52 @@
+"""The keys each layer reads and writes in `scope["state"]`, and the extension messages.
+
+Every middleware talks to the others only through these keys and messages, so each can be mounted
+alone: a key that is missing means the layer that sets it is not in the stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, MutableMapping
+
+DIALECT = "interlingua.dialect"  # the client's codec (adapters.dialects.Codec); set by dialect
+OPERATION = "interlingua.operation"  # "chat", "models.list", "models.get", ...; set by dialect
+PARAMS = "interlingua.params"  # path parameters such as the model id; set by dialect
+PRINCIPAL = "interlingua.principal"  # the authenticated key (app-level Principal); set by auth
+REQUEST = "interlingua.request"  # the IR request; set by normalisation
+TARGETS = "interlingua.targets"  # ordered list of providers.Target; set by routing
+TARGET = "interlingua.target"  # the Target that answered; set by the dispatcher
+USAGE = "interlingua.usage"  # ir.Usage observed so far; set by the dispatcher
+STARTED = "interlingua.started"  # perf_counter() when the request entered metering
+
+# Extension messages the inner layers send outward; stream re-encoding turns them into HTTP.
+RESULT = "interlingua.result"  # {"result": ir object}: a whole, non-streamed answer
+EVENT = "interlingua.event"  # {"event": ir.StreamEvent}: the first one starts the HTTP stream
+END = "interlingua.end"  # {}: the stream is over
+ERROR = "interlingua.error"  # {"error": ir.GatewayError}: before or after the first byte
+
+
+def state_of(scope: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The request's state dict, created if an outer server or app has not made one."""
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    return state
+
+DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set by the dispatcher
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    """Who is calling: a configured key's name and what it may use ("" and no limits when open)."""
+
+    name: str
+    models: tuple[str, ...] = ()  # glob patterns; empty means every model
+    rpm: int | None = None
+
+    def allows(self, model: str) -> bool:
+        return not self.models or any(fnmatchcase(model, p) for p in self.models)
+
+
+OPEN = Principal("")
