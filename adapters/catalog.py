@@ -35,6 +35,9 @@ class Catalog:
             return [Target(self.providers[provider], upstream_model)]
         return None
 
+    def labels(self, model: str) -> list[str]:
+        return [t.label for t in self.resolve(model) or ()]
+
     def cards(self) -> list[ModelCard]:
         cards = [ModelCard(name, "interlingua") for name in self.aliases]
         cards.extend(ModelCard(name, targets[0].provider.name) for name, targets in self.listed.items()

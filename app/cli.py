@@ -28,7 +28,7 @@ def is_loopback(host: str) -> bool:
 def serve(args: argparse.Namespace) -> int:
     config = _config(args.config)
     host = args.host or config.server.host
-    port = args.port or config.server.port
+    port = config.server.port if args.port is None else args.port
     if not config.keys and not is_loopback(host) and not args.open:
         print(f"interlingua: refusing to listen on {host} with no gateway keys configured; add [keys] "
               "to the config, or pass --open to serve without authentication", file=sys.stderr)
@@ -71,7 +71,7 @@ def usage(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="interlingua", description="An AI API gateway.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
     p = commands.add_parser("serve", help="start the gateway")
     p.add_argument("--config", help="TOML config file (default: configure from the environment)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", help="TOML config file, for its data_dir")
     p.set_defaults(run=usage)
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `interlingua` or `python -m app` serves
+        args = parser.parse_args(["serve"])
     try:
         return args.run(args)
     except ConfigError as exc:

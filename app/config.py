@@ -9,6 +9,7 @@ except in a `key` of a provider, where it leaves the provider keyless (a local s
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -77,8 +78,8 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class _Unset(Exception):
-    pass
+class _Unset(ConfigError):
+    """An unset variable; a ConfigError, so one in an array or table is reported, not raised raw."""
 
 
 def expand(text: str, env: Mapping[str, str], path: str) -> str:
@@ -127,8 +128,8 @@ class _Reader:
         value = self._get(key, (int, float), "a number")
         if value is None:
             return default
-        if value <= minimum:
-            raise ConfigError(f"{self.path}.{key}: must be greater than {minimum}")
+        if not math.isfinite(value) or value <= minimum:
+            raise ConfigError(f"{self.path}.{key}: must be a finite number greater than {minimum}")
         return float(value)
 
     def integer(self, key: str, default: int | None, low: int = 1, high: int = 2**31) -> int | None:
@@ -171,7 +172,7 @@ def _tables(raw: Any, path: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a table")
     for name in raw:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise ConfigError(f"{path}.{name}: names may use letters, digits, '.', '_' and '-'")
     return raw
 
@@ -275,8 +276,10 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     return parse(raw, os.environ if env is None else env, str(path))
 
 

@@ -60,7 +60,8 @@ class Dispatcher:
             await self.chat(state, receive, send)
         elif operation == "models.list":
             principal = state.get(PRINCIPAL)
-            cards = [c for c in self.catalog.cards() if principal is None or principal.allows(c.id)]
+            cards = [c for c in self.catalog.cards()
+                     if principal is None or principal.allows(c.id, self.catalog.labels(c.id))]
             await send({"type": RESULT, "result": ModelList(cards)})
         elif operation == "models.get":
             card = self.catalog.card(state[PARAMS]["model"])

@@ -12,13 +12,7 @@ from typing import Any
 from adapters.catalog import Catalog
 from adapters.ir import GatewayError
 from middleware.errors import send_error
-from middleware.state import PARAMS, PRINCIPAL, REQUEST, TARGETS, Principal
-
-
-def permitted(principal: Principal | None, model: str, labels: list[str]) -> bool:
-    if principal is None or principal.allows(model):
-        return True
-    return all(principal.allows(label) for label in labels)
+from middleware.state import PARAMS, PRINCIPAL, REQUEST, TARGETS
 
 
 class RoutingMiddleware:
@@ -39,7 +33,8 @@ class RoutingMiddleware:
                                  code="model_not_found")
             await send_error(scope, send, error)
             return
-        if not permitted(state.get(PRINCIPAL), model, [t.label for t in targets]):
+        principal = state.get(PRINCIPAL)
+        if principal is not None and not principal.allows(model, [t.label for t in targets]):
             error = GatewayError("permission", f"this key may not use model {model!r}", param="model",
                                  code="model_not_permitted")
             await send_error(scope, send, error)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, MutableMapping
+from typing import Any, MutableMapping, Sequence
 
 DIALECT = "interlingua.dialect"  # the client's codec (adapters.dialects.Codec); set by dialect
 OPERATION = "interlingua.operation"  # "chat", "models.list", "models.get", ...; set by dialect
@@ -45,8 +45,14 @@ class Principal:
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
 
-    def allows(self, model: str) -> bool:
-        return not self.models or any(fnmatchcase(model, p) for p in self.models)
+    def allows(self, model: str, targets: Sequence[str] = ()) -> bool:
+        """Whether the key may use `model`: by its own name, or because it may use every target."""
+        if not self.models or self._matches(model):
+            return True
+        return bool(targets) and all(self._matches(t) for t in targets)
+
+    def _matches(self, name: str) -> bool:
+        return any(fnmatchcase(name, p) for p in self.models)
 
 
 OPEN = Principal("")

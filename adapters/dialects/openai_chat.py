@@ -186,12 +186,17 @@ def _tool(raw: Any, path: str) -> ir.Tool:
         )
     if kind != "function":
         raise ir.invalid(path + ".type", "must be function or custom")
-    fn = f.obj(f.req(tool, "function", path + "."), path + ".function")
+    return _function(f.req(tool, "function", path + "."), path + ".function")
+
+
+def _function(raw: Any, path: str) -> ir.Tool:
+    """A function definition: `tools[i].function`, or a legacy `functions[i]`."""
+    fn = f.obj(raw, path)
     return ir.Tool(
-        name=f.string(fn, "name", path + ".function.", required=True),
-        description=f.string(fn, "description", path + ".function."),
-        parameters=f.mapping(fn, "parameters", path + ".function."),
-        strict=f.boolean(fn, "strict", path + ".function."),
+        name=f.string(fn, "name", path + ".", required=True),
+        description=f.string(fn, "description", path + "."),
+        parameters=f.mapping(fn, "parameters", path + "."),
+        strict=f.boolean(fn, "strict", path + "."),
         extra=f.rest(fn, frozenset({"name", "description", "parameters", "strict"})),
     )
 
@@ -275,7 +280,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         logprobs=f.boolean(body, "logprobs"),
         top_logprobs=f.integer(body, "top_logprobs", minimum=0),
         tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else (
-            [_tool({"type": "function", "function": fn}, f"functions[{i}]") for i, fn in enumerate(functions)]
+            [_function(fn, f"functions[{i}]") for i, fn in enumerate(functions)]
             if functions is not None else None),
         tool_choice=(_tool_choice(choice) if choice is not None
                      else _legacy_function_call(legacy_choice) if legacy_choice is not None else None),
@@ -331,7 +336,8 @@ def _tool_call_out(call: ir.ToolCall) -> dict[str, Any]:
 def _message_out(message: ir.Message, provider: str | None) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [
-            {"role": "tool", "tool_call_id": part.call_id, "content": _content_out(part.content)}
+            {"role": "tool", "tool_call_id": part.call_id, "content": _content_out(part.content),
+             **(message.extra or {})}
             for part in message.parts
             if isinstance(part, ir.ToolResult)
         ]
@@ -380,12 +386,18 @@ def _tool_out(tool: ir.Tool) -> dict[str, Any]:
     return {"type": "function", "function": {**fn, **(tool.extra or {})}}
 
 
-def _tool_choice_out(choice: ir.ToolChoice) -> Any:
+def _tool_choice_out(choice: ir.ToolChoice, tools: list[ir.Tool] | None) -> Any:
     if not choice.names:
         return choice.mode
+    custom = {t.name for t in tools or () if t.kind == "custom"}
+
+    def named(name: str) -> dict[str, Any]:
+        kind = "custom" if name in custom else "function"
+        return {"type": kind, kind: {"name": name}}
+
     if len(choice.names) == 1 and choice.mode == "required":
-        return {"type": "function", "function": {"name": choice.names[0]}}
-    tools = [{"type": "function", "function": {"name": n}} for n in choice.names]
+        return named(choice.names[0])
+    tools = [named(n) for n in choice.names]
     return {"type": "allowed_tools", "allowed_tools": {"mode": choice.mode, "tools": tools}}
 
 
@@ -417,7 +429,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str, provider: str | None = 
         ("logprobs", req.logprobs),
         ("top_logprobs", req.top_logprobs),
         ("tools", [_tool_out(t) for t in req.tools] if req.tools is not None else None),
-        ("tool_choice", _tool_choice_out(req.tool_choice) if req.tool_choice else None),
+        ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),
         ("response_format", _response_format_out(req.response_format) if req.response_format else None),
         ("reasoning_effort", req.reasoning_effort),
@@ -436,22 +448,32 @@ def encode_chat_request(req: ir.ChatRequest, model: str, provider: str | None = 
 # Response -----------------------------------------------------------------------------------------
 
 
+_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
+_NEUTRAL_DETAILS = frozenset({"cached_tokens", "cache_write_tokens", "reasoning_tokens"})
+
+
 def decode_usage(raw: Any) -> ir.Usage | None:
     if not isinstance(raw, dict):
         return None
     prompt = raw.get("prompt_tokens_details") or {}
     completion = raw.get("completion_tokens_details") or {}
+    # Detail counts with no neutral slot (audio_tokens, accepted_prediction_tokens...) ride in `extra`.
+    extra = {key: dict(details) for key, details in zip(_DETAILS, (prompt, completion))
+             if isinstance(details, dict) and details.keys() - _NEUTRAL_DETAILS}
     return ir.Usage(
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
         cache_read_tokens=prompt.get("cached_tokens") or 0,
         cache_write_tokens=prompt.get("cache_write_tokens") or 0,
         reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        extra=extra or None,
     )
 
 
 def encode_usage(usage: ir.Usage) -> dict[str, Any]:
-    prompt_details: dict[str, int] = {"cached_tokens": usage.cache_read_tokens}
+    kept = usage.extra or {}
+    prompt_details: dict[str, int] = {**kept.get("prompt_tokens_details", {}),
+                                      "cached_tokens": usage.cache_read_tokens}
     if usage.cache_write_tokens:
         prompt_details["cache_write_tokens"] = usage.cache_write_tokens
     return {
@@ -459,7 +481,8 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": prompt_details,
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "completion_tokens_details": {**kept.get("completion_tokens_details", {}),
+                                      "reasoning_tokens": usage.reasoning_tokens},
     }
 
 

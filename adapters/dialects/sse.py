@@ -17,7 +17,8 @@ COMMENT_PING = b": ping\n\n"
 
 def split_complete(buffer: bytes) -> tuple[bytes, bytes]:
     """Split `buffer` after its last complete event: (complete events, the unfinished rest)."""
-    cut = max(buffer.rfind(b"\n\n") + 2, buffer.rfind(b"\r\n\r\n") + 4, 0)
+    lf, crlf = buffer.rfind(b"\n\n"), buffer.rfind(b"\r\n\r\n")
+    cut = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
     return buffer[:cut], buffer[cut:]
 
 

@@ -1,0 +1,450 @@
+"""A fake OpenAI-compatible upstream, served over a real socket, for the gateway's tests.
+
+Why a real server: streaming pass-through, back-pressure, error mapping, retries and disconnect
+propagation only show up on a real connection, so this fake speaks OpenAI Chat Completions byte for
+byte as /work/shared/reference/wire-formats.md section 1 gives it (compact JSON, `data: ...\\n\\n`
+frames, `data: [DONE]`).
+
+    async with FakeOpenAI() as fake:
+        fake.script(text("Hel", "lo"), error(429, "Slow down", headers={"retry-after": "1"}))
+        client = openai.AsyncOpenAI(base_url=fake.url, api_key="sk-test")
+        ...
+        assert fake.requests[0].json["model"] == "gpt-x"
+
+Scripted replies are consumed one per chat-completion request, first in first out; when the queue
+is empty the fake answers `text("Hello", " from", " fake")`, echoing the requested model.
+The same module has the other upstream failures that tests need: `refused_port()` (nothing
+listening) and `ResettingUpstream` (accepts, then resets the connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+Json = dict[str, Any]
+
+#: Seconds between checks for a vanished client while a stream waits on its gate.
+_POLL = 0.005
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request as the fake received it, so tests can assert on what the gateway sent upstream."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased; a repeated header keeps its last value
+    json: Any  # the parsed body, or None when the body is empty or not JSON
+    body: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    """Token counts for a reply. As on the wire, cached and reasoning tokens are sub-counts."""
+
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def to_json(self) -> Json:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": self.reasoning_tokens,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+
+def _call_id() -> str:
+    return "call_" + secrets.token_hex(8)
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    """One function call. `fragments` are the pieces its JSON arguments stream in."""
+
+    name: str
+    fragments: tuple[str, ...] = ("{}",)
+    id: str = field(default_factory=_call_id)
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.fragments)
+
+
+@dataclass(slots=True, kw_only=True)
+class Reply:
+    """A successful completion. Streamed, each piece is one chunk; not streamed, pieces are joined.
+
+    Chunks go out in this order: role, `reasoning_content` pieces, `content` pieces, tool-call
+    fragments, finish, usage (only when the request asked for it), `[DONE]`.
+
+    - `finish_reason`: defaults to "tool_calls" when there are tool calls, else "stop".
+    - `model`: overrides the echoed request model.
+    - `head_delay`: seconds to wait before the response headers (for timeout tests).
+    - `chunk_delay`: seconds to wait before every frame after the first.
+    - `gate`: awaited before every frame after the first. The fake never clears it, so a test can
+      check a chunk reached the client while the upstream still holds the next, then `set()` it.
+    - `fail`: end a stream early after the pieces, instead of the finish chunk: "error" writes
+      `data: {"error": ...}` and ends without `[DONE]`; "drop" aborts the TCP connection.
+      A non-streamed request gets a 500 error body for "error" and an aborted connection for "drop".
+    """
+
+    content: Sequence[str] = ()
+    reasoning: Sequence[str] = ()
+    tool_calls: Sequence[ToolCall] = ()
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    head_delay: float = 0.0
+    chunk_delay: float = 0.0
+    gate: asyncio.Event | None = None
+    fail: Literal["error", "drop"] | None = None
+    fail_message: str = "The upstream failed mid-stream."
+
+
+@dataclass(slots=True, kw_only=True)
+class ErrorReply:
+    """An HTTP error in OpenAI's shape, sent instead of a completion (streamed or not)."""
+
+    status: int
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. retry-after, x-should-retry
+    head_delay: float = 0.0
+
+    def to_json(self) -> Json:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def text(*pieces: str, **options: Any) -> Reply:
+    """A text reply; each piece is one content chunk. Options are `Reply` fields, e.g. `reasoning=`."""
+    return Reply(content=pieces, **options)
+
+
+def call(name: str, *fragments: str, id: str | None = None) -> ToolCall:
+    """A tool call whose arguments stream as `fragments` (default `{}`)."""
+    return ToolCall(name, fragments or ("{}",), id or _call_id())
+
+
+def tool_calls(*calls: ToolCall, **options: Any) -> Reply:
+    """A reply of parallel tool calls (stream indexes 0, 1, ...). Options are `Reply` fields."""
+    return Reply(tool_calls=calls, **options)
+
+
+def error(
+    status: int,
+    message: str,
+    *,
+    type: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    head_delay: float = 0.0,
+) -> ErrorReply:
+    """An HTTP error reply; `type` defaults to what OpenAI uses for the status class."""
+    return ErrorReply(
+        status=status,
+        message=message,
+        type=type or ("server_error" if status >= 500 else "invalid_request_error"),
+        param=param,
+        code=code,
+        headers=headers or {},
+        head_delay=head_delay,
+    )
+
+
+def fail_mid_stream(*pieces: str, drop: bool = False, message: str | None = None, **options: Any) -> Reply:
+    """A stream that sends the role chunk and `pieces`, then an error frame, or drops the connection."""
+    if message is not None:
+        options["fail_message"] = message
+    return Reply(content=pieces, fail="drop" if drop else "error", **options)
+
+
+def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers)
+
+
+def _sse(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+class _Completion:
+    """Renders one reply for one request: the id, timestamp, model and options all chunks share."""
+
+    def __init__(self, reply: Reply, body: Json) -> None:
+        self.reply = reply
+        self.id = "chatcmpl-" + secrets.token_hex(12)
+        self.created = int(time.time())
+        self.model = reply.model or body.get("model") or "fake-model"
+        self.n = body.get("n") or 1
+        self.logprobs = body.get("logprobs") is True
+        self.top_logprobs = body.get("top_logprobs") or 0
+        self.include_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        self.finish_reason = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+
+    def _head(self, obj: str) -> Json:
+        return {
+            "id": self.id,
+            "object": obj,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_fake",
+            "service_tier": "default",
+        }
+
+    def _token(self, piece: str) -> Json:
+        """Logprobs for one piece, treated as one token; alternatives are made up but well-formed."""
+        alternatives = [piece] + [f"alt{k}" for k in range(1, self.top_logprobs)]
+        top = [{"token": t, "logprob": -0.1 * (k + 1), "bytes": list(t.encode())} for k, t in enumerate(alternatives)]
+        return {**top[0], "top_logprobs": top[: self.top_logprobs]}
+
+    def _logprobs(self, pieces: Sequence[str]) -> Json | None:
+        return {"content": [self._token(p) for p in pieces], "refusal": None} if self.logprobs else None
+
+    def whole(self) -> Json:
+        """The non-streamed `chat.completion` object."""
+        r = self.reply
+        message: Json = {
+            "role": "assistant",
+            "content": "".join(r.content) if r.content else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if r.reasoning:
+            message["reasoning_content"] = "".join(r.reasoning)
+        if r.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in r.tool_calls
+            ]
+        choices = [
+            {"index": i, "message": message, "logprobs": self._logprobs(r.content), "finish_reason": self.finish_reason}
+            for i in range(self.n)
+        ]
+        return {**self._head("chat.completion"), "choices": choices, "usage": r.usage.to_json()}
+
+    def frames(self) -> list[bytes]:
+        """Every SSE frame of the stream, choices interleaved per step, ending as `reply.fail` says."""
+        r = self.reply
+        # (delta, logprobs, finish_reason) for one choice; all n choices get the same steps.
+        steps: list[tuple[Json, Json | None, str | None]] = [({"role": "assistant", "content": ""}, None, None)]
+        steps += [({"reasoning_content": p}, None, None) for p in r.reasoning]
+        steps += [({"content": p}, self._logprobs([p]), None) for p in r.content]
+        for index, c in enumerate(r.tool_calls):
+            first = {"index": index, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}
+            steps.append(({"tool_calls": [first]}, None, None))
+            steps += [
+                ({"tool_calls": [{"index": index, "function": {"arguments": f}}]}, None, None) for f in c.fragments
+            ]
+        if r.fail is None:
+            steps.append(({}, None, self.finish_reason))
+
+        head = self._head("chat.completion.chunk")
+        tail = {"usage": None} if self.include_usage else {}
+        frames = [
+            _sse({**head, "choices": [{"index": i, "delta": d, "logprobs": lp, "finish_reason": fr}], **tail})
+            for d, lp, fr in steps
+            for i in range(self.n)
+        ]
+        if r.fail == "error":
+            frames.append(_sse({"error": {"message": r.fail_message, "type": "server_error", "code": None}}))
+        elif r.fail is None:
+            if self.include_usage:
+                frames.append(_sse({**head, "choices": [], "usage": r.usage.to_json()}))
+            frames.append(b"data: [DONE]\n\n")
+        return frames
+
+
+_RECORDED = web.RequestKey("recorded", RecordedRequest)
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible server on 127.0.0.1 (ephemeral port), run in the caller's event loop.
+
+    Attributes: `url` (base URL ending in /v1, set on entry), `requests` (every `RecordedRequest`,
+    models calls included), `disconnects` (streams whose client left before the stream ended),
+    `models` (ids served by /v1/models), `default` (the reply used when the script is empty).
+    """
+
+    def __init__(self, models: Sequence[str] = ("fake-model",), *, default: Reply | ErrorReply | None = None) -> None:
+        self.models = list(models)
+        self.default = default or text("Hello", " from", " fake")
+        self.url = ""
+        self.requests: list[RecordedRequest] = []
+        self.disconnects = 0
+        self._script: deque[Reply | ErrorReply] = deque()
+        self._runner: web.AppRunner | None = None
+
+    def script(self, *replies: Reply | ErrorReply) -> None:
+        """Queue replies for the next chat-completion requests, one each, in order."""
+        self._script.extend(replies)
+
+    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
+        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
+        async with asyncio.timeout(timeout):
+            while self.disconnects < count:
+                await asyncio.sleep(_POLL)
+
+    async def __aenter__(self) -> FakeOpenAI:
+        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/v1/models/{id:.+}", self._get_model)  # ids may contain slashes
+        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            parsed = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        request[_RECORDED] = recorded = RecordedRequest(request.method, request.path, headers, parsed, body)
+        self.requests.append(recorded)
+        return await handler(request)
+
+    def _model_object(self, model_id: str) -> Json:
+        return {"id": model_id, "object": "model", "created": 1700000000, "owned_by": "fake"}
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        return _json_response({"object": "list", "data": [self._model_object(m) for m in self.models]})
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        model_id = request.match_info["id"]
+        if model_id not in self.models:
+            message = f"The model '{model_id}' does not exist or you do not have access to it."
+            return _json_response(error(404, message, code="model_not_found").to_json(), 404)
+        return _json_response(self._model_object(model_id))
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = request[_RECORDED].json
+        if not isinstance(body, dict):
+            return _json_response(error(400, "We could not parse the JSON body of your request.").to_json(), 400)
+        reply = self._script.popleft() if self._script else self.default
+        await asyncio.sleep(reply.head_delay)
+        if isinstance(reply, ErrorReply):
+            return _json_response(reply.to_json(), reply.status, reply.headers)
+        completion = _Completion(reply, body)
+        if body.get("stream"):
+            return await self._stream(request, completion)
+        if reply.fail == "drop":
+            _abort(request)
+            return web.Response()  # never reaches the client: the connection is gone
+        if reply.fail == "error":
+            return _json_response(error(500, reply.fail_message).to_json(), 500)
+        return _json_response(completion.whole())
+
+    async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
+        reply = completion.reply
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        try:
+            for number, frame in enumerate(completion.frames()):
+                if number:
+                    await _hold(request, reply)
+                await response.write(frame)
+            if reply.fail == "drop":
+                await _hold(request, reply)
+                _abort(request)
+        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
+            self.disconnects += 1
+        except asyncio.CancelledError:
+            self.disconnects += 1
+            raise
+        return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _hold(request: web.Request, reply: Reply) -> None:
+    """Wait out `chunk_delay` and the gate; raise ConnectionResetError if the client left meanwhile."""
+    if reply.chunk_delay:
+        await asyncio.sleep(reply.chunk_delay)
+    while reply.gate is not None and not reply.gate.is_set() and not _client_gone(request):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reply.gate.wait(), _POLL)
+    if _client_gone(request):
+        raise ConnectionResetError("client disconnected")
+
+
+def _abort(request: web.Request) -> None:
+    """Cut the connection without a proper end, as a crashing upstream would."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def refused_port() -> int:
+    """A localhost port with nothing listening, for connection-refused tests.
+
+    The port was just free; another process could take it before the test connects, which is
+    unlikely enough for tests.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ResettingUpstream:
+    """Accepts connections, reads the request head, then resets (RST) the connection.
+
+    Reading the head first makes the client fail while waiting for the response, as with an
+    upstream that crashes, rather than while sending. `connections` counts accepted connections.
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> ResettingUpstream:
+        self._server = await asyncio.start_server(self._reset, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _reset(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
