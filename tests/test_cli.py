@@ -131,13 +131,6 @@ def test_check_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "config error:" in (err := capsys.readouterr().err) and "no such file" in err
 
 
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main([])
-    assert info.value.code == 2
-    assert "usage: interlingua" in capsys.readouterr().err
-
-
 # --- serve ---------------------------------------------------------------------------------------
 
 
@@ -195,6 +188,14 @@ def test_serve_refuses_public_host_from_config(
     path = write(tmp_path, '[server]\nhost = "0.0.0.0"\nledger = false\n')
     assert main(["serve", "--config", str(path)]) == 2
     assert "refusing to listen on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_no_command_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun) -> None:
+    """Bare `interlingua` (and so `python -m app`) serves, configured from the environment."""
+    monkeypatch.setenv("INTERLINGUA_DATA_DIR", str(tmp_path))
+    assert main([]) == 0
+    ((app, kwargs),) = fake_run.calls
+    assert isinstance(app, Gateway) and (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 8080)
 
 
 def test_serve_open_starts_uvicorn(

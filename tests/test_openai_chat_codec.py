@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import copy
 from typing import Any, Callable
 
@@ -999,6 +1001,14 @@ def test_passthrough_nulls_usage_on_a_chunk_with_choices(sizes: list[int] | None
 
     kept, _ = passthrough_all(sse_bytes(payloads), keep_usage=True, sizes=sizes)
     assert kept == sse_bytes(payloads)
+
+
+def test_passthrough_finds_usage_written_with_spaces() -> None:
+    """Upstreams that write JSON like Python's json.dumps (`"usage": {`) are metered and stripped too."""
+    spaced = STREAM.replace(USAGE_FRAME, b"data: " + json.dumps(STREAM_PAYLOADS[-1]).encode() + b"\n\n")
+    out, passthrough = passthrough_all(spaced, keep_usage=False)
+    assert out == STREAM.replace(USAGE_FRAME, b"")
+    assert passthrough.usage == EXPECTED_EVENTS[-1].usage  # type: ignore[union-attr]
 
 
 def test_passthrough_counts_events_incrementally() -> None:

@@ -6,6 +6,7 @@ Reasoning text from OpenAI-compatible servers arrives as `reasoning_content` (De
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Mapping
 
@@ -687,6 +688,10 @@ class ChatStreamEncoder(StreamEncoder):
         return sse.frame(encode_error_body(error))
 
 
+# A key can only appear unescaped outside JSON strings, so this finds a real usage object.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+
+
 class ChatPassthrough(Passthrough):
     """Forwards upstream chunks whole; strips the usage chunk the gateway asked for on its own."""
 
@@ -701,11 +706,11 @@ class ChatPassthrough(Passthrough):
     def feed(self, chunk: bytes) -> bytes:
         block = self._splitter.feed(chunk)
         self.events += block.count(b"data:")
-        if b'"usage":{' not in block:
+        if _USAGE_OBJECT.search(block) is None:
             return block
         out: list[bytes] = []
         for _, data in sse.events(block):
-            if b'"usage":{' in data:
+            if _USAGE_OBJECT.search(data):
                 payload = orjson.loads(data)
                 self.usage = decode_usage(payload.get("usage")) or self.usage
                 if not self._keep_usage:
