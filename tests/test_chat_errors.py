@@ -59,6 +59,18 @@ def test_upstream_client_errors_pass_through_with_status_and_message(tmp_path: P
     run(scenario())
 
 
+def test_an_upstream_that_quotes_its_key_does_not_leak_it(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeOpenAI() as up, gateway(tmp_path, providers={"up": provider(up.url, "m")}) as (_, url):
+            up.script(error(401, "Incorrect API key provided: sk-upstream-secret.", code="invalid_api_key"))
+            with pytest.raises(openai.AuthenticationError) as info:
+                await client(url).chat.completions.create(model="m", messages=MESSAGES)
+            assert info.value.message.endswith("Incorrect API key provided: ***.")
+            assert "sk-upstream-secret" not in str(info.value.body)
+
+    run(scenario())
+
+
 def test_refused_reset_and_timed_out_upstreams(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with FakeOpenAI() as slow, ResettingUpstream() as resetting:

@@ -66,6 +66,7 @@ class Provider(ABC):
         connect_timeout: float = 10.0,
     ) -> None:
         self.name = name
+        self.key = key
         self.url = url.rstrip("/")
         self.models = models
         self.transport = AiohttpTransport()
@@ -105,6 +106,8 @@ class Provider(ABC):
             except ir.GatewayError:
                 raw = b""
             error = self.codec.decode_error(response.status_code, raw)
+            if self.key and self.key in error.message:  # some upstreams quote the key they refused
+                error.message = error.message.replace(self.key, "***")
             error.retry_after = _retry_after(response.headers.get("retry-after"))
             raise error
         return response
