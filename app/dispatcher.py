@@ -18,11 +18,9 @@ from adapters import ir
 from adapters.catalog import Catalog
 from adapters.dialects.base import Codec, ModelList
 from adapters.providers import Reply, Target
-from middleware.errors import JSON, send_error
+from middleware.respond import JSON, SSE, send_error
 from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENT, OPERATION, PARAMS, PRINCIPAL, REQUEST,
                               RESULT, TARGET, TARGETS, USAGE)
-
-_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 class _Watch:
@@ -137,7 +135,7 @@ class Dispatcher:
                     continue
                 if not started:
                     started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, _upstream(state)]})
+                    await send({"type": "http.response.start", "status": 200, "headers": [*SSE, _upstream(state)]})
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = passthrough.close()
         except ir.GatewayError as error:
@@ -153,7 +151,7 @@ class Dispatcher:
         state[USAGE] = passthrough.usage
         watch.armed = False
         if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, _upstream(state)]})
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE, _upstream(state)]})
         await send({"type": "http.response.body", "body": tail})
         return None
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
 from adapters.ir import GatewayError
-from middleware.errors import send_error
+from middleware.respond import send_error
 from middleware.state import OPEN, PRINCIPAL, Principal, state_of
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from adapters.ir import GatewayError, Usage
 from adapters.storage.ledger import UsageRecord
-from middleware.errors import send_error
+from middleware.respond import send_error
 from middleware.state import (DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE,
                               state_of)
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from adapters.ir import GatewayError
-from middleware.errors import send_error
+from middleware.respond import send_error
 from middleware.state import DIALECT, OPERATION, REQUEST, state_of
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.dialects.base import StreamEncoder
-from middleware.errors import JSON, codec_of, error_headers
+from middleware.respond import JSON, SSE, codec_of, error_headers
 from middleware.state import END, ERROR, EVENT, REQUEST, RESULT
-
-_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 class ReencodeMiddleware:
@@ -43,13 +41,13 @@ class ReencodeMiddleware:
                 chunk = stream_encoder().encode(message["event"])
                 if not started:
                     started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+                    await send({"type": "http.response.start", "status": 200, "headers": SSE})
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             elif kind == END:
                 if not started:
                     started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+                    await send({"type": "http.response.start", "status": 200, "headers": SSE})
                 await send({"type": "http.response.body", "body": stream_encoder().end()})
             elif kind == RESULT:
                 started = True

@@ -11,7 +11,7 @@ from typing import Any
 
 from adapters.catalog import Catalog
 from adapters.ir import GatewayError
-from middleware.errors import send_error
+from middleware.respond import send_error
 from middleware.state import PARAMS, PRINCIPAL, REQUEST, TARGETS
 
 

@@ -127,12 +127,11 @@ def test_slow_disk_does_not_slow_record(tmp_path: Path) -> None:
     ledger.start()
     ledger.record(rec())
     assert writing.wait(5)  # the writer is now mid-sleep
-    worst = 0.0
+    t0 = time.perf_counter()
     for _ in range(1000):
-        t0 = time.perf_counter()
         ledger.record(rec())
-        worst = max(worst, time.perf_counter() - t0)
-    assert worst < 0.005
+    # Waiting on even one write would take 0.2 s; a worst single call is GIL-switch noise, not a signal.
+    assert time.perf_counter() - t0 < 0.1
     ledger.close()
     assert len(rows(path)) == 1001
 

@@ -612,12 +612,18 @@ def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
             arguments=fn.get("arguments") or fn.get("input") or "",
             id=call.get("id"),
             name=fn.get("name"),
-            kind="custom" if call.get("type") == "custom" else "function",
+            kind="custom" if call.get("type") == "custom" or "custom" in call else "function",
             choice=index,
         ))
     reason = choice.get("finish_reason")
     if reason:
         out.append(ir.Finish(_FINISH_IN.get(reason, "stop"), index))  # type: ignore[arg-type]
+
+
+def _chunk_head(id: str, model: str, created: int) -> bytes:
+    """The fields every chunk repeats, as an open JSON object that each chunk completes."""
+    head = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model}
+    return orjson.dumps(head)[:-1] + b","
 
 
 class ChatStreamEncoder(StreamEncoder):
@@ -626,7 +632,7 @@ class ChatStreamEncoder(StreamEncoder):
     __slots__ = ("_head", "_usage_wanted", "_usage", "_roles_sent")
 
     def __init__(self, stream_usage: bool) -> None:
-        self._head = b""
+        self._head = _chunk_head("chatcmpl-interlingua", "", int(time.time()))  # until StreamStart
         self._usage_wanted = stream_usage
         self._usage: ir.Usage | None = None
         self._roles_sent: set[int] = set()
@@ -672,9 +678,7 @@ class ChatStreamEncoder(StreamEncoder):
             self._usage = event.usage
             return b""
         if isinstance(event, ir.StreamStart):
-            head = {"id": event.id, "object": "chat.completion.chunk", "created": event.created,
-                    "model": event.model}
-            self._head = orjson.dumps(head)[:-1] + b","
+            self._head = _chunk_head(event.id, event.model, event.created)
             return b""
         return b""
 

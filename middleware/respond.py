@@ -1,4 +1,4 @@
-"""Rendering a `GatewayError` as an HTTP response in the client's dialect, for every layer."""
+"""What every layer needs to answer HTTP: errors in the client's dialect, JSON and SSE headers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from adapters.ir import GatewayError
 from middleware.state import DIALECT
 
 JSON = (b"content-type", b"application/json")
+SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 def codec_of(scope: dict[str, Any]) -> Codec:
