@@ -122,7 +122,7 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
-    kind: Literal["function", "custom"] = "function"
+    kind: Literal["function", "custom", "server"] = "function"  # server: a provider's own tool, in `extra`
     extra: dict[str, Any] | None = None
 
 
@@ -168,12 +168,21 @@ class ChatRequest:
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
-    reasoning_effort: str | None = None
-    reasoning_budget: int | None = None
+    reasoning_effort: str | None = None  # none, minimal, low, medium, high, xhigh, max
+    reasoning_budget: int | None = None  # thinking tokens, where the client gave a budget
     verbosity: str | None = None
     user: str | None = None
     metadata: dict[str, str] | None = None
+    headers: dict[str, str] | None = None  # client headers a same-dialect upstream must see
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TokenCount:
+    """The answer to a token-counting request; `exact` is False for a local estimate."""
+
+    input_tokens: int
+    exact: bool = True
 
 
 # Response and stream ------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class Config:
     source: str = "environment"
 
 
-DEFAULT_URLS = {"openai": "https://api.openai.com/v1"}
+DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -290,6 +290,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     if env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"):
         raw["providers"]["openai"] = {"type": "openai", "url": "${OPENAI_BASE_URL:-https://api.openai.com/v1}",
                                       "key": "${OPENAI_API_KEY}"}
+    if env.get("ANTHROPIC_API_KEY"):
+        raw["providers"]["anthropic"] = {"type": "anthropic", "key": "${ANTHROPIC_API_KEY}",
+                                         "url": "${ANTHROPIC_BASE_URL:-https://api.anthropic.com}"}
     if env.get("INTERLINGUA_API_KEY"):
         raw["keys"]["default"] = {"key": "${INTERLINGUA_API_KEY}"}
     if env.get("INTERLINGUA_DATA_DIR"):

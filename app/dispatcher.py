@@ -56,6 +56,8 @@ class Dispatcher:
         operation = state.get(OPERATION)
         if operation == "chat":
             await self.chat(state, receive, send)
+        elif operation == "count_tokens":
+            await self.count_tokens(state, send)
         elif operation == "models.list":
             principal = state.get(PRINCIPAL)
             cards = [c for c in self.catalog.cards()
@@ -67,6 +69,21 @@ class Dispatcher:
         else:
             await send_error(scope, send, ir.GatewayError(
                 "not_found", f"no route for {scope['method']} {scope['path']}", code="not_found"))
+
+    async def count_tokens(self, state: dict[str, Any], send: Any) -> None:
+        error: ir.GatewayError | None = None
+        for target in state[TARGETS]:
+            try:
+                count = await target.provider.count_tokens(state[REQUEST], target.model)
+            except ir.GatewayError as exc:
+                error = exc
+                if exc.retryable:
+                    continue
+                break
+            state[TARGET] = target
+            await send({"type": RESULT, "result": count})
+            return
+        await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
 
     async def chat(self, state: dict[str, Any], receive: Any, send: Any) -> None:
         watch = _Watch(state, receive)

@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.catalog import Catalog
 from adapters.providers import KINDS, Provider
+from adapters.providers.reasoning_store import ReasoningStore
 from adapters.storage.ledger import Ledger
 from app.config import Config, ProviderConfig
 from app.dispatcher import Dispatcher
@@ -25,7 +26,7 @@ from middleware.state import Principal
 LEDGER_FILE = "usage.sqlite3"
 
 
-def make_provider(config: ProviderConfig) -> Provider:
+def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Provider:
     return KINDS[config.type](
         config.name,
         config.url,
@@ -34,6 +35,7 @@ def make_provider(config: ProviderConfig) -> Provider:
         headers=dict(config.headers),
         timeout=config.timeout,
         connect_timeout=config.connect_timeout,
+        reasoning_store=reasoning_store,
     )
 
 
@@ -42,7 +44,8 @@ class Gateway:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.catalog = Catalog({n: make_provider(p) for n, p in config.providers.items()},
+        store = ReasoningStore()
+        self.catalog = Catalog({n: make_provider(p, store) for n, p in config.providers.items()},
                                {n: a.targets for n, a in config.models.items()})
         self.ledger: Ledger | None = None
         if config.server.ledger:

@@ -57,7 +57,7 @@ class NormalisationMiddleware:
             await send_error(scope, send, GatewayError("invalid_request", f"request body is not valid JSON: {exc}"))
             return
         try:
-            state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed)
+            state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]))
         except GatewayError as error:
             await send_error(scope, send, error)
             return

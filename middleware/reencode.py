@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.dialects.base import StreamEncoder
-from middleware.respond import JSON, SSE, codec_of, error_headers
+from middleware.respond import JSON, SSE, codec_of, error_messages
 from middleware.state import END, ERROR, EVENT, REQUEST, RESULT
 
 
@@ -60,9 +60,9 @@ class ReencodeMiddleware:
                     await send({"type": "http.response.body", "body": stream_encoder().error(error)})
                 else:
                     started = True
-                    await send({"type": "http.response.start", "status": error.status,
-                                "headers": error_headers(error)})
-                    await send({"type": "http.response.body", "body": codec.encode_error(error)})
+                    start, body = error_messages(codec, error)
+                    await send(start)
+                    await send(body)
             else:
                 if kind == "http.response.start":
                     started = True

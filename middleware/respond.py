@@ -28,7 +28,13 @@ def error_headers(error: GatewayError) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def error_messages(codec: Codec, error: GatewayError) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two ASGI messages of an error response in `codec`'s dialect."""
+    return ({"type": "http.response.start", "status": codec.status_of(error), "headers": error_headers(error)},
+            {"type": "http.response.body", "body": codec.encode_error(error)})
+
+
 async def send_error(scope: dict[str, Any], send: Any, error: GatewayError) -> None:
-    body = codec_of(scope).encode_error(error)
-    await send({"type": "http.response.start", "status": error.status, "headers": error_headers(error)})
-    await send({"type": "http.response.body", "body": body})
+    start, body = error_messages(codec_of(scope), error)
+    await send(start)
+    await send(body)

@@ -333,8 +333,8 @@ def test_decode_assistant_reasoning_and_refusal_history() -> None:
     msgs = decode_chat_request(body).messages
     assert msgs[1].parts == [ir.Reasoning(text="thinking..."), ir.Text("a")]
     assert msgs[2].parts == [ir.Refusal("I can't help with that.")]
-    assert msgs[3].parts == [ir.Reasoning(text="hmm", signature="sig=="), ir.Reasoning(redacted="opaque"),
-                             ir.Text("b")]
+    assert msgs[3].parts == [ir.Reasoning(text="hmm", signature="sig==", provider="anthropic"),
+                             ir.Reasoning(redacted="opaque", provider="anthropic"), ir.Text("b")]
 
 
 # Request round trip ------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """One codec per wire dialect; `CODECS` lists them in the order the dialect layer tries them."""
 
+from adapters.dialects.anthropic import CODEC as ANTHROPIC
 from adapters.dialects.base import Codec
 from adapters.dialects.openai_chat import CODEC as OPENAI_CHAT
 
-CODECS: tuple[Codec, ...] = (OPENAI_CHAT,)
+# Anthropic first: it claims `/v1/models` only when the request carries `anthropic-version`.
+CODECS: tuple[Codec, ...] = (ANTHROPIC, OPENAI_CHAT)
 BY_NAME: dict[str, Codec] = {c.name: c for c in CODECS}

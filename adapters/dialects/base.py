@@ -91,7 +91,7 @@ class Codec(ABC):
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None: ...
 
     @abstractmethod
-    def decode_request(self, operation: str, body: Any) -> Any: ...
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes]) -> Any: ...
 
     @abstractmethod
     def encode_result(self, result: Any, request: Any) -> bytes: ...
@@ -101,6 +101,10 @@ class Codec(ABC):
 
     @abstractmethod
     def encode_error(self, error: ir.GatewayError) -> bytes: ...
+
+    def status_of(self, error: ir.GatewayError) -> int:
+        """The HTTP status this dialect's clients expect for `error`."""
+        return error.status
 
     @abstractmethod
     def passthrough(self, request: Any) -> Passthrough: ...

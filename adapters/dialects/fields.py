@@ -140,6 +140,6 @@ KIND_OF_STATUS: dict[int, str] = {
 def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
     """An error the upstream answered: 4xx keep their status, 5xx become a gateway status."""
     kind = KIND_OF_STATUS.get(status) or ("invalid_request" if status < 500 else "upstream")
-    gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 503}.get(status, 502)
+    gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 529}.get(status, 502)
     retryable = status in (408, 429) or status >= 500
     return GatewayError(kind, message, status=gateway_status, retryable=retryable, **kw)  # type: ignore[arg-type]

@@ -132,10 +132,12 @@ def _reasoning_in(message: dict[str, Any], path: str) -> list[ir.Part]:
         parts: list[ir.Part] = []
         for i, raw in enumerate(blocks):
             block = f.obj(raw, f"{path}.thinking_blocks[{i}]")
+            # LiteLLM's extension: these are Anthropic's blocks, with Anthropic's signatures.
             if block.get("type") == "redacted_thinking":
-                parts.append(ir.Reasoning(redacted=block.get("data")))
+                parts.append(ir.Reasoning(redacted=block.get("data"), provider="anthropic"))
             else:
-                parts.append(ir.Reasoning(text=block.get("thinking") or "", signature=block.get("signature")))
+                parts.append(ir.Reasoning(text=block.get("thinking") or "", signature=block.get("signature"),
+                                          provider="anthropic" if block.get("signature") else None))
         return parts
     text = message.get("reasoning_content") or message.get("reasoning")
     return [ir.Reasoning(text=text)] if isinstance(text, str) and text else []
@@ -334,7 +336,7 @@ def _tool_call_out(call: ir.ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def _message_out(message: ir.Message, provider: str | None) -> list[dict[str, Any]]:
+def _message_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [
             {"role": "tool", "tool_call_id": part.call_id, "content": _content_out(part.content),
@@ -355,13 +357,6 @@ def _message_out(message: ir.Message, provider: str | None) -> list[dict[str, An
             out["tool_calls"] = calls
         if reasoning:
             out["reasoning_content"] = "".join(p.text for p in reasoning)
-            own = [p for p in reasoning if p.provider == provider and (p.signature or p.redacted)]
-            if own:
-                out["thinking_blocks"] = [
-                    {"type": "redacted_thinking", "data": p.redacted} if p.redacted
-                    else {"type": "thinking", "thinking": p.text, "signature": p.signature}
-                    for p in own
-                ]
     else:
         out["content"] = _content_out(message.parts)
     if message.name:
@@ -372,6 +367,8 @@ def _message_out(message: ir.Message, provider: str | None) -> list[dict[str, An
 
 
 def _tool_out(tool: ir.Tool) -> dict[str, Any]:
+    if tool.kind == "server":
+        raise ir.invalid("tools", f"tool {tool.name!r} is a server tool of another provider; this upstream has none")
     if tool.kind == "custom":
         custom: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
@@ -412,10 +409,10 @@ def _response_format_out(fmt: ir.ResponseFormat) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": spec}
 
 
-def encode_chat_request(req: ir.ChatRequest, model: str, provider: str | None = None) -> dict[str, Any]:
+def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     for message in req.messages:
-        messages.extend(_message_out(message, provider))
+        messages.extend(_message_out(message))
     body: dict[str, Any] = {"model": model, "messages": messages}
     if req.stream:
         body["stream"] = True
@@ -767,7 +764,7 @@ class OpenAIChat(Codec):
                 return Route("models.get", {"model": path[11:]})
         return None
 
-    def decode_request(self, operation: str, body: Any) -> Any:
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes]) -> Any:
         return decode_chat_request(body)
 
     def encode_result(self, result: Any, request: Any) -> bytes:
@@ -784,6 +781,9 @@ class OpenAIChat(Codec):
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
+
+    def status_of(self, error: ir.GatewayError) -> int:
+        return 503 if error.status == 529 else error.status  # 529 is Anthropic's alone
 
     def passthrough(self, request: Any) -> Passthrough:
         return ChatPassthrough(bool(request.stream_usage))

@@ -1,8 +1,9 @@
 """Upstream providers, one module per kind; `KINDS` maps a config `type` to its class."""
 
+from adapters.providers.anthropic import AnthropicProvider
 from adapters.providers.base import Provider, Reply, Target
 from adapters.providers.openai import OpenAIProvider
 
-KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider}
+KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
 
 __all__ = ["KINDS", "Provider", "Reply", "Target"]

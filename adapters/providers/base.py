@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
+import orjson
 
 from adapters import ir
 from adapters.dialects.base import Codec, StreamDecoder
+from adapters.providers.reasoning_store import ReasoningStore
+from adapters.providers.tokens import estimate_tokens
 from adapters.providers.transport import AiohttpTransport
 
 
@@ -50,10 +53,16 @@ def transport_error(exc: httpx.HTTPError, name: str) -> ir.GatewayError:
 
 
 class Provider(ABC):
-    """An upstream of one kind, with one pooled HTTP client."""
+    """An upstream of one kind, with one pooled connection transport.
+
+    The chat flow is shared; a kind says where it posts (`chat_path`), how it authenticates, and
+    what a same-dialect body needs besides the model name (`native_body`).
+    """
 
     kind: str
     codec: Codec
+    chat_path: str
+    count_path: str | None = None
 
     def __init__(
         self,
@@ -64,6 +73,7 @@ class Provider(ABC):
         headers: dict[str, str] | None = None,
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
+        reasoning_store: ReasoningStore | None = None,
     ) -> None:
         self.name = name
         self.key = key
@@ -73,18 +83,100 @@ class Provider(ABC):
         self.headers = [*self.auth_headers(key).items(), *(headers or {}).items(),
                         ("content-type", "application/json"), ("accept-encoding", "gzip, deflate")]
         self.timeout = {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": connect_timeout}
+        self.reasoning_store = reasoning_store
         self._urls: dict[str, httpx.URL] = {}
 
     @abstractmethod
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
 
-    @abstractmethod
-    async def chat(self, request: ir.ChatRequest, model: str) -> Reply: ...
+    def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
+        """The client's own body for a same-dialect upstream, with the upstream's model name."""
+        body = dict(request.native or {})
+        body["model"] = model
+        return body
+
+    def forwarded_headers(self, request: ir.ChatRequest) -> list[tuple[str, str]]:
+        """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
+        return list((request.headers or {}).items())
+
+    async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
+        native = request.dialect == self.codec.name and request.native is not None
+        if native:
+            body, extra = self.native_body(request, model), self.forwarded_headers(request)
+        else:
+            body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
+        response = await self.open(self.chat_path, orjson.dumps(body), extra)
+        if request.stream:
+            if native:
+                return Reply(True, chunks=self.chunks(response), close=response.aclose)
+            events = self.events(response, self.codec.stream_decoder())
+            return Reply(False, events=self._remembering(events), close=response.aclose)
+        raw = await self.read(response)
+        if native:
+            return Reply(True, body=raw)
+        result = self.codec.decode_response(self.parse(raw))
+        for choice in result.choices:
+            self._remember(choice.message.parts)
+        return Reply(False, result=result)
+
+    async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
+        """Input tokens as the upstream counts them; a local estimate where it has no endpoint."""
+        return ir.TokenCount(estimate_tokens(request), exact=False)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    async def open(self, path: str, body: bytes) -> httpx.Response:
+    def parse(self, raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON") from None
+
+    # Reasoning state for clients that cannot carry it (see reasoning_store.py) -------------------
+
+    def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
+        store = self.reasoning_store
+        if store is None:
+            return request
+        for message in request.messages:
+            if message.role != "assistant" or any(
+                    isinstance(p, ir.Reasoning) and p.provider == self.kind and (p.signature or p.redacted)
+                    for p in message.parts):
+                continue
+            call = next((p for p in message.parts if isinstance(p, ir.ToolCall)), None)
+            kept = store.recall(self.kind, call.id) if call else None
+            if kept:
+                message.parts = [*kept, *(p for p in message.parts if not isinstance(p, ir.Reasoning))]
+        return request
+
+    def _remember(self, parts: list[ir.Part]) -> None:
+        if self.reasoning_store is None:
+            return
+        reasoning = [p for p in parts if isinstance(p, ir.Reasoning)]
+        calls = [p.id for p in parts if isinstance(p, ir.ToolCall)]
+        if reasoning and calls:
+            for part in reasoning:
+                part.provider = self.kind
+            self.reasoning_store.remember(self.kind, calls, reasoning)
+
+    async def _remembering(self, events: AsyncIterator[ir.StreamEvent]) -> AsyncIterator[ir.StreamEvent]:
+        """Pass events on, and remember the signed reasoning that led to the stream's tool calls."""
+        parts: list[ir.Part] = []
+        async for event in events:
+            if isinstance(event, ir.ReasoningDelta) and self.reasoning_store is not None:
+                last = parts[-1] if parts and isinstance(parts[-1], ir.Reasoning) else None
+                if last is None or last.signature or last.redacted or event.redacted:
+                    last = ir.Reasoning()
+                    parts.append(last)
+                last.text += event.text
+                last.signature = event.signature or last.signature
+                last.redacted = event.redacted or last.redacted
+            elif isinstance(event, ir.ToolCallDelta) and event.id:
+                parts.append(ir.ToolCall(event.id, event.name or "", ""))
+            yield event
+        self._remember(parts)
+
+    async def open(self, path: str, body: bytes, headers: list[tuple[str, str]] | None = None) -> httpx.Response:
         """POST `body` and return the response once its status is known to be a success.
 
         The request goes straight to the transport: `AsyncClient.send` would add URL merging, auth
@@ -94,8 +186,8 @@ class Provider(ABC):
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.url + path)
-        request = httpx.Request("POST", url, headers=self.headers, content=body,
-                                extensions={"timeout": self.timeout})
+        request = httpx.Request("POST", url, headers=self.headers + headers if headers else self.headers,
+                                content=body, extensions={"timeout": self.timeout})
         try:
             response = await self.transport.handle_async_request(request)
         except httpx.HTTPError as exc:

@@ -1,0 +1,42 @@
+"""The `anthropic` kind: Anthropic's Messages API.
+
+`url` is the API root without `/v1`, as the Anthropic SDK takes it. Same-dialect clients get the
+upstream's bytes, with their `anthropic-beta` flags forwarded; token counts come from Anthropic's
+own counting endpoint and are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from adapters import ir
+from adapters.dialects.anthropic import CODEC as MESSAGES
+from adapters.providers.base import Provider
+
+VERSION = "2023-06-01"
+_COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                 "cache_control", "mcp_servers", "context_management")
+
+
+class AnthropicProvider(Provider):
+    kind = "anthropic"
+    codec = MESSAGES
+    chat_path = "/v1/messages"
+
+    def auth_headers(self, key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": VERSION}
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
+        native = request.dialect == MESSAGES.name and request.native is not None
+        full: dict[str, Any] = (self.native_body(request, model) if native
+                                else MESSAGES.encode_request(self.restore_reasoning(request), model))
+        body = {k: full[k] for k in _COUNT_FIELDS if k in full}
+        response = await self.open("/v1/messages/count_tokens", orjson.dumps(body),
+                                   self.forwarded_headers(request) if native else None)
+        payload = self.parse(await self.read(response))
+        return ir.TokenCount(int(payload.get("input_tokens", 0)))
