@@ -57,6 +57,7 @@ class ServerConfig:
     data_dir: Path = Path("data")
     max_body_mb: float = 32.0
     ledger: bool = True
+    ping_seconds: float = 10.0
 
     @property
     def max_body_bytes(self) -> int:
@@ -185,6 +186,7 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         data_dir=Path(r.string("data_dir", "data")),  # type: ignore[arg-type]
         max_body_mb=r.number("max_body_mb", 32.0),
         ledger=r.boolean("ledger", True),
+        ping_seconds=r.number("ping_seconds", 10.0),
     )
     r.done()
     return server

@@ -53,7 +53,7 @@ class Gateway:
             self.ledger.start()
         keys = {k.sha256: Principal(k.name, k.models, k.rpm) for k in config.keys.values()}
         app: Any = Dispatcher(self.catalog)
-        app = ReencodeMiddleware(app)
+        app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = RoutingMiddleware(app, self.catalog)
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)

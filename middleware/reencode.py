@@ -2,70 +2,111 @@
 
 Inner layers send `interlingua.*` messages (see `middleware.state`); this layer turns them into
 `http.response.*` in the client's dialect: a JSON body, or a stream in that dialect's framing with
-the in-stream error form after the first byte. Plain `http.*` messages (a same-dialect pass-through)
-go by untouched, but an error after them is still rendered in-stream.
+the in-stream error form after the first byte. While an IR stream is open and the upstream is
+silent, it sends the dialect's keep-alive ping every `ping_interval` seconds, so clients and
+proxies with idle timeouts do not give up on a slow model. Plain `http.*` messages (a same-dialect
+pass-through) go by untouched, but an error after them is still rendered in-stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from adapters.dialects.base import StreamEncoder
+from adapters.dialects.base import Codec, StreamEncoder
 from middleware.respond import JSON, SSE, codec_of, error_messages
 from middleware.state import END, ERROR, EVENT, REQUEST, RESULT
 
 
 class ReencodeMiddleware:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, ping_interval: float | None = 10.0) -> None:
         self.app = app
+        self.ping_interval = ping_interval
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        codec = codec_of(scope)
-        request = (scope.get("state") or {}).get(REQUEST)
-        encoder: StreamEncoder | None = None
-        started = False
+        reencoder = _Reencoder(codec_of(scope), (scope.get("state") or {}).get(REQUEST), send, self.ping_interval)
+        try:
+            await self.app(scope, receive, reencoder.send)
+        finally:
+            reencoder.stop_pinging()
 
-        def stream_encoder() -> StreamEncoder:
-            nonlocal encoder
-            if encoder is None:
-                encoder = codec.stream_encoder(request)
-            return encoder
 
-        async def reencode_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            kind = message["type"]
-            if kind == EVENT:
-                chunk = stream_encoder().encode(message["event"])
-                if not started:
-                    started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": SSE})
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            elif kind == END:
-                if not started:
-                    started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": SSE})
-                await send({"type": "http.response.body", "body": stream_encoder().end()})
-            elif kind == RESULT:
-                started = True
-                body = codec.encode_result(message["result"], request)
-                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-                await send({"type": "http.response.body", "body": body})
-            elif kind == ERROR:
-                error = message["error"]
-                if started:
-                    await send({"type": "http.response.body", "body": stream_encoder().error(error)})
-                else:
-                    started = True
-                    start, body = error_messages(codec, error)
-                    await send(start)
-                    await send(body)
+class _Reencoder:
+    """One response's encoding state."""
+
+    __slots__ = ("codec", "request", "downstream", "ping_interval", "started", "_encoder", "_last", "_pinger")
+
+    def __init__(self, codec: Codec, request: Any, downstream: Any, ping_interval: float | None) -> None:
+        self.codec = codec
+        self.request = request
+        self.downstream = downstream
+        self.ping_interval = ping_interval
+        self.started = False
+        self._encoder: StreamEncoder | None = None
+        self._last = 0.0
+        self._pinger: asyncio.Task[None] | None = None
+
+    @property
+    def encoder(self) -> StreamEncoder:
+        if self._encoder is None:
+            self._encoder = self.codec.stream_encoder(self.request)
+        return self._encoder
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == EVENT:
+            chunk = self.encoder.encode(message["event"])
+            if not self.started:
+                await self._open_stream()
+            if chunk:
+                await self._body(chunk, more=True)
+        elif kind == END:
+            if not self.started:
+                await self._open_stream()
+            self.stop_pinging()
+            await self._body(self.encoder.end())
+        elif kind == RESULT:
+            self.started = True
+            body = self.codec.encode_result(message["result"], self.request)
+            await self.downstream({"type": "http.response.start", "status": 200, "headers": [JSON]})
+            await self.downstream({"type": "http.response.body", "body": body})
+        elif kind == ERROR:
+            self.stop_pinging()
+            if self.started:
+                await self._body(self.encoder.error(message["error"]))
             else:
-                if kind == "http.response.start":
-                    started = True
-                await send(message)
+                self.started = True
+                start, body = error_messages(self.codec, message["error"])
+                await self.downstream(start)
+                await self.downstream(body)
+        else:
+            if kind == "http.response.start":
+                self.started = True
+            await self.downstream(message)
 
-        await self.app(scope, receive, reencode_send)
+    async def _open_stream(self) -> None:
+        self.started = True
+        await self.downstream({"type": "http.response.start", "status": 200, "headers": SSE})
+        if self.ping_interval:
+            self._last = asyncio.get_running_loop().time()
+            self._pinger = asyncio.ensure_future(self._ping(self.ping_interval))
+
+    async def _body(self, chunk: bytes, more: bool = False) -> None:
+        if self._pinger is not None:
+            self._last = asyncio.get_running_loop().time()
+        await self.downstream({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    async def _ping(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._last + interval - loop.time())
+            if loop.time() - self._last >= interval:
+                await self._body(self.encoder.ping(), more=True)
+
+    def stop_pinging(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            self._pinger = None
