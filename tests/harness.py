@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import anthropic
 import openai
 import uvicorn
 
@@ -54,3 +55,11 @@ def client(url: str, key: str = "sk-anything") -> openai.AsyncOpenAI:
 
 def provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
     return {"type": "openai", "url": url, "key": "sk-upstream-secret", "models": list(models), **options}
+
+
+def anthropic_client(url: str, key: str = "sk-anything") -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0, timeout=10)
+
+
+def anthropic_provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
+    return {"type": "anthropic", "url": url, "key": "sk-ant-upstream-secret", "models": list(models), **options}

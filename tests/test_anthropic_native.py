@@ -1,0 +1,132 @@
+"""Anthropic clients on an Anthropic upstream: the official SDK, the gateway, a fake Messages API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from adapters.storage.ledger import totals
+from tests.asgi import run
+from tests.fakes.anthropic_upstream import (FakeAnthropic, Usage, call, error, fail_mid_stream, reply, say, text,
+                                            thinking)
+from tests.harness import anthropic_client, anthropic_provider, gateway
+
+HI: list[Any] = [{"role": "user", "content": "hi"}]
+TOOLS: list[Any] = [{"name": "get_weather", "description": "weather",
+                     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+THINK: Any = {"type": "enabled", "budget_tokens": 2048}
+
+
+def test_create_stream_and_count_pass_through(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url)},
+                                                  models={"sonnet": {"targets": ["claude/claude-real"]}}) as (app, url):
+            sdk = anthropic_client(url)
+            up.script(text("Hi", " there", usage=Usage(20, 3, cache_read_input_tokens=5, cache_creation_input_tokens=2)),
+                      text("streamed", " reply", usage=Usage(20, 4)))
+            message = await sdk.messages.create(model="sonnet", max_tokens=100, messages=HI,
+                                                system=[{"type": "text", "text": "be brief",
+                                                         "cache_control": {"type": "ephemeral"}}],
+                                                metadata={"user_id": "u1"}, stop_sequences=["END"], extra_body={"top_k": 5})
+            assert message.content[0].text == "Hi there"
+            assert message.usage.cache_read_input_tokens == 5
+            sent = up.requests[-1].json
+            assert sent["model"] == "claude-real" and sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+            assert (sent["metadata"], sent["stop_sequences"], sent["top_k"]) == ({"user_id": "u1"}, ["END"], 5)
+            assert up.requests[-1].api_key == "sk-ant-upstream-secret"
+            async with sdk.messages.stream(model="sonnet", max_tokens=100, messages=HI) as stream:
+                pieces = [t async for t in stream.text_stream]
+                final = await stream.get_final_message()
+            assert pieces == ["streamed", " reply"] and final.content[0].text == "streamed reply"
+            count = await sdk.messages.count_tokens(model="sonnet", messages=HI)
+            assert count.input_tokens == len("hi") // 4 + 1
+            assert up.requests[-1].path == "/v1/messages/count_tokens"
+            app.ledger.flush()  # type: ignore[union-attr]
+        rows = {r["model"]: r for r in totals(tmp_path / "usage.sqlite3")}
+        assert (rows["sonnet"]["input_tokens"], rows["sonnet"]["cached_tokens"]) == (27 + 20, 5)
+        assert rows["sonnet"]["output_tokens"] == 7
+
+    run(scenario())
+
+
+def test_beta_requests_and_headers_reach_the_upstream(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+            await anthropic_client(url).messages.create(
+                model="c1", max_tokens=50, messages=HI, extra_query={"beta": "true"},
+                extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27"},
+                extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015"}]}})
+            sent = up.requests[-1]
+            assert sent.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14,context-management-2025-06-27"
+            assert sent.json["context_management"] == {"edits": [{"type": "clear_thinking_20251015"}]}
+
+    run(scenario())
+
+
+def test_thinking_tool_loop_survives_byte_for_byte(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+            sdk = anthropic_client(url)
+            up.script(reply(thinking("Need the ", "weather"), call("get_weather", '{"city":', ' "Oslo"}')),
+                      text("It is cold."))
+            async with sdk.messages.stream(model="c1", max_tokens=4096, messages=HI, tools=TOOLS,
+                                           thinking=THINK) as stream:
+                first = await stream.get_final_message()
+            kinds = [b.type for b in first.content]
+            assert kinds == ["thinking", "tool_use"] and first.content[1].input == {"city": "Oslo"}
+            assert first.content[0].signature in up.signatures
+            history = [*HI, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+                       {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[1].id,
+                                                     "content": "-3 C"}]}]
+            second = await sdk.messages.create(model="c1", max_tokens=4096, messages=history, tools=TOOLS,
+                                               thinking=THINK)
+            assert second.content[0].text == "It is cold."
+            echoed = up.requests[-1].json["messages"][1]["content"][0]
+            assert echoed == first.content[0].model_dump(exclude_none=True)
+
+    run(scenario())
+
+
+def test_errors_in_anthropic_shape(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+            sdk = anthropic_client(url)
+            async with httpx.AsyncClient(base_url=url) as raw:
+                missing = await raw.post("/v1/messages", json={"model": "c1", "messages": HI},
+                                         headers={"anthropic-version": "2023-06-01"})
+            assert missing.status_code == 400
+            assert missing.json() == {"type": "error", "error": {"type": "invalid_request_error",
+                                                                 "message": "max_tokens: is required"}}
+            with pytest.raises(anthropic.BadRequestError) as malformed:
+                await sdk.messages.create(model="c1", max_tokens=10,
+                                          messages=[{"role": "user", "content": [{"type": "text"}]}])  # type: ignore[list-item]
+            assert "messages[0].content[0].text" in malformed.value.message
+            with pytest.raises(anthropic.NotFoundError):
+                await sdk.messages.create(model="nope", max_tokens=10, messages=HI)
+            up.script(error(529, "Overloaded"))
+            with pytest.raises(anthropic.APIStatusError) as overloaded:
+                await sdk.messages.create(model="c1", max_tokens=10, messages=HI)
+            assert overloaded.value.status_code == 529
+            assert overloaded.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+            up.script(fail_mid_stream("partial", message="Overloaded"))
+            with pytest.raises(anthropic.APIStatusError) as mid:
+                async with sdk.messages.stream(model="c1", max_tokens=10, messages=HI) as stream:
+                    async for _ in stream:
+                        pass
+            assert "Overloaded" in str(mid.value)
+
+    run(scenario())
+
+
+def test_models_answer_in_anthropic_shape(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1", "c2")}) as (_, url):
+            page = await anthropic_client(url).models.list()
+            assert [m.id for m in page.data] == ["c1", "c2"] and page.data[0].type == "model"
+            assert (await anthropic_client(url).models.retrieve("claude/c9")).id == "claude/c9"
+
+    run(scenario())
