@@ -14,7 +14,7 @@ import orjson
 
 from adapters import ir
 from adapters.dialects import fields as f
-from adapters.dialects import sse
+from adapters.dialects import reasoning, sse
 from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 
 _REQUEST_FIELDS = frozenset(
@@ -430,7 +430,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),
         ("response_format", _response_format_out(req.response_format) if req.response_format else None),
-        ("reasoning_effort", req.reasoning_effort),
+        ("reasoning_effort", reasoning.effort(req)),
         ("verbosity", req.verbosity),
         ("user", req.user),
         ("metadata", req.metadata),
