@@ -300,22 +300,27 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
 # Request: IR -> wire ------------------------------------------------------------------------------
 
 
-def _content_out(parts: list[ir.Part]) -> str | list[dict[str, Any]]:
-    if len(parts) == 1 and isinstance(parts[0], ir.Text) and not parts[0].extra:
+def _own(extra: dict[str, Any] | None, own: bool) -> dict[str, Any]:
+    """Fields without a neutral slot go back only to the dialect they came from."""
+    return extra if own and extra else {}
+
+
+def _content_out(parts: list[ir.Part], own: bool) -> str | list[dict[str, Any]]:
+    if len(parts) == 1 and isinstance(parts[0], ir.Text) and not _own(parts[0].extra, own):
         return parts[0].text
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, ir.Text):
-            out.append({"type": "text", "text": part.text, **(part.extra or {})})
+            out.append({"type": "text", "text": part.text, **_own(part.extra, own)})
         elif isinstance(part, ir.Image):
             url = part.url or f.data_url(part.media_type or "image/png", part.data or "")
             image: dict[str, Any] = {"url": url}
             if part.detail:
                 image["detail"] = part.detail
-            out.append({"type": "image_url", "image_url": image, **(part.extra or {})})
+            out.append({"type": "image_url", "image_url": image, **_own(part.extra, own)})
         elif isinstance(part, ir.Audio):
             out.append({"type": "input_audio", "input_audio": {"data": part.data, "format": part.format},
-                        **(part.extra or {})})
+                        **_own(part.extra, own)})
         elif isinstance(part, ir.File):
             file: dict[str, Any] = {}
             if part.data is not None:
@@ -324,7 +329,7 @@ def _content_out(parts: list[ir.Part]) -> str | list[dict[str, Any]]:
                 file["file_id"] = part.file_id
             if part.filename:
                 file["filename"] = part.filename
-            out.append({"type": "file", "file": file, **(part.extra or {})})
+            out.append({"type": "file", "file": file, **_own(part.extra, own)})
         elif isinstance(part, ir.Refusal):
             out.append({"type": "refusal", "refusal": part.text})
     return out
@@ -336,21 +341,16 @@ def _tool_call_out(call: ir.ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def _message_out(message: ir.Message) -> list[dict[str, Any]]:
+def _message_out(message: ir.Message, own: bool) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [
-            {"role": "tool", "tool_call_id": part.call_id, "content": _content_out(part.content),
-             **(message.extra or {})}
-            for part in message.parts
-            if isinstance(part, ir.ToolResult)
-        ]
+        return _tool_messages(message, own)
     out: dict[str, Any] = {"role": message.role}
     if message.role == "assistant":
         text = [p for p in message.parts if isinstance(p, ir.Text)]
         refusal = next((p.text for p in message.parts if isinstance(p, ir.Refusal)), None)
         calls = [_tool_call_out(p) for p in message.parts if isinstance(p, ir.ToolCall)]
         reasoning = [p for p in message.parts if isinstance(p, ir.Reasoning)]
-        out["content"] = _content_out(text) if text else None
+        out["content"] = _content_out(text, own) if text else None
         if refusal is not None:
             out["refusal"] = refusal
         if calls:
@@ -358,22 +358,40 @@ def _message_out(message: ir.Message) -> list[dict[str, Any]]:
         if reasoning:
             out["reasoning_content"] = "".join(p.text for p in reasoning)
     else:
-        out["content"] = _content_out(message.parts)
+        out["content"] = _content_out(message.parts, own)
     if message.name:
         out["name"] = message.name
-    if message.extra:
-        out.update(message.extra)
+    out.update(_own(message.extra, own))
     return [out]
 
 
-def _tool_out(tool: ir.Tool) -> dict[str, Any]:
+def _tool_messages(message: ir.Message, own: bool) -> list[dict[str, Any]]:
+    """One tool message per result; images and files, which tool messages cannot hold, follow as
+    a user message."""
+    out: list[dict[str, Any]] = []
+    media: list[ir.Part] = []
+    for part in message.parts:
+        if not isinstance(part, ir.ToolResult):
+            continue
+        texts = [p for p in part.content if isinstance(p, ir.Text)]
+        media.extend(p for p in part.content if isinstance(p, (ir.Image, ir.File, ir.Audio)))
+        content: Any = _content_out(texts, own) if texts else ""
+        if part.is_error:
+            content = "Error: " + (content if isinstance(content, str) else "".join(p.text for p in texts))
+        out.append({"role": "tool", "tool_call_id": part.call_id, "content": content, **_own(message.extra, own)})
+    if media:
+        out.append({"role": "user", "content": _content_out(media, own)})
+    return out
+
+
+def _tool_out(tool: ir.Tool, own: bool) -> dict[str, Any]:
     if tool.kind == "server":
         raise ir.invalid("tools", f"tool {tool.name!r} is a server tool of another provider; this upstream has none")
     if tool.kind == "custom":
         custom: dict[str, Any] = {"name": tool.name}
         if tool.description is not None:
             custom["description"] = tool.description
-        return {"type": "custom", "custom": {**custom, **(tool.extra or {})}}
+        return {"type": "custom", "custom": {**custom, **_own(tool.extra, own)}}
     fn: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
         fn["description"] = tool.description
@@ -381,7 +399,7 @@ def _tool_out(tool: ir.Tool) -> dict[str, Any]:
         fn["parameters"] = tool.parameters
     if tool.strict is not None:
         fn["strict"] = tool.strict
-    return {"type": "function", "function": {**fn, **(tool.extra or {})}}
+    return {"type": "function", "function": {**fn, **_own(tool.extra, own)}}
 
 
 def _tool_choice_out(choice: ir.ToolChoice, tools: list[ir.Tool] | None) -> Any:
@@ -410,9 +428,10 @@ def _response_format_out(fmt: ir.ResponseFormat) -> dict[str, Any]:
 
 
 def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
+    own = req.dialect == CODEC.name
     messages: list[dict[str, Any]] = []
     for message in req.messages:
-        messages.extend(_message_out(message))
+        messages.extend(_message_out(message, own))
     body: dict[str, Any] = {"model": model, "messages": messages}
     if req.stream:
         body["stream"] = True
@@ -426,7 +445,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("seed", req.seed),
         ("logprobs", req.logprobs),
         ("top_logprobs", req.top_logprobs),
-        ("tools", [_tool_out(t) for t in req.tools] if req.tools is not None else None),
+        ("tools", [_tool_out(t, own) for t in req.tools] if req.tools is not None else None),
         ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),
         ("response_format", _response_format_out(req.response_format) if req.response_format else None),
@@ -438,7 +457,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     for key, value in optional:
         if value is not None:
             body[key] = value
-    if req.dialect == CODEC.name:
+    if own:
         body.update(req.extra)
     return body
 
