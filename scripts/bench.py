@@ -14,7 +14,14 @@ For each target it measures
 (a) non-streaming requests one at a time on one keep-alive connection: p50 and p99 latency,
     reported as *added* latency versus direct (absolute values in brackets);
 (b) non-streaming throughput with 32 concurrent keep-alive connections: requests per second;
-(c) 50-chunk SSE streams one at a time: time to the first ``data:`` event and to the end, p50.
+(c) 50-chunk SSE streams one at a time: time to the first ``data:`` event, to the first
+    ``data:`` event that carries text (``"content"`` non-empty: the first token the client
+    sees; the event before it only carries the role) and to the end, p50;
+(d) Interlingua only (direct and floor speak one dialect): the same upstream stream as (c),
+    asked for by an Anthropic client (``POST /v1/messages`` with ``anthropic-version``), so the
+    gateway translates OpenAI chunks to Anthropic events. Measured: time to the first
+    ``content_block_delta`` event - the first text token the client sees, the counterpart of
+    (c)'s first content - and to the end, p50. The target compares it with (c)'s first content.
 
 Why it is built this way:
 
@@ -29,8 +36,14 @@ Why it is built this way:
 * The upstream writes each SSE event as its own HTTP chunk in its own event-loop iteration
   (no sleeps), like a model emitting tokens as fast as possible; "first chunk" therefore
   shows whether a proxy forwards early bytes or buffers.
-* Every response is checked (status 200; streams must end with ``data: [DONE]``) and errors
-  are counted. Before measuring, one request of each kind is validated in full.
+* Every response is checked (status 200; OpenAI streams must end with ``data: [DONE]``;
+  Anthropic streams must start with ``event: message_start``, end with
+  ``event: message_stop`` and have an ``event:`` line on every frame) and errors are counted.
+  Before measuring, one request of each kind is validated in full (for (d): event names
+  match payload types, the text arrives whole, stop reason and usage are carried over).
+* A first token counts when its whole SSE line (for (d) its ``event:`` and ``data:`` lines)
+  has arrived, however the network split it. Stream bodies are kept whole in both dialects,
+  so (c) and (d) cost the load generator the same.
 
 Run it as ``.venv/bin/python scripts/bench.py`` (``--quick`` for a ~15 s smoke run). The exit
 status is 0 unless something crashed or a server could not be started: this is a measurement,
@@ -45,6 +58,7 @@ import contextlib
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -64,6 +78,8 @@ import uvloop
 
 HOST = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+ANTHROPIC_VERSION = "2023-06-01"
 MODEL = "bench-model"
 UPSTREAM_KEY = "sk-upstream"
 STREAM_CONTENT_CHUNKS = 50
@@ -314,8 +330,17 @@ def serve_floor(port: int, upstream_port: int) -> None:
 # Load generator: raw uvloop HTTP/1.1 client
 # --------------------------------------------------------------------------------------------
 
-def build_request(port: int, stream: bool) -> bytes:
+def _post(port: int, path: str, payload: dict[str, Any], extra_headers: str = "") -> bytes:
     """Prebuilt request bytes: no auth header (the gateway is open on loopback)."""
+    body = orjson.dumps(payload)
+    head = (f"POST {path} HTTP/1.1\r\nhost: {HOST}:{port}\r\n"
+            f"user-agent: interlingua-bench\r\naccept: */*\r\n{extra_headers}"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+def build_request(port: int, stream: bool) -> bytes:
+    """An OpenAI Chat Completions request; streams ask for the usage chunk."""
     payload: dict[str, Any] = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Say hello."}],
@@ -324,11 +349,57 @@ def build_request(port: int, stream: bool) -> bytes:
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-    body = orjson.dumps(payload)
-    head = (f"POST {CHAT_PATH} HTTP/1.1\r\nhost: {HOST}:{port}\r\n"
-            f"user-agent: interlingua-bench\r\naccept: */*\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n")
-    return head.encode() + body
+    return _post(port, CHAT_PATH, payload)
+
+
+def build_messages_request(port: int) -> bytes:
+    """A streamed Anthropic Messages request, as the Anthropic SDK sends it (minus the key)."""
+    payload = {
+        "model": MODEL,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": True,
+    }
+    return _post(port, MESSAGES_PATH, payload,
+                 f"anthropic-version: {ANTHROPIC_VERSION}\r\n")
+
+
+def openai_stream_problem(body: bytes) -> str | None:
+    """Why an OpenAI SSE body is not a complete stream, or None."""
+    if body.rstrip().endswith(b"data: [DONE]"):
+        return None
+    return f"stream did not end with [DONE]: {body[-200:]!r}"
+
+
+def anthropic_stream_problem(body: bytes) -> str | None:
+    """Why an Anthropic SSE body is not well framed, or None: it must open with
+    ``message_start`` and close with ``message_stop``, and every frame needs an ``event:`` and
+    a ``data:`` line."""
+    frames = body.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    if not frames[0].startswith(b"event: message_start\n"):
+        return f"stream did not start with event: message_start: {body[:200]!r}"
+    if not frames[-1].startswith(b"event: message_stop\n"):
+        return f"stream did not end with event: message_stop: {body[-200:]!r}"
+    bad = [f for f in frames if not f.startswith(b"event: ") or b"\ndata: " not in f]
+    if bad:
+        return f"{len(bad)} frame(s) without event: and data: lines, first: {bad[0][:200]!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class StreamDialect:
+    """How the load generator reads one SSE dialect."""
+
+    name: str
+    first_token: re.Pattern[bytes]  # the complete event that brings the first text token
+    problem: Callable[[bytes], str | None]  # whole body -> what is wrong with it, or None
+
+
+OPENAI_SSE = StreamDialect(
+    "openai", re.compile(rb'data: [^\n]*"content": ?"[^"\n][^\n]*\n'), openai_stream_problem)
+ANTHROPIC_SSE = StreamDialect(
+    "anthropic", re.compile(rb"event: content_block_delta\r?\ndata: [^\n]*\n"),
+    anthropic_stream_problem)
 
 
 @dataclass
@@ -338,13 +409,14 @@ class Run:
     request: bytes
     total: int | None = None
     deadline: float | None = None
-    expect_done_marker: bool = False
+    dialect: StreamDialect | None = None  # set for streams: how to check and time them
     record: bool = True
     issued: int = 0
     ok: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
     first_bytes: list[float] = field(default_factory=list)
+    first_tokens: list[float] = field(default_factory=list)
     first_error: str | None = None
 
     def claim(self) -> bool:
@@ -366,17 +438,32 @@ class Run:
         if self.first_error is None:
             self.first_error = reason
 
-    def done(self, status: int, tail: bytes, latency: float, first_byte: float) -> None:
-        """Account one complete response; only good ones enter the latency samples."""
+    def done(self, status: int, body: bytes, latency: float, first_byte: float,
+             first_token: float | None) -> None:
+        """Account one complete response; only good ones enter the latency samples.
+
+        ``body`` is the whole body for streams, the last bytes otherwise; ``first_token`` is
+        None when a stream brought no text token."""
+        problem = self._problem(status, body, first_token)
+        if problem is not None:
+            self.fail(problem)
+            return
+        self.ok += 1
+        if self.record:
+            self.latencies.append(latency)
+            self.first_bytes.append(first_byte)
+            if first_token is not None:
+                self.first_tokens.append(first_token)
+
+    def _problem(self, status: int, body: bytes, first_token: float | None) -> str | None:
         if status != 200:
-            self.fail(f"HTTP {status}: {tail[-200:]!r}")
-        elif self.expect_done_marker and not tail.rstrip().endswith(b"data: [DONE]"):
-            self.fail(f"stream did not end with [DONE]: {tail[-200:]!r}")
-        else:
-            self.ok += 1
-            if self.record:
-                self.latencies.append(latency)
-                self.first_bytes.append(first_byte)
+            return f"HTTP {status}: {body[-200:]!r}"
+        if self.dialect is None:
+            return None
+        problem = self.dialect.problem(body)
+        if problem is None and first_token is None:
+            problem = f"no text token in the stream: {body[:200]!r}"
+        return problem
 
 
 class ClientConnection(asyncio.Protocol):
@@ -388,9 +475,11 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.in_flight = False
-        self.sent_at = self.first_byte_at = 0.0
+        self.sent_at = self.first_byte_at = self.first_token_at = 0.0
         self.status = 0
-        self.tail = b""
+        self.tail = b""  # non-streams: the last bytes, enough for an error message
+        self.parts: list[bytes] = []  # streams: the whole body
+        self.scan = b""  # streams: the body so far, until the first token is found
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -401,7 +490,8 @@ class ClientConnection(asyncio.Protocol):
         if not self.run.claim():
             self._finish()
             return
-        self.in_flight, self.status, self.tail, self.first_byte_at = True, 0, b"", 0.0
+        self.in_flight, self.status, self.tail, self.parts, self.scan = True, 0, b"", [], b""
+        self.first_byte_at = self.first_token_at = 0.0
         self.sent_at = time.perf_counter()
         self.transport.write(self.run.request)
 
@@ -434,15 +524,27 @@ class ClientConnection(asyncio.Protocol):
         self.status = self.parser.get_status_code()
 
     def on_body(self, body: bytes) -> None:
-        if not self.first_byte_at and (not self.run.expect_done_marker or b"data:" in body):
-            self.first_byte_at = time.perf_counter()
-        self.tail = (self.tail + body)[-256:]
+        now = time.perf_counter()
+        dialect = self.run.dialect
+        if dialect is None:
+            self.first_byte_at = self.first_byte_at or now
+            self.tail = (self.tail + body)[-256:]
+            return
+        self.parts.append(body)
+        if not self.first_byte_at and b"data:" in body:
+            self.first_byte_at = now
+        if not self.first_token_at:
+            self.scan += body
+            if dialect.first_token.search(self.scan):
+                self.first_token_at, self.scan = now, b""
 
     def on_message_complete(self) -> None:
         now = time.perf_counter()
         first = self.first_byte_at or now
+        token = self.first_token_at - self.sent_at if self.first_token_at else None
+        body = b"".join(self.parts) if self.run.dialect is not None else self.tail
         self.in_flight = False
-        self.run.done(self.status, self.tail, now - self.sent_at, first - self.sent_at)
+        self.run.done(self.status, body, now - self.sent_at, first - self.sent_at, token)
         if self.parser.should_keep_alive():
             self._send_next()
         else:
@@ -501,7 +603,10 @@ class Result:
     p99: float = math.nan
     rps: float = math.nan
     first_chunk: float = math.nan
+    first_content: float = math.nan
     stream_total: float = math.nan
+    messages_first: float = math.nan
+    messages_total: float = math.nan
     errors: int = 0
     notes: list[str] = field(default_factory=list)
     available: bool = True
@@ -543,25 +648,46 @@ async def measure_throughput(port: int, settings: Settings, result: Result) -> N
     result.rps = run.ok / elapsed
 
 
-async def measure_streams(port: int, settings: Settings, result: Result) -> None:
-    """(c) 50-chunk streams one at a time: first ``data:`` event and completion."""
-    request = build_request(port, stream=True)
+async def _stream_run(port: int, request: bytes, dialect: StreamDialect,
+                      settings: Settings) -> Run:
+    """Warm up, then stream ``settings.streams`` times one at a time on one connection."""
     await execute(port, Run(request, total=settings.warmup_streams, record=False,
-                            expect_done_marker=True))
-    run = Run(request, total=settings.streams, expect_done_marker=True)
+                            dialect=dialect))
+    run = Run(request, total=settings.streams, dialect=dialect)
     await execute(port, run)
+    return run
+
+
+async def measure_streams(port: int, settings: Settings, result: Result) -> None:
+    """(c) 50-chunk streams one at a time: first ``data:`` event, first content, completion."""
+    run = await _stream_run(port, build_request(port, stream=True), OPENAI_SSE, settings)
     _account(result, run, "(c)")
     result.first_chunk = percentile(run.first_bytes, 50)
+    result.first_content = percentile(run.first_tokens, 50)
     result.stream_total = percentile(run.latencies, 50)
 
 
-async def probe(port: int) -> list[str]:
+async def measure_messages_streams(port: int, settings: Settings, result: Result) -> None:
+    """(d) the same upstream streams for an Anthropic client: first ``content_block_delta``
+    event (the first text token it sees) and completion."""
+    run = await _stream_run(port, build_messages_request(port), ANTHROPIC_SSE, settings)
+    _account(result, run, "(d)")
+    result.messages_first = percentile(run.first_tokens, 50)
+    result.messages_total = percentile(run.latencies, 50)
+
+
+async def probe(port: int, anthropic: bool = False) -> list[str]:
     """Validate one full response of each kind; return a list of problems (empty if fine)."""
+    kinds: list[tuple[str, bytes, Callable[[bytes], None]]] = [
+        ("completion", build_request(port, stream=False), check_completion),
+        ("stream", build_request(port, stream=True), check_stream),
+    ]
+    if anthropic:
+        kinds.append(("messages stream", build_messages_request(port), check_messages_stream))
     problems: list[str] = []
-    for stream in (False, True):
-        kind = "stream" if stream else "completion"
+    for kind, request, check in kinds:
         try:
-            status, body = await fetch_once(port, build_request(port, stream))
+            status, body = await fetch_once(port, request)
         except (TimeoutError, OSError, httptools.HttpParserError) as exc:
             problems.append(f"{kind}: request failed: {exc!r}")
             continue
@@ -569,7 +695,6 @@ async def probe(port: int) -> list[str]:
             problems.append(f"{kind}: HTTP {status} {body[:300]!r}")
             continue
         try:
-            check = check_stream if stream else check_completion
             check(body)
         except (ValueError, KeyError, IndexError, TypeError, AssertionError) as exc:
             problems.append(f"{kind}: unexpected body ({exc!r}): {body[:300]!r}")
@@ -590,6 +715,30 @@ def check_stream(body: bytes) -> None:
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text.count("tok") == STREAM_CONTENT_CHUNKS - 1, f"content: {text[:80]!r}"
     assert any(c.get("usage") for c in chunks), "no usage chunk"
+
+
+def check_messages_stream(body: bytes) -> None:
+    """An Anthropic stream in full: framing, event names equal payload types, one text block
+    with all the upstream's text, the stop reason and the usage."""
+    problem = anthropic_stream_problem(body)
+    assert problem is None, problem
+    frames = body.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    events: list[tuple[str, dict[str, Any]]] = []
+    for frame in frames:
+        name_line, data_line = frame.split(b"\n")[:2]
+        payload = orjson.loads(data_line[len(b"data: "):])
+        name = name_line[len(b"event: "):].decode()
+        assert payload["type"] == name, f"event {name} carries type {payload['type']}"
+        events.append((name, payload))
+    deltas = [p["delta"] for n, p in events if n == "content_block_delta"]
+    assert all(d["type"] == "text_delta" for d in deltas), "non-text deltas"
+    text = "".join(d["text"] for d in deltas)
+    assert text.count("tok") == STREAM_CONTENT_CHUNKS - 1, f"content: {text[:80]!r}"
+    starts = [p["content_block"]["type"] for n, p in events if n == "content_block_start"]
+    assert starts == ["text"], f"content blocks: {starts}"
+    final = next(p for n, p in events if n == "message_delta")
+    assert final["delta"]["stop_reason"] == "end_turn", final["delta"]
+    assert final["usage"]["output_tokens"] == STREAM_CONTENT_CHUNKS - 1, final["usage"]
 
 
 class Collector(asyncio.Protocol):
@@ -634,12 +783,17 @@ async def fetch_once(port: int, request: bytes) -> tuple[int, bytes]:
     return collector.status, b"".join(collector.body)
 
 
-async def measure_target(name: str, port: int, settings: Settings) -> Result:
+async def measure_target(name: str, port: int, settings: Settings,
+                         anthropic: bool = False) -> Result:
+    """Probe, then measure (a) to (c), and (d) if the target speaks the Anthropic dialect."""
     result = Result(name)
-    result.notes.extend(f"probe {p}" for p in await probe(port))
-    for step, label in ((measure_latency, "(a) sequential"),
-                        (measure_throughput, f"(b) {settings.concurrency} connections"),
-                        (measure_streams, "(c) streams")):
+    result.notes.extend(f"probe {p}" for p in await probe(port, anthropic))
+    steps = [(measure_latency, "(a) sequential"),
+             (measure_throughput, f"(b) {settings.concurrency} connections"),
+             (measure_streams, "(c) streams")]
+    if anthropic:
+        steps.append((measure_messages_streams, "(d) Anthropic-client streams"))
+    for step, label in steps:
         log(f"  {name}: {label} ...")
         await step(port, settings, result)
     return result
@@ -734,13 +888,13 @@ def interlingua_command(workdir: Path, upstream_port: int, port: int) -> list[st
 
 
 async def run_proxy(procs: Processes, name: str, argv: list[str], port: int,
-                    settings: Settings) -> Result:
+                    settings: Settings, anthropic: bool = False) -> Result:
     """Start one proxy on the proxy core, measure it, stop it (also on failure)."""
     log(f"starting {name} ...")
     try:
         procs.start(name, argv, PROXY_CORE)
         await wait_ready(procs, name, port)
-        return await measure_target(name, port, settings)
+        return await measure_target(name, port, settings, anthropic)
     except (RuntimeError, OSError) as exc:
         log(f"{name}: could not be measured: {exc}")
         lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -769,7 +923,8 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
             log(f"interlingua: {exc}")
             results.append(Result("interlingua", available=False, notes=[str(exc)]))
         else:
-            results.append(await run_proxy(procs, "interlingua", argv, port, settings))
+            results.append(await run_proxy(procs, "interlingua", argv, port, settings,
+                                           anthropic=True))
     procs.stop("upstream")
     return results
 
@@ -799,7 +954,10 @@ def table_rows(results: list[Result]) -> Iterator[list[str]]:
          else f"— ({ms(r.p99)})"),
         ("(b) req/s", lambda r: "—" if math.isnan(r.rps) else f"{r.rps:,.0f}"),
         ("(c) first chunk p50", lambda r: ms(r.first_chunk)),
+        ("(c) first content p50", lambda r: ms(r.first_content)),
         ("(c) total p50", lambda r: ms(r.stream_total)),
+        ("(d) first content_block_delta p50", lambda r: ms(r.messages_first)),
+        ("(d) total p50", lambda r: ms(r.messages_total)),
         ("errors", lambda r: str(r.errors) if r.available else "not run"),
     ]
     for label, cell in rows:
@@ -822,7 +980,7 @@ def _measured(result: Result | None) -> Result | None:
 
 
 def targets(results: list[Result]) -> list[str]:
-    """The three target lines for Interlingua, each PASS, FAIL or n/a."""
+    """The four target lines for Interlingua, each PASS, FAIL or n/a."""
     by_name = {r.name: r for r in results}
     direct = by_name["direct"]
     floor, gateway = _measured(by_name.get("floor")), _measured(by_name.get("interlingua"))
@@ -832,6 +990,9 @@ def targets(results: list[Result]) -> list[str]:
     added_p50 = gateway.p50 - direct.p50 if gateway else nan
     first = gateway.first_chunk if gateway else nan
     floor_first = floor.first_chunk if floor else nan
+    translated = gateway.messages_first if gateway else nan
+    same_dialect = gateway.first_content if gateway else nan
+    translation = translated - same_dialect
 
     def line(text: str, value: str, ok: bool, *inputs: float) -> str:
         known = not any(math.isnan(v) for v in inputs)
@@ -845,13 +1006,17 @@ def targets(results: list[Result]) -> list[str]:
              added_p50 <= 0.001, added_p50),
         line("(c) first chunk ≤ floor's", f"{ms(first)} vs {ms(floor_first)}",
              first <= floor_first, first, floor_first),
+        line("(d) first content_block_delta within 1 ms of (c)'s first content",
+             f"{ms(translated)} vs {ms(same_dialect)}"
+             + ("" if math.isnan(translation) else f" ({translation * 1000:+.2f} ms)"),
+             translation <= 0.001, translation),
     ]
 
 
 def report(results: list[Result], settings: Settings, pinned: bool, load: float) -> str:
     setup = (f"{settings.requests} sequential requests (after {settings.warmup_requests}), "
              f"{settings.concurrency} connections for {settings.seconds:g} s, "
-             f"{settings.streams} streams (after {settings.warmup_streams}); "
+             f"{settings.streams} streams per dialect (after {settings.warmup_streams}); "
              f"proxy on core {PROXY_CORE}, upstream + load generator on core {LOAD_CORE}"
              if pinned else "unpinned (taskset or 2 cores unavailable)")
     lines = [f"Python {platform.python_version()}, {setup}."]
@@ -876,7 +1041,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short smoke run (~15 s)")
     parser.add_argument("--requests", type=int, help="(a) sequential requests (default 2000)")
     parser.add_argument("--seconds", type=float, help="(b) seconds at full load (default 5)")
-    parser.add_argument("--streams", type=int, help="(c) sequential streams (default 300)")
+    parser.add_argument("--streams", type=int,
+                        help="(c) and (d) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
     parser.add_argument("--only", choices=("floor", "interlingua"),
                         help="measure only this proxy (direct is always measured)")

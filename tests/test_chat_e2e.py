@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import orjson
 import pytest
 
 from adapters.storage.ledger import totals

@@ -21,7 +21,7 @@ from adapters.dialects import fields as f
 from adapters.dialects import sse
 from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 from adapters.dialects.ids import original_id, safe_id
-from adapters.dialects.reasoning import MIN_BUDGET, budget, effort_of_budget
+from adapters.dialects.reasoning import MIN_BUDGET, budget
 
 PROVIDER = "anthropic"
 DEFAULT_MAX_TOKENS = 4096

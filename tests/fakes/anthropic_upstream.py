@@ -24,7 +24,6 @@ sent back with any other signature is rejected, as the real API rejects a tamper
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 from collections import deque
@@ -35,10 +34,10 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
+from tests.fakes.pacing import POLL, abort, hold
+
 Json = dict[str, Any]
 
-#: Seconds between checks for a vanished client while a stream waits on its gate.
-_POLL = 0.005
 
 #: `error.type` for each HTTP status, as the real API sends them (reference section 3.7).
 ERROR_TYPES: dict[int, str] = {
@@ -587,7 +586,7 @@ class FakeAnthropic:
         """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
         async with asyncio.timeout(timeout):
             while self.disconnects < count:
-                await asyncio.sleep(_POLL)
+                await asyncio.sleep(POLL)
 
     async def __aenter__(self) -> FakeAnthropic:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
@@ -682,7 +681,7 @@ class FakeAnthropic:
         if body.get("stream"):
             return await self._stream(request, message)
         if reply.fail == "drop":
-            _abort(request)
+            abort(request)
             return web.Response()  # never reaches the client: the connection is gone
         if reply.fail == "error":
             return _error(request, 529, reply.fail_message)
@@ -695,11 +694,11 @@ class FakeAnthropic:
         try:
             for number, frame in enumerate(message.frames()):
                 if number:
-                    await _hold(request, reply)
+                    await hold(request, reply)
                 await response.write(frame)
             if reply.fail == "drop":
-                await _hold(request, reply)
-                _abort(request)
+                await hold(request, reply)
+                abort(request)
         except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
             self.disconnects += 1
         except asyncio.CancelledError:
@@ -714,25 +713,3 @@ def _error(
     """An error response in Anthropic's shape, carrying the request's id."""
     error = {"type": type or ERROR_TYPES.get(status, "api_error"), "message": message}
     return _json_response({"type": "error", "error": error, "request_id": request[_REQUEST_ID]}, status, headers)
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-async def _hold(request: web.Request, reply: Reply) -> None:
-    """Wait out `chunk_delay` and the gate; raise ConnectionResetError if the client left meanwhile."""
-    if reply.chunk_delay:
-        await asyncio.sleep(reply.chunk_delay)
-    while reply.gate is not None and not reply.gate.is_set() and not _client_gone(request):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reply.gate.wait(), _POLL)
-    if _client_gone(request):
-        raise ConnectionResetError("client disconnected")
-
-
-def _abort(request: web.Request) -> None:
-    """Cut the connection without a proper end, as a crashing upstream would."""
-    if request.transport is not None:
-        request.transport.abort()
