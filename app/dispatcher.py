@@ -19,7 +19,7 @@ from adapters.catalog import Catalog
 from adapters.dialects.base import Codec, ModelList
 from adapters.providers import Reply, Target
 from middleware.respond import JSON, SSE, send_error
-from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENT, OPERATION, PARAMS, PRINCIPAL, REQUEST,
+from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST,
                               RESULT, TARGET, TARGETS, USAGE)
 
 
@@ -175,11 +175,12 @@ class Dispatcher:
     async def _ir_stream(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
         sent = 0
         try:
-            async for event in reply.events:  # type: ignore[union-attr]
-                if isinstance(event, ir.UsageReport):
-                    state[USAGE] = event.usage
-                sent += 1
-                await send({"type": EVENT, "event": event})
+            async for batch in reply.events:  # type: ignore[union-attr]
+                for event in batch:
+                    if isinstance(event, ir.UsageReport):
+                        state[USAGE] = event.usage
+                sent += len(batch)
+                await send({"type": EVENTS, "events": batch})
         except ir.GatewayError as error:
             if state.get(USAGE) is None:
                 state[USAGE] = _estimate(sent)

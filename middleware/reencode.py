@@ -15,7 +15,7 @@ from typing import Any
 
 from adapters.dialects.base import Codec, StreamEncoder
 from middleware.respond import JSON, SSE, codec_of, error_messages
-from middleware.state import END, ERROR, EVENT, REQUEST, RESULT
+from middleware.state import END, ERROR, EVENTS, REQUEST, RESULT
 
 
 class ReencodeMiddleware:
@@ -57,8 +57,9 @@ class _Reencoder:
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == EVENT:
-            chunk = self.encoder.encode(message["event"])
+        if kind == EVENTS:
+            encode = self.encoder.encode
+            chunk = b"".join([encode(event) for event in message["events"]])
             if not self.started:
                 await self._open_stream()
             if chunk:

@@ -22,7 +22,7 @@ STARTED = "interlingua.started"  # perf_counter() when the request entered meter
 
 # Extension messages the inner layers send outward; stream re-encoding turns them into HTTP.
 RESULT = "interlingua.result"  # {"result": ir object}: a whole, non-streamed answer
-EVENT = "interlingua.event"  # {"event": ir.StreamEvent}: the first one starts the HTTP stream
+EVENTS = "interlingua.events"  # {"events": [ir.StreamEvent]}: one upstream read's worth; starts the stream
 END = "interlingua.end"  # {}: the stream is over
 ERROR = "interlingua.error"  # {"error": ir.GatewayError}: before or after the first byte
 

@@ -17,7 +17,7 @@ from middleware.metering import MeteringMiddleware
 from middleware.normalise import NormalisationMiddleware
 from middleware.reencode import ReencodeMiddleware
 from middleware.routing import RoutingMiddleware
-from middleware.state import (DIALECT, END, ERROR, EVENT, OPERATION, PARAMS, PRINCIPAL, REQUEST, RESULT, TARGET,
+from middleware.state import (DIALECT, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST, RESULT, TARGET,
                               TARGETS, USAGE, Principal)
 from tests.asgi import Recorder, call, run
 
@@ -230,7 +230,8 @@ def test_reencode_renders_a_result_as_json() -> None:
 def test_reencode_renders_events_as_sse_with_usage_only_when_asked() -> None:
     events = [ir.StreamStart("r1", "m", 1), ir.TextDelta("Hel"), ir.TextDelta("lo"), ir.Finish("stop"),
               ir.UsageReport(ir.Usage(5, 2))]
-    app = ReencodeMiddleware(_emitting(*({"type": EVENT, "event": e} for e in events), {"type": END}))
+    app = ReencodeMiddleware(_emitting({"type": EVENTS, "events": events[:2]}, {"type": EVENTS, "events": events[2:]},
+                                       {"type": END}))
     plain = run(call(app, state=_request(stream=True)))
     with_usage = run(call(app, state=_request(stream=True, stream_usage=True)))
     assert plain.headers[b"content-type"] == b"text/event-stream"

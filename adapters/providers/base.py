@@ -28,7 +28,7 @@ class Reply:
     body: bytes | None = None
     chunks: AsyncIterator[bytes] | None = None
     result: Any = None
-    events: AsyncIterator[ir.StreamEvent] | None = None
+    events: AsyncIterator[list[ir.StreamEvent]] | None = None  # a batch per upstream read
     close: Callable[[], Awaitable[None]] | None = None
 
 
@@ -159,21 +159,27 @@ class Provider(ABC):
                 part.provider = self.kind
             self.reasoning_store.remember(self.kind, calls, reasoning)
 
-    async def _remembering(self, events: AsyncIterator[ir.StreamEvent]) -> AsyncIterator[ir.StreamEvent]:
+    async def _remembering(self, batches: AsyncIterator[list[ir.StreamEvent]]
+                           ) -> AsyncIterator[list[ir.StreamEvent]]:
         """Pass events on, and remember the signed reasoning that led to the stream's tool calls."""
+        if self.reasoning_store is None:
+            async for batch in batches:
+                yield batch
+            return
         parts: list[ir.Part] = []
-        async for event in events:
-            if isinstance(event, ir.ReasoningDelta) and self.reasoning_store is not None:
-                last = parts[-1] if parts and isinstance(parts[-1], ir.Reasoning) else None
-                if last is None or last.signature or last.redacted or event.redacted:
-                    last = ir.Reasoning()
-                    parts.append(last)
-                last.text += event.text
-                last.signature = event.signature or last.signature
-                last.redacted = event.redacted or last.redacted
-            elif isinstance(event, ir.ToolCallDelta) and event.id:
-                parts.append(ir.ToolCall(event.id, event.name or "", ""))
-            yield event
+        async for batch in batches:
+            for event in batch:
+                if isinstance(event, ir.ReasoningDelta):
+                    last = parts[-1] if parts and isinstance(parts[-1], ir.Reasoning) else None
+                    if last is None or last.signature or last.redacted or event.redacted:
+                        last = ir.Reasoning()
+                        parts.append(last)
+                    last.text += event.text
+                    last.signature = event.signature or last.signature
+                    last.redacted = event.redacted or last.redacted
+                elif isinstance(event, ir.ToolCallDelta) and event.id:
+                    parts.append(ir.ToolCall(event.id, event.name or "", ""))
+            yield batch
         self._remember(parts)
 
     async def open(self, path: str, body: bytes, headers: list[tuple[str, str]] | None = None) -> httpx.Response:
@@ -207,7 +213,7 @@ class Provider(ABC):
     def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         return _chunks(response, self.name)
 
-    def events(self, response: httpx.Response, decoder: StreamDecoder) -> AsyncIterator[ir.StreamEvent]:
+    def events(self, response: httpx.Response, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
         return _events(self.chunks(response), decoder)
 
     async def read(self, response: httpx.Response) -> bytes:
@@ -227,12 +233,14 @@ async def _chunks(response: httpx.Response, name: str) -> AsyncIterator[bytes]:
         raise transport_error(exc, name) from None
 
 
-async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> AsyncIterator[ir.StreamEvent]:
+async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
     async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.close():
-        yield event
+        batch = decoder.feed(chunk)
+        if batch:
+            yield batch
+    rest = decoder.close()
+    if rest:
+        yield rest
 
 
 def _retry_after(value: str | None) -> float | None:
