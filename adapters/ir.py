@@ -174,6 +174,7 @@ class ChatRequest:
     user: str | None = None
     metadata: dict[str, str] | None = None
     headers: dict[str, str] | None = None  # client headers a same-dialect upstream must see
+    params: dict[str, str] | None = None  # route and query parameters (Gemini's `alt`)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

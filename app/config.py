@@ -73,7 +73,8 @@ class Config:
     source: str = "environment"
 
 
-DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
+                "gemini": "https://generativelanguage.googleapis.com"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -295,6 +296,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     if env.get("ANTHROPIC_API_KEY"):
         raw["providers"]["anthropic"] = {"type": "anthropic", "key": "${ANTHROPIC_API_KEY}",
                                          "url": "${ANTHROPIC_BASE_URL:-https://api.anthropic.com}"}
+    if env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY"):
+        var = "GEMINI_API_KEY" if env.get("GEMINI_API_KEY") else "GOOGLE_API_KEY"
+        raw["providers"]["gemini"] = {"type": "gemini", "key": "${" + var + "}"}
     if env.get("INTERLINGUA_API_KEY"):
         raw["keys"]["default"] = {"key": "${INTERLINGUA_API_KEY}"}
     if env.get("INTERLINGUA_DATA_DIR"):

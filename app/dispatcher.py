@@ -18,7 +18,7 @@ from adapters import ir
 from adapters.catalog import Catalog
 from adapters.dialects.base import Codec, ModelList
 from adapters.providers import Reply, Target
-from middleware.respond import JSON, SSE, send_error
+from middleware.respond import JSON, send_error, stream_headers
 from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST,
                               RESULT, TARGET, TARGETS, USAGE)
 
@@ -62,7 +62,7 @@ class Dispatcher:
             principal = state.get(PRINCIPAL)
             cards = [c for c in self.catalog.cards()
                      if principal is None or principal.allows(c.id, self.catalog.labels(c.id))]
-            await send({"type": RESULT, "result": ModelList(cards)})
+            await send({"type": RESULT, "result": ModelList(cards, dict(state.get(PARAMS) or {}))})
         elif operation == "models.get":
             card = self.catalog.card(state[PARAMS]["model"])
             await send({"type": RESULT, "result": card})
@@ -152,7 +152,8 @@ class Dispatcher:
                     continue
                 if not started:
                     started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": [*SSE, _upstream(state)]})
+                    await send({"type": "http.response.start", "status": 200,
+                                "headers": [*stream_headers(passthrough.media_type), _upstream(state)]})
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = passthrough.close()
         except ir.GatewayError as error:
@@ -168,7 +169,8 @@ class Dispatcher:
         state[USAGE] = passthrough.usage
         watch.armed = False
         if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": [*SSE, _upstream(state)]})
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*stream_headers(passthrough.media_type), _upstream(state)]})
         await send({"type": "http.response.body", "body": tail})
         return None
 

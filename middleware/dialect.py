@@ -31,7 +31,7 @@ class DialectMiddleware:
             path, method = route_path(scope), scope["method"]
             headers = dict(scope["headers"])
             for codec in self.codecs:
-                route = codec.match(method, path, headers)
+                route = codec.match(method, path, headers, scope.get("query_string", b""))
                 if route is not None:
                     state = state_of(scope)
                     state[DIALECT] = codec

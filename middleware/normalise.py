@@ -13,7 +13,7 @@ import orjson
 
 from adapters.ir import GatewayError
 from middleware.respond import send_error
-from middleware.state import DIALECT, OPERATION, REQUEST, state_of
+from middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 
 def _too_large(cap: int) -> GatewayError:
@@ -57,7 +57,8 @@ class NormalisationMiddleware:
             await send_error(scope, send, GatewayError("invalid_request", f"request body is not valid JSON: {exc}"))
             return
         try:
-            state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]))
+            state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
+                                                            state.get(PARAMS) or {})
         except GatewayError as error:
             await send_error(scope, send, error)
             return

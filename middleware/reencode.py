@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from adapters.dialects.base import Codec, StreamEncoder
-from middleware.respond import JSON, SSE, codec_of, error_messages
+from middleware.respond import JSON, codec_of, error_messages, stream_headers
 from middleware.state import END, ERROR, EVENTS, REQUEST, RESULT
 
 
@@ -90,7 +90,8 @@ class _Reencoder:
 
     async def _open_stream(self) -> None:
         self.started = True
-        await self.downstream({"type": "http.response.start", "status": 200, "headers": SSE})
+        headers = stream_headers(self.encoder.media_type)
+        await self.downstream({"type": "http.response.start", "status": 200, "headers": headers})
         if self.ping_interval:
             self._last = asyncio.get_running_loop().time()
             self._pinger = asyncio.ensure_future(self._ping(self.ping_interval))

@@ -1,4 +1,4 @@
-"""What every layer needs to answer HTTP: errors in the client's dialect, JSON and SSE headers."""
+"""What every layer needs to answer HTTP: errors in the client's dialect, JSON and stream headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from adapters.ir import GatewayError
 from middleware.state import DIALECT
 
 JSON = (b"content-type", b"application/json")
-SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+_NO_BUFFERING = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+def stream_headers(media_type: str) -> list[tuple[bytes, bytes]]:
+    """Headers of a streamed answer: SSE, or Gemini's streamed JSON array; never buffered by proxies."""
+    return [(b"content-type", media_type.encode()), *_NO_BUFFERING]
 
 
 def codec_of(scope: dict[str, Any]) -> Codec:

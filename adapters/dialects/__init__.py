@@ -2,8 +2,9 @@
 
 from adapters.dialects.anthropic import CODEC as ANTHROPIC
 from adapters.dialects.base import Codec
+from adapters.dialects.gemini import CODEC as GEMINI
 from adapters.dialects.openai_chat import CODEC as OPENAI_CHAT
 
 # Anthropic first: it claims `/v1/models` only when the request carries `anthropic-version`.
-CODECS: tuple[Codec, ...] = (ANTHROPIC, OPENAI_CHAT)
+CODECS: tuple[Codec, ...] = (ANTHROPIC, OPENAI_CHAT, GEMINI)
 BY_NAME: dict[str, Codec] = {c.name: c for c in CODECS}

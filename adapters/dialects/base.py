@@ -9,7 +9,7 @@ to pass its own stream through untouched while reading the usage out of it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from adapters import ir
@@ -28,6 +28,7 @@ class ModelCard:
 @dataclass(slots=True)
 class ModelList:
     models: list[ModelCard]
+    query: dict[str, str] = field(default_factory=dict)  # paging parameters, in the client's words
 
 
 @dataclass(slots=True)
@@ -73,6 +74,7 @@ class Passthrough(ABC):
 
     usage: ir.Usage | None = None
     events: int = 0
+    media_type = "text/event-stream"
 
     @abstractmethod
     def feed(self, chunk: bytes) -> bytes: ...
@@ -88,10 +90,11 @@ class Codec(ABC):
     # client side ---------------------------------------------------------------------------------
 
     @abstractmethod
-    def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None: ...
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None: ...
 
     @abstractmethod
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes]) -> Any: ...
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> Any: ...
 
     @abstractmethod
     def encode_result(self, result: Any, request: Any) -> bytes: ...

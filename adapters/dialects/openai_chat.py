@@ -773,7 +773,7 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 class OpenAIChat(Codec):
     name = "openai"
 
-    def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None:
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path == "/v1/chat/completions":
             return Route("chat", {}) if method == "POST" else None
         if method == "GET" and path.startswith("/v1/models"):
@@ -783,7 +783,8 @@ class OpenAIChat(Codec):
                 return Route("models.get", {"model": path[11:]})
         return None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes]) -> Any:
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> Any:
         return decode_chat_request(body)
 
     def encode_result(self, result: Any, request: Any) -> bytes:

@@ -89,6 +89,10 @@ class Provider(ABC):
     @abstractmethod
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
 
+    def path(self, request: ir.ChatRequest, model: str) -> str:
+        """Where a chat request for `model` is posted."""
+        return self.chat_path
+
     def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         """The client's own body for a same-dialect upstream, with the upstream's model name."""
         body = dict(request.native or {})
@@ -105,7 +109,7 @@ class Provider(ABC):
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:
             body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
-        response = await self.open(self.chat_path, orjson.dumps(body), extra)
+        response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
                 return Reply(True, chunks=self.chunks(response), close=response.aclose)

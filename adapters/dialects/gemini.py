@@ -1,0 +1,793 @@
+"""Gemini generateContent (wire-formats.md section 4), both directions.
+
+Keys are camelCase on the wire, but google-genai sends some nested ones in snake_case, so reading
+accepts both. Thought signatures ride on parts; in the IR each becomes a signature-only
+`Reasoning` (provider "gemini") just before the part that carried it, and the encoder puts it back
+on the first function call of the turn, where Gemini 3 demands it. A model turn with function
+calls but no Gemini signature (history from another provider, or from before a restart) gets
+Google's documented placeholder instead, so Gemini 3 accepts it. Function-call ids go to Gemini
+only where Gemini minted them (`ToolCall.extra["gemini_id"]`); otherwise calls and responses are
+matched by name and order, and the names of responses are recovered from the calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from typing import Any, Mapping
+from urllib.parse import parse_qsl
+
+import orjson
+
+from adapters import ir
+from adapters.dialects import fields as f
+from adapters.dialects import sse
+from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from adapters.dialects.reasoning import budget, effort
+from adapters.dialects.schema import from_gemini, to_gemini
+
+PROVIDER = "gemini"
+SKIP_SIGNATURE = base64.b64encode(b"skip_thought_signature_validator").decode()
+_CRLF = b"\r\n\r\n"
+
+_FINISH_IN: dict[str, ir.FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+_FILTERED = frozenset({"SAFETY", "RECITATION", "LANGUAGE", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+                       "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"})
+_FINISH_OUT = {"stop": "STOP", "stop_sequence": "STOP", "tool_calls": "STOP", "pause": "STOP", "length": "MAX_TOKENS",
+               "context_overflow": "MAX_TOKENS", "content_filter": "SAFETY"}
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 502: "UNAVAILABLE",
+           503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED", 529: "UNAVAILABLE"}
+_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+_DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
+                "codeExecutionResult")
+_REQUEST_FIELDS = frozenset({"contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
+                             "tool_config", "generationConfig", "generation_config", "model"})
+_CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount",
+                            "seed", "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig",
+                            "responseLogprobs", "logprobs", "presencePenalty", "frequencyPenalty"})
+
+
+def g(obj: Mapping[str, Any], camel: str) -> Any:
+    """A field by its camelCase name, or the snake_case spelling google-genai sometimes sends."""
+    value = obj.get(camel)
+    if value is None:
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+        value = obj.get(snake)
+    return value
+
+
+def _new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+# Request: wire -> IR ------------------------------------------------------------------------------
+
+
+def _media(data: Mapping[str, Any], path: str, inline: bool) -> ir.Part:
+    mime = g(data, "mimeType") or ""
+    if inline:
+        b64 = f.string(data, "data", path + ".", required=True)
+        if mime.startswith("image/"):
+            return ir.Image(data=b64, media_type=mime)
+        if mime.startswith("audio/"):
+            return ir.Audio(data=b64, format=mime.split("/", 1)[1])  # type: ignore[arg-type]
+        return ir.File(data=b64, media_type=mime)
+    uri = g(data, "fileUri")
+    if not isinstance(uri, str) or not uri:
+        raise ir.invalid(path + ".fileUri", "is required")
+    return ir.Image(url=uri, media_type=mime) if mime.startswith("image/") else ir.File(url=uri, media_type=mime)
+
+
+def _response_content(response: Any) -> list[ir.Part]:
+    """A functionResponse's object as tool-result text: its `result` or `output` alone if that is all."""
+    if isinstance(response, dict) and len(response) == 1:
+        (key, value), = response.items()
+        if key in ("result", "output", "content"):
+            return [ir.Text(value if isinstance(value, str) else orjson.dumps(value).decode())]
+    return [ir.Text(orjson.dumps(response).decode())]
+
+
+class _Calls:
+    """Ids for function calls that came without one, so their responses can be paired by name."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[str]] = {}
+
+    def call(self, name: str, given: str | None) -> str:
+        call_id = given or _new_call_id()
+        self.pending.setdefault(name, []).append(call_id)
+        return call_id
+
+    def response(self, name: str, given: str | None) -> str:
+        queue = self.pending.get(name) or []
+        if given:
+            if given in queue:
+                queue.remove(given)
+            return given
+        return queue.pop(0) if queue else _new_call_id()
+
+
+def _part(raw: Any, path: str, calls: _Calls) -> list[ir.Part]:
+    part = f.obj(raw, path)
+    present = [k for k in _DATA_FIELDS if g(part, k) is not None]
+    if len(present) > 1:
+        raise ir.invalid(path, f"a part holds one data field, not {' and '.join(present)}")
+    signature = g(part, "thoughtSignature")
+    out: list[ir.Part] = [ir.Reasoning(signature=signature, provider=PROVIDER)] if signature else []
+    kind = present[0] if present else None
+    if kind == "text":
+        text = f.string(part, "text", path + ".") or ""
+        if part.get("thought"):
+            out.append(ir.Reasoning(text=text, provider=PROVIDER))
+        elif text or not signature:
+            out.append(ir.Text(text))
+    elif kind in ("inlineData", "fileData"):
+        out.append(_media(f.obj(g(part, kind), f"{path}.{kind}"), f"{path}.{kind}", kind == "inlineData"))
+    elif kind == "functionCall":
+        call = f.obj(g(part, kind), path + ".functionCall")
+        name = f.string(call, "name", path + ".functionCall.", required=True)
+        args = call.get("args") or {}
+        out.append(ir.ToolCall(calls.call(name, call.get("id")), name, orjson.dumps(args).decode(),  # type: ignore[arg-type]
+                               extra={"gemini_id": True} if call.get("id") else None))
+    elif kind == "functionResponse":
+        response = f.obj(g(part, kind), path + ".functionResponse")
+        name = f.string(response, "name", path + ".functionResponse.", required=True)
+        body = response.get("response")
+        out.append(ir.ToolResult(calls.response(name, response.get("id")), _response_content(body),  # type: ignore[arg-type]
+                                 is_error=isinstance(body, dict) and set(body) == {"error"}, name=name,
+                                 extra={"gemini_id": True} if response.get("id") else None))
+    elif kind is None and not signature:
+        raise ir.invalid(path, "a part needs a data field (text, inlineData, fileData, functionCall, ...)")
+    elif kind is not None:
+        out.append(ir.Text(orjson.dumps(part).decode(), extra={"gemini_part": part}))
+    return out
+
+
+def _contents(raw: list[Any], calls: _Calls) -> list[ir.Message]:
+    messages: list[ir.Message] = []
+    for i, item in enumerate(raw):
+        path = f"contents[{i}]"
+        content = f.obj(item, path)
+        role = content.get("role") or "user"
+        if role not in ("user", "model", "function"):
+            raise ir.invalid(path + ".role", "must be user or model")
+        raw_parts = f.array(content, "parts", path + ".", required=True)
+        parts: list[ir.Part] = []
+        for j, p in enumerate(raw_parts):  # type: ignore[arg-type]
+            parts.extend(_part(p, f"{path}.parts[{j}]", calls))
+        if role == "model":
+            messages.append(ir.Message("assistant", parts))
+            continue
+        results = [p for p in parts if isinstance(p, ir.ToolResult)]
+        rest = [p for p in parts if not isinstance(p, ir.ToolResult)]
+        if results:
+            messages.append(ir.Message("tool", results))
+        if rest:
+            messages.append(ir.Message("user", rest))
+    return messages
+
+
+def _tools(raw: list[Any]) -> list[ir.Tool]:
+    tools: list[ir.Tool] = []
+    for i, entry in enumerate(raw):
+        tool = f.obj(entry, f"tools[{i}]")
+        declarations = g(tool, "functionDeclarations")
+        if declarations is None:
+            tools.append(ir.Tool(name=next(iter(tool), "tool"), kind="server", extra={"gemini": tool}))
+            continue
+        for j, raw_decl in enumerate(declarations):
+            path = f"tools[{i}].functionDeclarations[{j}]"
+            decl = f.obj(raw_decl, path)
+            schema = g(decl, "parametersJsonSchema")
+            if schema is None and decl.get("parameters") is not None:
+                schema = from_gemini(decl["parameters"])
+            tools.append(ir.Tool(name=f.string(decl, "name", path + ".", required=True),  # type: ignore[arg-type]
+                                 description=decl.get("description"), parameters=schema))
+    return tools
+
+
+def _tool_choice(raw: Any) -> tuple[ir.ToolChoice | None, str | None]:
+    config = g(raw or {}, "functionCallingConfig")
+    if not isinstance(config, dict):
+        return None, None
+    mode = (config.get("mode") or "AUTO").upper()
+    names = g(config, "allowedFunctionNames")
+    if mode not in ("AUTO", "ANY", "NONE", "VALIDATED"):
+        raise ir.invalid("toolConfig.functionCallingConfig.mode", "must be AUTO, ANY, NONE or VALIDATED")
+    neutral = {"AUTO": "auto", "ANY": "required", "NONE": "none", "VALIDATED": "auto"}[mode]
+    return ir.ToolChoice(neutral, list(names) if names else None), mode  # type: ignore[arg-type]
+
+
+def _thinking(config: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    thinking = g(config, "thinkingConfig")
+    if not isinstance(thinking, dict):
+        return None, None
+    level = g(thinking, "thinkingLevel")
+    if isinstance(level, str):
+        return _LEVELS.get(level.lower(), "medium"), None
+    budget_tokens = g(thinking, "thinkingBudget")
+    if isinstance(budget_tokens, int) and not isinstance(budget_tokens, bool):
+        if budget_tokens == 0:
+            return "none", None
+        if budget_tokens < 0:
+            return "medium", None
+        return None, budget_tokens
+    return None, None
+
+
+def _response_format(config: Mapping[str, Any]) -> ir.ResponseFormat | None:
+    if g(config, "responseMimeType") != "application/json":
+        return None
+    schema = g(config, "responseJsonSchema")
+    if schema is None and g(config, "responseSchema") is not None:
+        schema = from_gemini(g(config, "responseSchema"))
+    if schema is None:
+        return ir.ResponseFormat("json_object")
+    return ir.ResponseFormat("json_schema", schema=schema, name="response")
+
+
+def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = False) -> ir.ChatRequest:
+    body = f.obj(body, "body")
+    if count and isinstance(g(body, "generateContentRequest"), dict):
+        body = g(body, "generateContentRequest")
+    calls = _Calls()
+    messages: list[ir.Message] = []
+    system = g(body, "systemInstruction")
+    if system is not None:
+        if isinstance(system, str):
+            system = {"parts": [{"text": system}]}
+        parts = [p for i, raw in enumerate(f.obj(system, "systemInstruction").get("parts") or ())
+                 for p in _part(raw, f"systemInstruction.parts[{i}]", calls)]
+        messages.append(ir.Message("system", parts))
+    contents = f.array(body, "contents", required=True)
+    messages.extend(_contents(contents, calls))  # type: ignore[arg-type]
+    config = g(body, "generationConfig") or {}
+    config = f.obj(config, "generationConfig")
+    for key in config:
+        camel = key if key in _CONFIG_FIELDS else "".join(
+            w.capitalize() if i else w for i, w in enumerate(key.split("_")))
+        if camel not in _CONFIG_FIELDS:
+            raise ir.invalid(f"generationConfig.{key}", "unknown field")
+    reasoning_effort, reasoning_budget = _thinking(config)
+    choice, mode = _tool_choice(g(body, "toolConfig"))
+    tools = f.array(body, "tools")
+    stop = g(config, "stopSequences")
+    extra = f.rest(body, _REQUEST_FIELDS) or {}
+    if mode == "VALIDATED":
+        extra["gemini_mode"] = mode
+    return ir.ChatRequest(
+        model=params.get("model", ""),
+        messages=messages,
+        dialect=CODEC.name,
+        native=body,
+        stream=params.get("method") == "streamGenerateContent",
+        stream_usage=True,
+        max_tokens=g(config, "maxOutputTokens"),
+        temperature=g(config, "temperature"),
+        top_p=g(config, "topP"),
+        top_k=g(config, "topK"),
+        stop=list(stop) if stop else None,
+        n=g(config, "candidateCount"),
+        seed=g(config, "seed"),
+        logprobs=g(config, "responseLogprobs"),
+        top_logprobs=g(config, "logprobs"),
+        tools=_tools(tools) if tools else None,
+        tool_choice=choice,
+        response_format=_response_format(config),
+        reasoning_effort=reasoning_effort,
+        reasoning_budget=reasoning_budget,
+        params=dict(params),
+        extra=extra,
+    )
+
+
+# Request: IR -> wire ------------------------------------------------------------------------------
+
+
+def _function_response(result: ir.ToolResult, name: str) -> dict[str, Any]:
+    text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = text
+    if result.is_error:
+        response = {"error": value}
+    else:
+        response = value if isinstance(value, dict) else {"result": value}
+    out: dict[str, Any] = {"name": name, "response": response}
+    if result.extra and result.extra.get("gemini_id"):
+        out["id"] = result.call_id
+    return out
+
+
+def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    signatures = [p.signature for p in message.parts
+                  if isinstance(p, ir.Reasoning) and p.provider == PROVIDER and p.signature]
+    has_calls = any(isinstance(p, ir.ToolCall) for p in message.parts)
+    for part in message.parts:
+        if isinstance(part, ir.Text):
+            if part.extra and "gemini_part" in part.extra:
+                parts.append(part.extra["gemini_part"])
+            else:
+                parts.append({"text": part.text})
+        elif isinstance(part, ir.Image):
+            parts.append(_media_out(part.url, part.data, part.media_type or "image/png"))
+        elif isinstance(part, ir.File):
+            parts.append(_media_out(part.url, part.data, part.media_type or "application/pdf"))
+        elif isinstance(part, ir.Audio):
+            parts.append({"inlineData": {"mimeType": f"audio/{part.format}", "data": part.data}})
+        elif isinstance(part, ir.ToolCall):
+            names[part.id] = part.name
+            call: dict[str, Any] = {"name": part.name, "args": _args(part.arguments)}
+            if part.extra and part.extra.get("gemini_id"):
+                call["id"] = part.id
+            parts.append({"functionCall": call})
+        elif isinstance(part, ir.ToolResult):
+            parts.append({"functionResponse": _function_response(part, part.name or names.get(part.call_id, "tool"))})
+        elif isinstance(part, ir.Refusal):
+            parts.append({"text": part.text})
+    if message.role == "assistant" and has_calls:
+        first = next(p for p in parts if "functionCall" in p)
+        first["thoughtSignature"] = signatures[0] if signatures else SKIP_SIGNATURE
+    elif signatures and parts:
+        parts[-1]["thoughtSignature"] = signatures[-1]
+    return parts
+
+
+def _media_out(url: str | None, data: str | None, mime: str) -> dict[str, Any]:
+    if url:
+        return {"fileData": {"mimeType": mime, "fileUri": url}}
+    return {"inlineData": {"mimeType": mime, "data": data}}
+
+
+def _args(arguments: str) -> Any:
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for key, value in (("temperature", req.temperature), ("topP", req.top_p), ("topK", req.top_k),
+                       ("maxOutputTokens", req.max_tokens), ("stopSequences", req.stop),
+                       ("candidateCount", req.n), ("seed", req.seed), ("responseLogprobs", req.logprobs),
+                       ("logprobs", req.top_logprobs)):
+        if value is not None:
+            config[key] = value
+    fmt = req.response_format
+    if fmt is not None and fmt.type != "text":
+        config["responseMimeType"] = "application/json"
+        if fmt.type == "json_schema" and fmt.schema is not None:
+            config["responseJsonSchema"] = fmt.schema
+    level = effort(req)
+    if level is not None:
+        if "gemini-3" in model:
+            config["thinkingConfig"] = {"thinkingLevel": "low" if level in ("none", "minimal", "low") else "high",
+                                        "includeThoughts": level != "none"}
+        else:
+            config["thinkingConfig"] = {"thinkingBudget": budget(req) or 0, "includeThoughts": level != "none"}
+    return config
+
+
+def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    for message in req.messages:
+        if message.role in ("system", "developer"):
+            system.extend(_parts_out(message, names))
+            continue
+        parts = _parts_out(message, names)
+        if not parts:
+            continue
+        role = "model" if message.role == "assistant" else "user"
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    declarations = [{"name": t.name, **({"description": t.description} if t.description else {}),
+                     "parameters": to_gemini(t.parameters or {"type": "object", "properties": {}})}
+                    for t in req.tools or () if t.kind != "server"]
+    servers = [t.extra["gemini"] for t in req.tools or () if t.kind == "server" and t.extra and "gemini" in t.extra]
+    if declarations or servers:
+        body["tools"] = ([{"functionDeclarations": declarations}] if declarations else []) + servers
+    if req.tool_choice is not None and declarations:
+        mode = {"auto": "AUTO", "required": "ANY", "none": "NONE"}[req.tool_choice.mode]
+        if req.extra.get("gemini_mode") == "VALIDATED" and req.dialect == CODEC.name:
+            mode = "VALIDATED"
+        calling: dict[str, Any] = {"mode": mode}
+        if req.tool_choice.names and mode != "NONE":
+            calling = {"mode": "ANY" if mode == "AUTO" else mode, "allowedFunctionNames": req.tool_choice.names}
+        body["toolConfig"] = {"functionCallingConfig": calling}
+    config = _generation_config(req, model)
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+# Response -----------------------------------------------------------------------------------------
+
+
+def decode_usage(raw: Any) -> ir.Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    thoughts = g(raw, "thoughtsTokenCount") or 0
+    return ir.Usage(
+        input_tokens=(g(raw, "promptTokenCount") or 0) + (g(raw, "toolUsePromptTokenCount") or 0),
+        output_tokens=(g(raw, "candidatesTokenCount") or 0) + thoughts,
+        cache_read_tokens=g(raw, "cachedContentTokenCount") or 0,
+        reasoning_tokens=thoughts,
+    )
+
+
+def encode_usage(usage: ir.Usage) -> dict[str, Any]:
+    out = {"promptTokenCount": usage.input_tokens,
+           "candidatesTokenCount": max(usage.output_tokens - usage.reasoning_tokens, 0),
+           "totalTokenCount": usage.total_tokens}
+    if usage.reasoning_tokens:
+        out["thoughtsTokenCount"] = usage.reasoning_tokens
+    if usage.cache_read_tokens:
+        out["cachedContentTokenCount"] = usage.cache_read_tokens
+    return out
+
+
+def _finish_in(reason: str | None, has_calls: bool) -> ir.FinishReason | None:
+    if reason is None:
+        return None
+    if has_calls:
+        return "tool_calls"
+    if reason in _FILTERED:
+        return "content_filter"
+    return _FINISH_IN.get(reason, "stop")
+
+
+def decode_generate_response(body: Any) -> ir.ChatResponse:
+    body = f.obj(body, "response")
+    choices: list[ir.Choice] = []
+    for candidate in body.get("candidates") or ():
+        calls = _Calls()
+        parts = [p for i, raw in enumerate((candidate.get("content") or {}).get("parts") or ())
+                 for p in _part(raw, f"candidates.parts[{i}]", calls)]
+        has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
+        choices.append(ir.Choice(candidate.get("index", len(choices)), ir.Message("assistant", parts),
+                                 _finish_in(candidate.get("finishReason") or "STOP", has_calls)))
+    if not choices and g(body, "promptFeedback"):
+        choices.append(ir.Choice(0, ir.Message("assistant", []), "content_filter"))
+    return ir.ChatResponse(id=g(body, "responseId") or "", model=g(body, "modelVersion") or "",
+                           created=int(time.time()), choices=choices, usage=decode_usage(g(body, "usageMetadata")))
+
+
+def _part_of(part: ir.Part) -> dict[str, Any] | None:
+    if isinstance(part, ir.Text):
+        return {"text": part.text}
+    if isinstance(part, ir.Refusal):
+        return {"text": part.text}
+    if isinstance(part, ir.ToolCall):
+        return {"functionCall": {"id": part.id, "name": part.name, "args": _args(part.arguments)}}
+    if isinstance(part, ir.Reasoning) and part.text:
+        return {"text": part.text, "thought": True}
+    return None
+
+
+def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
+    candidates = []
+    for choice in resp.choices:
+        parts = [p for part in choice.message.parts if (p := _part_of(part)) is not None]
+        candidates.append({"content": {"role": "model", "parts": parts or [{"text": ""}]},
+                           "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"),
+                           "index": choice.index})
+    body: dict[str, Any] = {"candidates": candidates}
+    if resp.usage is not None:
+        body["usageMetadata"] = encode_usage(resp.usage)
+    body["modelVersion"] = resp.model
+    body["responseId"] = resp.id
+    return body
+
+
+# Streams ------------------------------------------------------------------------------------------
+
+
+class GenerateStreamDecoder(StreamDecoder):
+    """Gemini SSE (CRLF or LF separated) to IR events; function calls arrive whole."""
+
+    __slots__ = ("_splitter", "_started", "_tools", "_calls")
+
+    def __init__(self) -> None:
+        self._splitter = sse.Splitter()
+        self._started = False
+        self._tools: dict[int, int] = {}
+        self._calls: dict[int, bool] = {}
+
+    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
+        return self._decode(self._splitter.feed(chunk))
+
+    def close(self) -> list[ir.StreamEvent]:
+        return self._decode(self._splitter.flush())
+
+    def _decode(self, block: bytes) -> list[ir.StreamEvent]:
+        out: list[ir.StreamEvent] = []
+        for _, data in sse.events(block):
+            payload = orjson.loads(data)
+            if payload.get("error"):
+                raise _error_of(payload, 502)
+            if not self._started:
+                self._started = True
+                out.append(ir.StreamStart(g(payload, "responseId") or "", g(payload, "modelVersion") or "",
+                                          int(time.time())))
+            candidates = payload.get("candidates") or ()
+            for candidate in candidates:
+                self._candidate(candidate, out)
+            if not candidates and g(payload, "promptFeedback"):
+                out.append(ir.Finish("content_filter"))
+            usage = decode_usage(g(payload, "usageMetadata"))
+            if usage is not None:
+                out.append(ir.UsageReport(usage))
+        return out
+
+    def _candidate(self, candidate: dict[str, Any], out: list[ir.StreamEvent]) -> None:
+        index = candidate.get("index", 0)
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            signature = g(part, "thoughtSignature")
+            if signature:
+                out.append(ir.ReasoningDelta(signature=signature, choice=index))
+            call = g(part, "functionCall")
+            if call is not None:
+                tool = self._tools.get(index, -1) + 1
+                self._tools[index] = tool
+                self._calls[index] = True
+                out.append(ir.ToolCallDelta(tool, orjson.dumps(call.get("args") or {}).decode(),
+                                            id=call.get("id") or _new_call_id(), name=call.get("name", ""),
+                                            choice=index))
+            elif part.get("text"):
+                if part.get("thought"):
+                    out.append(ir.ReasoningDelta(part["text"], choice=index))
+                else:
+                    out.append(ir.TextDelta(part["text"], index))
+        reason = candidate.get("finishReason")
+        if reason:
+            out.append(ir.Finish(_finish_in(reason, self._calls.get(index, False)) or "stop", index))
+
+
+class GenerateStreamEncoder(StreamEncoder):
+    """IR events to Gemini chunks: SSE, or one streamed JSON array when the client did not ask for SSE.
+
+    Tool-call fragments are held until the call is complete, since Gemini sends calls whole; the
+    finish reason waits for the usage so that both ride on the last chunk, as Gemini sends them.
+    """
+
+    __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage")
+
+    def __init__(self, array: bool) -> None:
+        self._array = array
+        self.media_type = "application/json" if array else "text/event-stream"
+        self._sent = 0
+        self._id = secrets.token_hex(12)
+        self._model = ""
+        self._calls: dict[tuple[int, int], dict[str, Any]] = {}
+        self._finish: dict[int, str] = {}
+        self._usage: ir.Usage | None = None
+
+    def _frame(self, payload: dict[str, Any]) -> bytes:
+        data = orjson.dumps(payload)
+        self._sent += 1
+        if self._array:
+            return (b"[" if self._sent == 1 else b",\r\n") + data
+        return b"data: " + data + _CRLF
+
+    def _chunk(self, choice: int, parts: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": choice}
+        if finish:
+            candidate["finishReason"] = finish
+        return {"candidates": [candidate], "modelVersion": self._model, "responseId": self._id}
+
+    def _flush_calls(self, choice: int | None = None) -> bytes:
+        ready = [key for key in self._calls if choice is None or key[0] == choice]
+        out = b""
+        for key in sorted(ready):
+            call = self._calls.pop(key)
+            part = {"functionCall": {"id": call["id"], "name": call["name"], "args": _args(call["arguments"])}}
+            out += self._frame(self._chunk(key[0], [part]))
+        return out
+
+    def encode(self, event: ir.StreamEvent) -> bytes:
+        if isinstance(event, ir.TextDelta):
+            return self._flush_calls(event.choice) + self._frame(self._chunk(event.choice, [{"text": event.text}]))
+        if isinstance(event, ir.ToolCallDelta):
+            key = (event.choice, event.index)
+            out = b""
+            if key not in self._calls:
+                out = self._flush_calls(event.choice)
+                self._calls[key] = {"id": event.id or _new_call_id(), "name": event.name or "", "arguments": ""}
+            self._calls[key]["arguments"] += event.arguments
+            return out
+        if isinstance(event, ir.ReasoningDelta):
+            if not event.text:
+                return b""
+            return self._frame(self._chunk(event.choice, [{"text": event.text, "thought": True}]))
+        if isinstance(event, ir.RefusalDelta):
+            return self._frame(self._chunk(event.choice, [{"text": event.text}]))
+        if isinstance(event, ir.Finish):
+            self._finish[event.choice] = _FINISH_OUT.get(event.reason, "STOP")
+            return self._flush_calls(event.choice)
+        if isinstance(event, ir.UsageReport):
+            self._usage = event.usage
+        elif isinstance(event, ir.StreamStart):
+            self._model = event.model
+            self._id = event.id or self._id
+        return b""
+
+    def end(self) -> bytes:
+        out = self._flush_calls()
+        finishes = self._finish or {0: "STOP"}
+        for i, (choice, reason) in enumerate(sorted(finishes.items())):
+            chunk = self._chunk(choice, [{"text": ""}], reason)
+            if self._usage is not None and i == len(finishes) - 1:
+                chunk["usageMetadata"] = encode_usage(self._usage)
+            out += self._frame(chunk)
+        return out + (b"]" if self._array else b"")
+
+    def error(self, error: ir.GatewayError) -> bytes:
+        return self._frame(orjson.loads(encode_error_body(error))) + (b"]" if self._array else b"")
+
+    def ping(self) -> bytes:
+        return b"" if self._array else b": ping\r\n\r\n"
+
+
+class GeneratePassthrough(Passthrough):
+    """Forwards Gemini SSE, or re-frames it as the JSON array a client without `alt=sse` expects;
+    reads the cumulative usage from the last chunk that has it."""
+
+    __slots__ = ("_splitter", "_array", "_sent", "usage", "events", "media_type")
+
+    def __init__(self, array: bool) -> None:
+        self._splitter = sse.Splitter()
+        self._array = array
+        self.media_type = "application/json" if array else "text/event-stream"
+        self._sent = 0
+        self.usage: ir.Usage | None = None
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        block = self._splitter.feed(chunk)
+        if not block:
+            return b""
+        datas = [data for _, data in sse.events(block)]
+        self.events += len(datas)
+        for data in reversed(datas):
+            if b"usageMetadata" in data:
+                self.usage = decode_usage(orjson.loads(data).get("usageMetadata")) or self.usage
+                break
+        if not self._array:
+            return block
+        out = b",\r\n".join(datas)
+        prefix = b"[" if self._sent == 0 else b",\r\n"
+        self._sent += len(datas)
+        return prefix + out
+
+    def close(self) -> bytes:
+        tail = self.feed(self._splitter.flush())
+        if self._array:
+            return tail + (b"]" if self._sent else b"[]")
+        return tail
+
+
+# Errors and models --------------------------------------------------------------------------------
+
+
+def encode_error_body(error: ir.GatewayError) -> bytes:
+    status = CODEC.status_of(error)
+    return orjson.dumps({"error": {"code": status, "message": error.message,
+                                   "status": _STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")}})
+
+
+def _error_of(payload: Any, status: int) -> ir.GatewayError:
+    err = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(err, dict):
+        return f.upstream_error(status, f"upstream answered {status}")
+    code = err.get("code") if isinstance(err.get("code"), int) else status
+    return f.upstream_error(code, str(err.get("message") or err.get("status") or "upstream error"))
+
+
+def _model_entry(card: ModelCard) -> dict[str, Any]:
+    methods = ["generateContent", "streamGenerateContent", "countTokens"]
+    return {"name": f"models/{card.id}", "baseModelId": card.id, "displayName": card.id,
+            "supportedGenerationMethods": methods}
+
+
+def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
+    size = int(params["pageSize"]) if params.get("pageSize", "").isdigit() else 50
+    start = int(params["pageToken"]) if params.get("pageToken", "").isdigit() else 0
+    page = models[start:start + max(size, 1)]
+    out: dict[str, Any] = {"models": [_model_entry(m) for m in page]}
+    if start + len(page) < len(models):
+        out["nextPageToken"] = str(start + len(page))
+    return out
+
+
+# The codec ----------------------------------------------------------------------------------------
+
+_METHODS = {"generateContent": "chat", "streamGenerateContent": "chat", "countTokens": "count_tokens"}
+
+
+class Gemini(Codec):
+    name = "gemini"
+
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
+        for prefix in ("/v1beta/models", "/v1/models"):
+            if path.startswith(prefix):
+                break
+        else:
+            return None
+        rest = path[len(prefix):]
+        params = dict(parse_qsl(query.decode("latin-1"))) if query else {}
+        if method == "GET":
+            if rest in ("", "/"):
+                return Route("models.list", params)
+            return Route("models.get", {"model": rest[1:]})
+        model, sep, verb = rest[1:].rpartition(":")
+        if method != "POST" or not sep or verb not in _METHODS:
+            return None
+        model = model.removeprefix("models/")
+        return Route(_METHODS[verb], {"model": model, "method": verb, "alt": params.get("alt", "")})
+
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> Any:
+        return decode_generate_request(body, params, count=operation == "count_tokens")
+
+    def encode_result(self, result: Any, request: Any) -> bytes:
+        if isinstance(result, ir.ChatResponse):
+            return orjson.dumps(encode_generate_response(result))
+        if isinstance(result, ir.TokenCount):
+            return orjson.dumps({"totalTokens": result.input_tokens})
+        if isinstance(result, ModelList):
+            return orjson.dumps(_page(result.models, result.query))
+        if isinstance(result, ModelCard):
+            return orjson.dumps(_model_entry(result))
+        raise TypeError(f"no Gemini encoding for {type(result).__name__}")
+
+    def stream_encoder(self, request: Any) -> StreamEncoder:
+        return GenerateStreamEncoder(array=not _wants_sse(request))
+
+    def encode_error(self, error: ir.GatewayError) -> bytes:
+        return encode_error_body(error)
+
+    def status_of(self, error: ir.GatewayError) -> int:
+        return 503 if error.status == 529 else error.status
+
+    def passthrough(self, request: Any) -> Passthrough:
+        return GeneratePassthrough(array=not _wants_sse(request))
+
+    def usage_of(self, body: Any) -> ir.Usage | None:
+        return decode_usage(g(body, "usageMetadata")) if isinstance(body, dict) else None
+
+    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+        return encode_generate_request(request, model)
+
+    def decode_response(self, body: Any) -> Any:
+        return decode_generate_response(body)
+
+    def stream_decoder(self) -> StreamDecoder:
+        return GenerateStreamDecoder()
+
+    def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            text = body[:500].decode(errors="replace").strip()
+            return f.upstream_error(status, text or f"upstream answered {status}")
+        return _error_of(payload, status)
+
+
+def _wants_sse(request: Any) -> bool:
+    return (getattr(request, "params", None) or {}).get("alt") == "sse"
+
+
+CODEC = Gemini()

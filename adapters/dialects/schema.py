@@ -1,0 +1,134 @@
+"""JSON Schema to and from Gemini's Schema, the OpenAPI 3 subset of `parameters` and `responseSchema`.
+
+Real clients send tool schemas with `$schema`, `additionalProperties`, `$ref`/`$defs`, `const`,
+`propertyNames`, `exclusiveMinimum` and nullable unions; Gemini's Schema rejects those keys. The
+conversion keeps what it can express: references are inlined, `const` becomes a one-value enum, an
+exclusive bound becomes the inclusive one, `["string", "null"]` or `anyOf` with `null` becomes
+`nullable`, `oneOf` becomes `anyOf`, `allOf` of objects is merged. What has no equivalent
+(`additionalProperties`, `propertyNames`, `patternProperties`, conditionals) is dropped, and the
+description says nothing of it: the model sees the constraints Gemini can enforce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_KEPT = frozenset({"description", "title", "format", "pattern", "minimum", "maximum", "minLength", "maxLength",
+                   "minItems", "maxItems", "minProperties", "maxProperties", "default", "example",
+                   "propertyOrdering"})
+_TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
+_MAX_DEPTH = 32
+
+
+def to_gemini(schema: Any) -> dict[str, Any]:
+    """A JSON Schema as Gemini's OpenAPI-subset Schema."""
+    if not isinstance(schema, dict):
+        return {"type": "OBJECT", "properties": {}}
+    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    return _convert(schema, defs, 0)
+
+
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if not isinstance(ref, str):
+        return schema
+    target = defs.get(ref.rsplit("/", 1)[-1])
+    if not isinstance(target, dict):
+        return {k: v for k, v in schema.items() if k != "$ref"}
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
+    if depth > _MAX_DEPTH:  # a recursive $ref: stop with the loosest schema
+        return {"type": "OBJECT"}
+    schema = _resolve(schema, defs)
+    if "allOf" in schema:
+        schema = _merge_all_of(schema, defs)
+    out: dict[str, Any] = {k: v for k, v in schema.items() if k in _KEPT}
+    nullable = False
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        nullable = "null" in kind
+        kinds = [k for k in kind if k != "null"]
+        if len(kinds) > 1:
+            out["anyOf"] = [{"type": k.upper()} for k in kinds if k in _TYPES]
+            kind = None
+        else:
+            kind = kinds[0] if kinds else None
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(variants, list):
+        real = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
+        nullable = nullable or len(real) < len(variants)
+        if len(real) == 1 and isinstance(real[0], dict):
+            merged = _convert(real[0], defs, depth + 1)
+            return {**merged, **out, "nullable": True} if nullable else {**merged, **out}
+        out["anyOf"] = [_convert(v, defs, depth + 1) for v in real if isinstance(v, dict)]
+    if "const" in schema:
+        out["enum"] = [str(schema["const"])]
+        kind = kind or "string"
+    elif isinstance(schema.get("enum"), list):
+        out["enum"] = [str(v) for v in schema["enum"] if v is not None]
+        nullable = nullable or None in schema["enum"]
+    if "exclusiveMinimum" in schema and isinstance(schema["exclusiveMinimum"], (int, float)):
+        out["minimum"] = schema["exclusiveMinimum"]
+    if "exclusiveMaximum" in schema and isinstance(schema["exclusiveMaximum"], (int, float)):
+        out["maximum"] = schema["exclusiveMaximum"]
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {name: _convert(_as_schema(sub), defs, depth + 1)
+                             for name, sub in schema["properties"].items()}
+        kind = kind or "object"
+    if isinstance(schema.get("required"), list):
+        out["required"] = [r for r in schema["required"] if r in out.get("properties", {})]
+    if isinstance(schema.get("items"), dict):
+        out["items"] = _convert(schema["items"], defs, depth + 1)
+        kind = kind or "array"
+    if out.get("format") not in (None, "enum", "date-time", "int32", "int64", "float", "double"):
+        del out["format"]
+    if isinstance(kind, str) and kind in _TYPES and kind != "null":
+        out["type"] = kind.upper()
+    if nullable:
+        out["nullable"] = True
+    return out
+
+
+def _as_schema(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _merge_all_of(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in schema["allOf"]:
+        if not isinstance(part, dict):
+            continue
+        part = _resolve(part, defs)
+        for key, value in part.items():
+            if key == "properties":
+                merged["properties"] = {**merged.get("properties", {}), **value}
+            elif key == "required":
+                merged["required"] = [*merged.get("required", []), *value]
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
+def from_gemini(schema: Any) -> Any:
+    """Gemini's Schema (upper-case types, `nullable`) as plain JSON Schema, for other upstreams."""
+    if isinstance(schema, list):
+        return [from_gemini(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, str):
+            out["type"] = value.lower()
+        elif key in ("properties",) and isinstance(value, dict):
+            out[key] = {name: from_gemini(sub) for name, sub in value.items()}
+        elif key in ("items", "anyOf"):
+            out[key] = from_gemini(value)
+        elif key in ("nullable", "propertyOrdering", "property_ordering"):
+            continue
+        else:
+            out[key] = value
+    if schema.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out

@@ -1,0 +1,56 @@
+"""The `gemini` kind: the Gemini Developer API.
+
+`url` is the API root (`https://generativelanguage.googleapis.com`); the version and the model are
+in each path. Streams are always requested as SSE; a Gemini client that asked for the streamed
+JSON array gets the same chunks re-framed. Token counts come from `:countTokens` and are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from adapters import ir
+from adapters.dialects.gemini import CODEC as GEMINI
+from adapters.providers.base import Provider
+
+
+class GeminiProvider(Provider):
+    kind = "gemini"
+    codec = GEMINI
+    chat_path = "/v1beta/models"
+
+    def auth_headers(self, key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": key} if key else {}
+
+    def path(self, request: ir.ChatRequest, model: str) -> str:
+        verb = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
+        return f"{self.chat_path}/{model}:{verb}"
+
+    def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
+        return dict(request.native or {})  # the model is in the path
+
+    def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
+        """Signatures back on their calls, and ids that Gemini minted marked to be sent again."""
+        request = super().restore_reasoning(request)
+        store = self.reasoning_store
+        if store is None:
+            return request
+        for message in request.messages:
+            for part in message.parts:
+                call_id = part.id if isinstance(part, ir.ToolCall) else (
+                    part.call_id if isinstance(part, ir.ToolResult) else None)
+                if call_id is not None and store.recall(self.kind, call_id) is not None:
+                    part.extra = {**(part.extra or {}), "gemini_id": True}
+        return request
+
+    async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
+        native = request.dialect == GEMINI.name and request.native is not None
+        body = (self.native_body(request, model) if native
+                else GEMINI.encode_request(self.restore_reasoning(request), model))
+        inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
+                                                         "generationConfig", "system_instruction")}
+        payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}
+        response = await self.open(f"{self.chat_path}/{model}:countTokens", orjson.dumps(payload))
+        return ir.TokenCount(int(self.parse(await self.read(response)).get("totalTokens", 0)))
