@@ -52,6 +52,19 @@ _ERROR_TYPE = {
     "overloaded": "overloaded_error",
 }
 _KIND_OF_TYPE = {v: k for k, v in _ERROR_TYPE.items()}
+# The HTTP status each error type comes with (wire-formats.md 3.7); an in-stream error has only its type.
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
 # Request: wire -> IR ------------------------------------------------------------------------------
@@ -218,6 +231,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
             effort = "none"
         elif effort is None:
             effort = "medium"
+    fmt_path = "output_config.format" if output.get("format") is not None else "output_format"
     fmt_raw = output.get("format") if output.get("format") is not None else body.get("output_format")
     metadata = f.mapping(body, "metadata") or {}
     stop = f.array(body, "stop_sequences")
@@ -239,7 +253,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else None,
         tool_choice=choice,
         parallel_tool_calls=parallel,
-        response_format=_format(fmt_raw, "output_config.format") if fmt_raw is not None else None,
+        response_format=_format(fmt_raw, fmt_path) if fmt_raw is not None else None,
         reasoning_effort=effort,
         reasoning_budget=budget_tokens,
         user=f.string(metadata, "user_id", "metadata."),
@@ -262,7 +276,8 @@ def _blocks_out(parts: list[ir.Part]) -> list[dict[str, Any]]:
                       {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data})
             out.append({"type": "image", "source": source, **_own(part.extra)})
         elif isinstance(part, ir.File):
-            out.append({"type": "document", "source": _file_source(part), **_own(part.extra)})
+            kind = "image" if (part.extra or {}).get("block") == "image" else "document"  # an image by file_id
+            out.append({"type": kind, "source": _file_source(part), **_own(part.extra)})
         elif isinstance(part, ir.ToolCall):
             out.append({"type": "tool_use", "id": safe_id(part.id), "name": part.name,
                         "input": _arguments(part.arguments), **_own(part.extra)})
@@ -546,7 +561,8 @@ class MessagesStreamDecoder(StreamDecoder):
                     out.append(ir.Finish(_STOP_IN.get(reason, "stop"), stop_sequence=delta.get("stop_sequence")))
                 out.append(ir.UsageReport(decode_usage(self._usage)))  # type: ignore[arg-type]
             elif kind == "error":
-                raise _error_of(payload, 529)
+                err = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+                raise _error_of(payload, _STATUS_OF_TYPE.get(err.get("type"), 500))
         return out
 
 
@@ -601,7 +617,7 @@ class MessagesStreamEncoder(StreamEncoder):
             return head + self._delta({"type": "text_delta", "text": event.text})
         if isinstance(event, ir.ToolCallDelta):
             head = b""
-            if event.id is not None or self._tool != event.index:
+            if self._tool != event.index:  # some upstreams repeat the id on every fragment
                 block = {"type": "tool_use", "id": safe_id(event.id or f"toolu_{event.index}"),
                          "name": event.name or "", "input": {}}
                 head = self._open_block("tool_use", block)
@@ -718,7 +734,7 @@ def _card(card: ModelCard) -> dict[str, Any]:
 class AnthropicMessages(Codec):
     name = "anthropic"
 
-    def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None:
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path == "/v1/messages":
             return Route("chat", {}) if method == "POST" else None
         if path == "/v1/messages/count_tokens":
@@ -726,11 +742,12 @@ class AnthropicMessages(Codec):
         if method == "GET" and b"anthropic-version" in headers and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route("models.list", {})
-            if len(path) > 11:
+            if path.startswith("/v1/models/"):
                 return Route("models.get", {"model": path[11:]})
         return None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes]) -> Any:
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> Any:
         return decode_messages_request(body, headers, count=operation == "count_tokens")
 
     def encode_result(self, result: Any, request: Any) -> bytes:
