@@ -102,7 +102,16 @@ class Citation:
     extra: dict[str, Any] | None = None
 
 
-Part = Union[Text, Image, Audio, File, ToolCall, ToolResult, Reasoning, Refusal, Citation]
+@dataclass(slots=True)
+class Opaque:
+    """A block only one dialect knows (Anthropic's server-tool results, Gemini's executable code):
+    sent back verbatim to that dialect, left out of every other."""
+
+    dialect: str
+    data: dict[str, Any]
+
+
+Part = Union[Text, Image, Audio, File, ToolCall, ToolResult, Reasoning, Refusal, Citation, Opaque]
 
 
 @dataclass(slots=True)

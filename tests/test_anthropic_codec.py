@@ -28,6 +28,7 @@ from adapters.dialects.anthropic import (
 )
 from adapters.dialects.base import ModelCard, ModelList, Route
 from adapters.dialects.ids import original_id, safe_id
+from adapters.dialects import openai_chat
 from adapters.dialects.openai_chat import decode_chat_request
 
 # Fixtures ----------------------------------------------------------------------------------------
@@ -376,10 +377,6 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("content_not_list", lambda: _messages({"role": "user", "content": 7}), "messages[0].content"),
     ("empty_text_block", lambda: _messages({"role": "user", "content": [{"type": "text", "text": ""}]}),
      "messages[0].content[0].text"),
-    ("unknown_block_type", lambda: _messages(
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": [{"type": "text", "text": "b"}, {"type": "hologram"}]}),
-     "messages[1].content[1].type"),
     ("block_without_type", lambda: _messages({"role": "user", "content": [{"text": "x"}]}),
      "messages[0].content[0].type"),
     ("tool_result_without_tool_use_id", lambda: _messages(
@@ -821,14 +818,29 @@ def test_response_round_trip() -> None:
     assert encode_messages_response(decode_messages_response(full_response())) == full_response()
 
 
-def test_decode_response_skips_unknown_blocks_and_null_citations() -> None:
-    body = {**full_response(), "content": [
-        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
-        {"type": "text", "text": "plain", "citations": None},
-    ], "stop_reason": "end_turn"}
+SERVER_TOOL_USE = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}}
+
+
+def test_decode_response_keeps_server_tool_blocks_opaque_and_drops_null_citations() -> None:
+    body = {**full_response(), "content": [SERVER_TOOL_USE, {"type": "text", "text": "plain", "citations": None}],
+            "stop_reason": "end_turn"}
     resp = decode_messages_response(body)
-    assert resp.choices[0].message.parts == [ir.Text("plain")]
-    assert encode_messages_response(resp)["content"] == [{"type": "text", "text": "plain"}]
+    assert resp.choices[0].message.parts == [ir.Opaque("anthropic", SERVER_TOOL_USE), ir.Text("plain")]
+    assert encode_messages_response(resp)["content"] == [SERVER_TOOL_USE, {"type": "text", "text": "plain"}]
+
+
+def test_blocks_only_anthropic_knows_survive_a_web_search_history() -> None:
+    """A second web-search turn: its server blocks go back to Anthropic verbatim, nowhere else."""
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+        {"type": "web_search_result", "url": "https://example.com", "title": "t", "encrypted_content": "e"}]}
+    body = minimal(messages=[{"role": "user", "content": "search"},
+                             {"role": "assistant", "content": [SERVER_TOOL_USE, result, {"type": "text", "text": "x"}]},
+                             {"role": "user", "content": "more"}])
+    req = decode(body)
+    assert req.messages[1].parts[:2] == [ir.Opaque("anthropic", SERVER_TOOL_USE), ir.Opaque("anthropic", result)]
+    assert encode_messages_request(req, MODEL)["messages"][1]["content"][:2] == [SERVER_TOOL_USE, result]
+    chat = openai_chat.encode_chat_request(req, "gpt-x")
+    assert chat["messages"][1] == {"role": "assistant", "content": "x"}
 
 
 @pytest.mark.parametrize(("wire", "neutral"), [
@@ -1183,13 +1195,16 @@ def test_stream_encoder_output_decodes_to_equivalent_events() -> None:
     ]
 
 
-def test_stream_encoder_round_trips_anthropic_stream() -> None:
-    """Anthropic SSE -> IR -> Anthropic SSE -> IR is stable, signatures and all."""
+def test_stream_encoder_round_trips_anthropic_stream_without_opaque_state() -> None:
+    """Anthropic SSE -> IR -> Anthropic SSE -> IR keeps the content; the encoder only ever serves
+    non-Anthropic upstreams, so signatures and redacted thinking (foreign there) stay out."""
     assert decode_stream(encode_stream(EXPECTED_EVENTS)) == [
-        e for e in EXPECTED_EVENTS if not (isinstance(e, ir.ToolCallDelta) and not e.arguments and e.id is None)]
+        e for e in EXPECTED_EVENTS
+        if not (isinstance(e, ir.ToolCallDelta) and not e.arguments and e.id is None)
+        and not (isinstance(e, ir.ReasoningDelta) and not e.text)]
 
 
-def test_stream_encoder_signature_and_redacted_thinking() -> None:
+def test_stream_encoder_never_sends_foreign_signatures() -> None:
     out = frames(encode_stream([
         ir.ReasoningDelta("t"), ir.ReasoningDelta(signature=SIG), ir.ReasoningDelta(redacted=REDACTED),
         ir.TextDelta("x"), ir.Finish("stop"),
@@ -1197,13 +1212,10 @@ def test_stream_encoder_signature_and_redacted_thinking() -> None:
     assert [(n, p.get("index"), p.get("delta") or p.get("content_block")) for n, p in out[1:-2]] == [
         ("content_block_start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
         ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "t"}),
-        ("content_block_delta", 0, {"type": "signature_delta", "signature": SIG}),
         ("content_block_stop", 0, None),
-        ("content_block_start", 1, {"type": "redacted_thinking", "data": REDACTED}),
+        ("content_block_start", 1, {"type": "text", "text": ""}),
+        ("content_block_delta", 1, {"type": "text_delta", "text": "x"}),
         ("content_block_stop", 1, None),
-        ("content_block_start", 2, {"type": "text", "text": ""}),
-        ("content_block_delta", 2, {"type": "text_delta", "text": "x"}),
-        ("content_block_stop", 2, None),
     ]
     assert out[-2][1]["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
 

@@ -128,7 +128,7 @@ def _block(raw: Any, path: str) -> ir.Part:
                             signature=f.string(block, "signature", path + ".") or None, provider=PROVIDER)
     if kind == "redacted_thinking":
         return ir.Reasoning(redacted=f.string(block, "data", path + ".", required=True), provider=PROVIDER)
-    raise ir.invalid(path + ".type", f"unsupported content block type {kind!r}")
+    return ir.Opaque(PROVIDER, block)  # server tool use and results, search results, containers...
 
 
 _BLOCK_KEYS = {
@@ -294,6 +294,8 @@ def _blocks_out(parts: list[ir.Part]) -> list[dict[str, Any]]:
                 out.append({"type": "thinking", "thinking": part.text, "signature": part.signature})
         elif isinstance(part, ir.Refusal):
             out.append({"type": "text", "text": part.text})
+        elif isinstance(part, ir.Opaque) and part.dialect == PROVIDER:
+            out.append(part.data)
     return out
 
 
@@ -450,7 +452,7 @@ def _part_of_block(block: dict[str, Any], model: str | None) -> ir.Part | None:
     if kind == "tool_use":
         return ir.ToolCall(id=block.get("id", ""), name=block.get("name", ""),
                            arguments=orjson.dumps(block.get("input") or {}).decode())
-    return None
+    return ir.Opaque(PROVIDER, block) if kind else None
 
 
 def decode_messages_response(body: Any) -> ir.ChatResponse:
@@ -477,9 +479,13 @@ def _block_of_part(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.ToolCall):
         return {"type": "tool_use", "id": safe_id(part.id), "name": part.name, "input": _arguments(part.arguments)}
     if isinstance(part, ir.Reasoning):
+        if part.provider != PROVIDER:  # a foreign signature must never come back to Anthropic
+            return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.redacted}
         return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+    if isinstance(part, ir.Opaque) and part.dialect == PROVIDER:
+        return part.data
     return None
 
 
@@ -508,22 +514,15 @@ def _message_id(upstream_id: str) -> str:
 class MessagesStreamDecoder(StreamDecoder):
     """Anthropic SSE to IR events; `message_delta` usage is cumulative, merged with message_start's."""
 
-    __slots__ = ("_splitter", "_usage", "_tool_index", "_model")
+    __slots__ = ("_usage", "_tool_index", "_model")
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._usage: dict[str, Any] = {}
         self._tool_index = -1
         self._model = ""
 
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.feed(chunk))
-
-    def close(self) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.flush())
-
-    def _decode(self, block: bytes) -> list[ir.StreamEvent]:
-        out: list[ir.StreamEvent] = []
+    def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for name, data in sse.events(block):
             payload = orjson.loads(data)
             kind = payload.get("type") or name
@@ -563,7 +562,6 @@ class MessagesStreamDecoder(StreamDecoder):
             elif kind == "error":
                 err = payload.get("error") if isinstance(payload.get("error"), dict) else {}
                 raise _error_of(payload, _STATUS_OF_TYPE.get(err.get("type"), 500))
-        return out
 
 
 class MessagesStreamEncoder(StreamEncoder):
@@ -626,15 +624,13 @@ class MessagesStreamEncoder(StreamEncoder):
                 return head
             return head + self._delta({"type": "input_json_delta", "partial_json": event.arguments})
         if isinstance(event, ir.ReasoningDelta):
-            if event.redacted:
-                out = self._open_block("redacted_thinking", {"type": "redacted_thinking", "data": event.redacted})
-                return out + self._close()
+            # Same-dialect streams pass through, so this upstream is not Anthropic and its opaque
+            # state is foreign: the reasoning store carries it; the client sees only the text.
+            if not event.text:
+                return b""
             head = b"" if self._open == "thinking" else self._open_block(
                 "thinking", {"type": "thinking", "thinking": "", "signature": ""})
-            out = head + (self._delta({"type": "thinking_delta", "thinking": event.text}) if event.text else b"")
-            if event.signature:
-                out += self._delta({"type": "signature_delta", "signature": event.signature})
-            return out
+            return head + self._delta({"type": "thinking_delta", "thinking": event.text})
         if isinstance(event, ir.RefusalDelta):
             return self.encode(ir.TextDelta(event.text))
         if isinstance(event, ir.Finish):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from adapters import ir
+from adapters.dialects import sse
 
 
 @dataclass(slots=True)
@@ -38,13 +39,40 @@ class Route:
 
 
 class StreamDecoder(ABC):
-    """Upstream stream bytes in, IR events out; raises GatewayError on an in-stream error."""
+    """Upstream SSE bytes in, IR events out; raises GatewayError on an in-stream error.
+
+    Events decoded before an error in the same read are returned first and the error raised on
+    the next call, so that a client sees everything the upstream managed to send.
+    """
+
+    __slots__ = ("_splitter", "_failure")
+
+    def __init__(self) -> None:
+        self._splitter = sse.Splitter()
+        self._failure: ir.GatewayError | None = None
+
+    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
+        return self._run(self._splitter.feed(chunk))
+
+    def close(self) -> list[ir.StreamEvent]:
+        return self._run(self._splitter.flush())
+
+    def _run(self, block: bytes) -> list[ir.StreamEvent]:
+        if self._failure is not None:
+            raise self._failure
+        out: list[ir.StreamEvent] = []
+        if block:
+            try:
+                self.decode(block, out)
+            except ir.GatewayError as error:
+                if not out:
+                    raise
+                self._failure = error
+        return out
 
     @abstractmethod
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]: ...
-
-    @abstractmethod
-    def close(self) -> list[ir.StreamEvent]: ...
+    def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
+        """Append the events of `block`, which holds whole SSE events only."""
 
 
 class StreamEncoder(ABC):

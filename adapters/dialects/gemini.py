@@ -141,7 +141,7 @@ def _part(raw: Any, path: str, calls: _Calls) -> list[ir.Part]:
     elif kind is None and not signature:
         raise ir.invalid(path, "a part needs a data field (text, inlineData, fileData, functionCall, ...)")
     elif kind is not None:
-        out.append(ir.Text(orjson.dumps(part).decode(), extra={"gemini_part": part}))
+        out.append(ir.Opaque(PROVIDER, part))  # executable code and its results
     return out
 
 
@@ -309,10 +309,9 @@ def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any
     has_calls = any(isinstance(p, ir.ToolCall) for p in message.parts)
     for part in message.parts:
         if isinstance(part, ir.Text):
-            if part.extra and "gemini_part" in part.extra:
-                parts.append(part.extra["gemini_part"])
-            else:
-                parts.append({"text": part.text})
+            parts.append({"text": part.text})
+        elif isinstance(part, ir.Opaque) and part.dialect == PROVIDER:
+            parts.append(part.data)
         elif isinstance(part, ir.Image):
             parts.append(_media_out(part.url, part.data, part.media_type or "image/png"))
         elif isinstance(part, ir.File):
@@ -498,22 +497,15 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
 class GenerateStreamDecoder(StreamDecoder):
     """Gemini SSE (CRLF or LF separated) to IR events; function calls arrive whole."""
 
-    __slots__ = ("_splitter", "_started", "_tools", "_calls")
+    __slots__ = ("_started", "_tools", "_calls")
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._started = False
         self._tools: dict[int, int] = {}
         self._calls: dict[int, bool] = {}
 
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.feed(chunk))
-
-    def close(self) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.flush())
-
-    def _decode(self, block: bytes) -> list[ir.StreamEvent]:
-        out: list[ir.StreamEvent] = []
+    def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
             payload = orjson.loads(data)
             if payload.get("error"):
@@ -530,7 +522,6 @@ class GenerateStreamDecoder(StreamDecoder):
             usage = decode_usage(g(payload, "usageMetadata"))
             if usage is not None:
                 out.append(ir.UsageReport(usage))
-        return out
 
     def _candidate(self, candidate: dict[str, Any], out: list[ir.StreamEvent]) -> None:
         index = candidate.get("index", 0)

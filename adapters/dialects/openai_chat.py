@@ -579,20 +579,13 @@ def encode_chat_response(resp: ir.ChatResponse) -> dict[str, Any]:
 
 
 class ChatStreamDecoder(StreamDecoder):
-    __slots__ = ("_splitter", "_started")
+    __slots__ = ("_started",)
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._started = False
 
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.feed(chunk))
-
-    def close(self) -> list[ir.StreamEvent]:
-        return self._decode(self._splitter.flush())
-
-    def _decode(self, block: bytes) -> list[ir.StreamEvent]:
-        out: list[ir.StreamEvent] = []
+    def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
             if data == b"[DONE]":
                 continue
@@ -608,7 +601,6 @@ class ChatStreamDecoder(StreamDecoder):
             usage = decode_usage(payload.get("usage"))
             if usage is not None:
                 out.append(ir.UsageReport(usage))
-        return out
 
 
 def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
