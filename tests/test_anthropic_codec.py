@@ -1452,3 +1452,13 @@ def test_codec_request_and_response_entry_points() -> None:
     assert CODEC.encode_request(req, "claude-x")["model"] == "claude-x"
     assert CODEC.decode_response(full_response()).choices[0].finish_reason == "tool_calls"
     assert orjson.loads(CODEC.encode_result(decode_messages_response(full_response()), None)) == full_response()
+
+
+def test_an_allowed_tools_subset_becomes_a_shorter_tools_list() -> None:
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in "abc"]
+    req = decode_chat_request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools,
+                               "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+                                   {"type": "function", "function": {"name": "a"}},
+                                   {"type": "function", "function": {"name": "c"}}]}}})
+    body = encode_messages_request(req, MODEL)
+    assert [t["name"] for t in body["tools"]] == ["a", "c"] and body["tool_choice"] == {"type": "auto"}

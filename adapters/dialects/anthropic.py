@@ -371,7 +371,9 @@ def encode_messages_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         body["top_k"] = req.top_k
     if req.stop:
         body["stop_sequences"] = req.stop
-    tools = [_tool_out(t) for t in req.tools or ()]
+    allowed = req.tool_choice.names if req.tool_choice and req.tool_choice.mode != "none" else None
+    # An allowed subset has no Anthropic form but a shorter tools list (wire-formats.md 6.2).
+    tools = [_tool_out(t) for t in req.tools or () if not allowed or t.name in allowed or t.kind == "server"]
     if tools:
         body["tools"] = tools
     choice = _tool_choice_out(req, bool(thinking_budget))
