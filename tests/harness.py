@@ -11,6 +11,8 @@ from typing import Any, AsyncIterator
 import anthropic
 import openai
 import uvicorn
+from google import genai
+from google.genai import types
 
 from app.config import parse
 from app.factory import Gateway, create_app
@@ -63,3 +65,12 @@ def anthropic_client(url: str, key: str = "sk-anything") -> anthropic.AsyncAnthr
 
 def anthropic_provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
     return {"type": "anthropic", "url": url, "key": "sk-ant-upstream-secret", "models": list(models), **options}
+
+
+def gemini_client(url: str, key: str = "sk-anything") -> genai.Client:
+    options = types.HttpOptions(base_url=url, api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1))
+    return genai.Client(api_key=key, http_options=options)
+
+
+def gemini_provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
+    return {"type": "gemini", "url": url, "key": "g-upstream-secret", "models": list(models), **options}
