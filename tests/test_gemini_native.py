@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -122,5 +123,26 @@ def test_models_list_is_paged(tmp_path: Path) -> None:
             assert names == ["models/a", "models/b", "models/c"]
             model = await gemini_client(url).aio.models.get(model="g/anything")
             assert model.name == "models/g/anything"
+
+    run(scenario())
+
+
+def test_a_signature_on_an_empty_last_chunk_survives_the_next_turn(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
+            sdk = gemini_client(url).aio
+            up.script(fg.text("Hel", "lo", text_signature="empty_chunk"), fg.text("again"))
+            chunks = [c async for c in await sdk.models.generate_content_stream(model="gemini-3-pro", contents=HI)]
+            parts = [p for c in chunks for p in c.candidates[0].content.parts]
+            signed = [p for p in parts if p.thought_signature]
+            assert len(signed) == 1 and signed[0].text == ""
+            history: Any = [types.Content(role="user", parts=[types.Part(text=HI)]),
+                            types.Content(role="model", parts=parts),
+                            types.Content(role="user", parts=[types.Part(text="more")])]
+            second = await sdk.models.generate_content(model="gemini-3-pro", contents=history)
+            assert second.text == "again"
+            echoed = up.requests[-1].json["contents"][1]["parts"]
+            sent = [base64.urlsafe_b64decode(p["thoughtSignature"]) for p in echoed if "thoughtSignature" in p]
+            assert sent == [signed[0].thought_signature] and sent[0] in up.signatures
 
     run(scenario())
