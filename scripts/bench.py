@@ -22,6 +22,12 @@ For each target it measures
     gateway translates OpenAI chunks to Anthropic events. Measured: time to the first
     ``content_block_delta`` event - the first text token the client sees, the counterpart of
     (c)'s first content - and to the end, p50. The target compares it with (c)'s first content.
+(e) Interlingua only, likewise: the same upstream stream asked for by a Gemini client
+    (``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` with ``x-goog-api-key``), so
+    the gateway translates OpenAI chunks to ``GenerateContentResponse`` frames. Measured: time
+    to the first ``data:`` frame whose text is non-empty (the first text token) and to the end,
+    p50; the target compares it with (c)'s first content, as for (d). (d) and (e) are one
+    measurement parameterised by the client dialect (see ``ClientCase``).
 
 Why it is built this way:
 
@@ -38,12 +44,16 @@ Why it is built this way:
   shows whether a proxy forwards early bytes or buffers.
 * Every response is checked (status 200; OpenAI streams must end with ``data: [DONE]``;
   Anthropic streams must start with ``event: message_start``, end with
-  ``event: message_stop`` and have an ``event:`` line on every frame) and errors are counted.
-  Before measuring, one request of each kind is validated in full (for (d): event names
-  match payload types, the text arrives whole, stop reason and usage are carried over).
+  ``event: message_stop`` and have an ``event:`` line on every frame; Gemini streams are
+  checked in full every time: each frame is ``data: {...}`` with a parseable
+  ``GenerateContentResponse``, the text adds up to the upstream's 49 tokens exactly, and the
+  last frame, and only it, has ``finishReason`` ``STOP``, and it has ``usageMetadata``) and
+  errors are counted. Checks run after a response's times are taken. Before measuring, one
+  request of each kind is validated in full (for (d): event names match payload types, the
+  text arrives whole, stop reason and usage are carried over; for (e): also the token counts).
 * A first token counts when its whole SSE line (for (d) its ``event:`` and ``data:`` lines)
-  has arrived, however the network split it. Stream bodies are kept whole in both dialects,
-  so (c) and (d) cost the load generator the same.
+  has arrived, however the network split it. Stream bodies are kept whole in every dialect,
+  so (c), (d) and (e) cost the load generator the same while they are being timed.
 
 Run it as ``.venv/bin/python scripts/bench.py`` (``--quick`` for a ~15 s smoke run). The exit
 status is 0 unless something crashed or a server could not be started: this is a measurement,
@@ -81,8 +91,10 @@ CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
 MODEL = "bench-model"
+GEMINI_STREAM_PATH = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 UPSTREAM_KEY = "sk-upstream"
 STREAM_CONTENT_CHUNKS = 50
+STREAM_TEXT = "".join(f" tok{i}" for i in range(1, STREAM_CONTENT_CHUNKS))  # all 49 tokens
 PROXY_CORE, LOAD_CORE = 0, 1
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,6 +179,8 @@ def stream_events(model: str, include_usage: bool) -> list[bytes]:
     chunks.append(_chunk(model, [delta_choice({}, "stop")], include_usage))
     if include_usage:
         chunks.append(_chunk(model, [], True, _usage(STREAM_CONTENT_CHUNKS - 1)))
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                   if c["choices"]) == STREAM_TEXT
     return [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
 
 
@@ -364,6 +378,15 @@ def build_messages_request(port: int) -> bytes:
                  f"anthropic-version: {ANTHROPIC_VERSION}\r\n")
 
 
+def build_gemini_request(port: int) -> bytes:
+    """A streamed Gemini generateContent request, as google-genai sends it with ``alt=sse``."""
+    payload = {
+        "contents": [{"role": "user", "parts": [{"text": "Say hello."}]}],
+        "generationConfig": {"maxOutputTokens": 64},
+    }
+    return _post(port, GEMINI_STREAM_PATH, payload, "x-goog-api-key: bench\r\n")
+
+
 def openai_stream_problem(body: bytes) -> str | None:
     """Why an OpenAI SSE body is not a complete stream, or None."""
     if body.rstrip().endswith(b"data: [DONE]"):
@@ -386,6 +409,36 @@ def anthropic_stream_problem(body: bytes) -> str | None:
     return None
 
 
+def gemini_stream_problem(body: bytes) -> str | None:
+    """Why a Gemini SSE body is not the upstream's stream, or None: every frame is
+    ``data: {...}`` with a GenerateContentResponse, the texts add up to the upstream's 49 tokens,
+    and the last frame - only the last - has ``finishReason`` STOP, and it has
+    ``usageMetadata``. Checked for every stream, so it is kept cheap (one JSON parse a frame)."""
+    frames = body.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    texts: list[str] = []
+    for n, frame in enumerate(frames):
+        if not frame.startswith(b"data: {"):
+            return f"frame {n} is not data: {{...}}: {frame[:200]!r}"
+        try:
+            chunk = orjson.loads(frame[len(b"data: "):])
+            candidate = chunk["candidates"][0]
+            parts = candidate["content"]["parts"]
+            texts += [p["text"] for p in parts if "text" in p and not p.get("thought")]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            return f"frame {n} is not a GenerateContentResponse ({exc!r}): {frame[:200]!r}"
+        reason = candidate.get("finishReason")
+        if n < len(frames) - 1 and reason is not None:
+            return f"finishReason {reason!r} on frame {n} of {len(frames)}"
+    if reason != "STOP":
+        return f"last frame has finishReason {reason!r}, not STOP: {frames[-1][:200]!r}"
+    if not isinstance(chunk.get("usageMetadata"), dict):
+        return f"last frame has no usageMetadata: {frames[-1][:200]!r}"
+    text = "".join(texts)
+    if text != STREAM_TEXT:
+        return f"text is not the upstream's {STREAM_CONTENT_CHUNKS - 1} tokens: {text[:120]!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class StreamDialect:
     """How the load generator reads one SSE dialect."""
@@ -400,6 +453,8 @@ OPENAI_SSE = StreamDialect(
 ANTHROPIC_SSE = StreamDialect(
     "anthropic", re.compile(rb"event: content_block_delta\r?\ndata: [^\n]*\n"),
     anthropic_stream_problem)
+GEMINI_SSE = StreamDialect(
+    "gemini", re.compile(rb'data: [^\n]*"text": ?"[^"\n][^\n]*\n'), gemini_stream_problem)
 
 
 @dataclass
@@ -605,8 +660,8 @@ class Result:
     first_chunk: float = math.nan
     first_content: float = math.nan
     stream_total: float = math.nan
-    messages_first: float = math.nan
-    messages_total: float = math.nan
+    # (d), (e): ClientCase.key -> (first text token p50, total p50)
+    translated: dict[str, tuple[float, float]] = field(default_factory=dict)
     errors: int = 0
     notes: list[str] = field(default_factory=list)
     available: bool = True
@@ -667,23 +722,37 @@ async def measure_streams(port: int, settings: Settings, result: Result) -> None
     result.stream_total = percentile(run.latencies, 50)
 
 
-async def measure_messages_streams(port: int, settings: Settings, result: Result) -> None:
-    """(d) the same upstream streams for an Anthropic client: first ``content_block_delta``
-    event (the first text token it sees) and completion."""
-    run = await _stream_run(port, build_messages_request(port), ANTHROPIC_SSE, settings)
-    _account(result, run, "(d)")
-    result.messages_first = percentile(run.first_tokens, 50)
-    result.messages_total = percentile(run.latencies, 50)
+@dataclass(frozen=True)
+class ClientCase:
+    """(d), (e): (c)'s upstream stream asked for by a client of another dialect."""
+
+    key: str  # "(d)"
+    client: str  # "Anthropic"
+    first_label: str  # what the first text token is, for the table and the target
+    build: Callable[[int], bytes]  # port -> request bytes
+    dialect: StreamDialect  # how each stream is timed and checked
+    check: Callable[[bytes], None]  # full validation of the probe's stream (raises)
 
 
-async def probe(port: int, anthropic: bool = False) -> list[str]:
+async def measure_client_streams(case: ClientCase, port: int, settings: Settings,
+                                 result: Result) -> None:
+    """(d), (e): the same upstream streams for a client of ``case``'s dialect: the first text
+    token it sees and completion."""
+    run = await _stream_run(port, case.build(port), case.dialect, settings)
+    _account(result, run, case.key)
+    result.translated[case.key] = (percentile(run.first_tokens, 50),
+                                   percentile(run.latencies, 50))
+
+
+async def probe(port: int, translating: bool = False) -> list[str]:
     """Validate one full response of each kind; return a list of problems (empty if fine)."""
     kinds: list[tuple[str, bytes, Callable[[bytes], None]]] = [
         ("completion", build_request(port, stream=False), check_completion),
         ("stream", build_request(port, stream=True), check_stream),
     ]
-    if anthropic:
-        kinds.append(("messages stream", build_messages_request(port), check_messages_stream))
+    if translating:
+        kinds += [(f"{case.client} stream", case.build(port), case.check)
+                  for case in CLIENT_CASES]
     problems: list[str] = []
     for kind, request, check in kinds:
         try:
@@ -741,6 +810,30 @@ def check_messages_stream(body: bytes) -> None:
     assert final["usage"]["output_tokens"] == STREAM_CONTENT_CHUNKS - 1, final["usage"]
 
 
+def check_gemini_stream(body: bytes) -> None:
+    """A Gemini stream in full: what every stream is checked for, plus one model-role candidate
+    per frame, one response id throughout, and the upstream's token counts."""
+    problem = gemini_stream_problem(body)
+    assert problem is None, problem
+    frames = body.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    chunks = [orjson.loads(frame[len(b"data: "):]) for frame in frames]
+    assert all(len(c["candidates"]) == 1 and c["candidates"][0]["content"]["role"] == "model"
+               for c in chunks), "candidates other than one model turn"
+    assert len({c.get("responseId") for c in chunks}) == 1, "responseId changes"
+    usage = chunks[-1]["usageMetadata"]
+    assert usage["promptTokenCount"] == 12, usage
+    assert usage["candidatesTokenCount"] == STREAM_CONTENT_CHUNKS - 1, usage
+    assert usage["totalTokenCount"] == 12 + STREAM_CONTENT_CHUNKS - 1, usage
+
+
+CLIENT_CASES = (
+    ClientCase("(d)", "Anthropic", "first content_block_delta", build_messages_request,
+               ANTHROPIC_SSE, check_messages_stream),
+    ClientCase("(e)", "Gemini", "first text", build_gemini_request, GEMINI_SSE,
+               check_gemini_stream),
+)
+
+
 class Collector(asyncio.Protocol):
     """Sends one request and collects the whole (de-chunked) response body."""
 
@@ -784,15 +877,17 @@ async def fetch_once(port: int, request: bytes) -> tuple[int, bytes]:
 
 
 async def measure_target(name: str, port: int, settings: Settings,
-                         anthropic: bool = False) -> Result:
-    """Probe, then measure (a) to (c), and (d) if the target speaks the Anthropic dialect."""
+                         translating: bool = False) -> Result:
+    """Probe, then measure (a) to (c), and (d), (e) if the target translates dialects."""
     result = Result(name)
-    result.notes.extend(f"probe {p}" for p in await probe(port, anthropic))
-    steps = [(measure_latency, "(a) sequential"),
-             (measure_throughput, f"(b) {settings.concurrency} connections"),
-             (measure_streams, "(c) streams")]
-    if anthropic:
-        steps.append((measure_messages_streams, "(d) Anthropic-client streams"))
+    result.notes.extend(f"probe {p}" for p in await probe(port, translating))
+    steps: list[tuple[Callable[[int, Settings, Result], Any], str]] = [
+        (measure_latency, "(a) sequential"),
+        (measure_throughput, f"(b) {settings.concurrency} connections"),
+        (measure_streams, "(c) streams")]
+    if translating:
+        steps += [(partial(measure_client_streams, case),
+                   f"{case.key} {case.client}-client streams") for case in CLIENT_CASES]
     for step, label in steps:
         log(f"  {name}: {label} ...")
         await step(port, settings, result)
@@ -888,13 +983,13 @@ def interlingua_command(workdir: Path, upstream_port: int, port: int) -> list[st
 
 
 async def run_proxy(procs: Processes, name: str, argv: list[str], port: int,
-                    settings: Settings, anthropic: bool = False) -> Result:
+                    settings: Settings, translating: bool = False) -> Result:
     """Start one proxy on the proxy core, measure it, stop it (also on failure)."""
     log(f"starting {name} ...")
     try:
         procs.start(name, argv, PROXY_CORE)
         await wait_ready(procs, name, port)
-        return await measure_target(name, port, settings, anthropic)
+        return await measure_target(name, port, settings, translating)
     except (RuntimeError, OSError) as exc:
         log(f"{name}: could not be measured: {exc}")
         lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -924,7 +1019,7 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
             results.append(Result("interlingua", available=False, notes=[str(exc)]))
         else:
             results.append(await run_proxy(procs, "interlingua", argv, port, settings,
-                                           anthropic=True))
+                                           translating=True))
     procs.stop("upstream")
     return results
 
@@ -956,10 +1051,15 @@ def table_rows(results: list[Result]) -> Iterator[list[str]]:
         ("(c) first chunk p50", lambda r: ms(r.first_chunk)),
         ("(c) first content p50", lambda r: ms(r.first_content)),
         ("(c) total p50", lambda r: ms(r.stream_total)),
-        ("(d) first content_block_delta p50", lambda r: ms(r.messages_first)),
-        ("(d) total p50", lambda r: ms(r.messages_total)),
-        ("errors", lambda r: str(r.errors) if r.available else "not run"),
     ]
+    for case in CLIENT_CASES:
+        rows += [
+            (f"{case.key} {case.first_label} p50",
+             lambda r, k=case.key: ms(r.translated.get(k, (math.nan, math.nan))[0])),
+            (f"{case.key} total p50",
+             lambda r, k=case.key: ms(r.translated.get(k, (math.nan, math.nan))[1])),
+        ]
+    rows.append(("errors", lambda r: str(r.errors) if r.available else "not run"))
     for label, cell in rows:
         yield [label] + [cell(r) for r in results]
 
@@ -980,7 +1080,8 @@ def _measured(result: Result | None) -> Result | None:
 
 
 def targets(results: list[Result]) -> list[str]:
-    """The four target lines for Interlingua, each PASS, FAIL or n/a."""
+    """The target lines for Interlingua (one per client case after (c)'s), each PASS, FAIL
+    or n/a."""
     by_name = {r.name: r for r in results}
     direct = by_name["direct"]
     floor, gateway = _measured(by_name.get("floor")), _measured(by_name.get("interlingua"))
@@ -990,13 +1091,19 @@ def targets(results: list[Result]) -> list[str]:
     added_p50 = gateway.p50 - direct.p50 if gateway else nan
     first = gateway.first_chunk if gateway else nan
     floor_first = floor.first_chunk if floor else nan
-    translated = gateway.messages_first if gateway else nan
     same_dialect = gateway.first_content if gateway else nan
-    translation = translated - same_dialect
 
     def line(text: str, value: str, ok: bool, *inputs: float) -> str:
         known = not any(math.isnan(v) for v in inputs)
         return f"- {text}: {value} → {verdict(ok if known else None)}"
+
+    def translation_line(case: ClientCase) -> str:
+        translated = gateway.translated.get(case.key, (nan, nan))[0] if gateway else nan
+        translation = translated - same_dialect
+        return line(f"{case.key} {case.first_label} within 1 ms of (c)'s first content",
+                    f"{ms(translated)} vs {ms(same_dialect)}"
+                    + ("" if math.isnan(translation) else f" ({translation * 1000:+.2f} ms)"),
+                    translation <= 0.001, translation)
 
     return [
         line("(b) throughput ≥ 2x floor's", "—" if math.isnan(ratio) else f"{ratio:.2f}x",
@@ -1006,11 +1113,7 @@ def targets(results: list[Result]) -> list[str]:
              added_p50 <= 0.001, added_p50),
         line("(c) first chunk ≤ floor's", f"{ms(first)} vs {ms(floor_first)}",
              first <= floor_first, first, floor_first),
-        line("(d) first content_block_delta within 1 ms of (c)'s first content",
-             f"{ms(translated)} vs {ms(same_dialect)}"
-             + ("" if math.isnan(translation) else f" ({translation * 1000:+.2f} ms)"),
-             translation <= 0.001, translation),
-    ]
+    ] + [translation_line(case) for case in CLIENT_CASES]
 
 
 def report(results: list[Result], settings: Settings, pinned: bool, load: float) -> str:
@@ -1042,7 +1145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="(a) sequential requests (default 2000)")
     parser.add_argument("--seconds", type=float, help="(b) seconds at full load (default 5)")
     parser.add_argument("--streams", type=int,
-                        help="(c) and (d) sequential streams each (default 300)")
+                        help="(c), (d) and (e) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
     parser.add_argument("--only", choices=("floor", "interlingua"),
                         help="measure only this proxy (direct is always measured)")

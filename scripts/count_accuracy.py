@@ -21,7 +21,7 @@ from pathlib import Path
 
 import quicktok
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "clients" / "claude.first-request.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "clients" / "claude.first-request.json"
 
 
 def prose(limit: int = 400) -> list[str]:

@@ -14,7 +14,7 @@ from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, gateway, provider
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "clients"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 CLAUDE = ["claude.first-request.json", "claude.tool-result-request.json"]
 _DROPPED_HEADERS = {"host", "content-length", "authorization", "x-api-key", "accept-encoding"}
 
