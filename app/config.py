@@ -34,6 +34,7 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 600.0
     connect_timeout: float = 10.0
+    api: str = "chat"  # openai only: "chat" or "responses"
 
 
 @dataclass(slots=True, frozen=True)
@@ -215,8 +216,11 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         headers=r.table_of_strings("headers"),
         timeout=r.number("timeout", 600.0),
         connect_timeout=r.number("connect_timeout", 10.0),
+        api=r.string("api", "chat"),  # type: ignore[arg-type]
     )
     r.done()
+    if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind != "openai"):
+        raise ConfigError(f"{path}.api: must be chat or responses, and only for type openai")
     return provider
 
 

@@ -13,21 +13,25 @@ from adapters.catalog import Catalog
 from adapters.providers import KINDS, Provider
 from adapters.providers.reasoning_store import ReasoningStore
 from adapters.storage.ledger import Ledger
+from adapters.storage.responses import ResponseStore
 from app.config import Config, ProviderConfig
 from app.dispatcher import Dispatcher
 from middleware.auth import AuthMiddleware
 from middleware.dialect import DialectMiddleware
 from middleware.metering import MeteringMiddleware
 from middleware.normalise import NormalisationMiddleware
+from middleware.responses_state import ResponsesStateMiddleware
 from middleware.reencode import ReencodeMiddleware
 from middleware.routing import RoutingMiddleware
 from middleware.state import Principal
 
 LEDGER_FILE = "usage.sqlite3"
+RESPONSES_FILE = "responses.sqlite3"
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Provider:
-    return KINDS[config.type](
+    options = {"api": config.api} if config.type == "openai" else {}
+    return KINDS[config.type](  # type: ignore[call-arg]
         config.name,
         config.url,
         key=config.key,
@@ -36,6 +40,7 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Pr
         timeout=config.timeout,
         connect_timeout=config.connect_timeout,
         reasoning_store=reasoning_store,
+        **options,
     )
 
 
@@ -55,6 +60,8 @@ class Gateway:
         app: Any = Dispatcher(self.catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = RoutingMiddleware(app, self.catalog)
+        self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
+        app = ResponsesStateMiddleware(app, self.responses)
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
@@ -78,6 +85,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.catalog.aclose()
+        self.responses.close()
         if self.ledger is not None:
             self.ledger.close()
 

@@ -1,0 +1,131 @@
+"""Conversation state for the OpenAI Responses dialect, kept by the gateway whatever the upstream.
+
+Before: `previous_response_id` is replaced by the stored conversation (404 in OpenAI's shape when
+it is unknown or deleted), so any upstream sees the whole history. After: with `store` (the
+default) the Response the client got, streamed or not, is kept with its turn's input. It also
+answers `GET /v1/responses/{id}`, `DELETE` and `/input_items` from the store, with no upstream.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from adapters.dialects import sse
+from adapters.ir import GatewayError
+from adapters.storage.responses import ResponseStore
+from middleware.respond import JSON, send_error
+from middleware.state import DIALECT, OPERATION, PARAMS, REQUEST
+
+RESPONSES = "responses"
+_TERMINAL = (b'"response.completed"', b'"response.incomplete"')
+
+
+def _not_found(response_id: str, param: str | None = None) -> GatewayError:
+    return GatewayError("not_found", f"Response with id '{response_id}' not found.", param=param,
+                        code="response_not_found")
+
+
+def _turn_input(native: dict[str, Any]) -> list[Any]:
+    """This turn's input items, with the ids `input_items` lists them by."""
+    raw = native.get("input")
+    items = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) else list(raw or ())
+    return [item if not isinstance(item, dict) or item.get("id") else {**item, "id": f"msg_{secrets.token_hex(16)}"}
+            for item in items]
+
+
+class ResponsesStateMiddleware:
+    def __init__(self, app: Any, store: ResponseStore | None) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        codec = state.get(DIALECT)
+        if scope["type"] != "http" or self.store is None or codec is None or codec.name != RESPONSES:
+            await self.app(scope, receive, send)
+            return
+        operation = state.get(OPERATION)
+        if operation in ("responses.get", "responses.delete", "responses.input_items"):
+            await self._stored(scope, send, operation, state[PARAMS]["id"])
+            return
+        request = state.get(REQUEST)
+        native = request.native if request is not None else None
+        if native is None:
+            await self.app(scope, receive, send)
+            return
+        previous = native.get("previous_response_id")
+        if previous:
+            history = self.store.history(previous)
+            if history is None:
+                await send_error(scope, send, _not_found(previous, "previous_response_id"))
+                return
+            items = _turn_input(native)
+            state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
+        if operation != "chat" or native.get("store") is False:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, _Recorder(self.store, native, send).send)
+
+    async def _stored(self, scope: dict[str, Any], send: Any, operation: str, response_id: str) -> None:
+        store = self.store
+        assert store is not None
+        if operation == "responses.get":
+            found: Any = store.get(response_id)
+        elif operation == "responses.delete":
+            found = {"id": response_id, "object": "response.deleted", "deleted": True} if store.delete(
+                response_id) else None
+        else:
+            items = store.input_items(response_id)
+            found = None if items is None else {
+                "object": "list", "data": items, "has_more": False,
+                "first_id": items[0].get("id") if items else None, "last_id": items[-1].get("id") if items else None}
+        if found is None:
+            await send_error(scope, send, _not_found(response_id))
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+        await send({"type": "http.response.body", "body": orjson.dumps(found)})
+
+
+class _Recorder:
+    """Watches the answer on its way out and stores the Response it carries."""
+
+    __slots__ = ("store", "native", "downstream", "status", "body", "splitter", "stream")
+
+    def __init__(self, store: ResponseStore, native: dict[str, Any], downstream: Any) -> None:
+        self.store = store
+        self.native = native
+        self.downstream = downstream
+        self.status = 0
+        self.body: list[bytes] = []
+        self.splitter = sse.Splitter()
+        self.stream = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message["status"]
+            self.stream = any(k == b"content-type" and v.startswith(b"text/event-stream")
+                              for k, v in message.get("headers", ()))
+        elif kind == "http.response.body" and self.status == 200:
+            chunk = message.get("body", b"")
+            if self.stream:
+                self._scan(chunk)
+            else:
+                self.body.append(chunk)
+        await self.downstream(message)
+        if kind == "http.response.body" and not message.get("more_body") and self.body:
+            self._keep(orjson.loads(b"".join(self.body)))
+
+    def _scan(self, chunk: bytes) -> None:
+        block = self.splitter.feed(chunk)
+        if any(marker in block for marker in _TERMINAL):
+            for _, data in sse.events(block):
+                if any(marker in data for marker in _TERMINAL):
+                    self._keep(orjson.loads(data).get("response") or {})
+
+    def _keep(self, response: dict[str, Any]) -> None:
+        if response.get("object") == "response" and response.get("id"):
+            self.store.put(response, _turn_input(self.native), self.native.get("previous_response_id"))
