@@ -46,7 +46,9 @@ _REQUEST_FIELDS = frozenset({"contents", "systemInstruction", "system_instructio
                              "tool_config", "generationConfig", "generation_config", "model"})
 _CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount",
                             "seed", "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig",
-                            "responseLogprobs", "logprobs", "presencePenalty", "frequencyPenalty"})
+                            "responseLogprobs", "logprobs", "presencePenalty", "frequencyPenalty",
+                            "responseModalities", "mediaResolution", "speechConfig", "imageConfig",
+                            "enableEnhancedCivicAnswers", "audioTranscriptionConfig"})
 
 
 def g(obj: Mapping[str, Any], camel: str) -> Any:
@@ -180,9 +182,8 @@ def _tools(raw: list[Any]) -> list[ir.Tool]:
         for j, raw_decl in enumerate(declarations):
             path = f"tools[{i}].functionDeclarations[{j}]"
             decl = f.obj(raw_decl, path)
-            schema = g(decl, "parametersJsonSchema")
-            if schema is None and decl.get("parameters") is not None:
-                schema = from_gemini(decl["parameters"])
+            schema = g(decl, "parametersJsonSchema")  # upper-case types happen here too (Gemini CLI)
+            schema = from_gemini(schema if schema is not None else decl.get("parameters"))
             tools.append(ir.Tool(name=f.string(decl, "name", path + ".", required=True),  # type: ignore[arg-type]
                                  description=decl.get("description"), parameters=schema))
     return tools
@@ -220,9 +221,8 @@ def _thinking(config: Mapping[str, Any]) -> tuple[str | None, int | None]:
 def _response_format(config: Mapping[str, Any]) -> ir.ResponseFormat | None:
     if g(config, "responseMimeType") != "application/json":
         return None
-    schema = g(config, "responseJsonSchema")
-    if schema is None and g(config, "responseSchema") is not None:
-        schema = from_gemini(g(config, "responseSchema"))
+    schema = g(config, "responseJsonSchema")  # Gemini CLI sends upper-case types here (wire-formats.md 7)
+    schema = from_gemini(schema if schema is not None else g(config, "responseSchema"))
     if schema is None:
         return ir.ResponseFormat("json_object")
     return ir.ResponseFormat("json_schema", schema=schema, name="response")
@@ -404,7 +404,8 @@ def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
             mode = "VALIDATED"
         calling: dict[str, Any] = {"mode": mode}
         if req.tool_choice.names and mode != "NONE":
-            calling = {"mode": "ANY" if mode == "AUTO" else mode, "allowedFunctionNames": req.tool_choice.names}
+            # AUTO takes no names: VALIDATED is "call one of these, or answer in text" (wire-formats.md 6.2).
+            calling = {"mode": "VALIDATED" if mode == "AUTO" else mode, "allowedFunctionNames": req.tool_choice.names}
         body["toolConfig"] = {"functionCallingConfig": calling}
     config = _generation_config(req, model)
     if config:
@@ -651,6 +652,8 @@ class GeneratePassthrough(Passthrough):
         if not block:
             return b""
         datas = [data for _, data in sse.events(block)]
+        if not datas:  # comments only: nothing to forward, and no stray `[` in array mode
+            return b"" if self._array else block
         self.events += len(datas)
         for data in reversed(datas):
             if b"usageMetadata" in data:
@@ -713,7 +716,7 @@ class Gemini(Codec):
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         for prefix in ("/v1beta/models", "/v1/models"):
-            if path.startswith(prefix):
+            if path == prefix or path.startswith(prefix + "/"):
                 break
         else:
             return None

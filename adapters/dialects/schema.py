@@ -38,10 +38,15 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
 
 
-def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
-    if depth > _MAX_DEPTH:  # a recursive $ref: stop with the loosest schema
+def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
+             seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+    if depth > _MAX_DEPTH:
         return {"type": "OBJECT"}
-    schema = _resolve(schema, defs)
+    while isinstance(schema.get("$ref"), str):  # a chain of references, each inlined once per path
+        if schema["$ref"] in seen:  # a recursive $ref: stop with the loosest schema
+            return {"type": "OBJECT"}
+        seen = seen | {schema["$ref"]}
+        schema = _resolve(schema, defs)
     if "allOf" in schema:
         schema = _merge_all_of(schema, defs)
     out: dict[str, Any] = {k: v for k, v in schema.items() if k in _KEPT}
@@ -60,27 +65,27 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[s
         real = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
         nullable = nullable or len(real) < len(variants)
         if len(real) == 1 and isinstance(real[0], dict):
-            merged = _convert(real[0], defs, depth + 1)
+            merged = _convert(real[0], defs, depth + 1, seen)
             return {**merged, **out, "nullable": True} if nullable else {**merged, **out}
-        out["anyOf"] = [_convert(v, defs, depth + 1) for v in real if isinstance(v, dict)]
+        out["anyOf"] = [_convert(v, defs, depth + 1, seen) for v in real if isinstance(v, dict)]
     if "const" in schema:
         out["enum"] = [str(schema["const"])]
         kind = kind or "string"
     elif isinstance(schema.get("enum"), list):
         out["enum"] = [str(v) for v in schema["enum"] if v is not None]
         nullable = nullable or None in schema["enum"]
-    if "exclusiveMinimum" in schema and isinstance(schema["exclusiveMinimum"], (int, float)):
-        out["minimum"] = schema["exclusiveMinimum"]
-    if "exclusiveMaximum" in schema and isinstance(schema["exclusiveMaximum"], (int, float)):
-        out["maximum"] = schema["exclusiveMaximum"]
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        value = schema.get(exclusive)  # a number; draft 4 and OpenAPI 3.0 say `true`, on the plain bound
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[bound] = value
     if isinstance(schema.get("properties"), dict):
-        out["properties"] = {name: _convert(_as_schema(sub), defs, depth + 1)
+        out["properties"] = {name: _convert(_as_schema(sub), defs, depth + 1, seen)
                              for name, sub in schema["properties"].items()}
         kind = kind or "object"
     if isinstance(schema.get("required"), list):
         out["required"] = [r for r in schema["required"] if r in out.get("properties", {})]
     if isinstance(schema.get("items"), dict):
-        out["items"] = _convert(schema["items"], defs, depth + 1)
+        out["items"] = _convert(schema["items"], defs, depth + 1, seen)
         kind = kind or "array"
     if out.get("format") not in (None, "enum", "date-time", "int32", "int64", "float", "double"):
         del out["format"]
