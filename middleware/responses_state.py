@@ -29,11 +29,21 @@ def _not_found(response_id: str, param: str | None = None) -> GatewayError:
 
 
 def _turn_input(native: dict[str, Any]) -> list[Any]:
-    """This turn's input items, with the ids `input_items` lists them by."""
+    """This turn's input items in the full form `input_items` lists: with ids and content parts."""
     raw = native.get("input")
     items = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) else list(raw or ())
-    return [item if not isinstance(item, dict) or item.get("id") else {**item, "id": f"msg_{secrets.token_hex(16)}"}
-            for item in items]
+    return [_full(item) if isinstance(item, dict) else item for item in items]
+
+
+def _full(item: dict[str, Any]) -> dict[str, Any]:
+    item = {**item}
+    if "role" in item:
+        item.setdefault("type", "message")
+        if isinstance(item.get("content"), str):
+            kind = "output_text" if item["role"] == "assistant" else "input_text"
+            item["content"] = [{"type": kind, "text": item["content"]}]
+    item.setdefault("id", f"msg_{secrets.token_hex(16)}")
+    return item
 
 
 class ResponsesStateMiddleware:
