@@ -13,6 +13,7 @@ matched by name and order, and the names of responses are recovered from the cal
 from __future__ import annotations
 
 import base64
+from functools import cache
 import secrets
 import time
 from typing import Any, Mapping
@@ -51,13 +52,15 @@ _CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "s
                             "enableEnhancedCivicAnswers", "audioTranscriptionConfig"})
 
 
+@cache
+def _snake(camel: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
+
+
 def g(obj: Mapping[str, Any], camel: str) -> Any:
     """A field by its camelCase name, or the snake_case spelling google-genai sometimes sends."""
     value = obj.get(camel)
-    if value is None:
-        snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
-        value = obj.get(snake)
-    return value
+    return obj.get(_snake(camel)) if value is None else value
 
 
 def _new_call_id() -> str:
@@ -581,6 +584,8 @@ class GenerateStreamEncoder(StreamEncoder):
         return {"candidates": [candidate], "modelVersion": self._model, "responseId": self._id}
 
     def _flush_calls(self, choice: int | None = None) -> bytes:
+        if not self._calls:
+            return b""
         ready = [key for key in self._calls if choice is None or key[0] == choice]
         out = b""
         for key in sorted(ready):
