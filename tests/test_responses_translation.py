@@ -173,3 +173,18 @@ def test_codex_cli_requests_on_a_chat_upstream(tmp_path: Path) -> None:
         assert replay  # the shared replay helper serves Anthropic fixtures; Codex needs its tools filtered
 
     run(scenario())
+
+
+def test_stored_responses_survive_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up:
+            providers = {"oa": provider(up.url, "gpt-x")}
+            async with gateway(tmp_path, providers=providers) as (_, url):
+                first = await client(url).responses.create(model="gpt-x", input="remember me")
+            async with gateway(tmp_path, providers=providers) as (_, url):
+                again = await client(url).responses.retrieve(first.id)
+                assert again.output_text == first.output_text == "Hello from fake"
+                await client(url).responses.create(model="gpt-x", input="and now?", previous_response_id=first.id)
+                assert [m["role"] for m in up.requests[-1].json["messages"]] == ["user", "assistant", "user"]
+
+    run(scenario())
