@@ -259,3 +259,41 @@ def test_reencode_passes_plain_http_messages_untouched() -> None:
     out = run(call(ReencodeMiddleware(_emitting(*messages)), state=_request()))
     assert out.messages == list(messages)
     assert TARGET not in out.scope["state"]
+
+
+# responses state -----------------------------------------------------------------------------------
+
+
+def test_responses_state_expands_history_records_answers_and_serves_the_store(tmp_path: Any) -> None:
+    from adapters.dialects import OPENAI_RESPONSES
+    from adapters.storage.responses import ResponseStore
+    from middleware.responses_state import ResponsesStateMiddleware
+
+    store = ResponseStore(tmp_path / "responses.sqlite3")
+    earlier = {"id": "resp_1", "object": "response", "output": [
+        {"type": "message", "id": "msg_o", "role": "assistant", "content": [{"type": "output_text", "text": "Paris"}]}]}
+    store.put(earlier, [{"type": "message", "role": "user", "content": "Capital?", "id": "msg_i"}], None)
+    answer = {"id": "resp_2", "object": "response", "output": []}
+    seen: list[Any] = []
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["state"][REQUEST])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    app = ResponsesStateMiddleware(inner, store)
+    body = {"model": "m", "input": "Population?", "previous_response_id": "resp_1"}
+    request = OPENAI_RESPONSES.decode_request("chat", body, {}, {})
+    out = run(call(app, "POST", "/v1/responses", state={DIALECT: OPENAI_RESPONSES, OPERATION: "chat",
+                                                        REQUEST: request}))
+    assert out.status == 200
+    assert [m.role for m in seen[0].messages] == ["user", "assistant", "user"]
+    assert store.get("resp_2") == answer and store.history("resp_2")[0]["id"] == "msg_i"
+    got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: "responses.get",
+                                                              PARAMS: {"id": "resp_1"}}))
+    assert got.json() == earlier
+    missing = run(call(app, "POST", "/v1/responses", state={
+        DIALECT: OPENAI_RESPONSES, OPERATION: "chat",
+        REQUEST: OPENAI_RESPONSES.decode_request("chat", {**body, "previous_response_id": "resp_x"}, {}, {})}))
+    assert missing.status == 404 and missing.json()["error"]["param"] == "previous_response_id"
+    store.close()
