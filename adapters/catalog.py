@@ -39,16 +39,22 @@ class Catalog:
         return [t.label for t in self.resolve(model) or ()]
 
     def cards(self) -> list[ModelCard]:
-        cards = [ModelCard(name, "interlingua") for name in self.aliases]
-        cards.extend(ModelCard(name, targets[0].provider.name) for name, targets in self.listed.items()
-                     if name not in self.aliases)
-        return cards
+        names = [*self.aliases, *(name for name in self.listed if name not in self.aliases)]
+        return [card for name in names if (card := self.card(name)) is not None]
 
     def card(self, model: str) -> ModelCard | None:
         targets = self.resolve(model)
         if targets is None:
             return None
-        return ModelCard(model, "interlingua" if model in self.aliases else targets[0].provider.name)
+        owner = "interlingua" if model in self.aliases else targets[0].provider.name
+        return ModelCard(model, owner, capabilities=self.capabilities(targets))
+
+    @staticmethod
+    def capabilities(targets: list[Target]) -> tuple[str, ...]:
+        found: dict[str, None] = {}
+        for target in targets:
+            found.update(dict.fromkeys(target.provider.capabilities(target.model)))
+        return tuple(found)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

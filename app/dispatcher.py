@@ -10,7 +10,7 @@ cancels the upstream call at once, whether it is waiting for headers or streamin
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import orjson
 
@@ -57,7 +57,9 @@ class Dispatcher:
         if operation == "chat":
             await self.chat(state, receive, send)
         elif operation == "count_tokens":
-            await self.count_tokens(state, send)
+            await self.answer(state, send, lambda target, request: target.provider.count_tokens(request, target.model))
+        elif operation == "embeddings":
+            await self.answer(state, send, lambda target, request: target.provider.embed(request, target.model))
         elif operation == "models.list":
             principal = state.get(PRINCIPAL)
             cards = [c for c in self.catalog.cards()
@@ -70,18 +72,21 @@ class Dispatcher:
             await send_error(scope, send, ir.GatewayError(
                 "not_found", f"no route for {scope['method']} {scope['path']}", code="not_found"))
 
-    async def count_tokens(self, state: dict[str, Any], send: Any) -> None:
+    async def answer(self, state: dict[str, Any], send: Any,
+                     call: Callable[[Target, Any], Awaitable[Any]]) -> None:
+        """A one-shot operation (token count, embeddings) on the first target that answers."""
         error: ir.GatewayError | None = None
         for target in state[TARGETS]:
             try:
-                count = await target.provider.count_tokens(state[REQUEST], target.model)
+                result = await call(target, state[REQUEST])
             except ir.GatewayError as exc:
                 error = exc
                 if exc.retryable:
                     continue
                 break
             state[TARGET] = target
-            await send({"type": RESULT, "result": count})
+            state[USAGE] = getattr(result, "usage", None)
+            await send({"type": RESULT, "result": result})
             return
         await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
 

@@ -12,7 +12,10 @@ from typing import Any
 from adapters.catalog import Catalog
 from adapters.ir import GatewayError
 from middleware.respond import send_error
-from middleware.state import PARAMS, PRINCIPAL, REQUEST, TARGETS
+from middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
+
+# The capability each operation needs of a model (a model listed without one is taken to chat).
+_CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings"}
 
 
 class RoutingMiddleware:
@@ -28,6 +31,15 @@ class RoutingMiddleware:
             await self.app(scope, receive, send)
             return
         targets = self.catalog.resolve(model)
+        needed = _CAPABILITY.get(state.get(OPERATION) or "")
+        if targets is not None and needed is not None:
+            capable = [t for t in targets if needed in t.provider.capabilities(t.model)]
+            if not capable:
+                error = GatewayError("invalid_request", f"model {model!r} does not support {needed}", param="model",
+                                     code="model_not_capable")
+                await send_error(scope, send, error)
+                return
+            targets = capable
         if targets is None:
             error = GatewayError("not_found", f"model {model!r} does not exist", param="model",
                                  code="model_not_found")

@@ -90,7 +90,8 @@ def test_interlingua_serve_runs_as_a_command(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert body == {"id": "openai/gpt-5-mini", "object": "model", "created": 0, "owned_by": "openai"}
+        assert body == {"id": "openai/gpt-5-mini", "object": "model", "created": 0, "owned_by": "openai",
+                        "capabilities": ["chat"]}
     finally:
         proc.terminate()
         proc.wait(10)

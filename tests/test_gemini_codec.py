@@ -109,7 +109,6 @@ def test_match(method: str, path: str, query: bytes, route: Route) -> None:
 
 
 @pytest.mark.parametrize("method, path", [
-    ("POST", "/v1beta/models/gemini-2.5-flash:embedContent"),
     ("POST", "/v1beta/models/gemini-2.5-flash"),
     ("POST", "/v1beta/models"),
     ("PUT", "/v1beta/models/gemini-2.5-flash:generateContent"),

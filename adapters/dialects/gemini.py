@@ -23,6 +23,7 @@ import orjson
 
 from adapters import ir
 from adapters.dialects import fields as f
+from adapters.dialects import gemini_embeddings as embeddings
 from adapters.dialects import sse
 from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 from adapters.dialects.reasoning import budget, effort
@@ -696,7 +697,9 @@ def _error_of(payload: Any, status: int) -> ir.GatewayError:
 
 
 def _model_entry(card: ModelCard) -> dict[str, Any]:
-    methods = ["generateContent", "streamGenerateContent", "countTokens"]
+    methods = ["generateContent", "streamGenerateContent", "countTokens"] if "chat" in card.capabilities else []
+    if "embeddings" in card.capabilities:
+        methods += ["embedContent", "batchEmbedContents"]
     return {"name": f"models/{card.id}", "baseModelId": card.id, "displayName": card.id,
             "supportedGenerationMethods": methods}
 
@@ -713,7 +716,8 @@ def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
 
 # The codec ----------------------------------------------------------------------------------------
 
-_METHODS = {"generateContent": "chat", "streamGenerateContent": "chat", "countTokens": "count_tokens"}
+_METHODS = {"generateContent": "chat", "streamGenerateContent": "chat", "countTokens": "count_tokens",
+            "embedContent": "embeddings", "batchEmbedContents": "embeddings"}
 
 
 class Gemini(Codec):
@@ -739,6 +743,9 @@ class Gemini(Codec):
 
     def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
                        params: Mapping[str, str]) -> Any:
+        if operation == "embeddings":
+            return embeddings.decode_embed_request(body, params.get("model", ""),
+                                                   params.get("method") == "batchEmbedContents", self.name)
         return decode_generate_request(body, params, count=operation == "count_tokens")
 
     def encode_result(self, result: Any, request: Any) -> bytes:
@@ -746,6 +753,8 @@ class Gemini(Codec):
             return orjson.dumps(encode_generate_response(result))
         if isinstance(result, ir.TokenCount):
             return orjson.dumps({"totalTokens": result.input_tokens})
+        if isinstance(result, ir.EmbeddingResponse):
+            return orjson.dumps(embeddings.encode_embed_response(result, request))
         if isinstance(result, ModelList):
             return orjson.dumps(_page(result.models, result.query))
         if isinstance(result, ModelCard):

@@ -14,6 +14,7 @@ import orjson
 
 from adapters import ir
 from adapters.dialects import fields as f
+from adapters.dialects import openai_embeddings as embeddings
 from adapters.dialects import reasoning, sse
 from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 
@@ -768,6 +769,8 @@ class OpenAIChat(Codec):
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path == "/v1/chat/completions":
             return Route("chat", {}) if method == "POST" else None
+        if path == "/v1/embeddings":
+            return Route("embeddings", {}) if method == "POST" else None
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route("models.list", {})
@@ -777,11 +780,15 @@ class OpenAIChat(Codec):
 
     def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
                        params: Mapping[str, str]) -> Any:
+        if operation == "embeddings":
+            return embeddings.decode_embedding_request(body, self.name)
         return decode_chat_request(body)
 
     def encode_result(self, result: Any, request: Any) -> bytes:
         if isinstance(result, ir.ChatResponse):
             return orjson.dumps(encode_chat_response(result))
+        if isinstance(result, ir.EmbeddingResponse):
+            return orjson.dumps(embeddings.encode_embedding_response(result, request))
         if isinstance(result, ModelList):
             return orjson.dumps({"object": "list", "data": [_card(m) for m in result.models]})
         if isinstance(result, ModelCard):
@@ -822,7 +829,8 @@ class OpenAIChat(Codec):
 
 
 def _card(card: ModelCard) -> dict[str, Any]:
-    return {"id": card.id, "object": "model", "created": card.created, "owned_by": card.owned_by}
+    return {"id": card.id, "object": "model", "created": card.created, "owned_by": card.owned_by,
+            "capabilities": list(card.capabilities)}
 
 
 CODEC = OpenAIChat()

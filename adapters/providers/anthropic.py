@@ -31,6 +31,9 @@ class AnthropicProvider(Provider):
             headers["x-api-key"] = key
         return headers
 
+    def capabilities(self, model: str) -> tuple[str, ...]:
+        return ("chat",)
+
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = request.dialect == MESSAGES.name and request.native is not None
         full: dict[str, Any] = (self.native_body(request, model) if native

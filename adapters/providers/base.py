@@ -127,6 +127,14 @@ class Provider(ABC):
         """Input tokens as the upstream counts them; a local estimate where it has no endpoint."""
         return ir.TokenCount(estimate_tokens(request), exact=False)
 
+    def capabilities(self, model: str) -> tuple[str, ...]:
+        """What `model` can do. Providers do not say, so the name tells: embedding models have
+        `embed` in theirs (text-embedding-3-small, gemini-embedding-001, nomic-embed-text)."""
+        return ("embeddings",) if "embed" in model.lower() else ("chat",)
+
+    async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
+        raise ir.GatewayError("invalid_request", f"upstream {self.name} has no embeddings", param="model")
+
     async def aclose(self) -> None:
         await self.transport.aclose()
 

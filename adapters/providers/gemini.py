@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from adapters import ir
+from adapters.dialects import gemini_embeddings as embeddings
 from adapters.dialects.gemini import CODEC as GEMINI
 from adapters.providers.base import Provider
 
@@ -44,6 +45,11 @@ class GeminiProvider(Provider):
                 if call_id is not None and store.recall(self.kind, call_id) is not None:
                     part.extra = {**(part.extra or {}), "gemini_id": True}
         return request
+
+    async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
+        body = embeddings.encode_batch_request(request, model)
+        response = await self.open(f"{self.chat_path}/{model}:batchEmbedContents", orjson.dumps(body))
+        return embeddings.decode_batch_response(self.parse(await self.read(response)), model)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = request.dialect == GEMINI.name and request.native is not None

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from adapters import ir
+from adapters.dialects import openai_embeddings as embeddings
 from adapters.dialects.openai_chat import CODEC as CHAT
 from adapters.dialects.openai_responses import CODEC as RESPONSES
 from adapters.providers.base import Provider
@@ -47,6 +48,10 @@ class OpenAIProvider(Provider):
         elif request.stream and not request.stream_usage:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return body
+
+    async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
+        response = await self.open("/embeddings", orjson.dumps(embeddings.encode_embedding_request(request, model)))
+        return embeddings.decode_embedding_response(self.parse(await self.read(response)))
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         if self.codec is not RESPONSES:
