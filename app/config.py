@@ -202,7 +202,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         raise ConfigError(f"{path}.type: is required (one of {', '.join(KINDS)})")
     if kind not in KINDS:
         raise ConfigError(f"{path}.type: unknown provider type {kind!r} (one of {', '.join(KINDS)})")
-    url = r.string("url", DEFAULT_URLS.get(kind))
+    url = r.string("url", DEFAULT_URLS.get(kind, "http://local.invalid" if kind == "local" else None))
     if not url:
         raise ConfigError(f"{path}.url: is required for type {kind!r}")
     if not url.startswith(("http://", "https://")):

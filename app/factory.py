@@ -27,6 +27,7 @@ from middleware.state import Principal
 
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
+LOCAL = "local"
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Provider:
@@ -50,7 +51,9 @@ class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         store = ReasoningStore()
-        self.catalog = Catalog({n: make_provider(p, store) for n, p in config.providers.items()},
+        # The embedded provider is always there, unless the config gives its name to another.
+        providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
+        self.catalog = Catalog({n: make_provider(p, store) for n, p in providers.items()},
                                {n: a.targets for n, a in config.models.items()})
         self.ledger: Ledger | None = None
         if config.server.ledger:

@@ -26,8 +26,16 @@ For each target it measures
     (``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` with ``x-goog-api-key``), so
     the gateway translates OpenAI chunks to ``GenerateContentResponse`` frames. Measured: time
     to the first ``data:`` frame whose text is non-empty (the first text token) and to the end,
-    p50; the target compares it with (c)'s first content, as for (d). (d) and (e) are one
-    measurement parameterised by the client dialect (see ``ClientCase``).
+    p50; the target compares it with (c)'s first content, as for (d).
+(f) Interlingua only, likewise: the same upstream stream asked for by an OpenAI Responses client
+    (``POST /v1/responses`` with ``Authorization: Bearer``, ``input`` a string, ``stream`` and
+    ``max_output_tokens``), so the gateway translates OpenAI chunks to Responses events
+    (``response.created`` ... ``response.completed``). Measured: time to the first
+    ``response.output_text.delta`` event (the first text token) and to the end, p50; the
+    target compares it with (c)'s first content, as for (d). The request leaves ``store`` at
+    its default (true), as a Responses client does, so the gateway also keeps each Response in
+    its SQLite store. (d), (e) and (f) are one measurement parameterised by the client dialect
+    (see ``ClientCase``).
 
 Why it is built this way:
 
@@ -47,13 +55,20 @@ Why it is built this way:
   ``event: message_stop`` and have an ``event:`` line on every frame; Gemini streams are
   checked in full every time: each frame is ``data: {...}`` with a parseable
   ``GenerateContentResponse``, the text adds up to the upstream's 49 tokens exactly, and the
-  last frame, and only it, has ``finishReason`` ``STOP``, and it has ``usageMetadata``) and
-  errors are counted. Checks run after a response's times are taken. Before measuring, one
-  request of each kind is validated in full (for (d): event names match payload types, the
-  text arrives whole, stop reason and usage are carried over; for (e): also the token counts).
-* A first token counts when its whole SSE line (for (d) its ``event:`` and ``data:`` lines)
-  has arrived, however the network split it. Stream bodies are kept whole in every dialect,
-  so (c), (d) and (e) cost the load generator the same while they are being timed.
+  last frame, and only it, has ``finishReason`` ``STOP``, and it has ``usageMetadata``;
+  Responses streams too: each frame is one ``event:`` and one ``data:`` line, the event name
+  equals the payload's ``type``, ``sequence_number`` runs 0..n-1 without gaps, the
+  ``response.output_text.delta`` deltas add up to the upstream's 49 tokens exactly, and the
+  last event is ``response.completed`` whose ``response.output[0].content[0].text`` is that
+  text and whose ``usage`` is present) and errors are counted. Checks run after a response's
+  times are taken. Before measuring, one request of each kind is validated in full (for (d):
+  event names match payload types, the text arrives whole, stop reason and usage are carried
+  over; for (e): also the token counts; for (f): also the exact event order, one response id,
+  the ``.done`` events and ``output_item.done`` agreeing with the completed Response, and the
+  token counts).
+* A first token counts when its whole SSE line (for (d) and (f) its ``event:`` and ``data:``
+  lines) has arrived, however the network split it. Stream bodies are kept whole in every
+  dialect, so (c) to (f) cost the load generator the same while they are being timed.
 
 Run it as ``.venv/bin/python scripts/bench.py`` (``--quick`` for a ~15 s smoke run). The exit
 status is 0 unless something crashed or a server could not be started: this is a measurement,
@@ -92,6 +107,7 @@ MESSAGES_PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
 MODEL = "bench-model"
 GEMINI_STREAM_PATH = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+RESPONSES_PATH = "/v1/responses"
 UPSTREAM_KEY = "sk-upstream"
 STREAM_CONTENT_CHUNKS = 50
 STREAM_TEXT = "".join(f" tok{i}" for i in range(1, STREAM_CONTENT_CHUNKS))  # all 49 tokens
@@ -345,7 +361,8 @@ def serve_floor(port: int, upstream_port: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 def _post(port: int, path: str, payload: dict[str, Any], extra_headers: str = "") -> bytes:
-    """Prebuilt request bytes: no auth header (the gateway is open on loopback)."""
+    """Prebuilt request bytes. No auth header unless a case adds one in ``extra_headers`` (the
+    gateway is open on loopback and ignores it)."""
     body = orjson.dumps(payload)
     head = (f"POST {path} HTTP/1.1\r\nhost: {HOST}:{port}\r\n"
             f"user-agent: interlingua-bench\r\naccept: */*\r\n{extra_headers}"
@@ -385,6 +402,12 @@ def build_gemini_request(port: int) -> bytes:
         "generationConfig": {"maxOutputTokens": 64},
     }
     return _post(port, GEMINI_STREAM_PATH, payload, "x-goog-api-key: bench\r\n")
+
+
+def build_responses_request(port: int) -> bytes:
+    """A streamed OpenAI Responses request, as the OpenAI SDK sends ``responses.create``."""
+    payload = {"model": MODEL, "input": "Say hello.", "stream": True, "max_output_tokens": 64}
+    return _post(port, RESPONSES_PATH, payload, "authorization: Bearer x\r\n")
 
 
 def openai_stream_problem(body: bytes) -> str | None:
@@ -439,6 +462,58 @@ def gemini_stream_problem(body: bytes) -> str | None:
     return None
 
 
+def _responses_events(body: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """The payloads of a Responses SSE body and what is wrong with its framing, or None: every
+    frame is one ``event:`` and one ``data:`` line, the name equals the payload's ``type`` and
+    ``sequence_number`` is the frame's position (0..n-1, no gaps). One JSON parse a frame."""
+    frames = body.replace(b"\r\n", b"\n").strip().split(b"\n\n")
+    events: list[dict[str, Any]] = []
+    for n, frame in enumerate(frames):
+        name, _, data = frame.partition(b"\n")
+        if not name.startswith(b"event: ") or not data.startswith(b"data: ") or b"\n" in data:
+            return events, f"frame {n} is not one event: and one data: line: {frame[:200]!r}"
+        try:
+            event = orjson.loads(data[len(b"data: "):])
+            kind, seq = event["type"], event["sequence_number"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            return events, f"frame {n} has no JSON with type and sequence_number ({exc!r})"
+        if not isinstance(kind, str) or kind.encode() != name[len(b"event: "):]:
+            return events, f"frame {n}: {name!r} carries type {kind!r}"
+        if type(seq) is not int or seq != n:
+            return events, f"frame {n} has sequence_number {seq!r}"
+        events.append(event)
+    return events, None
+
+
+def responses_stream_problem(body: bytes) -> str | None:
+    """Why a Responses SSE body is not the upstream's stream, or None: well framed (see
+    ``_responses_events``), the ``response.output_text.delta`` deltas add up to the upstream's 49
+    tokens, and the last event is ``response.completed`` whose first output item's first content
+    part has that text and whose Response has ``usage``."""
+    events, problem = _responses_events(body)
+    if problem is not None:
+        return problem
+    try:
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    except (KeyError, TypeError) as exc:
+        return f"an output_text.delta without a text delta ({exc!r})"
+    if text != STREAM_TEXT:
+        return f"deltas are not the upstream's {STREAM_CONTENT_CHUNKS - 1} tokens: {text[:120]!r}"
+    last = events[-1]
+    if last["type"] != "response.completed":
+        return f"last event is {last['type']}, not response.completed: {body[-200:]!r}"
+    response = last.get("response")
+    try:
+        final = response["output"][0]["content"][0]["text"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError) as exc:
+        return f"response.completed has no output[0].content[0].text ({exc!r})"
+    if final != text:
+        return f"response.completed text differs from the deltas: {str(final)[:120]!r}"
+    if not isinstance(response.get("usage"), dict):  # type: ignore[union-attr]
+        return f"response.completed has no usage: {body[-200:]!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class StreamDialect:
     """How the load generator reads one SSE dialect."""
@@ -455,6 +530,9 @@ ANTHROPIC_SSE = StreamDialect(
     anthropic_stream_problem)
 GEMINI_SSE = StreamDialect(
     "gemini", re.compile(rb'data: [^\n]*"text": ?"[^"\n][^\n]*\n'), gemini_stream_problem)
+RESPONSES_SSE = StreamDialect(
+    "responses", re.compile(rb"event: response\.output_text\.delta\r?\ndata: [^\n]*\n"),
+    responses_stream_problem)
 
 
 @dataclass
@@ -660,7 +738,7 @@ class Result:
     first_chunk: float = math.nan
     first_content: float = math.nan
     stream_total: float = math.nan
-    # (d), (e): ClientCase.key -> (first text token p50, total p50)
+    # (d) to (f): ClientCase.key -> (first text token p50, total p50)
     translated: dict[str, tuple[float, float]] = field(default_factory=dict)
     errors: int = 0
     notes: list[str] = field(default_factory=list)
@@ -724,7 +802,7 @@ async def measure_streams(port: int, settings: Settings, result: Result) -> None
 
 @dataclass(frozen=True)
 class ClientCase:
-    """(d), (e): (c)'s upstream stream asked for by a client of another dialect."""
+    """(d), (e), (f): (c)'s upstream stream asked for by a client of another dialect."""
 
     key: str  # "(d)"
     client: str  # "Anthropic"
@@ -736,8 +814,8 @@ class ClientCase:
 
 async def measure_client_streams(case: ClientCase, port: int, settings: Settings,
                                  result: Result) -> None:
-    """(d), (e): the same upstream streams for a client of ``case``'s dialect: the first text
-    token it sees and completion."""
+    """(d) to (f): the same upstream streams for a client of ``case``'s dialect: the first
+    text token it sees and completion."""
     run = await _stream_run(port, case.build(port), case.dialect, settings)
     _account(result, run, case.key)
     result.translated[case.key] = (percentile(run.first_tokens, 50),
@@ -826,11 +904,49 @@ def check_gemini_stream(body: bytes) -> None:
     assert usage["totalTokenCount"] == 12 + STREAM_CONTENT_CHUNKS - 1, usage
 
 
+RESPONSES_ORDER = (["response.created", "response.in_progress", "response.output_item.added",
+                    "response.content_part.added"]
+                   + ["response.output_text.delta"] * (STREAM_CONTENT_CHUNKS - 1)
+                   + ["response.output_text.done", "response.content_part.done",
+                      "response.output_item.done", "response.completed"])
+
+
+def check_responses_stream(body: bytes) -> None:
+    """A Responses stream in full: what every stream is checked for, plus the exact event order
+    for one text item, no ``[DONE]``, one response id, one item id, the ``.done`` events and the
+    ``output_item.done`` item agreeing with the completed Response, and the token counts."""
+    problem = responses_stream_problem(body)
+    assert problem is None, problem
+    assert b"[DONE]" not in body, "a [DONE] terminator"
+    events, _ = _responses_events(body)
+    kinds = [e["type"] for e in events]
+    assert kinds == RESPONSES_ORDER, f"event order: {kinds}"
+    responses = [e["response"] for e in events if "response" in e]
+    assert len({r["id"] for r in responses}) == 1, "response id changes"
+    assert responses[0]["id"].startswith("resp_"), responses[0]["id"]
+    assert [r["status"] for r in responses] == ["in_progress", "in_progress", "completed"], \
+        [r["status"] for r in responses]
+    by_kind = {e["type"]: e for e in events}
+    item = by_kind["response.output_item.done"]["item"]
+    assert item["type"] == "message" and item["status"] == "completed", item
+    assert {e.get("item_id") for e in events if "item_id" in e} == {item["id"]}, "item id changes"
+    assert by_kind["response.output_text.done"]["text"] == STREAM_TEXT, "output_text.done text"
+    assert by_kind["response.content_part.done"]["part"]["text"] == STREAM_TEXT, "part.done text"
+    final = by_kind["response.completed"]["response"]
+    assert final["output"] == [item], "completed output is not the output_item.done items"
+    usage = final["usage"]
+    assert usage["input_tokens"] == 12, usage
+    assert usage["output_tokens"] == STREAM_CONTENT_CHUNKS - 1, usage
+    assert usage["total_tokens"] == 12 + STREAM_CONTENT_CHUNKS - 1, usage
+
+
 CLIENT_CASES = (
     ClientCase("(d)", "Anthropic", "first content_block_delta", build_messages_request,
                ANTHROPIC_SSE, check_messages_stream),
     ClientCase("(e)", "Gemini", "first text", build_gemini_request, GEMINI_SSE,
                check_gemini_stream),
+    ClientCase("(f)", "Responses", "first output_text.delta", build_responses_request,
+               RESPONSES_SSE, check_responses_stream),
 )
 
 
@@ -878,7 +994,7 @@ async def fetch_once(port: int, request: bytes) -> tuple[int, bytes]:
 
 async def measure_target(name: str, port: int, settings: Settings,
                          translating: bool = False) -> Result:
-    """Probe, then measure (a) to (c), and (d), (e) if the target translates dialects."""
+    """Probe, then measure (a) to (c), and (d) to (f) if the target translates dialects."""
     result = Result(name)
     result.notes.extend(f"probe {p}" for p in await probe(port, translating))
     steps: list[tuple[Callable[[int, Settings, Result], Any], str]] = [
@@ -1145,7 +1261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="(a) sequential requests (default 2000)")
     parser.add_argument("--seconds", type=float, help="(b) seconds at full load (default 5)")
     parser.add_argument("--streams", type=int,
-                        help="(c), (d) and (e) sequential streams each (default 300)")
+                        help="(c) to (f) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
     parser.add_argument("--only", choices=("floor", "interlingua"),
                         help="measure only this proxy (direct is always measured)")

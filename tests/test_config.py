@@ -254,8 +254,8 @@ def test_provider_key_literal_and_default() -> None:
         (P + "headers = { X-A = 1 }\n", "providers.p.headers: must be a table of strings"),
         (P + 'key = ["sk"]\n', "providers.p.key: must be a string"),
         # providers
-        ('[providers.p]\nurl = "http://x"\n', "providers.p.type: is required (one of openai, anthropic, gemini)"),
-        ('[providers.p]\ntype = "nope"\n', "providers.p.type: unknown provider type 'nope' (one of openai, anthropic, gemini)"),
+        ('[providers.p]\nurl = "http://x"\n', "providers.p.type: is required (one of openai, anthropic, gemini, local)"),
+        ('[providers.p]\ntype = "nope"\n', "providers.p.type: unknown provider type 'nope' (one of openai, anthropic, gemini, local)"),
         ("[providers.p]\ntype = 1\n", "providers.p.type: must be a string"),
         (P + 'url = "ftp://example.com"\n', "providers.p.url: must start with http:// or https://"),
         (P + 'url = "example.com/v1"\n', "providers.p.url: must start with http:// or https://"),
