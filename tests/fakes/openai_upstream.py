@@ -20,6 +20,7 @@ listening) and `ResettingUpstream` (accepts, then resets the connection).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import secrets
 import socket
@@ -310,6 +311,7 @@ class FakeOpenAI:
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{id:.+}", self._get_model)  # ids may contain slashes
         # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
@@ -334,6 +336,24 @@ class FakeOpenAI:
         request[_RECORDED] = recorded = RecordedRequest(request.method, request.path, headers, parsed, body)
         self.requests.append(recorded)
         return await handler(request)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Vectors that tell their inputs apart: [index, length of the input, 1.0], as floats or base64."""
+        body = request[_RECORDED].json or {}
+        inputs = body.get("input")
+        if not inputs:
+            return _json_response(error(400, "'input' is required", param="input").to_json(), 400)
+        items = [inputs] if isinstance(inputs, str) or isinstance(inputs[0], int) else inputs
+        data = []
+        for i, item in enumerate(items):
+            vector = [float(i), float(len(item)), 1.0][: body.get("dimensions") or 3]
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": encoded})
+        tokens = sum(len(str(item).split()) for item in items)
+        return _json_response({"object": "list", "data": data, "model": body.get("model"),
+                               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _model_object(self, model_id: str) -> Json:
         return {"id": model_id, "object": "model", "created": 1700000000, "owned_by": "fake"}
