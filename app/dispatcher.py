@@ -18,6 +18,7 @@ from adapters import ir
 from adapters.catalog import Catalog
 from adapters.dialects.base import Codec, ModelList
 from adapters.providers import Reply, Target
+from app.compaction import compact
 from middleware.respond import JSON, send_error, stream_headers
 from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST,
                               RESULT, TARGET, TARGETS, USAGE)
@@ -107,7 +108,7 @@ class Dispatcher:
         error: ir.GatewayError | None = None
         for target in targets:
             try:
-                reply = await target.provider.chat(request, target.model)
+                reply = await target.provider.chat(await compact(request, target), target.model)
             except ir.GatewayError as exc:
                 error = exc
                 if exc.retryable:

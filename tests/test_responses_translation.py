@@ -188,3 +188,23 @@ def test_stored_responses_survive_a_restart(tmp_path: Path) -> None:
                 assert [m["role"] for m in up.requests[-1].json["messages"]] == ["user", "assistant", "user"]
 
     run(scenario())
+
+
+def test_compaction_on_an_upstream_that_cannot_compact(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            up.script(fo.text("The user likes Oslo; asked about weather."), fo.text("Still cold."))
+            history: Any = [{"role": "user", "content": "I love Oslo " * 40},
+                            {"role": "assistant", "content": "Nice city."},
+                            {"role": "user", "content": "Weather there?"}]
+            reply = await client(url).responses.create(model="gpt-x", input=history, instructions="be brief",
+                                                       extra_body={"context_management": [
+                                                           {"type": "compaction", "compact_threshold": 50}]})
+            assert reply.output_text == "Still cold."
+            summary_request, main_request = (r.json for r in up.requests[-2:])
+            assert "I love Oslo" in summary_request["messages"][1]["content"]
+            assert [m["role"] for m in main_request["messages"]] == ["developer", "user", "user"]
+            assert main_request["messages"][1]["content"].endswith("The user likes Oslo; asked about weather.")
+            assert main_request["messages"][2]["content"] == "Weather there?"
+
+    run(scenario())
