@@ -208,3 +208,43 @@ def test_compaction_on_an_upstream_that_cannot_compact(tmp_path: Path) -> None:
             assert main_request["messages"][2]["content"] == "Weather there?"
 
     run(scenario())
+
+
+def test_streamed_and_whole_answers_assemble_the_same(tmp_path: Path) -> None:
+    def shape(response: Any) -> list[Any]:
+        """The output without ids, which differ, and the SDK's `parsed` fields, which only streams carry."""
+        items = [item.model_dump(exclude={"id", "parsed_arguments"}) for item in response.output]
+        for item in items:
+            for part in item.get("content") or ():
+                part.pop("parsed", None)
+        return items
+
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            answer = fo.Reply(content=["Two ", "calls."], reasoning=["hmm"],
+                              tool_calls=[fo.call("get_weather", '{"city": "Oslo"}', id="call_a"),
+                                          fo.call("get_weather", '{"city": "Rome"}', id="call_b")])
+            up.script(answer, answer)
+            whole = await client(url).responses.create(model="gpt-x", input="w?", tools=TOOLS)
+            async with client(url).responses.stream(model="gpt-x", input="w?", tools=TOOLS) as stream:
+                streamed = await stream.get_final_response()
+            assert shape(whole) == shape(streamed)
+            assert [i.type for i in whole.output] == ["reasoning", "message", "function_call", "function_call"]
+            assert whole.usage == streamed.usage
+
+    run(scenario())
+
+
+def test_a_failure_mid_stream_ends_with_response_failed_and_error(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            up.script(fo.fail_mid_stream("partial", message="upstream exploded"))
+            async with httpx.AsyncClient(base_url=url) as raw:
+                response = await raw.post("/v1/responses", json={"model": "gpt-x", "input": "hi", "stream": True})
+            events = [orjson.loads(f.split("\ndata: ", 1)[1]) for f in response.text.split("\n\n") if f]
+            assert [e["sequence_number"] for e in events] == list(range(len(events)))
+            assert [e["type"] for e in events[-2:]] == ["response.failed", "error"]
+            assert events[-2]["response"]["error"]["message"] == "upstream exploded"
+            assert any(e["type"] == "response.output_text.delta" and e["delta"] == "partial" for e in events)
+
+    run(scenario())
