@@ -20,8 +20,8 @@ from middleware.auth import AuthMiddleware
 from middleware.dialect import DialectMiddleware
 from middleware.metering import MeteringMiddleware
 from middleware.normalise import NormalisationMiddleware
-from middleware.responses_state import ResponsesStateMiddleware
 from middleware.reencode import ReencodeMiddleware
+from middleware.responses_state import ResponsesStateMiddleware
 from middleware.routing import RoutingMiddleware
 from middleware.state import Principal
 

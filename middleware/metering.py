@@ -15,8 +15,7 @@ from typing import Any
 from adapters.ir import GatewayError, Usage
 from adapters.storage.ledger import UsageRecord
 from middleware.respond import send_error
-from middleware.state import (DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE,
-                              state_of)
+from middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
 
 _UNMETERED = frozenset({"models.list", "models.get"})
 

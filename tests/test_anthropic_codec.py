@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from adapters import ir
+from adapters.dialects import openai_chat
 from adapters.dialects.anthropic import (
     CODEC,
     DEFAULT_MAX_TOKENS,
@@ -28,7 +29,6 @@ from adapters.dialects.anthropic import (
 )
 from adapters.dialects.base import ModelCard, ModelList, Route
 from adapters.dialects.ids import original_id, safe_id
-from adapters.dialects import openai_chat
 from adapters.dialects.openai_chat import decode_chat_request
 
 # Fixtures ----------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import openai
 import pytest
 
 from adapters.storage.ledger import totals
+from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, call, text, tool_calls
 from tests.harness import client, gateway, provider
-from tests.asgi import run
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 

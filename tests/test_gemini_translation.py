@@ -18,8 +18,15 @@ from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo
-from tests.harness import (anthropic_client, anthropic_provider, client, gateway, gemini_client, gemini_provider,
-                           provider)
+from tests.harness import (
+    anthropic_client,
+    anthropic_provider,
+    client,
+    gateway,
+    gemini_client,
+    gemini_provider,
+    provider,
+)
 from tests.test_client_fixtures import events, load, replay
 
 HI = "Hi"

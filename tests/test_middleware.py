@@ -17,8 +17,21 @@ from middleware.metering import MeteringMiddleware
 from middleware.normalise import NormalisationMiddleware
 from middleware.reencode import ReencodeMiddleware
 from middleware.routing import RoutingMiddleware
-from middleware.state import (DIALECT, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST, RESULT, TARGET,
-                              TARGETS, USAGE, Principal)
+from middleware.state import (
+    DIALECT,
+    END,
+    ERROR,
+    EVENTS,
+    OPERATION,
+    PARAMS,
+    PRINCIPAL,
+    REQUEST,
+    RESULT,
+    TARGET,
+    TARGETS,
+    USAGE,
+    Principal,
+)
 from tests.asgi import Recorder, call, run
 
 CHAT = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})

@@ -13,9 +13,9 @@ matched by name and order, and the names of responses are recovered from the cal
 from __future__ import annotations
 
 import base64
-from functools import cache
 import secrets
 import time
+from functools import cache
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
