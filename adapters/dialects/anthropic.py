@@ -783,12 +783,7 @@ class AnthropicMessages(Codec):
         return MessagesStreamDecoder()
 
     def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            text = body[:500].decode(errors="replace").strip()
-            return f.upstream_error(status, text or f"upstream answered {status}")
-        return _error_of(payload, status)
+        return f.error_from_body(status, body, lambda code, payload: _error_of(payload, code))
 
 
 CODEC = AnthropicMessages()

@@ -7,7 +7,9 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Callable
+
+import orjson
 
 from adapters.ir import GatewayError, invalid
 
@@ -135,6 +137,16 @@ KIND_OF_STATUS: dict[int, str] = {
     504: "timeout",
     529: "overloaded",
 }
+
+
+def error_from_body(status: int, body: bytes, from_payload: Callable[[int, Any], GatewayError]) -> GatewayError:
+    """An upstream's error answer: its dialect's JSON shape, or the start of whatever text it sent."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:500].decode(errors="replace").strip()
+        return upstream_error(status, text or f"upstream answered {status}")
+    return from_payload(status, payload)
 
 
 def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
