@@ -17,7 +17,7 @@ from adapters.storage.ledger import UsageRecord
 from middleware.respond import send_error
 from middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
 
-_UNMETERED = frozenset({"models.list", "models.get"})
+_UNMETERED = frozenset({"models.list", "models.get", "responses.get", "responses.delete", "responses.input_items"})
 
 
 class RateLimiter:
