@@ -119,15 +119,15 @@ class _Recorder:
             self.status = message["status"]
             self.stream = any(k == b"content-type" and v.startswith(b"text/event-stream")
                               for k, v in message.get("headers", ()))
-        elif kind == "http.response.body" and self.status == 200:
+        await self.downstream(message)  # the client first; the store hands its write to a thread
+        if kind == "http.response.body" and self.status == 200:
             chunk = message.get("body", b"")
             if self.stream:
                 self._scan(chunk)
             else:
                 self.body.append(chunk)
-        await self.downstream(message)
-        if kind == "http.response.body" and not message.get("more_body") and self.body:
-            self._keep(orjson.loads(b"".join(self.body)))
+                if not message.get("more_body"):
+                    self._keep(orjson.loads(b"".join(self.body)))
 
     def _scan(self, chunk: bytes) -> None:
         block = self.splitter.feed(chunk)
