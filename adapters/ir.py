@@ -9,7 +9,7 @@ is only ever sent back there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import IO, Any, Literal, Union
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -380,11 +380,42 @@ class EmbeddingResponse:
 
 
 @dataclass(slots=True)
+class Upload:
+    """A file part of a multipart request, spooled once by normalisation: in memory up to a limit,
+    then on disk. `head` is its first bytes, so a codec can tell what it is without I/O. Readers
+    seek to their own offsets, so a fallback target can read it again from the start."""
+
+    name: str  # the form field: file, image, image[], mask
+    filename: str
+    content_type: str
+    file: IO[bytes]
+    size: int = 0
+    head: bytes = b""
+
+
+@dataclass(slots=True)
+class Form:
+    """A multipart/form-data body as normalisation parsed it: the text fields in the order sent,
+    and the file parts, spooled. Whoever parsed it closes it (`close`) when the request is over."""
+
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Upload] = field(default_factory=list)
+
+    def close(self) -> None:
+        for upload in self.files:
+            upload.file.close()
+
+
+@dataclass(slots=True)
 class SpeechRequest:
+    """Text to speech. `native` is the client's JSON body, sent on with the model changed to a
+    same-dialect upstream; `voice` is a built-in name or a custom voice's id."""
+
     model: str
     input: str
     voice: str
     dialect: str
+    native: dict[str, Any] | None = None
     response_format: str | None = None
     speed: float | None = None
     instructions: str | None = None
@@ -393,10 +424,15 @@ class SpeechRequest:
 
 @dataclass(slots=True)
 class TranscriptionRequest:
+    """Speech to text. `file` is the spooled audio; `native` the form's text fields as sent, for a
+    same-dialect upstream (unknown fields included)."""
+
     model: str
     filename: str
     content_type: str
     dialect: str
+    file: Upload | None = None
+    native: list[tuple[str, str]] | None = None
     language: str | None = None
     prompt: str | None = None
     response_format: str | None = None
@@ -408,6 +444,9 @@ class TranscriptionRequest:
 
 @dataclass(slots=True)
 class ImageRequest:
+    """Image generation, or an edit (`edit`) of uploaded images (`files`: image or image[] parts
+    and the mask, spooled). `native` is the client's JSON body or the form's text fields."""
+
     model: str
     prompt: str
     dialect: str
@@ -416,6 +455,10 @@ class ImageRequest:
     response_format: Literal["b64_json", "url"] | None = None
     images: list[Image] | None = None
     mask: Image | None = None
+    edit: bool = False
+    stream: bool = False
+    files: list[Upload] | None = None
+    native: dict[str, Any] | list[tuple[str, str]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

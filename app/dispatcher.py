@@ -3,8 +3,10 @@
 Fallback happens only before the first byte has gone to the client: a target that refuses, times
 out, answers 429 or 5xx, or breaks before its first chunk, passes the request to the next. A
 same-dialect answer goes out as the upstream's bytes (`http.*` messages, usage read on the way);
-any other as IR (`interlingua.*` messages) for the re-encoding layer. A client that disconnects
-cancels the upstream call at once, whether it is waiting for headers or streaming.
+any other as IR (`interlingua.*` messages) for the re-encoding layer. Audio and images are always
+the upstream's bytes, in its media type, streamed or whole as they came, with the same fallback. A
+client that disconnects cancels the upstream call at once, whether it is waiting for headers or
+streaming.
 """
 
 from __future__ import annotations
@@ -20,8 +22,21 @@ from adapters.dialects.base import Codec, ModelList
 from adapters.providers import Reply, Target
 from app.compaction import compact
 from middleware.respond import JSON, send_error, stream_headers
-from middleware.state import (DIALECT, DISCONNECTED, END, ERROR, EVENTS, OPERATION, PARAMS, PRINCIPAL, REQUEST,
-                              RESULT, TARGET, TARGETS, USAGE)
+from middleware.state import (
+    DIALECT,
+    DISCONNECTED,
+    END,
+    ERROR,
+    EVENTS,
+    OPERATION,
+    PARAMS,
+    PRINCIPAL,
+    REQUEST,
+    RESULT,
+    TARGET,
+    TARGETS,
+    USAGE,
+)
 
 
 class _Watch:
@@ -57,6 +72,8 @@ class Dispatcher:
         operation = state.get(OPERATION)
         if operation == "chat":
             await self.chat(state, receive, send)
+        elif operation in _MEDIA:
+            await self.relay(state, receive, send, _MEDIA[operation])
         elif operation == "count_tokens":
             await self.answer(state, send, lambda target, request: target.provider.count_tokens(request, target.model))
         elif operation == "embeddings":
@@ -92,9 +109,13 @@ class Dispatcher:
         await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
 
     async def chat(self, state: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.relay(state, receive, send, _converse)
+
+    async def relay(self, state: dict[str, Any], receive: Any, send: Any, call: Call) -> None:
+        """An operation whose answer may stream (chat, audio, images): `call` asks one target."""
         watch = _Watch(state, receive)
         try:
-            await self._chat(state, send, watch)
+            await self._relay(state, send, watch, call)
         except asyncio.CancelledError:
             if not state.get(DISCONNECTED):
                 raise
@@ -102,13 +123,13 @@ class Dispatcher:
         finally:
             watch.close()
 
-    async def _chat(self, state: dict[str, Any], send: Any, watch: _Watch) -> None:
-        request: ir.ChatRequest = state[REQUEST]
+    async def _relay(self, state: dict[str, Any], send: Any, watch: _Watch, call: Call) -> None:
+        request = state[REQUEST]
         targets: list[Target] = state[TARGETS]
         error: ir.GatewayError | None = None
         for target in targets:
             try:
-                reply = await target.provider.chat(await compact(request, target), target.model)
+                reply = await call(target, request)
             except ir.GatewayError as exc:
                 error = exc
                 if exc.retryable:
@@ -132,9 +153,10 @@ class Dispatcher:
         """Send the reply on; a failure before anything was sent is returned so the next target may try."""
         codec: Codec = state[DIALECT]
         if reply.body is not None:
-            state[USAGE] = _usage_of(codec, reply.body)
+            state[USAGE] = reply.usage if reply.usage is not None else _usage_of(codec, reply.body)
             watch.armed = False
-            headers = [JSON, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
+            kind = (b"content-type", reply.media_type.encode()) if reply.media_type else JSON
+            headers = [kind, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": reply.body})
             return None
@@ -150,6 +172,7 @@ class Dispatcher:
     async def _pass_stream(self, state: dict[str, Any], codec: Codec, reply: Reply, send: Any,
                            watch: _Watch) -> ir.GatewayError | None:
         passthrough = codec.passthrough(state[REQUEST])
+        headers = [*stream_headers(reply.media_type or passthrough.media_type), _upstream(state)]
         started = False
         try:
             async for chunk in reply.chunks:  # type: ignore[union-attr]
@@ -158,8 +181,7 @@ class Dispatcher:
                     continue
                 if not started:
                     started = True
-                    await send({"type": "http.response.start", "status": 200,
-                                "headers": [*stream_headers(passthrough.media_type), _upstream(state)]})
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = passthrough.close()
         except ir.GatewayError as error:
@@ -175,8 +197,7 @@ class Dispatcher:
         state[USAGE] = passthrough.usage
         watch.armed = False
         if not started:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [*stream_headers(passthrough.media_type), _upstream(state)]})
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": tail})
         return None
 
@@ -203,6 +224,22 @@ class Dispatcher:
         watch.armed = False
         await send({"type": END})
         return None
+
+
+Call = Callable[[Target, Any], Awaitable[Reply]]
+
+
+async def _converse(target: Target, request: ir.ChatRequest) -> Reply:
+    return await target.provider.chat(await compact(request, target), target.model)
+
+
+# The media operations and the provider method that answers each.
+_MEDIA: dict[str, Call] = {
+    "audio.speech": lambda target, request: target.provider.speech(request, target.model),
+    "audio.transcriptions": lambda target, request: target.provider.transcribe(request, target.model),
+    "images.generations": lambda target, request: target.provider.images(request, target.model),
+    "images.edits": lambda target, request: target.provider.images(request, target.model),
+}
 
 
 def _upstream(state: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -3,27 +3,43 @@
 A body over the cap is refused with 413 as soon as it is known to be too big (from
 Content-Length, or while reading), never after holding it whole. Malformed JSON and invalid
 fields are 400s in the client's dialect that name the field.
+
+A multipart/form-data body (audio and image uploads) is parsed as it streams in, with
+python-multipart: text fields become strings, and each file part is written straight into a
+`SpooledTemporaryFile`, in memory up to `spool_bytes` and on disk beyond, so an upload is held
+once, never as a whole body plus its parts. The codec gets an `ir.Form`; the spools are closed
+when the request is over.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from tempfile import SpooledTemporaryFile
+from typing import Any, Callable
 
 import orjson
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from adapters.ir import GatewayError
+from adapters.ir import Form, GatewayError, Upload, invalid
 from middleware.respond import send_error
 from middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
+
+HEAD_BYTES = 16  # enough for every file signature a codec checks
 
 
 def _too_large(cap: int) -> GatewayError:
     return GatewayError("too_large", f"request body is larger than the limit of {cap} bytes")
 
 
+def _not_multipart(why: str) -> GatewayError:
+    return GatewayError("invalid_request", f"request body is not valid multipart/form-data: {why}")
+
+
 class NormalisationMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, app: Any, max_body_bytes: int = 32 * 1024 * 1024, spool_bytes: int = 1024 * 1024) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.spool_bytes = spool_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = scope.get("state") or {}
@@ -32,34 +48,132 @@ class NormalisationMiddleware:
             await self.app(scope, receive, send)
             return
         cap = self.max_body_bytes
+        content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > cap:
                 await send_error(scope, send, _too_large(cap))
                 return
-        chunks: list[bytes] = []
+            if name == b"content-type":
+                content_type = value
+        reader: FormReader | None = None
+        try:
+            try:
+                if content_type[:19].lower() == b"multipart/form-data":
+                    boundary = parse_options_header(content_type)[1].get(b"boundary", b"")
+                    reader = FormReader(boundary, self.spool_bytes)
+                    if not await self._read(scope, receive, send, reader.write):
+                        return
+                    parsed: Any = reader.finish()
+                else:
+                    chunks: list[bytes] = []
+                    if not await self._read(scope, receive, send, chunks.append):
+                        return
+                    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    try:
+                        parsed = orjson.loads(body)
+                    except orjson.JSONDecodeError as exc:
+                        raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+                state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
+                                                                state.get(PARAMS) or {})
+            except GatewayError as error:
+                await send_error(scope, send, error)
+                return
+            await self.app(scope, receive, send)
+        finally:
+            if reader is not None:  # the spools live as long as the request, however it ends
+                reader.form.close()
+
+    async def _read(self, scope: dict[str, Any], receive: Any, send: Any, write: Callable[[bytes], object]) -> bool:
+        """Hand the body to `write` as it arrives; False when it was refused (413) or the client left."""
+        cap = self.max_body_bytes
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return False
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > cap:
                 await send_error(scope, send, _too_large(cap))
-                return
-            chunks.append(chunk)
+                return False
+            if chunk:
+                write(chunk)
             if not message.get("more_body"):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return True
+
+
+class FormReader:
+    """Builds an `ir.Form` from multipart bytes as they arrive, through python-multipart's callbacks."""
+
+    __slots__ = ("form", "_spool_bytes", "_parser", "_headers", "_field", "_value", "_name", "_text", "_upload")
+
+    def __init__(self, boundary: bytes, spool_bytes: int) -> None:
+        if not boundary:
+            raise _not_multipart("the Content-Type has no boundary")
+        self.form = Form()
+        self._spool_bytes = spool_bytes
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
+        self._name = ""
+        self._text: bytearray | None = None
+        self._upload: Upload | None = None
         try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            await send_error(scope, send, GatewayError("invalid_request", f"request body is not valid JSON: {exc}"))
-            return
+            self._parser = MultipartParser(boundary, {
+                "on_header_field": self._on_header_field, "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end, "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data, "on_part_end": self._on_part_end})
+        except FormParserError as exc:  # a boundary too long
+            raise _not_multipart(str(exc)) from None
+
+    def write(self, chunk: bytes) -> None:
         try:
-            state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
-                                                            state.get(PARAMS) or {})
-        except GatewayError as error:
-            await send_error(scope, send, error)
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise _not_multipart(str(exc)) from None
+
+    def finish(self) -> Form:
+        if self._parser.state != MultipartState.END:
+            raise _not_multipart("it ends before its closing boundary")
+        return self.form
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition"))
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if filename is None:
+            self._text = bytearray()
+        else:
+            content_type = self._headers.get(b"content-type", b"application/octet-stream").decode("latin-1").strip()
+            self._upload = Upload(self._name, filename.decode("utf-8", "replace"), content_type,
+                                  SpooledTemporaryFile(max_size=self._spool_bytes))
+            self.form.files.append(self._upload)  # listed at once, so an error still closes it
+        self._headers = {}
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        upload = self._upload
+        if upload is None:
+            self._text += data[start:end]  # type: ignore[operator]
             return
-        await self.app(scope, receive, send)
+        if len(upload.head) < HEAD_BYTES:
+            upload.head += data[start:min(end, start + HEAD_BYTES - len(upload.head))]
+        upload.file.write(memoryview(data)[start:end])
+        upload.size += end - start
+
+    def _on_part_end(self) -> None:
+        if self._text is not None:
+            try:
+                self.form.fields.append((self._name, self._text.decode()))
+            except UnicodeDecodeError:
+                raise invalid(self._name or "body", "must be UTF-8 text") from None
+        self._text = None
+        self._upload = None

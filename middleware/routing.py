@@ -15,7 +15,8 @@ from middleware.respond import send_error
 from middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
 
 # The capability each operation needs of a model (a model listed without one is taken to chat).
-_CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings"}
+_CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings", "audio.speech": "speech",
+               "audio.transcriptions": "transcription", "images.generations": "images", "images.edits": "images"}
 
 
 class RoutingMiddleware:

@@ -15,6 +15,7 @@ import orjson
 from adapters import ir
 from adapters.dialects import fields as f
 from adapters.dialects import openai_embeddings as embeddings
+from adapters.dialects import openai_media as media
 from adapters.dialects import reasoning, sse
 from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 
@@ -762,6 +763,10 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 
 # The codec ----------------------------------------------------------------------------------------
 
+# Audio and images (openai_media.py): their answers pass through in the upstream's own media type.
+_MEDIA_ROUTES = {"/v1/audio/speech": "audio.speech", "/v1/audio/transcriptions": "audio.transcriptions",
+                 "/v1/images/generations": "images.generations", "/v1/images/edits": "images.edits"}
+
 
 class OpenAIChat(Codec):
     name = "openai"
@@ -771,6 +776,8 @@ class OpenAIChat(Codec):
             return Route("chat", {}) if method == "POST" else None
         if path == "/v1/embeddings":
             return Route("embeddings", {}) if method == "POST" else None
+        if path in _MEDIA_ROUTES:
+            return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route("models.list", {})
@@ -782,6 +789,12 @@ class OpenAIChat(Codec):
                        params: Mapping[str, str]) -> Any:
         if operation == "embeddings":
             return embeddings.decode_embedding_request(body, self.name)
+        if operation == "audio.speech":
+            return media.decode_speech_request(body, self.name)
+        if operation == "audio.transcriptions":
+            return media.decode_transcription_request(body, self.name)
+        if operation in ("images.generations", "images.edits"):
+            return media.decode_image_request(body, self.name, edit=operation == "images.edits")
         return decode_chat_request(body)
 
     def encode_result(self, result: Any, request: Any) -> bytes:
@@ -796,6 +809,8 @@ class OpenAIChat(Codec):
         raise TypeError(f"no OpenAI encoding for {type(result).__name__}")
 
     def stream_encoder(self, request: Any) -> StreamEncoder:
+        if isinstance(request, media.REQUESTS):
+            return media.MediaStreamEncoder(request, encode_error_body)
         return ChatStreamEncoder(bool(request.stream_usage))
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
@@ -805,6 +820,8 @@ class OpenAIChat(Codec):
         return 503 if error.status == 529 else error.status  # 529 is Anthropic's alone
 
     def passthrough(self, request: Any) -> Passthrough:
+        if isinstance(request, media.REQUESTS):
+            return media.MediaPassthrough(request)
         return ChatPassthrough(bool(request.stream_usage))
 
     def usage_of(self, body: Any) -> ir.Usage | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable
 
 import httpx
 import orjson
@@ -30,6 +30,8 @@ class Reply:
     result: Any = None
     events: AsyncIterator[list[ir.StreamEvent]] | None = None  # a batch per upstream read
     close: Callable[[], Awaitable[None]] | None = None
+    media_type: str | None = None  # native bytes that are not the dialect's JSON or SSE (audio, a transcript)
+    usage: ir.Usage | None = None  # of a native body whose usage the dialect's JSON reader cannot see
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,6 +65,7 @@ class Provider(ABC):
     codec: Codec
     chat_path: str
     count_path: str | None = None
+    media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
 
     def __init__(
         self,
@@ -129,11 +132,32 @@ class Provider(ABC):
 
     def capabilities(self, model: str) -> tuple[str, ...]:
         """What `model` can do. Providers do not say, so the name tells: embedding models have
-        `embed` in theirs (text-embedding-3-small, gemini-embedding-001, nomic-embed-text)."""
-        return ("embeddings",) if "embed" in model.lower() else ("chat",)
+        `embed` in theirs (text-embedding-3-small, gemini-embedding-001, nomic-embed-text), and on
+        a kind that serves audio and images (`media`), speech, transcription and image models have
+        theirs (gpt-4o-mini-tts, whisper-1, gpt-4o-transcribe, dall-e-3, gpt-image-1). Elsewhere
+        such words do not count: gemini-2.5-flash-image chats."""
+        name = model.lower()
+        if "embed" in name:
+            return ("embeddings",)
+        found = tuple(c for c, words in _MEDIA_WORDS if c in self.media and any(w in name for w in words))
+        return found or ("chat",)
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         raise ir.GatewayError("invalid_request", f"upstream {self.name} has no embeddings", param="model")
+
+    # Audio and images: the upstream's bytes in `Reply.media_type`, on kinds listed in `media` ----
+
+    async def speech(self, request: ir.SpeechRequest, model: str) -> Reply:
+        raise self._no("speech")
+
+    async def transcribe(self, request: ir.TranscriptionRequest, model: str) -> Reply:
+        raise self._no("transcription")
+
+    async def images(self, request: ir.ImageRequest, model: str) -> Reply:
+        raise self._no("images")
+
+    def _no(self, capability: str) -> ir.GatewayError:
+        return ir.GatewayError("invalid_request", f"upstream {self.name} has no {capability}", param="model")
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -194,17 +218,21 @@ class Provider(ABC):
             yield batch
         self._remember(parts)
 
-    async def open(self, path: str, body: bytes, headers: list[tuple[str, str]] | None = None) -> httpx.Response:
+    async def open(self, path: str, body: bytes | AsyncIterable[bytes], headers: list[tuple[str, str]] | None = None,
+                   content_type: str | None = None) -> httpx.Response:
         """POST `body` and return the response once its status is known to be a success.
 
         The request goes straight to the transport: `AsyncClient.send` would add URL merging, auth
         and redirect hooks and a cookie jar, a third of the gateway's time per request, and a
-        cookie jar shared by every client of the gateway is a leak, not a feature.
+        cookie jar shared by every client of the gateway is a leak, not a feature. `body` may be
+        an async iterable (an upload streamed from its spool); `content_type` replaces JSON's.
         """
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(self.url + path)
-        request = httpx.Request("POST", url, headers=self.headers + headers if headers else self.headers,
+        own = self.headers if content_type is None else [
+            *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
+        request = httpx.Request("POST", url, headers=own + headers if headers else own,
                                 content=body, extensions={"timeout": self.timeout})
         try:
             response = await self.transport.handle_async_request(request)
@@ -253,6 +281,11 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
     rest = decoder.close()
     if rest:
         yield rest
+
+
+# The name words of each media capability (see `Provider.capabilities`).
+_MEDIA_WORDS = (("speech", ("tts", "speech")), ("transcription", ("whisper", "transcribe")),
+                ("images", ("dall-e", "image")))  # gpt-image-1 has `image`
 
 
 def _retry_after(value: str | None) -> float | None:

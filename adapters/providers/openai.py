@@ -6,19 +6,26 @@ request. Chat streams always ask for usage, so the ledger is complete even when 
 (the passthrough strips that chunk again). The gateway keeps Responses conversation state itself,
 so a Responses upstream is asked statelessly: `store: false`, no `previous_response_id` (the
 history is in `input`), and reasoning's `encrypted_content` included so it can be sent back.
+
+Audio and images (`speech`, `transcribe`, `images`) go to the same upstream whatever `api` says:
+the client's request with the model changed, and the upstream's bytes back with its content type.
+Uploads are re-encoded as a fresh multipart body whose files stream from their spools.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import secrets
+from typing import Any, AsyncIterator
 
+import httpx
 import orjson
 
 from adapters import ir
 from adapters.dialects import openai_embeddings as embeddings
+from adapters.dialects import openai_media as media
 from adapters.dialects.openai_chat import CODEC as CHAT
 from adapters.dialects.openai_responses import CODEC as RESPONSES
-from adapters.providers.base import Provider
+from adapters.providers.base import Provider, Reply
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -27,6 +34,7 @@ class OpenAIProvider(Provider):
     kind = "openai"
     codec = CHAT
     chat_path = "/chat/completions"
+    media = frozenset({"speech", "transcription", "images"})
 
     def __init__(self, *args: Any, api: str = "chat", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,3 +70,52 @@ class OpenAIProvider(Provider):
                                                        "parallel_tool_calls", "reasoning", "text", "truncation")}
         response = await self.open("/responses/input_tokens", orjson.dumps(body))
         return ir.TokenCount(int(self.parse(await self.read(response)).get("input_tokens", 0)))
+
+    async def speech(self, request: ir.SpeechRequest, model: str) -> Reply:
+        response = await self.open("/audio/speech", orjson.dumps(media.encode_speech_request(request, model)))
+        return await self._media_reply(response, request, stream=True)  # audio streams as it is made
+
+    async def transcribe(self, request: ir.TranscriptionRequest, model: str) -> Reply:
+        response = await self._upload("/audio/transcriptions", *media.transcription_form(request, model))
+        return await self._media_reply(response, request, stream=request.stream)
+
+    async def images(self, request: ir.ImageRequest, model: str) -> Reply:
+        path, body = media.image_request(request, model)
+        response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self._upload(path, *body))
+        return await self._media_reply(response, request, stream=request.stream)
+
+    async def _upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload]) -> httpx.Response:
+        """POST a multipart body built afresh for this attempt, its files read from their spools
+        as the upstream takes them; its length is known, so the upstream gets a Content-Length."""
+        boundary = secrets.token_hex(16)
+        pieces = media.form_pieces(fields, files, boundary)
+        return await self.open(path, _stream_pieces(pieces), [("content-length", str(media.form_length(pieces)))],
+                               content_type=f"multipart/form-data; boundary={boundary}")
+
+    async def _media_reply(self, response: httpx.Response, request: media.MediaRequest, stream: bool) -> Reply:
+        media_type = response.headers.get("content-type")
+        if stream:
+            return Reply(True, chunks=self.chunks(response), close=response.aclose, media_type=media_type)
+        body = await self.read(response)
+        return Reply(True, body=body, media_type=media_type, usage=media.usage_of(request, body))
+
+
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def _stream_pieces(pieces: list[bytes | ir.Upload]) -> AsyncIterator[bytes]:
+    """The body's bytes, each upload read in chunks at this reader's own offset, so an abandoned
+    attempt that still holds the spool cannot move another attempt's position. A spool on disk was
+    just written and is read from the page cache, quick enough not to need a thread."""
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            yield piece
+            continue
+        offset = 0
+        while offset < piece.size:
+            piece.file.seek(offset)
+            chunk = piece.file.read(min(UPLOAD_CHUNK, piece.size - offset))
+            if not chunk:
+                raise ir.GatewayError("internal", f"upload {piece.name} is shorter than it was")
+            offset += len(chunk)
+            yield chunk

@@ -13,6 +13,10 @@ frames, `data: [DONE]`).
 
 Scripted replies are consumed one per chat-completion request, first in first out; when the queue
 is empty the fake answers `text("Hello", " from", " fake")`, echoing the requested model.
+The audio and images endpoints (`/v1/audio/speech`, `/v1/audio/transcriptions`,
+`/v1/images/generations`, `/v1/images/edits`) take the next scripted reply when it is a
+`media(...)` or an `error(...)`, and otherwise answer with made-up media that tells what they
+received; `form(recorded)` parses a multipart request they were sent.
 The same module has the other upstream failures that tests need: `refused_port()` (nothing
 listening) and `ResettingUpstream` (accepts, then resets the connection).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.policy
 import secrets
 import socket
 import struct
@@ -29,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any, Literal
 
 import orjson
@@ -183,6 +189,61 @@ def fail_mid_stream(*pieces: str, drop: bool = False, message: str | None = None
     return Reply(content=pieces, fail="drop" if drop else "error", **options)
 
 
+@dataclass(slots=True, kw_only=True)
+class MediaReply:
+    """An answer of the audio and images endpoints. Each of `pieces` is written as it is, paced as
+    chat streams are (`chunk_delay`, `gate`); with no pieces, the endpoint's own made-up answer is
+    sent with this pacing. `drop` aborts the connection after the pieces."""
+
+    pieces: Sequence[bytes] = ()
+    content_type: str | None = None
+    head_delay: float = 0.0
+    chunk_delay: float = 0.0
+    gate: asyncio.Event | None = None
+    drop: bool = False
+
+
+def media(*pieces: bytes, **options: Any) -> MediaReply:
+    """A scripted media answer; options are `MediaReply` fields, e.g. `gate=` or `content_type=`."""
+    return MediaReply(pieces=pieces, **options)
+
+
+@dataclass(slots=True, frozen=True)
+class FormPart:
+    name: str
+    filename: str | None  # None for a text field
+    content_type: str | None  # None when the part named none
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+
+def form(recorded: RecordedRequest) -> list[FormPart]:
+    """The parts of a multipart request as received, in order. Parsed with the standard library's
+    email parser, not python-multipart, so a bug the gateway's parser has cannot hide itself."""
+    head = f"Content-Type: {recorded.headers.get('content-type', '')}\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + recorded.body)
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    return [FormPart(part.get_param("name", header="content-disposition"), part.get_filename(),  # type: ignore[union-attr]
+                     part.get_content_type() if "content-type" in part else None, part.get_payload(decode=True))
+            for part in message.iter_parts()]  # type: ignore[union-attr]
+
+
+# What the fake's speech "sounds" like: an ID3 tag, then the input; and its images: a PNG signature.
+FAKE_AUDIO_HEAD = b"ID3\x04\x00\x00fake-audio|"
+FAKE_PNG_HEAD = b"\x89PNG\r\n\x1a\nfake-image|"
+SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
+                "wav": "audio/wav", "pcm": "audio/pcm"}
+
+
+def _media_usage(input_tokens: int, output_tokens: int, **extra: Any) -> Json:
+    return {**extra, "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens}
+
+
 def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers)
 
@@ -295,10 +356,10 @@ class FakeOpenAI:
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
-        self._script: deque[Reply | ErrorReply] = deque()
+        self._script: deque[Reply | ErrorReply | MediaReply] = deque()
         self._runner: web.AppRunner | None = None
 
-    def script(self, *replies: Reply | ErrorReply) -> None:
+    def script(self, *replies: Reply | ErrorReply | MediaReply) -> None:
         """Queue replies for the next chat-completion requests, one each, in order."""
         self._script.extend(replies)
 
@@ -312,6 +373,10 @@ class FakeOpenAI:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{id:.+}", self._get_model)  # ids may contain slashes
         # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
@@ -405,7 +470,142 @@ class FakeOpenAI:
             raise
         return response
 
+    # Audio and images ---------------------------------------------------------------------------
 
+    def _scripted_media(self) -> MediaReply | ErrorReply:
+        if self._script and isinstance(self._script[0], (MediaReply, ErrorReply)):
+            return self._script.popleft()  # type: ignore[return-value]
+        return MediaReply()
+
+    async def _send_media(self, request: web.Request, reply: MediaReply | ErrorReply, pieces: Sequence[bytes],
+                          content_type: str) -> web.StreamResponse:
+        """Write the answer piece by piece (chunked, as OpenAI streams speech), or the scripted error."""
+        await asyncio.sleep(reply.head_delay)
+        if isinstance(reply, ErrorReply):
+            return _json_response(reply.to_json(), reply.status, reply.headers)
+        response = web.StreamResponse(headers={"Content-Type": reply.content_type or content_type})
+        await response.prepare(request)
+        try:
+            for number, piece in enumerate(reply.pieces or pieces):
+                if number:
+                    await hold(request, reply)
+                await response.write(piece)
+            if reply.drop:
+                abort(request)
+                return response
+            await response.write_eof()
+        except ConnectionResetError:
+            self.disconnects += 1
+        except asyncio.CancelledError:
+            self.disconnects += 1
+            raise
+        return response
+
+    @staticmethod
+    def _missing(param: str) -> web.Response:
+        return _json_response(error(400, f"Missing required parameter: '{param}'.", param=param,
+                                    code="missing_required_parameter").to_json(), 400)
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        """Audio of the input, in three pieces; SSE `speech.audio.delta`/`done` for `stream_format: sse`."""
+        body = request[_RECORDED].json
+        if not isinstance(body, dict):
+            return _json_response(error(400, "We could not parse the JSON body of your request.").to_json(), 400)
+        for param in ("model", "input", "voice"):
+            if not body.get(param):
+                return self._missing(param)
+        reply = self._scripted_media()
+        pieces = [FAKE_AUDIO_HEAD, body["input"].encode(), b"|end"]
+        if body.get("stream_format") == "sse":
+            events = [_sse({"type": "speech.audio.delta", "audio": base64.b64encode(p).decode()}) for p in pieces]
+            done = {"type": "speech.audio.done", "usage": _media_usage(len(body["input"]), 3 * len(pieces))}
+            return await self._send_media(request, reply, [*events, _sse(done)], "text/event-stream")
+        content_type = SPEECH_TYPES.get(body.get("response_format") or "mp3", "application/octet-stream")
+        return await self._send_media(request, reply, pieces, content_type)
+
+    async def _transcription(self, request: web.Request) -> web.StreamResponse:
+        """A transcript that names the file and its size, in the `response_format` asked for;
+        streamed as `transcript.text.delta` events and a `done` with usage when `stream` is true
+        (ignored by whisper models, as OpenAI does)."""
+        try:
+            parts = form(request[_RECORDED])
+        except ValueError:
+            return _json_response(error(400, "Could not parse multipart form").to_json(), 400)
+        fields = {p.name: p.text for p in parts if p.filename is None}
+        files = [p for p in parts if p.name == "file" and p.filename is not None]
+        if not files:
+            return self._missing("file")
+        if not fields.get("model"):
+            return self._missing("model")
+        reply = self._scripted_media()
+        model, upload = fields["model"], files[0]
+        words = ["transcript", "of", upload.filename or "", f"({len(upload.data)} bytes)"]
+        text = " ".join(words)
+        usage = ({"type": "duration", "seconds": 1} if "whisper" in model else
+                 _media_usage(len(upload.data) // 100, len(words), type="tokens"))
+        if fields.get("stream") == "true" and "whisper" not in model:
+            events = [_sse({"type": "transcript.text.delta", "delta": w if not i else " " + w})
+                      for i, w in enumerate(words)]
+            done = _sse({"type": "transcript.text.done", "text": text, "usage": usage})
+            return await self._send_media(request, reply, [*events, done], "text/event-stream; charset=utf-8")
+        fmt = fields.get("response_format") or "json"
+        if fmt == "text":
+            return await self._send_media(request, reply, [text.encode() + b"\n"], "text/plain; charset=utf-8")
+        if fmt in ("srt", "vtt"):
+            stamp = "00:00:00,000 --> 00:00:01,000" if fmt == "srt" else "WEBVTT\n\n00:00:00.000 --> 00:00:01.000"
+            cue = f"1\n{stamp}\n{text}\n\n" if fmt == "srt" else f"{stamp}\n{text}\n\n"
+            return await self._send_media(request, reply, [cue.encode()], "text/plain; charset=utf-8")
+        payload: Json = {"text": text, "usage": usage}
+        if fmt == "verbose_json":
+            granularities = [p.text for p in parts if p.name == "timestamp_granularities[]"] or ["segment"]
+            payload = {"task": "transcribe", "language": fields.get("language") or "english", "duration": 1.0,
+                       "text": text, "usage": usage}
+            if "segment" in granularities:
+                payload["segments"] = [{"id": 0, "start": 0.0, "end": 1.0, "text": text}]
+            if "word" in granularities:
+                payload["words"] = [{"word": w, "start": i * 0.25, "end": (i + 1) * 0.25} for i, w in enumerate(words)]
+        return await self._send_media(request, reply, [orjson.dumps(payload)], "application/json")
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        """`n` made-up PNGs (or URLs) of the prompt; for an edit, made from the uploaded images, whose
+        count and sizes the `revised_prompt` tells. `stream: true` sends one partial image and a
+        completed event per image, as gpt-image models do."""
+        edit = request.path.endswith("/edits")
+        recorded = request[_RECORDED]
+        if edit and recorded.json is None:
+            try:
+                parts = form(recorded)
+            except ValueError:
+                return _json_response(error(400, "Could not parse multipart form").to_json(), 400)
+            body: Json = {p.name: p.text for p in parts if p.filename is None}
+            images = [p for p in parts if p.name in ("image", "image[]") and p.filename is not None]
+            if not images:
+                return self._missing("image")
+            source = f" from {len(images)} images of {[len(p.data) for p in images]} bytes"
+        else:
+            body, source = recorded.json if isinstance(recorded.json, dict) else {}, ""
+        if not body.get("prompt"):
+            return self._missing("prompt")
+        reply = self._scripted_media()
+        n = int(body.get("n") or 1)
+        usage = _media_usage(10, 100 * n, input_tokens_details={"text_tokens": 10, "image_tokens": 0})
+        pngs = [FAKE_PNG_HEAD + f"{body['prompt']}|{i}".encode() for i in range(n)]
+        if str(body.get("stream")).lower() == "true":
+            kind = "image_edit" if edit else "image_generation"
+            events = []
+            for png in pngs:
+                b64 = base64.b64encode(png).decode()
+                events.append(_sse({"type": f"{kind}.partial_image", "b64_json": b64[:8], "partial_image_index": 0}))
+                events.append(_sse({"type": f"{kind}.completed", "b64_json": b64,
+                                    "usage": _media_usage(10, 100, input_tokens_details={"text_tokens": 10})}))
+            return await self._send_media(request, reply, events, "text/event-stream")
+        if body.get("response_format") == "url":
+            data = [{"url": f"https://images.fake.invalid/{i}.png"} for i in range(n)]
+        else:
+            data = [{"b64_json": base64.b64encode(png).decode(), "revised_prompt": body["prompt"] + source}
+                    for png in pngs]
+        payload = {"created": int(time.time()), "data": data, "usage": usage}
+        return await self._send_media(request, reply, [orjson.dumps(payload)], "application/json")
 
 
 def refused_port() -> int:
