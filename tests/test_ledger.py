@@ -188,7 +188,7 @@ def test_totals_and_format(tmp_path: Path) -> None:
     ledger = Ledger(path)
     for r in (
         rec(key="bob", model="claude", input_tokens=100, cached_tokens=0, output_tokens=50,
-            reasoning_tokens=0, ttfb_ms=10.0, total_ms=30.0),
+            reasoning_tokens=0, ttfb_ms=10.0, total_ms=30.0, characters=12, audio_seconds=1.5, images=2),
         rec(key="alice", status=200, ttfb_ms=100.0, total_ms=200.0),
         rec(key="alice", status=429, input_tokens=20, ttfb_ms=None, total_ms=50.0),
         rec(key="alice", status=500, output_tokens=0, ttfb_ms=300.0, total_ms=350.0),
@@ -200,18 +200,43 @@ def test_totals_and_format(tmp_path: Path) -> None:
 
     assert totals(path) == [
         dict(key="", model="gpt-4o", requests=1, errors=0, input_tokens=1, cached_tokens=0, output_tokens=1,
-             reasoning_tokens=0, avg_ttfb_ms=None, avg_total_ms=5.0),
+             reasoning_tokens=0, characters=0, audio_seconds=0.0, images=0, avg_ttfb_ms=None, avg_total_ms=5.0),
         dict(key="alice", model="gpt-4o", requests=3, errors=2, input_tokens=40, cached_tokens=6,
-             output_tokens=10, reasoning_tokens=3, avg_ttfb_ms=200.0, avg_total_ms=200.0),
+             output_tokens=10, reasoning_tokens=3, characters=0, audio_seconds=0.0, images=0, avg_ttfb_ms=200.0,
+             avg_total_ms=200.0),
         dict(key="bob", model="claude", requests=1, errors=0, input_tokens=100, cached_tokens=0,
-             output_tokens=50, reasoning_tokens=0, avg_ttfb_ms=10.0, avg_total_ms=30.0),
+             output_tokens=50, reasoning_tokens=0, characters=12, audio_seconds=1.5, images=2, avg_ttfb_ms=10.0,
+             avg_total_ms=30.0),
     ]
     assert format_totals(totals(path)).splitlines() == [
-        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  AVG TTFB MS  AVG TOTAL MS",
-        "-      gpt-4o         1       0      1       0       1          0            -           5.0",
-        "alice  gpt-4o         3       2     40       6      10          3        200.0         200.0",
-        "bob    claude         1       0    100       0      50          0         10.0          30.0",
+        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  CHARS  AUDIO S  IMAGES  AVG TTFB MS"
+        "  AVG TOTAL MS",
+        "-      gpt-4o         1       0      1       0       1          0      0      0.0       0            -"
+        "           5.0",
+        "alice  gpt-4o         3       2     40       6      10          3      0      0.0       0        200.0"
+        "         200.0",
+        "bob    claude         1       0    100       0      50          0     12      1.5       2         10.0"
+        "          30.0",
     ]
+
+
+def test_a_ledger_from_an_older_gateway_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    old = sqlite3.connect(path)
+    old.execute('CREATE TABLE usage (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, "key" TEXT NOT NULL, '
+                "model TEXT NOT NULL, upstream TEXT NOT NULL, dialect TEXT NOT NULL, operation TEXT NOT NULL, "
+                "status INTEGER NOT NULL, input_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, "
+                "output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, ttfb_ms REAL, "
+                "total_ms REAL NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL)")
+    old.execute("INSERT INTO usage VALUES (NULL, 1, 'k', 'm', '', '', '', 200, 1, 0, 1, 0, NULL, 1, 0, 0)")
+    old.commit()
+    old.close()
+    ledger = Ledger(path)
+    ledger.start()
+    ledger.record(rec(key="k", model="m", images=3))
+    ledger.close()
+    (row,) = totals(path)
+    assert (row["requests"], row["images"], row["characters"]) == (2, 3, 0)
 
 
 def test_totals_of_missing_or_empty_ledger(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ class UsageRecord:
     total_ms: float
     stream: bool
     estimated: bool  # tokens were estimated because a stream was cut short
+    characters: int = 0  # text spoken (speech)
+    audio_seconds: float = 0.0  # audio transcribed, where the upstream says how long
+    images: int = 0  # images made
 
 
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
@@ -61,7 +64,10 @@ CREATE TABLE IF NOT EXISTS usage (
     ttfb_ms REAL,
     total_ms REAL NOT NULL,
     stream INTEGER NOT NULL,
-    estimated INTEGER NOT NULL
+    estimated INTEGER NOT NULL,
+    characters INTEGER NOT NULL DEFAULT 0,
+    audio_seconds REAL NOT NULL DEFAULT 0,
+    images INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
 """
@@ -198,16 +204,30 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        _add_new_columns(conn)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
+_ADDED = {"characters": "INTEGER NOT NULL DEFAULT 0", "audio_seconds": "REAL NOT NULL DEFAULT 0",
+          "images": "INTEGER NOT NULL DEFAULT 0"}
+
+
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    """A ledger written by an older gateway gains the columns added since, with zeros."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, kind in _ADDED.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
+
+
 _TOTALS = """
 SELECT "key" AS key, model, COUNT(*) AS requests, SUM(status >= 400) AS errors,
        SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
        SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
+       SUM(characters) AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images) AS images,
        AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms
 FROM usage GROUP BY "key", model ORDER BY "key", model
 """
@@ -233,7 +253,7 @@ def totals(path: Path) -> list[dict[str, Any]]:
 
 
 _HEADER = ("KEY", "MODEL", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING",
-           "AVG TTFB MS", "AVG TOTAL MS")
+           "CHARS", "AUDIO S", "IMAGES", "AVG TTFB MS", "AVG TOTAL MS")
 _LEFT = 2  # key and model are text, left-aligned; the numbers are right-aligned
 
 
@@ -249,7 +269,8 @@ def format_totals(rows: list[dict[str, Any]]) -> str:
         (
             r["key"] or "-", r["model"], str(r["requests"]), str(r["errors"]),
             str(r["input_tokens"]), str(r["cached_tokens"]), str(r["output_tokens"]),
-            str(r["reasoning_tokens"]), _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
+            str(r["reasoning_tokens"]), str(r["characters"]), f"{r['audio_seconds']:.1f}", str(r["images"]),
+            _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
         )
         for r in rows
     ]
