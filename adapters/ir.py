@@ -445,7 +445,8 @@ class TranscriptionRequest:
 @dataclass(slots=True)
 class ImageRequest:
     """Image generation, or an edit (`edit`) of uploaded images (`files`: image or image[] parts
-    and the mask, spooled). `native` is the client's JSON body or the form's text fields."""
+    and the mask, spooled). `native` is the client's JSON body or the form's text fields.
+    `output_format` is the file type wanted (png, jpeg, webp), for upstreams that can choose it."""
 
     model: str
     prompt: str
@@ -453,6 +454,7 @@ class ImageRequest:
     n: int | None = None
     size: str | None = None
     response_format: Literal["b64_json", "url"] | None = None
+    output_format: str | None = None
     images: list[Image] | None = None
     mask: Image | None = None
     edit: bool = False
@@ -463,8 +465,27 @@ class ImageRequest:
 
 
 @dataclass(slots=True)
+class ImageResponse:
+    """Images made, when the upstream's answer cannot reach the client as it is (another dialect's
+    client, or a Gemini image model): each `Image` inline (`data`, base64) with its media type."""
+
+    images: list[Image]
+    created: int = 0
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    """A transcription's text, when the upstream's answer cannot reach the client as it is."""
+
+    text: str
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
 class UtilityRequest:
-    """extract, segment, summarize, translate, search, research, rerank, render, transcribe."""
+    """extract, segment, summarize, translate, search, research, rerank. (render and transcribe are
+    an `ImageRequest` and a `TranscriptionRequest` from the utility dialect.)"""
 
     operation: str
     model: str | None

@@ -3,10 +3,10 @@
 Fallback happens only before the first byte has gone to the client: a target that refuses, times
 out, answers 429 or 5xx, or breaks before its first chunk, passes the request to the next. A
 same-dialect answer goes out as the upstream's bytes (`http.*` messages, usage read on the way);
-any other as IR (`interlingua.*` messages) for the re-encoding layer. Audio and images are always
-the upstream's bytes, in its media type, streamed or whole as they came, with the same fallback. A
-client that disconnects cancels the upstream call at once, whether it is waiting for headers or
-streaming.
+any other as IR (`interlingua.*` messages) for the re-encoding layer. Audio and images are the
+upstream's bytes, in its media type, streamed or whole as they came, with the same fallback, except
+where the provider answers them in IR (a Gemini image model, the utility forms). A client that
+disconnects cancels the upstream call at once, whether it is waiting for headers or streaming.
 """
 
 from __future__ import annotations
@@ -233,12 +233,15 @@ async def _converse(target: Target, request: ir.ChatRequest) -> Reply:
     return await target.provider.chat(await compact(request, target), target.model)
 
 
-# The media operations and the provider method that answers each.
+# The media operations, the utility forms that are media requests too, and the provider method
+# that answers each.
 _MEDIA: dict[str, Call] = {
     "audio.speech": lambda target, request: target.provider.speech(request, target.model),
     "audio.transcriptions": lambda target, request: target.provider.transcribe(request, target.model),
+    "transcribe": lambda target, request: target.provider.transcribe(request, target.model),
     "images.generations": lambda target, request: target.provider.images(request, target.model),
     "images.edits": lambda target, request: target.provider.images(request, target.model),
+    "render": lambda target, request: target.provider.images(request, target.model),
 }
 
 

@@ -8,13 +8,15 @@ A multipart/form-data body (audio and image uploads) is parsed as it streams in,
 python-multipart: text fields become strings, and each file part is written straight into a
 `SpooledTemporaryFile`, in memory up to `spool_bytes` and on disk beyond, so an upload is held
 once, never as a whole body plus its parts. The codec gets an `ir.Form`; the spools are closed
-when the request is over.
+when the request is over. An application/x-www-form-urlencoded body becomes an `ir.Form` of text
+fields, so a codec that takes forms takes both.
 """
 
 from __future__ import annotations
 
 from tempfile import SpooledTemporaryFile
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
 import orjson
 from python_multipart.exceptions import FormParserError
@@ -69,10 +71,13 @@ class NormalisationMiddleware:
                     if not await self._read(scope, receive, send, chunks.append):
                         return
                     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    try:
-                        parsed = orjson.loads(body)
-                    except orjson.JSONDecodeError as exc:
-                        raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+                    if content_type[:33].lower() == b"application/x-www-form-urlencoded":
+                        parsed = _url_encoded(body)
+                    else:
+                        try:
+                            parsed = orjson.loads(body)
+                        except orjson.JSONDecodeError as exc:
+                            raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
                 state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
                                                                 state.get(PARAMS) or {})
             except GatewayError as error:
@@ -100,6 +105,13 @@ class NormalisationMiddleware:
                 write(chunk)
             if not message.get("more_body"):
                 return True
+
+
+def _url_encoded(body: bytes) -> Form:
+    try:
+        return Form(fields=parse_qsl(body.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise invalid("body", "must be UTF-8 text") from None
 
 
 class FormReader:

@@ -1,11 +1,12 @@
 """Stream re-encoding: IR results, events and errors from the inner layers to the client's wire form.
 
 Inner layers send `interlingua.*` messages (see `middleware.state`); this layer turns them into
-`http.response.*` in the client's dialect: a JSON body, or a stream in that dialect's framing with
-the in-stream error form after the first byte. While an IR stream is open and the upstream is
-silent, it sends the dialect's keep-alive ping every `ping_interval` seconds, so clients and
-proxies with idle timeouts do not give up on a slow model. Plain `http.*` messages (a same-dialect
-pass-through) go by untouched, but an error after them is still rendered in-stream.
+`http.response.*` in the client's dialect: a body (JSON, or an image or text where the dialect
+answers with the thing itself), or a stream in that dialect's framing with the in-stream error
+form after the first byte. While an IR stream is open and the upstream is silent, it sends the
+dialect's keep-alive ping every `ping_interval` seconds, so clients and proxies with idle timeouts
+do not give up on a slow model. Plain `http.*` messages (a same-dialect pass-through) go by
+untouched, but an error after them is still rendered in-stream.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ class _Reencoder:
             await self._body(self.encoder.end())
         elif kind == RESULT:
             self.started = True
-            body = self.codec.encode_result(message["result"], self.request)
-            await self.downstream({"type": "http.response.start", "status": 200, "headers": [JSON]})
+            result = message["result"]
+            body = self.codec.encode_result(result, self.request)
+            media_type = self.codec.result_type(result, self.request)
+            headers = [JSON] if media_type == "application/json" else [(b"content-type", media_type.encode())]
+            await self.downstream({"type": "http.response.start", "status": 200, "headers": headers})
             await self.downstream({"type": "http.response.body", "body": body})
         elif kind == ERROR:
             self.stop_pinging()

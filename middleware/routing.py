@@ -16,7 +16,8 @@ from middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
 
 # The capability each operation needs of a model (a model listed without one is taken to chat).
 _CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings", "audio.speech": "speech",
-               "audio.transcriptions": "transcription", "images.generations": "images", "images.edits": "images"}
+               "audio.transcriptions": "transcription", "images.generations": "images", "images.edits": "images",
+               "render": "images", "transcribe": "transcription"}
 
 
 class RoutingMiddleware:

@@ -22,6 +22,7 @@ from google import genai
 from google.genai import errors, types
 
 from tests.fakes.gemini_upstream import (
+    FAKE_PNG_HEAD,
     INTERNAL_MESSAGE,
     SKIP_SIGNATURE,
     FakeGemini,
@@ -627,6 +628,18 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"contents": HI, "tools": _tool({"type": "object", "properties": {"a": {"type": ["string", "null"]}}})},
         "at 'tools[0].function_declarations[0].parameters.properties[0].value': Proto field is not repeating",
     ),
+    "unknown response modality": (
+        {"contents": HI, "generationConfig": {"responseModalities": ["TEXT", "PICTURE"]}},
+        "Invalid value at 'generation_config.response_modalities[1]' (TYPE_ENUM), \"PICTURE\"",
+    ),
+    "image from a model that cannot draw": (
+        {"contents": HI, "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}},
+        "Model does not support the requested response modalities: image",
+    ),
+    "unsupported aspect ratio": (
+        {"contents": HI, "generationConfig": {"imageConfig": {"aspectRatio": "7:4"}}},
+        "Unsupported aspect ratio: 7:4",
+    ),
     "responseSchema additionalProperties": (
         {"contents": HI, "generationConfig": {"responseSchema": {**OBJECT, "additionalProperties": False}}},
         "Unknown name \"additionalProperties\" at 'generation_config.response_schema'",
@@ -666,6 +679,28 @@ def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], m
         assert b"never sent" in accepted
 
     asyncio.run(check())
+
+
+@run
+async def test_image_models_draw_an_inline_png_of_what_they_were_given() -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"],
+                                         image_config=types.ImageConfig(aspect_ratio="3:2"))
+    contents = [types.Part.from_bytes(data=photo, mime_type="image/png"), "in winter"]
+    async with served() as (fake, client):
+        whole = await client.models.generate_content(model="gemini-2.5-flash-image", contents=contents, config=config)
+        streamed = [chunk async for chunk in await client.models.generate_content_stream(
+            model="gemini-2.5-flash-image", contents=contents, config=config)]
+        plain = await client.models.generate_content(model="gemini-2.5-flash-image", contents="Hi")
+
+    said, drawn = parts(whole)
+    assert said.text == "Here is the image."
+    assert drawn.inline_data and drawn.inline_data.mime_type == "image/png"
+    assert drawn.inline_data.data == FAKE_PNG_HEAD + b"in winter|[108]"
+    assert whole.usage_metadata and whole.usage_metadata.candidates_token_count == 1290
+    assert [p.inline_data.data for c in streamed for p in parts(c) if p.inline_data] == [drawn.inline_data.data]
+    assert plain.text == "Hello from fake"  # without IMAGE asked for, the model only talks
+    assert fake.requests[0].json["generationConfig"]["imageConfig"] == {"aspectRatio": "3:2"}
 
 
 @run

@@ -1,6 +1,6 @@
-"""Audio and images on an OpenAI-compatible upstream: the `openai` SDK through the gateway to the fake
-upstream, which records what it received; the multipart reader alone; usage as the dispatcher
-records it."""
+"""Audio and images on an OpenAI-compatible upstream, and images on a Gemini image model: the
+`openai` SDK through the gateway to the fake upstreams, which record what they received; the
+multipart reader alone; usage as the dispatcher records it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from adapters import ir
 from adapters.catalog import Catalog
-from adapters.dialects import OPENAI_CHAT
+from adapters.dialects import OPENAI_CHAT, gemini_images
 from adapters.dialects import openai_media as media
 from adapters.providers import GeminiProvider, OpenAIProvider, Target
 from adapters.providers.openai import UPLOAD_CHUNK, _stream_pieces
@@ -27,8 +27,9 @@ from middleware import normalise
 from middleware.normalise import NormalisationMiddleware
 from middleware.state import DIALECT, OPERATION, REQUEST, TARGETS, USAGE
 from tests.asgi import call, run
+from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo
-from tests.harness import client, gateway, provider
+from tests.harness import client, gateway, gemini_provider, provider
 
 WAV = b"RIFF\x24\x00\x01\x00WAVEfmt " + os.urandom(200_000)  # bigger than one upload chunk
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3_000)
@@ -323,7 +324,92 @@ def test_models_say_what_their_names_tell(tmp_path: Path) -> None:
 
     run(scenario())
     gemini = GeminiProvider("g", "http://127.0.0.1:9")
-    assert gemini.capabilities("gemini-2.5-flash-image") == ("chat",)  # no media on Gemini: its image model chats
+    assert gemini.capabilities("gemini-2.5-flash-image") == ("chat", "images")  # Gemini's image models chat too
+    assert [gemini.capabilities(m) for m in ("gemini-2.5-flash", "gemini-2.5-flash-preview-tts")] == [("chat",)] * 2
+
+
+# Images on a Gemini image model -------------------------------------------------------------------
+
+GEMINI_IMAGE = "gemini-2.5-flash-image"
+
+
+def test_a_gemini_image_model_answers_openai_images_requests_in_openais_shape(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={
+                "g": gemini_provider(up.url, GEMINI_IMAGE, "gemini-2.5-flash")}) as (app, url):
+            b64 = await client(url).images.generate(model=GEMINI_IMAGE, prompt="a lighthouse", size="1536x1024",
+                                                    quality="high")
+            (image,) = b64.data or ()
+            assert base64.b64decode(image.b64_json or "") == fg.FAKE_PNG_HEAD + b"a lighthouse|[]"
+            assert b64.usage and (b64.usage.input_tokens, b64.usage.output_tokens, b64.usage.total_tokens) == (
+                10, 1290, 1300)
+            sent = up.requests[-1]
+            assert (sent.model, sent.action) == (GEMINI_IMAGE, "generateContent")
+            assert sent.json == {"contents": [{"role": "user", "parts": [{"text": "a lighthouse"}]}],
+                                 "generationConfig": {"responseModalities": ["TEXT", "IMAGE"],
+                                                      "imageConfig": {"aspectRatio": "3:2"}}}
+            linked = await client(url).images.generate(model=f"g/{GEMINI_IMAGE}", prompt="a cat", response_format="url")
+            assert linked.data and linked.data[0].url == "data:image/png;base64," + base64.b64encode(
+                fg.FAKE_PNG_HEAD + b"a cat|[]").decode()
+            chat = await client(url).chat.completions.create(model=GEMINI_IMAGE,
+                                                              messages=[{"role": "user", "content": "hi"}])
+            assert chat.choices[0].message.content == "Hello from fake"  # the image model chats as well
+            with pytest.raises(openai.BadRequestError, match="does not support images"):
+                await client(url).images.generate(model="gemini-2.5-flash", prompt="a cat")
+            app.ledger.flush()  # type: ignore[union-attr]
+        rows = {r["model"]: r for r in totals(tmp_path / "usage.sqlite3")}
+        assert (rows[GEMINI_IMAGE]["images"], rows[GEMINI_IMAGE]["output_tokens"]) == (1, 1290 + 5)  # and the chat's
+        assert rows[f"g/{GEMINI_IMAGE}"]["images"] == 1
+
+    run(scenario())
+
+
+def test_an_edit_sends_its_images_to_gemini_as_inline_data_before_the_prompt(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, GEMINI_IMAGE)}) as (
+                _, url):
+            edit = client(url).images.edit
+            result = await edit(model=GEMINI_IMAGE, prompt="merge them", image=[("a.png", PNG), ("b.bin", JPEG)])
+            assert result.data and base64.b64decode(result.data[0].b64_json or "") == (
+                fg.FAKE_PNG_HEAD + f"merge them|{[len(PNG), len(JPEG)]}".encode())
+            (turn,) = up.requests[-1].json["contents"]
+            assert turn["parts"] == [
+                {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}},
+                {"inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(JPEG).decode()}},  # by its bytes
+                {"text": "merge them"}]
+            with pytest.raises(openai.BadRequestError, match="not supported by Gemini") as masked:
+                await edit(model=GEMINI_IMAGE, prompt="x", image=("a.png", PNG), mask=("m.png", PNG))
+            assert masked.value.body["param"] == "mask"  # type: ignore[index]
+            assert len(up.requests) == 1
+
+    run(scenario())
+
+
+def test_a_gemini_image_model_that_draws_nothing_is_an_error_that_says_why(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, GEMINI_IMAGE)}) as (
+                _, url):
+            up.script(fg.blocked("PROHIBITED_CONTENT"), fg.text("I can only draw cats."),
+                      fg.error(429, "Resource has been exhausted", retry_delay="7s", headers={"retry-after": "7"}))
+            generate = client(url).images.generate
+            with pytest.raises(openai.BadRequestError, match="refused the prompt") as refused:
+                await generate(model=GEMINI_IMAGE, prompt="something bad")
+            assert refused.value.body["code"] == "content_policy_violation"  # type: ignore[index]
+            with pytest.raises(openai.APIStatusError, match="answered no image: I can only draw cats.") as nothing:
+                await generate(model=GEMINI_IMAGE, prompt="a dog")
+            assert nothing.value.status_code == 502
+            with pytest.raises(openai.RateLimitError, match="exhausted") as limited:
+                await generate(model=GEMINI_IMAGE, prompt="a dog")
+            assert limited.value.response.headers["retry-after"] == "7"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("size", "ratio"), [("1024x1024", "1:1"), ("1536x1024", "3:2"), ("1024x1536", "2:3"),
+                                             ("1792x1024", "16:9"), ("256x256", "1:1"), ("auto", None), (None, None),
+                                             ("0x10", None)])
+def test_openai_sizes_map_to_the_nearest_gemini_aspect_ratio(size: str | None, ratio: str | None) -> None:
+    assert gemini_images.aspect_ratio(size) == ratio
 
 
 # The multipart reader alone -----------------------------------------------------------------------

@@ -127,6 +127,11 @@ class Codec(ABC):
     @abstractmethod
     def encode_result(self, result: Any, request: Any) -> bytes: ...
 
+    def result_type(self, result: Any, request: Any) -> str:
+        """The content type of `encode_result`'s bytes: JSON, but for dialects that answer with the
+        thing itself (an image, a transcript)."""
+        return "application/json"
+
     @abstractmethod
     def stream_encoder(self, request: Any) -> StreamEncoder: ...
 

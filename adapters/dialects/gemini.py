@@ -34,8 +34,8 @@ SKIP_SIGNATURE = base64.b64encode(b"skip_thought_signature_validator").decode()
 _CRLF = b"\r\n\r\n"
 
 _FINISH_IN: dict[str, ir.FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
-_FILTERED = frozenset({"SAFETY", "RECITATION", "LANGUAGE", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
-                       "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"})
+FILTERED = frozenset({"SAFETY", "RECITATION", "LANGUAGE", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+                      "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"})
 _FINISH_OUT = {"stop": "STOP", "stop_sequence": "STOP", "tool_calls": "STOP", "pause": "STOP", "length": "MAX_TOKENS",
                "context_overflow": "MAX_TOKENS", "content_filter": "SAFETY"}
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -448,7 +448,7 @@ def _finish_in(reason: str | None, has_calls: bool) -> ir.FinishReason | None:
         return None
     if has_calls:
         return "tool_calls"
-    if reason in _FILTERED:
+    if reason in FILTERED:
         return "content_filter"
     return _FINISH_IN.get(reason, "stop")
 

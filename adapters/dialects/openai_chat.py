@@ -763,7 +763,8 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 
 # The codec ----------------------------------------------------------------------------------------
 
-# Audio and images (openai_media.py): their answers pass through in the upstream's own media type.
+# Audio and images (openai_media.py): answers pass through in the upstream's own media type; a Gemini
+# image model's come as IR.
 _MEDIA_ROUTES = {"/v1/audio/speech": "audio.speech", "/v1/audio/transcriptions": "audio.transcriptions",
                  "/v1/images/generations": "images.generations", "/v1/images/edits": "images.edits"}
 
@@ -802,6 +803,8 @@ class OpenAIChat(Codec):
             return orjson.dumps(encode_chat_response(result))
         if isinstance(result, ir.EmbeddingResponse):
             return orjson.dumps(embeddings.encode_embedding_response(result, request))
+        if isinstance(result, ir.ImageResponse):
+            return orjson.dumps(media.encode_image_response(result, request))
         if isinstance(result, ModelList):
             return orjson.dumps({"object": "list", "data": [_card(m) for m in result.models]})
         if isinstance(result, ModelCard):

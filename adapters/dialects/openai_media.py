@@ -4,20 +4,26 @@
 `/v1/images/edits` are multipart, which normalisation has already parsed into an `ir.Form` with the
 file parts spooled. The codec does no I/O: it checks an upload's kind by its first bytes (`head`)
 and describes the upstream's multipart body as pieces (bytes, and the uploads to stream between
-them), which the provider sends. Answers are not translated: the upstream's bytes reach the client
-with the upstream's content type, so usage is read from them on the way (`usage_of`,
-`MediaPassthrough`) rather than decoded into an IR result.
+them), which the provider sends. Between an OpenAI client and an OpenAI-compatible upstream answers
+are not translated: the upstream's bytes reach the client with the upstream's content type, so
+usage is read from them on the way (`usage_of`, `MediaPassthrough`) rather than decoded into an IR
+result. Only where that cannot be are answers IR: a client of another dialect (the utility forms)
+gets them decoded (`decode_image_response`, `decode_transcription_response`), and an OpenAI client
+of an upstream that answers in IR (a Gemini image model) gets `encode_image_response`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import replace
 from typing import Any, Callable, Union
 
 import orjson
 
 from adapters import ir
 from adapters.dialects import fields as f
-from adapters.dialects import sse
+from adapters.dialects import forms, sse
 from adapters.dialects.base import Passthrough, StreamEncoder
 
 MediaRequest = Union[ir.SpeechRequest, ir.TranscriptionRequest, ir.ImageRequest]
@@ -35,23 +41,6 @@ _IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_format", "s
 _IMAGE_PARTS = ("image", "image[]", "mask")  # the parts that must be images; others pass unchecked
 
 
-# What an upload is, from its first bytes ------------------------------------------------------------
-
-
-def is_audio(head: bytes) -> bool:
-    """The containers OpenAI transcribes: wav, mp3 (ID3 tag or a bare MPEG frame), ogg, flac,
-    mp4/m4a, webm."""
-    return ((head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:3] == b"ID3"
-            or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)  # an MPEG frame sync
-            or head[:4] in (b"OggS", b"fLaC", b"\x1a\x45\xdf\xa3") or head[4:8] == b"ftyp")
-
-
-def is_image(head: bytes) -> bool:
-    """PNG, JPEG, GIF or WEBP, the formats the images endpoints take."""
-    return (head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:6] in (b"GIF87a", b"GIF89a")
-            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"))
-
-
 # Request: wire -> IR ------------------------------------------------------------------------------
 
 
@@ -59,65 +48,6 @@ def _form(body: Any, file_field: str) -> ir.Form:
     if not isinstance(body, ir.Form):
         raise ir.invalid(file_field, "is required: send the request as multipart/form-data")
     return body
-
-
-def _values(form: ir.Form) -> dict[str, list[str]]:
-    values: dict[str, list[str]] = {}
-    for name, value in form.fields:
-        values.setdefault(name, []).append(value)
-    return values
-
-
-def _text(values: dict[str, list[str]], key: str, required: bool = False) -> str | None:
-    """A scalar form field; the last one counts when it is repeated, as in most form parsers."""
-    found = values.get(key)
-    if not found or not found[-1]:
-        if required:
-            raise ir.invalid(key, "is required")
-        return None
-    return found[-1]
-
-
-def _form_number(values: dict[str, list[str]], key: str, low: float, high: float) -> float | None:
-    raw = _text(values, key)
-    if raw is None:
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        raise ir.invalid(key, "must be a number") from None
-    if not low <= number <= high:
-        raise ir.invalid(key, f"must be between {low:g} and {high:g}")
-    return number
-
-
-def _form_integer(values: dict[str, list[str]], key: str) -> int | None:
-    raw = _text(values, key)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ir.invalid(key, "must be a positive integer")
-    return int(raw)
-
-
-def _form_bool(values: dict[str, list[str]], key: str) -> bool:
-    raw = _text(values, key)
-    if raw is None or raw.lower() == "false":
-        return False
-    if raw.lower() == "true":
-        return True
-    raise ir.invalid(key, "must be true or false")
-
-
-def _form_choice(values: dict[str, list[str]], key: str, allowed: tuple[str, ...]) -> str | None:
-    raw = _text(values, key)
-    if raw is not None and raw not in allowed:
-        raise ir.invalid(key, f"must be one of {', '.join(allowed)}")
-    return raw
-
-
-def _rest(values: dict[str, list[str]], known: frozenset[str]) -> dict[str, Any]:
-    return {k: v[-1] if len(v) == 1 else v for k, v in values.items() if k not in known}
 
 
 def decode_speech_request(body: Any, dialect: str) -> ir.SpeechRequest:
@@ -145,33 +75,26 @@ def decode_speech_request(body: Any, dialect: str) -> ir.SpeechRequest:
 
 def decode_transcription_request(body: Any, dialect: str) -> ir.TranscriptionRequest:
     form = _form(body, "file")
-    values = _values(form)
-    if "file" in values:
-        raise ir.invalid("file", "must be a file upload, not a text field")
-    uploads = [u for u in form.files if u.name == "file"]
-    if len(uploads) != 1:
-        raise ir.invalid("file", "is required" if not uploads else "must be one file")
-    upload = uploads[0]
-    if not is_audio(upload.head):
-        raise ir.invalid("file", "is not an audio file (flac, mp3, mp4, m4a, ogg, wav or webm)")
+    values = forms.values(form)
+    upload = forms.audio(form, values)
     granularities = values.get("timestamp_granularities[]") or values.get("timestamp_granularities")
     for value in granularities or ():
         if value not in GRANULARITIES:
             raise ir.invalid("timestamp_granularities", f"must be {' or '.join(GRANULARITIES)}")
     return ir.TranscriptionRequest(
-        model=_text(values, "model", required=True),  # type: ignore[arg-type]
+        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
         filename=upload.filename,
         content_type=upload.content_type,
         dialect=dialect,
         file=upload,
         native=form.fields,
-        language=_text(values, "language"),
-        prompt=_text(values, "prompt"),
-        response_format=_form_choice(values, "response_format", TRANSCRIPT_FORMATS),
-        temperature=_form_number(values, "temperature", 0.0, 1.0),
+        language=forms.text(values, "language"),
+        prompt=forms.text(values, "prompt"),
+        response_format=forms.choice(values, "response_format", TRANSCRIPT_FORMATS),
+        temperature=forms.number(values, "temperature", 0.0, 1.0),
         timestamp_granularities=granularities,
-        stream=_form_bool(values, "stream"),
-        extra=_rest(values, _TRANSCRIPT_FIELDS),
+        stream=forms.boolean(values, "stream"),
+        extra=forms.rest(values, _TRANSCRIPT_FIELDS),
     )
 
 
@@ -194,30 +117,22 @@ def decode_image_request(body: Any, dialect: str, edit: bool) -> ir.ImageRequest
         )
     if not edit:
         raise ir.invalid("body", "must be a JSON object")
-    values = _values(body)
-    for name in _IMAGE_PARTS:
-        if name in values:
-            raise ir.invalid(name, "must be a file upload, not a text field")
-    if not any(u.name in ("image", "image[]") for u in body.files):
+    values = forms.values(body)
+    uploads = [u for name in _IMAGE_PARTS for u in forms.images(body, values, name)]
+    if all(u.name == "mask" for u in uploads):
         raise ir.invalid("image", "is required")
-    for name in _IMAGE_PARTS:
-        parts = [u for u in body.files if u.name == name]
-        for index, upload in enumerate(parts):
-            if not is_image(upload.head):
-                param = f"image[{index}]" if name == "image[]" else name
-                raise ir.invalid(param, "is not an image (PNG, JPEG, GIF or WEBP)")
     return ir.ImageRequest(
-        model=_text(values, "model", required=True),  # type: ignore[arg-type]
-        prompt=_text(values, "prompt", required=True),  # type: ignore[arg-type]
+        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
+        prompt=forms.text(values, "prompt", required=True),  # type: ignore[arg-type]
         dialect=dialect,
-        n=_form_integer(values, "n"),
-        size=_text(values, "size"),
-        response_format=_form_choice(values, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]
+        n=forms.integer(values, "n"),
+        size=forms.text(values, "size"),
+        response_format=forms.choice(values, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]
         edit=True,
-        stream=_form_bool(values, "stream"),
+        stream=forms.boolean(values, "stream"),
         files=body.files,
         native=body.fields,
-        extra=_rest(values, _IMAGE_FIELDS),
+        extra=forms.rest(values, _IMAGE_FIELDS),
     )
 
 
@@ -260,6 +175,12 @@ def transcription_form(req: ir.TranscriptionRequest, model: str) -> tuple[Fields
     return fields, [req.file]
 
 
+# Name rules for requests built from the IR (the utility forms): gpt-image models always answer
+# base64 and refuse `response_format`; dall-e models make PNGs only and have no `output_format`.
+_BASE64_ONLY = "gpt-image"
+_PNG_ONLY = "dall-e"
+
+
 def image_request(req: ir.ImageRequest, model: str) -> tuple[str, dict[str, Any] | tuple[Fields, list[ir.Upload]]]:
     """Where an image request goes upstream and what it sends: a JSON body, or multipart fields and files."""
     path = "/images/edits" if req.edit else "/images/generations"
@@ -267,8 +188,17 @@ def image_request(req: ir.ImageRequest, model: str) -> tuple[str, dict[str, Any]
         return path, (_with_model(req.native, model), list(req.files or ()))
     if req.native is not None:
         return path, {**req.native, "model": model}
-    return path, _set({"model": model, "prompt": req.prompt}, n=req.n, size=req.size,
-                      response_format=req.response_format, stream=req.stream or None)
+    name = model.lower()
+    body = _set({"model": model, "prompt": req.prompt}, n=req.n, size=req.size, stream=req.stream or None,
+                response_format=None if _BASE64_ONLY in name else req.response_format,
+                output_format=None if _PNG_ONLY in name else req.output_format)
+    if not req.edit:
+        return path, body
+    fields = [(k, "true" if v is True else str(v)) for k, v in body.items()]
+    images = sum(u.name != "mask" for u in req.files or ())
+    part = "image" if images == 1 else "image[]"  # one image is `image`, several `image[]`
+    files = [u if u.name == "mask" else replace(u, name=part) for u in req.files or ()]
+    return path, (fields, files)
 
 
 def _quoted(text: str) -> bytes:
@@ -330,16 +260,68 @@ def _count(payload: dict[str, Any], usage: ir.Usage) -> None:
     usage.extra = extra
 
 
-def usage_of(req: MediaRequest, body: bytes) -> ir.Usage:
-    """Usage of a whole answer: the request's own counts, plus what a JSON answer reports."""
+def _usage(req: MediaRequest, payload: Any) -> ir.Usage:
     usage = request_usage(req)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:  # text, srt, vtt transcripts carry no usage
-        return usage
     if isinstance(payload, dict):
         _count(payload, usage)
     return usage
+
+
+def usage_of(req: MediaRequest, body: bytes) -> ir.Usage:
+    """Usage of a whole answer: the request's own counts, plus what a JSON answer reports."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:  # text, srt, vtt transcripts carry no usage
+        return request_usage(req)
+    return _usage(req, payload)
+
+
+# Answers in IR: for a client of another dialect, and from an upstream that answers in IR ---------
+
+
+def decode_transcription_response(payload: Any, req: ir.TranscriptionRequest) -> ir.Transcript:
+    """A JSON transcript (`response_format` json, which the request asked for)."""
+    text = payload.get("text") if isinstance(payload, dict) else None
+    if not isinstance(text, str):
+        raise ir.GatewayError("upstream", "upstream answered no transcript text")
+    return ir.Transcript(text, usage=_usage(req, payload))
+
+
+def _media_type(b64: str) -> str | None:
+    """An image's media type from its first bytes (24 base64 characters are 18 bytes)."""
+    try:
+        return forms.image_type(base64.b64decode(b64[:24]))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_image_response(payload: Any, req: ir.ImageRequest) -> ir.ImageResponse:
+    """The images' bytes, which the request asked for (`b64_json`): a link would not do."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list) or not data:
+        raise ir.GatewayError("upstream", "upstream answered no images")
+    images = []
+    for entry in data:
+        b64 = entry.get("b64_json") if isinstance(entry, dict) else None
+        if not isinstance(b64, str) or not b64:
+            raise ir.GatewayError("upstream", "upstream answered an image without its bytes (b64_json)")
+        images.append(ir.Image(data=b64, media_type=_media_type(b64)))
+    return ir.ImageResponse(images, created=int(payload.get("created") or 0), usage=_usage(req, payload))
+
+
+def encode_image_response(resp: ir.ImageResponse, req: ir.ImageRequest) -> dict[str, Any]:
+    """OpenAI's images answer: `b64_json`, or for `response_format: url` a `data:` URL. The gateway
+    has no file host, so it has no link of its own to give; a data URL opens like one in browsers
+    and most image libraries."""
+    if req.response_format == "url":
+        data = [{"url": f.data_url(i.media_type or "image/png", i.data or "")} for i in resp.images]
+    else:
+        data = [{"b64_json": i.data} for i in resp.images]
+    out: dict[str, Any] = {"created": resp.created, "data": data}
+    if resp.usage is not None:
+        out["usage"] = {"input_tokens": resp.usage.input_tokens, "output_tokens": resp.usage.output_tokens,
+                        "total_tokens": resp.usage.total_tokens}
+    return out
 
 
 def is_event_stream(req: MediaRequest) -> bool:

@@ -133,9 +133,9 @@ class Provider(ABC):
     def capabilities(self, model: str) -> tuple[str, ...]:
         """What `model` can do. Providers do not say, so the name tells: embedding models have
         `embed` in theirs (text-embedding-3-small, gemini-embedding-001, nomic-embed-text), and on
-        a kind that serves audio and images (`media`), speech, transcription and image models have
+        a kind that serves audio or images (`media`), speech, transcription and image models have
         theirs (gpt-4o-mini-tts, whisper-1, gpt-4o-transcribe, dall-e-3, gpt-image-1). Elsewhere
-        such words do not count: gemini-2.5-flash-image chats."""
+        such words do not count: the kind cannot serve them."""
         name = model.lower()
         if "embed" in name:
             return ("embeddings",)
@@ -281,6 +281,16 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
     rest = decoder.close()
     if rest:
         yield rest
+
+
+def read_upload(upload: ir.Upload) -> bytes:
+    """An upload's bytes whole, for an upstream that takes files inline in JSON. Read from the start
+    in one call, so no other reader of the spool can move this one's position meanwhile."""
+    upload.file.seek(0)
+    data = upload.file.read(upload.size)
+    if len(data) != upload.size:
+        raise ir.GatewayError("internal", f"upload {upload.name} is shorter than it was")
+    return data
 
 
 # The name words of each media capability (see `Provider.capabilities`).

@@ -3,6 +3,8 @@
 `url` is the API root (`https://generativelanguage.googleapis.com`); the version and the model are
 in each path. Streams are always requested as SSE; a Gemini client that asked for the streamed
 JSON array gets the same chunks re-framed. Token counts come from `:countTokens` and are exact.
+Image models (`image` in the name) also answer the images requests, through `:generateContent`
+(see `gemini_images.py`), in IR, since no client of those requests speaks Gemini.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import orjson
 
 from adapters import ir
 from adapters.dialects import gemini_embeddings as embeddings
+from adapters.dialects import gemini_images
 from adapters.dialects.gemini import CODEC as GEMINI
-from adapters.providers.base import Provider
+from adapters.providers.base import Provider, Reply, read_upload
 
 
 class GeminiProvider(Provider):
     kind = "gemini"
     codec = GEMINI
     chat_path = "/v1beta/models"
+    media = frozenset({"images"})
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": key} if key else {}
@@ -45,6 +49,17 @@ class GeminiProvider(Provider):
                 if call_id is not None and store.recall(self.kind, call_id) is not None:
                     part.extra = {**(part.extra or {}), "gemini_id": True}
         return request
+
+    def capabilities(self, model: str) -> tuple[str, ...]:
+        """Gemini's image models are chat models that can draw: they do both."""
+        found = super().capabilities(model)
+        return ("chat", *found) if "images" in found else found
+
+    async def images(self, request: ir.ImageRequest, model: str) -> Reply:
+        files = [read_upload(u) for u in gemini_images.references(request)]
+        body = gemini_images.encode_image_request(request, files)
+        response = await self.open(f"{self.chat_path}/{model}:generateContent", orjson.dumps(body))
+        return Reply(False, result=gemini_images.decode_image_response(self.parse(await self.read(response))))
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         body = embeddings.encode_batch_request(request, model)

@@ -9,7 +9,8 @@ history is in `input`), and reasoning's `encrypted_content` included so it can b
 
 Audio and images (`speech`, `transcribe`, `images`) go to the same upstream whatever `api` says:
 the client's request with the model changed, and the upstream's bytes back with its content type.
-Uploads are re-encoded as a fresh multipart body whose files stream from their spools.
+Uploads are re-encoded as a fresh multipart body whose files stream from their spools. A client of
+another dialect (the utility forms) gets the answer decoded into IR instead, for its own codec.
 """
 
 from __future__ import annotations
@@ -77,11 +78,16 @@ class OpenAIProvider(Provider):
 
     async def transcribe(self, request: ir.TranscriptionRequest, model: str) -> Reply:
         response = await self._upload("/audio/transcriptions", *media.transcription_form(request, model))
+        if request.dialect != CHAT.name:
+            transcript = media.decode_transcription_response(self.parse(await self.read(response)), request)
+            return Reply(False, result=transcript)
         return await self._media_reply(response, request, stream=request.stream)
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         path, body = media.image_request(request, model)
         response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self._upload(path, *body))
+        if request.dialect != CHAT.name:
+            return Reply(False, result=media.decode_image_response(self.parse(await self.read(response)), request))
         return await self._media_reply(response, request, stream=request.stream)
 
     async def _upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload]) -> httpx.Response:

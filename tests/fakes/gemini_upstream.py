@@ -18,7 +18,10 @@ fails its tests here instead of in production.
 
 Scripted replies are consumed one per accepted generateContent or streamGenerateContent request,
 first in first out; a request rejected by validation consumes nothing. When the queue is empty the
-fake answers `text("Hello", " from", " fake")`, with `modelVersion` echoing the requested model.
+fake answers `text("Hello", " from", " fake")`, with `modelVersion` echoing the requested model;
+or, when `generationConfig.responseModalities` includes IMAGE (which only a model with `image` in
+its name accepts, as on the real API), a text part and an `inlineData` PNG whose bytes tell what
+the request held (`drawing`).
 
 Thought signatures behave as on Gemini 3: every reply mints one (standard base64 of random bytes)
 for the first functionCall part of each candidate, and the fake remembers the decoded bytes in
@@ -73,6 +76,13 @@ INTERNAL_MESSAGE = (
     "An internal error has occurred. Please retry or report in "
     "https://developers.generativeai.google/guide/troubleshooting"
 )
+
+#: The response modalities a request may ask for, and the aspect ratios an image model draws.
+MODALITIES = frozenset({"MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO"})
+ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
+
+#: What the fake's images start with: a PNG signature, so they pass for PNGs (see `drawing`).
+FAKE_PNG_HEAD = b"\x89PNG\r\n\x1a\nfake-gemini-image|"
 
 _API = "/v1beta/"
 _SIGNATURE_PREFIX = b"\xfb\xff\xbf"  # "+/+/" in standard base64, "-_-_" in URL-safe base64
@@ -271,7 +281,15 @@ class FunctionCall:
     id: str | None  # Gemini 3 sends ids; older models send none
 
 
-Part = Text | FunctionCall
+@dataclass(slots=True, frozen=True)
+class InlineData:
+    """An inlineData part, such as an image an image model made; it arrives whole in one chunk."""
+
+    mime_type: str
+    data: bytes
+
+
+Part = Text | FunctionCall | InlineData
 
 
 @dataclass(slots=True, frozen=True)
@@ -345,6 +363,26 @@ def say(*pieces: str) -> Text:
 def thought(*pieces: str) -> Text:
     """A thought-summary part (`"thought": true`), sent only when the request includes thoughts."""
     return Text(pieces, thought=True)
+
+
+def inline(data: bytes, mime_type: str = "image/png") -> InlineData:
+    """An inlineData part, e.g. `reply(say("Here it is."), inline(png_bytes))`."""
+    return InlineData(mime_type, data)
+
+
+def drawing(body: Json) -> bytes:
+    """What the fake "draws" for an image request: `FAKE_PNG_HEAD`, the request's text parts, and
+    the sizes of the inline images it was given, in order, so a test can tell what reached it."""
+    texts: list[str] = []
+    sizes: list[int] = []
+    for content in _get(body, "contents"):
+        for part in content["parts"]:
+            if isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            data = _get(part, "inlineData")
+            if isinstance(data, dict):
+                sizes.append(len(_decode_signature(data.get("data")) or b""))
+    return FAKE_PNG_HEAD + " ".join(texts).encode() + f"|{sizes}".encode()
 
 
 def call(name: str, args: Json | None = None, *, id: str | bool = True) -> FunctionCall:
@@ -494,6 +532,12 @@ class _Generation:
         calls_signed = False
         previous_was_call = False
         for part in choice.parts:
+            if isinstance(part, InlineData):
+                data: Json = {"inlineData": {"mimeType": part.mime_type, "data": base64.b64encode(part.data).decode()}}
+                whole.append(data)
+                frames.append([data])
+                previous_was_call = False
+                continue
             if isinstance(part, Text):
                 if part.thought and not include_thoughts:
                     continue
@@ -742,6 +786,23 @@ class _Validator:
         for key in config:
             if _camel(key) not in _GENERATION_CONFIG_FIELDS:
                 return _unknown(key, "generation_config")
+        modalities = _get(config, "responseModalities")
+        if modalities is not None:
+            if not isinstance(modalities, list):
+                return _invalid_value("generation_config.response_modalities", "TYPE_ENUM", modalities)
+            for i, modality in enumerate(modalities):
+                if modality not in MODALITIES:
+                    return _invalid_value(f"generation_config.response_modalities[{i}]", "TYPE_ENUM", modality)
+        image = _get(config, "imageConfig")
+        if image is not None:
+            if not isinstance(image, dict):
+                return _invalid_value("generation_config.image_config", _PROTO + "ImageConfig", image)
+            for key in image:
+                if _camel(key) not in ("aspectRatio", "imageSize"):
+                    return _unknown(key, "generation_config.image_config")
+            ratio = _get(image, "aspectRatio")
+            if ratio is not None and ratio not in ASPECT_RATIOS:
+                return self._field("generation_config.image_config.aspect_ratio", f"Unsupported aspect ratio: {ratio}")
         thinking = _get(config, "thinkingConfig")
         if thinking is not None and not isinstance(thinking, dict):
             return _invalid_value("generation_config.thinking_config", _PROTO + "ThinkingConfig", thinking)
@@ -1010,7 +1071,16 @@ class FakeGemini:
         rejected = self._invalid(body, counting=False)
         if rejected:
             return rejected
-        reply = self._script.popleft() if self._script else self.default
+        drawn = "IMAGE" in (_get(_get(body, "generationConfig") or {}, "responseModalities") or ())
+        if drawn and "image" not in model:
+            return _error(400, "Model does not support the requested response modalities: image")
+        if self._script:
+            reply = self._script.popleft()
+        elif drawn:
+            reply = Reply(candidates=(Candidate((Text(("Here is the image.",)), inline(drawing(body)))),),
+                          usage=Usage(candidates=1290))  # an image is 1290 output tokens
+        else:
+            reply = self.default
         await asyncio.sleep(reply.head_delay)
         if isinstance(reply, ErrorReply):
             return _error(reply.code, reply.message, reply.status, reply.details, reply.headers)

@@ -232,9 +232,12 @@ def form(recorded: RecordedRequest) -> list[FormPart]:
             for part in message.iter_parts()]  # type: ignore[union-attr]
 
 
-# What the fake's speech "sounds" like: an ID3 tag, then the input; and its images: a PNG signature.
+# What the fake's speech "sounds" like: an ID3 tag, then the input; and its images: a PNG signature,
+# or the signature of the `output_format` asked for.
 FAKE_AUDIO_HEAD = b"ID3\x04\x00\x00fake-audio|"
 FAKE_PNG_HEAD = b"\x89PNG\r\n\x1a\nfake-image|"
+FAKE_IMAGE_HEADS = {"png": FAKE_PNG_HEAD, "jpeg": b"\xff\xd8\xff\xe0fake-image|",
+                    "webp": b"RIFF\x00\x00\x00\x00WEBPfake-image|"}
 SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
                 "wav": "audio/wav", "pcm": "audio/pcm"}
 
@@ -567,9 +570,10 @@ class FakeOpenAI:
         return await self._send_media(request, reply, [orjson.dumps(payload)], "application/json")
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
-        """`n` made-up PNGs (or URLs) of the prompt; for an edit, made from the uploaded images, whose
-        count and sizes the `revised_prompt` tells. `stream: true` sends one partial image and a
-        completed event per image, as gpt-image models do."""
+        """`n` made-up PNGs (or JPEGs or WEBPs, by `output_format`; or URLs) of the prompt; for an
+        edit, made from the uploaded images, whose count and sizes the `revised_prompt` tells.
+        `stream: true` sends one partial image and a completed event per image, as gpt-image models
+        do."""
         edit = request.path.endswith("/edits")
         recorded = request[_RECORDED]
         if edit and recorded.json is None:
@@ -586,15 +590,19 @@ class FakeOpenAI:
             body, source = recorded.json if isinstance(recorded.json, dict) else {}, ""
         if not body.get("prompt"):
             return self._missing("prompt")
+        head = FAKE_IMAGE_HEADS.get(body.get("output_format") or "png")
+        if head is None:
+            refused = error(400, "Invalid value for 'output_format'.", param="output_format")
+            return _json_response(refused.to_json(), 400)
         reply = self._scripted_media()
         n = int(body.get("n") or 1)
         usage = _media_usage(10, 100 * n, input_tokens_details={"text_tokens": 10, "image_tokens": 0})
-        pngs = [FAKE_PNG_HEAD + f"{body['prompt']}|{i}".encode() for i in range(n)]
+        made = [head + f"{body['prompt']}|{i}".encode() for i in range(n)]
         if str(body.get("stream")).lower() == "true":
             kind = "image_edit" if edit else "image_generation"
             events = []
-            for png in pngs:
-                b64 = base64.b64encode(png).decode()
+            for image in made:
+                b64 = base64.b64encode(image).decode()
                 events.append(_sse({"type": f"{kind}.partial_image", "b64_json": b64[:8], "partial_image_index": 0}))
                 events.append(_sse({"type": f"{kind}.completed", "b64_json": b64,
                                     "usage": _media_usage(10, 100, input_tokens_details={"text_tokens": 10})}))
@@ -602,8 +610,8 @@ class FakeOpenAI:
         if body.get("response_format") == "url":
             data = [{"url": f"https://images.fake.invalid/{i}.png"} for i in range(n)]
         else:
-            data = [{"b64_json": base64.b64encode(png).decode(), "revised_prompt": body["prompt"] + source}
-                    for png in pngs]
+            data = [{"b64_json": base64.b64encode(image).decode(), "revised_prompt": body["prompt"] + source}
+                    for image in made]
         payload = {"created": int(time.time()), "data": data, "usage": usage}
         return await self._send_media(request, reply, [orjson.dumps(payload)], "application/json")
 

@@ -1,0 +1,158 @@
+"""The gateway's own utility forms, client side: `POST /v1/render` and `POST /v1/transcribe`.
+
+Each is one model call asked with a plain form and answered with the thing itself, not JSON, for
+scripts, `curl -F` and HTML forms. They are the existing requests, served by the same providers
+and the dispatcher's relay as OpenAI's endpoints:
+
+- `render` is an `ir.ImageRequest`: `model`, `prompt` (or `input`), and reference images as `file`
+  parts, which make it an edit. It is answered with the image's bytes, of the type `Accept` prefers
+  among PNG (the default), JPEG and WEBP where the upstream can choose (`output_format`), else as
+  the upstream made it; the content type always says what the bytes are.
+- `transcribe` is an `ir.TranscriptionRequest`: `file`, `model`, `language`, and `instructions`,
+  which is the transcription's prompt. It is answered with the transcript as text/plain.
+
+Providers answer these in IR (`ir.ImageResponse`, `ir.Transcript`), since the answer is not the
+upstream's bytes. Errors are `{"error": {"message", "type", "param"}}`, `type` being the gateway's
+kind of error, with the status. The dialect is no upstream's, so the upstream side is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Mapping
+
+import orjson
+
+from adapters import ir
+from adapters.dialects import forms
+from adapters.dialects import openai_media as media
+from adapters.dialects.base import Codec, Passthrough, Route, StreamDecoder, StreamEncoder
+
+_ROUTES = {"/v1/render": "render", "/v1/transcribe": "transcribe"}
+_RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})
+_TRANSCRIBE_FIELDS = frozenset({"model", "language", "instructions", "file"})
+# What `Accept` may choose, PNG first: it wins a tie, and is what every image upstream makes.
+_IMAGE_TYPES = {"image/png": None, "image/jpeg": "jpeg", "image/webp": "webp"}
+
+
+def _form(body: Any, known: frozenset[str]) -> tuple[ir.Form, forms.Values]:
+    """The form and its text fields; a field the form does not take is refused, not ignored."""
+    if not isinstance(body, ir.Form):
+        raise ir.invalid("body", "must be a form: multipart/form-data, or url-encoded when it has no files")
+    values = forms.values(body)
+    for name in [*values, *(u.name for u in body.files)]:
+        if name not in known:
+            raise ir.invalid(name, f"is not a field of this form (it takes {', '.join(sorted(known))})")
+    return body, values
+
+
+def output_format(accept: str) -> str | None:
+    """The image type `Accept` prefers, by quality value, as `output_format`; None for PNG."""
+    ranges: dict[str, float] = {}
+    for item in accept.split(","):
+        kind, _, params = item.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranges[kind.strip().lower()] = quality
+
+    def wanted(image_type: str) -> float:
+        for key in (image_type, "image/*", "*/*"):
+            if key in ranges:
+                return ranges[key]
+        return 0.0
+
+    return _IMAGE_TYPES[max(_IMAGE_TYPES, key=wanted)] if ranges else None
+
+
+def decode_render(body: Any, headers: Mapping[bytes, bytes]) -> ir.ImageRequest:
+    form, values = _form(body, _RENDER_FIELDS)
+    model = forms.text(values, "model", required=True)
+    prompt = forms.text(values, "prompt") or forms.text(values, "input")
+    if prompt is None:
+        raise ir.invalid("prompt", "is required (or `input`)")
+    files = forms.images(form, values, "file")
+    return ir.ImageRequest(
+        model=model,  # type: ignore[arg-type]
+        prompt=prompt,
+        dialect=CODEC.name,
+        response_format="b64_json",  # the bytes are the answer, so a link will not do
+        output_format=output_format(headers.get(b"accept", b"").decode("latin-1")),
+        edit=bool(files),
+        files=files or None,
+    )
+
+
+def decode_transcribe(body: Any) -> ir.TranscriptionRequest:
+    form, values = _form(body, _TRANSCRIBE_FIELDS)
+    upload = forms.audio(form, values)
+    return ir.TranscriptionRequest(
+        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
+        filename=upload.filename,
+        content_type=upload.content_type,
+        dialect=CODEC.name,
+        file=upload,
+        language=forms.text(values, "language"),
+        prompt=forms.text(values, "instructions"),
+        response_format="json",  # what the transcript is read from
+    )
+
+
+def encode_error_body(error: ir.GatewayError) -> bytes:
+    return orjson.dumps({"error": {"message": error.message, "type": error.kind, "param": error.param}})
+
+
+class Utility(Codec):
+    name = "utility"
+
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
+        operation = _ROUTES.get(path)
+        return Route(operation, {}) if operation is not None and method == "POST" else None
+
+    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> Any:
+        return decode_render(body, headers) if operation == "render" else decode_transcribe(body)
+
+    def encode_result(self, result: Any, request: Any) -> bytes:
+        if isinstance(result, ir.ImageResponse):
+            return base64.b64decode(result.images[0].data or "")  # one image: the first the upstream made
+        if isinstance(result, ir.Transcript):
+            return result.text.encode()
+        raise TypeError(f"no utility encoding for {type(result).__name__}")
+
+    def result_type(self, result: Any, request: Any) -> str:
+        if isinstance(result, ir.ImageResponse):
+            return result.images[0].media_type or "application/octet-stream"
+        return "text/plain; charset=utf-8"
+
+    def stream_encoder(self, request: Any) -> StreamEncoder:
+        return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
+
+    def encode_error(self, error: ir.GatewayError) -> bytes:
+        return encode_error_body(error)
+
+    def status_of(self, error: ir.GatewayError) -> int:
+        return 503 if error.status == 529 else error.status  # 529 is Anthropic's alone
+
+    def passthrough(self, request: Any) -> Passthrough:
+        raise TypeError("utility answers are rendered from IR, never passed through")
+
+    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+        raise TypeError("the utility dialect is no upstream's")
+
+    def decode_response(self, body: Any) -> Any:
+        raise TypeError("the utility dialect is no upstream's")
+
+    def stream_decoder(self) -> StreamDecoder:
+        raise TypeError("the utility dialect is no upstream's")
+
+    def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
+        raise TypeError("the utility dialect is no upstream's")
+
+
+CODEC = Utility()
