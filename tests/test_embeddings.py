@@ -91,3 +91,25 @@ def test_gemini_client_embeds_on_the_local_model(tmp_path: Path) -> None:
             assert len(first) == 384 and _cosine(first, second) > 0.7
 
     run(scenario())
+
+
+def test_embeddings_on_a_gemini_upstream(tmp_path: Path) -> None:
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-embedding-001")}) as (_, url):
+            result = await client(url).embeddings.create(model="gemini-embedding-001", input=["ab", "cde"],
+                                                         dimensions=2)
+            assert [d.embedding for d in result.data] == [[0.0, 2.0], [1.0, 3.0]]
+            sent = up.requests[-1]
+            assert sent.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+            assert sent.json["requests"][1] == {"model": "models/gemini-embedding-001",
+                                                "content": {"parts": [{"text": "cde"}]}, "outputDimensionality": 2}
+            gemini = await gemini_client(url).aio.models.embed_content(
+                model="gemini-embedding-001", contents="ab",
+                config=types.EmbedContentConfig(task_type="RETRIEVAL_QUERY"))
+            assert gemini.embeddings[0].values == [0.0, 2.0, 1.0]
+            assert up.requests[-1].json["requests"][0]["taskType"] == "RETRIEVAL_QUERY"
+
+    run(scenario())

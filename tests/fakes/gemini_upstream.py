@@ -989,7 +989,24 @@ class FakeGemini:
             return await self._generate(request, model, stream=True)
         if action == "countTokens":
             return self._count_tokens(request)
+        if action == "batchEmbedContents":
+            return self._embed(request, model)
         return _error(404, f"Method not found: {action}.")
+
+    def _embed(self, request: web.Request, model: str) -> web.Response:
+        """Vectors that tell texts apart: [position, length of the text, 1.0], cut to outputDimensionality."""
+        body = request[_RECORDED].json
+        entries = body.get("requests") if isinstance(body, dict) else None
+        if not entries:
+            return _error(400, "* BatchEmbedContentsRequest.requests: must not be empty\n")
+        embeddings = []
+        for i, entry in enumerate(entries):
+            if entry.get("model") != f"models/{model}":
+                return _error(400, f"* BatchEmbedContentsRequest.requests[{i}].model: does not match the URL model\n")
+            text = "".join(p.get("text", "") for p in (entry.get("content") or {}).get("parts") or ())
+            values = [float(i), float(len(text)), 1.0][: _get(entry, "outputDimensionality") or 3]
+            embeddings.append({"values": values})
+        return _json_response({"embeddings": embeddings})
 
     def _model_object(self, model_id: str) -> Json:
         return {
