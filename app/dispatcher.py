@@ -70,14 +70,8 @@ class Dispatcher:
             return
         state = scope.get("state") or {}
         operation = state.get(OPERATION)
-        if operation == "chat":
-            await self.chat(state, receive, send)
-        elif operation in _MEDIA:
-            await self.relay(state, receive, send, _MEDIA[operation])
-        elif operation == "count_tokens":
-            await self.answer(state, send, lambda target, request: target.provider.count_tokens(request, target.model))
-        elif operation == "embeddings":
-            await self.answer(state, send, lambda target, request: target.provider.embed(request, target.model))
+        if operation in _CALLS:
+            await self.relay(state, receive, send, _CALLS[operation])
         elif operation == "models.list":
             principal = state.get(PRINCIPAL)
             cards = [c for c in self.catalog.cards()
@@ -90,29 +84,8 @@ class Dispatcher:
             await send_error(scope, send, ir.GatewayError(
                 "not_found", f"no route for {scope['method']} {scope['path']}", code="not_found"))
 
-    async def answer(self, state: dict[str, Any], send: Any,
-                     call: Callable[[Target, Any], Awaitable[Any]]) -> None:
-        """A one-shot operation (token count, embeddings) on the first target that answers."""
-        error: ir.GatewayError | None = None
-        for target in state[TARGETS]:
-            try:
-                result = await call(target, state[REQUEST])
-            except ir.GatewayError as exc:
-                error = exc
-                if exc.retryable:
-                    continue
-                break
-            state[TARGET] = target
-            state[USAGE] = getattr(result, "usage", None)
-            await send({"type": RESULT, "result": result})
-            return
-        await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
-
-    async def chat(self, state: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.relay(state, receive, send, _converse)
-
     async def relay(self, state: dict[str, Any], receive: Any, send: Any, call: Call) -> None:
-        """An operation whose answer may stream (chat, audio, images): `call` asks one target."""
+        """Any upstream operation: `call` asks one target; the next is tried on a retryable failure."""
         watch = _Watch(state, receive)
         try:
             await self._relay(state, send, watch, call)
@@ -233,9 +206,19 @@ async def _converse(target: Target, request: ir.ChatRequest) -> Reply:
     return await target.provider.chat(await compact(request, target), target.model)
 
 
-# The media operations, the utility forms that are media requests too, and the provider method
-# that answers each.
-_MEDIA: dict[str, Call] = {
+async def _count(target: Target, request: ir.ChatRequest) -> Reply:
+    return Reply(False, result=await target.provider.count_tokens(request, target.model))
+
+
+async def _embed(target: Target, request: ir.EmbeddingRequest) -> Reply:
+    return Reply(False, result=await target.provider.embed(request, target.model))
+
+
+# Each operation that goes upstream, and how one target is asked (the utility forms are media too).
+_CALLS: dict[str, Call] = {
+    "chat": _converse,
+    "count_tokens": _count,
+    "embeddings": _embed,
     "audio.speech": lambda target, request: target.provider.speech(request, target.model),
     "audio.transcriptions": lambda target, request: target.provider.transcribe(request, target.model),
     "transcribe": lambda target, request: target.provider.transcribe(request, target.model),
