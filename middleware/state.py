@@ -18,7 +18,6 @@ REQUEST = "interlingua.request"  # the IR request; set by normalisation
 TARGETS = "interlingua.targets"  # ordered list of providers.Target; set by routing
 TARGET = "interlingua.target"  # the Target that answered; set by the dispatcher
 USAGE = "interlingua.usage"  # ir.Usage observed so far; set by the dispatcher
-STARTED = "interlingua.started"  # perf_counter() when the request entered metering
 
 # Extension messages the inner layers send outward; stream re-encoding turns them into HTTP.
 RESULT = "interlingua.result"  # {"result": ir object}: a whole, non-streamed answer

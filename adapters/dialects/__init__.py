@@ -9,4 +9,3 @@ from adapters.dialects.utility import CODEC as UTILITY
 
 # Anthropic first: it claims `/v1/models` only when the request carries `anthropic-version`.
 CODECS: tuple[Codec, ...] = (ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, GEMINI, UTILITY)
-BY_NAME: dict[str, Codec] = {c.name: c for c in CODECS}

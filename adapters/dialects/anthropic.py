@@ -51,7 +51,6 @@ _ERROR_TYPE = {
     "timeout": "timeout_error",
     "overloaded": "overloaded_error",
 }
-_KIND_OF_TYPE = {v: k for k, v in _ERROR_TYPE.items()}
 # The HTTP status each error type comes with (wire-formats.md 3.7); an in-stream error has only its type.
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400,

@@ -113,7 +113,6 @@ class Passthrough(ABC):
 
 class Codec(ABC):
     name: str
-    credential_headers: tuple[bytes, ...] = ()
 
     # client side ---------------------------------------------------------------------------------
 

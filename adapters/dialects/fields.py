@@ -6,7 +6,6 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 
 from __future__ import annotations
 
-import base64
 from typing import Any, Callable
 
 import orjson
@@ -114,14 +113,6 @@ def split_data_url(url: str, path: str) -> tuple[str, str]:
 
 def data_url(media_type: str, data: str) -> str:
     return f"data:{media_type};base64,{data}"
-
-
-def is_base64(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 KIND_OF_STATUS: dict[int, str] = {

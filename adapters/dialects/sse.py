@@ -12,7 +12,6 @@ def frame(data: bytes, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-COMMENT_PING = b": ping\n\n"
 
 
 def split_complete(buffer: bytes) -> tuple[bytes, bytes]:

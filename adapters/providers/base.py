@@ -64,7 +64,6 @@ class Provider(ABC):
     kind: str
     codec: Codec
     chat_path: str
-    count_path: str | None = None
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
 
     def __init__(
