@@ -13,7 +13,6 @@ def frame(data: bytes, event: str | None = None) -> bytes:
 
 
 
-
 def split_complete(buffer: bytes) -> tuple[bytes, bytes]:
     """Split `buffer` after its last complete event: (complete events, the unfinished rest)."""
     lf, crlf = buffer.rfind(b"\n\n"), buffer.rfind(b"\r\n\r\n")
