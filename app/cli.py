@@ -37,11 +37,12 @@ def serve(args: argparse.Namespace) -> int:
 
     from app.factory import create_app
 
-    print(f"interlingua: {len(config.providers)} providers from {config.source}, "
+    gateway = create_app(config)
+    print(f"interlingua: providers {', '.join(gateway.catalog.providers)} (config from {config.source}), "
           f"{'open' if not config.keys else f'{len(config.keys)} keys'}, listening on http://{host}:{port}",
           file=sys.stderr)
     # The access log is off: it would be the hot path's slowest part, and query strings can hold keys.
-    uvicorn.run(create_app(config), host=host, port=port, loop="uvloop", http="httptools",
+    uvicorn.run(gateway, host=host, port=port, loop="uvloop", http="httptools",
                 access_log=False, log_level="warning", lifespan="on")
     return 0
 
