@@ -16,7 +16,7 @@ from typing import Any
 
 from adapters.dialects.base import Codec, StreamEncoder
 from middleware.respond import JSON, codec_of, error_messages, stream_headers
-from middleware.state import END, ERROR, EVENTS, REQUEST, RESULT
+from middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET
 
 
 class ReencodeMiddleware:
@@ -28,7 +28,7 @@ class ReencodeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        reencoder = _Reencoder(codec_of(scope), (scope.get("state") or {}).get(REQUEST), send, self.ping_interval)
+        reencoder = _Reencoder(codec_of(scope), scope.get("state") or {}, send, self.ping_interval)
         try:
             await self.app(scope, receive, reencoder.send)
         finally:
@@ -38,11 +38,12 @@ class ReencodeMiddleware:
 class _Reencoder:
     """One response's encoding state."""
 
-    __slots__ = ("codec", "request", "downstream", "ping_interval", "started", "_encoder", "_last", "_pinger")
+    __slots__ = ("codec", "state", "request", "downstream", "ping_interval", "started", "_encoder", "_last", "_pinger")
 
-    def __init__(self, codec: Codec, request: Any, downstream: Any, ping_interval: float | None) -> None:
+    def __init__(self, codec: Codec, state: dict[str, Any], downstream: Any, ping_interval: float | None) -> None:
         self.codec = codec
-        self.request = request
+        self.state = state
+        self.request = state.get(REQUEST)
         self.downstream = downstream
         self.ping_interval = ping_interval
         self.started = False
@@ -76,6 +77,7 @@ class _Reencoder:
             body = self.codec.encode_result(result, self.request)
             media_type = self.codec.result_type(result, self.request)
             headers = [JSON] if media_type == "application/json" else [(b"content-type", media_type.encode())]
+            headers += self._upstream()
             await self.downstream({"type": "http.response.start", "status": 200, "headers": headers})
             await self.downstream({"type": "http.response.body", "body": body})
         elif kind == ERROR:
@@ -94,11 +96,16 @@ class _Reencoder:
 
     async def _open_stream(self) -> None:
         self.started = True
-        headers = stream_headers(self.encoder.media_type)
+        headers = [*stream_headers(self.encoder.media_type), *self._upstream()]
         await self.downstream({"type": "http.response.start", "status": 200, "headers": headers})
         if self.ping_interval:
             self._last = asyncio.get_running_loop().time()
             self._pinger = asyncio.ensure_future(self._ping(self.ping_interval))
+
+    def _upstream(self) -> list[tuple[bytes, bytes]]:
+        """Which `provider/model` answered, as on pass-through answers."""
+        target = self.state.get(TARGET)
+        return [(b"x-interlingua-upstream", target.label.encode())] if target is not None else []
 
     async def _body(self, chunk: bytes, more: bool = False) -> None:
         if self._pinger is not None:

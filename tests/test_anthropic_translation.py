@@ -229,3 +229,16 @@ def test_openai_client_sees_anthropic_overload_as_503(tmp_path: Path) -> None:
             await asyncio.sleep(0)
 
     run(scenario())
+
+
+def test_translated_answers_name_the_upstream_too(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            whole = await anthropic_client(url).messages.with_raw_response.create(model="gpt-x", max_tokens=5,
+                                                                                   messages=HI)
+            assert whole.headers["x-interlingua-upstream"] == "oa/gpt-x"
+            async with anthropic_client(url).messages.with_streaming_response.create(
+                    model="gpt-x", max_tokens=5, messages=HI, stream=True) as streamed:
+                assert streamed.headers["x-interlingua-upstream"] == "oa/gpt-x"
+
+    run(scenario())
