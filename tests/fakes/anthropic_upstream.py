@@ -34,7 +34,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from tests.fakes.pacing import POLL, abort, hold
+from tests.fakes.pacing import Streaming, abort
 
 Json = dict[str, Any]
 
@@ -546,7 +546,7 @@ _RECORDED = web.RequestKey("recorded", RecordedRequest)
 _REQUEST_ID = web.RequestKey("request_id", str)
 
 
-class FakeAnthropic:
+class FakeAnthropic(Streaming):
     """An Anthropic Messages server on 127.0.0.1 (ephemeral port), run in the caller's event loop.
 
     Attributes: `url` (base URL without /v1, as the SDK's `base_url` expects; set on entry),
@@ -581,12 +581,6 @@ class FakeAnthropic:
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted messages requests, one each, in order."""
         self._script.extend(replies)
-
-    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
-        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
-        async with asyncio.timeout(timeout):
-            while self.disconnects < count:
-                await asyncio.sleep(POLL)
 
     async def __aenter__(self) -> FakeAnthropic:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
@@ -689,22 +683,7 @@ class FakeAnthropic:
 
     async def _stream(self, request: web.Request, message: _Message) -> web.StreamResponse:
         reply = message.reply
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
-        await response.prepare(request)
-        try:
-            for number, frame in enumerate(message.frames()):
-                if number:
-                    await hold(request, reply)
-                await response.write(frame)
-            if reply.fail == "drop":
-                await hold(request, reply)
-                abort(request)
-        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
-            self.disconnects += 1
-        except asyncio.CancelledError:
-            self.disconnects += 1
-            raise
-        return response
+        return await self.stream(request, message.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
 
 
 def _error(

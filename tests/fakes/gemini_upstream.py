@@ -51,7 +51,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fakes.pacing import POLL, abort, hold
+from tests.fakes.pacing import Streaming, abort
 
 Json = dict[str, Any]
 
@@ -877,7 +877,7 @@ class _Validator:
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 
 
-class FakeGemini:
+class FakeGemini(Streaming):
     """A Gemini API (v1beta) server on 127.0.0.1 (ephemeral port), run in the caller's event loop.
 
     Attributes: `url` (base URL without /v1beta, as the SDK's `base_url` expects; set on entry),
@@ -916,12 +916,6 @@ class FakeGemini:
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted generate requests, one each, in order."""
         self._script.extend(replies)
-
-    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
-        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
-        async with asyncio.timeout(timeout):
-            while self.disconnects < count:
-                await asyncio.sleep(POLL)
 
     async def __aenter__(self) -> FakeGemini:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
@@ -1130,19 +1124,4 @@ class FakeGemini:
     async def _stream(self, request: web.Request, generation: _Generation, *, sse: bool) -> web.StreamResponse:
         reply = generation.reply
         content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
-        response = web.StreamResponse(headers={"Content-Type": content_type})
-        await response.prepare(request)
-        try:
-            for number, frame in enumerate(self._frames(generation, sse=sse)):
-                if number:
-                    await hold(request, reply)
-                await response.write(frame)
-            if reply.fail == "drop":
-                await hold(request, reply)
-                abort(request)
-        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
-            self.disconnects += 1
-        except asyncio.CancelledError:
-            self.disconnects += 1
-            raise
-        return response
+        return await self.stream(request, self._frames(generation, sse=sse), reply, content_type, reply.fail == "drop")

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from tests.fakes.pacing import POLL, abort, hold
+from tests.fakes.pacing import Streaming, abort
 
 Json = dict[str, Any]
 
@@ -345,7 +345,7 @@ class _Completion:
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 
 
-class FakeOpenAI:
+class FakeOpenAI(Streaming):
     """An OpenAI-compatible server on 127.0.0.1 (ephemeral port), run in the caller's event loop.
 
     Attributes: `url` (base URL ending in /v1, set on entry), `requests` (every `RecordedRequest`,
@@ -365,12 +365,6 @@ class FakeOpenAI:
     def script(self, *replies: Reply | ErrorReply | MediaReply) -> None:
         """Queue replies for the next chat-completion requests, one each, in order."""
         self._script.extend(replies)
-
-    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
-        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
-        async with asyncio.timeout(timeout):
-            while self.disconnects < count:
-                await asyncio.sleep(POLL)
 
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
@@ -456,22 +450,7 @@ class FakeOpenAI:
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
         reply = completion.reply
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
-        await response.prepare(request)
-        try:
-            for number, frame in enumerate(completion.frames()):
-                if number:
-                    await hold(request, reply)
-                await response.write(frame)
-            if reply.fail == "drop":
-                await hold(request, reply)
-                abort(request)
-        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
-            self.disconnects += 1
-        except asyncio.CancelledError:
-            self.disconnects += 1
-            raise
-        return response
+        return await self.stream(request, completion.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
 
     # Audio and images ---------------------------------------------------------------------------
 
@@ -486,23 +465,7 @@ class FakeOpenAI:
         await asyncio.sleep(reply.head_delay)
         if isinstance(reply, ErrorReply):
             return _json_response(reply.to_json(), reply.status, reply.headers)
-        response = web.StreamResponse(headers={"Content-Type": reply.content_type or content_type})
-        await response.prepare(request)
-        try:
-            for number, piece in enumerate(reply.pieces or pieces):
-                if number:
-                    await hold(request, reply)
-                await response.write(piece)
-            if reply.drop:
-                abort(request)
-                return response
-            await response.write_eof()
-        except ConnectionResetError:
-            self.disconnects += 1
-        except asyncio.CancelledError:
-            self.disconnects += 1
-            raise
-        return response
+        return await self.stream(request, reply.pieces or pieces, reply, reply.content_type or content_type, reply.drop)
 
     @staticmethod
     def _missing(param: str) -> web.Response:

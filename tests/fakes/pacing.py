@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from aiohttp import web
 
@@ -37,3 +37,36 @@ def abort(request: web.Request) -> None:
     """Cut the connection without a proper end, as a crashing upstream would."""
     if request.transport is not None:
         request.transport.abort()
+
+
+class Streaming:
+    """What every fake upstream does alike: write an answer frame by frame, paced and failing as
+    scripted, and count the clients that left before the end."""
+
+    disconnects: int
+
+    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
+        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
+        async with asyncio.timeout(timeout):
+            while self.disconnects < count:
+                await asyncio.sleep(POLL)
+
+    async def stream(self, request: web.Request, frames: Iterable[bytes], reply: Paced, content_type: str,
+                     drop: bool = False) -> web.StreamResponse:
+        """Send `frames` with `reply`'s pacing between them; with `drop`, cut the connection after."""
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        try:
+            for number, frame in enumerate(frames):
+                if number:
+                    await hold(request, reply)
+                await response.write(frame)
+            if drop:
+                await hold(request, reply)
+                abort(request)
+        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
+            self.disconnects += 1
+        except asyncio.CancelledError:
+            self.disconnects += 1
+            raise
+        return response

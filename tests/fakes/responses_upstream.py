@@ -52,7 +52,7 @@ from aiohttp import web
 
 from tests.fakes.openai_upstream import ErrorReply as ErrorReply
 from tests.fakes.openai_upstream import error as error
-from tests.fakes.pacing import POLL, abort, hold
+from tests.fakes.pacing import Streaming, abort
 
 Json = dict[str, Any]
 
@@ -535,7 +535,7 @@ def _check_text_format(text_config: Any) -> None:
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 
 
-class FakeResponses:
+class FakeResponses(Streaming):
     """An OpenAI Responses API server on 127.0.0.1 (ephemeral port), run in the caller's event loop.
 
     Attributes: `url` (base URL ending in /v1, set on entry), `requests` (every `RecordedRequest`,
@@ -557,12 +557,6 @@ class FakeResponses:
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted create requests, one each, in order."""
         self._script.extend(replies)
-
-    async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
-        """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""
-        async with asyncio.timeout(timeout):
-            while self.disconnects < count:
-                await asyncio.sleep(POLL)
 
     async def __aenter__(self) -> FakeResponses:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
@@ -702,22 +696,7 @@ class FakeResponses:
 
     async def _stream(self, request: web.Request, render: _Render) -> web.StreamResponse:
         reply = render.reply
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
-        await response.prepare(request)
-        try:
-            for number, frame in enumerate(render.frames()):
-                if number:
-                    await hold(request, reply)
-                await response.write(frame)
-            if reply.fail == "drop":
-                await hold(request, reply)
-                abort(request)
-        except ConnectionResetError:  # aiohttp raises its subclass when writing to a closed transport
-            self.disconnects += 1
-        except asyncio.CancelledError:
-            self.disconnects += 1
-            raise
-        return response
+        return await self.stream(request, render.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
 
     async def _count(self, request: web.Request) -> web.Response:
         body = request[_RECORDED].json
