@@ -576,7 +576,6 @@ class FakeAnthropic(Streaming):
         self.disconnects = 0
         self.signatures: set[str] = set()
         self._script: deque[Reply | ErrorReply] = deque()
-        self._runner: web.AppRunner | None = None
 
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted messages requests, one each, in order."""
@@ -589,16 +588,8 @@ class FakeAnthropic(Streaming):
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{id:.+}", self._get_model)
-        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.url = await self.serve(app)
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _mint(self) -> str:
         signature = "sig_" + secrets.token_urlsafe(24)

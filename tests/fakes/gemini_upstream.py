@@ -911,7 +911,6 @@ class FakeGemini(Streaming):
         self.disconnects = 0
         self.signatures: set[bytes] = set()
         self._script: deque[Reply | ErrorReply] = deque()
-        self._runner: web.AppRunner | None = None
 
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted generate requests, one each, in order."""
@@ -922,16 +921,8 @@ class FakeGemini(Streaming):
         app.router.add_get("/v1beta/models", self._list_models)
         # Model ids may contain "/" and ":", so one catch-all route splits `name:action` itself.
         app.router.add_route("*", "/v1beta/{name:.+}", self._dispatch)
-        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.url = await self.serve(app)
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _mint(self) -> str:
         signature = _SIGNATURE_PREFIX + secrets.token_bytes(29)

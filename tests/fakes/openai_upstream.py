@@ -360,7 +360,6 @@ class FakeOpenAI(Streaming):
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self._script: deque[Reply | ErrorReply | MediaReply] = deque()
-        self._runner: web.AppRunner | None = None
 
     def script(self, *replies: Reply | ErrorReply | MediaReply) -> None:
         """Queue replies for the next chat-completion requests, one each, in order."""
@@ -376,16 +375,8 @@ class FakeOpenAI(Streaming):
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{id:.+}", self._get_model)  # ids may contain slashes
-        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self.url = await self.serve(app) + "/v1"
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @web.middleware
     async def _record(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:

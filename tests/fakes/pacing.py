@@ -40,10 +40,23 @@ def abort(request: web.Request) -> None:
 
 
 class Streaming:
-    """What every fake upstream does alike: write an answer frame by frame, paced and failing as
-    scripted, and count the clients that left before the end."""
+    """What every fake upstream does alike: serve on a loopback port, write an answer frame by
+    frame, paced and failing as scripted, and count the clients that left before the end."""
 
     disconnects: int
+    _runner: web.AppRunner | None = None
+
+    async def serve(self, app: web.Application) -> str:
+        """Start `app` on an ephemeral port and return its base address."""
+        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     async def wait_for_disconnects(self, count: int = 1, timeout: float = 2.0) -> None:
         """Wait until `disconnects >= count`: a departure is only noticed at the fake's next write or poll."""

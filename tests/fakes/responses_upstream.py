@@ -552,7 +552,6 @@ class FakeResponses(Streaming):
         self.stored: dict[str, Stored] = {}
         self.encrypted: set[str] = set()
         self._script: deque[Reply | ErrorReply] = deque()
-        self._runner: web.AppRunner | None = None
 
     def script(self, *replies: Reply | ErrorReply) -> None:
         """Queue replies for the next accepted create requests, one each, in order."""
@@ -565,16 +564,8 @@ class FakeResponses(Streaming):
         app.router.add_get("/v1/responses/{id}", self._retrieve)
         app.router.add_delete("/v1/responses/{id}", self._delete)
         app.router.add_get("/v1/responses/{id}/input_items", self._input_items)
-        # A short shutdown timeout: a test may leave a stream parked on a gate that is never set.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self.url = await self.serve(app) + "/v1"
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _mint(self) -> str:
         blob = "enc_" + secrets.token_urlsafe(24)
