@@ -34,7 +34,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from tests.fakes.pacing import Streaming, abort
+from tests.fakes.pacing import Streaming, abort, bearer
 
 Json = dict[str, Any]
 
@@ -78,8 +78,7 @@ class RecordedRequest:
     @property
     def auth_token(self) -> str | None:
         """The `Authorization: Bearer` credential, if the request used that one."""
-        scheme, _, token = self.headers.get("authorization", "").partition(" ")
-        return token if scheme.lower() == "bearer" and token else None
+        return bearer(self.headers)
 
 
 @dataclass(slots=True, frozen=True)

@@ -17,6 +17,12 @@ class Paced(Protocol):
     gate: asyncio.Event | None
 
 
+def bearer(headers: dict[str, str]) -> str | None:
+    """The `Authorization: Bearer` credential of recorded (lower-cased) headers, if there is one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()

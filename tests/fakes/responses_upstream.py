@@ -52,7 +52,7 @@ from aiohttp import web
 
 from tests.fakes.openai_upstream import ErrorReply as ErrorReply
 from tests.fakes.openai_upstream import error as error
-from tests.fakes.pacing import Streaming, abort
+from tests.fakes.pacing import Streaming, abort, bearer
 
 Json = dict[str, Any]
 
@@ -149,8 +149,7 @@ class RecordedRequest:
     @property
     def api_key(self) -> str | None:
         """The `Authorization: Bearer` credential, so tests can check which key the gateway forwarded."""
-        scheme, _, token = self.headers.get("authorization", "").partition(" ")
-        return token if scheme.lower() == "bearer" and token else None
+        return bearer(self.headers)
 
 
 @dataclass(slots=True, frozen=True)
