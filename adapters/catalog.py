@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from adapters.dialects.base import ModelCard
-from adapters.providers import Provider, Target
+from interlingua.adapters.dialects.base import ModelCard
+from interlingua.adapters.providers import Provider, Target
 
 
 class Catalog:

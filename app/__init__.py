@@ -1,5 +1,5 @@
 """Assembly of the gateway: configuration, the app factory, the dispatcher and the CLI."""
 
-from app.factory import create_app
+from interlingua.app.factory import create_app
 
 __all__ = ["create_app"]

@@ -7,9 +7,9 @@ import ipaddress
 import sys
 from typing import Sequence
 
-from adapters.storage.ledger import format_totals, totals
-from app.config import Config, ConfigError, from_env, load
-from app.factory import LEDGER_FILE
+from interlingua.adapters.storage.ledger import format_totals, totals
+from interlingua.app.config import Config, ConfigError, from_env, load
+from interlingua.app.factory import LEDGER_FILE
 
 
 def _config(path: str | None) -> Config:
@@ -35,7 +35,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
-    from app.factory import create_app
+    from interlingua.app.factory import create_app
 
     gateway = create_app(config)
     print(f"interlingua: providers {', '.join(gateway.catalog.providers)} (config from {config.source}), "
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", help="TOML config file, for its data_dir")
     p.set_defaults(run=usage)
     args = parser.parse_args(argv)
-    if args.command is None:  # bare `interlingua` or `python -m app` serves
+    if args.command is None:  # bare `interlingua` or `python -m interlingua` serves
         args = parser.parse_args(["serve"])
     try:
         return args.run(args)

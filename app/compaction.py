@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from adapters import ir
-from adapters.providers import Target
-from adapters.providers.tokens import estimate_tokens
+from interlingua.adapters import ir
+from interlingua.adapters.providers import Target
+from interlingua.adapters.providers.tokens import estimate_tokens
 
 INSTRUCTION = (
     "Summarise the conversation below for the assistant that will continue it. Keep every fact, "

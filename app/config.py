@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from adapters.providers import KINDS
+from interlingua.adapters.providers import KINDS
 
 
 class ConfigError(ValueError):

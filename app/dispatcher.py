@@ -16,13 +16,13 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
-from adapters import ir
-from adapters.catalog import Catalog
-from adapters.dialects.base import Codec, ModelList
-from adapters.providers import Reply, Target
-from app.compaction import compact
-from middleware.respond import JSON, send_error, stream_headers
-from middleware.state import (
+from interlingua.adapters import ir
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.dialects.base import Codec, ModelList
+from interlingua.adapters.providers import Reply, Target
+from interlingua.app.compaction import compact
+from interlingua.middleware.respond import JSON, send_error, stream_headers
+from interlingua.middleware.state import (
     DIALECT,
     DISCONNECTED,
     END,

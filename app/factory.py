@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.catalog import Catalog
-from adapters.providers import KINDS, Provider
-from adapters.providers.reasoning_store import ReasoningStore
-from adapters.storage.ledger import Ledger
-from adapters.storage.responses import ResponseStore
-from app.config import Config, ProviderConfig
-from app.dispatcher import Dispatcher
-from middleware.auth import AuthMiddleware
-from middleware.dialect import DialectMiddleware
-from middleware.metering import MeteringMiddleware
-from middleware.normalise import NormalisationMiddleware
-from middleware.reencode import ReencodeMiddleware
-from middleware.responses_state import ResponsesStateMiddleware
-from middleware.routing import RoutingMiddleware
-from middleware.state import Principal
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.providers import KINDS, Provider
+from interlingua.adapters.providers.reasoning_store import ReasoningStore
+from interlingua.adapters.storage.ledger import Ledger
+from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.app.config import Config, ProviderConfig
+from interlingua.app.dispatcher import Dispatcher
+from interlingua.middleware.auth import AuthMiddleware
+from interlingua.middleware.dialect import DialectMiddleware
+from interlingua.middleware.metering import MeteringMiddleware
+from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.reencode import ReencodeMiddleware
+from interlingua.middleware.responses_state import ResponsesStateMiddleware
+from interlingua.middleware.routing import RoutingMiddleware
+from interlingua.middleware.state import Principal
 
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"

@@ -13,9 +13,9 @@ import hmac
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
-from adapters.ir import GatewayError
-from middleware.respond import send_error
-from middleware.state import OPEN, PRINCIPAL, Principal, state_of
+from interlingua.adapters.ir import GatewayError
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import OPEN, PRINCIPAL, Principal, state_of
 
 
 def credential(scope: dict[str, Any]) -> str | None:

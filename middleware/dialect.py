@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from adapters.dialects import CODECS
-from adapters.dialects.base import Codec
-from middleware.state import DIALECT, OPERATION, PARAMS, state_of
+from interlingua.adapters.dialects import CODECS
+from interlingua.adapters.dialects.base import Codec
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, state_of
 
 
 def route_path(scope: dict[str, Any]) -> str:

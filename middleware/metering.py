@@ -12,10 +12,10 @@ import time
 from collections import deque
 from typing import Any
 
-from adapters.ir import GatewayError, Usage
-from adapters.storage.ledger import UsageRecord
-from middleware.respond import send_error
-from middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
+from interlingua.adapters.ir import GatewayError, Usage
+from interlingua.adapters.storage.ledger import UsageRecord
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
 
 _UNMETERED = frozenset({"models.list", "models.get", "responses.get", "responses.delete", "responses.input_items"})
 

@@ -22,9 +22,9 @@ import orjson
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from adapters.ir import Form, GatewayError, Upload, invalid
-from middleware.respond import send_error
-from middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
+from interlingua.adapters.ir import Form, GatewayError, Upload, invalid
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 HEAD_BYTES = 16  # enough for every file signature a codec checks
 

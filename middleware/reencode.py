@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.dialects.base import Codec, StreamEncoder
-from middleware.respond import JSON, codec_of, error_messages, stream_headers
-from middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET
+from interlingua.adapters.dialects.base import Codec, StreamEncoder
+from interlingua.middleware.respond import JSON, codec_of, error_messages, stream_headers
+from interlingua.middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET
 
 
 class ReencodeMiddleware:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.dialects import OPENAI_CHAT
-from adapters.dialects.base import Codec
-from adapters.ir import GatewayError
-from middleware.state import DIALECT
+from interlingua.adapters.dialects import OPENAI_CHAT
+from interlingua.adapters.dialects.base import Codec
+from interlingua.adapters.ir import GatewayError
+from interlingua.middleware.state import DIALECT
 
 JSON = (b"content-type", b"application/json")
 _NO_BUFFERING = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]

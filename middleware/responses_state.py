@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from adapters.dialects import sse
-from adapters.ir import GatewayError
-from adapters.storage.responses import ResponseStore
-from middleware.respond import JSON, send_error
-from middleware.state import DIALECT, OPERATION, PARAMS, REQUEST
+from interlingua.adapters.dialects import sse
+from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST
 
 RESPONSES = "responses"
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"')

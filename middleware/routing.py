@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.catalog import Catalog
-from adapters.ir import GatewayError
-from middleware.respond import send_error
-from middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.ir import GatewayError
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
 
 # The capability each operation needs of a model (a model listed without one is taken to chat).
 _CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings", "audio.speech": "speech",

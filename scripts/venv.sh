@@ -1,13 +1,18 @@
 # Sourced by scripts/serve and scripts/test: make .venv at the repository root and install the
-# project into it, again only when pyproject.toml has changed since the last install.
+# locked dependencies (requirements.lock, or requirements-test.lock with the test extras) and the
+# project into it, again only when the lock or pyproject.toml has changed since the last install.
 set -eu
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
 extras="${1:-}"
+lock="$root/requirements${extras:+-$extras}.lock"
 python=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)${extras:+-$extras}"
+stamp="$venv/.installed-$(cat "$root/pyproject.toml" "$lock" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root${extras:+[$extras]}"
+    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+    "${pip[@]}" --require-hashes --only-binary :all: -r "$lock"
+    "${pip[@]}" --no-deps -e "$root"
+    rm -f "$venv"/.installed-*
     touch "$stamp"
 fi

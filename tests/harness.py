@@ -14,8 +14,8 @@ import uvicorn
 from google import genai
 from google.genai import types
 
-from app.config import parse
-from app.factory import Gateway, create_app
+from interlingua.app.config import parse
+from interlingua.app.factory import Gateway, create_app
 
 
 @asynccontextmanager

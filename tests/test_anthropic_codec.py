@@ -9,9 +9,9 @@ from typing import Any, Callable
 import orjson
 import pytest
 
-from adapters import ir
-from adapters.dialects import openai_chat
-from adapters.dialects.anthropic import (
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import openai_chat
+from interlingua.adapters.dialects.anthropic import (
     CODEC,
     DEFAULT_MAX_TOKENS,
     JSON_OBJECT_INSTRUCTION,
@@ -27,9 +27,9 @@ from adapters.dialects.anthropic import (
     encode_messages_response,
     encode_usage,
 )
-from adapters.dialects.base import ModelCard, ModelList, Route
-from adapters.dialects.ids import original_id, safe_id
-from adapters.dialects.openai_chat import decode_chat_request
+from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
+from interlingua.adapters.dialects.ids import original_id, safe_id
+from interlingua.adapters.dialects.openai_chat import decode_chat_request
 
 # Fixtures ----------------------------------------------------------------------------------------
 

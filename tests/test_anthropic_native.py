@@ -9,7 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from adapters.storage.ledger import totals
+from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.anthropic_upstream import FakeAnthropic, Usage, call, error, fail_mid_stream, reply, text, thinking
 from tests.harness import anthropic_client, anthropic_provider, gateway

@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from adapters.storage.ledger import totals
+from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, call, text, tool_calls
 from tests.harness import client, gateway, provider

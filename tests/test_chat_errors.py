@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from adapters.storage.ledger import totals
+from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, ResettingUpstream, Usage, error, fail_mid_stream, refused_port, text
 from tests.harness import client, gateway, provider

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from adapters.storage.ledger import Ledger, UsageRecord
-from app.cli import is_loopback, main
-from app.factory import LEDGER_FILE, Gateway
+from interlingua.adapters.storage.ledger import Ledger, UsageRecord
+from interlingua.app.cli import is_loopback, main
+from interlingua.app.factory import LEDGER_FILE, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_SECRET = "sk-upstream-SECRET-0123456789"
@@ -191,7 +191,7 @@ def test_serve_refuses_public_host_from_config(
 
 
 def test_no_command_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun) -> None:
-    """Bare `interlingua` (and so `python -m app`) serves, configured from the environment."""
+    """Bare `interlingua` (and so `python -m interlingua`) serves, configured from the environment."""
     monkeypatch.setenv("INTERLINGUA_DATA_DIR", str(tmp_path))
     assert main([]) == 0
     ((app, kwargs),) = fake_run.calls
@@ -311,12 +311,12 @@ def test_usage_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "config error: server.data_dir: must be a string" in capsys.readouterr().err
 
 
-# --- python -m app -------------------------------------------------------------------------------
+# --- python -m interlingua -------------------------------------------------------------------------------
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m app ARGS` from the repository root, with this test's environment."""
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=dict(os.environ),
+    """`python -m interlingua ARGS` from the repository root, with this test's environment."""
+    return subprocess.run([sys.executable, "-m", "interlingua", *args], cwd=ROOT, env=dict(os.environ),
                           capture_output=True, text=True, timeout=60)
 
 

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import pytest
 
-from app.config import (
+from interlingua.app.config import (
     AliasConfig,
     Config,
     ConfigError,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-from adapters import ir
-from adapters.catalog import Catalog
-from adapters.dialects import OPENAI_CHAT
-from adapters.providers import Provider, Reply, Target
-from app.dispatcher import Dispatcher
-from middleware.state import DIALECT, DISCONNECTED, ERROR, OPERATION, REQUEST, TARGET, TARGETS, USAGE
+from interlingua.adapters import ir
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.dialects import OPENAI_CHAT
+from interlingua.adapters.providers import Provider, Reply, Target
+from interlingua.app.dispatcher import Dispatcher
+from interlingua.middleware.state import DIALECT, DISCONNECTED, ERROR, OPERATION, REQUEST, TARGET, TARGETS, USAGE
 from tests.asgi import call, run
 
 

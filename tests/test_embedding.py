@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
-from app import create_app
-from app.config import parse
-from middleware.auth import AuthMiddleware
-from middleware.state import PRINCIPAL, Principal
+from interlingua.app import create_app
+from interlingua.app.config import parse
+from interlingua.middleware.auth import AuthMiddleware
+from interlingua.middleware.state import PRINCIPAL, Principal
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import client, provider, serve
@@ -79,7 +79,7 @@ def test_interlingua_serve_runs_as_a_command(tmp_path: Path) -> None:
     """`interlingua serve` from the environment: no keys, loopback only, answers the models list."""
     port = _free_port()
     env = {"PATH": "/usr/bin:/bin", "INTERLINGUA_DATA_DIR": str(tmp_path), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
-    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "interlingua", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15

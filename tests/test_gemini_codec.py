@@ -10,10 +10,10 @@ from typing import Any, Callable
 import orjson
 import pytest
 
-from adapters import ir
-from adapters.dialects.anthropic import decode_messages_request
-from adapters.dialects.base import ModelCard, ModelList, Route
-from adapters.dialects.gemini import (
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.anthropic import decode_messages_request
+from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
+from interlingua.adapters.dialects.gemini import (
     CODEC,
     SKIP_SIGNATURE,
     GeneratePassthrough,
@@ -27,7 +27,7 @@ from adapters.dialects.gemini import (
     encode_generate_response,
     encode_usage,
 )
-from adapters.dialects.openai_chat import decode_chat_request
+from interlingua.adapters.dialects.openai_chat import decode_chat_request
 
 # Fixtures ----------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from google.genai import errors, types
 
-from adapters.storage.ledger import totals
+from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes import gemini_upstream as fg
 from tests.harness import gateway, gemini_client, gemini_provider

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.storage.ledger import Ledger, UsageRecord, format_totals, totals
+from interlingua.adapters.storage.ledger import Ledger, UsageRecord, format_totals, totals
 
 
 def rec(key: str = "alice", model: str = "gpt-4o", status: int = 200, **kw) -> UsageRecord:

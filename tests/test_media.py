@@ -15,17 +15,17 @@ import httpx
 import openai
 import pytest
 
-from adapters import ir
-from adapters.catalog import Catalog
-from adapters.dialects import OPENAI_CHAT, gemini_images
-from adapters.dialects import openai_media as media
-from adapters.providers import GeminiProvider, OpenAIProvider, Target
-from adapters.providers.openai import UPLOAD_CHUNK, _stream_pieces
-from adapters.storage.ledger import totals
-from app.dispatcher import Dispatcher
-from middleware import normalise
-from middleware.normalise import NormalisationMiddleware
-from middleware.state import DIALECT, OPERATION, REQUEST, TARGETS, USAGE
+from interlingua.adapters import ir
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.dialects import OPENAI_CHAT, gemini_images
+from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.providers import GeminiProvider, OpenAIProvider, Target
+from interlingua.adapters.providers.openai import UPLOAD_CHUNK, _stream_pieces
+from interlingua.adapters.storage.ledger import totals
+from interlingua.app.dispatcher import Dispatcher
+from interlingua.middleware import normalise
+from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.state import DIALECT, OPERATION, REQUEST, TARGETS, USAGE
 from tests.asgi import call, run
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo

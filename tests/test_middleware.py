@@ -7,17 +7,17 @@ from typing import Any
 
 import orjson
 
-from adapters import ir
-from adapters.catalog import Catalog
-from adapters.dialects import OPENAI_CHAT
-from adapters.providers.openai import OpenAIProvider
-from middleware.auth import AuthMiddleware
-from middleware.dialect import DialectMiddleware
-from middleware.metering import MeteringMiddleware
-from middleware.normalise import NormalisationMiddleware
-from middleware.reencode import ReencodeMiddleware
-from middleware.routing import RoutingMiddleware
-from middleware.state import (
+from interlingua.adapters import ir
+from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.dialects import OPENAI_CHAT
+from interlingua.adapters.providers.openai import OpenAIProvider
+from interlingua.middleware.auth import AuthMiddleware
+from interlingua.middleware.dialect import DialectMiddleware
+from interlingua.middleware.metering import MeteringMiddleware
+from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.reencode import ReencodeMiddleware
+from interlingua.middleware.routing import RoutingMiddleware
+from interlingua.middleware.state import (
     DIALECT,
     END,
     ERROR,
@@ -278,9 +278,9 @@ def test_reencode_passes_plain_http_messages_untouched() -> None:
 
 
 def test_responses_state_expands_history_records_answers_and_serves_the_store(tmp_path: Any) -> None:
-    from adapters.dialects import OPENAI_RESPONSES
-    from adapters.storage.responses import ResponseStore
-    from middleware.responses_state import ResponsesStateMiddleware
+    from interlingua.adapters.dialects import OPENAI_RESPONSES
+    from interlingua.adapters.storage.responses import ResponseStore
+    from interlingua.middleware.responses_state import ResponsesStateMiddleware
 
     store = ResponseStore(tmp_path / "responses.sqlite3")
     earlier = {"id": "resp_1", "object": "response", "output": [

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from adapters.local import minilm
-from adapters.local.minilm import DIMENSIONS, MAX_TOKENS, MODEL_ID, TOKENIZER_PATH, MiniLM
+from interlingua.adapters.local import minilm
+from interlingua.adapters.local.minilm import DIMENSIONS, MAX_TOKENS, MODEL_ID, TOKENIZER_PATH, MiniLM
 
 MIXED = [
     "Short.",

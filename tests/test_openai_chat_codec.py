@@ -9,8 +9,8 @@ from typing import Any, Callable
 import orjson
 import pytest
 
-from adapters import ir
-from adapters.dialects.openai_chat import (
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.openai_chat import (
     CODEC,
     ChatPassthrough,
     ChatStreamDecoder,

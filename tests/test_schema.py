@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.dialects.schema import from_gemini, to_gemini
+from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
 # The keys Gemini's OpenAPI-subset Schema accepts (wire-formats.md 4.1); anything else is a 400.
 GEMINI_KEYS = frozenset({

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.dialects.utility import output_format
+from interlingua.adapters.dialects.utility import output_format
 from tests.asgi import run
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo

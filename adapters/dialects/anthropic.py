@@ -16,12 +16,12 @@ from typing import Any, Mapping
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import sse
-from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
-from adapters.dialects.ids import original_id, safe_id
-from adapters.dialects.reasoning import MIN_BUDGET, budget
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.ids import original_id, safe_id
+from interlingua.adapters.dialects.reasoning import MIN_BUDGET, budget
 
 PROVIDER = "anthropic"
 DEFAULT_MAX_TOKENS = 4096

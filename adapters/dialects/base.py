@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from adapters import ir
-from adapters.dialects import sse
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import sse
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import orjson
 
-from adapters.ir import GatewayError, invalid
+from interlingua.adapters.ir import GatewayError, invalid
 
 _MISSING = object()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import ir
+from interlingua.adapters import ir
 
 Values = dict[str, list[str]]
 

@@ -21,13 +21,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import gemini_embeddings as embeddings
-from adapters.dialects import sse
-from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
-from adapters.dialects.reasoning import budget, effort
-from adapters.dialects.schema import from_gemini, to_gemini
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import gemini_embeddings as embeddings
+from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.reasoning import budget, effort
+from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
 PROVIDER = "gemini"
 SKIP_SIGNATURE = base64.b64encode(b"skip_thought_signature_validator").decode()

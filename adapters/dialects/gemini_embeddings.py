@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import ir
-from adapters.dialects import fields as f
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
 
 
 def _text(content: Any, path: str) -> str:

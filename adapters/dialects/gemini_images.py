@@ -15,10 +15,10 @@ import math
 import time
 from typing import Any
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import forms
-from adapters.dialects.gemini import FILTERED, decode_usage, g
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import forms
+from interlingua.adapters.dialects.gemini import FILTERED, decode_usage, g
 
 # The aspect ratios Gemini's image models draw; OpenAI's `size` is mapped to the nearest.
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")

@@ -12,12 +12,12 @@ from typing import Any, Mapping
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import openai_embeddings as embeddings
-from adapters.dialects import openai_media as media
-from adapters.dialects import reasoning, sse
-from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import openai_embeddings as embeddings
+from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.dialects import reasoning, sse
+from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
 
 _REQUEST_FIELDS = frozenset(
     """model messages stream stream_options max_completion_tokens max_tokens temperature top_p stop n

@@ -10,8 +10,8 @@ import base64
 from array import array
 from typing import Any
 
-from adapters import ir
-from adapters.dialects import fields as f
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
 
 _FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 

@@ -21,10 +21,10 @@ from typing import Any, Callable, Union
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import forms, sse
-from adapters.dialects.base import Passthrough, StreamEncoder
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import forms, sse
+from interlingua.adapters.dialects.base import Passthrough, StreamEncoder
 
 MediaRequest = Union[ir.SpeechRequest, ir.TranscriptionRequest, ir.ImageRequest]
 REQUESTS = (ir.SpeechRequest, ir.TranscriptionRequest, ir.ImageRequest)

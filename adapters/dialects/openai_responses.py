@@ -16,11 +16,11 @@ from typing import Any, Mapping
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import fields as f
-from adapters.dialects import reasoning, sse
-from adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
-from adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import reasoning, sse
+from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 
 PROVIDER = "openai"
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")

@@ -7,7 +7,7 @@ low, up to 8192 medium, above that high.
 
 from __future__ import annotations
 
-from adapters import ir
+from interlingua.adapters import ir
 
 BUDGET_OF_EFFORT = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
 MIN_BUDGET = 1024

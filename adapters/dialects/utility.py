@@ -23,10 +23,10 @@ from typing import Any, Mapping
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import forms
-from adapters.dialects import openai_media as media
-from adapters.dialects.base import Codec, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import forms
+from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.dialects.base import Codec, Passthrough, Route, StreamDecoder, StreamEncoder
 
 _ROUTES = {"/v1/render": "render", "/v1/transcribe": "transcribe"}
 _RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})

@@ -1,10 +1,10 @@
 """Upstream providers, one module per kind; `KINDS` maps a config `type` to its class."""
 
-from adapters.providers.anthropic import AnthropicProvider
-from adapters.providers.base import Provider, Reply, Target
-from adapters.providers.gemini import GeminiProvider
-from adapters.providers.local import LocalProvider
-from adapters.providers.openai import OpenAIProvider
+from interlingua.adapters.providers.anthropic import AnthropicProvider
+from interlingua.adapters.providers.base import Provider, Reply, Target
+from interlingua.adapters.providers.gemini import GeminiProvider
+from interlingua.adapters.providers.local import LocalProvider
+from interlingua.adapters.providers.openai import OpenAIProvider
 
 KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider,
                                     "gemini": GeminiProvider, "local": LocalProvider}

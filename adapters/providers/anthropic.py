@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from adapters import ir
-from adapters.dialects.anthropic import CODEC as MESSAGES
-from adapters.providers.base import Provider
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.anthropic import CODEC as MESSAGES
+from interlingua.adapters.providers.base import Provider
 
 VERSION = "2023-06-01"
 _COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",

@@ -15,11 +15,11 @@ from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable
 import httpx
 import orjson
 
-from adapters import ir
-from adapters.dialects.base import Codec, StreamDecoder
-from adapters.providers.reasoning_store import ReasoningStore
-from adapters.providers.tokens import estimate_tokens
-from adapters.providers.transport import AiohttpTransport
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.base import Codec, StreamDecoder
+from interlingua.adapters.providers.reasoning_store import ReasoningStore
+from interlingua.adapters.providers.tokens import estimate_tokens
+from interlingua.adapters.providers.transport import AiohttpTransport
 
 
 @dataclass(slots=True)

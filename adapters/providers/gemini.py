@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from adapters import ir
-from adapters.dialects import gemini_embeddings as embeddings
-from adapters.dialects import gemini_images
-from adapters.dialects.gemini import CODEC as GEMINI
-from adapters.providers.base import Provider, Reply, read_upload
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import gemini_embeddings as embeddings
+from interlingua.adapters.dialects import gemini_images
+from interlingua.adapters.dialects.gemini import CODEC as GEMINI
+from interlingua.adapters.providers.base import Provider, Reply, read_upload
 
 
 class GeminiProvider(Provider):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters import ir
-from adapters.dialects.openai_chat import CODEC as CHAT
-from adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
-from adapters.providers.base import Provider, Reply
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
+from interlingua.adapters.providers.base import Provider, Reply
 
 
 class LocalProvider(Provider):

@@ -21,12 +21,12 @@ from typing import Any, AsyncIterator
 import httpx
 import orjson
 
-from adapters import ir
-from adapters.dialects import openai_embeddings as embeddings
-from adapters.dialects import openai_media as media
-from adapters.dialects.openai_chat import CODEC as CHAT
-from adapters.dialects.openai_responses import CODEC as RESPONSES
-from adapters.providers.base import Provider, Reply
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import openai_embeddings as embeddings
+from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
+from interlingua.adapters.providers.base import Provider, Reply
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 

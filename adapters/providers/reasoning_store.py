@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from adapters import ir
+from interlingua.adapters import ir
 
 
 class ReasoningStore:

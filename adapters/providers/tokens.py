@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import quicktok
 
-from adapters import ir
+from interlingua.adapters import ir
 
 MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 3
