@@ -207,7 +207,12 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
-    extra: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # dialect fields with no neutral meaning, for a round trip
+    # What the ledger meters besides tokens.
+    characters: int = 0  # of text spoken
+    audio_seconds: float = 0.0  # of audio transcribed, where the upstream reports it
+    images: int | None = None  # made; None for an answer that is not an image answer
+    estimated: bool = False  # the upstream never reported usage: counted from what was seen
 
     @property
     def total_tokens(self) -> int:

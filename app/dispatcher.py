@@ -241,4 +241,4 @@ def _usage_of(codec: Codec, body: bytes) -> ir.Usage | None:
 
 def _estimate(events: int) -> ir.Usage:
     """A stream cut short has no usage report: about one output token per event is the best guess."""
-    return ir.Usage(output_tokens=events, extra={"estimated": True})
+    return ir.Usage(output_tokens=events, estimated=True)

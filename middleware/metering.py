@@ -83,7 +83,6 @@ class MeteringMiddleware:
         principal = state.get(PRINCIPAL)
         target = state.get(TARGET)
         usage: Usage = state.get(USAGE) or Usage()
-        media = usage.extra or {}
         dialect = state.get(DIALECT)
         self.ledger.record(UsageRecord(
             ts=time.time() - (now - started),
@@ -100,8 +99,8 @@ class MeteringMiddleware:
             ttfb_ms=(first_byte - started) * 1000 if first_byte else None,
             total_ms=(now - started) * 1000,
             stream=bool(getattr(request, "stream", False)),
-            estimated=bool(media.get("estimated")),
-            characters=int(media.get("characters") or 0),
-            audio_seconds=float(media.get("seconds") or 0.0),
-            images=int(media.get("images") or 0),
+            estimated=usage.estimated,
+            characters=usage.characters,
+            audio_seconds=usage.audio_seconds,
+            images=usage.images or 0,
         ))

@@ -499,11 +499,11 @@ def test_media_usage_counts_characters_audio_bytes_and_images(tmp_path: Path) ->
                 usages.append(state[USAGE])
             form.close()
         assert usages == [
-            ir.Usage(extra={"characters": 5}),
-            ir.Usage(input_tokens=5, output_tokens=9, extra={"characters": 5}),  # speech's own SSE reports tokens
-            ir.Usage(extra={"audio_bytes": len(WAV), "seconds": 1}),  # whisper bills seconds
-            ir.Usage(input_tokens=10, output_tokens=300, extra={"images": 3}),
-            ir.Usage(input_tokens=10, output_tokens=100, extra={"images": 2}),
+            ir.Usage(characters=5),
+            ir.Usage(input_tokens=5, output_tokens=9, characters=5),  # speech's own SSE reports tokens
+            ir.Usage(audio_seconds=1.0),  # whisper bills seconds
+            ir.Usage(input_tokens=10, output_tokens=300, images=3),
+            ir.Usage(input_tokens=10, output_tokens=100, images=2),
         ]
 
     run(scenario())

@@ -90,5 +90,5 @@ def decode_image_response(body: Any) -> ir.ImageResponse:
                                   + (f": {text}" if text else ""), code="content_policy_violation")
         raise ir.GatewayError("upstream", "the image model answered no image" + (f": {text}" if text else ""))
     usage = decode_usage(g(body, "usageMetadata")) or ir.Usage()
-    usage.extra = {"images": len(images)}
+    usage.images = len(images)
     return ir.ImageResponse(images, created=int(time.time()), usage=usage)

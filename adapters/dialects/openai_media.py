@@ -236,28 +236,27 @@ def request_usage(req: MediaRequest) -> ir.Usage:
     """What a request tells about its own size. Tokens stay 0 unless the upstream reports them:
     the characters of speech input are not tokens, and a later change meters these units."""
     if isinstance(req, ir.SpeechRequest):
-        return ir.Usage(extra={"characters": len(req.input)})
+        return ir.Usage(characters=len(req.input))
     if isinstance(req, ir.TranscriptionRequest):
-        return ir.Usage(extra={"audio_bytes": req.file.size if req.file else 0})
-    return ir.Usage(extra={"images": 0})
+        return ir.Usage()
+    return ir.Usage(images=0)
 
 
 def _count(payload: dict[str, Any], usage: ir.Usage) -> None:
     """Add what one upstream answer or event reports: its token usage, and the images it carries."""
-    extra = usage.extra if usage.extra is not None else {}
     reported = payload.get("usage")
     if isinstance(reported, dict):
         usage.input_tokens = int(reported.get("input_tokens") or 0)
         usage.output_tokens = int(reported.get("output_tokens") or 0)
-        if reported.get("type") == "duration":  # whisper-1 bills seconds of audio
-            extra["seconds"] = reported.get("seconds")
-    if "images" in extra:
+        seconds = reported.get("seconds")
+        if reported.get("type") == "duration" and isinstance(seconds, (int, float)):  # whisper-1 bills seconds
+            usage.audio_seconds = float(seconds)
+    if usage.images is not None:
         kind = payload.get("type")
         if isinstance(payload.get("data"), list):
-            extra["images"] = len(payload["data"])
+            usage.images = len(payload["data"])
         elif isinstance(kind, str) and kind.startswith("image_") and kind.endswith(".completed"):
-            extra["images"] += 1
-    usage.extra = extra
+            usage.images += 1
 
 
 def _usage(req: MediaRequest, payload: Any) -> ir.Usage:
@@ -337,7 +336,7 @@ def is_event_stream(req: MediaRequest) -> bool:
 class MediaPassthrough(Passthrough):
     """Forwards a media answer byte for byte, as it arrives.
 
-    Usage starts as what the request tells (characters, audio bytes) and, in an event stream,
+    Usage starts as what the request tells (characters spoken) and, in an event stream,
     takes the upstream's counts from the events that carry them (`transcript.text.done`,
     `speech.audio.done`, `image_generation.completed`...). Only those events are parsed.
     """
