@@ -13,7 +13,7 @@ from typing import IO, Any, Literal, Union
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
-# Neutral finish reasons (wire-formats.md 6.1); each codec maps to and from its own words.
+# Neutral finish reasons; each codec maps to and from its own words (the README's translation tables).
 FinishReason = Literal[
     "stop", "stop_sequence", "length", "tool_calls", "content_filter", "context_overflow", "pause"
 ]
@@ -200,7 +200,8 @@ class TokenCount:
 
 @dataclass(slots=True)
 class Usage:
-    """One neutral usage record (wire-formats.md 6.8): totals include their sub-counts."""
+    """One neutral usage record: totals include their sub-counts (input counts cache reads and writes,
+    output counts reasoning), as docs/architecture.md describes."""
 
     input_tokens: int = 0
     output_tokens: int = 0

@@ -6,7 +6,7 @@ when quicktok bundles it (exact for text) and o200k otherwise. This measures wha
 costs: o200k's count against the exact Llama 3 and Qwen tokenizers, and against cl100k (older
 OpenAI models), on three kinds of text found offline on any machine: English prose (the standard
 library's docstrings), Python code (its sources) and JSON tool schemas (Claude Code's, from
-shared/fixtures). Claude's tokenizer is not public, so for Anthropic upstreams the gateway always
+tests/fixtures/clients). Claude's tokenizer is not public, so for Anthropic upstreams the gateway always
 asks Anthropic's counting endpoint instead.
 
     .venv/bin/python scripts/count_accuracy.py

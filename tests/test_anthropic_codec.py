@@ -1,4 +1,5 @@
-"""Unit tests of the Anthropic Messages codec (wire-formats.md sections 3 and 6); no network, no I/O."""
+"""Unit tests of the Anthropic Messages codec (Anthropic's Messages API reference, and the README's
+translation tables); no network, no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What Claude Code really sends (shared/fixtures/clients), replayed through the gateway."""
+"""What Claude Code really sends (tests/fixtures/clients), replayed through the gateway."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Unit tests of the Gemini generateContent codec (wire-formats.md sections 4 and 6); no network, no I/O."""
+"""Unit tests of the Gemini generateContent codec (Google's Gemini API generateContent reference, and the
+README's translation tables); no network, no I/O."""
 
 from __future__ import annotations
 
@@ -372,7 +373,7 @@ def test_decode_response_json_schema() -> None:
 
 
 def test_decode_response_json_schema_with_upper_case_types_is_normalised() -> None:
-    """Gemini CLI's router sends JSON Schema with Gemini's type names (wire-formats.md section 7)."""
+    """Gemini CLI's router sends JSON Schema with Gemini's type names (observed against a recording upstream)."""
     schema = {"type": "OBJECT", "properties": {"reasoning": {"type": "STRING"}, "score": {"type": "INTEGER"}},
               "required": ["reasoning", "score"]}
     req = config(responseMimeType="application/json", responseJsonSchema=schema)

@@ -1,4 +1,5 @@
-"""Unit tests of the OpenAI Chat Completions codec (wire-formats.md section 1); no network, no I/O."""
+"""Unit tests of the OpenAI Chat Completions codec (OpenAI's Chat Completions API reference); no network,
+no I/O."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest
 
 from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
-# The keys Gemini's OpenAPI-subset Schema accepts (wire-formats.md 4.1); anything else is a 400.
+# The keys Gemini's OpenAPI-subset Schema accepts (Gemini API reference, the Schema object); anything else
+# is a 400.
 GEMINI_KEYS = frozenset({
     "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
     "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf",
@@ -19,7 +20,7 @@ GEMINI_KEYS = frozenset({
 })
 GEMINI_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 
-# A tool schema in the shape Claude Code sends (wire-formats.md section 7).
+# A tool schema in the shape Claude Code sends (see its recorded requests in tests/fixtures/clients/).
 CLAUDE_CODE_TOOL: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -328,7 +329,7 @@ def test_types_are_upper_cased() -> None:
 
 
 def test_from_gemini_lower_cases_nullable_and_drops_ordering() -> None:
-    """The form google-genai sends for `response_schema=<pydantic model>` (wire-formats.md section 7)."""
+    """The form google-genai sends for `response_schema=<pydantic model>` (observed against a recording upstream)."""
     gemini = {"type": "OBJECT", "title": "Answer", "propertyOrdering": ["name", "tags", "score"],
               "properties": {"name": {"type": "STRING", "nullable": True},
                              "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a", "b"]}},

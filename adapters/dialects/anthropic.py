@@ -1,4 +1,4 @@
-"""Anthropic Messages (wire-formats.md section 3), both directions.
+"""Anthropic Messages (Anthropic's Messages API reference, streaming events included), both directions.
 
 Thinking blocks keep their signature with `provider="anthropic"`: only signatures Anthropic minted
 are sent back to it, and thinking from anywhere else is left out of an Anthropic request rather
@@ -51,7 +51,8 @@ _ERROR_TYPE = {
     "timeout": "timeout_error",
     "overloaded": "overloaded_error",
 }
-# The HTTP status each error type comes with (wire-formats.md 3.7); an in-stream error has only its type.
+# The HTTP status each error type comes with (Anthropic API reference, "Errors"); an in-stream error has
+# only its type.
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -371,7 +372,8 @@ def encode_messages_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     if req.stop:
         body["stop_sequences"] = req.stop
     allowed = req.tool_choice.names if req.tool_choice and req.tool_choice.mode != "none" else None
-    # An allowed subset has no Anthropic form but a shorter tools list (wire-formats.md 6.2).
+    # An allowed subset has no Anthropic form (Messages API reference, `tool_choice`: auto, any, tool, none)
+    # but a shorter tools list.
     tools = [_tool_out(t) for t in req.tools or () if not allowed or t.name in allowed or t.kind == "server"]
     if tools:
         body["tools"] = tools

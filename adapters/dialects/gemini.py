@@ -1,4 +1,4 @@
-"""Gemini generateContent (wire-formats.md section 4), both directions.
+"""Gemini generateContent (Google's Gemini API generateContent reference, streaming included), both directions.
 
 Keys are camelCase on the wire, but google-genai sends some nested ones in snake_case, so reading
 accepts both. Thought signatures ride on parts; in the IR each becomes a signature-only
@@ -225,7 +225,7 @@ def _thinking(config: Mapping[str, Any]) -> tuple[str | None, int | None]:
 def _response_format(config: Mapping[str, Any]) -> ir.ResponseFormat | None:
     if g(config, "responseMimeType") != "application/json":
         return None
-    schema = g(config, "responseJsonSchema")  # Gemini CLI sends upper-case types here (wire-formats.md 7)
+    schema = g(config, "responseJsonSchema")  # Gemini CLI sends upper-case types here (tests/test_gemini_codec.py)
     schema = from_gemini(schema if schema is not None else g(config, "responseSchema"))
     if schema is None:
         return ir.ResponseFormat("json_object")
@@ -408,7 +408,8 @@ def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
             mode = "VALIDATED"
         calling: dict[str, Any] = {"mode": mode}
         if req.tool_choice.names and mode != "NONE":
-            # AUTO takes no names: VALIDATED is "call one of these, or answer in text" (wire-formats.md 6.2).
+            # AUTO takes no names: VALIDATED is "call one of these, or answer in text" (Gemini API reference,
+            # FunctionCallingConfig).
             calling = {"mode": "VALIDATED" if mode == "AUTO" else mode, "allowedFunctionNames": req.tool_choice.names}
         body["toolConfig"] = {"functionCallingConfig": calling}
     config = _generation_config(req, model)

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions (wire-formats.md section 1), both directions.
+"""OpenAI Chat Completions (OpenAI's Chat Completions API reference, streaming included), both directions.
 
 Reasoning text from OpenAI-compatible servers arrives as `reasoning_content` (DeepSeek, vLLM) or
 `reasoning` (OpenRouter); both decode to IR reasoning, and the encoder writes `reasoning_content`.

@@ -1,4 +1,4 @@
-"""OpenAI Responses (wire-formats.md section 2), both directions.
+"""OpenAI Responses (OpenAI's Responses API reference, streaming events included), both directions.
 
 Items map onto IR messages: consecutive assistant output (message, reasoning and function_call
 items) becomes one assistant message, each function_call_output one tool message. A reasoning

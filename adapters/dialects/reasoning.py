@@ -1,8 +1,10 @@
 """Reasoning effort and thinking budgets, the one mapping every dialect shares.
 
-Effort to budget follows LiteLLM's defaults (wire-formats.md 6.5), raised to Anthropic's minimum of
-1024 for `minimal`; budget to effort is the reverse rule of that section: 0 is none, up to 1024
-low, up to 8192 medium, above that high.
+Effort to budget follows LiteLLM's default reasoning-effort budgets (low 1024, medium 2048, high
+4096, xhigh 8192, max 16384), with `minimal` raised to 1024, the smallest `budget_tokens` Anthropic's
+extended thinking accepts (Anthropic Messages API reference, `thinking`). Budget to effort is the
+reverse rule, as the README's reasoning table gives it: 0 is none, up to 1024 low, up to 8192
+medium, above that high.
 """
 
 from __future__ import annotations

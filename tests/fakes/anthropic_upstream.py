@@ -1,8 +1,8 @@
 """A fake Anthropic Messages upstream, served over a real socket, for the gateway's tests.
 
 Why a real server: streaming, pings, mid-stream errors and disconnects only show up on a real
-connection, so this fake speaks Anthropic Messages byte for byte as
-/work/shared/reference/wire-formats.md section 3 gives it: compact JSON, an `event:` line on every
+connection, so this fake speaks Anthropic Messages byte for byte as Anthropic's Messages API
+reference (streaming events) gives it: compact JSON, an `event:` line on every
 SSE frame, no `[DONE]`. It also validates requests the way the real API does (a 400
 `invalid_request_error`), so a gateway that translates a conversation badly fails its tests here
 instead of in production.

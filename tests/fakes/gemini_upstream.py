@@ -1,8 +1,8 @@
 """A fake Gemini Developer API upstream, served over a real socket, for the gateway's tests.
 
 Why a real server: streaming, CRLF framing, mid-stream errors and disconnects only show up on a
-real connection, so this fake speaks the Gemini API (v1beta) byte for byte as
-/work/shared/reference/wire-formats.md section 4 gives it: camelCase keys, compact JSON, SSE frames
+real connection, so this fake speaks the Gemini API (v1beta) byte for byte as Google's Gemini API
+reference (generateContent, streamGenerateContent) gives it: camelCase keys, compact JSON, SSE frames
 `data: {chunk}` ended by CRLF CRLF (no `event:` lines, no `[DONE]`), or without `alt=sse` one JSON
 array streamed element by element. It also rejects what the real API rejects, in Google's error
 shape `{"error": {"code", "message", "status"}}`, so a gateway that translates a conversation badly

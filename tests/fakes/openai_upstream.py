@@ -2,8 +2,8 @@
 
 Why a real server: streaming pass-through, back-pressure, error mapping, retries and disconnect
 propagation only show up on a real connection, so this fake speaks OpenAI Chat Completions byte for
-byte as /work/shared/reference/wire-formats.md section 1 gives it (compact JSON, `data: ...\\n\\n`
-frames, `data: [DONE]`).
+byte as OpenAI's Chat Completions API reference (streaming included) gives it (compact JSON,
+`data: ...\\n\\n` frames, `data: [DONE]`).
 
     async with FakeOpenAI() as fake:
         fake.script(text("Hel", "lo"), error(429, "Slow down", headers={"retry-after": "1"}))

@@ -1,8 +1,8 @@
 """A fake OpenAI Responses API upstream, served over a real socket, for the gateway's tests.
 
 Why a real server: streaming, sequence numbers, mid-stream errors and disconnects only show up on a
-real connection, so this fake speaks the Responses API byte for byte as
-/work/shared/reference/wire-formats.md section 2 gives it: compact JSON; streams as SSE frames with
+real connection, so this fake speaks the Responses API byte for byte as OpenAI's Responses API
+reference (streaming events) gives it: compact JSON; streams as SSE frames with
 an `event:` line equal to the payload's `type`, `sequence_number` from 0 rising by 1, and no
 `[DONE]`. Like the real API it keeps state and rejects what the real API rejects, in OpenAI's error
 shape, so a gateway that translates a conversation badly fails its tests here instead of in
