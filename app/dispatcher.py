@@ -12,15 +12,16 @@ disconnects cancels the upstream call at once, whether it is waiting for headers
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.catalog import Catalog
-from interlingua.adapters.dialects.base import Codec, ModelList
-from interlingua.adapters.providers import Reply, Target
-from interlingua.app.compaction import compact
+from interlingua.adapters.dialects.base import ClientDialect, ModelList
+from interlingua.adapters.providers import Target
+from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 from interlingua.middleware.respond import JSON, send_error, stream_headers
 from interlingua.middleware.state import (
     DIALECT,
@@ -36,6 +37,7 @@ from interlingua.middleware.state import (
     TARGET,
     TARGETS,
     USAGE,
+    state_of,
 )
 
 
@@ -68,23 +70,23 @@ class Dispatcher:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        state = scope.get("state") or {}
-        operation = state.get(OPERATION)
-        if operation in _CALLS:
-            await self.relay(state, receive, send, _CALLS[operation])
-        elif operation == "models.list":
+        state = state_of(scope)
+        operation: ops.Operation | None = state.get(OPERATION)
+        if operation is not None and operation.call is not None:
+            await self.relay(state, receive, send, operation.call)
+        elif operation is ops.MODELS_LIST:
             principal = state.get(PRINCIPAL)
             cards = [c for c in self.catalog.cards()
                      if principal is None or principal.allows(c.id, self.catalog.labels(c.id))]
             await send({"type": RESULT, "result": ModelList(cards, dict(state.get(PARAMS) or {}))})
-        elif operation == "models.get":
+        elif operation is ops.MODELS_GET:
             card = self.catalog.card(state[PARAMS]["model"])
             await send({"type": RESULT, "result": card})
         else:
             await send_error(scope, send, ir.GatewayError(
                 "not_found", f"no route for {scope['method']} {scope['path']}", code="not_found"))
 
-    async def relay(self, state: dict[str, Any], receive: Any, send: Any, call: Call) -> None:
+    async def relay(self, state: dict[str, Any], receive: Any, send: Any, call: ops.Call) -> None:
         """Any upstream operation: `call` asks one target; the next is tried on a retryable failure."""
         watch = _Watch(state, receive)
         try:
@@ -96,13 +98,13 @@ class Dispatcher:
         finally:
             watch.close()
 
-    async def _relay(self, state: dict[str, Any], send: Any, watch: _Watch, call: Call) -> None:
+    async def _relay(self, state: dict[str, Any], send: Any, watch: _Watch, call: ops.Call) -> None:
         request = state[REQUEST]
         targets: list[Target] = state[TARGETS]
         error: ir.GatewayError | None = None
         for target in targets:
             try:
-                reply = await call(target, request)
+                reply = await call(target.provider, request, target.model)
             except ir.GatewayError as exc:
                 error = exc
                 if exc.retryable:
@@ -112,7 +114,7 @@ class Dispatcher:
             try:
                 delivered = await self._deliver(state, reply, send, watch)
             finally:
-                if reply.close is not None:
+                if isinstance(reply, (Chunks, Events)):
                     await reply.close()
             if delivered is None:
                 return
@@ -124,31 +126,33 @@ class Dispatcher:
 
     async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
         """Send the reply on; a failure before anything was sent is returned so the next target may try."""
-        codec: Codec = state[DIALECT]
-        if reply.body is not None:
-            state[USAGE] = reply.usage if reply.usage is not None else _usage_of(codec, reply.body)
-            watch.armed = False
-            kind = (b"content-type", reply.media_type.encode()) if reply.media_type else JSON
-            headers = [kind, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": reply.body})
-            return None
-        if reply.result is not None:
-            state[USAGE] = getattr(reply.result, "usage", None)
-            watch.armed = False
-            await send({"type": RESULT, "result": reply.result})
-            return None
-        if reply.chunks is not None:
-            return await self._pass_stream(state, codec, reply, send, watch)
-        return await self._ir_stream(state, reply, send, watch)
+        match reply:
+            case Body():
+                codec: ClientDialect[Any] = state[DIALECT]
+                state[USAGE] = reply.usage if reply.usage is not None else _usage_of(codec, reply.body)
+                watch.armed = False
+                kind = (b"content-type", reply.media_type.encode()) if reply.media_type else JSON
+                headers = [kind, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": reply.body})
+                return None
+            case Result():
+                state[USAGE] = getattr(reply.result, "usage", None)
+                watch.armed = False
+                await send({"type": RESULT, "result": reply.result})
+                return None
+            case Chunks():
+                return await self._pass_stream(state, reply, send, watch)
+            case Events():
+                return await self._ir_stream(state, reply, send, watch)
 
-    async def _pass_stream(self, state: dict[str, Any], codec: Codec, reply: Reply, send: Any,
+    async def _pass_stream(self, state: dict[str, Any], reply: Chunks, send: Any,
                            watch: _Watch) -> ir.GatewayError | None:
-        passthrough = codec.passthrough(state[REQUEST])
+        passthrough = state[DIALECT].passthrough(state[REQUEST])
         headers = [*stream_headers(reply.media_type or passthrough.media_type), _upstream(state)]
         started = False
         try:
-            async for chunk in reply.chunks:  # type: ignore[union-attr]
+            async for chunk in reply.chunks:
                 out = passthrough.feed(chunk)
                 if not out:
                     continue
@@ -174,10 +178,11 @@ class Dispatcher:
         await send({"type": "http.response.body", "body": tail})
         return None
 
-    async def _ir_stream(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
+    async def _ir_stream(self, state: dict[str, Any], reply: Events, send: Any,
+                         watch: _Watch) -> ir.GatewayError | None:
         sent = 0
         try:
-            async for batch in reply.events:  # type: ignore[union-attr]
+            async for batch in reply.events:
                 for event in batch:
                     if isinstance(event, ir.UsageReport):
                         state[USAGE] = event.usage
@@ -199,40 +204,11 @@ class Dispatcher:
         return None
 
 
-Call = Callable[[Target, Any], Awaitable[Reply]]
-
-
-async def _converse(target: Target, request: ir.ChatRequest) -> Reply:
-    return await target.provider.chat(await compact(request, target), target.model)
-
-
-async def _count(target: Target, request: ir.ChatRequest) -> Reply:
-    return Reply(False, result=await target.provider.count_tokens(request, target.model))
-
-
-async def _embed(target: Target, request: ir.EmbeddingRequest) -> Reply:
-    return Reply(False, result=await target.provider.embed(request, target.model))
-
-
-# Each operation that goes upstream, and how one target is asked (the utility forms are media too).
-_CALLS: dict[str, Call] = {
-    "chat": _converse,
-    "count_tokens": _count,
-    "embeddings": _embed,
-    "audio.speech": lambda target, request: target.provider.speech(request, target.model),
-    "audio.transcriptions": lambda target, request: target.provider.transcribe(request, target.model),
-    "transcribe": lambda target, request: target.provider.transcribe(request, target.model),
-    "images.generations": lambda target, request: target.provider.images(request, target.model),
-    "images.edits": lambda target, request: target.provider.images(request, target.model),
-    "render": lambda target, request: target.provider.images(request, target.model),
-}
-
-
 def _upstream(state: dict[str, Any]) -> tuple[bytes, bytes]:
     return (b"x-interlingua-upstream", state[TARGET].label.encode())
 
 
-def _usage_of(codec: Codec, body: bytes) -> ir.Usage | None:
+def _usage_of(codec: ClientDialect[Any], body: bytes) -> ir.Usage | None:
     try:
         return codec.usage_of(orjson.loads(body))
     except orjson.JSONDecodeError:

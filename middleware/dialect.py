@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from interlingua.adapters.dialects import CODECS
-from interlingua.adapters.dialects.base import Codec
+from interlingua.adapters.dialects.base import ClientDialect
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, state_of
 
 
@@ -22,7 +22,7 @@ def route_path(scope: dict[str, Any]) -> str:
 
 
 class DialectMiddleware:
-    def __init__(self, app: Any, codecs: Sequence[Codec] = CODECS) -> None:
+    def __init__(self, app: Any, codecs: Sequence[ClientDialect[Any]] = CODECS) -> None:
         self.app = app
         self.codecs = tuple(codecs)
 

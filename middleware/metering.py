@@ -17,8 +17,6 @@ from interlingua.adapters.storage.ledger import UsageRecord
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
 
-_UNMETERED = frozenset({"models.list", "models.get", "responses.get", "responses.delete", "responses.input_items"})
-
 
 class RateLimiter:
     """A sliding one-minute window of request times per key."""
@@ -76,7 +74,8 @@ class MeteringMiddleware:
             self.record(state, started, 499 if state.get(DISCONNECTED) else status or 500, first_byte)
 
     def record(self, state: dict[str, Any], started: float, status: int, first_byte: float | None) -> None:
-        if self.ledger is None or state.get(OPERATION) in _UNMETERED:
+        operation = state.get(OPERATION)
+        if self.ledger is None or (operation is not None and not operation.metered):
             return
         now = time.perf_counter()
         request = state.get(REQUEST)
@@ -90,7 +89,7 @@ class MeteringMiddleware:
             model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", ""),
             upstream=target.label if target else "",
             dialect=dialect.name if dialect else "",
-            operation=state.get(OPERATION) or "",
+            operation=operation.name if operation is not None else "",
             status=status,
             input_tokens=usage.input_tokens,
             cached_tokens=usage.cache_read_tokens,
@@ -98,7 +97,7 @@ class MeteringMiddleware:
             reasoning_tokens=usage.reasoning_tokens,
             ttfb_ms=(first_byte - started) * 1000 if first_byte else None,
             total_ms=(now - started) * 1000,
-            stream=bool(getattr(request, "stream", False)),
+            stream=operation is not None and operation.streams and bool(getattr(request, "stream", False)),
             estimated=usage.estimated,
             characters=usage.characters,
             audio_seconds=usage.audio_seconds,

@@ -44,7 +44,7 @@ class NormalisationMiddleware:
         self.spool_bytes = spool_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        state = scope.get("state") or {}
+        state = state_of(scope)
         codec = state.get(DIALECT)
         if scope["type"] != "http" or codec is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
@@ -78,7 +78,7 @@ class NormalisationMiddleware:
                             parsed = orjson.loads(body)
                         except orjson.JSONDecodeError as exc:
                             raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
-                state_of(scope)[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
+                state[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
                                                                 state.get(PARAMS) or {})
             except GatewayError as error:
                 await send_error(scope, send, error)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from interlingua.adapters.dialects.base import Codec, StreamEncoder
+from interlingua.adapters.dialects.base import ClientDialect, StreamEncoder
 from interlingua.middleware.respond import JSON, codec_of, error_messages, stream_headers
-from interlingua.middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET
+from interlingua.middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET, state_of
 
 
 class ReencodeMiddleware:
@@ -28,7 +28,7 @@ class ReencodeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        reencoder = _Reencoder(codec_of(scope), scope.get("state") or {}, send, self.ping_interval)
+        reencoder = _Reencoder(codec_of(scope), state_of(scope), send, self.ping_interval)
         try:
             await self.app(scope, receive, reencoder.send)
         finally:
@@ -40,7 +40,7 @@ class _Reencoder:
 
     __slots__ = ("codec", "state", "request", "downstream", "ping_interval", "started", "_encoder", "_last", "_pinger")
 
-    def __init__(self, codec: Codec, state: dict[str, Any], downstream: Any, ping_interval: float | None) -> None:
+    def __init__(self, codec: ClientDialect[Any], state: dict[str, Any], downstream: Any, ping_interval: float | None) -> None:
         self.codec = codec
         self.state = state
         self.request = state.get(REQUEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters.dialects import OPENAI_CHAT
-from interlingua.adapters.dialects.base import Codec
+from interlingua.adapters.dialects.base import ClientDialect
 from interlingua.adapters.ir import GatewayError
 from interlingua.middleware.state import DIALECT
 
@@ -18,7 +18,7 @@ def stream_headers(media_type: str) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", media_type.encode()), *_NO_BUFFERING]
 
 
-def codec_of(scope: dict[str, Any]) -> Codec:
+def codec_of(scope: dict[str, Any]) -> ClientDialect[Any]:
     """The client's codec; OpenAI's error shape, the lingua franca, when no dialect layer ran."""
     state = scope.get("state")
     return (state and state.get(DIALECT)) or OPENAI_CHAT
@@ -33,7 +33,7 @@ def error_headers(error: GatewayError) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def error_messages(codec: Codec, error: GatewayError) -> tuple[dict[str, Any], dict[str, Any]]:
+def error_messages(codec: ClientDialect[Any], error: GatewayError) -> tuple[dict[str, Any], dict[str, Any]]:
     """The two ASGI messages of an error response in `codec`'s dialect."""
     return ({"type": "http.response.start", "status": codec.status_of(error), "headers": error_headers(error)},
             {"type": "http.response.body", "body": codec.encode_error(error)})

@@ -13,11 +13,13 @@ from typing import Any
 
 import orjson
 
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import sse
+from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage.responses import ResponseStore
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"')
@@ -52,13 +54,13 @@ class ResponsesStateMiddleware:
         self.store = store
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        state = scope.get("state") or {}
+        state = state_of(scope)
         codec = state.get(DIALECT)
         if scope["type"] != "http" or self.store is None or codec is None or codec.name != RESPONSES:
             await self.app(scope, receive, send)
             return
         operation = state.get(OPERATION)
-        if operation in ("responses.get", "responses.delete", "responses.input_items"):
+        if operation in STORED_RESPONSES:
             await self._stored(scope, send, operation, state[PARAMS]["id"])
             return
         request = state.get(REQUEST)
@@ -74,17 +76,17 @@ class ResponsesStateMiddleware:
                 return
             items = _turn_input(native)
             state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
-        if operation != "chat" or native.get("store") is False:
+        if operation is not ops.CHAT or native.get("store") is False:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
 
-    async def _stored(self, scope: dict[str, Any], send: Any, operation: str, response_id: str) -> None:
+    async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store
         assert store is not None
-        if operation == "responses.get":
+        if operation is ops.RESPONSES_GET:
             found: Any = store.get(response_id)
-        elif operation == "responses.delete":
+        elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if store.delete(
                 response_id) else None
         else:

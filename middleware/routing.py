@@ -12,13 +12,7 @@ from typing import Any
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.ir import GatewayError
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS
-
-# The capability each operation needs of a model (a model listed without one is taken to chat).
-_CAPABILITY = {"chat": "chat", "count_tokens": "chat", "embeddings": "embeddings", "audio.speech": "speech",
-               "audio.transcriptions": "transcription", "images.generations": "images", "images.edits": "images",
-               "render": "images", "transcribe": "transcription"}
-
+from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS, state_of
 
 class RoutingMiddleware:
     def __init__(self, app: Any, catalog: Catalog) -> None:
@@ -26,14 +20,15 @@ class RoutingMiddleware:
         self.catalog = catalog
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        state = scope.get("state") or {}
+        state = state_of(scope)
         request = state.get(REQUEST)
         model = getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model")
         if scope["type"] != "http" or not model:
             await self.app(scope, receive, send)
             return
         targets = self.catalog.resolve(model)
-        needed = _CAPABILITY.get(state.get(OPERATION) or "")
+        operation = state.get(OPERATION)
+        needed = operation.capability if operation is not None else None
         if targets is not None and needed is not None:
             capable = [t for t in targets if needed in t.provider.capabilities(t.model)]
             if not capable:

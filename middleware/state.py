@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, MutableMapping, Sequence
 
-DIALECT = "interlingua.dialect"  # the client's codec (adapters.dialects.Codec); set by dialect
-OPERATION = "interlingua.operation"  # "chat", "models.list", "models.get", ...; set by dialect
+DIALECT = "interlingua.dialect"  # the client's codec (adapters.dialects.base.ClientDialect); set by dialect
+OPERATION = "interlingua.operation"  # the adapters.operations.Operation asked for; set by dialect
 PARAMS = "interlingua.params"  # path parameters such as the model id; set by dialect
 PRINCIPAL = "interlingua.principal"  # the authenticated key (app-level Principal); set by auth
 REQUEST = "interlingua.request"  # the IR request; set by normalisation

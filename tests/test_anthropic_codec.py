@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import openai_chat
 from interlingua.adapters.dialects.anthropic import (
     CODEC,
@@ -353,7 +354,7 @@ def test_decode_count_tokens_request_without_max_tokens() -> None:
     req = decode(body, count=True)
     assert req.max_tokens is None
     assert [m.role for m in req.messages] == ["system", "user"]
-    assert CODEC.decode_request("count_tokens", body, NO_HEADERS, {}).max_tokens is None
+    assert CODEC.decode_request(ops.COUNT_TOKENS, body, NO_HEADERS, {}).max_tokens is None
 
 
 # Validation ----------------------------------------------------------------------------------------
@@ -1409,16 +1410,16 @@ VERSION = {b"anthropic-version": b"2023-06-01"}
 
 
 @pytest.mark.parametrize(("method", "path", "headers", "route"), [
-    ("POST", "/v1/messages", {}, Route("chat", {})),
-    ("POST", "/v1/messages/count_tokens", {}, Route("count_tokens", {})),
+    ("POST", "/v1/messages", {}, Route(ops.CHAT, {})),
+    ("POST", "/v1/messages/count_tokens", {}, Route(ops.COUNT_TOKENS, {})),
     ("GET", "/v1/messages", {}, None),
     ("GET", "/v1/messages/count_tokens", VERSION, None),
     ("PUT", "/v1/messages", VERSION, None),
     ("POST", "/v1/messages/batches", VERSION, None),
     ("POST", "/v1/chat/completions", VERSION, None),
-    ("GET", "/v1/models", VERSION, Route("models.list", {})),
-    ("GET", "/v1/models/", VERSION, Route("models.list", {})),
-    ("GET", "/v1/models/claude-sonnet-4-5", VERSION, Route("models.get", {"model": "claude-sonnet-4-5"})),
+    ("GET", "/v1/models", VERSION, Route(ops.MODELS_LIST, {})),
+    ("GET", "/v1/models/", VERSION, Route(ops.MODELS_LIST, {})),
+    ("GET", "/v1/models/claude-sonnet-4-5", VERSION, Route(ops.MODELS_GET, {"model": "claude-sonnet-4-5"})),
     ("GET", "/v1/models", {}, None),
     ("GET", "/v1/models/claude-sonnet-4-5", {}, None),
     ("POST", "/v1/models", VERSION, None),
@@ -1447,7 +1448,7 @@ def test_encode_result_token_count_and_models() -> None:
 
 
 def test_codec_request_and_response_entry_points() -> None:
-    req = CODEC.decode_request("chat", minimal(), NO_HEADERS, {})
+    req = CODEC.decode_request(ops.CHAT, minimal(), NO_HEADERS, {})
     assert isinstance(req, ir.ChatRequest) and req.max_tokens == 1024
     req.dialect = "openai"
     assert CODEC.encode_request(req, "claude-x")["model"] == "claude-x"

@@ -6,9 +6,11 @@ import asyncio
 from typing import Any, AsyncIterator
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects import OPENAI_CHAT
-from interlingua.adapters.providers import Provider, Reply, Target
+from interlingua.adapters.providers import Provider, Target
+from interlingua.adapters.replies import Body, Chunks, Reply
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.state import DIALECT, DISCONNECTED, ERROR, OPERATION, REQUEST, TARGET, TARGETS, USAGE
 from tests.asgi import call, run
@@ -36,7 +38,7 @@ class Scripted(Provider):
 
 
 def _state(*providers: Provider, stream: bool = False) -> dict[str, Any]:
-    return {DIALECT: OPENAI_CHAT, OPERATION: "chat",
+    return {DIALECT: OPENAI_CHAT, OPERATION: ops.CHAT,
             REQUEST: ir.ChatRequest("m", [], "openai", stream=stream),
             TARGETS: [Target(p, "m") for p in providers]}
 
@@ -51,7 +53,7 @@ BODY = b'{"id":"c","object":"chat.completion","choices":[],"usage":{"prompt_toke
 def test_falls_back_on_retryable_errors_in_order() -> None:
     down = Scripted("down", ir.GatewayError("unavailable", "refused", retryable=True))
     busy = Scripted("busy", ir.GatewayError("rate_limit", "slow down", retryable=True))
-    up = Scripted("up", Reply(True, body=BODY))
+    up = Scripted("up", Body(BODY))
     state = _state(down, busy, up)
     out = run(call(_dispatcher(), state=state))
     assert out.status == 200 and out.body == BODY
@@ -63,10 +65,14 @@ def test_falls_back_on_retryable_errors_in_order() -> None:
 
 def test_a_client_error_is_not_retried_elsewhere() -> None:
     bad = Scripted("bad", ir.GatewayError("invalid_request", "bad field", status=400))
-    never = Scripted("never", Reply(True, body=BODY))
+    never = Scripted("never", Body(BODY))
     out = run(call(_dispatcher(), state=_state(bad, never)))
     (error_message,) = [m for m in out.messages if m["type"] == ERROR]
     assert error_message["error"].status == 400 and never.calls == 0
+
+
+async def _nothing() -> None:
+    """A stream with nothing to release."""
 
 
 async def _chunks(*items: bytes | ir.GatewayError, gap: float = 0.0) -> AsyncIterator[bytes]:
@@ -80,8 +86,8 @@ async def _chunks(*items: bytes | ir.GatewayError, gap: float = 0.0) -> AsyncIte
 
 def test_a_stream_that_breaks_before_its_first_event_falls_over() -> None:
     broken = ir.GatewayError("upstream", "reset", retryable=True)
-    first = Scripted("first", Reply(True, chunks=_chunks(broken)))
-    second = Scripted("second", Reply(True, chunks=_chunks(b'data: {"choices":[]}\n\n', b"data: [DONE]\n\n")))
+    first = Scripted("first", Chunks(_chunks(broken), _nothing))
+    second = Scripted("second", Chunks(_chunks(b'data: {"choices":[]}\n\n', b"data: [DONE]\n\n"), _nothing))
     out = run(call(_dispatcher(), state=_state(first, second, stream=True)))
     assert out.status == 200 and out.body == b'data: {"choices":[]}\n\ndata: [DONE]\n\n'
     assert first.calls == second.calls == 1
@@ -89,8 +95,8 @@ def test_a_stream_that_breaks_before_its_first_event_falls_over() -> None:
 
 def test_a_stream_that_breaks_after_its_first_event_reports_in_stream() -> None:
     broken = ir.GatewayError("upstream", "reset", retryable=True)
-    first = Scripted("first", Reply(True, chunks=_chunks(b'data: {"choices":[]}\n\n', broken)))
-    second = Scripted("second", Reply(True, body=BODY))
+    first = Scripted("first", Chunks(_chunks(b'data: {"choices":[]}\n\n', broken), _nothing))
+    second = Scripted("second", Body(BODY))
     out = run(call(_dispatcher(), state=_state(first, second, stream=True)))
     assert second.calls == 0
     assert [m["type"] for m in out.messages] == ["http.response.start", "http.response.body", ERROR]
@@ -103,8 +109,7 @@ def test_a_client_disconnect_cancels_the_upstream_and_is_recorded() -> None:
     async def close() -> None:
         closed.set()
 
-    slow = Scripted("slow", Reply(True, chunks=_chunks(*[b'data: {"choices":[]}\n\n'] * 100, gap=0.05),
-                                  close=close))
+    slow = Scripted("slow", Chunks(_chunks(*[b'data: {"choices":[]}\n\n'] * 100, gap=0.05), close))
 
     async def scenario() -> dict[str, Any]:
         state = _state(slow, stream=True)

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects.anthropic import decode_messages_request
 from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
 from interlingua.adapters.dialects.gemini import (
@@ -85,25 +86,25 @@ def calls_of(message: ir.Message) -> list[ir.ToolCall]:
 
 @pytest.mark.parametrize("method, path, query, route", [
     ("POST", "/v1beta/models/gemini-2.5-flash:generateContent", b"",
-     Route("chat", {"model": "gemini-2.5-flash", "method": "generateContent", "alt": ""})),
+     Route(ops.CHAT, {"model": "gemini-2.5-flash", "method": "generateContent", "alt": ""})),
     ("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", b"alt=sse",
-     Route("chat", {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": "sse"})),
+     Route(ops.CHAT, {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": "sse"})),
     ("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", b"",
-     Route("chat", {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": ""})),
+     Route(ops.CHAT, {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": ""})),
     ("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", b"key=k&alt=sse",
-     Route("chat", {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": "sse"})),
+     Route(ops.CHAT, {"model": "gemini-2.5-flash", "method": "streamGenerateContent", "alt": "sse"})),
     ("POST", "/v1beta/models/gemini-2.5-flash:countTokens", b"",
-     Route("count_tokens", {"model": "gemini-2.5-flash", "method": "countTokens", "alt": ""})),
+     Route(ops.COUNT_TOKENS, {"model": "gemini-2.5-flash", "method": "countTokens", "alt": ""})),
     ("POST", "/v1beta/models/models/gemini-2.5-flash:generateContent", b"",
-     Route("chat", {"model": "gemini-2.5-flash", "method": "generateContent", "alt": ""})),
+     Route(ops.CHAT, {"model": "gemini-2.5-flash", "method": "generateContent", "alt": ""})),
     ("POST", "/v1beta/models/provider/some-model:generateContent", b"",
-     Route("chat", {"model": "provider/some-model", "method": "generateContent", "alt": ""})),
+     Route(ops.CHAT, {"model": "provider/some-model", "method": "generateContent", "alt": ""})),
     ("POST", "/v1/models/gemini-2.5-pro:generateContent", b"",
-     Route("chat", {"model": "gemini-2.5-pro", "method": "generateContent", "alt": ""})),
-    ("GET", "/v1beta/models", b"pageSize=2&pageToken=4", Route("models.list", {"pageSize": "2", "pageToken": "4"})),
-    ("GET", "/v1beta/models/", b"", Route("models.list", {})),
-    ("GET", "/v1beta/models/gemini-2.5-flash", b"", Route("models.get", {"model": "gemini-2.5-flash"})),
-    ("GET", "/v1/models/gemini-2.5-flash", b"", Route("models.get", {"model": "gemini-2.5-flash"})),
+     Route(ops.CHAT, {"model": "gemini-2.5-pro", "method": "generateContent", "alt": ""})),
+    ("GET", "/v1beta/models", b"pageSize=2&pageToken=4", Route(ops.MODELS_LIST, {"pageSize": "2", "pageToken": "4"})),
+    ("GET", "/v1beta/models/", b"", Route(ops.MODELS_LIST, {})),
+    ("GET", "/v1beta/models/gemini-2.5-flash", b"", Route(ops.MODELS_GET, {"model": "gemini-2.5-flash"})),
+    ("GET", "/v1/models/gemini-2.5-flash", b"", Route(ops.MODELS_GET, {"model": "gemini-2.5-flash"})),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_match(method: str, path: str, query: bytes, route: Route) -> None:
     assert CODEC.match(method, path, NO_HEADERS, query) == route
@@ -443,8 +444,8 @@ def test_count_tokens_both_forms() -> None:
         "tools": [{"functionDeclarations": [{"name": "f"}]}],
         "generationConfig": {"maxOutputTokens": 10}}}
     params = {"model": MODEL, "method": "countTokens"}
-    a = CODEC.decode_request("count_tokens", plain, NO_HEADERS, params)
-    b = CODEC.decode_request("count_tokens", wrapped, NO_HEADERS, params)
+    a = CODEC.decode_request(ops.COUNT_TOKENS, plain, NO_HEADERS, params)
+    b = CODEC.decode_request(ops.COUNT_TOKENS, wrapped, NO_HEADERS, params)
     assert a.messages == [ir.Message("user", [ir.Text("count me")])]
     assert b.messages == [ir.Message("system", [ir.Text("sys")]), ir.Message("user", [ir.Text("count me")])]
     assert b.tools == [ir.Tool("f")] and b.max_tokens == 10 and b.model == MODEL

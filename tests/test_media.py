@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects import OPENAI_CHAT, gemini_images
 from interlingua.adapters.dialects import openai_media as media
@@ -425,7 +426,7 @@ def _multipart(*parts: tuple[str, str | None, bytes], boundary: str = "xyz") -> 
 
 
 def _transcription_state() -> dict[str, Any]:
-    return {DIALECT: OPENAI_CHAT, OPERATION: "audio.transcriptions"}
+    return {DIALECT: OPENAI_CHAT, OPERATION: ops.TRANSCRIPTIONS}
 
 
 def test_uploads_spool_to_disk_past_the_memory_limit_and_close_after_the_request() -> None:
@@ -483,12 +484,12 @@ def test_media_usage_counts_characters_audio_bytes_and_images(tmp_path: Path) ->
             form = ir.Form([("model", "whisper-1")], [ir.Upload("file", "a.wav", "audio/wav", _spool(WAV), len(WAV),
                                                                 WAV[:16])])
             requests: list[tuple[str, Any]] = [
-                ("audio.speech", media.decode_speech_request({"model": "m", "input": "Hello", "voice": "x"}, "openai")),
-                ("audio.speech", media.decode_speech_request(
+                (ops.SPEECH, media.decode_speech_request({"model": "m", "input": "Hello", "voice": "x"}, "openai")),
+                (ops.SPEECH, media.decode_speech_request(
                     {"model": "m", "input": "Hello", "voice": "x", "stream_format": "sse"}, "openai")),
-                ("audio.transcriptions", media.decode_transcription_request(form, "openai")),
-                ("images.generations", media.decode_image_request({"model": "m", "prompt": "p", "n": 3}, "openai", False)),
-                ("images.generations", media.decode_image_request(
+                (ops.TRANSCRIPTIONS, media.decode_transcription_request(form, "openai")),
+                (ops.IMAGE_GENERATIONS, media.decode_image_request({"model": "m", "prompt": "p", "n": 3}, "openai", False)),
+                (ops.IMAGE_GENERATIONS, media.decode_image_request(
                     {"model": "m", "prompt": "p", "n": 2, "stream": True}, "openai", False)),
             ]
             usages = []

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects import OPENAI_CHAT
 from interlingua.adapters.providers.openai import OpenAIProvider
@@ -47,7 +48,7 @@ def test_dialect_recognises_chat_and_models() -> None:
     run(call(app, "GET", "/v1/models"))
     run(call(app, "GET", "/v1/models/openai/gpt-5-mini"))
     states = [s["state"] for s in inner.scopes]
-    assert [s[OPERATION] for s in states] == ["chat", "models.list", "models.get"]
+    assert [s[OPERATION] for s in states] == [ops.CHAT, ops.MODELS_LIST, ops.MODELS_GET]
     assert all(s[DIALECT] is OPENAI_CHAT for s in states)
     assert states[2][PARAMS] == {"model": "openai/gpt-5-mini"}
 
@@ -62,7 +63,7 @@ def test_dialect_passes_unknown_paths_untouched() -> None:
 def test_dialect_sees_paths_below_a_mount_point() -> None:
     inner = Recorder()
     run(call(DialectMiddleware(inner), "POST", "/v1/chat/completions", root_path="/ai"))
-    assert inner.scopes[0]["state"][OPERATION] == "chat"
+    assert inner.scopes[0]["state"][OPERATION] is ops.CHAT
 
 
 # auth ----------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def test_metering_records_status_timing_and_usage_from_state() -> None:
         await send({"type": "http.response.body", "body": b"x"})
 
     ledger = ListLedger()
-    state = {PRINCIPAL: Principal("team-a"), OPERATION: "chat"}
+    state = {PRINCIPAL: Principal("team-a"), OPERATION: ops.CHAT}
     run(call(MeteringMiddleware(inner, ledger), state=state))
     (rec,) = ledger.records
     assert (rec.key, rec.status, rec.input_tokens, rec.cached_tokens, rec.output_tokens, rec.reasoning_tokens) == (
@@ -134,7 +135,7 @@ def test_metering_records_status_timing_and_usage_from_state() -> None:
 def test_metering_limits_requests_per_minute_with_retry_after() -> None:
     ledger = ListLedger()
     app = MeteringMiddleware(Recorder(), ledger)
-    outs = [run(call(app, state={PRINCIPAL: Principal("k", rpm=2), OPERATION: "chat"})) for _ in range(3)]
+    outs = [run(call(app, state={PRINCIPAL: Principal("k", rpm=2), OPERATION: ops.CHAT})) for _ in range(3)]
     assert [o.status for o in outs] == [200, 200, 429]
     assert 1 <= int(outs[2].headers[b"retry-after"]) <= 60
     assert outs[2].json()["error"]["code"] == "rate_limit_exceeded"
@@ -143,7 +144,7 @@ def test_metering_limits_requests_per_minute_with_retry_after() -> None:
 
 def test_metering_skips_model_listing() -> None:
     ledger = ListLedger()
-    run(call(MeteringMiddleware(Recorder(), ledger), "GET", "/v1/models", state={OPERATION: "models.list"}))
+    run(call(MeteringMiddleware(Recorder(), ledger), "GET", "/v1/models", state={OPERATION: ops.MODELS_LIST}))
     assert ledger.records == []
 
 
@@ -151,7 +152,7 @@ def test_metering_skips_model_listing() -> None:
 
 
 def _chat_state() -> dict[str, Any]:
-    return {DIALECT: OPENAI_CHAT, OPERATION: "chat"}
+    return {DIALECT: OPENAI_CHAT, OPERATION: ops.CHAT}
 
 
 def test_normalisation_parses_into_the_ir() -> None:
@@ -296,17 +297,17 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
 
     app = ResponsesStateMiddleware(inner, store)
     body = {"model": "m", "input": "Population?", "previous_response_id": "resp_1"}
-    request = OPENAI_RESPONSES.decode_request("chat", body, {}, {})
-    out = run(call(app, "POST", "/v1/responses", state={DIALECT: OPENAI_RESPONSES, OPERATION: "chat",
+    request = OPENAI_RESPONSES.decode_request(ops.CHAT, body, {}, {})
+    out = run(call(app, "POST", "/v1/responses", state={DIALECT: OPENAI_RESPONSES, OPERATION: ops.CHAT,
                                                         REQUEST: request}))
     assert out.status == 200
     assert [m.role for m in seen[0].messages] == ["user", "assistant", "user"]
     assert store.get("resp_2") == answer and store.history("resp_2")[0]["id"] == "msg_i"
-    got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: "responses.get",
+    got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: ops.RESPONSES_GET,
                                                               PARAMS: {"id": "resp_1"}}))
     assert got.json() == earlier
     missing = run(call(app, "POST", "/v1/responses", state={
-        DIALECT: OPENAI_RESPONSES, OPERATION: "chat",
-        REQUEST: OPENAI_RESPONSES.decode_request("chat", {**body, "previous_response_id": "resp_x"}, {}, {})}))
+        DIALECT: OPENAI_RESPONSES, OPERATION: ops.CHAT,
+        REQUEST: OPENAI_RESPONSES.decode_request(ops.CHAT, {**body, "previous_response_id": "resp_x"}, {}, {})}))
     assert missing.status == 404 and missing.json()["error"]["param"] == "previous_response_id"
     store.close()

@@ -17,9 +17,19 @@ from typing import Any, Mapping
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import sse
-from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.base import (
+    ClientDialect,
+    ModelCard,
+    ModelList,
+    Passthrough,
+    Route,
+    StreamDecoder,
+    StreamEncoder,
+    UpstreamDialect,
+)
 from interlingua.adapters.dialects.ids import original_id, safe_id
 from interlingua.adapters.dialects.reasoning import MIN_BUDGET, budget
 
@@ -564,7 +574,7 @@ class MessagesStreamDecoder(StreamDecoder):
                 out.append(ir.UsageReport(decode_usage(self._usage)))  # type: ignore[arg-type]
             elif kind == "error":
                 err = payload.get("error") if isinstance(payload.get("error"), dict) else {}
-                raise _error_of(payload, _STATUS_OF_TYPE.get(err.get("type"), 500))
+                raise _error_of(_STATUS_OF_TYPE.get(err.get("type"), 500), payload)
 
 
 class MessagesStreamEncoder(StreamEncoder):
@@ -709,7 +719,7 @@ def encode_error_body(error: ir.GatewayError) -> bytes:
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": error.message}})
 
 
-def _error_of(payload: Any, status: int) -> ir.GatewayError:
+def _error_of(status: int, payload: Any) -> ir.GatewayError:
     err = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(err, dict):
         return f.upstream_error(status, f"upstream answered {status}")
@@ -722,6 +732,12 @@ def _error_of(payload: Any, status: int) -> ir.GatewayError:
 # Models -------------------------------------------------------------------------------------------
 
 
+def _card_list(cards: list[ModelCard]) -> dict[str, Any]:
+    data = [_card(m) for m in cards]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
 def _card(card: ModelCard) -> dict[str, Any]:
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(card.created))
     return {"type": "model", "id": card.id, "display_name": card.id, "created_at": created}
@@ -730,61 +746,57 @@ def _card(card: ModelCard) -> dict[str, Any]:
 # The codec ----------------------------------------------------------------------------------------
 
 
-class AnthropicMessages(Codec):
+class AnthropicMessages(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = "anthropic"
+    results = {
+        ir.ChatResponse: lambda result, request: encode_messages_response(result),
+        ir.TokenCount: lambda result, request: {"input_tokens": result.input_tokens},
+        ModelList: lambda result, request: _card_list(result.models),
+        ModelCard: lambda result, request: _card(result),
+    }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path == "/v1/messages":
-            return Route("chat", {}) if method == "POST" else None
+            return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/messages/count_tokens":
-            return Route("count_tokens", {}) if method == "POST" else None
+            return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
         if method == "GET" and b"anthropic-version" in headers and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
-                return Route("models.list", {})
+                return Route(ops.MODELS_LIST, {})
             if path.startswith("/v1/models/"):
-                return Route("models.get", {"model": path[11:]})
+                return Route(ops.MODELS_GET, {"model": path[11:]})
         return None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any:
-        return decode_messages_request(body, headers, count=operation == "count_tokens")
+    def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> ir.ChatRequest:
+        return decode_messages_request(body, headers, count=operation is ops.COUNT_TOKENS)
 
-    def encode_result(self, result: Any, request: Any) -> bytes:
-        if isinstance(result, ir.ChatResponse):
-            return orjson.dumps(encode_messages_response(result))
-        if isinstance(result, ir.TokenCount):
-            return orjson.dumps({"input_tokens": result.input_tokens})
-        if isinstance(result, ModelList):
-            data = [_card(m) for m in result.models]
-            return orjson.dumps({"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-                                 "last_id": data[-1]["id"] if data else None})
-        if isinstance(result, ModelCard):
-            return orjson.dumps(_card(result))
-        raise TypeError(f"no Anthropic encoding for {type(result).__name__}")
-
-    def stream_encoder(self, request: Any) -> StreamEncoder:
+    def stream_encoder(self, request: ir.ChatRequest) -> StreamEncoder:
         return MessagesStreamEncoder()
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
 
-    def passthrough(self, request: Any) -> Passthrough:
+    def status_of(self, error: ir.GatewayError) -> int:
+        return error.status  # 529 overloaded is this dialect's own
+
+    def passthrough(self, request: ir.ChatRequest) -> Passthrough:
         return MessagesPassthrough()
 
     def usage_of(self, body: Any) -> ir.Usage | None:
         return decode_usage(body.get("usage")) if isinstance(body, dict) else None
 
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+    def encode_request(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return encode_messages_request(request, model)
 
-    def decode_response(self, body: Any) -> Any:
+    def decode_response(self, body: Any) -> ir.ChatResponse:
         return decode_messages_response(body)
 
     def stream_decoder(self) -> StreamDecoder:
         return MessagesStreamDecoder()
 
     def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
-        return f.error_from_body(status, body, lambda code, payload: _error_of(payload, code))
+        return f.error_from_body(status, body, _error_of)
 
 
 CODEC = AnthropicMessages()

@@ -1,19 +1,27 @@
-"""What every wire dialect provides, in both directions.
+"""What a wire dialect provides: a client side and an upstream side, two contracts.
 
-A codec does no I/O. Client side: match a request to an operation, find its credential, parse
-its body into the IR, render IR results, streams and errors back. Upstream side: render the IR as
-that dialect's request, parse its responses, streams and errors into the IR. A codec also knows how
-to pass its own stream through untouched while reading the usage out of it.
+A codec does no I/O. Client side (`ClientDialect`): match a request to an operation, parse its
+body into the IR, render IR results, streams and errors back, and pass its own stream through
+untouched while reading the usage out of it. Upstream side (`UpstreamDialect`): render the IR as
+that dialect's request, parse its responses, streams and errors into the IR. The four chat dialects
+are both; the utility dialect is a client side only.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import sse
+from interlingua.adapters.operations import Operation
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
 
 
 @dataclass(slots=True)
@@ -34,8 +42,8 @@ class ModelList:
 
 @dataclass(slots=True)
 class Route:
-    operation: str
-    params: dict[str, str]
+    operation: Operation
+    params: dict[str, str]  # from the path and query: the model id, Gemini's method and `alt`...
 
 
 class StreamDecoder(ABC):
@@ -111,53 +119,82 @@ class Passthrough(ABC):
     def close(self) -> bytes: ...
 
 
-class Codec(ABC):
+class ClientDialect(ABC, Generic[RequestT]):
+    """The client's side of a wire dialect: its requests in, the gateway's answers out.
+
+    `RequestT` is the IR request type its `decode_request` makes (a union, for a dialect with
+    several operations). Every error the gateway raises reaches the client through `encode_error`
+    and `status_of`, so the client reads it in its own shape.
+    """
+
     name: str
-
-    # client side ---------------------------------------------------------------------------------
-
-    @abstractmethod
-    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None: ...
+    # How `encode_result` renders each IR result type: a function of (result, request) giving the
+    # JSON payload. Subclasses list theirs; a type missing here is a gateway bug, not bad input.
+    results: ClassVar[Mapping[type, Callable[[Any, Any], Any]]] = {}
 
     @abstractmethod
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any: ...
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
+        """The operation a request asks for, from method, path, headers and query alone (before the
+        body is read, so that even a bad body's error is in this dialect); None if not this dialect's."""
 
     @abstractmethod
-    def encode_result(self, result: Any, request: Any) -> bytes: ...
+    def decode_request(self, operation: Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> RequestT:
+        """The IR request of `body` (parsed JSON, or an `ir.Form` for multipart). Raises
+        `GatewayError` (`invalid_request`, naming the field) for anything malformed."""
 
-    def result_type(self, result: Any, request: Any) -> str:
+    def encode_result(self, result: Any, request: RequestT) -> bytes:
+        """A whole answer's body, by the result's type (`results`)."""
+        encode = self.results.get(type(result))
+        if encode is None:
+            raise TypeError(f"no {self.name} encoding for {type(result).__name__}")
+        return orjson.dumps(encode(result, request))
+
+    def result_type(self, result: Any, request: RequestT) -> str:
         """The content type of `encode_result`'s bytes: JSON, but for dialects that answer with the
         thing itself (an image, a transcript)."""
         return "application/json"
 
     @abstractmethod
-    def stream_encoder(self, request: Any) -> StreamEncoder: ...
+    def stream_encoder(self, request: RequestT) -> StreamEncoder:
+        """A fresh encoder for one streamed answer to `request`."""
 
     @abstractmethod
-    def encode_error(self, error: ir.GatewayError) -> bytes: ...
+    def encode_error(self, error: ir.GatewayError) -> bytes:
+        """An error's body in this dialect's error shape."""
 
     def status_of(self, error: ir.GatewayError) -> int:
-        """The HTTP status this dialect's clients expect for `error`."""
-        return error.status
+        """The HTTP status this dialect's clients expect for `error`: Anthropic's 529 (overloaded)
+        is Anthropic's alone, so everyone else reads it as 503."""
+        return 503 if error.status == 529 else error.status
 
     @abstractmethod
-    def passthrough(self, request: Any) -> Passthrough: ...
+    def passthrough(self, request: RequestT) -> Passthrough:
+        """A reader for an upstream stream in this same dialect, forwarded as it arrives."""
 
     def usage_of(self, body: Any) -> ir.Usage | None:
-        """Usage out of a whole response body in this dialect."""
+        """Usage out of a whole response body in this dialect (a pass-through answer)."""
         return None
 
-    # upstream side -------------------------------------------------------------------------------
+
+class UpstreamDialect(ABC, Generic[RequestT, ResponseT]):
+    """The upstream's side of a wire dialect: the IR out as its requests, its answers back in."""
+
+    name: str
 
     @abstractmethod
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]: ...
+    def encode_request(self, request: RequestT, model: str) -> dict[str, Any]:
+        """The upstream request body for `request`, addressed to the upstream's `model`."""
 
     @abstractmethod
-    def decode_response(self, body: Any) -> Any: ...
+    def decode_response(self, body: Any) -> ResponseT:
+        """A whole upstream answer (parsed JSON) as IR."""
 
     @abstractmethod
-    def stream_decoder(self) -> StreamDecoder: ...
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one upstream stream."""
 
     @abstractmethod
-    def decode_error(self, status: int, body: bytes) -> ir.GatewayError: ...
+    def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
+        """An upstream's error answer (raw bytes: it may not be JSON) as a `GatewayError` carrying
+        the upstream's status and message."""

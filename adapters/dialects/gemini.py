@@ -22,10 +22,20 @@ from urllib.parse import parse_qsl
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects import sse
-from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.base import (
+    ClientDialect,
+    ModelCard,
+    ModelList,
+    Passthrough,
+    Route,
+    StreamDecoder,
+    StreamEncoder,
+    UpstreamDialect,
+)
 from interlingua.adapters.dialects.reasoning import budget, effort
 from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
@@ -515,7 +525,7 @@ class GenerateStreamDecoder(StreamDecoder):
         for _, data in sse.events(block):
             payload = orjson.loads(data)
             if payload.get("error"):
-                raise _error_of(payload, 502)
+                raise _error_of(502, payload)
             if not self._started:
                 self._started = True
                 out.append(ir.StreamStart(g(payload, "responseId") or "", g(payload, "modelVersion") or "",
@@ -689,7 +699,7 @@ def encode_error_body(error: ir.GatewayError) -> bytes:
                                    "status": _STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")}})
 
 
-def _error_of(payload: Any, status: int) -> ir.GatewayError:
+def _error_of(status: int, payload: Any) -> ir.GatewayError:
     err = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(err, dict):
         return f.upstream_error(status, f"upstream answered {status}")
@@ -717,12 +727,21 @@ def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
 
 # The codec ----------------------------------------------------------------------------------------
 
-_METHODS = {"generateContent": "chat", "streamGenerateContent": "chat", "countTokens": "count_tokens",
-            "embedContent": "embeddings", "batchEmbedContents": "embeddings"}
+_METHODS = {"generateContent": ops.CHAT, "streamGenerateContent": ops.CHAT, "countTokens": ops.COUNT_TOKENS,
+            "embedContent": ops.EMBEDDINGS, "batchEmbedContents": ops.EMBEDDINGS}
+
+GeminiRequest = ir.ChatRequest | ir.EmbeddingRequest
 
 
-class Gemini(Codec):
+class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = "gemini"
+    results = {
+        ir.ChatResponse: lambda result, request: encode_generate_response(result),
+        ir.TokenCount: lambda result, request: {"totalTokens": result.input_tokens},
+        ir.EmbeddingResponse: embeddings.encode_embed_response,
+        ModelList: lambda result, request: _page(result.models, result.query),
+        ModelCard: lambda result, request: _model_entry(result),
+    }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         for prefix in ("/v1beta/models", "/v1/models"):
@@ -734,60 +753,44 @@ class Gemini(Codec):
         params = dict(parse_qsl(query.decode("latin-1"))) if query else {}
         if method == "GET":
             if rest in ("", "/"):
-                return Route("models.list", params)
-            return Route("models.get", {"model": rest[1:]})
+                return Route(ops.MODELS_LIST, params)
+            return Route(ops.MODELS_GET, {"model": rest[1:]})
         model, sep, verb = rest[1:].rpartition(":")
         if method != "POST" or not sep or verb not in _METHODS:
             return None
         model = model.removeprefix("models/")
         return Route(_METHODS[verb], {"model": model, "method": verb, "alt": params.get("alt", "")})
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any:
-        if operation == "embeddings":
+    def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> GeminiRequest:
+        if operation is ops.EMBEDDINGS:
             return embeddings.decode_embed_request(body, params.get("model", ""),
                                                    params.get("method") == "batchEmbedContents", self.name)
-        return decode_generate_request(body, params, count=operation == "count_tokens")
+        return decode_generate_request(body, params, count=operation is ops.COUNT_TOKENS)
 
-    def encode_result(self, result: Any, request: Any) -> bytes:
-        if isinstance(result, ir.ChatResponse):
-            return orjson.dumps(encode_generate_response(result))
-        if isinstance(result, ir.TokenCount):
-            return orjson.dumps({"totalTokens": result.input_tokens})
-        if isinstance(result, ir.EmbeddingResponse):
-            return orjson.dumps(embeddings.encode_embed_response(result, request))
-        if isinstance(result, ModelList):
-            return orjson.dumps(_page(result.models, result.query))
-        if isinstance(result, ModelCard):
-            return orjson.dumps(_model_entry(result))
-        raise TypeError(f"no Gemini encoding for {type(result).__name__}")
-
-    def stream_encoder(self, request: Any) -> StreamEncoder:
+    def stream_encoder(self, request: GeminiRequest) -> StreamEncoder:
         return GenerateStreamEncoder(array=not _wants_sse(request))
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
 
-    def status_of(self, error: ir.GatewayError) -> int:
-        return 503 if error.status == 529 else error.status
-
-    def passthrough(self, request: Any) -> Passthrough:
+    def passthrough(self, request: GeminiRequest) -> Passthrough:
         return GeneratePassthrough(array=not _wants_sse(request))
 
     def usage_of(self, body: Any) -> ir.Usage | None:
         return decode_usage(g(body, "usageMetadata")) if isinstance(body, dict) else None
 
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+    def encode_request(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return encode_generate_request(request, model)
 
-    def decode_response(self, body: Any) -> Any:
+    def decode_response(self, body: Any) -> ir.ChatResponse:
         return decode_generate_response(body)
 
     def stream_decoder(self) -> StreamDecoder:
         return GenerateStreamDecoder()
 
     def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
-        return f.error_from_body(status, body, lambda code, payload: _error_of(payload, code))
+        return f.error_from_body(status, body, _error_of)
 
 
 def _wants_sse(request: Any) -> bool:

@@ -13,11 +13,21 @@ from typing import Any, Mapping
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import reasoning, sse
-from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.base import (
+    ClientDialect,
+    ModelCard,
+    ModelList,
+    Passthrough,
+    Route,
+    StreamDecoder,
+    StreamEncoder,
+    UpstreamDialect,
+)
 
 _REQUEST_FIELDS = frozenset(
     """model messages stream stream_options max_completion_tokens max_tokens temperature top_p stop n
@@ -765,87 +775,77 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 
 # Audio and images (openai_media.py): answers pass through in the upstream's own media type; a Gemini
 # image model's come as IR.
-_MEDIA_ROUTES = {"/v1/audio/speech": "audio.speech", "/v1/audio/transcriptions": "audio.transcriptions",
-                 "/v1/images/generations": "images.generations", "/v1/images/edits": "images.edits"}
+_MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops.TRANSCRIPTIONS,
+                 "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
+
+OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest
 
 
-class OpenAIChat(Codec):
+class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = "openai"
+    results = {
+        ir.ChatResponse: lambda result, request: encode_chat_response(result),
+        ir.EmbeddingResponse: embeddings.encode_embedding_response,
+        ir.ImageResponse: media.encode_image_response,
+        ModelList: lambda result, request: {"object": "list", "data": [_card(m) for m in result.models]},
+        ModelCard: lambda result, request: _card(result),
+    }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path == "/v1/chat/completions":
-            return Route("chat", {}) if method == "POST" else None
+            return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/embeddings":
-            return Route("embeddings", {}) if method == "POST" else None
+            return Route(ops.EMBEDDINGS, {}) if method == "POST" else None
         if path in _MEDIA_ROUTES:
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
-                return Route("models.list", {})
+                return Route(ops.MODELS_LIST, {})
             if path.startswith("/v1/models/") and len(path) > 11:
-                return Route("models.get", {"model": path[11:]})
+                return Route(ops.MODELS_GET, {"model": path[11:]})
         return None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any:
-        if operation == "embeddings":
+    def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> OpenAIRequest:
+        if operation is ops.EMBEDDINGS:
             return embeddings.decode_embedding_request(body, self.name)
-        if operation == "audio.speech":
+        if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
-        if operation == "audio.transcriptions":
+        if operation is ops.TRANSCRIPTIONS:
             return media.decode_transcription_request(body, self.name)
-        if operation in ("images.generations", "images.edits"):
-            return media.decode_image_request(body, self.name, edit=operation == "images.edits")
+        if operation is ops.IMAGE_GENERATIONS or operation is ops.IMAGE_EDITS:
+            return media.decode_image_request(body, self.name, edit=operation is ops.IMAGE_EDITS)
         return decode_chat_request(body)
 
-    def encode_result(self, result: Any, request: Any) -> bytes:
-        if isinstance(result, ir.ChatResponse):
-            return orjson.dumps(encode_chat_response(result))
-        if isinstance(result, ir.EmbeddingResponse):
-            return orjson.dumps(embeddings.encode_embedding_response(result, request))
-        if isinstance(result, ir.ImageResponse):
-            return orjson.dumps(media.encode_image_response(result, request))
-        if isinstance(result, ModelList):
-            return orjson.dumps({"object": "list", "data": [_card(m) for m in result.models]})
-        if isinstance(result, ModelCard):
-            return orjson.dumps(_card(result))
-        raise TypeError(f"no OpenAI encoding for {type(result).__name__}")
-
-    def stream_encoder(self, request: Any) -> StreamEncoder:
+    def stream_encoder(self, request: OpenAIRequest) -> StreamEncoder:
         if isinstance(request, media.REQUESTS):
             return media.MediaStreamEncoder(request, encode_error_body)
+        assert isinstance(request, ir.ChatRequest), "embeddings do not stream"
         return ChatStreamEncoder(bool(request.stream_usage))
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
 
-    def status_of(self, error: ir.GatewayError) -> int:
-        return 503 if error.status == 529 else error.status  # 529 is Anthropic's alone
-
-    def passthrough(self, request: Any) -> Passthrough:
+    def passthrough(self, request: OpenAIRequest) -> Passthrough:
         if isinstance(request, media.REQUESTS):
             return media.MediaPassthrough(request)
+        assert isinstance(request, ir.ChatRequest), "embeddings do not stream"
         return ChatPassthrough(bool(request.stream_usage))
 
     def usage_of(self, body: Any) -> ir.Usage | None:
         return decode_usage(body.get("usage")) if isinstance(body, dict) else None
 
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+    def encode_request(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return encode_chat_request(request, model)
 
-    def decode_response(self, body: Any) -> Any:
+    def decode_response(self, body: Any) -> ir.ChatResponse:
         return decode_chat_response(body)
 
     def stream_decoder(self) -> StreamDecoder:
         return ChatStreamDecoder()
 
     def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            text = body[:500].decode(errors="replace").strip()
-            return f.upstream_error(status, text or f"upstream answered {status}")
-        return _error_from_payload(status, payload)
+        return f.error_from_body(status, body, _error_from_payload)
 
 
 def _card(card: ModelCard) -> dict[str, Any]:

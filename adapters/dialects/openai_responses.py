@@ -17,9 +17,19 @@ from typing import Any, Mapping
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import reasoning, sse
-from interlingua.adapters.dialects.base import Codec, ModelCard, ModelList, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.base import (
+    ClientDialect,
+    ModelCard,
+    ModelList,
+    Passthrough,
+    Route,
+    StreamDecoder,
+    StreamEncoder,
+    UpstreamDialect,
+)
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 
 PROVIDER = "openai"
@@ -699,60 +709,55 @@ class ResponsesPassthrough(Passthrough):
 # The codec ----------------------------------------------------------------------------------------
 
 
-class OpenAIResponses(Codec):
+class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = "responses"
+    results = {
+        ir.ChatResponse: encode_responses_response,
+        ir.TokenCount: lambda result, request: {"object": "response.input_tokens",
+                                                "input_tokens": result.input_tokens},
+        ModelList: CHAT.results[ModelList],
+        ModelCard: CHAT.results[ModelCard],
+    }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if not path.startswith("/v1/responses"):
             return None
         rest = path[len("/v1/responses"):].strip("/")
         if not rest:
-            return Route("chat", {}) if method == "POST" else None
+            return Route(ops.CHAT, {}) if method == "POST" else None
         if rest == "input_tokens":
-            return Route("count_tokens", {}) if method == "POST" else None
+            return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
         response_id, _, tail = rest.partition("/")
         if method == "GET" and not tail:
-            return Route("responses.get", {"id": response_id})
+            return Route(ops.RESPONSES_GET, {"id": response_id})
         if method == "DELETE" and not tail:
-            return Route("responses.delete", {"id": response_id})
+            return Route(ops.RESPONSES_DELETE, {"id": response_id})
         if method == "GET" and tail == "input_items":
-            return Route("responses.input_items", {"id": response_id})
+            return Route(ops.RESPONSES_INPUT_ITEMS, {"id": response_id})
         return None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any:
-        if operation == "count_tokens" and isinstance(body, dict) and "input" not in body:
+    def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> ir.ChatRequest:
+        if operation is ops.COUNT_TOKENS and isinstance(body, dict) and "input" not in body:
             body = {**body, "input": []}
         return decode_responses_request(body)
 
-    def encode_result(self, result: Any, request: Any) -> bytes:
-        if isinstance(result, ir.ChatResponse):
-            return orjson.dumps(encode_responses_response(result, request))
-        if isinstance(result, ir.TokenCount):
-            return orjson.dumps({"object": "response.input_tokens", "input_tokens": result.input_tokens})
-        if isinstance(result, (ModelList, ModelCard)):
-            return CHAT.encode_result(result, request)
-        raise TypeError(f"no Responses encoding for {type(result).__name__}")
-
-    def stream_encoder(self, request: Any) -> StreamEncoder:
+    def stream_encoder(self, request: ir.ChatRequest) -> StreamEncoder:
         return ResponsesStreamEncoder(request)
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return CHAT.encode_error(error)
 
-    def status_of(self, error: ir.GatewayError) -> int:
-        return CHAT.status_of(error)
-
-    def passthrough(self, request: Any) -> Passthrough:
+    def passthrough(self, request: ir.ChatRequest) -> Passthrough:
         return ResponsesPassthrough()
 
     def usage_of(self, body: Any) -> ir.Usage | None:
         return decode_usage(body.get("usage")) if isinstance(body, dict) else None
 
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
+    def encode_request(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return encode_responses_request(request, model)
 
-    def decode_response(self, body: Any) -> Any:
+    def decode_response(self, body: Any) -> ir.ChatResponse:
         return decode_responses_response(body)
 
     def stream_decoder(self) -> StreamDecoder:

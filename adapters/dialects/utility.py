@@ -24,11 +24,12 @@ from typing import Any, Mapping
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import forms
 from interlingua.adapters.dialects import openai_media as media
-from interlingua.adapters.dialects.base import Codec, Passthrough, Route, StreamDecoder, StreamEncoder
+from interlingua.adapters.dialects.base import ClientDialect, Passthrough, Route, StreamEncoder
 
-_ROUTES = {"/v1/render": "render", "/v1/transcribe": "transcribe"}
+_ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE}
 _RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})
 _TRANSCRIBE_FIELDS = frozenset({"model", "language", "instructions", "file"})
 # What `Accept` may choose, PNG first: it wins a tie, and is what every image upstream makes.
@@ -107,52 +108,42 @@ def encode_error_body(error: ir.GatewayError) -> bytes:
     return orjson.dumps({"error": {"message": error.message, "type": error.kind, "param": error.param}})
 
 
-class Utility(Codec):
+UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest
+
+
+class Utility(ClientDialect[UtilityRequest]):
+    """Answers with the thing itself (image bytes, a transcript's text), errors in OpenAI's shape."""
+
     name = "utility"
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         operation = _ROUTES.get(path)
         return Route(operation, {}) if operation is not None and method == "POST" else None
 
-    def decode_request(self, operation: str, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> Any:
-        return decode_render(body, headers) if operation == "render" else decode_transcribe(body)
+    def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
+                       params: Mapping[str, str]) -> UtilityRequest:
+        return decode_render(body, headers) if operation is ops.RENDER else decode_transcribe(body)
 
-    def encode_result(self, result: Any, request: Any) -> bytes:
+    def encode_result(self, result: Any, request: UtilityRequest) -> bytes:
         if isinstance(result, ir.ImageResponse):
             return base64.b64decode(result.images[0].data or "")  # one image: the first the upstream made
         if isinstance(result, ir.Transcript):
             return result.text.encode()
         raise TypeError(f"no utility encoding for {type(result).__name__}")
 
-    def result_type(self, result: Any, request: Any) -> str:
+    def result_type(self, result: Any, request: UtilityRequest) -> str:
         if isinstance(result, ir.ImageResponse):
             return result.images[0].media_type or "application/octet-stream"
         return "text/plain; charset=utf-8"
 
-    def stream_encoder(self, request: Any) -> StreamEncoder:
+    def stream_encoder(self, request: UtilityRequest) -> StreamEncoder:
         return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
 
-    def status_of(self, error: ir.GatewayError) -> int:
-        return 503 if error.status == 529 else error.status  # 529 is Anthropic's alone
-
-    def passthrough(self, request: Any) -> Passthrough:
+    def passthrough(self, request: UtilityRequest) -> Passthrough:
         raise TypeError("utility answers are rendered from IR, never passed through")
-
-    def encode_request(self, request: Any, model: str) -> dict[str, Any]:
-        raise TypeError("the utility dialect is no upstream's")
-
-    def decode_response(self, body: Any) -> Any:
-        raise TypeError("the utility dialect is no upstream's")
-
-    def stream_decoder(self) -> StreamDecoder:
-        raise TypeError("the utility dialect is no upstream's")
-
-    def decode_error(self, status: int, body: bytes) -> ir.GatewayError:
-        raise TypeError("the utility dialect is no upstream's")
 
 
 CODEC = Utility()

@@ -1,7 +1,7 @@
 """Upstream providers, one module per kind; `KINDS` maps a config `type` to its class."""
 
 from interlingua.adapters.providers.anthropic import AnthropicProvider
-from interlingua.adapters.providers.base import Provider, Reply, Target
+from interlingua.adapters.providers.base import Provider, Target
 from interlingua.adapters.providers.gemini import GeminiProvider
 from interlingua.adapters.providers.local import LocalProvider
 from interlingua.adapters.providers.openai import OpenAIProvider
@@ -9,4 +9,4 @@ from interlingua.adapters.providers.openai import OpenAIProvider
 KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider,
                                     "gemini": GeminiProvider, "local": LocalProvider}
 
-__all__ = ["KINDS", "Provider", "Reply", "Target"]
+__all__ = ["KINDS", "Provider", "Target"]

@@ -1,37 +1,27 @@
 """The provider interface: an upstream, its connection pool, and how one call to it is answered.
 
-A provider renders the IR with its upstream's codec, sends it, and hands back a `Reply`. When the
-client speaks the upstream's own dialect the reply is `native`: the upstream's bytes, to be passed
-through. Otherwise it is IR: a result object or a stream of IR events. Failures before the first
+A provider renders the IR with its upstream's codec, sends it, and hands back a `Reply`
+(`adapters/replies.py`). When the client speaks the upstream's own dialect the reply is the
+upstream's bytes, to be passed through. Otherwise it is IR: a result object or a stream of IR events. Failures before the first
 byte raise `GatewayError`, with `retryable` set where a fallback target may be tried.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable
 
 import httpx
 import orjson
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects.base import Codec, StreamDecoder
+from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
+from interlingua.adapters.providers.compaction import compact
 from interlingua.adapters.providers.reasoning_store import ReasoningStore
 from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
-
-
-@dataclass(slots=True)
-class Reply:
-    native: bool
-    body: bytes | None = None
-    chunks: AsyncIterator[bytes] | None = None
-    result: Any = None
-    events: AsyncIterator[list[ir.StreamEvent]] | None = None  # a batch per upstream read
-    close: Callable[[], Awaitable[None]] | None = None
-    media_type: str | None = None  # native bytes that are not the dialect's JSON or SSE (audio, a transcript)
-    usage: ir.Usage | None = None  # of a native body whose usage the dialect's JSON reader cannot see
+from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,7 +52,7 @@ class Provider(ABC):
     """
 
     kind: str
-    codec: Codec
+    codec: UpstreamDialect[ir.ChatRequest, ir.ChatResponse]
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
 
@@ -106,6 +96,7 @@ class Provider(ABC):
         return list((request.headers or {}).items())
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
+        request = await compact(request, self, model)
         native = request.dialect == self.codec.name and request.native is not None
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
@@ -114,16 +105,16 @@ class Provider(ABC):
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
-                return Reply(True, chunks=self.chunks(response), close=response.aclose)
+                return Chunks(self.chunks(response), response.aclose)
             events = self.events(response, self.codec.stream_decoder())
-            return Reply(False, events=self._remembering(events), close=response.aclose)
+            return Events(self._remembering(events), response.aclose)
         raw = await self.read(response)
         if native:
-            return Reply(True, body=raw)
+            return Body(raw)
         result = self.codec.decode_response(self.parse(raw))
         for choice in result.choices:
             self._remember(choice.message.parts)
-        return Reply(False, result=result)
+        return Result(result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         """Input tokens as the upstream counts them; a local estimate where it has no endpoint."""
@@ -170,19 +161,26 @@ class Provider(ABC):
     # Reasoning state for clients that cannot carry it (see reasoning_store.py) -------------------
 
     def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
+        """`request` with this kind's signed reasoning put back before the tool calls it led to.
+        A copy where anything changes: the request is shared by every fallback target."""
         store = self.reasoning_store
         if store is None:
             return request
-        for message in request.messages:
-            if message.role != "assistant" or any(
-                    isinstance(p, ir.Reasoning) and p.provider == self.kind and (p.signature or p.redacted)
-                    for p in message.parts):
-                continue
-            call = next((p for p in message.parts if isinstance(p, ir.ToolCall)), None)
-            kept = store.recall(self.kind, call.id) if call else None
-            if kept:
-                message.parts = [*kept, *(p for p in message.parts if not isinstance(p, ir.Reasoning))]
-        return request
+        messages = [self._restored(message, store) for message in request.messages]
+        if all(new is old for new, old in zip(messages, request.messages)):
+            return request
+        return replace(request, messages=messages)
+
+    def _restored(self, message: ir.Message, store: ReasoningStore) -> ir.Message:
+        if message.role != "assistant" or any(
+                isinstance(p, ir.Reasoning) and p.provider == self.kind and (p.signature or p.redacted)
+                for p in message.parts):
+            return message
+        call = next((p for p in message.parts if isinstance(p, ir.ToolCall)), None)
+        kept = store.recall(self.kind, call.id) if call else None
+        if not kept:
+            return message
+        return replace(message, parts=[*kept, *(p for p in message.parts if not isinstance(p, ir.Reasoning))])
 
     def _remember(self, parts: list[ir.Part]) -> None:
         if self.reasoning_store is None:

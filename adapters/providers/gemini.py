@@ -17,7 +17,8 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects import gemini_images
 from interlingua.adapters.dialects.gemini import CODEC as GEMINI
-from interlingua.adapters.providers.base import Provider, Reply, read_upload
+from interlingua.adapters.providers.base import Provider, read_upload
+from interlingua.adapters.replies import Reply, Result
 
 
 class GeminiProvider(Provider):
@@ -59,7 +60,7 @@ class GeminiProvider(Provider):
         files = [read_upload(u) for u in gemini_images.references(request)]
         body = gemini_images.encode_image_request(request, files)
         response = await self.open(f"{self.chat_path}/{model}:generateContent", orjson.dumps(body))
-        return Reply(False, result=gemini_images.decode_image_response(self.parse(await self.read(response))))
+        return Result(gemini_images.decode_image_response(self.parse(await self.read(response))))
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         body = embeddings.encode_batch_request(request, model)

@@ -13,7 +13,8 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
-from interlingua.adapters.providers.base import Provider, Reply
+from interlingua.adapters.providers.base import Provider
+from interlingua.adapters.replies import Reply
 
 
 class LocalProvider(Provider):

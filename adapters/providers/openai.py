@@ -26,7 +26,8 @@ from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
-from interlingua.adapters.providers.base import Provider, Reply
+from interlingua.adapters.providers.base import Provider
+from interlingua.adapters.replies import Body, Chunks, Reply, Result
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -80,14 +81,14 @@ class OpenAIProvider(Provider):
         response = await self._upload("/audio/transcriptions", *media.transcription_form(request, model))
         if request.dialect != CHAT.name:
             transcript = media.decode_transcription_response(self.parse(await self.read(response)), request)
-            return Reply(False, result=transcript)
+            return Result(transcript)
         return await self._media_reply(response, request, stream=request.stream)
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         path, body = media.image_request(request, model)
         response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self._upload(path, *body))
         if request.dialect != CHAT.name:
-            return Reply(False, result=media.decode_image_response(self.parse(await self.read(response)), request))
+            return Result(media.decode_image_response(self.parse(await self.read(response)), request))
         return await self._media_reply(response, request, stream=request.stream)
 
     async def _upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload]) -> httpx.Response:
@@ -101,9 +102,9 @@ class OpenAIProvider(Provider):
     async def _media_reply(self, response: httpx.Response, request: media.MediaRequest, stream: bool) -> Reply:
         media_type = response.headers.get("content-type")
         if stream:
-            return Reply(True, chunks=self.chunks(response), close=response.aclose, media_type=media_type)
+            return Chunks(self.chunks(response), response.aclose, media_type)
         body = await self.read(response)
-        return Reply(True, body=body, media_type=media_type, usage=media.usage_of(request, body))
+        return Body(body, media_type, media.usage_of(request, body))
 
 
 UPLOAD_CHUNK = 64 * 1024

@@ -10,10 +10,14 @@ stays whole) are kept as they are.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from interlingua.adapters import ir
-from interlingua.adapters.providers import Target
 from interlingua.adapters.providers.tokens import estimate_tokens
+from interlingua.adapters.replies import Result
+
+if TYPE_CHECKING:
+    from interlingua.adapters.providers.base import Provider
 
 INSTRUCTION = (
     "Summarise the conversation below for the assistant that will continue it. Keep every fact, "
@@ -47,10 +51,10 @@ def _transcript(messages: list[ir.Message]) -> str:
     return "\n".join(lines)
 
 
-async def compact(request: ir.ChatRequest, target: Target) -> ir.ChatRequest:
+async def compact(request: ir.ChatRequest, provider: Provider, model: str) -> ir.ChatRequest:
     """`request` with its earlier turns summarised, when it asked for compaction and is too long."""
     limit = threshold(request)
-    if limit is None or target.provider.codec.name == request.dialect or estimate_tokens(request) <= limit:
+    if limit is None or provider.codec.name == request.dialect or estimate_tokens(request) <= limit:
         return request
     system = [m for m in request.messages if m.role in ("system", "developer")]
     rest = [m for m in request.messages if m.role not in ("system", "developer")]
@@ -60,7 +64,9 @@ async def compact(request: ir.ChatRequest, target: Target) -> ir.ChatRequest:
         return request
     ask = ir.ChatRequest(model=request.model, dialect="interlingua", max_tokens=SUMMARY_TOKENS, messages=[
         ir.Message("system", [ir.Text(INSTRUCTION)]), ir.Message("user", [ir.Text(_transcript(earlier))])])
-    reply = await target.provider.chat(ask, target.model)
+    reply = await provider.chat(ask, model)
+    if not isinstance(reply, Result):  # a request in no client's dialect, not streamed: always IR
+        raise TypeError(f"a summary came back as {type(reply).__name__}")
     summary = "".join(p.text for c in reply.result.choices for p in c.message.parts if isinstance(p, ir.Text))
     note = ir.Message("user", [ir.Text(f"Summary of the earlier conversation (compacted by the gateway):\n{summary}")])
     return replace(request, messages=[*system, note, *current])

@@ -1,0 +1,60 @@
+"""Every operation the gateway serves, declared once, for every layer to read.
+
+A codec's `match` names the operation a request asks for; the dialect layer stores it in the
+request's state. Routing reads the capability the routed model needs, metering whether a row goes
+to the ledger, the dispatcher how one upstream target is asked. Adding an operation is one entry
+here plus its own code: a codec route, its IR request and, if it goes upstream, a provider method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from interlingua.adapters.replies import Reply, Result
+
+if TYPE_CHECKING:
+    from interlingua.adapters.providers.base import Provider
+
+Call = Callable[["Provider", Any, str], Awaitable[Reply]]
+
+
+@dataclass(slots=True, frozen=True)
+class Operation:
+    name: str  # as the ledger and the logs name it
+    capability: str | None = None  # what the routed model must be able to do
+    call: Call | None = None  # how one target is asked; None: the gateway answers by itself
+    metered: bool = True  # whether each request becomes a ledger row
+    streams: bool = False  # whether the client may ask for the answer as a stream
+
+
+async def _count(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.count_tokens(request, model))
+
+
+async def _embed(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.embed(request, model))
+
+
+CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True)
+COUNT_TOKENS = Operation("count_tokens", "chat", _count)
+EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
+SPEECH = Operation("audio.speech", "speech", lambda p, request, model: p.speech(request, model), streams=True)
+TRANSCRIPTIONS = Operation("audio.transcriptions", "transcription",
+                           lambda p, request, model: p.transcribe(request, model), streams=True)
+IMAGE_GENERATIONS = Operation("images.generations", "images", lambda p, request, model: p.images(request, model),
+                              streams=True)
+IMAGE_EDITS = Operation("images.edits", "images", lambda p, request, model: p.images(request, model), streams=True)
+RENDER = Operation("render", "images", lambda p, request, model: p.images(request, model))
+TRANSCRIBE = Operation("transcribe", "transcription", lambda p, request, model: p.transcribe(request, model))
+MODELS_LIST = Operation("models.list", metered=False)
+MODELS_GET = Operation("models.get", metered=False)
+RESPONSES_GET = Operation("responses.get", metered=False)
+RESPONSES_DELETE = Operation("responses.delete", metered=False)
+RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
+
+OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
+    CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
+    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
+STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})
