@@ -87,7 +87,7 @@ class ResponsesStateMiddleware:
         if operation is ops.RESPONSES_GET:
             found: Any = store.get(response_id)
         elif operation is ops.RESPONSES_DELETE:
-            found = {"id": response_id, "object": "response.deleted", "deleted": True} if store.delete(
+            found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None
         else:
             items = store.input_items(response_id)

@@ -10,6 +10,7 @@ next turn never races its own previous one.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -83,8 +84,12 @@ class ResponseStore:
             current = previous_id
         return [item for turn in reversed(turns) for item in turn]
 
-    def delete(self, response_id: str) -> bool:
-        self._writer.submit(lambda: None).result()  # let a queued write of it land first
+    async def delete(self, response_id: str) -> bool:
+        """Delete on the writer thread, after any queued write of the same response has landed,
+        without holding up the event loop meanwhile."""
+        return await asyncio.wrap_future(self._writer.submit(self._delete, response_id))
+
+    def _delete(self, response_id: str) -> bool:
         with self._lock:
             return self._db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
