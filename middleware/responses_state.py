@@ -15,6 +15,7 @@ import orjson
 
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.openai_responses import final_response
 from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage.responses import ResponseStore
@@ -22,7 +23,6 @@ from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
-_TERMINAL = (b'"response.completed"', b'"response.incomplete"')
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -132,11 +132,9 @@ class _Recorder:
                     self._keep(orjson.loads(b"".join(self.body)))
 
     def _scan(self, chunk: bytes) -> None:
-        block = self.splitter.feed(chunk)
-        if any(marker in block for marker in _TERMINAL):
-            for _, data in sse.events(block):
-                if any(marker in data for marker in _TERMINAL):
-                    self._keep(orjson.loads(data).get("response") or {})
+        response = final_response(self.splitter.feed(chunk))
+        if response is not None:
+            self._keep(response)
 
     def _keep(self, response: dict[str, Any]) -> None:
         if response.get("object") == "response" and response.get("id"):

@@ -686,16 +686,13 @@ _USAGE_EVENT = re.compile(rb"message_start|message_delta")
 class MessagesPassthrough(Passthrough):
     """Forwards Anthropic SSE unchanged, reading usage from message_start and message_delta."""
 
-    __slots__ = ("_splitter", "_usage", "usage", "events")
+    __slots__ = ("_usage",)
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._usage: dict[str, Any] = {}
-        self.usage: ir.Usage | None = None
-        self.events = 0
 
-    def feed(self, chunk: bytes) -> bytes:
-        block = self._splitter.feed(chunk)
+    def forward(self, block: bytes) -> bytes:
         self.events += block.count(b"\ndata:")
         if _USAGE_EVENT.search(block):
             for _, data in sse.events(block):
@@ -706,9 +703,6 @@ class MessagesPassthrough(Passthrough):
                     self._usage.update({k: v for k, v in usage.items() if v is not None})
             self.usage = decode_usage(self._usage)
         return block
-
-    def close(self) -> bytes:
-        return self.feed(self._splitter.flush())
 
 
 # Errors -------------------------------------------------------------------------------------------

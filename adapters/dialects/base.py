@@ -104,19 +104,32 @@ class StreamEncoder(ABC):
 class Passthrough(ABC):
     """Forwards a same-dialect upstream stream while reading usage out of it.
 
-    `feed` returns the bytes to send on (possibly fewer than came in); `usage` is the last usage
-    seen, and `events` counts the events passed, for an estimate when the stream is cut short.
+    Upstream reads are cut at event boundaries, so a dialect's `forward` sees whole SSE events
+    only; it returns the bytes to send on (possibly fewer than came in), sets `usage` to the last
+    usage seen and counts `events`, for an estimate when the stream is cut short.
     """
 
-    usage: ir.Usage | None = None
-    events: int = 0
+    __slots__ = ("_splitter", "usage", "events")
     media_type = "text/event-stream"
 
-    @abstractmethod
-    def feed(self, chunk: bytes) -> bytes: ...
+    def __init__(self) -> None:
+        self._splitter = sse.Splitter()
+        self.usage: ir.Usage | None = None
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes to send on for one upstream read."""
+        block = self._splitter.feed(chunk)
+        return self.forward(block) if block else b""
+
+    def close(self) -> bytes:
+        """The bytes to send on when the upstream stream has ended."""
+        block = self._splitter.flush()
+        return self.forward(block) if block else b""
 
     @abstractmethod
-    def close(self) -> bytes: ...
+    def forward(self, block: bytes) -> bytes:
+        """What to send on for `block`, which holds whole SSE events only."""
 
 
 class ClientDialect(ABC, Generic[RequestT]):

@@ -654,20 +654,15 @@ class GeneratePassthrough(Passthrough):
     """Forwards Gemini SSE, or re-frames it as the JSON array a client without `alt=sse` expects;
     reads the cumulative usage from the last chunk that has it."""
 
-    __slots__ = ("_splitter", "_array", "_sent", "usage", "events", "media_type")
+    __slots__ = ("_array", "_sent", "media_type")
 
     def __init__(self, array: bool) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._array = array
         self.media_type = "application/json" if array else "text/event-stream"
         self._sent = 0
-        self.usage: ir.Usage | None = None
-        self.events = 0
 
-    def feed(self, chunk: bytes) -> bytes:
-        block = self._splitter.feed(chunk)
-        if not block:
-            return b""
+    def forward(self, block: bytes) -> bytes:
         datas = [data for _, data in sse.events(block)]
         if not datas:  # comments only: nothing to forward, and no stray `[` in array mode
             return b"" if self._array else block
@@ -684,7 +679,7 @@ class GeneratePassthrough(Passthrough):
         return prefix + out
 
     def close(self) -> bytes:
-        tail = self.feed(self._splitter.flush())
+        tail = super().close()
         if self._array:
             return tail + (b"]" if self._sent else b"[]")
         return tail

@@ -719,16 +719,13 @@ _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 class ChatPassthrough(Passthrough):
     """Forwards upstream chunks whole; strips the usage chunk the gateway asked for on its own."""
 
-    __slots__ = ("_splitter", "_keep_usage", "usage", "events")
+    __slots__ = ("_keep_usage",)
 
     def __init__(self, keep_usage: bool) -> None:
-        self._splitter = sse.Splitter()
+        super().__init__()
         self._keep_usage = keep_usage
-        self.usage: ir.Usage | None = None
-        self.events = 0
 
-    def feed(self, chunk: bytes) -> bytes:
-        block = self._splitter.feed(chunk)
+    def forward(self, block: bytes) -> bytes:
         self.events += block.count(b"data:")
         if _USAGE_OBJECT.search(block) is None:
             return block
@@ -744,9 +741,6 @@ class ChatPassthrough(Passthrough):
                     data = orjson.dumps(payload)
             out.append(sse.frame(data))
         return b"".join(out)
-
-    def close(self) -> bytes:
-        return self.feed(self._splitter.flush())
 
 
 # Errors -------------------------------------------------------------------------------------------

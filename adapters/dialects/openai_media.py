@@ -341,28 +341,29 @@ class MediaPassthrough(Passthrough):
     `speech.audio.done`, `image_generation.completed`...). Only those events are parsed.
     """
 
-    __slots__ = ("usage", "events", "_splitter")
+    __slots__ = ("_scanned",)
     media_type = "application/octet-stream"  # when the upstream names none
 
     def __init__(self, req: MediaRequest) -> None:
-        self.usage: ir.Usage | None = request_usage(req)
-        self.events = 0
-        self._splitter = sse.Splitter() if is_event_stream(req) else None
+        super().__init__()
+        self.usage = request_usage(req)
+        self._scanned = is_event_stream(req)
 
     def feed(self, chunk: bytes) -> bytes:
         self.events += 1
-        if self._splitter is not None:
-            self._scan(self._splitter.feed(chunk))
+        if self._scanned:
+            super().feed(chunk)
         return chunk
 
     def close(self) -> bytes:
-        if self._splitter is not None:
-            self._scan(self._splitter.flush())
+        if self._scanned:
+            super().close()
         return b""
 
-    def _scan(self, block: bytes) -> None:
+    def forward(self, block: bytes) -> bytes:
+        """Only read: the events' usage counts."""
         if b'"usage"' not in block and b'.completed"' not in block:
-            return
+            return b""
         for _, data in sse.events(block):
             if b'"usage"' in data or b'.completed"' in data:
                 try:
@@ -371,6 +372,7 @@ class MediaPassthrough(Passthrough):
                     continue
                 if isinstance(payload, dict):
                     _count(payload, self.usage)  # type: ignore[arg-type]
+        return b""
 
 
 class MediaStreamEncoder(StreamEncoder):

@@ -686,24 +686,29 @@ class ResponsesStreamEncoder(StreamEncoder):
 class ResponsesPassthrough(Passthrough):
     """Forwards Responses SSE unchanged; usage comes with the terminal event."""
 
-    __slots__ = ("_splitter", "usage", "events")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._splitter = sse.Splitter()
-        self.usage: ir.Usage | None = None
-        self.events = 0
-
-    def feed(self, chunk: bytes) -> bytes:
-        block = self._splitter.feed(chunk)
+    def forward(self, block: bytes) -> bytes:
         self.events += block.count(b"\ndata:")
-        if b'"response.completed"' in block or b'"response.incomplete"' in block:
-            for _, data in sse.events(block):
-                if b'"usage"' in data and (b'"response.completed"' in data or b'"response.incomplete"' in data):
-                    self.usage = decode_usage((orjson.loads(data).get("response") or {}).get("usage"))
+        response = final_response(block)
+        if response is not None and "usage" in response:
+            self.usage = decode_usage(response.get("usage"))
         return block
 
-    def close(self) -> bytes:
-        return self.feed(self._splitter.flush())
+
+_TERMINAL = (b'"response.completed"', b'"response.incomplete"')
+
+
+def final_response(block: bytes) -> dict[str, Any] | None:
+    """The Response of a terminal event (`response.completed` or `response.incomplete`) among the
+    whole SSE events of `block`; only such an event is parsed."""
+    if not any(marker in block for marker in _TERMINAL):
+        return None
+    for _, data in sse.events(block):
+        if any(marker in data for marker in _TERMINAL):
+            response = orjson.loads(data).get("response")
+            return response if isinstance(response, dict) else {}
+    return None
 
 
 # The codec ----------------------------------------------------------------------------------------
