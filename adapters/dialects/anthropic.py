@@ -290,7 +290,7 @@ def _blocks_out(parts: list[ir.Part]) -> list[dict[str, Any]]:
             out.append({"type": kind, "source": _file_source(part), **_own(part.extra)})
         elif isinstance(part, ir.ToolCall):
             out.append({"type": "tool_use", "id": safe_id(part.id), "name": part.name,
-                        "input": _arguments(part.arguments), **_own(part.extra)})
+                        "input": f.arguments_object(part.arguments), **_own(part.extra)})
         elif isinstance(part, ir.ToolResult):
             block: dict[str, Any] = {"type": "tool_result", "tool_use_id": safe_id(part.call_id),
                                      "content": _blocks_out(part.content) or ""}
@@ -324,14 +324,6 @@ def _file_source(part: ir.File) -> dict[str, Any]:
     if part.url:
         return {"type": "url", "url": part.url}
     return {"type": "base64", "media_type": part.media_type or "application/pdf", "data": part.data}
-
-
-def _arguments(text: str) -> Any:
-    try:
-        value = orjson.loads(text) if text.strip() else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": text}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _turns(messages: list[ir.Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -490,7 +482,7 @@ def _block_of_part(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.Refusal):
         return {"type": "text", "text": part.text}
     if isinstance(part, ir.ToolCall):
-        return {"type": "tool_use", "id": safe_id(part.id), "name": part.name, "input": _arguments(part.arguments)}
+        return {"type": "tool_use", "id": safe_id(part.id), "name": part.name, "input": f.arguments_object(part.arguments)}
     if isinstance(part, ir.Reasoning):
         if part.provider != PROVIDER:  # a foreign signature must never come back to Anthropic
             return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None

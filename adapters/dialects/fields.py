@@ -130,6 +130,16 @@ KIND_OF_STATUS: dict[int, str] = {
 }
 
 
+def arguments_object(text: str) -> dict[str, Any]:
+    """Tool-call arguments (a JSON text) as the object that Anthropic's `input` and Gemini's `args`
+    must be: text that is not JSON is kept under `_raw`, a value that is no object under `value`."""
+    try:
+        value = orjson.loads(text) if text.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
 def error_from_body(status: int, body: bytes, from_payload: Callable[[int, Any], GatewayError]) -> GatewayError:
     """An upstream's error answer: its dialect's JSON shape, or the start of whatever text it sent."""
     try:

@@ -334,7 +334,7 @@ def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any
             parts.append({"inlineData": {"mimeType": f"audio/{part.format}", "data": part.data}})
         elif isinstance(part, ir.ToolCall):
             names[part.id] = part.name
-            call: dict[str, Any] = {"name": part.name, "args": _args(part.arguments)}
+            call: dict[str, Any] = {"name": part.name, "args": f.arguments_object(part.arguments)}
             if part.extra and part.extra.get("gemini_id"):
                 call["id"] = part.id
             parts.append({"functionCall": call})
@@ -354,14 +354,6 @@ def _media_out(url: str | None, data: str | None, mime: str) -> dict[str, Any]:
     if url:
         return {"fileData": {"mimeType": mime, "fileUri": url}}
     return {"inlineData": {"mimeType": mime, "data": data}}
-
-
-def _args(arguments: str) -> Any:
-    try:
-        value = orjson.loads(arguments) if arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
@@ -486,7 +478,7 @@ def _part_of(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.Refusal):
         return {"text": part.text}
     if isinstance(part, ir.ToolCall):
-        return {"functionCall": {"id": part.id, "name": part.name, "args": _args(part.arguments)}}
+        return {"functionCall": {"id": part.id, "name": part.name, "args": f.arguments_object(part.arguments)}}
     if isinstance(part, ir.Reasoning) and part.text:
         return {"text": part.text, "thought": True}
     return None
@@ -602,7 +594,7 @@ class GenerateStreamEncoder(StreamEncoder):
         out = b""
         for key in sorted(ready):
             call = self._calls.pop(key)
-            part = {"functionCall": {"id": call["id"], "name": call["name"], "args": _args(call["arguments"])}}
+            part = {"functionCall": {"id": call["id"], "name": call["name"], "args": f.arguments_object(call["arguments"])}}
             out += self._frame(self._chunk(key[0], [part]))
         return out
 
