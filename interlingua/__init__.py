@@ -3,7 +3,7 @@
 The repository keeps the design's three layers at its top (`app/`, `middleware/`, `adapters/`);
 installed, they are `interlingua.app`, `interlingua.middleware` and `interlingua.adapters`, so the
 gateway never shadows, and is never shadowed by, a project's own `app` package. This folder holds
-only that root.
+that root and links to the three, so that the repository imports as the wheel installs.
 """
 
 from interlingua.app import create_app
