@@ -7,7 +7,7 @@ order, so two providers of one model back each other up).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from interlingua.adapters.dialects.base import ModelCard
 from interlingua.adapters.providers import Provider, Target

@@ -9,7 +9,7 @@ is only ever sent back there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal, Union
+from typing import IO, Any, Literal
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -111,7 +111,7 @@ class Opaque:
     data: dict[str, Any]
 
 
-Part = Union[Text, Image, Audio, File, ToolCall, ToolResult, Reasoning, Refusal, Citation, Opaque]
+Part = Text | Image | Audio | File | ToolCall | ToolResult | Reasoning | Refusal | Citation | Opaque
 
 
 @dataclass(slots=True)
@@ -292,9 +292,7 @@ class UsageReport:
     usage: Usage
 
 
-StreamEvent = Union[
-    StreamStart, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta, Finish, UsageReport
-]
+StreamEvent = StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
 
 
 # Errors -------------------------------------------------------------------------------------------

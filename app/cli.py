@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from interlingua.adapters.storage.ledger import format_totals, totals
 from interlingua.app.config import Config, ConfigError, from_env, load

@@ -32,7 +32,7 @@ LOCAL = "local"
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Provider:
     options = {"api": config.api} if config.type == "openai" else {}
-    return KINDS[config.type](  # type: ignore[call-arg]
+    return KINDS[config.type](
         config.name,
         config.url,
         key=config.key,

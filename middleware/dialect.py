@@ -7,7 +7,8 @@ stack can sit in front of someone else's routes.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from interlingua.adapters.dialects import CODECS
 from interlingua.adapters.dialects.base import ClientDialect

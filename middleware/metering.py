@@ -15,7 +15,17 @@ from typing import Any
 from interlingua.adapters.ir import GatewayError, Usage
 from interlingua.adapters.storage.ledger import UsageRecord
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import DIALECT, DISCONNECTED, OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGET, USAGE, state_of
+from interlingua.middleware.state import (
+    DIALECT,
+    DISCONNECTED,
+    OPERATION,
+    PARAMS,
+    PRINCIPAL,
+    REQUEST,
+    TARGET,
+    USAGE,
+    state_of,
+)
 
 
 class RateLimiter:

@@ -40,7 +40,8 @@ class _Reencoder:
 
     __slots__ = ("codec", "state", "request", "downstream", "ping_interval", "started", "_encoder", "_last", "_pinger")
 
-    def __init__(self, codec: ClientDialect[Any], state: dict[str, Any], downstream: Any, ping_interval: float | None) -> None:
+    def __init__(self, codec: ClientDialect[Any], state: dict[str, Any], downstream: Any,
+                 ping_interval: float | None) -> None:
         self.codec = codec
         self.state = state
         self.request = state.get(REQUEST)
@@ -86,9 +87,9 @@ class _Reencoder:
                 await self._body(self.encoder.error(message["error"]))
             else:
                 self.started = True
-                start, body = error_messages(self.codec, message["error"])
+                start, error_body = error_messages(self.codec, message["error"])
                 await self.downstream(start)
-                await self.downstream(body)
+                await self.downstream(error_body)
         else:
             if kind == "http.response.start":
                 self.started = True

@@ -16,8 +16,8 @@ import orjson
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.openai_responses import final_response
-from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import ResponseStore
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of

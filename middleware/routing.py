@@ -14,6 +14,7 @@ from interlingua.adapters.ir import GatewayError
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS, state_of
 
+
 class RoutingMiddleware:
     def __init__(self, app: Any, catalog: Catalog) -> None:
         self.app = app

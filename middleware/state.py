@@ -6,9 +6,10 @@ alone: a key that is missing means the layer that sets it is not in the stack.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 DIALECT = "interlingua.dialect"  # the client's codec (adapters.dialects.base.ClientDialect); set by dialect
 OPERATION = "interlingua.operation"  # the adapters.operations.Operation asked for; set by dialect

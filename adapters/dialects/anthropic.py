@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -482,7 +483,8 @@ def _block_of_part(part: ir.Part) -> dict[str, Any] | None:
     if isinstance(part, ir.Refusal):
         return {"type": "text", "text": part.text}
     if isinstance(part, ir.ToolCall):
-        return {"type": "tool_use", "id": safe_id(part.id), "name": part.name, "input": f.arguments_object(part.arguments)}
+        return {"type": "tool_use", "id": safe_id(part.id), "name": part.name,
+                "input": f.arguments_object(part.arguments)}
     if isinstance(part, ir.Reasoning):
         if part.provider != PROVIDER:  # a foreign signature must never come back to Anthropic
             return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
@@ -563,10 +565,10 @@ class MessagesStreamDecoder(StreamDecoder):
                 reason = delta.get("stop_reason")
                 if reason:
                     out.append(ir.Finish(_STOP_IN.get(reason, "stop"), stop_sequence=delta.get("stop_sequence")))
-                out.append(ir.UsageReport(decode_usage(self._usage)))  # type: ignore[arg-type]
+                out.append(ir.UsageReport(decode_usage(self._usage) or ir.Usage()))
             elif kind == "error":
                 err = payload.get("error") if isinstance(payload.get("error"), dict) else {}
-                raise _error_of(_STATUS_OF_TYPE.get(err.get("type"), 500), payload)
+                raise _error_of(_STATUS_OF_TYPE.get(str(err.get("type")), 500), payload)
 
 
 class MessagesStreamEncoder(StreamEncoder):
@@ -589,8 +591,9 @@ class MessagesStreamEncoder(StreamEncoder):
         if self._started:
             return b""
         self._started = True
-        message = {"id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
-                   "stop_reason": None, "stop_sequence": None, "usage": {**encode_usage(self._usage), "output_tokens": 0}}
+        message: dict[str, Any] = {
+            "id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {**encode_usage(self._usage), "output_tokens": 0}}
         return _event("message_start", {"type": "message_start", "message": message})
 
     def _close(self) -> bytes:

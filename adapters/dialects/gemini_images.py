@@ -54,7 +54,7 @@ def encode_image_request(req: ir.ImageRequest, files: list[bytes]) -> dict[str, 
     """The `:generateContent` body; `files` are the bytes of `references(req)`, in order."""
     parts: list[dict[str, Any]] = [
         {"inlineData": {"mimeType": forms.image_type(upload.head), "data": base64.b64encode(data).decode()}}
-        for upload, data in zip(references(req), files)]
+        for upload, data in zip(references(req), files, strict=True)]
     parts.append({"text": req.prompt})
     config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
     if req.n and req.n > 1:

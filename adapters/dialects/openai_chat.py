@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
@@ -317,7 +318,7 @@ def _own(extra: dict[str, Any] | None, own: bool) -> dict[str, Any]:
     return extra if own and extra else {}
 
 
-def _content_out(parts: list[ir.Part], own: bool) -> str | list[dict[str, Any]]:
+def _content_out(parts: Sequence[ir.Part], own: bool) -> str | list[dict[str, Any]]:
     if len(parts) == 1 and isinstance(parts[0], ir.Text) and not _own(parts[0].extra, own):
         return parts[0].text
     out: list[dict[str, Any]] = []
@@ -425,8 +426,8 @@ def _tool_choice_out(choice: ir.ToolChoice, tools: list[ir.Tool] | None) -> Any:
 
     if len(choice.names) == 1 and choice.mode == "required":
         return named(choice.names[0])
-    tools = [named(n) for n in choice.names]
-    return {"type": "allowed_tools", "allowed_tools": {"mode": choice.mode, "tools": tools}}
+    allowed = [named(n) for n in choice.names]
+    return {"type": "allowed_tools", "allowed_tools": {"mode": choice.mode, "tools": allowed}}
 
 
 def _response_format_out(fmt: ir.ResponseFormat) -> dict[str, Any]:
@@ -487,7 +488,7 @@ def decode_usage(raw: Any) -> ir.Usage | None:
     prompt = raw.get("prompt_tokens_details") or {}
     completion = raw.get("completion_tokens_details") or {}
     # Detail counts with no neutral slot (audio_tokens, accepted_prediction_tokens...) ride in `extra`.
-    extra = {key: dict(details) for key, details in zip(_DETAILS, (prompt, completion))
+    extra = {key: dict(details) for key, details in zip(_DETAILS, (prompt, completion), strict=True)
              if isinstance(details, dict) and details.keys() - _NEUTRAL_DETAILS}
     return ir.Usage(
         input_tokens=raw.get("prompt_tokens") or 0,

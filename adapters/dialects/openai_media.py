@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable, Union
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -26,7 +27,7 @@ from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import forms, sse
 from interlingua.adapters.dialects.base import Passthrough, StreamEncoder
 
-MediaRequest = Union[ir.SpeechRequest, ir.TranscriptionRequest, ir.ImageRequest]
+MediaRequest: TypeAlias = ir.SpeechRequest | ir.TranscriptionRequest | ir.ImageRequest
 REQUESTS = (ir.SpeechRequest, ir.TranscriptionRequest, ir.ImageRequest)
 
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -312,6 +313,7 @@ def encode_image_response(resp: ir.ImageResponse, req: ir.ImageRequest) -> dict[
     """OpenAI's images answer: `b64_json`, or for `response_format: url` a `data:` URL. The gateway
     has no file host, so it has no link of its own to give; a data URL opens like one in browsers
     and most image libraries."""
+    data: list[dict[str, Any]]
     if req.response_format == "url":
         data = [{"url": f.data_url(i.media_type or "image/png", i.data or "")} for i in resp.images]
     else:

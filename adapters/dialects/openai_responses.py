@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -247,7 +248,8 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
             out.append({"type": "refusal", "refusal": part.text})
         elif isinstance(part, ir.Image):
             image: dict[str, Any] = {"type": "input_image",
-                                     "image_url": part.url or f.data_url(part.media_type or "image/png", part.data or "")}
+                                     "image_url": part.url or f.data_url(part.media_type or "image/png",
+                                                                         part.data or "")}
             image["detail"] = part.detail or "auto"
             out.append(image)
         elif isinstance(part, ir.File):
@@ -282,7 +284,8 @@ def _items_out(message: ir.Message) -> list[dict[str, Any]]:
         if isinstance(part, ir.ToolCall):
             flush()
             if part.kind == "custom":
-                items.append({"type": "custom_tool_call", "call_id": part.id, "name": part.name, "input": part.arguments})
+                items.append({"type": "custom_tool_call", "call_id": part.id, "name": part.name,
+                              "input": part.arguments})
             else:
                 items.append({"type": "function_call", "call_id": part.id, "name": part.name,
                               "arguments": part.arguments})

@@ -21,9 +21,10 @@ Why this shape:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,8 +50,8 @@ _OUTPUT = "last_hidden_state"
 class _Loaded:
     """Everything built on first use; immutable afterwards, so threads share it without locking."""
 
-    session: "onnxruntime.InferenceSession"
-    tokenizer: "tokenizers.Tokenizer"
+    session: onnxruntime.InferenceSession
+    tokenizer: tokenizers.Tokenizer
     wants_token_type_ids: bool
     cls_id: int
     sep_id: int

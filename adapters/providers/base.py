@@ -2,15 +2,17 @@
 
 A provider renders the IR with its upstream's codec, sends it, and hands back a `Reply`
 (`adapters/replies.py`). When the client speaks the upstream's own dialect the reply is the
-upstream's bytes, to be passed through. Otherwise it is IR: a result object or a stream of IR events. Failures before the first
-byte raise `GatewayError`, with `retryable` set where a fallback target may be tried.
+upstream's bytes, to be passed through. Otherwise it is IR: a result object or a stream of IR
+events. Failures before the first byte raise `GatewayError`, with `retryable` set where a fallback
+target may be tried.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -26,7 +28,7 @@ from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 
 @dataclass(slots=True, frozen=True)
 class Target:
-    provider: "Provider"
+    provider: Provider
     model: str
 
     @property
@@ -166,12 +168,13 @@ class Provider(ABC):
         store = self.reasoning_store
         if store is None:
             return request
-        messages = [self._restored(message, store) for message in request.messages]
-        if all(new is old for new, old in zip(messages, request.messages)):
+        messages = [self.restore_message(message, store) for message in request.messages]
+        if all(new is old for new, old in zip(messages, request.messages, strict=True)):
             return request
         return replace(request, messages=messages)
 
-    def _restored(self, message: ir.Message, store: ReasoningStore) -> ir.Message:
+    def restore_message(self, message: ir.Message, store: ReasoningStore) -> ir.Message:
+        """`message`, or a copy of it with the reasoning this kind signed for its tool call."""
         if message.role != "assistant" or any(
                 isinstance(p, ir.Reasoning) and p.provider == self.kind and (p.signature or p.redacted)
                 for p in message.parts):

@@ -9,6 +9,7 @@ Image models (`image` in the name) also answer the images requests, through `:ge
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects import gemini_images
 from interlingua.adapters.dialects.gemini import CODEC as GEMINI
 from interlingua.adapters.providers.base import Provider, read_upload
+from interlingua.adapters.providers.reasoning_store import ReasoningStore
 from interlingua.adapters.replies import Reply, Result
 
 
@@ -37,19 +39,24 @@ class GeminiProvider(Provider):
     def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return dict(request.native or {})  # the model is in the path
 
-    def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
+    def restore_message(self, message: ir.Message, store: ReasoningStore) -> ir.Message:
         """Signatures back on their calls, and ids that Gemini minted marked to be sent again."""
-        request = super().restore_reasoning(request)
-        store = self.reasoning_store
-        if store is None:
-            return request
-        for message in request.messages:
-            for part in message.parts:
-                call_id = part.id if isinstance(part, ir.ToolCall) else (
-                    part.call_id if isinstance(part, ir.ToolResult) else None)
-                if call_id is not None and store.recall(self.kind, call_id) is not None:
-                    part.extra = {**(part.extra or {}), "gemini_id": True}
-        return request
+        message = super().restore_message(message, store)
+        parts = [self._marked(part, store) for part in message.parts]
+        if all(new is old for new, old in zip(parts, message.parts, strict=True)):
+            return message
+        return replace(message, parts=parts)
+
+    def _marked(self, part: ir.Part, store: ReasoningStore) -> ir.Part:
+        if isinstance(part, ir.ToolCall):
+            call_id = part.id
+        elif isinstance(part, ir.ToolResult):
+            call_id = part.call_id
+        else:
+            return part
+        if store.recall(self.kind, call_id) is None:
+            return part
+        return replace(part, extra={**(part.extra or {}), "gemini_id": True})
 
     def capabilities(self, model: str) -> tuple[str, ...]:
         """Gemini's image models are chat models that can draw: they do both."""

@@ -8,7 +8,7 @@ worker thread so the event loop keeps serving while it computes. It is configure
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
@@ -42,16 +42,16 @@ class LocalProvider(Provider):
                                   code="model_not_found")
         if request.dimensions not in (None, DIMENSIONS):
             raise ir.invalid("dimensions", f"{MODEL_ID} makes vectors of {DIMENSIONS} dimensions only")
-        inputs = request.inputs
+        inputs = request.inputs  # all texts or all token lists: the decoder admits no mixture
         if inputs and isinstance(inputs[0], str):
-            texts: list[str] = inputs  # type: ignore[assignment]
-            vectors, tokens = await asyncio.to_thread(self._embed_texts, texts)
+            vectors, tokens = await asyncio.to_thread(self._embed_texts, inputs)
         else:
+            ids = cast(list[list[int]], inputs)
             try:
-                vectors = await asyncio.to_thread(self.minilm.embed_ids, inputs)  # type: ignore[arg-type]
+                vectors = await asyncio.to_thread(self.minilm.embed_ids, ids)
             except ValueError as exc:
                 raise ir.invalid("input", str(exc)) from None
-            tokens = sum(len(ids) for ids in inputs)  # type: ignore[misc]
+            tokens = sum(len(one) for one in ids)
         return ir.EmbeddingResponse(model=MODEL_ID, vectors=vectors, usage=ir.Usage(input_tokens=tokens))
 
     def _embed_texts(self, texts: list[str]) -> tuple[list[list[float]], int]:

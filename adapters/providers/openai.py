@@ -16,7 +16,8 @@ another dialect (the utility forms) gets the answer decoded into IR instead, for
 from __future__ import annotations
 
 import secrets
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -24,7 +25,9 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.dialects.base import UpstreamDialect
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.dialects.openai_media import MediaRequest
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.replies import Body, Chunks, Reply, Result
@@ -34,7 +37,7 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 class OpenAIProvider(Provider):
     kind = "openai"
-    codec = CHAT
+    codec: UpstreamDialect[ir.ChatRequest, ir.ChatResponse] = CHAT
     chat_path = "/chat/completions"
     media = frozenset({"speech", "transcription", "images"})
 
@@ -99,7 +102,7 @@ class OpenAIProvider(Provider):
         return await self.open(path, _stream_pieces(pieces), [("content-length", str(media.form_length(pieces)))],
                                content_type=f"multipart/form-data; boundary={boundary}")
 
-    async def _media_reply(self, response: httpx.Response, request: media.MediaRequest, stream: bool) -> Reply:
+    async def _media_reply(self, response: httpx.Response, request: MediaRequest, stream: bool) -> Reply:
         media_type = response.headers.get("content-type")
         if stream:
             return Chunks(self.chunks(response), response.aclose, media_type)

@@ -11,8 +11,7 @@ this one maps each failure to the httpx error that says what happened.
 
 from __future__ import annotations
 
-import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
@@ -84,7 +83,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(str(exc), request=request) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
-        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "upstream read timed out", request=request) from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise httpx.RemoteProtocolError(str(exc) or "upstream closed the connection", request=request) from exc

@@ -276,6 +276,7 @@ def format_totals(rows: list[dict[str, Any]]) -> str:
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADER))]
     return "\n".join(
-        "  ".join(c.ljust(w) if i < _LEFT else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        "  ".join(c.ljust(w) if i < _LEFT else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
         for line in cells
     )
