@@ -1,6 +1,7 @@
 """What many test modules need and would otherwise each write again: running async tests, raw
-HTTP posts to a fake, feeding a stream to a decoder or passthrough in network-sized pieces, and
-reading a server-sent-events body back into its events with its framing checked."""
+HTTP posts to a fake, feeding a stream to a decoder or passthrough in network-sized pieces,
+reading a server-sent-events body back into its events with its framing checked, and the
+invariants every OpenAI Responses stream keeps, whoever wrote it (a fake or the gateway)."""
 
 from __future__ import annotations
 
@@ -136,3 +137,39 @@ def sse_data(body: bytes, separator: bytes = b"\n\n") -> list[Any]:
     events = sse_events(body, separator)
     assert all(event.name is None for event in events), [event.name for event in events]
     return ["[DONE]" if event.data == b"[DONE]" else event.json() for event in events]
+
+
+# Responses streams -------------------------------------------------------------------------------
+
+
+def responses_events(body: bytes) -> list[Any]:
+    """The events of a Responses stream, asserting what every one shares: each SSE event is named
+    by its payload's `type` and written as compact JSON, `sequence_number` counts from 0 without a
+    gap, and no `[DONE]` ends it (only Chat Completions has one)."""
+    assert b"[DONE]" not in body
+    events = []
+    for frame in sse_events(body):
+        payload = frame.json()
+        assert payload["type"] == frame.name  # the event line names the payload's type
+        assert frame.data == orjson.dumps(payload)  # compact JSON, exactly as orjson writes it
+        events.append(payload)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    return events
+
+
+def responses_items(events: list[Any]) -> list[Any]:
+    """The done output items of a Responses stream, in order, asserting that each item opens before
+    its events, closes before the next one opens, and keeps its `output_index` and id throughout."""
+    added: list[Any] = []
+    done: list[Any] = []
+    for event in events:
+        if event["type"] == "response.output_item.added":
+            assert event["output_index"] == len(added) == len(done)
+            added.append(event["item"])
+        elif event["type"] == "response.output_item.done":
+            assert event["output_index"] == len(done) == len(added) - 1
+            assert event["item"]["id"] == added[-1]["id"]
+            done.append(event["item"])
+        elif "output_index" in event:
+            assert (event["output_index"], event["item_id"]) == (len(added) - 1, added[-1]["id"])
+    return done

@@ -34,7 +34,7 @@ from tests.fakes.responses_upstream import (
     say,
     text,
 )
-from tests.support import async_test, raw_post, sse_events
+from tests.support import async_test, raw_post, responses_events, responses_items
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 AUTH = {"authorization": "Bearer sk-test"}
@@ -58,37 +58,6 @@ async def served(**options: Any) -> AsyncIterator[tuple[FakeResponses, openai.As
             base_url=fake.url, api_key="sk-test", max_retries=0, http_client=http_client
         ) as client:
             yield fake, client
-
-
-def payloads(raw: bytes) -> list[Any]:
-    """The events of a raw stream, after checking the framing every event shares."""
-    assert b"[DONE]" not in raw
-    events = []
-    for frame in sse_events(raw):
-        payload = frame.json()
-        assert payload["type"] == frame.name  # the event line names the payload's type
-        assert frame.data == orjson.dumps(payload)  # compact JSON, exactly as orjson writes it
-        events.append(payload)
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
-
-
-def check_items(events: list[Any]) -> list[Any]:
-    """Check each item opens before its events, closes before the next opens, and keeps its index and
-    id; return the done items in order."""
-    added: list[Any] = []
-    done: list[Any] = []
-    for event in events:
-        if event["type"] == "response.output_item.added":
-            assert event["output_index"] == len(added) == len(done)
-            added.append(event["item"])
-        elif event["type"] == "response.output_item.done":
-            assert event["output_index"] == len(done) == len(added) - 1
-            assert event["item"]["id"] == added[-1]["id"]
-            done.append(event["item"])
-        elif "output_index" in event:
-            assert (event["output_index"], event["item_id"]) == (len(added) - 1, added[-1]["id"])
-    return done
 
 
 def shape(response: Any) -> Any:
@@ -190,8 +159,8 @@ async def test_stream_framing_and_item_invariants_are_exact() -> None:
         status, headers, raw = await raw_post(fake, "/responses", body, AUTH)
 
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
-    events = payloads(raw)
-    done = check_items(events)
+    events = responses_events(raw)
+    done = responses_items(events)
     assert [e["type"] for e in events[:3]] == ["response.created", "response.in_progress", "response.output_item.added"]
     completed = events[-1]
     assert completed["type"] == "response.completed" and completed["response"]["output"] == done
@@ -465,7 +434,7 @@ async def test_every_listed_item_kind_and_the_codex_requests_are_accepted() -> N
     assert kept_input[4]["content"] == [{"type": "output_text", "text": "Patching.", "annotations": []}]
     assert [i["type"] for i in kept_input] == ["message", "message", *(i["type"] for i in items[2:])]
     for status, _, raw in replies:
-        events = payloads(raw)
+        events = responses_events(raw)
         assert status == 200 and events[-1]["type"] == "response.completed"
         assert events[-1]["response"]["store"] is False and events[-1]["response"]["tool_choice"] == "auto"
 
