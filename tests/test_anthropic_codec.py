@@ -32,6 +32,7 @@ from interlingua.adapters.dialects.anthropic import (
 from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
 from interlingua.adapters.dialects.ids import original_id, safe_id
 from interlingua.adapters.dialects.openai_chat import decode_chat_request
+from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_events
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -996,23 +997,8 @@ EXPECTED_EVENTS: list[ir.StreamEvent] = [
 ]
 
 
-def _no_clock(events: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
-    """StreamStart.created is the decoder's wall clock; zero it for comparison."""
-    return [dataclasses.replace(e, created=0) if isinstance(e, ir.StreamStart) else e for e in events]
-
-
 def decode_stream(data: bytes, sizes: list[int] | None = None) -> list[ir.StreamEvent]:
-    """Feed `data` to a fresh decoder in pieces of the given sizes (cycled), then close it."""
-    decoder = MessagesStreamDecoder()
-    events: list[ir.StreamEvent] = []
-    pos, i = 0, 0
-    sizes = sizes or [len(data)]
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        events += decoder.feed(data[pos:pos + step])
-        pos += step
-        i += 1
-    return _no_clock(events + decoder.close())
+    return no_clock(decode_in_pieces(MessagesStreamDecoder(), data, sizes))
 
 
 @pytest.mark.parametrize("sizes", [None, [1], [2, 7, 3], [64], [5, 200, 1]], ids=str)
@@ -1063,7 +1049,7 @@ def test_stream_decoder_events_arrive_as_soon_as_complete() -> None:
     decoder = MessagesStreamDecoder()
     first = sse(STREAM_EVENTS[:1])
     assert decoder.feed(first[:-1]) == []
-    assert _no_clock(decoder.feed(first[-1:])) == EXPECTED_EVENTS[:1]
+    assert no_clock(decoder.feed(first[-1:])) == EXPECTED_EVENTS[:1]
 
 
 OVERLOADED = ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
@@ -1072,7 +1058,7 @@ OVERLOADED = ("error", {"type": "error", "error": {"type": "overloaded_error", "
 def test_stream_decoder_overloaded_error_raises_529() -> None:
     """`event: error` after some content is a GatewayError with the status the type implies."""
     decoder = MessagesStreamDecoder()
-    assert _no_clock(decoder.feed(sse(STREAM_EVENTS[:1]))) == EXPECTED_EVENTS[:1]
+    assert no_clock(decoder.feed(sse(STREAM_EVENTS[:1]))) == EXPECTED_EVENTS[:1]
     with pytest.raises(ir.GatewayError) as info:
         for byte in sse([OVERLOADED]):
             decoder.feed(bytes([byte]))
@@ -1119,15 +1105,12 @@ def encode_stream(events: list[ir.StreamEvent]) -> bytes:
 
 
 def frames(data: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """(event name, payload) of each frame; every frame must be `event:` then `data:`, named by its type."""
+    """(event name, payload) of each frame; every frame must be named by its payload's type."""
     out: list[tuple[str, dict[str, Any]]] = []
-    assert data.endswith(b"\n\n")
-    for raw in data[:-2].split(b"\n\n"):
-        event_line, data_line = raw.split(b"\n")
-        assert event_line.startswith(b"event: ") and data_line.startswith(b"data: ")
-        name, payload = event_line[7:].decode(), orjson.loads(data_line[6:])
-        assert payload["type"] == name
-        out.append((name, payload))
+    for frame in sse_events(data):
+        payload = frame.json()
+        assert frame.name == payload["type"]
+        out.append((payload["type"], payload))
     return out
 
 
@@ -1283,15 +1266,7 @@ def test_stream_encoder_error_and_ping() -> None:
 
 def passthrough_all(data: bytes, sizes: list[int] | None = None) -> tuple[bytes, MessagesPassthrough]:
     passthrough = MessagesPassthrough()
-    out = b""
-    pos, i = 0, 0
-    sizes = sizes or [len(data)]
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        out += passthrough.feed(data[pos:pos + step])
-        pos += step
-        i += 1
-    return out + passthrough.close(), passthrough
+    return forward_in_pieces(passthrough, data, sizes), passthrough
 
 
 @pytest.mark.parametrize("sizes", [None, [1], [9, 4], [100, 3, 1000]], ids=str)

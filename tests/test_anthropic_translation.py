@@ -16,6 +16,7 @@ from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider
+from tests.support import sse_events
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 A_TOOLS: list[Any] = [{"name": "get_weather", "description": "weather",
@@ -106,11 +107,11 @@ def test_anthropic_client_gets_pings_while_the_upstream_is_slow(tmp_path: Path) 
             async with httpx.AsyncClient(base_url=url) as raw:
                 response = await raw.post("/v1/messages", headers={"anthropic-version": "2023-06-01"},
                                           json={"model": "gpt-x", "max_tokens": 10, "messages": HI, "stream": True})
-            frames = [f for f in response.text.split("\n\n") if f]
-            names = [f.split("\n")[0] for f in frames]
-            assert names[0] == "event: message_start" and names[-1] == "event: message_stop"
-            assert names.count("event: ping") >= 3
-            assert all(f.startswith("event: ") and "\ndata: {" in f for f in frames)
+            frames = sse_events(response.content)
+            names = [f.name for f in frames]
+            assert names[0] == "message_start" and names[-1] == "message_stop"
+            assert names.count("ping") >= 3
+            assert all(f.name is not None and f.data.startswith(b"{") for f in frames)
 
     run(scenario())
 

@@ -14,6 +14,7 @@ from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, ResettingUpstream, Usage, error, fail_mid_stream, refused_port, text
 from tests.harness import client, gateway, provider
+from tests.support import sse_events
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 
@@ -100,8 +101,8 @@ def test_failure_after_the_first_byte_is_reported_in_stream(tmp_path: Path, drop
                 response = await raw.post("/v1/chat/completions",
                                           json={"model": "m", "messages": MESSAGES, "stream": True})
             assert response.status_code == 200
-            frames = response.text.split("\n\n")
-            assert frames[-1] == "" and frames[-2].startswith('data: {"error":{')
+            frames = sse_events(response.content)
+            assert frames[-1].name is None and frames[-1].data.startswith(b'{"error":{')
             assert "partial" in response.text and "[DONE]" not in response.text
             up.script(fail_mid_stream("partial", drop=drop, message="upstream exploded"))
             stream = await client(url).chat.completions.create(model="m", messages=MESSAGES, stream=True)

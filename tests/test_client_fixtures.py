@@ -13,6 +13,7 @@ from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, gateway, provider
+from tests.support import sse_events
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 CLAUDE = ["claude.first-request.json", "claude.tool-result-request.json"]
@@ -31,9 +32,10 @@ async def replay(url: str, fixture: dict[str, Any]) -> httpx.Response:
 
 
 def events(response: httpx.Response) -> list[str]:
-    frames = [f for f in response.text.split("\n\n") if f]
-    assert all(f.startswith("event: ") for f in frames), frames[:3]
-    return [f.split("\n")[0][7:] for f in frames]
+    """The event names of a streamed answer, each frame having one."""
+    names = [frame.name for frame in sse_events(response.content)]
+    assert None not in names, names[:3]
+    return names  # type: ignore[return-value]  # no None, as just asserted
 
 
 @pytest.mark.parametrize("name", CLAUDE)

@@ -8,8 +8,7 @@ gateway test failure points at the gateway, not at the fake.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,21 +32,12 @@ from tests.fakes.anthropic_upstream import (
     thinking,
     tool_use,
 )
+from tests.support import async_test, raw_post, sse_events
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Hi"}]
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 WEATHER_TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-test"}
-
-
-def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-    """Run an async test in a fresh loop: pytest-asyncio is deliberately not a dependency."""
-
-    @functools.wraps(test)
-    def wrapper() -> None:
-        asyncio.run(test())
-
-    return wrapper
 
 
 def sdk(fake: FakeAnthropic, **credential: str) -> anthropic.AsyncAnthropic:
@@ -67,14 +57,7 @@ async def served(**options: Any) -> AsyncIterator[tuple[FakeAnthropic, anthropic
             yield fake, client
 
 
-async def raw_post(fake: FakeAnthropic, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any, bytes]:
-    """Status, response headers and exact bytes, for what the SDK hides or refuses to send."""
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{fake.url}{path}", json=body, headers=headers) as response:
-            return response.status, response.headers, await response.read()
-
-
-@run
+@async_test
 async def test_non_streamed_text_has_the_reference_shape() -> None:
     async with served() as (fake, client):
         counts = Usage(input_tokens=12, output_tokens=7, cache_read_input_tokens=4, cache_creation_input_tokens=3)
@@ -104,7 +87,7 @@ async def test_non_streamed_text_has_the_reference_shape() -> None:
     assert "anthropic-version" in sent.headers and sent.json["max_tokens"] == 100
 
 
-@run
+@async_test
 async def test_streamed_text_and_cumulative_usage() -> None:
     async with served() as (fake, client):
         fake.script(text("Hel", "lo", usage=Usage(input_tokens=20, output_tokens=9, cache_read_input_tokens=5)))
@@ -117,7 +100,7 @@ async def test_streamed_text_and_cumulative_usage() -> None:
     assert (final.usage.input_tokens, final.usage.output_tokens, final.usage.cache_read_input_tokens) == (20, 9, 5)
 
 
-@run
+@async_test
 async def test_stream_framing_is_byte_exact() -> None:
     async with FakeAnthropic() as fake:
         fake.script(reply(thinking("Hm"), say("Hi"), call("f", "", '{"a":', "1}", id="toolu_1"), pings=1))
@@ -128,19 +111,17 @@ async def test_stream_framing_is_byte_exact() -> None:
     assert fake.requests[0].api_key == "sk-ant-test" and fake.requests[0].auth_token is None
     assert headers["request-id"].startswith("req_")
     assert raw.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n') and b"[DONE]" not in raw
-    frames = raw.split(b"\n\n")[:-1]
+    frames = sse_events(raw)
     events = []
     for frame in frames:
-        name, data = frame.split(b"\n")
-        assert name.startswith(b"event: ") and data.startswith(b"data: ")
-        payload = orjson.loads(data[6:])
-        assert payload["type"] == name[7:].decode()  # the SDK dispatches on the event line
+        payload = frame.json()
+        assert payload["type"] == frame.name  # the SDK dispatches on the event line
         if payload["type"] == "ping":
-            assert data == b'data: {"type": "ping"}'
+            assert frame.data == b'{"type": "ping"}'
         else:
-            assert data[6:] == orjson.dumps(payload)  # compact JSON, exactly as orjson writes it
+            assert frame.data == orjson.dumps(payload)  # compact JSON, exactly as orjson writes it
             events.append(payload)
-    assert [f.split(b"\n")[0][7:].decode() for f in frames[:3]] == ["message_start", "ping", "content_block_start"]
+    assert [f.name for f in frames[:3]] == ["message_start", "ping", "content_block_start"]
     assert raw.count(b"event: ping") == 1 + 6  # after message_start, and one before each of six deltas
 
     start = events[0]["message"]
@@ -182,7 +163,7 @@ async def test_stream_framing_is_byte_exact() -> None:
     }
 
 
-@run
+@async_test
 async def test_streamed_thinking_and_parallel_tool_use_assemble() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -207,7 +188,7 @@ async def test_streamed_thinking_and_parallel_tool_use_assemble() -> None:
     ]
 
 
-@run
+@async_test
 async def test_redacted_thinking_streamed_and_whole() -> None:
     async with served() as (fake, client):
         fake.script(reply(redacted("opaque"), say("Hi")), reply(redacted("opaque"), say("Hi")))
@@ -230,23 +211,21 @@ async def test_redacted_thinking_streamed_and_whole() -> None:
         ({"stop_reason": "model_context_window_exceeded"}, "model_context_window_exceeded", None),
     ],
 )
-def test_stop_reason_overrides(options: dict[str, Any], stop_reason: str, stop_sequence: str | None) -> None:
-    async def body() -> None:
-        async with served() as (fake, client):
-            fake.script(text("x", **options), text("x", **options))
-            whole = await client.messages.create(model="m", max_tokens=10, messages=MESSAGES)
-            async with client.messages.stream(model="m", max_tokens=10, messages=MESSAGES) as stream:
-                streamed = await stream.get_final_message()
+@async_test
+async def test_stop_reason_overrides(options: dict[str, Any], stop_reason: str, stop_sequence: str | None) -> None:
+    async with served() as (fake, client):
+        fake.script(text("x", **options), text("x", **options))
+        whole = await client.messages.create(model="m", max_tokens=10, messages=MESSAGES)
+        async with client.messages.stream(model="m", max_tokens=10, messages=MESSAGES) as stream:
+            streamed = await stream.get_final_message()
 
-        for message in (whole, streamed):
-            assert (message.stop_reason, message.stop_sequence) == (stop_reason, stop_sequence)
-            details = message.stop_details
-            assert (details.type if details else None) == ("refusal" if stop_reason == "refusal" else None)
-
-    asyncio.run(body())
+    for message in (whole, streamed):
+        assert (message.stop_reason, message.stop_sequence) == (stop_reason, stop_sequence)
+        details = message.stop_details
+        assert (details.type if details else None) == ("refusal" if stop_reason == "refusal" else None)
 
 
-@run
+@async_test
 async def test_two_turn_tool_loop_with_thinking_and_a_tampered_signature() -> None:
     async with served() as (fake, client):
         fake.script(reply(thinking("I need the weather."), call("get_weather", '{"city": "Paris"}')), text("Sunny."))
@@ -274,7 +253,7 @@ async def test_two_turn_tool_loop_with_thinking_and_a_tampered_signature() -> No
     assert len(fake.requests) == 3
 
 
-@run
+@async_test
 async def test_thinking_required_in_tool_turns_unless_switched_off() -> None:
     call_turn = {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]}
     result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]}
@@ -360,26 +339,24 @@ INVALID = {
 
 
 @pytest.mark.parametrize(("body", "message"), INVALID.values(), ids=INVALID.keys())
-def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], message: str) -> None:
-    async def check() -> None:
-        async with served() as (fake, client):
-            fake.script(text("never sent"))
-            with pytest.raises(anthropic.BadRequestError) as caught:
-                await client.post("/v1/messages", body=body, cast_to=object)
-            # A rejected request consumes no scripted reply.
-            accepted = await client.messages.create(model="m", max_tokens=10, messages=MESSAGES)
+@async_test
+async def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], message: str) -> None:
+    async with served() as (fake, client):
+        fake.script(text("never sent"))
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await client.post("/v1/messages", body=body, cast_to=object)
+        # A rejected request consumes no scripted reply.
+        accepted = await client.messages.create(model="m", max_tokens=10, messages=MESSAGES)
 
-        assert message in caught.value.message
-        error_body = caught.value.body
-        assert isinstance(error_body, dict) and error_body["type"] == "error"
-        assert error_body["error"]["type"] == "invalid_request_error"
-        assert error_body["request_id"] == caught.value.response.headers["request-id"]
-        assert getattr(accepted.content[0], "text") == "never sent"
-
-    asyncio.run(check())
+    assert message in caught.value.message
+    error_body = caught.value.body
+    assert isinstance(error_body, dict) and error_body["type"] == "error"
+    assert error_body["error"]["type"] == "invalid_request_error"
+    assert error_body["request_id"] == caught.value.response.headers["request-id"]
+    assert getattr(accepted.content[0], "text") == "never sent"
 
 
-@run
+@async_test
 async def test_version_header_and_credential_are_required() -> None:
     async with FakeAnthropic() as fake:
         body = _request()
@@ -393,7 +370,7 @@ async def test_version_header_and_credential_are_required() -> None:
     assert fake.requests[-1].auth_token == "tok" and fake.requests[-1].api_key is None
 
 
-@run
+@async_test
 async def test_count_tokens_is_deterministic() -> None:
     messages = [
         {"role": "user", "content": "abcdefgh"},  # 8
@@ -412,7 +389,7 @@ async def test_count_tokens_is_deterministic() -> None:
     assert fake.requests[0].path == "/v1/messages/count_tokens"
 
 
-@run
+@async_test
 async def test_models_list_and_retrieve() -> None:
     async with served(models=["claude-a", "claude-b"]) as (fake, client):
         listed = [m async for m in client.models.list()]
@@ -431,7 +408,7 @@ async def test_models_list_and_retrieve() -> None:
     assert (page["has_more"], page["first_id"], page["last_id"]) == (False, "claude-a", "claude-b")
 
 
-@run
+@async_test
 async def test_beta_query_string_is_ignored() -> None:
     async with served() as (fake, client):
         # Older SDKs add `?beta=true` to beta calls by themselves; 2.x no longer does.
@@ -448,7 +425,7 @@ async def test_beta_query_string_is_ignored() -> None:
     assert fake.requests[0].headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
 
 
-@run
+@async_test
 async def test_error_replies_raise_the_sdk_exceptions() -> None:
     async with served() as (fake, client):
         fake.script(error(529, "Overloaded"), error(429, "Slow down", headers={"retry-after": "7"}))
@@ -467,7 +444,7 @@ async def test_error_replies_raise_the_sdk_exceptions() -> None:
     assert isinstance(limited.value.body, dict) and limited.value.body["error"]["type"] == "rate_limit_error"
 
 
-@run
+@async_test
 async def test_mid_stream_error_event_and_dropped_connection() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -495,7 +472,7 @@ async def test_mid_stream_error_event_and_dropped_connection() -> None:
     assert fake.disconnects == 0  # the fake itself ended those streams
 
 
-@run
+@async_test
 async def test_gate_holds_events_and_early_close_counts_a_disconnect() -> None:
     gate = asyncio.Event()
     async with served() as (fake, client):
@@ -520,7 +497,7 @@ async def test_gate_holds_events_and_early_close_counts_a_disconnect() -> None:
         assert fake.disconnects == 1
 
 
-@run
+@async_test
 async def test_head_and_chunk_delays() -> None:
     async with served() as (fake, client):
         fake.script(text("late", head_delay=0.5), text("a", "b", chunk_delay=0.01))

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,6 +39,7 @@ from tests.fakes.gemini_upstream import (
     text,
     thought,
 )
+from tests.support import async_test, raw_post, sse_data
 
 # google-genai subclasses aiohttp.ClientSession each time it opens a session, which aiohttp warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
@@ -59,16 +59,6 @@ WEATHER = types.FunctionDeclaration(
     },
 )
 TOOLS: types.ToolListUnion = [types.Tool(function_declarations=[WEATHER])]
-
-
-def run(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
-    """Run an async test in a fresh loop: pytest-asyncio is deliberately not a dependency."""
-
-    @functools.wraps(test)
-    def wrapper() -> None:
-        asyncio.run(test())
-
-    return wrapper
 
 
 def sdk(fake: FakeGemini, api_key: str = "g-test") -> genai.Client:
@@ -91,27 +81,9 @@ async def served(**options: Any) -> AsyncIterator[tuple[FakeGemini, Any]]:
             await client.aclose()
 
 
-async def raw_post(
-    fake: FakeGemini, path: str, body: Any, headers: dict[str, str] | None = None
-) -> tuple[int, Any, bytes]:
-    """Status, response headers and exact bytes, for what the SDK hides or refuses to send."""
-    async with aiohttp.ClientSession() as session:
-        sent = KEY if headers is None else headers
-        async with session.post(f"{fake.url}{path}", json=body, headers=sent) as response:
-            return response.status, response.headers, await response.read()
-
-
 async def raw_get(fake: FakeGemini, path: str) -> tuple[int, Any]:
     async with aiohttp.ClientSession(headers=KEY) as session, session.get(f"{fake.url}{path}") as response:
         return response.status, await response.json()
-
-
-def sse_chunks(raw: bytes, separator: bytes = b"\r\n\r\n") -> list[Any]:
-    """The JSON of every SSE event, asserting the framing on the way."""
-    assert raw.endswith(separator)
-    events = raw.split(separator)[:-1]
-    assert all(event.startswith(b"data: ") and b"\n" not in event for event in events)
-    return [orjson.loads(event[6:]) for event in events]
 
 
 def parts(response: types.GenerateContentResponse, index: int = 0) -> list[types.Part]:
@@ -135,7 +107,7 @@ def decoded(signature: bytes | str | None) -> bytes:
     return base64.urlsafe_b64decode(signature.replace("+", "-").replace("/", "_"))
 
 
-@run
+@async_test
 async def test_generate_content_has_the_reference_shape() -> None:
     async with served() as (fake, client):
         usage = Usage(prompt=12, candidates=7, thoughts=50, cached=4)
@@ -145,7 +117,7 @@ async def test_generate_content_has_the_reference_shape() -> None:
         with_thoughts = await client.models.generate_content(
             model="gemini-x", contents="Hello", config=types.GenerateContentConfig(thinking_config=thinking)
         )
-        status, headers, body = await raw_post(fake, "/v1beta/models/gemini-x:generateContent", {"contents": HI})
+        status, headers, body = await raw_post(fake, "/v1beta/models/gemini-x:generateContent", {"contents": HI}, KEY)
 
     # Thought parts only come back when the request includes thoughts; their tokens are counted anyway.
     assert plain.text == "Hi there" and plain.model_version == "provider/model" and plain.response_id
@@ -186,15 +158,16 @@ async def test_generate_content_has_the_reference_shape() -> None:
     }
 
 
-@run
+@async_test
 async def test_sse_stream_framing_is_byte_exact() -> None:
     async with FakeGemini() as fake:
         fake.script(reply(say("Hel", "lo"), call("f", {"a": 1}, id="c1"), call("g", id=False)))
-        status, headers, raw = await raw_post(fake, "/v1beta/models/m:streamGenerateContent?alt=sse", {"contents": HI})
+        path = "/v1beta/models/m:streamGenerateContent?alt=sse"
+        status, headers, raw = await raw_post(fake, path, {"contents": HI}, KEY)
 
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
     assert b"[DONE]" not in raw and b"event:" not in raw
-    chunks = sse_chunks(raw)
+    chunks = sse_data(raw, b"\r\n\r\n")
     assert [c["candidates"][0]["content"]["parts"] for c in chunks[:2]] == [[{"text": "Hel"}], [{"text": "lo"}]]
     first_call, second_call = chunks[2]["candidates"][0]["content"]["parts"]  # parallel calls: one chunk
     assert first_call["functionCall"] == {"id": "c1", "name": "f", "args": {"a": 1}}
@@ -210,11 +183,11 @@ async def test_sse_stream_framing_is_byte_exact() -> None:
     assert fake.requests[0].params == {"alt": "sse"}
 
 
-@run
+@async_test
 async def test_stream_without_alt_sse_is_one_json_array() -> None:
     async with FakeGemini() as fake:
         fake.script(text("a", "b"))
-        status, headers, raw = await raw_post(fake, "/v1beta/models/m:streamGenerateContent", {"contents": HI})
+        status, headers, raw = await raw_post(fake, "/v1beta/models/m:streamGenerateContent", {"contents": HI}, KEY)
 
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert raw.startswith(b"[{") and raw.endswith(b"}]") and raw.count(b"},\r\n{") == 1
@@ -223,7 +196,7 @@ async def test_stream_without_alt_sse_is_one_json_array() -> None:
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
-@run
+@async_test
 async def test_sdk_stream_assembles_text_thoughts_and_running_usage() -> None:
     async with served(sse_separator=b"\n\n") as (fake, client):  # LF framing is parsed too
         fake.script(reply(thought("Hmm"), say("Hel", "lo"), usage=Usage(thoughts=3), usage_on_every_chunk=True))
@@ -242,7 +215,7 @@ async def test_sdk_stream_assembles_text_thoughts_and_running_usage() -> None:
     assert [(u.candidates_token_count, u.total_token_count) for u in usages if u] == [(None, 10), (None, 10), (5, 18)]
 
 
-@run
+@async_test
 async def test_several_candidates_whole_and_streamed() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -284,26 +257,24 @@ async def test_several_candidates_whole_and_streamed() -> None:
         ),
     ],
 )
-def test_finish_reasons_whole_and_streamed(scripted: Any, finish: str, message: str | None) -> None:
-    async def check() -> None:
-        async with served() as (fake, client):
-            fake.script(scripted, scripted, scripted)
-            whole = await client.models.generate_content(model="m", contents="Hi")
-            stream = await client.models.generate_content_stream(model="m", contents="Hi")
-            last = [chunk async for chunk in stream][-1]
-            _, _, raw = await raw_post(fake, "/v1beta/models/m:generateContent", {"contents": HI})
+@async_test
+async def test_finish_reasons_whole_and_streamed(scripted: Any, finish: str, message: str | None) -> None:
+    async with served() as (fake, client):
+        fake.script(scripted, scripted, scripted)
+        whole = await client.models.generate_content(model="m", contents="Hi")
+        stream = await client.models.generate_content_stream(model="m", contents="Hi")
+        last = [chunk async for chunk in stream][-1]
+        _, _, raw = await raw_post(fake, "/v1beta/models/m:generateContent", {"contents": HI}, KEY)
 
-        for response in (whole, last):
-            assert response.candidates and response.candidates[0].finish_reason == finish
-        # On the wire only: google-genai drops `finishMessage` from Gemini API responses.
-        assert orjson.loads(raw)["candidates"][0].get("finishMessage") == message
-        if finish in ("SAFETY", "MALFORMED_FUNCTION_CALL"):  # nothing generated: a candidate with no content
-            assert whole.candidates and whole.candidates[0].content is None
-
-    asyncio.run(check())
+    for response in (whole, last):
+        assert response.candidates and response.candidates[0].finish_reason == finish
+    # On the wire only: google-genai drops `finishMessage` from Gemini API responses.
+    assert orjson.loads(raw)["candidates"][0].get("finishMessage") == message
+    if finish in ("SAFETY", "MALFORMED_FUNCTION_CALL"):  # nothing generated: a candidate with no content
+        assert whole.candidates and whole.candidates[0].content is None
 
 
-@run
+@async_test
 async def test_blocked_prompt_has_feedback_and_no_candidates() -> None:
     async with served() as (fake, client):
         fake.script(blocked("PROHIBITED_CONTENT"), blocked())
@@ -336,7 +307,7 @@ async def _call_turn(client: Any) -> tuple[types.GenerateContentResponse, list[t
     return first, history
 
 
-@run
+@async_test
 async def test_function_calling_loop_echoes_the_signature() -> None:
     async with served() as (fake, client):
         paris, rome = call("get_weather", {"city": "Paris"}), call("get_weather", {"city": "Rome"})
@@ -365,7 +336,7 @@ async def test_function_calling_loop_echoes_the_signature() -> None:
     assert sent["tools"][0]["functionDeclarations"][0]["parameters_json_schema"]["additionalProperties"] is False
 
 
-@run
+@async_test
 async def test_function_call_signature_is_required_and_checked() -> None:
     async with served() as (fake, client):
         fake.script(function_calls(call("get_weather", {"city": "Paris"})))
@@ -386,7 +357,7 @@ async def test_function_call_signature_is_required_and_checked() -> None:
         await client.models.generate_content(model="gemini-3", contents=history, config=config)
         literal = [c.model_dump(mode="json", exclude_none=True, by_alias=True) for c in history]
         literal[1]["parts"][0]["thoughtSignature"] = SKIP_SIGNATURE
-        status, _, _ = await raw_post(fake, "/v1beta/models/gemini-3:generateContent", {"contents": literal})
+        status, _, _ = await raw_post(fake, "/v1beta/models/gemini-3:generateContent", {"contents": literal}, KEY)
         calls_part.thought_signature = minted
         await client.models.generate_content(model="gemini-3", contents=history, config=config)
 
@@ -401,7 +372,7 @@ async def test_function_call_signature_is_required_and_checked() -> None:
     assert len(fake.requests) == 6
 
 
-@run
+@async_test
 async def test_signature_rules_cover_the_current_turn_and_can_be_switched_off() -> None:
     unsigned_call = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
     answer = {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"output": "ok"}}}]}
@@ -410,16 +381,16 @@ async def test_signature_rules_cover_the_current_turn_and_can_be_switched_off() 
     current_turn = [*HI, unsigned_call, answer]
     path = "/v1beta/models/gemini-3:generateContent"
     async with FakeGemini() as fake:
-        older = await raw_post(fake, path, {"contents": earlier_turn})
-        current = await raw_post(fake, path, {"contents": current_turn})
+        older = await raw_post(fake, path, {"contents": earlier_turn}, KEY)
+        current = await raw_post(fake, path, {"contents": current_turn}, KEY)
     async with FakeGemini(require_thought_signatures=False) as lenient:
-        switched_off = await raw_post(lenient, path, {"contents": current_turn})
+        switched_off = await raw_post(lenient, path, {"contents": current_turn}, KEY)
 
     assert (older[0], current[0], switched_off[0]) == (200, 400, 200)
     assert b"missing a thought_signature" in current[2]
 
 
-@run
+@async_test
 async def test_unsigned_calls_without_ids_as_older_models_send_them() -> None:
     async with served(require_thought_signatures=False) as (fake, client):
         fake.script(
@@ -436,7 +407,7 @@ async def test_unsigned_calls_without_ids_as_older_models_send_them() -> None:
     assert "thoughtSignature" not in fake.requests[1].json["contents"][1]["parts"][0]
 
 
-@run
+@async_test
 async def test_streamed_signatures_on_calls_and_on_an_empty_last_part() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -458,7 +429,7 @@ async def test_streamed_signatures_on_calls_and_on_an_empty_last_part() -> None:
     assert whole_part.text == "Hello" and whole_part.thought_signature in fake.signatures
 
 
-@run
+@async_test
 async def test_count_tokens_accepts_both_forms() -> None:
     request = {
         "model": "models/m",
@@ -469,9 +440,9 @@ async def test_count_tokens_accepts_both_forms() -> None:
     path = "/v1beta/models/m:countTokens"
     async with served() as (fake, client):
         counted = await client.models.count_tokens(model="m", contents=["abcdefgh", "1234"])
-        _, _, wrapped = await raw_post(fake, path, {"generateContentRequest": request})
-        both = await raw_post(fake, path, {"contents": HI, "generateContentRequest": request})
-        no_model = await raw_post(fake, path, {"generateContentRequest": {**request, "model": ""}})
+        _, _, wrapped = await raw_post(fake, path, {"generateContentRequest": request}, KEY)
+        both = await raw_post(fake, path, {"contents": HI, "generateContentRequest": request}, KEY)
+        no_model = await raw_post(fake, path, {"generateContentRequest": {**request, "model": ""}}, KEY)
         with pytest.raises(errors.ClientError, match="Please use a valid role"):
             assistant = types.Content(role="assistant", parts=[types.Part(text="x")])
             await client.models.count_tokens(model="m", contents=[assistant])
@@ -484,7 +455,7 @@ async def test_count_tokens_accepts_both_forms() -> None:
     assert no_model[0] == 400 and b"unexpected model name format" in no_model[2]
 
 
-@run
+@async_test
 async def test_models_list_is_paged_and_models_can_be_fetched() -> None:
     names = [f"gemini-{n}" for n in range(5)]
     async with served(models=names) as (fake, client):
@@ -514,7 +485,7 @@ class City(pydantic.BaseModel):
     population: int
 
 
-@run
+@async_test
 async def test_json_schema_output() -> None:
     answer = '{"name": "Paris", "population": 2100000}'
     async with served() as (fake, client):
@@ -664,24 +635,22 @@ for keyword, value in JSON_SCHEMA_KEYWORDS.items():
 
 
 @pytest.mark.parametrize(("body", "message"), INVALID.values(), ids=INVALID.keys())
-def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], message: str) -> None:
-    async def check() -> None:
-        async with FakeGemini() as fake:
-            fake.script(text("never sent"))
-            status, _, raw = await raw_post(fake, "/v1beta/models/m:generateContent", body)
-            # A rejected request consumes no scripted reply.
-            _, _, accepted = await raw_post(fake, "/v1beta/models/m:generateContent", {"contents": HI})
+@async_test
+async def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], message: str) -> None:
+    async with FakeGemini() as fake:
+        fake.script(text("never sent"))
+        status, _, raw = await raw_post(fake, "/v1beta/models/m:generateContent", body, KEY)
+        # A rejected request consumes no scripted reply.
+        _, _, accepted = await raw_post(fake, "/v1beta/models/m:generateContent", {"contents": HI}, KEY)
 
-        assert status == 400
-        rejection = orjson.loads(raw)["error"]
-        assert (rejection["code"], rejection["status"]) == (400, "INVALID_ARGUMENT")
-        assert message in rejection["message"]
-        assert b"never sent" in accepted
-
-    asyncio.run(check())
+    assert status == 400
+    rejection = orjson.loads(raw)["error"]
+    assert (rejection["code"], rejection["status"]) == (400, "INVALID_ARGUMENT")
+    assert message in rejection["message"]
+    assert b"never sent" in accepted
 
 
-@run
+@async_test
 async def test_image_models_draw_an_inline_png_of_what_they_were_given() -> None:
     photo = b"\x89PNG\r\n\x1a\n" + bytes(100)
     config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"],
@@ -703,7 +672,7 @@ async def test_image_models_draw_an_inline_png_of_what_they_were_given() -> None
     assert fake.requests[0].json["generationConfig"]["imageConfig"] == {"aspectRatio": "3:2"}
 
 
-@run
+@async_test
 async def test_json_schema_keywords_pass_under_parameters_json_schema() -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string", **JSON_SCHEMA_KEYWORDS}}}
     declaration = types.FunctionDeclaration(name="f", parameters_json_schema=schema)
@@ -730,12 +699,12 @@ async def test_json_schema_keywords_pass_under_parameters_json_schema() -> None:
     assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
 
 
-@run
+@async_test
 async def test_credentials_header_or_query_and_key_checks() -> None:
     path = "/v1beta/models/m:generateContent"
     async with FakeGemini(api_keys=["good"]) as fake:
-        missing = await raw_post(fake, path, {"contents": HI}, headers={})
-        by_query = await raw_post(fake, f"{path}?key=good", {"contents": HI}, headers={})
+        missing = await raw_post(fake, path, {"contents": HI}, {})
+        by_query = await raw_post(fake, f"{path}?key=good", {"contents": HI}, {})
         client = sdk(fake, api_key="bad").aio
         with pytest.raises(errors.ClientError) as wrong:
             await client.models.generate_content(model="m", contents="Hi")
@@ -748,7 +717,7 @@ async def test_credentials_header_or_query_and_key_checks() -> None:
     assert [r.api_key for r in fake.requests] == [None, "good", "bad"]
 
 
-@run
+@async_test
 async def test_error_replies_raise_the_sdk_exceptions() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -773,7 +742,7 @@ async def test_error_replies_raise_the_sdk_exceptions() -> None:
     assert (internal.value.code, internal.value.status) == (500, "INTERNAL")
 
 
-@run
+@async_test
 async def test_mid_stream_error_chunk_and_dropped_connection() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -795,13 +764,13 @@ async def test_mid_stream_error_chunk_and_dropped_connection() -> None:
             await client.models.generate_content(model="m", contents="Hi")
         with pytest.raises(aiohttp.ServerDisconnectedError):
             await client.models.generate_content(model="m", contents="Hi")
-        _, _, raw = await raw_post(fake, "/v1beta/models/m:streamGenerateContent?alt=sse", {"contents": HI})
+        _, _, raw = await raw_post(fake, "/v1beta/models/m:streamGenerateContent?alt=sse", {"contents": HI}, KEY)
 
     assert seen == ["Hel", "Hel"]
     assert (caught.value.code, caught.value.status, caught.value.message) == (503, "UNAVAILABLE", "Overloaded now")
     assert (whole.value.code, whole.value.status) == (500, "INTERNAL")
     # The pieces go out without finishReason or usage, then the error chunk ends the body.
-    *pieces, failure = sse_chunks(raw)
+    *pieces, failure = sse_data(raw, b"\r\n\r\n")
     assert [(list(p), list(p["candidates"][0])) for p in pieces] == [
         (["candidates", "modelVersion", "responseId"], ["content", "index"])
     ] * 2
@@ -809,7 +778,7 @@ async def test_mid_stream_error_chunk_and_dropped_connection() -> None:
     assert fake.disconnects == 0  # the fake itself ended those streams
 
 
-@run
+@async_test
 async def test_gate_holds_chunks_and_early_close_counts_a_disconnect() -> None:
     gate = asyncio.Event()
     async with served() as (fake, client):
@@ -835,7 +804,7 @@ async def test_gate_holds_chunks_and_early_close_counts_a_disconnect() -> None:
         assert fake.disconnects == 1
 
 
-@run
+@async_test
 async def test_head_and_chunk_delays() -> None:
     async with served() as (fake, client):
         fake.script(text("late", head_delay=0.5), text("a", "b", "c", chunk_delay=0.02))

@@ -8,8 +8,7 @@ fires here, a gateway test failure points at the gateway, not at the fake.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.fakes.responses_upstream import (
     say,
     text,
 )
+from tests.support import async_test, raw_post, responses_events, responses_items
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 AUTH = {"authorization": "Bearer sk-test"}
@@ -44,16 +44,6 @@ WEATHER: Any = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 USER: Any = {"role": "user", "content": "Weather in Paris?"}
-
-
-def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-    """Run an async test in a fresh loop: pytest-asyncio is deliberately not a dependency."""
-
-    @functools.wraps(test)
-    def wrapper() -> None:
-        asyncio.run(test())
-
-    return wrapper
 
 
 @asynccontextmanager
@@ -70,46 +60,6 @@ async def served(**options: Any) -> AsyncIterator[tuple[FakeResponses, openai.As
             yield fake, client
 
 
-async def raw_post(fake: FakeResponses, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any, bytes]:
-    """Status, response headers and exact bytes, for what the SDK hides."""
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{fake.url}{path}", json=body, headers=headers) as response:
-            return response.status, response.headers, await response.read()
-
-
-def payloads(raw: bytes) -> list[Any]:
-    """The events of a raw stream, after checking the framing every event shares."""
-    assert raw.endswith(b"\n\n") and b"[DONE]" not in raw
-    events = []
-    for frame in raw.split(b"\n\n")[:-1]:
-        name, data = frame.split(b"\n")
-        assert name.startswith(b"event: ") and data.startswith(b"data: ")
-        payload = orjson.loads(data[6:])
-        assert payload["type"] == name[7:].decode()  # the event line names the payload's type
-        assert data[6:] == orjson.dumps(payload)  # compact JSON, exactly as orjson writes it
-        events.append(payload)
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
-
-
-def check_items(events: list[Any]) -> list[Any]:
-    """Check each item opens before its events, closes before the next opens, and keeps its index and
-    id; return the done items in order."""
-    added: list[Any] = []
-    done: list[Any] = []
-    for event in events:
-        if event["type"] == "response.output_item.added":
-            assert event["output_index"] == len(added) == len(done)
-            added.append(event["item"])
-        elif event["type"] == "response.output_item.done":
-            assert event["output_index"] == len(done) == len(added) - 1
-            assert event["item"]["id"] == added[-1]["id"]
-            done.append(event["item"])
-        elif "output_index" in event:
-            assert (event["output_index"], event["item_id"]) == (len(added) - 1, added[-1]["id"])
-    return done
-
-
 def shape(response: Any) -> Any:
     """A response without what differs between two calls (ids, times) or what only the stream helper
     adds (parsed fields), so a streamed and a plain response compare equal."""
@@ -124,7 +74,7 @@ def shape(response: Any) -> Any:
     return dumped
 
 
-@run
+@async_test
 async def test_create_returns_the_reference_response_shape() -> None:
     async with served() as (fake, client):
         counts = Usage(input_tokens=12, output_tokens=7, cached_tokens=4, reasoning_tokens=3)
@@ -169,7 +119,7 @@ async def test_create_returns_the_reference_response_shape() -> None:
     assert sent.headers["authorization"] == "Bearer sk-test" and sent.json["input"] == "Hello"
 
 
-@run
+@async_test
 async def test_streamed_text_through_the_sdk_helpers_matches_a_plain_create() -> None:
     async with served() as (fake, client):
         fake.script(text("Hel", "lo"), text("Hel", "lo"))
@@ -199,7 +149,7 @@ async def test_streamed_text_through_the_sdk_helpers_matches_a_plain_create() ->
     assert final.output_text == "Hello" and shape(final) == shape(whole)
 
 
-@run
+@async_test
 async def test_stream_framing_and_item_invariants_are_exact() -> None:
     async with FakeResponses() as fake:
         calls = (call("get_weather", '{"ci', 'ty":"Paris"}', call_id="call_1"), call("get_time", call_id="call_2"))
@@ -209,8 +159,8 @@ async def test_stream_framing_and_item_invariants_are_exact() -> None:
         status, headers, raw = await raw_post(fake, "/responses", body, AUTH)
 
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
-    events = payloads(raw)
-    done = check_items(events)
+    events = responses_events(raw)
+    done = responses_items(events)
     assert [e["type"] for e in events[:3]] == ["response.created", "response.in_progress", "response.output_item.added"]
     completed = events[-1]
     assert completed["type"] == "response.completed" and completed["response"]["output"] == done
@@ -257,7 +207,7 @@ async def test_stream_framing_and_item_invariants_are_exact() -> None:
     ]
 
 
-@run
+@async_test
 async def test_reasoning_and_function_call_then_a_turn_by_previous_response_id() -> None:
     async with served() as (fake, client):
         weather = call("get_weather", '{"city":', '"Paris"}', call_id="call_1")
@@ -291,7 +241,7 @@ async def test_reasoning_and_function_call_then_a_turn_by_previous_response_id()
     assert "No tool call found for function call output with call_id call_1." in caught.value.message
 
 
-@run
+@async_test
 async def test_stateless_turn_echoes_encrypted_reasoning_and_a_tampered_blob_is_refused() -> None:
     async with served() as (fake, client):
         weather = call("get_weather", '{"city":"Paris"}', call_id="call_7")
@@ -324,7 +274,7 @@ async def test_stateless_turn_echoes_encrypted_reasoning_and_a_tampered_blob_is_
     assert third.output_text == "Hello from fake"  # the rejected requests consumed no scripted reply
 
 
-@run
+@async_test
 async def test_retrieve_list_input_items_and_delete() -> None:
     async with served() as (fake, client):
         fake.script(text("Hi"))
@@ -360,7 +310,7 @@ async def test_retrieve_list_input_items_and_delete() -> None:
     assert status == 200 and deletion == {"id": response_id, "object": "response.deleted", "deleted": True}
 
 
-@run
+@async_test
 async def test_input_tokens_count_follows_the_documented_rule() -> None:
     async with served() as (fake, client):
         plain = await client.responses.input_tokens.count(model="m", input="abcdefgh", instructions="1234")
@@ -437,26 +387,26 @@ async def test_input_tokens_count_follows_the_documented_rule() -> None:
         ),
     ],
 )
-def test_invalid_requests_are_rejected_like_the_real_api(body: Any, status: int, param: str, message: str) -> None:
-    async def scenario() -> None:
-        async with served() as (fake, client):
-            fake.script(text("kept"))
-            with pytest.raises(openai.APIStatusError) as caught:
-                await client.responses.create(**body)
-            after = await client.responses.create(model="m", input="Hi")
+@async_test
+async def test_invalid_requests_are_rejected_like_the_real_api(
+    body: Any, status: int, param: str, message: str
+) -> None:
+    async with served() as (fake, client):
+        fake.script(text("kept"))
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.responses.create(**body)
+        after = await client.responses.create(model="m", input="Hi")
 
-        assert (caught.value.status_code, caught.value.param, caught.value.type) == (
-            status,
-            param,
-            "invalid_request_error",
-        )
-        assert message in caught.value.message
-        assert after.output_text == "kept"  # a rejected request consumes no scripted reply
-
-    asyncio.run(scenario())
+    assert (caught.value.status_code, caught.value.param, caught.value.type) == (
+        status,
+        param,
+        "invalid_request_error",
+    )
+    assert message in caught.value.message
+    assert after.output_text == "kept"  # a rejected request consumes no scripted reply
 
 
-@run
+@async_test
 async def test_every_listed_item_kind_and_the_codex_requests_are_accepted() -> None:
     async with served() as (fake, client):
         fake.script(reply(reasoning("Stored"), say("Kept")))
@@ -484,12 +434,12 @@ async def test_every_listed_item_kind_and_the_codex_requests_are_accepted() -> N
     assert kept_input[4]["content"] == [{"type": "output_text", "text": "Patching.", "annotations": []}]
     assert [i["type"] for i in kept_input] == ["message", "message", *(i["type"] for i in items[2:])]
     for status, _, raw in replies:
-        events = payloads(raw)
+        events = responses_events(raw)
         assert status == 200 and events[-1]["type"] == "response.completed"
         assert events[-1]["response"]["store"] is False and events[-1]["response"]["tool_choice"] == "auto"
 
 
-@run
+@async_test
 async def test_incomplete_and_failed_responses() -> None:
     async with served() as (fake, client):
         counts = Usage(output_tokens=16)
@@ -525,25 +475,23 @@ async def test_incomplete_and_failed_responses() -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_http_error_replies_raise_the_sdk_exceptions(stream: bool) -> None:
-    async def scenario() -> None:
-        async with served() as (fake, client):
-            limited = error(429, "Slow down", type="requests", code="rate_limit_exceeded", headers={"retry-after": "2"})
-            fake.script(limited, error(503, "Overloaded"))
-            with pytest.raises(openai.RateLimitError) as slow:
-                await client.responses.create(model="m", input="Hi", stream=stream)
-            with pytest.raises(openai.InternalServerError) as down:
-                await client.responses.create(model="m", input="Hi", stream=stream)
+@async_test
+async def test_http_error_replies_raise_the_sdk_exceptions(stream: bool) -> None:
+    async with served() as (fake, client):
+        limited = error(429, "Slow down", type="requests", code="rate_limit_exceeded", headers={"retry-after": "2"})
+        fake.script(limited, error(503, "Overloaded"))
+        with pytest.raises(openai.RateLimitError) as slow:
+            await client.responses.create(model="m", input="Hi", stream=stream)
+        with pytest.raises(openai.InternalServerError) as down:
+            await client.responses.create(model="m", input="Hi", stream=stream)
 
-        assert (slow.value.status_code, slow.value.code, slow.value.type) == (429, "rate_limit_exceeded", "requests")
-        assert "Slow down" in slow.value.message and slow.value.response.headers["retry-after"] == "2"
-        assert (down.value.status_code, down.value.type) == (503, "server_error")
-        assert fake.stored == {}
-
-    asyncio.run(scenario())
+    assert (slow.value.status_code, slow.value.code, slow.value.type) == (429, "rate_limit_exceeded", "requests")
+    assert "Slow down" in slow.value.message and slow.value.response.headers["retry-after"] == "2"
+    assert (down.value.status_code, down.value.type) == (503, "server_error")
+    assert fake.stored == {}
 
 
-@run
+@async_test
 async def test_mid_stream_error_events_and_dropped_connection() -> None:
     async with served() as (fake, client):
         fake.script(
@@ -576,7 +524,7 @@ async def test_mid_stream_error_events_and_dropped_connection() -> None:
     assert fake.stored == {}  # a response that broke off is not kept
 
 
-@run
+@async_test
 async def test_gate_holds_events_and_early_close_counts_a_disconnect() -> None:
     gate = asyncio.Event()
     async with served() as (fake, client):
@@ -600,7 +548,7 @@ async def test_gate_holds_events_and_early_close_counts_a_disconnect() -> None:
         assert fake.disconnects == 1
 
 
-@run
+@async_test
 async def test_head_and_chunk_delays() -> None:
     async with served() as (fake, client):
         fake.script(text("late", head_delay=0.5), text("a", "b", chunk_delay=0.01))
@@ -613,7 +561,7 @@ async def test_head_and_chunk_delays() -> None:
         assert loop.time() - started >= (len(events) - 1) * 0.01
 
 
-@run
+@async_test
 async def test_a_credential_is_required() -> None:
     async with FakeResponses() as fake:
         status, _, raw = await raw_post(fake, "/responses", {"model": "m", "input": "Hi"}, {})

@@ -7,11 +7,9 @@ parses it correctly here, a gateway test failure points at the gateway, not at t
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
 import openai
 import orjson
 import pytest
@@ -27,18 +25,9 @@ from tests.fakes.openai_upstream import (
     text,
     tool_calls,
 )
+from tests.support import async_test, raw_post, sse_events
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
-
-
-def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-    """Run an async test in a fresh loop: pytest-asyncio is deliberately not a dependency."""
-
-    @functools.wraps(test)
-    def wrapper() -> None:
-        asyncio.run(test())
-
-    return wrapper
 
 
 @asynccontextmanager
@@ -51,13 +40,12 @@ async def served(**options: object) -> AsyncIterator[tuple[FakeOpenAI, openai.As
 
 async def raw_stream(fake: FakeOpenAI, body: dict[str, object]) -> bytes:
     """The exact bytes of a streamed reply, to check framing that the SDK would hide."""
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{fake.url}/chat/completions", json=body) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            return await response.read()
+    _, headers, raw = await raw_post(fake, "/chat/completions", body, {})
+    assert headers["content-type"].startswith("text/event-stream")
+    return raw
 
 
-@run
+@async_test
 async def test_non_streamed_text_has_the_reference_shape() -> None:
     async with served() as (fake, client):
         counts = Usage(prompt_tokens=12, completion_tokens=7, cached_tokens=4, reasoning_tokens=2)
@@ -79,7 +67,7 @@ async def test_non_streamed_text_has_the_reference_shape() -> None:
     assert (default.model, default.choices[0].message.content) == ("other", "Hello from fake")
 
 
-@run
+@async_test
 async def test_streamed_text_reports_usage_only_when_asked() -> None:
     async with served() as (fake, client):
         fake.script(text("Hel", "lo"), text("Hel", "lo"))
@@ -103,34 +91,29 @@ async def test_streamed_text_reports_usage_only_when_asked() -> None:
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
-def test_stream_framing_is_byte_exact(include_usage: bool) -> None:
-    async def body() -> None:
-        async with FakeOpenAI() as fake:
-            fake.script(text("Hi"))
-            request = {"model": "m", "messages": MESSAGES, "stream": True}
-            if include_usage:
-                request["stream_options"] = {"include_usage": True}
-            raw = await raw_stream(fake, request)
-
-        assert raw.endswith(b"\n\ndata: [DONE]\n\n") and b"event:" not in raw
-        frames = raw.split(b"\n\n")[:-1]
-        assert all(f.startswith(b"data: ") for f in frames)
-        chunks = [orjson.loads(f[6:]) for f in frames[:-1]]
-        for chunk in chunks:
-            # Compact JSON, exactly as orjson writes it.
-            assert frames[chunks.index(chunk)] == b"data: " + orjson.dumps(chunk)
-        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
-        assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hi"}, {}]
+@async_test
+async def test_stream_framing_is_byte_exact(include_usage: bool) -> None:
+    async with FakeOpenAI() as fake:
+        fake.script(text("Hi"))
+        request = {"model": "m", "messages": MESSAGES, "stream": True}
         if include_usage:
-            assert all(c["usage"] is None for c in chunks[:-1])
-            assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 15
-        else:
-            assert all("usage" not in c for c in chunks)
+            request["stream_options"] = {"include_usage": True}
+        raw = await raw_stream(fake, request)
 
-    asyncio.run(body())
+    assert raw.endswith(b"\n\ndata: [DONE]\n\n") and b"event:" not in raw
+    frames = sse_events(raw)[:-1]
+    chunks = [frame.json() for frame in frames]
+    assert all(frame.data == orjson.dumps(frame.json()) for frame in frames)  # compact, as orjson writes it
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hi"}, {}]
+    if include_usage:
+        assert all(c["usage"] is None for c in chunks[:-1])
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 15
+    else:
+        assert all("usage" not in c for c in chunks)
 
 
-@run
+@async_test
 async def test_parallel_tool_calls_stream_and_assemble() -> None:
     weather = call("get_weather", '{"ci', 'ty":"Paris"}', id="call_1")
     clock = call("get_time", '{"tz":', '"CET"}', id="call_2")
@@ -151,14 +134,14 @@ async def test_parallel_tool_calls_stream_and_assemble() -> None:
     assembled = [(c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
     assert assembled == [("call_1", "get_weather", '{"city":"Paris"}'), ("call_2", "get_time", '{"tz":"CET"}')]
     # The first fragment of each call names it; later fragments carry only index and arguments.
-    calls = [orjson.loads(f[6:])["choices"][0]["delta"].get("tool_calls") for f in raw.split(b"\n\n")[1:-3]]
+    calls = [f.json()["choices"][0]["delta"].get("tool_calls") for f in sse_events(raw)[1:-2]]
     named = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
     assert calls[0] == [named]
     assert calls[1] == [{"index": 0, "function": {"arguments": '{"ci'}}]
     assert calls[3][0]["index"] == 1 and calls[3][0]["id"] == "call_2"
 
 
-@run
+@async_test
 async def test_reasoning_logprobs_and_n_choices() -> None:
     async with served() as (fake, client):
         fake.script(text("A", "B", reasoning=["Hmm", "."]), text("A", "B"))
@@ -188,21 +171,19 @@ async def test_reasoning_logprobs_and_n_choices() -> None:
     ("status", "exception"),
     [(400, openai.BadRequestError), (429, openai.RateLimitError), (503, openai.InternalServerError)],
 )
-def test_error_reply_raises_the_sdk_exception(status: int, exception: type[openai.APIStatusError]) -> None:
-    async def body() -> None:
-        async with served() as (fake, client):
-            fake.script(error(status, "Nope, try later", code="some_code", headers={"retry-after": "7"}))
-            with pytest.raises(exception) as caught:
-                await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+@async_test
+async def test_error_reply_raises_the_sdk_exception(status: int, exception: type[openai.APIStatusError]) -> None:
+    async with served() as (fake, client):
+        fake.script(error(status, "Nope, try later", code="some_code", headers={"retry-after": "7"}))
+        with pytest.raises(exception) as caught:
+            await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
 
-        assert caught.value.status_code == status and caught.value.code == "some_code"
-        assert "Nope, try later" in caught.value.message
-        assert caught.value.response.headers["retry-after"] == "7"
-
-    asyncio.run(body())
+    assert caught.value.status_code == status and caught.value.code == "some_code"
+    assert "Nope, try later" in caught.value.message
+    assert caught.value.response.headers["retry-after"] == "7"
 
 
-@run
+@async_test
 async def test_mid_stream_error_frame_and_dropped_connection() -> None:
     async with served() as (fake, client):
         fake.script(fail_mid_stream("Hel", message="boom"), fail_mid_stream("Hel", drop=True))
@@ -218,7 +199,7 @@ async def test_mid_stream_error_frame_and_dropped_connection() -> None:
     assert fake.disconnects == 0  # the fake itself ended those streams
 
 
-@run
+@async_test
 async def test_requests_are_recorded() -> None:
     async with served(models=["a", "org/b"]) as (fake, client):
         await client.chat.completions.create(
@@ -238,7 +219,7 @@ async def test_requests_are_recorded() -> None:
     assert [r.path for r in fake.requests[1:]] == ["/v1/models", "/v1/models/org/b", "/v1/models/missing"]
 
 
-@run
+@async_test
 async def test_gate_holds_chunks_and_early_close_counts_a_disconnect() -> None:
     gate = asyncio.Event()
     async with served() as (fake, client):
@@ -263,7 +244,7 @@ async def test_gate_holds_chunks_and_early_close_counts_a_disconnect() -> None:
         assert fake.disconnects == 1
 
 
-@run
+@async_test
 async def test_unreachable_upstreams_raise_connection_errors() -> None:
     async with ResettingUpstream() as resetting:
         for url in (f"http://127.0.0.1:{refused_port()}/v1", resetting.url):
@@ -273,7 +254,7 @@ async def test_unreachable_upstreams_raise_connection_errors() -> None:
     assert resetting.connections == 1
 
 
-@run
+@async_test
 async def test_head_delay_trips_client_timeout() -> None:
     async with served() as (fake, client):
         fake.script(text("late", head_delay=0.5))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 from typing import Any, Callable
 
 import orjson
@@ -30,6 +29,7 @@ from interlingua.adapters.dialects.gemini import (
     encode_usage,
 )
 from interlingua.adapters.dialects.openai_chat import decode_chat_request
+from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -1027,24 +1027,11 @@ def expected_stream(minted_id: str) -> list[ir.StreamEvent]:
     ]
 
 
-def _no_clock(events: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
-    """StreamStart.created is the decoder's wall clock; zero it for comparison."""
-    return [dataclasses.replace(e, created=0) if isinstance(e, ir.StreamStart) else e for e in events]
-
-
 def decode_stream(data: bytes, sizes: list[int] | None = None) -> list[ir.StreamEvent]:
-    """Feed `data` to a fresh decoder in pieces of the given sizes (cycled), then close it."""
+    """The events of `data` fed in pieces to the decoder the codec hands out."""
     decoder = CODEC.stream_decoder()
     assert isinstance(decoder, GenerateStreamDecoder)
-    events: list[ir.StreamEvent] = []
-    pos, i = 0, 0
-    sizes = sizes or [len(data)]
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        events += decoder.feed(data[pos:pos + step])
-        pos += step
-        i += 1
-    return _no_clock(events + decoder.close())
+    return no_clock(decode_in_pieces(decoder, data, sizes))
 
 
 def synthesised_id(events: list[ir.StreamEvent]) -> str:
@@ -1161,12 +1148,7 @@ def encode_stream(events: list[ir.StreamEvent], array: bool) -> tuple[bytes, lis
 
 def sse_chunks(data: bytes) -> list[dict[str, Any]]:
     """The chunks of Gemini SSE; every event must be `data: ...` closed by CRLF CRLF."""
-    assert data.endswith(b"\r\n\r\n")
-    out = []
-    for raw in data[:-4].split(b"\r\n\r\n"):
-        assert raw.startswith(b"data: ") and b"\n" not in raw
-        out.append(orjson.loads(raw[6:]))
-    return out
+    return sse_data(data, b"\r\n\r\n")
 
 
 def parts_of(chunks: list[dict[str, Any]], choice: int = 0) -> list[dict[str, Any]]:
@@ -1314,15 +1296,7 @@ def test_stream_encoder_output_decodes_to_the_same_content() -> None:
 
 def passthrough_all(data: bytes, array: bool, sizes: list[int] | None = None) -> tuple[bytes, GeneratePassthrough]:
     passthrough = GeneratePassthrough(array=array)
-    out = b""
-    pos, i = 0, 0
-    sizes = sizes or [len(data)]
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        out += passthrough.feed(data[pos:pos + step])
-        pos += step
-        i += 1
-    return out + passthrough.close(), passthrough
+    return forward_in_pieces(passthrough, data, sizes), passthrough
 
 
 @pytest.mark.parametrize("sep", [b"\r\n", b"\n"], ids=["crlf", "lf"])

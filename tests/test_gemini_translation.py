@@ -27,6 +27,7 @@ from tests.harness import (
     gemini_provider,
     provider,
 )
+from tests.support import sse_data
 from tests.test_client_fixtures import events, load, replay
 
 HI = "Hi"
@@ -268,9 +269,9 @@ def test_gemini_stream_from_openai_upstream_as_raw_sse(tmp_path: Path) -> None:
                 response = await raw.post("/v1beta/models/gpt-x:streamGenerateContent?alt=sse",
                                           headers={"x-goog-api-key": "k"},
                                           json={"contents": [{"role": "user", "parts": [{"text": HI}]}]})
-            frames = [f for f in response.content.split(b"\r\n\r\n") if f]
-            assert all(f.startswith(b"data: {") for f in frames)
-            last = orjson.loads(frames[-1][6:])
+            chunks = sse_data(response.content, b"\r\n\r\n")
+            assert all(isinstance(c, dict) for c in chunks)
+            last = chunks[-1]
             assert last["candidates"][0]["finishReason"] == "STOP"
             assert last["usageMetadata"]["totalTokenCount"] == 15
 

@@ -22,6 +22,7 @@ from interlingua.adapters.dialects.openai_chat import (
     encode_chat_request,
     encode_chat_response,
 )
+from tests.support import decode_in_pieces, forward_in_pieces, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -765,17 +766,7 @@ EXPECTED_EVENTS: list[ir.StreamEvent] = [
 
 
 def decode_all(data: bytes, sizes: list[int] | None = None) -> list[ir.StreamEvent]:
-    """Feed `data` to a fresh decoder in pieces of the given sizes (cycled), then close it."""
-    decoder = ChatStreamDecoder()
-    events: list[ir.StreamEvent] = []
-    pos, i = 0, 0
-    sizes = sizes or [len(data)]
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        events += decoder.feed(data[pos:pos + step])
-        pos += step
-        i += 1
-    return events + decoder.close()
+    return decode_in_pieces(ChatStreamDecoder(), data, sizes)
 
 
 @pytest.mark.parametrize("sizes", [None, [1], [2, 7, 3], [64], [5, 100, 1]], ids=str)
@@ -837,17 +828,6 @@ def _encode(events: list[ir.StreamEvent], stream_usage: bool) -> bytes:
     return b"".join(encoder.encode(e) for e in events) + encoder.end()
 
 
-def _payloads(data: bytes) -> list[Any]:
-    """The JSON payloads of an SSE byte stream, [DONE] kept as the string."""
-    out: list[Any] = []
-    for frame in data.split(b"\n\n"):
-        if frame:
-            assert frame.startswith(b"data: ")
-            body = frame[6:]
-            out.append("[DONE]" if body == b"[DONE]" else orjson.loads(body))
-    return out
-
-
 def test_stream_encoder_round_trip() -> None:
     """IR -> SSE -> IR gives back the same events."""
     data = _encode(EXPECTED_EVENTS, stream_usage=True)
@@ -871,7 +851,7 @@ def test_stream_encoder_round_trip_reasoning_refusal_logprobs_custom() -> None:
 
 def test_stream_encoder_chunk_shape() -> None:
     """Every chunk repeats id/object/created/model; usage:null on each when usage is wanted."""
-    payloads = _payloads(_encode(EXPECTED_EVENTS, stream_usage=True))
+    payloads = sse_data(_encode(EXPECTED_EVENTS, stream_usage=True))
     assert payloads[-1] == "[DONE]"
     chunks = payloads[:-1]
     for chunk in chunks:
@@ -892,14 +872,14 @@ def test_stream_encoder_chunk_shape() -> None:
 
 def test_stream_encoder_no_usage_chunk_unless_asked() -> None:
     data = _encode(EXPECTED_EVENTS, stream_usage=False)
-    payloads = _payloads(data)
+    payloads = sse_data(data)
     assert payloads[-1] == "[DONE]"
     assert all("usage" not in p and p["choices"] for p in payloads[:-1])
     assert decode_all(data) == EXPECTED_EVENTS[:-1]
 
 
 def test_stream_encoder_usage_chunk_needs_a_usage_report() -> None:
-    assert _payloads(_encode(EXPECTED_EVENTS[:-1], stream_usage=True))[-2]["choices"] != []
+    assert sse_data(_encode(EXPECTED_EVENTS[:-1], stream_usage=True))[-2]["choices"] != []
 
 
 def test_stream_encoder_role_only_in_first_chunk_of_each_choice() -> None:
@@ -908,7 +888,7 @@ def test_stream_encoder_role_only_in_first_chunk_of_each_choice() -> None:
         ir.TextDelta("a", 0), ir.TextDelta("b", 1), ir.TextDelta("c", 0), ir.TextDelta("d", 1),
         ir.Finish("stop", 0), ir.Finish("length", 1),
     ]
-    chunks = _payloads(_encode(events, stream_usage=False))[:-1]
+    chunks = sse_data(_encode(events, stream_usage=False))[:-1]
     seen: dict[int, list[dict[str, Any]]] = {}
     for chunk in chunks:
         (choice,) = chunk["choices"]
@@ -920,7 +900,7 @@ def test_stream_encoder_role_only_in_first_chunk_of_each_choice() -> None:
 
 
 def test_stream_encoder_finish_without_content_sends_role_first() -> None:
-    chunks = _payloads(_encode([EXPECTED_EVENTS[0], ir.Finish("stop")], stream_usage=False))
+    chunks = sse_data(_encode([EXPECTED_EVENTS[0], ir.Finish("stop")], stream_usage=False))
     assert [c if c == "[DONE]" else c["choices"] for c in chunks] == [
         [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}],
         [{"index": 0, "delta": {}, "finish_reason": "stop"}],
@@ -932,9 +912,8 @@ def test_stream_encoder_error_frame() -> None:
     encoder = ChatStreamEncoder(True)
     error = ir.GatewayError("rate_limit", "slow down", code="rate_limit_exceeded")
     data = encoder.error(error)
-    assert data.startswith(b"data: ") and data.endswith(b"\n\n")
-    assert orjson.loads(data[6:]) == {"error": {"message": "slow down", "type": "rate_limit_error",
-                                                "param": None, "code": "rate_limit_exceeded"}}
+    assert sse_data(data) == [{"error": {"message": "slow down", "type": "rate_limit_error",
+                                         "param": None, "code": "rate_limit_exceeded"}}]
     with pytest.raises(ir.GatewayError) as info:
         ChatStreamDecoder().feed(data)
     assert info.value.message == "slow down" and info.value.code == "rate_limit_exceeded"
@@ -944,18 +923,9 @@ def test_stream_encoder_error_frame() -> None:
 
 
 def passthrough_all(data: bytes, keep_usage: bool, sizes: list[int] | None = None) -> tuple[bytes, ChatPassthrough]:
-    """Feed `data` through a fresh passthrough in pieces; return the bytes sent on and the passthrough."""
+    """The bytes a fresh passthrough sends on for `data` fed in pieces, and the passthrough."""
     passthrough = ChatPassthrough(keep_usage)
-    out: list[bytes] = []
-    sizes = sizes or [len(data)]
-    pos, i = 0, 0
-    while pos < len(data):
-        step = sizes[i % len(sizes)]
-        out.append(passthrough.feed(data[pos:pos + step]))
-        pos += step
-        i += 1
-    out.append(passthrough.close())
-    return b"".join(out), passthrough
+    return forward_in_pieces(passthrough, data, sizes), passthrough
 
 
 WITHOUT_USAGE = sse_bytes(STREAM_PAYLOADS[:-1])
@@ -993,7 +963,7 @@ def test_passthrough_nulls_usage_on_a_chunk_with_choices(sizes: list[int] | None
     """Usage riding on a content chunk: the chunk is kept with usage null, and the usage captured."""
     payloads = [*STREAM_PAYLOADS[:-2], _chunk({}, "tool_calls", usage=STREAM_USAGE)]
     out, passthrough = passthrough_all(sse_bytes(payloads), keep_usage=False, sizes=sizes)
-    sent = _payloads(out)
+    sent = sse_data(out)
     assert sent[:-2] == payloads[:-1]
     assert sent[-2] == {**payloads[-1], "usage": None}
     assert sent[-1] == "[DONE]"

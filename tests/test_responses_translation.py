@@ -17,6 +17,7 @@ from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, client, gateway, gemini_provider, provider
+from tests.support import sse_events
 from tests.test_client_fixtures import load, replay
 
 TOOLS: Any = [{"type": "function", "name": "get_weather", "description": "weather",
@@ -164,9 +165,8 @@ def test_codex_cli_requests_on_a_chat_upstream(tmp_path: Path) -> None:
                     response = await raw.post("/v1/responses", content=orjson.dumps(body),
                                               headers={"content-type": "application/json"})
                 assert response.status_code == 200, response.text
-                frames = [f for f in response.text.split("\n\n") if f]
-                assert frames[0].startswith("event: response.created")
-                assert frames[-1].startswith("event: response.completed")
+                names = [f.name for f in sse_events(response.content)]
+                assert names[0] == "response.created" and names[-1] == "response.completed"
                 sent = up.requests[-1].json
                 assert sent["messages"][0]["role"] == "developer"
                 assert any(t["type"] == "custom" for t in sent["tools"])
@@ -241,7 +241,7 @@ def test_a_failure_mid_stream_ends_with_response_failed_and_error(tmp_path: Path
             up.script(fo.fail_mid_stream("partial", message="upstream exploded"))
             async with httpx.AsyncClient(base_url=url) as raw:
                 response = await raw.post("/v1/responses", json={"model": "gpt-x", "input": "hi", "stream": True})
-            events = [orjson.loads(f.split("\ndata: ", 1)[1]) for f in response.text.split("\n\n") if f]
+            events = [f.json() for f in sse_events(response.content)]
             assert [e["sequence_number"] for e in events] == list(range(len(events)))
             assert [e["type"] for e in events[-2:]] == ["response.failed", "error"]
             assert events[-2]["response"]["error"]["message"] == "upstream exploded"

@@ -1,0 +1,144 @@
+"""Starting what is measured: the fake upstream (for direct), the floor and Interlingua, each in its own
+process pinned to its core, one proxy at a time; and measuring each."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts.bench import HOST, MODEL, UPSTREAM_KEY
+from scripts.bench.measure import Result, Settings, log, measure_target
+
+PROXY_CORE, LOAD_CORE = 0, 1
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def can_pin() -> bool:
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    return {PROXY_CORE, LOAD_CORE} <= available and shutil.which("taskset") is not None
+
+
+class Processes:
+    """The servers this run started; only these PIDs are ever signalled."""
+
+    def __init__(self, workdir: Path, pin: bool) -> None:
+        self.workdir = workdir
+        self.pin = pin
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str], core: int) -> subprocess.Popen[bytes]:
+        command = (["taskset", "-c", str(core)] if self.pin else []) + argv
+        with open(self.workdir / f"{name}.log", "wb") as output:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                    cwd=REPO)  # the root, so that `-m scripts.bench...` finds the package
+        self.running[name] = proc
+        return proc
+
+    def output(self, name: str, limit: int = 2000) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-limit:] if path.exists() else ""
+
+    def stop(self, name: str) -> None:
+        proc = self.running.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+async def wait_ready(procs: Processes, name: str, port: int, timeout: float = 60) -> None:
+    """Poll the port until it accepts connections; fail early if the process exits."""
+    proc = procs.running[name]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{procs.output(name)}")
+        try:
+            _, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(f"{name} did not listen on port {port} within {timeout:.0f} s:\n{procs.output(name)}")
+
+
+def module_command(module: str, *args: int) -> list[str]:
+    return [sys.executable, "-m", f"scripts.bench.{module}", *map(str, args)]
+
+
+def interlingua_command(workdir: Path, upstream_port: int, port: int) -> list[str]:
+    """``interlingua serve`` with one OpenAI provider: the fake upstream."""
+    config = workdir / "interlingua.toml"
+    config.write_text(
+        f'[server]\ndata_dir = "{workdir / "data"}"\n\n'
+        f'[providers.fake]\ntype = "openai"\nurl = "http://{HOST}:{upstream_port}/v1"\n'
+        f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n')
+    candidates = [Path(sys.executable).parent / "interlingua", REPO / ".venv/bin/interlingua"]
+    binary = next((c for c in candidates if c.exists()), None)
+    if binary is None:
+        raise RuntimeError("interlingua executable not found next to this Python or in .venv")
+    return [str(binary), "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
+
+
+async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, settings: Settings,
+                    translating: bool = False) -> Result:
+    """Start one proxy on the proxy core, measure it, stop it (also on failure)."""
+    log(f"starting {name} ...")
+    try:
+        procs.start(name, argv, PROXY_CORE)
+        await wait_ready(procs, name, port)
+        return await measure_target(name, port, settings, translating)
+    except (RuntimeError, OSError) as exc:
+        log(f"{name}: could not be measured: {exc}")
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        summary = " … ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else repr(exc)
+        return Result(name, available=False, notes=[f"not measured: {summary}"])
+    finally:
+        procs.stop(name)
+
+
+async def run_all(procs: Processes, settings: Settings, only: str | None) -> list[Result]:
+    """direct, then the floor and Interlingua (or the one of them asked for)."""
+    upstream_port = free_port()
+    procs.start("upstream", module_command("upstream", upstream_port), LOAD_CORE)
+    await wait_ready(procs, "upstream", upstream_port)
+    log("measuring direct ...")
+    results = [await measure_target("direct", upstream_port, settings)]
+    if only in (None, "floor"):
+        port = free_port()
+        argv = module_command("floor", port, upstream_port)
+        results.append(await run_proxy(procs, "floor", argv, port, settings))
+    if only in (None, "interlingua"):
+        port = free_port()
+        try:
+            argv = interlingua_command(procs.workdir, upstream_port, port)
+        except RuntimeError as exc:
+            log(f"interlingua: {exc}")
+            results.append(Result("interlingua", available=False, notes=[str(exc)]))
+        else:
+            results.append(await run_proxy(procs, "interlingua", argv, port, settings, translating=True))
+    procs.stop("upstream")
+    return results
