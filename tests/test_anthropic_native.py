@@ -25,12 +25,14 @@ def test_create_stream_and_count_pass_through(tmp_path: Path) -> None:
         async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url)},
                                                   models={"sonnet": {"targets": ["claude/claude-real"]}}) as (app, url):
             sdk = anthropic_client(url)
-            up.script(text("Hi", " there", usage=Usage(20, 3, cache_read_input_tokens=5, cache_creation_input_tokens=2)),
+            cached = Usage(20, 3, cache_read_input_tokens=5, cache_creation_input_tokens=2)
+            up.script(text("Hi", " there", usage=cached),
                       text("streamed", " reply", usage=Usage(20, 4)))
             message = await sdk.messages.create(model="sonnet", max_tokens=100, messages=HI,
                                                 system=[{"type": "text", "text": "be brief",
                                                          "cache_control": {"type": "ephemeral"}}],
-                                                metadata={"user_id": "u1"}, stop_sequences=["END"], extra_body={"top_k": 5})
+                                                metadata={"user_id": "u1"}, stop_sequences=["END"],
+                                                extra_body={"top_k": 5})
             assert message.content[0].text == "Hi there"
             assert message.usage.cache_read_input_tokens == 5
             sent = up.requests[-1].json
@@ -54,7 +56,8 @@ def test_create_stream_and_count_pass_through(tmp_path: Path) -> None:
 
 def test_beta_requests_and_headers_reach_the_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             await anthropic_client(url).messages.create(
                 model="c1", max_tokens=50, messages=HI, extra_query={"beta": "true"},
                 extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27"},
@@ -68,7 +71,8 @@ def test_beta_requests_and_headers_reach_the_upstream(tmp_path: Path) -> None:
 
 def test_thinking_tool_loop_survives_byte_for_byte(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             sdk = anthropic_client(url)
             up.script(reply(thinking("Need the ", "weather"), call("get_weather", '{"city":', ' "Oslo"}')),
                       text("It is cold."))
@@ -92,7 +96,8 @@ def test_thinking_tool_loop_survives_byte_for_byte(tmp_path: Path) -> None:
 
 def test_errors_in_anthropic_shape(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             sdk = anthropic_client(url)
             async with httpx.AsyncClient(base_url=url) as raw:
                 missing = await raw.post("/v1/messages", json={"model": "c1", "messages": HI},
@@ -123,7 +128,8 @@ def test_errors_in_anthropic_shape(tmp_path: Path) -> None:
 
 def test_models_answer_in_anthropic_shape(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1", "c2")}) as (_, url):
+        async with FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1", "c2")}) as (_, url):
             page = await anthropic_client(url).models.list()
             assert [m.id for m in page.data] == ["all-minilm-l6-v2", "c1", "c2"] and page.data[0].type == "model"
             assert (await anthropic_client(url).models.retrieve("claude/c9")).id == "claude/c9"

@@ -150,7 +150,8 @@ def test_count_tokens_on_an_openai_upstream_is_a_local_estimate(tmp_path: Path) 
 
 def test_openai_client_on_anthropic_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             up.script(fa.text("Hi", usage=fa.Usage(10, 2, cache_read_input_tokens=30, cache_creation_input_tokens=5)))
             reply = await client(url).chat.completions.create(
                 model="c1", max_completion_tokens=200, temperature=1.7, stop=["END"], user="u-1",
@@ -178,7 +179,8 @@ def test_openai_client_tool_loop_with_thinking_on_anthropic(tmp_path: Path) -> N
     """The Chat dialect has no slot for a signature: the gateway carries it between turns."""
 
     async def scenario() -> None:
-        async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             up.script(fa.reply(fa.thinking("weather ", "needed"), fa.call("get_weather", '{"city": ', '"Oslo"}')),
                       fa.text("Cold."))
             sdk = client(url)
@@ -217,7 +219,8 @@ def test_foreign_signatures_never_reach_anthropic(tmp_path: Path) -> None:
 
 def test_openai_client_sees_anthropic_overload_as_503(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             up.script(fa.error(529, "Overloaded"))
             with pytest.raises(openai.InternalServerError) as info:
                 await client(url).chat.completions.create(model="c1", messages=HI)

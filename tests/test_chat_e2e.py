@@ -66,12 +66,14 @@ EVERY_FIELD: dict[str, Any] = {
             {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
         ]},
         {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
         ]},
         {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 3}"},
     ],
     "tools": [{"type": "function", "function": {"name": "get_weather", "description": "weather",
-                                                "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                "parameters": {"type": "object",
+                                                               "properties": {"city": {"type": "string"}},
                                                                "required": ["city"], "additionalProperties": False},
                                                 "strict": True}}],
     "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
@@ -191,7 +193,8 @@ def test_gateway_keys_and_model_allow_lists(tmp_path: Path) -> None:
             "admin": {"key_sha256": __import__("hashlib").sha256(b"sk-admin-secret").hexdigest()}}
 
     async def scenario() -> None:
-        async with FakeOpenAI() as up, gateway(tmp_path, keys=keys, providers={"up": provider(up.url, "m"), "elsewhere": provider(up.url)},
+        async with FakeOpenAI() as up, gateway(
+                tmp_path, keys=keys, providers={"up": provider(up.url, "m"), "elsewhere": provider(up.url)},
                                                models={"other": {"targets": ["up/x"]}}) as (_, url):
             with pytest.raises(openai.AuthenticationError) as refused:
                 await client(url, "sk-wrong-key").chat.completions.create(model="m", messages=MESSAGES)

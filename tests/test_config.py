@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
@@ -60,6 +60,8 @@ rpm = 60
 [keys.ops]
 key_sha256 = "{OPS_SHA.upper()}"
 """
+
+KIND_NAMES = "one of openai, anthropic, gemini, local"
 
 
 def cfg(text: str, env: Mapping[str, str] | None = None) -> Config:
@@ -254,8 +256,8 @@ def test_provider_key_literal_and_default() -> None:
         (P + "headers = { X-A = 1 }\n", "providers.p.headers: must be a table of strings"),
         (P + 'key = ["sk"]\n', "providers.p.key: must be a string"),
         # providers
-        ('[providers.p]\nurl = "http://x"\n', "providers.p.type: is required (one of openai, anthropic, gemini, local)"),
-        ('[providers.p]\ntype = "nope"\n', "providers.p.type: unknown provider type 'nope' (one of openai, anthropic, gemini, local)"),
+        ('[providers.p]\nurl = "http://x"\n', f"providers.p.type: is required ({KIND_NAMES})"),
+        ('[providers.p]\ntype = "nope"\n', f"providers.p.type: unknown provider type 'nope' ({KIND_NAMES})"),
         ("[providers.p]\ntype = 1\n", "providers.p.type: must be a string"),
         (P + 'url = "ftp://example.com"\n', "providers.p.url: must start with http:// or https://"),
         (P + 'url = "example.com/v1"\n', "providers.p.url: must start with http:// or https://"),

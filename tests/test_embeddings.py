@@ -68,7 +68,8 @@ def test_bad_embedding_requests_name_the_field(tmp_path: Path) -> None:
 
 def test_embeddings_on_an_openai_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "text-embedding-3-small")}) as (_, url):
+        async with fo.FakeOpenAI() as up, gateway(
+                tmp_path, providers={"oa": provider(up.url, "text-embedding-3-small")}) as (_, url):
             result = await client(url).embeddings.create(model="text-embedding-3-small", input=["ab", "cde"],
                                                          dimensions=2, user="u1")
             assert [d.embedding for d in result.data] == [[0.0, 2.0], [1.0, 3.0]]
@@ -98,7 +99,8 @@ def test_embeddings_on_a_gemini_upstream(tmp_path: Path) -> None:
     from tests.harness import gemini_provider
 
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-embedding-001")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-embedding-001")}) as (_, url):
             result = await client(url).embeddings.create(model="gemini-embedding-001", input=["ab", "cde"],
                                                          dimensions=2)
             assert [d.embedding for d in result.data] == [[0.0, 2.0], [1.0, 3.0]]

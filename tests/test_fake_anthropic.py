@@ -68,18 +68,18 @@ async def test_non_streamed_text_has_the_reference_shape() -> None:
         default = await client.messages.create(model="other", max_tokens=100, messages=MESSAGES)
 
     assert first.id.startswith("msg_") and (first.type, first.role, first.model) == ("message", "assistant", "claude-x")
-    assert [(b.type, getattr(b, "text")) for b in first.content] == [("text", "Hi there")]
+    assert [(b.type, b.text) for b in first.content] == [("text", "Hi there")]
     assert (first.stop_reason, first.stop_sequence, first.stop_details) == ("end_turn", None, None)
     usage = first.usage
     assert (usage.input_tokens, usage.output_tokens) == (12, 7)
     assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (4, 3)
     assert usage.cache_creation and usage.cache_creation.ephemeral_5m_input_tokens == 3
     assert called.stop_reason == "tool_use"
-    assert [(b.type, getattr(b, "id"), getattr(b, "input")) for b in called.content] == [
+    assert [(b.type, b.id, b.input) for b in called.content] == [
         ("tool_use", "toolu_9", {"city": "Paris"})
     ]
     # An empty script falls back to the default reply, echoing the requested model.
-    assert (default.model, getattr(default.content[0], "text")) == ("other", "Hello from fake")
+    assert (default.model, default.content[0].text) == ("other", "Hello from fake")
     sent = fake.requests[0]
     assert (sent.method, sent.path, sent.query) == ("POST", "/v1/messages", "")
     # SDK 2.x sends `api_key` as a bearer token, older ones as x-api-key: the fake takes either.
@@ -96,7 +96,7 @@ async def test_streamed_text_and_cumulative_usage() -> None:
             final = await stream.get_final_message()
 
     assert pieces == ["Hel", "lo"]
-    assert getattr(final.content[0], "text") == "Hello" and final.stop_reason == "end_turn"
+    assert final.content[0].text == "Hello" and final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens, final.usage.cache_read_input_tokens) == (20, 9, 5)
 
 
@@ -182,7 +182,7 @@ async def test_streamed_thinking_and_parallel_tool_use_assemble() -> None:
     first, *calls = final.content
     assert first.type == "thinking" and first.thinking == "Let me check."
     assert first.signature.startswith("sig_") and first.signature in fake.signatures
-    assert [(c.type, getattr(c, "id"), getattr(c, "input")) for c in calls] == [
+    assert [(c.type, c.id, c.input) for c in calls] == [
         ("tool_use", "toolu_a", {"city": "Paris"}),
         ("tool_use", "toolu_b", {"city": "Rome"}),
     ]
@@ -198,7 +198,7 @@ async def test_redacted_thinking_streamed_and_whole() -> None:
 
     for message in (whole, streamed):
         assert [b.type for b in message.content] == ["redacted_thinking", "text"]
-        assert getattr(message.content[0], "data") == "opaque"
+        assert message.content[0].data == "opaque"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ async def test_two_turn_tool_loop_with_thinking_and_a_tampered_signature() -> No
         }
         async with client.messages.stream(messages=MESSAGES, **options) as stream:
             first = await stream.get_final_message()
-        tool_id = getattr(first.content[1], "id")
+        tool_id = first.content[1].id
         result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "sunny"}]}
         second = await client.messages.create(messages=[*MESSAGES, first.to_param(), result], **options)
 
@@ -248,7 +248,7 @@ async def test_two_turn_tool_loop_with_thinking_and_a_tampered_signature() -> No
                 messages=[*MESSAGES, {"role": "assistant", "content": tampered}, result], **options
             )
 
-    assert getattr(second.content[0], "text") == "Sunny."
+    assert second.content[0].text == "Sunny."
     assert echoed[0]["type"] == "thinking" and echoed[0]["signature"] in fake.signatures
     assert len(fake.requests) == 3
 
@@ -353,7 +353,7 @@ async def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, A
     assert isinstance(error_body, dict) and error_body["type"] == "error"
     assert error_body["error"]["type"] == "invalid_request_error"
     assert error_body["request_id"] == caught.value.response.headers["request-id"]
-    assert getattr(accepted.content[0], "text") == "never sent"
+    assert accepted.content[0].text == "never sent"
 
 
 @async_test
@@ -420,7 +420,7 @@ async def test_beta_query_string_is_ignored() -> None:
             extra_query={"beta": "true"},
         )
 
-    assert getattr(message.content[0], "text") == "Hello from fake"
+    assert message.content[0].text == "Hello from fake"
     assert (fake.requests[0].path, fake.requests[0].query) == ("/v1/messages", "beta=true")
     assert fake.requests[0].headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
 

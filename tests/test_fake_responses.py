@@ -98,7 +98,7 @@ async def test_create_returns_the_reference_response_shape() -> None:
     [message] = first.output
     assert message.type == "message" and message.id.startswith("msg_")
     assert (message.role, message.status) == ("assistant", "completed")
-    assert [(p.type, getattr(p, "text"), getattr(p, "annotations")) for p in message.content] == [
+    assert [(p.type, p.text, p.annotations) for p in message.content] == [
         ("output_text", "Hi there", [])
     ]
     assert first.output_text == "Hi there"

@@ -157,7 +157,7 @@ async def test_reasoning_logprobs_and_n_choices() -> None:
 
     assert [c.index for c in whole.choices] == [0, 1]
     message = whole.choices[0].message
-    assert message.content == "AB" and getattr(message, "reasoning_content") == "Hmm."
+    assert message.content == "AB" and message.reasoning_content == "Hmm."
     logprobs = whole.choices[1].logprobs
     assert logprobs is not None and [t.token for t in logprobs.content or []] == ["A", "B"]
     assert [t.token for t in (logprobs.content or [])[0].top_logprobs] == ["A", "alt1"]

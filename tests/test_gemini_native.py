@@ -25,7 +25,8 @@ TOOLS: Any = [types.Tool(function_declarations=[WEATHER])]
 
 def test_generate_stream_and_count_pass_through(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-2.5-flash")},
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-2.5-flash")},
                                                   models={"flash": {"targets": ["g/gemini-2.5-flash"]}}) as (app, url):
             sdk = gemini_client(url).aio
             up.script(fg.text("Hel", "lo", usage=fg.Usage(12, 4, thoughts=3, cached=2)), fg.text("str", "eamed"))
@@ -69,7 +70,8 @@ def test_streamed_json_array_without_alt_sse(tmp_path: Path) -> None:
 
 def test_function_calling_loop_keeps_gemini_3_signatures(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
             sdk = gemini_client(url).aio
             up.script(fg.function_calls(fg.call("get_weather", {"city": "Oslo"})), fg.text("Cold."))
             config = types.GenerateContentConfig(tools=TOOLS,
@@ -117,7 +119,8 @@ def test_errors_in_google_shape(tmp_path: Path) -> None:
 
 def test_models_list_is_paged(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "a", "b", "c")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "a", "b", "c")}) as (_, url):
             pager = await gemini_client(url).aio.models.list(config={"page_size": 2})
             names = [m.name async for m in pager]
             assert names == ["models/all-minilm-l6-v2", "models/a", "models/b", "models/c"]
@@ -129,7 +132,8 @@ def test_models_list_is_paged(tmp_path: Path) -> None:
 
 def test_a_signature_on_an_empty_last_chunk_survives_the_next_turn(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
             sdk = gemini_client(url).aio
             up.script(fg.text("Hel", "lo", text_signature="empty_chunk"), fg.text("again"))
             chunks = [c async for c in await sdk.models.generate_content_stream(model="gemini-3-pro", contents=HI)]

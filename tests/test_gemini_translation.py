@@ -96,7 +96,7 @@ def test_gemini_client_function_calling_loop_on_openai_upstream(tmp_path: Path) 
             assert chunks[-1].candidates[0].finish_reason == "STOP" and chunks[-1].usage_metadata is not None
             model_turn = types.Content(role="model", parts=[types.Part(function_call=fc) for fc in calls])
             answers = types.Content(role="user", parts=[types.Part(function_response=types.FunctionResponse(
-                name="get_weather", id=fc.id, response={"temp": t})) for fc, t in zip(calls, (-3, 21))])
+                name="get_weather", id=fc.id, response={"temp": t})) for fc, t in zip(calls, (-3, 21), strict=True)])
             history: Any = [types.Content(role="user", parts=[types.Part(text=HI)]), model_turn, answers]
             final = await sdk.models.generate_content(model="gpt-x", contents=history, config=config)
             assert final.text == "Cold in Oslo, warm in Rome."
@@ -110,7 +110,8 @@ def test_gemini_client_function_calling_loop_on_openai_upstream(tmp_path: Path) 
 
 def test_gemini_client_on_anthropic_upstream_with_thinking(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             sdk = gemini_client(url).aio
             up.script(fa.reply(fa.thinking("need ", "weather"), fa.call("get_weather", '{"city": "Oslo"}')),
                       fa.text("Cold."))
@@ -137,7 +138,8 @@ def test_gemini_client_on_anthropic_upstream_with_thinking(tmp_path: Path) -> No
 
 def test_openai_client_tool_loop_on_gemini_3(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
             up.script(fg.reply(fg.thought("thinking"), fg.call("get_weather", {"city": "Oslo"}),
                                usage=fg.Usage(20, 6, thoughts=4, cached=5)),
                       fg.text("Cold."))
@@ -171,7 +173,8 @@ def test_openai_client_tool_loop_on_gemini_3(tmp_path: Path) -> None:
 
 def test_history_from_another_provider_is_accepted_by_gemini_3(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro")}) as (_, url):
             history: list[Any] = [
                 {"role": "user", "content": HI},
                 {"role": "assistant", "content": None, "tool_calls": [
@@ -191,7 +194,8 @@ def test_history_from_another_provider_is_accepted_by_gemini_3(tmp_path: Path) -
 
 def test_anthropic_client_streams_from_gemini(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "gemini-2.5-pro")}) as (_, url):
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-2.5-pro")}) as (_, url):
             up.script(fg.reply(fg.say("Checking."), fg.call("get_weather", {"city": "Oslo"}, id=False)))
             tools: Any = [{"name": "get_weather", "input_schema": {"type": "object",
                                                                    "properties": {"city": {"type": "string"}}}}]
@@ -221,8 +225,9 @@ def test_claude_code_on_a_gemini_upstream(tmp_path: Path) -> None:
     fixture = load("claude.first-request.json")
 
     async def scenario() -> None:
+        aliases = {fixture["body"]["model"]: {"targets": ["g/gemini-2.5-pro"]}}
         async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url)},
-                                                  models={fixture["body"]["model"]: {"targets": ["g/gemini-2.5-pro"]}}) as (_, url):
+                                                  models=aliases) as (_, url):
             response = await replay(url, fixture)
             assert response.status_code == 200, response.text
             assert events(response)[0] == "message_start" and events(response)[-1] == "message_stop"

@@ -422,7 +422,8 @@ def _multipart(*parts: tuple[str, str | None, bytes], boundary: str = "xyz") -> 
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
         kind = b"Content-Type: application/octet-stream\r\n" if filename else b""
         out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode() + kind + b"\r\n" + data + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode(), [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())]
+    kind_header = (b"content-type", f"multipart/form-data; boundary={boundary}".encode())
+    return out + f"--{boundary}--\r\n".encode(), [kind_header]
 
 
 def _transcription_state() -> dict[str, Any]:
@@ -488,7 +489,8 @@ def test_media_usage_counts_characters_audio_bytes_and_images(tmp_path: Path) ->
                 (ops.SPEECH, media.decode_speech_request(
                     {"model": "m", "input": "Hello", "voice": "x", "stream_format": "sse"}, "openai")),
                 (ops.TRANSCRIPTIONS, media.decode_transcription_request(form, "openai")),
-                (ops.IMAGE_GENERATIONS, media.decode_image_request({"model": "m", "prompt": "p", "n": 3}, "openai", False)),
+                (ops.IMAGE_GENERATIONS, media.decode_image_request(
+                    {"model": "m", "prompt": "p", "n": 3}, "openai", False)),
                 (ops.IMAGE_GENERATIONS, media.decode_image_request(
                     {"model": "m", "prompt": "p", "n": 2, "stream": True}, "openai", False)),
             ]

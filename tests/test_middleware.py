@@ -263,7 +263,8 @@ def test_reencode_renders_errors_before_and_after_the_first_byte() -> None:
         {"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True},
         {"type": ERROR, "error": error})), state=_request(stream=True)))
     assert after.status == 200
-    assert after.body == b'data: {}\n\ndata: {"error":{"message":"upstream broke","type":"server_error","param":null,"code":null}}\n\n'
+    assert after.body == (b'data: {}\n\ndata: {"error":{"message":"upstream broke","type":"server_error",'
+                          b'"param":null,"code":null}}\n\n')
     assert after.messages[-1].get("more_body", False) is False
 
 

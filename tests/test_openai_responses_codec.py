@@ -8,7 +8,8 @@ with the SDK's own models, so a renamed or missing field fails here rather than 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pydantic

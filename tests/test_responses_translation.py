@@ -41,8 +41,8 @@ def test_create_retrieve_continue_and_delete_on_a_chat_upstream(tmp_path: Path) 
             sent = up.requests[-1].json
             assert sent["messages"] == [{"role": "developer", "content": "be brief"},
                                         {"role": "user", "content": "Capital of France?"}]
-            assert (sent["max_completion_tokens"], sent["temperature"], sent["verbosity"], sent["reasoning_effort"]) == (
-                100, 0.3, "low", "low")
+            assert (sent["max_completion_tokens"], sent["temperature"], sent["verbosity"],
+                    sent["reasoning_effort"]) == (100, 0.3, "low", "low")
             second = await sdk.responses.create(model="gpt-x", input="Population?", previous_response_id=first.id)
             assert second.output_text == "About 2.1 million." and second.previous_response_id == first.id
             assert [m["role"] for m in up.requests[-1].json["messages"]] == ["user", "assistant", "user"]
@@ -102,7 +102,8 @@ def test_stateless_loop_on_anthropic_carries_the_thinking(tmp_path: Path) -> Non
     """store: false and no previous_response_id: the client echoes items, the gateway the signature."""
 
     async def scenario() -> None:
-        async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"claude": anthropic_provider(up.url, "c1")}) as (_, url):
             sdk = client(url)
             up.script(fa.reply(fa.thinking("need weather"), fa.call("get_weather", '{"city": "Oslo"}')),
                       fa.text("Cold."))
@@ -157,8 +158,9 @@ def test_codex_cli_requests_on_a_chat_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
         for name in ("codex.first-request.json", "codex.tool-result-request.json"):
             fixture = load(name)
+            aliases = {fixture["body"]["model"]: {"targets": ["oa/gpt-x"]}}
             async with fo.FakeOpenAI() as up, gateway(tmp_path / name, providers={"oa": provider(up.url)},
-                                                      models={fixture["body"]["model"]: {"targets": ["oa/gpt-x"]}}) as (_, url):
+                                                      models=aliases) as (_, url):
                 async with httpx.AsyncClient(base_url=url) as raw:
                     body = {**fixture["body"], "tools": [t for t in fixture["body"]["tools"]
                                                          if t.get("type") in ("function", "custom")]}

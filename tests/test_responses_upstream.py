@@ -23,7 +23,8 @@ def responses_provider(url: str, *models: str) -> dict[str, Any]:
 
 def test_responses_client_on_a_responses_upstream_with_gateway_state(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
             sdk = client(url)
             up.script(fr.reply(fr.reasoning("weather ", "needed"), fr.call("get_weather", '{"city":', ' "Oslo"}')),
                       fr.text("Cold."))
@@ -51,7 +52,8 @@ def test_responses_client_on_a_responses_upstream_with_gateway_state(tmp_path: P
 
 def test_chat_client_on_a_responses_upstream_carries_encrypted_reasoning(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
             sdk = client(url)
             up.script(fr.reply(fr.reasoning("thinking"), fr.call("get_weather", '{"city": "Oslo"}')),
                       fr.text("Cold."))
@@ -79,7 +81,8 @@ def test_chat_client_on_a_responses_upstream_carries_encrypted_reasoning(tmp_pat
 
 def test_anthropic_client_on_a_responses_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
             up.script(fr.text("Bon", "jour", usage=fr.Usage(30, 2, cached_tokens=10)))
             async with anthropic_client(url).messages.stream(model="gpt-5", max_tokens=50, system="be brief",
                                                               messages=[{"role": "user", "content": "hi"}]) as stream:
@@ -97,7 +100,8 @@ def test_anthropic_client_on_a_responses_upstream(tmp_path: Path) -> None:
 
 def test_input_tokens_from_a_responses_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
             count = await client(url).responses.input_tokens.count(model="gpt-5", input="hello there")
             assert count.input_tokens == fr.count_tokens([{"role": "user", "content": "hello there"}])
             assert up.requests[-1].path == "/v1/responses/input_tokens"

@@ -673,7 +673,8 @@ class FakeAnthropic(Streaming):
 
     async def _stream(self, request: web.Request, message: _Message) -> web.StreamResponse:
         reply = message.reply
-        return await self.stream(request, message.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
+        return await self.stream(request, message.frames(), reply, "text/event-stream; charset=utf-8",
+                                 reply.fail == "drop")
 
 
 def _error(

@@ -441,7 +441,8 @@ class FakeOpenAI(Streaming):
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
         reply = completion.reply
-        return await self.stream(request, completion.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
+        return await self.stream(request, completion.frames(), reply, "text/event-stream; charset=utf-8",
+                                 reply.fail == "drop")
 
     # Audio and images ---------------------------------------------------------------------------
 

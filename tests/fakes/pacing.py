@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from aiohttp import web
 

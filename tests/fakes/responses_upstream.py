@@ -686,7 +686,8 @@ class FakeResponses(Streaming):
 
     async def _stream(self, request: web.Request, render: _Render) -> web.StreamResponse:
         reply = render.reply
-        return await self.stream(request, render.frames(), reply, "text/event-stream; charset=utf-8", reply.fail == "drop")
+        return await self.stream(request, render.frames(), reply, "text/event-stream; charset=utf-8",
+                                 reply.fail == "drop")
 
     async def _count(self, request: web.Request) -> web.Response:
         body = request[_RECORDED].json
