@@ -319,6 +319,13 @@ INVALID = {
         _request(max_tokens=1024, thinking=THINKING),
         "`max_tokens` must be greater than `thinking.budget_tokens`",
     ),
+    "tool without a name": (
+        _request(tools=[{"responses": {"type": "web_search"}}]), "tools.0.custom.name: Field required"
+    ),
+    "custom tool without a schema": (_request(tools=[{"name": "f"}]), "tools.0.custom.input_schema: Field required"),
+    "server tool without a name": (
+        _request(tools=[{"type": "web_search_20250305"}]), "tools.0.web_search_20250305.name: Field required"
+    ),
     "temperature above 1": (_request(temperature=1.5), "temperature: Input should be less than or equal to 1"),
     "temperature with thinking": (_request(temperature=0.5, thinking=THINKING), "may only be set to 1"),
     "forced tool with thinking": (

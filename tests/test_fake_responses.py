@@ -24,6 +24,7 @@ from tests.fakes.responses_upstream import (
     Usage,
     call,
     count_tokens,
+    custom_call,
     error,
     fail_mid_stream,
     failed,
@@ -239,6 +240,28 @@ async def test_reasoning_and_function_call_then_a_turn_by_previous_response_id()
     assert context[1]["id"] == thought.id and context[2]["call_id"] == "call_1"
     assert caught.value.status_code == 400 and caught.value.param == "input"
     assert "No tool call found for function call output with call_id call_1." in caught.value.message
+
+
+@async_test
+async def test_custom_tool_call_streams_its_freeform_input_and_its_output_answers_it() -> None:
+    async with served() as (fake, client):
+        patch = custom_call("apply_patch", "*** Begin Patch\n", "*** End Patch\n", call_id="call_p")
+        fake.script(reply(patch), text("Patched"))
+        tool: Any = {"type": "custom", "name": "apply_patch", "description": "Edit files."}
+        async with client.responses.stream(model="m", input=[USER], tools=[tool]) as stream:
+            events = [e async for e in stream]
+            first = await stream.get_final_response()
+        answer: Any = {"type": "custom_tool_call_output", "call_id": "call_p", "output": "Done!"}
+        second = await client.responses.create(model="m", previous_response_id=first.id, input=[answer])
+
+    assert [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"] == [
+        "*** Begin Patch\n", "*** End Patch\n"]
+    done = [e for e in events if e.type == "response.custom_tool_call_input.done"]
+    assert [e.input for e in done] == ["*** Begin Patch\n*** End Patch\n"]
+    (item,) = first.output
+    assert item.type == "custom_tool_call" and item.id is not None and item.id.startswith("ctc_")
+    assert (item.call_id, item.name, item.input) == ("call_p", "apply_patch", "*** Begin Patch\n*** End Patch\n")
+    assert second.output_text == "Patched"
 
 
 @async_test

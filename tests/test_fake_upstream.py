@@ -19,6 +19,7 @@ from tests.fakes.openai_upstream import (
     ResettingUpstream,
     Usage,
     call,
+    custom_call,
     error,
     fail_mid_stream,
     refused_port,
@@ -139,6 +140,23 @@ async def test_parallel_tool_calls_stream_and_assemble() -> None:
     assert calls[0] == [named]
     assert calls[1] == [{"index": 0, "function": {"arguments": '{"ci'}}]
     assert calls[3][0]["index"] == 1 and calls[3][0]["id"] == "call_2"
+
+
+@async_test
+async def test_custom_tool_call_carries_its_raw_input() -> None:
+    patch = custom_call("apply_patch", "*** Begin Patch\n", "*** End Patch\n", id="call_p")
+    async with served() as (fake, client):
+        fake.script(tool_calls(patch), tool_calls(patch))
+        whole = await client.chat.completions.create(model="m", messages=MESSAGES)
+        raw = await raw_stream(fake, {"model": "m", "messages": MESSAGES, "stream": True})
+
+    (made,) = whole.choices[0].message.tool_calls or []
+    assert made.type == "custom" and (made.id, made.custom.name) == ("call_p", "apply_patch")
+    assert made.custom.input == "*** Begin Patch\n*** End Patch\n"
+    calls = [f.json()["choices"][0]["delta"].get("tool_calls") for f in sse_events(raw)[1:-2]]
+    named = {"index": 0, "id": "call_p", "type": "custom", "custom": {"name": "apply_patch", "input": ""}}
+    assert calls == [[named], [{"index": 0, "custom": {"input": "*** Begin Patch\n"}}],
+                     [{"index": 0, "custom": {"input": "*** End Patch\n"}}]]
 
 
 @async_test

@@ -413,7 +413,8 @@ class _Validator:
         self.thinking = thinking.get("type") if isinstance(thinking, dict) else None
 
     def problem(self) -> str | None:
-        return self._fields() or self._sampling() or self._system() or self._messages() or self._tool_turn()
+        return (self._fields() or self._sampling() or self._system() or self._tools() or self._messages()
+                or self._tool_turn())
 
     def _fields(self) -> str | None:
         required = ("model", "messages") if self.counting else ("model", "max_tokens", "messages")
@@ -458,6 +459,23 @@ class _Validator:
             for j, block in enumerate(system):
                 if isinstance(block, dict) and block.get("type") == "text" and not block.get("text"):
                     return f"system.{j}.text: text content blocks must be non-empty"
+        return None
+
+    def _tools(self) -> str | None:
+        """A tool is a custom one (no `type`, or "custom"), which needs a name and an input_schema, or
+        a server tool named by its versioned `type` (web_search_20250305...), which needs a name."""
+        tools = self.body.get("tools")
+        if tools is None:
+            return None
+        if not isinstance(tools, list):
+            return "tools: Input should be a valid list"
+        for n, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                return f"tools.{n}: Input should be a valid dictionary"
+            kind = tool.get("type") or "custom"
+            for name in ("name", "input_schema") if kind == "custom" else ("name",):
+                if name not in tool:
+                    return f"tools.{n}.{kind}.{name}: Field required"
         return None
 
     def _messages(self) -> str | None:

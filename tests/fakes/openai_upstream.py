@@ -87,15 +87,29 @@ def _call_id() -> str:
 
 @dataclass(slots=True, frozen=True)
 class ToolCall:
-    """One function call. `fragments` are the pieces its JSON arguments stream in."""
+    """One tool call. `fragments` are the pieces its JSON arguments stream in; for a `custom`
+    (freeform) tool, such as Codex's `apply_patch`, the pieces of its raw `input` text."""
 
     name: str
     fragments: tuple[str, ...] = ("{}",)
     id: str = field(default_factory=_call_id)
+    kind: Literal["function", "custom"] = "function"
 
     @property
     def arguments(self) -> str:
         return "".join(self.fragments)
+
+    def whole(self) -> Json:
+        """The call as `message.tool_calls` lists it."""
+        if self.kind == "custom":
+            return {"id": self.id, "type": "custom", "custom": {"name": self.name, "input": self.arguments}}
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+    def deltas(self, index: int) -> list[Json]:
+        """The `delta.tool_calls` entries it streams as: id, type and name first, then each fragment."""
+        key, field_ = ("custom", "input") if self.kind == "custom" else ("function", "arguments")
+        first = {"index": index, "id": self.id, "type": self.kind, key: {"name": self.name, field_: ""}}
+        return [first, *({"index": index, key: {field_: f}} for f in self.fragments)]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -153,6 +167,11 @@ def text(*pieces: str, **options: Any) -> Reply:
 def call(name: str, *fragments: str, id: str | None = None) -> ToolCall:
     """A tool call whose arguments stream as `fragments` (default `{}`)."""
     return ToolCall(name, fragments or ("{}",), id or _call_id())
+
+
+def custom_call(name: str, *fragments: str, id: str | None = None) -> ToolCall:
+    """A call of a custom (freeform) tool whose raw input streams as `fragments`."""
+    return ToolCall(name, fragments or ("",), id or _call_id(), "custom")
 
 
 def tool_calls(*calls: ToolCall, **options: Any) -> Reply:
@@ -300,10 +319,7 @@ class _Completion:
         if r.reasoning:
             message["reasoning_content"] = "".join(r.reasoning)
         if r.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in r.tool_calls
-            ]
+            message["tool_calls"] = [c.whole() for c in r.tool_calls]
         choices = [
             {"index": i, "message": message, "logprobs": self._logprobs(r.content), "finish_reason": self.finish_reason}
             for i in range(self.n)
@@ -318,11 +334,7 @@ class _Completion:
         steps += [({"reasoning_content": p}, None, None) for p in r.reasoning]
         steps += [({"content": p}, self._logprobs([p]), None) for p in r.content]
         for index, c in enumerate(r.tool_calls):
-            first = {"index": index, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}
-            steps.append(({"tool_calls": [first]}, None, None))
-            steps += [
-                ({"tool_calls": [{"index": index, "function": {"arguments": f}}]}, None, None) for f in c.fragments
-            ]
+            steps += [({"tool_calls": [d]}, None, None) for d in c.deltas(index)]
         if r.fail is None:
             steps.append(({}, None, self.finish_reason))
 

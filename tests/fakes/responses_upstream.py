@@ -199,7 +199,22 @@ class FunctionCall:
         return "".join(self.fragments)
 
 
-Item = Reasoning | Message | FunctionCall
+@dataclass(slots=True, frozen=True)
+class CustomToolCall:
+    """A call of a `custom` (freeform) tool, such as Codex's `apply_patch`: its raw `input` text
+    streams as `pieces`. `id` (ctc_...) is minted per reply unless given."""
+
+    name: str
+    pieces: tuple[str, ...] = ("",)
+    call_id: str = field(default_factory=lambda: _hex_id("call"))
+    id: str | None = None
+
+    @property
+    def input(self) -> str:
+        return "".join(self.pieces)
+
+
+Item = Reasoning | Message | FunctionCall | CustomToolCall
 
 
 @dataclass(slots=True, kw_only=True)
@@ -251,6 +266,11 @@ def say(*pieces: str) -> Message:
 def call(name: str, *fragments: str, call_id: str | None = None, id: str | None = None) -> FunctionCall:
     """A function_call item whose arguments stream as `fragments` (default `{}`)."""
     return FunctionCall(name, fragments or ("{}",), call_id or _hex_id("call"), id)
+
+
+def custom_call(name: str, *pieces: str, call_id: str | None = None, id: str | None = None) -> CustomToolCall:
+    """A custom_tool_call item whose freeform input streams as `pieces`."""
+    return CustomToolCall(name, pieces or ("",), call_id or _hex_id("call"), id)
 
 
 def reply(*items: Item, **options: Any) -> Reply:
@@ -387,6 +407,15 @@ class _Render:
                     "call_id": item.call_id,
                     "name": item.name,
                 }
+            case CustomToolCall():
+                return {
+                    "id": item.id or _hex_id("ctc"),
+                    "type": "custom_tool_call",
+                    "status": status,
+                    "call_id": item.call_id,
+                    "input": item.input,
+                    "name": item.name,
+                }
 
     def response(self, status: str | None = None) -> Json:
         """The Response object: final unless `status` is "in_progress" (no output, usage or end yet)."""
@@ -443,6 +472,13 @@ class _Render:
                     {"type": "response.output_item.added", "output_index": index, "item": added},
                     *({"type": "response.function_call_arguments.delta", **at, "delta": f} for f in item.fragments),
                     {"type": "response.function_call_arguments.done", **at, **arguments},
+                ]
+            case CustomToolCall():
+                added = {**done, "status": "in_progress", "input": ""}
+                events = [
+                    {"type": "response.output_item.added", "output_index": index, "item": added},
+                    *({"type": "response.custom_tool_call_input.delta", **at, "delta": p} for p in item.pieces),
+                    {"type": "response.custom_tool_call_input.done", **at, "input": item.input},
                 ]
         events.append({"type": "response.output_item.done", "output_index": index, "item": done})
         return events
