@@ -166,8 +166,9 @@ def test_normalisation_refuses_oversized_bodies_before_reading_them_whole() -> N
     inner = Recorder()
     app = NormalisationMiddleware(inner, max_body_bytes=100)
     declared = run(call(app, body=b"x" * 10, headers=[(b"content-length", b"5000")], state=_chat_state()))
+    endless = run(call(app, body=b"x" * 10, headers=[(b"content-length", b"9" * 5000)], state=_chat_state()))
     streamed = run(call(app, body=[b"x" * 60, b"x" * 60, b"never read"], state=_chat_state()))
-    assert declared.status == streamed.status == 413
+    assert declared.status == endless.status == streamed.status == 413
     assert "limit of 100 bytes" in streamed.json()["error"]["message"]
     assert inner.scopes == []
 
