@@ -218,6 +218,11 @@ def test_routing_unknown_model_is_404_and_forbidden_model_403() -> None:
     assert inner.scopes == []
 
 
+def test_routing_refuses_a_model_name_that_cannot_go_into_a_url_or_header() -> None:
+    refused, inner = _routed("local/qwen3\r\nx-injected: 1")
+    assert refused.status == 400 and refused.json()["error"]["param"] == "model" and inner.scopes == []
+
+
 # re-encoding ---------------------------------------------------------------------------------------
 
 
