@@ -18,6 +18,7 @@ from interlingua.app.config import Config, ProviderConfig
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
+from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
@@ -68,7 +69,7 @@ class Gateway:
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
-        self.app = DialectMiddleware(app)
+        self.app = GuardMiddleware(DialectMiddleware(app))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -1,8 +1,9 @@
 """Request normalisation: read the body under a size cap and parse it into the IR.
 
 A body over the cap is refused with 413 as soon as it is known to be too big (from
-Content-Length, or while reading), never after holding it whole. Malformed JSON and invalid
-fields are 400s in the client's dialect that name the field.
+Content-Length, or while reading), never after holding it whole. Malformed JSON, JSON nested
+deeper than `max_depth` (see `nesting`) and invalid fields are 400s in the client's dialect that
+name the field.
 
 A multipart/form-data body (audio and image uploads) is parsed as it streams in, with
 python-multipart: text fields become strings, and each file part is written straight into a
@@ -23,6 +24,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from interlingua.adapters.ir import Form, GatewayError, Upload, invalid
+from interlingua.middleware.nesting import MAX_DEPTH, nests_deeper
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
@@ -38,10 +40,12 @@ def _not_multipart(why: str) -> GatewayError:
 
 
 class NormalisationMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int = 32 * 1024 * 1024, spool_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, app: Any, max_body_bytes: int = 32 * 1024 * 1024, spool_bytes: int = 1024 * 1024,
+                 max_depth: int = MAX_DEPTH) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.spool_bytes = spool_bytes
+        self.max_depth = max_depth
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)
@@ -52,7 +56,7 @@ class NormalisationMiddleware:
         cap = self.max_body_bytes
         content_type = b""
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > cap:
+            if name == b"content-length" and _exceeds(value, cap):
                 await send_error(scope, send, _too_large(cap))
                 return
             if name == b"content-type":
@@ -74,10 +78,7 @@ class NormalisationMiddleware:
                     if content_type[:33].lower() == b"application/x-www-form-urlencoded":
                         parsed = _url_encoded(body)
                     else:
-                        try:
-                            parsed = orjson.loads(body)
-                        except orjson.JSONDecodeError as exc:
-                            raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+                        parsed = self._json(body)
                 state[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
                                                                 state.get(PARAMS) or {})
             except GatewayError as error:
@@ -87,6 +88,15 @@ class NormalisationMiddleware:
         finally:
             if reader is not None:  # the spools live as long as the request, however it ends
                 reader.form.close()
+
+    def _json(self, body: bytes) -> Any:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+        if nests_deeper(body, self.max_depth):
+            raise invalid("body", f"nests deeper than {self.max_depth} levels of arrays and objects")
+        return parsed
 
     async def _read(self, scope: dict[str, Any], receive: Any, send: Any, write: Callable[[bytes], object]) -> bool:
         """Hand the body to `write` as it arrives; False when it was refused (413) or the client left."""
@@ -105,6 +115,12 @@ class NormalisationMiddleware:
                 write(chunk)
             if not message.get("more_body"):
                 return True
+
+
+def _exceeds(length: bytes, cap: int) -> bool:
+    """Whether a Content-Length says more than `cap` bytes, however many digits it has."""
+    digits = length.lstrip(b"0")
+    return digits.isdigit() and (len(digits) > len(str(cap)) or int(digits) > cap)
 
 
 def _url_encoded(body: bytes) -> Form:

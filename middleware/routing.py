@@ -1,6 +1,7 @@
 """Routing: the requested model to an ordered list of upstream targets, within the key's rights.
 
-An unknown model is a 404 and a model the key may not use a 403, both in the client's dialect.
+An unknown model is a 404 and a model the key may not use a 403, both in the client's dialect; a
+name that is not printable text (it goes on in URLs and headers) is a 400.
 A key's patterns match the name the client asked for, or every target that name resolves to, so
 `openai/*` also admits an alias or bare name served only by `openai`.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
-from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.ir import GatewayError, invalid
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, REQUEST, TARGETS, state_of
 
@@ -26,6 +27,9 @@ class RoutingMiddleware:
         model = getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model")
         if scope["type"] != "http" or not model:
             await self.app(scope, receive, send)
+            return
+        if not model.isprintable():
+            await send_error(scope, send, invalid("model", "must be printable text"))
             return
         targets = self.catalog.resolve(model)
         operation = state.get(OPERATION)

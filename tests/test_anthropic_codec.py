@@ -421,6 +421,11 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("stop_sequences_not_strings", lambda: minimal(stop_sequences=["a", 1]), "stop_sequences"),
     ("metadata_user_id_not_string", lambda: minimal(metadata={"user_id": 5}), "metadata.user_id"),
     ("temperature_not_number", lambda: minimal(temperature="hot"), "temperature"),
+    ("document_media_type_not_string", lambda: _messages({"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": ["text/plain"], "data": "x"}}]}),
+     "messages[0].content[0].source.media_type"),
+    ("disable_parallel_not_boolean", lambda: minimal(tool_choice={"type": "auto", "disable_parallel_tool_use": "yes"}),
+     "tool_choice.disable_parallel_tool_use"),
 ]
 
 
@@ -431,6 +436,13 @@ def test_validation_names_the_field(body: Callable[[], Any], param: str) -> None
     error = info.value
     assert (error.status, error.kind, error.param) == (400, "invalid_request", param)
     assert error.message.startswith(param + ": ")
+
+
+@pytest.mark.parametrize("beta", [b"caf\xe9", b"a\nb", b"\x00"])
+def test_an_anthropic_beta_that_cannot_go_upstream_is_refused(beta: bytes) -> None:
+    with pytest.raises(ir.GatewayError) as info:
+        decode(minimal(), {b"anthropic-beta": beta})
+    assert (info.value.status, info.value.param) == (400, "anthropic-beta")
 
 
 def test_validation_error_renders_as_anthropic_400_body() -> None:

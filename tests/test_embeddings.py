@@ -11,6 +11,8 @@ import openai
 import pytest
 from google.genai import types
 
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.gemini_embeddings import decode_embed_request
 from tests.asgi import run
 from tests.fakes import openai_upstream as fo
 from tests.harness import client, gateway, gemini_client, provider
@@ -115,3 +117,17 @@ def test_embeddings_on_a_gemini_upstream(tmp_path: Path) -> None:
             assert up.requests[-1].json["requests"][0]["taskType"] == "RETRIEVAL_QUERY"
 
     run(scenario())
+
+
+@pytest.mark.parametrize("body, batch, param", [
+    ({"content": {"parts": [{"text": {"t": 1}}]}}, False, "content.parts[0].text"),
+    ({"content": {"parts": ["text"]}}, False, "content.parts[0]"),
+    ({"content": {"parts": [{"text": "a"}]}, "outputDimensionality": "3"}, False, "outputDimensionality"),
+    ({"content": {"parts": [{"text": "a"}]}, "task_type": 7}, False, "task_type"),
+    ({"requests": [{"content": {"parts": [{"text": "a"}]}, "outputDimensionality": 0}]}, True,
+     "requests[0].outputDimensionality"),
+])
+def test_gemini_embedding_requests_of_the_wrong_type_name_the_field(body: Any, batch: bool, param: str) -> None:
+    with pytest.raises(ir.GatewayError) as info:
+        decode_embed_request(body, "m", batch, "gemini")
+    assert (info.value.status, info.value.param) == (400, param)

@@ -480,6 +480,27 @@ def test_count_tokens_both_forms() -> None:
     (lambda: body(tools=[{"functionDeclarations": [{"description": "nameless"}]}]),
      "tools[0].functionDeclarations[0].name"),
     (lambda: body(tools=["f"]), "tools[0]"),
+    # wrong types where a decoder once crashed, each named by its path
+    (lambda: body(user({"text": ["a"]})), "contents[0].parts[0].text"),
+    (lambda: body(user({"text": {"a": 1}})), "contents[0].parts[0].text"),
+    (lambda: body(user({"text": "x", "thoughtSignature": ["s"]})), "contents[0].parts[0].thoughtSignature"),
+    (lambda: body(user({"inline_data": {"mime_type": ["image/png"], "data": PNG_B64}})),
+     "contents[0].parts[0].inline_data.mime_type"),
+    (lambda: body(model({"functionCall": {"name": "f", "id": 7}})), "contents[0].parts[0].functionCall.id"),
+    (lambda: body(systemInstruction={"parts": 1.5}), "systemInstruction.parts"),
+    (lambda: body(system_instruction={"parts": [{"text": 2}]}), "system_instruction.parts[0].text"),
+    (lambda: body(generationConfig={"stopSequences": True}), "generationConfig.stopSequences"),
+    (lambda: body(generationConfig={"max_output_tokens": "many"}), "generationConfig.max_output_tokens"),
+    (lambda: body(generationConfig={"temperature": "hot"}), "generationConfig.temperature"),
+    (lambda: body(generationConfig={"thinkingConfig": {"thinkingBudget": "all"}}),
+     "generationConfig.thinkingConfig.thinkingBudget"),
+    (lambda: body(generationConfig={"responseMimeType": "application/json", "responseSchema": [1]}),
+     "generationConfig.responseSchema"),
+    (lambda: body(toolConfig={"functionCallingConfig": {"mode": 3}}), "toolConfig.functionCallingConfig.mode"),
+    (lambda: body(toolConfig={"functionCallingConfig": {"allowedFunctionNames": [{}]}}),
+     "toolConfig.functionCallingConfig.allowedFunctionNames"),
+    (lambda: body(toolConfig=["AUTO"]), "toolConfig"),
+    (lambda: body(tools=[{"functionDeclarations": 5}]), "tools[0].functionDeclarations"),
 ])
 def test_validation_names_the_field(raw: Callable[[], Any], param: str) -> None:
     with pytest.raises(ir.GatewayError) as caught:

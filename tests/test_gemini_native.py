@@ -150,3 +150,16 @@ def test_a_signature_on_an_empty_last_chunk_survives_the_next_turn(tmp_path: Pat
             assert sent == [signed[0].thought_signature] and sent[0] in up.signatures
 
     run(scenario())
+
+
+def test_a_model_name_is_escaped_in_the_upstream_path(tmp_path: Path) -> None:
+    """The client's model text goes into the upstream URL: a `?` or `#` in it stays part of the name."""
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url)}) as (_, url):
+            async with httpx.AsyncClient(base_url=url) as raw:
+                response = await raw.post("/v1beta/models/g/a b%3Fc%23d:generateContent",
+                                          json={"contents": [{"role": "user", "parts": [{"text": HI}]}]})
+            assert response.status_code == 200
+            assert (up.requests[-1].path, up.requests[-1].query) == ("/v1beta/models/a b?c#d:generateContent", "")
+
+    run(scenario())

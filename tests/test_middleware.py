@@ -167,8 +167,9 @@ def test_normalisation_refuses_oversized_bodies_before_reading_them_whole() -> N
     inner = Recorder()
     app = NormalisationMiddleware(inner, max_body_bytes=100)
     declared = run(call(app, body=b"x" * 10, headers=[(b"content-length", b"5000")], state=_chat_state()))
+    endless = run(call(app, body=b"x" * 10, headers=[(b"content-length", b"9" * 5000)], state=_chat_state()))
     streamed = run(call(app, body=[b"x" * 60, b"x" * 60, b"never read"], state=_chat_state()))
-    assert declared.status == streamed.status == 413
+    assert declared.status == endless.status == streamed.status == 413
     assert "limit of 100 bytes" in streamed.json()["error"]["message"]
     assert inner.scopes == []
 
@@ -216,6 +217,11 @@ def test_routing_unknown_model_is_404_and_forbidden_model_403() -> None:
     forbidden, inner = _routed("fast", limited)
     assert forbidden.status == 403 and forbidden.json()["error"]["param"] == "model"
     assert inner.scopes == []
+
+
+def test_routing_refuses_a_model_name_that_cannot_go_into_a_url_or_header() -> None:
+    refused, inner = _routed("local/qwen3\r\nx-injected: 1")
+    assert refused.status == 400 and refused.json()["error"]["param"] == "model" and inner.scopes == []
 
 
 # re-encoding ---------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import openai
 import orjson
 import pytest
 
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.openai_responses import decode_responses_request
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
@@ -250,3 +252,18 @@ def test_a_failure_mid_stream_ends_with_response_failed_and_error(tmp_path: Path
             assert any(e["type"] == "response.output_text.delta" and e["delta"] == "partial" for e in events)
 
     run(scenario())
+
+
+@pytest.mark.parametrize("fields, param", [
+    ({"input": [{"type": ["message"], "role": "user", "content": "x"}]}, "input[0].type"),
+    ({"input": [{"type": "reasoning", "summary": 3}]}, "input[0].summary"),
+    ({"input": [{"type": "reasoning", "summary": [{"text": ["t"]}]}]}, "input[0].summary[0].text"),
+    ({"input": [{"type": "reasoning", "encrypted_content": {}}]}, "input[0].encrypted_content"),
+    ({"tool_choice": {"type": "allowed_tools", "tools": [{"name": ["f"]}]}}, "tool_choice.tools[0].name"),
+    ({"previous_response_id": ["resp_1"]}, "previous_response_id"),
+    ({"store": "yes"}, "store"),
+])
+def test_wrong_types_are_400s_naming_the_field(fields: dict[str, Any], param: str) -> None:
+    with pytest.raises(ir.GatewayError) as info:
+        decode_responses_request({"model": "m", "input": "hi", **fields})
+    assert (info.value.status, info.value.param) == (400, param)

@@ -125,6 +125,17 @@ def test_non_object_schema_becomes_an_empty_object() -> None:
     assert to_gemini(True) == {"type": "OBJECT", "properties": {}}
 
 
+@pytest.mark.parametrize("schema", [
+    {"$defs": [1], "definitions": "x", "type": "object"},
+    {"type": [{"a": 1}, ["b"], "string"]},
+    {"type": "object", "properties": {"a": {"type": "string"}}, "required": [{"a": 1}, ["a"], "a"]},
+    {"allOf": 5, "type": "object"},
+    {"allOf": [{"properties": [1], "required": "a"}, {"properties": {"a": {}}, "required": ["a"]}]},
+])
+def test_schemas_of_the_wrong_shape_convert_without_failing(schema: dict[str, Any]) -> None:
+    assert_gemini_subset(to_gemini(schema))
+
+
 # to_gemini: references -----------------------------------------------------------------------------
 
 

@@ -127,7 +127,7 @@ def test_bad_forms_are_refused_naming_the_field_in_the_utility_error_shape(tmp_p
                 refused = await http.post(path, **request)
                 assert refused.status_code == 400, (path, request)
                 error = refused.json()["error"]
-                assert set(error) == {"message", "type", "param"} and error["type"] == "invalid_request"
+                assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request"
                 assert error["param"] == param and message in error["message"], (path, request, error)
             unknown = await http.post("/v1/render", data={"model": "nobody/x", "prompt": "x"})
             assert (unknown.status_code, unknown.json()["error"]["param"]) == (404, "model")
@@ -143,7 +143,7 @@ def test_upstream_failures_reach_utility_clients_with_their_status(tmp_path: Pat
             up.script(fo.error(429, "Slow down", headers={"retry-after": "3"}))
             limited = await http.post("/v1/transcribe", data={"model": "whisper-1"}, files={"file": ("a.wav", WAV)})
             assert (limited.status_code, limited.headers["retry-after"]) == (429, "3")
-            assert limited.json()["error"] == {"message": "Slow down", "type": "rate_limit", "param": None}
+            assert limited.json()["error"] == {"message": "Slow down", "type": "rate_limit", "param": None, "code": None}
             gem.script(fg.text("I would rather not."))
             nothing = await http.post("/v1/render", data={"model": GEMINI_IMAGE, "prompt": "x"})
             assert nothing.status_code == 502 and "I would rather not." in nothing.json()["error"]["message"]

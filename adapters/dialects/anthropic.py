@@ -109,7 +109,8 @@ def _block(raw: Any, path: str) -> ir.Part:
             if kind == "image":
                 return ir.Image(data=data, media_type=mime, extra=extra)
             return ir.File(data=data, media_type=mime, extra=extra)
-        return ir.File(media_type=source.get("media_type"), extra={**(extra or {}), "source": source})
+        return ir.File(media_type=f.string(source, "media_type", path + ".source."),
+                       extra={**(extra or {}), "source": source})
     if kind == "tool_use":
         return ir.ToolCall(
             id=original_id(f.string(block, "id", path + ".", required=True)),  # type: ignore[arg-type]
@@ -202,7 +203,8 @@ def _tool(raw: Any, path: str) -> ir.Tool:
 def _tool_choice(raw: Any) -> tuple[ir.ToolChoice, bool | None]:
     choice = f.obj(raw, "tool_choice")
     kind = f.choice(choice, "type", ("auto", "any", "tool", "none"), "tool_choice.")
-    parallel = None if choice.get("disable_parallel_tool_use") is None else not choice["disable_parallel_tool_use"]
+    disable_parallel = f.boolean(choice, "disable_parallel_tool_use", "tool_choice.")
+    parallel = None if disable_parallel is None else not disable_parallel
     if kind == "tool":
         return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)]), parallel  # type: ignore[list-item]
     mode = {"auto": "auto", "any": "required", "none": "none", None: "auto"}[kind]
@@ -248,7 +250,9 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
     stop = f.array(body, "stop_sequences")
     if stop is not None and not all(isinstance(s, str) for s in stop):
         raise ir.invalid("stop_sequences", "must be an array of strings")
-    beta = headers.get(b"anthropic-beta")
+    beta = headers.get(b"anthropic-beta", b"").decode("latin-1")
+    if not (beta.isascii() and beta.isprintable()):  # it goes upstream as a header
+        raise ir.invalid("anthropic-beta", "must be printable ASCII")
     return ir.ChatRequest(
         model=model,  # type: ignore[arg-type]
         messages=messages,
@@ -268,7 +272,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         reasoning_effort=effort,
         reasoning_budget=budget_tokens,
         user=f.string(metadata, "user_id", "metadata."),
-        headers={"anthropic-beta": beta.decode("latin-1")} if beta else None,
+        headers={"anthropic-beta": beta} if beta else None,
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     )
 

@@ -6,7 +6,8 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from functools import cache
+from typing import Any, Callable, Mapping
 
 import orjson
 
@@ -19,6 +20,18 @@ def obj(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(path, "must be an object")
     return value
+
+
+@cache
+def _snake(camel: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
+
+
+def spelled(body: Mapping[str, Any], camel: str) -> str:
+    """A field's name as the client spelled it: camelCase, or the snake_case google-genai sometimes
+    sends; camelCase when it is in neither, so that "is required" names the documented spelling."""
+    snake = _snake(camel)
+    return snake if body.get(camel) is None and body.get(snake) is not None else camel
 
 
 def req(body: dict[str, Any], key: str, path: str = "") -> Any:
@@ -83,6 +96,14 @@ def array(body: dict[str, Any], key: str, path: str = "", required: bool = False
     return value
 
 
+def strings(body: dict[str, Any], key: str, path: str = "") -> list[str] | None:
+    """An array of strings (stop sequences, tool names)."""
+    value = array(body, key, path)
+    if value is not None and not all(isinstance(s, str) for s in value):
+        raise invalid(path + key, "must be an array of strings")
+    return value
+
+
 def mapping(body: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
     value = body.get(key)
     if value is None:
@@ -101,6 +122,12 @@ def rest(body: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
     """The fields a codec has no slot for, kept so that a same-dialect hop loses nothing."""
     extra = {k: v for k, v in body.items() if k not in known}
     return extra or None
+
+
+def natural(text: str) -> int | None:
+    """`text` as a whole number if it is one in ASCII digits, of at most 18: no count needs more, and
+    `str.isdigit` also takes `²` and other scripts' digits, which `int` refuses. None otherwise."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def split_data_url(url: str, path: str) -> tuple[str, str]:

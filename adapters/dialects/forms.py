@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects.fields import natural
 
 Values = dict[str, list[str]]
 
@@ -81,9 +82,10 @@ def integer(values: Values, key: str) -> int | None:
     raw = text(values, key)
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    value = natural(raw)
+    if value is None or value < 1:
         raise ir.invalid(key, "must be a positive integer")
-    return int(raw)
+    return value
 
 
 def boolean(values: Values, key: str) -> bool:

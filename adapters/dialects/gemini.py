@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from functools import cache
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
@@ -63,15 +62,9 @@ _CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "s
                             "enableEnhancedCivicAnswers", "audioTranscriptionConfig"})
 
 
-@cache
-def _snake(camel: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
-
-
 def g(obj: Mapping[str, Any], camel: str) -> Any:
     """A field by its camelCase name, or the snake_case spelling google-genai sometimes sends."""
-    value = obj.get(camel)
-    return obj.get(_snake(camel)) if value is None else value
+    return obj.get(f.spelled(obj, camel))
 
 
 def _new_call_id() -> str:
@@ -81,26 +74,24 @@ def _new_call_id() -> str:
 # Request: wire -> IR ------------------------------------------------------------------------------
 
 
-def _media(data: Mapping[str, Any], path: str, inline: bool) -> ir.Part:
-    mime = g(data, "mimeType") or ""
+def _media(data: dict[str, Any], path: str, inline: bool) -> ir.Part:
+    mime = f.string(data, f.spelled(data, "mimeType"), path) or ""
     if inline:
-        b64 = f.string(data, "data", path + ".", required=True)
+        b64 = f.string(data, "data", path, required=True)
         if mime.startswith("image/"):
             return ir.Image(data=b64, media_type=mime)
         if mime.startswith("audio/"):
             return ir.Audio(data=b64, format=mime.split("/", 1)[1])  # type: ignore[arg-type]
         return ir.File(data=b64, media_type=mime)
-    uri = g(data, "fileUri")
-    if not isinstance(uri, str) or not uri:
-        raise ir.invalid(path + ".fileUri", "is required")
+    uri: str = f.string(data, f.spelled(data, "fileUri"), path, required=True)  # type: ignore[assignment]
     return ir.Image(url=uri, media_type=mime) if mime.startswith("image/") else ir.File(url=uri, media_type=mime)
 
 
 def _response_content(response: Any) -> list[ir.Part]:
     """A functionResponse's object as tool-result text: its `result` or `output` alone if that is all."""
     if isinstance(response, dict) and len(response) == 1:
-        (key, value), = response.items()
-        if key in ("result", "output", "content"):
+        (name, value), = response.items()
+        if name in ("result", "output", "content"):
             return [ir.Text(value if isinstance(value, str) else orjson.dumps(value).decode())]
     return [ir.Text(orjson.dumps(response).decode())]
 
@@ -130,35 +121,43 @@ def _part(raw: Any, path: str, calls: _Calls) -> list[ir.Part]:
     present = [k for k in _DATA_FIELDS if g(part, k) is not None]
     if len(present) > 1:
         raise ir.invalid(path, f"a part holds one data field, not {' and '.join(present)}")
-    signature = g(part, "thoughtSignature")
+    signature = f.string(part, f.spelled(part, "thoughtSignature"), path + ".")
     out: list[ir.Part] = [ir.Reasoning(signature=signature, provider=PROVIDER)] if signature else []
     kind = present[0] if present else None
+    inner = f"{path}.{f.spelled(part, kind)}" if kind else path
     if kind == "text":
         text = f.string(part, "text", path + ".") or ""
-        if part.get("thought"):
+        if f.boolean(part, "thought", path + "."):
             out.append(ir.Reasoning(text=text, provider=PROVIDER))
         elif text or not signature:
             out.append(ir.Text(text))
     elif kind in ("inlineData", "fileData"):
-        out.append(_media(f.obj(g(part, kind), f"{path}.{kind}"), f"{path}.{kind}", kind == "inlineData"))
+        out.append(_media(f.obj(g(part, kind), inner), inner + ".", kind == "inlineData"))
     elif kind == "functionCall":
-        call = f.obj(g(part, kind), path + ".functionCall")
-        name = f.string(call, "name", path + ".functionCall.", required=True)
+        call = f.obj(g(part, kind), inner)
+        name: str = f.string(call, "name", inner + ".", required=True)  # type: ignore[assignment]
+        given = f.string(call, "id", inner + ".")
         args = call.get("args") or {}
-        out.append(ir.ToolCall(calls.call(name, call.get("id")), name, orjson.dumps(args).decode(),  # type: ignore[arg-type]
-                               extra={"gemini_id": True} if call.get("id") else None))
+        out.append(ir.ToolCall(calls.call(name, given), name, orjson.dumps(args).decode(),
+                               extra={"gemini_id": True} if given else None))
     elif kind == "functionResponse":
-        response = f.obj(g(part, kind), path + ".functionResponse")
-        name = f.string(response, "name", path + ".functionResponse.", required=True)
+        response = f.obj(g(part, kind), inner)
+        name = f.string(response, "name", inner + ".", required=True)  # type: ignore[assignment]
+        given = f.string(response, "id", inner + ".")
         body = response.get("response")
-        out.append(ir.ToolResult(calls.response(name, response.get("id")), _response_content(body),  # type: ignore[arg-type]
+        out.append(ir.ToolResult(calls.response(name, given), _response_content(body),
                                  is_error=isinstance(body, dict) and set(body) == {"error"}, name=name,
-                                 extra={"gemini_id": True} if response.get("id") else None))
+                                 extra={"gemini_id": True} if given else None))
     elif kind is None and not signature:
         raise ir.invalid(path, "a part needs a data field (text, inlineData, fileData, functionCall, ...)")
     elif kind is not None:
         out.append(ir.Opaque(PROVIDER, part))  # executable code and its results
     return out
+
+
+def _parts(content: dict[str, Any], path: str, calls: _Calls, required: bool = True) -> list[ir.Part]:
+    raw = f.array(content, "parts", path + ".", required=required) or []
+    return [p for i, item in enumerate(raw) for p in _part(item, f"{path}.parts[{i}]", calls)]
 
 
 def _contents(raw: list[Any], calls: _Calls) -> list[ir.Message]:
@@ -169,10 +168,7 @@ def _contents(raw: list[Any], calls: _Calls) -> list[ir.Message]:
         role = content.get("role") or "user"
         if role not in ("user", "model", "function"):
             raise ir.invalid(path + ".role", "must be user or model")
-        raw_parts = f.array(content, "parts", path + ".", required=True)
-        parts: list[ir.Part] = []
-        for j, p in enumerate(raw_parts):  # type: ignore[arg-type]
-            parts.extend(_part(p, f"{path}.parts[{j}]", calls))
+        parts = _parts(content, path, calls)
         if role == "model":
             messages.append(ir.Message("assistant", parts))
             continue
@@ -189,57 +185,67 @@ def _tools(raw: list[Any]) -> list[ir.Tool]:
     tools: list[ir.Tool] = []
     for i, entry in enumerate(raw):
         tool = f.obj(entry, f"tools[{i}]")
-        declarations = g(tool, "functionDeclarations")
+        spelled = f.spelled(tool, "functionDeclarations")
+        declarations = f.array(tool, spelled, f"tools[{i}].")
         if declarations is None:
             tools.append(ir.Tool(name=next(iter(tool), "tool"), kind="server", extra={"gemini": tool}))
             continue
         for j, raw_decl in enumerate(declarations):
-            path = f"tools[{i}].functionDeclarations[{j}]"
+            path = f"tools[{i}].{spelled}[{j}]"
             decl = f.obj(raw_decl, path)
-            schema = g(decl, "parametersJsonSchema")  # upper-case types happen here too (Gemini CLI)
-            schema = from_gemini(schema if schema is not None else decl.get("parameters"))
+            # upper-case types happen in `parametersJsonSchema` too (Gemini CLI)
+            schema = f.mapping(decl, f.spelled(decl, "parametersJsonSchema"), path + ".")
+            schema = f.mapping(decl, "parameters", path + ".") if schema is None else schema
             tools.append(ir.Tool(name=f.string(decl, "name", path + ".", required=True),  # type: ignore[arg-type]
-                                 description=decl.get("description"), parameters=schema))
+                                 description=f.string(decl, "description", path + "."),
+                                 parameters=from_gemini(schema) if schema is not None else None))
     return tools
 
 
-def _tool_choice(raw: Any) -> tuple[ir.ToolChoice | None, str | None]:
-    config = g(raw or {}, "functionCallingConfig")
-    if not isinstance(config, dict):
+def _tool_choice(body: dict[str, Any]) -> tuple[ir.ToolChoice | None, str | None]:
+    outer = f.spelled(body, "toolConfig")
+    raw = f.mapping(body, outer) or {}
+    inner = f.spelled(raw, "functionCallingConfig")
+    config = f.mapping(raw, inner, outer + ".")
+    if config is None:
         return None, None
-    mode = (config.get("mode") or "AUTO").upper()
-    names = g(config, "allowedFunctionNames")
+    path = f"{outer}.{inner}."
+    mode = (f.string(config, "mode", path) or "AUTO").upper()
+    names = f.strings(config, f.spelled(config, "allowedFunctionNames"), path)
     if mode not in ("AUTO", "ANY", "NONE", "VALIDATED"):
-        raise ir.invalid("toolConfig.functionCallingConfig.mode", "must be AUTO, ANY, NONE or VALIDATED")
+        raise ir.invalid(path + "mode", "must be AUTO, ANY, NONE or VALIDATED")
     neutral = {"AUTO": "auto", "ANY": "required", "NONE": "none", "VALIDATED": "auto"}[mode]
-    return ir.ToolChoice(neutral, list(names) if names else None), mode  # type: ignore[arg-type]
+    return ir.ToolChoice(neutral, names or None), mode  # type: ignore[arg-type]
 
 
-def _thinking(config: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    thinking = g(config, "thinkingConfig")
-    if not isinstance(thinking, dict):
+def _thinking(config: dict[str, Any], at: str) -> tuple[str | None, int | None]:
+    spelled = f.spelled(config, "thinkingConfig")
+    thinking = f.mapping(config, spelled, at)
+    if thinking is None:
         return None, None
-    level = g(thinking, "thinkingLevel")
-    if isinstance(level, str):
+    path = at + spelled
+    level = f.string(thinking, f.spelled(thinking, "thinkingLevel"), path + ".")
+    if level is not None:
         return _LEVELS.get(level.lower(), "medium"), None
-    budget_tokens = g(thinking, "thinkingBudget")
-    if isinstance(budget_tokens, int) and not isinstance(budget_tokens, bool):
-        if budget_tokens == 0:
-            return "none", None
-        if budget_tokens < 0:
-            return "medium", None
-        return None, budget_tokens
-    return None, None
+    budget_tokens = f.integer(thinking, f.spelled(thinking, "thinkingBudget"), path + ".")
+    if budget_tokens is None:
+        return None, None
+    if budget_tokens == 0:
+        return "none", None
+    if budget_tokens < 0:
+        return "medium", None
+    return None, budget_tokens
 
 
-def _response_format(config: Mapping[str, Any]) -> ir.ResponseFormat | None:
+def _response_format(config: dict[str, Any], at: str) -> ir.ResponseFormat | None:
     if g(config, "responseMimeType") != "application/json":
         return None
-    schema = g(config, "responseJsonSchema")  # Gemini CLI sends upper-case types here (tests/test_gemini_codec.py)
-    schema = from_gemini(schema if schema is not None else g(config, "responseSchema"))
+    # Gemini CLI sends upper-case types in `responseJsonSchema` (tests/test_gemini_codec.py)
+    schema = f.mapping(config, f.spelled(config, "responseJsonSchema"), at)
+    schema = f.mapping(config, f.spelled(config, "responseSchema"), at) if schema is None else schema
     if schema is None:
         return ir.ResponseFormat("json_object")
-    return ir.ResponseFormat("json_schema", schema=schema, name="response")
+    return ir.ResponseFormat("json_schema", schema=from_gemini(schema), name="response")
 
 
 def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = False) -> ir.ChatRequest:
@@ -248,26 +254,25 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         body = g(body, "generateContentRequest")
     calls = _Calls()
     messages: list[ir.Message] = []
-    system = g(body, "systemInstruction")
+    spelled = f.spelled(body, "systemInstruction")
+    system = body.get(spelled)
     if system is not None:
         if isinstance(system, str):
             system = {"parts": [{"text": system}]}
-        parts = [p for i, raw in enumerate(f.obj(system, "systemInstruction").get("parts") or ())
-                 for p in _part(raw, f"systemInstruction.parts[{i}]", calls)]
-        messages.append(ir.Message("system", parts))
+        messages.append(ir.Message("system", _parts(f.obj(system, spelled), spelled, calls, required=False)))
     contents = f.array(body, "contents", required=True)
     messages.extend(_contents(contents, calls))  # type: ignore[arg-type]
-    config = g(body, "generationConfig") or {}
-    config = f.obj(config, "generationConfig")
-    for key in config:
-        camel = key if key in _CONFIG_FIELDS else "".join(
-            w.capitalize() if i else w for i, w in enumerate(key.split("_")))
+    p = f.spelled(body, "generationConfig")
+    config = f.mapping(body, p) or {}
+    p += "."
+    for name in config:
+        camel = name if name in _CONFIG_FIELDS else "".join(
+            w.capitalize() if i else w for i, w in enumerate(name.split("_")))
         if camel not in _CONFIG_FIELDS:
-            raise ir.invalid(f"generationConfig.{key}", "unknown field")
-    reasoning_effort, reasoning_budget = _thinking(config)
-    choice, mode = _tool_choice(g(body, "toolConfig"))
+            raise ir.invalid(p + name, "unknown field")
+    reasoning_effort, reasoning_budget = _thinking(config, p)
+    choice, mode = _tool_choice(body)
     tools = f.array(body, "tools")
-    stop = g(config, "stopSequences")
     extra = f.rest(body, _REQUEST_FIELDS) or {}
     if mode == "VALIDATED":
         extra["gemini_mode"] = mode
@@ -278,18 +283,18 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         native=body,
         stream=params.get("method") == "streamGenerateContent",
         stream_usage=True,
-        max_tokens=g(config, "maxOutputTokens"),
-        temperature=g(config, "temperature"),
-        top_p=g(config, "topP"),
-        top_k=g(config, "topK"),
-        stop=list(stop) if stop else None,
-        n=g(config, "candidateCount"),
-        seed=g(config, "seed"),
-        logprobs=g(config, "responseLogprobs"),
-        top_logprobs=g(config, "logprobs"),
+        max_tokens=f.integer(config, f.spelled(config, "maxOutputTokens"), p, minimum=1),
+        temperature=f.number(config, "temperature", p),
+        top_p=f.number(config, f.spelled(config, "topP"), p),
+        top_k=f.integer(config, f.spelled(config, "topK"), p, minimum=0),
+        stop=f.strings(config, f.spelled(config, "stopSequences"), p) or None,
+        n=f.integer(config, f.spelled(config, "candidateCount"), p, minimum=1),
+        seed=f.integer(config, "seed", p),
+        logprobs=f.boolean(config, f.spelled(config, "responseLogprobs"), p),
+        top_logprobs=f.integer(config, "logprobs", p, minimum=0),
         tools=_tools(tools) if tools else None,
         tool_choice=choice,
-        response_format=_response_format(config),
+        response_format=_response_format(config, p),
         reasoning_effort=reasoning_effort,
         reasoning_budget=reasoning_budget,
         params=dict(params),
@@ -703,8 +708,8 @@ def _model_entry(card: ModelCard) -> dict[str, Any]:
 
 
 def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
-    size = int(params["pageSize"]) if params.get("pageSize", "").isdigit() else 50
-    start = int(params["pageToken"]) if params.get("pageToken", "").isdigit() else 0
+    size = f.natural(params.get("pageSize", "")) or 50
+    start = f.natural(params.get("pageToken", "")) or 0
     page = models[start:start + max(size, 1)]
     out: dict[str, Any] = {"models": [_model_entry(m) for m in page]}
     if start + len(page) < len(models):

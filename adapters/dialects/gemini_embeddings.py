@@ -12,11 +12,8 @@ from interlingua.adapters.dialects import fields as f
 def _text(content: Any, path: str) -> str:
     content = f.obj(content, path)
     parts = f.array(content, "parts", path + ".", required=True) or []
-    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-
-
-def _option(body: dict[str, Any], camel: str, snake: str) -> Any:
-    return body.get(camel) if body.get(camel) is not None else body.get(snake)
+    return "".join(f.string(f.obj(p, f"{path}.parts[{i}]"), "text", f"{path}.parts[{i}].") or ""
+                   for i, p in enumerate(parts))
 
 
 def decode_embed_request(body: Any, model: str, batch: bool, dialect: str) -> ir.EmbeddingRequest:
@@ -25,11 +22,12 @@ def decode_embed_request(body: Any, model: str, batch: bool, dialect: str) -> ir
     texts = [_text(f.req(f.obj(e, f"requests[{i}]" if batch else "body"), "content",
                          f"requests[{i}]." if batch else ""), f"requests[{i}].content" if batch else "content")
              for i, e in enumerate(entries or ())]
-    first = (entries or [{}])[0]
-    return ir.EmbeddingRequest(model=model, inputs=texts, dialect=dialect, native=body,
-                               dimensions=_option(first, "outputDimensionality", "output_dimensionality"),
-                               task_type=_option(first, "taskType", "task_type"),
-                               extra={"batch": batch})
+    first, path = (entries[0], "requests[0].") if batch else (body, "")  # type: ignore[index]
+    return ir.EmbeddingRequest(
+        model=model, inputs=texts, dialect=dialect, native=body,
+        dimensions=f.integer(first, f.spelled(first, "outputDimensionality"), path, minimum=1),
+        task_type=f.string(first, f.spelled(first, "taskType"), path),
+        extra={"batch": batch})
 
 
 def encode_embed_response(resp: ir.EmbeddingResponse, request: ir.EmbeddingRequest | None) -> dict[str, Any]:

@@ -32,10 +32,11 @@ def _ratio(text: str) -> float:
 def aspect_ratio(size: str | None) -> str | None:
     """OpenAI's `size` (`1536x1024`) as the nearest aspect ratio Gemini draws (`3:2`); `auto`, or
     none, leaves it to the model."""
-    width, sep, height = (size or "").partition("x")
-    if not (sep and width.isdigit() and height.isdigit() and int(width) and int(height)):
+    width, _, height = (size or "").partition("x")
+    w, h = f.natural(width), f.natural(height)
+    if not (w and h):
         return None
-    wanted = math.log(int(width) / int(height))
+    wanted = math.log(w / h)
     return min(ASPECT_RATIOS, key=lambda r: abs(math.log(_ratio(r)) - wanted))
 
 

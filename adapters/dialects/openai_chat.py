@@ -144,13 +144,15 @@ def _reasoning_in(message: dict[str, Any], path: str) -> list[ir.Part]:
     if isinstance(blocks, list) and blocks:
         parts: list[ir.Part] = []
         for i, raw in enumerate(blocks):
-            block = f.obj(raw, f"{path}.thinking_blocks[{i}]")
+            where = f"{path}.thinking_blocks[{i}]."
+            block = f.obj(raw, where[:-1])
             # LiteLLM's extension: these are Anthropic's blocks, with Anthropic's signatures.
             if block.get("type") == "redacted_thinking":
-                parts.append(ir.Reasoning(redacted=block.get("data"), provider="anthropic"))
+                parts.append(ir.Reasoning(redacted=f.string(block, "data", where), provider="anthropic"))
             else:
-                parts.append(ir.Reasoning(text=block.get("thinking") or "", signature=block.get("signature"),
-                                          provider="anthropic" if block.get("signature") else None))
+                signature = f.string(block, "signature", where)
+                parts.append(ir.Reasoning(text=f.string(block, "thinking", where) or "", signature=signature,
+                                          provider="anthropic" if signature else None))
         return parts
     text = message.get("reasoning_content") or message.get("reasoning")
     return [ir.Reasoning(text=text)] if isinstance(text, str) and text else []
@@ -177,8 +179,9 @@ def _message(raw: Any, path: str) -> ir.Message:
         parts.extend(_tool_call(c, f"{path}.tool_calls[{i}]") for i, c in enumerate(calls))
         legacy = f.mapping(message, "function_call", path + ".")
         if legacy:
-            parts.append(ir.ToolCall(id=legacy.get("name", ""), name=legacy.get("name", ""),
-                                     arguments=legacy.get("arguments", "")))
+            name = f.string(legacy, "name", path + ".function_call.", required=True)
+            parts.append(ir.ToolCall(id=name, name=name,  # type: ignore[arg-type]
+                                     arguments=f.string(legacy, "arguments", path + ".function_call.") or ""))
         return ir.Message("assistant", parts, name, extra)
     if role in ("tool", "function"):
         call_id = (f.string(message, "tool_call_id", path + ".", required=True) if role == "tool"
@@ -218,7 +221,7 @@ def _function(raw: Any, path: str) -> ir.Tool:
 
 
 def _named(raw: dict[str, Any], path: str) -> str:
-    kind = raw.get("type", "function")
+    kind = f.string(raw, "type", path + ".") or "function"
     inner = f.obj(raw.get(kind) or raw, f"{path}.{kind}")
     return f.string(inner, "name", f"{path}.{kind}.", required=True)
 

@@ -109,7 +109,7 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
     for i, raw in enumerate(items):
         where = f"{path}[{i}]"
         item = f.obj(raw, where)
-        kind = item.get("type") or ("message" if "role" in item else None)
+        kind = f.string(item, "type", where + ".") or ("message" if "role" in item else None)
         if kind is None:
             raise ir.invalid(where + ".type", "is required")
         if kind == "message":
@@ -138,10 +138,11 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
             else:
                 messages.append(ir.Message("tool", [result]))
         elif kind == "reasoning":
-            summary = item.get("summary") or []
-            text = "".join(s.get("text", "") for s in summary if isinstance(s, dict))
+            summary = f.array(item, "summary", where + ".") or []
+            text = "".join(f.string(f.obj(s, f"{where}.summary[{j}]"), "text", f"{where}.summary[{j}].") or ""
+                           for j, s in enumerate(summary))
             assistant().parts.append(ir.Reasoning(
-                text=text, signature=item.get("encrypted_content"), provider=PROVIDER,
+                text=text, signature=f.string(item, "encrypted_content", where + "."), provider=PROVIDER,
                 extra={"id": item["id"]} if item.get("id") else None))
         else:
             part = ir.Opaque(CODEC.name, item)
@@ -178,7 +179,9 @@ def _tool_choice(raw: Any) -> ir.ToolChoice:
     if choice.get("type") == "allowed_tools":
         mode = f.choice(choice, "mode", ("auto", "required"), "tool_choice.") or "auto"
         tools = f.array(choice, "tools", "tool_choice.", required=True) or []
-        return ir.ToolChoice(mode, [t.get("name", "") for t in tools if isinstance(t, dict)])  # type: ignore[arg-type]
+        names = [name for i, t in enumerate(tools)  # a server tool has no name
+                 if (name := f.string(f.obj(t, f"tool_choice.tools[{i}]"), "name", f"tool_choice.tools[{i}]."))]
+        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]
     return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])  # type: ignore[list-item]
 
 
@@ -212,6 +215,8 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
     text = f.mapping(body, "text") or {}
     effort_config = f.mapping(body, "reasoning") or {}
     choice = body.get("tool_choice")
+    f.string(body, "previous_response_id")  # both read by the conversation state layer, from `native`
+    f.boolean(body, "store")
     return ir.ChatRequest(
         model=model,  # type: ignore[arg-type]
         messages=messages,

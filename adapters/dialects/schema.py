@@ -24,7 +24,7 @@ def to_gemini(schema: Any) -> dict[str, Any]:
     """A JSON Schema as Gemini's OpenAPI-subset Schema."""
     if not isinstance(schema, dict):
         return {"type": "OBJECT", "properties": {}}
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+    defs = {**_as_schema(schema.get("definitions")), **_as_schema(schema.get("$defs"))}
     return _convert(schema, defs, 0)
 
 
@@ -56,7 +56,7 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
         nullable = "null" in kind
         kinds = [k for k in kind if k != "null"]
         if len(kinds) > 1:
-            out["anyOf"] = [{"type": k.upper()} for k in kinds if k in _TYPES]
+            out["anyOf"] = [{"type": k.upper()} for k in kinds if isinstance(k, str) and k in _TYPES]
             kind = None
         else:
             kind = kinds[0] if kinds else None
@@ -83,7 +83,7 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
                              for name, sub in schema["properties"].items()}
         kind = kind or "object"
     if isinstance(schema.get("required"), list):
-        out["required"] = [r for r in schema["required"] if r in out.get("properties", {})]
+        out["required"] = [r for r in schema["required"] if isinstance(r, str) and r in out.get("properties", {})]
     if isinstance(schema.get("items"), dict):
         out["items"] = _convert(schema["items"], defs, depth + 1, seen)
         kind = kind or "array"
@@ -102,18 +102,23 @@ def _as_schema(value: Any) -> dict[str, Any]:
 
 def _merge_all_of(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-    for part in schema["allOf"]:
+    parts = schema["allOf"] if isinstance(schema["allOf"], list) else []
+    for part in parts:
         if not isinstance(part, dict):
             continue
         part = _resolve(part, defs)
         for key, value in part.items():
             if key == "properties":
-                merged["properties"] = {**merged.get("properties", {}), **value}
+                merged["properties"] = {**_as_schema(merged.get("properties")), **_as_schema(value)}
             elif key == "required":
-                merged["required"] = [*merged.get("required", []), *value]
+                merged["required"] = [*_as_list(merged.get("required")), *_as_list(value)]
             else:
                 merged.setdefault(key, value)
     return merged
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def from_gemini(schema: Any) -> Any:

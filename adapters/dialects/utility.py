@@ -12,8 +12,8 @@ and the dispatcher's relay as OpenAI's endpoints:
   which is the transcription's prompt. It is answered with the transcript as text/plain.
 
 Providers answer these in IR (`ir.ImageResponse`, `ir.Transcript`), since the answer is not the
-upstream's bytes. Errors are `{"error": {"message", "type", "param"}}`, `type` being the gateway's
-kind of error, with the status. The dialect is no upstream's, so the upstream side is refused.
+upstream's bytes. Errors are OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, `type`
+being the gateway's kind of error, with the status. The dialect is no upstream's, so the upstream side is refused.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def decode_transcribe(body: Any) -> ir.TranscriptionRequest:
 
 
 def encode_error_body(error: ir.GatewayError) -> bytes:
-    return orjson.dumps({"error": {"message": error.message, "type": error.kind, "param": error.param}})
+    return orjson.dumps({"error": {"message": error.message, "type": error.kind, "param": error.param,
+                                   "code": error.code}})
 
 
 UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest

@@ -229,7 +229,9 @@ class Provider(ABC):
         """
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = httpx.URL(self.url + path)
+            url = httpx.URL(self.url + path)
+            if len(self._urls) < _URLS_KEPT:  # a path may hold a client's model name: keep only so many
+                self._urls[path] = url
         own = self.headers if content_type is None else [
             *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
         request = httpx.Request("POST", url, headers=own + headers if headers else own,
@@ -292,6 +294,8 @@ def read_upload(upload: ir.Upload) -> bytes:
         raise ir.GatewayError("internal", f"upload {upload.name} is shorter than it was")
     return data
 
+
+_URLS_KEPT = 256
 
 # The name words of each media capability (see `Provider.capabilities`).
 _MEDIA_WORDS = (("speech", ("tts", "speech")), ("transcription", ("whisper", "transcribe")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -33,8 +34,11 @@ class GeminiProvider(Provider):
         return {"x-goog-api-key": key} if key else {}
 
     def path(self, request: ir.ChatRequest, model: str) -> str:
-        verb = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
-        return f"{self.chat_path}/{model}:{verb}"
+        return self._method(model, "streamGenerateContent?alt=sse" if request.stream else "generateContent")
+
+    def _method(self, model: str, verb: str) -> str:
+        """A method's path; the model is the client's text, so whatever it holds is escaped."""
+        return f"{self.chat_path}/{quote(model, safe='/')}:{verb}"
 
     def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return dict(request.native or {})  # the model is in the path
@@ -66,12 +70,12 @@ class GeminiProvider(Provider):
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         files = [read_upload(u) for u in gemini_images.references(request)]
         body = gemini_images.encode_image_request(request, files)
-        response = await self.open(f"{self.chat_path}/{model}:generateContent", orjson.dumps(body))
+        response = await self.open(self._method(model, "generateContent"), orjson.dumps(body))
         return Result(gemini_images.decode_image_response(self.parse(await self.read(response))))
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         body = embeddings.encode_batch_request(request, model)
-        response = await self.open(f"{self.chat_path}/{model}:batchEmbedContents", orjson.dumps(body))
+        response = await self.open(self._method(model, "batchEmbedContents"), orjson.dumps(body))
         return embeddings.decode_batch_response(self.parse(await self.read(response)), model)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
@@ -81,5 +85,5 @@ class GeminiProvider(Provider):
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
                                                          "generationConfig", "system_instruction")}
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}
-        response = await self.open(f"{self.chat_path}/{model}:countTokens", orjson.dumps(payload))
+        response = await self.open(self._method(model, "countTokens"), orjson.dumps(payload))
         return ir.TokenCount(int(self.parse(await self.read(response)).get("totalTokens", 0)))
