@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from interlingua.adapters.providers import KINDS
 
@@ -117,6 +117,10 @@ class _Reader:
             raise ConfigError(f"{self.path}.{key}: must be {what}")
         return value
 
+    @overload
+    def string(self, key: str, default: str) -> str: ...
+    @overload
+    def string(self, key: str, default: str | None = None, optional_env: bool = False) -> str | None: ...
     def string(self, key: str, default: str | None = None, optional_env: bool = False) -> str | None:
         value = self._get(key, (str,), "a string")
         if value is None:
@@ -136,6 +140,10 @@ class _Reader:
             raise ConfigError(f"{self.path}.{key}: must be a finite number greater than {minimum}")
         return float(value)
 
+    @overload
+    def integer(self, key: str, default: int, low: int = 1, high: int = 2**31) -> int: ...
+    @overload
+    def integer(self, key: str, default: int | None, low: int = 1, high: int = 2**31) -> int | None: ...
     def integer(self, key: str, default: int | None, low: int = 1, high: int = 2**31) -> int | None:
         value = self._get(key, (int,), "an integer")
         if value is None:
@@ -184,9 +192,9 @@ def _tables(raw: Any, path: str) -> dict[str, Any]:
 def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
     r = _Reader(raw if raw is not None else {}, "server", env)
     server = ServerConfig(
-        host=r.string("host", "127.0.0.1"),  # type: ignore[arg-type]
-        port=r.integer("port", 8080, 1, 65535),  # type: ignore[arg-type]
-        data_dir=Path(r.string("data_dir", "data")),  # type: ignore[arg-type]
+        host=r.string("host", "127.0.0.1"),
+        port=r.integer("port", 8080, 1, 65535),
+        data_dir=Path(r.string("data_dir", "data")),
         max_body_mb=r.number("max_body_mb", 32.0),
         ledger=r.boolean("ledger", True),
         ping_seconds=r.number("ping_seconds", 10.0),
@@ -217,7 +225,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         headers=r.table_of_strings("headers"),
         timeout=r.number("timeout", 600.0),
         connect_timeout=r.number("connect_timeout", 10.0),
-        api=r.string("api", "chat"),  # type: ignore[arg-type]
+        api=r.string("api", "chat"),
     )
     r.done()
     if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind != "openai"):
@@ -260,7 +268,7 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     else:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
             raise ConfigError(f"{path}.key_sha256: must be 64 hexadecimal digits")
-        sha = bytes.fromhex(digest)  # type: ignore[arg-type]
+        sha = bytes.fromhex(digest)  # type: ignore[arg-type]  # digest matched 64 hex digits above
     return KeyConfig(name, sha, models, rpm)
 
 

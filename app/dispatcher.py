@@ -56,7 +56,8 @@ class _Watch:
     def _fired(self, future: asyncio.Future[Any]) -> None:
         if self.armed and not future.cancelled() and future.result()["type"] == "http.disconnect":
             self.state[DISCONNECTED] = True
-            self.task.cancel()  # type: ignore[union-attr]
+            if self.task is not None:
+                self.task.cancel()
 
     def close(self) -> None:
         self.armed = False
@@ -94,7 +95,9 @@ class Dispatcher:
         except asyncio.CancelledError:
             if not state.get(DISCONNECTED):
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
             watch.close()
 

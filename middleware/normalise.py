@@ -15,8 +15,9 @@ fields, so a codec that takes forms takes both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from tempfile import SpooledTemporaryFile
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -190,7 +191,7 @@ class FormReader:
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         upload = self._upload
         if upload is None:
-            self._text += data[start:end]  # type: ignore[operator]
+            self._text += data[start:end]  # type: ignore[operator]  # _text is a bytearray whenever no upload is open
             return
         if len(upload.head) < HEAD_BYTES:
             upload.head += data[start:min(end, start + HEAD_BYTES - len(upload.head))]

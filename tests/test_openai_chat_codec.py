@@ -543,7 +543,8 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
      "tool_choice.allowed_tools.tools[1].function.name"),
     ("tool_choice type not a string", lambda: minimal_request(tool_choice={"type": ["function"]}), "tool_choice.type"),
     ("legacy function_call name not a string", lambda: minimal_request(messages=[
-        {"role": "assistant", "content": None, "function_call": {"name": {"n": 1}}}]), "messages[0].function_call.name"),
+        {"role": "assistant", "content": None, "function_call": {"name": {"n": 1}}}]),
+     "messages[0].function_call.name"),
     ("thinking block data not a string", lambda: minimal_request(messages=[
         {"role": "assistant", "content": "a", "thinking_blocks": [{"type": "redacted_thinking", "data": [1]}]}]),
      "messages[0].thinking_blocks[0].data"),

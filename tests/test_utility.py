@@ -143,7 +143,8 @@ def test_upstream_failures_reach_utility_clients_with_their_status(tmp_path: Pat
             up.script(fo.error(429, "Slow down", headers={"retry-after": "3"}))
             limited = await http.post("/v1/transcribe", data={"model": "whisper-1"}, files={"file": ("a.wav", WAV)})
             assert (limited.status_code, limited.headers["retry-after"]) == (429, "3")
-            assert limited.json()["error"] == {"message": "Slow down", "type": "rate_limit", "param": None, "code": None}
+            assert limited.json()["error"] == {"message": "Slow down", "type": "rate_limit", "param": None,
+                                               "code": None}
             gem.script(fg.text("I would rather not."))
             nothing = await http.post("/v1/render", data={"model": GEMINI_IMAGE, "prompt": "x"})
             assert nothing.status_code == 502 and "I would rather not." in nothing.json()["error"]["message"]

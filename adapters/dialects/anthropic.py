@@ -113,8 +113,8 @@ def _block(raw: Any, path: str) -> ir.Part:
                        extra={**(extra or {}), "source": source})
     if kind == "tool_use":
         return ir.ToolCall(
-            id=original_id(f.string(block, "id", path + ".", required=True)),  # type: ignore[arg-type]
-            name=f.string(block, "name", path + ".", required=True),  # type: ignore[arg-type]
+            id=original_id(f.string(block, "id", path + ".", required=True)),
+            name=f.string(block, "name", path + ".", required=True),
             arguments=orjson.dumps(f.obj(block.get("input", {}), path + ".input")).decode(),
             extra=extra,
         )
@@ -130,7 +130,7 @@ def _block(raw: Any, path: str) -> ir.Part:
         else:
             raise ir.invalid(path + ".content", "must be a string or an array of blocks")
         return ir.ToolResult(
-            call_id=original_id(f.string(block, "tool_use_id", path + ".", required=True)),  # type: ignore[arg-type]
+            call_id=original_id(f.string(block, "tool_use_id", path + ".", required=True)),
             content=parts,
             is_error=bool(f.boolean(block, "is_error", path + ".")),
             extra=extra,
@@ -170,7 +170,7 @@ def _message(raw: Any, path: str) -> list[ir.Message]:
     if role == "assistant":
         return [ir.Message("assistant", parts)]
     results = [p for p in parts if isinstance(p, ir.ToolResult)]
-    rest = [p for p in parts if not isinstance(p, ir.ToolResult)]
+    rest: list[ir.Part] = [p for p in parts if not isinstance(p, ir.ToolResult)]
     out = [ir.Message("tool", [r]) for r in results]
     if rest:
         out.append(ir.Message("user", rest))
@@ -190,9 +190,9 @@ def _tool(raw: Any, path: str) -> ir.Tool:
     kind = tool.get("type", "custom")
     name = f.string(tool, "name", path + ".", required=True)
     if kind not in ("custom", None):
-        return ir.Tool(name=name, kind="server", extra=tool)  # type: ignore[arg-type]
+        return ir.Tool(name=name, kind="server", extra=tool)
     return ir.Tool(
-        name=name,  # type: ignore[arg-type]
+        name=name,
         description=f.string(tool, "description", path + "."),
         parameters=f.mapping(tool, "input_schema", path + "."),
         strict=f.boolean(tool, "strict", path + "."),
@@ -206,9 +206,9 @@ def _tool_choice(raw: Any) -> tuple[ir.ToolChoice, bool | None]:
     disable_parallel = f.boolean(choice, "disable_parallel_tool_use", "tool_choice.")
     parallel = None if disable_parallel is None else not disable_parallel
     if kind == "tool":
-        return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)]), parallel  # type: ignore[list-item]
+        return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)]), parallel
     mode = {"auto": "auto", "any": "required", "none": "none", None: "auto"}[kind]
-    return ir.ToolChoice(mode), parallel  # type: ignore[arg-type]
+    return ir.ToolChoice(mode), parallel  # type: ignore[arg-type]  # a str checked against the Literal's values
 
 
 def _format(raw: Any, path: str) -> ir.ResponseFormat:
@@ -226,7 +226,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         raise ir.invalid("max_tokens", "is required")
     raw_messages = f.array(body, "messages", required=True)
     messages = _system(body.get("system"))
-    for i, m in enumerate(raw_messages):  # type: ignore[arg-type]
+    for i, m in enumerate(raw_messages):
         messages.extend(_message(m, f"messages[{i}]"))
     tools = f.array(body, "tools")
     choice, parallel = _tool_choice(body["tool_choice"]) if body.get("tool_choice") is not None else (None, None)
@@ -254,7 +254,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
     if not (beta.isascii() and beta.isprintable()):  # it goes upstream as a header
         raise ir.invalid("anthropic-beta", "must be printable ASCII")
     return ir.ChatRequest(
-        model=model,  # type: ignore[arg-type]
+        model=model,
         messages=messages,
         dialect=CODEC.name,
         native=body,

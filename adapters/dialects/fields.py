@@ -6,8 +6,9 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, Callable, Mapping
+from typing import Any, Literal, overload
 
 import orjson
 
@@ -34,14 +35,18 @@ def spelled(body: Mapping[str, Any], camel: str) -> str:
     return snake if body.get(camel) is None and body.get(snake) is not None else camel
 
 
-def req(body: dict[str, Any], key: str, path: str = "") -> Any:
+def req(body: Mapping[str, Any], key: str, path: str = "") -> Any:
     value = body.get(key, _MISSING)
     if value is _MISSING or value is None:
         raise invalid(path + key, "is required")
     return value
 
 
-def string(body: dict[str, Any], key: str, path: str = "", required: bool = False) -> str | None:
+@overload
+def string(body: Mapping[str, Any], key: str, path: str = "", *, required: Literal[True]) -> str: ...
+@overload
+def string(body: Mapping[str, Any], key: str, path: str = "", required: bool = False) -> str | None: ...
+def string(body: Mapping[str, Any], key: str, path: str = "", required: bool = False) -> str | None:
     value = body.get(key)
     if value is None:
         if required:
@@ -54,7 +59,7 @@ def string(body: dict[str, Any], key: str, path: str = "", required: bool = Fals
     return value
 
 
-def integer(body: dict[str, Any], key: str, path: str = "", minimum: int | None = None) -> int | None:
+def integer(body: Mapping[str, Any], key: str, path: str = "", minimum: int | None = None) -> int | None:
     value = body.get(key)
     if value is None:
         return None
@@ -65,7 +70,7 @@ def integer(body: dict[str, Any], key: str, path: str = "", minimum: int | None 
     return value
 
 
-def number(body: dict[str, Any], key: str, path: str = "") -> float | None:
+def number(body: Mapping[str, Any], key: str, path: str = "") -> float | None:
     value = body.get(key)
     if value is None:
         return None
@@ -74,7 +79,7 @@ def number(body: dict[str, Any], key: str, path: str = "") -> float | None:
     return value
 
 
-def boolean(body: dict[str, Any], key: str, path: str = "") -> bool | None:
+def boolean(body: Mapping[str, Any], key: str, path: str = "") -> bool | None:
     value = body.get(key)
     if value is None:
         return None
@@ -83,7 +88,11 @@ def boolean(body: dict[str, Any], key: str, path: str = "") -> bool | None:
     return value
 
 
-def array(body: dict[str, Any], key: str, path: str = "", required: bool = False) -> list[Any] | None:
+@overload
+def array(body: Mapping[str, Any], key: str, path: str = "", *, required: Literal[True]) -> list[Any]: ...
+@overload
+def array(body: Mapping[str, Any], key: str, path: str = "", required: bool = False) -> list[Any] | None: ...
+def array(body: Mapping[str, Any], key: str, path: str = "", required: bool = False) -> list[Any] | None:
     value = body.get(key)
     if value is None:
         if required:
@@ -96,7 +105,7 @@ def array(body: dict[str, Any], key: str, path: str = "", required: bool = False
     return value
 
 
-def strings(body: dict[str, Any], key: str, path: str = "") -> list[str] | None:
+def strings(body: Mapping[str, Any], key: str, path: str = "") -> list[str] | None:
     """An array of strings (stop sequences, tool names)."""
     value = array(body, key, path)
     if value is not None and not all(isinstance(s, str) for s in value):
@@ -104,21 +113,21 @@ def strings(body: dict[str, Any], key: str, path: str = "") -> list[str] | None:
     return value
 
 
-def mapping(body: dict[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
+def mapping(body: Mapping[str, Any], key: str, path: str = "") -> dict[str, Any] | None:
     value = body.get(key)
     if value is None:
         return None
     return obj(value, path + key)
 
 
-def choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], path: str = "") -> str | None:
+def choice(body: Mapping[str, Any], key: str, allowed: tuple[str, ...], path: str = "") -> str | None:
     value = string(body, key, path)
     if value is not None and value not in allowed:
         raise invalid(path + key, f"must be one of {', '.join(allowed)}")
     return value
 
 
-def rest(body: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+def rest(body: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
     """The fields a codec has no slot for, kept so that a same-dialect hop loses nothing."""
     extra = {k: v for k, v in body.items() if k not in known}
     return extra or None
@@ -182,4 +191,4 @@ def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
     kind = KIND_OF_STATUS.get(status) or ("invalid_request" if status < 500 else "upstream")
     gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 529}.get(status, 502)
     retryable = status in (408, 429) or status >= 500
-    return GatewayError(kind, message, status=gateway_status, retryable=retryable, **kw)  # type: ignore[arg-type]
+    return GatewayError(kind, message, status=gateway_status, retryable=retryable, **kw)  # type: ignore[arg-type]  # kind comes from KIND_OF_STATUS, whose values are ErrorKinds

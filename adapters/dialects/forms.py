@@ -8,7 +8,7 @@ field needs without reading it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.fields import natural
@@ -55,6 +55,10 @@ def values(form: ir.Form) -> Values:
     return found
 
 
+@overload
+def text(values: Values, key: str, required: Literal[True]) -> str: ...
+@overload
+def text(values: Values, key: str, required: bool = False) -> str | None: ...
 def text(values: Values, key: str, required: bool = False) -> str | None:
     """A scalar field; the last one counts when it is repeated."""
     found = values.get(key)

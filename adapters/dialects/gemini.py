@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -81,9 +82,9 @@ def _media(data: dict[str, Any], path: str, inline: bool) -> ir.Part:
         if mime.startswith("image/"):
             return ir.Image(data=b64, media_type=mime)
         if mime.startswith("audio/"):
-            return ir.Audio(data=b64, format=mime.split("/", 1)[1])  # type: ignore[arg-type]
+            return ir.Audio(data=b64, format=mime.split("/", 1)[1])
         return ir.File(data=b64, media_type=mime)
-    uri: str = f.string(data, f.spelled(data, "fileUri"), path, required=True)  # type: ignore[assignment]
+    uri: str = f.string(data, f.spelled(data, "fileUri"), path, required=True)
     return ir.Image(url=uri, media_type=mime) if mime.startswith("image/") else ir.File(url=uri, media_type=mime)
 
 
@@ -135,14 +136,14 @@ def _part(raw: Any, path: str, calls: _Calls) -> list[ir.Part]:
         out.append(_media(f.obj(g(part, kind), inner), inner + ".", kind == "inlineData"))
     elif kind == "functionCall":
         call = f.obj(g(part, kind), inner)
-        name: str = f.string(call, "name", inner + ".", required=True)  # type: ignore[assignment]
+        name: str = f.string(call, "name", inner + ".", required=True)
         given = f.string(call, "id", inner + ".")
         args = call.get("args") or {}
         out.append(ir.ToolCall(calls.call(name, given), name, orjson.dumps(args).decode(),
                                extra={"gemini_id": True} if given else None))
     elif kind == "functionResponse":
         response = f.obj(g(part, kind), inner)
-        name = f.string(response, "name", inner + ".", required=True)  # type: ignore[assignment]
+        name = f.string(response, "name", inner + ".", required=True)
         given = f.string(response, "id", inner + ".")
         body = response.get("response")
         out.append(ir.ToolResult(calls.response(name, given), _response_content(body),
@@ -172,8 +173,8 @@ def _contents(raw: list[Any], calls: _Calls) -> list[ir.Message]:
         if role == "model":
             messages.append(ir.Message("assistant", parts))
             continue
-        results = [p for p in parts if isinstance(p, ir.ToolResult)]
-        rest = [p for p in parts if not isinstance(p, ir.ToolResult)]
+        results: list[ir.Part] = [p for p in parts if isinstance(p, ir.ToolResult)]
+        rest: list[ir.Part] = [p for p in parts if not isinstance(p, ir.ToolResult)]
         if results:
             messages.append(ir.Message("tool", results))
         if rest:
@@ -196,7 +197,7 @@ def _tools(raw: list[Any]) -> list[ir.Tool]:
             # upper-case types happen in `parametersJsonSchema` too (Gemini CLI)
             schema = f.mapping(decl, f.spelled(decl, "parametersJsonSchema"), path + ".")
             schema = f.mapping(decl, "parameters", path + ".") if schema is None else schema
-            tools.append(ir.Tool(name=f.string(decl, "name", path + ".", required=True),  # type: ignore[arg-type]
+            tools.append(ir.Tool(name=f.string(decl, "name", path + ".", required=True),
                                  description=f.string(decl, "description", path + "."),
                                  parameters=from_gemini(schema) if schema is not None else None))
     return tools
@@ -215,7 +216,7 @@ def _tool_choice(body: dict[str, Any]) -> tuple[ir.ToolChoice | None, str | None
     if mode not in ("AUTO", "ANY", "NONE", "VALIDATED"):
         raise ir.invalid(path + "mode", "must be AUTO, ANY, NONE or VALIDATED")
     neutral = {"AUTO": "auto", "ANY": "required", "NONE": "none", "VALIDATED": "auto"}[mode]
-    return ir.ToolChoice(neutral, names or None), mode  # type: ignore[arg-type]
+    return ir.ToolChoice(neutral, names or None), mode  # type: ignore[arg-type]  # a str checked against the Literal's values
 
 
 def _thinking(config: dict[str, Any], at: str) -> tuple[str | None, int | None]:
@@ -261,7 +262,7 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
             system = {"parts": [{"text": system}]}
         messages.append(ir.Message("system", _parts(f.obj(system, spelled), spelled, calls, required=False)))
     contents = f.array(body, "contents", required=True)
-    messages.extend(_contents(contents, calls))  # type: ignore[arg-type]
+    messages.extend(_contents(contents, calls))
     p = f.spelled(body, "generationConfig")
     config = f.mapping(body, p) or {}
     p += "."
@@ -599,7 +600,8 @@ class GenerateStreamEncoder(StreamEncoder):
         out = b""
         for key in sorted(ready):
             call = self._calls.pop(key)
-            part = {"functionCall": {"id": call["id"], "name": call["name"], "args": f.arguments_object(call["arguments"])}}
+            args = f.arguments_object(call["arguments"])
+            part = {"functionCall": {"id": call["id"], "name": call["name"], "args": args}}
             out += self._frame(self._chunk(key[0], [part]))
         return out
 
@@ -695,8 +697,9 @@ def _error_of(status: int, payload: Any) -> ir.GatewayError:
     err = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(err, dict):
         return f.upstream_error(status, f"upstream answered {status}")
-    code = err.get("code") if isinstance(err.get("code"), int) else status
-    return f.upstream_error(code, str(err.get("message") or err.get("status") or "upstream error"))
+    code = err.get("code")
+    message = str(err.get("message") or err.get("status") or "upstream error")
+    return f.upstream_error(code if isinstance(code, int) else status, message)
 
 
 def _model_entry(card: ModelCard) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def decode_embed_request(body: Any, model: str, batch: bool, dialect: str) -> ir
     texts = [_text(f.req(f.obj(e, f"requests[{i}]" if batch else "body"), "content",
                          f"requests[{i}]." if batch else ""), f"requests[{i}].content" if batch else "content")
              for i, e in enumerate(entries or ())]
-    first, path = (entries[0], "requests[0].") if batch else (body, "")  # type: ignore[index]
+    first, path = (entries[0], "requests[0].") if batch else (body, "")
     return ir.EmbeddingRequest(
         model=model, inputs=texts, dialect=dialect, native=body,
         dimensions=f.integer(first, f.spelled(first, "outputDimensionality"), path, minimum=1),
@@ -47,7 +47,7 @@ def encode_batch_request(req: ir.EmbeddingRequest, model: str) -> dict[str, Any]
 
     if req.inputs and not isinstance(req.inputs[0], str):
         raise ir.invalid("input", "token arrays cannot be embedded by a Gemini model; send text")
-    return {"requests": [one(t) for t in req.inputs]}  # type: ignore[arg-type]
+    return {"requests": [one(t) for t in req.inputs]}  # type: ignore[arg-type]  # token arrays were refused above: all texts
 
 
 def decode_batch_response(body: Any, model: str) -> ir.EmbeddingResponse:

@@ -36,7 +36,7 @@ _REQUEST_FIELDS = frozenset(
     verbosity user metadata functions function_call""".split()
 )
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-_FINISH_IN = {
+_FINISH_IN: dict[str, ir.FinishReason] = {
     "stop": "stop",
     "length": "length",
     "tool_calls": "tool_calls",
@@ -99,10 +99,10 @@ def _part(raw: Any, path: str) -> ir.Part:
     if kind == "file":
         file = f.obj(f.req(part, "file", path + "."), path + ".file")
         file_data = f.string(file, "file_data", path + ".file.")
-        mime, data = f.split_data_url(file_data, path + ".file.file_data") if file_data else (None, None)
+        inline = f.split_data_url(file_data, path + ".file.file_data") if file_data else None
         return ir.File(
-            data=data,
-            media_type=mime,
+            data=inline[1] if inline else None,
+            media_type=inline[0] if inline else None,
             file_id=f.string(file, "file_id", path + ".file."),
             filename=f.string(file, "filename", path + ".file."),
             extra=f.rest(part, _FILE_KEYS),
@@ -167,7 +167,7 @@ def _message(raw: Any, path: str) -> ir.Message:
     if role in ("system", "developer", "user"):
         if content is None:
             raise ir.invalid(path + ".content", "is required")
-        return ir.Message(role, _text_parts(content, path + ".content"), name, extra)  # type: ignore[arg-type]
+        return ir.Message(role, _text_parts(content, path + ".content"), name, extra)  # type: ignore[arg-type]  # a str checked against the Literal's values
     if role == "assistant":
         parts = _reasoning_in(message, path)
         if content is not None:
@@ -180,7 +180,7 @@ def _message(raw: Any, path: str) -> ir.Message:
         legacy = f.mapping(message, "function_call", path + ".")
         if legacy:
             name = f.string(legacy, "name", path + ".function_call.", required=True)
-            parts.append(ir.ToolCall(id=name, name=name,  # type: ignore[arg-type]
+            parts.append(ir.ToolCall(id=name, name=name,
                                      arguments=f.string(legacy, "arguments", path + ".function_call.") or ""))
         return ir.Message("assistant", parts, name, extra)
     if role in ("tool", "function"):
@@ -230,7 +230,7 @@ def _tool_choice(raw: Any, path: str = "tool_choice") -> ir.ToolChoice:
     if isinstance(raw, str):
         if raw not in ("auto", "none", "required"):
             raise ir.invalid(path, "must be auto, none, required or an object")
-        return ir.ToolChoice(raw)  # type: ignore[arg-type]
+        return ir.ToolChoice(raw)  # type: ignore[arg-type]  # a str checked against the Literal's values
     choice = f.obj(raw, path)
     if choice.get("type") == "allowed_tools":
         allowed = f.obj(f.req(choice, "allowed_tools", path + "."), path + ".allowed_tools")
@@ -238,14 +238,14 @@ def _tool_choice(raw: Any, path: str = "tool_choice") -> ir.ToolChoice:
         tools = f.array(allowed, "tools", path + ".allowed_tools.", required=True)
         names = [_named(f.obj(t, f"{path}.allowed_tools.tools[{i}]"), f"{path}.allowed_tools.tools[{i}]")
                  for i, t in enumerate(tools)]
-        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]
+        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
     return ir.ToolChoice("required", [_named(choice, path)])
 
 
 def _legacy_function_call(raw: Any) -> ir.ToolChoice:
     if isinstance(raw, str):
         return _tool_choice("required" if raw not in ("auto", "none") else raw, "function_call")
-    return ir.ToolChoice("required", [f.string(f.obj(raw, "function_call"), "name", "function_call.", True)])
+    return ir.ToolChoice("required", [f.string(f.obj(raw, "function_call"), "name", "function_call.", required=True)])
 
 
 def _response_format(raw: Any) -> ir.ResponseFormat:
@@ -254,7 +254,7 @@ def _response_format(raw: Any) -> ir.ResponseFormat:
     if kind is None:
         raise ir.invalid("response_format.type", "is required")
     if kind != "json_schema":
-        return ir.ResponseFormat(kind)  # type: ignore[arg-type]
+        return ir.ResponseFormat(kind)  # type: ignore[arg-type]  # a str checked against the Literal's values
     spec = f.obj(f.req(fmt, "json_schema", "response_format."), "response_format.json_schema")
     p = "response_format.json_schema."
     return ir.ResponseFormat(
@@ -284,8 +284,8 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
     fmt = body.get("response_format")
     metadata = f.mapping(body, "metadata")
     return ir.ChatRequest(
-        model=model,  # type: ignore[arg-type]
-        messages=[_message(m, f"messages[{i}]") for i, m in enumerate(messages)],  # type: ignore[arg-type]
+        model=model,
+        messages=[_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
         dialect=CODEC.name,
         native=body,
         stream=stream,
@@ -308,7 +308,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         reasoning_effort=f.choice(body, "reasoning_effort", _EFFORTS),
         verbosity=f.choice(body, "verbosity", ("low", "medium", "high")),
         user=f.string(body, "user"),
-        metadata=metadata,  # type: ignore[arg-type]
+        metadata=metadata,
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     )
 
@@ -535,7 +535,7 @@ def _decode_choice(raw: dict[str, Any]) -> ir.Choice:
     return ir.Choice(
         index=raw.get("index", 0),
         message=ir.Message("assistant", parts, extra=extra),
-        finish_reason=_FINISH_IN.get(reason, "stop") if reason else None,  # type: ignore[arg-type]
+        finish_reason=_FINISH_IN.get(reason, "stop") if reason else None,
         logprobs=raw.get("logprobs"),
     )
 
@@ -641,7 +641,7 @@ def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
         ))
     reason = choice.get("finish_reason")
     if reason:
-        out.append(ir.Finish(_FINISH_IN.get(reason, "stop"), index))  # type: ignore[arg-type]
+        out.append(ir.Finish(_FINISH_IN.get(reason, "stop"), index))
 
 
 def _chunk_head(id: str, model: str, created: int) -> bytes:

@@ -34,12 +34,12 @@ def decode_embedding_request(body: Any, dialect: str) -> ir.EmbeddingRequest:
     body = f.obj(body, "body")
     fmt = f.choice(body, "encoding_format", ("float", "base64")) or "float"
     return ir.EmbeddingRequest(
-        model=f.string(body, "model", required=True),  # type: ignore[arg-type]
+        model=f.string(body, "model", required=True),
         inputs=_inputs(body.get("input")),
         dialect=dialect,
         native=body,
         dimensions=f.integer(body, "dimensions", minimum=1),
-        encoding_format=fmt,  # type: ignore[arg-type]
+        encoding_format=fmt,  # type: ignore[arg-type]  # a str checked against the Literal's values
         user=f.string(body, "user"),
         extra=f.rest(body, _FIELDS) or {},
     )

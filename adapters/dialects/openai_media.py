@@ -62,8 +62,8 @@ def decode_speech_request(body: Any, dialect: str) -> ir.SpeechRequest:
     if speed is not None and not 0.25 <= speed <= 4.0:
         raise ir.invalid("speed", "must be between 0.25 and 4")
     return ir.SpeechRequest(
-        model=f.string(body, "model", required=True),  # type: ignore[arg-type]
-        input=f.string(body, "input", required=True),  # type: ignore[arg-type]
+        model=f.string(body, "model", required=True),
+        input=f.string(body, "input", required=True),
         voice=voice,
         dialect=dialect,
         native=body,
@@ -83,7 +83,7 @@ def decode_transcription_request(body: Any, dialect: str) -> ir.TranscriptionReq
         if value not in GRANULARITIES:
             raise ir.invalid("timestamp_granularities", f"must be {' or '.join(GRANULARITIES)}")
     return ir.TranscriptionRequest(
-        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
+        model=forms.text(values, "model", required=True),
         filename=upload.filename,
         content_type=upload.content_type,
         dialect=dialect,
@@ -105,12 +105,12 @@ def decode_image_request(body: Any, dialect: str, edit: bool) -> ir.ImageRequest
     if not isinstance(body, ir.Form):
         body = f.obj(body, "body")
         return ir.ImageRequest(
-            model=f.string(body, "model", required=True),  # type: ignore[arg-type]
-            prompt=f.string(body, "prompt", required=True),  # type: ignore[arg-type]
+            model=f.string(body, "model", required=True),
+            prompt=f.string(body, "prompt", required=True),
             dialect=dialect,
             n=f.integer(body, "n", minimum=1),
             size=f.string(body, "size"),
-            response_format=f.choice(body, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]
+            response_format=f.choice(body, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]  # a str checked against the Literal's values
             edit=edit,
             stream=bool(f.boolean(body, "stream")),
             native=body,
@@ -123,12 +123,12 @@ def decode_image_request(body: Any, dialect: str, edit: bool) -> ir.ImageRequest
     if all(u.name == "mask" for u in uploads):
         raise ir.invalid("image", "is required")
     return ir.ImageRequest(
-        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
-        prompt=forms.text(values, "prompt", required=True),  # type: ignore[arg-type]
+        model=forms.text(values, "model", required=True),
+        prompt=forms.text(values, "prompt", required=True),
         dialect=dialect,
         n=forms.integer(values, "n"),
         size=forms.text(values, "size"),
-        response_format=forms.choice(values, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]
+        response_format=forms.choice(values, "response_format", IMAGE_FORMATS),  # type: ignore[arg-type]  # a str checked against the Literal's values
         edit=True,
         stream=forms.boolean(values, "stream"),
         files=body.files,
@@ -373,7 +373,7 @@ class MediaPassthrough(Passthrough):
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(payload, dict):
-                    _count(payload, self.usage)  # type: ignore[arg-type]
+                    _count(payload, self.usage)  # type: ignore[arg-type]  # a media passthrough always starts with the request's usage
         return b""
 
 

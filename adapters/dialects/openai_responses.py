@@ -69,17 +69,17 @@ def _content_part(raw: Any, path: str) -> ir.Part:
             raise ir.invalid(path + ".image_url", "an input_image needs image_url or file_id")
         return ir.File(file_id=file_id, media_type="image/*")
     if kind == "input_file":
-        data = f.string(part, "file_data", path + ".")
-        mime = None
-        if data and data.startswith("data:"):
-            mime, data = f.split_data_url(data, path + ".file_data")
-        return ir.File(data=data, media_type=mime or ("application/pdf" if data else None),
+        file_data = f.string(part, "file_data", path + ".")
+        file_type: str | None = None
+        if file_data and file_data.startswith("data:"):
+            file_type, file_data = f.split_data_url(file_data, path + ".file_data")
+        return ir.File(data=file_data, media_type=file_type or ("application/pdf" if file_data else None),
                        url=f.string(part, "file_url", path + "."), file_id=f.string(part, "file_id", path + "."),
                        filename=f.string(part, "filename", path + "."))
     if kind == "input_audio":
         audio = f.obj(f.req(part, "input_audio", path + "."), path + ".input_audio")
-        return ir.Audio(data=f.string(audio, "data", path + ".input_audio.", required=True),  # type: ignore[arg-type]
-                        format=f.string(audio, "format", path + ".input_audio.", required=True))  # type: ignore[arg-type]
+        return ir.Audio(data=f.string(audio, "data", path + ".input_audio.", required=True),
+                        format=f.string(audio, "format", path + ".input_audio.", required=True))
     raise ir.invalid(path + ".type", f"unsupported content part type {kind!r}")
 
 
@@ -120,18 +120,18 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
             if role == "assistant":
                 assistant().parts.extend(parts)
             else:
-                messages.append(ir.Message(role, parts))  # type: ignore[arg-type]
+                messages.append(ir.Message(role, parts))  # type: ignore[arg-type]  # a str checked against the Literal's values
         elif kind in ("function_call", "custom_tool_call"):
             custom = kind == "custom_tool_call"
             assistant().parts.append(ir.ToolCall(
-                id=f.string(item, "call_id", where + ".", required=True),  # type: ignore[arg-type]
-                name=f.string(item, "name", where + ".", required=True),  # type: ignore[arg-type]
+                id=f.string(item, "call_id", where + ".", required=True),
+                name=f.string(item, "name", where + ".", required=True),
                 arguments=f.string(item, "input" if custom else "arguments", where + ".") or "",
                 kind="custom" if custom else "function",
                 extra={"id": item["id"]} if item.get("id") else None))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = f.string(item, "call_id", where + ".", required=True)
-            result = ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),  # type: ignore[arg-type]
+            result = ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
                                    extra={"custom": True} if kind == "custom_tool_call_output" else None)
             if messages and messages[-1].role == "tool":
                 messages[-1].parts.append(result)
@@ -158,13 +158,13 @@ def _tool(raw: Any, path: str) -> ir.Tool:
     kind = tool.get("type")
     if kind == "function":
         strict = f.boolean(tool, "strict", path + ".")
-        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),  # type: ignore[arg-type]
+        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
                        description=f.string(tool, "description", path + "."),
                        parameters=f.mapping(tool, "parameters", path + "."),
                        strict=True if strict is None else strict,
                        extra=f.rest(tool, frozenset({"type", "name", "description", "parameters", "strict"})))
     if kind == "custom":
-        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),  # type: ignore[arg-type]
+        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
                        description=f.string(tool, "description", path + "."), kind="custom",
                        extra=f.rest(tool, frozenset({"type", "name", "description"})))
     return ir.Tool(name=str(kind), kind="server", extra={"responses": tool})
@@ -174,15 +174,15 @@ def _tool_choice(raw: Any) -> ir.ToolChoice:
     if isinstance(raw, str):
         if raw not in ("auto", "none", "required"):
             raise ir.invalid("tool_choice", "must be auto, none, required or an object")
-        return ir.ToolChoice(raw)  # type: ignore[arg-type]
+        return ir.ToolChoice(raw)  # type: ignore[arg-type]  # a str checked against the Literal's values
     choice = f.obj(raw, "tool_choice")
     if choice.get("type") == "allowed_tools":
         mode = f.choice(choice, "mode", ("auto", "required"), "tool_choice.") or "auto"
         tools = f.array(choice, "tools", "tool_choice.", required=True) or []
         names = [name for i, t in enumerate(tools)  # a server tool has no name
                  if (name := f.string(f.obj(t, f"tool_choice.tools[{i}]"), "name", f"tool_choice.tools[{i}]."))]
-        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]
-    return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])  # type: ignore[list-item]
+        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
+    return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])
 
 
 def _text_format(text: Mapping[str, Any]) -> ir.ResponseFormat | None:
@@ -191,7 +191,7 @@ def _text_format(text: Mapping[str, Any]) -> ir.ResponseFormat | None:
         return None
     kind = f.choice(fmt, "type", ("text", "json_object", "json_schema"), "text.format.")
     if kind != "json_schema":
-        return ir.ResponseFormat(kind or "text")  # type: ignore[arg-type]
+        return ir.ResponseFormat(kind or "text")  # type: ignore[arg-type]  # a str checked against the Literal's values
     return ir.ResponseFormat("json_schema", schema=f.mapping(fmt, "schema", "text.format."),
                              name=f.string(fmt, "name", "text.format.", required=True),
                              description=f.string(fmt, "description", "text.format."),
@@ -218,7 +218,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
     f.string(body, "previous_response_id")  # both read by the conversation state layer, from `native`
     f.boolean(body, "store")
     return ir.ChatRequest(
-        model=model,  # type: ignore[arg-type]
+        model=model,
         messages=messages,
         dialect=CODEC.name,
         native=body,
@@ -235,7 +235,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         reasoning_effort=f.choice(effort_config, "effort", _EFFORTS, "reasoning."),
         verbosity=f.choice(text, "verbosity", ("low", "medium", "high"), "text."),
         user=f.string(body, "safety_identifier") or f.string(body, "user"),
-        metadata=f.mapping(body, "metadata"),  # type: ignore[arg-type]
+        metadata=f.mapping(body, "metadata"),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     )
 
@@ -641,7 +641,7 @@ class ResponsesStreamEncoder(StreamEncoder):
                 out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
                                    content_index=0, part={"type": "output_text", "text": "", "annotations": []})
             self._text += event.text
-            return out + self._event("response.output_text.delta", item_id=self._open["id"],  # type: ignore[index]
+            return out + self._event("response.output_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), content_index=0, delta=event.text, logprobs=[])
         if isinstance(event, ir.ToolCallDelta):
             out = b""
@@ -652,8 +652,8 @@ class ResponsesStreamEncoder(StreamEncoder):
                 self._tool_index = event.index
             if not event.arguments:
                 return out
-            self._open["arguments"] += event.arguments  # type: ignore[index]
-            return out + self._event("response.function_call_arguments.delta", item_id=self._open["id"],  # type: ignore[index]
+            self._open["arguments"] += event.arguments  # type: ignore[index]  # the item opened above
+            return out + self._event("response.function_call_arguments.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), delta=event.arguments)
         if isinstance(event, ir.ReasoningDelta):
             if not event.text:
@@ -666,7 +666,7 @@ class ResponsesStreamEncoder(StreamEncoder):
                                    output_index=len(self._items), summary_index=0,
                                    part={"type": "summary_text", "text": ""})
             self._text += event.text
-            return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]
+            return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), summary_index=0, delta=event.text)
         if isinstance(event, ir.Finish):
             self._reason = event.reason

@@ -19,7 +19,8 @@ being the gateway's kind of error, with the status. The dialect is no upstream's
 from __future__ import annotations
 
 import base64
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -79,7 +80,7 @@ def decode_render(body: Any, headers: Mapping[bytes, bytes]) -> ir.ImageRequest:
         raise ir.invalid("prompt", "is required (or `input`)")
     files = forms.images(form, values, "file")
     return ir.ImageRequest(
-        model=model,  # type: ignore[arg-type]
+        model=model,
         prompt=prompt,
         dialect=CODEC.name,
         response_format="b64_json",  # the bytes are the answer, so a link will not do
@@ -93,7 +94,7 @@ def decode_transcribe(body: Any) -> ir.TranscriptionRequest:
     form, values = _form(body, _TRANSCRIBE_FIELDS)
     upload = forms.audio(form, values)
     return ir.TranscriptionRequest(
-        model=forms.text(values, "model", required=True),  # type: ignore[arg-type]
+        model=forms.text(values, "model", required=True),
         filename=upload.filename,
         content_type=upload.content_type,
         dialect=CODEC.name,

@@ -66,7 +66,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             content = request.content
         except httpx.RequestNotRead:
-            content = request.stream  # type: ignore[assignment]
+            content = request.stream  # type: ignore[assignment]  # httpx types a request's stream as sync or async; the gateway's are async
         try:
             response = await session.request(
                 request.method,
