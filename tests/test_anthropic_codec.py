@@ -16,23 +16,25 @@ from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import openai_chat
 from interlingua.adapters.dialects.anthropic import (
     CODEC,
-    DEFAULT_MAX_TOKENS,
-    JSON_OBJECT_INSTRUCTION,
     PING,
     MessagesPassthrough,
     MessagesStreamDecoder,
     MessagesStreamEncoder,
-    decode_messages_request,
     decode_messages_response,
     decode_usage,
     encode_error_body,
-    encode_messages_request,
     encode_messages_response,
     encode_usage,
 )
+from interlingua.adapters.dialects.anthropic_request import (
+    DEFAULT_MAX_TOKENS,
+    JSON_OBJECT_INSTRUCTION,
+    decode_messages_request,
+    encode_messages_request,
+)
 from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
 from interlingua.adapters.dialects.ids import original_id, safe_id
-from interlingua.adapters.dialects.openai_chat import decode_chat_request
+from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
 from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_events
 
 # Fixtures ----------------------------------------------------------------------------------------

@@ -13,23 +13,25 @@ import pytest
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects.anthropic import decode_messages_request
+from interlingua.adapters.dialects.anthropic_request import decode_messages_request
 from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
 from interlingua.adapters.dialects.gemini import (
     CODEC,
-    SKIP_SIGNATURE,
     GeneratePassthrough,
     GenerateStreamDecoder,
     GenerateStreamEncoder,
-    decode_generate_request,
     decode_generate_response,
     decode_usage,
     encode_error_body,
-    encode_generate_request,
     encode_generate_response,
     encode_usage,
 )
-from interlingua.adapters.dialects.openai_chat import decode_chat_request
+from interlingua.adapters.dialects.gemini_request import (
+    SKIP_SIGNATURE,
+    decode_generate_request,
+    encode_generate_request,
+)
+from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
 from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------

@@ -17,11 +17,13 @@ from interlingua.adapters.dialects.openai_chat import (
     ChatPassthrough,
     ChatStreamDecoder,
     ChatStreamEncoder,
-    decode_chat_request,
     decode_chat_response,
     decode_usage,
-    encode_chat_request,
     encode_chat_response,
+)
+from interlingua.adapters.dialects.openai_chat_request import (
+    decode_chat_request,
+    encode_chat_request,
 )
 from tests.support import decode_in_pieces, forward_in_pieces, sse_data
 

@@ -23,10 +23,12 @@ from interlingua.adapters.dialects.openai_responses import (
     ResponsesPassthrough,
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
-    decode_responses_request,
     decode_responses_response,
-    encode_responses_request,
     encode_responses_response,
+)
+from interlingua.adapters.dialects.openai_responses_request import (
+    decode_responses_request,
+    encode_responses_request,
 )
 from tests.support import decode_in_pieces, forward_in_pieces, responses_events, responses_items
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects.openai_responses import decode_responses_request
+from interlingua.adapters.dialects.openai_responses_request import decode_responses_request
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg

@@ -1,4 +1,5 @@
-"""OpenAI Responses (OpenAI's Responses API reference, streaming events included), both directions.
+"""OpenAI Responses (OpenAI's Responses API reference, streaming events included), both directions:
+answers, streams, errors and the codec here, requests in `openai_responses_request.py`.
 
 Items map onto IR messages: consecutive assistant output (message, reasoning and function_call
 items) becomes one assistant message, each function_call_output one tool message. A reasoning
@@ -20,7 +21,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import reasoning, sse
+from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -32,346 +33,18 @@ from interlingua.adapters.dialects.base import (
     UpstreamDialect,
 )
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
-
-PROVIDER = "openai"
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-_REQUEST_FIELDS = frozenset(
-    """model input instructions tools tool_choice parallel_tool_calls max_output_tokens temperature top_p
-    top_logprobs text reasoning stream metadata user safety_identifier""".split()
+from interlingua.adapters.dialects.openai_responses_request import (
+    NAME,
+    PROVIDER,
+    decode_items,
+    decode_responses_request,
+    encode_responses_request,
+    summary_items,
 )
-_ROLES = ("user", "assistant", "system", "developer")
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(16)}"
-
-
-# Request: wire -> IR ------------------------------------------------------------------------------
-
-
-def _content_part(raw: Any, path: str) -> ir.Part:
-    part = f.obj(raw, path)
-    kind = f.string(part, "type", path + ".", required=True)
-    if kind in ("input_text", "output_text", "text"):
-        return ir.Text(f.string(part, "text", path + ".") or "")
-    if kind == "refusal":
-        return ir.Refusal(f.string(part, "refusal", path + ".") or "")
-    if kind == "input_image":
-        url = f.string(part, "image_url", path + ".")
-        detail = f.string(part, "detail", path + ".")
-        if url and url.startswith("data:"):
-            mime, data = f.split_data_url(url, path + ".image_url")
-            return ir.Image(data=data, media_type=mime, detail=detail)
-        if url:
-            return ir.Image(url=url, detail=detail)
-        file_id = f.string(part, "file_id", path + ".")
-        if not file_id:
-            raise ir.invalid(path + ".image_url", "an input_image needs image_url or file_id")
-        return ir.File(file_id=file_id, media_type="image/*")
-    if kind == "input_file":
-        file_data = f.string(part, "file_data", path + ".")
-        file_type: str | None = None
-        if file_data and file_data.startswith("data:"):
-            file_type, file_data = f.split_data_url(file_data, path + ".file_data")
-        return ir.File(data=file_data, media_type=file_type or ("application/pdf" if file_data else None),
-                       url=f.string(part, "file_url", path + "."), file_id=f.string(part, "file_id", path + "."),
-                       filename=f.string(part, "filename", path + "."))
-    if kind == "input_audio":
-        audio = f.obj(f.req(part, "input_audio", path + "."), path + ".input_audio")
-        return ir.Audio(data=f.string(audio, "data", path + ".input_audio.", required=True),
-                        format=f.string(audio, "format", path + ".input_audio.", required=True))
-    raise ir.invalid(path + ".type", f"unsupported content part type {kind!r}")
-
-
-def _content(raw: Any, path: str) -> list[ir.Part]:
-    if isinstance(raw, str):
-        return [ir.Text(raw)]
-    if not isinstance(raw, list):
-        raise ir.invalid(path, "must be a string or an array of content parts")
-    return [_content_part(p, f"{path}[{i}]") for i, p in enumerate(raw)]
-
-
-def _output(raw: Any, path: str) -> list[ir.Part]:
-    if isinstance(raw, str) or raw is None:
-        return [ir.Text(raw or "")]
-    return _content(raw, path)
-
-
-def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
-    """Input items (or stored output items) as IR messages."""
-    messages: list[ir.Message] = []
-
-    def assistant() -> ir.Message:
-        if not messages or messages[-1].role != "assistant":
-            messages.append(ir.Message("assistant", []))
-        return messages[-1]
-
-    for i, raw in enumerate(items):
-        where = f"{path}[{i}]"
-        item = f.obj(raw, where)
-        kind = f.string(item, "type", where + ".") or ("message" if "role" in item else None)
-        if kind is None:
-            raise ir.invalid(where + ".type", "is required")
-        if kind == "message":
-            role = f.choice(item, "role", _ROLES, where + ".")
-            if role is None:
-                raise ir.invalid(where + ".role", "is required")
-            parts = _content(f.req(item, "content", where + "."), where + ".content")
-            if role == "assistant":
-                assistant().parts.extend(parts)
-            else:
-                messages.append(ir.Message(role, parts))  # type: ignore[arg-type]  # a str checked against the Literal's values
-        elif kind in ("function_call", "custom_tool_call"):
-            custom = kind == "custom_tool_call"
-            assistant().parts.append(ir.ToolCall(
-                id=f.string(item, "call_id", where + ".", required=True),
-                name=f.string(item, "name", where + ".", required=True),
-                arguments=f.string(item, "input" if custom else "arguments", where + ".") or "",
-                kind="custom" if custom else "function",
-                extra={"id": item["id"]} if item.get("id") else None))
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = f.string(item, "call_id", where + ".", required=True)
-            result = ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
-                                   extra={"custom": True} if kind == "custom_tool_call_output" else None)
-            if messages and messages[-1].role == "tool":
-                messages[-1].parts.append(result)
-            else:
-                messages.append(ir.Message("tool", [result]))
-        elif kind == "reasoning":
-            summary = f.array(item, "summary", where + ".") or []
-            text = "".join(f.string(f.obj(s, f"{where}.summary[{j}]"), "text", f"{where}.summary[{j}].") or ""
-                           for j, s in enumerate(summary))
-            assistant().parts.append(ir.Reasoning(
-                text=text, signature=f.string(item, "encrypted_content", where + "."), provider=PROVIDER,
-                extra={"id": item["id"]} if item.get("id") else None))
-        else:
-            part = ir.Opaque(CODEC.name, item)
-            if messages and messages[-1].role == "assistant":
-                messages[-1].parts.append(part)
-            else:
-                messages.append(ir.Message("user", [part]))
-    return messages
-
-
-def _tool(raw: Any, path: str) -> ir.Tool:
-    tool = f.obj(raw, path)
-    kind = tool.get("type")
-    if kind == "function":
-        strict = f.boolean(tool, "strict", path + ".")
-        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
-                       description=f.string(tool, "description", path + "."),
-                       parameters=f.mapping(tool, "parameters", path + "."),
-                       strict=True if strict is None else strict,
-                       extra=f.rest(tool, frozenset({"type", "name", "description", "parameters", "strict"})))
-    if kind == "custom":
-        return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
-                       description=f.string(tool, "description", path + "."), kind="custom",
-                       extra=f.rest(tool, frozenset({"type", "name", "description"})))
-    return ir.Tool(name=str(kind), kind="server", extra={"responses": tool})
-
-
-def _tool_choice(raw: Any) -> ir.ToolChoice:
-    if isinstance(raw, str):
-        if raw not in ("auto", "none", "required"):
-            raise ir.invalid("tool_choice", "must be auto, none, required or an object")
-        return ir.ToolChoice(raw)  # type: ignore[arg-type]  # a str checked against the Literal's values
-    choice = f.obj(raw, "tool_choice")
-    if choice.get("type") == "allowed_tools":
-        mode = f.choice(choice, "mode", ("auto", "required"), "tool_choice.") or "auto"
-        tools = f.array(choice, "tools", "tool_choice.", required=True) or []
-        names = [name for i, t in enumerate(tools)  # a server tool has no name
-                 if (name := f.string(f.obj(t, f"tool_choice.tools[{i}]"), "name", f"tool_choice.tools[{i}]."))]
-        return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
-    return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])
-
-
-def _text_format(text: Mapping[str, Any]) -> ir.ResponseFormat | None:
-    fmt = f.mapping(text, "format", "text.")
-    if fmt is None:
-        return None
-    kind = f.choice(fmt, "type", ("text", "json_object", "json_schema"), "text.format.")
-    if kind != "json_schema":
-        return ir.ResponseFormat(kind or "text")  # type: ignore[arg-type]  # a str checked against the Literal's values
-    return ir.ResponseFormat("json_schema", schema=f.mapping(fmt, "schema", "text.format."),
-                             name=f.string(fmt, "name", "text.format.", required=True),
-                             description=f.string(fmt, "description", "text.format."),
-                             strict=f.boolean(fmt, "strict", "text.format."))
-
-
-def decode_responses_request(body: Any) -> ir.ChatRequest:
-    body = f.obj(body, "body")
-    model = f.string(body, "model", required=True)
-    raw_input = f.req(body, "input")
-    if isinstance(raw_input, str):
-        messages = [ir.Message("user", [ir.Text(raw_input)])]
-    elif isinstance(raw_input, list):
-        messages = decode_items(raw_input)
-    else:
-        raise ir.invalid("input", "must be a string or an array of items")
-    instructions = f.string(body, "instructions")
-    if instructions:
-        messages.insert(0, ir.Message("developer", [ir.Text(instructions)]))
-    tools = f.array(body, "tools")
-    text = f.mapping(body, "text") or {}
-    effort_config = f.mapping(body, "reasoning") or {}
-    choice = body.get("tool_choice")
-    f.string(body, "previous_response_id")  # both read by the conversation state layer, from `native`
-    f.boolean(body, "store")
-    return ir.ChatRequest(
-        model=model,
-        messages=messages,
-        dialect=CODEC.name,
-        native=body,
-        stream=bool(f.boolean(body, "stream")),
-        stream_usage=True,
-        max_tokens=f.integer(body, "max_output_tokens", minimum=1),
-        temperature=f.number(body, "temperature"),
-        top_p=f.number(body, "top_p"),
-        top_logprobs=f.integer(body, "top_logprobs", minimum=0),
-        tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else None,
-        tool_choice=_tool_choice(choice) if choice is not None else None,
-        parallel_tool_calls=f.boolean(body, "parallel_tool_calls"),
-        response_format=_text_format(text),
-        reasoning_effort=f.choice(effort_config, "effort", _EFFORTS, "reasoning."),
-        verbosity=f.choice(text, "verbosity", ("low", "medium", "high"), "text."),
-        user=f.string(body, "safety_identifier") or f.string(body, "user"),
-        metadata=f.mapping(body, "metadata"),
-        extra=f.rest(body, _REQUEST_FIELDS) or {},
-    )
-
-
-# Request: IR -> wire ------------------------------------------------------------------------------
-
-
-def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
-    text_type = "output_text" if role == "assistant" else "input_text"
-    out: list[dict[str, Any]] = []
-    for part in parts:
-        if isinstance(part, ir.Text):
-            out.append({"type": text_type, "text": part.text, **({"annotations": []} if role == "assistant" else {})})
-        elif isinstance(part, ir.Refusal):
-            out.append({"type": "refusal", "refusal": part.text})
-        elif isinstance(part, ir.Image):
-            image: dict[str, Any] = {"type": "input_image",
-                                     "image_url": part.url or f.data_url(part.media_type or "image/png",
-                                                                         part.data or "")}
-            image["detail"] = part.detail or "auto"
-            out.append(image)
-        elif isinstance(part, ir.File):
-            file: dict[str, Any] = {"type": "input_file"}
-            if part.data is not None:
-                file["file_data"] = f.data_url(part.media_type or "application/pdf", part.data)
-            for key, value in (("file_id", part.file_id), ("file_url", part.url), ("filename", part.filename)):
-                if value:
-                    file[key] = value
-            out.append(file)
-        elif isinstance(part, ir.Audio):
-            out.append({"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}})
-    return out
-
-
-def _items_out(message: ir.Message) -> list[dict[str, Any]]:
-    if message.role == "tool":
-        return [{"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
-                 "call_id": r.call_id,
-                 "output": "".join(p.text for p in r.content if isinstance(p, ir.Text))}
-                for r in message.parts if isinstance(r, ir.ToolResult)]
-    items: list[dict[str, Any]] = []
-    pending: list[ir.Part] = []
-
-    def flush() -> None:
-        content = _content_out(pending, message.role)
-        if content:
-            items.append({"type": "message", "role": message.role, "content": content})
-        pending.clear()
-
-    for part in message.parts:
-        if isinstance(part, ir.ToolCall):
-            flush()
-            if part.kind == "custom":
-                items.append({"type": "custom_tool_call", "call_id": part.id, "name": part.name,
-                              "input": part.arguments})
-            else:
-                items.append({"type": "function_call", "call_id": part.id, "name": part.name,
-                              "arguments": part.arguments})
-        elif isinstance(part, ir.Reasoning):
-            if part.provider == PROVIDER and part.signature:
-                flush()
-                item: dict[str, Any] = {"type": "reasoning", "summary": _summary(part.text),
-                                        "encrypted_content": part.signature}
-                if part.extra and part.extra.get("id"):
-                    item["id"] = part.extra["id"]
-                items.append(item)
-        elif isinstance(part, ir.Opaque):
-            if part.dialect == CODEC.name:
-                flush()
-                items.append(part.data)
-        else:
-            pending.append(part)
-    flush()
-    return items
-
-
-def _summary(text: str) -> list[dict[str, Any]]:
-    return [{"type": "summary_text", "text": text}] if text else []
-
-
-def _tool_out(tool: ir.Tool) -> dict[str, Any]:
-    if tool.kind == "server":
-        if tool.extra and "responses" in tool.extra:
-            return tool.extra["responses"]
-        raise ir.invalid("tools", f"tool {tool.name!r} is a server tool of another provider; this upstream has none")
-    if tool.kind == "custom":
-        return {"type": "custom", "name": tool.name, **({"description": tool.description} if tool.description else {}),
-                **(tool.extra or {})}
-    out: dict[str, Any] = {"type": "function", "name": tool.name, "parameters": tool.parameters,
-                           "strict": bool(tool.strict)}  # Responses defaults to strict: say false plainly
-    if tool.description is not None:
-        out["description"] = tool.description
-    return out
-
-
-def _tool_choice_out(choice: ir.ToolChoice) -> Any:
-    if not choice.names:
-        return choice.mode
-    if len(choice.names) == 1 and choice.mode == "required":
-        return {"type": "function", "name": choice.names[0]}
-    return {"type": "allowed_tools", "mode": choice.mode,
-            "tools": [{"type": "function", "name": n} for n in choice.names]}
-
-
-def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
-    items: list[dict[str, Any]] = []
-    for message in req.messages:
-        items.extend(_items_out(message))
-    body: dict[str, Any] = {"model": model, "input": items, "store": False,
-                            "include": ["reasoning.encrypted_content"]}
-    if req.stream:
-        body["stream"] = True
-    for key, value in (("max_output_tokens", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),
-                       ("top_logprobs", req.top_logprobs), ("parallel_tool_calls", req.parallel_tool_calls),
-                       ("metadata", req.metadata), ("safety_identifier", req.user)):
-        if value is not None:
-            body[key] = value
-    if req.tools:
-        body["tools"] = [_tool_out(t) for t in req.tools]
-    if req.tool_choice is not None:
-        body["tool_choice"] = _tool_choice_out(req.tool_choice)
-    text: dict[str, Any] = {}
-    if req.response_format is not None:
-        fmt = req.response_format
-        text["format"] = ({"type": fmt.type} if fmt.type != "json_schema" else
-                          {"type": "json_schema", "name": fmt.name or "response", "schema": fmt.schema or {},
-                           **({"strict": fmt.strict} if fmt.strict is not None else {}),
-                           **({"description": fmt.description} if fmt.description else {})})
-    if req.verbosity:
-        text["verbosity"] = req.verbosity
-    if text:
-        body["text"] = text
-    level = reasoning.effort(req)
-    if level is not None:
-        body["reasoning"] = {"effort": level, **({"summary": "auto"} if level != "none" else {})}
-    return body
 
 
 # Response -----------------------------------------------------------------------------------------
@@ -437,7 +110,7 @@ def _output_items(parts: list[ir.Part]) -> list[dict[str, Any]]:
                               "arguments": part.arguments, "status": "completed"})
         elif isinstance(part, ir.Reasoning) and (part.text or part.provider == PROVIDER):
             item = {"type": "reasoning", "id": (part.extra or {}).get("id") or _new_id("rs"),
-                    "summary": _summary(part.text)}
+                    "summary": summary_items(part.text)}
             if part.provider == PROVIDER and part.signature:
                 item["encrypted_content"] = part.signature
             items.append(item)
@@ -723,7 +396,7 @@ def final_response(block: bytes) -> dict[str, Any] | None:
 
 
 class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
-    name = "responses"
+    name = NAME
     results = {
         ir.ChatResponse: encode_responses_response,
         ir.TokenCount: lambda result, request: {"object": "response.input_tokens",

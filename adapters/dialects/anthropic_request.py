@@ -1,0 +1,373 @@
+"""Anthropic Messages requests, both directions: a client's body into the IR, the IR into an
+upstream's body (Anthropic's Messages API reference: request fields, content blocks, tools,
+`tool_choice`, `thinking`). Answers, streams and the codec are in `anthropic.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects.ids import original_id, safe_id
+from interlingua.adapters.dialects.reasoning import MIN_BUDGET, budget
+
+NAME = "anthropic"  # the dialect's name in the IR (`ChatRequest.dialect`)
+
+PROVIDER = "anthropic"
+
+DEFAULT_MAX_TOKENS = 4096
+
+JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
+
+_REQUEST_FIELDS = frozenset(
+    """model max_tokens messages system stop_sequences temperature top_p top_k stream tools tool_choice thinking
+    output_config output_format metadata""".split()
+)
+
+
+# Request: wire -> IR ------------------------------------------------------------------------------
+
+
+def _source(block: dict[str, Any], path: str) -> dict[str, Any]:
+    return f.obj(f.req(block, "source", path + "."), path + ".source")
+
+
+def _block(raw: Any, path: str) -> ir.Part:
+    block = f.obj(raw, path)
+    kind = f.string(block, "type", path + ".", required=True)
+    extra = f.rest(block, _BLOCK_KEYS.get(kind, frozenset({"type"})))
+    if kind == "text":
+        text = f.string(block, "text", path + ".")
+        if not text:
+            raise ir.invalid(path + ".text", "must be a non-empty string")
+        return ir.Text(text, extra)
+    if kind in ("image", "document"):
+        source = _source(block, path)
+        stype = f.choice(source, "type", ("base64", "url", "file", "text", "content"), path + ".source.")
+        if stype == "url":
+            url = f.string(source, "url", path + ".source.", required=True)
+            return ir.Image(url=url, extra=extra) if kind == "image" else ir.File(url=url, extra=extra)
+        if stype == "file":
+            file_id = f.string(source, "file_id", path + ".source.", required=True)
+            return ir.File(file_id=file_id, extra={**(extra or {}), "block": kind})
+        if stype == "base64":
+            mime = f.string(source, "media_type", path + ".source.", required=True)
+            data = f.string(source, "data", path + ".source.", required=True)
+            if kind == "image":
+                return ir.Image(data=data, media_type=mime, extra=extra)
+            return ir.File(data=data, media_type=mime, extra=extra)
+        return ir.File(media_type=f.string(source, "media_type", path + ".source."),
+                       extra={**(extra or {}), "source": source})
+    if kind == "tool_use":
+        return ir.ToolCall(
+            id=original_id(f.string(block, "id", path + ".", required=True)),
+            name=f.string(block, "name", path + ".", required=True),
+            arguments=orjson.dumps(f.obj(block.get("input", {}), path + ".input")).decode(),
+            extra=extra,
+        )
+    if kind == "tool_result":
+        content = block.get("content")
+        parts: list[ir.Part]
+        if content is None:
+            parts = []
+        elif isinstance(content, str):
+            parts = [ir.Text(content)]
+        elif isinstance(content, list):
+            parts = [_block(b, f"{path}.content[{i}]") for i, b in enumerate(content)]
+        else:
+            raise ir.invalid(path + ".content", "must be a string or an array of blocks")
+        return ir.ToolResult(
+            call_id=original_id(f.string(block, "tool_use_id", path + ".", required=True)),
+            content=parts,
+            is_error=bool(f.boolean(block, "is_error", path + ".")),
+            extra=extra,
+        )
+    if kind == "thinking":
+        return ir.Reasoning(text=f.string(block, "thinking", path + ".") or "",
+                            signature=f.string(block, "signature", path + ".") or None, provider=PROVIDER)
+    if kind == "redacted_thinking":
+        return ir.Reasoning(redacted=f.string(block, "data", path + ".", required=True), provider=PROVIDER)
+    return ir.Opaque(PROVIDER, block)  # server tool use and results, search results, containers...
+
+
+_BLOCK_KEYS = {
+    "text": frozenset({"type", "text"}),
+    "image": frozenset({"type", "source"}),
+    "document": frozenset({"type", "source"}),
+    "tool_use": frozenset({"type", "id", "name", "input"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error"}),
+}
+
+
+def _content(content: Any, path: str) -> list[ir.Part]:
+    if isinstance(content, str):
+        return [ir.Text(content)]
+    if not isinstance(content, list):
+        raise ir.invalid(path, "must be a string or an array of content blocks")
+    return [_block(b, f"{path}[{i}]") for i, b in enumerate(content)]
+
+
+def _message(raw: Any, path: str) -> list[ir.Message]:
+    """One Anthropic message; a user turn's tool results become IR tool messages, first."""
+    message = f.obj(raw, path)
+    role = f.choice(message, "role", ("user", "assistant"), path + ".")
+    if role is None:
+        raise ir.invalid(path + ".role", "is required")
+    parts = _content(f.req(message, "content", path + "."), path + ".content")
+    if role == "assistant":
+        return [ir.Message("assistant", parts)]
+    results = [p for p in parts if isinstance(p, ir.ToolResult)]
+    rest: list[ir.Part] = [p for p in parts if not isinstance(p, ir.ToolResult)]
+    out = [ir.Message("tool", [r]) for r in results]
+    if rest:
+        out.append(ir.Message("user", rest))
+    return out
+
+
+def _system(raw: Any) -> list[ir.Message]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [ir.Message("system", [ir.Text(raw)])]
+    return [ir.Message("system", _content(raw, "system"))]
+
+
+def _tool(raw: Any, path: str) -> ir.Tool:
+    tool = f.obj(raw, path)
+    kind = tool.get("type", "custom")
+    name = f.string(tool, "name", path + ".", required=True)
+    if kind not in ("custom", None):
+        return ir.Tool(name=name, kind="server", extra=tool)
+    return ir.Tool(
+        name=name,
+        description=f.string(tool, "description", path + "."),
+        parameters=f.mapping(tool, "input_schema", path + "."),
+        strict=f.boolean(tool, "strict", path + "."),
+        extra=f.rest(tool, frozenset({"name", "description", "input_schema", "strict", "type"})),
+    )
+
+
+def _tool_choice(raw: Any) -> tuple[ir.ToolChoice, bool | None]:
+    choice = f.obj(raw, "tool_choice")
+    kind = f.choice(choice, "type", ("auto", "any", "tool", "none"), "tool_choice.")
+    disable_parallel = f.boolean(choice, "disable_parallel_tool_use", "tool_choice.")
+    parallel = None if disable_parallel is None else not disable_parallel
+    if kind == "tool":
+        return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)]), parallel
+    mode = {"auto": "auto", "any": "required", "none": "none", None: "auto"}[kind]
+    return ir.ToolChoice(mode), parallel  # type: ignore[arg-type]  # a str checked against the Literal's values
+
+
+def _format(raw: Any, path: str) -> ir.ResponseFormat:
+    fmt = f.obj(raw, path)
+    if f.string(fmt, "type", path + ".") != "json_schema":
+        raise ir.invalid(path + ".type", "must be json_schema")
+    return ir.ResponseFormat("json_schema", schema=f.mapping(fmt, "schema", path + "."), name="response")
+
+
+def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bool = False) -> ir.ChatRequest:
+    body = f.obj(body, "body")
+    model = f.string(body, "model", required=True)
+    max_tokens = f.integer(body, "max_tokens", minimum=1)
+    if max_tokens is None and not count:
+        raise ir.invalid("max_tokens", "is required")
+    raw_messages = f.array(body, "messages", required=True)
+    messages = _system(body.get("system"))
+    for i, m in enumerate(raw_messages):
+        messages.extend(_message(m, f"messages[{i}]"))
+    tools = f.array(body, "tools")
+    choice, parallel = _tool_choice(body["tool_choice"]) if body.get("tool_choice") is not None else (None, None)
+    thinking = f.mapping(body, "thinking")
+    output = f.mapping(body, "output_config") or {}
+    effort = f.choice(output, "effort", ("low", "medium", "high", "xhigh", "max"), "output_config.")
+    budget_tokens = None
+    if thinking is not None:
+        mode = f.choice(thinking, "type", ("enabled", "adaptive", "disabled"), "thinking.")
+        if mode == "enabled":
+            budget_tokens = f.integer(thinking, "budget_tokens", "thinking.", minimum=MIN_BUDGET)
+            if budget_tokens is None:
+                raise ir.invalid("thinking.budget_tokens", "is required when thinking is enabled")
+        elif mode == "disabled":
+            effort = "none"
+        elif effort is None:
+            effort = "medium"
+    fmt_path = "output_config.format" if output.get("format") is not None else "output_format"
+    fmt_raw = output.get("format") if output.get("format") is not None else body.get("output_format")
+    metadata = f.mapping(body, "metadata") or {}
+    stop = f.array(body, "stop_sequences")
+    if stop is not None and not all(isinstance(s, str) for s in stop):
+        raise ir.invalid("stop_sequences", "must be an array of strings")
+    beta = headers.get(b"anthropic-beta", b"").decode("latin-1")
+    if not (beta.isascii() and beta.isprintable()):  # it goes upstream as a header
+        raise ir.invalid("anthropic-beta", "must be printable ASCII")
+    return ir.ChatRequest(
+        model=model,
+        messages=messages,
+        dialect=NAME,
+        native=body,
+        stream=bool(f.boolean(body, "stream")),
+        stream_usage=True,
+        max_tokens=max_tokens,
+        temperature=f.number(body, "temperature"),
+        top_p=f.number(body, "top_p"),
+        top_k=f.integer(body, "top_k", minimum=0),
+        stop=stop,
+        tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else None,
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+        response_format=_format(fmt_raw, fmt_path) if fmt_raw is not None else None,
+        reasoning_effort=effort,
+        reasoning_budget=budget_tokens,
+        user=f.string(metadata, "user_id", "metadata."),
+        headers={"anthropic-beta": beta} if beta else None,
+        extra=f.rest(body, _REQUEST_FIELDS) or {},
+    )
+
+
+# Request: IR -> wire ------------------------------------------------------------------------------
+
+
+def _blocks_out(parts: list[ir.Part]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ir.Text):
+            if part.text:
+                out.append({"type": "text", "text": part.text, **own_fields(part.extra)})
+        elif isinstance(part, ir.Image):
+            source = ({"type": "url", "url": part.url} if part.url else
+                      {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data})
+            out.append({"type": "image", "source": source, **own_fields(part.extra)})
+        elif isinstance(part, ir.File):
+            kind = "image" if (part.extra or {}).get("block") == "image" else "document"  # an image by file_id
+            out.append({"type": kind, "source": _file_source(part), **own_fields(part.extra)})
+        elif isinstance(part, ir.ToolCall):
+            out.append({"type": "tool_use", "id": safe_id(part.id), "name": part.name,
+                        "input": f.arguments_object(part.arguments), **own_fields(part.extra)})
+        elif isinstance(part, ir.ToolResult):
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": safe_id(part.call_id),
+                                     "content": _blocks_out(part.content) or ""}
+            if part.is_error:
+                block["is_error"] = True
+            out.append({**block, **own_fields(part.extra)})
+        elif isinstance(part, ir.Reasoning) and part.provider == PROVIDER:
+            if part.redacted:
+                out.append({"type": "redacted_thinking", "data": part.redacted})
+            elif part.signature:
+                out.append({"type": "thinking", "thinking": part.text, "signature": part.signature})
+        elif isinstance(part, ir.Refusal):
+            out.append({"type": "text", "text": part.text})
+        elif isinstance(part, ir.Opaque) and part.dialect == PROVIDER:
+            out.append(part.data)
+    return out
+
+
+def own_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Block fields only Anthropic has (cache_control, citations, title): kept for Anthropic."""
+    if not extra:
+        return {}
+    return {k: v for k, v in extra.items() if k in ("cache_control", "citations", "title", "context")}
+
+
+def _file_source(part: ir.File) -> dict[str, Any]:
+    if part.extra and "source" in part.extra:
+        return part.extra["source"]
+    if part.file_id:
+        return {"type": "file", "file_id": part.file_id}
+    if part.url:
+        return {"type": "url", "url": part.url}
+    return {"type": "base64", "media_type": part.media_type or "application/pdf", "data": part.data}
+
+
+def _turns(messages: list[ir.Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """System blocks and alternating turns: tool results open the user turn that follows them."""
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role in ("system", "developer"):
+            system.extend(_blocks_out(message.parts))
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks_out(message.parts)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            previous = turns[-1]["content"]
+            if message.role == "tool":
+                results = [b for b in previous if b["type"] == "tool_result"]
+                previous[:] = results + blocks + [b for b in previous if b["type"] != "tool_result"]
+            else:
+                previous.extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return system, turns
+
+
+def encode_messages_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
+    system, turns = _turns(req.messages)
+    thinking_budget = budget(req)
+    max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": turns}
+    if req.response_format is not None and req.response_format.type == "json_object":
+        system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
+    if system:
+        body["system"] = system
+    if thinking_budget:
+        thinking_budget = max(thinking_budget, MIN_BUDGET)
+        body["max_tokens"] = max(max_tokens, thinking_budget + 1024)  # budget must stay below max_tokens
+        body["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
+    if req.stream:
+        body["stream"] = True
+    if req.temperature is not None and not thinking_budget:
+        body["temperature"] = min(max(req.temperature, 0.0), 1.0)
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.top_k is not None and not thinking_budget:
+        body["top_k"] = req.top_k
+    if req.stop:
+        body["stop_sequences"] = req.stop
+    allowed = req.tool_choice.names if req.tool_choice and req.tool_choice.mode != "none" else None
+    # An allowed subset has no Anthropic form (Messages API reference, `tool_choice`: auto, any, tool, none)
+    # but a shorter tools list.
+    tools = [_tool_out(t) for t in req.tools or () if not allowed or t.name in allowed or t.kind == "server"]
+    if tools:
+        body["tools"] = tools
+    choice = _tool_choice_out(req, bool(thinking_budget))
+    if choice is not None and (tools or choice["type"] == "none"):
+        body["tool_choice"] = choice
+    if req.response_format is not None and req.response_format.type == "json_schema":
+        body["output_config"] = {"format": {"type": "json_schema", "schema": req.response_format.schema or {}}}
+    if req.user:
+        body["metadata"] = {"user_id": req.user}
+    return body
+
+
+def _tool_out(tool: ir.Tool) -> dict[str, Any]:
+    if tool.kind == "server":
+        return dict(tool.extra or {})
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object", "properties": {}}}
+    if tool.description is not None:
+        out["description"] = tool.description
+    if tool.strict is not None:
+        out["strict"] = tool.strict
+    return {**out, **own_fields(tool.extra)}
+
+
+def _tool_choice_out(req: ir.ChatRequest, thinking: bool) -> dict[str, Any] | None:
+    choice = req.tool_choice
+    if choice is None and req.parallel_tool_calls is None:
+        return None
+    if choice is None or choice.mode == "auto" or thinking:  # thinking allows only auto and none
+        out: dict[str, Any] = {"type": "none" if choice and choice.mode == "none" else "auto"}
+    elif choice.mode == "none":
+        out = {"type": "none"}
+    elif choice.names and len(choice.names) == 1:
+        out = {"type": "tool", "name": choice.names[0]}
+    else:
+        out = {"type": "any"}
+    if req.parallel_tool_calls is False and out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
