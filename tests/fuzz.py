@@ -149,9 +149,10 @@ def _nest(value: Any, depth: int) -> orjson.Fragment:
 
 
 def _huge(value: Any) -> Any:
-    """A list of thousands of its own items, an object of thousands of fields, or a 200 kB string."""
+    """A list of thousands of its own items (about 200 kB of them at most), an object of thousands of
+    fields, or a 200 kB string."""
     if isinstance(value, list) and value:
-        return value * (2000 // len(value) + 1)
+        return value * (min(2000 // len(value), 200_000 // len(orjson.dumps(value))) + 1)
     if isinstance(value, dict):
         return {**value, **{f"k{i}": i for i in range(2000)}}
     return "x" * 200_000
