@@ -304,6 +304,7 @@ def test_decode_legacy_functions_and_function_call() -> None:
     assert req.tool_choice == ir.ToolChoice("required", ["get_weather"])
     assert req.extra == {}
     assert req.messages[1].parts == [ir.ToolCall(id="get_weather", name="get_weather", arguments="{\"city\":\"Oslo\"}")]
+    assert req.messages[1].name is None  # the message has no name; the call's is the function's
     assert req.messages[2].role == "tool"
     (result,) = req.messages[2].parts
     assert isinstance(result, ir.ToolResult)

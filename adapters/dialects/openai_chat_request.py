@@ -139,8 +139,8 @@ def _message(raw: Any, path: str) -> ir.Message:
         parts.extend(decode_tool_call(c, f"{path}.tool_calls[{i}]") for i, c in enumerate(calls))
         legacy = f.mapping(message, "function_call", path + ".")
         if legacy:
-            name = f.string(legacy, "name", path + ".function_call.", required=True)
-            parts.append(ir.ToolCall(id=name, name=name,
+            called = f.string(legacy, "name", path + ".function_call.", required=True)
+            parts.append(ir.ToolCall(id=called, name=called,
                                      arguments=f.string(legacy, "arguments", path + ".function_call.") or ""))
         return ir.Message("assistant", parts, name, extra)
     if role in ("tool", "function"):

@@ -184,7 +184,7 @@ def _decode_signature(value: Any) -> bytes | None:
     data = value.rstrip("=").replace("-", "+").replace("_", "/")
     try:
         return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
 
 

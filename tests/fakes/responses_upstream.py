@@ -655,12 +655,17 @@ class FakeResponses(Streaming):
         return stored.context
 
     def _check_items(self, items: list[Any], chain: list[Json]) -> None:
-        calls = {(_kind(i), i.get("call_id")) for i in [*chain, *items] if isinstance(i, dict)}
+        calls = {(_kind(i), i.get("call_id")) for i in [*chain, *items]
+                 if isinstance(i, dict) and isinstance(i.get("type", ""), str) and isinstance(i.get("call_id"), str)}
         for n, item in enumerate(items):
             where = f"input[{n}]"
             if not isinstance(item, dict):
                 message = f"Invalid type for '{where}': expected an object, but got {type(item).__name__} instead."
                 raise _Rejected(error(400, message, param=where, code="invalid_type"))
+            if not isinstance(item.get("type", ""), str):
+                got = type(item["type"]).__name__
+                message = f"Invalid type for '{where}.type': expected a string, but got {got} instead."
+                raise _Rejected(error(400, message, param=f"{where}.type", code="invalid_type"))
             kind = _kind(item)
             if kind is None:
                 raise _missing(f"{where}.type")

@@ -1,0 +1,199 @@
+"""Valid requests for every endpoint of the README's table, the seeds `tests/fuzz.py` breaks.
+
+Chat-like seeds go to a model of each upstream dialect (and an alias), so that translation is
+fuzzed as well as pass-through; real clients' requests (tests/fixtures/clients) are among them.
+`ENDPOINTS` gives each endpoint its seeds and how many broken requests the suite sends it.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from interlingua.adapters.dialects.gemini_request import SKIP_SIGNATURE
+from tests.fuzz import FormPart, Seed
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
+CHAT_MODELS = ("oa/gpt-x", "an/claude-x", "gm/gemini-2.5-flash", "gm/gemini-3-pro", "rs/gpt-5", "fast")
+EMBEDDING_MODELS = ("oa/text-embedding-3-small", "gm/gemini-embedding-001", "local/all-minilm-l6-v2")
+IMAGE_MODELS = ("oa/gpt-image-1", "oa/dall-e-3", "gm/gemini-2.5-flash-image")
+WAV = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(range(256)) * 8
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PNG_B64 = base64.b64encode(PNG).decode()
+STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
+ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
+
+
+def replayed(name: str, models: tuple[str, ...]) -> list[Seed]:
+    """A real client's request, once per model, in the body or the path as its dialect puts it."""
+    raw = orjson.loads((FIXTURES / name).read_bytes())
+    dialect = {"/v1/messages": "anthropic", "/v1/responses": "openai"}.get(raw["path"], "gemini")
+    headers = tuple((k, v) for k, v in raw["headers"].items() if k in ("anthropic-beta", "accept"))
+    seeds = []
+    for model in models:
+        body, path = dict(raw["body"]), raw["path"]
+        if dialect == "gemini":
+            path = path.replace("gemini-2.5-pro", model)
+        else:
+            body["model"] = model
+        seeds.append(Seed("POST", path, dialect, body, headers=headers, query=raw["query"]))
+    return seeds
+
+
+def chat(model: str, **fields: Any) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"q": {"type": "string"}, "n": {
+        "anyOf": [{"type": "integer"}, {"type": "null"}]}}, "required": ["q"], "$defs": {"d": {"type": "string"}}}
+    return {
+        "model": model, "max_tokens": 50, "temperature": 0.5, "stop": ["END"], "user": "u1", "reasoning_effort": "low",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "What is this?"}, {
+                "type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}", "detail": "low"}}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": '{"q": "x"}'}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "a square"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "look", "description": "Look", "parameters": schema}}],
+        "tool_choice": "auto",
+        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {
+            "type": "object", "properties": {"a": {"$ref": "#/$defs/d"}}, "$defs": {"d": {"type": "string"}}}}},
+        **fields,
+    }
+
+
+def messages(model: str) -> dict[str, Any]:
+    return {
+        "model": model, "max_tokens": 2048, "system": [{"type": "text", "text": "Be brief."}],
+        "metadata": {"user_id": "u1"}, "stop_sequences": ["END"],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Look"}, {
+                "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}}]},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "look", "input": {"q": "x"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                          "content": [{"type": "text", "text": "a square"}]}]},
+        ],
+        "tools": [{"name": "look", "description": "Look", "input_schema": {
+            "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}],
+        "tool_choice": {"type": "auto"},
+    }
+
+
+def responses(model: str) -> dict[str, Any]:
+    return {
+        "model": model, "instructions": "Be brief.", "max_output_tokens": 100, "store": True,
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Look"},
+                                         {"type": "input_image", "image_url": f"data:image/png;base64,{PNG_B64}"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "look", "arguments": '{"q": "x"}'},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a square"},
+        ],
+        "tools": [{"type": "function", "name": "look", "parameters": {
+            "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}],
+        "text": {"format": {"type": "json_schema", "name": "r", "schema": {"type": "object"}}},
+        "reasoning": {"effort": "low"},
+    }
+
+
+def generate() -> dict[str, Any]:
+    return {
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "Look"}, {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "look", "args": {"q": "x"}},
+                                         "thoughtSignature": SKIP_SIGNATURE}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "look", "response": {"result": "a square"}}}]},
+        ],
+        "tools": [{"functionDeclarations": [{"name": "look", "parametersJsonSchema": {
+            "type": "OBJECT", "properties": {"q": {"type": "STRING"}}, "required": ["q"]}}]}],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+        "generationConfig": {"temperature": 0.5, "maxOutputTokens": 100, "stopSequences": ["END"],
+                             "thinkingConfig": {"thinkingBudget": 1024}, "responseMimeType": "application/json",
+                             "responseSchema": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}}},
+    }
+
+
+def gemini(model: str, verb: str, body: Any, query: str = "") -> Seed:
+    return Seed("POST", f"/v1beta/models/{model}:{verb}", "gemini", body, query=query)
+
+
+def embed_one(model: str) -> dict[str, Any]:
+    return {"content": {"parts": [{"text": "one text"}]}, "taskType": "RETRIEVAL_QUERY",
+            "outputDimensionality": 384 if model.startswith("local/") else 3}
+
+
+def embed_batch(model: str) -> dict[str, Any]:
+    return {"requests": [{"model": f"models/{model}", "content": {"parts": [{"text": "a"}, {"text": "b"}]}},
+                         {"model": f"models/{model}", "content": {"parts": [{"text": "c"}]}}]}
+
+
+def embeddings() -> list[Seed]:
+    inputs: tuple[Any, ...] = ("one text", ["a", "b"], [[1, 2, 3]])
+    return [Seed("POST", "/v1/embeddings", "openai", {"model": m, "input": i, "dimensions": 384})
+            for m in EMBEDDING_MODELS for i in inputs[:2 if m.startswith("gm/") else 3]]  # Gemini takes no tokens
+
+
+def form(path: str, dialect: str, *parts: FormPart, headers: tuple[tuple[str, str], ...] = ()) -> Seed:
+    return Seed("POST", path, dialect, form=parts, headers=headers)
+
+
+def image_edits() -> list[Seed]:
+    images: tuple[FormPart, ...] = (("image[]", ("a.png", "image/png", PNG)), ("image[]", ("b.png", "image/png", PNG)))
+    mask: FormPart = ("mask", ("m.png", "image/png", PNG))
+    return [form("/v1/images/edits", "openai", ("model", m), ("prompt", "merge"), *images, ("n", "1"), *extra)
+            for m in IMAGE_MODELS for extra in ((), (mask,)) if not (m.startswith("gm/") and extra)]  # Gemini: no mask
+
+
+ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
+    "chat.completions": (350, [Seed("POST", "/v1/chat/completions", "openai", chat(m)) for m in CHAT_MODELS] + [
+        Seed("POST", "/v1/chat/completions", "openai", chat("oa/gpt-x", stream=True,
+                                                            stream_options={"include_usage": True}))]),
+    "messages": (350, [Seed("POST", "/v1/messages", "anthropic", messages(m)) for m in CHAT_MODELS]
+                 + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))),
+    "messages.count_tokens": (175, [Seed("POST", "/v1/messages/count_tokens", "anthropic", messages(m))
+                                    for m in CHAT_MODELS]),
+    "responses": (350, [Seed("POST", "/v1/responses", "openai", responses(m)) for m in CHAT_MODELS]
+                  + replayed("codex.tool-result-request.json", ("rs/gpt-5", "an/claude-x", "gm/gemini-2.5-flash"))
+                  + [Seed("POST", "/v1/responses", "openai", {"model": "oa/gpt-x", "input": "hi",
+                                                              "previous_response_id": STORED})]),
+    "responses.input_tokens": (175, [Seed("POST", "/v1/responses/input_tokens", "openai", responses(m))
+                                     for m in CHAT_MODELS]),
+    "responses.stored": (175, [Seed("GET", f"/v1/responses/{STORED}", "openai"),
+                               Seed("GET", f"/v1/responses/{STORED}/input_items", "openai"),
+                               Seed("DELETE", f"/v1/responses/{STORED}", "openai")]),
+    "embeddings": (175, embeddings()),
+    "gemini.generate": (350, [gemini(m, "generateContent", generate()) for m in CHAT_MODELS]
+                        + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]
+                        + replayed("gemini.tool-result-request.json",
+                                   ("gm/gemini-2.5-pro", "oa/gpt-x", "an/claude-x"))),
+    "gemini.stream_array": (100, [gemini(m, "streamGenerateContent", generate()) for m in CHAT_MODELS[:3]]),
+    "gemini.count_tokens": (175, [gemini(m, "countTokens", b) for m in CHAT_MODELS for b in (
+        generate(), {"generateContentRequest": {"model": "models/x", **generate()}})]),
+    "gemini.embed": (175, [gemini(m, "embedContent", embed_one(m)) for m in EMBEDDING_MODELS]
+                     + [gemini(m, "batchEmbedContents", embed_batch(m)) for m in EMBEDDING_MODELS]),
+    "models": (175, [Seed("GET", "/v1/models", "openai"), Seed("GET", "/v1/models/oa/gpt-x", "openai"),
+                     Seed("GET", "/v1/models", "anthropic", headers=ANTHROPIC_VERSION),
+                     Seed("GET", "/v1/models/fast", "anthropic", headers=ANTHROPIC_VERSION),
+                     Seed("GET", "/v1beta/models", "gemini", query="pageSize=1&pageToken=1"),
+                     Seed("GET", "/v1beta/models/gm/gemini-2.5-flash", "gemini")]),
+    "audio.speech": (175, [Seed("POST", "/v1/audio/speech", "openai", {
+        "model": "oa/tts-1", "input": "Hello", "voice": voice, "response_format": "wav", "speed": 1.5,
+        "instructions": "calm"}) for voice in ("alloy", {"id": "voice_1"})]),
+    "audio.transcriptions": (175, [form("/v1/audio/transcriptions", "openai", ("model", "oa/whisper-1"),
+                                        ("file", ("a.wav", "audio/wav", WAV)), ("response_format", fmt),
+                                        ("timestamp_granularities[]", "word"), ("temperature", "0.2"))
+                                   for fmt in ("json", "verbose_json", "text")]),
+    "images.generations": (175, [Seed("POST", "/v1/images/generations", "openai", {
+        "model": m, "prompt": "a lighthouse", "n": 2, "size": "1024x1024", "response_format": "b64_json"})
+        for m in IMAGE_MODELS]),
+    "images.edits": (175, image_edits()),
+    "render": (175, [form("/v1/render", "utility", ("model", m), ("prompt", "a cat"), *files,
+                          headers=(("accept", "image/webp, image/png;q=0.5"),))
+                     for m in IMAGE_MODELS for files in ((), (("file", ("a.png", "image/png", PNG)),))]),
+    "transcribe": (175, [form("/v1/transcribe", "utility", ("model", "oa/whisper-1"),
+                              ("file", ("a.wav", "audio/wav", WAV)), ("language", "en"), ("instructions", "x"))]),
+}
