@@ -51,19 +51,34 @@ class StreamDecoder(ABC):
 
     Events decoded before an error in the same read are returned first and the error raised on
     the next call, so that a client sees everything the upstream managed to send.
+
+    A stream that stops without its dialect's terminating event, or sends an event that is not a
+    JSON object, would otherwise reach the client as a clean, complete-looking answer: the
+    dialect's `decode` sets `terminated` when it meets the terminator and parses events with
+    `event_json`, and `close` raises a retryable `upstream` error when the terminator never came
+    (retryable, so a target whose stream ended before anything reached the client falls back).
     """
 
-    __slots__ = ("_splitter", "_failure")
+    __slots__ = ("_splitter", "_failure", "terminated")
 
     def __init__(self) -> None:
         self._splitter = sse.Splitter()
         self._failure: ir.GatewayError | None = None
+        self.terminated = False
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
         return self._run(self._splitter.feed(chunk))
 
     def close(self) -> list[ir.StreamEvent]:
-        return self._run(self._splitter.flush())
+        """The events of an unfinished last event. Raises when the stream ended wrongly; if there
+        are such events, they are returned and the error is raised by the next call (`close`)."""
+        out = self._run(self._splitter.flush())
+        if not self.terminated and self._failure is None:
+            failure = ir.GatewayError("upstream", "upstream stream ended before its terminator", retryable=True)
+            if not out:
+                raise failure
+            self._failure = failure
+        return out
 
     def _run(self, block: bytes) -> list[ir.StreamEvent]:
         if self._failure is not None:
@@ -80,7 +95,24 @@ class StreamDecoder(ABC):
 
     @abstractmethod
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
-        """Append the events of `block`, which holds whole SSE events only."""
+        """Append the events of `block`, which holds whole SSE events only; set `terminated` on
+        the dialect's terminating event."""
+
+
+def event_json(data: bytes) -> dict[str, Any]:
+    """One streamed event's JSON object; anything else is the upstream's fault, and retryable:
+    a stream that breaks before its first byte reached the client may go to the next target."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _not_json() from None
+    if not isinstance(payload, dict):
+        raise _not_json()
+    return payload
+
+
+def _not_json() -> ir.GatewayError:
+    return ir.GatewayError("upstream", "upstream stream sent an event that is not JSON", retryable=True)
 
 
 class StreamEncoder(ABC):
@@ -107,25 +139,59 @@ class Passthrough(ABC):
     Upstream reads are cut at event boundaries, so a dialect's `forward` sees whole SSE events
     only; it returns the bytes to send on (possibly fewer than came in), sets `usage` to the last
     usage seen and counts `events`, for an estimate when the stream is cut short.
+
+    A stream that stops before its terminating event must not look complete to the client, but
+    parsing every event would cost the pass-through its speed. So each read is only searched for
+    the dialect's `terminators`, bytes that only the terminating event holds (a quoted JSON string
+    such as `"message_stop"` cannot occur unescaped inside another string), and `close` raises a
+    retryable `upstream` error when none was seen. Events that a dialect parses anyway (those with
+    usage) are checked to be JSON with `event_json`; the others are forwarded unread.
     """
 
-    __slots__ = ("_splitter", "usage", "events")
+    __slots__ = ("_splitter", "usage", "events", "terminated")
     media_type = "text/event-stream"
+    # Bytes of the terminating event; empty for a stream that has none to wait for (media).
+    terminators: ClassVar[tuple[bytes, ...]] = ()
 
     def __init__(self) -> None:
         self._splitter = sse.Splitter()
         self.usage: ir.Usage | None = None
         self.events = 0
+        self.terminated = False
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to send on for one upstream read."""
         block = self._splitter.feed(chunk)
-        return self.forward(block) if block else b""
+        if not block:
+            return b""
+        if not self.terminated and self.terminators:
+            self.terminated = self.ends(block)
+        return self.forward(block)
 
     def close(self) -> bytes:
-        """The bytes to send on when the upstream stream has ended."""
+        """The bytes to send on when the upstream stream has ended (an unfinished last event)."""
         block = self._splitter.flush()
-        return self.forward(block) if block else b""
+        if not block:
+            return b""
+        if not self.terminated and self.terminators:
+            self.terminated = self.ends(block)
+        return self.forward(block)
+
+    def check(self) -> None:
+        """After `close`: raise if the stream stopped before its terminator."""
+        if self.terminators and not self.terminated:
+            raise ir.GatewayError("upstream", "upstream stream ended before its terminator", retryable=True)
+
+    def ends(self, block: bytes) -> bool:
+        """Whether `block` holds the terminating event, by its marker bytes alone."""
+        return any(marker in block for marker in self.terminators)
+
+    def error(self, error: ir.GatewayError) -> bytes | None:
+        """The in-stream error that ends what was forwarded, where the dialect's `StreamEncoder`
+        cannot write it: a fresh encoder knows nothing of the forwarded stream, which is enough
+        for most dialects' stateless error events but not for one whose error must continue the
+        stream's own framing or numbering. None: the encoder's `error` is right."""
+        return None
 
     @abstractmethod
     def forward(self, block: bytes) -> bytes:
