@@ -218,3 +218,13 @@ def test_a_broken_responses_pass_through_fails_the_upstreams_own_response() -> N
     failed = events[0][1]
     assert failed["sequence_number"] == 2 and failed["response"]["id"] == "resp_1"
     assert failed["response"]["status"] == "failed" and events[1][1]["sequence_number"] == 3
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_pass_through_stream_that_starts_with_junk_fails_before_forwarding_it(dialect: str) -> None:
+    """The first event is parsed (once a stream), so nothing of a garbage answer is forwarded and
+    the next target may answer instead."""
+    passthrough = PASSTHROUGHS[dialect]()
+    assert passthrough.feed(b": keep-alive\n\n") in (b"", b": keep-alive\n\n")  # comments are no event
+    with pytest.raises(ir.GatewayError, match="not JSON"):
+        passthrough.feed(NOT_JSON)

@@ -145,10 +145,12 @@ class Passthrough(ABC):
     the dialect's `terminators`, bytes that only the terminating event holds (a quoted JSON string
     such as `"message_stop"` cannot occur unescaped inside another string), and `close` raises a
     retryable `upstream` error when none was seen. Events that a dialect parses anyway (those with
-    usage) are checked to be JSON with `event_json`; the others are forwarded unread.
+    usage) are checked to be JSON with `event_json`, and so is the stream's first event, one parse
+    a stream, so that an upstream that answers garbage from the start falls back to the next
+    target before anything reached the client; the others are forwarded unread.
     """
 
-    __slots__ = ("_splitter", "usage", "events", "terminated")
+    __slots__ = ("_splitter", "usage", "events", "terminated", "_first")
     media_type = "text/event-stream"
     # Bytes of the terminating event; empty for a stream that has none to wait for (media).
     terminators: ClassVar[tuple[bytes, ...]] = ()
@@ -158,23 +160,28 @@ class Passthrough(ABC):
         self.usage: ir.Usage | None = None
         self.events = 0
         self.terminated = False
+        self._first = False  # whether the first event has been seen (and checked)
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to send on for one upstream read."""
-        block = self._splitter.feed(chunk)
-        if not block:
-            return b""
-        if not self.terminated and self.terminators:
-            self.terminated = self.ends(block)
-        return self.forward(block)
+        return self._pass(self._splitter.feed(chunk))
 
     def close(self) -> bytes:
         """The bytes to send on when the upstream stream has ended (an unfinished last event)."""
-        block = self._splitter.flush()
+        return self._pass(self._splitter.flush())
+
+    def _pass(self, block: bytes) -> bytes:
         if not block:
             return b""
-        if not self.terminated and self.terminators:
-            self.terminated = self.ends(block)
+        if self.terminators:
+            if not self._first:
+                for _, data in sse.events(block):
+                    self._first = True
+                    if data != b"[DONE]":
+                        event_json(data)
+                    break
+            if not self.terminated:
+                self.terminated = self.ends(block)
         return self.forward(block)
 
     def check(self) -> None:
