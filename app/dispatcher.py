@@ -193,6 +193,8 @@ class Dispatcher:
             if state.get(DISCONNECTED):
                 state[USAGE] = passthrough.usage or _estimate(passthrough.events)
         state[USAGE] = passthrough.usage
+        if passthrough.failure is not None:  # the upstream's own error, forwarded as it came
+            state[FAILURE] = passthrough.failure
         watch.armed = False
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -228,3 +228,36 @@ def test_a_pass_through_stream_that_starts_with_junk_fails_before_forwarding_it(
     assert passthrough.feed(b": keep-alive\n\n") in (b"", b": keep-alive\n\n")  # comments are no event
     with pytest.raises(ir.GatewayError, match="not JSON"):
         passthrough.feed(NOT_JSON)
+
+
+@pytest.mark.parametrize(("dialect", "event", "status"), [
+    ("openai", b'data: {"error":{"message":"boom","type":"server_error"}}\n\n', 502),
+    ("anthropic", b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"boom"}}\n\n',
+     529),
+    ("gemini", b'data: {"error":{"code":500,"message":"boom","status":"INTERNAL"}}\r\n\r\n', 502),
+    ("responses", b'event: error\ndata: {"type":"error","code":"server_error","message":"boom"}\n\n', 502),
+])
+def test_an_upstreams_own_error_event_ends_a_pass_through_stream(dialect: str, event: bytes, status: int) -> None:
+    """The upstream said how its stream ends: no second error from the gateway, and the upstream's
+    error is kept for the ledger."""
+    passthrough = PASSTHROUGHS[dialect]()
+    reads = [STREAMS[dialect][0], event]
+    assert _forward(passthrough, reads) == b"".join(reads)
+    passthrough.check()
+    assert passthrough.failure is not None
+    assert passthrough.failure.message == "boom" and passthrough.failure.status == status
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_an_error_quoted_in_the_answer_is_no_error(dialect: str) -> None:
+    quoted = {
+        "openai": b'data: {"choices":[{"index":0,"delta":{"content":"\\ndata: {\\"error\\": 1}"}}]}\n\n',
+        "anthropic": b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                     b'"delta":{"type":"text_delta","text":"\\nevent: error\\n"}}\n\n',
+        "gemini": b'data: {"candidates":[{"content":{"parts":[{"text":"\\ndata: {\\"error\\""}]},"index":0}]}\r\n\r\n',
+        "responses": b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                     b'"delta":"\\nevent: error\\n"}\n\n',
+    }[dialect]
+    passthrough = PASSTHROUGHS[dialect]()
+    _forward(passthrough, [STREAMS[dialect][0], quoted])
+    assert passthrough.failure is None and not passthrough.terminated

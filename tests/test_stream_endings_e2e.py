@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google.genai import errors
@@ -208,5 +209,31 @@ def test_a_whole_body_that_is_not_json_falls_back(tmp_path: Path) -> None:
                 up.script(fo.text("never", fail="garbage"), fo.text("Fine."))
                 assert await _whole("openai", url, "fast") == "Fine."
                 assert await _rows(app, tmp_path) == [(200, "good/m")]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("dialect", "path", "body", "marker", "status"), [
+    ("openai", "/v1/chat/completions", {"messages": HI}, b'data: {"error"', 502),
+    ("anthropic", "/v1/messages", {"messages": HI, "max_tokens": 10}, b"event: error", 529),
+    ("gemini", "/v1beta/models/up/m:streamGenerateContent?alt=sse", {"contents": [{"parts": [{"text": "hi"}]}]},
+     b'"error"', 502),
+    ("responses", "/v1/responses", {"input": "hi"}, b"event: error", 502),
+])
+def test_a_pass_through_upstreams_own_error_reaches_the_client_once(
+        tmp_path: Path, dialect: str, path: str, body: dict[str, Any], marker: bytes, status: int) -> None:
+    """The upstream's in-stream error is its stream's end: the client gets it once, not followed by
+    the gateway's own, and the ledger records the upstream's status."""
+    fake, config, text = UPSTREAMS[dialect]
+
+    async def scenario() -> None:
+        async with fake() as up, gateway(tmp_path, providers={"up": config(up.url, "m")}) as (app, url):
+            up.script(text("Hel", "lo", fail="error"))
+            payload = body if dialect == "gemini" else {**body, "model": "up/m", "stream": True}
+            async with httpx.AsyncClient(base_url=url) as raw:
+                response = await raw.post(path, json=payload)
+            assert response.status_code == 200 and response.content.count(marker) == 1
+            assert b"before its terminator" not in response.content
+            assert await _rows(app, tmp_path) == [(status, "up/m")]
 
     run(scenario())

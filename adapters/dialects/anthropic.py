@@ -346,6 +346,7 @@ class MessagesPassthrough(Passthrough):
 
     __slots__ = ("_usage",)
     terminators = (b'"message_stop"',)
+    error_marker = re.compile(rb"^event: ?error\r?$", re.MULTILINE)
 
     def __init__(self) -> None:
         super().__init__()
@@ -362,6 +363,13 @@ class MessagesPassthrough(Passthrough):
                     self._usage.update({k: v for k, v in usage.items() if v is not None})
             self.usage = decode_usage(self._usage)
         return block
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        if name != "error":
+            return None
+        payload = event_json(data)
+        err = payload.get("error")
+        return _error_of(_STATUS_OF_TYPE.get(str(err.get("type") if isinstance(err, dict) else None), 500), payload)
 
 
 # Errors -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ are both; the utility dialect is a client side only.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -148,18 +149,26 @@ class Passthrough(ABC):
     usage) are checked to be JSON with `event_json`, and so is the stream's first event, one parse
     a stream, so that an upstream that answers garbage from the start falls back to the next
     target before anything reached the client; the others are forwarded unread.
+
+    An upstream that reports its own error in-stream has said how its stream ends: a read that
+    matches the dialect's `error_marker` has its events parsed (rare, so cheap) by `upstream_error`,
+    which becomes `failure` (for the ledger) and counts as the terminator, so that the client sees
+    the upstream's error and no second one from the gateway.
     """
 
-    __slots__ = ("_splitter", "usage", "events", "terminated", "_first")
+    __slots__ = ("_splitter", "usage", "events", "terminated", "failure", "_first")
     media_type = "text/event-stream"
     # Bytes of the terminating event; empty for a stream that has none to wait for (media).
     terminators: ClassVar[tuple[bytes, ...]] = ()
+    # Where a read may hold an in-stream error event; None: the dialect has none.
+    error_marker: ClassVar[re.Pattern[bytes] | None] = None
 
     def __init__(self) -> None:
         self._splitter = sse.Splitter()
         self.usage: ir.Usage | None = None
         self.events = 0
         self.terminated = False
+        self.failure: ir.GatewayError | None = None
         self._first = False  # whether the first event has been seen (and checked)
 
     def feed(self, chunk: bytes) -> bytes:
@@ -182,7 +191,17 @@ class Passthrough(ABC):
                     break
             if not self.terminated:
                 self.terminated = self.ends(block)
+            if self.failure is None and self.error_marker is not None and self.error_marker.search(block):
+                for name, data in sse.events(block):
+                    self.failure = self.upstream_error(name, data)
+                    if self.failure is not None:
+                        self.terminated = True
+                        break
         return self.forward(block)
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        """The upstream's own error, if the event (`name`, `data`) is one."""
+        return None
 
     def check(self) -> None:
         """After `close`: raise if the stream stopped before its terminator."""

@@ -13,6 +13,7 @@ matched by name and order, and the names of responses are recovered from the cal
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -290,6 +291,7 @@ class GeneratePassthrough(Passthrough):
 
     __slots__ = ("_array", "_sent", "media_type")
     terminators = (b'"finishReason"', b'"blockReason"')  # a blocked prompt has no candidate to finish
+    error_marker = re.compile(rb'^data: ?\{\s*"error"', re.MULTILINE)
 
     def __init__(self, array: bool) -> None:
         super().__init__()
@@ -318,6 +320,10 @@ class GeneratePassthrough(Passthrough):
         if self._array and self.terminated:  # else `error` closes the array
             return tail + (b"]" if self._sent else b"[]")
         return tail
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        payload = event_json(data) if data.lstrip().startswith(b'{') else {}
+        return _error_of(502, payload) if payload.get("error") else None
 
     def error(self, error: ir.GatewayError) -> bytes | None:
         """In the JSON array, the error is its last element: a fresh encoder would open another."""

@@ -313,6 +313,8 @@ _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 # `[DONE]` at the start of a line: a JSON string cannot hold a raw line break, so this is the
 # terminating event and not a model that wrote `data: [DONE]` in its answer.
 _DONE = re.compile(rb"^data: ?\[DONE\]", re.MULTILINE)
+# An error chunk, by the same reasoning: `{"error"` right after `data:` at the start of a line.
+_ERROR_CHUNK = re.compile(rb'^data: ?\{\s*"error"', re.MULTILINE)
 
 
 class ChatPassthrough(Passthrough):
@@ -325,8 +327,14 @@ class ChatPassthrough(Passthrough):
         super().__init__()
         self._keep_usage = keep_usage
 
+    error_marker = _ERROR_CHUNK
+
     def ends(self, block: bytes) -> bool:
         return b"[DONE]" in block and _DONE.search(block) is not None
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        payload = event_json(data) if data.lstrip().startswith(b'{') else {}
+        return _error_from_payload(502, payload) if payload.get("error") else None
 
     def forward(self, block: bytes) -> bytes:
         self.events += block.count(b"data:")

@@ -11,6 +11,7 @@ compactions, hosted-tool calls) travel as `Opaque` parts. Conversation state (`s
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -384,6 +385,7 @@ class ResponsesPassthrough(Passthrough):
 
     __slots__ = ("_request", "_created")
     terminators = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+    error_marker = re.compile(rb"^event: ?(?:error|response\.failed)\r?$", re.MULTILINE)
 
     def __init__(self, request: ir.ChatRequest | None = None) -> None:
         super().__init__()
@@ -403,6 +405,11 @@ class ResponsesPassthrough(Passthrough):
             self.usage = decode_usage(response.get("usage"))
         return block
 
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        if name not in ("error", "response.failed"):
+            return None
+        return _stream_error(event_json(data))
 
     def error(self, error: ir.GatewayError) -> bytes:
         """`response.failed` for the upstream's response, then `error`, numbered on from the
