@@ -191,7 +191,8 @@ class Passthrough(ABC):
                     break
             if not self.terminated:
                 self.terminated = self.ends(block)
-            if self.failure is None and self.error_marker is not None and self.error_marker.search(block):
+            if (self.failure is None and self.error_marker is not None and b"error" in block  # the cheap test first
+                    and self.error_marker.search(block)):
                 for name, data in sse.events(block):
                     self.failure = self.upstream_error(name, data)
                     if self.failure is not None:
