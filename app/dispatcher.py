@@ -29,6 +29,7 @@ from interlingua.middleware.state import (
     END,
     ERROR,
     EVENTS,
+    FAILURE,
     OPERATION,
     PARAMS,
     PRINCIPAL,
@@ -125,14 +126,21 @@ class Dispatcher:
             if not error.retryable:
                 break
         watch.armed = False
-        await send({"type": ERROR, "error": error or ir.GatewayError("unavailable", "no upstream answered")})
+        await _fail(state, send, error or ir.GatewayError("unavailable", "no upstream answered"))
 
     async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
         """Send the reply on; a failure before anything was sent is returned so the next target may try."""
         match reply:
             case Body():
                 codec: ClientDialect[Any] = state[DIALECT]
-                state[USAGE] = reply.usage if reply.usage is not None else _usage_of(codec, reply.body)
+                usage = reply.usage
+                if usage is None and reply.media_type is None:  # the dialect's own JSON answer
+                    try:
+                        usage = codec.usage_of(orjson.loads(reply.body))
+                    except orjson.JSONDecodeError:  # cut short or garbled: never a 200
+                        return ir.GatewayError("upstream", f"upstream {state[TARGET].provider.name} "
+                                               "answered invalid JSON", retryable=True)
+                state[USAGE] = usage
                 watch.armed = False
                 kind = (b"content-type", reply.media_type.encode()) if reply.media_type else JSON
                 headers = [kind, (b"content-length", str(len(reply.body)).encode()), _upstream(state)]
@@ -154,31 +162,43 @@ class Dispatcher:
         passthrough = state[DIALECT].passthrough(state[REQUEST])
         headers = [*stream_headers(reply.media_type or passthrough.media_type), _upstream(state)]
         started = False
+
+        async def forward(out: bytes) -> None:
+            nonlocal started
+            if not out:
+                return
+            if not started:
+                started = True
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+
         try:
             async for chunk in reply.chunks:
-                out = passthrough.feed(chunk)
-                if not out:
-                    continue
-                if not started:
-                    started = True
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": out, "more_body": True})
-            tail = passthrough.close()
+                await forward(passthrough.feed(chunk))
+            await forward(passthrough.close())
+            passthrough.check()  # a stream without its terminator must not end like a whole answer
         except ir.GatewayError as error:
             state[USAGE] = passthrough.usage or _estimate(passthrough.events)
             if not started:
                 return error
             watch.armed = False
-            await send({"type": ERROR, "error": error})
+            own = passthrough.error(error)
+            if own is None:
+                await _fail(state, send, error)
+            else:
+                state[FAILURE] = error
+                await send({"type": "http.response.body", "body": own})
             return None
         finally:
             if state.get(DISCONNECTED):
                 state[USAGE] = passthrough.usage or _estimate(passthrough.events)
         state[USAGE] = passthrough.usage
+        if passthrough.failure is not None:  # the upstream's own error, forwarded as it came
+            state[FAILURE] = passthrough.failure
         watch.armed = False
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": tail})
+        await send({"type": "http.response.body", "body": b""})
         return None
 
     async def _ir_stream(self, state: dict[str, Any], reply: Events, send: Any,
@@ -197,7 +217,7 @@ class Dispatcher:
             if not sent:
                 return error
             watch.armed = False
-            await send({"type": ERROR, "error": error})
+            await _fail(state, send, error)
             return None
         finally:
             if state.get(DISCONNECTED) and state.get(USAGE) is None:
@@ -207,15 +227,15 @@ class Dispatcher:
         return None
 
 
+async def _fail(state: dict[str, Any], send: Any, error: ir.GatewayError) -> None:
+    """End the answer with `error` (whole before the first byte, in-stream after it), noted for
+    metering, which would otherwise see only the 200 a broken stream started with."""
+    state[FAILURE] = error
+    await send({"type": ERROR, "error": error})
+
+
 def _upstream(state: dict[str, Any]) -> tuple[bytes, bytes]:
     return (b"x-interlingua-upstream", state[TARGET].label.encode())
-
-
-def _usage_of(codec: ClientDialect[Any], body: bytes) -> ir.Usage | None:
-    try:
-        return codec.usage_of(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _estimate(events: int) -> ir.Usage:

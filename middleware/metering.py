@@ -3,7 +3,8 @@
 The record (key, model, upstream, tokens, time to first byte, total time, status) is handed to
 the ledger's queue and written off the request path. Tokens come from `state[USAGE]`, which the
 dispatcher fills from the upstream's answer, streamed or not; a stream the client cut short is
-recorded with status 499 and the usage seen so far.
+recorded with status 499 and the usage seen so far, and one that started with 200 and ended in an
+error (`state[FAILURE]`) with that error's status (502 for an upstream that broke mid-stream).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import (
     DIALECT,
     DISCONNECTED,
+    FAILURE,
     OPERATION,
     PARAMS,
     PRINCIPAL,
@@ -81,6 +83,10 @@ class MeteringMiddleware:
         try:
             await self.app(scope, receive, metered_send)
         finally:
+            failure: GatewayError | None = state.get(FAILURE)
+            if failure is not None and status < 400:  # a stream that started well and ended in an error
+                dialect = state.get(DIALECT)
+                status = dialect.status_of(failure) if dialect is not None else failure.status
             self.record(state, started, 499 if state.get(DISCONNECTED) else status or 500, first_byte)
 
     def record(self, state: dict[str, Any], started: float, status: int, first_byte: float | None) -> None:

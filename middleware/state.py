@@ -19,6 +19,9 @@ REQUEST = "interlingua.request"  # the IR request; set by normalisation
 TARGETS = "interlingua.targets"  # ordered list of providers.Target; set by routing
 TARGET = "interlingua.target"  # the Target that answered; set by the dispatcher
 USAGE = "interlingua.usage"  # ir.Usage observed so far; set by the dispatcher
+# The ir.GatewayError an answer ended with; set by the dispatcher. After the first byte the HTTP
+# status is already 200, so this is how metering learns that a stream ended in an error.
+FAILURE = "interlingua.failure"
 
 # Extension messages the inner layers send outward; stream re-encoding turns them into HTTP.
 RESULT = "interlingua.result"  # {"result": ir object}: a whole, non-streamed answer

@@ -1291,7 +1291,7 @@ def test_stream_encoder_ping() -> None:
     assert GenerateStreamEncoder(array=True).ping() == b""
     ping = GenerateStreamEncoder(array=False).ping()
     assert ping.startswith(b":") and ping.endswith(b"\r\n\r\n")
-    assert decode_stream(ping) == []
+    assert GenerateStreamDecoder().feed(ping) == []
 
 
 @pytest.mark.parametrize("array", [False, True], ids=["sse", "array"])
@@ -1347,18 +1347,39 @@ def test_passthrough_comment_only_reads(array: bool) -> None:
     """A read holding only comments (a proxy's keep-alive) adds no stray `[` to the array."""
     passthrough = GeneratePassthrough(array=array)
     reads = [b": keep-alive\n\n", gemini_sse(STREAM_CHUNKS[:1]), b": keep-alive\r\n\r\n",
-             gemini_sse(STREAM_CHUNKS[1:2]), b": bye\n\n"]
+             gemini_sse(STREAM_CHUNKS[1:]), b": bye\n\n"]
     out = b"".join(passthrough.feed(r) for r in reads) + passthrough.close()
     if array:
-        assert orjson.loads(out) == STREAM_CHUNKS[:2]
+        assert orjson.loads(out) == STREAM_CHUNKS
     else:
         assert out == b"".join(reads)
-    assert passthrough.events == 2
+    assert passthrough.events == len(STREAM_CHUNKS)
 
 
 def test_passthrough_empty_streams() -> None:
-    assert passthrough_all(b"", True)[0] == b"[]"
-    assert passthrough_all(b"", False)[0] == b""
+    """An empty stream has no finishReason: `check` fails it, and in the array the error is the
+    one element, since `close` leaves the array for the error to close."""
+    failure = ir.GatewayError("upstream", "upstream stream ended before its terminator", retryable=True)
+    for array in (True, False):
+        out, passthrough = passthrough_all(b"", array)
+        assert out == b""
+        with pytest.raises(ir.GatewayError, match="before its terminator"):
+            passthrough.check()
+        error = passthrough.error(failure)
+        if array:
+            assert error is not None and orjson.loads(error)[0]["error"]["code"] == 502
+        else:
+            assert error is None  # the codec's stream encoder writes it
+
+
+def test_passthrough_cut_array_ends_with_the_error_element() -> None:
+    out, passthrough = passthrough_all(gemini_sse(STREAM_CHUNKS[:2]), True)
+    with pytest.raises(ir.GatewayError) as info:
+        passthrough.check()
+    error = passthrough.error(info.value)
+    assert error is not None
+    assert orjson.loads(out + error) == [*STREAM_CHUNKS[:2], {"error": {
+        "code": 502, "message": "upstream stream ended before its terminator", "status": "UNAVAILABLE"}}]
 
 
 def test_passthrough_usage_from_the_last_chunk_that_has_it() -> None:

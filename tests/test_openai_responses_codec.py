@@ -630,8 +630,8 @@ def test_stream_decoder_crlf_separators() -> None:
 def test_stream_decoder_refusal_and_reasoning_text() -> None:
     events = [UPSTREAM_CREATED, _delta("response.refusal.delta", "msg_1", 0, "No.", content_index=0),
               _delta("response.reasoning_text.delta", "rs_1", 1, "raw thought", content_index=0)]
-    assert decode_in_pieces(ResponsesStreamDecoder(), upstream_sse(events))[1:] == [
-        ir.RefusalDelta("No."), ir.ReasoningDelta("raw thought")]
+    decoder = ResponsesStreamDecoder()
+    assert decoder.feed(upstream_sse(events))[1:] == [ir.RefusalDelta("No."), ir.ReasoningDelta("raw thought")]
 
 
 @pytest.mark.parametrize(("details", "reason"), [

@@ -38,6 +38,7 @@ from interlingua.adapters.dialects.base import (
     StreamDecoder,
     StreamEncoder,
     UpstreamDialect,
+    event_json,
 )
 from interlingua.adapters.dialects.ids import safe_id
 
@@ -190,7 +191,7 @@ class MessagesStreamDecoder(StreamDecoder):
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for name, data in sse.events(block):
-            payload = orjson.loads(data)
+            payload = event_json(data)
             kind = payload.get("type") or name
             if kind == "content_block_delta":
                 delta = payload.get("delta") or {}
@@ -225,8 +226,11 @@ class MessagesStreamDecoder(StreamDecoder):
                 if reason:
                     out.append(ir.Finish(_STOP_IN.get(reason, "stop"), stop_sequence=delta.get("stop_sequence")))
                 out.append(ir.UsageReport(decode_usage(self._usage) or ir.Usage()))
+            elif kind == "message_stop":
+                self.terminated = True
             elif kind == "error":
-                err = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+                err = payload.get("error")
+                err = err if isinstance(err, dict) else {}
                 raise _error_of(_STATUS_OF_TYPE.get(str(err.get("type")), 500), payload)
 
 
@@ -341,6 +345,8 @@ class MessagesPassthrough(Passthrough):
     """Forwards Anthropic SSE unchanged, reading usage from message_start and message_delta."""
 
     __slots__ = ("_usage",)
+    terminators = (b'"message_stop"',)
+    error_marker = re.compile(rb"^event: ?error\r?$", re.MULTILINE)
 
     def __init__(self) -> None:
         super().__init__()
@@ -351,12 +357,19 @@ class MessagesPassthrough(Passthrough):
         if _USAGE_EVENT.search(block):
             for _, data in sse.events(block):
                 if b'"message_start"' in data:
-                    self._usage.update((orjson.loads(data).get("message") or {}).get("usage") or {})
+                    self._usage.update((event_json(data).get("message") or {}).get("usage") or {})
                 elif b'"message_delta"' in data:
-                    usage = orjson.loads(data).get("usage") or {}
+                    usage = event_json(data).get("usage") or {}
                     self._usage.update({k: v for k, v in usage.items() if v is not None})
             self.usage = decode_usage(self._usage)
         return block
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        if name != "error":
+            return None
+        payload = event_json(data)
+        err = payload.get("error")
+        return _error_of(_STATUS_OF_TYPE.get(str(err.get("type") if isinstance(err, dict) else None), 500), payload)
 
 
 # Errors -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ are both; the utility dialect is a client side only.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,19 +52,34 @@ class StreamDecoder(ABC):
 
     Events decoded before an error in the same read are returned first and the error raised on
     the next call, so that a client sees everything the upstream managed to send.
+
+    A stream that stops without its dialect's terminating event, or sends an event that is not a
+    JSON object, would otherwise reach the client as a clean, complete-looking answer: the
+    dialect's `decode` sets `terminated` when it meets the terminator and parses events with
+    `event_json`, and `close` raises a retryable `upstream` error when the terminator never came
+    (retryable, so a target whose stream ended before anything reached the client falls back).
     """
 
-    __slots__ = ("_splitter", "_failure")
+    __slots__ = ("_splitter", "_failure", "terminated")
 
     def __init__(self) -> None:
         self._splitter = sse.Splitter()
         self._failure: ir.GatewayError | None = None
+        self.terminated = False
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
         return self._run(self._splitter.feed(chunk))
 
     def close(self) -> list[ir.StreamEvent]:
-        return self._run(self._splitter.flush())
+        """The events of an unfinished last event. Raises when the stream ended wrongly; if there
+        are such events, they are returned and the error is raised by the next call (`close`)."""
+        out = self._run(self._splitter.flush())
+        if not self.terminated and self._failure is None:
+            failure = ir.GatewayError("upstream", "upstream stream ended before its terminator", retryable=True)
+            if not out:
+                raise failure
+            self._failure = failure
+        return out
 
     def _run(self, block: bytes) -> list[ir.StreamEvent]:
         if self._failure is not None:
@@ -80,7 +96,24 @@ class StreamDecoder(ABC):
 
     @abstractmethod
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
-        """Append the events of `block`, which holds whole SSE events only."""
+        """Append the events of `block`, which holds whole SSE events only; set `terminated` on
+        the dialect's terminating event."""
+
+
+def event_json(data: bytes) -> dict[str, Any]:
+    """One streamed event's JSON object; anything else is the upstream's fault, and retryable:
+    a stream that breaks before its first byte reached the client may go to the next target."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _not_json() from None
+    if not isinstance(payload, dict):
+        raise _not_json()
+    return payload
+
+
+def _not_json() -> ir.GatewayError:
+    return ir.GatewayError("upstream", "upstream stream sent an event that is not JSON", retryable=True)
 
 
 class StreamEncoder(ABC):
@@ -107,25 +140,85 @@ class Passthrough(ABC):
     Upstream reads are cut at event boundaries, so a dialect's `forward` sees whole SSE events
     only; it returns the bytes to send on (possibly fewer than came in), sets `usage` to the last
     usage seen and counts `events`, for an estimate when the stream is cut short.
+
+    A stream that stops before its terminating event must not look complete to the client, but
+    parsing every event would cost the pass-through its speed. So each read is only searched for
+    the dialect's `terminators`, bytes that only the terminating event holds (a quoted JSON string
+    such as `"message_stop"` cannot occur unescaped inside another string), and `close` raises a
+    retryable `upstream` error when none was seen. Events that a dialect parses anyway (those with
+    usage) are checked to be JSON with `event_json`, and so is the stream's first event, one parse
+    a stream, so that an upstream that answers garbage from the start falls back to the next
+    target before anything reached the client; the others are forwarded unread.
+
+    An upstream that reports its own error in-stream has said how its stream ends: a read that
+    matches the dialect's `error_marker` has its events parsed (rare, so cheap) by `upstream_error`,
+    which becomes `failure` (for the ledger) and counts as the terminator, so that the client sees
+    the upstream's error and no second one from the gateway.
     """
 
-    __slots__ = ("_splitter", "usage", "events")
+    __slots__ = ("_splitter", "usage", "events", "terminated", "failure", "_first")
     media_type = "text/event-stream"
+    # Bytes of the terminating event; empty for a stream that has none to wait for (media).
+    terminators: ClassVar[tuple[bytes, ...]] = ()
+    # Where a read may hold an in-stream error event; None: the dialect has none.
+    error_marker: ClassVar[re.Pattern[bytes] | None] = None
 
     def __init__(self) -> None:
         self._splitter = sse.Splitter()
         self.usage: ir.Usage | None = None
         self.events = 0
+        self.terminated = False
+        self.failure: ir.GatewayError | None = None
+        self._first = False  # whether the first event has been seen (and checked)
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to send on for one upstream read."""
-        block = self._splitter.feed(chunk)
-        return self.forward(block) if block else b""
+        return self._pass(self._splitter.feed(chunk))
 
     def close(self) -> bytes:
-        """The bytes to send on when the upstream stream has ended."""
-        block = self._splitter.flush()
-        return self.forward(block) if block else b""
+        """The bytes to send on when the upstream stream has ended (an unfinished last event)."""
+        return self._pass(self._splitter.flush())
+
+    def _pass(self, block: bytes) -> bytes:
+        if not block:
+            return b""
+        if self.terminators:
+            if not self._first:
+                for _, data in sse.events(block):
+                    self._first = True
+                    if data != b"[DONE]":
+                        event_json(data)
+                    break
+            if not self.terminated:
+                self.terminated = self.ends(block)
+            if (self.failure is None and self.error_marker is not None and b"error" in block  # the cheap test first
+                    and self.error_marker.search(block)):
+                for name, data in sse.events(block):
+                    self.failure = self.upstream_error(name, data)
+                    if self.failure is not None:
+                        self.terminated = True
+                        break
+        return self.forward(block)
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        """The upstream's own error, if the event (`name`, `data`) is one."""
+        return None
+
+    def check(self) -> None:
+        """After `close`: raise if the stream stopped before its terminator."""
+        if self.terminators and not self.terminated:
+            raise ir.GatewayError("upstream", "upstream stream ended before its terminator", retryable=True)
+
+    def ends(self, block: bytes) -> bool:
+        """Whether `block` holds the terminating event, by its marker bytes alone."""
+        return any(marker in block for marker in self.terminators)
+
+    def error(self, error: ir.GatewayError) -> bytes | None:
+        """The in-stream error that ends what was forwarded, where the dialect's `StreamEncoder`
+        cannot write it: a fresh encoder knows nothing of the forwarded stream, which is enough
+        for most dialects' stateless error events but not for one whose error must continue the
+        stream's own framing or numbering. None: the encoder's `error` is right."""
+        return None
 
     @abstractmethod
     def forward(self, block: bytes) -> bytes:

@@ -13,6 +13,7 @@ matched by name and order, and the names of responses are recovered from the cal
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from interlingua.adapters.dialects.base import (
     StreamDecoder,
     StreamEncoder,
     UpstreamDialect,
+    event_json,
 )
 from interlingua.adapters.dialects.gemini_request import (
     NAME,
@@ -153,7 +155,7 @@ class GenerateStreamDecoder(StreamDecoder):
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
-            payload = orjson.loads(data)
+            payload = event_json(data)
             if payload.get("error"):
                 raise _error_of(502, payload)
             if not self._started:
@@ -164,6 +166,7 @@ class GenerateStreamDecoder(StreamDecoder):
             for candidate in candidates:
                 self._candidate(candidate, out)
             if not candidates and g(payload, "promptFeedback"):
+                self.terminated = True  # a blocked prompt ends with no candidate at all
                 out.append(ir.Finish("content_filter"))
             usage = decode_usage(g(payload, "usageMetadata"))
             if usage is not None:
@@ -190,6 +193,7 @@ class GenerateStreamDecoder(StreamDecoder):
                     out.append(ir.TextDelta(part["text"], index))
         reason = candidate.get("finishReason")
         if reason:
+            self.terminated = True
             out.append(ir.Finish(_finish_in(reason, self._calls.get(index, False)) or "stop", index))
 
 
@@ -286,6 +290,8 @@ class GeneratePassthrough(Passthrough):
     reads the cumulative usage from the last chunk that has it."""
 
     __slots__ = ("_array", "_sent", "media_type")
+    terminators = (b'"finishReason"', b'"blockReason"')  # a blocked prompt has no candidate to finish
+    error_marker = re.compile(rb'^data: ?\{\s*"error"', re.MULTILINE)
 
     def __init__(self, array: bool) -> None:
         super().__init__()
@@ -300,7 +306,7 @@ class GeneratePassthrough(Passthrough):
         self.events += len(datas)
         for data in reversed(datas):
             if b"usageMetadata" in data:
-                self.usage = decode_usage(orjson.loads(data).get("usageMetadata")) or self.usage
+                self.usage = decode_usage(event_json(data).get("usageMetadata")) or self.usage
                 break
         if not self._array:
             return block
@@ -311,9 +317,19 @@ class GeneratePassthrough(Passthrough):
 
     def close(self) -> bytes:
         tail = super().close()
-        if self._array:
+        if self._array and self.terminated:  # else `error` closes the array
             return tail + (b"]" if self._sent else b"[]")
         return tail
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        payload = event_json(data) if data.lstrip().startswith(b'{') else {}
+        return _error_of(502, payload) if payload.get("error") else None
+
+    def error(self, error: ir.GatewayError) -> bytes | None:
+        """In the JSON array, the error is its last element: a fresh encoder would open another."""
+        if not self._array:
+            return None
+        return (b",\r\n" if self._sent else b"[") + encode_error_body(error) + b"]"
 
 
 # Errors and models --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from interlingua.adapters.dialects.base import (
     StreamDecoder,
     StreamEncoder,
     UpstreamDialect,
+    event_json,
 )
 from interlingua.adapters.dialects.openai_chat_request import (
     MESSAGE_KEYS,
@@ -194,8 +195,9 @@ class ChatStreamDecoder(StreamDecoder):
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
             if data == b"[DONE]":
+                self.terminated = True
                 continue
-            payload = orjson.loads(data)
+            payload = event_json(data)
             if payload.get("error"):
                 raise _error_from_payload(502, payload)
             if not self._started:
@@ -308,16 +310,31 @@ class ChatStreamEncoder(StreamEncoder):
 
 # A key can only appear unescaped outside JSON strings, so this finds a real usage object.
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+# `[DONE]` at the start of a line: a JSON string cannot hold a raw line break, so this is the
+# terminating event and not a model that wrote `data: [DONE]` in its answer.
+_DONE = re.compile(rb"^data: ?\[DONE\]", re.MULTILINE)
+# An error chunk, by the same reasoning: `{"error"` right after `data:` at the start of a line.
+_ERROR_CHUNK = re.compile(rb'^data: ?\{\s*"error"', re.MULTILINE)
 
 
 class ChatPassthrough(Passthrough):
     """Forwards upstream chunks whole; strips the usage chunk the gateway asked for on its own."""
 
     __slots__ = ("_keep_usage",)
+    terminators = (b"[DONE]",)
 
     def __init__(self, keep_usage: bool) -> None:
         super().__init__()
         self._keep_usage = keep_usage
+
+    error_marker = _ERROR_CHUNK
+
+    def ends(self, block: bytes) -> bool:
+        return b"[DONE]" in block and _DONE.search(block) is not None
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        payload = event_json(data) if data.lstrip().startswith(b'{') else {}
+        return _error_from_payload(502, payload) if payload.get("error") else None
 
     def forward(self, block: bytes) -> bytes:
         self.events += block.count(b"data:")
@@ -326,7 +343,7 @@ class ChatPassthrough(Passthrough):
         out: list[bytes] = []
         for _, data in sse.events(block):
             if _USAGE_OBJECT.search(data):
-                payload = orjson.loads(data)
+                payload = event_json(data)
                 self.usage = decode_usage(payload.get("usage")) or self.usage
                 if not self._keep_usage:
                     if not payload.get("choices"):

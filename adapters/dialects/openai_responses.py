@@ -11,6 +11,7 @@ compactions, hosted-tool calls) travel as `Opaque` parts. Conversation state (`s
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from interlingua.adapters.dialects.base import (
     StreamDecoder,
     StreamEncoder,
     UpstreamDialect,
+    event_json,
 )
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.dialects.openai_responses_request import (
@@ -170,7 +172,7 @@ class ResponsesStreamDecoder(StreamDecoder):
         for _, data in sse.events(block):
             if data == b"[DONE]":
                 continue
-            event = orjson.loads(data)
+            event = event_json(data)
             kind = event.get("type")
             if kind == "response.output_text.delta":
                 out.append(ir.TextDelta(event.get("delta", ""), logprobs=event.get("logprobs") or None))
@@ -193,6 +195,7 @@ class ResponsesStreamDecoder(StreamDecoder):
                 out.append(ir.StreamStart(response.get("id", ""), response.get("model", ""),
                                           int(response.get("created_at") or time.time())))
             elif kind in ("response.completed", "response.incomplete"):
+                self.terminated = True
                 response = event.get("response") or {}
                 reason: ir.FinishReason = "tool_calls" if self._calls else "stop"
                 if kind == "response.incomplete":
@@ -351,6 +354,15 @@ class ResponsesStreamEncoder(StreamEncoder):
             return self._start()
         return b""
 
+    def resume(self, response: dict[str, Any], sequence: int) -> None:
+        """Continue a stream that someone else began (a pass-through that breaks): its
+        response's id, model and creation time, and the next sequence number."""
+        self._seq = sequence
+        self._id = str(response.get("id") or self._id)
+        self._model = str(response.get("model") or self._model)
+        created = response.get("created_at")
+        self._created = float(created) if isinstance(created, (int, float)) else self._created
+
     def end(self) -> bytes:
         out = self._start() + self._close()
         if self._reason in ("length", "context_overflow", "content_filter"):
@@ -365,16 +377,46 @@ class ResponsesStreamEncoder(StreamEncoder):
 
 
 class ResponsesPassthrough(Passthrough):
-    """Forwards Responses SSE unchanged; usage comes with the terminal event."""
+    """Forwards Responses SSE unchanged; usage comes with the terminal event.
 
-    __slots__ = ()
+    `response.created` is parsed too (one event a stream), so that an error ending the stream can
+    fail the upstream's own response, numbered after the events forwarded.
+    """
+
+    __slots__ = ("_request", "_created")
+    terminators = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+    error_marker = re.compile(rb"^event: ?(?:error|response\.failed)\r?$", re.MULTILINE)
+
+    def __init__(self, request: ir.ChatRequest | None = None) -> None:
+        super().__init__()
+        self._request = request
+        self._created: dict[str, Any] | None = None
 
     def forward(self, block: bytes) -> bytes:
+        if self._created is None and b'"response.created"' in block:
+            for _, data in sse.events(block):
+                if b'"response.created"' in data:
+                    response = event_json(data).get("response")
+                    self._created = response if isinstance(response, dict) else {}
+                    break
         self.events += block.count(b"\ndata:")
         response = final_response(block)
         if response is not None and "usage" in response:
             self.usage = decode_usage(response.get("usage"))
         return block
+
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        if name not in ("error", "response.failed"):
+            return None
+        return _stream_error(event_json(data))
+
+    def error(self, error: ir.GatewayError) -> bytes:
+        """`response.failed` for the upstream's response, then `error`, numbered on from the
+        events forwarded (one `data:` line each), not a second `response.created`."""
+        encoder = ResponsesStreamEncoder(self._request)
+        encoder.resume(self._created or {}, self.events)
+        return encoder.error(error)
 
 
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"')
@@ -387,7 +429,7 @@ def final_response(block: bytes) -> dict[str, Any] | None:
         return None
     for _, data in sse.events(block):
         if any(marker in data for marker in _TERMINAL):
-            response = orjson.loads(data).get("response")
+            response = event_json(data).get("response")
             return response if isinstance(response, dict) else {}
     return None
 
@@ -435,7 +477,7 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
         return CHAT.encode_error(error)
 
     def passthrough(self, request: ir.ChatRequest) -> Passthrough:
-        return ResponsesPassthrough()
+        return ResponsesPassthrough(request)
 
     def usage_of(self, body: Any) -> ir.Usage | None:
         return decode_usage(body.get("usage")) if isinstance(body, dict) else None

@@ -157,8 +157,8 @@ class Provider(ABC):
     def parse(self, raw: bytes) -> Any:
         try:
             return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON") from None
+        except orjson.JSONDecodeError:  # cut short or garbled; another target may do better
+            raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON", retryable=True) from None
 
     # Reasoning state for clients that cannot carry it (see reasoning_store.py) -------------------
 
@@ -280,9 +280,10 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
         batch = decoder.feed(chunk)
         if batch:
             yield batch
-    rest = decoder.close()
+    rest = decoder.close()  # raises when the stream ended wrongly
     if rest:
         yield rest
+        decoder.close()  # raises the failure held back for `rest`, if there is one
 
 
 def read_upload(upload: ir.Upload) -> bytes:

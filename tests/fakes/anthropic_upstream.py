@@ -34,7 +34,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from tests.fakes.pacing import Streaming, abort, bearer
+from tests.fakes.pacing import GARBAGE, Streaming, abort, bearer, cut_body
 
 Json = dict[str, Any]
 
@@ -185,8 +185,10 @@ class Reply:
       can check an event reached the client while the upstream still holds the next, then `set()` it.
     - `fail`: end a stream after the deltas of the last block, before its content_block_stop:
       "error" writes an `event: error` frame (overloaded_error, `fail_message`) and ends; "drop"
-      aborts the TCP connection. A non-streamed request gets a 529 for "error" and an aborted
-      connection for "drop".
+      aborts the TCP connection; "cut" ends cleanly without message_stop;
+      "empty" and "junk" (`pacing.BEFORE_ANY_EVENT`) fail before any event; "garbage" sends an event
+      that is not JSON, then ends so. A non-streamed request gets a 529 for "error", an aborted
+      connection for "drop", and half of its body for "cut" and "garbage" (`pacing.cut_body`).
     """
 
     blocks: Sequence[Block] = ()
@@ -198,7 +200,7 @@ class Reply:
     head_delay: float = 0.0
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None
-    fail: Literal["error", "drop"] | None = None
+    fail: Literal["error", "drop", "cut", "garbage", "empty", "junk"] | None = None
     fail_message: str = "Overloaded"
 
 
@@ -365,6 +367,8 @@ class _Message:
                 frames.append(_event({"type": "content_block_stop", "index": index}))
         if r.fail == "error":
             frames.append(_event({"type": "error", "error": {"type": "overloaded_error", "message": r.fail_message}}))
+        elif r.fail == "garbage":
+            frames.append(b"event: content_block_delta\ndata: " + GARBAGE + b"\n\n")
         elif r.fail is None:
             ending: Json = {"stop_reason": self.stop_reason, "stop_sequence": r.stop_sequence}
             if self.stop_details is not None:
@@ -687,6 +691,8 @@ class FakeAnthropic(Streaming):
             return web.Response()  # never reaches the client: the connection is gone
         if reply.fail == "error":
             return _error(request, 529, reply.fail_message)
+        if reply.fail is not None:
+            return await cut_body(request, orjson.dumps(message.whole()), reply.fail)
         return _json_response(message.whole())
 
     async def _stream(self, request: web.Request, message: _Message) -> web.StreamResponse:

@@ -51,7 +51,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fakes.pacing import Streaming, abort
+from tests.fakes.pacing import GARBAGE, Streaming, abort, cut_body
 
 Json = dict[str, Any]
 
@@ -325,7 +325,11 @@ class Reply:
       check a chunk reached the client while the upstream still holds the next, then `set()` it.
     - `fail`: end a stream after its pieces, with no finishReason or usage: "error" sends a
       `{"error": ...}` chunk (`fail_status`, `fail_message`) and ends; "drop" aborts the TCP
-      connection. Not streamed, "error" is an HTTP error and "drop" an aborted connection.
+      connection; "cut" ends cleanly;
+      "empty" and "junk" (`pacing.BEFORE_ANY_EVENT`) fail before any event;
+      "garbage" sends a chunk that is not JSON, then ends so.
+      Not streamed, "error" is an HTTP error and "drop" an aborted connection; "cut" and "garbage"
+      half of the body (`pacing.cut_body`).
     """
 
     candidates: Sequence[Candidate] = ()
@@ -338,7 +342,7 @@ class Reply:
     head_delay: float = 0.0
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None
-    fail: Literal["error", "drop"] | None = None
+    fail: Literal["error", "drop", "cut", "garbage", "empty", "junk"] | None = None
     fail_status: int = 500
     fail_message: str = INTERNAL_MESSAGE
 
@@ -1094,6 +1098,8 @@ class FakeGemini(Streaming):
             return web.Response()  # never reaches the client: the connection is gone
         if reply.fail == "error":
             return _error(reply.fail_status, reply.fail_message)
+        if reply.fail is not None:
+            return await cut_body(request, orjson.dumps(generation.whole()), reply.fail)
         return _json_response(generation.whole())
 
     def _frames(self, generation: _Generation, *, sse: bool) -> list[bytes]:
@@ -1102,6 +1108,8 @@ class FakeGemini(Streaming):
         elements = [orjson.dumps(chunk) for chunk in generation.chunks()]
         if reply.fail == "error":
             elements.append(orjson.dumps(_google_error(reply.fail_status, reply.fail_message)))
+        elif reply.fail == "garbage":
+            elements.append(GARBAGE)
         if sse:
             return [b"data: " + element + self.sse_separator for element in elements]
         frames = [(b",\r\n" if k else b"[") + element for k, element in enumerate(elements)]

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from tests.fakes.pacing import Streaming, abort
+from tests.fakes.pacing import GARBAGE, Streaming, abort, cut_body
 
 Json = dict[str, Any]
 
@@ -126,8 +126,12 @@ class Reply:
     - `gate`: awaited before every frame after the first. The fake never clears it, so a test can
       check a chunk reached the client while the upstream still holds the next, then `set()` it.
     - `fail`: end a stream early after the pieces, instead of the finish chunk: "error" writes
-      `data: {"error": ...}` and ends without `[DONE]`; "drop" aborts the TCP connection.
-      A non-streamed request gets a 500 error body for "error" and an aborted connection for "drop".
+      `data: {"error": ...}` and ends without `[DONE]`; "drop" aborts the TCP connection; "cut"
+      ends cleanly without `[DONE]`;
+      "empty" and "junk" (`pacing.BEFORE_ANY_EVENT`) fail before any event;
+      "garbage" sends an event that is not JSON, then ends so.
+      A non-streamed request gets a 500 error body for "error" and an aborted connection for "drop";
+      for "cut" and "garbage", half of its body (`pacing.cut_body`).
     """
 
     content: Sequence[str] = ()
@@ -139,7 +143,7 @@ class Reply:
     head_delay: float = 0.0
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None
-    fail: Literal["error", "drop"] | None = None
+    fail: Literal["error", "drop", "cut", "garbage", "empty", "junk"] | None = None
     fail_message: str = "The upstream failed mid-stream."
 
 
@@ -347,6 +351,8 @@ class _Completion:
         ]
         if r.fail == "error":
             frames.append(_sse({"error": {"message": r.fail_message, "type": "server_error", "code": None}}))
+        elif r.fail == "garbage":
+            frames.append(b"data: " + GARBAGE + b"\n\n")
         elif r.fail is None:
             if self.include_usage:
                 frames.append(_sse({**head, "choices": [], "usage": r.usage.to_json()}))
@@ -449,6 +455,8 @@ class FakeOpenAI(Streaming):
             return web.Response()  # never reaches the client: the connection is gone
         if reply.fail == "error":
             return _json_response(error(500, reply.fail_message).to_json(), 500)
+        if reply.fail is not None:
+            return await cut_body(request, orjson.dumps(completion.whole()), reply.fail)
         return _json_response(completion.whole())
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:

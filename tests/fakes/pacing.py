@@ -18,6 +18,11 @@ class Paced(Protocol):
     gate: asyncio.Event | None
 
 
+#: Stream failures every fake does alike, before its first event (`Streaming.stream`): "empty" is a
+#: 200 stream with no event at all, "junk" one whose only event is not JSON.
+BEFORE_ANY_EVENT = {"empty": [], "junk": [b"data: " + b'{"unfinished": ' + b"\n\n"]}
+
+
 def bearer(headers: dict[str, str]) -> str | None:
     """The `Authorization: Bearer` credential of recorded (lower-cased) headers, if there is one."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -38,6 +43,24 @@ async def hold(request: web.Request, reply: Paced) -> None:
             await asyncio.wait_for(reply.gate.wait(), POLL)
     if client_gone(request):
         raise ConnectionResetError("client disconnected")
+
+
+#: What a `garbage` stream sends after its pieces: an event whose data is not JSON.
+GARBAGE = b'{"unfinished": '
+
+
+async def cut_body(request: web.Request, body: bytes, how: str) -> web.StreamResponse:
+    """A whole JSON answer cut in half: "cut" announces the full Content-Length and closes the
+    connection after half of it; "garbage" sends the half as a well-framed body that is not JSON."""
+    half = body[: len(body) // 2]
+    if how == "garbage":
+        return web.Response(body=half, content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(half)
+    abort(request)
+    return response
 
 
 def abort(request: web.Request) -> None:
@@ -74,6 +97,7 @@ class Streaming:
     async def stream(self, request: web.Request, frames: Iterable[bytes], reply: Paced, content_type: str,
                      drop: bool = False) -> web.StreamResponse:
         """Send `frames` with `reply`'s pacing between them; with `drop`, cut the connection after."""
+        frames = BEFORE_ANY_EVENT.get(getattr(reply, "fail", None) or "", frames)
         response = web.StreamResponse(headers={"Content-Type": content_type})
         await response.prepare(request)
         try:

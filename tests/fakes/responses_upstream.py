@@ -52,7 +52,7 @@ from aiohttp import web
 
 from tests.fakes.openai_upstream import ErrorReply as ErrorReply
 from tests.fakes.openai_upstream import error as error
-from tests.fakes.pacing import Streaming, abort, bearer
+from tests.fakes.pacing import GARBAGE, Streaming, abort, bearer, cut_body
 
 Json = dict[str, Any]
 
@@ -236,9 +236,13 @@ class Reply:
     - `fail`: end a stream after the last item's deltas, before its done events and the terminal
       event: "error" writes an `error` event nested as real captures show it
       (`{"type":"error","error":{...}}`, which the Python SDK raises); "flat_error" writes it flat,
-      as the SDK types it (which the SDK yields as an event); "drop" aborts the TCP connection.
-      A non-streamed request gets a 500 error body for either error and an aborted connection for
-      "drop". A reply that fails this way is never kept.
+      as the SDK types it (which the SDK yields as an event); "drop" aborts the TCP connection;
+      "cut" ends cleanly there;
+      "empty" and "junk" (`pacing.BEFORE_ANY_EVENT`) fail before any event;
+      "garbage" sends an event that is not JSON, then ends so.
+      A non-streamed request gets a 500 error body for either error, an aborted connection for
+      "drop", and half of its body for "cut" and "garbage" (`pacing.cut_body`). A reply that
+      fails this way is never kept.
     """
 
     items: Sequence[Item] = ()
@@ -249,7 +253,7 @@ class Reply:
     head_delay: float = 0.0
     chunk_delay: float = 0.0
     gate: asyncio.Event | None = None
-    fail: Literal["error", "flat_error", "drop"] | None = None
+    fail: Literal["error", "flat_error", "drop", "cut", "garbage", "empty", "junk"] | None = None
     fail_message: str = "An error occurred while processing your request."
 
 
@@ -503,7 +507,10 @@ class _Render:
                 events.append({"type": "error", "error": {"type": "server_error", **problem}})
             elif r.fail == "flat_error":
                 events.append({"type": "error", **problem})
-        return [_event({"type": e["type"], "sequence_number": n, **e}) for n, e in enumerate(events)]
+        frames = [_event({"type": e["type"], "sequence_number": n, **e}) for n, e in enumerate(events)]
+        if r.fail == "garbage":
+            frames.append(b"event: response.output_text.delta\ndata: " + GARBAGE + b"\n\n")
+        return frames
 
 
 class _Rejected(Exception):
@@ -721,6 +728,8 @@ class FakeResponses(Streaming):
         if reply.fail == "drop":
             abort(request)
             return web.Response()  # never reaches the client: the connection is gone
+        if reply.fail in ("cut", "garbage"):
+            return await cut_body(request, orjson.dumps(render.response()), reply.fail)
         if reply.fail is not None:
             return _json_response(error(500, reply.fail_message).to_json(), 500)
         return _json_response(render.response())
