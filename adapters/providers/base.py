@@ -21,6 +21,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
 from interlingua.adapters.providers import stops
 from interlingua.adapters.providers.compaction import compact
+from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.reasoning_store import ReasoningStore
 from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
@@ -105,6 +106,7 @@ class Provider(ABC):
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:
+            refuse_unsupported(request, self.codec.name)
             request, emulated = stops.split(request, self.codec.name)
             body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)

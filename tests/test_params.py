@@ -1,0 +1,105 @@
+"""Parameters an upstream cannot take: refused with a 400 naming the field, or emulated; `drop` obeyed.
+
+Every test goes through real sockets, the official SDK as the client and a fake upstream, since
+what matters is what the client finally sees (text cut, stop reason, error naming its field) and
+what the upstream was sent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from tests.asgi import run
+from tests.fakes import responses_upstream as fr
+from tests.harness import anthropic_client, client, gateway, gemini_client, provider
+
+USER: Any = [{"role": "user", "content": "What is it?"}]
+
+
+def responses(url: str, *models: str) -> dict[str, Any]:
+    return provider(url, *models, api="responses")
+
+
+# Refusals: a 400 naming the client's field ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "options"), [
+    ("n", {"n": 2}), ("seed", {"seed": 7}), ("logprobs", {"logprobs": True}),
+    ("presence_penalty", {"presence_penalty": 0.5}), ("logit_bias", {"logit_bias": {"50256": -100}})])
+def test_chat_client_fields_a_responses_upstream_cannot_take(tmp_path: Path, field: str,
+                                                            options: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses(up.url, "gpt-5")}) as (_, url):
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client(url).chat.completions.create(model="gpt-5", messages=USER, **options)
+            assert refused.value.status_code == 400
+            assert refused.value.body["param"] == field and field in refused.value.message
+            assert up.requests == []
+
+    run(scenario())
+
+
+def test_gemini_client_candidate_count_on_an_anthropic_upstream(tmp_path: Path) -> None:
+    from tests.fakes import anthropic_upstream as fa
+    from tests.harness import anthropic_provider
+
+    async def scenario() -> None:
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"a": anthropic_provider(up.url, "claude-x")}) as (_, url):
+            with pytest.raises(genai_errors.ClientError) as refused:
+                await gemini_client(url).aio.models.generate_content(
+                    model="claude-x", contents="hi", config=types.GenerateContentConfig(candidate_count=2))
+            assert refused.value.code == 400 and "generationConfig.candidateCount" in str(refused.value)
+
+    run(scenario())
+
+
+def test_anthropic_client_on_responses_upstream_is_refused_nothing_it_can_take(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fr.FakeResponses() as up, gateway(tmp_path, providers={"r": responses(up.url, "gpt-5")}) as (_, url):
+            up.script(fr.text("fine"))
+            answer = await anthropic_client(url).messages.create(model="gpt-5", max_tokens=50, messages=USER,
+                                                                 metadata={"user_id": "u1"},
+                                                                 extra_body={"top_k": 5})
+            assert answer.content[0].type == "text" and answer.content[0].text == "fine"
+            assert up.requests[-1].json["top_k"] == 5
+
+    run(scenario())
+
+
+# Emulated and translated instead ------------------------------------------------------------------
+
+
+def test_verbosity_is_an_instruction_for_an_anthropic_upstream(tmp_path: Path) -> None:
+    from tests.fakes import anthropic_upstream as fa
+    from tests.harness import anthropic_provider
+
+    async def scenario() -> None:
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"a": anthropic_provider(up.url, "claude-x")}) as (_, url):
+            await client(url).chat.completions.create(model="claude-x", messages=USER, verbosity="low")
+            system = up.requests[-1].json["system"]
+            assert any("concise" in block["text"] for block in system)
+
+    run(scenario())
+
+
+def test_penalties_translate_between_chat_and_gemini(tmp_path: Path) -> None:
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-x")}) as (_, url):
+            await client(url).chat.completions.create(model="gemini-x", messages=USER, presence_penalty=0.5,
+                                                      frequency_penalty=-0.25)
+            config = up.requests[-1].json["generationConfig"]
+            assert (config["presencePenalty"], config["frequencyPenalty"]) == (0.5, -0.25)
+
+    run(scenario())
