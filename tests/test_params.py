@@ -16,6 +16,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from tests.asgi import run
+from tests.fakes import openai_upstream as fo
 from tests.fakes import responses_upstream as fr
 from tests.harness import anthropic_client, client, gateway, gemini_client, provider
 
@@ -73,7 +74,26 @@ def test_anthropic_client_on_responses_upstream_is_refused_nothing_it_can_take(t
     run(scenario())
 
 
-# Emulated and translated instead ------------------------------------------------------------------
+# drop: fields an OpenAI-compatible server rejects ------------------------------------------------------
+
+
+def test_drop_leaves_fields_out_translated_and_passed_through(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={
+                "oa": provider(up.url, "local-llm", drop=["reasoning_effort", "verbosity", "top_k"])}) as (_, url):
+            up.script(fo.text("ok"), fo.text("ok"))
+            await client(url).chat.completions.create(model="local-llm", messages=USER, reasoning_effort="low",
+                                                      verbosity="low", temperature=0.2)
+            passed = up.requests[-1].json
+            assert "reasoning_effort" not in passed and "verbosity" not in passed and passed["temperature"] == 0.2
+            await anthropic_client(url).messages.create(model="local-llm", max_tokens=50, messages=USER,
+                                                        extra_body={"top_k": 3, "thinking": {
+                                                            "type": "enabled", "budget_tokens": 2048}})
+            translated = up.requests[-1].json
+            assert "top_k" not in translated and "reasoning_effort" not in translated
+            assert translated["max_completion_tokens"] == 50
+
+    run(scenario())
 
 
 def test_verbosity_is_an_instruction_for_an_anthropic_upstream(tmp_path: Path) -> None:
@@ -88,6 +108,16 @@ def test_verbosity_is_an_instruction_for_an_anthropic_upstream(tmp_path: Path) -
             assert any("concise" in block["text"] for block in system)
 
     run(scenario())
+
+
+def test_drop_config_is_validated() -> None:
+    from interlingua.app.config import ConfigError, parse
+
+    with pytest.raises(ConfigError, match=r"providers\.oa\.drop\[0\]"):
+        parse({"providers": {"oa": {"type": "openai", "url": "http://127.0.0.1:1", "drop": ["messages"]}}}, {}, "t")
+    with pytest.raises(ConfigError, match=r"providers\.oa\.drop"):
+        parse({"providers": {"oa": {"type": "openai", "url": "http://127.0.0.1:1", "drop": "top_k"}}}, {}, "t")
+
 
 
 def test_penalties_translate_between_chat_and_gemini(tmp_path: Path) -> None:

@@ -70,8 +70,10 @@ class Provider(ABC):
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
         reasoning_store: ReasoningStore | None = None,
+        drop: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.drop = drop
         self.key = key
         self.url = url.rstrip("/")
         self.models = models
@@ -109,6 +111,8 @@ class Provider(ABC):
             refuse_unsupported(request, self.codec.name)
             request, emulated = stops.split(request, self.codec.name)
             body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
+        for name in self.drop:
+            body.pop(name, None)
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
