@@ -133,3 +133,35 @@ def test_penalties_translate_between_chat_and_gemini(tmp_path: Path) -> None:
             assert (config["presencePenalty"], config["frequencyPenalty"]) == (0.5, -0.25)
 
     run(scenario())
+
+
+def test_unknown_fields_are_refused_but_account_hints_are_not_sent(tmp_path: Path) -> None:
+    from tests.fakes import anthropic_upstream as fa
+    from tests.harness import anthropic_provider
+
+    async def scenario() -> None:
+        async with fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"a": anthropic_provider(up.url, "claude-x")}) as (_, url):
+            sdk = client(url)
+            with pytest.raises(openai.BadRequestError) as refused:
+                await sdk.chat.completions.create(model="claude-x", messages=USER, extra_body={"mystery_knob": 3})
+            assert refused.value.body["param"] == "mystery_knob"
+            await sdk.chat.completions.create(model="claude-x", messages=USER, store=True, service_tier="flex",
+                                              prompt_cache_key="k")
+            sent = up.requests[-1].json
+            assert not {"store", "service_tier", "prompt_cache_key"} & set(sent)
+
+    run(scenario())
+
+
+def test_gemini_safety_settings_refused_for_a_chat_upstream(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            config = types.GenerateContentConfig(safety_settings=[types.SafetySetting(
+                category=types.HarmCategory.HARM_CATEGORY_HARASSMENT, threshold=types.HarmBlockThreshold.BLOCK_NONE)])
+            with pytest.raises(genai_errors.ClientError) as refused:
+                await gemini_client(url).aio.models.generate_content(model="gpt-x", contents="hi", config=config)
+            assert refused.value.code == 400 and "safetySettings" in str(refused.value)
+            assert up.requests == []
+
+    run(scenario())

@@ -49,6 +49,19 @@ _OWN: dict[str, tuple[str, ...]] = {
     "gemini": ("cachedContent", "cached_content", "safetySettings", "safety_settings"),
 }
 
+# Fields of a client dialect that steer the client's account or the gateway, not the answer: not
+# sent to another dialect's upstream. Any other field the gateway does not know is refused, since
+# it cannot tell what leaving it out would change.
+_HINTS: dict[str, frozenset[str]] = {
+    "openai": frozenset({"store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
+                         "modalities"}),  # modalities beyond text are refused above
+    "responses": frozenset({"store", "previous_response_id", "include", "prompt_cache_key", "prompt_cache_retention",
+                            "service_tier", "client_metadata", "truncation", "context_management",
+                            "stream_options"}),
+    "anthropic": frozenset({"service_tier", "context_management", "cache_control"}),
+    "gemini": frozenset({"gemini_mode"}),  # the gateway's own note of VALIDATED tool calling
+}
+
 # Gemini's generationConfig fields the IR has no slot for, that change the answer.
 _GEMINI_CONFIG = ("speechConfig", "imageConfig", "audioTranscriptionConfig")
 
@@ -74,6 +87,11 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
         modalities = config.get("responseModalities", config.get("response_modalities"))
         if _beyond_text(modalities, "TEXT"):
             raise _refused(f"{key}.responseModalities", upstream)
+    hints = _HINTS.get(request.dialect, frozenset())
+    unknown = next((name for name in request.extra if name not in hints), None)
+    if unknown is not None:
+        raise ir.invalid(unknown, f"not supported: the gateway does not know this parameter, so it cannot carry it "
+                                  f"to {_UPSTREAMS.get(upstream, 'this')} upstream")
 
 
 def _beyond_text(modalities: Any, text: str) -> bool:
