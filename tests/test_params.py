@@ -165,3 +165,23 @@ def test_gemini_safety_settings_refused_for_a_chat_upstream(tmp_path: Path) -> N
             assert up.requests == []
 
     run(scenario())
+
+
+def test_logprobs_are_refused_across_dialects(tmp_path: Path) -> None:
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-x")}) as (_, url):
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client(url).chat.completions.create(model="gemini-x", messages=USER, logprobs=True,
+                                                          top_logprobs=2)
+            assert refused.value.body["param"] == "logprobs"
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client(url).responses.create(model="gemini-x", input="hi",
+                                                   include=["message.output_text.logprobs"])
+            assert refused.value.body["param"] == "include"
+            assert up.requests == []
+
+    run(scenario())

@@ -20,11 +20,14 @@ from interlingua.adapters import ir
 
 # A field of the IR an upstream dialect has no slot for: (test, upstream dialects that refuse it).
 _Test = Callable[[ir.ChatRequest], bool]
+_EVERY = frozenset({"openai", "responses", "anthropic", "gemini"})
 _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
     "n": (lambda r: (r.n or 1) > 1, frozenset({"responses", "anthropic"})),
     "seed": (lambda r: r.seed is not None, frozenset({"responses", "anthropic"})),
-    "logprobs": (lambda r: bool(r.logprobs), frozenset({"responses", "anthropic"})),
-    "top_logprobs": (lambda r: bool(r.top_logprobs), frozenset({"responses", "anthropic"})),
+    # Log probabilities are refused on every translated path: each upstream words them its own way
+    # and no answer codec carries another dialect's, so they would be asked for and then lost.
+    "logprobs": (lambda r: bool(r.logprobs), _EVERY),
+    "top_logprobs": (lambda r: bool(r.top_logprobs), _EVERY),
     "parallel_tool_calls": (lambda r: r.parallel_tool_calls is False, frozenset({"gemini"})),
     "presence_penalty": (lambda r: bool(r.presence_penalty), frozenset({"responses", "anthropic"})),
     "frequency_penalty": (lambda r: bool(r.frequency_penalty), frozenset({"responses", "anthropic"})),
@@ -75,6 +78,8 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
     for name in _OWN.get(request.dialect, ()):
         if native.get(name) is not None:
             raise _refused(name, upstream)
+    if request.dialect == "responses" and "message.output_text.logprobs" in (native.get("include") or ()):
+        raise _refused("include", upstream)
     if request.dialect == "openai" and _beyond_text(native.get("modalities"), "text"):
         raise _refused("modalities", upstream)
     if request.dialect == "gemini":
