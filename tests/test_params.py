@@ -185,3 +185,16 @@ def test_logprobs_are_refused_across_dialects(tmp_path: Path) -> None:
             assert up.requests == []
 
     run(scenario())
+
+
+def test_a_refusing_target_lets_the_next_target_of_an_alias_answer(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fr.FakeResponses() as resp, fo.FakeOpenAI() as chat, gateway(
+                tmp_path, providers={"r": responses(resp.url), "oa": provider(chat.url)},
+                models={"pair": {"targets": ["r/gpt-5", "oa/gpt-5"]}}) as (_, url):
+            chat.script(fo.text("one"))
+            answer = await client(url).chat.completions.create(model="pair", messages=USER, seed=3)
+            assert answer.choices[0].message.content == "one"
+            assert resp.requests == [] and chat.requests[-1].json["seed"] == 3
+
+    run(scenario())

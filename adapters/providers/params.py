@@ -95,8 +95,8 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
     hints = _HINTS.get(request.dialect, frozenset())
     unknown = next((name for name in request.extra if name not in hints), None)
     if unknown is not None:
-        raise ir.invalid(unknown, f"not supported: the gateway does not know this parameter, so it cannot carry it "
-                                  f"to {_UPSTREAMS.get(upstream, 'this')} upstream")
+        raise _retryable(ir.invalid(unknown, "not supported: the gateway does not know this parameter, so it cannot "
+                                             f"carry it to {_UPSTREAMS.get(upstream, 'this')} upstream"))
 
 
 def _beyond_text(modalities: Any, text: str) -> bool:
@@ -113,5 +113,12 @@ _UPSTREAMS = {"openai": "an OpenAI Chat", "responses": "an OpenAI Responses", "a
 
 
 def _refused(field: str, upstream: str) -> ir.GatewayError:
+    """The 400 for one target; retryable, since the next target of an alias may well take the field."""
     kind = _UPSTREAMS.get(upstream, f"a {upstream}")
-    return ir.invalid(field, f"not supported: this model is served by {kind} upstream, which has no such parameter")
+    return _retryable(ir.invalid(field, f"not supported: this model is served by {kind} upstream, "
+                                        "which has no such parameter"))
+
+
+def _retryable(error: ir.GatewayError) -> ir.GatewayError:
+    error.retryable = True
+    return error
