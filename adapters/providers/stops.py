@@ -113,6 +113,9 @@ async def cut_stream(batches: AsyncIterator[list[ir.StreamEvent]], stops: Sequen
                 out.append(ir.TextDelta(text[:cut], index, event.logprobs))
             held.held = text[max(cut, 0):]
         if stopped >= choices:
+            finish = getattr(batches, "aclose", None)  # the decoding generators, left mid-stream
+            if finish is not None:
+                await finish()
             await close()
             if not usage_seen:
                 out.append(ir.UsageReport(ir.Usage(input_tokens=input_tokens, output_tokens=texts, estimated=True)))
