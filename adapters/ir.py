@@ -168,6 +168,8 @@ class ChatRequest:
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
     stop: list[str] | None = None
     n: int | None = None
     seed: int | None = None

@@ -36,6 +36,7 @@ class ProviderConfig:
     timeout: float = 600.0
     connect_timeout: float = 10.0
     api: str = "chat"  # openai only: "chat" or "responses"
+    drop: tuple[str, ...] = ()  # top-level fields of the upstream's request body to leave out
 
 
 @dataclass(slots=True, frozen=True)
@@ -80,6 +81,9 @@ DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What no chat request can do without, whatever the upstream says it rejects.
+_NEVER_DROPPED = frozenset({"model", "messages", "input", "contents", "stream"})
 
 
 class _Unset(ConfigError):
@@ -226,8 +230,13 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         timeout=r.number("timeout", 600.0),
         connect_timeout=r.number("connect_timeout", 10.0),
         api=r.string("api", "chat"),
+        drop=r.strings("drop"),
     )
     r.done()
+    for i, field_name in enumerate(provider.drop):
+        if field_name in _NEVER_DROPPED or not _FIELD.fullmatch(field_name):
+            raise ConfigError(f"{path}.drop[{i}]: {field_name!r} cannot be dropped (a top-level request field "
+                              f"other than {', '.join(sorted(_NEVER_DROPPED))})")
     if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind != "openai"):
         raise ConfigError(f"{path}.api: must be chat or responses, and only for type openai")
     return provider

@@ -42,6 +42,7 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Pr
         timeout=config.timeout,
         connect_timeout=config.connect_timeout,
         reasoning_store=reasoning_store,
+        drop=config.drop,
         **options,
     )
 

@@ -170,11 +170,13 @@ def test_decode_full_request_top_level_fields() -> None:
     assert req.user == "alice@example.com"
     assert req.metadata == {"team": "search", "ticket": "T-1"}
     assert req.top_k is None and req.reasoning_budget is None
+    assert (req.presence_penalty, req.frequency_penalty) == (-0.25, 0.5)
 
 
 def test_decode_unknown_top_level_fields_land_in_extra() -> None:
     """Fields with no neutral slot are kept verbatim, and nothing else is."""
-    assert decode_chat_request(full_request()).extra == EXTRA_FIELDS
+    neutral = ("frequency_penalty", "presence_penalty")
+    assert decode_chat_request(full_request()).extra == {k: v for k, v in EXTRA_FIELDS.items() if k not in neutral}
 
 
 def test_decode_does_not_mutate_body() -> None:

@@ -12,6 +12,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import verbosity
 from interlingua.adapters.dialects.ids import original_id, safe_id
 from interlingua.adapters.dialects.reasoning import MIN_BUDGET, budget
 
@@ -313,6 +314,9 @@ def encode_messages_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": turns}
     if req.response_format is not None and req.response_format.type == "json_object":
         system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
+    wordiness = verbosity.instruction(req)
+    if wordiness:
+        system.append({"type": "text", "text": wordiness})
     if system:
         body["system"] = system
     if thinking_budget:

@@ -15,6 +15,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import verbosity
 from interlingua.adapters.dialects.reasoning import budget, effort
 from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
@@ -262,6 +263,8 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         temperature=f.number(config, "temperature", p),
         top_p=f.number(config, f.spelled(config, "topP"), p),
         top_k=f.integer(config, f.spelled(config, "topK"), p, minimum=0),
+        presence_penalty=f.number(config, f.spelled(config, "presencePenalty"), p),
+        frequency_penalty=f.number(config, f.spelled(config, "frequencyPenalty"), p),
         stop=f.strings(config, f.spelled(config, "stopSequences"), p) or None,
         n=f.integer(config, f.spelled(config, "candidateCount"), p, minimum=1),
         seed=f.integer(config, "seed", p),
@@ -339,6 +342,7 @@ def _media_out(url: str | None, data: str | None, mime: str) -> dict[str, Any]:
 def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, value in (("temperature", req.temperature), ("topP", req.top_p), ("topK", req.top_k),
+                       ("presencePenalty", req.presence_penalty), ("frequencyPenalty", req.frequency_penalty),
                        ("maxOutputTokens", req.max_tokens), ("stopSequences", req.stop),
                        ("candidateCount", req.n), ("seed", req.seed), ("responseLogprobs", req.logprobs),
                        ("logprobs", req.top_logprobs)):
@@ -376,6 +380,9 @@ def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         else:
             contents.append({"role": role, "parts": parts})
     body: dict[str, Any] = {"contents": contents}
+    wordiness = verbosity.instruction(req)
+    if wordiness:
+        system.append({"text": wordiness})
     if system:
         body["systemInstruction"] = {"parts": system}
     declarations = [{"name": t.name, **({"description": t.description} if t.description else {}),

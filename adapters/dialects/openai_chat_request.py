@@ -17,7 +17,7 @@ NAME = "openai"  # the dialect's name in the IR (`ChatRequest.dialect`)
 _REQUEST_FIELDS = frozenset(
     """model messages stream stream_options max_completion_tokens max_tokens temperature top_p stop n
     seed logprobs top_logprobs tools tool_choice parallel_tool_calls response_format reasoning_effort
-    verbosity user metadata functions function_call""".split()
+    verbosity user metadata functions function_call presence_penalty frequency_penalty""".split()
 )
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -253,6 +253,8 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         max_tokens=f.integer(body, "max_completion_tokens", minimum=1) or f.integer(body, "max_tokens", minimum=1),
         temperature=f.number(body, "temperature"),
         top_p=f.number(body, "top_p"),
+        presence_penalty=f.number(body, "presence_penalty"),
+        frequency_penalty=f.number(body, "frequency_penalty"),
         stop=stop,
         n=f.integer(body, "n", minimum=1),
         seed=f.integer(body, "seed"),
@@ -416,6 +418,9 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("max_completion_tokens", req.max_tokens),
         ("temperature", req.temperature),
         ("top_p", req.top_p),
+        ("top_k", req.top_k),  # not OpenAI's, but vLLM's, llama.cpp's and Ollama's: see the README
+        ("presence_penalty", req.presence_penalty),
+        ("frequency_penalty", req.frequency_penalty),
         ("stop", req.stop),
         ("n", req.n),
         ("seed", req.seed),

@@ -329,8 +329,9 @@ def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     if req.stream:
         body["stream"] = True
     for key, value in (("max_output_tokens", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),
-                       ("top_logprobs", req.top_logprobs), ("parallel_tool_calls", req.parallel_tool_calls),
-                       ("metadata", req.metadata), ("safety_identifier", req.user)):
+                       ("top_k", req.top_k), ("top_logprobs", req.top_logprobs),
+                       ("parallel_tool_calls", req.parallel_tool_calls), ("metadata", req.metadata),
+                       ("safety_identifier", req.user)):
         if value is not None:
             body[key] = value
     if req.tools:

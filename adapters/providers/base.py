@@ -19,7 +19,9 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
+from interlingua.adapters.providers import stops
 from interlingua.adapters.providers.compaction import compact
+from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.reasoning_store import ReasoningStore
 from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
@@ -68,8 +70,10 @@ class Provider(ABC):
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
         reasoning_store: ReasoningStore | None = None,
+        drop: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.drop = drop
         self.key = key
         self.url = url.rstrip("/")
         self.models = models
@@ -100,23 +104,31 @@ class Provider(ABC):
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
         native = request.dialect == self.codec.name and request.native is not None
+        emulated: list[str] = []
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:
+            refuse_unsupported(request, self.codec.name)
+            request, emulated = stops.split(request, self.codec.name)
             body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
+        for name in self.drop:
+            body.pop(name, None)
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
                 return Chunks(self.chunks(response), response.aclose)
-            events = self.events(response, self.codec.stream_decoder())
-            return Events(self._remembering(events), response.aclose)
+            events = self._remembering(self.events(response, self.codec.stream_decoder()))
+            if emulated:
+                events = stops.cut_stream(events, emulated, request.n or 1, response.aclose,
+                                          estimate_tokens(request))
+            return Events(events, response.aclose)
         raw = await self.read(response)
         if native:
             return Body(raw)
         result = self.codec.decode_response(self.parse(raw))
         for choice in result.choices:
             self._remember(choice.message.parts)
-        return Result(result)
+        return Result(stops.cut_response(result, emulated) if emulated else result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         """Input tokens as the upstream counts them; a local estimate where it has no endpoint."""
