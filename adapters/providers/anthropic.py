@@ -24,6 +24,7 @@ class AnthropicProvider(Provider):
     kind = "anthropic"
     codec = MESSAGES
     chat_path = "/v1/messages"
+    signs_text = True  # a thinking block's signature covers its text: the sealed state keeps both
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": VERSION}

@@ -19,11 +19,13 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
+from interlingua.adapters.providers import slots
 from interlingua.adapters.providers.compaction import compact
-from interlingua.adapters.providers.reasoning_store import ReasoningStore
+from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
+from interlingua.adapters.storage.reasoning import ReasoningStore
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,6 +59,7 @@ class Provider(ABC):
     codec: UpstreamDialect[ir.ChatRequest, ir.ChatResponse]
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
+    signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class Provider(ABC):
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
         reasoning_store: ReasoningStore | None = None,
+        seal: Seal | None = None,
     ) -> None:
         self.name = name
         self.key = key
@@ -78,6 +82,7 @@ class Provider(ABC):
                         ("content-type", "application/json"), ("accept-encoding", "gzip, deflate")]
         self.timeout = {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": connect_timeout}
         self.reasoning_store = reasoning_store
+        self.seal = seal
         self._urls: dict[str, httpx.URL] = {}
 
     @abstractmethod
@@ -99,7 +104,10 @@ class Provider(ABC):
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
-        native = request.dialect == self.codec.name and request.native is not None
+        # A same-dialect history can still hold values this gateway sealed (an earlier turn served
+        # by another kind): those go the translated way, where they are opened or dropped.
+        native = (request.dialect == self.codec.name and request.native is not None
+                  and not (self.seal is not None and slots.has_sealed(request)))
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:
@@ -109,13 +117,13 @@ class Provider(ABC):
             if native:
                 return Chunks(self.chunks(response), response.aclose)
             events = self.events(response, self.codec.stream_decoder())
-            return Events(self._remembering(events), response.aclose)
+            return Events(self._keeping(request, events), response.aclose)
         raw = await self.read(response)
         if native:
             return Body(raw)
         result = self.codec.decode_response(self.parse(raw))
         for choice in result.choices:
-            self._remember(choice.message.parts)
+            self._keep(request, choice.message.parts)
         return Result(result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
@@ -160,15 +168,22 @@ class Provider(ABC):
         except orjson.JSONDecodeError:
             raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON") from None
 
-    # Reasoning state for clients that cannot carry it (see reasoning_store.py) -------------------
+    # Reasoning state: sealed into the client's slot (slots.py), or kept for Chat clients -------
 
     def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
-        """`request` with this kind's signed reasoning put back before the tool calls it led to.
-        A copy where anything changes: the request is shared by every fallback target."""
-        store = self.reasoning_store
-        if store is None:
-            return request
-        messages = [self.restore_message(message, store) for message in request.messages]
+        """`request` with this kind's reasoning state put back: opened from the client's slot, or,
+        for a client without one, recalled from the store for the tool calls it led to. A copy
+        where anything changes: the request is shared by every fallback target."""
+        if slots.slot_of(request.dialect) is not None:
+            seal = self.seal
+            if seal is None:
+                return request
+            messages = [slots.open_message(m, seal, self.kind) for m in request.messages]
+        else:
+            store = self.reasoning_store
+            if store is None:
+                return request
+            messages = [self.restore_message(m, store) for m in request.messages]
         if all(new is old for new, old in zip(messages, request.messages, strict=True)):
             return request
         return replace(request, messages=messages)
@@ -184,6 +199,21 @@ class Provider(ABC):
         if not kept:
             return message
         return replace(message, parts=[*kept, *(p for p in message.parts if not isinstance(p, ir.Reasoning))])
+
+    def _keep(self, request: ir.ChatRequest, parts: list[ir.Part]) -> None:
+        """An answer's reasoning state sealed into the client's slot, or remembered when it has none."""
+        label = slots.slot_of(request.dialect)
+        if label is None:
+            self._remember(parts)
+        else:
+            slots.seal_parts(parts, self.seal, self.kind, label, self.signs_text)
+
+    def _keeping(self, request: ir.ChatRequest, events: AsyncIterator[list[ir.StreamEvent]]
+                 ) -> AsyncIterator[list[ir.StreamEvent]]:
+        label = slots.slot_of(request.dialect)
+        if label is None:
+            return self._remembering(events)
+        return slots.sealing(events, self.seal, self.kind, label, self.signs_text)
 
     def _remember(self, parts: list[ir.Part]) -> None:
         if self.reasoning_store is None:
