@@ -23,6 +23,7 @@ from interlingua.app.config import ConfigError, from_env, parse
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
+from tests.fakes import responses_upstream as fr
 from tests.harness import (
     anthropic_client,
     anthropic_provider,
@@ -30,6 +31,7 @@ from tests.harness import (
     gateway,
     gemini_client,
     gemini_provider,
+    provider,
 )
 
 HI = "Weather in Oslo?"
@@ -278,6 +280,63 @@ def test_streamed_thinking_reaches_an_anthropic_client_sealed_from_anthropic_sta
             turn = up.requests[-1].json["messages"][1]["content"]
             assert turn[0]["type"] == "thinking" and turn[0]["thinking"] == "need weather"
             assert turn[0]["signature"] in up.signatures
+
+    run(scenario())
+
+
+def test_anthropic_client_streams_from_a_responses_upstream_and_back(tmp_path: Path) -> None:
+    """OpenAI's encrypted reasoning reaches an Anthropic client as a signature_delta, sealed, and
+    goes back to the Responses upstream as the `encrypted_content` it minted."""
+
+    async def scenario() -> None:
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"o": provider(up.url, "gpt-x", api="responses")}) as (_, url):
+            up.script(fr.reply(fr.reasoning("weather ", "needed"), fr.call("get_weather", '{"city": "Oslo"}')),
+                      fr.text("Cold."))
+            sdk = anthropic_client(url)
+            async with sdk.messages.stream(model="gpt-x", max_tokens=2000, tools=A_TOOLS,
+                                           messages=[{"role": "user", "content": HI}]) as stream:
+                first = await stream.get_final_message()
+            blocks = [b.model_dump(exclude_none=True) for b in first.content]
+            assert blocks[0]["type"] == "thinking" and blocks[0]["thinking"] == "weather needed"
+            assert blocks[0]["signature"].startswith(PREFIX)
+            assert not any(value in str(blocks) for value in up.encrypted)
+            call = next(b for b in blocks if b["type"] == "tool_use")
+            history: Any = [{"role": "user", "content": HI}, {"role": "assistant", "content": blocks},
+                            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+                                                          "content": "-3 C"}]}]
+            second = await sdk.messages.create(model="gpt-x", max_tokens=2000, tools=A_TOOLS, messages=history)
+            assert second.content[0].text == "Cold."  # type: ignore[union-attr]
+            reasoning = [i for i in up.requests[-1].json["input"] if i.get("type") == "reasoning"]
+            assert len(reasoning) == 1 and reasoning[0]["encrypted_content"] in up.encrypted
+
+    run(scenario())
+
+
+def test_a_same_dialect_history_with_sealed_state_is_translated(tmp_path: Path) -> None:
+    """An Anthropic client whose first turn came from Gemini continues on Anthropic: the sealed
+    Gemini state is not Anthropic's, so the request is translated and the block left out,
+    instead of passing through to be refused as an invalid signature."""
+
+    async def scenario() -> None:
+        async with fg.FakeGemini() as gem, fa.FakeAnthropic() as claude, gateway(
+                tmp_path, providers={"g": gemini_provider(gem.url, "gemini-3-pro"),
+                                     "claude": anthropic_provider(claude.url, "c1")}) as (_, url):
+            gem.script(fg.reply(fg.call("get_weather", {"city": "Oslo"})))
+            sdk = anthropic_client(url)
+            first = await sdk.messages.create(model="gemini-3-pro", max_tokens=2000, tools=A_TOOLS,
+                                              messages=[{"role": "user", "content": HI}])
+            blocks = [b.model_dump(exclude_none=True) for b in first.content]
+            assert blocks[0]["type"] == "thinking" and blocks[0]["signature"].startswith(PREFIX)
+            call = next(b for b in blocks if b["type"] == "tool_use")
+            claude.script(fa.text("Cold."))
+            history: Any = [{"role": "user", "content": HI}, {"role": "assistant", "content": blocks},
+                            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+                                                          "content": "-3 C"}]}]
+            second = await sdk.messages.create(model="c1", max_tokens=2000, tools=A_TOOLS, messages=history)
+            assert second.content[0].text == "Cold."  # type: ignore[union-attr]
+            sent = claude.requests[-1].json["messages"][1]["content"]
+            assert [b["type"] for b in sent] == ["tool_use"] and PREFIX not in str(claude.requests[-1].json)
 
     run(scenario())
 
