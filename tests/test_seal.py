@@ -337,6 +337,8 @@ def test_a_same_dialect_history_with_sealed_state_is_translated(tmp_path: Path) 
             assert second.content[0].text == "Cold."  # type: ignore[union-attr]
             sent = claude.requests[-1].json["messages"][1]["content"]
             assert [b["type"] for b in sent] == ["tool_use"] and PREFIX not in str(claude.requests[-1].json)
+            await sdk.messages.count_tokens(model="c1", tools=A_TOOLS, messages=history)
+            assert claude.requests[-1].path.endswith("/count_tokens") and PREFIX not in str(claude.requests[-1].json)
 
     run(scenario())
 

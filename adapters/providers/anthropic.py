@@ -36,7 +36,7 @@ class AnthropicProvider(Provider):
         return ("chat",)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
-        native = request.dialect == MESSAGES.name and request.native is not None
+        native = self.is_native(request)
         full: dict[str, Any] = (self.native_body(request, model) if native
                                 else MESSAGES.encode_request(self.restore_reasoning(request), model))
         body = {k: full[k] for k in _COUNT_FIELDS if k in full}

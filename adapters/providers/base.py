@@ -102,12 +102,16 @@ class Provider(ABC):
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
         return list((request.headers or {}).items())
 
+    def is_native(self, request: ir.ChatRequest) -> bool:
+        """Whether the client's own body goes upstream. A same-dialect history can still hold
+        values this gateway sealed (earlier turns served by another kind): such a request goes
+        the translated way, where they are opened or dropped."""
+        return (request.dialect == self.codec.name and request.native is not None
+                and not (self.seal is not None and slots.has_sealed(request)))
+
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
-        # A same-dialect history can still hold values this gateway sealed (an earlier turn served
-        # by another kind): those go the translated way, where they are opened or dropped.
-        native = (request.dialect == self.codec.name and request.native is not None
-                  and not (self.seal is not None and slots.has_sealed(request)))
+        native = self.is_native(request)
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:

@@ -87,7 +87,7 @@ class GeminiProvider(Provider):
         return embeddings.decode_batch_response(self.parse(await self.read(response)), model)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
-        native = request.dialect == GEMINI.name and request.native is not None
+        native = self.is_native(request)
         body = (self.native_body(request, model) if native
                 else GEMINI.encode_request(self.restore_reasoning(request), model))
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
