@@ -264,10 +264,14 @@ class RefusalDelta:
 
 @dataclass(slots=True)
 class ReasoningDelta:
+    """Reasoning text, or opaque state; `provider` names whose state it is, where a client codec
+    may write it into its own slot (set by `providers/slots.py`; decoders leave it unset)."""
+
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
     choice: int = 0
+    provider: str | None = None
 
 
 @dataclass(slots=True)

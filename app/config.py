@@ -61,6 +61,7 @@ class ServerConfig:
     max_body_mb: float = 32.0
     ledger: bool = True
     ping_seconds: float = 10.0
+    secret: str | None = field(default=None, repr=False)  # seals reasoning state; None: <data_dir>/secret
 
     @property
     def max_body_bytes(self) -> int:
@@ -76,6 +77,7 @@ class Config:
     source: str = "environment"
 
 
+MIN_SECRET = 16
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                 "gemini": "https://generativelanguage.googleapis.com"}
 
@@ -202,7 +204,10 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         max_body_mb=r.number("max_body_mb", 32.0),
         ledger=r.boolean("ledger", True),
         ping_seconds=r.number("ping_seconds", 10.0),
+        secret=r.string("secret"),
     )
+    if server.secret is not None and len(server.secret) < MIN_SECRET:
+        raise ConfigError(f"server.secret: must be at least {MIN_SECRET} characters")
     r.done()
     return server
 
@@ -324,6 +329,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     if env.get("INTERLINGUA_API_KEY"):
         raw["keys"]["default"] = {"key": "${INTERLINGUA_API_KEY}"}
     if env.get("INTERLINGUA_DATA_DIR"):
-        raw["server"] = {"data_dir": "${INTERLINGUA_DATA_DIR}"}
+        raw.setdefault("server", {})["data_dir"] = "${INTERLINGUA_DATA_DIR}"
+    if env.get("INTERLINGUA_SECRET"):
+        raw.setdefault("server", {})["secret"] = "${INTERLINGUA_SECRET}"
     return parse(raw, env, "environment")
 

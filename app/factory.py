@@ -11,8 +11,9 @@ from typing import Any
 
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.providers import KINDS, Provider
-from interlingua.adapters.providers.reasoning_store import ReasoningStore
+from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
+from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
 from interlingua.app.config import Config, ProviderConfig
 from interlingua.app.dispatcher import Dispatcher
@@ -28,10 +29,11 @@ from interlingua.middleware.state import Principal
 
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
+REASONING_FILE = "reasoning.sqlite3"
 LOCAL = "local"
 
 
-def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Provider:
+def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
     options = {"api": config.api} if config.type == "openai" else {}
     return KINDS[config.type](
         config.name,
@@ -43,6 +45,7 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore) -> Pr
         connect_timeout=config.connect_timeout,
         reasoning_store=reasoning_store,
         drop=config.drop,
+        seal=seal,
         **options,
     )
 
@@ -52,10 +55,12 @@ class Gateway:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        store = ReasoningStore()
+        data_dir = config.server.data_dir
+        self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
+        seal = Seal(load_secret(config.server.secret, data_dir))
         # The embedded provider is always there, unless the config gives its name to another.
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
-        self.catalog = Catalog({n: make_provider(p, store) for n, p in providers.items()},
+        self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
                                {n: a.targets for n, a in config.models.items()})
         self.ledger: Ledger | None = None
         if config.server.ledger:
@@ -91,6 +96,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.catalog.aclose()
         self.responses.close()
+        self.reasoning.close()
         if self.ledger is not None:
             self.ledger.close()
 

@@ -1220,6 +1220,27 @@ def test_stream_encoder_never_sends_foreign_signatures() -> None:
     assert out[-2][1]["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
 
 
+def test_stream_encoder_writes_state_labelled_for_its_slot() -> None:
+    """State the gateway sealed for an Anthropic client (`providers/slots.py`) is a signature_delta
+    that ends its thinking block; redacted state labelled Anthropic's is a redacted block."""
+    out = frames(encode_stream([
+        ir.ReasoningDelta("t"), ir.ReasoningDelta(signature="sealed", provider="anthropic"),
+        ir.ReasoningDelta(signature="alone", provider="anthropic"),
+        ir.ReasoningDelta(redacted=REDACTED, provider="anthropic"), ir.Finish("stop"),
+    ]))
+    assert [(n, p.get("index"), p.get("delta") or p.get("content_block")) for n, p in out[1:-2]] == [
+        ("content_block_start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
+        ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "t"}),
+        ("content_block_delta", 0, {"type": "signature_delta", "signature": "sealed"}),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, {"type": "thinking", "thinking": "", "signature": ""}),
+        ("content_block_delta", 1, {"type": "signature_delta", "signature": "alone"}),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, {"type": "redacted_thinking", "data": REDACTED}),
+        ("content_block_stop", 2, None),
+    ]
+
+
 def test_stream_encoder_repeated_tool_id_stays_one_block() -> None:
     """Upstreams that repeat the call id on every fragment still give one tool_use block."""
     out = frames(encode_stream([

@@ -14,6 +14,7 @@ import orjson
 import pydantic
 from google.genai import types
 
+from interlingua.adapters.providers.seal import PREFIX
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
@@ -202,8 +203,10 @@ def test_anthropic_client_streams_from_gemini(tmp_path: Path) -> None:
             async with anthropic_client(url).messages.stream(model="gemini-2.5-pro", max_tokens=200, tools=tools,
                                                               messages=[{"role": "user", "content": HI}]) as stream:
                 final = await stream.get_final_message()
-            assert [b.type for b in final.content] == ["text", "tool_use"]
-            assert final.content[1].input == {"city": "Oslo"} and final.stop_reason == "tool_use"
+            # The call's thought signature reaches the client sealed, as a thinking block's signature.
+            assert [b.type for b in final.content] == ["text", "thinking", "tool_use"]
+            assert final.content[1].signature.startswith(PREFIX)  # type: ignore[union-attr]
+            assert final.content[2].input == {"city": "Oslo"} and final.stop_reason == "tool_use"
             assert up.requests[-1].query == "alt=sse"
 
     run(scenario())

@@ -837,6 +837,20 @@ def test_stream_encoder_event_sequence() -> None:
     assert [e["sequence_number"] for e in events] == list(range(len(CHAT_STYLE_TYPES)))
 
 
+def test_stream_encoder_writes_labelled_state_as_encrypted_content() -> None:
+    """State sealed for a Responses client ends its reasoning item as `encrypted_content`; one
+    without text gets an item of its own; unlabelled state never shows."""
+    events = encode_stream([ir.ReasoningDelta("Think"), ir.ReasoningDelta(signature="sealed-1", provider="openai"),
+                            ir.ReasoningDelta(signature="foreign"),
+                            ir.ReasoningDelta(signature="sealed-2", provider="openai"),
+                            ir.TextDelta("Hi"), ir.Finish("stop")])
+    first, second, message = responses_items(events)
+    assert first == {"type": "reasoning", "id": first["id"], "encrypted_content": "sealed-1",
+                     "summary": [{"type": "summary_text", "text": "Think"}]}
+    assert second == {"type": "reasoning", "id": second["id"], "summary": [], "encrypted_content": "sealed-2"}
+    assert message["type"] == "message" and "foreign" not in orjson.dumps(events).decode()
+
+
 def test_stream_encoder_items_open_fill_and_close() -> None:
     events = encode_stream(CHAT_STYLE)
     done = responses_items(events)

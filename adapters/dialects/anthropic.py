@@ -295,13 +295,22 @@ class MessagesStreamEncoder(StreamEncoder):
                 return head
             return head + self._delta({"type": "input_json_delta", "partial_json": event.arguments})
         if isinstance(event, ir.ReasoningDelta):
-            # Same-dialect streams pass through, so this upstream is not Anthropic and its opaque
-            # state is foreign: the reasoning store carries it; the client sees only the text.
-            if not event.text:
+            # Only state labelled for this slot is written (another upstream's arrives sealed by
+            # the gateway, see `providers/slots.py`); a signature or a redacted block ends its block.
+            if event.provider != PROVIDER:
+                event = ir.ReasoningDelta(event.text)
+            if event.redacted:
+                return (self._open_block("redacted_thinking", {"type": "redacted_thinking", "data": event.redacted})
+                        + self._close())
+            if not event.text and not event.signature:
                 return b""
-            head = b"" if self._open == "thinking" else self._open_block(
+            out = b"" if self._open == "thinking" else self._open_block(
                 "thinking", {"type": "thinking", "thinking": "", "signature": ""})
-            return head + self._delta({"type": "thinking_delta", "thinking": event.text})
+            if event.text:
+                out += self._delta({"type": "thinking_delta", "thinking": event.text})
+            if event.signature:
+                out += self._delta({"type": "signature_delta", "signature": event.signature}) + self._close()
+            return out
         if isinstance(event, ir.RefusalDelta):
             return self.encode(ir.TextDelta(event.text))
         if isinstance(event, ir.Finish):

@@ -40,6 +40,7 @@ from interlingua.adapters.dialects.base import (
 )
 from interlingua.adapters.dialects.gemini_request import (
     NAME,
+    PROVIDER,
     CallIds,
     decode_generate_request,
     decode_part,
@@ -124,10 +125,35 @@ def _part_of(part: ir.Part) -> dict[str, Any] | None:
     return None
 
 
+def _parts_of(message: ir.Message) -> list[dict[str, Any]]:
+    """A message's parts, each Gemini signature on the part after it, as Gemini places them (on
+    a function call, or the text that follows the thinking); one with no part of its own to ride
+    on goes on an empty text part."""
+    out: list[dict[str, Any]] = []
+    pending: str | None = None
+    for part in message.parts:
+        if isinstance(part, ir.Reasoning) and part.provider == PROVIDER and part.signature:
+            if part.text:
+                out.append({"text": part.text, "thought": True})
+            if pending:
+                out.append({"text": "", "thoughtSignature": pending})
+            pending = part.signature
+            continue
+        rendered = _part_of(part)
+        if rendered is None:
+            continue
+        if pending:
+            rendered["thoughtSignature"], pending = pending, None
+        out.append(rendered)
+    if pending:
+        out.append({"text": "", "thoughtSignature": pending})
+    return out
+
+
 def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
     candidates = []
     for choice in resp.choices:
-        parts = [p for part in choice.message.parts if (p := _part_of(part)) is not None]
+        parts = _parts_of(choice.message)
         candidates.append({"content": {"role": "model", "parts": parts or [{"text": ""}]},
                            "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"),
                            "index": choice.index})
@@ -204,7 +230,7 @@ class GenerateStreamEncoder(StreamEncoder):
     finish reason waits for the usage so that both ride on the last chunk, as Gemini sends them.
     """
 
-    __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage")
+    __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -215,6 +241,7 @@ class GenerateStreamEncoder(StreamEncoder):
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
         self._finish: dict[int, str] = {}
         self._usage: ir.Usage | None = None
+        self._signatures: dict[int, str] = {}  # per candidate, a signature waiting for its part
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -224,6 +251,9 @@ class GenerateStreamEncoder(StreamEncoder):
         return b"data: " + data + _CRLF
 
     def _chunk(self, choice: int, parts: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
+        signature = self._signatures.pop(choice, None)
+        if signature:
+            parts[0]["thoughtSignature"] = signature
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": choice}
         if finish:
             candidate["finishReason"] = finish
@@ -253,9 +283,13 @@ class GenerateStreamEncoder(StreamEncoder):
             self._calls[key]["arguments"] += event.arguments
             return out
         if isinstance(event, ir.ReasoningDelta):
-            if not event.text:
-                return b""
-            return self._frame(self._chunk(event.choice, [{"text": event.text, "thought": True}]))
+            # A signature rides on the next part of its candidate (see `_parts_of`).
+            out = self._frame(self._chunk(event.choice, [{"text": event.text, "thought": True}])) if event.text else b""
+            if event.signature and event.provider == PROVIDER:
+                if event.choice in self._signatures:
+                    out += self._frame(self._chunk(event.choice, [{"text": ""}]))
+                self._signatures[event.choice] = event.signature
+            return out
         if isinstance(event, ir.RefusalDelta):
             return self._frame(self._chunk(event.choice, [{"text": event.text}]))
         if isinstance(event, ir.Finish):

@@ -303,6 +303,14 @@ class ResponsesStreamEncoder(StreamEncoder):
         out += self._event("response.output_item.added", output_index=len(self._items), item=added)
         return out
 
+    def _encrypted(self, event: ir.ReasoningDelta) -> bytes:
+        """The open reasoning item (or a new one) with its `encrypted_content`, then done."""
+        out = self.encode(ir.ReasoningDelta(event.text)) if event.text else b""
+        if self._open is None or self._open["type"] != "reasoning":
+            out += self._add({"type": "reasoning", "id": _new_id("rs"), "summary": []})
+        self._open["encrypted_content"] = event.signature  # type: ignore[index]  # the item opened above
+        return out + self._close()
+
     def encode(self, event: ir.StreamEvent) -> bytes:
         if getattr(event, "choice", 0):
             return b""
@@ -332,8 +340,10 @@ class ResponsesStreamEncoder(StreamEncoder):
             return out + self._event("response.function_call_arguments.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), delta=event.arguments)
         if isinstance(event, ir.ReasoningDelta):
+            if event.signature and event.provider == PROVIDER:  # state for this slot (see providers/slots.py)
+                return self._encrypted(event)
             if not event.text:
-                return b""  # opaque state from another provider: the reasoning store carries it
+                return b""
             out = b""
             if self._open is None or self._open["type"] != "reasoning":
                 item = {"type": "reasoning", "id": _new_id("rs"), "summary": [{"type": "summary_text", "text": ""}]}

@@ -24,6 +24,7 @@ class AnthropicProvider(Provider):
     kind = "anthropic"
     codec = MESSAGES
     chat_path = "/v1/messages"
+    signs_text = True  # a thinking block's signature covers its text: the sealed state keeps both
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": VERSION}
@@ -35,7 +36,7 @@ class AnthropicProvider(Provider):
         return ("chat",)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
-        native = request.dialect == MESSAGES.name and request.native is not None
+        native = self.is_native(request)
         full: dict[str, Any] = (self.native_body(request, model) if native
                                 else MESSAGES.encode_request(self.restore_reasoning(request), model))
         body = {k: full[k] for k in _COUNT_FIELDS if k in full}

@@ -19,13 +19,14 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import stops
+from interlingua.adapters.providers import slots, stops
 from interlingua.adapters.providers.compaction import compact
 from interlingua.adapters.providers.params import refuse_unsupported
-from interlingua.adapters.providers.reasoning_store import ReasoningStore
+from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
+from interlingua.adapters.storage.reasoning import ReasoningStore
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,6 +60,7 @@ class Provider(ABC):
     codec: UpstreamDialect[ir.ChatRequest, ir.ChatResponse]
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
+    signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class Provider(ABC):
         connect_timeout: float = 10.0,
         reasoning_store: ReasoningStore | None = None,
         drop: tuple[str, ...] = (),
+        seal: Seal | None = None,
     ) -> None:
         self.name = name
         self.drop = drop
@@ -82,6 +85,7 @@ class Provider(ABC):
                         ("content-type", "application/json"), ("accept-encoding", "gzip, deflate")]
         self.timeout = {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": connect_timeout}
         self.reasoning_store = reasoning_store
+        self.seal = seal
         self._urls: dict[str, httpx.URL] = {}
 
     @abstractmethod
@@ -101,9 +105,16 @@ class Provider(ABC):
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
         return list((request.headers or {}).items())
 
+    def is_native(self, request: ir.ChatRequest) -> bool:
+        """Whether the client's own body goes upstream. A same-dialect history can still hold
+        values this gateway sealed (earlier turns served by another kind): such a request goes
+        the translated way, where they are opened or dropped."""
+        return (request.dialect == self.codec.name and request.native is not None
+                and not (self.seal is not None and slots.has_sealed(request)))
+
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
-        native = request.dialect == self.codec.name and request.native is not None
+        native = self.is_native(request)
         emulated: list[str] = []
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
@@ -117,7 +128,7 @@ class Provider(ABC):
         if request.stream:
             if native:
                 return Chunks(self.chunks(response), response.aclose)
-            events = self._remembering(self.events(response, self.codec.stream_decoder()))
+            events = self._keeping(request, self.events(response, self.codec.stream_decoder()))
             if emulated:
                 events = stops.cut_stream(events, emulated, request.n or 1, response.aclose,
                                           estimate_tokens(request))
@@ -127,7 +138,7 @@ class Provider(ABC):
             return Body(raw)
         result = self.codec.decode_response(self.parse(raw))
         for choice in result.choices:
-            self._remember(choice.message.parts)
+            self._keep(request, choice.message.parts)
         return Result(stops.cut_response(result, emulated) if emulated else result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
@@ -172,15 +183,22 @@ class Provider(ABC):
         except orjson.JSONDecodeError:  # cut short or garbled; another target may do better
             raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON", retryable=True) from None
 
-    # Reasoning state for clients that cannot carry it (see reasoning_store.py) -------------------
+    # Reasoning state: sealed into the client's slot (slots.py), or kept for Chat clients -------
 
     def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
-        """`request` with this kind's signed reasoning put back before the tool calls it led to.
-        A copy where anything changes: the request is shared by every fallback target."""
-        store = self.reasoning_store
-        if store is None:
-            return request
-        messages = [self.restore_message(message, store) for message in request.messages]
+        """`request` with this kind's reasoning state put back: opened from the client's slot, or,
+        for a client without one, recalled from the store for the tool calls it led to. A copy
+        where anything changes: the request is shared by every fallback target."""
+        if slots.slot_of(request.dialect) is not None:
+            seal = self.seal
+            if seal is None:
+                return request
+            messages = [slots.open_message(m, seal, self.kind) for m in request.messages]
+        else:
+            store = self.reasoning_store
+            if store is None:
+                return request
+            messages = [self.restore_message(m, store) for m in request.messages]
         if all(new is old for new, old in zip(messages, request.messages, strict=True)):
             return request
         return replace(request, messages=messages)
@@ -196,6 +214,21 @@ class Provider(ABC):
         if not kept:
             return message
         return replace(message, parts=[*kept, *(p for p in message.parts if not isinstance(p, ir.Reasoning))])
+
+    def _keep(self, request: ir.ChatRequest, parts: list[ir.Part]) -> None:
+        """An answer's reasoning state sealed into the client's slot, or remembered when it has none."""
+        label = slots.slot_of(request.dialect)
+        if label is None:
+            self._remember(parts)
+        else:
+            slots.seal_parts(parts, self.seal, self.kind, label, self.signs_text)
+
+    def _keeping(self, request: ir.ChatRequest, events: AsyncIterator[list[ir.StreamEvent]]
+                 ) -> AsyncIterator[list[ir.StreamEvent]]:
+        label = slots.slot_of(request.dialect)
+        if label is None:
+            return self._remembering(events)
+        return slots.sealing(events, self.seal, self.kind, label, self.signs_text)
 
     def _remember(self, parts: list[ir.Part]) -> None:
         if self.reasoning_store is None:

@@ -9,6 +9,7 @@ Image models (`image` in the name) also answer the images requests, through `:ge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -19,9 +20,10 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects import gemini_images
 from interlingua.adapters.dialects.gemini import CODEC as GEMINI
+from interlingua.adapters.providers import slots
 from interlingua.adapters.providers.base import Provider, read_upload
-from interlingua.adapters.providers.reasoning_store import ReasoningStore
 from interlingua.adapters.replies import Reply, Result
+from interlingua.adapters.storage.reasoning import ReasoningStore
 
 
 class GeminiProvider(Provider):
@@ -43,24 +45,30 @@ class GeminiProvider(Provider):
     def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
         return dict(request.native or {})  # the model is in the path
 
+    def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
+        """Also marks, for a client with a reasoning slot, the ids of calls whose turn carried a
+        Gemini signature back: Gemini made that turn, so it minted those ids."""
+        restored = super().restore_reasoning(request)
+        if restored is request or slots.slot_of(request.dialect) is None:
+            return restored
+        minted = {p.id for m in restored.messages if m.role == "assistant" and any(
+                      isinstance(r, ir.Reasoning) and r.provider == self.kind and r.signature for r in m.parts)
+                  for p in m.parts if isinstance(p, ir.ToolCall)}
+        if not minted:
+            return restored
+        return replace(restored, messages=[self._marking(m, minted.__contains__) for m in restored.messages])
+
     def restore_message(self, message: ir.Message, store: ReasoningStore) -> ir.Message:
         """Signatures back on their calls, and ids that Gemini minted marked to be sent again."""
         message = super().restore_message(message, store)
-        parts = [self._marked(part, store) for part in message.parts]
+        return self._marking(message, lambda call_id: store.recall(self.kind, call_id) is not None)
+
+    @staticmethod
+    def _marking(message: ir.Message, minted: Callable[[str], bool]) -> ir.Message:
+        parts = [_marked(part, minted) for part in message.parts]
         if all(new is old for new, old in zip(parts, message.parts, strict=True)):
             return message
         return replace(message, parts=parts)
-
-    def _marked(self, part: ir.Part, store: ReasoningStore) -> ir.Part:
-        if isinstance(part, ir.ToolCall):
-            call_id = part.id
-        elif isinstance(part, ir.ToolResult):
-            call_id = part.call_id
-        else:
-            return part
-        if store.recall(self.kind, call_id) is None:
-            return part
-        return replace(part, extra={**(part.extra or {}), "gemini_id": True})
 
     def capabilities(self, model: str) -> tuple[str, ...]:
         """Gemini's image models are chat models that can draw: they do both."""
@@ -79,7 +87,7 @@ class GeminiProvider(Provider):
         return embeddings.decode_batch_response(self.parse(await self.read(response)), model)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
-        native = request.dialect == GEMINI.name and request.native is not None
+        native = self.is_native(request)
         body = (self.native_body(request, model) if native
                 else GEMINI.encode_request(self.restore_reasoning(request), model))
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
@@ -87,3 +95,15 @@ class GeminiProvider(Provider):
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}
         response = await self.open(self._method(model, "countTokens"), orjson.dumps(payload))
         return ir.TokenCount(int(self.parse(await self.read(response)).get("totalTokens", 0)))
+
+
+def _marked(part: ir.Part, minted: Callable[[str], bool]) -> ir.Part:
+    if isinstance(part, ir.ToolCall):
+        call_id = part.id
+    elif isinstance(part, ir.ToolResult):
+        call_id = part.call_id
+    else:
+        return part
+    if not minted(call_id):
+        return part
+    return replace(part, extra={**(part.extra or {}), "gemini_id": True})

@@ -1,0 +1,89 @@
+"""Which client dialects carry reasoning state, and moving that state in and out of their slot.
+
+Answers: when the client's slot belongs to another vendor than the upstream, each piece of the
+upstream's opaque reasoning (a signature, redacted thinking) becomes a sealed value (`seal.py`)
+labelled as the client's own, which its codec then writes into the slot like any other. Requests:
+a sealed value is opened and given back to the kind that made it, or dropped when it was made for
+another kind or does not open; a vendor's own values are left alone (each upstream codec sends a
+provider only the state labelled with its own name). Only parts with state are touched, so a
+conversation without reasoning costs a scan of its parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from interlingua.adapters import ir
+from interlingua.adapters.providers.seal import Seal, is_sealed
+
+#: The client dialects with a reasoning slot (`ChatRequest.dialect`), and the provider name their
+#: codecs give the state in it. Chat Completions has none: the reasoning store serves it.
+SLOTS = {"anthropic": "anthropic", "gemini": "gemini", "responses": "openai"}
+
+
+def slot_of(dialect: str) -> str | None:
+    return SLOTS.get(dialect)
+
+
+def seal_parts(parts: list[ir.Part], seal: Seal | None, kind: str, label: str, with_text: bool) -> None:
+    """Seal, in place, every reasoning part of `parts` that holds `kind`'s state; without a seal,
+    the state is left out (the client keeps the text)."""
+    if label == kind:
+        return  # the upstream's decoder labelled its own state already
+    for i, part in enumerate(parts):
+        if isinstance(part, ir.Reasoning) and (part.signature or part.redacted):
+            value = seal.close(kind, part, with_text) if seal is not None else None
+            parts[i] = ir.Reasoning(text=part.text, signature=value, provider=label if value else None,
+                                    model=part.model, extra=part.extra)
+    parts[:] = [p for p in parts if not isinstance(p, ir.Reasoning) or p.text or p.signature]
+
+
+async def sealing(batches: AsyncIterator[list[ir.StreamEvent]], seal: Seal | None, kind: str, label: str,
+                  with_text: bool) -> AsyncIterator[list[ir.StreamEvent]]:
+    """The stream with each signature or redacted block replaced by its sealed value, labelled for
+    the client's slot. A signature ends the reasoning it signs (Anthropic's `signature_delta`
+    closes a thinking block), so the text since the previous one is what it covers. When the
+    client's slot is the upstream's own (a same-dialect request sent translated), state is only
+    labelled."""
+    texts: dict[int, list[str]] = {}
+    async for batch in batches:
+        for i, event in enumerate(batch):
+            if not isinstance(event, ir.ReasoningDelta):
+                continue
+            if not (event.signature or event.redacted):
+                texts.setdefault(event.choice, []).append(event.text)
+                continue
+            covered = "".join(texts.pop(event.choice, ())) + event.text
+            if label == kind:
+                batch[i] = replace(event, provider=label)
+                continue
+            state = ir.Reasoning(text=covered, signature=event.signature, redacted=event.redacted)
+            value = seal.close(kind, state, with_text) if seal is not None else None
+            batch[i] = ir.ReasoningDelta(text=event.text, signature=value, choice=event.choice,
+                                         provider=label if value else None)
+        yield batch
+
+
+def has_sealed(request: ir.ChatRequest) -> bool:
+    return any(isinstance(p, ir.Reasoning) and is_sealed(p.signature) for m in request.messages for p in m.parts)
+
+
+def open_message(message: ir.Message, seal: Seal, kind: str) -> ir.Message:
+    """`message` with its sealed reasoning given back to `kind` where `kind` made it, and left
+    as plain text (or left out) where it did not open or was made for another kind."""
+    if message.role != "assistant" or not any(
+            isinstance(p, ir.Reasoning) and is_sealed(p.signature) for p in message.parts):
+        return message
+    parts: list[ir.Part] = []
+    for part in message.parts:
+        if not isinstance(part, ir.Reasoning) or not is_sealed(part.signature):
+            parts.append(part)
+            continue
+        opened = seal.open(part.signature or "")
+        if opened is not None and opened.provider == kind:
+            opened.text = opened.text or part.text
+            parts.append(opened)
+        elif part.text:
+            parts.append(ir.Reasoning(text=part.text))
+    return replace(message, parts=parts)
