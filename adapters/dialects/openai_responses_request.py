@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import reasoning
+from interlingua.adapters.dialects.tools import client_executed
 
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
 
@@ -24,6 +27,8 @@ _REQUEST_FIELDS = frozenset(
 )
 
 _ROLES = ("user", "assistant", "system", "developer")
+
+IMAGE_FILE = "image/*"  # the media type of an input_image given by file_id: an image of unknown type
 
 
 # Request: wire -> IR ------------------------------------------------------------------------------
@@ -47,7 +52,7 @@ def _content_part(raw: Any, path: str) -> ir.Part:
         file_id = f.string(part, "file_id", path + ".")
         if not file_id:
             raise ir.invalid(path + ".image_url", "an input_image needs image_url or file_id")
-        return ir.File(file_id=file_id, media_type="image/*")
+        return ir.File(file_id=file_id, media_type=IMAGE_FILE, extra={"detail": detail} if detail else None)
     if kind == "input_file":
         file_data = f.string(part, "file_data", path + ".")
         file_type: str | None = None
@@ -75,6 +80,23 @@ def _output(raw: Any, path: str) -> list[ir.Part]:
     if isinstance(raw, str) or raw is None:
         return [ir.Text(raw or "")]
     return _content(raw, path)
+
+
+def _tool_search_call(item: dict[str, Any], where: str) -> ir.ToolCall:
+    """A client-run tool search, as a call of the function tool `tool_search` it is elsewhere."""
+    return ir.ToolCall(id=f.string(item, "call_id", where + ".", required=True), name="tool_search",
+                       arguments=orjson.dumps(item.get("arguments") or {}).decode(),
+                       extra={"id": item["id"]} if item.get("id") else None)
+
+
+def _result(item: dict[str, Any], kind: str, where: str) -> ir.ToolResult:
+    """A tool's output; a tool search's output is the tools it found, as JSON text."""
+    call_id = f.string(item, "call_id", where + ".", required=True)
+    if kind == "tool_search_output":
+        return ir.ToolResult(call_id, [ir.Text(orjson.dumps(item.get("tools") or []).decode())],
+                             extra={"item": kind})
+    return ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
+                         extra={"custom": True} if kind == "custom_tool_call_output" else None)
 
 
 def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
@@ -109,10 +131,11 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
                 arguments=f.string(item, "input" if custom else "arguments", where + ".") or "",
                 kind="custom" if custom else "function",
                 extra={"id": item["id"]} if item.get("id") else None))
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = f.string(item, "call_id", where + ".", required=True)
-            result = ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
-                                   extra={"custom": True} if kind == "custom_tool_call_output" else None)
+        elif kind == "tool_search_call" and item.get("execution") == "client":
+            assistant().parts.append(_tool_search_call(item, where))
+        elif kind in ("function_call_output", "custom_tool_call_output") or (
+                kind == "tool_search_output" and item.get("execution") == "client"):
+            result = _result(item, kind, where)
             if messages and messages[-1].role == "tool":
                 messages[-1].parts.append(result)
             else:
@@ -147,7 +170,11 @@ def _tool(raw: Any, path: str) -> ir.Tool:
         return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
                        description=f.string(tool, "description", path + "."), kind="custom",
                        extra=f.rest(tool, frozenset({"type", "name", "description"})))
-    return ir.Tool(name=str(kind), kind="server", extra={"responses": tool})
+    if client_executed(tool):
+        return ir.Tool(name=str(kind), description=f.string(tool, "description", path + "."),
+                       parameters=f.mapping(tool, "parameters", path + ".") or {"type": "object", "properties": {}},
+                       extra={NAME: tool})
+    return ir.Tool(name=str(kind), kind="server", extra={NAME: tool})
 
 
 def _tool_choice(raw: Any) -> ir.ToolChoice:
@@ -237,6 +264,9 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
                                                                          part.data or "")}
             image["detail"] = part.detail or "auto"
             out.append(image)
+        elif isinstance(part, ir.File) and part.file_id and part.media_type == IMAGE_FILE:
+            out.append({"type": "input_image", "file_id": part.file_id,
+                        "detail": (part.extra or {}).get("detail") or "auto"})
         elif isinstance(part, ir.File):
             file: dict[str, Any] = {"type": "input_file"}
             if part.data is not None:
@@ -297,9 +327,9 @@ def summary_items(text: str) -> list[dict[str, Any]]:
 
 
 def _tool_out(tool: ir.Tool) -> dict[str, Any]:
-    if tool.kind == "server":
-        if tool.extra and "responses" in tool.extra:
-            return tool.extra["responses"]
+    if tool.extra and NAME in tool.extra:  # a hosted or client-run tool of this dialect, as declared
+        return dict(tool.extra[NAME])
+    if tool.kind == "server":  # `tools.adapt_request` maps or leaves out every other
         raise ir.invalid("tools", f"tool {tool.name!r} is a server tool of another provider; this upstream has none")
     if tool.kind == "custom":
         return {"type": "custom", "name": tool.name, **({"description": tool.description} if tool.description else {}),

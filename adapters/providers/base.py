@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
 from interlingua.adapters.providers.compaction import compact
 from interlingua.adapters.providers.reasoning_store import ReasoningStore
@@ -97,23 +98,28 @@ class Provider(ABC):
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
         return list((request.headers or {}).items())
 
+    def encode(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
+        """A client's request of another dialect as this upstream's body: its reasoning state
+        restored, its tools as this upstream can take them (`dialects/tools.py`)."""
+        return self.codec.encode_request(tools.adapt_request(self.restore_reasoning(request), self.codec.name), model)
+
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
         native = request.dialect == self.codec.name and request.native is not None
         if native:
             body, extra = self.native_body(request, model), self.forwarded_headers(request)
         else:
-            body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
+            body, extra = self.encode(request, model), []
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
                 return Chunks(self.chunks(response), response.aclose)
             events = self.events(response, self.codec.stream_decoder())
-            return Events(self._remembering(events), response.aclose)
+            return Events(tools.restore_stream(self._remembering(events), request), response.aclose)
         raw = await self.read(response)
         if native:
             return Body(raw)
-        result = self.codec.decode_response(self.parse(raw))
+        result = tools.restore_response(self.codec.decode_response(self.parse(raw)), request)
         for choice in result.choices:
             self._remember(choice.message.parts)
         return Result(result)

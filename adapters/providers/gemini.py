@@ -81,7 +81,7 @@ class GeminiProvider(Provider):
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = request.dialect == GEMINI.name and request.native is not None
         body = (self.native_body(request, model) if native
-                else GEMINI.encode_request(self.restore_reasoning(request), model))
+                else self.encode(request, model))
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
                                                          "generationConfig", "system_instruction")}
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}

@@ -1,0 +1,274 @@
+"""Tools across dialects: what each kind of tool becomes on an upstream of another dialect, and how
+the upstream's calls come back as the client's own kinds.
+
+Why one module: every dialect pair needs the same three decisions, and making them in each codec
+would let the codecs drift apart.
+
+- A client-executed tool always reaches the upstream as something the model can call. A `custom`
+  (freeform) tool becomes, where the upstream has no freeform tools (Anthropic, Gemini), a function
+  with one string parameter `input`; the upstream's call of it is unwrapped back into the raw text
+  (`restore_calls`, `CallRestorer`), so the client sees its own custom tool call.
+- A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
+  `web_search_20250305` <-> Gemini's `googleSearch`), or left out where it has none, never refused:
+  `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
+- A Responses `tool_search` the client executes (`execution: client`) is a function tool named
+  `tool_search` everywhere but on a Responses upstream; `call_item` tells the Responses encoder to
+  answer its call as a `tool_search_call` item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+
+# Dialect names (each codec's NAME), spelled here so this module imports no codec.
+RESPONSES, CHAT, ANTHROPIC, GEMINI = "responses", "openai", "anthropic", "gemini"
+
+#: Dialects whose tools include freeform (`custom`) ones; elsewhere they travel as functions.
+_FREEFORM = frozenset({RESPONSES, CHAT})
+
+WEB_SEARCH = "web_search"  # the one hosted tool with an equivalent on several upstreams
+
+FREEFORM_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The tool's freeform input, verbatim: raw text, "
+                                                              "not JSON."}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+
+OMITTED_HEADER = b"x-interlingua-omitted-tools"
+
+
+# Hosted tools -------------------------------------------------------------------------------------
+
+
+def _native(tool: ir.Tool) -> dict[str, Any]:
+    """A server tool's own wire form, whatever dialect declared it."""
+    extra = tool.extra or {}
+    for key in (RESPONSES, GEMINI):
+        if isinstance(extra.get(key), dict):
+            return dict(extra[key])
+    return dict(extra)  # Anthropic keeps its server tool as it came
+
+
+def wire_type(tool: ir.Tool) -> str:
+    """How the client named a server tool: its `type`, or Gemini's one key (googleSearch)."""
+    native = _native(tool)
+    return str(native.get("type") or next(iter(native), tool.name))
+
+
+def hosted_kind(tool: ir.Tool) -> str | None:
+    """The neutral name of a server tool that has equivalents elsewhere, or None."""
+    native = _native(tool)
+    kind = str(native.get("type") or "")
+    if kind in ("web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"):
+        return WEB_SEARCH
+    if kind.startswith("web_search_20"):  # Anthropic's versioned web_search_20250305
+        return WEB_SEARCH
+    if "googleSearch" in native or "google_search" in native:
+        return WEB_SEARCH
+    return None
+
+
+def _hosted_for(kind: str, target: str) -> ir.Tool | None:
+    """The upstream's own form of a hosted tool, or None where it has none (Chat Completions)."""
+    if kind != WEB_SEARCH:
+        return None
+    if target == RESPONSES:
+        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search"}})
+    if target == ANTHROPIC:  # Messages API, server tools: web_search_20250305
+        return ir.Tool(WEB_SEARCH, kind="server", extra={"type": "web_search_20250305", "name": "web_search"})
+    if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search
+        return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
+    return None
+
+
+# Client-executed tools ----------------------------------------------------------------------------
+
+
+def client_executed(raw: dict[str, Any]) -> bool:
+    """A Responses tool the client runs itself, so that any upstream can be asked to call it:
+    `tool_search` with `execution: client` (OpenAI's Responses reference, ToolSearchTool)."""
+    return raw.get("type") == "tool_search" and raw.get("execution") == "client"
+
+
+def freeform_description(tool: ir.Tool) -> str:
+    """A custom tool's description for an upstream that only has functions: what it does, that
+    `input` takes the raw text, and the grammar the text must follow, where the client gave one."""
+    text = (tool.description or "").rstrip()
+    text += ("\n\n" if text else "") + "This tool takes freeform text: pass all of it, verbatim, as `input`."
+    fmt = (tool.extra or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
+        text += f"\nThe text must follow this {fmt.get('syntax') or ''} grammar:\n{fmt['definition']}"
+    return text
+
+
+def _as_function(tool: ir.Tool) -> ir.Tool:
+    return ir.Tool(tool.name, freeform_description(tool), FREEFORM_PARAMETERS, kind="function")
+
+
+def _foreign(tool: ir.Tool) -> ir.Tool:
+    """A function tool without its source dialect's own fields, which another upstream would reject."""
+    return dataclasses.replace(tool, extra=None)
+
+
+def adapt_tools(tools: Iterable[ir.Tool], source: str, target: str) -> tuple[list[ir.Tool], list[str]]:
+    """`tools` as the `target` upstream can take them, and the wire types of those it cannot."""
+    kept: list[ir.Tool] = []
+    omitted: list[str] = []
+    for tool in tools:
+        if tool.kind == "server":
+            if source == target:
+                kept.append(tool)
+                continue
+            kind = hosted_kind(tool)
+            mapped = _hosted_for(kind, target) if kind else None
+            if mapped is None:
+                omitted.append(wire_type(tool))
+            else:
+                kept.append(mapped)
+        elif source == target:
+            kept.append(tool)
+        elif tool.kind == "custom" and target not in _FREEFORM:
+            kept.append(_as_function(tool))
+        else:
+            kept.append(_foreign(tool))
+    return kept, omitted
+
+
+def omitted(request: ir.ChatRequest, target: str) -> list[str]:
+    """The client's tools an upstream of dialect `target` cannot run, left out of its request."""
+    if request.dialect == target or not request.tools:
+        return []
+    return adapt_tools(request.tools, request.dialect, target)[1]
+
+
+def omitted_headers(request: Any, target: str) -> list[tuple[bytes, bytes]]:
+    """The `x-interlingua-omitted-tools` header for an answer, where tools were left out."""
+    if not isinstance(request, ir.ChatRequest):
+        return []
+    names = omitted(request, target)
+    return [(OMITTED_HEADER, ",".join(dict.fromkeys(names)).encode())] if names else []
+
+
+def _wrap(part: ir.Part) -> ir.Part:
+    if isinstance(part, ir.ToolCall) and part.kind == "custom":
+        return dataclasses.replace(part, kind="function", arguments=orjson.dumps({"input": part.arguments}).decode())
+    return part
+
+
+def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
+    """The request as an upstream of dialect `target` can take it: tools adapted, and earlier
+    custom tool calls wrapped as function calls where the upstream has no freeform tools."""
+    if request.dialect == target:
+        return request
+    tools = adapt_tools(request.tools, request.dialect, target)[0] if request.tools else request.tools
+    messages = request.messages
+    if target not in _FREEFORM:
+        messages = [dataclasses.replace(m, parts=[_wrap(p) for p in m.parts]) if m.role == "assistant" else m
+                    for m in messages]
+    return dataclasses.replace(request, tools=tools, messages=messages)
+
+
+# Calls coming back --------------------------------------------------------------------------------
+
+
+def custom_names(request: ir.ChatRequest) -> frozenset[str]:
+    return frozenset(t.name for t in request.tools or () if t.kind == "custom")
+
+
+def unwrap(arguments: str) -> str:
+    """A freeform call's raw text from the function-call JSON an upstream wrote (`{"input": ...}`);
+    the text itself where the model wrote no such object."""
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return str(value["input"])
+    return arguments
+
+
+def restore_calls(parts: list[ir.Part], custom: frozenset[str]) -> list[ir.Part]:
+    """Function calls of the client's custom tools as custom calls with their raw text."""
+    return [dataclasses.replace(p, kind="custom", arguments=unwrap(p.arguments))
+            if isinstance(p, ir.ToolCall) and p.kind == "function" and p.name in custom else p
+            for p in parts]
+
+
+def restore_response(response: ir.ChatResponse, request: ir.ChatRequest) -> ir.ChatResponse:
+    custom = custom_names(request)
+    if custom:
+        for choice in response.choices:
+            choice.message.parts = restore_calls(choice.message.parts, custom)
+    return response
+
+
+class CallRestorer:
+    """Streamed function calls of the client's custom tools, held until whole, then let out as one
+    custom call delta with the raw text: the JSON wrapper cannot be unwrapped piece by piece."""
+
+    __slots__ = ("_custom", "_held")
+
+    def __init__(self, custom: frozenset[str]) -> None:
+        self._custom = custom
+        self._held: dict[tuple[int, int], ir.ToolCallDelta] = {}
+
+    def feed(self, batch: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
+        out: list[ir.StreamEvent] = []
+        for event in batch:
+            if isinstance(event, ir.ToolCallDelta):
+                key = (event.choice, event.index)
+                held = self._held.get(key)
+                if held is not None:
+                    held.arguments += event.arguments
+                    continue
+                if event.kind == "function" and event.name in self._custom:
+                    out.extend(self.flush())
+                    self._held[key] = dataclasses.replace(event)
+                    continue
+                out.extend(self.flush())
+            elif isinstance(event, ir.Finish):
+                out.extend(self.flush())
+            out.append(event)
+        return out
+
+    def flush(self) -> list[ir.StreamEvent]:
+        done: list[ir.StreamEvent] = [dataclasses.replace(d, kind="custom", arguments=unwrap(d.arguments))
+                                      for d in self._held.values()]
+        self._held.clear()
+        return done
+
+
+async def restore_stream(batches: AsyncIterator[list[ir.StreamEvent]],
+                         request: ir.ChatRequest) -> AsyncIterator[list[ir.StreamEvent]]:
+    """`batches` with the client's custom tool calls restored (see `CallRestorer`)."""
+    custom = custom_names(request)
+    if not custom:
+        async for batch in batches:
+            yield batch
+        return
+    restorer = CallRestorer(custom)
+    async for batch in batches:
+        out = restorer.feed(batch)
+        if out:
+            yield out
+    tail = restorer.flush()
+    if tail:
+        yield tail
+
+
+def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> str:
+    """The Responses item type a call comes back as: the client's own kind of tool."""
+    if kind == "custom":
+        return "custom_tool_call"
+    for tool in (request.tools if request is not None else None) or ():
+        if tool.name == name and tool.kind == "function" and client_executed((tool.extra or {}).get(RESPONSES) or {}):
+            return "tool_search_call"
+    return "function_call"
