@@ -168,12 +168,15 @@ def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
     custom tool calls wrapped as function calls where the upstream has no freeform tools."""
     if request.dialect == target:
         return request
-    tools = adapt_tools(request.tools, request.dialect, target)[0] if request.tools else request.tools
+    tools = request.tools
+    if tools:  # with every tool left out, none are declared (an empty list is refused by some)
+        tools = adapt_tools(tools, request.dialect, target)[0] or None
     messages = request.messages
     if target not in _FREEFORM:
         messages = [dataclasses.replace(m, parts=[_wrap(p) for p in m.parts]) if m.role == "assistant" else m
                     for m in messages]
-    return dataclasses.replace(request, tools=tools, messages=messages)
+    choice = request.tool_choice if tools or not request.tools else None  # nothing left to choose
+    return dataclasses.replace(request, tools=tools, tool_choice=choice, messages=messages)
 
 
 # Calls coming back --------------------------------------------------------------------------------

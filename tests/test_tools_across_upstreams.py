@@ -1,0 +1,209 @@
+"""Codex's tools through every upstream kind, with the official SDKs as clients over real sockets.
+
+Why: Codex declares a freeform `apply_patch` (a `custom` tool), a client-run `tool_search` and a
+hosted `web_search`; it aborts when a call comes back in another item type, and an upstream
+refuses a tool it cannot read. Each test runs Codex's real first request (tests/fixtures/clients)
+through the `openai` SDK's Responses client, round the whole loop (the call, then its output, then
+the final text), and checks what the client receives as well as what the upstream was sent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from interlingua.adapters.dialects.tools import FREEFORM_PARAMETERS
+from tests.asgi import run
+from tests.fakes import anthropic_upstream as fa
+from tests.fakes import gemini_upstream as fg
+from tests.fakes import openai_upstream as fo
+from tests.fakes import responses_upstream as fr
+from tests.harness import anthropic_client, anthropic_provider, client, gateway, gemini_provider, provider
+from tests.test_client_fixtures import load
+
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"
+UPSTREAMS = ("chat", "anthropic", "gemini")
+OMITTED = "x-interlingua-omitted-tools"
+
+
+def codex_request() -> dict[str, Any]:
+    """Codex's first request body as the SDK is to send it (model and stream set by each test)."""
+    body = dict(load("codex.first-request.json")["body"])
+    for key in ("model", "stream"):
+        body.pop(key)
+    body["extra_body"] = {"client_metadata": body.pop("client_metadata")}  # newer than this SDK
+    return body
+
+
+def _fake(kind: str) -> Any:
+    return {"chat": fo.FakeOpenAI, "anthropic": fa.FakeAnthropic, "gemini": fg.FakeGemini}[kind]()
+
+
+def _provider(kind: str, url: str) -> dict[str, Any]:
+    return {"chat": provider, "anthropic": anthropic_provider, "gemini": gemini_provider}[kind](url, "up-model")
+
+
+def _script(kind: str, fake: Any, name: str, text: str, args: dict[str, Any] | None = None) -> None:
+    """The upstream's two answers: a call of `name` (freeform `text`, or JSON `args`), then DONE."""
+    wrapped = args if args is not None else {"input": text}
+    if kind == "chat":
+        made = (fo.custom_call(name, text[:10], text[10:], id="call_1") if args is None
+                else fo.call(name, orjson.dumps(args).decode(), id="call_1"))
+        fake.script(fo.tool_calls(made), fo.text("DONE"))
+    elif kind == "anthropic":
+        raw = orjson.dumps(wrapped).decode()
+        fake.script(fa.reply(fa.thinking("I will call it."), fa.call(name, raw[:12], raw[12:], id="toolu_1")),
+                    fa.text("DONE"))
+    else:
+        fake.script(fg.function_calls(fg.call(name, wrapped, id="call0001")), fg.text("DONE"))
+
+
+async def _create(sdk: Any, body: dict[str, Any], stream: bool) -> tuple[Any, dict[str, str], list[str]]:
+    """One Responses call: the final Response, the answer's headers and the stream's event types."""
+    raw = await sdk.responses.with_raw_response.create(model="codex", stream=stream, **body)
+    headers = dict(raw.headers)
+    if not stream:
+        return raw.parse(), headers, []
+    kinds: list[str] = []
+    final = None
+    async for event in raw.parse():
+        kinds.append(event.type)
+        if event.type == "response.completed":
+            final = event.response
+    return final, headers, kinds
+
+
+def _declared(kind: str, sent: dict[str, Any]) -> dict[str, Any]:
+    """The tools an upstream request declared, by name (hosted ones by their type or key)."""
+    if kind == "chat":
+        return {t[t["type"]]["name"]: t for t in sent["tools"]}
+    if kind == "anthropic":
+        return {t["name"] if "input_schema" in t else t["type"]: t for t in sent["tools"]}
+    found: dict[str, Any] = {}
+    for tool in sent["tools"]:
+        for decl in tool.get("functionDeclarations") or ():
+            found[decl["name"]] = decl
+        found.update({key: tool for key in tool if key != "functionDeclarations"})
+    return found
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("kind", UPSTREAMS)
+def test_codex_apply_patch_loop(tmp_path: Path, kind: str, stream: bool) -> None:
+    """The freeform apply_patch call reaches Codex as a custom_tool_call with the raw patch, and
+    its custom_tool_call_output goes back paired with the call; DONE ends the loop."""
+
+    async def scenario() -> None:
+        async with _fake(kind) as up, gateway(tmp_path, providers={"up": _provider(kind, up.url)},
+                                               models={"codex": {"targets": ["up/up-model"]}}) as (_, url):
+            _script(kind, up, "apply_patch", PATCH)
+            sdk = client(url)
+            body = codex_request()
+            first, headers, kinds = await _create(sdk, body, stream)
+            calls = [item for item in first.output if item.type != "reasoning"]
+            assert [(c.type, c.name, c.input) for c in calls] == [("custom_tool_call", "apply_patch", PATCH)]
+            if stream:
+                assert "response.custom_tool_call_input.delta" in kinds
+                assert "response.custom_tool_call_input.done" in kinds
+                assert "response.function_call_arguments.delta" not in kinds
+            assert headers.get(OMITTED) == ("web_search" if kind == "chat" else None)
+            declared = _declared(kind, up.requests[0].json)
+            assert "tool_search" in declared and "exec_command" in declared
+            if kind == "chat":
+                assert declared["apply_patch"]["type"] == "custom" and "web_search" not in declared
+            elif kind == "anthropic":
+                assert declared["apply_patch"]["input_schema"] == FREEFORM_PARAMETERS
+                assert declared["web_search_20250305"] == {"type": "web_search_20250305", "name": "web_search"}
+            else:
+                assert declared["apply_patch"]["parameters"]["properties"]["input"]["type"] == "STRING"
+                assert declared["googleSearch"] == {"googleSearch": {}}
+            call = calls[0]
+            body["input"] = [*body["input"], *(item.model_dump(exclude_none=True) for item in first.output),
+                             {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Done!"}]
+            final, _, _ = await _create(sdk, body, stream)
+            assert final.output_text == "DONE"
+            _assert_paired(kind, up.requests[1].json, call.call_id)
+
+    run(scenario())
+
+
+def _assert_paired(kind: str, sent: dict[str, Any], call_id: str) -> None:
+    """The second upstream request holds the call, in the upstream's own form, and its result."""
+    if kind == "chat":
+        assistant, result = sent["messages"][-2:]
+        assert assistant["tool_calls"][0]["custom"] == {"name": "apply_patch", "input": PATCH}
+        assert (result["role"], result["tool_call_id"], result["content"]) == ("tool", call_id, "Done!")
+    elif kind == "anthropic":
+        assistant, user = sent["messages"][-2:]
+        use = next(b for b in assistant["content"] if b["type"] == "tool_use")
+        assert (use["name"], use["input"]) == ("apply_patch", {"input": PATCH})
+        assert user["content"][0]["type"] == "tool_result" and user["content"][0]["tool_use_id"] == use["id"]
+    else:
+        model, user = sent["contents"][-2:]
+        fc = next(p["functionCall"] for p in model["parts"] if "functionCall" in p)
+        assert (fc["name"], fc["args"]) == ("apply_patch", {"input": PATCH})
+        assert user["parts"][0]["functionResponse"]["name"] == "apply_patch"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("kind", UPSTREAMS)
+def test_codex_tool_search_loop(tmp_path: Path, kind: str, stream: bool) -> None:
+    """Codex's client-run tool_search is a function upstream; its call comes back as a
+    tool_search_call (arguments an object) and its tool_search_output goes back as the result."""
+
+    async def scenario() -> None:
+        async with _fake(kind) as up, gateway(tmp_path, providers={"up": _provider(kind, up.url)},
+                                               models={"codex": {"targets": ["up/up-model"]}}) as (_, url):
+            _script(kind, up, "tool_search", "", {"query": "calendar"})
+            sdk = client(url)
+            body = codex_request()
+            first, _, _ = await _create(sdk, body, stream)
+            calls = [item for item in first.output if item.type != "reasoning"]
+            assert [(c.type, c.execution, c.arguments) for c in calls] == [
+                ("tool_search_call", "client", {"query": "calendar"})]
+            body["input"] = [*body["input"], *(item.model_dump(exclude_none=True) for item in first.output),
+                             {"type": "tool_search_output", "call_id": calls[0].call_id, "execution": "client",
+                              "tools": []}]
+            final, _, _ = await _create(sdk, body, stream)
+            assert final.output_text == "DONE"
+            assert "[]" in orjson.dumps(up.requests[1].json).decode()
+
+    run(scenario())
+
+
+def test_anthropic_web_search_goes_to_a_responses_upstream_as_web_search(tmp_path: Path) -> None:
+    """An Anthropic client's hosted web search becomes Responses' web_search, not a refusal."""
+
+    async def scenario() -> None:
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"up": provider(up.url, "up-model", api="responses")},
+                models={"claude": {"targets": ["up/up-model"]}}) as (_, url):
+            up.script(fr.text("Sunny."))
+            answer = await anthropic_client(url).messages.with_raw_response.create(
+                model="claude", max_tokens=100, messages=[{"role": "user", "content": "Weather?"}],
+                tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}])
+            assert (await answer.parse()).content[0].text == "Sunny."  # type: ignore[union-attr]
+            assert answer.headers.get(OMITTED) is None
+            assert up.requests[0].json["tools"] == [{"type": "web_search"}]
+
+    run(scenario())
+
+
+def test_anthropic_web_search_is_left_out_for_a_chat_upstream(tmp_path: Path) -> None:
+    """Chat Completions has no hosted web search: the tool is left out and the header says so."""
+
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"up": provider(up.url, "up-model")},
+                                                  models={"claude": {"targets": ["up/up-model"]}}) as (_, url):
+            up.script(fo.text("Sunny."))
+            answer = await anthropic_client(url).messages.with_raw_response.create(
+                model="claude", max_tokens=100, messages=[{"role": "user", "content": "Weather?"}],
+                tools=[{"type": "web_search_20250305", "name": "web_search"}])
+            assert (await answer.parse()).content[0].text == "Sunny."  # type: ignore[union-attr]
+            assert answer.headers.get(OMITTED) == "web_search_20250305"
+            assert "tools" not in up.requests[0].json
+
+    run(scenario())
