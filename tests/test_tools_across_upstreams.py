@@ -207,3 +207,40 @@ def test_anthropic_web_search_is_left_out_for_a_chat_upstream(tmp_path: Path) ->
             assert "tools" not in up.requests[0].json
 
     run(scenario())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_chat_client_custom_tool_loop(tmp_path: Path, kind: str, stream: bool) -> None:
+    """A Chat client's custom tool: its call comes back as `type: custom` with `custom.input` the
+    raw text, and the tool message answering it goes upstream paired with the call."""
+
+    async def scenario() -> None:
+        async with _fake(kind) as up, gateway(tmp_path, providers={"up": _provider(kind, up.url)},
+                                               models={"m": {"targets": ["up/up-model"]}}) as (_, url):
+            _script(kind, up, "apply_patch", PATCH)
+            sdk = client(url)
+            messages: list[Any] = [{"role": "user", "content": "Add hello.txt"}]
+            tools: Any = [{"type": "custom", "custom": {"name": "apply_patch", "description": "Edit files"}}]
+            if stream:
+                pieces: list[str] = []
+                call_id = ""
+                async for chunk in await sdk.chat.completions.create(model="m", messages=messages, tools=tools,
+                                                                     stream=True):
+                    for delta in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+                        dumped = delta.model_dump()
+                        assert dumped.get("type") in (None, "custom"), dumped
+                        call_id = dumped.get("id") or call_id
+                        pieces.append(((dumped.get("custom") or {}).get("input")) or "")
+                call = {"id": call_id, "type": "custom", "custom": {"name": "apply_patch", "input": "".join(pieces)}}
+            else:
+                answer = await sdk.chat.completions.create(model="m", messages=messages, tools=tools)
+                call = answer.choices[0].message.tool_calls[0].model_dump()  # type: ignore[index]
+            assert call["type"] == "custom" and call["custom"]["input"] == PATCH
+            messages += [{"role": "assistant", "tool_calls": [call]},
+                         {"role": "tool", "tool_call_id": call["id"], "content": "Done!"}]
+            final = await sdk.chat.completions.create(model="m", messages=messages, tools=tools)
+            assert final.choices[0].message.content == "DONE"
+            _assert_paired(kind, up.requests[1].json, call["id"])
+
+    run(scenario())
