@@ -12,9 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import openai
 import orjson
 import pytest
 
+from interlingua.adapters.dialects.anthropic import decode_messages_response
+from interlingua.adapters.dialects.gemini import decode_generate_response
+from interlingua.adapters.dialects.openai_responses import encode_responses_response
 from interlingua.adapters.dialects.tools import FREEFORM_PARAMETERS
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
@@ -244,3 +248,50 @@ def test_chat_client_custom_tool_loop(tmp_path: Path, kind: str, stream: bool) -
             _assert_paired(kind, up.requests[1].json, call["id"])
 
     run(scenario())
+
+
+def _as_responses(response: Any) -> Any:
+    """An IR answer as a Responses client reads it: the SDK's own model of the JSON."""
+    return openai.types.responses.Response.model_validate(encode_responses_response(response, None))
+
+
+def test_anthropic_web_search_answer_reaches_a_responses_client_as_a_search_and_citations() -> None:
+    """Anthropic's server_tool_use, web_search_tool_result and cited text become a web_search_call
+    (query and sources) and an output_text with url_citation annotations."""
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+            "usage": {"input_tokens": 5, "output_tokens": 5},
+            "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "oslo"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+                    {"type": "web_search_result", "url": "https://yr.no/oslo", "title": "Yr",
+                     "encrypted_content": "e"}]},
+                {"type": "text", "text": "It is cold.", "citations": [
+                    {"type": "web_search_result_location", "url": "https://yr.no/oslo", "title": "Yr",
+                     "cited_text": "cold", "encrypted_index": "x"}]}]}
+    answer = _as_responses(decode_messages_response(body))
+    search, message = answer.output
+    assert search.type == "web_search_call" and search.action.query == "oslo"
+    assert [s.url for s in search.action.sources] == ["https://yr.no/oslo"]
+    annotation = message.content[0].annotations[0]
+    assert (annotation.type, annotation.url, annotation.title, annotation.end_index) == (
+        "url_citation", "https://yr.no/oslo", "Yr", len("It is cold."))
+    assert answer.output_text == "It is cold."
+
+
+def test_gemini_grounding_reaches_a_responses_client_as_a_search_and_citations() -> None:
+    """Gemini's groundingMetadata becomes a web_search_call and url_citation annotations, its
+    byte offsets counted again in characters."""
+    text = "Ærlig talt: kaldt."
+    body = {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP",
+                            "groundingMetadata": {
+                                "webSearchQueries": ["oslo weather"],
+                                "groundingChunks": [{"web": {"uri": "https://yr.no/oslo", "title": "yr.no"}}],
+                                "groundingSupports": [{"segment": {"startIndex": len("Ærlig talt: ".encode()),
+                                                                   "endIndex": len(text.encode())},
+                                                       "groundingChunkIndices": [0]}]}}]}
+    answer = _as_responses(decode_generate_response(body))
+    search, message = answer.output
+    assert search.type == "web_search_call" and search.action.queries == ["oslo weather"]
+    annotation = message.content[0].annotations[0]
+    assert (annotation.url, annotation.start_index, annotation.end_index) == (
+        "https://yr.no/oslo", len("Ærlig talt: "), len(text))

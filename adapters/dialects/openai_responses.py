@@ -100,9 +100,12 @@ def call_item(call: ir.ToolCall, request: ir.ChatRequest | None) -> dict[str, An
             "status": "completed"}
 
 
-def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None) -> list[dict[str, Any]]:
-    """IR output as Responses items, with the ids a client echoes back on the next turn."""
-    items: list[dict[str, Any]] = []
+def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
+                  grounding: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """IR output as Responses items, with the ids a client echoes back on the next turn; another
+    provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items
+    and `url_citation` annotations."""
+    items: list[dict[str, Any]] = [tools.grounding_call(grounding, _new_id("ws"))] if grounding else []
     message: dict[str, Any] | None = None
     for part in parts:
         if isinstance(part, (ir.Text, ir.Refusal)):
@@ -110,7 +113,8 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None) -
                 message = {"type": "message", "id": _new_id("msg"), "role": "assistant", "status": "completed",
                            "content": []}
                 items.append(message)
-            message["content"].append({"type": "output_text", "text": part.text, "annotations": [], "logprobs": []}
+            message["content"].append({"type": "output_text", "text": part.text,
+                                       "annotations": tools.url_citations(part), "logprobs": []}
                                       if isinstance(part, ir.Text) else {"type": "refusal", "refusal": part.text})
             continue
         message = None
@@ -122,9 +126,34 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None) -
             if part.provider == PROVIDER and part.signature:
                 item["encrypted_content"] = part.signature
             items.append(item)
-        elif isinstance(part, ir.Opaque) and part.dialect == CODEC.name:
-            items.append(part.data)
+        elif isinstance(part, ir.Opaque):
+            _opaque_item(part, items)
+    if grounding:
+        _cite(items, grounding)
     return items
+
+
+def _opaque_item(part: ir.Opaque, items: list[dict[str, Any]]) -> None:
+    """A block only one dialect knows: this dialect's items as they are; another provider's web
+    search as a `web_search_call`, its results as the call's sources."""
+    if part.dialect == CODEC.name:
+        items.append(part.data)
+    elif (search := tools.web_search_call(part, _new_id("ws"))) is not None:
+        items.append(search)
+    elif (sources := tools.web_search_sources(part)) is not None:
+        calls = [i for i in items if i.get("type") == "web_search_call"]
+        if calls:
+            calls[-1]["action"]["sources"] = sources
+
+
+def _cite(items: list[dict[str, Any]], grounding: dict[str, Any]) -> None:
+    """Gemini's grounding supports as annotations on the first text of the answer."""
+    for item in items:
+        if item.get("type") == "message":
+            for content in item["content"]:
+                if content.get("type") == "output_text":
+                    content["annotations"] = tools.grounding_citations(grounding, content["text"])
+                    return
 
 
 def response_object(resp_id: str, model: str, created: float, status: str, output: list[dict[str, Any]],
@@ -158,7 +187,8 @@ def encode_responses_response(resp: ir.ChatResponse, request: ir.ChatRequest | N
     incomplete = {"length": "max_output_tokens", "context_overflow": "max_output_tokens",
                   "content_filter": "content_filter"}.get(choice.finish_reason or "")
     return response_object(_response_id(resp.id), resp.model, resp.created, "incomplete" if incomplete else "completed",
-                           _output_items(choice.message.parts, request), resp.usage, request, incomplete=incomplete)
+                           _output_items(choice.message.parts, request, (choice.extra or {}).get("grounding")),
+                           resp.usage, request, incomplete=incomplete)
 
 
 # Streams ------------------------------------------------------------------------------------------

@@ -275,3 +275,72 @@ def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> st
         if tool.name == name and tool.kind == "function" and client_executed((tool.extra or {}).get(RESPONSES) or {}):
             return "tool_search_call"
     return "function_call"
+
+
+# Hosted web search results, for a Responses client --------------------------------------------
+
+
+def web_search_call(part: ir.Opaque, item_id: str) -> dict[str, Any] | None:
+    """Anthropic's `server_tool_use` of its web search as a Responses `web_search_call` item."""
+    data = part.data
+    if part.dialect != ANTHROPIC or data.get("type") != "server_tool_use" or data.get("name") != "web_search":
+        return None
+    query = str((data.get("input") or {}).get("query") or "")
+    return {"type": "web_search_call", "id": item_id, "status": "completed",
+            "action": {"type": "search", "query": query, "sources": []}}
+
+
+def web_search_sources(part: ir.Opaque) -> list[dict[str, Any]] | None:
+    """The pages an Anthropic `web_search_tool_result` found, as a search action's `sources`."""
+    data = part.data
+    if part.dialect != ANTHROPIC or data.get("type") != "web_search_tool_result":
+        return None
+    found = data.get("content")
+    if not isinstance(found, list):  # an error result: a search with no sources
+        return []
+    return [{"type": "url", "url": r["url"]} for r in found if isinstance(r, dict) and r.get("url")]
+
+
+def url_citations(part: ir.Text) -> list[dict[str, Any]]:
+    """Anthropic's web search citations of a text block as Responses `url_citation` annotations;
+    the cited span is the whole block, which is what Anthropic cites."""
+    found = (part.extra or {}).get("citations")
+    return [{"type": "url_citation", "url": c["url"], "title": c.get("title") or "", "start_index": 0,
+             "end_index": len(part.text)}
+            for c in found or () if isinstance(c, dict) and c.get("type") == "web_search_result_location"
+            and c.get("url")]
+
+
+def grounding_call(grounding: dict[str, Any], item_id: str) -> dict[str, Any]:
+    """Gemini's grounding with Google Search (a candidate's `groundingMetadata`) as a Responses
+    `web_search_call`: its queries and the pages it used."""
+    queries = [str(q) for q in grounding.get("webSearchQueries") or ()]
+    return {"type": "web_search_call", "id": item_id, "status": "completed",
+            "action": {"type": "search", "query": queries[0] if queries else "", "queries": queries,
+                       "sources": [{"type": "url", "url": url} for url, _ in _grounding_pages(grounding)]}}
+
+
+def _grounding_pages(grounding: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(web.get("uri") or ""), str(web.get("title") or ""))
+            for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
+            for web in (chunk.get("web") or {},)]
+
+
+def grounding_citations(grounding: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """Gemini's `groundingSupports` as `url_citation` annotations on the answer's text; Gemini
+    counts segment offsets in UTF-8 bytes, Responses in characters."""
+    pages = _grounding_pages(grounding)
+    raw = text.encode()
+
+    def chars(offset: Any) -> int:
+        return len(raw[:int(offset or 0)].decode(errors="ignore"))
+
+    out: list[dict[str, Any]] = []
+    for support in grounding.get("groundingSupports") or ():
+        segment = support.get("segment") or {}
+        for index in support.get("groundingChunkIndices") or ():
+            if isinstance(index, int) and 0 <= index < len(pages) and pages[index][0]:
+                out.append({"type": "url_citation", "url": pages[index][0], "title": pages[index][1],
+                            "start_index": chars(segment.get("startIndex")),
+                            "end_index": chars(segment.get("endIndex", len(raw)))})
+    return out
