@@ -16,9 +16,12 @@ import openai
 import orjson
 import pytest
 
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.anthropic import decode_messages_response
 from interlingua.adapters.dialects.gemini import decode_generate_response
 from interlingua.adapters.dialects.openai_responses import encode_responses_response
+from interlingua.adapters.dialects.openai_responses_request import decode_responses_request
 from interlingua.adapters.dialects.tools import FREEFORM_PARAMETERS
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa
@@ -295,3 +298,35 @@ def test_gemini_grounding_reaches_a_responses_client_as_a_search_and_citations()
     annotation = message.content[0].annotations[0]
     assert (annotation.url, annotation.start_index, annotation.end_index) == (
         "https://yr.no/oslo", len("Ærlig talt: "), len(text))
+
+
+WEB_SEARCHES = {"responses": ir.Tool("web_search", kind="server", extra={"responses": {"type": "web_search"}}),
+                "anthropic": ir.Tool("web_search", kind="server",
+                                     extra={"type": "web_search_20250305", "name": "web_search"}),
+                "gemini": ir.Tool("googleSearch", kind="server", extra={"gemini": {"googleSearch": {}}})}
+
+
+@pytest.mark.parametrize("source", sorted(WEB_SEARCHES))
+@pytest.mark.parametrize("target", [*sorted(WEB_SEARCHES), "openai"])
+def test_web_search_maps_between_every_pair(source: str, target: str) -> None:
+    """Each dialect's hosted web search becomes the target's own, or is left out on Chat."""
+    kept, left_out = tools.adapt_tools([WEB_SEARCHES[source]], source, target)
+    if target == "openai":
+        assert (kept, left_out) == ([], [tools.wire_type(WEB_SEARCHES[source])])
+    else:
+        assert left_out == [] and tools.hosted_kind(kept[0]) == "web_search"
+        assert tools.wire_type(kept[0]) == tools.wire_type(WEB_SEARCHES[target])
+
+
+def test_hosted_tools_without_equivalent_are_named_once_in_the_header() -> None:
+    """A Responses client's file_search and code_interpreter on Anthropic: left out and named;
+    its web_search and tool_search kept (as the server tool and a function)."""
+    req = decode_responses_request({"model": "m", "input": "hi", "tools": [
+        {"type": "file_search", "vector_store_ids": ["vs_1"]}, {"type": "code_interpreter", "container": "auto"},
+        {"type": "web_search"}, {"type": "tool_search", "execution": "client", "parameters": {"type": "object"}},
+        {"type": "file_search", "vector_store_ids": ["vs_2"]}]})
+    assert tools.omitted_headers(req, "anthropic") == [(b"x-interlingua-omitted-tools",
+                                                        b"file_search,code_interpreter")]
+    adapted = tools.adapt_request(req, "anthropic").tools or []
+    assert [(t.name, t.kind) for t in adapted] == [("web_search", "server"), ("tool_search", "function")]
+    assert tools.omitted_headers(req, "responses") == []
