@@ -68,9 +68,10 @@ def _script(kind: str, fake: Any, name: str, text: str, args: dict[str, Any] | N
         fake.script(fg.function_calls(fg.call(name, wrapped, id="call0001")), fg.text("DONE"))
 
 
-async def _create(sdk: Any, body: dict[str, Any], stream: bool) -> tuple[Any, dict[str, str], list[str]]:
+async def _create(sdk: Any, body: dict[str, Any], stream: bool,
+                  model: str = "codex") -> tuple[Any, dict[str, str], list[str]]:
     """One Responses call: the final Response, the answer's headers and the stream's event types."""
-    raw = await sdk.responses.with_raw_response.create(model="codex", stream=stream, **body)
+    raw = await sdk.responses.with_raw_response.create(model=model, stream=stream, **body)
     headers = dict(raw.headers)
     if not stream:
         return raw.parse(), headers, []
@@ -330,3 +331,47 @@ def test_hosted_tools_without_equivalent_are_named_once_in_the_header() -> None:
     adapted = tools.adapt_request(req, "anthropic").tools or []
     assert [(t.name, t.kind) for t in adapted] == [("web_search", "server"), ("tool_search", "function")]
     assert tools.omitted_headers(req, "responses") == []
+
+
+CLIENT_RUN = {  # tool declared, the model's arguments, the call item's field and value, the output item
+    "local_shell": ({"type": "local_shell"}, {"command": ["ls"]}, "action",
+                    {"type": "exec", "command": ["ls"], "env": {}},
+                    lambda call: {"type": "local_shell_call_output", "id": call.call_id, "output": "a.txt"}),
+    "shell": ({"type": "shell", "environment": {"type": "local"}}, {"commands": ["ls"]}, "action",
+              {"commands": ["ls"]},
+              lambda call: {"type": "shell_call_output", "call_id": call.call_id, "output": [
+                  {"stdout": "a.txt", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}]}),
+    "apply_patch": ({"type": "apply_patch"}, {"type": "create_file", "path": "a.txt", "diff": "+hi"}, "operation",
+                    {"type": "create_file", "path": "a.txt", "diff": "+hi"},
+                    lambda call: {"type": "apply_patch_call_output", "call_id": call.call_id, "status": "completed",
+                                  "output": "a.txt"}),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("tool", sorted(CLIENT_RUN))
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_client_run_responses_tool_types_loop(tmp_path: Path, kind: str, tool: str, stream: bool) -> None:
+    """local_shell, shell (local) and apply_patch tools go upstream as functions named by their
+    type; the call comes back as the type's own item, and its output item goes back as the result."""
+    declared, arguments, field, value, output = CLIENT_RUN[tool]
+
+    async def scenario() -> None:
+        async with _fake(kind) as up, gateway(tmp_path, providers={"up": _provider(kind, up.url)},
+                                               models={"m": {"targets": ["up/up-model"]}}) as (_, url):
+            _script(kind, up, tool, "", arguments)
+            sdk = client(url)
+            body: dict[str, Any] = {"input": [{"role": "user", "content": "go"}], "tools": [declared]}
+            first, headers, _ = await _create(sdk, body, stream, model="m")
+            assert headers.get(OMITTED) is None
+            assert tool in _declared(kind, up.requests[0].json)
+            calls = [item for item in first.output if item.type != "reasoning"]
+            assert [c.type for c in calls] == [f"{tool}_call"]
+            assert getattr(calls[0], field).model_dump(exclude_none=True) == value
+            body["input"] = [*body["input"], *(item.model_dump(exclude_none=True) for item in first.output),
+                             output(calls[0])]
+            final = await sdk.responses.create(model="m", **body)
+            assert final.output_text == "DONE"
+            assert "a.txt" in orjson.dumps(up.requests[1].json).decode()
+
+    run(scenario())

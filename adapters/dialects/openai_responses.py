@@ -93,9 +93,8 @@ def call_item(call: ir.ToolCall, request: ir.ChatRequest | None) -> dict[str, An
     if kind == "custom_tool_call":
         return {"type": kind, "id": _new_id("ctc"), "call_id": call.id, "name": call.name, "input": call.arguments,
                 "status": "completed"}
-    if kind == "tool_search_call":
-        return {"type": kind, "id": _new_id("tsc"), "call_id": call.id, "execution": "client",
-                "arguments": f.arguments_object(call.arguments), "status": "completed"}
+    if kind in tools.CLIENT_OUTPUTS:  # tool_search_call, shell_call...
+        return tools.client_call_item(kind, call.id, call.arguments, _new_id("tc"))
     return {"type": kind, "id": _new_id("fc"), "call_id": call.id, "name": call.name, "arguments": call.arguments,
             "status": "completed"}
 
@@ -332,8 +331,8 @@ class ResponsesStreamEncoder(StreamEncoder):
         elif item["type"] == "custom_tool_call":
             out += self._event("response.custom_tool_call_input.done", item_id=item["id"], output_index=index,
                                input=item["input"])
-        elif item["type"] == "tool_search_call":
-            item["arguments"] = f.arguments_object(self._text)
+        elif item["type"] in tools.CLIENT_OUTPUTS:  # its arguments are an object, known when whole
+            item.update(tools.client_call_item(item["type"], item["call_id"], self._text, item["id"]))
         if item["type"] != "reasoning":
             item["status"] = "completed"
         self._items.append(item)
@@ -368,7 +367,8 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def _call_delta(self, event: ir.ToolCallDelta) -> bytes:
         """A call as the item of the client's own kind of tool: function_call, custom_tool_call
-        (raw input streamed), or tool_search_call (arguments an object, given whole when done)."""
+        (raw input streamed), or a client-run tool's call (tool_search_call, shell_call...: arguments
+        an object, given whole when done)."""
         out = b""
         if self._tool_index != event.index:
             kind = tools.call_item(self._request, event.name, event.kind)
@@ -377,9 +377,8 @@ class ResponsesStreamEncoder(StreamEncoder):
             if kind == "custom_tool_call":
                 item = {"type": kind, "id": _new_id("ctc"), "call_id": call_id, "name": event.name or "",
                         "input": "", "status": "in_progress"}
-            elif kind == "tool_search_call":
-                item = {"type": kind, "id": _new_id("tsc"), "call_id": call_id, "execution": "client",
-                        "arguments": {}, "status": "in_progress"}
+            elif kind in tools.CLIENT_OUTPUTS:
+                item = {**tools.client_call_item(kind, call_id, "", _new_id("tc")), "status": "in_progress"}
             else:
                 item = {"type": kind, "id": _new_id("fc"), "call_id": call_id, "name": event.name or "",
                         "arguments": "", "status": "in_progress"}
@@ -392,7 +391,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         if item["type"] == "custom_tool_call":
             item["input"] += event.arguments
             return out + self._event("response.custom_tool_call_input.delta", **at)
-        if item["type"] == "tool_search_call":
+        if item["type"] in tools.CLIENT_OUTPUTS:
             self._text += event.arguments
             return out
         item["arguments"] += event.arguments

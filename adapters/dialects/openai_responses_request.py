@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import reasoning
-from interlingua.adapters.dialects.tools import client_executed
+from interlingua.adapters.dialects.tools import (
+    client_call_of_item,
+    client_executed,
+    client_function,
+    client_result_of_item,
+)
 
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
 
@@ -82,19 +85,11 @@ def _output(raw: Any, path: str) -> list[ir.Part]:
     return _content(raw, path)
 
 
-def _tool_search_call(item: dict[str, Any], where: str) -> ir.ToolCall:
-    """A client-run tool search, as a call of the function tool `tool_search` it is elsewhere."""
-    return ir.ToolCall(id=f.string(item, "call_id", where + ".", required=True), name="tool_search",
-                       arguments=orjson.dumps(item.get("arguments") or {}).decode(),
-                       extra={"id": item["id"]} if item.get("id") else None)
-
-
-def _result(item: dict[str, Any], kind: str, where: str) -> ir.ToolResult:
-    """A tool's output; a tool search's output is the tools it found, as JSON text."""
+def _result(item: dict[str, Any], kind: str, where: str) -> ir.ToolResult | None:
+    """A tool's output item as a tool result; None for an item that is no tool's output."""
+    if kind not in ("function_call_output", "custom_tool_call_output"):
+        return client_result_of_item(item)  # tool_search_output, shell_call_output...
     call_id = f.string(item, "call_id", where + ".", required=True)
-    if kind == "tool_search_output":
-        return ir.ToolResult(call_id, [ir.Text(orjson.dumps(item.get("tools") or []).decode())],
-                             extra={"item": kind})
     return ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
                          extra={"custom": True} if kind == "custom_tool_call_output" else None)
 
@@ -131,11 +126,9 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
                 arguments=f.string(item, "input" if custom else "arguments", where + ".") or "",
                 kind="custom" if custom else "function",
                 extra={"id": item["id"]} if item.get("id") else None))
-        elif kind == "tool_search_call" and item.get("execution") == "client":
-            assistant().parts.append(_tool_search_call(item, where))
-        elif kind in ("function_call_output", "custom_tool_call_output") or (
-                kind == "tool_search_output" and item.get("execution") == "client"):
-            result = _result(item, kind, where)
+        elif (client_call := client_call_of_item(item)) is not None:  # tool_search_call, shell_call...
+            assistant().parts.append(client_call)
+        elif (result := _result(item, kind, where)) is not None:
             if messages and messages[-1].role == "tool":
                 messages[-1].parts.append(result)
             else:
@@ -170,10 +163,8 @@ def _tool(raw: Any, path: str) -> ir.Tool:
         return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
                        description=f.string(tool, "description", path + "."), kind="custom",
                        extra=f.rest(tool, frozenset({"type", "name", "description"})))
-    if client_executed(tool):
-        return ir.Tool(name=str(kind), description=f.string(tool, "description", path + "."),
-                       parameters=f.mapping(tool, "parameters", path + ".") or {"type": "object", "properties": {}},
-                       extra={NAME: tool})
+    if (spec := client_executed(tool)) is not None:
+        return client_function(tool, spec)
     return ir.Tool(name=str(kind), kind="server", extra={NAME: tool})
 
 
@@ -282,7 +273,8 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
 
 def _items_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [{"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
+        return [(r.extra or {}).get(NAME) or  # a client-run tool's output item, as the client sent it
+                {"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
                  "call_id": r.call_id,
                  "output": "".join(p.text for p in r.content if isinstance(p, ir.Text))}
                 for r in message.parts if isinstance(r, ir.ToolResult)]
@@ -298,7 +290,9 @@ def _items_out(message: ir.Message) -> list[dict[str, Any]]:
     for part in message.parts:
         if isinstance(part, ir.ToolCall):
             flush()
-            if part.kind == "custom":
+            if part.extra and NAME in part.extra:  # a client-run tool's call item, as the client sent it
+                items.append(part.extra[NAME])
+            elif part.kind == "custom":
                 items.append({"type": "custom_tool_call", "call_id": part.id, "name": part.name,
                               "input": part.arguments})
             else:

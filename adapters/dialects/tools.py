@@ -11,9 +11,10 @@ would let the codecs drift apart.
 - A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
   `web_search_20250305` <-> Gemini's `googleSearch`), or left out where it has none, never refused:
   `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
-- A Responses `tool_search` the client executes (`execution: client`) is a function tool named
-  `tool_search` everywhere but on a Responses upstream; `call_item` tells the Responses encoder to
-  answer its call as a `tool_search_call` item.
+- A Responses tool type the client executes (`tool_search` with `execution: client`,
+  `local_shell`, `shell` in a local environment, `apply_patch`: `CLIENT_TOOLS`) is a function tool
+  named by its type everywhere but on a Responses upstream; `call_item` tells the Responses encoder
+  to answer its call as the type's own item (`tool_search_call`, `shell_call`...).
 """
 
 from __future__ import annotations
@@ -92,10 +93,112 @@ def _hosted_for(kind: str, target: str) -> ir.Tool | None:
 # Client-executed tools ----------------------------------------------------------------------------
 
 
-def client_executed(raw: dict[str, Any]) -> bool:
-    """A Responses tool the client runs itself, so that any upstream can be asked to call it:
-    `tool_search` with `execution: client` (OpenAI's Responses reference, ToolSearchTool)."""
-    return raw.get("type") == "tool_search" and raw.get("execution") == "client"
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientTool:
+    """A Responses tool type the client executes: the call item it is answered with, the item
+    field that holds the call's arguments, and the function it is elsewhere."""
+
+    call: str
+    field: str
+    description: str
+    parameters: dict[str, Any]
+
+
+def _schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+#: OpenAI's Responses reference: tool_search (execution client), local_shell, shell (local
+#: environment) and apply_patch are run by the client; their calls carry these fields.
+CLIENT_TOOLS: dict[str, ClientTool] = {
+    "tool_search": ClientTool("tool_search_call", "arguments", "Search for more tools to load.",
+                              _schema([], query={"type": "string"})),
+    "local_shell": ClientTool("local_shell_call", "action", "Run a command on the user's machine.", _schema(
+        ["command"], command=_STRINGS, working_directory={"type": "string"}, timeout_ms={"type": "integer"},
+        env={"type": "object", "additionalProperties": {"type": "string"}})),
+    "shell": ClientTool("shell_call", "action", "Run shell commands on the user's machine.", _schema(
+        ["commands"], commands=_STRINGS, timeout_ms={"type": "integer"}, max_output_length={"type": "integer"})),
+    "apply_patch": ClientTool("apply_patch_call", "operation", "Create, update or delete a file: `diff` is the "
+                              "V4A diff of the change (none for delete_file).", _schema(
+                                  ["type", "path"], type={"type": "string", "enum": ["create_file", "update_file",
+                                                                                    "delete_file"]},
+                                  path={"type": "string"}, diff={"type": "string"})),
+}
+
+#: Each client-run call item type and its output item type.
+CLIENT_OUTPUTS = {"tool_search_call": "tool_search_output", "local_shell_call": "local_shell_call_output",
+                  "shell_call": "shell_call_output", "apply_patch_call": "apply_patch_call_output"}
+
+
+def client_executed(raw: dict[str, Any]) -> ClientTool | None:
+    """The Responses tool `raw` as a tool the client runs itself, so that any upstream can be asked
+    to call it as a function; None for a function, a custom or a hosted tool."""
+    kind = raw.get("type")
+    if kind == "tool_search":
+        return CLIENT_TOOLS[kind] if raw.get("execution") == "client" else None
+    if kind == "shell":
+        environment = raw.get("environment")
+        return CLIENT_TOOLS[kind] if not environment or environment.get("type") == "local" else None
+    return CLIENT_TOOLS.get(str(kind))
+
+
+def client_function(raw: dict[str, Any], spec: ClientTool) -> ir.Tool:
+    """A client-run Responses tool as the function tool it is on other upstreams, named by its type;
+    the declaration itself is kept for a Responses upstream."""
+    description = raw.get("description") if isinstance(raw.get("description"), str) else spec.description
+    parameters = raw.get("parameters") if isinstance(raw.get("parameters"), dict) else spec.parameters
+    return ir.Tool(str(raw["type"]), description, parameters, extra={RESPONSES: raw})
+
+
+def client_call_item(call: str, call_id: str, arguments: str, item_id: str) -> dict[str, Any]:
+    """A call of a client-run tool as its Responses item, its arguments in the item's own field."""
+    spec = next(s for s in CLIENT_TOOLS.values() if s.call == call)
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        value = {}
+    value = value if isinstance(value, dict) else {}
+    item: dict[str, Any] = {"type": call, "id": item_id, "call_id": call_id, "status": "completed"}
+    if call == "tool_search_call":
+        item["execution"] = "client"
+    elif call == "local_shell_call":
+        value = {"type": "exec", "env": {}, **value}
+    item[spec.field] = value
+    return item
+
+
+def client_call_of_item(item: dict[str, Any]) -> ir.ToolCall | None:
+    """A client-run call item from the client's input as the function call it is elsewhere; the
+    item is kept for a Responses upstream."""
+    spec = next(((kind, s) for kind, s in CLIENT_TOOLS.items() if s.call == item.get("type")), None)
+    if spec is None or (spec[0] == "tool_search" and item.get("execution") != "client"):
+        return None
+    call_id = item.get("call_id") or item.get("id")
+    if not isinstance(call_id, str):
+        return None
+    arguments = dict(item.get(spec[1].field) or {})
+    if spec[0] == "local_shell":
+        arguments.pop("type", None)
+    return ir.ToolCall(call_id, spec[0], orjson.dumps(arguments).decode(), extra={RESPONSES: item})
+
+
+def client_result_of_item(item: dict[str, Any]) -> ir.ToolResult | None:
+    """A client-run tool's output item as the tool result it is elsewhere, its output as text."""
+    kind = item.get("type")
+    if kind not in CLIENT_OUTPUTS.values() or (kind == "tool_search_output" and item.get("execution") != "client"):
+        return None
+    call_id = item.get("id") if kind == "local_shell_call_output" else item.get("call_id")
+    if not isinstance(call_id, str):
+        return None
+    output = item.get("tools") if kind == "tool_search_output" else item.get("output")
+    if isinstance(output, list) and kind == "shell_call_output":
+        text = "\n".join(str(o.get("stdout") or "") + str(o.get("stderr") or "") for o in output if isinstance(o, dict))
+    else:
+        text = output if isinstance(output, str) else orjson.dumps(output or []).decode()
+    return ir.ToolResult(call_id, [ir.Text(text)], is_error=item.get("status") == "failed",
+                         extra={RESPONSES: item})
 
 
 def freeform_description(tool: ir.Tool) -> str:
@@ -272,8 +375,10 @@ def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> st
     if kind == "custom":
         return "custom_tool_call"
     for tool in (request.tools if request is not None else None) or ():
-        if tool.name == name and tool.kind == "function" and client_executed((tool.extra or {}).get(RESPONSES) or {}):
-            return "tool_search_call"
+        if tool.name == name and tool.kind == "function":
+            spec = client_executed((tool.extra or {}).get(RESPONSES) or {})
+            if spec is not None:
+                return spec.call
     return "function_call"
 
 
