@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import ClientDialect, StreamEncoder
 from interlingua.middleware.respond import JSON, codec_of, error_messages, stream_headers
 from interlingua.middleware.state import END, ERROR, EVENTS, REQUEST, RESULT, TARGET, state_of
@@ -104,9 +105,14 @@ class _Reencoder:
             self._pinger = asyncio.ensure_future(self._ping(self.ping_interval))
 
     def _upstream(self) -> list[tuple[bytes, bytes]]:
-        """Which `provider/model` answered, as on pass-through answers."""
+        """Which `provider/model` answered, as on pass-through answers; and which of the client's
+        tools that upstream could not run and was not sent (`x-interlingua-omitted-tools`)."""
         target = self.state.get(TARGET)
-        return [(b"x-interlingua-upstream", target.label.encode())] if target is not None else []
+        if target is None:
+            return []
+        codec = getattr(target.provider, "codec", None)  # a local provider has none, and no chat
+        omitted = tools.omitted_headers(self.request, codec.name) if codec is not None else []
+        return [(b"x-interlingua-upstream", target.label.encode()), *omitted]
 
     async def _body(self, chunk: bytes, more: bool = False) -> None:
         if self._pinger is not None:

@@ -255,8 +255,7 @@ CALL_IDS: dict[Dialect, str] = {"chat": "call_write1", "responses": "call_write1
 
 def _json_arguments(use: ToolUse) -> Json:
     """Arguments for a dialect without freeform tools: the raw text under `input`, OpenAI's name
-    for a custom tool's text, which the gateway is to declare and unwrap (see GATEWAY_BUGS in
-    tests/test_real_clis.py: today it does neither)."""
+    for a custom tool's text, which the gateway declares and unwraps (`adapters/dialects/tools.py`)."""
     return {"input": use.arguments} if isinstance(use.arguments, str) else use.arguments
 
 

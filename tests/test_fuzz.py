@@ -36,13 +36,7 @@ def _with_stored(request: Request, stored: str) -> Request:
     return request
 
 
-# Codex's hosted tools reach an Anthropic upstream as `{"responses": ...}` entries (issue 10, section 1).
-_KNOWN_BUGS = {"responses": "Codex's hosted tools go to Anthropic unmapped: tools.8.custom.name: Field required"}
-
-
-@pytest.mark.parametrize("endpoint", [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=_KNOWN_BUGS[e]))
-    if e in _KNOWN_BUGS else e for e in ENDPOINTS])
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 def test_the_seeds_are_answered(rig: Rig, endpoint: str) -> None:
     """Unbroken, every seed gets a 2xx: the fuzzing starts from requests that reach the upstream."""
     for seed in ENDPOINTS[endpoint][1]:

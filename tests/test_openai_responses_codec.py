@@ -185,7 +185,7 @@ def test_decode_string_input_is_one_user_message() -> None:
 def test_decode_input_image_by_file_id_is_an_image_file() -> None:
     part = {"type": "input_image", "file_id": "file-img", "detail": "low"}
     req = decode_responses_request(request(input=[{"role": "user", "content": [part]}]))
-    assert req.messages[0].parts == [ir.File(file_id="file-img", media_type="image/*")]
+    assert req.messages[0].parts == [ir.File(file_id="file-img", media_type="image/*", extra={"detail": "low"})]
 
 
 def test_decode_output_items_start_an_assistant_turn_and_opaque_items_join_it() -> None:
@@ -461,7 +461,6 @@ def test_encode_refusal_and_inline_image_without_detail() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="finding: an input_image by file_id goes upstream as an input_file")
 def test_encode_image_by_file_id_stays_an_input_image() -> None:
     part = {"type": "input_image", "file_id": "file-img", "detail": "low"}
     req = decode_responses_request(request(input=[{"role": "user", "content": [part]}]))
@@ -939,14 +938,12 @@ def test_stream_encoder_answers_only_the_first_choice() -> None:
     assert events[-1]["type"] == "response.completed"
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a streamed custom tool call reaches the client as a function_call")
 def test_stream_encoder_custom_tool_call_is_a_custom_tool_call_item() -> None:
     events = encode_stream([ir.ToolCallDelta(0, "*** Begin", id="call_p", name="apply_patch", kind="custom"),
                             ir.Finish("tool_calls")])
     assert [item["type"] for item in responses_items(events)] == ["custom_tool_call"]
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a streamed refusal reaches the client as output_text")
 def test_stream_encoder_refusal_is_a_refusal_part() -> None:
     events = encode_stream([ir.RefusalDelta("Not that."), ir.Finish("stop")])
     assert responses_items(events)[0]["content"] == [{"type": "refusal", "refusal": "Not that."}]

@@ -27,28 +27,8 @@ import pytest
 from tests import real_clis
 from tests.real_clis import CALL_IDS, CLIS, CONTENT, DIALECTS, DONE, FILENAME, Case, Dialect, Run
 
-#: How a streamed custom tool call comes back to Codex from every upstream but Responses.
-_APPLY_PATCH = (
-    "the upstream's apply_patch call reaches Codex as a function_call item (patch in `arguments`) instead "
-    "of a custom_tool_call (raw patch in `input`), so Codex logs 'tool apply_patch invoked with "
-    "incompatible payload', answers the call 'aborted' and writes no file")
-
 #: Combinations the gateway breaks today, with what was observed. Each is a strict xfail.
-GATEWAY_BUGS: dict[tuple[str, Dialect], str] = {
-    ("codex", "chat"): (
-        "the gateway refuses Codex's first request with 400 \"tools: tool 'tool_search' is a server tool of "
-        "another provider; this upstream has none\" instead of leaving Codex's hosted tools (tool_search, "
-        "web_search) out for a Chat upstream; Codex prints it and exits 1. Behind it (seen with the hosted "
-        "tools dropped by hand): " + _APPLY_PATCH),
-    ("codex", "anthropic"): (
-        "the gateway sends Codex's hosted tools to Anthropic as {\"responses\": {...}} entries, which Anthropic "
-        "refuses: 400 'tools.8.custom.name: Field required', relayed to Codex, which exits 1. Behind it: "
-        "apply_patch is declared with no parameters, and " + _APPLY_PATCH
-        + ", its arguments the JSON '{\"input\": ...}'"),
-    ("codex", "gemini"): (
-        "apply_patch is declared to Gemini with no parameters, and " + _APPLY_PATCH
-        + ", its arguments the JSON '{\"input\": ...}'; Codex still prints DONE and exits 0"),
-}
+GATEWAY_BUGS: dict[tuple[str, Dialect], str] = {}
 
 
 def _case(cli: str, dialect: Dialect) -> Any:

@@ -105,8 +105,10 @@ def decode_generate_response(body: Any) -> ir.ChatResponse:
         parts = [p for i, raw in enumerate((candidate.get("content") or {}).get("parts") or ())
                  for p in decode_part(raw, f"candidates.parts[{i}]", calls)]
         has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
+        grounding = g(candidate, "groundingMetadata")  # Google Search grounding, for other dialects' clients
         choices.append(ir.Choice(candidate.get("index", len(choices)), ir.Message("assistant", parts),
-                                 _finish_in(candidate.get("finishReason") or "STOP", has_calls)))
+                                 _finish_in(candidate.get("finishReason") or "STOP", has_calls),
+                                 extra={"grounding": grounding} if isinstance(grounding, dict) else None))
     if not choices and g(body, "promptFeedback"):
         choices.append(ir.Choice(0, ir.Message("assistant", []), "content_filter"))
     return ir.ChatResponse(id=g(body, "responseId") or "", model=g(body, "modelVersion") or "",

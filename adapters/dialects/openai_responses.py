@@ -22,7 +22,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -89,9 +89,24 @@ def decode_responses_response(body: Any) -> ir.ChatResponse:
                            usage=decode_usage(body.get("usage")))
 
 
-def _output_items(parts: list[ir.Part]) -> list[dict[str, Any]]:
-    """IR output as Responses items, with the ids a client echoes back on the next turn."""
-    items: list[dict[str, Any]] = []
+def call_item(call: ir.ToolCall, request: ir.ChatRequest | None) -> dict[str, Any]:
+    """A tool call as the item of the client's own kind of tool (`tools.call_item`)."""
+    kind = tools.call_item(request, call.name, call.kind)
+    if kind == "custom_tool_call":
+        return {"type": kind, "id": _new_id("ctc"), "call_id": call.id, "name": call.name, "input": call.arguments,
+                "status": "completed"}
+    if kind in tools.CLIENT_OUTPUTS:  # tool_search_call, shell_call...
+        return tools.client_call_item(kind, call.id, call.arguments, _new_id("tc"))
+    return {"type": kind, "id": _new_id("fc"), "call_id": call.id, "name": call.name, "arguments": call.arguments,
+            "status": "completed"}
+
+
+def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
+                  grounding: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """IR output as Responses items, with the ids a client echoes back on the next turn; another
+    provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items
+    and `url_citation` annotations."""
+    items: list[dict[str, Any]] = [tools.grounding_call(grounding, _new_id("ws"))] if grounding else []
     message: dict[str, Any] | None = None
     for part in parts:
         if isinstance(part, (ir.Text, ir.Refusal)):
@@ -99,26 +114,47 @@ def _output_items(parts: list[ir.Part]) -> list[dict[str, Any]]:
                 message = {"type": "message", "id": _new_id("msg"), "role": "assistant", "status": "completed",
                            "content": []}
                 items.append(message)
-            message["content"].append({"type": "output_text", "text": part.text, "annotations": [], "logprobs": []}
+            message["content"].append({"type": "output_text", "text": part.text,
+                                       "annotations": tools.url_citations(part), "logprobs": []}
                                       if isinstance(part, ir.Text) else {"type": "refusal", "refusal": part.text})
             continue
         message = None
         if isinstance(part, ir.ToolCall):
-            if part.kind == "custom":
-                items.append({"type": "custom_tool_call", "id": _new_id("ctc"), "call_id": part.id,
-                              "name": part.name, "input": part.arguments, "status": "completed"})
-            else:
-                items.append({"type": "function_call", "id": _new_id("fc"), "call_id": part.id, "name": part.name,
-                              "arguments": part.arguments, "status": "completed"})
+            items.append(call_item(part, request))
         elif isinstance(part, ir.Reasoning) and (part.text or part.provider == PROVIDER):
             item = {"type": "reasoning", "id": (part.extra or {}).get("id") or _new_id("rs"),
                     "summary": summary_items(part.text)}
             if part.provider == PROVIDER and part.signature:
                 item["encrypted_content"] = part.signature
             items.append(item)
-        elif isinstance(part, ir.Opaque) and part.dialect == CODEC.name:
-            items.append(part.data)
+        elif isinstance(part, ir.Opaque):
+            _opaque_item(part, items)
+    if grounding:
+        _cite(items, grounding)
     return items
+
+
+def _opaque_item(part: ir.Opaque, items: list[dict[str, Any]]) -> None:
+    """A block only one dialect knows: this dialect's items as they are; another provider's web
+    search as a `web_search_call`, its results as the call's sources."""
+    if part.dialect == CODEC.name:
+        items.append(part.data)
+    elif (search := tools.web_search_call(part, _new_id("ws"))) is not None:
+        items.append(search)
+    elif (sources := tools.web_search_sources(part)) is not None:
+        calls = [i for i in items if i.get("type") == "web_search_call"]
+        if calls:
+            calls[-1]["action"]["sources"] = sources
+
+
+def _cite(items: list[dict[str, Any]], grounding: dict[str, Any]) -> None:
+    """Gemini's grounding supports as annotations on the first text of the answer."""
+    for item in items:
+        if item.get("type") == "message":
+            for content in item["content"]:
+                if content.get("type") == "output_text":
+                    content["annotations"] = tools.grounding_citations(grounding, content["text"])
+                    return
 
 
 def response_object(resp_id: str, model: str, created: float, status: str, output: list[dict[str, Any]],
@@ -152,7 +188,8 @@ def encode_responses_response(resp: ir.ChatResponse, request: ir.ChatRequest | N
     incomplete = {"length": "max_output_tokens", "context_overflow": "max_output_tokens",
                   "content_filter": "content_filter"}.get(choice.finish_reason or "")
     return response_object(_response_id(resp.id), resp.model, resp.created, "incomplete" if incomplete else "completed",
-                           _output_items(choice.message.parts), resp.usage, request, incomplete=incomplete)
+                           _output_items(choice.message.parts, request, (choice.extra or {}).get("grounding")),
+                           resp.usage, request, incomplete=incomplete)
 
 
 # Streams ------------------------------------------------------------------------------------------
@@ -274,9 +311,14 @@ class ResponsesStreamEncoder(StreamEncoder):
         out = b""
         if item["type"] == "message":
             part = item["content"][0]
-            part["text"] = self._text
-            out += self._event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
-                               text=self._text, logprobs=[])
+            if part["type"] == "refusal":
+                part["refusal"] = self._text
+                out += self._event("response.refusal.done", item_id=item["id"], output_index=index, content_index=0,
+                                   refusal=self._text)
+            else:
+                part["text"] = self._text
+                out += self._event("response.output_text.done", item_id=item["id"], output_index=index,
+                                   content_index=0, text=self._text, logprobs=[])
             out += self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                content_index=0, part=part)
         elif item["type"] == "reasoning":
@@ -289,6 +331,11 @@ class ResponsesStreamEncoder(StreamEncoder):
         elif item["type"] == "function_call":
             out += self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
                                arguments=item["arguments"], name=item["name"])
+        elif item["type"] == "custom_tool_call":
+            out += self._event("response.custom_tool_call_input.done", item_id=item["id"], output_index=index,
+                               input=item["input"])
+        elif item["type"] in tools.CLIENT_OUTPUTS:  # its arguments are an object, known when whole
+            item.update(tools.client_call_item(item["type"], item["call_id"], self._text, item["id"]))
         if item["type"] != "reasoning":
             item["status"] = "completed"
         self._items.append(item)
@@ -311,34 +358,63 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._open["encrypted_content"] = event.signature  # type: ignore[index]  # the item opened above
         return out + self._close()
 
+    def _message_delta(self, event: ir.TextDelta | ir.RefusalDelta) -> bytes:
+        """Text or a refusal, each in its own content part type (a message item holds one part)."""
+        refusal = isinstance(event, ir.RefusalDelta)
+        part: dict[str, Any] = ({"type": "refusal", "refusal": ""} if refusal else
+                                {"type": "output_text", "text": "", "annotations": []})
+        out = b""
+        if self._open is None or self._open["type"] != "message" or self._open["content"][0]["type"] != part["type"]:
+            item = {"type": "message", "id": _new_id("msg"), "role": "assistant", "status": "in_progress",
+                    "content": [dict(part) if refusal else {**part, "logprobs": []}]}
+            out = self._add(item)
+            out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
+                               content_index=0, part=part)
+        self._text += event.text
+        at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
+        if refusal:
+            return out + self._event("response.refusal.delta", **at, delta=event.text)
+        return out + self._event("response.output_text.delta", **at, delta=event.text, logprobs=[])
+
+    def _call_delta(self, event: ir.ToolCallDelta) -> bytes:
+        """A call as the item of the client's own kind of tool: function_call, custom_tool_call
+        (raw input streamed), or a client-run tool's call (tool_search_call, shell_call...: arguments
+        an object, given whole when done)."""
+        out = b""
+        if self._tool_index != event.index:
+            kind = tools.call_item(self._request, event.name, event.kind)
+            call_id = event.id or _new_id("call")
+            item: dict[str, Any]
+            if kind == "custom_tool_call":
+                item = {"type": kind, "id": _new_id("ctc"), "call_id": call_id, "name": event.name or "",
+                        "input": "", "status": "in_progress"}
+            elif kind in tools.CLIENT_OUTPUTS:
+                item = {**tools.client_call_item(kind, call_id, "", _new_id("tc")), "status": "in_progress"}
+            else:
+                item = {"type": kind, "id": _new_id("fc"), "call_id": call_id, "name": event.name or "",
+                        "arguments": "", "status": "in_progress"}
+            out = self._add(item)
+            self._tool_index = event.index
+        if not event.arguments:
+            return out
+        item = self._open  # type: ignore[assignment]  # the item opened above
+        at = {"item_id": item["id"], "output_index": len(self._items), "delta": event.arguments}
+        if item["type"] == "custom_tool_call":
+            item["input"] += event.arguments
+            return out + self._event("response.custom_tool_call_input.delta", **at)
+        if item["type"] in tools.CLIENT_OUTPUTS:
+            self._text += event.arguments
+            return out
+        item["arguments"] += event.arguments
+        return out + self._event("response.function_call_arguments.delta", **at)
+
     def encode(self, event: ir.StreamEvent) -> bytes:
         if getattr(event, "choice", 0):
             return b""
         if isinstance(event, (ir.TextDelta, ir.RefusalDelta)):
-            if not event.text:
-                return b""
-            out = b""
-            if self._open is None or self._open["type"] != "message":
-                item = {"type": "message", "id": _new_id("msg"), "role": "assistant", "status": "in_progress",
-                        "content": [{"type": "output_text", "text": "", "annotations": [], "logprobs": []}]}
-                out = self._add(item)
-                out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
-                                   content_index=0, part={"type": "output_text", "text": "", "annotations": []})
-            self._text += event.text
-            return out + self._event("response.output_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
-                                     output_index=len(self._items), content_index=0, delta=event.text, logprobs=[])
+            return self._message_delta(event) if event.text else b""
         if isinstance(event, ir.ToolCallDelta):
-            out = b""
-            if self._tool_index != event.index:
-                item = {"type": "function_call", "id": _new_id("fc"), "call_id": event.id or _new_id("call"),
-                        "name": event.name or "", "arguments": "", "status": "in_progress"}
-                out = self._add(item)
-                self._tool_index = event.index
-            if not event.arguments:
-                return out
-            self._open["arguments"] += event.arguments  # type: ignore[index]  # the item opened above
-            return out + self._event("response.function_call_arguments.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
-                                     output_index=len(self._items), delta=event.arguments)
+            return self._call_delta(event)
         if isinstance(event, ir.ReasoningDelta):
             if event.signature and event.provider == PROVIDER:  # state for this slot (see providers/slots.py)
                 return self._encrypted(event)

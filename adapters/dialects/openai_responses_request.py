@@ -11,6 +11,12 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import reasoning
+from interlingua.adapters.dialects.tools import (
+    client_call_of_item,
+    client_executed,
+    client_function,
+    client_result_of_item,
+)
 
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
 
@@ -24,6 +30,8 @@ _REQUEST_FIELDS = frozenset(
 )
 
 _ROLES = ("user", "assistant", "system", "developer")
+
+IMAGE_FILE = "image/*"  # the media type of an input_image given by file_id: an image of unknown type
 
 
 # Request: wire -> IR ------------------------------------------------------------------------------
@@ -47,7 +55,7 @@ def _content_part(raw: Any, path: str) -> ir.Part:
         file_id = f.string(part, "file_id", path + ".")
         if not file_id:
             raise ir.invalid(path + ".image_url", "an input_image needs image_url or file_id")
-        return ir.File(file_id=file_id, media_type="image/*")
+        return ir.File(file_id=file_id, media_type=IMAGE_FILE, extra={"detail": detail} if detail else None)
     if kind == "input_file":
         file_data = f.string(part, "file_data", path + ".")
         file_type: str | None = None
@@ -75,6 +83,15 @@ def _output(raw: Any, path: str) -> list[ir.Part]:
     if isinstance(raw, str) or raw is None:
         return [ir.Text(raw or "")]
     return _content(raw, path)
+
+
+def _result(item: dict[str, Any], kind: str, where: str) -> ir.ToolResult | None:
+    """A tool's output item as a tool result; None for an item that is no tool's output."""
+    if kind not in ("function_call_output", "custom_tool_call_output"):
+        return client_result_of_item(item)  # tool_search_output, shell_call_output...
+    call_id = f.string(item, "call_id", where + ".", required=True)
+    return ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
+                         extra={"custom": True} if kind == "custom_tool_call_output" else None)
 
 
 def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
@@ -109,10 +126,9 @@ def decode_items(items: list[Any], path: str = "input") -> list[ir.Message]:
                 arguments=f.string(item, "input" if custom else "arguments", where + ".") or "",
                 kind="custom" if custom else "function",
                 extra={"id": item["id"]} if item.get("id") else None))
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = f.string(item, "call_id", where + ".", required=True)
-            result = ir.ToolResult(call_id, _output(item.get("output"), where + ".output"),
-                                   extra={"custom": True} if kind == "custom_tool_call_output" else None)
+        elif (client_call := client_call_of_item(item)) is not None:  # tool_search_call, shell_call...
+            assistant().parts.append(client_call)
+        elif (result := _result(item, kind, where)) is not None:
             if messages and messages[-1].role == "tool":
                 messages[-1].parts.append(result)
             else:
@@ -147,7 +163,9 @@ def _tool(raw: Any, path: str) -> ir.Tool:
         return ir.Tool(name=f.string(tool, "name", path + ".", required=True),
                        description=f.string(tool, "description", path + "."), kind="custom",
                        extra=f.rest(tool, frozenset({"type", "name", "description"})))
-    return ir.Tool(name=str(kind), kind="server", extra={"responses": tool})
+    if (spec := client_executed(tool)) is not None:
+        return client_function(tool, spec)
+    return ir.Tool(name=str(kind), kind="server", extra={NAME: tool})
 
 
 def _tool_choice(raw: Any) -> ir.ToolChoice:
@@ -237,6 +255,9 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
                                                                          part.data or "")}
             image["detail"] = part.detail or "auto"
             out.append(image)
+        elif isinstance(part, ir.File) and part.file_id and part.media_type == IMAGE_FILE:
+            out.append({"type": "input_image", "file_id": part.file_id,
+                        "detail": (part.extra or {}).get("detail") or "auto"})
         elif isinstance(part, ir.File):
             file: dict[str, Any] = {"type": "input_file"}
             if part.data is not None:
@@ -252,7 +273,8 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
 
 def _items_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [{"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
+        return [(r.extra or {}).get(NAME) or  # a client-run tool's output item, as the client sent it
+                {"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
                  "call_id": r.call_id,
                  "output": "".join(p.text for p in r.content if isinstance(p, ir.Text))}
                 for r in message.parts if isinstance(r, ir.ToolResult)]
@@ -268,7 +290,9 @@ def _items_out(message: ir.Message) -> list[dict[str, Any]]:
     for part in message.parts:
         if isinstance(part, ir.ToolCall):
             flush()
-            if part.kind == "custom":
+            if part.extra and NAME in part.extra:  # a client-run tool's call item, as the client sent it
+                items.append(part.extra[NAME])
+            elif part.kind == "custom":
                 items.append({"type": "custom_tool_call", "call_id": part.id, "name": part.name,
                               "input": part.arguments})
             else:
@@ -297,9 +321,9 @@ def summary_items(text: str) -> list[dict[str, Any]]:
 
 
 def _tool_out(tool: ir.Tool) -> dict[str, Any]:
-    if tool.kind == "server":
-        if tool.extra and "responses" in tool.extra:
-            return tool.extra["responses"]
+    if tool.extra and NAME in tool.extra:  # a hosted or client-run tool of this dialect, as declared
+        return dict(tool.extra[NAME])
+    if tool.kind == "server":  # `tools.adapt_request` maps or leaves out every other
         raise ir.invalid("tools", f"tool {tool.name!r} is a server tool of another provider; this upstream has none")
     if tool.kind == "custom":
         return {"type": "custom", "name": tool.name, **({"description": tool.description} if tool.description else {}),

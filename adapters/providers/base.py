@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
 from interlingua.adapters.providers import slots, stops
 from interlingua.adapters.providers.compaction import compact
@@ -112,6 +113,11 @@ class Provider(ABC):
         return (request.dialect == self.codec.name and request.native is not None
                 and not (self.seal is not None and slots.has_sealed(request)))
 
+    def encode(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
+        """A client's request of another dialect as this upstream's body: its reasoning state
+        restored, its tools as this upstream can take them (`dialects/tools.py`)."""
+        return self.codec.encode_request(tools.adapt_request(self.restore_reasoning(request), self.codec.name), model)
+
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         request = await compact(request, self, model)
         native = self.is_native(request)
@@ -121,14 +127,15 @@ class Provider(ABC):
         else:
             refuse_unsupported(request, self.codec.name)
             request, emulated = stops.split(request, self.codec.name)
-            body, extra = self.codec.encode_request(self.restore_reasoning(request), model), []
+            body, extra = self.encode(request, model), []
         for name in self.drop:
             body.pop(name, None)
         response = await self.open(self.path(request, model), orjson.dumps(body), extra)
         if request.stream:
             if native:
                 return Chunks(self.chunks(response), response.aclose)
-            events = self._keeping(request, self.events(response, self.codec.stream_decoder()))
+            events = self.events(response, self.codec.stream_decoder())
+            events = tools.restore_stream(self._keeping(request, events), request)
             if emulated:
                 events = stops.cut_stream(events, emulated, request.n or 1, response.aclose,
                                           estimate_tokens(request))
@@ -136,7 +143,7 @@ class Provider(ABC):
         raw = await self.read(response)
         if native:
             return Body(raw)
-        result = self.codec.decode_response(self.parse(raw))
+        result = tools.restore_response(self.codec.decode_response(self.parse(raw)), request)
         for choice in result.choices:
             self._keep(request, choice.message.parts)
         return Result(stops.cut_response(result, emulated) if emulated else result)

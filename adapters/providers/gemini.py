@@ -89,7 +89,7 @@ class GeminiProvider(Provider):
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)
         body = (self.native_body(request, model) if native
-                else GEMINI.encode_request(self.restore_reasoning(request), model))
+                else self.encode(request, model))
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
                                                          "generationConfig", "system_instruction")}
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}

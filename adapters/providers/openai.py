@@ -70,8 +70,7 @@ class OpenAIProvider(Provider):
         if self.codec is not RESPONSES:
             return await super().count_tokens(request, model)
         native = self.is_native(request)
-        full = (self.native_body(request, model) if native
-                else RESPONSES.encode_request(self.restore_reasoning(request), model))
+        full = self.native_body(request, model) if native else self.encode(request, model)
         body = {k: v for k, v in full.items() if k in ("model", "input", "instructions", "tools", "tool_choice",
                                                        "parallel_tool_calls", "reasoning", "text", "truncation")}
         response = await self.open("/responses/input_tokens", orjson.dumps(body))

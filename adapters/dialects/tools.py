@@ -1,0 +1,456 @@
+"""Tools across dialects: what each kind of tool becomes on an upstream of another dialect, and how
+the upstream's calls come back as the client's own kinds.
+
+Why one module: every dialect pair needs the same three decisions, and making them in each codec
+would let the codecs drift apart.
+
+- A client-executed tool always reaches the upstream as something the model can call. A `custom`
+  (freeform) tool becomes, where the upstream has no freeform tools (Anthropic, Gemini), a function
+  with one string parameter `input`; the upstream's call of it is unwrapped back into the raw text
+  (`restore_calls`, `CallRestorer`), so the client sees its own custom tool call.
+- A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
+  `web_search_20250305` <-> Gemini's `googleSearch`), or left out where it has none, never refused:
+  `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
+- A Responses tool type the client executes (`tool_search` with `execution: client`,
+  `local_shell`, `shell` in a local environment, `apply_patch`: `CLIENT_TOOLS`) is a function tool
+  named by its type everywhere but on a Responses upstream; `call_item` tells the Responses encoder
+  to answer its call as the type's own item (`tool_search_call`, `shell_call`...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+
+# Dialect names (each codec's NAME), spelled here so this module imports no codec.
+RESPONSES, CHAT, ANTHROPIC, GEMINI = "responses", "openai", "anthropic", "gemini"
+
+#: Dialects whose tools include freeform (`custom`) ones; elsewhere they travel as functions.
+_FREEFORM = frozenset({RESPONSES, CHAT})
+
+WEB_SEARCH = "web_search"  # the one hosted tool with an equivalent on several upstreams
+
+FREEFORM_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The tool's freeform input, verbatim: raw text, "
+                                                              "not JSON."}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+
+OMITTED_HEADER = b"x-interlingua-omitted-tools"
+
+
+# Hosted tools -------------------------------------------------------------------------------------
+
+
+def _native(tool: ir.Tool) -> dict[str, Any]:
+    """A server tool's own wire form, whatever dialect declared it."""
+    extra = tool.extra or {}
+    for key in (RESPONSES, GEMINI):
+        if isinstance(extra.get(key), dict):
+            return dict(extra[key])
+    return dict(extra)  # Anthropic keeps its server tool as it came
+
+
+def wire_type(tool: ir.Tool) -> str:
+    """How the client named a server tool: its `type`, or Gemini's one key (googleSearch)."""
+    native = _native(tool)
+    return str(native.get("type") or next(iter(native), tool.name))
+
+
+def hosted_kind(tool: ir.Tool) -> str | None:
+    """The neutral name of a server tool that has equivalents elsewhere, or None."""
+    native = _native(tool)
+    kind = str(native.get("type") or "")
+    if kind in ("web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"):
+        return WEB_SEARCH
+    if kind.startswith("web_search_20"):  # Anthropic's versioned web_search_20250305
+        return WEB_SEARCH
+    if "googleSearch" in native or "google_search" in native:
+        return WEB_SEARCH
+    return None
+
+
+def _hosted_for(kind: str, target: str) -> ir.Tool | None:
+    """The upstream's own form of a hosted tool, or None where it has none (Chat Completions)."""
+    if kind != WEB_SEARCH:
+        return None
+    if target == RESPONSES:
+        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search"}})
+    if target == ANTHROPIC:  # Messages API, server tools: web_search_20250305
+        return ir.Tool(WEB_SEARCH, kind="server", extra={"type": "web_search_20250305", "name": "web_search"})
+    if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search
+        return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
+    return None
+
+
+# Client-executed tools ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientTool:
+    """A Responses tool type the client executes: the call item it is answered with, the item
+    field that holds the call's arguments, and the function it is elsewhere."""
+
+    call: str
+    field: str
+    description: str
+    parameters: dict[str, Any]
+
+
+def _schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+#: OpenAI's Responses reference: tool_search (execution client), local_shell, shell (local
+#: environment) and apply_patch are run by the client; their calls carry these fields.
+CLIENT_TOOLS: dict[str, ClientTool] = {
+    "tool_search": ClientTool("tool_search_call", "arguments", "Search for more tools to load.",
+                              _schema([], query={"type": "string"})),
+    "local_shell": ClientTool("local_shell_call", "action", "Run a command on the user's machine.", _schema(
+        ["command"], command=_STRINGS, working_directory={"type": "string"}, timeout_ms={"type": "integer"},
+        env={"type": "object", "additionalProperties": {"type": "string"}})),
+    "shell": ClientTool("shell_call", "action", "Run shell commands on the user's machine.", _schema(
+        ["commands"], commands=_STRINGS, timeout_ms={"type": "integer"}, max_output_length={"type": "integer"})),
+    "apply_patch": ClientTool("apply_patch_call", "operation", "Create, update or delete a file: `diff` is the "
+                              "V4A diff of the change (none for delete_file).", _schema(
+                                  ["type", "path"], type={"type": "string", "enum": ["create_file", "update_file",
+                                                                                    "delete_file"]},
+                                  path={"type": "string"}, diff={"type": "string"})),
+}
+
+#: Each client-run call item type and its output item type.
+CLIENT_OUTPUTS = {"tool_search_call": "tool_search_output", "local_shell_call": "local_shell_call_output",
+                  "shell_call": "shell_call_output", "apply_patch_call": "apply_patch_call_output"}
+
+
+def client_executed(raw: dict[str, Any]) -> ClientTool | None:
+    """The Responses tool `raw` as a tool the client runs itself, so that any upstream can be asked
+    to call it as a function; None for a function, a custom or a hosted tool."""
+    kind = raw.get("type")
+    if kind == "tool_search":
+        return CLIENT_TOOLS[kind] if raw.get("execution") == "client" else None
+    if kind == "shell":
+        environment = raw.get("environment")
+        return CLIENT_TOOLS[kind] if not environment or environment.get("type") == "local" else None
+    return CLIENT_TOOLS.get(str(kind))
+
+
+def client_function(raw: dict[str, Any], spec: ClientTool) -> ir.Tool:
+    """A client-run Responses tool as the function tool it is on other upstreams, named by its type;
+    the declaration itself is kept for a Responses upstream."""
+    description = raw.get("description") if isinstance(raw.get("description"), str) else spec.description
+    parameters = raw.get("parameters") if isinstance(raw.get("parameters"), dict) else spec.parameters
+    return ir.Tool(str(raw["type"]), description, parameters, extra={RESPONSES: raw})
+
+
+def client_call_item(call: str, call_id: str, arguments: str, item_id: str) -> dict[str, Any]:
+    """A call of a client-run tool as its Responses item, its arguments in the item's own field."""
+    spec = next(s for s in CLIENT_TOOLS.values() if s.call == call)
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        value = {}
+    value = value if isinstance(value, dict) else {}
+    item: dict[str, Any] = {"type": call, "id": item_id, "call_id": call_id, "status": "completed"}
+    if call == "tool_search_call":
+        item["execution"] = "client"
+    elif call == "local_shell_call":
+        value = {"type": "exec", "env": {}, **value}
+    item[spec.field] = value
+    return item
+
+
+def client_call_of_item(item: dict[str, Any]) -> ir.ToolCall | None:
+    """A client-run call item from the client's input as the function call it is elsewhere; the
+    item is kept for a Responses upstream."""
+    spec = next(((kind, s) for kind, s in CLIENT_TOOLS.items() if s.call == item.get("type")), None)
+    if spec is None or (spec[0] == "tool_search" and item.get("execution") != "client"):
+        return None
+    call_id = item.get("call_id") or item.get("id")
+    if not isinstance(call_id, str):
+        return None
+    arguments = dict(item.get(spec[1].field) or {})
+    if spec[0] == "local_shell":
+        arguments.pop("type", None)
+    return ir.ToolCall(call_id, spec[0], orjson.dumps(arguments).decode(), extra={RESPONSES: item})
+
+
+def client_result_of_item(item: dict[str, Any]) -> ir.ToolResult | None:
+    """A client-run tool's output item as the tool result it is elsewhere, its output as text."""
+    kind = item.get("type")
+    if kind not in CLIENT_OUTPUTS.values() or (kind == "tool_search_output" and item.get("execution") != "client"):
+        return None
+    call_id = item.get("id") if kind == "local_shell_call_output" else item.get("call_id")
+    if not isinstance(call_id, str):
+        return None
+    output = item.get("tools") if kind == "tool_search_output" else item.get("output")
+    if isinstance(output, list) and kind == "shell_call_output":
+        text = "\n".join(str(o.get("stdout") or "") + str(o.get("stderr") or "") for o in output if isinstance(o, dict))
+    else:
+        text = output if isinstance(output, str) else orjson.dumps(output or []).decode()
+    return ir.ToolResult(call_id, [ir.Text(text)], is_error=item.get("status") == "failed",
+                         extra={RESPONSES: item})
+
+
+def freeform_description(tool: ir.Tool) -> str:
+    """A custom tool's description for an upstream that only has functions: what it does, that
+    `input` takes the raw text, and the grammar the text must follow, where the client gave one."""
+    text = (tool.description or "").rstrip()
+    text += ("\n\n" if text else "") + "This tool takes freeform text: pass all of it, verbatim, as `input`."
+    fmt = (tool.extra or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
+        text += f"\nThe text must follow this {fmt.get('syntax') or ''} grammar:\n{fmt['definition']}"
+    return text
+
+
+def _as_function(tool: ir.Tool) -> ir.Tool:
+    return ir.Tool(tool.name, freeform_description(tool), FREEFORM_PARAMETERS, kind="function")
+
+
+def _foreign(tool: ir.Tool) -> ir.Tool:
+    """A function tool without its source dialect's own fields, which another upstream would reject."""
+    return dataclasses.replace(tool, extra=None)
+
+
+def adapt_tools(tools: Iterable[ir.Tool], source: str, target: str) -> tuple[list[ir.Tool], list[str]]:
+    """`tools` as the `target` upstream can take them, and the wire types of those it cannot."""
+    kept: list[ir.Tool] = []
+    omitted: list[str] = []
+    for tool in tools:
+        if tool.kind == "server":
+            if source == target:
+                kept.append(tool)
+                continue
+            kind = hosted_kind(tool)
+            mapped = _hosted_for(kind, target) if kind else None
+            if mapped is None:
+                omitted.append(wire_type(tool))
+            else:
+                kept.append(mapped)
+        elif source == target:
+            kept.append(tool)
+        elif tool.kind == "custom" and target not in _FREEFORM:
+            kept.append(_as_function(tool))
+        else:
+            kept.append(_foreign(tool))
+    return kept, omitted
+
+
+def omitted(request: ir.ChatRequest, target: str) -> list[str]:
+    """The client's tools an upstream of dialect `target` cannot run, left out of its request."""
+    if request.dialect == target or not request.tools:
+        return []
+    return adapt_tools(request.tools, request.dialect, target)[1]
+
+
+def omitted_headers(request: Any, target: str) -> list[tuple[bytes, bytes]]:
+    """The `x-interlingua-omitted-tools` header for an answer, where tools were left out."""
+    if not isinstance(request, ir.ChatRequest):
+        return []
+    # A type is the client's text: only what a header may carry, so a stray byte cannot break it.
+    names = [n if _HEADER_SAFE.fullmatch(n) else "unknown" for n in omitted(request, target)]
+    return [(OMITTED_HEADER, ",".join(dict.fromkeys(names)).encode())] if names else []
+
+
+_HEADER_SAFE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+def _wrap(part: ir.Part) -> ir.Part:
+    if isinstance(part, ir.ToolCall) and part.kind == "custom":
+        return dataclasses.replace(part, kind="function", arguments=orjson.dumps({"input": part.arguments}).decode())
+    return part
+
+
+def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
+    """The request as an upstream of dialect `target` can take it: tools adapted, and earlier
+    custom tool calls wrapped as function calls where the upstream has no freeform tools."""
+    if request.dialect == target:
+        return request
+    tools = request.tools
+    if tools:  # with every tool left out, none are declared (an empty list is refused by some)
+        tools = adapt_tools(tools, request.dialect, target)[0] or None
+    messages = request.messages
+    if target not in _FREEFORM:
+        messages = [dataclasses.replace(m, parts=[_wrap(p) for p in m.parts]) if m.role == "assistant" else m
+                    for m in messages]
+    choice = request.tool_choice if tools or not request.tools else None  # nothing left to choose
+    return dataclasses.replace(request, tools=tools, tool_choice=choice, messages=messages)
+
+
+# Calls coming back --------------------------------------------------------------------------------
+
+
+def custom_names(request: ir.ChatRequest) -> frozenset[str]:
+    return frozenset(t.name for t in request.tools or () if t.kind == "custom")
+
+
+def unwrap(arguments: str) -> str:
+    """A freeform call's raw text from the function-call JSON an upstream wrote (`{"input": ...}`);
+    the text itself where the model wrote no such object."""
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return str(value["input"])
+    return arguments
+
+
+def restore_calls(parts: list[ir.Part], custom: frozenset[str]) -> list[ir.Part]:
+    """Function calls of the client's custom tools as custom calls with their raw text."""
+    return [dataclasses.replace(p, kind="custom", arguments=unwrap(p.arguments))
+            if isinstance(p, ir.ToolCall) and p.kind == "function" and p.name in custom else p
+            for p in parts]
+
+
+def restore_response(response: ir.ChatResponse, request: ir.ChatRequest) -> ir.ChatResponse:
+    custom = custom_names(request)
+    if custom:
+        for choice in response.choices:
+            choice.message.parts = restore_calls(choice.message.parts, custom)
+    return response
+
+
+class CallRestorer:
+    """Streamed function calls of the client's custom tools, held until whole, then let out as one
+    custom call delta with the raw text: the JSON wrapper cannot be unwrapped piece by piece."""
+
+    __slots__ = ("_custom", "_held")
+
+    def __init__(self, custom: frozenset[str]) -> None:
+        self._custom = custom
+        self._held: dict[tuple[int, int], ir.ToolCallDelta] = {}
+
+    def feed(self, batch: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
+        out: list[ir.StreamEvent] = []
+        for event in batch:
+            if isinstance(event, ir.ToolCallDelta):
+                key = (event.choice, event.index)
+                held = self._held.get(key)
+                if held is not None:
+                    held.arguments += event.arguments
+                    continue
+                if event.kind == "function" and event.name in self._custom:
+                    out.extend(self.flush())
+                    self._held[key] = dataclasses.replace(event)
+                    continue
+                out.extend(self.flush())
+            elif isinstance(event, ir.Finish):
+                out.extend(self.flush())
+            out.append(event)
+        return out
+
+    def flush(self) -> list[ir.StreamEvent]:
+        done: list[ir.StreamEvent] = [dataclasses.replace(d, kind="custom", arguments=unwrap(d.arguments))
+                                      for d in self._held.values()]
+        self._held.clear()
+        return done
+
+
+async def restore_stream(batches: AsyncIterator[list[ir.StreamEvent]],
+                         request: ir.ChatRequest) -> AsyncIterator[list[ir.StreamEvent]]:
+    """`batches` with the client's custom tool calls restored (see `CallRestorer`)."""
+    custom = custom_names(request)
+    if not custom:
+        async for batch in batches:
+            yield batch
+        return
+    restorer = CallRestorer(custom)
+    async for batch in batches:
+        out = restorer.feed(batch)
+        if out:
+            yield out
+    tail = restorer.flush()
+    if tail:
+        yield tail
+
+
+def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> str:
+    """The Responses item type a call comes back as: the client's own kind of tool."""
+    if kind == "custom":
+        return "custom_tool_call"
+    for tool in (request.tools if request is not None else None) or ():
+        if tool.name == name and tool.kind == "function":
+            spec = client_executed((tool.extra or {}).get(RESPONSES) or {})
+            if spec is not None:
+                return spec.call
+    return "function_call"
+
+
+# Hosted web search results, for a Responses client --------------------------------------------
+
+
+def web_search_call(part: ir.Opaque, item_id: str) -> dict[str, Any] | None:
+    """Anthropic's `server_tool_use` of its web search as a Responses `web_search_call` item."""
+    data = part.data
+    if part.dialect != ANTHROPIC or data.get("type") != "server_tool_use" or data.get("name") != "web_search":
+        return None
+    query = str((data.get("input") or {}).get("query") or "")
+    return {"type": "web_search_call", "id": item_id, "status": "completed",
+            "action": {"type": "search", "query": query, "sources": []}}
+
+
+def web_search_sources(part: ir.Opaque) -> list[dict[str, Any]] | None:
+    """The pages an Anthropic `web_search_tool_result` found, as a search action's `sources`."""
+    data = part.data
+    if part.dialect != ANTHROPIC or data.get("type") != "web_search_tool_result":
+        return None
+    found = data.get("content")
+    if not isinstance(found, list):  # an error result: a search with no sources
+        return []
+    return [{"type": "url", "url": r["url"]} for r in found if isinstance(r, dict) and r.get("url")]
+
+
+def url_citations(part: ir.Text) -> list[dict[str, Any]]:
+    """Anthropic's web search citations of a text block as Responses `url_citation` annotations;
+    the cited span is the whole block, which is what Anthropic cites."""
+    found = (part.extra or {}).get("citations")
+    return [{"type": "url_citation", "url": c["url"], "title": c.get("title") or "", "start_index": 0,
+             "end_index": len(part.text)}
+            for c in found or () if isinstance(c, dict) and c.get("type") == "web_search_result_location"
+            and c.get("url")]
+
+
+def grounding_call(grounding: dict[str, Any], item_id: str) -> dict[str, Any]:
+    """Gemini's grounding with Google Search (a candidate's `groundingMetadata`) as a Responses
+    `web_search_call`: its queries and the pages it used."""
+    queries = [str(q) for q in grounding.get("webSearchQueries") or ()]
+    return {"type": "web_search_call", "id": item_id, "status": "completed",
+            "action": {"type": "search", "query": queries[0] if queries else "", "queries": queries,
+                       "sources": [{"type": "url", "url": url} for url, _ in _grounding_pages(grounding)]}}
+
+
+def _grounding_pages(grounding: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(web.get("uri") or ""), str(web.get("title") or ""))
+            for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
+            for web in (chunk.get("web") or {},)]
+
+
+def grounding_citations(grounding: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """Gemini's `groundingSupports` as `url_citation` annotations on the answer's text; Gemini
+    counts segment offsets in UTF-8 bytes, Responses in characters."""
+    pages = _grounding_pages(grounding)
+    raw = text.encode()
+
+    def chars(offset: Any) -> int:
+        return len(raw[:int(offset or 0)].decode(errors="ignore"))
+
+    out: list[dict[str, Any]] = []
+    for support in grounding.get("groundingSupports") or ():
+        segment = support.get("segment") or {}
+        for index in support.get("groundingChunkIndices") or ():
+            if isinstance(index, int) and 0 <= index < len(pages) and pages[index][0]:
+                out.append({"type": "url_citation", "url": pages[index][0], "title": pages[index][1],
+                            "start_index": chars(segment.get("startIndex")),
+                            "end_index": chars(segment.get("endIndex", len(raw)))})
+    return out
