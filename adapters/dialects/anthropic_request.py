@@ -105,11 +105,7 @@ _BLOCK_KEYS = {
 
 
 def _content(content: Any, path: str) -> list[ir.Part]:
-    if isinstance(content, str):
-        return [ir.Text(content)]
-    if not isinstance(content, list):
-        raise ir.invalid(path, "must be a string or an array of content blocks")
-    return [_block(b, f"{path}[{i}]") for i, b in enumerate(content)]
+    return f.content(content, path, _block, "content blocks")
 
 
 def _message(raw: Any, path: str) -> list[ir.Message]:

@@ -12,7 +12,7 @@ from typing import Any, Literal, overload
 
 import orjson
 
-from interlingua.adapters.ir import GatewayError, invalid
+from interlingua.adapters.ir import GatewayError, Part, Text, invalid
 
 _MISSING = object()
 
@@ -164,6 +164,16 @@ KIND_OF_STATUS: dict[int, str] = {
     504: "timeout",
     529: "overloaded",
 }
+
+
+def content(value: Any, path: str, part: Callable[[Any, str], Part], items: str) -> list[Part]:
+    """A message's content in the form three dialects share: a string, or an array of `items` each
+    read by `part` at its own path."""
+    if isinstance(value, str):
+        return [Text(value)]
+    if not isinstance(value, list):
+        raise invalid(path, f"must be a string or an array of {items}")
+    return [part(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
 def arguments_object(text: str) -> dict[str, Any]:

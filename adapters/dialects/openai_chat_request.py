@@ -27,11 +27,7 @@ _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def decode_text_parts(content: Any, path: str) -> list[ir.Part]:
-    if isinstance(content, str):
-        return [ir.Text(content)]
-    if not isinstance(content, list):
-        raise ir.invalid(path, "must be a string or an array of content parts")
-    return [_part(p, f"{path}[{i}]") for i, p in enumerate(content)]
+    return f.content(content, path, _part, "content parts")
 
 
 def _part(raw: Any, path: str) -> ir.Part:

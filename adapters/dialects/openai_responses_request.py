@@ -72,11 +72,7 @@ def _content_part(raw: Any, path: str) -> ir.Part:
 
 
 def _content(raw: Any, path: str) -> list[ir.Part]:
-    if isinstance(raw, str):
-        return [ir.Text(raw)]
-    if not isinstance(raw, list):
-        raise ir.invalid(path, "must be a string or an array of content parts")
-    return [_content_part(p, f"{path}[{i}]") for i, p in enumerate(raw)]
+    return f.content(raw, path, _content_part, "content parts")
 
 
 def _output(raw: Any, path: str) -> list[ir.Part]:
