@@ -150,6 +150,66 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+# Context management: what a client asked the upstream to clear or shorten -------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class ClearToolUses:
+    """Anthropic's `clear_tool_uses_20250919` edit: past `trigger` (input tokens or tool uses), the
+    results of all but the last `keep` tool uses become a placeholder, oldest first, unless that
+    frees fewer than `clear_at_least` tokens. `clear_inputs` also empties the calls' arguments
+    (True: every cleared call's; names: those tools' calls only)."""
+
+    trigger: tuple[Literal["input_tokens", "tool_uses"], int] = ("input_tokens", 100_000)
+    keep: int = 3
+    clear_at_least: int = 0
+    exclude_tools: tuple[str, ...] = ()
+    clear_inputs: bool | tuple[str, ...] = False
+
+
+@dataclass(slots=True, frozen=True)
+class ClearThinking:
+    """Anthropic's `clear_thinking_20251015` edit: the reasoning of all but the last `keep`
+    assistant turns that have any is removed; `keep` None keeps all of it."""
+
+    keep: int | None = 1
+
+
+@dataclass(slots=True, frozen=True)
+class Compaction:
+    """Summarise the earlier turns once the conversation passes `threshold` input tokens
+    (Responses `context_management` compaction, Anthropic's `compact_20260112`)."""
+
+    threshold: int
+    instructions: str | None = None
+    pause: bool = False  # Anthropic's pause_after_compaction
+
+
+ContextEdit = ClearToolUses | ClearThinking
+
+
+@dataclass(slots=True)
+class ContextManagement:
+    """What a client asked to have done to its context before the model reads it; the gateway
+    does it for an upstream whose API would not (`providers/context.py`). `edits` keep the
+    client's order, as Anthropic applies and reports them; `truncate` is Responses
+    `truncation: "auto"`."""
+
+    edits: list[ContextEdit] = field(default_factory=list)
+    compaction: Compaction | None = None
+    truncate: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class AppliedEdit:
+    """One context edit the gateway applied, as Anthropic reports it: `cleared` counts tool uses
+    for `clear_tool_uses_20250919`, thinking turns for `clear_thinking_20251015`."""
+
+    type: Literal["clear_tool_uses_20250919", "clear_thinking_20251015"]
+    cleared: int
+    cleared_input_tokens: int
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """A chat turn, whatever dialect it came in.
@@ -186,6 +246,7 @@ class ChatRequest:
     metadata: dict[str, str] | None = None
     headers: dict[str, str] | None = None  # client headers a same-dialect upstream must see
     params: dict[str, str] | None = None  # route and query parameters (Gemini's `alt`)
+    context: ContextManagement | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -238,6 +299,7 @@ class ChatResponse:
     created: int
     choices: list[Choice]
     usage: Usage | None = None
+    applied_edits: list[AppliedEdit] | None = None  # the context edits the gateway made; None: none asked
     extra: dict[str, Any] | None = None
 
 
@@ -298,7 +360,15 @@ class UsageReport:
     usage: Usage
 
 
-StreamEvent = StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
+@dataclass(slots=True)
+class EditsApplied:
+    """The context edits the gateway made before the upstream read the request; first in a stream."""
+
+    edits: list[AppliedEdit]
+
+
+StreamEvent = (StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
+               | EditsApplied)
 
 
 # Errors -------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class ProviderConfig:
     connect_timeout: float = 10.0
     api: str = "chat"  # openai only: "chat" or "responses"
     drop: tuple[str, ...] = ()  # top-level fields of the upstream's request body to leave out
+    context_window: Mapping[str, int] = field(default_factory=dict)  # tokens per model, for truncation
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,6 +179,15 @@ class _Reader:
             raise ConfigError(f"{self.path}.{key}: must be a table of strings")
         return {k: expand(v, self.env, f"{self.path}.{key}.{k}") for k, v in value.items()}
 
+    def table_of_integers(self, key: str, low: int = 1, high: int = 2**31) -> dict[str, int]:
+        value = self._get(key, (dict,), "a table of integers")
+        if value is None:
+            return {}
+        for name, number in value.items():
+            if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+                raise ConfigError(f"{self.path}.{key}.{name}: must be an integer between {low} and {high}")
+        return dict(value)
+
     def done(self) -> None:
         unknown = sorted(set(self.table) - self.seen)
         if unknown:
@@ -236,6 +246,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         connect_timeout=r.number("connect_timeout", 10.0),
         api=r.string("api", "chat"),
         drop=r.strings("drop"),
+        context_window=r.table_of_integers("context_window"),
     )
     r.done()
     for i, field_name in enumerate(provider.drop):

@@ -46,6 +46,7 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
         reasoning_store=reasoning_store,
         drop=config.drop,
         seal=seal,
+        context_windows=dict(config.context_window),
         **options,
     )
 

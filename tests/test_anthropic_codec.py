@@ -66,7 +66,6 @@ WEB_SEARCH: dict[str, Any] = {
 # Top-level fields of section 3.1 the IR has no neutral slot for, plus one nobody has heard of.
 EXTRA_FIELDS: dict[str, Any] = {
     "service_tier": "auto",
-    "context_management": {"edits": [{"type": "clear_tool_uses_20250919", "keep": {"type": "tool_uses", "value": 3}}]},
     "cache_control": {"type": "ephemeral"},
     "container": "container_1",
     "inference_geo": "us",
@@ -116,6 +115,8 @@ def full_request() -> dict[str, Any]:
         "top_p": 0.95,
         "stream": True,
         "metadata": {"user_id": "user-hash-1"},
+        "context_management": {"edits": [{"type": "clear_tool_uses_20250919",
+                                          "keep": {"type": "tool_uses", "value": 3}}]},
         **copy.deepcopy(EXTRA_FIELDS),
     }
 
@@ -147,6 +148,7 @@ def test_decode_full_request_top_level_fields() -> None:
     assert req.reasoning_budget == 2048 and req.reasoning_effort == "high"
     assert req.user == "user-hash-1"
     assert req.headers is None
+    assert req.context == ir.ContextManagement(edits=[ir.ClearToolUses(keep=3)])
 
 
 def test_decode_unknown_top_level_fields_land_in_extra() -> None:

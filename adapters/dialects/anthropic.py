@@ -156,9 +156,19 @@ def _block_of_part(part: ir.Part) -> dict[str, Any] | None:
     return None
 
 
+def encode_context_management(applied: list[ir.AppliedEdit]) -> dict[str, Any]:
+    """The edits the gateway made, as Anthropic reports its own (`context_management` of a message
+    and of the `message_delta` event)."""
+    count = {"clear_tool_uses_20250919": "cleared_tool_uses", "clear_thinking_20251015": "cleared_thinking_turns"}
+    return {"applied_edits": [{"type": e.type, count[e.type]: e.cleared, "cleared_input_tokens": e.cleared_input_tokens}
+                              for e in applied]}
+
+
 def encode_messages_response(resp: ir.ChatResponse) -> dict[str, Any]:
     choice = resp.choices[0] if resp.choices else ir.Choice(0, ir.Message("assistant", []), "stop")
     content = [b for p in choice.message.parts if (b := _block_of_part(p)) is not None]
+    edits = resp.applied_edits
+    context = {} if edits is None else {"context_management": encode_context_management(edits)}
     return {
         "id": _message_id(resp.id),
         "type": "message",
@@ -168,6 +178,7 @@ def encode_messages_response(resp: ir.ChatResponse) -> dict[str, Any]:
         "stop_reason": _STOP_OUT.get(choice.finish_reason or "stop", "end_turn"),
         "stop_sequence": (choice.extra or {}).get("stop_sequence"),
         "usage": encode_usage(resp.usage or ir.Usage()),
+        **context,
     }
 
 
@@ -237,7 +248,8 @@ class MessagesStreamDecoder(StreamDecoder):
 class MessagesStreamEncoder(StreamEncoder):
     """IR events to Anthropic SSE: one content block per run of text, thinking or one tool call."""
 
-    __slots__ = ("_id", "_model", "_started", "_index", "_open", "_tool", "_stop", "_stop_sequence", "_usage")
+    __slots__ = ("_id", "_model", "_started", "_index", "_open", "_tool", "_stop", "_stop_sequence", "_usage",
+                 "_context")
 
     def __init__(self) -> None:
         self._id = "msg_" + secrets.token_hex(12)
@@ -249,6 +261,7 @@ class MessagesStreamEncoder(StreamEncoder):
         self._stop: str | None = None
         self._stop_sequence: str | None = None
         self._usage = ir.Usage()
+        self._context: dict[str, Any] = {}
 
     def _start(self) -> bytes:
         if self._started:
@@ -320,6 +333,9 @@ class MessagesStreamEncoder(StreamEncoder):
         if isinstance(event, ir.UsageReport):
             self._usage = event.usage
             return b""
+        if isinstance(event, ir.EditsApplied):
+            self._context = {"context_management": encode_context_management(event.edits)}
+            return b""
         if isinstance(event, ir.StreamStart):
             self._model = event.model
             if event.id:
@@ -330,7 +346,8 @@ class MessagesStreamEncoder(StreamEncoder):
     def end(self) -> bytes:
         delta = {"stop_reason": self._stop or "end_turn", "stop_sequence": self._stop_sequence}
         return (self._start() + self._close()
-                + _event("message_delta", {"type": "message_delta", "delta": delta, "usage": encode_usage(self._usage)})
+                + _event("message_delta", {"type": "message_delta", "delta": delta, "usage": encode_usage(self._usage),
+                                           **self._context})
                 + _event("message_stop", {"type": "message_stop"}))
 
     def error(self, error: ir.GatewayError) -> bytes:

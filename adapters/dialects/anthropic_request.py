@@ -26,7 +26,7 @@ JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing e
 
 _REQUEST_FIELDS = frozenset(
     """model max_tokens messages system stop_sequences temperature top_p top_k stream tools tool_choice thinking
-    output_config output_format metadata""".split()
+    output_config output_format metadata context_management""".split()
 )
 
 
@@ -166,6 +166,86 @@ def _format(raw: Any, path: str) -> ir.ResponseFormat:
     return ir.ResponseFormat("json_schema", schema=f.mapping(fmt, "schema", path + "."), name="response")
 
 
+# The fields of each context edit (the SDK's beta context-management types), and their defaults.
+_EDIT_FIELDS = {
+    "clear_tool_uses_20250919": frozenset({"type", "trigger", "keep", "clear_at_least", "exclude_tools",
+                                           "clear_tool_inputs"}),
+    "clear_thinking_20251015": frozenset({"type", "keep"}),
+    "compact_20260112": frozenset({"type", "trigger", "instructions", "pause_after_compaction"}),
+}
+COMPACT_TRIGGER = 150_000
+
+
+def _amount(edit: dict[str, Any], key: str, path: str, kinds: tuple[str, ...], minimum: int) -> tuple[str, int] | None:
+    """A `{type, value}` count such as a trigger or `keep`, or None when it is not given."""
+    raw = edit.get(key)
+    if raw is None:
+        return None
+    amount = f.obj(raw, path + key)
+    kind = f.choice(amount, "type", kinds, f"{path}{key}.")
+    value = f.integer(amount, "value", f"{path}{key}.", minimum=minimum)
+    if kind is None or value is None:
+        raise ir.invalid(f"{path}{key}.{'type' if kind is None else 'value'}", "is required")
+    return kind, value
+
+
+def _thinking_keep(edit: dict[str, Any], path: str) -> int | None:
+    """How many thinking turns to keep: None for all (`"all"` or `{"type": "all"}`), 1 by default."""
+    raw = edit.get("keep")
+    if raw == "all" or isinstance(raw, dict) and raw.get("type") == "all" and len(raw) == 1:
+        return None
+    amount = _amount(edit, "keep", path, ("thinking_turns",), 0)
+    return 1 if amount is None else amount[1]
+
+
+def _edit(raw: Any, path: str) -> ir.ContextEdit | ir.Compaction:
+    edit = f.obj(raw, path[:-1])
+    kind = f.choice(edit, "type", tuple(_EDIT_FIELDS), path)
+    if kind is None:
+        raise ir.invalid(path + "type", "is required")
+    unknown = next((k for k in edit if k not in _EDIT_FIELDS[kind]), None)
+    if unknown is not None:
+        raise ir.invalid(path + unknown, f"is not a field of {kind}")
+    if kind == "clear_thinking_20251015":
+        return ir.ClearThinking(_thinking_keep(edit, path))
+    if kind == "compact_20260112":
+        trigger = _amount(edit, "trigger", path, ("input_tokens",), 1)
+        return ir.Compaction(trigger[1] if trigger else COMPACT_TRIGGER, f.string(edit, "instructions", path),
+                             bool(f.boolean(edit, "pause_after_compaction", path)))
+    given: dict[str, Any] = {"exclude_tools": tuple(f.strings(edit, "exclude_tools", path) or ())}
+    if (trigger := _amount(edit, "trigger", path, ("input_tokens", "tool_uses"), 1)) is not None:
+        given["trigger"] = trigger
+    if (keep := _amount(edit, "keep", path, ("tool_uses",), 0)) is not None:
+        given["keep"] = keep[1]
+    if (least := _amount(edit, "clear_at_least", path, ("input_tokens",), 0)) is not None:
+        given["clear_at_least"] = least[1]
+    inputs = edit.get("clear_tool_inputs")
+    if inputs is not None:
+        given["clear_inputs"] = inputs if isinstance(inputs, bool) else tuple(
+            f.strings(edit, "clear_tool_inputs", path) or ())
+    return ir.ClearToolUses(**given)
+
+
+def _context(raw: Any) -> ir.ContextManagement | None:
+    """`context_management.edits`, checked as Anthropic checks them: each type at most once."""
+    if raw is None:
+        return None
+    config = f.obj(raw, "context_management")
+    context = ir.ContextManagement()
+    seen: set[str] = set()
+    for i, raw_edit in enumerate(f.array(config, "edits", "context_management.") or ()):
+        path = f"context_management.edits[{i}]."
+        edit = _edit(raw_edit, path)
+        if type(edit).__name__ in seen:
+            raise ir.invalid(path + "type", "appears more than once")
+        seen.add(type(edit).__name__)
+        if isinstance(edit, ir.Compaction):
+            context.compaction = edit
+        else:
+            context.edits.append(edit)
+    return context
+
+
 def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bool = False) -> ir.ChatRequest:
     body = f.obj(body, "body")
     model = f.string(body, "model", required=True)
@@ -221,6 +301,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         reasoning_budget=budget_tokens,
         user=f.string(metadata, "user_id", "metadata."),
         headers={"anthropic-beta": beta} if beta else None,
+        context=_context(body.get("context_management")),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     )
 

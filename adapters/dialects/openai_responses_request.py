@@ -26,7 +26,7 @@ _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 _REQUEST_FIELDS = frozenset(
     """model input instructions tools tool_choice parallel_tool_calls max_output_tokens temperature top_p
-    top_logprobs text reasoning stream metadata user safety_identifier""".split()
+    top_logprobs text reasoning stream metadata user safety_identifier context_management truncation""".split()
 )
 
 _ROLES = ("user", "assistant", "system", "developer")
@@ -192,6 +192,20 @@ def _text_format(text: Mapping[str, Any]) -> ir.ResponseFormat | None:
                              strict=f.boolean(fmt, "strict", "text.format."))
 
 
+def _context(body: dict[str, Any]) -> ir.ContextManagement | None:
+    """`context_management` (compaction entries) and `truncation`, as the API reference has them."""
+    truncate = f.choice(body, "truncation", ("auto", "disabled")) == "auto"
+    compaction = None
+    for i, raw in enumerate(f.array(body, "context_management") or ()):
+        entry = f.obj(raw, f"context_management[{i}]")
+        if f.choice(entry, "type", ("compaction",), f"context_management[{i}].") is None:
+            raise ir.invalid(f"context_management[{i}].type", "is required")
+        threshold = f.integer(entry, "compact_threshold", f"context_management[{i}].", minimum=1)
+        if threshold is not None:
+            compaction = ir.Compaction(threshold)
+    return ir.ContextManagement(compaction=compaction, truncate=truncate) if truncate or compaction else None
+
+
 def decode_responses_request(body: Any) -> ir.ChatRequest:
     body = f.obj(body, "body")
     model = f.string(body, "model", required=True)
@@ -230,6 +244,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         verbosity=f.choice(text, "verbosity", ("low", "medium", "high"), "text."),
         user=f.string(body, "safety_identifier") or f.string(body, "user"),
         metadata=f.mapping(body, "metadata"),
+        context=_context(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     )
 

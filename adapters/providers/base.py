@@ -20,8 +20,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import slots, stops
-from interlingua.adapters.providers.compaction import compact
+from interlingua.adapters.providers import context, slots, stops
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -75,8 +74,10 @@ class Provider(ABC):
         reasoning_store: ReasoningStore | None = None,
         drop: tuple[str, ...] = (),
         seal: Seal | None = None,
+        context_windows: dict[str, int] | None = None,
     ) -> None:
         self.name = name
+        self.context_windows = context_windows or {}
         self.drop = drop
         self.key = key
         self.url = url.rstrip("/")
@@ -106,6 +107,10 @@ class Provider(ABC):
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
         return list((request.headers or {}).items())
 
+    def context_window(self, model: str) -> int:
+        """The tokens `model` reads at most: as configured, else its family's (`context.WINDOWS`)."""
+        return self.context_windows.get(model) or context.default_window(model)
+
     def is_native(self, request: ir.ChatRequest) -> bool:
         """Whether the client's own body goes upstream. A same-dialect history can still hold
         values this gateway sealed (earlier turns served by another kind): such a request goes
@@ -119,7 +124,7 @@ class Provider(ABC):
         return self.codec.encode_request(tools.adapt_request(self.restore_reasoning(request), self.codec.name), model)
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
-        request = await compact(request, self, model)
+        request, applied = await context.manage(request, self, model)
         native = self.is_native(request)
         emulated: list[str] = []
         if native:
@@ -139,6 +144,8 @@ class Provider(ABC):
             if emulated:
                 events = stops.cut_stream(events, emulated, request.n or 1, response.aclose,
                                           estimate_tokens(request))
+            if applied is not None:
+                events = context.reporting(events, applied)
             return Events(events, response.aclose)
         raw = await self.read(response)
         if native:
@@ -146,6 +153,7 @@ class Provider(ABC):
         result = tools.restore_response(self.codec.decode_response(self.parse(raw)), request)
         for choice in result.choices:
             self._keep(request, choice.message.parts)
+        result.applied_edits = applied
         return Result(stops.cut_response(result, emulated) if emulated else result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:

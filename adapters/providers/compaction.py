@@ -1,10 +1,12 @@
-"""Responses `context_management` compaction for upstreams that cannot compact themselves.
+"""Compaction for upstreams that cannot compact themselves: Responses `context_management`
+compaction and Anthropic's `compact_20260112` edit (`context.py` decides when it runs).
 
-A Responses upstream gets the client's `context_management` as sent and compacts on its own. For
-any other upstream, when the conversation's estimated size passes `compact_threshold`, the gateway
-asks the same model for a summary of the earlier turns and sends the summary in their place. The
-system prompt and the current turn (from the last user message on, so a tool loop in progress
-stays whole) are kept as they are.
+When the conversation's estimated size passes the client's threshold (`compact_threshold`, or the
+edit's `trigger`), the gateway asks the same model for a summary of the earlier turns, following
+the edit's `instructions` where given, and sends the summary in their place. The system prompt and
+the current turn (from the last user message on, so a tool loop in progress stays whole) are kept
+as they are. Anthropic's `pause_after_compaction`, which hands the summary back to the client
+instead of answering, has no equivalent here and is refused.
 """
 
 from __future__ import annotations
@@ -27,16 +29,6 @@ INSTRUCTION = (
 SUMMARY_TOKENS = 2048
 
 
-def threshold(request: ir.ChatRequest) -> int | None:
-    """The compaction threshold a Responses client asked for, if any."""
-    entries = (request.native or {}).get("context_management") or ()
-    for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, dict) and entry.get("type") == "compaction":
-            value = entry.get("compact_threshold")
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-    return None
-
-
 def _transcript(messages: list[ir.Message]) -> str:
     lines: list[str] = []
     for message in messages:
@@ -51,10 +43,15 @@ def _transcript(messages: list[ir.Message]) -> str:
     return "\n".join(lines)
 
 
-async def compact(request: ir.ChatRequest, provider: Provider, model: str) -> ir.ChatRequest:
-    """`request` with its earlier turns summarised, when it asked for compaction and is too long."""
-    limit = threshold(request)
-    if limit is None or provider.codec.name == request.dialect or estimate_tokens(request) <= limit:
+async def compact(request: ir.ChatRequest, compaction: ir.Compaction, provider: Provider, model: str
+                  ) -> ir.ChatRequest:
+    """`request` with its earlier turns summarised, when it is longer than the threshold."""
+    if compaction.pause:
+        error = ir.invalid("context_management.edits.pause_after_compaction",
+                           f"is only supported by an Anthropic upstream; {provider.name} is not one")
+        error.retryable = True  # the next target of an alias may be one
+        raise error
+    if estimate_tokens(request) <= compaction.threshold:
         return request
     system = [m for m in request.messages if m.role in ("system", "developer")]
     rest = [m for m in request.messages if m.role not in ("system", "developer")]
@@ -63,7 +60,8 @@ async def compact(request: ir.ChatRequest, provider: Provider, model: str) -> ir
     if not earlier:
         return request
     ask = ir.ChatRequest(model=request.model, dialect="interlingua", max_tokens=SUMMARY_TOKENS, messages=[
-        ir.Message("system", [ir.Text(INSTRUCTION)]), ir.Message("user", [ir.Text(_transcript(earlier))])])
+        ir.Message("system", [ir.Text(f"{INSTRUCTION}\n{compaction.instructions}" if compaction.instructions
+                                      else INSTRUCTION)]), ir.Message("user", [ir.Text(_transcript(earlier))])])
     reply = await provider.chat(ask, model)
     if not isinstance(reply, Result):  # a request in no client's dialect, not streamed: always IR
         raise TypeError(f"a summary came back as {type(reply).__name__}")

@@ -59,9 +59,8 @@ _HINTS: dict[str, frozenset[str]] = {
     "openai": frozenset({"store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
                          "modalities"}),  # modalities beyond text are refused above
     "responses": frozenset({"store", "previous_response_id", "include", "prompt_cache_key", "prompt_cache_retention",
-                            "service_tier", "client_metadata", "truncation", "context_management",
-                            "stream_options"}),
-    "anthropic": frozenset({"service_tier", "context_management", "cache_control"}),
+                            "service_tier", "client_metadata", "stream_options"}),
+    "anthropic": frozenset({"service_tier", "cache_control"}),
     "gemini": frozenset({"gemini_mode"}),  # the gateway's own note of VALIDATED tool calling
 }
 

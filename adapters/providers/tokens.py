@@ -47,6 +47,25 @@ def _texts(parts: list[ir.Part], out: list[str]) -> int:
     return media
 
 
+def _count(model: str, texts: list[str]) -> int:
+    return int(quicktok.count_batch(tokenizer(model), texts).sum()) if texts else 0
+
+
+def estimate_parts(model: str, parts: list[ir.Part]) -> int:
+    """The tokens of some content alone, without message framing: what clearing it frees."""
+    texts: list[str] = []
+    media = _texts(parts, texts)
+    return _count(model, texts) + MEDIA_TOKENS * media
+
+
+def estimate_message(model: str, message: ir.Message) -> int:
+    return estimate_parts(model, message.parts) + MESSAGE_OVERHEAD
+
+
+def estimate_text(model: str, text: str) -> int:
+    return _count(model, [text])
+
+
 def estimate_tokens(request: ir.ChatRequest) -> int:
     texts: list[str] = []
     media = 0
@@ -55,5 +74,5 @@ def estimate_tokens(request: ir.ChatRequest) -> int:
     for tool in request.tools or ():
         texts.append(orjson.dumps({"name": tool.name, "description": tool.description,
                                    "parameters": tool.parameters}).decode())
-    counted = int(quicktok.count_batch(tokenizer(request.model), texts).sum()) if texts else 0
+    counted = _count(request.model, texts)
     return counted + MESSAGE_OVERHEAD * len(request.messages) + REPLY_PRIMING + MEDIA_TOKENS * media
