@@ -170,7 +170,8 @@ class ClearToolUses:
 @dataclass(slots=True, frozen=True)
 class ClearThinking:
     """Anthropic's `clear_thinking_20251015` edit: the reasoning of all but the last `keep`
-    assistant turns that have any is removed; `keep` None keeps all of it."""
+    assistant turns (all it said between two user messages) that have any is removed; `keep` None
+    keeps all of it."""
 
     keep: int | None = 1
 

@@ -14,12 +14,15 @@ from interlingua.app.config import ConfigError, parse
 from tests.asgi import run
 
 
-def tool_loop(rounds: int) -> list[ir.Message]:
+def tool_loop(rounds: int, turns: bool = True) -> list[ir.Message]:
+    """A system prompt, a request, and `rounds` tool rounds with thinking, each its own turn or all one."""
     messages = [ir.Message("system", [ir.Text("be brief")]), ir.Message("user", [ir.Text("go")])]
     for i in range(rounds):
         messages.append(ir.Message("assistant", [ir.Reasoning(text=f"thought {i}"),
                                                  ir.ToolCall(f"c{i}", "Read", f'{{"n": {i}}}')]))
         messages.append(ir.Message("tool", [ir.ToolResult(f"c{i}", [ir.Text(f"result {i} " * 50)])]))
+        if turns:
+            messages.append(ir.Message("user", [ir.Text(f"next {i}")]))
     return messages
 
 
@@ -40,7 +43,7 @@ def test_the_shared_request_is_never_changed() -> None:
         results = [p for m in edited.messages for p in m.parts if isinstance(p, ir.ToolResult)]
         assert [r.content == [ir.Text(PLACEHOLDER)] for r in results] == [True] * 4 + [False]
         thinking = [m for m in edited.messages if any(isinstance(p, ir.Reasoning) for p in m.parts)]
-        assert len(thinking) == 1 and thinking[0] is request.messages[-2]
+        assert len(thinking) == 1 and thinking[0] is request.messages[-3]
 
     run(scenario())
 
@@ -54,8 +57,18 @@ def test_an_anthropic_upstream_does_its_own_edits() -> None:
     run(scenario())
 
 
+def test_a_tool_loop_is_one_thinking_turn() -> None:
+    async def scenario() -> None:
+        request = ir.ChatRequest(model="m", messages=tool_loop(5, turns=False), dialect="anthropic",
+                                 context=ir.ContextManagement(edits=[ir.ClearThinking(keep=1)]))
+        edited, applied = await manage(request, OpenAIProvider("oa", "http://127.0.0.1:9"), "m")
+        assert edited is request and applied == []
+
+    run(scenario())
+
+
 def test_truncation_keeps_system_and_the_last_turn_even_when_too_long() -> None:
-    request = ir.ChatRequest(model="m", messages=tool_loop(3), dialect="responses", max_tokens=100)
+    request = ir.ChatRequest(model="m", messages=tool_loop(3, turns=False), dialect="responses", max_tokens=100)
     assert truncate(request, 10**6) is request
     cut = truncate(request, 50)
     assert cut.messages == request.messages  # one user turn: nothing may go, the upstream answers for itself

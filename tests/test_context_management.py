@@ -44,15 +44,18 @@ def tool_input(i: int) -> dict[str, Any]:
 
 
 def conversation() -> list[Any]:
-    """Claude Code's first user turn, then a thinking tool loop of `ROUNDS`, ending on a result."""
+    """Claude Code's first user turn, then thinking tool loops of `ROUNDS`, two rounds to a user
+    turn (the user's next request comes with the second round's result), ending on a result."""
     messages: list[Any] = [copy.deepcopy(FIXTURE["body"]["messages"][0])]
     for i, name in enumerate(ROUNDS):
         messages.append({"role": "assistant", "content": [
             {"type": "thinking", "thinking": f"thought {i}", "signature": f"sig-{i}"},
             {"type": "text", "text": f"Step {i}."},
             {"type": "tool_use", "id": f"toolu_{i:02d}", "name": name, "input": tool_input(i)}]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": f"toolu_{i:02d}", "content": output(i)}]})
+        result: list[Any] = [{"type": "tool_result", "tool_use_id": f"toolu_{i:02d}", "content": output(i)}]
+        if i % 2 and i < len(ROUNDS) - 1:
+            result.append({"type": "text", "text": f"Now task {i // 2 + 2}."})
+        messages.append({"role": "user", "content": result})
     return messages
 
 
@@ -78,13 +81,13 @@ def assert_chat_upstream_got_the_edits(sent: Any) -> None:
         expected = {} if i == 4 else tool_input(i)  # Write is in clear_tool_inputs; Read (3) is not
         assert json.loads(calls[f"toolu_{i:02d}"]["arguments"]) == expected, i
     thinking = [m.get("reasoning_content") for m in sent["messages"] if m["role"] == "assistant"]
-    assert thinking == [None] * 6 + ["thought 6", "thought 7"]
+    assert thinking == [None] * 4 + [f"thought {i}" for i in range(4, 8)]  # the last two turns' thinking
 
 
 def assert_reported(context: Any) -> None:
     thinking, tools = context.applied_edits
-    assert (thinking.type, thinking.cleared_thinking_turns) == ("clear_thinking_20251015", 6)
-    assert 0 < thinking.cleared_input_tokens < 50
+    assert (thinking.type, thinking.cleared_thinking_turns) == ("clear_thinking_20251015", 2)
+    assert 0 < thinking.cleared_input_tokens < 50  # "thought 0" to "thought 3"
     assert (tools.type, tools.cleared_tool_uses) == ("clear_tool_uses_20250919", 4)
     assert tools.cleared_input_tokens > 4 * 200  # four results of some 240 tokens each, and one input
 

@@ -13,7 +13,8 @@ it), in this order:
    become `{}` too. Nothing is cleared when that would free fewer than `clear_at_least` tokens.
    Every call keeps its result, so call/result pairing stays valid on every upstream.
    `clear_thinking_20251015`: the reasoning of all but the last `keep` assistant turns that have
-   any is removed (a turn left empty goes with it).
+   any is removed (a message left empty goes with it). A turn is everything the assistant said
+   between two user messages, so a tool loop, with its interleaved thinking, is one turn.
    What was cleared is reported as Anthropic reports it (`ir.AppliedEdit`, `reporting`).
 2. Responses `truncation: "auto"`: the oldest whole turns (a user message and all that follows up
    to the next one, so a call never loses its output) are dropped until the estimate fits the
@@ -126,21 +127,27 @@ def _clear_tool_uses(messages: list[ir.Message], edit: ir.ClearToolUses, request
 
 def _clear_thinking(messages: list[ir.Message], edit: ir.ClearThinking, model: str
                     ) -> tuple[list[ir.Message], ir.AppliedEdit | None]:
-    turns = [i for i, m in enumerate(messages)
-             if m.role == "assistant" and any(isinstance(p, ir.Reasoning) for p in m.parts)]
-    if edit.keep is None or len(turns) <= edit.keep:
+    turn, turns = 0, [0] * len(messages)  # a turn runs from a user message to the next: a tool loop is one
+    thinking: list[int] = []
+    for i, message in enumerate(messages):
+        turn += message.role == "user"
+        turns[i] = turn
+        if message.role == "assistant" and any(isinstance(p, ir.Reasoning) for p in message.parts):
+            if not thinking or thinking[-1] != turn:
+                thinking.append(turn)
+    if edit.keep is None or len(thinking) <= edit.keep:
         return messages, None
-    dropped = set(turns[:len(turns) - edit.keep])
+    dropped = set(thinking[:len(thinking) - edit.keep])
     freed = 0
     out: list[ir.Message] = []
-    for i, message in enumerate(messages):
-        if i not in dropped:
+    for message, turn in zip(messages, turns, strict=True):
+        if message.role != "assistant" or turn not in dropped:
             out.append(message)
             continue
         freed += estimate_parts(model, [p for p in message.parts if isinstance(p, ir.Reasoning)])
         rest: list[ir.Part] = [p for p in message.parts if not isinstance(p, ir.Reasoning)]
         if rest:
-            out.append(replace(message, parts=rest))
+            out.append(message if len(rest) == len(message.parts) else replace(message, parts=rest))
     return out, ir.AppliedEdit("clear_thinking_20251015", len(dropped), freed)
 
 
