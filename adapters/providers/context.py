@@ -127,6 +127,8 @@ def _clear_tool_uses(messages: list[ir.Message], edit: ir.ClearToolUses, request
 
 def _clear_thinking(messages: list[ir.Message], edit: ir.ClearThinking, model: str
                     ) -> tuple[list[ir.Message], ir.AppliedEdit | None]:
+    if edit.keep is None:
+        return messages, None
     turn, turns = 0, [0] * len(messages)  # a turn runs from a user message to the next: a tool loop is one
     thinking: list[int] = []
     for i, message in enumerate(messages):
@@ -135,7 +137,7 @@ def _clear_thinking(messages: list[ir.Message], edit: ir.ClearThinking, model: s
         if message.role == "assistant" and any(isinstance(p, ir.Reasoning) for p in message.parts):
             if not thinking or thinking[-1] != turn:
                 thinking.append(turn)
-    if edit.keep is None or len(thinking) <= edit.keep:
+    if len(thinking) <= edit.keep:
         return messages, None
     dropped = set(thinking[:len(thinking) - edit.keep])
     freed = 0
