@@ -15,7 +15,7 @@ import orjson
 
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import sse
-from interlingua.adapters.dialects.openai_responses import final_response
+from interlingua.adapters.dialects.openai_responses_stream import final_response
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import ResponseStore

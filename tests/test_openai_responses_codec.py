@@ -18,17 +18,19 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects.openai_responses import (
-    CODEC,
-    ResponsesPassthrough,
-    ResponsesStreamDecoder,
-    ResponsesStreamEncoder,
-    decode_responses_response,
-    encode_responses_response,
-)
+from interlingua.adapters.dialects.openai_responses import CODEC
 from interlingua.adapters.dialects.openai_responses_request import (
     decode_responses_request,
     encode_responses_request,
+)
+from interlingua.adapters.dialects.openai_responses_response import (
+    decode_responses_response,
+    encode_responses_response,
+)
+from interlingua.adapters.dialects.openai_responses_stream import (
+    ResponsesPassthrough,
+    ResponsesStreamDecoder,
+    ResponsesStreamEncoder,
 )
 from tests.support import decode_in_pieces, forward_in_pieces, responses_events, responses_items
 

@@ -20,7 +20,7 @@ from interlingua.adapters.dialects.gemini import GeneratePassthrough
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.dialects.openai_chat import ChatPassthrough
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
-from interlingua.adapters.dialects.openai_responses import ResponsesPassthrough
+from interlingua.adapters.dialects.openai_responses_stream import ResponsesPassthrough
 
 # Each dialect's smallest whole stream, one event a line; the last event is the terminator (for
 # Gemini, the chunk with finishReason).

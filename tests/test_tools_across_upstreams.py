@@ -20,8 +20,8 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.anthropic import decode_messages_response
 from interlingua.adapters.dialects.gemini import decode_generate_response
-from interlingua.adapters.dialects.openai_responses import encode_responses_response
 from interlingua.adapters.dialects.openai_responses_request import decode_responses_request
+from interlingua.adapters.dialects.openai_responses_response import encode_responses_response
 from interlingua.adapters.dialects.tools import FREEFORM_PARAMETERS
 from tests.asgi import run
 from tests.fakes import anthropic_upstream as fa

@@ -1,0 +1,348 @@
+"""OpenAI Responses streams (section 2.5 of the reference), both directions: upstream SSE to IR
+events, IR events to the client's event sequence, and the pass-through that forwards a Responses
+upstream's events unchanged while it reads their usage and ending.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import sse, tools
+from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
+from interlingua.adapters.dialects.openai_responses_request import PROVIDER
+from interlingua.adapters.dialects.openai_responses_response import (
+    decode_usage,
+    new_id,
+    response_object,
+)
+
+
+class ResponsesStreamDecoder(StreamDecoder):
+    """Responses SSE to IR events; a function call's index is its position among the call items."""
+
+    __slots__ = ("_tools", "_calls")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tools: dict[str, int] = {}
+        self._calls = False
+
+    def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
+        for _, data in sse.events(block):
+            if data == b"[DONE]":
+                continue
+            event = event_json(data)
+            kind = event.get("type")
+            if kind == "response.output_text.delta":
+                out.append(ir.TextDelta(event.get("delta", ""), logprobs=event.get("logprobs") or None))
+            elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+                out.append(ir.ReasoningDelta(event.get("delta", "")))
+            elif kind == "response.refusal.delta":
+                out.append(ir.RefusalDelta(event.get("delta", "")))
+            elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+                index = self._tools.get(event.get("item_id", ""))
+                if index is not None:
+                    out.append(ir.ToolCallDelta(index, event.get("delta", "")))
+            elif kind == "response.output_item.added":
+                self._item_added(event.get("item") or {}, out)
+            elif kind == "response.output_item.done":
+                item = event.get("item") or {}
+                if item.get("type") == "reasoning" and item.get("encrypted_content"):
+                    out.append(ir.ReasoningDelta(signature=item["encrypted_content"]))
+            elif kind == "response.created":
+                response = event.get("response") or {}
+                out.append(ir.StreamStart(response.get("id", ""), response.get("model", ""),
+                                          int(response.get("created_at") or time.time())))
+            elif kind in ("response.completed", "response.incomplete"):
+                self.terminated = True
+                response = event.get("response") or {}
+                reason: ir.FinishReason = "tool_calls" if self._calls else "stop"
+                if kind == "response.incomplete":
+                    why = (response.get("incomplete_details") or {}).get("reason")
+                    reason = "content_filter" if why == "content_filter" else "length"
+                out.append(ir.Finish(reason))
+                usage = decode_usage(response.get("usage"))
+                if usage is not None:
+                    out.append(ir.UsageReport(usage))
+            elif kind in ("response.failed", "error"):
+                raise stream_error(event)
+
+    def _item_added(self, item: dict[str, Any], out: list[ir.StreamEvent]) -> None:
+        if item.get("type") in ("function_call", "custom_tool_call"):
+            index = len(self._tools)
+            self._tools[item.get("id") or str(index)] = index
+            self._calls = True
+            out.append(ir.ToolCallDelta(index, item.get("arguments") or item.get("input") or "",
+                                        id=item.get("call_id"), name=item.get("name"),
+                                        kind="custom" if item["type"] == "custom_tool_call" else "function"))
+
+
+def stream_error(event: dict[str, Any]) -> ir.GatewayError:
+    error = event.get("error") or (event.get("response") or {}).get("error") or event
+    message = str(error.get("message") or "upstream failed") if isinstance(error, dict) else str(error)
+    code = error.get("code") if isinstance(error, dict) else None
+    status = 429 if code == "rate_limit_exceeded" else 502
+    return f.upstream_error(status, message, code=code)
+
+
+class ResponsesStreamEncoder(StreamEncoder):
+    """IR events to the Responses event sequence (section 2.5).
+
+    Each output item opens with `output_item.added` and closes with `output_item.done` before the
+    next one opens; `sequence_number` counts every event from 0; the terminal event carries the
+    whole response, whose output is exactly the items' done forms.
+    """
+
+    __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_text", "_usage",
+                 "_reason", "_tool_index")
+
+    def __init__(self, request: ir.ChatRequest | None) -> None:
+        self._request = request
+        self._seq = 0
+        self._id = new_id("resp")
+        self._model = request.model if request is not None else ""
+        self._created = time.time()
+        self._items: list[dict[str, Any]] = []
+        self._open: dict[str, Any] | None = None
+        self._text = ""
+        self._usage: ir.Usage | None = None
+        self._reason: ir.FinishReason = "stop"
+        self._tool_index: int | None = None
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        payload = {"type": kind, "sequence_number": self._seq, **fields}
+        self._seq += 1
+        return sse.frame(orjson.dumps(payload), kind)
+
+    def _response(self, status: str, **kw: Any) -> dict[str, Any]:
+        return response_object(self._id, self._model, self._created, status, list(self._items),
+                               self._usage if status != "in_progress" else None, self._request, **kw)
+
+    def _start(self) -> bytes:
+        if self._seq:
+            return b""
+        return (self._event("response.created", response=self._response("in_progress"))
+                + self._event("response.in_progress", response=self._response("in_progress")))
+
+    def _close(self) -> bytes:
+        item = self._open
+        if item is None:
+            return b""
+        self._open = None
+        index = len(self._items)
+        out = b""
+        if item["type"] == "message":
+            part = item["content"][0]
+            if part["type"] == "refusal":
+                part["refusal"] = self._text
+                out += self._event("response.refusal.done", item_id=item["id"], output_index=index, content_index=0,
+                                   refusal=self._text)
+            else:
+                part["text"] = self._text
+                out += self._event("response.output_text.done", item_id=item["id"], output_index=index,
+                                   content_index=0, text=self._text, logprobs=[])
+            out += self._event("response.content_part.done", item_id=item["id"], output_index=index,
+                               content_index=0, part=part)
+        elif item["type"] == "reasoning":
+            if item["summary"]:
+                item["summary"][0]["text"] = self._text
+                out += self._event("response.reasoning_summary_text.done", item_id=item["id"], output_index=index,
+                                   summary_index=0, text=self._text)
+                out += self._event("response.reasoning_summary_part.done", item_id=item["id"], output_index=index,
+                                   summary_index=0, part=item["summary"][0])
+        elif item["type"] == "function_call":
+            out += self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                               arguments=item["arguments"], name=item["name"])
+        elif item["type"] == "custom_tool_call":
+            out += self._event("response.custom_tool_call_input.done", item_id=item["id"], output_index=index,
+                               input=item["input"])
+        elif item["type"] in tools.CLIENT_OUTPUTS:  # its arguments are an object, known when whole
+            item.update(tools.client_call_item(item["type"], item["call_id"], self._text, item["id"]))
+        if item["type"] != "reasoning":
+            item["status"] = "completed"
+        self._items.append(item)
+        self._text = ""
+        self._tool_index = None
+        return out + self._event("response.output_item.done", output_index=index, item=item)
+
+    def _add(self, item: dict[str, Any]) -> bytes:
+        out = self._start() + self._close()
+        self._open = item
+        added = {k: (v if not isinstance(v, list) else []) for k, v in item.items()}
+        out += self._event("response.output_item.added", output_index=len(self._items), item=added)
+        return out
+
+    def _encrypted(self, event: ir.ReasoningDelta) -> bytes:
+        """The open reasoning item (or a new one) with its `encrypted_content`, then done."""
+        out = self.encode(ir.ReasoningDelta(event.text)) if event.text else b""
+        if self._open is None or self._open["type"] != "reasoning":
+            out += self._add({"type": "reasoning", "id": new_id("rs"), "summary": []})
+        self._open["encrypted_content"] = event.signature  # type: ignore[index]  # the item opened above
+        return out + self._close()
+
+    def _message_delta(self, event: ir.TextDelta | ir.RefusalDelta) -> bytes:
+        """Text or a refusal, each in its own content part type (a message item holds one part)."""
+        refusal = isinstance(event, ir.RefusalDelta)
+        part: dict[str, Any] = ({"type": "refusal", "refusal": ""} if refusal else
+                                {"type": "output_text", "text": "", "annotations": []})
+        out = b""
+        if self._open is None or self._open["type"] != "message" or self._open["content"][0]["type"] != part["type"]:
+            item = {"type": "message", "id": new_id("msg"), "role": "assistant", "status": "in_progress",
+                    "content": [dict(part) if refusal else {**part, "logprobs": []}]}
+            out = self._add(item)
+            out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
+                               content_index=0, part=part)
+        self._text += event.text
+        at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
+        if refusal:
+            return out + self._event("response.refusal.delta", **at, delta=event.text)
+        return out + self._event("response.output_text.delta", **at, delta=event.text, logprobs=[])
+
+    def _call_delta(self, event: ir.ToolCallDelta) -> bytes:
+        """A call as the item of the client's own kind of tool: function_call, custom_tool_call
+        (raw input streamed), or a client-run tool's call (tool_search_call, shell_call...: arguments
+        an object, given whole when done)."""
+        out = b""
+        if self._tool_index != event.index:
+            kind = tools.call_item(self._request, event.name, event.kind)
+            call_id = event.id or new_id("call")
+            item: dict[str, Any]
+            if kind == "custom_tool_call":
+                item = {"type": kind, "id": new_id("ctc"), "call_id": call_id, "name": event.name or "",
+                        "input": "", "status": "in_progress"}
+            elif kind in tools.CLIENT_OUTPUTS:
+                item = {**tools.client_call_item(kind, call_id, "", new_id("tc")), "status": "in_progress"}
+            else:
+                item = {"type": kind, "id": new_id("fc"), "call_id": call_id, "name": event.name or "",
+                        "arguments": "", "status": "in_progress"}
+            out = self._add(item)
+            self._tool_index = event.index
+        if not event.arguments:
+            return out
+        item = self._open  # type: ignore[assignment]  # the item opened above
+        at = {"item_id": item["id"], "output_index": len(self._items), "delta": event.arguments}
+        if item["type"] == "custom_tool_call":
+            item["input"] += event.arguments
+            return out + self._event("response.custom_tool_call_input.delta", **at)
+        if item["type"] in tools.CLIENT_OUTPUTS:
+            self._text += event.arguments
+            return out
+        item["arguments"] += event.arguments
+        return out + self._event("response.function_call_arguments.delta", **at)
+
+    def encode(self, event: ir.StreamEvent) -> bytes:
+        if getattr(event, "choice", 0):
+            return b""
+        if isinstance(event, (ir.TextDelta, ir.RefusalDelta)):
+            return self._message_delta(event) if event.text else b""
+        if isinstance(event, ir.ToolCallDelta):
+            return self._call_delta(event)
+        if isinstance(event, ir.ReasoningDelta):
+            if event.signature and event.provider == PROVIDER:  # state for this slot (see providers/slots.py)
+                return self._encrypted(event)
+            if not event.text:
+                return b""
+            out = b""
+            if self._open is None or self._open["type"] != "reasoning":
+                item = {"type": "reasoning", "id": new_id("rs"), "summary": [{"type": "summary_text", "text": ""}]}
+                out = self._add(item)
+                out += self._event("response.reasoning_summary_part.added", item_id=item["id"],
+                                   output_index=len(self._items), summary_index=0,
+                                   part={"type": "summary_text", "text": ""})
+            self._text += event.text
+            return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
+                                     output_index=len(self._items), summary_index=0, delta=event.text)
+        if isinstance(event, ir.Finish):
+            self._reason = event.reason
+            return self._start() + self._close()
+        if isinstance(event, ir.UsageReport):
+            self._usage = event.usage
+        elif isinstance(event, ir.StreamStart):
+            self._model = event.model or self._model
+            return self._start()
+        return b""
+
+    def resume(self, response: dict[str, Any], sequence: int) -> None:
+        """Continue a stream that someone else began (a pass-through that breaks): its
+        response's id, model and creation time, and the next sequence number."""
+        self._seq = sequence
+        self._id = str(response.get("id") or self._id)
+        self._model = str(response.get("model") or self._model)
+        created = response.get("created_at")
+        self._created = float(created) if isinstance(created, (int, float)) else self._created
+
+    def end(self) -> bytes:
+        out = self._start() + self._close()
+        if self._reason in ("length", "context_overflow", "content_filter"):
+            why = "content_filter" if self._reason == "content_filter" else "max_output_tokens"
+            return out + self._event("response.incomplete", response=self._response("incomplete", incomplete=why))
+        return out + self._event("response.completed", response=self._response("completed"))
+
+    def error(self, error: ir.GatewayError) -> bytes:
+        failure = {"code": error.code or "server_error", "message": error.message}
+        return (self._start() + self._event("response.failed", response=self._response("failed", error=failure))
+                + self._event("error", code=failure["code"], message=error.message, param=error.param))
+
+
+class ResponsesPassthrough(Passthrough):
+    """Forwards Responses SSE unchanged; usage comes with the terminal event.
+
+    `response.created` is parsed too (one event a stream), so that an error ending the stream can
+    fail the upstream's own response, numbered after the events forwarded.
+    """
+
+    __slots__ = ("_request", "_created")
+    terminators = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+    error_marker = re.compile(rb"^event: ?(?:error|response\.failed)\r?$", re.MULTILINE)
+
+    def __init__(self, request: ir.ChatRequest | None = None) -> None:
+        super().__init__()
+        self._request = request
+        self._created: dict[str, Any] | None = None
+
+    def forward(self, block: bytes) -> bytes:
+        if self._created is None and b'"response.created"' in block:
+            for _, data in sse.events(block):
+                if b'"response.created"' in data:
+                    response = event_json(data).get("response")
+                    self._created = response if isinstance(response, dict) else {}
+                    break
+        self.events += block.count(b"\ndata:")
+        response = final_response(block)
+        if response is not None and "usage" in response:
+            self.usage = decode_usage(response.get("usage"))
+        return block
+
+
+    def upstream_error(self, name: str | None, data: bytes) -> ir.GatewayError | None:
+        if name not in ("error", "response.failed"):
+            return None
+        return stream_error(event_json(data))
+
+    def error(self, error: ir.GatewayError) -> bytes:
+        """`response.failed` for the upstream's response, then `error`, numbered on from the
+        events forwarded (one `data:` line each), not a second `response.created`."""
+        encoder = ResponsesStreamEncoder(self._request)
+        encoder.resume(self._created or {}, self.events)
+        return encoder.error(error)
+
+
+_TERMINAL = (b'"response.completed"', b'"response.incomplete"')
+
+
+def final_response(block: bytes) -> dict[str, Any] | None:
+    """The Response of a terminal event (`response.completed` or `response.incomplete`) among the
+    whole SSE events of `block`; only such an event is parsed."""
+    if not any(marker in block for marker in _TERMINAL):
+        return None
+    for _, data in sse.events(block):
+        if any(marker in data for marker in _TERMINAL):
+            response = event_json(data).get("response")
+            return response if isinstance(response, dict) else {}
+    return None
