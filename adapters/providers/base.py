@@ -20,7 +20,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import slots, stops
+from interlingua.adapters.providers import chat_utilities, slots, stops
 from interlingua.adapters.providers.compaction import compact
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
@@ -177,6 +177,24 @@ class Provider(ABC):
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         raise self._no("images")
+
+    # Document utilities: a chat model summarises, translates and extracts into a schema -----------
+
+    async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
+        if request.schema is None:
+            raise ir.GatewayError("invalid_request", f"model {self.name}/{model} is a chat model: it extracts into a "
+                                  "`schema` only; without one, ask an extraction backend (local/documents)",
+                                  param="model")
+        return Result(await chat_utilities.extract(self, request, model))
+
+    async def segment(self, request: ir.DocumentRequest, model: str) -> Reply:
+        raise self._no("segmenting")
+
+    async def summarize(self, request: ir.DocumentRequest, model: str) -> Reply:
+        return Result(await chat_utilities.summarize(self, request, model))
+
+    async def translate(self, request: ir.DocumentRequest, model: str) -> Reply:
+        return Result(await chat_utilities.translate(self, request, model))
 
     def _no(self, capability: str) -> ir.GatewayError:
         return ir.GatewayError("invalid_request", f"upstream {self.name} has no {capability}", param="model")

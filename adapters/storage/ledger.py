@@ -38,9 +38,10 @@ class UsageRecord:
     total_ms: float
     stream: bool
     estimated: bool  # tokens were estimated because a stream was cut short
-    characters: int = 0  # text spoken (speech)
+    characters: int = 0  # text spoken (speech), or of documents read
     audio_seconds: float = 0.0  # audio transcribed, where the upstream says how long
     images: int = 0  # images made
+    pages: int = 0  # document pages read
 
 
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS usage (
     estimated INTEGER NOT NULL,
     characters INTEGER NOT NULL DEFAULT 0,
     audio_seconds REAL NOT NULL DEFAULT 0,
-    images INTEGER NOT NULL DEFAULT 0
+    images INTEGER NOT NULL DEFAULT 0,
+    pages INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
 """
@@ -212,7 +214,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _ADDED = {"characters": "INTEGER NOT NULL DEFAULT 0", "audio_seconds": "REAL NOT NULL DEFAULT 0",
-          "images": "INTEGER NOT NULL DEFAULT 0"}
+          "images": "INTEGER NOT NULL DEFAULT 0", "pages": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
