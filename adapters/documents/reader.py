@@ -29,8 +29,14 @@ def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bo
         document = ocr.read(file, layout)
     else:
         document = text.read(file, kind, content_type)
+    return finish(document, layout)
+
+
+def finish(document: ir.Document, layout: bool) -> ir.Document:
+    """A document as every backend answers it: refused when it holds no text; with `layout`,
+    one block per paragraph where the backend placed none, else no blocks; its usage counted."""
     if not document.text.strip():
-        raise _empty(kind)
+        raise _empty(document.media_type)
     if layout and not document.blocks:
         document.blocks = paragraphs(document.text)
     if not layout:
