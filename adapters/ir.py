@@ -495,8 +495,9 @@ class Transcript:
 
 @dataclass(slots=True)
 class UtilityRequest:
-    """extract, segment, summarize, translate, search, research, rerank. (render and transcribe are
-    an `ImageRequest` and a `TranscriptionRequest` from the utility dialect.)"""
+    """search, research, rerank. (render and transcribe are an `ImageRequest` and a
+    `TranscriptionRequest` from the utility dialect; extract, segment, summarize and translate a
+    `DocumentRequest`.)"""
 
     operation: str
     model: str | None

@@ -160,6 +160,17 @@ def test_bad_documents(data: bytes, content_type: str, filename: str, status: in
     assert words in error.message
 
 
+def test_without_tesseract_images_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlingua.adapters.documents import ocr
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    image = refused(png(text_image(["Some text"])))
+    scan = refused(pdf([[]]))
+    assert image.status == scan.status == 422
+    assert "apt-get install tesseract-ocr" in image.message and "apt-get install tesseract-ocr" in scan.message
+    assert reader.read(io.BytesIO(text_pdf(1, 1))).text == page_lines(0, 1)[0]  # text PDFs need no OCR
+
+
 def test_unsupported_types_are_named_with_what_is_taken() -> None:
     error = refused(b"\x00\x01", "application/zip")
     assert "application/pdf" in error.message and kinds.DOCX in error.message

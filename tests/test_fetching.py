@@ -17,6 +17,9 @@ from aiohttp import web
 
 from interlingua.adapters import ir
 from interlingua.adapters.fetching import Fetcher, refusal
+from interlingua.middleware.fetch import FetchMiddleware
+from interlingua.middleware.state import REQUEST
+from tests.asgi import Recorder, call
 from tests.support import async_test
 
 PDF = b"%PDF-1.4 not really"
@@ -205,3 +208,28 @@ async def test_urls_that_are_not_http_are_refused() -> None:
 def test_refusal_names_the_reason(address: str, reason: str | None) -> None:
     found = refusal(ipaddress.ip_address(address))
     assert found is None if reason is None else reason in (found or "")
+
+
+# The fetch middleware alone ------------------------------------------------------------------------
+
+
+@async_test
+async def test_the_middleware_puts_the_fetched_page_in_the_request_or_answers_the_refusal() -> None:
+    async with pages() as (port, hosts):
+        inner = Recorder()
+        allowed = FetchMiddleware(inner, Fetcher(allow_networks=["127.0.0.1/32"]))
+        request = ir.DocumentRequest("extract", None, "utility", url=f"http://127.0.0.1:{port}/doc.pdf")
+        fetched = await call(allowed, "POST", "/v1/extract", state={REQUEST: request})
+        closed = FetchMiddleware(inner, Fetcher())
+        refused = await call(closed, "POST", "/v1/extract", state={REQUEST: request})
+        text = ir.DocumentRequest("segment", None, "utility", text="plain")
+        untouched = await call(closed, "POST", "/v1/segment", state={REQUEST: text})
+        await allowed.fetcher.aclose()
+        await closed.fetcher.aclose()
+    upload = inner.scopes[0]["state"][REQUEST].file
+    assert fetched.status == 200 and request.file is None  # a copy: the request itself is not changed
+    assert (upload.name, upload.filename, upload.content_type, upload.size, upload.head) == (
+        "file", "report.pdf", "application/pdf", len(PDF), PDF[:16])
+    assert upload.file.read() == PDF
+    assert refused.status == 403 and refused.json()["error"]["param"] == "url" and len(inner.scopes) == 2
+    assert untouched.status == 200 and inner.scopes[1]["state"][REQUEST] is text
