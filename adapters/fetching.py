@@ -10,7 +10,7 @@ second lookup. Config may allow named hosts or networks (tests serve their pages
 
 Bounded: redirects (`max_redirects`), body size (`max_bytes`, refused from `Content-Length`
 before any of the body is read, else as soon as the stream passes it; decompressed bytes count)
-and the whole fetch's time (`timeout`). One pooled httpx client serves every fetch of the app.
+and the whole fetch's time (`timeout`). One httpx client serves every fetch of the app.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -75,7 +76,8 @@ class Fetcher:
     """Fetches URLs for the utility APIs; built once per app, closed with it (`aclose`).
 
     `allow_hosts` are host names (exact, case-insensitive) and `allow_networks` CIDR networks that
-    may be reached although they are not public.
+    may be reached although they are not public. `verify` is how TLS certificates are checked
+    (httpx's default, the certifi roots; a context of its own for a private CA).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Fetcher:
         max_bytes: int = 50 * 1024 * 1024,
         timeout: float = 30.0,
         max_redirects: int = 5,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.allow_hosts = frozenset(h.lower().rstrip(".") for h in allow_hosts)
         self.allow_networks: tuple[IPNetwork, ...] = tuple(
@@ -94,8 +97,11 @@ class Fetcher:
         self.timeout = timeout
         self.max_redirects = max_redirects
         # No proxies from the environment (they would connect by name), no redirects (each hop is
-        # checked here), connections pooled per checked address.
-        self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout,
+        # checked here), and no kept-alive connections: the pool knows a connection by the address
+        # it went to, so a kept one would serve another name on that address without its own TLS
+        # handshake (SNI and certificate check). A fetch is one request, so little is lost.
+        self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout, verify=verify,
+                                         limits=httpx.Limits(max_keepalive_connections=0),
                                          headers={"user-agent": _USER_AGENT})
 
     async def aclose(self) -> None:

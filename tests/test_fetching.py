@@ -6,10 +6,13 @@ redirect to one), bounded in redirects, size and time. Names are resolved by the
 from __future__ import annotations
 
 import asyncio
+import datetime
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,3 +236,60 @@ async def test_the_middleware_puts_the_fetched_page_in_the_request_or_answers_th
     assert upload.file.read() == PDF
     assert refused.status == 403 and refused.json()["error"]["param"] == "url" and len(inner.scopes) == 2
     assert untouched.status == 200 and inner.scopes[1]["state"][REQUEST] is text
+
+
+# TLS: the certificate is checked against the name, though the connection goes to the address ------
+
+
+def certificate(name: str, folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` and its key, written to `folder`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@async_test
+async def test_https_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: Path) -> None:
+    cert_path, key_path = certificate("docs.example", tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda _socket, name, _context: names.append(name)  # type: ignore[assignment,func-returns-value]
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers.get("host", ""), content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        resolving({"docs.example": "127.0.0.1", "other.example": "127.0.0.1"})
+        trusting = ssl.create_default_context(cafile=str(cert_path))
+        fetcher = Fetcher(allow_networks=["127.0.0.1/32"], verify=trusting)
+        fetched = await fetcher.fetch(f"https://docs.example:{port}/")
+        wrong = await refused(fetcher, f"https://other.example:{port}/")  # the certificate names docs.example
+    finally:
+        await runner.cleanup()
+    assert fetched.body == f"docs.example:{port}".encode()
+    assert names[0] == "docs.example"
+    assert wrong.status == 502 and "other.example" in wrong.message
