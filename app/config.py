@@ -103,7 +103,8 @@ class Config:
 
 MIN_SECRET = 16
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
-                "gemini": "https://generativelanguage.googleapis.com"}
+                "gemini": "https://generativelanguage.googleapis.com", "deepl": "https://api.deepl.com",
+                "tika": "http://127.0.0.1:9998", "docling": "http://127.0.0.1:5001"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
