@@ -10,6 +10,7 @@ a service's 415 or 422 reaches the client as one.
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
@@ -40,16 +41,16 @@ class DocumentService(Provider):
         raise self._no("document extraction")
 
     def document(self, request: ir.DocumentRequest) -> ir.Upload:
-        """The request's document, refused with a 415 naming what the service takes when it is
-        not one of those formats."""
+        """The request's document labelled with its sniffed type (a copy: a fallback target may
+        read the request too), refused with a 415 naming what the service takes when it is not
+        one of those formats."""
         upload = request.file
         if upload is None:
             raise ir.invalid("file", f"is required: {self.name} reads documents, not text fields")
         kind = kinds.sniff(upload.file, upload.content_type, upload.filename)
         if kind not in self.takes:
             raise kinds.unsupported(kind, self.takes)
-        upload.content_type = kind if ";" not in upload.content_type else upload.content_type
-        return upload
+        return dataclasses.replace(upload, content_type=upload.content_type if ";" in upload.content_type else kind)
 
     @staticmethod
     def base64(upload: ir.Upload) -> str:
