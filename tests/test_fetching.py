@@ -57,7 +57,7 @@ async def pages() -> AsyncIterator[tuple[int, list[str]]]:
                 await response.write(b"y" * 1000)
             return response
         if name == "slow":
-            await asyncio.sleep(5)
+            await asyncio.sleep(1)
         if name == "missing":
             raise web.HTTPNotFound()
         return web.Response(text="<html><body><p>Hello</p></body></html>", content_type="text/html",

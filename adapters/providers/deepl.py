@@ -104,7 +104,8 @@ class DeepLProvider(DocumentService):
             if time.monotonic() > deadline:
                 raise ir.GatewayError("timeout", f"upstream {self.name} did not finish the translation in time",
                                       retryable=True)
-            await asyncio.sleep(min(float(state.get("seconds_remaining") or POLL_SECONDS), 5.0))
+            remaining = state.get("seconds_remaining")
+            await asyncio.sleep(min(float(remaining) if isinstance(remaining, int | float) else POLL_SECONDS, 5.0))
 
 
 def _named(name: str, upload: ir.Upload) -> ir.Upload:
