@@ -171,8 +171,9 @@ class Fetcher:
                 continue
             reason = refusal(address)
             if reason is not None:
-                raise ir.GatewayError("permission", f"url: {host} resolves to {address}, {reason}, which the "
-                                      "gateway does not fetch (allow it in [fetch] allow_hosts or allow_networks)",
+                where = f"{host} is" if host == str(address) else f"{host} resolves to {address},"
+                raise ir.GatewayError("permission", f"url: {where} {reason}, which the gateway does not fetch "
+                                      "(allow it in [fetch] allow_hosts or allow_networks)",
                                       param="url", code="address_not_allowed")
         return addresses[0]
 

@@ -140,7 +140,7 @@ async def test_redirects_to_private_and_metadata_addresses_are_refused() -> None
         private = await refused(Fetcher(allow_hosts=["127.0.0.1"]), f"http://127.0.0.1:{port}/to-private")
         metadata = await refused(Fetcher(allow_hosts=["127.0.0.1"]), f"http://127.0.0.1:{port}/to-metadata")
     assert private.status == metadata.status == 403
-    assert "10.1.2.3, a private address" in private.message
+    assert "10.1.2.3 is a private address" in private.message
     assert "cloud metadata" in metadata.message
     assert len(hosts) == 2  # the first hop of each was fetched, the second never
 
