@@ -27,6 +27,9 @@ class Operation:
     call: Call | None = None  # how one target is asked; None: the gateway answers by itself
     metered: bool = True  # whether each request becomes a ledger row
     streams: bool = False  # whether the client may ask for the answer as a stream
+    by_chat: bool = False  # a chat model can serve it too: the gateway asks the model in words
+    defaulted: bool = False  # `model` is optional: the config's [utilities] names the default
+    takes_document: bool = False  # the body may be a document itself, spooled as the upload `file`
 
 
 async def _count(provider: Provider, request: Any, model: str) -> Reply:
@@ -48,6 +51,14 @@ IMAGE_GENERATIONS = Operation("images.generations", "images", lambda p, request,
 IMAGE_EDITS = Operation("images.edits", "images", lambda p, request, model: p.images(request, model), streams=True)
 RENDER = Operation("render", "images", lambda p, request, model: p.images(request, model))
 TRANSCRIBE = Operation("transcribe", "transcription", lambda p, request, model: p.transcribe(request, model))
+EXTRACT = Operation("extract", "extract", lambda p, request, model: p.extract(request, model), by_chat=True,
+                    defaulted=True, takes_document=True)
+SEGMENT = Operation("segment", "segment", lambda p, request, model: p.segment(request, model), defaulted=True,
+                    takes_document=True)
+SUMMARIZE = Operation("summarize", "summarize", lambda p, request, model: p.summarize(request, model), by_chat=True,
+                      defaulted=True, takes_document=True)
+TRANSLATE = Operation("translate", "translate", lambda p, request, model: p.translate(request, model), by_chat=True,
+                      defaulted=True, takes_document=True)
 MODELS_LIST = Operation("models.list", metered=False)
 MODELS_GET = Operation("models.get", metered=False)
 RESPONSES_GET = Operation("responses.get", metered=False)
@@ -56,5 +67,6 @@ RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
+    EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE,
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})

@@ -9,6 +9,7 @@ except in a `key` of a provider, where it leaves the provider keyless (a local s
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import os
 import re
@@ -69,6 +70,26 @@ class ServerConfig:
         return int(self.max_body_mb * 1024 * 1024)
 
 
+UTILITY_DEFAULTS = {"extract": "local/documents", "segment": "local/documents"}
+UTILITY_KEYS = ("extract", "segment", "summarize", "translate", "schema")
+
+
+@dataclass(slots=True, frozen=True)
+class FetchConfig:
+    """How the gateway fetches a utility's `url`: which non-public hosts or networks it may reach
+    (none by default), and its size, time and redirect bounds."""
+
+    allow_hosts: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
+    max_mb: float = 50.0
+    timeout: float = 30.0
+    max_redirects: int = 5
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
 @dataclass(slots=True, frozen=True)
 class Config:
     server: ServerConfig
@@ -76,11 +97,15 @@ class Config:
     models: Mapping[str, AliasConfig]
     keys: Mapping[str, KeyConfig]
     source: str = "environment"
+    # The model each document utility uses when a request names none ([utilities]).
+    utilities: Mapping[str, str] = field(default_factory=lambda: dict(UTILITY_DEFAULTS))
+    fetch: FetchConfig = field(default_factory=FetchConfig)
 
 
 MIN_SECRET = 16
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
-                "gemini": "https://generativelanguage.googleapis.com"}
+                "gemini": "https://generativelanguage.googleapis.com", "deepl": "https://api.deepl.com",
+                "tika": "http://127.0.0.1:9998", "docling": "http://127.0.0.1:5001"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -297,8 +322,40 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     return KeyConfig(name, sha, models, rpm)
 
 
+def _utilities(raw: Any, env: Mapping[str, str], providers: Mapping[str, ProviderConfig],
+               aliases: Mapping[str, AliasConfig]) -> dict[str, str]:
+    r = _Reader(raw if raw is not None else {}, "utilities", env)
+    found = {name: model for name in UTILITY_KEYS if (model := r.string(name, UTILITY_DEFAULTS.get(name)))}
+    r.done()
+    for name, model in found.items():
+        provider, sep, _ = model.partition("/")
+        if model not in aliases and not (sep and provider in {"local", *providers}) and not any(
+                model in p.models for p in providers.values()):
+            raise ConfigError(f"utilities.{name}: {model!r} is no configured provider/model, alias or listed model")
+    return found
+
+
+def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
+    r = _Reader(raw if raw is not None else {}, "fetch", env)
+    fetch = FetchConfig(
+        allow_hosts=r.strings("allow_hosts"),
+        allow_networks=r.strings("allow_networks"),
+        max_mb=r.number("max_mb", 50.0),
+        timeout=r.number("timeout", 30.0),
+        max_redirects=r.integer("max_redirects", 5, 0, 50),
+    )
+    r.done()
+    for i, network in enumerate(fetch.allow_networks):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"fetch.allow_networks[{i}]: {network!r} is not a network (CIDR, such as "
+                              "10.0.0.0/8)") from None
+    return fetch
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys"}
+    known = {"server", "providers", "models", "keys", "utilities", "fetch"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -308,7 +365,8 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     digests = [k.sha256 for k in keys.values()]
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
-    return Config(_server(raw.get("server"), env), providers, models, keys, source)
+    return Config(_server(raw.get("server"), env), providers, models, keys, source,
+                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env))
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

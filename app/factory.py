@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
@@ -19,6 +20,7 @@ from interlingua.app.config import Config, ProviderConfig
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
+from interlingua.middleware.fetch import FetchMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
@@ -68,9 +70,13 @@ class Gateway:
             self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
             self.ledger.start()
         keys = {k.sha256: Principal(k.name, k.models, k.rpm) for k in config.keys.values()}
+        fetch = config.fetch
+        self.fetcher = Fetcher(allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
+                               max_bytes=fetch.max_bytes, timeout=fetch.timeout, max_redirects=fetch.max_redirects)
         app: Any = Dispatcher(self.catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
-        app = RoutingMiddleware(app, self.catalog)
+        app = FetchMiddleware(app, self.fetcher)
+        app = RoutingMiddleware(app, self.catalog, config.utilities)
         self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
         app = ResponsesStateMiddleware(app, self.responses)
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
@@ -96,6 +102,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.catalog.aclose()
+        await self.fetcher.aclose()
         self.responses.close()
         self.reasoning.close()
         if self.ledger is not None:

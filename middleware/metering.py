@@ -118,4 +118,5 @@ class MeteringMiddleware:
             characters=usage.characters,
             audio_seconds=usage.audio_seconds,
             images=usage.images or 0,
+            pages=usage.pages,
         ))

@@ -10,7 +10,9 @@ python-multipart: text fields become strings, and each file part is written stra
 `SpooledTemporaryFile`, in memory up to `spool_bytes` and on disk beyond, so an upload is held
 once, never as a whole body plus its parts. The codec gets an `ir.Form`; the spools are closed
 when the request is over. An application/x-www-form-urlencoded body becomes an `ir.Form` of text
-fields, so a codec that takes forms takes both.
+fields, so a codec that takes forms takes both. An operation that `takes_document` (the document
+utilities) may also be sent the document itself as the body, in any other content type: it is
+spooled the same way, as an `ir.Form` whose one upload is `file`, named by `Content-Disposition`.
 """
 
 from __future__ import annotations
@@ -55,14 +57,17 @@ class NormalisationMiddleware:
             await self.app(scope, receive, send)
             return
         cap = self.max_body_bytes
-        content_type = b""
+        content_type = disposition = b""
         for name, value in scope["headers"]:
             if name == b"content-length" and _exceeds(value, cap):
                 await send_error(scope, send, _too_large(cap))
                 return
             if name == b"content-type":
                 content_type = value
-        reader: FormReader | None = None
+            elif name == b"content-disposition":
+                disposition = value
+        reader: FormReader | DocumentReader | None = None
+        operation = state.get(OPERATION)
         try:
             try:
                 if content_type[:19].lower() == b"multipart/form-data":
@@ -71,6 +76,11 @@ class NormalisationMiddleware:
                     if not await self._read(scope, receive, send, reader.write):
                         return
                     parsed: Any = reader.finish()
+                elif operation is not None and operation.takes_document and _is_document(content_type):
+                    reader = DocumentReader(content_type, disposition, self.spool_bytes)
+                    if not await self._read(scope, receive, send, reader.write):
+                        return
+                    parsed = reader.form
                 else:
                     chunks: list[bytes] = []
                     if not await self._read(scope, receive, send, chunks.append):
@@ -122,6 +132,35 @@ def _exceeds(length: bytes, cap: int) -> bool:
     """Whether a Content-Length says more than `cap` bytes, however many digits it has."""
     digits = length.lstrip(b"0")
     return digits.isdigit() and (len(digits) > len(str(cap)) or int(digits) > cap)
+
+
+def _is_document(content_type: bytes) -> bool:
+    """Whether a body of this type is a document rather than the request's fields."""
+    kind = content_type.partition(b";")[0].strip().lower()
+    return bool(kind) and kind not in (b"application/json", b"application/x-www-form-urlencoded")
+
+
+def _append(upload: Upload, data: bytes | memoryview) -> None:
+    """Spool `data` into `upload`, keeping its first bytes as its `head`."""
+    if len(upload.head) < HEAD_BYTES:
+        upload.head += bytes(data[:HEAD_BYTES - len(upload.head)])
+    upload.file.write(data)
+    upload.size += len(data)
+
+
+class DocumentReader:
+    """A body that is the document itself, spooled as the one upload `file` of an `ir.Form`."""
+
+    __slots__ = ("form", "_upload")
+
+    def __init__(self, content_type: bytes, disposition: bytes, spool_bytes: int) -> None:
+        filename = parse_options_header(disposition)[1].get(b"filename", b"") if disposition else b""
+        self._upload = Upload("file", filename.decode("utf-8", "replace"), content_type.decode("latin-1").strip(),
+                              SpooledTemporaryFile(max_size=spool_bytes))
+        self.form = Form(files=[self._upload])
+
+    def write(self, chunk: bytes) -> None:
+        _append(self._upload, chunk)
 
 
 def _url_encoded(body: bytes) -> Form:
@@ -193,10 +232,7 @@ class FormReader:
         if upload is None:
             self._text += data[start:end]  # type: ignore[operator]  # _text is a bytearray whenever no upload is open
             return
-        if len(upload.head) < HEAD_BYTES:
-            upload.head += data[start:min(end, start + HEAD_BYTES - len(upload.head))]
-        upload.file.write(memoryview(data)[start:end])
-        upload.size += end - start
+        _append(upload, memoryview(data)[start:end])
 
     def _on_part_end(self) -> None:
         if self._text is not None:

@@ -23,6 +23,7 @@ IMAGE_MODELS = ("oa/gpt-image-1", "oa/dall-e-3", "gm/gemini-2.5-flash-image")
 WAV = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(range(256)) * 8
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PNG_B64 = base64.b64encode(PNG).decode()
+MARKDOWN = b"# Title\n\nA first paragraph.\n\n## Part\n\n- one\n- two\n"
 STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
 
@@ -196,4 +197,18 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                      for m in IMAGE_MODELS for files in ((), (("file", ("a.png", "image/png", PNG)),))]),
     "transcribe": (175, [form("/v1/transcribe", "utility", ("model", "oa/whisper-1"),
                               ("file", ("a.wav", "audio/wav", WAV)), ("language", "en"), ("instructions", "x"))]),
+    # The document utilities: no `url` seeds, so that no broken request makes the gateway resolve a name.
+    "extract": (60, [form("/v1/extract", "utility", ("model", "local/documents"), ("file", ("a.md", "text/markdown",
+                                                                                           MARKDOWN)),
+                          headers=(("accept", "application/json"),)),
+                     form("/v1/extract", "utility", ("file", ("a.html", "text/html", b"<main><p>Hi</p></main>")))]),
+    "segment": (60, [Seed("POST", "/v1/segment", "utility", {"text": MARKDOWN.decode(), "segment_length": 8,
+                                                              "segment_overlap": 2}),
+                     form("/v1/segment", "utility", ("file", ("a.md", "text/markdown", MARKDOWN)),
+                          ("segment_length", "16"))]),
+    "summarize": (40, [Seed("POST", "/v1/summarize", "utility", {"input": "Rain all day.", "model": "oa/gpt-x"})]),
+    "translate": (40, [Seed("POST", "/v1/translate", "utility", {"input": "Hello", "language": "de",
+                                                                  "model": "oa/gpt-x"}),
+                       form("/v1/translate", "utility", ("file", ("a.md", "text/markdown", MARKDOWN)),
+                            ("lang", "German"), ("model", "oa/gpt-x"))]),
 }

@@ -61,7 +61,7 @@ rpm = 60
 key_sha256 = "{OPS_SHA.upper()}"
 """
 
-KIND_NAMES = "one of openai, anthropic, gemini, local"
+KIND_NAMES = "one of openai, anthropic, gemini, local, tika, docling, azure-document-intelligence, deepl"
 
 
 def cfg(text: str, env: Mapping[str, str] | None = None) -> Config:
@@ -217,7 +217,7 @@ def test_provider_key_literal_and_default() -> None:
     ("text", "message"),
     [
         # unknown keys, at every level
-        ("foo = 1\n", "foo: unknown key (expected one of keys, models, providers, server)"),
+        ("foo = 1\n", "foo: unknown key (expected one of fetch, keys, models, providers, server, utilities)"),
         ('[provider.p]\ntype = "openai"\n', "provider: unknown key"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         (P + "timout = 5\n", "providers.p.timout: unknown key"),

@@ -200,23 +200,24 @@ def test_totals_and_format(tmp_path: Path) -> None:
 
     assert totals(path) == [
         dict(key="", model="gpt-4o", requests=1, errors=0, input_tokens=1, cached_tokens=0, output_tokens=1,
-             reasoning_tokens=0, characters=0, audio_seconds=0.0, images=0, avg_ttfb_ms=None, avg_total_ms=5.0),
+             reasoning_tokens=0, characters=0, audio_seconds=0.0, images=0, pages=0, avg_ttfb_ms=None,
+             avg_total_ms=5.0),
         dict(key="alice", model="gpt-4o", requests=3, errors=2, input_tokens=40, cached_tokens=6,
-             output_tokens=10, reasoning_tokens=3, characters=0, audio_seconds=0.0, images=0, avg_ttfb_ms=200.0,
-             avg_total_ms=200.0),
+             output_tokens=10, reasoning_tokens=3, characters=0, audio_seconds=0.0, images=0, pages=0,
+             avg_ttfb_ms=200.0, avg_total_ms=200.0),
         dict(key="bob", model="claude", requests=1, errors=0, input_tokens=100, cached_tokens=0,
-             output_tokens=50, reasoning_tokens=0, characters=12, audio_seconds=1.5, images=2, avg_ttfb_ms=10.0,
-             avg_total_ms=30.0),
+             output_tokens=50, reasoning_tokens=0, characters=12, audio_seconds=1.5, images=2, pages=0,
+             avg_ttfb_ms=10.0, avg_total_ms=30.0),
     ]
     assert format_totals(totals(path)).splitlines() == [
-        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  CHARS  AUDIO S  IMAGES  AVG TTFB MS"
-        "  AVG TOTAL MS",
-        "-      gpt-4o         1       0      1       0       1          0      0      0.0       0            -"
-        "           5.0",
-        "alice  gpt-4o         3       2     40       6      10          3      0      0.0       0        200.0"
-        "         200.0",
-        "bob    claude         1       0    100       0      50          0     12      1.5       2         10.0"
-        "          30.0",
+        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  CHARS  AUDIO S  IMAGES  PAGES"
+        "  AVG TTFB MS  AVG TOTAL MS",
+        "-      gpt-4o         1       0      1       0       1          0      0      0.0       0      0"
+        "            -           5.0",
+        "alice  gpt-4o         3       2     40       6      10          3      0      0.0       0      0"
+        "        200.0         200.0",
+        "bob    claude         1       0    100       0      50          0     12      1.5       2      0"
+        "         10.0          30.0",
     ]
 
 

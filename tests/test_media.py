@@ -21,7 +21,7 @@ from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects import OPENAI_CHAT, gemini_images
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.providers import GeminiProvider, OpenAIProvider, Target
-from interlingua.adapters.providers.openai import UPLOAD_CHUNK, _stream_pieces
+from interlingua.adapters.providers.base import UPLOAD_CHUNK, stream_pieces
 from interlingua.adapters.storage.ledger import totals
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware import normalise
@@ -536,7 +536,7 @@ def test_an_upload_streams_from_its_spool_in_chunks_each_reader_at_its_own_offse
     pieces = media.form_pieces([("model", "m")], [upload], "B")
 
     async def read_two_at_once() -> tuple[list[bytes], list[bytes]]:
-        first, second = _stream_pieces(pieces), _stream_pieces(pieces)
+        first, second = stream_pieces(pieces), stream_pieces(pieces)
         a, b = [await anext(first), await anext(first)], [await anext(second)]
         b += [chunk async for chunk in second]  # the other reader moved the spool meanwhile
         return a + [chunk async for chunk in first], b

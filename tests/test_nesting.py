@@ -8,6 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import OPENAI_CHAT
 from interlingua.middleware.nesting import MAX_DEPTH, nests_deeper
 from interlingua.middleware.normalise import NormalisationMiddleware
@@ -43,7 +44,7 @@ def test_the_limit_is_inclusive_and_strings_do_not_count() -> None:
 
 def test_a_body_nested_too_deep_is_a_400_naming_the_body() -> None:
     inner = Recorder()
-    state = {DIALECT: OPENAI_CHAT, OPERATION: "chat", PARAMS: {}}
+    state = {DIALECT: OPENAI_CHAT, OPERATION: ops.CHAT, PARAMS: {}}
     deep = b'{"model": "m", "messages": ' + b"[" * 120 + b"]" * 120 + b"}"
     out = run(call(NormalisationMiddleware(inner), body=deep, headers=[(b"content-type", b"application/json")],
                    state=state))

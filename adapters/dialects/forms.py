@@ -45,6 +45,26 @@ def is_image(head: bytes) -> bool:
     return image_type(head) is not None
 
 
+# Headers ------------------------------------------------------------------------------------------
+
+
+def accept_ranges(accept: str) -> dict[str, float]:
+    """The media ranges of an `Accept` header, lower case, each with its quality value."""
+    ranges: dict[str, float] = {}
+    for item in accept.split(","):
+        kind, _, params = item.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranges[kind.strip().lower()] = quality
+    return ranges
+
+
 # Text fields --------------------------------------------------------------------------------------
 
 

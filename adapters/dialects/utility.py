@@ -1,8 +1,9 @@
-"""The gateway's own utility forms, client side: `POST /v1/render` and `POST /v1/transcribe`.
+"""The gateway's own utility APIs, client side: `POST /v1/render`, `/v1/transcribe`, and the
+document utilities `/v1/extract`, `/v1/segment`, `/v1/summarize` and `/v1/translate`.
 
-Each is one model call asked with a plain form and answered with the thing itself, not JSON, for
-scripts, `curl -F` and HTML forms. They are the existing requests, served by the same providers
-and the dispatcher's relay as OpenAI's endpoints:
+Each is one model call asked with a plain form (or JSON) and answered with the thing itself where
+it can be, for scripts, `curl -F` and HTML forms. Render and transcribe are the existing requests,
+served by the same providers and the dispatcher's relay as OpenAI's endpoints:
 
 - `render` is an `ir.ImageRequest`: `model`, `prompt` (or `input`), and reference images as `file`
   parts, which make it an edit. It is answered with the image's bytes, of the type `Accept` prefers
@@ -10,6 +11,11 @@ and the dispatcher's relay as OpenAI's endpoints:
   the upstream made it; the content type always says what the bytes are.
 - `transcribe` is an `ir.TranscriptionRequest`: `file`, `model`, `language`, and `instructions`,
   which is the transcription's prompt. It is answered with the transcript as text/plain.
+
+The document utilities are an `ir.DocumentRequest` (decoded in `documents.py`), answered with an
+`ir.Document` (text/plain, or with `Accept: application/json` the document with its pages and
+blocks), `ir.Segments` (a JSON list) or `ir.Rendered` (a summary, a translation, a JSON object
+that fits a schema: bytes of their own type).
 
 Providers answer these in IR (`ir.ImageResponse`, `ir.Transcript`), since the answer is not the
 upstream's bytes. Errors are OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, `type`
@@ -26,11 +32,13 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import forms
+from interlingua.adapters.dialects import documents, forms
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import ClientDialect, Passthrough, Route, StreamEncoder
 
-_ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE}
+_ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE, "/v1/extract": ops.EXTRACT,
+           "/v1/segment": ops.SEGMENT, "/v1/summarize": ops.SUMMARIZE, "/v1/translate": ops.TRANSLATE}
+_DOCUMENTS = frozenset({ops.EXTRACT, ops.SEGMENT, ops.SUMMARIZE, ops.TRANSLATE})
 _RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})
 _TRANSCRIBE_FIELDS = frozenset({"model", "language", "instructions", "file"})
 # What `Accept` may choose, PNG first: it wins a tie, and is what every image upstream makes.
@@ -50,18 +58,7 @@ def _form(body: Any, known: frozenset[str]) -> tuple[ir.Form, forms.Values]:
 
 def output_format(accept: str) -> str | None:
     """The image type `Accept` prefers, by quality value, as `output_format`; None for PNG."""
-    ranges: dict[str, float] = {}
-    for item in accept.split(","):
-        kind, _, params = item.partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        ranges[kind.strip().lower()] = quality
+    ranges = forms.accept_ranges(accept)
 
     def wanted(image_type: str) -> float:
         for key in (image_type, "image/*", "*/*"):
@@ -110,7 +107,16 @@ def encode_error_body(error: ir.GatewayError) -> bytes:
                                    "code": error.code}})
 
 
-UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest
+def encode_document(document: ir.Document) -> bytes:
+    return orjson.dumps({
+        "text": document.text,
+        "pages": [{"page": p.page, "unit": p.unit, "width": p.width, "height": p.height} for p in document.pages],
+        "blocks": [{"page": b.page, "text": b.text, "state": b.state, "score": b.score, "polygon": b.polygon}
+                   for b in document.blocks],
+    })
+
+
+UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest | ir.DocumentRequest
 
 
 class Utility(ClientDialect[UtilityRequest]):
@@ -120,10 +126,14 @@ class Utility(ClientDialect[UtilityRequest]):
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         operation = _ROUTES.get(path)
-        return Route(operation, {}) if operation is not None and method == "POST" else None
+        if operation is None or method != "POST":
+            return None
+        return Route(operation, documents.query_params(query) if operation in _DOCUMENTS else {})
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
                        params: Mapping[str, str]) -> UtilityRequest:
+        if operation in _DOCUMENTS:
+            return documents.decode(operation, body, headers, params)
         return decode_render(body, headers) if operation is ops.RENDER else decode_transcribe(body)
 
     def encode_result(self, result: Any, request: UtilityRequest) -> bytes:
@@ -131,14 +141,28 @@ class Utility(ClientDialect[UtilityRequest]):
             return base64.b64decode(result.images[0].data or "")  # one image: the first the upstream made
         if isinstance(result, ir.Transcript):
             return result.text.encode()
+        if isinstance(result, ir.Document):
+            layout = isinstance(request, ir.DocumentRequest) and request.layout
+            return encode_document(result) if layout else result.text.encode()
+        if isinstance(result, ir.Segments):
+            return orjson.dumps([{"text": s.text, "start": s.start, "end": s.end} for s in result.segments])
+        if isinstance(result, ir.Rendered):
+            return result.body
         raise TypeError(f"no utility encoding for {type(result).__name__}")
 
     def result_type(self, result: Any, request: UtilityRequest) -> str:
         if isinstance(result, ir.ImageResponse):
             return result.images[0].media_type or "application/octet-stream"
+        if isinstance(result, ir.Rendered):
+            return result.media_type
+        if isinstance(result, ir.Segments) or (
+                isinstance(result, ir.Document) and isinstance(request, ir.DocumentRequest) and request.layout):
+            return "application/json"
         return "text/plain; charset=utf-8"
 
     def stream_encoder(self, request: UtilityRequest) -> StreamEncoder:
+        if isinstance(request, ir.DocumentRequest):
+            raise TypeError("document utilities answer whole, never as a stream")
         return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
 
     def encode_error(self, error: ir.GatewayError) -> bytes:

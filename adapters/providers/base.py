@@ -9,6 +9,7 @@ target may be tried.
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, replace
@@ -18,9 +19,10 @@ import httpx
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import context, slots, stops
+from interlingua.adapters.providers import chat_utilities, context, slots, stops
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -186,6 +188,24 @@ class Provider(ABC):
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         raise self._no("images")
 
+    # Document utilities: a chat model summarises, translates and extracts into a schema -----------
+
+    async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
+        if request.schema is None:
+            raise ir.GatewayError("invalid_request", f"model {self.name}/{model} is a chat model: it extracts into a "
+                                  "`schema` only; without one, ask an extraction backend (local/documents)",
+                                  param="model")
+        return Result(await chat_utilities.extract(self, request, model))
+
+    async def segment(self, request: ir.DocumentRequest, model: str) -> Reply:
+        raise self._no("segmenting")
+
+    async def summarize(self, request: ir.DocumentRequest, model: str) -> Reply:
+        return Result(await chat_utilities.summarize(self, request, model))
+
+    async def translate(self, request: ir.DocumentRequest, model: str) -> Reply:
+        return Result(await chat_utilities.translate(self, request, model))
+
     def _no(self, capability: str) -> ir.GatewayError:
         return ir.GatewayError("invalid_request", f"upstream {self.name} has no {capability}", param="model")
 
@@ -278,9 +298,20 @@ class Provider(ABC):
             yield batch
         self._remember(parts)
 
+    async def upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload],
+                     headers: list[tuple[str, str]] | None = None) -> httpx.Response:
+        """POST a multipart body built afresh for this attempt, its files read from their spools
+        as the upstream takes them; its length is known, so the upstream gets a Content-Length."""
+        boundary = secrets.token_hex(16)
+        pieces = media.form_pieces(fields, files, boundary)
+        length = [("content-length", str(media.form_length(pieces)))]
+        return await self.open(path, stream_pieces(pieces), length + (headers or []),
+                               content_type=f"multipart/form-data; boundary={boundary}")
+
     async def open(self, path: str, body: bytes | AsyncIterable[bytes], headers: list[tuple[str, str]] | None = None,
-                   content_type: str | None = None) -> httpx.Response:
-        """POST `body` and return the response once its status is known to be a success.
+                   content_type: str | None = None, method: str = "POST") -> httpx.Response:
+        """Send `body` (POST unless `method` says otherwise) and return the response once its status
+        is known to be a success.
 
         The request goes straight to the transport: `AsyncClient.send` would add URL merging, auth
         and redirect hooks and a cookie jar, a third of the gateway's time per request, and a
@@ -294,7 +325,7 @@ class Provider(ABC):
                 self._urls[path] = url
         own = self.headers if content_type is None else [
             *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
-        request = httpx.Request("POST", url, headers=own + headers if headers else own,
+        request = httpx.Request(method, url, headers=own + headers if headers else own,
                                 content=body, extensions={"timeout": self.timeout})
         try:
             response = await self.transport.handle_async_request(request)
@@ -344,6 +375,27 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
     if rest:
         yield rest
         decoder.close()  # raises the failure held back for `rest`, if there is one
+
+
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def stream_pieces(pieces: list[bytes | ir.Upload]) -> AsyncIterator[bytes]:
+    """The body's bytes, each upload read in chunks at this reader's own offset, so an abandoned
+    attempt that still holds the spool cannot move another attempt's position. A spool on disk was
+    just written and is read from the page cache, quick enough not to need a thread."""
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            yield piece
+            continue
+        offset = 0
+        while offset < piece.size:
+            piece.file.seek(offset)
+            chunk = piece.file.read(min(UPLOAD_CHUNK, piece.size - offset))
+            if not chunk:
+                raise ir.GatewayError("internal", f"upload {piece.name} is shorter than it was")
+            offset += len(chunk)
+            yield chunk
 
 
 def read_upload(upload: ir.Upload) -> bytes:

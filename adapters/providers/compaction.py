@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from interlingua.adapters import ir
+from interlingua.adapters.providers.asking import ask
 from interlingua.adapters.providers.tokens import estimate_tokens
-from interlingua.adapters.replies import Result
 
 if TYPE_CHECKING:
     from interlingua.adapters.providers.base import Provider
@@ -59,12 +59,7 @@ async def compact(request: ir.ChatRequest, compaction: ir.Compaction, provider: 
     earlier, current = rest[:last_user], rest[last_user:]
     if not earlier:
         return request
-    ask = ir.ChatRequest(model=request.model, dialect="interlingua", max_tokens=SUMMARY_TOKENS, messages=[
-        ir.Message("system", [ir.Text(f"{INSTRUCTION}\n{compaction.instructions}" if compaction.instructions
-                                      else INSTRUCTION)]), ir.Message("user", [ir.Text(_transcript(earlier))])])
-    reply = await provider.chat(ask, model)
-    if not isinstance(reply, Result):  # a request in no client's dialect, not streamed: always IR
-        raise TypeError(f"a summary came back as {type(reply).__name__}")
-    summary = "".join(p.text for c in reply.result.choices for p in c.message.parts if isinstance(p, ir.Text))
+    instruction = f"{INSTRUCTION}\n{compaction.instructions}" if compaction.instructions else INSTRUCTION
+    summary, _ = await ask(provider, model, instruction, _transcript(earlier), max_tokens=SUMMARY_TOKENS)
     note = ir.Message("user", [ir.Text(f"Summary of the earlier conversation (compacted by the gateway):\n{summary}")])
     return replace(request, messages=[*system, note, *current])

@@ -1,8 +1,11 @@
 """The `local` kind: models embedded in the gateway, needing no network and no key.
 
-Today one model, `all-minilm-l6-v2` sentence embeddings (`adapters/local/minilm.py`), run on a
-worker thread so the event loop keeps serving while it computes. It is configured by default, so
-`local/all-minilm-l6-v2` works on a fresh install with no configuration.
+Two models: `all-minilm-l6-v2` sentence embeddings (`adapters/local/minilm.py`), and `documents`,
+the embedded document reader and splitter (`adapters/documents/`) that /v1/extract and
+/v1/segment use by default. Both run on a worker thread so the event loop keeps serving while
+they compute. The provider is configured by default, so `local/all-minilm-l6-v2` and
+`local/documents` work on a fresh install with no configuration. `documents` is not listed among
+the models, as it is no model a chat or embeddings client could use.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from typing import Any, cast
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.documents import reader
+from interlingua.adapters.documents.segment import segment
 from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
 from interlingua.adapters.providers.base import Provider
-from interlingua.adapters.replies import Reply
+from interlingua.adapters.providers.chat_utilities import text_of
+from interlingua.adapters.replies import Reply, Result
+
+DOCUMENTS = "documents"
 
 
 class LocalProvider(Provider):
@@ -31,7 +39,7 @@ class LocalProvider(Provider):
         return {}
 
     def capabilities(self, model: str) -> tuple[str, ...]:
-        return ("embeddings",) if model == MODEL_ID else ()
+        return ("embeddings",) if model == MODEL_ID else ("extract", "segment") if model == DOCUMENTS else ()
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         raise ir.GatewayError("invalid_request", f"model {model!r} does not chat", param="model")
@@ -56,3 +64,27 @@ class LocalProvider(Provider):
 
     def _embed_texts(self, texts: list[str]) -> tuple[list[list[float]], int]:
         return self.minilm.embed(texts), self.minilm.count_tokens(texts)
+
+    async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
+        self._documents(model)
+        if request.schema is not None:
+            raise ir.GatewayError("invalid_request", "extracting into a `schema` needs a chat model: give one as "
+                                  "`model`, or name a default as `schema` under [utilities] in the config",
+                                  param="model")
+        upload = request.file
+        if upload is None:
+            raise ir.invalid("file", "is required")
+        document = await asyncio.to_thread(reader.read, upload.file, upload.content_type, upload.filename,
+                                           request.layout)
+        return Result(document)
+
+    async def segment(self, request: ir.DocumentRequest, model: str) -> Reply:
+        self._documents(model)
+        text, media_type, usage = await text_of(request)
+        segments = await asyncio.to_thread(segment, text, media_type, request.segment_length, request.segment_overlap)
+        return Result(ir.Segments(segments, usage))
+
+    def _documents(self, model: str) -> None:
+        if model != DOCUMENTS:
+            raise ir.GatewayError("not_found", f"model {self.name}/{model} does not exist (documents are read by "
+                                  f"{self.name}/{DOCUMENTS})", param="model", code="model_not_found")

@@ -15,8 +15,6 @@ another dialect (the utility forms) gets the answer decoded into IR instead, for
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -81,7 +79,7 @@ class OpenAIProvider(Provider):
         return await self._media_reply(response, request, stream=True)  # audio streams as it is made
 
     async def transcribe(self, request: ir.TranscriptionRequest, model: str) -> Reply:
-        response = await self._upload("/audio/transcriptions", *media.transcription_form(request, model))
+        response = await self.upload("/audio/transcriptions", *media.transcription_form(request, model))
         if request.dialect != CHAT.name:
             transcript = media.decode_transcription_response(self.parse(await self.read(response)), request)
             return Result(transcript)
@@ -89,18 +87,10 @@ class OpenAIProvider(Provider):
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         path, body = media.image_request(request, model)
-        response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self._upload(path, *body))
+        response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self.upload(path, *body))
         if request.dialect != CHAT.name:
             return Result(media.decode_image_response(self.parse(await self.read(response)), request))
         return await self._media_reply(response, request, stream=request.stream)
-
-    async def _upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload]) -> httpx.Response:
-        """POST a multipart body built afresh for this attempt, its files read from their spools
-        as the upstream takes them; its length is known, so the upstream gets a Content-Length."""
-        boundary = secrets.token_hex(16)
-        pieces = media.form_pieces(fields, files, boundary)
-        return await self.open(path, _stream_pieces(pieces), [("content-length", str(media.form_length(pieces)))],
-                               content_type=f"multipart/form-data; boundary={boundary}")
 
     async def _media_reply(self, response: httpx.Response, request: MediaRequest, stream: bool) -> Reply:
         media_type = response.headers.get("content-type")
@@ -108,24 +98,3 @@ class OpenAIProvider(Provider):
             return Chunks(self.chunks(response), response.aclose, media_type)
         body = await self.read(response)
         return Body(body, media_type, media.usage_of(request, body))
-
-
-UPLOAD_CHUNK = 64 * 1024
-
-
-async def _stream_pieces(pieces: list[bytes | ir.Upload]) -> AsyncIterator[bytes]:
-    """The body's bytes, each upload read in chunks at this reader's own offset, so an abandoned
-    attempt that still holds the spool cannot move another attempt's position. A spool on disk was
-    just written and is read from the page cache, quick enough not to need a thread."""
-    for piece in pieces:
-        if isinstance(piece, bytes):
-            yield piece
-            continue
-        offset = 0
-        while offset < piece.size:
-            piece.file.seek(offset)
-            chunk = piece.file.read(min(UPLOAD_CHUNK, piece.size - offset))
-            if not chunk:
-                raise ir.GatewayError("internal", f"upload {piece.name} is shorter than it was")
-            offset += len(chunk)
-            yield chunk

@@ -38,9 +38,10 @@ class UsageRecord:
     total_ms: float
     stream: bool
     estimated: bool  # tokens were estimated because a stream was cut short
-    characters: int = 0  # text spoken (speech)
+    characters: int = 0  # text spoken (speech), or of documents read
     audio_seconds: float = 0.0  # audio transcribed, where the upstream says how long
     images: int = 0  # images made
+    pages: int = 0  # document pages read
 
 
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS usage (
     estimated INTEGER NOT NULL,
     characters INTEGER NOT NULL DEFAULT 0,
     audio_seconds REAL NOT NULL DEFAULT 0,
-    images INTEGER NOT NULL DEFAULT 0
+    images INTEGER NOT NULL DEFAULT 0,
+    pages INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
 """
@@ -212,7 +214,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _ADDED = {"characters": "INTEGER NOT NULL DEFAULT 0", "audio_seconds": "REAL NOT NULL DEFAULT 0",
-          "images": "INTEGER NOT NULL DEFAULT 0"}
+          "images": "INTEGER NOT NULL DEFAULT 0", "pages": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
@@ -228,6 +230,7 @@ SELECT "key" AS key, model, COUNT(*) AS requests, SUM(status >= 400) AS errors,
        SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
        SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
        SUM(characters) AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images) AS images,
+       SUM(pages) AS pages,
        AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms
 FROM usage GROUP BY "key", model ORDER BY "key", model
 """
@@ -253,7 +256,7 @@ def totals(path: Path) -> list[dict[str, Any]]:
 
 
 _HEADER = ("KEY", "MODEL", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING",
-           "CHARS", "AUDIO S", "IMAGES", "AVG TTFB MS", "AVG TOTAL MS")
+           "CHARS", "AUDIO S", "IMAGES", "PAGES", "AVG TTFB MS", "AVG TOTAL MS")
 _LEFT = 2  # key and model are text, left-aligned; the numbers are right-aligned
 
 
@@ -270,7 +273,7 @@ def format_totals(rows: list[dict[str, Any]]) -> str:
             r["key"] or "-", r["model"], str(r["requests"]), str(r["errors"]),
             str(r["input_tokens"]), str(r["cached_tokens"]), str(r["output_tokens"]),
             str(r["reasoning_tokens"]), str(r["characters"]), f"{r['audio_seconds']:.1f}", str(r["images"]),
-            _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
+            str(r["pages"]), _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
         )
         for r in rows
     ]
