@@ -37,6 +37,14 @@ async def _embed(provider: Provider, request: Any, model: str) -> Reply:
     return Result(await provider.embed(request, model))
 
 
+async def _search(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.search(request, model))
+
+
+async def _rerank(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.rerank(request, model))
+
+
 CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True)
 COUNT_TOKENS = Operation("count_tokens", "chat", _count)
 EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
@@ -48,6 +56,9 @@ IMAGE_GENERATIONS = Operation("images.generations", "images", lambda p, request,
 IMAGE_EDITS = Operation("images.edits", "images", lambda p, request, model: p.images(request, model), streams=True)
 RENDER = Operation("render", "images", lambda p, request, model: p.images(request, model))
 TRANSCRIBE = Operation("transcribe", "transcription", lambda p, request, model: p.transcribe(request, model))
+SEARCH = Operation("search", "search", _search)
+RERANK = Operation("rerank", "rerank", _rerank)
+RESEARCH = Operation("research", "research", lambda p, request, model: p.research(request, model), streams=True)
 MODELS_LIST = Operation("models.list", metered=False)
 MODELS_GET = Operation("models.get", metered=False)
 RESPONSES_GET = Operation("responses.get", metered=False)
@@ -56,5 +67,5 @@ RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
-    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
+    SEARCH, RERANK, RESEARCH, MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})

@@ -37,6 +37,8 @@ class ProviderConfig:
     connect_timeout: float = 10.0
     api: str = "chat"  # openai only: "chat" or "responses"
     drop: tuple[str, ...] = ()  # top-level fields of the upstream's request body to leave out
+    max_texts: int = 1000  # passages one rerank request may hold
+    max_chars: int = 1_000_000  # characters in them, all told
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,7 +81,10 @@ class Config:
 
 MIN_SECRET = 16
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
-                "gemini": "https://generativelanguage.googleapis.com"}
+                "gemini": "https://generativelanguage.googleapis.com", "tavily": "https://api.tavily.com",
+                "exa": "https://api.exa.ai", "brave": "https://api.search.brave.com",
+                "cohere": "https://api.cohere.com", "jina": "https://api.jina.ai/v1",
+                "voyage": "https://api.voyageai.com/v1"}
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -236,6 +241,8 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         connect_timeout=r.number("connect_timeout", 10.0),
         api=r.string("api", "chat"),
         drop=r.strings("drop"),
+        max_texts=r.integer("max_texts", 1000),
+        max_chars=r.integer("max_chars", 1_000_000),
     )
     r.done()
     for i, field_name in enumerate(provider.drop):
@@ -258,7 +265,7 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
         provider, sep, model = target.partition("/")
         if not sep or not model:
             raise ConfigError(f"{path}.targets[{i}]: {target!r} is not provider/model")
-        if provider not in providers:
+        if provider not in providers and provider != "local":  # the embedded provider is always there
             raise ConfigError(f"{path}.targets[{i}]: unknown provider {provider!r}")
     return AliasConfig(name, targets)
 

@@ -46,6 +46,8 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
         reasoning_store=reasoning_store,
         drop=config.drop,
         seal=seal,
+        max_texts=config.max_texts,
+        max_chars=config.max_chars,
         **options,
     )
 

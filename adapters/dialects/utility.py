@@ -1,4 +1,5 @@
-"""The gateway's own utility forms, client side: `POST /v1/render` and `POST /v1/transcribe`.
+"""The gateway's own utility forms, client side: `POST /v1/render` and `POST /v1/transcribe` here,
+and the retrieval forms (search, rerank, research) in `retrieval.py`.
 
 Each is one model call asked with a plain form and answered with the thing itself, not JSON, for
 scripts, `curl -F` and HTML forms. They are the existing requests, served by the same providers
@@ -26,11 +27,11 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import forms
+from interlingua.adapters.dialects import forms, retrieval
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import ClientDialect, Passthrough, Route, StreamEncoder
 
-_ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE}
+_ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE, **retrieval.ROUTES}
 _RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})
 _TRANSCRIBE_FIELDS = frozenset({"model", "language", "instructions", "file"})
 # What `Accept` may choose, PNG first: it wins a tie, and is what every image upstream makes.
@@ -110,7 +111,7 @@ def encode_error_body(error: ir.GatewayError) -> bytes:
                                    "code": error.code}})
 
 
-UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest
+UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest | ir.SearchRequest | ir.RerankRequest | ir.ResearchRequest
 
 
 class Utility(ClientDialect[UtilityRequest]):
@@ -124,9 +125,18 @@ class Utility(ClientDialect[UtilityRequest]):
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
                        params: Mapping[str, str]) -> UtilityRequest:
+        if operation is ops.SEARCH:
+            return retrieval.decode_search(body, self.name)
+        if operation is ops.RERANK:
+            return retrieval.decode_rerank(body, self.name)
+        if operation is ops.RESEARCH:
+            return retrieval.decode_research(body, headers, self.name)
         return decode_render(body, headers) if operation is ops.RENDER else decode_transcribe(body)
 
     def encode_result(self, result: Any, request: UtilityRequest) -> bytes:
+        payload = retrieval.PAYLOADS.get(type(result))
+        if payload is not None:
+            return orjson.dumps(payload(result, request))
         if isinstance(result, ir.ImageResponse):
             return base64.b64decode(result.images[0].data or "")  # one image: the first the upstream made
         if isinstance(result, ir.Transcript):
@@ -134,12 +144,18 @@ class Utility(ClientDialect[UtilityRequest]):
         raise TypeError(f"no utility encoding for {type(result).__name__}")
 
     def result_type(self, result: Any, request: UtilityRequest) -> str:
+        if type(result) in retrieval.PAYLOADS:
+            return "application/json"
         if isinstance(result, ir.ImageResponse):
             return result.images[0].media_type or "application/octet-stream"
         return "text/plain; charset=utf-8"
 
     def stream_encoder(self, request: UtilityRequest) -> StreamEncoder:
-        return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
+        if isinstance(request, ir.ResearchRequest):
+            return retrieval.ResearchStream(encode_error_body)
+        if isinstance(request, ir.ImageRequest | ir.TranscriptionRequest):
+            return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
+        raise TypeError(f"{type(request).__name__} is never answered as a stream")
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)
