@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -62,6 +62,7 @@ class Provider(ABC):
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
     signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
+    key_env: ClassVar[str | None] = None  # where a key usually comes from, for a kind that cannot work without
 
     def __init__(
         self,
@@ -191,7 +192,7 @@ class Provider(ABC):
 
     def missing_key(self) -> str | None:
         """What to set, when this provider cannot work without a key it was not given."""
-        return None
+        return missing_key(self.name, type(self), self.key)
 
     async def search(self, request: ir.SearchRequest, model: str) -> ir.SearchResults:
         raise self._no("search")
@@ -375,6 +376,13 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
     if rest:
         yield rest
         decoder.close()  # raises the failure held back for `rest`, if there is one
+
+
+def missing_key(name: str, kind: type[Provider], key: str | None) -> str | None:
+    """What to set for provider `name` of `kind`, given `key`; None when nothing is missing."""
+    if key or kind.key_env is None:
+        return None
+    return f"providers.{name}.key (for example \"${{{kind.key_env}}}\")"
 
 
 def read_upload(upload: ir.Upload) -> bytes:

@@ -30,7 +30,6 @@ class RetrievalProvider(Provider):
     chat_path = ""
     serves: ClassVar[str]  # search or rerank
     default: ClassVar[str]
-    key_env: ClassVar[str | None] = None  # the variable a key usually comes from, when one is required
     auth_scheme: ClassVar[str] = "bearer"  # or the name of the header that carries the key
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
@@ -43,11 +42,6 @@ class RetrievalProvider(Provider):
 
     def model_for(self, capability: str) -> str | None:
         return self.default if capability == self.serves else None
-
-    def missing_key(self) -> str | None:
-        if self.key or self.key_env is None:
-            return None
-        return f"providers.{self.name}.key (for example \"${{{self.key_env}}}\")"
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         raise ir.GatewayError("invalid_request", f"model {self.name}/{model} does not chat", param="model")
