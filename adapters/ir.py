@@ -212,7 +212,8 @@ class Usage:
     reasoning_tokens: int = 0
     extra: dict[str, Any] | None = None  # dialect fields with no neutral meaning, for a round trip
     # What the ledger meters besides tokens.
-    characters: int = 0  # of text spoken
+    characters: int = 0  # of text spoken, or of a document read
+    pages: int = 0  # of documents read
     audio_seconds: float = 0.0  # of audio transcribed, where the upstream reports it
     images: int | None = None  # made; None for an answer that is not an image answer
     estimated: bool = False  # the upstream never reported usage: counted from what was seen
@@ -509,6 +510,87 @@ class UtilityRequest:
     model: str | None
     params: dict[str, Any]
     dialect: str = "utility"
+
+
+# Documents ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Page:
+    """A page of an extracted document, 1-based, with its size in `unit` (point for PDF, inch for
+    slides, pixel for images); None where the format has no page geometry (DOCX, HTML, text)."""
+
+    page: int
+    unit: str | None = None
+    width: float | None = None
+    height: float | None = None
+
+
+@dataclass(slots=True)
+class Block:
+    """A run of text on a page: a line, a paragraph, a cell or a check box, where the backend can
+    place it (`polygon`, corners clockwise from the top left, in the page's unit). `state` is
+    `checked` or `unchecked` for a check box; `score` the backend's confidence (OCR)."""
+
+    page: int
+    text: str
+    polygon: list[list[float]] | None = None
+    state: str | None = None
+    score: float | None = None
+
+
+@dataclass(slots=True)
+class Document:
+    """A document as extracted: its text, its pages and its placed blocks, with what reading it
+    cost (`usage.pages`, `usage.characters`)."""
+
+    text: str
+    pages: list[Page] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    media_type: str = "text/plain"  # the type the document was read as
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class Segment:
+    text: str
+    start: int  # character offsets into the extracted text, end exclusive
+    end: int
+
+
+@dataclass(slots=True)
+class Segments:
+    segments: list[Segment]
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class Rendered:
+    """A utility's answer as bytes of its own type: a summary, a translation (text, Markdown,
+    HTML or a translated document)."""
+
+    body: bytes
+    media_type: str
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class DocumentRequest:
+    """extract, segment, summarize or translate. The input is `text`, or `file` (an upload, the raw
+    body, or the page fetched from `url` before a target is asked). `layout` asks for the document
+    (pages and blocks), not just its text; `schema` for a JSON object in that JSON Schema."""
+
+    operation: str
+    model: str | None
+    dialect: str
+    text: str | None = None
+    file: Upload | None = None
+    url: str | None = None
+    layout: bool = False
+    schema: dict[str, Any] | None = None
+    segment_length: int = 512
+    segment_overlap: int = 0
+    language: str | None = None
 
 
 # Retrieval: search, rerank, research ----------------------------------------------------------------

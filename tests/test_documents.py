@@ -1,0 +1,169 @@
+"""The embedded document reader, format by format, on documents made by the libraries users make
+them with (python-docx, python-pptx, openpyxl) or written byte by byte (PDF), and on bad input:
+corrupt and encrypted documents are 422s that say which, unknown formats 415s."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import docx
+import openpyxl
+import pptx
+import pytest
+from docx.oxml import parse_xml
+from pptx.util import Inches
+
+from interlingua.adapters import ir
+from interlingua.adapters.documents import kinds, reader
+from tests.documents import encrypted_pdf, page_lines, pdf, png, text_image, text_pdf
+
+
+def saved(document: Any) -> io.BytesIO:
+    out = io.BytesIO()
+    document.save(out)
+    return out
+
+
+def refused(data: bytes, content_type: str = "", filename: str = "") -> ir.GatewayError:
+    with pytest.raises(ir.GatewayError) as caught:
+        reader.read(io.BytesIO(data), content_type, filename)
+    return caught.value
+
+
+def test_pdf_text_pages_and_placed_lines() -> None:
+    document = reader.read(io.BytesIO(text_pdf(3, lines=5)), "application/octet-stream", "", layout=True)
+    assert document.media_type == kinds.PDF
+    assert document.text.split("\n\n")[1].split("\n") == page_lines(1, 5)
+    assert [(p.page, p.unit, p.width, p.height) for p in document.pages] == [(i, "point", 612, 792) for i in (1, 2, 3)]
+    first = document.blocks[0]
+    assert (first.page, first.text) == (1, page_lines(0, 5)[0])
+    (left, top), _, (right, bottom), _ = first.polygon or []
+    assert 71 <= left <= 74 and 58 <= top < 72 < bottom <= 76 and right > 300  # the baseline is 72 pt down
+    assert document.usage == ir.Usage(characters=len(document.text), pages=3)
+
+
+def test_pdf_check_boxes_report_their_state() -> None:
+    data = pdf([["Terms accepted:"]])
+    fields = []
+    for name, state in (("agree", "/Yes"), ("spam", "/Off")):
+        fields.append(f"<< /Type /Annot /Subtype /Widget /FT /Btn /T ({name}) /Rect [200 700 212 712] /V {state} "
+                      f"/AS {state} /P 4 0 R >>")
+    annots = " ".join(fields)
+    data = data.replace(b"/Contents 5 0 R >>", f"/Contents 5 0 R /Annots [{annots}] >>".encode())
+    data = data.replace(b"/Pages 2 0 R >>", b"/Pages 2 0 R /AcroForm << /Fields [] >> >>")
+    document = reader.read(io.BytesIO(data), layout=True)
+    boxes = [(b.text, b.state) for b in document.blocks if b.state]
+    assert boxes == [("agree", "checked"), ("spam", "unchecked")]
+
+
+def test_a_scanned_pdf_page_is_read_by_ocr() -> None:
+    import pypdfium2 as pdfium
+
+    scan = pdfium.PdfDocument.new()
+    page = scan.new_page(612, 792)
+    image = pdfium.PdfImage.new(scan)
+    image.set_bitmap(pdfium.PdfBitmap.from_pil(text_image(["Scanned page of a contract"], size=36)))
+    image.set_matrix(pdfium.PdfMatrix().scale(500, 60).translate(50, 650))
+    page.insert_obj(image)
+    page.gen_content()
+    out = io.BytesIO()
+    scan.save(out)
+    document = reader.read(out, layout=True)
+    assert document.text == "Scanned page of a contract"
+    assert document.blocks[0].score and document.blocks[0].score > 0.5
+
+
+def test_docx_paragraphs_tables_and_check_boxes() -> None:
+    made = docx.Document()
+    made.add_heading("Quarterly report", 1)
+    made.add_paragraph("Revenue grew.")
+    table = made.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text, table.cell(1, 0).text = "region", "sales", "north"
+    paragraph = made.add_paragraph("Approved ")
+    paragraph._p.append(parse_xml(
+        '<w:sdt xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+        'xmlns:w14="http://schemas.microsoft.com/office/word/2010/wordml"><w:sdtPr><w14:checkbox>'
+        '<w14:checked w14:val="1"/></w14:checkbox></w:sdtPr><w:sdtContent><w:r><w:t>\u2612</w:t></w:r>'
+        '</w:sdtContent></w:sdt>'))
+    document = reader.read(saved(made), filename="report.docx", layout=True)
+    assert document.text == "Quarterly report\n\nRevenue grew.\n\nregion\tsales\n\nnorth\t\n\nApproved \u2612"
+    assert [(b.text, b.state) for b in document.blocks if b.state] == [("Approved \u2612", "checked")]
+
+
+def test_pptx_slides_in_order_with_shapes_placed() -> None:
+    made = pptx.Presentation()
+    for title in ("First slide", "Second slide"):
+        slide = made.slides.add_slide(made.slide_layouts[6])
+        slide.shapes.add_textbox(Inches(1), Inches(2), Inches(4), Inches(1)).text_frame.text = title
+    document = reader.read(saved(made), layout=True)
+    assert document.text == "First slide\n\nSecond slide"
+    assert [(p.page, p.unit, p.width, p.height) for p in document.pages] == [(1, "inch", 10, 7.5), (2, "inch", 10, 7.5)]
+    assert document.blocks[1].polygon == [[1, 2], [5, 2], [5, 3], [1, 3]]
+
+
+def test_xlsx_sheets_as_rows_with_their_columns_kept() -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Prices"
+    sheet["A1"], sheet["C1"], sheet["A2"], sheet["B2"] = "item", 3.5, "tea", True
+    book.create_sheet("Empty")["B1"] = "only"
+    assert reader.read(saved(book)).text == "## Prices\nitem\t\t3.5\ntea\tTRUE\n\n## Empty\n\tonly"
+
+
+def test_html_main_content_without_navigation() -> None:
+    page = (b"<html><head><title>t</title><style>p{}</style></head><body><nav><a href=/>Home</a></nav>"
+            b"<header>Site name</header><main><h1>Article</h1><p>First <b>bold</b> point.</p>"
+            b"<ul><li>one</li><li>two</li></ul></main><aside>Ads</aside><footer>Copyright</footer></body></html>")
+    assert reader.read(io.BytesIO(page), "text/html; charset=utf-8").text == (
+        "# Article\n\nFirst bold point.\n\n- one\n\n- two")
+
+
+@pytest.mark.parametrize("data, content_type, filename, expected", [
+    (b"# Title\n\nBody.", "text/markdown", "", kinds.MARKDOWN),
+    (b"a,b\n1,2\n", "", "table.csv", kinds.CSV),
+    (b'{"a": 1}', "application/json", "", kinds.JSON),
+    ("caf\u00e9".encode("latin-1"), "text/plain; charset=latin-1", "", kinds.TEXT),
+    (b"\xef\xbb\xbfplain", "", "", kinds.TEXT),
+])
+def test_text_formats(data: bytes, content_type: str, filename: str, expected: str) -> None:
+    document = reader.read(io.BytesIO(data), content_type, filename, layout=True)
+    assert document.media_type == expected
+    assert document.text == data.decode("latin-1" if "latin" in content_type else "utf-8-sig")
+    assert document.blocks and document.blocks[0].page == 1
+
+
+def test_an_image_is_read_by_ocr_with_placed_lines() -> None:
+    image = text_image(["Invoice number 4711", "Total due 250 EUR"])
+    document = reader.read(io.BytesIO(png(image)), layout=True)
+    assert document.text == "Invoice number 4711\nTotal due 250 EUR"
+    assert document.pages == [ir.Page(1, "pixel", image.width, image.height)]
+    assert len(document.blocks) == 2 and all(b.polygon and b.score for b in document.blocks)
+
+
+@pytest.mark.parametrize("data, content_type, filename, status, words", [
+    (b"%PDF-1.4 broken", "", "", 422, "corrupt"),
+    (encrypted_pdf(), "", "", 422, "encrypted"),
+    (b"PK\x03\x04 not a zip at all", "", "x.docx", 422, "corrupt"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "", "secret.docx", 422, "encrypted"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "application/msword", "", 415, "application/msword"),
+    (b"\x00\x01binary", "application/x-tar", "", 415, "application/x-tar"),
+    (b"\x89PNG\r\n\x1a\nnot an image", "", "", 422, "corrupt"),
+    (b'{"a": ', "application/json", "", 422, "JSON"),
+    (b"\xff\xfe\xfa", "text/plain", "", 422, "utf-8"),
+    (b"   \n", "text/plain", "", 422, "no text"),
+])
+def test_bad_documents(data: bytes, content_type: str, filename: str, status: int, words: str) -> None:
+    error = refused(data, content_type, filename)
+    assert (error.status, error.param) == (status, "file")
+    assert words in error.message
+
+
+def test_unsupported_types_are_named_with_what_is_taken() -> None:
+    error = refused(b"\x00\x01", "application/zip")
+    assert "application/pdf" in error.message and kinds.DOCX in error.message
+
+
+def test_document_text_of_fetched_bytes() -> None:
+    assert reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
