@@ -11,6 +11,7 @@ from typing import Any
 
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.providers import KINDS, Provider
+from interlingua.adapters.providers.research import ResearchProvider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
@@ -34,7 +35,9 @@ LOCAL = "local"
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
-    options = {"api": config.api} if config.type == "openai" else {}
+    options: dict[str, Any] = {"api": config.api} if config.type == "openai" else {}
+    if config.research is not None:
+        options["research"] = config.research
     return KINDS[config.type](
         config.name,
         config.url,
@@ -64,6 +67,9 @@ class Gateway:
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
         self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
                                {n: a.targets for n, a in config.models.items()})
+        for provider in self.catalog.providers.values():
+            if isinstance(provider, ResearchProvider):  # the agent routes its own models through the catalog
+                provider.bind(self.catalog.resolve)
         self.ledger: Ledger | None = None
         if config.server.ledger:
             self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)

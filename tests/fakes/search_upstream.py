@@ -18,9 +18,9 @@
   "news", "results": [...]}`); `count` above 20 is a 422; errors `{"type": "ErrorResponse", "error":
   {"detail", "status", "code"}}`.
 
-Every fake answers from the same six pages (`PAGES`), filtering by domain where its API has a
-parameter for it, and not by `site:` operators. `fail(status)` makes the next request answer that
-status; `requests` records (method, path, query, headers, body).
+Every fake answers from the same six pages (`PAGES`, or the `pages` it is given), filtering by
+domain where its API has a parameter for it, and not by `site:` operators. `fail(status)` makes
+the next request answer that status; `requests` records (method, path, query, headers, body).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def _under(url: str, domains: list[str]) -> bool:
 
 
 class FakeSearch(Streaming):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, pages: list[tuple[str, str, str]] | None = None) -> None:
         self.kind = kind
+        self.pages = pages or PAGES
         self.url = ""
         self.requests: list[tuple[str, str, dict[str, str], dict[str, str], Any]] = []
         self.disconnects = 0
@@ -102,7 +103,7 @@ class FakeSearch(Streaming):
         results = [{"url": u, "title": t, "content": _marked(t, c), "engine": "duckduckgo", "engines": ["duckduckgo"],
                     "score": 1.0 / (i + 1), "category": request.query.get("categories", "general"),
                     "parsed_url": ["https", _host(u), "/", "", "", ""], "positions": [i + 1]}
-                   for i, (u, t, c) in enumerate(PAGES)]
+                   for i, (u, t, c) in enumerate(self.pages)]
         return web.json_response({"query": q, "number_of_results": len(results), "results": results, "answers": [],
                                   "corrections": [], "infoboxes": [], "suggestions": [], "unresponsive_engines": []})
 
@@ -111,7 +112,7 @@ class FakeSearch(Streaming):
                  "days", "time_range", "include_answer", "include_raw_content", "include_images"}
         if not isinstance(body, dict) or not body.get("query") or set(body) - known:
             return web.json_response({"detail": {"error": "Invalid request"}}, status=400)
-        pages = [p for p in PAGES if (not body.get("include_domains") or _under(p[0], body["include_domains"]))
+        pages = [p for p in self.pages if (not body.get("include_domains") or _under(p[0], body["include_domains"]))
                  and not _under(p[0], body.get("exclude_domains") or [])]
         results = [{"title": t, "url": u, "content": c, "score": round(0.9 - i / 10, 2), "raw_content": None}
                    for i, (u, t, c) in enumerate(pages[:body.get("max_results", 5)])]
@@ -123,7 +124,7 @@ class FakeSearch(Streaming):
                  "contents", "startPublishedDate", "endPublishedDate"}
         if not isinstance(body, dict) or not body.get("query") or set(body) - known:
             return web.json_response({"error": "Invalid request body"}, status=400)
-        pages = [p for p in PAGES if (not body.get("includeDomains") or _under(p[0], body["includeDomains"]))
+        pages = [p for p in self.pages if (not body.get("includeDomains") or _under(p[0], body["includeDomains"]))
                  and not _under(p[0], body.get("excludeDomains") or [])]
         chars = ((body.get("contents") or {}).get("text") or {}).get("maxCharacters", 10_000)
         results = [{"id": u, "title": t, "url": u, "publishedDate": "2026-11-01T00:00:00.000Z", "author": None,
@@ -138,7 +139,7 @@ class FakeSearch(Streaming):
                 "detail": "Unable to validate request parameter(s).", "status": 422, "code": "VALIDATION"}},
                 status=422)
         results = [{"title": t, "url": u, "description": _marked(t, c), "age": "2 days ago", "type": "search_result",
-                    "extra_snippets": ["More about " + t + "."]} for u, t, c in PAGES[:count]]
+                    "extra_snippets": ["More about " + t + "."]} for u, t, c in self.pages[:count]]
         if request.path.endswith("/news/search"):
             return web.json_response({"type": "news", "query": {"original": q}, "results": results})
         return web.json_response({"type": "search", "query": {"original": q},
