@@ -86,7 +86,7 @@ DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api
                 "gemini": "https://generativelanguage.googleapis.com", "tavily": "https://api.tavily.com",
                 "exa": "https://api.exa.ai", "brave": "https://api.search.brave.com",
                 "cohere": "https://api.cohere.com", "jina": "https://api.jina.ai/v1",
-                "voyage": "https://api.voyageai.com/v1"}
+                "voyage": "https://api.voyageai.com/v1", "perplexity": "https://api.perplexity.ai"}
 
 _NO_URL = frozenset({"local", "research"})  # kinds that run in the gateway and reach no upstream of their own
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -2,7 +2,8 @@
 model scripted with the agent's three calls (plan, read, write), a fake SearXNG whose results
 point at pages that a real local HTTP server serves, fetched and read by the shared fetcher and
 document reader. Streamed (named SSE events) and whole; one ledger row with every call's tokens;
-a client that leaves stops the work and its upstream stream; the page bound holds."""
+a client that leaves stops the work and its upstream stream; the page bound holds. And the upstream
+research models, Perplexity's and OpenAI's deep research, passed through with their citations."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from tests.asgi import run
 from tests.fakes import openai_upstream as fo
+from tests.fakes.research_upstream import CITATIONS, FakeResearchModels
 from tests.fakes.search_upstream import FakeSearch
 from tests.harness import gateway, provider
 from tests.support import sse_events
@@ -140,5 +142,35 @@ def test_research_events_are_json(tmp_path: Path) -> None:
             reply = await http.post("/v1/research", json={"input": QUESTION, "stream": True})
             for event in sse_events(reply.content):
                 assert event.data == orjson.dumps(event.json())
+
+    run(scenario())
+
+
+def test_upstream_research_models_pass_through(tmp_path: Path) -> None:
+    """Perplexity's deep research model and an OpenAI deep research model, their citations as sources."""
+    async def scenario() -> None:
+        async with FakeResearchModels() as up, gateway(tmp_path, providers={
+                "pplx": {"type": "perplexity", "url": up.url, "key": "pplx-secret"},
+                "oai": {"type": "openai", "url": up.url + "/v1", "key": "sk-upstream-secret"}}) as (_, url), \
+                httpx.AsyncClient(base_url=url, timeout=30) as http:
+            reply = await http.post("/v1/research", json={"input": "Where do llamas live?", "model": "pplx"})
+            assert reply.json() == {"content": "Llamas live in the Andes [1], near Peru [2].", "sources": [
+                {"url": CITATIONS[0], "title": "Llamas"}, {"url": CITATIONS[1], "title": CITATIONS[1]}]}
+            assert up.requests[-1] == {"model": "sonar-deep-research",
+                                       "messages": [{"role": "user", "content": "Where do llamas live?"}]}
+            deep = await http.post("/v1/research", json={"input": "Llamas?", "model": "oai/o3-deep-research"},
+                                   headers={"accept": "text/event-stream"})
+            events = sse_events(deep.content)
+            assert [e.name for e in events] == ["delta", "done"]
+            assert events[1].json() == {
+                "content": "Llamas [1] were domesticated in the Andes. [1] They carry loads. [2]",
+                "sources": [{"url": CITATIONS[0], "title": "Llamas"}, {"url": CITATIONS[1], "title": "Peru"}]}
+            assert up.requests[-1] == {"model": "o3-deep-research", "input": "Llamas?",
+                                       "tools": [{"type": "web_search_preview"}]}
+            chat_only = await http.post("/v1/research", json={"input": "x", "model": "oai/gpt-x"})
+            assert chat_only.status_code == 400 and chat_only.json()["error"]["param"] == "model"
+        rows = sqlite3.connect(tmp_path / "usage.sqlite3").execute(
+            "select upstream, status, input_tokens, output_tokens, reasoning_tokens from usage").fetchall()
+        assert rows[:2] == [("pplx/sonar-deep-research", 200, 12, 40, 20), ("oai/o3-deep-research", 200, 30, 90, 60)]
 
     run(scenario())

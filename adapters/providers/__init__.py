@@ -9,6 +9,7 @@ from interlingua.adapters.providers.gemini import GeminiProvider
 from interlingua.adapters.providers.jina import JinaProvider
 from interlingua.adapters.providers.local import LocalProvider
 from interlingua.adapters.providers.openai import OpenAIProvider
+from interlingua.adapters.providers.perplexity import PerplexityProvider
 from interlingua.adapters.providers.research import ResearchProvider
 from interlingua.adapters.providers.searxng import SearXNGProvider
 from interlingua.adapters.providers.tavily import TavilyProvider
@@ -19,6 +20,7 @@ KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "anthropic": Anthr
                                     "gemini": GeminiProvider, "local": LocalProvider,
                                     "searxng": SearXNGProvider, "tavily": TavilyProvider, "exa": ExaProvider,
                                     "brave": BraveProvider, "cohere": CohereProvider, "jina": JinaProvider,
-                                    "voyage": VoyageProvider, "tei": TEIProvider, "research": ResearchProvider}
+                                    "voyage": VoyageProvider, "tei": TEIProvider, "research": ResearchProvider,
+                                    "perplexity": PerplexityProvider}
 
 __all__ = ["KINDS", "Provider", "Target"]

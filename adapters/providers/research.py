@@ -64,7 +64,7 @@ class ResearchProvider(Provider):
         events = agent.research(request.input, self.settings, tools)
         if not request.stream:
             return Result(await agent.report_of(events))
-        return Events(_batches(events), events.aclose)  # type: ignore[attr-defined]  # an async generator
+        return Events(_batches(events), events.aclose)
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

@@ -17,7 +17,7 @@ step starts past it; the report is always written from what was found). Cancelli
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +83,8 @@ class _Run:
                 or asyncio.get_running_loop().time() >= self.deadline)
 
 
-async def research(question: str, settings: Settings, tools: Tools) -> AsyncIterator[ir.Progress | ir.UsageReport]:
+async def research(question: str, settings: Settings, tools: Tools
+                   ) -> AsyncGenerator[ir.Progress | ir.UsageReport, None]:
     """Run the agent, yielding its progress, the report and finally the usage of every model call."""
     run = _Run(question, settings, asyncio.get_running_loop().time() + settings.max_seconds)
     plan, usage = await tools.ask(PLAN, question)
