@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters import ir
-from interlingua.adapters.providers.retrieval import RetrievalProvider
+from interlingua.adapters.providers.retrieval import RetrievalProvider, given
 
 TEXT_CHARS = 1000
 
@@ -25,15 +25,9 @@ class ExaProvider(RetrievalProvider):
 
     async def search(self, request: ir.SearchRequest, model: str) -> ir.SearchResults:
         body: dict[str, Any] = {"query": request.query, "numResults": request.limit, "type": model,
-                                "contents": {"text": {"maxCharacters": TEXT_CHARS}}}
-        if request.included:
-            body["includeDomains"] = request.included
-        if request.excluded:
-            body["excludeDomains"] = request.excluded
-        if request.category:
-            body["category"] = request.category
-        if request.location:
-            body["userLocation"] = request.location
+                                "contents": {"text": {"maxCharacters": TEXT_CHARS}},
+                                **given(includeDomains=request.included, excludeDomains=request.excluded,
+                                        category=request.category, userLocation=request.location)}
         payload = await self.post_json("/search", body)
         return self.collect(payload.get("results") if isinstance(payload, dict) else None, _hit, request)
 

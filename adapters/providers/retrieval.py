@@ -109,6 +109,11 @@ def keep(hits: list[ir.SearchHit], request: ir.SearchRequest) -> ir.SearchResult
     return ir.SearchResults(kept[:request.limit])
 
 
+def given(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value: an API's optional parameters, sent only when the client set them."""
+    return {name: value for name, value in fields.items() if value}
+
+
 def site_operators(request: ir.SearchRequest) -> str:
     """The domains as query operators, for engines that read `site:` in the query text."""
     included = " OR ".join(f"site:{d}" for d in request.included)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlingua.adapters import ir
-from interlingua.adapters.providers.retrieval import RetrievalProvider
+from interlingua.adapters.providers.retrieval import RetrievalProvider, given
 
 TOPICS = ("general", "news", "finance")
 
@@ -24,15 +24,9 @@ class TavilyProvider(RetrievalProvider):
     async def search(self, request: ir.SearchRequest, model: str) -> ir.SearchResults:
         if request.category is not None and request.category not in TOPICS:
             raise ir.invalid("category", f"Tavily's categories are {', '.join(TOPICS)}")
-        body: dict[str, Any] = {"query": request.query, "max_results": min(request.limit, 20), "search_depth": model}
-        if request.included:
-            body["include_domains"] = request.included
-        if request.excluded:
-            body["exclude_domains"] = request.excluded
-        if request.category:
-            body["topic"] = request.category
-        if request.location:
-            body["country"] = request.location.lower()
+        body: dict[str, Any] = {"query": request.query, "max_results": min(request.limit, 20), "search_depth": model,
+                                **given(include_domains=request.included, exclude_domains=request.excluded,
+                                        topic=request.category, country=(request.location or "").lower())}
         payload = await self.post_json("/search", body)
         return self.collect(payload.get("results") if isinstance(payload, dict) else None, _hit, request)
 
