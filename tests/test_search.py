@@ -120,5 +120,7 @@ def test_bad_search_input(tmp_path: Path) -> None:
             assert await error({"query": "q", "category": "images"}) == (400, "category")
             assert await error({"query": "q", "page": 2}) == (400, "page")
             assert await error({"query": "q", "model": "local"}) == (400, "model")  # cannot search
+            form = await http.post("/v1/search", data={"query": "q", "limit": "ten"})
+            assert form.status_code == 400 and form.json()["error"]["param"] == "limit"
 
     run(scenario())

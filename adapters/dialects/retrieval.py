@@ -85,7 +85,7 @@ class Fields:
     def integer(self, name: str) -> int | None:
         value = self.values.get(name)
         if self.form and value:
-            value = natural(value[-1])
+            value = natural(value[-1]) or 0  # not a number: refused below
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
