@@ -174,3 +174,18 @@ def test_upstream_research_models_pass_through(tmp_path: Path) -> None:
         assert rows[:2] == [("pplx/sonar-deep-research", 200, 12, 40, 20), ("oai/o3-deep-research", 200, 30, 90, 60)]
 
     run(scenario())
+
+
+def test_the_time_bound_cuts_a_slow_step_and_still_reports(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with setup(tmp_path, max_seconds=0.5) as (url, chat, search), \
+                httpx.AsyncClient(base_url=url, timeout=30) as http:
+            chat.script(fo.text(PLAN, head_delay=5), fo.text("Nothing was found in time."))
+            started = asyncio.get_running_loop().time()
+            reply = await http.post("/v1/research", json={"input": QUESTION, "model": "deep"})
+            assert asyncio.get_running_loop().time() - started < 4  # the plan's 5 s were not waited out
+            assert reply.json() == {"content": "Nothing was found in time.", "sources": []}
+            assert search.requests == []  # no step started after the deadline
+            assert chat.requests[-1].json["stream"] is True  # the report was still written
+
+    run(scenario())

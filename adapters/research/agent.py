@@ -9,9 +9,10 @@ search backend and the shared fetcher, and tests can drive it with fakes over re
 Each step is reported as it happens (`ir.Progress`: `query`, `source`, `note`, then the report
 as `delta` pieces and `done` with the whole answer), followed by one `ir.UsageReport` holding the
 tokens of every model call, so the ledger records the request as one row. Bounded by `Settings`:
-rounds of searching, pages read, tokens spent (no new round starts past it) and wall time (no new
-step starts past it; the report is always written from what was found). Cancelling the generator
-(a client that left) cancels the step in flight, and with it the upstream request.
+rounds of searching, pages read, tokens spent (no new round starts past it) and wall time (a
+step still running at the deadline is cancelled, and the report is written from what was found).
+Cancelling the generator (a client that left) cancels the step in flight, and with it the
+upstream request.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from interlingua.adapters import ir
+
+T = TypeVar("T")
 
 PAGE_CHARS = 6000  # of a page's text shown to the model
 PAGES_PER_ROUND = 3
@@ -87,29 +90,33 @@ async def research(question: str, settings: Settings, tools: Tools
                    ) -> AsyncGenerator[ir.Progress | ir.UsageReport, None]:
     """Run the agent, yielding its progress, the report and finally the usage of every model call."""
     run = _Run(question, settings, asyncio.get_running_loop().time() + settings.max_seconds)
-    plan, usage = await tools.ask(PLAN, question)
+    plan, usage = await _within(run, tools.ask(PLAN, question)) or ("", None)
     run.add(usage)
     queries = _strings(_json(plan).get("queries"))[:3] or [question]
     for round_number in range(1, settings.max_rounds + 1):
         hits: list[list[ir.SearchHit]] = []
         for query in queries:
+            if run.spent:
+                break
             yield ir.Progress("query", {"query": query, "round": round_number})
-            hits.append(await tools.search(query, HITS_PER_QUERY))
+            hits.append(await _within(run, tools.search(query, HITS_PER_QUERY)) or [])
         pages: list[tuple[int, str]] = []
         for hit in _most_promising(hits, run, min(PAGES_PER_ROUND, settings.max_pages - len(run.sources))):
             if run.spent:
                 break
             try:
-                text = await tools.read(hit.source)
+                text = await _within(run, tools.read(hit.source))
             except ir.GatewayError:
                 continue  # a page that cannot be read is no source
+            if text is None:
+                break
             run.sources.append(ir.Source(hit.source, hit.title or hit.source))
             number = len(run.sources)
             yield ir.Progress("source", {"n": number, "url": hit.source, "title": hit.title})
             pages.append((number, text[:PAGE_CHARS]))
         if not pages:
             break
-        reply, usage = await tools.ask(READ, _reading(question, run, pages))
+        reply, usage = await _within(run, tools.ask(READ, _reading(question, run, pages))) or ("", None)
         run.add(usage)
         verdict = _json(reply)
         for note in verdict.get("notes") or []:
@@ -142,6 +149,15 @@ async def report_of(events: AsyncIterator[ir.Progress | ir.UsageReport]) -> ir.R
         elif isinstance(event, ir.UsageReport):
             report.usage = event.usage
     return report
+
+
+async def _within(run: _Run, step: Awaitable[T]) -> T | None:
+    """`step`'s result, or None when the run's time is up before it ends (the step is cancelled)."""
+    try:
+        async with asyncio.timeout_at(run.deadline):
+            return await step
+    except TimeoutError:
+        return None
 
 
 def _most_promising(hits: list[list[ir.SearchHit]], run: _Run, count: int) -> list[ir.SearchHit]:
