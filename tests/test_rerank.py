@@ -55,7 +55,8 @@ def test_local_rerank_orders_every_text_and_keeps_duplicate_indexes(tmp_path: Pa
 
 def test_cohere_sdk_v1_and_v2_rerank_by_base_url_alone(tmp_path: Path) -> None:
     """LangChain's CohereRerank calls `ClientV2.rerank` (query, documents, model, top_n,
-    max_tokens_per_doc); LlamaIndex's calls the v1 client's `rerank`."""
+    max_tokens_per_doc) and LlamaIndex's `ClientV2.rerank` (model, top_n, query, documents); older
+    code calls the v1 client's `rerank`, with `return_documents` and object documents."""
     async def scenario() -> None:
         async with _local(tmp_path) as (_, url):
             v2 = cohere.AsyncClientV2(api_key="sk-anything", base_url=url)
@@ -64,6 +65,8 @@ def test_cohere_sdk_v1_and_v2_rerank_by_base_url_alone(tmp_path: Path) -> None:
             assert len(answer.results) == 3 and {answer.results[0].index, answer.results[1].index} == {1, 3}
             scores = [r.relevance_score for r in answer.results]
             assert scores == sorted(scores, reverse=True)
+            llama = await v2.rerank(model="rerank-v3.5", top_n=2, query=QUERY, documents=TEXTS)
+            assert [r.index for r in llama.results] == [r.index for r in answer.results[:2]]
             v1 = cohere.AsyncClient(api_key="sk-anything", base_url=url)
             old = await v1.rerank(model="rerank-v3.5", query=QUERY, documents=TEXTS, return_documents=True)
             assert sorted(r.index for r in old.results) == [0, 1, 2, 3]
