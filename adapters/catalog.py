@@ -2,7 +2,10 @@
 
 A model is addressed as `provider/model` (always routable to a configured provider), by an alias
 (its ordered targets), or by a bare name that providers list (each listing provider, in config
-order, so two providers of one model back each other up).
+order, so two providers of one model back each other up). The retrieval utilities add two names:
+a provider's own name (`tavily`) is its default model, and the name of the capability itself
+(`search`, `rerank`, `research`, what a client that names no model asks for) is every provider
+that has a default model for it, in config order, the embedded `local` provider last.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Iterable, Mapping
 
 from interlingua.adapters.dialects.base import ModelCard
 from interlingua.adapters.providers import Provider, Target
+
+DEFAULTED = ("search", "rerank", "research")  # capabilities a client may ask for without naming a model
 
 
 class Catalog:
@@ -30,6 +35,13 @@ class Catalog:
         targets = self.aliases.get(model) or self.listed.get(model)
         if targets:
             return targets
+        if model in DEFAULTED:
+            ordered = sorted(self.providers.values(), key=lambda p: p.kind == "local")  # stable: config order
+            return [Target(p, m) for p in ordered if (m := p.model_for(model))] or None
+        own = self.providers.get(model)
+        default = next((m for c in DEFAULTED if (m := own.model_for(c))), None) if own is not None else None
+        if own is not None and default:
+            return [Target(own, default)]
         provider, sep, upstream_model = model.partition("/")
         if sep and upstream_model and provider in self.providers:
             return [Target(self.providers[provider], upstream_model)]

@@ -369,8 +369,16 @@ class EditsApplied:
     edits: list[AppliedEdit]
 
 
+@dataclass(slots=True)
+class Progress:
+    """A named step of streamed research: `query`, `source`, `note`, `delta` (report text), `done`."""
+
+    name: str
+    data: Any
+
+
 StreamEvent = (StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
-               | EditsApplied)
+               | EditsApplied | Progress)
 
 
 # Errors -------------------------------------------------------------------------------------------
@@ -655,3 +663,99 @@ class DocumentRequest:
     segment_length: int = 512
     segment_overlap: int = 0
     language: str | None = None
+
+
+# Retrieval: search, rerank, research ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SearchRequest:
+    """A web search. `domains` keep the client's spelling: a leading `!` excludes the domain.
+    `model` names the search provider (or an alias of several, tried in order)."""
+
+    model: str
+    query: str
+    dialect: str
+    limit: int = 10
+    domains: list[str] = field(default_factory=list)
+    category: str | None = None
+    location: str | None = None
+
+    @property
+    def included(self) -> list[str]:
+        return [d for d in self.domains if not d.startswith("!")]
+
+    @property
+    def excluded(self) -> list[str]:
+        return [d[1:] for d in self.domains if d.startswith("!")]
+
+
+@dataclass(slots=True)
+class SearchHit:
+    """One result, best first; `metadata` holds what the backend says besides (date, engine, score)."""
+
+    source: str
+    title: str
+    content: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SearchResults:
+    hits: list[SearchHit]
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class RerankRequest:
+    """Passages to order by relevance to `query`. `shape` is how the client asked and wants its
+    answer: the gateway's own (`texts`, answered with `score` and `text`) or Cohere's and Jina's
+    (`documents`, answered with `relevance_score` and `document`). `documents` keeps each of those
+    as the client sent it (a string or an object), to be handed back."""
+
+    model: str
+    query: str
+    texts: list[str]
+    dialect: str
+    limit: int | None = None
+    shape: Literal["seed", "cohere"] = "seed"
+    documents: list[Any] | None = None
+    return_documents: bool = True
+
+
+@dataclass(slots=True)
+class Ranked:
+    index: int
+    score: float
+
+
+@dataclass(slots=True)
+class RerankResponse:
+    """Every passage asked for (up to the limit) by descending score, with its index in the request."""
+
+    model: str
+    results: list[Ranked]
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class ResearchRequest:
+    model: str
+    input: str
+    dialect: str
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class Source:
+    url: str
+    title: str
+
+
+@dataclass(slots=True)
+class ResearchReport:
+    """A Markdown report whose `[n]` markers cite `sources[n - 1]`."""
+
+    content: str
+    sources: list[Source]
+    usage: Usage | None = None

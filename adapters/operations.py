@@ -40,6 +40,14 @@ async def _embed(provider: Provider, request: Any, model: str) -> Reply:
     return Result(await provider.embed(request, model))
 
 
+async def _search(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.search(request, model))
+
+
+async def _rerank(provider: Provider, request: Any, model: str) -> Reply:
+    return Result(await provider.rerank(request, model))
+
+
 CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True)
 COUNT_TOKENS = Operation("count_tokens", "chat", _count)
 EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
@@ -59,6 +67,9 @@ SUMMARIZE = Operation("summarize", "summarize", lambda p, request, model: p.summ
                       defaulted=True, takes_document=True)
 TRANSLATE = Operation("translate", "translate", lambda p, request, model: p.translate(request, model), by_chat=True,
                       defaulted=True, takes_document=True)
+SEARCH = Operation("search", "search", _search)
+RERANK = Operation("rerank", "rerank", _rerank)
+RESEARCH = Operation("research", "research", lambda p, request, model: p.research(request, model), streams=True)
 MODELS_LIST = Operation("models.list", metered=False)
 MODELS_GET = Operation("models.get", metered=False)
 RESPONSES_GET = Operation("responses.get", metered=False)
@@ -67,6 +78,6 @@ RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
-    EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE,
+    EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})

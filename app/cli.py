@@ -7,6 +7,8 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 
+from interlingua.adapters.providers import KINDS
+from interlingua.adapters.providers.base import missing_key
 from interlingua.adapters.storage.ledger import format_totals, totals
 from interlingua.app.config import Config, ConfigError, from_env, load
 from interlingua.app.factory import LEDGER_FILE
@@ -25,8 +27,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def missing_keys(config: Config) -> list[str]:
+    """A line for each provider that cannot work without the key it was not given (search APIs)."""
+    return [f"provider {name} ({p.type}) has no key: set {missing}" for name, p in config.providers.items()
+            if (missing := missing_key(name, KINDS[p.type], p.key))]
+
+
 def serve(args: argparse.Namespace) -> int:
     config = _config(args.config)
+    for line in missing_keys(config):  # served all the same: its requests answer 400 saying what to set
+        print(f"interlingua: warning: {line}", file=sys.stderr)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     if not config.keys and not is_loopback(host) and not args.open:
@@ -49,7 +59,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     config = load(args.path)
-    print(f"{args.path}: ok")
+    missing = missing_keys(config)
+    print(f"{args.path}: " + (f"{len(missing)} error(s)" if missing else "ok"))
     for name, provider in config.providers.items():
         keyed = "with key" if provider.key else "no key"
         print(f"provider {name}: {provider.type} {provider.url} ({keyed}), {name}/* routable")
@@ -61,7 +72,9 @@ def check(args: argparse.Namespace) -> int:
                 print(f"model {model} -> {name}/{model}")
     for name, key in config.keys.items():
         print(f"key {name}: models {', '.join(key.models) or '*'}" + (f", {key.rpm} rpm" if key.rpm else ""))
-    return 0
+    for line in missing:
+        print(f"error: {line}")
+    return 1 if missing else 0
 
 
 def usage(args: argparse.Namespace) -> int:

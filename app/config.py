@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from interlingua.adapters.providers import KINDS
+from interlingua.adapters.research.agent import Settings as ResearchSettings
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,9 @@ class ProviderConfig:
     api: str = "chat"  # openai only: "chat" or "responses"
     drop: tuple[str, ...] = ()  # top-level fields of the upstream's request body to leave out
     context_window: Mapping[str, int] = field(default_factory=dict)  # tokens per model, for truncation
+    max_texts: int = 1000  # passages one rerank request may hold
+    max_chars: int = 1_000_000  # characters in them, all told
+    research: ResearchSettings | None = None  # type research only: the agent's models and bounds
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,8 +109,13 @@ class Config:
 MIN_SECRET = 16
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                 "gemini": "https://generativelanguage.googleapis.com", "deepl": "https://api.deepl.com",
-                "tika": "http://127.0.0.1:9998", "docling": "http://127.0.0.1:5001"}
+                "tika": "http://127.0.0.1:9998", "docling": "http://127.0.0.1:5001",
+                "tavily": "https://api.tavily.com", "exa": "https://api.exa.ai",
+                "brave": "https://api.search.brave.com", "cohere": "https://api.cohere.com",
+                "jina": "https://api.jina.ai/v1", "voyage": "https://api.voyageai.com/v1",
+                "perplexity": "https://api.perplexity.ai"}
 
+_NO_URL = frozenset({"local", "research"})  # kinds that run in the gateway and reach no upstream of their own
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -255,7 +264,7 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         raise ConfigError(f"{path}.type: is required (one of {', '.join(KINDS)})")
     if kind not in KINDS:
         raise ConfigError(f"{path}.type: unknown provider type {kind!r} (one of {', '.join(KINDS)})")
-    url = r.string("url", DEFAULT_URLS.get(kind, "http://local.invalid" if kind == "local" else None))
+    url = r.string("url", DEFAULT_URLS.get(kind, "http://local.invalid" if kind in _NO_URL else None))
     if not url:
         raise ConfigError(f"{path}.url: is required for type {kind!r}")
     if not url.startswith(("http://", "https://")):
@@ -272,6 +281,9 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         api=r.string("api", "chat"),
         drop=r.strings("drop"),
         context_window=r.table_of_integers("context_window"),
+        max_texts=r.integer("max_texts", 1000),
+        max_chars=r.integer("max_chars", 1_000_000),
+        research=_research(r, path) if kind == "research" else None,
     )
     r.done()
     for i, field_name in enumerate(provider.drop):
@@ -281,6 +293,16 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
     if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind != "openai"):
         raise ConfigError(f"{path}.api: must be chat or responses, and only for type openai")
     return provider
+
+
+def _research(r: _Reader, path: str) -> ResearchSettings:
+    """The research agent's keys: `chat` (required), `search`, and its bounds."""
+    chat = r.string("chat")
+    if not chat:
+        raise ConfigError(f"{path}.chat: is required for type 'research' (the chat model the agent uses)")
+    return ResearchSettings(chat=chat, search=r.string("search", "search"), max_rounds=r.integer("max_rounds", 3),
+                            max_pages=r.integer("max_pages", 8), max_tokens=r.integer("max_tokens", 60_000),
+                            max_seconds=r.number("max_seconds", 120.0), fetch_allow=r.strings("fetch_allow"))
 
 
 def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, ProviderConfig]) -> AliasConfig:
@@ -294,7 +316,7 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
         provider, sep, model = target.partition("/")
         if not sep or not model:
             raise ConfigError(f"{path}.targets[{i}]: {target!r} is not provider/model")
-        if provider not in providers:
+        if provider not in providers and provider != "local":  # the embedded provider is always there
             raise ConfigError(f"{path}.targets[{i}]: unknown provider {provider!r}")
     return AliasConfig(name, targets)
 

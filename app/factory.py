@@ -12,6 +12,7 @@ from typing import Any
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.providers import KINDS, Provider
+from interlingua.adapters.providers.research import ResearchProvider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
@@ -36,7 +37,9 @@ LOCAL = "local"
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
-    options = {"api": config.api} if config.type == "openai" else {}
+    options: dict[str, Any] = {"api": config.api} if config.type == "openai" else {}
+    if config.research is not None:
+        options["research"] = config.research
     return KINDS[config.type](
         config.name,
         config.url,
@@ -49,6 +52,8 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
         drop=config.drop,
         seal=seal,
         context_windows=dict(config.context_window),
+        max_texts=config.max_texts,
+        max_chars=config.max_chars,
         **options,
     )
 
@@ -65,6 +70,9 @@ class Gateway:
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
         self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
                                {n: a.targets for n, a in config.models.items()})
+        for provider in self.catalog.providers.values():
+            if isinstance(provider, ResearchProvider):  # the agent routes its own models through the catalog
+                provider.bind(self.catalog.resolve)
         self.ledger: Ledger | None = None
         if config.server.ledger:
             self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)

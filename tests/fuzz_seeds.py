@@ -195,6 +195,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "render": (175, [form("/v1/render", "utility", ("model", m), ("prompt", "a cat"), *files,
                           headers=(("accept", "image/webp, image/png;q=0.5"),))
                      for m in IMAGE_MODELS for files in ((), (("file", ("a.png", "image/png", PNG)),))]),
+    "rerank": (60, [Seed("POST", "/v1/rerank", "utility", {"query": "a cat", "texts": ["a cat", "a dog", "a cat"],
+                                                           "limit": 2}),
+                    Seed("POST", "/v1/rerank", "utility", {"model": "local/minilm-bm25", "query": "a cat", "top_n": 1,
+                                                           "documents": ["a dog", {"text": "a cat"}],
+                                                           "return_documents": True})]),
     "transcribe": (175, [form("/v1/transcribe", "utility", ("model", "oa/whisper-1"),
                               ("file", ("a.wav", "audio/wav", WAV)), ("language", "en"), ("instructions", "x"))]),
     # The document utilities: no `url` seeds, so that no broken request makes the gateway resolve a name.

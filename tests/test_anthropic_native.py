@@ -131,7 +131,8 @@ def test_models_answer_in_anthropic_shape(tmp_path: Path) -> None:
         async with FakeAnthropic() as up, gateway(
                 tmp_path, providers={"claude": anthropic_provider(up.url, "c1", "c2")}) as (_, url):
             page = await anthropic_client(url).models.list()
-            assert [m.id for m in page.data] == ["all-minilm-l6-v2", "c1", "c2"] and page.data[0].type == "model"
+            assert [m.id for m in page.data] == ["all-minilm-l6-v2", "minilm-bm25", "c1", "c2"]
+            assert page.data[0].type == "model"
             assert (await anthropic_client(url).models.retrieve("claude/c9")).id == "claude/c9"
 
     run(scenario())

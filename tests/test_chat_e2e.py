@@ -25,9 +25,9 @@ def test_models_list_and_get(tmp_path: Path) -> None:
                                                models={"fast": {"targets": ["up/m1"]}}) as (_, url):
             sdk = client(url)
             listed = await sdk.models.list()
-            assert [m.id for m in listed.data] == ["fast", "all-minilm-l6-v2", "m1", "m2"]
+            assert [m.id for m in listed.data] == ["fast", "all-minilm-l6-v2", "minilm-bm25", "m1", "m2"]
             assert {m.owned_by for m in listed.data} == {"interlingua", "local", "up"}
-            assert [m.capabilities for m in listed.data] == [["chat"], ["embeddings"], ["chat"], ["chat"]]
+            assert [m.capabilities for m in listed.data] == [["chat"], ["embeddings"], ["rerank"], ["chat"], ["chat"]]
             assert (await sdk.models.retrieve("up/anything-else")).id == "up/anything-else"
             assert (await sdk.models.retrieve("fast")).owned_by == "interlingua"
             with pytest.raises(openai.NotFoundError, match="does not exist"):

@@ -44,7 +44,8 @@ def test_mounted_under_a_prefix_inside_a_starlette_app(tmp_path: Path) -> None:
                     reply = await client(url + "/ai").chat.completions.create(
                         model="m", messages=[{"role": "user", "content": "hi"}])
                     assert reply.choices[0].message.content == "Hello from fake"
-                    assert [m.id for m in (await client(url + "/ai").models.list()).data] == ["all-minilm-l6-v2", "m"]
+                    listed = (await client(url + "/ai").models.list()).data
+                    assert [m.id for m in listed] == ["all-minilm-l6-v2", "minilm-bm25", "m"]
             finally:
                 await gateway.aclose()
             assert up.requests[-1].path == "/v1/chat/completions"

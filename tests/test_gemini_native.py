@@ -123,7 +123,7 @@ def test_models_list_is_paged(tmp_path: Path) -> None:
                 tmp_path, providers={"g": gemini_provider(up.url, "a", "b", "c")}) as (_, url):
             pager = await gemini_client(url).aio.models.list(config={"page_size": 2})
             names = [m.name async for m in pager]
-            assert names == ["models/all-minilm-l6-v2", "models/a", "models/b", "models/c"]
+            assert names == ["models/all-minilm-l6-v2", "models/minilm-bm25", "models/a", "models/b", "models/c"]
             model = await gemini_client(url).aio.models.get(model="g/anything")
             assert model.name == "models/g/anything"
 

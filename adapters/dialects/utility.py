@@ -1,5 +1,6 @@
-"""The gateway's own utility APIs, client side: `POST /v1/render`, `/v1/transcribe`, and the
-document utilities `/v1/extract`, `/v1/segment`, `/v1/summarize` and `/v1/translate`.
+"""The gateway's own utility APIs, client side: `POST /v1/render`, `/v1/transcribe`, the document
+utilities `/v1/extract`, `/v1/segment`, `/v1/summarize` and `/v1/translate` (`documents.py`), and
+the retrieval forms, search, rerank and research (`retrieval.py`).
 
 Each is one model call asked with a plain form (or JSON) and answered with the thing itself where
 it can be, for scripts, `curl -F` and HTML forms. Render and transcribe are the existing requests,
@@ -32,12 +33,13 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import documents, forms
+from interlingua.adapters.dialects import documents, forms, retrieval
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import ClientDialect, Passthrough, Route, StreamEncoder
 
 _ROUTES = {"/v1/render": ops.RENDER, "/v1/transcribe": ops.TRANSCRIBE, "/v1/extract": ops.EXTRACT,
-           "/v1/segment": ops.SEGMENT, "/v1/summarize": ops.SUMMARIZE, "/v1/translate": ops.TRANSLATE}
+           "/v1/segment": ops.SEGMENT, "/v1/summarize": ops.SUMMARIZE, "/v1/translate": ops.TRANSLATE,
+           **retrieval.ROUTES}
 _DOCUMENTS = frozenset({ops.EXTRACT, ops.SEGMENT, ops.SUMMARIZE, ops.TRANSLATE})
 _RENDER_FIELDS = frozenset({"model", "prompt", "input", "file"})
 _TRANSCRIBE_FIELDS = frozenset({"model", "language", "instructions", "file"})
@@ -116,7 +118,8 @@ def encode_document(document: ir.Document) -> bytes:
     })
 
 
-UtilityRequest = ir.ImageRequest | ir.TranscriptionRequest | ir.DocumentRequest
+UtilityRequest = (ir.ImageRequest | ir.TranscriptionRequest | ir.DocumentRequest | ir.SearchRequest
+                  | ir.RerankRequest | ir.ResearchRequest)
 
 
 class Utility(ClientDialect[UtilityRequest]):
@@ -134,9 +137,18 @@ class Utility(ClientDialect[UtilityRequest]):
                        params: Mapping[str, str]) -> UtilityRequest:
         if operation in _DOCUMENTS:
             return documents.decode(operation, body, headers, params)
+        if operation is ops.SEARCH:
+            return retrieval.decode_search(body, self.name)
+        if operation is ops.RERANK:
+            return retrieval.decode_rerank(body, self.name)
+        if operation is ops.RESEARCH:
+            return retrieval.decode_research(body, headers, self.name)
         return decode_render(body, headers) if operation is ops.RENDER else decode_transcribe(body)
 
     def encode_result(self, result: Any, request: UtilityRequest) -> bytes:
+        payload = retrieval.PAYLOADS.get(type(result))
+        if payload is not None:
+            return orjson.dumps(payload(result, request))
         if isinstance(result, ir.ImageResponse):
             return base64.b64decode(result.images[0].data or "")  # one image: the first the upstream made
         if isinstance(result, ir.Transcript):
@@ -151,6 +163,8 @@ class Utility(ClientDialect[UtilityRequest]):
         raise TypeError(f"no utility encoding for {type(result).__name__}")
 
     def result_type(self, result: Any, request: UtilityRequest) -> str:
+        if type(result) in retrieval.PAYLOADS:
+            return "application/json"
         if isinstance(result, ir.ImageResponse):
             return result.images[0].media_type or "application/octet-stream"
         if isinstance(result, ir.Rendered):
@@ -161,9 +175,11 @@ class Utility(ClientDialect[UtilityRequest]):
         return "text/plain; charset=utf-8"
 
     def stream_encoder(self, request: UtilityRequest) -> StreamEncoder:
-        if isinstance(request, ir.DocumentRequest):
-            raise TypeError("document utilities answer whole, never as a stream")
-        return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
+        if isinstance(request, ir.ResearchRequest):
+            return retrieval.ResearchStream(encode_error_body)
+        if isinstance(request, ir.ImageRequest | ir.TranscriptionRequest):
+            return media.MediaStreamEncoder(request, encode_error_body)  # answers are whole: an error just ends them
+        raise TypeError(f"{type(request).__name__} is never answered as a stream")
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return encode_error_body(error)

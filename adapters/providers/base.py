@@ -13,7 +13,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -63,6 +63,7 @@ class Provider(ABC):
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
     signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
+    key_env: ClassVar[str | None] = None  # where a key usually comes from, for a kind that cannot work without
 
     def __init__(
         self,
@@ -77,9 +78,13 @@ class Provider(ABC):
         drop: tuple[str, ...] = (),
         seal: Seal | None = None,
         context_windows: dict[str, int] | None = None,
+        max_texts: int = 1000,
+        max_chars: int = 1_000_000,
     ) -> None:
         self.name = name
         self.context_windows = context_windows or {}
+        self.max_texts = max_texts  # of a rerank request
+        self.max_chars = max_chars
         self.drop = drop
         self.key = key
         self.url = url.rstrip("/")
@@ -205,6 +210,35 @@ class Provider(ABC):
 
     async def translate(self, request: ir.DocumentRequest, model: str) -> Reply:
         return Result(await chat_utilities.translate(self, request, model))
+    # Retrieval: the kinds of adapters/providers/retrieval.py, the local fusion, research models ----
+
+    def model_for(self, capability: str) -> str | None:
+        """The model this provider serves `capability` with when a client names no model (the
+        operation's name, `search`, routes to every provider that has one); None: it has none."""
+        return None
+
+    def missing_key(self) -> str | None:
+        """What to set, when this provider cannot work without a key it was not given."""
+        return missing_key(self.name, type(self), self.key)
+
+    async def search(self, request: ir.SearchRequest, model: str) -> ir.SearchResults:
+        raise self._no("search")
+
+    async def rerank(self, request: ir.RerankRequest, model: str) -> ir.RerankResponse:
+        raise self._no("rerank")
+
+    def check_size(self, request: ir.RerankRequest) -> None:
+        """413 for more passages, or more characters in them, than this provider takes."""
+        if len(request.texts) > self.max_texts:
+            raise ir.GatewayError("too_large", f"{len(request.texts)} texts are more than the limit of "
+                                  f"{self.max_texts}", param="texts")
+        chars = sum(map(len, request.texts))
+        if chars > self.max_chars:
+            raise ir.GatewayError("too_large", f"the texts hold {chars} characters, more than the limit of "
+                                  f"{self.max_chars}", param="texts")
+
+    async def research(self, request: ir.ResearchRequest, model: str) -> Reply:
+        raise self._no("research")
 
     def _no(self, capability: str) -> ir.GatewayError:
         return ir.GatewayError("invalid_request", f"upstream {self.name} has no {capability}", param="model")
@@ -309,7 +343,8 @@ class Provider(ABC):
                                content_type=f"multipart/form-data; boundary={boundary}")
 
     async def open(self, path: str, body: bytes | AsyncIterable[bytes], headers: list[tuple[str, str]] | None = None,
-                   content_type: str | None = None, method: str = "POST") -> httpx.Response:
+                   content_type: str | None = None, method: str = "POST",
+                   query: dict[str, str] | None = None) -> httpx.Response:
         """Send `body` (POST unless `method` says otherwise) and return the response once its status
         is known to be a success.
 
@@ -317,16 +352,18 @@ class Provider(ABC):
         and redirect hooks and a cookie jar, a third of the gateway's time per request, and a
         cookie jar shared by every client of the gateway is a leak, not a feature. `body` may be
         an async iterable (an upload streamed from its spool); `content_type` replaces JSON's.
+        With `query` it is a GET of `path` with those parameters (search APIs); `body` is then empty.
         """
-        url = self._urls.get(path)
+        url = httpx.URL(self.url + path, params=query) if query is not None else self._urls.get(path)
         if url is None:
             url = httpx.URL(self.url + path)
             if len(self._urls) < _URLS_KEPT:  # a path may hold a client's model name: keep only so many
                 self._urls[path] = url
         own = self.headers if content_type is None else [
             *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
-        request = httpx.Request(method, url, headers=own + headers if headers else own,
-                                content=body, extensions={"timeout": self.timeout})
+        request = httpx.Request("GET" if query is not None else method, url,
+                                headers=own + headers if headers else own, content=body,
+                                extensions={"timeout": self.timeout})
         try:
             response = await self.transport.handle_async_request(request)
         except httpx.HTTPError as exc:
@@ -336,12 +373,16 @@ class Provider(ABC):
                 raw = await self.read(response)
             except ir.GatewayError:
                 raw = b""
-            error = self.codec.decode_error(response.status_code, raw)
+            error = self.decode_error(response.status_code, raw)
             if self.key and self.key in error.message:  # some upstreams quote the key they refused
                 error.message = error.message.replace(self.key, "***")
             error.retry_after = _retry_after(response.headers.get("retry-after"))
             raise error
         return response
+
+    def decode_error(self, status: int, raw: bytes) -> ir.GatewayError:
+        """An upstream's error answer as the gateway's error; its codec knows the shape."""
+        return self.codec.decode_error(status, raw)
 
     def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         return _chunks(response, self.name)
@@ -396,6 +437,11 @@ async def stream_pieces(pieces: list[bytes | ir.Upload]) -> AsyncIterator[bytes]
                 raise ir.GatewayError("internal", f"upload {piece.name} is shorter than it was")
             offset += len(chunk)
             yield chunk
+def missing_key(name: str, kind: type[Provider], key: str | None) -> str | None:
+    """What to set for provider `name` of `kind`, given `key`; None when nothing is missing."""
+    if key or kind.key_env is None:
+        return None
+    return f"providers.{name}.key (for example \"${{{kind.key_env}}}\")"
 
 
 def read_upload(upload: ir.Upload) -> bytes:

@@ -1,11 +1,12 @@
 """The `local` kind: models embedded in the gateway, needing no network and no key.
 
-Two models: `all-minilm-l6-v2` sentence embeddings (`adapters/local/minilm.py`), and `documents`,
-the embedded document reader and splitter (`adapters/documents/`) that /v1/extract and
-/v1/segment use by default. Both run on a worker thread so the event loop keeps serving while
-they compute. The provider is configured by default, so `local/all-minilm-l6-v2` and
-`local/documents` work on a fresh install with no configuration. `documents` is not listed among
-the models, as it is no model a chat or embeddings client could use.
+Three models, each run on a worker thread so the event loop keeps serving while it computes:
+`all-minilm-l6-v2` sentence embeddings (`adapters/local/minilm.py`); `minilm-bm25`, a rerank that
+fuses that model's similarity with BM25 (`adapters/local/fusion.py`); and `documents`, the embedded
+document reader and splitter (`adapters/documents/`) that /v1/extract and /v1/segment use by
+default. The provider is configured by default, so `local/all-minilm-l6-v2` embeds, `/v1/rerank`
+with no model reranks and `local/documents` reads on a fresh install with no configuration.
+`documents` is not listed among the models, as it is no model a chat or embeddings client could use.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.documents import reader
 from interlingua.adapters.documents.segment import segment
+from interlingua.adapters.local import fusion
 from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.providers.chat_utilities import text_of
@@ -31,15 +33,19 @@ class LocalProvider(Provider):
     chat_path = ""
 
     def __init__(self, name: str, url: str = "", **kwargs: Any) -> None:
-        kwargs["models"] = kwargs.get("models") or (MODEL_ID,)
+        kwargs["models"] = kwargs.get("models") or (MODEL_ID, fusion.MODEL_ID)
         super().__init__(name, url or "http://local.invalid", **kwargs)
         self.minilm = MiniLM()
+        self.fusion = fusion.Fusion(self.minilm)
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         return {}
 
     def capabilities(self, model: str) -> tuple[str, ...]:
-        return ("embeddings",) if model == MODEL_ID else ("extract", "segment") if model == DOCUMENTS else ()
+        return _CAPABILITIES.get(model, ())
+
+    def model_for(self, capability: str) -> str | None:
+        return fusion.MODEL_ID if capability == "rerank" else None
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
         raise ir.GatewayError("invalid_request", f"model {model!r} does not chat", param="model")
@@ -88,3 +94,17 @@ class LocalProvider(Provider):
         if model != DOCUMENTS:
             raise ir.GatewayError("not_found", f"model {self.name}/{model} does not exist (documents are read by "
                                   f"{self.name}/{DOCUMENTS})", param="model", code="model_not_found")
+    async def rerank(self, request: ir.RerankRequest, model: str) -> ir.RerankResponse:
+        if model != fusion.MODEL_ID:
+            raise ir.GatewayError("not_found", f"model {self.name}/{model} does not rerank", param="model",
+                                  code="model_not_found")
+        self.check_size(request)
+        return await asyncio.to_thread(self._rerank, request)
+
+    def _rerank(self, request: ir.RerankRequest) -> ir.RerankResponse:
+        ranked = self.fusion.rank(request.query, request.texts)[:request.limit or None]
+        return ir.RerankResponse(fusion.MODEL_ID, [ir.Ranked(i, score) for i, score in ranked],
+                                 ir.Usage(input_tokens=self.fusion.tokens(request.query, request.texts)))
+
+
+_CAPABILITIES = {MODEL_ID: ("embeddings",), fusion.MODEL_ID: ("rerank",), DOCUMENTS: ("extract", "segment")}

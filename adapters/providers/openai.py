@@ -29,6 +29,7 @@ from interlingua.adapters.dialects.openai_media import MediaRequest
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.replies import Body, Chunks, Reply, Result
+from interlingua.adapters.research.upstream import answer, responses_report
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -59,6 +60,19 @@ class OpenAIProvider(Provider):
         elif request.stream and not request.stream_usage:
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return body
+
+    def capabilities(self, model: str) -> tuple[str, ...]:
+        """Deep research models (o3-deep-research, o4-mini-deep-research) also answer `/v1/research`."""
+        found = super().capabilities(model)
+        return (*found, "research") if "deep-research" in model.lower() else found
+
+    async def research(self, request: ir.ResearchRequest, model: str) -> Reply:
+        """A deep research model through the Responses API with web search, whatever `api` says."""
+        body = {"model": model, "input": request.input, "tools": [{"type": "web_search_preview"}]}
+        report = responses_report(self.parse(await self.read(await self.open("/responses", orjson.dumps(body)))))
+        if report is None:
+            raise ir.GatewayError("upstream", f"upstream {self.name} answered without `output`", retryable=True)
+        return answer(report, request.stream)
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         response = await self.open("/embeddings", orjson.dumps(embeddings.encode_embedding_request(request, model)))
