@@ -1,0 +1,84 @@
+"""Streamable HTTP and legacy SSE upstreams: one pooled httpx client per server, bytes streamed.
+
+Requests carry the client's headers less the gateway's own credential, hop-by-hop headers and
+what the gateway sets itself; the server's credentials (`headers` in its config) are added here
+and never reach the client. Answers come back as an open `httpx.Response` to be read chunk by
+chunk, never whole, and closed by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+import httpx
+
+from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.mcp.servers import McpServer
+from interlingua.adapters.providers.base import transport_error
+
+# Never forwarded upstream: the gateway's credential, hop-by-hop headers, what httpx sets for the
+# upstream, and the browser's origin and cookies, which belong to the gateway.
+_DROP_REQUEST = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key", b"cookie", b"host",
+                           b"content-length", b"connection", b"keep-alive", b"transfer-encoding", b"te",
+                           b"upgrade", b"proxy-authorization", b"proxy-connection", b"accept-encoding",
+                           b"origin", b"referer"})
+# Never forwarded to the client: hop-by-hop, a length the gateway may change (a filtered tool list),
+# and the upstream's cookies.
+_DROP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "set-cookie",
+                            "proxy-authenticate", "upgrade", "trailer"})
+CONNECT_TIMEOUT = 10.0
+
+
+def upstream_headers(client: Iterable[tuple[bytes, bytes]], server: McpServer) -> list[tuple[bytes, bytes]]:
+    configured = {k.lower().encode() for k in server.headers}
+    headers = [(k, v) for k, v in client if k not in _DROP_REQUEST and k not in configured]
+    headers.extend((k.encode(), v.encode()) for k, v in server.headers.items())
+    headers.append((b"accept-encoding", b"identity"))  # the gateway may read the answer (allow-list, ledger)
+    return headers
+
+
+def client_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _DROP_RESPONSE]
+
+
+class Upstreams:
+    """The pooled clients, made on first use."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def _client(self, server: McpServer) -> httpx.AsyncClient:
+        client = self._clients.get(server.name)
+        if client is None:
+            client = self._clients[server.name] = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256), trust_env=False)
+        return client
+
+    async def open(self, server: McpServer, method: str, url: str, headers: list[tuple[bytes, bytes]],
+                   body: bytes | None, stream: bool) -> httpx.Response:
+        """Send a request and return the response with its body unread. `stream`: a long-lived
+        server-to-client stream, which may stay silent for any time (no read timeout)."""
+        timeout = httpx.Timeout(None if stream else server.timeout, connect=CONNECT_TIMEOUT)
+        request = self._client(server).build_request(method, url, headers=headers, content=body, timeout=timeout)
+        try:
+            return await self._client(server).send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _failure(exc, server) from None
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _failure(exc: httpx.HTTPError, server: McpServer) -> GatewayError:
+    return transport_error(exc, f"MCP server {server.name}")
+
+
+async def chunks(response: httpx.Response, server: McpServer) -> AsyncIterator[bytes]:
+    """The answer's bytes as they arrive; a broken upstream ends the iteration with a GatewayError."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise _failure(exc, server) from None

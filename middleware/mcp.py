@@ -1,0 +1,158 @@
+"""The MCP layer: `/v1/mcp` and `/v1/mcp/{id}[/...]` passed through to the configured MCP servers.
+
+It sits inside auth and metering, so the gateway's key authenticates (and is never forwarded), a
+key's `mcp` patterns choose the servers it may use (403 otherwise; an unknown id is 404), and each
+`tools/call` becomes a ledger row: this layer switches the request's operation to
+`MCP_TOOL_CALL` once the body says so, and sets the server and tool for metering to record; other
+messages are counted in `counts` (server, method), not itemised. Any other operation passes on,
+so the layer can be mounted alone in front of anything.
+
+A POST body is read whole (JSON-RPC bodies are small) and peeked at (`adapters/mcp/jsonrpc.py`):
+a body that is not JSON-RPC is refused with -32700 or -32600, and with a tool allow-list a
+`tools/call` for another tool with -32602, all without reaching the server. Answers stream through
+as they arrive; the transport decides how (`mcp_http`, `mcp_sse`, `mcp_stdio`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import operations as ops
+from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.mcp import jsonrpc
+from interlingua.adapters.mcp.http import Upstreams
+from interlingua.adapters.mcp.servers import SSE, STDIO, McpServer
+from interlingua.adapters.mcp.sessions import SessionSeal
+from interlingua.adapters.mcp.stdio import StdioSessions
+from interlingua.middleware.disconnect import watched
+from interlingua.middleware.mcp_exchange import Exchange
+from interlingua.middleware.mcp_http import relay
+from interlingua.middleware.mcp_sse import LegacySessions
+from interlingua.middleware.mcp_stdio import bridge
+from interlingua.middleware.normalise import read_body
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import OPEN, OPERATION, PARAMS, PRINCIPAL, TARGET, state_of
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class McpMiddleware:
+    """`servers` by name; `secret` binds session ids to keys (`adapters/mcp/sessions.py`)."""
+
+    def __init__(self, app: Any, servers: Mapping[str, McpServer], secret: bytes,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.servers = dict(servers)
+        self.seal = SessionSeal(secret)
+        self.max_body_bytes = max_body_bytes
+        self.upstreams = Upstreams()
+        self.stdio = StdioSessions()
+        self.legacy = LegacySessions()
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope) if scope["type"] == "http" else {}
+        operation = state.get(OPERATION)
+        if operation not in ops.MCP:
+            await self.app(scope, receive, send)
+            return
+        principal = state.get(PRINCIPAL) or OPEN
+        try:
+            if operation is ops.MCP_INDEX:
+                await self.index(scope, send, principal)
+                return
+            exchange = await self.exchange(scope, receive, send, state, principal.name)
+        except GatewayError as error:
+            await send_error(scope, send, error)
+            return
+        if exchange is not None:
+            await watched(state, receive, lambda _: self.serve(exchange))
+
+    async def index(self, scope: dict[str, Any], send: Any, principal: Any) -> None:
+        """`GET /v1/mcp`: the servers this key may use."""
+        if scope["method"] != "GET":
+            raise GatewayError("invalid_request", "the federated MCP server at /v1/mcp is not available; "
+                               "use /v1/mcp/{id}", status=405)
+        root = scope.get("root_path", "")
+        data = [{"id": s.name, "transport": s.transport, "url": f"{root}/v1/mcp/{s.name}",
+                 **({"tools": list(s.tools)} if s.tools is not None else {})}
+                for s in self.servers.values() if principal.allows_server(s.name)]
+        payload = orjson.dumps({"object": "list", "data": data})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def exchange(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any],
+                       owner: str) -> Exchange | None:
+        """The checked request, or None when it was answered here (refused tool) or the client left."""
+        name = state[PARAMS]["server"]
+        server = self.servers.get(name)
+        if server is None:
+            raise GatewayError("not_found", f"no MCP server {name!r}", code=str(jsonrpc.INVALID_REQUEST))
+        principal = state.get(PRINCIPAL) or OPEN
+        if not principal.allows_server(name):
+            raise GatewayError("permission", f"this key may not use MCP server {name!r}",
+                               code=str(jsonrpc.INVALID_REQUEST))
+        exchange = Exchange(scope, receive, send, state, server, owner)
+        if exchange.method == "POST":
+            chunks: list[bytes] = []
+            if not await read_body(receive, self.max_body_bytes, chunks.append):
+                return None
+            exchange.raw = b"".join(chunks)
+            exchange.body = jsonrpc.parse(exchange.raw)
+            if await self.refuse(exchange, exchange.body):
+                return None
+        elif exchange.method not in ("GET", "DELETE"):
+            raise GatewayError("invalid_request", f"{exchange.method} is not an MCP method; use POST, GET or "
+                               "DELETE", status=405)
+        return exchange
+
+    async def refuse(self, exchange: Exchange, body: jsonrpc.Body) -> bool:
+        """Meter the body; answer here a `tools/call` outside the allow-list (True)."""
+        server, state = exchange.server, exchange.state
+        for message in body.messages:
+            if message.method is not None:
+                self.counts[(server.name, message.method)] += 1
+        tool = body.tool
+        if tool is None:
+            return False
+        state[OPERATION] = ops.MCP_TOOL_CALL
+        state[PARAMS] = {**state[PARAMS], "model": tool}
+        state[TARGET] = server
+        denied = next((m.tool for m in body.messages if m.tool is not None and not server.allows_tool(m.tool)),
+                      None)
+        if denied is None:
+            return False
+        why = f"tool {denied!r} is not available on MCP server {server.name!r}"
+        exchange.fail(GatewayError("permission", why))
+        payload = jsonrpc.errors(body.requests, jsonrpc.INVALID_PARAMS, why, body.batch)
+        if server.transport == SSE:  # a legacy client reads every answer from its event stream
+            await self.legacy.inject(exchange, payload)
+            await exchange.answer(202, b"")
+        else:
+            await exchange.answer(200, payload)
+        return True
+
+    async def serve(self, exchange: Exchange) -> None:
+        try:
+            if exchange.server.transport == STDIO:
+                await bridge(exchange, self.stdio)
+            elif exchange.server.transport == SSE:
+                await self.legacy.relay(exchange, self.upstreams)
+            else:
+                await relay(exchange, self.upstreams, self.seal)
+        except GatewayError as error:
+            if exchange.started:
+                exchange.fail(error)
+                await exchange.write(b"", more=False)
+            else:
+                await send_error(exchange.scope, exchange.send, error)
+
+    async def aclose(self) -> None:
+        """At shutdown: stop every stdio process, close the upstream connections."""
+        await self.stdio.aclose()
+        await self.upstreams.aclose()
