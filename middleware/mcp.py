@@ -98,17 +98,18 @@ class McpMiddleware:
             raise GatewayError("permission", f"this key may not use MCP server {name!r}",
                                code=str(jsonrpc.INVALID_REQUEST))
         exchange = Exchange(scope, receive, send, state, server, owner)
+        if exchange.method not in ("POST", "GET", "DELETE"):
+            raise GatewayError("invalid_request", f"{exchange.method} is not an MCP method; use POST, GET or "
+                               "DELETE", status=405)
+        # Read even an empty body, so that the next `receive()` is the client's disconnect.
+        chunks: list[bytes] = []
+        if not await read_body(receive, self.max_body_bytes, chunks.append):
+            return None
         if exchange.method == "POST":
-            chunks: list[bytes] = []
-            if not await read_body(receive, self.max_body_bytes, chunks.append):
-                return None
             exchange.raw = b"".join(chunks)
             exchange.body = jsonrpc.parse(exchange.raw)
             if await self.refuse(exchange, exchange.body):
                 return None
-        elif exchange.method not in ("GET", "DELETE"):
-            raise GatewayError("invalid_request", f"{exchange.method} is not an MCP method; use POST, GET or "
-                               "DELETE", status=405)
         return exchange
 
     async def refuse(self, exchange: Exchange, body: jsonrpc.Body) -> bool:
