@@ -65,6 +65,7 @@ class ServerConfig:
     ping_seconds: float = 10.0
     secret: str | None = field(default=None, repr=False)  # seals reasoning state; None: <data_dir>/secret
     cors_origins: tuple[str, ...] = ()  # browser origins answered with CORS ("*": any)
+    mcp_separator: str = "__"  # between a server's name and its tool's or prompt's, on /v1/mcp
 
     @property
     def max_body_bytes(self) -> int:
@@ -210,7 +211,10 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         ping_seconds=r.number("ping_seconds", 10.0),
         secret=r.string("secret"),
         cors_origins=r.strings("cors_origins"),
+        mcp_separator=r.string("mcp_separator", "__"),
     )
+    if not server.mcp_separator or not server.mcp_separator.isprintable():
+        raise ConfigError("server.mcp_separator: must be printable text, not empty")
     if server.secret is not None and len(server.secret) < MIN_SECRET:
         raise ConfigError(f"server.secret: must be at least {MIN_SECRET} characters")
     r.done()

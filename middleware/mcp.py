@@ -29,13 +29,14 @@ from interlingua.adapters.mcp.servers import SSE, STDIO, McpServer
 from interlingua.adapters.mcp.sessions import SessionSeal
 from interlingua.adapters.mcp.stdio import StdioSessions
 from interlingua.middleware.disconnect import watched
-from interlingua.middleware.mcp_exchange import Exchange
+from interlingua.middleware.mcp_exchange import SSE_TYPE, Exchange
+from interlingua.middleware.mcp_federation import FEDERATED, SEPARATOR, Federation
 from interlingua.middleware.mcp_http import relay
 from interlingua.middleware.mcp_sse import LegacySessions
 from interlingua.middleware.mcp_stdio import bridge
 from interlingua.middleware.normalise import read_body
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import OPEN, OPERATION, PARAMS, PRINCIPAL, TARGET, state_of
+from interlingua.middleware.state import OPEN, OPERATION, PARAMS, PRINCIPAL, Principal, state_of
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -44,7 +45,7 @@ class McpMiddleware:
     """`servers` by name; `secret` binds session ids to keys (`adapters/mcp/sessions.py`)."""
 
     def __init__(self, app: Any, servers: Mapping[str, McpServer], secret: bytes,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, separator: str = SEPARATOR) -> None:
         self.app = app
         self.servers = dict(servers)
         self.seal = SessionSeal(secret)
@@ -53,6 +54,7 @@ class McpMiddleware:
         self.stdio = StdioSessions()
         self.legacy = LegacySessions()
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.federation = Federation(self.servers, self.upstreams, self.stdio, separator)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope) if scope["type"] == "http" else {}
@@ -62,21 +64,18 @@ class McpMiddleware:
             return
         principal = state.get(PRINCIPAL) or OPEN
         try:
-            if operation is ops.MCP_INDEX:
+            if operation is ops.MCP_INDEX and scope["method"] == "GET" and SSE_TYPE not in _accept(scope):
                 await self.index(scope, send, principal)
                 return
-            exchange = await self.exchange(scope, receive, send, state, principal.name)
+            exchange = await self.exchange(scope, receive, send, state, principal)
         except GatewayError as error:
             await send_error(scope, send, error)
             return
         if exchange is not None:
-            await watched(state, receive, lambda _: self.serve(exchange))
+            await watched(state, receive, lambda _: self.serve(exchange, principal))
 
     async def index(self, scope: dict[str, Any], send: Any, principal: Any) -> None:
-        """`GET /v1/mcp`: the servers this key may use."""
-        if scope["method"] != "GET":
-            raise GatewayError("invalid_request", "the federated MCP server at /v1/mcp is not available; "
-                               "use /v1/mcp/{id}", status=405)
+        """`GET /v1/mcp` (not asking for SSE): the servers this key may use."""
         root = scope.get("root_path", "")
         data = [{"id": s.name, "transport": s.transport, "url": f"{root}/v1/mcp/{s.name}",
                  **({"tools": list(s.tools)} if s.tools is not None else {})}
@@ -87,17 +86,19 @@ class McpMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
     async def exchange(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any],
-                       owner: str) -> Exchange | None:
+                       principal: Principal) -> Exchange | None:
         """The checked request, or None when it was answered here (refused tool) or the client left."""
-        name = state[PARAMS]["server"]
-        server = self.servers.get(name)
-        if server is None:
-            raise GatewayError("not_found", f"no MCP server {name!r}", code=str(jsonrpc.INVALID_REQUEST))
-        principal = state.get(PRINCIPAL) or OPEN
-        if not principal.allows_server(name):
-            raise GatewayError("permission", f"this key may not use MCP server {name!r}",
-                               code=str(jsonrpc.INVALID_REQUEST))
-        exchange = Exchange(scope, receive, send, state, server, owner)
+        server = FEDERATED
+        if state[OPERATION] is ops.MCP_MESSAGE:
+            name = state[PARAMS]["server"]
+            found = self.servers.get(name)
+            if found is None:
+                raise GatewayError("not_found", f"no MCP server {name!r}", code=str(jsonrpc.INVALID_REQUEST))
+            if not principal.allows_server(name):
+                raise GatewayError("permission", f"this key may not use MCP server {name!r}",
+                                   code=str(jsonrpc.INVALID_REQUEST))
+            server = found
+        exchange = Exchange(scope, receive, send, state, server, principal.name)
         if exchange.method not in ("POST", "GET", "DELETE"):
             raise GatewayError("invalid_request", f"{exchange.method} is not an MCP method; use POST, GET or "
                                "DELETE", status=405)
@@ -114,16 +115,14 @@ class McpMiddleware:
 
     async def refuse(self, exchange: Exchange, body: jsonrpc.Body) -> bool:
         """Meter the body; answer here a `tools/call` outside the allow-list (True)."""
-        server, state = exchange.server, exchange.state
+        server = exchange.server
         for message in body.messages:
             if message.method is not None:
                 self.counts[(server.name, message.method)] += 1
         tool = body.tool
-        if tool is None:
+        if tool is None or server is FEDERATED:  # federation checks its tools itself
             return False
-        state[OPERATION] = ops.MCP_TOOL_CALL
-        state[PARAMS] = {**state[PARAMS], "model": tool}
-        state[TARGET] = server
+        exchange.meter(server, tool)
         denied = next((m.tool for m in body.messages if m.tool is not None and not server.allows_tool(m.tool)),
                       None)
         if denied is None:
@@ -138,9 +137,11 @@ class McpMiddleware:
             await exchange.answer(200, payload)
         return True
 
-    async def serve(self, exchange: Exchange) -> None:
+    async def serve(self, exchange: Exchange, principal: Principal) -> None:
         try:
-            if exchange.server.transport == STDIO:
+            if exchange.server is FEDERATED:
+                await self.federation.serve(exchange, principal)
+            elif exchange.server.transport == STDIO:
                 await bridge(exchange, self.stdio)
             elif exchange.server.transport == SSE:
                 await self.legacy.relay(exchange, self.upstreams)
@@ -155,5 +156,10 @@ class McpMiddleware:
 
     async def aclose(self) -> None:
         """At shutdown: stop every stdio process, close the upstream connections."""
+        await self.federation.aclose()
         await self.stdio.aclose()
         await self.upstreams.aclose()
+
+
+def _accept(scope: dict[str, Any]) -> str:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), "")

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects.mcp import PREFIX
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.mcp import jsonrpc
 from interlingua.adapters.mcp.servers import McpServer
 from interlingua.middleware.respond import JSON, stream_headers
-from interlingua.middleware.state import FAILURE, PARAMS
+from interlingua.middleware.state import FAILURE, OPERATION, PARAMS, TARGET
 
 SESSION = b"mcp-session-id"
 SSE_TYPE = "text/event-stream"
@@ -86,6 +87,12 @@ class Exchange:
 
     async def open_stream(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.start(200, [*stream_headers(SSE_TYPE), *headers])
+
+    def meter(self, server: McpServer, tool: str) -> None:
+        """Make this request a `tools/call` ledger row: the key, `server`, `tool`, status and time."""
+        self.state[OPERATION] = ops.MCP_TOOL_CALL
+        self.state[PARAMS] = {**self.state[PARAMS], "model": tool}
+        self.state[TARGET] = server
 
     def outcome(self, code: int | None) -> None:
         """A `tools/call`'s JSON-RPC outcome (0: a result), for the ledger's status."""

@@ -62,10 +62,11 @@ def build(name: str) -> MCPServer:
         return f"{name} did {n} steps"
 
     @server.tool()
-    async def ask(question: str, ctx: Context) -> str:
-        """Ask the client's model (sampling)."""
+    async def ask(question: str, ctx: Context, aside: bool = False) -> str:
+        """Ask the client's model (sampling): on this call's stream, or `aside` on the session's own."""
         answer = await ctx.session.create_message(
-            [SamplingMessage(role="user", content=TextContent(type="text", text=question))], max_tokens=20)
+            [SamplingMessage(role="user", content=TextContent(type="text", text=question))], max_tokens=20,
+            related_request_id=None if aside else ctx.request_id)
         return f"the model said: {answer.content.text}"
 
     @server.tool()

@@ -135,6 +135,7 @@ async def check_tools(client: ClientSession, name: str, progress: bool = True) -
     if progress:
         assert seen == [(1, "step 1"), (2, "step 2"), (3, "step 3")]
     assert text(await client.call_tool("ask", {"question": "hi"})) == "the model said: echo hi"
+    assert text(await client.call_tool("ask", {"question": "psst", "aside": True})) == "the model said: echo psst"
     with pytest.raises(MCPError, match="not available"):
         await client.call_tool("forbidden", {})
 
@@ -156,7 +157,7 @@ async def test_stateful_streamable_http(tmp_path: Path) -> None:
         rows = [r for r in ledger_rows(gw, tmp_path) if r["operation"] == "mcp.tools/call"]
         assert [(r["key"], r["upstream"], r["model"], r["status"]) for r in rows] == [
             ("a", "mcp/alpha", "add", 200), ("a", "mcp/alpha", "steps", 200), ("a", "mcp/alpha", "ask", 200),
-            ("a", "mcp/alpha", "forbidden", 403)]
+            ("a", "mcp/alpha", "ask", 200), ("a", "mcp/alpha", "forbidden", 403)]
         assert all(r["total_ms"] > 0 for r in rows)
         assert gw.mcp.counts[("alpha", "tools/list")] == 1
 
@@ -351,3 +352,50 @@ async def test_client_disconnect_closes_the_upstream_stream(tmp_path: Path) -> N
             assert text(await client.call_tool("add", {"a": 1, "b": 2})) == "3"
             assert any(m == "GET" for m, _ in ups["alpha"].requests)  # the server-to-client stream is open
         await eventually(lambda: ups["alpha"].disconnects >= 1)
+
+
+@async_test
+async def test_federation(tmp_path: Path) -> None:
+    """`/v1/mcp` is one server over every server the key may use: prefixed names, calls routed,
+    progress and sampling (under ids kept apart) through, upstream sessions opened lazily."""
+    async with servers(tmp_path) as (gw, url, ups):
+        async with session(url + "/v1/mcp", sampling_callback=sampling) as client:
+            assert ups["alpha"].requests == []  # opened lazily
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert {"alpha__add", "beta__add", "local__add", "beta__forbidden"} <= names
+            assert "alpha__forbidden" not in names and "local__forbidden" not in names
+            assert not any(n.startswith("legacy__") for n in names)  # legacy SSE is not federated
+            assert text(await client.call_tool("alpha__add", {"a": 1, "b": 2})) == "3"
+            assert text(await client.call_tool("local__add", {"a": 5, "b": 5})) == "10"
+            seen: list[str | None] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                seen.append(message)
+
+            assert text(await client.call_tool("alpha__steps", {"n": 2}, progress_callback=on_progress)) == (
+                "alpha did 2 steps")
+            assert seen == ["step 1", "step 2"]
+            assert text(await client.call_tool("local__ask", {"question": "yo"})) == "the model said: echo yo"
+            assert text(await client.call_tool("alpha__ask", {"question": "hey"})) == "the model said: echo hey"
+            with pytest.raises(MCPError, match="not available"):
+                await client.call_tool("alpha__forbidden", {})
+            with pytest.raises(MCPError, match="no tool"):
+                await client.call_tool("nowhere__add", {})
+            prompts = {p.name for p in (await client.list_prompts()).prompts}
+            assert {"alpha__greet", "beta__greet", "local__greet"} <= prompts
+            greeting = await client.get_prompt("beta__greet", {"who": "Bo"})
+            assert greeting.messages[0].content.text == "Hello from beta, Bo"
+            resources = (await client.list_resources()).resources
+            assert len(resources) == 3
+            read = await client.read_resource("note://readme")
+            assert read.contents[0].text.startswith("the ")
+            await client.send_ping()
+            assert len(gw.mcp.stdio.sessions) == 1
+        await eventually(lambda: gw.mcp.stdio.sessions == {} and gw.mcp.federation.sessions == {})
+        rows = [(r["upstream"], r["model"], r["status"]) for r in ledger_rows(gw, tmp_path)
+                if r["operation"] == "mcp.tools/call"]
+        assert ("mcp/alpha", "add", 200) in rows and ("mcp/alpha", "forbidden", 400) in rows
+        async with session(url + "/v1/mcp", key=KEY_C) as client:  # only beta for this key
+            assert {t.name.partition("__")[0] for t in (await client.list_tools()).tools} == {"beta"}
+            with pytest.raises(MCPError, match="no tool"):
+                await client.call_tool("alpha__add", {"a": 1, "b": 1})

@@ -37,6 +37,13 @@ def upstream_headers(client: Iterable[tuple[bytes, bytes]], server: McpServer) -
     return headers
 
 
+def own_headers(server: McpServer, extra: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """The headers of a request the gateway itself makes (federation): JSON-RPC in, JSON or SSE out."""
+    return upstream_headers([(b"content-type", b"application/json"),
+                             (b"accept", b"application/json, text/event-stream"),
+                             *((k.encode(), v.encode()) for k, v in extra)], server)
+
+
 def client_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _DROP_RESPONSE]
 

@@ -23,6 +23,10 @@ INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000  # the start of the implementation-defined range: the gateway's own failures
 
 
+# The MCP revisions negotiated by `initialize`, oldest first (the `mcp` SDK's HANDSHAKE_PROTOCOL_VERSIONS).
+HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+
+
 @dataclass(slots=True)
 class Message:
     """One message of a body: a request (method and id), a notification (method, no id) or a
