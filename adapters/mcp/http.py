@@ -15,6 +15,7 @@ import httpx
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.mcp.servers import McpServer
 from interlingua.adapters.providers.base import transport_error
+from interlingua.adapters.providers.transport import AiohttpTransport
 
 # Never forwarded upstream: the gateway's credential, hop-by-hop headers, what httpx sets for the
 # upstream, and the browser's origin and cookies, which belong to the gateway.
@@ -49,33 +50,31 @@ def client_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
 
 
 class Upstreams:
-    """The pooled clients, made on first use."""
+    """One aiohttp-backed pool per server, made on first use; requests go straight to the transport
+    (as providers' do, `adapters/providers/transport.py`): `AsyncClient.send` would add URL merging,
+    hooks and a shared cookie jar to every message. No connection cap: each open stream holds one."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
-
-    def _client(self, server: McpServer) -> httpx.AsyncClient:
-        client = self._clients.get(server.name)
-        if client is None:
-            client = self._clients[server.name] = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256), trust_env=False)
-        return client
+        self._pools: dict[str, AiohttpTransport] = {}
 
     async def open(self, server: McpServer, method: str, url: str, headers: list[tuple[bytes, bytes]],
                    body: bytes | None, stream: bool) -> httpx.Response:
         """Send a request and return the response with its body unread. `stream`: a long-lived
         server-to-client stream, which may stay silent for any time (no read timeout)."""
-        timeout = httpx.Timeout(None if stream else server.timeout, connect=CONNECT_TIMEOUT)
-        request = self._client(server).build_request(method, url, headers=headers, content=body, timeout=timeout)
+        pool = self._pools.get(server.name)
+        if pool is None:
+            pool = self._pools[server.name] = AiohttpTransport(max_connections=0)
+        timeout = {"connect": CONNECT_TIMEOUT, "read": None if stream else server.timeout}
+        request = httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": timeout})
         try:
-            return await self._client(server).send(request, stream=True)
+            return await pool.handle_async_request(request)
         except httpx.HTTPError as exc:
             raise _failure(exc, server) from None
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
 
 
 def _failure(exc: httpx.HTTPError, server: McpServer) -> GatewayError:
