@@ -7,8 +7,10 @@ and one after it just ends the stream), and tells the ledger how a `tools/call` 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from interlingua.adapters import operations as ops
@@ -24,6 +26,12 @@ SSE_TYPE = "text/event-stream"
 # A JSON-RPC error code's status for the ledger; anything else the server answered is its failure.
 _STATUS_OF_CODE = {jsonrpc.PARSE_ERROR: 400, jsonrpc.INVALID_REQUEST: 400, jsonrpc.INVALID_PARAMS: 400,
                    jsonrpc.METHOD_NOT_FOUND: 404}
+
+
+class Listened(Protocol):
+    """A session with a server-to-client stream: the GET's queue while one is open."""
+
+    listener: asyncio.Queue[bytes | None] | None
 
 
 @dataclass(slots=True, eq=False)
@@ -65,6 +73,16 @@ class Exchange:
             return raw.decode("latin-1")
         return urlencode([(k, v) for k, v in parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if k != "key"])
 
+    def opens_session(self) -> bool:
+        """Whether this is the `initialize` that starts a session the gateway keeps (stdio,
+        federation); False when it presents one. Any other request without a session is refused."""
+        if self.header(SESSION) is not None:
+            return False
+        if self.body is None or self.body.method != "initialize":
+            raise GatewayError("invalid_request", "Bad Request: no Mcp-Session-Id; start with initialize",
+                               code=str(jsonrpc.INVALID_REQUEST))
+        return True
+
     @property
     def accepts_sse(self) -> bool:
         return SSE_TYPE in (self.header(b"accept") or "")
@@ -87,6 +105,22 @@ class Exchange:
 
     async def open_stream(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.start(200, [*stream_headers(SSE_TYPE), *headers])
+
+    async def listen(self, owner: Listened, headers: list[tuple[bytes, bytes]],
+                     frame: Callable[[bytes], bytes]) -> None:
+        """A session's GET stream: whatever lands in its queue, framed by `frame`, until None."""
+        if owner.listener is not None:
+            raise GatewayError("invalid_request", "Conflict: this session's GET stream is already open", status=409)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        owner.listener = queue
+        try:
+            await self.open_stream(headers)
+            while (item := await queue.get()) is not None:
+                await self.write(frame(item))
+            await self.write(b"", more=False)
+        finally:
+            if owner.listener is queue:
+                owner.listener = None
 
     def meter(self, server: McpServer, tool: str) -> None:
         """Make this request a `tools/call` ledger row: the key, `server`, `tool`, status and time."""

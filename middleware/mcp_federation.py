@@ -81,15 +81,12 @@ class Federation:
         return [s for s in self.servers.values() if s.transport != SSE and principal.allows_server(s.name)]
 
     async def serve(self, exchange: Exchange, principal: Principal) -> None:
-        presented = exchange.header(SESSION)
         body = exchange.body
-        if presented is None:
-            if body is None or body.method != "initialize":
-                raise GatewayError("invalid_request", "Bad Request: no Mcp-Session-Id; start with initialize",
-                                   code=str(jsonrpc.INVALID_REQUEST))
+        if exchange.opens_session():
+            assert body is not None
             await self.initialize(exchange, principal, body.messages[0])
             return
-        session = self.sessions.get(presented)
+        session = self.sessions.get(exchange.header(SESSION) or "")
         if session is None or session.owner != exchange.owner:
             raise session_gone()
         session.last_used = time.monotonic()
@@ -99,7 +96,7 @@ class Federation:
             await asyncio.gather(*(c.close() for c in session.clients.values()))
             await exchange.answer(200, b"", headers)
         elif exchange.method == "GET":
-            await self.listen(exchange, session, headers)
+            await exchange.listen(session, headers, lambda event: event)
         elif body is not None:
             if body.batch:
                 raise GatewayError("invalid_request", "Invalid Request: the federated server takes no batches",
@@ -252,18 +249,6 @@ class Federation:
         except GatewayError as error:
             log.warning("MCP federation: %s left out of %s: %s", server.name, method, error.message)
         return items
-
-    async def listen(self, exchange: Exchange, session: Federated, headers: list[tuple[bytes, bytes]]) -> None:
-        if session.listener is not None:
-            raise GatewayError("invalid_request", "Conflict: this session's GET stream is already open", status=409)
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        session.listener = queue
-        try:
-            await exchange.open_stream(headers)
-            while (event := await queue.get()) is not None:
-                await exchange.write(event)
-        finally:
-            session.listener = None
 
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}

@@ -9,8 +9,6 @@ server-to-client stream (one at a time, 409 for a second), DELETE ends the proce
 
 from __future__ import annotations
 
-import asyncio
-
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.mcp import jsonrpc
@@ -21,15 +19,11 @@ from interlingua.middleware.mcp_http import session_gone
 
 
 async def bridge(exchange: Exchange, sessions: StdioSessions) -> None:
-    presented = exchange.header(SESSION)
     body = exchange.body
-    if presented is None:
-        if body is None or body.method != "initialize":
-            raise GatewayError("invalid_request", "Bad Request: no Mcp-Session-Id; start with initialize",
-                               code=str(jsonrpc.INVALID_REQUEST))
+    if exchange.opens_session():
         session = await sessions.start(exchange.server, exchange.owner)
     else:
-        found = sessions.get(exchange.server, exchange.owner, presented)
+        found = sessions.get(exchange.server, exchange.owner, exchange.header(SESSION) or "")
         if found is None:
             raise session_gone()
         session = found
@@ -84,16 +78,7 @@ async def listen(exchange: Exchange, session: StdioSession, headers: list[tuple[
     """The server-to-client stream: what the process says outside any POST's answer."""
     if not exchange.accepts_sse:
         raise GatewayError("invalid_request", "Not Acceptable: the GET stream is text/event-stream", status=406)
-    if session.listener is not None:
-        raise GatewayError("invalid_request", "Conflict: this session's GET stream is already open", status=409)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    session.listener = queue
     try:
-        await exchange.open_stream(headers)
-        while (line := await queue.get()) is not None:
-            await exchange.write(sse.frame(line, "message"))
-        await exchange.write(b"", more=False)
+        await exchange.listen(session, headers, lambda line: sse.frame(line, "message"))
     finally:
-        if session.listener is queue:
-            session.listener = None
         session.touch()

@@ -14,6 +14,7 @@ import httpx
 
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.mcp.servers import McpServer
+from interlingua.adapters.providers.base import chunks as upstream_chunks
 from interlingua.adapters.providers.base import transport_error
 from interlingua.adapters.providers.transport import AiohttpTransport
 
@@ -81,10 +82,6 @@ def _failure(exc: httpx.HTTPError, server: McpServer) -> GatewayError:
     return transport_error(exc, f"MCP server {server.name}")
 
 
-async def chunks(response: httpx.Response, server: McpServer) -> AsyncIterator[bytes]:
+def chunks(response: httpx.Response, server: McpServer) -> AsyncIterator[bytes]:
     """The answer's bytes as they arrive; a broken upstream ends the iteration with a GatewayError."""
-    try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    except httpx.HTTPError as exc:
-        raise _failure(exc, server) from None
+    return upstream_chunks(response, f"MCP server {server.name}")
