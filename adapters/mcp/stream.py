@@ -17,6 +17,8 @@ from interlingua.adapters.dialects import sse
 from interlingua.adapters.mcp import jsonrpc
 
 JSON_CAP = 1 << 20  # a JSON answer larger than this is forwarded unread: no filter, outcome unknown
+# A JSON answer is one message: it is held whole only to filter a tool list (which must be rewritten);
+# for the ledger alone it is forwarded as it arrives and a copy read at the end.
 
 
 def filter_tools(payload: bytes, allowed: Iterable[str]) -> bytes:
@@ -54,23 +56,25 @@ class Tap:
     def feed(self, chunk: bytes) -> bytes:
         if self.sse:
             return self._events(self._splitter.feed(chunk))
+        if self._size > JSON_CAP:
+            return chunk
+        self._held.append(chunk)
+        self._size += len(chunk)
+        if self.allowed is None:  # only watched: forwarded as it comes, a copy kept to read at the end
+            return chunk
         if self._size <= JSON_CAP:
-            self._held.append(chunk)
-            self._size += len(chunk)
-            if self._size <= JSON_CAP:
-                return b""
-            held, self._held = b"".join(self._held), []
-            return held  # too large to read: forwarded as it came
-        return chunk
+            return b""
+        held, self._held = b"".join(self._held), []
+        return held  # too large to read: forwarded as it came
 
     def close(self) -> bytes:
         if self.sse:
             return self._events(self._splitter.flush())
+        body, self._held = b"".join(self._held), []
         if self._size > JSON_CAP:
             return b""
-        body = b"".join(self._held)
-        self._held = []
-        return self._message(body)
+        out = self._message(body)
+        return b"" if self.allowed is None else out
 
     def _message(self, payload: bytes) -> bytes:
         if self.watch and (self.outcome is None or self.outcome == 0):
