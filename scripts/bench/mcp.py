@@ -39,6 +39,7 @@ from mcp.server.mcpserver import Context, MCPServer
 KEY = "sk-bench-mcp-key"
 ACCEPT = "application/json, text/event-stream"
 ROOT = Path(__file__).resolve().parents[2]
+ROUNDS = 10
 
 
 def free_port() -> int:
@@ -87,6 +88,7 @@ def serve(role: str, port: int, upstream: str) -> None:
     else:
         app = upstream_app(role == "stateless")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="httptools",
+                timeout_keep_alive=120,  # no pooled connection of the load generator closed mid-run
                 loop="uvloop", lifespan="on" if role != "gateway" else "auto")
 
 
@@ -187,17 +189,24 @@ async def measure(args: argparse.Namespace, direct: str, gateway: str, stateful_
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
         rows: list[tuple[str, str, str, str]] = []
 
-        async def row(label: str, run: Callable[[str], Awaitable[list[float]]]) -> None:
-            await run(direct)  # warm-up
-            await run(gateway)
-            d50, d99 = quantiles(await run(direct))
-            g50, g99 = quantiles(await run(gateway))
+        async def row(label: str, run: Callable[[str, int], Awaitable[list[float]]], count: int) -> None:
+            """Direct and through the gateway in alternating rounds, so both see the same noise
+            (other processes on the machine), after a warm-up of each."""
+            await run(direct, count // ROUNDS)
+            await run(gateway, count // ROUNDS)
+            through: list[float] = []
+            straight: list[float] = []
+            for _ in range(ROUNDS):
+                straight += await run(direct, count // ROUNDS)
+                through += await run(gateway, count // ROUNDS)
+            d50, d99 = quantiles(straight)
+            g50, g99 = quantiles(through)
             rows.append((label, f"{ms(d50)} / {ms(d99)}", f"{ms(g50)} / {ms(g99)}",
                          f"{ms(g50 - d50)} / {ms(g99 - d99)}"))
 
-        await row("tools/call, one at a time", lambda url: timed_calls(http, url, args.calls))
-        await row("tools/call, 32 sessions", lambda url: concurrent(http, url, args.calls * 4))
-        await row("progress notification delay", lambda url: progress_delays(http, url, args.calls // 20))
+        await row("tools/call, one at a time", lambda url, n: timed_calls(http, url, n), args.calls)
+        await row("tools/call, 32 sessions", lambda url, n: concurrent(http, url, n), args.calls * 4)
+        await row("progress notification delay", lambda url, n: progress_delays(http, url, n), args.calls // 20)
         per_stream = await idle_streams(http, stateful_gateway, args.streams, pid)
     print("\n| measurement (ms, p50 / p99) | direct | through the gateway | added |")
     print("|---|---|---|---|")
