@@ -11,8 +11,10 @@ While a request runs, what the upstream sends meanwhile reaches the client on th
 stream (opened on the first such message; the answer is plain JSON otherwise): progress as it
 came (the progress token is the client's own), and the server's requests (sampling, elicitation)
 under ids of the form `NAME:n`, so two servers' ids never collide; the client's response to one is
-routed back to its server under the server's own id. The GET stream carries what a server sends
-while the client accepts no SSE. Legacy SSE servers are not federated.
+routed back to its server under the server's own id. The client's GET stream carries what a
+Streamable HTTP server sends on its own stream (the gateway listens to it once the session is
+open), and what any server sends while the client accepts no SSE. Legacy SSE servers are not
+federated; a stdio server's messages outside a request are dropped.
 """
 
 from __future__ import annotations
@@ -146,11 +148,7 @@ class Federation:
         stream = exchange.accepts_sse
 
         async def relay(name: str, sent: dict[str, Any]) -> None:
-            if "method" in sent and "id" in sent:
-                client_id = f"{name}:{next(session.ids)}"
-                session.forwarded[client_id] = (name, sent["id"])
-                sent = {**sent, "id": client_id}
-            event = sse.frame(orjson.dumps(sent), "message")
+            event = self.outbound(session, name, sent)
             if stream:
                 if not exchange.started:
                     await exchange.open_stream(headers)
@@ -164,6 +162,14 @@ class Federation:
             await exchange.write(sse.frame(payload, "message"), more=False)
         else:
             await exchange.answer(200, payload, headers)
+
+    def outbound(self, session: Federated, name: str, sent: dict[str, Any]) -> bytes:
+        """A server's message as an SSE event for the client; a request under an id of its own."""
+        if "method" in sent and "id" in sent:
+            client_id = f"{name}:{next(session.ids)}"
+            session.forwarded[client_id] = (name, sent["id"])
+            sent = {**sent, "id": client_id}
+        return sse.frame(orjson.dumps(sent), "message")
 
     async def dispatch(self, exchange: Exchange, session: Federated, message: jsonrpc.Message,
                        relay: Any) -> dict[str, Any]:
@@ -208,9 +214,13 @@ class Federation:
     def client(self, session: Federated, server: McpServer) -> UpstreamClient:
         client = session.clients.get(server.name)
         if client is None:
+            async def aside(sent: dict[str, Any]) -> None:  # on the session's GET stream, if open
+                if session.listener is not None:
+                    session.listener.put_nowait(self.outbound(session, server.name, sent))
+
             client = session.clients[server.name] = (
                 StdioClient(server, session.version, self.stdio, session.owner) if server.transport == STDIO
-                else HttpClient(server, session.version, self.upstreams))
+                else HttpClient(server, session.version, self.upstreams, aside))
         return client
 
     async def gather(self, session: Federated, method: str) -> list[Any]:

@@ -377,6 +377,9 @@ async def test_federation(tmp_path: Path) -> None:
             assert seen == ["step 1", "step 2"]
             assert text(await client.call_tool("local__ask", {"question": "yo"})) == "the model said: echo yo"
             assert text(await client.call_tool("alpha__ask", {"question": "hey"})) == "the model said: echo hey"
+            # Asked on alpha's own stream, not the call's: it reaches the client on its GET stream.
+            assert text(await client.call_tool("alpha__ask", {"question": "psst", "aside": True})) == (
+                "the model said: echo psst")
             with pytest.raises(MCPError, match="not available"):
                 await client.call_tool("alpha__forbidden", {})
             with pytest.raises(MCPError, match="no tool"):

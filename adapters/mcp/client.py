@@ -2,7 +2,8 @@
 
 Only what federation needs: the `initialize` handshake on first use, requests whose answer is
 awaited while the server's own messages meanwhile (progress, sampling requests) go to a callback,
-and one-way messages (notifications, the client's answers to the server's requests). Over
+one-way messages (notifications, the client's answers to the server's requests), and, over HTTP,
+the session's GET stream, whose messages go to `aside`. Over
 Streamable HTTP (`HttpClient`) or a stdio process (`StdioClient`); legacy SSE servers are not
 federated.
 """
@@ -10,11 +11,13 @@ federated.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import count
 from typing import Any
 
+import httpx
 import orjson
 
 from interlingua.adapters.dialects import sse
@@ -24,6 +27,7 @@ from interlingua.adapters.mcp.http import Upstreams, chunks, own_headers
 from interlingua.adapters.mcp.servers import McpServer
 from interlingua.adapters.mcp.stdio import Pending, StdioSession, StdioSessions
 
+log = logging.getLogger("interlingua.mcp")
 OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
 CLIENT_INFO = {"name": "interlingua", "version": "0.1.0"}
 
@@ -35,9 +39,10 @@ def _broken(server: McpServer, why: str) -> GatewayError:
 class UpstreamClient(ABC):
     """One session on `server`, speaking the protocol version its client asked the gateway for."""
 
-    def __init__(self, server: McpServer, version: str) -> None:
+    def __init__(self, server: McpServer, version: str, aside: OnMessage | None = None) -> None:
         self.server = server
         self.version = version
+        self.aside = aside  # what the server sends outside any request (its own stream)
         self._ids = count(1)
         self._lock = asyncio.Lock()
         self._open = False
@@ -67,6 +72,11 @@ class UpstreamClient(ABC):
             self.version = str(result.get("protocolVersion", self.version))
             await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
             self._open = True
+            self.opened()
+
+    @abstractmethod
+    def opened(self) -> None:
+        """After the handshake: start listening to the server's own stream, where there is one."""
 
     def alive(self) -> bool:
         """Whether the session opened is still there (a stdio process may have ended)."""
@@ -85,10 +95,38 @@ class UpstreamClient(ABC):
 
 
 class HttpClient(UpstreamClient):
-    def __init__(self, server: McpServer, version: str, upstreams: Upstreams) -> None:
-        super().__init__(server, version)
+    def __init__(self, server: McpServer, version: str, upstreams: Upstreams, aside: OnMessage | None = None) -> None:
+        super().__init__(server, version, aside)
         self.upstreams = upstreams
         self.session_id: str | None = None
+        self._listening: asyncio.Task[None] | None = None
+
+    def opened(self) -> None:
+        if self.aside is not None and self.session_id is not None:
+            self._listening = asyncio.create_task(self._listen(self.aside))
+
+    async def _listen(self, aside: OnMessage) -> None:
+        """The session's GET stream, for as long as the server keeps it (405: it offers none)."""
+        extra = [("mcp-session-id", self.session_id or ""), ("mcp-protocol-version", self.version)]
+        try:
+            response = await self.upstreams.open(self.server, "GET", self.server.url,
+                                                 own_headers(self.server, extra), None, stream=True)
+            try:
+                if response.status_code == 200:
+                    async for got in self._messages(response):
+                        await aside(got)
+            finally:
+                await response.aclose()
+        except GatewayError as error:
+            log.info("MCP server %s: its own stream ended: %s", self.server.name, error.message)
+
+    async def _messages(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+        """The messages of an SSE answer; priming events (an id to resume from, no data) skipped."""
+        splitter = sse.Splitter()
+        async for chunk in chunks(response, self.server):
+            for _, data in sse.events(splitter.feed(chunk)):
+                if data.strip():
+                    yield _object(data, self.server)
 
     async def _exchange(self, message: dict[str, Any], on_message: OnMessage | None) -> dict[str, Any] | None:
         extra = [("mcp-protocol-version", self.version)] if self._open else []
@@ -104,16 +142,11 @@ class HttpClient(UpstreamClient):
                 return None
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 return _object(await response.aread(), self.server)
-            splitter = sse.Splitter()
-            async for chunk in chunks(response, self.server):
-                for _, data in sse.events(splitter.feed(chunk)):
-                    if not data.strip():  # a priming event: an id to resume from, no message
-                        continue
-                    got = _object(data, self.server)
-                    if "method" not in got and got.get("id") == message["id"]:
-                        return got
-                    if on_message is not None:
-                        await on_message(got)
+            async for got in self._messages(response):
+                if "method" not in got and got.get("id") == message["id"]:
+                    return got
+                if on_message is not None:
+                    await on_message(got)
             raise _broken(self.server, "the answer's stream ended without the response")
         finally:
             await response.aclose()
@@ -122,6 +155,8 @@ class HttpClient(UpstreamClient):
         await self._exchange(message, None)
 
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
         if self.session_id is None:
             return
         extra = [("mcp-session-id", self.session_id), ("mcp-protocol-version", self.version)]
@@ -142,6 +177,9 @@ class StdioClient(UpstreamClient):
 
     def alive(self) -> bool:
         return self.session is not None and not self.session.closed
+
+    def opened(self) -> None:
+        """Nothing to open: what the process says outside a request has no stream to go to here."""
 
     async def _exchange(self, message: dict[str, Any], on_message: OnMessage | None) -> dict[str, Any] | None:
         if self.session is None or self.session.closed:
