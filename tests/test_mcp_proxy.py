@@ -8,6 +8,7 @@ Clients: the SDK's Streamable HTTP and SSE clients and `ClientSession`, with the
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -274,7 +275,8 @@ async def test_bad_input_never_reaches_the_server(tmp_path: Path) -> None:
 
 
 @async_test
-async def test_stdio_server(tmp_path: Path) -> None:
+async def test_stdio_server(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "interlingua.mcp")
     async with servers(tmp_path) as (gw, url, _):
         async with session(url + "/v1/mcp/local", sampling_callback=sampling) as client:
             await check_tools(client, "local")
@@ -287,12 +289,15 @@ async def test_stdio_server(tmp_path: Path) -> None:
             with pytest.raises(MCPError, match="exited"):
                 await client.call_tool("crash", {})
         assert gw.mcp.stdio.sessions == {}
+    assert "stdio MCP server local starting" in caplog.text  # the process's stderr, in the log
 
 
 @async_test
 async def test_stdio_cap_and_bad_command(tmp_path: Path) -> None:
     broken = {"command": str(tmp_path / "no-such-server")}
-    async with servers(tmp_path, broken=broken) as (gw, url, _):
+    idle = {"command": sys.executable, "args": ["-m", "tests.mcp_servers", "idle"], "cwd": str(ROOT),
+            "idle_timeout": 0.3}
+    async with servers(tmp_path, broken=broken, idle=idle) as (gw, url, _):
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY_A}",
                                               "Accept": "application/json, text/event-stream"}) as http:
             init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -307,7 +312,11 @@ async def test_stdio_cap_and_bad_command(tmp_path: Path) -> None:
                                     headers={"Authorization": f"Bearer {KEY_B}",
                                              "Mcp-Session-Id": opened[0].headers["mcp-session-id"]})
             assert other.status_code == 404
+            assert (await http.post(url + "/v1/mcp/idle", json=init)).status_code == 200
+            assert len(gw.mcp.stdio.sessions) == 3
+            await eventually(lambda: len(gw.mcp.stdio.sessions) == 2)  # the idle one stopped by itself
         assert len(gw.mcp.stdio.sessions) == 2  # stopped by the gateway's shutdown
+    assert gw.mcp.stdio.sessions == {}
 
 
 @async_test

@@ -124,6 +124,7 @@ class StdioSessions:
     def __init__(self) -> None:
         self.sessions: dict[str, StdioSession] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     def get(self, server: McpServer, owner: str, session_id: str) -> StdioSession | None:
         """The session, if `owner` opened it on `server` (another key's id is as unknown)."""
@@ -152,6 +153,8 @@ class StdioSessions:
         session._tasks = [asyncio.create_task(self._read(session)), asyncio.create_task(self._log(session))]
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.create_task(self._reap())
+        else:
+            self._wake.set()
         log.info("MCP server %s: session started, pid %d", server.name, process.pid)
         return session
 
@@ -208,7 +211,10 @@ class StdioSessions:
     async def _reap(self) -> None:
         """Stop sessions left idle (nothing in flight, no stream open) past their server's timeout."""
         while self.sessions:
-            await asyncio.sleep(min(30.0, *(s.server.idle_timeout / 4 for s in self.sessions.values())))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):  # woken early by a session with a shorter timeout
+                await asyncio.wait_for(self._wake.wait(),
+                                       min(30.0, *(s.server.idle_timeout / 4 for s in self.sessions.values())))
             now = time.monotonic()
             for session in list(self.sessions.values()):
                 if not session.busy and now - session.last_used > session.server.idle_timeout:
