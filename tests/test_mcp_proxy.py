@@ -179,11 +179,12 @@ async def test_stateless_json_server(tmp_path: Path) -> None:
         assert ups["beta"].requests[-1][1][b"mcp-protocol-version"] == b"2025-06-18"
 
 
-@pytest.mark.parametrize("server", ["alpha", "beta"])
+@pytest.mark.parametrize("server", ["alpha", "beta", "local"])
 @async_test
 async def test_every_protocol_version(tmp_path: Path, server: str) -> None:
-    """Each handshake version the SDK knows is negotiated through the gateway, and the modern
-    per-request one (no handshake) works with the SDK's own client."""
+    """Each handshake version the SDK knows is negotiated through the gateway and then used (a tool
+    call carrying `MCP-Protocol-Version`), on a stateful, a stateless and a stdio server; the
+    modern per-request one (no handshake) works with the SDK's own client on the HTTP servers."""
     async with servers(tmp_path) as (_, url, _):
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY_A}",
                                               "Accept": "application/json, text/event-stream"}) as http:
@@ -193,8 +194,21 @@ async def test_every_protocol_version(tmp_path: Path, server: str) -> None:
                         "protocolVersion": version, "capabilities": {},
                         "clientInfo": {"name": "test", "version": "1"}}})
                 assert answer.status_code == 200
-                body = answer.text
-                assert f'"protocolVersion":"{version}"' in body.replace(" ", "")
+                assert f'"protocolVersion":"{version}"' in answer.text.replace(" ", "")
+                headers = {"MCP-Protocol-Version": version}
+                if "mcp-session-id" in answer.headers:
+                    headers["Mcp-Session-Id"] = answer.headers["mcp-session-id"]
+                ready = await http.post(url + f"/v1/mcp/{server}", headers=headers,
+                                        json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+                assert ready.status_code == 202
+                called = await http.post(url + f"/v1/mcp/{server}", headers=headers, json={
+                    "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add",
+                                                                                  "arguments": {"a": 3, "b": 4}}})
+                assert '"text":"7"' in called.text.replace(" ", ""), called.text
+                if "Mcp-Session-Id" in headers:
+                    assert (await http.delete(url + f"/v1/mcp/{server}", headers=headers)).status_code == 200
+        if server == "local":
+            return  # stdio sessions start with initialize: the per-request revision is not bridged
         for version in MODERN_PROTOCOL_VERSIONS:
             async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY_A}"}, timeout=20) as http2:
                 async with Client(streamable_http_client(url + f"/v1/mcp/{server}", http_client=http2),
