@@ -10,7 +10,8 @@ so the layer can be mounted alone in front of anything.
 A POST body is read whole (JSON-RPC bodies are small) and peeked at (`adapters/mcp/jsonrpc.py`):
 a body that is not JSON-RPC is refused with -32700 or -32600, and with a tool allow-list a
 `tools/call` for another tool with -32602, all without reaching the server. Answers stream through
-as they arrive; the transport decides how (`mcp_http`, `mcp_sse`, `mcp_stdio`).
+as they arrive; the transport decides how (`mcp_http`, `mcp_sse`, `mcp_stdio`). `/v1/mcp` lists
+the key's servers to a plain GET and is otherwise the federated server (`mcp_federation`).
 """
 
 from __future__ import annotations
