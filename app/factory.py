@@ -76,7 +76,8 @@ class Gateway:
         self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
         app = ResponsesStateMiddleware(app, self.responses)
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
-        self.mcp = McpMiddleware(app, config.mcp, secret.encode(), separator=config.server.mcp_separator)
+        self.mcp = McpMiddleware(app, config.mcp, secret.encode(), config.server.max_body_bytes,
+                                 config.server.mcp_separator)
         app = MeteringMiddleware(self.mcp, self.ledger)
         app = AuthMiddleware(app, keys)
         app = DialectMiddleware(app)
