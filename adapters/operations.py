@@ -75,9 +75,16 @@ MODELS_GET = Operation("models.get", metered=False)
 RESPONSES_GET = Operation("responses.get", metered=False)
 RESPONSES_DELETE = Operation("responses.delete", metered=False)
 RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
+# MCP passes through (middleware/mcp.py); only a `tools/call` is itemised in the ledger, the MCP
+# layer switching a request's operation to it once the body has said so.
+MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, or the federated server
+MCP_MESSAGE = Operation("mcp.message", metered=False)  # /v1/mcp/{id}: any other message or stream
+MCP_TOOL_CALL = Operation("mcp.tools/call")
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
     EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
-    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS)}
+    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, MCP_INDEX, MCP_MESSAGE,
+    MCP_TOOL_CALL)}
+MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})

@@ -71,7 +71,12 @@ def check(args: argparse.Namespace) -> int:
             if model not in config.models:
                 print(f"model {model} -> {name}/{model}")
     for name, key in config.keys.items():
-        print(f"key {name}: models {', '.join(key.models) or '*'}" + (f", {key.rpm} rpm" if key.rpm else ""))
+        print(f"key {name}: models {', '.join(key.models) or '*'}" + (f", {key.rpm} rpm" if key.rpm else "")
+              + (f", mcp {', '.join(key.mcp)}" if key.mcp else ""))
+    for name, server in config.mcp.items():
+        where = server.url or " ".join((server.command, *server.args))
+        tools = f", tools {', '.join(server.tools)}" if server.tools is not None else ""
+        print(f"mcp {name}: {server.transport} {where}{tools}, /v1/mcp/{name}")
     for line in missing:
         print(f"error: {line}")
     return 1 if missing else 0

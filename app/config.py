@@ -15,10 +15,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
+from interlingua.adapters.mcp.servers import HTTP, SSE, STDIO, McpServer
 from interlingua.adapters.providers import KINDS
 from interlingua.adapters.research.agent import Settings as ResearchSettings
 
@@ -57,6 +58,7 @@ class KeyConfig:
     sha256: bytes
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
+    mcp: tuple[str, ...] = ()  # glob patterns of MCP server names; empty means every server
 
 
 @dataclass(slots=True, frozen=True)
@@ -68,6 +70,8 @@ class ServerConfig:
     ledger: bool = True
     ping_seconds: float = 10.0
     secret: str | None = field(default=None, repr=False)  # seals reasoning state; None: <data_dir>/secret
+    cors_origins: tuple[str, ...] = ()  # browser origins answered with CORS ("*": any)
+    mcp_separator: str = "__"  # between a server's name and its tool's or prompt's, on /v1/mcp
 
     @property
     def max_body_bytes(self) -> int:
@@ -104,6 +108,7 @@ class Config:
     # The model each document utility uses when a request names none ([utilities]).
     utilities: Mapping[str, str] = field(default_factory=lambda: dict(UTILITY_DEFAULTS))
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    mcp: Mapping[str, McpServer] = field(default_factory=dict)
 
 
 MIN_SECRET = 16
@@ -249,7 +254,11 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         ledger=r.boolean("ledger", True),
         ping_seconds=r.number("ping_seconds", 10.0),
         secret=r.string("secret"),
+        cors_origins=r.strings("cors_origins"),
+        mcp_separator=r.string("mcp_separator", "__"),
     )
+    if not server.mcp_separator or not server.mcp_separator.isprintable():
+        raise ConfigError("server.mcp_separator: must be printable text, not empty")
     if server.secret is not None and len(server.secret) < MIN_SECRET:
         raise ConfigError(f"server.secret: must be at least {MIN_SECRET} characters")
     r.done()
@@ -329,7 +338,7 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     path = f"keys.{name}"
     r = _Reader(raw, path, env)
     digest, plain = r.string("key_sha256"), r.string("key")
-    models, rpm = r.strings("models"), r.integer("rpm", None)
+    models, rpm, mcp = r.strings("models"), r.integer("rpm", None), r.strings("mcp")
     r.done()
     if (digest is None) == (plain is None):
         raise ConfigError(f"{path}: give exactly one of key_sha256 or key")
@@ -341,7 +350,39 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
             raise ConfigError(f"{path}.key_sha256: must be 64 hexadecimal digits")
         sha = bytes.fromhex(digest)  # type: ignore[arg-type]  # digest matched 64 hex digits above
-    return KeyConfig(name, sha, models, rpm)
+    return KeyConfig(name, sha, models, rpm, mcp)
+
+
+def _mcp(name: str, raw: Any, env: Mapping[str, str]) -> McpServer:
+    """One `[mcp.NAME]`: a `url` (Streamable HTTP, or legacy SSE with `transport = "sse"`) or a
+    `command` the gateway starts (stdio)."""
+    path = f"mcp.{name}"
+    r = _Reader(raw, path, env)
+    url, command = r.string("url"), r.string("command")
+    transport = r.string("transport")
+    tools = r.strings("tools") if "tools" in r.table else None
+    r.seen.add("tools")
+    server = McpServer(
+        name=name, transport="", url=url or "", command=command or "", args=r.strings("args"),
+        env=r.table_of_strings("env"), cwd=r.string("cwd"), headers=r.table_of_strings("headers"), tools=tools,
+        timeout=r.number("timeout", 600.0), max_processes=r.integer("max_processes", 16),
+        idle_timeout=r.number("idle_timeout", 600.0))
+    r.done()
+    if (url is None) == (command is None):
+        raise ConfigError(f"{path}: give exactly one of url or command")
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.url: must start with http:// or https://")
+        if transport not in (None, HTTP, SSE):
+            raise ConfigError(f"{path}.transport: must be {HTTP} or {SSE} for a url")
+        kind = transport or HTTP
+    else:
+        if transport not in (None, STDIO):
+            raise ConfigError(f"{path}.transport: must be {STDIO} (or left out) for a command")
+        kind = STDIO
+    if kind != STDIO and (server.args or server.env or server.cwd):
+        raise ConfigError(f"{path}: args, env and cwd are for a command (stdio) only")
+    return replace(server, transport=kind)
 
 
 def _utilities(raw: Any, env: Mapping[str, str], providers: Mapping[str, ProviderConfig],
@@ -377,7 +418,7 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys", "utilities", "fetch"}
+    known = {"server", "providers", "models", "keys", "utilities", "fetch", "mcp"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -387,8 +428,9 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     digests = [k.sha256 for k in keys.values()]
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
+    mcp = {n: _mcp(n, t, env) for n, t in _tables(raw.get("mcp"), "mcp").items()}
     return Config(_server(raw.get("server"), env), providers, models, keys, source,
-                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env))
+                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env), mcp)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

@@ -11,7 +11,6 @@ disconnects cancels the upstream call at once, whether it is waiting for headers
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects.base import ClientDialect, ModelList
 from interlingua.adapters.providers import Target
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
+from interlingua.middleware.disconnect import Watch, watched
 from interlingua.middleware.respond import JSON, send_error, stream_headers
 from interlingua.middleware.state import (
     DIALECT,
@@ -40,29 +40,6 @@ from interlingua.middleware.state import (
     USAGE,
     state_of,
 )
-
-
-class _Watch:
-    """Cancels the request's task when the client disconnects, until the answer is complete."""
-
-    __slots__ = ("state", "task", "armed", "_receiving")
-
-    def __init__(self, state: dict[str, Any], receive: Any) -> None:
-        self.state = state
-        self.task = asyncio.current_task()
-        self.armed = True
-        self._receiving = asyncio.ensure_future(receive())
-        self._receiving.add_done_callback(self._fired)
-
-    def _fired(self, future: asyncio.Future[Any]) -> None:
-        if self.armed and not future.cancelled() and future.result()["type"] == "http.disconnect":
-            self.state[DISCONNECTED] = True
-            if self.task is not None:
-                self.task.cancel()
-
-    def close(self) -> None:
-        self.armed = False
-        self._receiving.cancel()
 
 
 class Dispatcher:
@@ -90,19 +67,9 @@ class Dispatcher:
 
     async def relay(self, state: dict[str, Any], receive: Any, send: Any, call: ops.Call) -> None:
         """Any upstream operation: `call` asks one target; the next is tried on a retryable failure."""
-        watch = _Watch(state, receive)
-        try:
-            await self._relay(state, send, watch, call)
-        except asyncio.CancelledError:
-            if not state.get(DISCONNECTED):
-                raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-        finally:
-            watch.close()
+        await watched(state, receive, lambda watch: self._relay(state, send, watch, call))
 
-    async def _relay(self, state: dict[str, Any], send: Any, watch: _Watch, call: ops.Call) -> None:
+    async def _relay(self, state: dict[str, Any], send: Any, watch: Watch, call: ops.Call) -> None:
         request = state[REQUEST]
         targets: list[Target] = state[TARGETS]
         error: ir.GatewayError | None = None
@@ -128,7 +95,7 @@ class Dispatcher:
         watch.armed = False
         await _fail(state, send, error or ir.GatewayError("unavailable", "no upstream answered"))
 
-    async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: _Watch) -> ir.GatewayError | None:
+    async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: Watch) -> ir.GatewayError | None:
         """Send the reply on; a failure before anything was sent is returned so the next target may try."""
         match reply:
             case Body():
@@ -158,7 +125,7 @@ class Dispatcher:
                 return await self._ir_stream(state, reply, send, watch)
 
     async def _pass_stream(self, state: dict[str, Any], reply: Chunks, send: Any,
-                           watch: _Watch) -> ir.GatewayError | None:
+                           watch: Watch) -> ir.GatewayError | None:
         passthrough = state[DIALECT].passthrough(state[REQUEST])
         headers = [*stream_headers(reply.media_type or passthrough.media_type), _upstream(state)]
         started = False
@@ -202,7 +169,7 @@ class Dispatcher:
         return None
 
     async def _ir_stream(self, state: dict[str, Any], reply: Events, send: Any,
-                         watch: _Watch) -> ir.GatewayError | None:
+                         watch: Watch) -> ir.GatewayError | None:
         sent = 0
         try:
             async for batch in reply.events:

@@ -20,9 +20,11 @@ from interlingua.adapters.storage.responses import ResponseStore
 from interlingua.app.config import Config, ProviderConfig
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
+from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
 from interlingua.middleware.guard import GuardMiddleware
+from interlingua.middleware.mcp import McpMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
@@ -65,7 +67,8 @@ class Gateway:
         self.config = config
         data_dir = config.server.data_dir
         self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
-        seal = Seal(load_secret(config.server.secret, data_dir))
+        secret = load_secret(config.server.secret, data_dir)
+        seal = Seal(secret)
         # The embedded provider is always there, unless the config gives its name to another.
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
         self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
@@ -77,7 +80,7 @@ class Gateway:
         if config.server.ledger:
             self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
             self.ledger.start()
-        keys = {k.sha256: Principal(k.name, k.models, k.rpm) for k in config.keys.values()}
+        keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.mcp) for k in config.keys.values()}
         fetch = config.fetch
         self.fetcher = Fetcher(allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
                                max_bytes=fetch.max_bytes, timeout=fetch.timeout, max_redirects=fetch.max_redirects)
@@ -88,9 +91,14 @@ class Gateway:
         self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
         app = ResponsesStateMiddleware(app, self.responses)
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
-        app = MeteringMiddleware(app, self.ledger)
+        self.mcp = McpMiddleware(app, config.mcp, secret.encode(), config.server.max_body_bytes,
+                                 config.server.mcp_separator)
+        app = MeteringMiddleware(self.mcp, self.ledger)
         app = AuthMiddleware(app, keys)
-        self.app = GuardMiddleware(DialectMiddleware(app))
+        app = DialectMiddleware(app)
+        if config.server.cors_origins:
+            app = CorsMiddleware(app, config.server.cors_origins)
+        self.app = GuardMiddleware(app)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -109,6 +117,7 @@ class Gateway:
                 return
 
     async def aclose(self) -> None:
+        await self.mcp.aclose()
         await self.catalog.aclose()
         await self.fetcher.aclose()
         self.responses.close()

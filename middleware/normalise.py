@@ -111,21 +111,29 @@ class NormalisationMiddleware:
 
     async def _read(self, scope: dict[str, Any], receive: Any, send: Any, write: Callable[[bytes], object]) -> bool:
         """Hand the body to `write` as it arrives; False when it was refused (413) or the client left."""
-        cap = self.max_body_bytes
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return False
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                await send_error(scope, send, _too_large(cap))
-                return False
-            if chunk:
-                write(chunk)
-            if not message.get("more_body"):
-                return True
+        try:
+            return await read_body(receive, self.max_body_bytes, write)
+        except GatewayError as error:
+            await send_error(scope, send, error)
+            return False
+
+
+async def read_body(receive: Any, cap: int, write: Callable[[bytes], object]) -> bool:
+    """Hand a request body to `write` as it arrives; False when the client left. Raises 413 as soon
+    as the body is known to exceed `cap` bytes."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap)
+        if chunk:
+            write(chunk)
+        if not message.get("more_body"):
+            return True
 
 
 def _exceeds(length: bytes, cap: int) -> bool:

@@ -47,6 +47,11 @@ class Principal:
     name: str
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
+    mcp: tuple[str, ...] = ()  # glob patterns of MCP server names; empty means every server
+
+    def allows_server(self, server: str) -> bool:
+        """Whether the key may use the MCP server `server`."""
+        return not self.mcp or any(fnmatchcase(server, p) for p in self.mcp)
 
     def allows(self, model: str, targets: Sequence[str] = ()) -> bool:
         """Whether the key may use `model`: by its own name, or because it may use every target."""

@@ -332,3 +332,26 @@ def test_python_m_app_check(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert bad.stderr.strip() == "interlingua: config error: keys.k.key: must be at least 8 characters"
+
+
+def test_check_lists_mcp_servers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, """
+[mcp.docs]
+url = "http://127.0.0.1:9000/mcp"
+headers = { Authorization = "Bearer up-secret-token" }
+tools = ["search"]
+
+[mcp.files]
+command = "mcp-files"
+args = ["/srv"]
+
+[keys.k]
+key = "12345678"
+mcp = ["docs"]
+""")
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "key k: models *, mcp docs" in out
+    assert "mcp docs: streamable-http http://127.0.0.1:9000/mcp, tools search, /v1/mcp/docs" in out
+    assert "mcp files: stdio mcp-files /srv, /v1/mcp/files" in out
+    assert "up-secret-token" not in out

@@ -218,7 +218,7 @@ def test_provider_key_literal_and_default() -> None:
     ("text", "message"),
     [
         # unknown keys, at every level
-        ("foo = 1\n", "foo: unknown key (expected one of fetch, keys, models, providers, server, utilities)"),
+        ("foo = 1\n", "foo: unknown key (expected one of fetch, keys, mcp, models, providers, server, utilities)"),
         ('[provider.p]\ntype = "openai"\n', "provider: unknown key"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         (P + "timout = 5\n", "providers.p.timout: unknown key"),
@@ -397,3 +397,57 @@ def test_from_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> Non
     config = from_env()
     assert config.providers["openai"].key == "sk-from-os"
     assert config.keys["default"].sha256 == hash_key("os-gateway-key")
+
+
+# --- MCP servers ---------------------------------------------------------------------------------
+
+
+def test_mcp_servers_and_key_patterns() -> None:
+    config = cfg("""
+[mcp.docs]
+url = "http://127.0.0.1:9000/mcp"
+headers = { Authorization = "Bearer ${DOCS_TOKEN}" }
+tools = ["search", "fetch"]
+timeout = 30
+
+[mcp.old]
+url = "http://127.0.0.1:9001/sse"
+transport = "sse"
+
+[mcp.files]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
+env = { LOG = "1" }
+cwd = "/srv"
+max_processes = 4
+idle_timeout = 60
+
+[keys.k]
+key = "12345678"
+mcp = ["docs", "f*"]
+""", {"DOCS_TOKEN": "up-token"})
+    docs, old, files = config.mcp["docs"], config.mcp["old"], config.mcp["files"]
+    assert (docs.transport, docs.headers, docs.tools, docs.timeout) == (
+        "streamable-http", {"Authorization": "Bearer up-token"}, ("search", "fetch"), 30.0)
+    assert (old.transport, old.tools) == ("sse", None)
+    assert (files.transport, files.command, files.args, files.env, files.cwd, files.max_processes,
+            files.idle_timeout) == ("stdio", "npx", ("-y", "@modelcontextprotocol/server-filesystem", "/srv"),
+                                    {"LOG": "1"}, "/srv", 4, 60.0)
+    assert config.keys["k"].mcp == ("docs", "f*")
+    assert "up-token" not in repr(docs)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[mcp.x]\n", "mcp.x: give exactly one of url or command"),
+    ('[mcp.x]\nurl = "http://h/mcp"\ncommand = "c"\n', "mcp.x: give exactly one of url or command"),
+    ('[mcp.x]\nurl = "ftp://h/mcp"\n', "mcp.x.url: must start with http:// or https://"),
+    ('[mcp.x]\nurl = "http://h/mcp"\ntransport = "stdio"\n', "mcp.x.transport: must be streamable-http or sse"),
+    ('[mcp.x]\ncommand = "c"\ntransport = "sse"\n', "mcp.x.transport: must be stdio"),
+    ('[mcp.x]\nurl = "http://h/mcp"\nargs = ["a"]\n', "mcp.x: args, env and cwd are for a command"),
+    ('[mcp.x]\ncommand = "c"\ntools = "add"\n', "mcp.x.tools: must be an array of strings"),
+    ('[mcp.x]\ncommand = "c"\nmax_processes = 0\n', "mcp.x.max_processes: must be between"),
+    ('[mcp.x]\ncommand = "c"\ntool = ["a"]\n', "mcp.x.tool: unknown key"),
+])
+def test_mcp_validation(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        cfg(text)

@@ -385,7 +385,7 @@ class Provider(ABC):
         return self.codec.decode_error(status, raw)
 
     def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        return _chunks(response, self.name)
+        return chunks(response, self.name)
 
     def events(self, response: httpx.Response, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
         return _events(self.chunks(response), decoder)
@@ -399,7 +399,8 @@ class Provider(ABC):
             await response.aclose()
 
 
-async def _chunks(response: httpx.Response, name: str) -> AsyncIterator[bytes]:
+async def chunks(response: httpx.Response, name: str) -> AsyncIterator[bytes]:
+    """An upstream answer's bytes as they arrive; a broken upstream ends them with a GatewayError."""
     try:
         async for chunk in response.aiter_raw():
             yield chunk
