@@ -7,6 +7,7 @@ own shutdown instead. Nothing here needs a running event loop until the first re
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
@@ -15,11 +16,12 @@ from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
-from interlingua.app.config import Config, ProviderConfig
+from interlingua.app.config import Config, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.guard import GuardMiddleware
+from interlingua.middleware.health import HealthMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
@@ -75,7 +77,10 @@ class Gateway:
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
-        self.app = GuardMiddleware(DialectMiddleware(app))
+        self.app = HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), {"storage": self._storage_ready})
+
+    async def _storage_ready(self) -> str | None:
+        return None if os.access(self.config.server.data_dir, os.W_OK) else "the data directory is not writable"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -101,5 +106,14 @@ class Gateway:
             self.ledger.close()
 
 
-def create_app(config: Config) -> Gateway:
+CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
+
+
+def create_app(config: Config | None = None) -> Gateway:
+    """The gateway for `config`; with none, from the file `INTERLINGUA_CONFIG` names, else from the
+    environment as `interlingua serve` does. The no-argument form is what a server's own command
+    line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`)."""
+    if config is None:
+        path = os.environ.get(CONFIG_VARIABLE)
+        config = load(path) if path else from_env()
     return Gateway(config)

@@ -8,6 +8,7 @@ answers `GET /v1/responses/{id}`, `DELETE` and `/input_items` from the store, wi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -23,6 +24,7 @@ from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
+_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1)
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -70,7 +72,7 @@ class ResponsesStateMiddleware:
             return
         previous = native.get("previous_response_id")
         if previous:
-            history = self.store.history(previous)
+            history = await self._history(previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
                 return
@@ -80,6 +82,17 @@ class ResponsesStateMiddleware:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
+
+    async def _history(self, response_id: str) -> list[Any] | None:
+        """The stored chain, waiting briefly on a miss: with several workers, the one that answered
+        the previous turn writes it a moment after its client already has the answer."""
+        assert self.store is not None
+        for delay in _LATE_WRITE_WAITS:
+            history = self.store.history(response_id)
+            if history is not None:
+                return history
+            await asyncio.sleep(delay)
+        return self.store.history(response_id)
 
     async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store

@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from interlingua.adapters.storage import sqlite
+
 log = logging.getLogger("interlingua.ledger")
 
 
@@ -196,14 +198,9 @@ class Ledger:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
+    # WAL lets `interlingua usage` read, and other workers write, while this one writes.
+    conn = sqlite.connect(path, _SCHEMA)
     try:
-        # WAL lets `interlingua usage` read while the gateway writes; NORMAL sync is still
-        # crash-safe in WAL mode, only the last batches may be lost on power failure.
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
         _add_new_columns(conn)
     except BaseException:
         conn.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.storage import sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reasoning (
@@ -38,14 +39,12 @@ _EVICT_EVERY = 1000
 class ReasoningStore:
     def __init__(self, path: Path | None = None, capacity: int = 100_000) -> None:
         """`path` None keeps the table in memory (tests, and embedding without a data directory)."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         self.capacity = capacity
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        if path is None:
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._db.execute(_SCHEMA)
+        else:
+            self._db = sqlite.connect(path, _SCHEMA, shared=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str, bytes]] = {}
         self._writes = 0

@@ -11,7 +11,6 @@ next turn never races its own previous one.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from interlingua.adapters.storage import sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -34,11 +35,7 @@ MAX_CHAIN = 10_000
 
 class ResponseStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db = sqlite.connect(path, _SCHEMA, shared=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str | None, bytes, bytes]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="responses-store")
