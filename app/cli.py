@@ -6,11 +6,14 @@ import argparse
 import ipaddress
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from interlingua.adapters.pricing import usd
 from interlingua.adapters.providers.seal import load_secret
-from interlingua.adapters.storage.ledger import format_totals, totals
+from interlingua.adapters.state import window
+from interlingua.adapters.storage.ledger import format_totals, spend, totals
 from interlingua.app.config import Config, ConfigError, from_env, load
 from interlingua.app.factory import LEDGER_FILE
 
@@ -87,8 +90,16 @@ def check(args: argparse.Namespace) -> int:
 
 def usage(args: argparse.Namespace) -> int:
     config = _config(args.config)
-    print(format_totals(totals(config.server.data_dir / LEDGER_FILE)))
+    ledger = config.server.data_dir / LEDGER_FILE
+    print(format_totals(totals(ledger)))
+    now = time.time()
+    for name, key in config.keys.items():
+        if key.budget is not None:
+            label, starts, _ = window(key.budget_period, now)
+            spent = spend(ledger, name, starts)
+            print(f"key {name}: {usd(spent)} spent of {usd(key.budget)} this {key.budget_period} ({label})")
     return 0
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

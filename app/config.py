@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
+from interlingua.adapters.pricing import Price
 from interlingua.adapters.providers import KINDS
 
 
@@ -51,6 +52,9 @@ class KeyConfig:
     sha256: bytes
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
+    tpm: int | None = None  # input plus output tokens per minute
+    budget: float | None = None  # US dollars per `budget_period`
+    budget_period: str = "month"
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,9 +79,11 @@ class Config:
     models: Mapping[str, AliasConfig]
     keys: Mapping[str, KeyConfig]
     source: str = "environment"
+    prices: Mapping[str, Price] = field(default_factory=dict)  # per million tokens, over the shipped table
 
 
 MIN_SECRET = 16
+BUDGET_PERIODS = ("day", "week", "month")
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                 "gemini": "https://generativelanguage.googleapis.com"}
 
@@ -138,12 +144,14 @@ class _Reader:
                 return None
             raise ConfigError(str(exc)) from None
 
-    def number(self, key: str, default: float, minimum: float = 0.0) -> float:
+    def number(self, key: str, default: float, minimum: float = 0.0, zero: bool = False) -> float:
+        """A finite number above `minimum`, or equal to it as well when `zero` allows that."""
         value = self._get(key, (int, float), "a number")
         if value is None:
             return default
-        if not math.isfinite(value) or value <= minimum:
-            raise ConfigError(f"{self.path}.{key}: must be a finite number greater than {minimum}")
+        if not math.isfinite(value) or value < minimum or value == minimum and not zero:
+            bound = "at least" if zero else "greater than"
+            raise ConfigError(f"{self.path}.{key}: must be a finite number {bound} {minimum}")
         return float(value)
 
     @overload
@@ -271,8 +279,12 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     path = f"keys.{name}"
     r = _Reader(raw, path, env)
     digest, plain = r.string("key_sha256"), r.string("key")
-    models, rpm = r.strings("models"), r.integer("rpm", None)
+    models, rpm, tpm = r.strings("models"), r.integer("rpm", None), r.integer("tpm", None)
+    budget = r.number("budget", math.inf)
+    period = r.string("budget_period", "month")
     r.done()
+    if period not in BUDGET_PERIODS:
+        raise ConfigError(f"{path}.budget_period: must be one of {', '.join(BUDGET_PERIODS)}")
     if (digest is None) == (plain is None):
         raise ConfigError(f"{path}: give exactly one of key_sha256 or key")
     if plain is not None:
@@ -283,11 +295,24 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
             raise ConfigError(f"{path}.key_sha256: must be 64 hexadecimal digits")
         sha = bytes.fromhex(digest)  # type: ignore[arg-type]  # digest matched 64 hex digits above
-    return KeyConfig(name, sha, models, rpm)
+    return KeyConfig(name, sha, models, rpm, tpm, None if budget == math.inf else budget, period)
+
+
+def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
+    path = f"prices.{model}"
+    r = _Reader(raw, path, env)
+    given = {name: r.number(name, math.nan, zero=True) for name in ("input", "cached_input", "output")}
+    r.done()
+    for name in ("input", "output"):
+        if math.isnan(given[name]):
+            raise ConfigError(f"{path}.{name}: is required (US dollars per million tokens)")
+    # Cached input costs what input costs unless the operator names a discount.
+    cached = given["input"] if math.isnan(given["cached_input"]) else given["cached_input"]
+    return Price(given["input"], cached, given["output"])
 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys"}
+    known = {"server", "providers", "models", "keys", "prices"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -297,7 +322,8 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     digests = [k.sha256 for k in keys.values()]
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
-    return Config(_server(raw.get("server"), env), providers, models, keys, source)
+    prices = {m: _price(m, t, env) for m, t in _tables(raw.get("prices"), "prices").items()}
+    return Config(_server(raw.get("server"), env), providers, models, keys, source, prices)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

@@ -11,8 +11,10 @@ import os
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.seal import Seal, load_secret
+from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
@@ -22,6 +24,7 @@ from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware
+from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
@@ -32,6 +35,7 @@ from interlingua.middleware.state import Principal
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
+STATE_FILE = "state.sqlite3"
 LOCAL = "local"
 
 
@@ -68,16 +72,20 @@ class Gateway:
         if config.server.ledger:
             self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
             self.ledger.start()
-        keys = {k.sha256: Principal(k.name, k.models, k.rpm) for k in config.keys.values()}
+        keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period)
+                for k in config.keys.values()}
         app: Any = Dispatcher(self.catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = RoutingMiddleware(app, self.catalog)
         self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
         app = ResponsesStateMiddleware(app, self.responses)
+        self.counters = LocalCounters(data_dir / STATE_FILE)
+        app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
-        self.app = HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), {"storage": self._storage_ready})
+        probes = {"storage": self._storage_ready, "state": self.counters.ready}
+        self.app = HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), probes)
 
     async def _storage_ready(self) -> str | None:
         return None if os.access(self.config.server.data_dir, os.W_OK) else "the data directory is not writable"
@@ -100,6 +108,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.catalog.aclose()
+        await self.counters.aclose()
         self.responses.close()
         self.reasoning.close()
         if self.ledger is not None:

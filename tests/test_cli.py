@@ -307,10 +307,10 @@ def test_usage_prints_totals(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["KEY", "MODEL", "REQUESTS", "ERRORS"]
     rows = [line.split() for line in lines[1:]]
-    # key, model, requests, errors, input, cached, output, reasoning, chars, audio s, images, avg ttfb, avg total
+    # key, model, requests, errors, input, cached, output, reasoning, chars, audio s, images, cost, avg ttfb, avg total
     assert rows == [
-        ["-", "gpt-5-mini", "1", "0", "3", "0", "1", "0", "0", "0.0", "0", "50.0", "100.0"],
-        ["alice", "gpt-4o", "2", "1", "30", "0", "12", "0", "0", "0.0", "0", "50.0", "200.0"],
+        ["-", "gpt-5-mini", "1", "0", "3", "0", "1", "0", "0", "0.0", "0", "0.0000", "50.0", "100.0"],
+        ["alice", "gpt-4o", "2", "1", "30", "0", "12", "0", "0", "0.0", "0", "0.0000", "50.0", "200.0"],
     ]
 
 
