@@ -7,7 +7,12 @@ own shutdown instead. Nothing here needs a running event loop until the first re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import signal
+from dataclasses import dataclass
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
@@ -18,7 +23,7 @@ from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
-from interlingua.app.config import Config, ProviderConfig, from_env, load
+from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
@@ -37,6 +42,7 @@ RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
 STATE_FILE = "state.sqlite3"
 LOCAL = "local"
+log = logging.getLogger("interlingua")
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
@@ -56,36 +62,93 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
     )
 
 
+@dataclass(slots=True, eq=False)
+class _Stack:
+    """What one config builds: the middleware stack and its providers, with the requests in it, so
+    that a reload can retire it once the last of them is done."""
+
+    config: Config
+    catalog: Catalog
+    app: Any
+    active: int = 0
+    retired: bool = False
+
+
+# Server settings that a reload cannot change in a running process.
+_RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
+
+
 class Gateway:
-    """The whole gateway as one ASGI app."""
+    """The whole gateway as one ASGI app.
+
+    The stores (ledger, Responses, reasoning, limit counters) live as long as the process; the
+    stack, its keys, limits, prices and providers are rebuilt by `reload()` (SIGHUP when served
+    with lifespan). A reload swaps the stack for new requests while those in flight finish on the
+    old one, whose upstream connections are closed after the last of them.
+    """
 
     def __init__(self, config: Config) -> None:
-        self.config = config
         data_dir = config.server.data_dir
         self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
-        seal = Seal(load_secret(config.server.secret, data_dir))
-        # The embedded provider is always there, unless the config gives its name to another.
-        providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
-        self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
-                               {n: a.targets for n, a in config.models.items()})
+        self.seal = Seal(load_secret(config.server.secret, data_dir))
         self.ledger: Ledger | None = None
         if config.server.ledger:
-            self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
+            self.ledger = Ledger(data_dir / LEDGER_FILE)
             self.ledger.start()
+        self.responses = ResponseStore(data_dir / RESPONSES_FILE)
+        self.counters = LocalCounters(data_dir / STATE_FILE)
+        self._probes = {"storage": self._storage_ready, "state": self.counters.ready}
+        self._stack = self._build(config)
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def config(self) -> Config:
+        return self._stack.config
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._stack.catalog
+
+    def _build(self, config: Config) -> _Stack:
+        # The embedded provider is always there, unless the config gives its name to another.
+        providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
+        catalog = Catalog({n: make_provider(p, self.reasoning, self.seal) for n, p in providers.items()},
+                          {n: a.targets for n, a in config.models.items()})
         keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period)
                 for k in config.keys.values()}
-        app: Any = Dispatcher(self.catalog)
+        app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
-        app = RoutingMiddleware(app, self.catalog)
-        self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
+        app = RoutingMiddleware(app, catalog)
         app = ResponsesStateMiddleware(app, self.responses)
-        self.counters = LocalCounters(data_dir / STATE_FILE)
         app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
-        probes = {"storage": self._storage_ready, "state": self.counters.ready}
-        self.app = HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), probes)
+        return _Stack(config, catalog, HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), self._probes))
+
+    def reload(self) -> bool:
+        """Read the config again from where it came from and serve it from the next request on.
+        A config that does not validate is refused, with the reason logged, and the old one stays."""
+        old = self._stack
+        try:
+            config = from_env() if old.config.source == "environment" else load(old.config.source)
+        except ConfigError as exc:
+            log.error("config reload refused, the running config stays: %s", exc)
+            return False
+        for name in _RESTART_ONLY:
+            if getattr(config.server, name) != getattr(old.config.server, name):
+                log.warning("config reload: server.%s changes only with a restart", name)
+        self._stack = self._build(config)
+        old.retired = True
+        if old.active == 0:
+            self._retire(old)
+        log.warning("config reloaded from %s", config.source)
+        return True
+
+    def _retire(self, stack: _Stack) -> None:
+        task = asyncio.get_running_loop().create_task(stack.catalog.aclose())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _storage_ready(self) -> str | None:
         return None if os.access(self.config.server.data_dir, os.W_OK) else "the data directory is not writable"
@@ -94,20 +157,34 @@ class Gateway:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        await self.app(scope, receive, send)
+        stack = self._stack
+        stack.active += 1
+        try:
+            await stack.app(scope, receive, send)
+        finally:
+            stack.active -= 1
+            if stack.retired and stack.active == 0:
+                self._retire(stack)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
+                    loop.add_signal_handler(signal.SIGHUP, self.reload)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signal.SIGHUP)
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def aclose(self) -> None:
         await self.catalog.aclose()
+        if self._retiring:
+            await asyncio.gather(*self._retiring)
         await self.counters.aclose()
         self.responses.close()
         self.reasoning.close()
