@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
+from interlingua.adapters.balancer import STRATEGIES
 from interlingua.adapters.pricing import Price
 from interlingua.adapters.providers import KINDS
 
@@ -44,6 +45,8 @@ class ProviderConfig:
 class AliasConfig:
     name: str
     targets: tuple[str, ...]
+    strategy: str = "ordered"  # or "weighted", "least-busy" (adapters/balancer.py)
+    weights: tuple[float, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,6 +181,15 @@ class _Reader:
             raise ConfigError(f"{self.path}.{key}: must be an array of strings")
         return tuple(expand(v, self.env, f"{self.path}.{key}") for v in value)
 
+    def numbers(self, key: str) -> tuple[float, ...]:
+        value = self._get(key, (list,), "an array of numbers")
+        if value is None:
+            return ()
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                   for v in value):
+            raise ConfigError(f"{self.path}.{key}: must be an array of positive numbers")
+        return tuple(float(v) for v in value)
+
     def table_of_strings(self, key: str) -> dict[str, str]:
         value = self._get(key, (dict,), "a table of strings")
         if value is None:
@@ -259,7 +271,13 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
     path = f"models.{name}"
     r = _Reader(raw, path, env)
     targets = r.strings("targets")
+    strategy = r.string("strategy", "ordered")
+    weights = r.numbers("weights")
     r.done()
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{path}.strategy: must be one of {', '.join(STRATEGIES)}")
+    if (strategy == "weighted") != bool(weights) or weights and len(weights) != len(targets):
+        raise ConfigError(f"{path}.weights: give one positive weight per target, with strategy \"weighted\" only")
     if not targets:
         raise ConfigError(f"{path}.targets: must list at least one provider/model")
     for i, target in enumerate(targets):
@@ -268,7 +286,7 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
             raise ConfigError(f"{path}.targets[{i}]: {target!r} is not provider/model")
         if provider not in providers:
             raise ConfigError(f"{path}.targets[{i}]: unknown provider {provider!r}")
-    return AliasConfig(name, targets)
+    return AliasConfig(name, targets, strategy, weights)
 
 
 def hash_key(key: str) -> bytes:

@@ -15,6 +15,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from interlingua.adapters.balancer import Policy
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
@@ -113,7 +114,8 @@ class Gateway:
         # The embedded provider is always there, unless the config gives its name to another.
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
         catalog = Catalog({n: make_provider(p, self.reasoning, self.seal) for n, p in providers.items()},
-                          {n: a.targets for n, a in config.models.items()})
+                          {n: a.targets for n, a in config.models.items()},
+                          {n: Policy(a.strategy, a.weights) for n, a in config.models.items()})
         keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period)
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)

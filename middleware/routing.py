@@ -31,7 +31,7 @@ class RoutingMiddleware:
         if not model.isprintable():
             await send_error(scope, send, invalid("model", "must be printable text"))
             return
-        targets = self.catalog.resolve(model)
+        targets = self.catalog.route(model)
         operation = state.get(OPERATION)
         needed = operation.capability if operation is not None else None
         if targets is not None and needed is not None:
