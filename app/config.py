@@ -83,6 +83,7 @@ class Config:
     keys: Mapping[str, KeyConfig]
     source: str = "environment"
     prices: Mapping[str, Price] = field(default_factory=dict)  # per million tokens, over the shipped table
+    admin: bytes | None = field(default=None, repr=False)  # SHA-256 of the admin API's key; None: no admin API
 
 
 MIN_SECRET = 16
@@ -293,16 +294,46 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+@dataclass(slots=True, frozen=True)
+class KeyRights:
+    """What a key may do, whether from the config or the admin API."""
+
+    models: tuple[str, ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
+    budget: float | None = None
+    budget_period: str = "month"
+
+
+KEY_RIGHTS = ("models", "rpm", "tpm", "budget", "budget_period")
+
+
+def _rights(r: _Reader) -> KeyRights:
+    models, rpm, tpm = r.strings("models"), r.integer("rpm", None), r.integer("tpm", None)
+    budget = r.number("budget", math.inf)
+    period = r.string("budget_period", "month")
+    if period not in BUDGET_PERIODS:
+        raise ConfigError(f"{r.path}.budget_period: must be one of {', '.join(BUDGET_PERIODS)}")
+    return KeyRights(models, rpm, tpm, None if budget == math.inf else budget, period)
+
+
+def key_rights(raw: Any, path: str, base: KeyRights | None = None) -> KeyRights:
+    """Rights from a JSON object (the admin API's body), strictly checked like the config's; with
+    `base`, only the fields given change it, and a null clears a limit."""
+    r = _Reader(raw, path, {})
+    given = _rights(r)
+    r.done()
+    if base is None:
+        return given
+    return KeyRights(**{name: getattr(given if name in raw else base, name) for name in KEY_RIGHTS})
+
+
 def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     path = f"keys.{name}"
     r = _Reader(raw, path, env)
     digest, plain = r.string("key_sha256"), r.string("key")
-    models, rpm, tpm = r.strings("models"), r.integer("rpm", None), r.integer("tpm", None)
-    budget = r.number("budget", math.inf)
-    period = r.string("budget_period", "month")
+    rights = _rights(r)
     r.done()
-    if period not in BUDGET_PERIODS:
-        raise ConfigError(f"{path}.budget_period: must be one of {', '.join(BUDGET_PERIODS)}")
     if (digest is None) == (plain is None):
         raise ConfigError(f"{path}: give exactly one of key_sha256 or key")
     if plain is not None:
@@ -313,7 +344,24 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
             raise ConfigError(f"{path}.key_sha256: must be 64 hexadecimal digits")
         sha = bytes.fromhex(digest)  # type: ignore[arg-type]  # digest matched 64 hex digits above
-    return KeyConfig(name, sha, models, rpm, tpm, None if budget == math.inf else budget, period)
+    return KeyConfig(name, sha, rights.models, rights.rpm, rights.tpm, rights.budget, rights.budget_period)
+
+
+def _admin(raw: Any, env: Mapping[str, str]) -> bytes | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, "admin", env)
+    digest, plain = r.string("key_sha256"), r.string("key")
+    r.done()
+    if (digest is None) == (plain is None):
+        raise ConfigError("admin: give exactly one of key_sha256 or key")
+    if plain is not None:
+        if len(plain) < 16:
+            raise ConfigError("admin.key: must be at least 16 characters")
+        return hash_key(plain)
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
+        raise ConfigError("admin.key_sha256: must be 64 hexadecimal digits")
+    return bytes.fromhex(digest or "")
 
 
 def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
@@ -330,7 +378,7 @@ def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys", "prices"}
+    known = {"server", "providers", "models", "keys", "prices", "admin"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -341,7 +389,8 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
     prices = {m: _price(m, t, env) for m, t in _tables(raw.get("prices"), "prices").items()}
-    return Config(_server(raw.get("server"), env), providers, models, keys, source, prices)
+    admin = _admin(raw.get("admin"), env)
+    return Config(_server(raw.get("server"), env), providers, models, keys, source, prices, admin)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -372,6 +421,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         raw["providers"]["gemini"] = {"type": "gemini", "key": "${" + var + "}"}
     if env.get("INTERLINGUA_API_KEY"):
         raw["keys"]["default"] = {"key": "${INTERLINGUA_API_KEY}"}
+    if env.get("INTERLINGUA_ADMIN_KEY"):
+        raw["admin"] = {"key": "${INTERLINGUA_ADMIN_KEY}"}
     if env.get("INTERLINGUA_DATA_DIR"):
         raw.setdefault("server", {})["data_dir"] = "${INTERLINGUA_DATA_DIR}"
     if env.get("INTERLINGUA_SECRET"):

@@ -21,9 +21,11 @@ from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.state.local import LocalCounters
+from interlingua.adapters.storage.keys import KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.app.admin import AdminMiddleware
 from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
@@ -42,6 +44,7 @@ LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
 STATE_FILE = "state.sqlite3"
+KEYS_FILE = "keys.sqlite3"
 LOCAL = "local"
 log = logging.getLogger("interlingua")
 
@@ -98,6 +101,7 @@ class Gateway:
             self.ledger.start()
         self.responses = ResponseStore(data_dir / RESPONSES_FILE)
         self.counters = LocalCounters(data_dir / STATE_FILE)
+        self.keys = KeyStore(data_dir / KEYS_FILE)
         self._probes = {"storage": self._storage_ready, "state": self.counters.ready}
         self._stack = self._build(config)
         self._retiring: set[asyncio.Task[None]] = set()
@@ -125,8 +129,10 @@ class Gateway:
         app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
-        app = AuthMiddleware(app, keys)
-        return _Stack(config, catalog, HealthMiddleware(GuardMiddleware(DialectMiddleware(app)), self._probes))
+        app = DialectMiddleware(AuthMiddleware(app, keys, self.keys if config.admin else None))
+        if config.admin:
+            app = AdminMiddleware(app, self.keys, config.admin, config.keys)
+        return _Stack(config, catalog, HealthMiddleware(GuardMiddleware(app), self._probes))
 
     def reload(self) -> bool:
         """Read the config again from where it came from and serve it from the next request on.
@@ -190,6 +196,7 @@ class Gateway:
         await self.counters.aclose()
         self.responses.close()
         self.reasoning.close()
+        self.keys.close()
         if self.ledger is not None:
             self.ledger.close()
 
