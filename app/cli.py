@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import os
 import sys
@@ -91,12 +92,15 @@ def check(args: argparse.Namespace) -> int:
 def usage(args: argparse.Namespace) -> int:
     config = _config(args.config)
     ledger = config.server.data_dir / LEDGER_FILE
-    print(format_totals(totals(ledger)))
+    url = config.storage_url
+    if url is not None:
+        from interlingua.adapters.storage import pg_ledger
+    print(format_totals(asyncio.run(pg_ledger.totals(url)) if url else totals(ledger)))
     now = time.time()
     for name, key in config.keys.items():
         if key.budget is not None:
             label, starts, _ = window(key.budget_period, now)
-            spent = spend(ledger, name, starts)
+            spent = asyncio.run(pg_ledger.spend(url, name, starts)) if url else spend(ledger, name, starts)
             print(f"key {name}: {usd(spent)} spent of {usd(key.budget)} this {key.budget_period} ({label})")
     return 0
 

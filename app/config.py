@@ -84,6 +84,8 @@ class Config:
     source: str = "environment"
     prices: Mapping[str, Price] = field(default_factory=dict)  # per million tokens, over the shipped table
     admin: bytes | None = field(default=None, repr=False)  # SHA-256 of the admin API's key; None: no admin API
+    state_url: str | None = field(default=None, repr=False)  # redis://...: shared limit counters
+    storage_url: str | None = field(default=None, repr=False)  # postgresql://...: the ledger
 
 
 MIN_SECRET = 16
@@ -377,8 +379,19 @@ def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
     return Price(given["input"], cached, given["output"])
 
 
+def _url(raw: Any, path: str, schemes: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, path, env)
+    url = r.string("url")
+    r.done()
+    if url is None or not url.startswith(schemes):
+        raise ConfigError(f"{path}.url: must start with {' or '.join(schemes)}")
+    return url
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys", "prices", "admin"}
+    known = {"server", "providers", "models", "keys", "prices", "admin", "state", "storage"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -390,7 +403,9 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
         raise ConfigError("keys: two keys have the same secret")
     prices = {m: _price(m, t, env) for m, t in _tables(raw.get("prices"), "prices").items()}
     admin = _admin(raw.get("admin"), env)
-    return Config(_server(raw.get("server"), env), providers, models, keys, source, prices, admin)
+    state = _url(raw.get("state"), "state", ("redis://", "rediss://", "unix://"), env)
+    storage = _url(raw.get("storage"), "storage", ("postgresql://", "postgres://"), env)
+    return Config(_server(raw.get("server"), env), providers, models, keys, source, prices, admin, state, storage)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

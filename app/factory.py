@@ -13,13 +13,14 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlingua.adapters.balancer import Policy
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.seal import Seal, load_secret
+from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.storage.keys import KeyStore
 from interlingua.adapters.storage.ledger import Ledger
@@ -31,7 +32,7 @@ from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.guard import GuardMiddleware
-from interlingua.middleware.health import HealthMiddleware
+from interlingua.middleware.health import HealthMiddleware, Probe
 from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
@@ -39,6 +40,9 @@ from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
 from interlingua.middleware.state import Principal
+
+if TYPE_CHECKING:
+    from interlingua.adapters.storage.pg_ledger import PgLedger
 
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
@@ -95,14 +99,26 @@ class Gateway:
         data_dir = config.server.data_dir
         self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
         self.seal = Seal(load_secret(config.server.secret, data_dir))
-        self.ledger: Ledger | None = None
-        if config.server.ledger:
+        self.ledger: Ledger | PgLedger | None = None
+        storage: Probe = self._storage_ready
+        if config.server.ledger and config.storage_url:
+            from interlingua.adapters.storage.pg_ledger import PgLedger  # the `postgres` extra
+
+            self.ledger = PgLedger(config.storage_url)
+            storage = self.ledger.ready
+        elif config.server.ledger:
             self.ledger = Ledger(data_dir / LEDGER_FILE)
             self.ledger.start()
         self.responses = ResponseStore(data_dir / RESPONSES_FILE)
-        self.counters = LocalCounters(data_dir / STATE_FILE)
+        self.counters: Counters
+        if config.state_url:
+            from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
+
+            self.counters = RedisCounters(config.state_url)
+        else:
+            self.counters = LocalCounters(data_dir / STATE_FILE)
         self.keys = KeyStore(data_dir / KEYS_FILE)
-        self._probes = {"storage": self._storage_ready, "state": self.counters.ready}
+        self._probes = {"storage": storage, "state": self.counters.ready}
         self._stack = self._build(config)
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -197,8 +213,10 @@ class Gateway:
         self.responses.close()
         self.reasoning.close()
         self.keys.close()
-        if self.ledger is not None:
+        if isinstance(self.ledger, Ledger):
             self.ledger.close()
+        elif self.ledger is not None:
+            await self.ledger.aclose()
 
 
 CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
