@@ -25,7 +25,7 @@ from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.storage.keys import KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
-from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.adapters.storage.responses import ResponseStore, Store
 from interlingua.app.admin import AdminMiddleware
 from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
@@ -109,7 +109,13 @@ class Gateway:
         elif config.server.ledger:
             self.ledger = Ledger(data_dir / LEDGER_FILE)
             self.ledger.start()
-        self.responses = ResponseStore(data_dir / RESPONSES_FILE)
+        self.responses: Store
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_responses import PgResponseStore  # the `postgres` extra
+
+            self.responses = PgResponseStore(config.storage_url)
+        else:
+            self.responses = ResponseStore(data_dir / RESPONSES_FILE)
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
@@ -210,7 +216,7 @@ class Gateway:
         if self._retiring:
             await asyncio.gather(*self._retiring)
         await self.counters.aclose()
-        self.responses.close()
+        await self.responses.aclose()
         self.reasoning.close()
         self.keys.close()
         if isinstance(self.ledger, Ledger):

@@ -19,7 +19,7 @@ from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.openai_responses import final_response
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.operations import STORED_RESPONSES
-from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.adapters.storage.responses import Store
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
@@ -51,7 +51,7 @@ def _full(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class ResponsesStateMiddleware:
-    def __init__(self, app: Any, store: ResponseStore | None) -> None:
+    def __init__(self, app: Any, store: Store | None) -> None:
         self.app = app
         self.store = store
 
@@ -61,6 +61,13 @@ class ResponsesStateMiddleware:
         if scope["type"] != "http" or self.store is None or codec is None or codec.name != RESPONSES:
             await self.app(scope, receive, send)
             return
+        try:
+            await self._serve(scope, receive, send, state)
+        except GatewayError as error:  # the store is unreachable; nothing has been sent yet
+            await send_error(scope, send, error)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any]) -> None:
+        codec = state[DIALECT]
         operation = state.get(OPERATION)
         if operation in STORED_RESPONSES:
             await self._stored(scope, send, operation, state[PARAMS]["id"])
@@ -81,6 +88,7 @@ class ResponsesStateMiddleware:
         if operation is not ops.CHAT or native.get("store") is False:
             await self.app(scope, receive, send)
             return
+        assert self.store is not None
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
 
     async def _history(self, response_id: str) -> list[Any] | None:
@@ -88,22 +96,22 @@ class ResponsesStateMiddleware:
         the previous turn writes it a moment after its client already has the answer."""
         assert self.store is not None
         for delay in _LATE_WRITE_WAITS:
-            history = self.store.history(response_id)
+            history = await self.store.history(response_id)
             if history is not None:
                 return history
             await asyncio.sleep(delay)
-        return self.store.history(response_id)
+        return await self.store.history(response_id)
 
     async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store
         assert store is not None
         if operation is ops.RESPONSES_GET:
-            found: Any = store.get(response_id)
+            found: Any = await store.get(response_id)
         elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None
         else:
-            items = store.input_items(response_id)
+            items = await store.input_items(response_id)
             found = None if items is None else {
                 "object": "list", "data": items, "has_more": False,
                 "first_id": items[0].get("id") if items else None, "last_id": items[-1].get("id") if items else None}
@@ -119,7 +127,7 @@ class _Recorder:
 
     __slots__ = ("store", "native", "downstream", "status", "body", "splitter", "stream")
 
-    def __init__(self, store: ResponseStore, native: dict[str, Any], downstream: Any) -> None:
+    def __init__(self, store: Store, native: dict[str, Any], downstream: Any) -> None:
         self.store = store
         self.native = native
         self.downstream = downstream

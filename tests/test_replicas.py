@@ -94,6 +94,22 @@ async def test_rate_limit_holds_across_replicas_and_survives_redis_going_away(tm
     assert b"Redis at redis://127.0.0.1" in a.stderr and b"unreachable" in a.stderr and b"is back" in a.stderr
 
 
+async def _conversation_across(a: GatewayProcess, b: GatewayProcess, fake: FakeOpenAI) -> None:
+    """A Responses conversation begun on one replica goes on on the other, at once."""
+    def sdk(gateway: GatewayProcess) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=KEY, max_retries=0, timeout=20)
+
+    async with sdk(a) as on_a, sdk(b) as on_b:
+        first = await on_a.responses.create(model="gpt-x", input="Capital of France?")
+        second = await on_b.responses.create(model="gpt-x", input="Population?", previous_response_id=first.id)
+        third = await on_a.responses.create(model="gpt-x", input="Area?", previous_response_id=second.id)
+        assert (await on_b.responses.retrieve(third.id)).output_text == "Hello from fake"
+        items = await on_b.responses.input_items.list(second.id)
+        assert [item.content[0].text for item in items.data] == ["Population?"]  # type: ignore[union-attr]
+    messages = fake.requests[-1].json["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["Capital of France?", "Population?", "Area?"]
+
+
 async def _rows(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
@@ -128,8 +144,12 @@ async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_
             async with httpx.AsyncClient() as http:
                 ready = await http.get(a.url + "/readyz")
                 assert ready.status_code == 503 and "PostgreSQL" in ready.json()["failing"]["storage"]
+                stored = await http.get(b.url + "/v1/responses/resp_0123", headers={"authorization": f"Bearer {KEY}"})
+                assert stored.status_code == 503  # the store cannot say: not a 404, not a 500
+                assert stored.json()["error"]["message"] == "the Responses store is unreachable; try again shortly"
             await server.start()
             assert await _wait_rows(server.url, 10) == 10  # the queued rows arrive once it is back
+            await _conversation_across(a, b, fake)
         conn = await asyncpg.connect(server.url)
         try:
             keys = {row["key"] for row in await conn.fetch('SELECT DISTINCT "key" FROM usage')}

@@ -2,11 +2,10 @@
 
 Like the SQLite ledger, callers only append to a queue and one background task writes batches,
 one transaction each, so the request path never waits on the database. The schema is made on the
-first connection under a transaction-scoped advisory lock, so replicas that start together do not
-race each other's `CREATE TABLE`. If PostgreSQL goes away, rows stay queued (at most `capacity`;
-past that the oldest are dropped, with a warning) and the writer reconnects every `RETRY_S`
-seconds; a batch is removed from the queue only once its transaction committed, so a database
-restart loses none.
+first connection (`postgres.migrate`), safely when replicas start together. If PostgreSQL goes
+away, rows stay queued (at most `capacity`; past that the oldest are dropped, with a warning) and
+the writer reconnects every `RETRY_S` seconds; a batch is removed from the queue only once its
+transaction committed, so a database restart loses none.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from typing import Any
 import asyncpg
 
 from interlingua.adapters.storage.ledger import UsageRecord
+from interlingua.adapters.storage.postgres import ERRORS, migrate
 
 log = logging.getLogger("interlingua.ledger")
 
 RETRY_S = 1.0
 BATCH = 512
-_MIGRATION_LOCK = 7_310_001  # any constant shared by every replica
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -52,13 +51,6 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage ("key", ts);
 """
-
-
-async def migrate(conn: Any) -> None:
-    """Make the schema; safe when several replicas start at once."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(_SCHEMA)
 
 
 class PgLedger:
@@ -100,7 +92,7 @@ class PgLedger:
             try:
                 if conn is None or conn.is_closed():
                     conn = await asyncpg.connect(self.url, timeout=5)
-                    await migrate(conn)
+                    await migrate(conn, _SCHEMA)
                     if not self.connected:
                         log.warning("usage ledger connected to PostgreSQL; %d queued rows to write", len(self._queue))
                     self.connected = True
@@ -109,7 +101,7 @@ class PgLedger:
                     await conn.copy_records_to_table("usage", records=batch, columns=_COLUMNS)
                 for _ in batch:
                     self._queue.popleft()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except ERRORS as exc:
                 if self.connected:
                     log.warning("usage ledger cannot write to PostgreSQL (%s): %d rows queued, retrying",
                                 type(exc).__name__, len(self._queue))
@@ -132,7 +124,7 @@ class PgLedger:
     async def ready(self) -> str | None:
         try:
             conn = await asyncpg.connect(self.url, timeout=2)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except ERRORS:
             return "PostgreSQL is unreachable (usage rows are queued meanwhile)"
         await conn.close()
         return None
