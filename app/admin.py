@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters.ir import GatewayError, invalid
-from interlingua.adapters.storage.keys import KeyExists, KeyStore, ManagedKey
+from interlingua.adapters.storage.keys import KeyExists, Keys, ManagedKey
 from interlingua.app.config import ConfigError, KeyRights, key_rights
 from interlingua.middleware.auth import credential
 from interlingua.middleware.respond import JSON, send_error
@@ -42,7 +42,7 @@ def _rights(key: ManagedKey) -> KeyRights:
 class AdminMiddleware:
     """`admin` is the SHA-256 digest of the admin key; `reserved`, the names of the config's keys."""
 
-    def __init__(self, app: Any, store: KeyStore, admin: bytes, reserved: Collection[str] = ()) -> None:
+    def __init__(self, app: Any, store: Keys, admin: bytes, reserved: Collection[str] = ()) -> None:
         self.app = app
         self.store = store
         self.admin = admin
@@ -73,25 +73,25 @@ class AdminMiddleware:
     async def _handle(self, scope: dict[str, Any], receive: Any, name: str) -> tuple[int, Any]:
         method = scope["method"]
         if not name and method == "GET":
-            return 200, {"object": "list", "data": [k.public() for k in self.store.keys()]}
+            return 200, {"object": "list", "data": [k.public() for k in await self.store.keys()]}
         if not name and method == "POST":
-            return 201, self._create(await _body(receive))
+            return 201, await self._create(await _body(receive))
         if name and method in ("PATCH", "DELETE"):
-            existing = self.store.get(name)
+            existing = await self.store.get(name)
             if existing is None:
                 raise GatewayError("not_found", f"no managed key named {name!r}", code="key_not_found")
             if method == "DELETE":
-                self.store.delete(name)
+                await self.store.delete(name)
                 return 200, {"name": name, "deleted": True}
             rights = key_rights(await _body(receive), "body", _rights(existing))
             changed = ManagedKey(name, rights.models, rights.rpm, rights.tpm, rights.budget, rights.budget_period,
                                  existing.created)
-            self.store.update(changed)
+            await self.store.update(changed)
             return 200, changed.public()
         raise GatewayError("invalid_request", f"{method} is not allowed here", status=405,
                            code="method_not_allowed")
 
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body.pop("name", None)
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise invalid("name", "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
@@ -103,7 +103,7 @@ class AdminMiddleware:
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = ManagedKey(name, rights.models, rights.rpm, rights.tpm, rights.budget, rights.budget_period)
         try:
-            made = self.store.create(key, hashlib.sha256(secret.encode()).digest())
+            made = await self.store.create(key, hashlib.sha256(secret.encode()).digest())
         except KeyExists:
             raise GatewayError("invalid_request", f"a managed key named {name!r} exists", status=409,
                                param="name", code="key_exists") from None

@@ -22,7 +22,7 @@ from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
-from interlingua.adapters.storage.keys import KeyStore
+from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore, Store
@@ -123,7 +123,13 @@ class Gateway:
             self.counters = RedisCounters(config.state_url)
         else:
             self.counters = LocalCounters(data_dir / STATE_FILE)
-        self.keys = KeyStore(data_dir / KEYS_FILE)
+        self.keys: Keys
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_keys import PgKeyStore  # the `postgres` extra
+
+            self.keys = PgKeyStore(config.storage_url)
+        else:
+            self.keys = KeyStore(data_dir / KEYS_FILE)
         self._probes = {"storage": storage, "state": self.counters.ready}
         self._stack = self._build(config)
         self._retiring: set[asyncio.Task[None]] = set()
@@ -218,7 +224,7 @@ class Gateway:
         await self.counters.aclose()
         await self.responses.aclose()
         self.reasoning.close()
-        self.keys.close()
+        await self.keys.aclose()
         if isinstance(self.ledger, Ledger):
             self.ledger.close()
         elif self.ledger is not None:

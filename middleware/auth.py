@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from interlingua.adapters.ir import GatewayError
-from interlingua.adapters.storage.keys import KeyStore
+from interlingua.adapters.storage.keys import Keys
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import OPEN, PRINCIPAL, Principal, state_of
 
@@ -42,12 +42,12 @@ class AuthMiddleware:
     With neither, every caller is let in."""
 
     def __init__(self, app: Any, keys: Mapping[bytes, Principal] | None = None,
-                 managed: KeyStore | None = None) -> None:
+                 managed: Keys | None = None) -> None:
         self.app = app
         self.keys = tuple((keys or {}).items())
         self.managed = managed
 
-    def principal(self, presented: str) -> Principal | None:
+    async def principal(self, presented: str) -> Principal | None:
         digest = hashlib.sha256(presented.encode()).digest()
         found = None
         for known, principal in self.keys:
@@ -55,7 +55,7 @@ class AuthMiddleware:
                 found = principal
         if found is None and self.managed is not None:
             # A dict lookup by digest: its timing tells nothing about any key's secret.
-            key = self.managed.lookup(digest)
+            key = await self.managed.lookup(digest)
             if key is not None:
                 found = Principal(key.name, key.models, key.rpm, key.tpm, key.budget, key.budget_period)
         return found
@@ -69,7 +69,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         presented = credential(scope)
-        principal = self.principal(presented) if presented else None
+        principal = await self.principal(presented) if presented else None
         if principal is None:
             message = "invalid API key" if presented else "missing API key"
             await send_error(scope, send, GatewayError("authentication", message, code="invalid_api_key"))

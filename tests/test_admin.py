@@ -70,17 +70,19 @@ async def test_managed_keys_lifecycle(tmp_path: Path) -> None:
 
 
 def test_a_change_in_one_process_reaches_the_others_within_the_refresh(tmp_path: Path) -> None:
-    mine, theirs = KeyStore(tmp_path / "keys.sqlite3"), KeyStore(tmp_path / "keys.sqlite3")
-    digest = b"d" * 32
-    mine.create(ManagedKey("k", rpm=5), digest)
-    time.sleep(REFRESH_S)
-    assert theirs.lookup(digest) == ManagedKey("k", rpm=5, created=pytest.approx(time.time(), abs=5))
-    mine.delete("k")
-    assert theirs.lookup(digest) is not None  # until its next check
-    time.sleep(REFRESH_S)
-    assert theirs.lookup(digest) is None
-    mine.close()
-    theirs.close()
+    async def scenario() -> None:
+        mine, theirs = KeyStore(tmp_path / "keys.sqlite3"), KeyStore(tmp_path / "keys.sqlite3")
+        digest = b"d" * 32
+        await mine.create(ManagedKey("k", rpm=5), digest)
+        await asyncio.sleep(REFRESH_S)
+        assert await theirs.lookup(digest) == ManagedKey("k", rpm=5, created=pytest.approx(time.time(), abs=5))
+        await mine.delete("k")
+        assert await theirs.lookup(digest) is not None  # until its next check
+        await asyncio.sleep(REFRESH_S)
+        assert await theirs.lookup(digest) is None
+        await mine.aclose()
+        await theirs.aclose()
+    asyncio.run(scenario())
 
 
 @async_test

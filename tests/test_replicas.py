@@ -20,6 +20,7 @@ from tests.servers import PostgresServer, RedisServer
 from tests.support import async_test
 
 KEY = "sk-replica-key-0123"
+ADMIN = "sk-replica-admin-0123456"
 
 
 def _config(path: Path, upstream: str, extra: str, rpm: int = 0) -> Path:
@@ -52,8 +53,8 @@ async def _replicas(tmp_path: Path, upstream: str, extra: str, rpm: int = 0) -> 
         yield list(await asyncio.gather(*(stack.enter_async_context(run) for run in runs)))
 
 
-async def _chat(url: str) -> int:
-    async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=20) as sdk:
+async def _chat(url: str, key: str = KEY) -> int:
+    async with openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=20) as sdk:
         try:
             await sdk.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "hi"}])
         except openai.APIStatusError as exc:
@@ -110,6 +111,21 @@ async def _conversation_across(a: GatewayProcess, b: GatewayProcess, fake: FakeO
     assert [m["content"] for m in messages if m["role"] == "user"] == ["Capital of France?", "Population?", "Area?"]
 
 
+async def _keys_across(a: GatewayProcess, b: GatewayProcess) -> None:
+    """A key made on one replica works on the other within a second; revoked there, it is refused
+    by the first within a second."""
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient() as http:
+        made = await http.post(a.url + "/admin/keys", headers=admin, json={"name": "roaming", "rpm": 100})
+        secret = made.json()["key"]
+        await asyncio.sleep(1)
+        assert await _chat(b.url, secret) == 200
+        assert [k["name"] for k in (await http.get(b.url + "/admin/keys", headers=admin)).json()["data"]] == ["roaming"]
+        assert (await http.delete(b.url + "/admin/keys/roaming", headers=admin)).status_code == 200
+        await asyncio.sleep(1)
+        assert await _chat(a.url, secret) == 401
+
+
 async def _rows(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
@@ -135,8 +151,8 @@ async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_
     server = PostgresServer()
     await server.start()
     try:
-        async with FakeOpenAI(["gpt-x"]) as fake, _replicas(
-                tmp_path, fake.url, f'[storage]\nurl = "{server.url}"\n') as (a, b):
+        storage = f'[storage]\nurl = "{server.url}"\n[admin]\nkey = "{ADMIN}"\n'
+        async with FakeOpenAI(["gpt-x"]) as fake, _replicas(tmp_path, fake.url, storage) as (a, b):
             assert set(await asyncio.gather(*(_chat(g.url) for g in (a, b) * 3))) == {200}
             assert await _wait_rows(server.url, 6) == 6
             await server.stop()
@@ -150,12 +166,13 @@ async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_
             await server.start()
             assert await _wait_rows(server.url, 10) == 10  # the queued rows arrive once it is back
             await _conversation_across(a, b, fake)
+            await _keys_across(a, b)
         conn = await asyncpg.connect(server.url)
         try:
             keys = {row["key"] for row in await conn.fetch('SELECT DISTINCT "key" FROM usage')}
         finally:
             await conn.close()
-        assert keys == {"team"}
+        assert keys == {"team", "roaming"}
     finally:
         await server.close()
     assert b"cannot write to PostgreSQL" in a.stderr + b.stderr

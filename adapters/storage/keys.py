@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -53,6 +53,19 @@ class ManagedKey:
                 "budget": self.budget, "budget_period": self.budget_period, "created": int(self.created)}
 
 
+class Keys(Protocol):
+    """What auth and the admin API need of a key store: this module's, or PostgreSQL's (`pg_keys`).
+    `lookup` is on every request and answers from memory; the rest are the admin API's."""
+
+    async def lookup(self, digest: bytes) -> ManagedKey | None: ...
+    async def keys(self) -> list[ManagedKey]: ...
+    async def get(self, name: str) -> ManagedKey | None: ...
+    async def create(self, key: ManagedKey, digest: bytes) -> ManagedKey: ...
+    async def update(self, key: ManagedKey) -> bool: ...
+    async def delete(self, name: str) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
 class KeyExists(ValueError):
     """A key of that name, or with that secret, is already there."""
 
@@ -80,19 +93,19 @@ class KeyStore:
                 self._version = version
         self._checked = time.monotonic()
 
-    def lookup(self, digest: bytes) -> ManagedKey | None:
+    async def lookup(self, digest: bytes) -> ManagedKey | None:
         if time.monotonic() - self._checked >= REFRESH_S:
             self._refresh()
         return self._by_digest.get(digest)
 
-    def keys(self) -> list[ManagedKey]:
+    async def keys(self) -> list[ManagedKey]:
         self._refresh()
         return sorted(self._by_digest.values(), key=lambda k: k.name)
 
-    def get(self, name: str) -> ManagedKey | None:
-        return next((k for k in self.keys() if k.name == name), None)
+    async def get(self, name: str) -> ManagedKey | None:
+        return next((k for k in await self.keys() if k.name == name), None)
 
-    def create(self, key: ManagedKey, digest: bytes) -> ManagedKey:
+    async def create(self, key: ManagedKey, digest: bytes) -> ManagedKey:
         key = replace(key, created=time.time())
         try:
             with self._lock:
@@ -104,7 +117,7 @@ class KeyStore:
         self._refresh(force=True)
         return key
 
-    def update(self, key: ManagedKey) -> bool:
+    async def update(self, key: ManagedKey) -> bool:
         with self._lock:
             changed = self._db.execute(
                 "UPDATE keys SET models = ?, rpm = ?, tpm = ?, budget = ?, budget_period = ? WHERE name = ?",
@@ -113,20 +126,12 @@ class KeyStore:
         self._refresh(force=True)
         return changed > 0
 
-    def delete(self, name: str) -> bool:
+    async def delete(self, name: str) -> bool:
         with self._lock:
             deleted = self._db.execute("DELETE FROM keys WHERE name = ?", (name,)).rowcount
         self._refresh(force=True)
         return deleted > 0
 
-    def ready(self) -> str | None:
-        try:
-            with self._lock:
-                self._db.execute("SELECT 1 FROM keys LIMIT 1").fetchall()
-        except sqlite3.Error:
-            return "the managed keys' file cannot be read"
-        return None
-
-    def close(self) -> None:
+    async def aclose(self) -> None:
         with self._lock:
             self._db.close()
