@@ -36,12 +36,14 @@ from interlingua.middleware.health import HealthMiddleware, Probe
 from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.prefetch import PrefetchMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
 from interlingua.middleware.state import Principal
 
 if TYPE_CHECKING:
+    from interlingua.adapters.state.reasoning import SharedReasoningStore
     from interlingua.adapters.storage.pg_ledger import PgLedger
 
 LEDGER_FILE = "usage.sqlite3"
@@ -97,7 +99,14 @@ class Gateway:
 
     def __init__(self, config: Config) -> None:
         data_dir = config.server.data_dir
-        self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
+        self.shared_reasoning: SharedReasoningStore | None = None
+        if config.state_url:
+            from interlingua.adapters.state.reasoning import SharedReasoningStore  # the `redis` extra
+
+            self.reasoning: ReasoningStore = SharedReasoningStore(config.state_url)
+            self.shared_reasoning = self.reasoning
+        else:
+            self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
         self.seal = Seal(load_secret(config.server.secret, data_dir))
         self.ledger: Ledger | PgLedger | None = None
         storage: Probe = self._storage_ready
@@ -153,6 +162,8 @@ class Gateway:
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = RoutingMiddleware(app, catalog)
+        if self.shared_reasoning is not None:
+            app = PrefetchMiddleware(app, self.shared_reasoning)
         app = ResponsesStateMiddleware(app, self.responses)
         app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
@@ -223,7 +234,7 @@ class Gateway:
             await asyncio.gather(*self._retiring)
         await self.counters.aclose()
         await self.responses.aclose()
-        self.reasoning.close()
+        await self.reasoning.aclose()
         await self.keys.aclose()
         if isinstance(self.ledger, Ledger):
             self.ledger.close()

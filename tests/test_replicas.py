@@ -9,18 +9,23 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import openai
 
+from tests.fakes import anthropic_upstream as fa
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.harness import anthropic_provider, client, gateway
 from tests.processes import GatewayProcess, free_port, gateway_process
 from tests.servers import PostgresServer, RedisServer
 from tests.support import async_test
 
 KEY = "sk-replica-key-0123"
 ADMIN = "sk-replica-admin-0123456"
+TOOLS: list[Any] = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
 
 
 def _config(path: Path, upstream: str, extra: str, rpm: int = 0) -> Path:
@@ -176,3 +181,35 @@ async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_
     finally:
         await server.close()
     assert b"cannot write to PostgreSQL" in a.stderr + b.stderr
+
+
+@async_test
+async def test_chat_clients_reasoning_continues_on_another_replica(tmp_path: Path) -> None:
+    """A Chat client's tool loop on Anthropic with thinking: the signed thinking that replica A
+    kept is sent back by replica B, which gets it through Redis."""
+    server = RedisServer()
+    await server.start()
+    try:
+        async with fa.FakeAnthropic() as up, contextlib.AsyncExitStack() as stack:
+            urls = []
+            for name in ("a", "b"):
+                _, url = await stack.enter_async_context(gateway(
+                    tmp_path / name, providers={"claude": anthropic_provider(up.url, "c1")},
+                    state={"url": server.url}))
+                urls.append(url)
+            up.script(fa.reply(fa.thinking("weather ", "needed"), fa.call("get_weather", '{"city": "Oslo"}')),
+                      fa.text("Cold."))
+            hi: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+            first = await client(urls[0]).chat.completions.create(model="c1", messages=hi, tools=TOOLS,
+                                                                  reasoning_effort="high")
+            (call,) = first.choices[0].message.tool_calls or []
+            history: list[Any] = [*hi, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                                  {"role": "tool", "tool_call_id": call.id, "content": "-3 C"}]
+            await asyncio.sleep(0.1)  # A's write to Redis is off the request path
+            second = await client(urls[1]).chat.completions.create(model="c1", messages=history, tools=TOOLS,
+                                                                   reasoning_effort="high")
+            assert second.choices[0].message.content == "Cold."
+            turn = up.requests[-1].json["messages"][1]["content"]
+            assert turn[0]["type"] == "thinking" and turn[0]["signature"] in up.signatures
+    finally:
+        await server.close()

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS reasoning (
 _EVICT_EVERY = 1000
 
 
+def encode(parts: list[ir.Reasoning]) -> bytes | None:
+    """The JSON of the signed parts, which are all that is worth keeping; None when there are none."""
+    signed = [{"t": p.text, "s": p.signature, "r": p.redacted} for p in parts if p.signature or p.redacted]
+    return orjson.dumps(signed) if signed else None
+
+
 class ReasoningStore:
     def __init__(self, path: Path | None = None, capacity: int = 100_000) -> None:
         """`path` None keeps the table in memory (tests, and embedding without a data directory)."""
@@ -51,10 +57,12 @@ class ReasoningStore:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reasoning-store")
 
     def remember(self, provider: str, call_ids: list[str], parts: list[ir.Reasoning]) -> None:
-        signed = [{"t": p.text, "s": p.signature, "r": p.redacted} for p in parts if p.signature or p.redacted]
-        if not signed or not call_ids:
-            return
-        row = (provider, orjson.dumps(signed))
+        signed = encode(parts)
+        if signed and call_ids:
+            self.keep(call_ids, (provider, signed))
+
+    def keep(self, call_ids: list[str], row: tuple[str, bytes]) -> None:
+        """Keep an encoded entry (the provider kind, the JSON of its signed parts) for `call_ids`."""
         for call_id in call_ids:
             self._pending[call_id] = row
         self._writer.submit(self._write, call_ids, row)
@@ -96,3 +104,6 @@ class ReasoningStore:
         with self._lock:
             self._evict()
             self._db.close()
+
+    async def aclose(self) -> None:
+        self.close()
