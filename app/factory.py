@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,7 @@ class Gateway:
 
     def __init__(self, config: Config) -> None:
         data_dir = config.server.data_dir
+        self._warm: list[Callable[[], Awaitable[None]]] = []  # connections to make at start-up
         self.shared_reasoning: SharedReasoningStore | None = None
         if config.state_url:
             from interlingua.adapters.state.reasoning import SharedReasoningStore  # the `redis` extra
@@ -123,6 +125,7 @@ class Gateway:
             from interlingua.adapters.storage.pg_responses import PgResponseStore  # the `postgres` extra
 
             self.responses = PgResponseStore(config.storage_url)
+            self._warm.append(self.responses.warm)
         else:
             self.responses = ResponseStore(data_dir / RESPONSES_FILE)
         self.counters: Counters
@@ -137,6 +140,7 @@ class Gateway:
             from interlingua.adapters.storage.pg_keys import PgKeyStore  # the `postgres` extra
 
             self.keys = PgKeyStore(config.storage_url)
+            self._warm.append(self.keys.warm)
         else:
             self.keys = KeyStore(data_dir / KEYS_FILE)
         self._probes = {"storage": storage, "state": self.counters.ready}
@@ -220,6 +224,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
                     loop.add_signal_handler(signal.SIGHUP, self.reload)
+                await asyncio.gather(*(warm() for warm in self._warm))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

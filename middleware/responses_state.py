@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
-_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1)
+_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -68,6 +69,7 @@ class ResponsesStateMiddleware:
 
     async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any]) -> None:
         codec = state[DIALECT]
+        assert self.store is not None
         operation = state.get(OPERATION)
         if operation in STORED_RESPONSES:
             await self._stored(scope, send, operation, state[PARAMS]["id"])
@@ -79,7 +81,7 @@ class ResponsesStateMiddleware:
             return
         previous = native.get("previous_response_id")
         if previous:
-            history = await self._history(previous)
+            history = await self._patiently(self.store.history, previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
                 return
@@ -88,30 +90,29 @@ class ResponsesStateMiddleware:
         if operation is not ops.CHAT or native.get("store") is False:
             await self.app(scope, receive, send)
             return
-        assert self.store is not None
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
 
-    async def _history(self, response_id: str) -> list[Any] | None:
-        """The stored chain, waiting briefly on a miss: with several workers, the one that answered
-        the previous turn writes it a moment after its client already has the answer."""
-        assert self.store is not None
+    @staticmethod
+    async def _patiently(read: Callable[[str], Awaitable[Any]], response_id: str) -> Any:
+        """`read(response_id)`, waiting a little on a miss: with several workers or replicas, the one
+        that answered the previous turn writes it a moment after its client already has the answer."""
         for delay in _LATE_WRITE_WAITS:
-            history = await self.store.history(response_id)
-            if history is not None:
-                return history
+            found = await read(response_id)
+            if found is not None:
+                return found
             await asyncio.sleep(delay)
-        return await self.store.history(response_id)
+        return await read(response_id)
 
     async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store
         assert store is not None
         if operation is ops.RESPONSES_GET:
-            found: Any = await store.get(response_id)
+            found: Any = await self._patiently(store.get, response_id)
         elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None
         else:
-            items = await store.input_items(response_id)
+            items = await self._patiently(store.input_items, response_id)
             found = None if items is None else {
                 "object": "list", "data": items, "has_more": False,
                 "first_id": items[0].get("id") if items else None, "last_id": items[-1].get("id") if items else None}

@@ -56,6 +56,14 @@ class PgKeyStore:
         self._watcher: asyncio.Task[None] | None = None
         self._failing = False
 
+    async def warm(self) -> None:
+        """Connect (and migrate) at start-up, so the first request does not pay for it; a database
+        that is away then is only logged: the store connects when it is back."""
+        try:
+            await self._connected()
+        except postgres.ERRORS as exc:
+            log.warning("managed keys: PostgreSQL unreachable at start-up (%s)", type(exc).__name__)
+
     async def _connected(self) -> Any:
         async with self._opening:
             if self._pool is None:

@@ -58,6 +58,14 @@ class PgResponseStore:
         self._pending: dict[str, Row] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def warm(self) -> None:
+        """Connect (and migrate) at start-up, so the first request does not pay for it; a database
+        that is away then is only logged: the store connects when it is back."""
+        try:
+            await self._connected()
+        except postgres.ERRORS as exc:
+            log.warning("Responses store: PostgreSQL unreachable at start-up (%s)", type(exc).__name__)
+
     async def _connected(self) -> Any:
         async with self._opening:
             if self._pool is None:
