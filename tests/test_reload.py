@@ -120,7 +120,7 @@ async def test_sighup_to_the_workers_supervisor_replaces_them_one_by_one(tmp_pat
             assert all(await asyncio.gather(*(_works(gateway.url, OLD_KEY) for _ in range(6))))
             _write(path, fake.url, NEW_KEY)
             gateway.process.send_signal(signal.SIGHUP)
-            for _ in range(100):
+            for _ in range(300):  # the supervisor may still be waiting out the failed replacement
                 await asyncio.sleep(0.1)
                 if all(await asyncio.gather(*(_works(gateway.url, NEW_KEY) for _ in range(6)))):
                     break
