@@ -1,17 +1,19 @@
 """Which models exist and which upstream targets serve each, built once from the configuration.
 
 A model is addressed as `provider/model` (always routable to a configured provider), by an alias
-(its ordered targets), or by a bare name that providers list (each listing provider, in config
-order, so two providers of one model back each other up). The retrieval utilities add two names:
-a provider's own name (`tavily`) is its default model, and the name of the capability itself
-(`search`, `rerank`, `research`, what a client that names no model asks for) is every provider
-that has a default model for it, in config order, the embedded `local` provider last.
+(its targets, ordered for each request by its policy, see `balancer.py`), or by a bare name that
+providers list (each listing provider, in config order, so two providers of one model back each
+other up). The retrieval utilities add two names: a provider's own name (`tavily`) is its default
+model, and the name of the capability itself (`search`, `rerank`, `research`, what a client that
+names no model asks for) is every provider that has a default model for it, in config order, the
+embedded `local` provider last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from interlingua.adapters.balancer import Balancer, Policy
 from interlingua.adapters.dialects.base import ModelCard
 from interlingua.adapters.providers import Provider, Target
 
@@ -19,8 +21,11 @@ DEFAULTED = ("search", "rerank", "research")  # capabilities a client may ask fo
 
 
 class Catalog:
-    def __init__(self, providers: Mapping[str, Provider], aliases: Mapping[str, Iterable[str]]) -> None:
+    def __init__(self, providers: Mapping[str, Provider], aliases: Mapping[str, Iterable[str]],
+                 policies: Mapping[str, Policy] | None = None, balancer: Balancer | None = None) -> None:
         self.providers = dict(providers)
+        self.policies = dict(policies or {})
+        self.balancer = balancer or Balancer()
         self.aliases = {name: [self._target(t) for t in targets] for name, targets in aliases.items()}
         self.listed: dict[str, list[Target]] = {}
         for provider in self.providers.values():
@@ -46,6 +51,11 @@ class Catalog:
         if sep and upstream_model and provider in self.providers:
             return [Target(self.providers[provider], upstream_model)]
         return None
+
+    def route(self, model: str) -> list[Target] | None:
+        """The targets of `model` in the order to try them for this request."""
+        targets = self.resolve(model)
+        return None if targets is None else self.balancer.order(targets, self.policies.get(model))
 
     def labels(self, model: str) -> list[str]:
         return [t.label for t in self.resolve(model) or ()]

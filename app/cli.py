@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
+import os
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
+from interlingua.adapters.pricing import usd
 from interlingua.adapters.providers import KINDS
 from interlingua.adapters.providers.base import missing_key
-from interlingua.adapters.storage.ledger import format_totals, totals
+from interlingua.adapters.providers.seal import load_secret
+from interlingua.adapters.state import window
+from interlingua.adapters.storage.ledger import format_totals, spend, totals
 from interlingua.app.config import Config, ConfigError, from_env, load
 from interlingua.app.factory import LEDGER_FILE
 
@@ -31,6 +38,11 @@ def missing_keys(config: Config) -> list[str]:
     """A line for each provider that cannot work without the key it was not given (search APIs)."""
     return [f"provider {name} ({p.type}) has no key: set {missing}" for name, p in config.providers.items()
             if (missing := missing_key(name, KINDS[p.type], p.key))]
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -45,15 +57,26 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
-    from interlingua.app.factory import create_app
+    from interlingua.app.factory import CONFIG_VARIABLE, create_app
 
-    gateway = create_app(config)
-    print(f"interlingua: providers {', '.join(gateway.catalog.providers)} (config from {config.source}), "
-          f"{'open' if not config.keys else f'{len(config.keys)} keys'}, listening on http://{host}:{port}",
-          file=sys.stderr)
+    workers = args.workers
+    providers = ", ".join(dict.fromkeys(("local", *config.providers)))
+    print(f"interlingua: providers {providers} (config from {config.source}), "
+          f"{'open' if not config.keys else f'{len(config.keys)} keys'}, {workers} worker"
+          f"{'s' if workers > 1 else ''}, listening on http://{host}:{port}", file=sys.stderr)
     # The access log is off: it would be the hot path's slowest part, and query strings can hold keys.
-    uvicorn.run(gateway, host=host, port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning", lifespan="on")
+    options: dict[str, Any] = {"host": host, "port": port, "loop": "uvloop", "http": "httptools",
+                               "access_log": False, "log_level": "warning", "lifespan": "on"}
+    if workers == 1:
+        uvicorn.run(create_app(config), **options)
+        return 0
+    # Each worker process builds its own gateway from the same file (or environment), on one socket.
+    load_secret(config.server.secret, config.server.data_dir)  # made once here, not raced by the workers
+    if args.config:
+        os.environ[CONFIG_VARIABLE] = os.path.abspath(args.config)
+    else:
+        os.environ.pop(CONFIG_VARIABLE, None)
+    uvicorn.run("interlingua:create_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -84,8 +107,19 @@ def check(args: argparse.Namespace) -> int:
 
 def usage(args: argparse.Namespace) -> int:
     config = _config(args.config)
-    print(format_totals(totals(config.server.data_dir / LEDGER_FILE)))
+    ledger = config.server.data_dir / LEDGER_FILE
+    url = config.storage_url
+    if url is not None:
+        from interlingua.adapters.storage import pg_ledger
+    print(format_totals(asyncio.run(pg_ledger.totals(url)) if url else totals(ledger)))
+    now = time.time()
+    for name, key in config.keys.items():
+        if key.budget is not None:
+            label, starts, _ = window(key.budget_period, now)
+            spent = asyncio.run(pg_ledger.spend(url, name, starts)) if url else spend(ledger, name, starts)
+            print(f"key {name}: {usd(spent)} spent of {usd(key.budget)} this {key.budget_period} ({label})")
     return 0
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8080)")
     p.add_argument("--open", action="store_true", help="allow a non-loopback address without gateway keys")
+    p.add_argument("--workers", type=_positive, default=1, help="worker processes on the one port (default 1)")
     p.set_defaults(run=serve)
     p = commands.add_parser("check", help="validate a config and print the models it resolves")
     p.add_argument("path")

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
+from interlingua.adapters.balancer import STRATEGIES
 from interlingua.adapters.mcp.servers import HTTP, SSE, STDIO, McpServer
+from interlingua.adapters.pricing import Price
 from interlingua.adapters.providers import KINDS
 from interlingua.adapters.research.agent import Settings as ResearchSettings
 
@@ -50,6 +52,8 @@ class ProviderConfig:
 class AliasConfig:
     name: str
     targets: tuple[str, ...]
+    strategy: str = "ordered"  # or "weighted", "least-busy" (adapters/balancer.py)
+    weights: tuple[float, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +62,9 @@ class KeyConfig:
     sha256: bytes
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
+    tpm: int | None = None  # input plus output tokens per minute
+    budget: float | None = None  # US dollars per `budget_period`
+    budget_period: str = "month"
     mcp: tuple[str, ...] = ()  # glob patterns of MCP server names; empty means every server
 
 
@@ -109,9 +116,14 @@ class Config:
     utilities: Mapping[str, str] = field(default_factory=lambda: dict(UTILITY_DEFAULTS))
     fetch: FetchConfig = field(default_factory=FetchConfig)
     mcp: Mapping[str, McpServer] = field(default_factory=dict)
+    prices: Mapping[str, Price] = field(default_factory=dict)  # per million tokens, over the shipped table
+    admin: bytes | None = field(default=None, repr=False)  # SHA-256 of the admin API's key; None: no admin API
+    state_url: str | None = field(default=None, repr=False)  # redis://...: shared limit counters
+    storage_url: str | None = field(default=None, repr=False)  # postgresql://...: the ledger
 
 
 MIN_SECRET = 16
+BUDGET_PERIODS = ("day", "week", "month")
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                 "gemini": "https://generativelanguage.googleapis.com", "deepl": "https://api.deepl.com",
                 "tika": "http://127.0.0.1:9998", "docling": "http://127.0.0.1:5001",
@@ -178,12 +190,14 @@ class _Reader:
                 return None
             raise ConfigError(str(exc)) from None
 
-    def number(self, key: str, default: float, minimum: float = 0.0) -> float:
+    def number(self, key: str, default: float, minimum: float = 0.0, zero: bool = False) -> float:
+        """A finite number above `minimum`, or equal to it as well when `zero` allows that."""
         value = self._get(key, (int, float), "a number")
         if value is None:
             return default
-        if not math.isfinite(value) or value <= minimum:
-            raise ConfigError(f"{self.path}.{key}: must be a finite number greater than {minimum}")
+        if not math.isfinite(value) or value < minimum or value == minimum and not zero:
+            bound = "at least" if zero else "greater than"
+            raise ConfigError(f"{self.path}.{key}: must be a finite number {bound} {minimum}")
         return float(value)
 
     @overload
@@ -209,6 +223,15 @@ class _Reader:
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{self.path}.{key}: must be an array of strings")
         return tuple(expand(v, self.env, f"{self.path}.{key}") for v in value)
+
+    def numbers(self, key: str) -> tuple[float, ...]:
+        value = self._get(key, (list,), "an array of numbers")
+        if value is None:
+            return ()
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                   for v in value):
+            raise ConfigError(f"{self.path}.{key}: must be an array of positive numbers")
+        return tuple(float(v) for v in value)
 
     def table_of_strings(self, key: str) -> dict[str, str]:
         value = self._get(key, (dict,), "a table of strings")
@@ -318,7 +341,13 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
     path = f"models.{name}"
     r = _Reader(raw, path, env)
     targets = r.strings("targets")
+    strategy = r.string("strategy", "ordered")
+    weights = r.numbers("weights")
     r.done()
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{path}.strategy: must be one of {', '.join(STRATEGIES)}")
+    if (strategy == "weighted") != bool(weights) or weights and len(weights) != len(targets):
+        raise ConfigError(f"{path}.weights: give one positive weight per target, with strategy \"weighted\" only")
     if not targets:
         raise ConfigError(f"{path}.targets: must list at least one provider/model")
     for i, target in enumerate(targets):
@@ -327,18 +356,52 @@ def _alias(name: str, raw: Any, env: Mapping[str, str], providers: Mapping[str, 
             raise ConfigError(f"{path}.targets[{i}]: {target!r} is not provider/model")
         if provider not in providers and provider != "local":  # the embedded provider is always there
             raise ConfigError(f"{path}.targets[{i}]: unknown provider {provider!r}")
-    return AliasConfig(name, targets)
+    return AliasConfig(name, targets, strategy, weights)
 
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+@dataclass(slots=True, frozen=True)
+class KeyRights:
+    """What a key may do, whether from the config or the admin API."""
+
+    models: tuple[str, ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
+    budget: float | None = None
+    budget_period: str = "month"
+
+
+KEY_RIGHTS = ("models", "rpm", "tpm", "budget", "budget_period")
+
+
+def _rights(r: _Reader) -> KeyRights:
+    models, rpm, tpm = r.strings("models"), r.integer("rpm", None), r.integer("tpm", None)
+    budget = r.number("budget", math.inf)
+    period = r.string("budget_period", "month")
+    if period not in BUDGET_PERIODS:
+        raise ConfigError(f"{r.path}.budget_period: must be one of {', '.join(BUDGET_PERIODS)}")
+    return KeyRights(models, rpm, tpm, None if budget == math.inf else budget, period)
+
+
+def key_rights(raw: Any, path: str, base: KeyRights | None = None) -> KeyRights:
+    """Rights from a JSON object (the admin API's body), strictly checked like the config's; with
+    `base`, only the fields given change it, and a null clears a limit."""
+    r = _Reader(raw, path, {})
+    given = _rights(r)
+    r.done()
+    if base is None:
+        return given
+    return KeyRights(**{name: getattr(given if name in raw else base, name) for name in KEY_RIGHTS})
+
+
 def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
     path = f"keys.{name}"
     r = _Reader(raw, path, env)
     digest, plain = r.string("key_sha256"), r.string("key")
-    models, rpm, mcp = r.strings("models"), r.integer("rpm", None), r.strings("mcp")
+    rights, mcp = _rights(r), r.strings("mcp")
     r.done()
     if (digest is None) == (plain is None):
         raise ConfigError(f"{path}: give exactly one of key_sha256 or key")
@@ -350,7 +413,7 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
             raise ConfigError(f"{path}.key_sha256: must be 64 hexadecimal digits")
         sha = bytes.fromhex(digest)  # type: ignore[arg-type]  # digest matched 64 hex digits above
-    return KeyConfig(name, sha, models, rpm, mcp)
+    return KeyConfig(name, sha, rights.models, rights.rpm, rights.tpm, rights.budget, rights.budget_period, mcp)
 
 
 def _mcp(name: str, raw: Any, env: Mapping[str, str]) -> McpServer:
@@ -417,8 +480,52 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
     return fetch
 
 
+
+
+def _admin(raw: Any, env: Mapping[str, str]) -> bytes | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, "admin", env)
+    digest, plain = r.string("key_sha256"), r.string("key")
+    r.done()
+    if (digest is None) == (plain is None):
+        raise ConfigError("admin: give exactly one of key_sha256 or key")
+    if plain is not None:
+        if len(plain) < 16:
+            raise ConfigError("admin.key: must be at least 16 characters")
+        return hash_key(plain)
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", digest or ""):
+        raise ConfigError("admin.key_sha256: must be 64 hexadecimal digits")
+    return bytes.fromhex(digest or "")
+
+
+def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
+    path = f"prices.{model}"
+    r = _Reader(raw, path, env)
+    given = {name: r.number(name, math.nan, zero=True) for name in ("input", "cached_input", "output")}
+    r.done()
+    for name in ("input", "output"):
+        if math.isnan(given[name]):
+            raise ConfigError(f"{path}.{name}: is required (US dollars per million tokens)")
+    # Cached input costs what input costs unless the operator names a discount.
+    cached = given["input"] if math.isnan(given["cached_input"]) else given["cached_input"]
+    return Price(given["input"], cached, given["output"])
+
+
+def _url(raw: Any, path: str, schemes: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+    if raw is None:
+        return None
+    r = _Reader(raw, path, env)
+    url = r.string("url")
+    r.done()
+    if url is None or not url.startswith(schemes):
+        raise ConfigError(f"{path}.url: must start with {' or '.join(schemes)}")
+    return url
+
+
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys", "utilities", "fetch", "mcp"}
+    known = {"server", "providers", "models", "keys", "utilities", "fetch", "mcp", "prices", "admin", "state",
+             "storage"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -429,8 +536,13 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
     mcp = {n: _mcp(n, t, env) for n, t in _tables(raw.get("mcp"), "mcp").items()}
+    prices = {m: _price(m, t, env) for m, t in _tables(raw.get("prices"), "prices").items()}
+    admin = _admin(raw.get("admin"), env)
+    state = _url(raw.get("state"), "state", ("redis://", "rediss://", "unix://"), env)
+    storage = _url(raw.get("storage"), "storage", ("postgresql://", "postgres://"), env)
     return Config(_server(raw.get("server"), env), providers, models, keys, source,
-                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env), mcp)
+                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env), mcp,
+                  prices, admin, state, storage)
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -461,6 +573,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         raw["providers"]["gemini"] = {"type": "gemini", "key": "${" + var + "}"}
     if env.get("INTERLINGUA_API_KEY"):
         raw["keys"]["default"] = {"key": "${INTERLINGUA_API_KEY}"}
+    if env.get("INTERLINGUA_ADMIN_KEY"):
+        raw["admin"] = {"key": "${INTERLINGUA_ADMIN_KEY}"}
     if env.get("INTERLINGUA_DATA_DIR"):
         raw.setdefault("server", {})["data_dir"] = "${INTERLINGUA_DATA_DIR}"
     if env.get("INTERLINGUA_SECRET"):

@@ -73,10 +73,14 @@ class Dispatcher:
         request = state[REQUEST]
         targets: list[Target] = state[TARGETS]
         error: ir.GatewayError | None = None
+        balancer = self.catalog.balancer
         for target in targets:
+            balancer.begin(target)
+            delivered: ir.GatewayError | None = None
             try:
                 reply = await call(target.provider, request, target.model)
             except ir.GatewayError as exc:
+                balancer.end(target, exc)
                 error = exc
                 if exc.retryable:
                     continue
@@ -85,6 +89,7 @@ class Dispatcher:
             try:
                 delivered = await self._deliver(state, reply, send, watch)
             finally:
+                balancer.end(target, delivered)
                 if isinstance(reply, (Chunks, Events)):
                     await reply.close()
             if delivered is None:

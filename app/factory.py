@@ -7,35 +7,58 @@ own shutdown instead. Nothing here needs a running event loop until the first re
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from interlingua.adapters.balancer import Policy
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.fetching import Fetcher
+from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.research import ResearchProvider
 from interlingua.adapters.providers.seal import Seal, load_secret
+from interlingua.adapters.state import Counters
+from interlingua.adapters.state.local import LocalCounters
+from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
-from interlingua.adapters.storage.responses import ResponseStore
-from interlingua.app.config import Config, ProviderConfig
+from interlingua.adapters.storage.responses import ResponseStore, Store
+from interlingua.app.admin import AdminMiddleware
+from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
 from interlingua.middleware.guard import GuardMiddleware
+from interlingua.middleware.health import HealthMiddleware, Probe
+from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.mcp import McpMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.prefetch import PrefetchMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
 from interlingua.middleware.state import Principal
 
+if TYPE_CHECKING:
+    from interlingua.adapters.state.reasoning import SharedReasoningStore
+    from interlingua.adapters.storage.pg_ledger import PgLedger
+
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
+STATE_FILE = "state.sqlite3"
+KEYS_FILE = "keys.sqlite3"
 LOCAL = "local"
+log = logging.getLogger("interlingua")
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
@@ -60,71 +83,212 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
     )
 
 
+@dataclass(slots=True, eq=False)
+class _Stack:
+    """What one config builds: the middleware stack and its providers, with the requests in it, so
+    that a reload can retire it once the last of them is done (its stdio MCP servers with it)."""
+
+    config: Config
+    catalog: Catalog
+    mcp: McpMiddleware
+    app: Any
+    active: int = 0
+    retired: bool = False
+
+    async def aclose(self) -> None:
+        await self.mcp.aclose()
+        await self.catalog.aclose()
+
+
+# Server settings that a reload cannot change in a running process.
+_RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
+
+
 class Gateway:
-    """The whole gateway as one ASGI app."""
+    """The whole gateway as one ASGI app.
+
+    The stores (ledger, Responses, reasoning, limit counters) live as long as the process; the
+    stack, its keys, limits, prices and providers are rebuilt by `reload()` (SIGHUP when served
+    with lifespan). A reload swaps the stack for new requests while those in flight finish on the
+    old one, whose upstream connections are closed after the last of them.
+    """
 
     def __init__(self, config: Config) -> None:
-        self.config = config
         data_dir = config.server.data_dir
-        self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
-        secret = load_secret(config.server.secret, data_dir)
-        seal = Seal(secret)
-        # The embedded provider is always there, unless the config gives its name to another.
-        providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
-        self.catalog = Catalog({n: make_provider(p, self.reasoning, seal) for n, p in providers.items()},
-                               {n: a.targets for n, a in config.models.items()})
-        for provider in self.catalog.providers.values():
-            if isinstance(provider, ResearchProvider):  # the agent routes its own models through the catalog
-                provider.bind(self.catalog.resolve)
-        self.ledger: Ledger | None = None
-        if config.server.ledger:
-            self.ledger = Ledger(config.server.data_dir / LEDGER_FILE)
+        self._warm: list[Callable[[], Awaitable[None]]] = []  # connections to make at start-up
+        self.shared_reasoning: SharedReasoningStore | None = None
+        if config.state_url:
+            from interlingua.adapters.state.reasoning import SharedReasoningStore  # the `redis` extra
+
+            self.reasoning: ReasoningStore = SharedReasoningStore(config.state_url)
+            self.shared_reasoning = self.reasoning
+        else:
+            self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
+        self.secret = load_secret(config.server.secret, data_dir)
+        self.seal = Seal(self.secret)
+        self.ledger: Ledger | PgLedger | None = None
+        storage: Probe = self._storage_ready
+        if config.server.ledger and config.storage_url:
+            from interlingua.adapters.storage.pg_ledger import PgLedger  # the `postgres` extra
+
+            self.ledger = PgLedger(config.storage_url)
+            storage = self.ledger.ready
+        elif config.server.ledger:
+            self.ledger = Ledger(data_dir / LEDGER_FILE)
             self.ledger.start()
-        keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.mcp) for k in config.keys.values()}
-        fetch = config.fetch
+        self.responses: Store
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_responses import PgResponseStore  # the `postgres` extra
+
+            self.responses = PgResponseStore(config.storage_url)
+            self._warm.append(self.responses.warm)
+        else:
+            self.responses = ResponseStore(data_dir / RESPONSES_FILE)
+        self.counters: Counters
+        if config.state_url:
+            from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
+
+            self.counters = RedisCounters(config.state_url)
+        else:
+            self.counters = LocalCounters(data_dir / STATE_FILE)
+        self.keys: Keys
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_keys import PgKeyStore  # the `postgres` extra
+
+            self.keys = PgKeyStore(config.storage_url)
+            self._warm.append(self.keys.warm)
+        else:
+            self.keys = KeyStore(data_dir / KEYS_FILE)
+        fetch = config.fetch  # the fetcher's pool lives as long as the process: [fetch] needs a restart
         self.fetcher = Fetcher(allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
                                max_bytes=fetch.max_bytes, timeout=fetch.timeout, max_redirects=fetch.max_redirects)
-        app: Any = Dispatcher(self.catalog)
+        self._probes = {"storage": storage, "state": self.counters.ready}
+        self._stack = self._build(config)
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def config(self) -> Config:
+        return self._stack.config
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._stack.catalog
+
+    @property
+    def mcp(self) -> McpMiddleware:
+        return self._stack.mcp
+
+    def _build(self, config: Config) -> _Stack:
+        # The embedded provider is always there, unless the config gives its name to another.
+        providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
+        catalog = Catalog({n: make_provider(p, self.reasoning, self.seal) for n, p in providers.items()},
+                          {n: a.targets for n, a in config.models.items()},
+                          {n: Policy(a.strategy, a.weights) for n, a in config.models.items()})
+        for provider in catalog.providers.values():
+            if isinstance(provider, ResearchProvider):  # the agent routes its own models through the catalog
+                provider.bind(catalog.resolve)
+        keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period, k.mcp)
+                for k in config.keys.values()}
+        app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FetchMiddleware(app, self.fetcher)
-        app = RoutingMiddleware(app, self.catalog, config.utilities)
-        self.responses = ResponseStore(config.server.data_dir / RESPONSES_FILE)
+        app = RoutingMiddleware(app, catalog, config.utilities)
+        if self.shared_reasoning is not None:
+            app = PrefetchMiddleware(app, self.shared_reasoning)
         app = ResponsesStateMiddleware(app, self.responses)
+        app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
-        self.mcp = McpMiddleware(app, config.mcp, secret.encode(), config.server.max_body_bytes,
-                                 config.server.mcp_separator)
-        app = MeteringMiddleware(self.mcp, self.ledger)
-        app = AuthMiddleware(app, keys)
-        app = DialectMiddleware(app)
+        mcp = McpMiddleware(app, config.mcp, self.secret.encode(), config.server.max_body_bytes,
+                            config.server.mcp_separator)
+        app = MeteringMiddleware(mcp, self.ledger)
+        app = DialectMiddleware(AuthMiddleware(app, keys, self.keys if config.admin else None))
+        if config.admin:
+            app = AdminMiddleware(app, self.keys, config.admin, config.keys)
         if config.server.cors_origins:
             app = CorsMiddleware(app, config.server.cors_origins)
-        self.app = GuardMiddleware(app)
+        return _Stack(config, catalog, mcp, HealthMiddleware(GuardMiddleware(app), self._probes))
+
+    def reload(self) -> bool:
+        """Read the config again from where it came from and serve it from the next request on.
+        A config that does not validate is refused, with the reason logged, and the old one stays."""
+        old = self._stack
+        try:
+            config = from_env() if old.config.source == "environment" else load(old.config.source)
+        except ConfigError as exc:
+            log.error("config reload refused, the running config stays: %s", exc)
+            return False
+        for name in _RESTART_ONLY:
+            if getattr(config.server, name) != getattr(old.config.server, name):
+                log.warning("config reload: server.%s changes only with a restart", name)
+        if config.fetch != old.config.fetch:
+            log.warning("config reload: [fetch] changes only with a restart")
+        self._stack = self._build(config)
+        old.retired = True
+        if old.active == 0:
+            self._retire(old)
+        log.warning("config reloaded from %s", config.source)
+        return True
+
+    def _retire(self, stack: _Stack) -> None:
+        task = asyncio.get_running_loop().create_task(stack.aclose())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _storage_ready(self) -> str | None:
+        return None if os.access(self.config.server.data_dir, os.W_OK) else "the data directory is not writable"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        await self.app(scope, receive, send)
+        stack = self._stack
+        stack.active += 1
+        try:
+            await stack.app(scope, receive, send)
+        finally:
+            stack.active -= 1
+            if stack.retired and stack.active == 0:
+                self._retire(stack)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
+                    loop.add_signal_handler(signal.SIGHUP, self.reload)
+                await asyncio.gather(*(warm() for warm in self._warm))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signal.SIGHUP)
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def aclose(self) -> None:
-        await self.mcp.aclose()
-        await self.catalog.aclose()
+        await self._stack.aclose()
         await self.fetcher.aclose()
-        self.responses.close()
-        self.reasoning.close()
-        if self.ledger is not None:
+        if self._retiring:
+            await asyncio.gather(*self._retiring)
+        await self.counters.aclose()
+        await self.responses.aclose()
+        await self.reasoning.aclose()
+        await self.keys.aclose()
+        if isinstance(self.ledger, Ledger):
             self.ledger.close()
+        elif self.ledger is not None:
+            await self.ledger.aclose()
 
 
-def create_app(config: Config) -> Gateway:
+CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
+
+
+def create_app(config: Config | None = None) -> Gateway:
+    """The gateway for `config`; with none, from the file `INTERLINGUA_CONFIG` names, else from the
+    environment as `interlingua serve` does. The no-argument form is what a server's own command
+    line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`)."""
+    if config is None:
+        path = os.environ.get(CONFIG_VARIABLE)
+        config = load(path) if path else from_env()
     return Gateway(config)

@@ -1,7 +1,8 @@
 """Gateway keys: who is calling, refused with 401 in the client's dialect when unknown.
 
 Keys are held only as SHA-256 digests and the presented key's digest is compared with every one
-of them in constant time, so neither the config nor the timing tells a key. The credential is
+of the config's in constant time, so neither the config nor the timing tells a key; keys made
+through the admin API are found by their digest in the key store. The credential is
 read wherever a dialect's clients put it: `Authorization: Bearer` (OpenAI, and Anthropic's
 `auth_token`), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
 """
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.storage.keys import Keys
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import OPEN, PRINCIPAL, Principal, state_of
 
@@ -36,30 +38,38 @@ def credential(scope: dict[str, Any]) -> str | None:
 
 
 class AuthMiddleware:
-    """`keys` maps a SHA-256 digest to its principal; with no keys every caller is let in."""
+    """`keys` maps a SHA-256 digest to its principal; `managed`, the keys made through the admin API.
+    With neither, every caller is let in."""
 
-    def __init__(self, app: Any, keys: Mapping[bytes, Principal] | None = None) -> None:
+    def __init__(self, app: Any, keys: Mapping[bytes, Principal] | None = None,
+                 managed: Keys | None = None) -> None:
         self.app = app
         self.keys = tuple((keys or {}).items())
+        self.managed = managed
 
-    def principal(self, presented: str) -> Principal | None:
+    async def principal(self, presented: str) -> Principal | None:
         digest = hashlib.sha256(presented.encode()).digest()
         found = None
         for known, principal in self.keys:
             if hmac.compare_digest(digest, known):
                 found = principal
+        if found is None and self.managed is not None:
+            # A dict lookup by digest: its timing tells nothing about any key's secret.
+            key = await self.managed.lookup(digest)
+            if key is not None:
+                found = Principal(key.name, key.models, key.rpm, key.tpm, key.budget, key.budget_period)
         return found
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self.keys:
+        if not self.keys and self.managed is None:
             state_of(scope)[PRINCIPAL] = OPEN
             await self.app(scope, receive, send)
             return
         presented = credential(scope)
-        principal = self.principal(presented) if presented else None
+        principal = await self.principal(presented) if presented else None
         if principal is None:
             message = "invalid API key" if presented else "missing API key"
             await send_error(scope, send, GatewayError("authentication", message, code="invalid_api_key"))

@@ -1,4 +1,4 @@
-"""Usage metering: requests-per-minute limits before, a ledger record after.
+"""Usage metering: a ledger record of every metered request (limits are `middleware/limits.py`).
 
 The record (key, model, upstream, tokens, time to first byte, total time, status) is handed to
 the ledger's queue and written off the request path. Tokens come from `state[USAGE]`, which the
@@ -10,13 +10,12 @@ error (`state[FAILURE]`) with that error's status (502 for an upstream that brok
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any
 
 from interlingua.adapters.ir import GatewayError, Usage
 from interlingua.adapters.storage.ledger import UsageRecord
-from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import (
+    COST,
     DIALECT,
     DISCONNECTED,
     FAILURE,
@@ -30,45 +29,19 @@ from interlingua.middleware.state import (
 )
 
 
-class RateLimiter:
-    """A sliding one-minute window of request times per key."""
-
-    def __init__(self) -> None:
-        self.windows: dict[str, deque[float]] = {}
-
-    def retry_after(self, key: str, rpm: int, now: float) -> float | None:
-        window = self.windows.setdefault(key, deque())
-        while window and window[0] <= now - 60.0:
-            window.popleft()
-        if len(window) >= rpm:
-            return window[0] + 60.0 - now
-        window.append(now)
-        return None
-
-
 class MeteringMiddleware:
     """`ledger` is anything with `record(UsageRecord)` that does not block; None meters nothing."""
 
-    def __init__(self, app: Any, ledger: Any | None = None, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, app: Any, ledger: Any | None = None) -> None:
         self.app = app
         self.ledger = ledger
-        self.limiter = limiter or RateLimiter()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         state = state_of(scope)
-        principal = state.get(PRINCIPAL)
         started = time.perf_counter()
-        if principal is not None and principal.rpm:
-            wait = self.limiter.retry_after(principal.name, principal.rpm, started)
-            if wait is not None:
-                error = GatewayError("rate_limit", f"rate limit of {principal.rpm} requests per minute reached",
-                                     code="rate_limit_exceeded", retry_after=wait)
-                await send_error(scope, send, error)
-                self.record(state, started, 429, None)
-                return
         status = 0
         first_byte: float | None = None
 
@@ -119,4 +92,5 @@ class MeteringMiddleware:
             audio_seconds=usage.audio_seconds,
             images=usage.images or 0,
             pages=usage.pages,
+            cost_usd=state.get(COST, 0.0),
         ))

@@ -8,7 +8,9 @@ answers `GET /v1/responses/{id}`, `DELETE` and `/input_items` from the store, wi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,11 +20,12 @@ from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.openai_responses_stream import final_response
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.operations import STORED_RESPONSES
-from interlingua.adapters.storage.responses import ResponseStore
+from interlingua.adapters.storage.responses import Store
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
+_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -49,7 +52,7 @@ def _full(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class ResponsesStateMiddleware:
-    def __init__(self, app: Any, store: ResponseStore | None) -> None:
+    def __init__(self, app: Any, store: Store | None) -> None:
         self.app = app
         self.store = store
 
@@ -59,6 +62,14 @@ class ResponsesStateMiddleware:
         if scope["type"] != "http" or self.store is None or codec is None or codec.name != RESPONSES:
             await self.app(scope, receive, send)
             return
+        try:
+            await self._serve(scope, receive, send, state)
+        except GatewayError as error:  # the store is unreachable; nothing has been sent yet
+            await send_error(scope, send, error)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any]) -> None:
+        codec = state[DIALECT]
+        assert self.store is not None
         operation = state.get(OPERATION)
         if operation in STORED_RESPONSES:
             await self._stored(scope, send, operation, state[PARAMS]["id"])
@@ -70,7 +81,7 @@ class ResponsesStateMiddleware:
             return
         previous = native.get("previous_response_id")
         if previous:
-            history = self.store.history(previous)
+            history = await self._patiently(self.store.history, previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
                 return
@@ -81,16 +92,27 @@ class ResponsesStateMiddleware:
             return
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
 
+    @staticmethod
+    async def _patiently(read: Callable[[str], Awaitable[Any]], response_id: str) -> Any:
+        """`read(response_id)`, waiting a little on a miss: with several workers or replicas, the one
+        that answered the previous turn writes it a moment after its client already has the answer."""
+        for delay in _LATE_WRITE_WAITS:
+            found = await read(response_id)
+            if found is not None:
+                return found
+            await asyncio.sleep(delay)
+        return await read(response_id)
+
     async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store
         assert store is not None
         if operation is ops.RESPONSES_GET:
-            found: Any = store.get(response_id)
+            found: Any = await self._patiently(store.get, response_id)
         elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None
         else:
-            items = store.input_items(response_id)
+            items = await self._patiently(store.input_items, response_id)
             found = None if items is None else {
                 "object": "list", "data": items, "has_more": False,
                 "first_id": items[0].get("id") if items else None, "last_id": items[-1].get("id") if items else None}
@@ -106,7 +128,7 @@ class _Recorder:
 
     __slots__ = ("store", "native", "downstream", "status", "body", "splitter", "stream")
 
-    def __init__(self, store: ResponseStore, native: dict[str, Any], downstream: Any) -> None:
+    def __init__(self, store: Store, native: dict[str, Any], downstream: Any) -> None:
         self.store = store
         self.native = native
         self.downstream = downstream

@@ -48,7 +48,7 @@ class RoutingMiddleware:
         if not model.isprintable():
             await send_error(scope, send, invalid("model", "must be printable text"))
             return
-        targets = self.catalog.resolve(model)
+        targets = self.catalog.route(model)
         needed = operation.capability if operation is not None else None
         if targets is not None and needed is not None:
             by_chat = operation is not None and operation.by_chat

@@ -38,6 +38,7 @@ def state_of(scope: MutableMapping[str, Any]) -> dict[str, Any]:
     return state
 
 DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set by the dispatcher
+COST = "interlingua.cost"  # US dollars the answer cost, from the price table; set by limits
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,11 +48,18 @@ class Principal:
     name: str
     models: tuple[str, ...] = ()  # glob patterns; empty means every model
     rpm: int | None = None
+    tpm: int | None = None  # input plus output tokens per minute
+    budget: float | None = None  # US dollars per budget_period ("day", "week" or "month")
+    budget_period: str = "month"
     mcp: tuple[str, ...] = ()  # glob patterns of MCP server names; empty means every server
 
     def allows_server(self, server: str) -> bool:
         """Whether the key may use the MCP server `server`."""
         return not self.mcp or any(fnmatchcase(server, p) for p in self.mcp)
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.rpm or self.tpm or self.budget is not None)
 
     def allows(self, model: str, targets: Sequence[str] = ()) -> bool:
         """Whether the key may use `model`: by its own name, or because it may use every target."""

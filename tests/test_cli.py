@@ -229,6 +229,26 @@ def test_serve_defaults_from_environment(tmp_path: Path, fake_run: FakeRun, monk
     assert list(app.config.providers) == ["openai"]
 
 
+def test_serve_workers_hand_uvicorn_the_factory(tmp_path: Path, fake_run: FakeRun,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --workers, uvicorn gets the import string of the no-argument factory, which each worker
+    calls, and the config's absolute path in INTERLINGUA_CONFIG; the sealing secret exists first."""
+    monkeypatch.delenv("INTERLINGUA_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    data_dir_config(tmp_path)
+    assert main(["serve", "--config", "interlingua.toml", "--workers", "3"]) == 0
+    [(app, kwargs)] = fake_run.calls
+    assert app == "interlingua:create_app" and kwargs["factory"] is True and kwargs["workers"] == 3
+    assert os.environ["INTERLINGUA_CONFIG"] == str(tmp_path / "interlingua.toml")
+    assert (tmp_path / "data" / "secret").stat().st_size > 16
+
+
+def test_serve_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--workers", "0"])
+    assert "--workers: must be at least 1" in capsys.readouterr().err
+
+
 def test_serve_uses_config_host_and_port(tmp_path: Path, fake_run: FakeRun) -> None:
     """With gateway keys a public host needs no --open; host and port come from [server]."""
     path = write(tmp_path, GOOD.replace("ledger = false", 'ledger = false\nhost = "0.0.0.0"\nport = 9555'))
@@ -287,11 +307,11 @@ def test_usage_prints_totals(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["KEY", "MODEL", "REQUESTS", "ERRORS"]
     rows = [line.split() for line in lines[1:]]
-    # key, model, requests, errors, input, cached, output, reasoning, chars, audio s, images, pages, avg ttfb,
+    # key, model, requests, errors, input, cached, output, reasoning, chars, audio s, images, pages, cost, avg ttfb,
     # avg total
     assert rows == [
-        ["-", "gpt-5-mini", "1", "0", "3", "0", "1", "0", "0", "0.0", "0", "0", "50.0", "100.0"],
-        ["alice", "gpt-4o", "2", "1", "30", "0", "12", "0", "0", "0.0", "0", "0", "50.0", "200.0"],
+        ["-", "gpt-5-mini", "1", "0", "3", "0", "1", "0", "0", "0.0", "0", "0", "0.0000", "50.0", "100.0"],
+        ["alice", "gpt-4o", "2", "1", "30", "0", "12", "0", "0", "0.0", "0", "0", "0.0000", "50.0", "200.0"],
     ]
 
 

@@ -218,7 +218,8 @@ def test_provider_key_literal_and_default() -> None:
     ("text", "message"),
     [
         # unknown keys, at every level
-        ("foo = 1\n", "foo: unknown key (expected one of fetch, keys, mcp, models, providers, server, utilities)"),
+        ("foo = 1\n", "foo: unknown key (expected one of admin, fetch, keys, mcp, models, prices, providers, server, "
+                      "state, storage, utilities)"),
         ('[provider.p]\ntype = "openai"\n', "provider: unknown key"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         (P + "timout = 5\n", "providers.p.timout: unknown key"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from interlingua.adapters.storage.ledger import Ledger, UsageRecord, format_totals, totals
+from interlingua.adapters.storage.ledger import Ledger, UsageRecord, format_totals, spend, totals
 
 
 def rec(key: str = "alice", model: str = "gpt-4o", status: int = 200, **kw) -> UsageRecord:
@@ -188,8 +188,9 @@ def test_totals_and_format(tmp_path: Path) -> None:
     ledger = Ledger(path)
     for r in (
         rec(key="bob", model="claude", input_tokens=100, cached_tokens=0, output_tokens=50,
-            reasoning_tokens=0, ttfb_ms=10.0, total_ms=30.0, characters=12, audio_seconds=1.5, images=2),
-        rec(key="alice", status=200, ttfb_ms=100.0, total_ms=200.0),
+            reasoning_tokens=0, ttfb_ms=10.0, total_ms=30.0, characters=12, audio_seconds=1.5, images=2,
+            cost_usd=0.25),
+        rec(key="alice", status=200, ttfb_ms=100.0, total_ms=200.0, cost_usd=0.0015),
         rec(key="alice", status=429, input_tokens=20, ttfb_ms=None, total_ms=50.0),
         rec(key="alice", status=500, output_tokens=0, ttfb_ms=300.0, total_ms=350.0),
         rec(key="", model="gpt-4o", input_tokens=1, cached_tokens=0, output_tokens=1, reasoning_tokens=0,
@@ -200,25 +201,27 @@ def test_totals_and_format(tmp_path: Path) -> None:
 
     assert totals(path) == [
         dict(key="", model="gpt-4o", requests=1, errors=0, input_tokens=1, cached_tokens=0, output_tokens=1,
-             reasoning_tokens=0, characters=0, audio_seconds=0.0, images=0, pages=0, avg_ttfb_ms=None,
+             reasoning_tokens=0, characters=0, audio_seconds=0.0, images=0, pages=0, cost_usd=0.0, avg_ttfb_ms=None,
              avg_total_ms=5.0),
         dict(key="alice", model="gpt-4o", requests=3, errors=2, input_tokens=40, cached_tokens=6,
              output_tokens=10, reasoning_tokens=3, characters=0, audio_seconds=0.0, images=0, pages=0,
-             avg_ttfb_ms=200.0, avg_total_ms=200.0),
+             cost_usd=0.0015, avg_ttfb_ms=200.0, avg_total_ms=200.0),
         dict(key="bob", model="claude", requests=1, errors=0, input_tokens=100, cached_tokens=0,
              output_tokens=50, reasoning_tokens=0, characters=12, audio_seconds=1.5, images=2, pages=0,
-             avg_ttfb_ms=10.0, avg_total_ms=30.0),
+             cost_usd=0.25, avg_ttfb_ms=10.0, avg_total_ms=30.0),
     ]
     assert format_totals(totals(path)).splitlines() == [
-        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  CHARS  AUDIO S  IMAGES  PAGES"
+        "KEY    MODEL   REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  REASONING  CHARS  AUDIO S  IMAGES  PAGES  COST USD"
         "  AVG TTFB MS  AVG TOTAL MS",
-        "-      gpt-4o         1       0      1       0       1          0      0      0.0       0      0"
+        "-      gpt-4o         1       0      1       0       1          0      0      0.0       0      0    0.0000"
         "            -           5.0",
-        "alice  gpt-4o         3       2     40       6      10          3      0      0.0       0      0"
+        "alice  gpt-4o         3       2     40       6      10          3      0      0.0       0      0    0.0015"
         "        200.0         200.0",
-        "bob    claude         1       0    100       0      50          0     12      1.5       2      0"
+        "bob    claude         1       0    100       0      50          0     12      1.5       2      0    0.2500"
         "         10.0          30.0",
     ]
+    assert spend(path, "alice", 1_700_000_000.0) == 0.0015
+    assert spend(path, "alice", 1_700_000_001.0) == 0.0
 
 
 def test_a_ledger_from_an_older_gateway_gains_the_new_columns(tmp_path: Path) -> None:

@@ -132,16 +132,6 @@ def test_metering_records_status_timing_and_usage_from_state() -> None:
     assert rec.ttfb_ms is not None and 0 <= rec.ttfb_ms <= rec.total_ms
 
 
-def test_metering_limits_requests_per_minute_with_retry_after() -> None:
-    ledger = ListLedger()
-    app = MeteringMiddleware(Recorder(), ledger)
-    outs = [run(call(app, state={PRINCIPAL: Principal("k", rpm=2), OPERATION: ops.CHAT})) for _ in range(3)]
-    assert [o.status for o in outs] == [200, 200, 429]
-    assert 1 <= int(outs[2].headers[b"retry-after"]) <= 60
-    assert outs[2].json()["error"]["code"] == "rate_limit_exceeded"
-    assert [r.status for r in ledger.records] == [200, 200, 429]
-
-
 def test_metering_skips_model_listing() -> None:
     ledger = ListLedger()
     run(call(MeteringMiddleware(Recorder(), ledger), "GET", "/v1/models", state={OPERATION: ops.MODELS_LIST}))
@@ -309,7 +299,7 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
                                                         REQUEST: request}))
     assert out.status == 200
     assert [m.role for m in seen[0].messages] == ["user", "assistant", "user"]
-    assert store.get("resp_2") == answer and store.history("resp_2")[0]["id"] == "msg_i"
+    assert run(store.get("resp_2")) == answer and run(store.history("resp_2"))[0]["id"] == "msg_i"
     got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: ops.RESPONSES_GET,
                                                               PARAMS: {"id": "resp_1"}}))
     assert got.json() == earlier

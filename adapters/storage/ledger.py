@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from interlingua.adapters.storage import sqlite
+
 log = logging.getLogger("interlingua.ledger")
 
 
@@ -42,6 +44,7 @@ class UsageRecord:
     audio_seconds: float = 0.0  # audio transcribed, where the upstream says how long
     images: int = 0  # images made
     pages: int = 0  # document pages read
+    cost_usd: float = 0.0  # from the price table (adapters/pricing.py); 0 for a model it does not price
 
 
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
@@ -69,7 +72,8 @@ CREATE TABLE IF NOT EXISTS usage (
     characters INTEGER NOT NULL DEFAULT 0,
     audio_seconds REAL NOT NULL DEFAULT 0,
     images INTEGER NOT NULL DEFAULT 0,
-    pages INTEGER NOT NULL DEFAULT 0
+    pages INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
 """
@@ -198,14 +202,9 @@ class Ledger:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
+    # WAL lets `interlingua usage` read, and other workers write, while this one writes.
+    conn = sqlite.connect(path, _SCHEMA)
     try:
-        # WAL lets `interlingua usage` read while the gateway writes; NORMAL sync is still
-        # crash-safe in WAL mode, only the last batches may be lost on power failure.
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
         _add_new_columns(conn)
     except BaseException:
         conn.close()
@@ -214,7 +213,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _ADDED = {"characters": "INTEGER NOT NULL DEFAULT 0", "audio_seconds": "REAL NOT NULL DEFAULT 0",
-          "images": "INTEGER NOT NULL DEFAULT 0", "pages": "INTEGER NOT NULL DEFAULT 0"}
+          "images": "INTEGER NOT NULL DEFAULT 0", "pages": "INTEGER NOT NULL DEFAULT 0",
+          "cost_usd": "REAL NOT NULL DEFAULT 0"}
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:
@@ -230,17 +230,15 @@ SELECT "key" AS key, model, COUNT(*) AS requests, SUM(status >= 400) AS errors,
        SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
        SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
        SUM(characters) AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images) AS images,
-       SUM(pages) AS pages,
+       SUM(pages) AS pages, SUM(cost_usd) AS cost_usd,
        AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms
-FROM usage GROUP BY "key", model ORDER BY "key", model
+FROM ledger_rows GROUP BY "key", model ORDER BY "key", model
 """
 
 
-def totals(path: Path) -> list[dict[str, Any]]:
-    """Per key and model sums; [] for a missing ledger, which this never creates.
-
-    `avg_ttfb_ms` averages only requests that saw a first byte, and is None when none did.
-    """
+def _query(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of a read-only query; [] for a missing ledger, which this never creates. A ledger no
+    gateway has opened since columns were added reads them as 0."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -248,15 +246,30 @@ def totals(path: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         conn.row_factory = sqlite3.Row
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage'").fetchone() is None:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+        if not have:
             return []
-        return [dict(row) for row in conn.execute(_TOTALS)]
+        columns = ", ".join(["*", *(f"0 AS {name}" for name in _ADDED if name not in have)])
+        conn.execute(f"CREATE TEMP VIEW ledger_rows AS SELECT {columns} FROM main.usage")
+        return [dict(row) for row in conn.execute(sql, args)]
     finally:
         conn.close()
 
 
+def totals(path: Path) -> list[dict[str, Any]]:
+    """Per key and model sums. `avg_ttfb_ms` averages only requests that saw a first byte, and is
+    None when none did."""
+    return _query(path, _TOTALS)
+
+
+def spend(path: Path, key: str, since: float) -> float:
+    """What `key` spent, in US dollars, on requests started at or after `since`."""
+    rows = _query(path, 'SELECT SUM(cost_usd) AS spent FROM ledger_rows WHERE "key" = ? AND ts >= ?', (key, since))
+    return (rows[0]["spent"] or 0.0) if rows else 0.0
+
+
 _HEADER = ("KEY", "MODEL", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING",
-           "CHARS", "AUDIO S", "IMAGES", "PAGES", "AVG TTFB MS", "AVG TOTAL MS")
+           "CHARS", "AUDIO S", "IMAGES", "PAGES", "COST USD", "AVG TTFB MS", "AVG TOTAL MS")
 _LEFT = 2  # key and model are text, left-aligned; the numbers are right-aligned
 
 
@@ -273,7 +286,7 @@ def format_totals(rows: list[dict[str, Any]]) -> str:
             r["key"] or "-", r["model"], str(r["requests"]), str(r["errors"]),
             str(r["input_tokens"]), str(r["cached_tokens"]), str(r["output_tokens"]),
             str(r["reasoning_tokens"]), str(r["characters"]), f"{r['audio_seconds']:.1f}", str(r["images"]),
-            str(r["pages"]), _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
+            str(r["pages"]), f"{r['cost_usd']:.4f}", _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
         )
         for r in rows
     ]

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.storage import sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reasoning (
@@ -35,27 +36,33 @@ CREATE TABLE IF NOT EXISTS reasoning (
 _EVICT_EVERY = 1000
 
 
+def encode(parts: list[ir.Reasoning]) -> bytes | None:
+    """The JSON of the signed parts, which are all that is worth keeping; None when there are none."""
+    signed = [{"t": p.text, "s": p.signature, "r": p.redacted} for p in parts if p.signature or p.redacted]
+    return orjson.dumps(signed) if signed else None
+
+
 class ReasoningStore:
     def __init__(self, path: Path | None = None, capacity: int = 100_000) -> None:
         """`path` None keeps the table in memory (tests, and embedding without a data directory)."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         self.capacity = capacity
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        if path is None:
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._db.execute(_SCHEMA)
+        else:
+            self._db = sqlite.connect(path, _SCHEMA, shared=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str, bytes]] = {}
         self._writes = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reasoning-store")
 
     def remember(self, provider: str, call_ids: list[str], parts: list[ir.Reasoning]) -> None:
-        signed = [{"t": p.text, "s": p.signature, "r": p.redacted} for p in parts if p.signature or p.redacted]
-        if not signed or not call_ids:
-            return
-        row = (provider, orjson.dumps(signed))
+        signed = encode(parts)
+        if signed and call_ids:
+            self.keep(call_ids, (provider, signed))
+
+    def keep(self, call_ids: list[str], row: tuple[str, bytes]) -> None:
+        """Keep an encoded entry (the provider kind, the JSON of its signed parts) for `call_ids`."""
         for call_id in call_ids:
             self._pending[call_id] = row
         self._writer.submit(self._write, call_ids, row)
@@ -97,3 +104,6 @@ class ReasoningStore:
         with self._lock:
             self._evict()
             self._db.close()
+
+    async def aclose(self) -> None:
+        self.close()

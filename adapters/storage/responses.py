@@ -11,14 +11,16 @@ next turn never races its own previous one.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+
+from interlingua.adapters.storage import sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -32,13 +34,21 @@ CREATE TABLE IF NOT EXISTS responses (
 MAX_CHAIN = 10_000
 
 
+class Store(Protocol):
+    """What the Responses layer needs of a store; this module's, or PostgreSQL's (`pg_responses`).
+    Reads may raise `ir.GatewayError` when the store is unreachable."""
+
+    def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None: ...
+    async def get(self, response_id: str) -> dict[str, Any] | None: ...
+    async def input_items(self, response_id: str) -> list[Any] | None: ...
+    async def history(self, response_id: str) -> list[Any] | None: ...
+    async def delete(self, response_id: str) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
 class ResponseStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db = sqlite.connect(path, _SCHEMA, shared=True)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str | None, bytes, bytes]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="responses-store")
@@ -63,26 +73,18 @@ class ResponseStore:
             return self._db.execute("SELECT previous_id, response, input FROM responses WHERE id = ?",
                                     (response_id,)).fetchone()
 
-    def get(self, response_id: str) -> dict[str, Any] | None:
+    # The reads are coroutines, as those of the PostgreSQL store are; here they are local reads.
+    async def get(self, response_id: str) -> dict[str, Any] | None:
         row = self._row(response_id)
         return orjson.loads(row[1]) if row else None
 
-    def input_items(self, response_id: str) -> list[Any] | None:
+    async def input_items(self, response_id: str) -> list[Any] | None:
         row = self._row(response_id)
         return orjson.loads(row[2]) if row else None
 
-    def history(self, response_id: str) -> list[Any] | None:
+    async def history(self, response_id: str) -> list[Any] | None:
         """Every item of the conversation up to and including `response_id`, oldest first."""
-        turns: list[list[Any]] = []
-        current: str | None = response_id
-        while current is not None and len(turns) < MAX_CHAIN:
-            row = self._row(current)
-            if row is None:
-                return None if current == response_id else [item for turn in reversed(turns) for item in turn]
-            previous_id, response, inputs = row
-            turns.append(orjson.loads(inputs) + orjson.loads(response).get("output", []))
-            current = previous_id
-        return [item for turn in reversed(turns) for item in turn]
+        return chain(self._row, response_id)
 
     async def delete(self, response_id: str) -> bool:
         """Delete on the writer thread, after any queued write of the same response has landed,
@@ -97,3 +99,26 @@ class ResponseStore:
         self._writer.shutdown(wait=True)
         with self._lock:
             self._db.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+Row = tuple[str | None, bytes, bytes]  # previous_id, the Response, its turn's input items (JSON)
+
+
+def chain(row_of: Callable[[str], Row | None], response_id: str) -> list[Any] | None:
+    """The items of the conversation that ends with `response_id`, oldest first, from its rows;
+    None when `response_id` itself is unknown (an unknown older turn ends the walk)."""
+    turns: list[list[Any]] = []
+    current: str | None = response_id
+    while current is not None and len(turns) < MAX_CHAIN:
+        row = row_of(current)
+        if row is None:
+            if current == response_id:
+                return None
+            break
+        previous_id, response, inputs = row
+        turns.append(orjson.loads(inputs) + orjson.loads(response).get("output", []))
+        current = previous_id
+    return [item for turn in reversed(turns) for item in turn]

@@ -36,4 +36,7 @@ starts them and Interlingua, ``load`` generates the requests, ``measure`` runs (
 HOST = "127.0.0.1"
 MODEL = "bench-model"
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+CLAUDE_MODEL = "bench-claude"  # routed by Interlingua to its Anthropic provider (the same upstream)
+GATEWAY_KEY = "sk-bench-gateway-key"  # every request carries it: Interlingua runs with keys and limits
 UPSTREAM_KEY = "sk-upstream"

@@ -17,17 +17,17 @@ from typing import Any
 import httptools
 import orjson
 
-from scripts.bench import CHAT_PATH, HOST, MODEL
+from scripts.bench import CHAT_PATH, GATEWAY_KEY, HOST, MESSAGES_PATH, MODEL
+from scripts.bench.agent_turn import agent_turn
 
 HELLO = "Say hello."
 
 
 def _post(port: int, path: str, payload: dict[str, Any], extra_headers: str = "") -> bytes:
-    """Prebuilt request bytes. No credential unless a client dialect needs a header to be
-    recognised: the gateway is open on loopback."""
+    """Prebuilt request bytes, with the gateway key (which direct and the proxies ignore)."""
     body = orjson.dumps(payload)
     head = (f"POST {path} HTTP/1.1\r\nhost: {HOST}:{port}\r\n"
-            f"user-agent: interlingua-bench\r\naccept: */*\r\n{extra_headers}"
+            f"user-agent: interlingua-bench\r\naccept: */*\r\nauthorization: Bearer {GATEWAY_KEY}\r\n{extra_headers}"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n")
     return head.encode() + body
 
@@ -49,14 +49,19 @@ def messages_request(port: int) -> bytes:
 def gemini_request(port: int) -> bytes:
     """A streamed Gemini generateContent request, as google-genai sends it with ``alt=sse``."""
     payload = {"contents": [{"role": "user", "parts": [{"text": HELLO}]}], "generationConfig": {"maxOutputTokens": 64}}
-    return _post(port, f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", payload, "x-goog-api-key: bench\r\n")
+    return _post(port, f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", payload)
 
 
 def responses_request(port: int) -> bytes:
     """A streamed OpenAI Responses request, as the OpenAI SDK sends ``responses.create``. ``store``
     stays at its default (true), so the gateway also keeps each Response, as it would for a client."""
     payload = {"model": MODEL, "input": HELLO, "stream": True, "max_output_tokens": 64}
-    return _post(port, "/v1/responses", payload, "authorization: Bearer x\r\n")
+    return _post(port, "/v1/responses", payload)
+
+
+def agent_request(port: int, model: str) -> bytes:
+    """The 200 KB coding-agent turn (``agent_turn.py``), as Claude Code sends it, not streamed."""
+    return _post(port, MESSAGES_PATH, agent_turn(model), "anthropic-version: 2023-06-01\r\n")
 
 
 # The complete SSE event that brings a dialect's first text token.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from scripts.bench import load
+from scripts.bench import CLAUDE_MODEL, MODEL, load
 from scripts.bench.load import Run, execute
 
 
@@ -24,6 +24,7 @@ class Settings:
     streams: int
     warmup_streams: int
     concurrency: int
+    agent_requests: int = 300
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Result:
     first_content: float = math.nan
     stream_total: float = math.nan
     translated: dict[str, tuple[float, float]] = field(default_factory=dict)  # case key -> (first text, total) p50
+    agent: dict[str, float] = field(default_factory=dict)  # (g) "same dialect" / "translated" -> p50
     errors: int = 0
     notes: list[str] = field(default_factory=list)
     available: bool = True
@@ -125,8 +127,25 @@ async def measure_client_streams(case: ClientCase, port: int, settings: Settings
     result.translated[case.key] = (percentile(run.first_tokens, 50), percentile(run.latencies, 50))
 
 
-async def measure_target(name: str, port: int, settings: Settings, translating: bool = False) -> Result:
-    """(a) to (c), and (d) to (f) if the target translates dialects."""
+async def measure_agent(cases: dict[str, str], port: int, settings: Settings, result: Result) -> None:
+    """(g) the 200 KB agent turn one at a time, per case (label -> the model that routes it)."""
+    for label, model in cases.items():
+        request = load.agent_request(port, model)
+        await execute(port, Run(request, total=max(10, settings.agent_requests // 10), record=False))
+        run = Run(request, total=settings.agent_requests)
+        await execute(port, run)
+        _account(result, run, f"(g) {label}")
+        result.agent[label] = percentile(run.latencies, 50)
+
+
+SAME_DIALECT = {"same dialect": CLAUDE_MODEL}
+BOTH = {"same dialect": CLAUDE_MODEL, "translated": MODEL}
+
+
+async def measure_target(name: str, port: int, settings: Settings, translating: bool = False,
+                         only: str | None = None) -> Result:
+    """(a) to (c) and (g), and (d) to (f) if the target translates dialects; `only` "a" or "b"
+    measures just that (for the Redis and worker comparisons)."""
     result = Result(name)
     steps: list[tuple[Callable[[int, Settings, Result], Any], str]] = [
         (measure_latency, "(a) sequential"),
@@ -135,6 +154,10 @@ async def measure_target(name: str, port: int, settings: Settings, translating: 
     if translating:
         steps += [(partial(measure_client_streams, case), f"{case.key} {case.client}-client streams")
                   for case in CLIENT_CASES]
+    if name != "floor":
+        steps.append((partial(measure_agent, BOTH if translating else SAME_DIALECT), "(g) 200 KB agent turn"))
+    if only is not None:
+        steps = steps[:1] if only == "a" else steps[1:2]
     for step, label in steps:
         log(f"  {name}: {label} ...")
         await step(port, settings, result)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.bench import HOST, MODEL, UPSTREAM_KEY
+from scripts.bench import CLAUDE_MODEL, GATEWAY_KEY, HOST, MODEL, UPSTREAM_KEY
 from scripts.bench.measure import Result, Settings, log, measure_target
 
 PROXY_CORE, LOAD_CORE = 0, 1
@@ -39,7 +39,7 @@ class Processes:
         self.pin = pin
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, argv: list[str], core: int) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], core: int | str) -> subprocess.Popen[bytes]:
         command = (["taskset", "-c", str(core)] if self.pin else []) + argv
         with open(self.workdir / f"{name}.log", "wb") as output:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
@@ -89,28 +89,36 @@ def module_command(module: str, *args: int) -> list[str]:
     return [sys.executable, "-m", f"scripts.bench.{module}", *map(str, args)]
 
 
-def interlingua_command(workdir: Path, upstream_port: int, port: int) -> list[str]:
-    """``interlingua serve`` with one OpenAI provider: the fake upstream."""
-    config = workdir / "interlingua.toml"
+def interlingua_command(workdir: Path, upstream_port: int, port: int, workers: int = 1,
+                        state_url: str | None = None) -> list[str]:
+    """``interlingua serve`` with an OpenAI and an Anthropic provider, both the fake upstream, and
+    what production has on: a gateway key with rpm, tpm and a budget, and the ledger."""
+    name = f"interlingua-{port}"
+    config = workdir / f"{name}.toml"
+    state = f'[state]\nurl = "{state_url}"\n\n' if state_url else ""
     config.write_text(
-        f'[server]\ndata_dir = "{workdir / "data"}"\n\n'
+        f'[server]\ndata_dir = "{workdir / name}"\n\n{state}'
         f'[providers.fake]\ntype = "openai"\nurl = "http://{HOST}:{upstream_port}/v1"\n'
-        f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n')
+        f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n\n'
+        f'[providers.claude]\ntype = "anthropic"\nurl = "http://{HOST}:{upstream_port}"\n'
+        f'key = "{UPSTREAM_KEY}"\nmodels = ["{CLAUDE_MODEL}"]\n\n'
+        f'[keys.bench]\nkey = "{GATEWAY_KEY}"\nrpm = 100000000\ntpm = 2000000000\nbudget = 1000000000\n')
     candidates = [Path(sys.executable).parent / "interlingua", REPO / ".venv/bin/interlingua"]
     binary = next((c for c in candidates if c.exists()), None)
     if binary is None:
         raise RuntimeError("interlingua executable not found next to this Python or in .venv")
-    return [str(binary), "serve", "--config", str(config), "--host", HOST, "--port", str(port)]
+    return [str(binary), "serve", "--config", str(config), "--host", HOST, "--port", str(port),
+            "--workers", str(workers)]
 
 
 async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, settings: Settings,
-                    translating: bool = False) -> Result:
-    """Start one proxy on the proxy core, measure it, stop it (also on failure)."""
+                    translating: bool = False, only: str | None = None, core: int | str = PROXY_CORE) -> Result:
+    """Start one proxy on `core`, measure it, stop it (also on failure)."""
     log(f"starting {name} ...")
     try:
-        procs.start(name, argv, PROXY_CORE)
+        procs.start(name, argv, core)
         await wait_ready(procs, name, port)
-        return await measure_target(name, port, settings, translating)
+        return await measure_target(name, port, settings, translating, only)
     except (RuntimeError, OSError) as exc:
         log(f"{name}: could not be measured: {exc}")
         lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -131,14 +139,42 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
         port = free_port()
         argv = module_command("floor", port, upstream_port)
         results.append(await run_proxy(procs, "floor", argv, port, settings))
-    if only in (None, "interlingua"):
+    if only in (None, "ceiling"):
         port = free_port()
+        argv = module_command("ceiling", port, upstream_port)
+        results.append(await run_proxy(procs, "ceiling", argv, port, settings))
+    if only in (None, "interlingua"):
         try:
+            port = free_port()
             argv = interlingua_command(procs.workdir, upstream_port, port)
+            results.append(await run_proxy(procs, "interlingua", argv, port, settings, translating=True))
+            results += await _comparisons(procs, upstream_port, settings)
         except RuntimeError as exc:
             log(f"interlingua: {exc}")
             results.append(Result("interlingua", available=False, notes=[str(exc)]))
-        else:
-            results.append(await run_proxy(procs, "interlingua", argv, port, settings, translating=True))
     procs.stop("upstream")
+    return results
+
+
+async def _comparisons(procs: Processes, upstream_port: int, settings: Settings) -> list[Result]:
+    """(a) with the limit counters in Redis, when redis-server is installed; (b) with 1 and with 2
+    workers, both on both cores (which the upstream and the load generator share)."""
+    results = []
+    redis_server = shutil.which("redis-server")
+    if redis_server:
+        redis_port = free_port()
+        procs.start("redis", [redis_server, "--port", str(redis_port), "--bind", HOST, "--save", "",
+                              "--appendonly", "no"], LOAD_CORE)
+        await wait_ready(procs, "redis", redis_port)
+        port = free_port()
+        argv = interlingua_command(procs.workdir, upstream_port, port, state_url=f"redis://{HOST}:{redis_port}/0")
+        results.append(await run_proxy(procs, "interlingua+redis", argv, port, settings, only="a"))
+        procs.stop("redis")
+    else:
+        log("redis-server not installed: the Redis comparison is skipped")
+    for workers in (1, 2):
+        port = free_port()
+        argv = interlingua_command(procs.workdir, upstream_port, port, workers=workers)
+        results.append(await run_proxy(procs, f"{workers} worker{'s' if workers > 1 else ''}", argv, port, settings,
+                                       only="b", core=f"{PROXY_CORE},{LOAD_CORE}"))
     return results

@@ -1,5 +1,6 @@
-"""The fake OpenAI upstream: a raw uvloop HTTP/1.1 server with prebuilt ``chat.completion`` answers
-and 50-chunk SSE streams, so that it costs next to nothing per request.
+"""The fake upstream: a raw uvloop HTTP/1.1 server with prebuilt ``chat.completion`` answers and
+50-chunk SSE streams (OpenAI Chat Completions), and a prebuilt Anthropic ``message`` answer on
+``/v1/messages`` (for the agent turn), so that it costs next to nothing per request.
 
 Runs in its own process: ``python -m scripts.bench.upstream PORT`` (from the repository root).
 """
@@ -16,7 +17,7 @@ import httptools
 import orjson
 import uvloop
 
-from scripts.bench import CHAT_PATH, HOST, MODEL
+from scripts.bench import CHAT_PATH, HOST, MESSAGES_PATH, MODEL
 
 STREAM_CONTENT_CHUNKS = 50  # the role chunk, then 49 text tokens
 CREATED = 1_700_000_000
@@ -45,6 +46,17 @@ def completion_body(model: str) -> bytes:
         "id": COMPLETION_ID, "object": "chat.completion", "created": CREATED, "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
         "usage": _usage(9), "service_tier": "default", "system_fingerprint": FINGERPRINT,
+    })
+
+
+def message_body(model: str) -> bytes:
+    """A non-streamed ``message`` object as Anthropic's Messages API returns it."""
+    return orjson.dumps({
+        "id": "msg_bench000000000000000000", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": "Done: the handlers are refactored and the tests pass."}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 52000, "output_tokens": 14, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0},
     })
 
 
@@ -113,7 +125,16 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         keep_alive = self.parser.should_keep_alive()
-        if self.parser.get_method() != b"POST" or self.url.split(b"?")[0] != CHAT_PATH.encode():
+        path = self.url.split(b"?")[0]
+        if self.parser.get_method() == b"POST" and path == MESSAGES_PATH.encode():
+            key = ("messages", keep_alive)
+            if key not in self._completion_cache:
+                model = str(orjson.loads(b"".join(self.body)).get("model", MODEL))
+                self._completion_cache[key] = _http_response("200 OK", "application/json", message_body(model),
+                                                             keep_alive)
+            self._send(self._completion_cache[key])
+            return
+        if self.parser.get_method() != b"POST" or path != CHAT_PATH.encode():
             error = b'{"error":{"message":"not found","type":"invalid_request_error"}}'
             self._send(_http_response("404 Not Found", "application/json", error, keep_alive))
             return

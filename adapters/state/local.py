@@ -1,0 +1,138 @@
+"""Limit counters in a SQLite file of the data directory, shared by every worker on the machine.
+
+`admit` is one short write transaction (`BEGIN IMMEDIATE`, so two workers checking the same key
+take turns rather than both reading the old value). It runs on the event loop, because its answer
+is needed before the request can go on, and costs tens of microseconds. Corrections (`add`) are
+owed in memory and written in the same transaction as this worker's next admission, or within
+`SETTLE_S` when no request comes: one transaction per request and no writer thread, whose
+commits would make admissions wait. A counter's key names its window, so a new window starts
+from zero; rows of windows that have ended are deleted now and then. Should the file fail,
+requests are admitted with a logged warning: a broken disk costs limits, never requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from interlingua.adapters.state import Limit, refused
+from interlingua.adapters.storage import sqlite
+
+log = logging.getLogger("interlingua.state")
+
+SETTLE_S = 0.25
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+_ADD = ("INSERT INTO counters VALUES (?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value, expires = excluded.expires")
+_EXPIRE_EVERY = 1000  # transactions between deletions of ended windows
+
+
+class LocalCounters:
+    def __init__(self, path: Path | None = None) -> None:
+        """`path` None keeps the counters in memory, for one process (tests, embedding)."""
+        if path is None:
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._db.executescript(_SCHEMA)
+        else:
+            self._db = sqlite.connect(path, _SCHEMA, shared=True)
+        self._lock = threading.Lock()  # admissions come from the loop; `flush` and tests from anywhere
+        self._owed: dict[str, list[float]] = {}  # key -> [amount, expiry]
+        self._timer: asyncio.TimerHandle | None = None
+        self._transactions = 0
+
+    async def admit(self, limits: Sequence[Limit]) -> Limit | None:
+        try:
+            return self._transaction(limits)
+        except sqlite3.Error as exc:
+            log.warning("limit counters unavailable, request admitted without them: %s", exc)
+            return None
+
+    def _transaction(self, limits: Sequence[Limit]) -> Limit | None:
+        """Pay what is owed, then check `limits` and add to them, in one transaction."""
+        db = self._db
+        with self._lock:
+            owed, self._owed = self._owed, {}
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if owed:
+                    db.executemany(_ADD, [(key, amount, expiry) for key, (amount, expiry) in owed.items()])
+                for limit in limits:
+                    row = db.execute("SELECT value FROM counters WHERE key = ?", (limit.key,)).fetchone()
+                    if refused(row[0] if row else 0.0, limit):
+                        return limit
+                db.executemany(_ADD, [(lim.key, lim.amount, lim.resets_at) for lim in limits if lim.amount])
+            except BaseException:
+                db.execute("ROLLBACK")
+                for key, (amount, expiry) in owed.items():  # still owed
+                    self._owe(key, amount, expiry)
+                raise
+            finally:
+                if db.in_transaction:
+                    db.execute("COMMIT")
+            self._transactions += 1
+            if self._transactions % _EXPIRE_EVERY == 0:
+                db.execute("DELETE FROM counters WHERE expires < ?", (time.time(),))
+        return None
+
+    def _owe(self, key: str, amount: float, resets_at: float) -> None:
+        entry = self._owed.get(key)
+        if entry is None:
+            self._owed[key] = [amount, resets_at]
+        else:
+            entry[0] += amount
+
+    def add(self, key: str, amount: float, resets_at: float) -> None:
+        if not amount:
+            return
+        with self._lock:
+            self._owe(key, amount, resets_at)
+        if self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(SETTLE_S, self._settle)
+            except RuntimeError:  # no loop: `flush` pays it
+                pass
+
+    def _settle(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what is owed now (no request came to carry it; tests; shutdown)."""
+        if self._owed:
+            try:
+                self._transaction(())
+            except sqlite3.Error as exc:
+                log.warning("limit counters not corrected: %s", exc)
+
+    async def values(self, keys: Sequence[str]) -> list[float]:
+        self.flush()
+        with self._lock:
+            found = dict(self._db.execute(
+                f"SELECT key, value FROM counters WHERE key IN ({', '.join('?' * len(keys))})", keys).fetchall())
+        return [found.get(key, 0.0) for key in keys]
+
+    async def ready(self) -> str | None:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1 FROM counters LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return "the limit counters' file cannot be read"
+        return None
+
+    async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.flush()
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,146 @@
+"""Limit counters in Redis (or Valkey), shared by every replica: `[state] url = "redis://..."`.
+
+`admit` is one Lua script, so the check and the additions of all of a request's limits are one
+atomic step on the server, whatever the number of replicas. Counters are `INCRBYFLOAT`s whose keys
+name their window and expire shortly after it ends. Corrections are sent from a background task.
+
+If Redis goes away, requests keep being served: the counters fall back to this process's own
+(`LocalCounters` in memory), a warning is logged, and Redis is tried again every
+`RETRY_S` seconds; when it answers, shared counting resumes (the local counts are dropped: they
+only stood in while it was gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from interlingua.adapters.state import Limit
+from interlingua.adapters.state.local import LocalCounters
+
+log = logging.getLogger("interlingua.state")
+
+RETRY_S = 1.0
+TIMEOUT_S = 0.5
+PREFIX = "interlingua:limit:"
+_GRACE_S = 60  # a counter outlives its window by this much, for corrections that arrive late
+
+# KEYS: the counters. ARGV: per counter its cap, amount and expiry (unix seconds), in triples.
+# Answers 0 when admitted, else the 1-based index of the first limit that refuses.
+_ADMIT = """
+for i = 1, #KEYS do
+    local value = tonumber(redis.call('GET', KEYS[i]) or '0')
+    local cap, amount = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+    if value >= cap or value + amount > cap then
+        return i
+    end
+end
+for i = 1, #KEYS do
+    local amount = tonumber(ARGV[3 * i - 1])
+    if amount ~= 0 then
+        redis.call('INCRBYFLOAT', KEYS[i], ARGV[3 * i - 1])
+        redis.call('EXPIREAT', KEYS[i], ARGV[3 * i])
+    end
+end
+return 0
+"""
+
+
+class RedisCounters:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                                           health_check_interval=0)
+        self._admit = self._redis.register_script(_ADMIT)
+        self._local = LocalCounters()
+        self._down_until = 0.0  # while in the future, the local counters stand in
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _up(self) -> bool:
+        return self._down_until == 0.0 or time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if self._down_until == 0.0:
+            log.warning("Redis at %s unreachable (%s): counting limits in this process until it is back",
+                        _safe(self.url), type(exc).__name__)
+        self._down_until = time.monotonic() + RETRY_S
+
+    def _recovered(self) -> None:
+        if self._down_until:
+            log.warning("Redis at %s is back: limits are counted there again", _safe(self.url))
+            self._down_until = 0.0
+            self._local = LocalCounters()
+
+    async def admit(self, limits: Sequence[Limit]) -> Limit | None:
+        if not self._up():
+            return await self._local.admit(limits)
+        args: list[Any] = []
+        for limit in limits:
+            args += [limit.cap, limit.amount, int(limit.resets_at) + _GRACE_S]
+        try:
+            refused = int(await self._admit(keys=[PREFIX + lim.key for lim in limits], args=args))
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return await self._local.admit(limits)
+        self._recovered()
+        return limits[refused - 1] if refused else None
+
+    def add(self, key: str, amount: float, resets_at: float) -> None:
+        if not amount:
+            return
+        if not self._up():
+            self._local.add(key, amount, resets_at)
+            return
+        task = asyncio.get_running_loop().create_task(self._add(key, amount, resets_at))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _add(self, key: str, amount: float, resets_at: float) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incrbyfloat(PREFIX + key, amount)
+                pipe.expireat(PREFIX + key, int(resets_at) + _GRACE_S)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            self._local.add(key, amount, resets_at)
+
+    async def values(self, keys: Sequence[str]) -> list[float]:
+        if not self._up():
+            return await self._local.values(keys)
+        try:
+            found = await self._redis.mget([PREFIX + key for key in keys])
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return await self._local.values(keys)
+        return [float(v) if v is not None else 0.0 for v in found]
+
+    async def ready(self) -> str | None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError):
+            return "Redis is unreachable (limits are counted per process meanwhile)"
+        return None
+
+    async def settle(self) -> None:
+        """Wait for the corrections sent so far (tests, and shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._local.flush()
+
+    async def aclose(self) -> None:
+        await self.settle()
+        await self._local.aclose()
+        await self._redis.aclose()
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url

@@ -1,0 +1,151 @@
+"""Stored Responses in PostgreSQL, shared by replicas: `[storage] url = "postgresql://..."`.
+
+The same contract as the SQLite store (`responses.py`): `put` never waits (the row is served from
+memory until its write lands, on a background task that retries while the database is away),
+reads are coroutines, and a conversation is rebuilt from its chain of `previous_id`s, here in one
+recursive query, so a conversation started on one replica continues on any other. The Response and
+the input items are kept as the bytes the client got, never re-encoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.storage import postgres
+from interlingua.adapters.storage.responses import MAX_CHAIN, Row, chain
+
+log = logging.getLogger("interlingua.responses")
+
+RETRY_S = 1.0
+PENDING = 10_000  # rows kept in memory while the database is away; past that the oldest go
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    created DOUBLE PRECISION NOT NULL,
+    previous_id TEXT,
+    response BYTEA NOT NULL,
+    input BYTEA NOT NULL
+);
+"""
+_PUT = ("INSERT INTO responses VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
+        "previous_id = EXCLUDED.previous_id, response = EXCLUDED.response, input = EXCLUDED.input")
+_CHAIN = """
+WITH RECURSIVE turn(id, previous_id, response, input, depth) AS (
+    SELECT id, previous_id, response, input, 1 FROM responses WHERE id = $1
+    UNION ALL
+    SELECT r.id, r.previous_id, r.response, r.input, turn.depth + 1
+    FROM responses r JOIN turn ON r.id = turn.previous_id WHERE turn.depth < $2
+)
+SELECT id, previous_id, response, input FROM turn
+"""
+
+
+def _unreachable() -> GatewayError:
+    return GatewayError("unavailable", "the Responses store is unreachable; try again shortly", retryable=True)
+
+
+class PgResponseStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._pending: dict[str, Row] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def warm(self) -> None:
+        """Connect (and migrate) at start-up, so the first request does not pay for it; a database
+        that is away then is only logged: the store connects when it is back."""
+        try:
+            await self._connected()
+        except postgres.ERRORS as exc:
+            log.warning("Responses store: PostgreSQL unreachable at start-up (%s)", type(exc).__name__)
+
+    async def _connected(self) -> Any:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await postgres.pool(self.url, _SCHEMA)
+        return self._pool
+
+    def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None:
+        row: Row = (previous_id, orjson.dumps(response), orjson.dumps(input_items))
+        if len(self._pending) >= PENDING:
+            log.warning("Responses store: %d responses not yet written; dropping the oldest", len(self._pending))
+            del self._pending[next(iter(self._pending))]
+        self._pending[response["id"]] = row
+        task = asyncio.get_running_loop().create_task(self._write(response["id"], row))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, response_id: str, row: Row) -> None:
+        while self._pending.get(response_id) is row:
+            try:
+                pool = await self._connected()
+                await pool.execute(_PUT, response_id, time.time(), *row)
+            except postgres.ERRORS as exc:
+                log.warning("Responses store: %s not written yet (%s); retrying", response_id, type(exc).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            if self._pending.get(response_id) is row:
+                del self._pending[response_id]
+
+    async def _rows(self, response_id: str) -> dict[str, Row]:
+        rows: dict[str, Row] = {}
+        current: str | None = response_id
+        while current is not None and current in self._pending and len(rows) < MAX_CHAIN:
+            rows[current] = self._pending[current]
+            current = rows[current][0]
+        if current is None or current in rows:
+            return rows
+        try:
+            pool = await self._connected()
+            found = await pool.fetch(_CHAIN, current, MAX_CHAIN)
+        except postgres.ERRORS:
+            raise _unreachable() from None
+        rows.update({r["id"]: (r["previous_id"], r["response"], r["input"]) for r in found})
+        return rows
+
+    async def _row(self, response_id: str) -> Row | None:
+        pending = self._pending.get(response_id)
+        if pending is not None:
+            return pending
+        try:
+            pool = await self._connected()
+            found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1",
+                                        response_id)
+        except postgres.ERRORS:
+            raise _unreachable() from None
+        return None if found is None else (found["previous_id"], found["response"], found["input"])
+
+    async def get(self, response_id: str) -> dict[str, Any] | None:
+        row = await self._row(response_id)
+        return orjson.loads(row[1]) if row else None
+
+    async def input_items(self, response_id: str) -> list[Any] | None:
+        row = await self._row(response_id)
+        return orjson.loads(row[2]) if row else None
+
+    async def history(self, response_id: str) -> list[Any] | None:
+        return chain((await self._rows(response_id)).get, response_id)
+
+    async def delete(self, response_id: str) -> bool:
+        pending = self._pending.pop(response_id, None)
+        try:
+            pool = await self._connected()
+            deleted = await pool.execute("DELETE FROM responses WHERE id = $1", response_id)
+        except postgres.ERRORS:
+            raise _unreachable() from None
+        return pending is not None or deleted != "DELETE 0"
+
+    async def aclose(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        if self._pool is not None:
+            await self._pool.close()

@@ -1,0 +1,26 @@
+"""What the PostgreSQL stores share: one pool per URL's use, and schema migrations that are safe
+when several replicas start at once (a transaction-scoped advisory lock around `CREATE ... IF NOT
+EXISTS`, which alone races on PostgreSQL's catalogs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+MIGRATION_LOCK = 7_310_001  # any constant shared by every replica
+ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)  # the database is not there
+
+
+async def migrate(conn: Any, schema: str) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(schema)
+
+
+async def pool(url: str, schema: str) -> Any:
+    """A small pool whose every new connection has made sure of `schema` once."""
+    made = await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=5, command_timeout=10)
+    async with made.acquire() as conn:
+        await migrate(conn, schema)
+    return made

@@ -1,0 +1,40 @@
+"""One way to open the data directory's SQLite files, so that worker processes can share them.
+
+WAL lets readers and one writer work at once across processes; `synchronous=NORMAL` is still
+crash-safe in WAL mode (only the last commits may be lost on power failure). Workers that start
+together race to create a file and switch it to WAL, which takes a lock the busy timeout does not
+always wait for, so the switch is retried briefly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+BUSY_TIMEOUT_S = 5.0
+_ATTEMPTS = 50
+
+
+def connect(path: Path, schema: str, *, shared: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with `schema` (a script) applied; `shared` allows use from any
+    thread and autocommits, for stores that lock around their own statements."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=not shared)
+    if shared:
+        conn.isolation_level = None
+    try:
+        for attempt in range(_ATTEMPTS):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(schema)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
