@@ -69,12 +69,26 @@ class ServerConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class TelemetryConfig:
+    """Metrics, traces, logs and the usage page (`[telemetry]`)."""
+
+    metrics: bool = True  # GET /metrics and the per-request counting behind it
+    metrics_key: bytes | None = field(default=None, repr=False)  # sha256 of the bearer /metrics wants
+    admin_key: bytes | None = field(default=None, repr=False)  # sha256 of the key /ui wants
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; None: no traces
+    service_name: str = "interlingua"
+    capture_content: bool = False  # prompts and completions in spans
+    log_format: str = "text"  # "json": one JSON line per request, and every message as JSON
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     server: ServerConfig
     providers: Mapping[str, ProviderConfig]
     models: Mapping[str, AliasConfig]
     keys: Mapping[str, KeyConfig]
     source: str = "environment"
+    telemetry: TelemetryConfig = TelemetryConfig()
 
 
 MIN_SECRET = 16
@@ -212,6 +226,33 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
     return server
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _telemetry(raw: Any, env: Mapping[str, str]) -> TelemetryConfig:
+    r = _Reader(raw if raw is not None else {}, "telemetry", env)
+    endpoint = r.string("otlp_endpoint")
+    keys = {name: r.string(name) for name in ("metrics_key", "admin_key")}
+    telemetry = TelemetryConfig(
+        metrics=r.boolean("metrics", True),
+        metrics_key=hash_key(keys["metrics_key"]) if keys["metrics_key"] else None,
+        admin_key=hash_key(keys["admin_key"]) if keys["admin_key"] else None,
+        otlp_endpoint=endpoint or None,
+        service_name=r.string("service_name", "interlingua"),
+        capture_content=r.boolean("capture_content", False),
+        log_format=r.string("log_format", "text"),
+    )
+    r.done()
+    for name, key in keys.items():
+        if key is not None and len(key) < 8:
+            raise ConfigError(f"telemetry.{name}: must be at least 8 characters")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError("telemetry.otlp_endpoint: must start with http:// or https://")
+    if telemetry.log_format not in LOG_FORMATS:
+        raise ConfigError(f"telemetry.log_format: must be one of {', '.join(LOG_FORMATS)}")
+    return telemetry
+
+
 def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
     path = f"providers.{name}"
     r = _Reader(raw, path, env)
@@ -287,7 +328,7 @@ def _key(name: str, raw: Any, env: Mapping[str, str]) -> KeyConfig:
 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys"}
+    known = {"server", "providers", "models", "keys", "telemetry"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -297,7 +338,8 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     digests = [k.sha256 for k in keys.values()]
     if len(set(digests)) != len(digests):
         raise ConfigError("keys: two keys have the same secret")
-    return Config(_server(raw.get("server"), env), providers, models, keys, source)
+    return Config(_server(raw.get("server"), env), providers, models, keys, source,
+                  _telemetry(raw.get("telemetry"), env))
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

@@ -7,6 +7,7 @@ own shutdown instead. Nothing here needs a running event loop until the first re
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from interlingua.adapters.catalog import Catalog
@@ -15,13 +16,19 @@ from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore
-from interlingua.app.config import Config, ProviderConfig
+from interlingua.adapters.telemetry import Tracer
+from interlingua.app.config import Config, ProviderConfig, TelemetryConfig
 from interlingua.app.dispatcher import Dispatcher
+from interlingua.app.operator import OperatorEndpoints
+from interlingua.app.usage_api import UsagePage
+from interlingua.middleware.access_log import AccessLog
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
+from interlingua.middleware.metrics import Metrics
 from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.observe import ObserveMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
@@ -30,6 +37,7 @@ from interlingua.middleware.state import Principal
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
+METRICS_DIR = "metrics"  # the workers' shared metric files (prometheus-client's multiprocess mode)
 LOCAL = "local"
 
 
@@ -51,9 +59,9 @@ def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal:
 
 
 class Gateway:
-    """The whole gateway as one ASGI app."""
+    """The whole gateway as one ASGI app; `span_exporter` (tests) takes the spans instead of OTLP."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, span_exporter: Any = None) -> None:
         self.config = config
         data_dir = config.server.data_dir
         self.reasoning = ReasoningStore(data_dir / REASONING_FILE)
@@ -75,7 +83,28 @@ class Gateway:
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         app = MeteringMiddleware(app, self.ledger)
         app = AuthMiddleware(app, keys)
-        self.app = GuardMiddleware(DialectMiddleware(app))
+        app = GuardMiddleware(DialectMiddleware(app))
+        self.app = self._observed(app, config.telemetry, span_exporter)
+
+    def _observed(self, app: Any, telemetry: TelemetryConfig, span_exporter: Any) -> Any:
+        """The observing layer around the stack, and the operator's endpoints around that."""
+        self.metrics: Metrics | None = None
+        if telemetry.metrics:
+            names = [*self.catalog.aliases, *self.catalog.listed]
+            labels = [label for name in names for label in self.catalog.labels(name)]
+            self.metrics = Metrics(models=[*names, *labels], upstreams=labels,
+                multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+            if self.ledger is not None:
+                self.ledger.on_write = self.metrics.ledger
+        self.tracer: Tracer | None = None
+        if telemetry.otlp_endpoint or span_exporter is not None:
+            self.tracer = Tracer(telemetry.otlp_endpoint, service_name=telemetry.service_name,
+                                 capture_content=telemetry.capture_content, exporter=span_exporter)
+        log = AccessLog() if telemetry.log_format == "json" else None
+        app = ObserveMiddleware(app, self.metrics, log, self.tracer)
+        page = UsagePage(self.config.server.data_dir / LEDGER_FILE)
+        return OperatorEndpoints(app, self.metrics, page, metrics_key=telemetry.metrics_key,
+                                 admin_key=telemetry.admin_key, open_gateway=not self.config.keys)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -99,7 +128,11 @@ class Gateway:
         self.reasoning.close()
         if self.ledger is not None:
             self.ledger.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
-def create_app(config: Config) -> Gateway:
-    return Gateway(config)
+def create_app(config: Config, span_exporter: Any = None) -> Gateway:
+    return Gateway(config, span_exporter)

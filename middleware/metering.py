@@ -23,6 +23,7 @@ from interlingua.middleware.state import (
     OPERATION,
     PARAMS,
     PRINCIPAL,
+    RECORD,
     REQUEST,
     TARGET,
     USAGE,
@@ -66,6 +67,7 @@ class MeteringMiddleware:
             if wait is not None:
                 error = GatewayError("rate_limit", f"rate limit of {principal.rpm} requests per minute reached",
                                      code="rate_limit_exceeded", retry_after=wait)
+                state[FAILURE] = error
                 await send_error(scope, send, error)
                 self.record(state, started, 429, None)
                 return
@@ -90,8 +92,9 @@ class MeteringMiddleware:
             self.record(state, started, 499 if state.get(DISCONNECTED) else status or 500, first_byte)
 
     def record(self, state: dict[str, Any], started: float, status: int, first_byte: float | None) -> None:
+        """Hand the row to the ledger, and leave it in `state[RECORD]` for the observing layer."""
         operation = state.get(OPERATION)
-        if self.ledger is None or (operation is not None and not operation.metered):
+        if operation is not None and not operation.metered:
             return
         now = time.perf_counter()
         request = state.get(REQUEST)
@@ -99,7 +102,7 @@ class MeteringMiddleware:
         target = state.get(TARGET)
         usage: Usage = state.get(USAGE) or Usage()
         dialect = state.get(DIALECT)
-        self.ledger.record(UsageRecord(
+        record = state[RECORD] = UsageRecord(
             ts=time.time() - (now - started),
             key=principal.name if principal else "",
             model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", ""),
@@ -118,4 +121,6 @@ class MeteringMiddleware:
             characters=usage.characters,
             audio_seconds=usage.audio_seconds,
             images=usage.images or 0,
-        ))
+        )
+        if self.ledger is not None:
+            self.ledger.record(record)
