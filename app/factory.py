@@ -7,6 +7,7 @@ own shutdown instead. Nothing here needs a running event loop until the first re
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -128,8 +129,8 @@ class Gateway:
         self.reasoning.close()
         if self.ledger is not None:
             self.ledger.close()
-        if self.tracer is not None:
-            self.tracer.shutdown()
+        if self.tracer is not None:  # in a thread: the export it waits for may need this loop's receiver
+            await asyncio.to_thread(self.tracer.shutdown)
         if self.metrics is not None:
             self.metrics.close()
 

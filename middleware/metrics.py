@@ -68,8 +68,8 @@ class Metrics:
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
         if self.multiprocess_dir:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.multiprocess_dir
-            if not getattr(values.ValueClass, "_multiprocess", False):
-                values.ValueClass = values.MultiProcessValue()
+        if bool(self.multiprocess_dir) != getattr(values.ValueClass, "_multiprocess", False):
+            values.ValueClass = values.MultiProcessValue() if self.multiprocess_dir else values.MutexValue
         self.models = Bounded(models)
         self.upstreams = Bounded(upstreams)
         self.registry = CollectorRegistry(auto_describe=True)

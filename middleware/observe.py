@@ -105,7 +105,8 @@ class ObserveMiddleware:
         operation_name_ = operation.name if operation is not None else ""
         key = principal.name if principal is not None else ""
         model = getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or ""
-        upstream = target.label if target is not None else ""
+        # The target that answered, else the last one tried (whose failure is the answer).
+        upstream = target.label if target is not None else attempts[-1][0] if attempts else ""
         counts = (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens)
         fallbacks = max(0, len(attempts) - 1)
         if self.metrics is not None:

@@ -49,7 +49,8 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's real upstream or gateway settings."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERLINGUA_API_KEY", "INTERLINGUA_DATA_DIR"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERLINGUA_API_KEY", "INTERLINGUA_DATA_DIR",
+                 "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IL_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
     monkeypatch.setenv("IL_TEST_GATEWAY_KEY", GATEWAY_SECRET)
