@@ -2,11 +2,12 @@
 "use strict";
 
 const COLORS = ["#2f6fdf", "#e0692b", "#2a9d62", "#b63fa8", "#c9a227", "#4a5568", "#d13d3d", "#1aa3b8"];
+// Each chart: the value of a row, and whether rows stack (sums) or are drawn as lines (averages).
 const CHARTS = {
-  "chart-requests": (r) => r.requests,
-  "chart-tokens": (r) => r.input_tokens + r.output_tokens,
-  "chart-errors": (r) => r.errors,
-  "chart-latency": (r) => r.avg_total_ms,
+  "chart-requests": [(r) => r.requests, true],
+  "chart-tokens": [(r) => r.input_tokens + r.output_tokens, true],
+  "chart-errors": [(r) => r.errors, true],
+  "chart-latency": [(r) => r.avg_total_ms, false],
 };
 const COLUMNS = ["requests", "errors", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"];
 
@@ -14,7 +15,7 @@ function seriesName(row) {
   return (row.key || "-") + " · " + row.model;
 }
 
-// One line per key and model over the range's buckets (zero where a bucket has no requests).
+// One row of values per key and model over the range's buckets (zero where a bucket has no requests).
 function lines(data, value) {
   const buckets = [];
   for (let t = Math.floor(data.since / data.step) * data.step; t < data.until; t += data.step) buckets.push(t);
@@ -29,12 +30,17 @@ function lines(data, value) {
   return { buckets, lines: out };
 }
 
-function draw(canvas, chart, colorOf) {
+function draw(canvas, chart, colorOf, stacked) {
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height, left = 48, bottom = 22;
   ctx.clearRect(0, 0, w, h);
+  const n = chart.buckets.length;
+  const all = [...chart.lines.values()];
   let max = 0;
-  for (const values of chart.lines.values()) max = Math.max(max, ...values);
+  for (let i = 0; i < n; i++) {
+    const values = all.map((v) => v[i]);
+    max = Math.max(max, stacked ? values.reduce((a, b) => a + b, 0) : Math.max(0, ...values));
+  }
   max = max || 1;
   ctx.strokeStyle = "#c5cad3";
   ctx.fillStyle = "#5b6472";
@@ -46,20 +52,32 @@ function draw(canvas, chart, colorOf) {
   ctx.stroke();
   ctx.fillText(String(Math.round(max * 100) / 100), 2, 12);
   ctx.fillText("0", 2, h - bottom);
-  const n = chart.buckets.length;
-  const x = (i) => left + ((w - left - 8) * i) / Math.max(1, n - 1);
-  const y = (v) => h - bottom - ((h - bottom - 8) * v) / max;
   if (n) {
     ctx.fillText(new Date(chart.buckets[0] * 1000).toLocaleString(), left, h - 6);
+    const end = new Date((chart.buckets[n - 1] + (chart.buckets[1] - chart.buckets[0] || 0)) * 1000).toLocaleString();
+    ctx.fillText(end, w - 4 - ctx.measureText(end).width, h - 6);
   }
+  const slot = (w - left - 8) / Math.max(1, n);
+  const y = (v) => ((h - bottom - 8) * v) / max;
   let points = 0;
+  const base = new Array(n).fill(0);
   for (const [name, values] of chart.lines) {
-    ctx.strokeStyle = colorOf(name);
+    ctx.fillStyle = ctx.strokeStyle = colorOf(name);
     ctx.lineWidth = 2;
     ctx.beginPath();
-    values.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
+    values.forEach((v, i) => {
+      if (v <= 0) return;
+      points++;
+      const x = left + slot * i;
+      if (stacked) {
+        ctx.fillRect(x + 1, h - bottom - y(base[i] + v), Math.max(1, slot - 2), y(v));
+        base[i] += v;
+      } else {
+        ctx.moveTo(x + 1, h - bottom - y(v));
+        ctx.lineTo(x + Math.max(2, slot - 1), h - bottom - y(v));
+      }
+    });
     ctx.stroke();
-    points += values.filter((v) => v > 0).length;
   }
   canvas.dataset.points = String(points);
 }
@@ -110,7 +128,9 @@ async function load() {
   const data = await response.json();
   const names = [...new Set(data.series.map(seriesName))];
   const colorOf = (name) => COLORS[names.indexOf(name) % COLORS.length];
-  for (const [id, value] of Object.entries(CHARTS)) draw(document.getElementById(id), lines(data, value), colorOf);
+  for (const [id, [value, stacked]] of Object.entries(CHARTS)) {
+    draw(document.getElementById(id), lines(data, value), colorOf, stacked);
+  }
   legend(names, colorOf);
   table(data.totals, data.spend);
   document.getElementById("spend-note").textContent =
