@@ -6,7 +6,6 @@ import argparse
 import csv
 import dataclasses
 import ipaddress
-import os
 import re
 import sys
 import time
@@ -17,9 +16,8 @@ import orjson
 
 from interlingua.adapters.storage.ledger import GROUPS, format_totals, totals
 from interlingua.app.config import LOG_FORMATS, Config, ConfigError, from_env, load
-from interlingua.app.factory import LEDGER_FILE, METRICS_DIR
+from interlingua.app.factory import LEDGER_FILE
 from interlingua.middleware.access_log import use_json_logs
-from interlingua.middleware.metrics import prepare_multiprocess
 
 
 def _config(path: str | None) -> Config:
@@ -53,9 +51,6 @@ def serve(args: argparse.Namespace) -> int:
 
     from interlingua.app.factory import create_app
 
-    # Metrics of every worker meet in one directory; one that a process manager chose is kept as it is.
-    if config.telemetry.metrics and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        prepare_multiprocess(config.server.data_dir / METRICS_DIR)
     gateway = create_app(config)
     _say(json_logs, f"providers {', '.join(gateway.catalog.providers)} (config from {config.source}), "
                     f"{'open' if not config.keys else f'{len(config.keys)} keys'}, listening on http://{host}:{port}")

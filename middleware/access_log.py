@@ -1,7 +1,8 @@
 """JSON log lines: one per request (`AccessLog`), and the same shape for every other message.
 
-A request's line is written straight to the stream, one `write` of bytes that orjson made,
-because `logging`'s record, formatter and handler lock cost several times more on the hot path.
+A request's line is written straight to the file descriptor, one `os.write` of bytes that orjson
+made, because `logging`'s record, formatter and handler lock cost several times more on the hot
+path, and a buffered stream would need a flush (a second call) to keep lines prompt.
 Other messages (startup, a config reload, a ledger failure) are rare and go through `logging`
 with `JsonFormatter`, so that a log shipper reads one format. Each line has `time` (UTC, ISO
 8601), `level`, `logger` and `msg`; a request's line adds its fields (`AccessLog.write`). Nothing
@@ -11,6 +12,7 @@ here sees a key, a prompt or an upstream's URL: the observing layer passes names
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -32,16 +34,15 @@ def _line(level: str, logger: str, msg: str, fields: dict[str, Any] | None = Non
 
 
 class AccessLog:
-    """Writes one JSON line per request to a binary stream (stderr by default)."""
+    """Writes one JSON line per request to a file descriptor (stderr's by default)."""
 
-    __slots__ = ("stream",)
+    __slots__ = ("fd",)
 
-    def __init__(self, stream: IO[bytes] | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr.buffer
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
 
     def write(self, fields: dict[str, Any]) -> None:
-        self.stream.write(_line("info", ACCESS_LOGGER, "request", fields))
-        self.stream.flush()
+        os.write(self.fd, _line("info", ACCESS_LOGGER, "request", fields))
 
 
 class JsonFormatter(logging.Formatter):

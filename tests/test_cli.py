@@ -216,12 +216,8 @@ def test_serve_open_starts_uvicorn(
     assert "open" in err and "listening on http://0.0.0.0:9123" in err
 
 
-def test_serve_json_logs_and_metric_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          fake_run: FakeRun) -> None:
-    """`--log-format json`: the startup message is a JSON line; the workers' metric directory starts empty."""
-    stale = tmp_path / "data" / "metrics" / "counter_1.db"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"left by a dead worker")
+def test_serve_json_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_run: FakeRun) -> None:
+    """`--log-format json`: the startup message is a JSON line too; one process keeps its metrics in memory."""
     logger = logging.getLogger("interlingua")
     kept = logger.handlers[:], logger.level, logger.propagate
     try:
@@ -229,12 +225,11 @@ def test_serve_json_logs_and_metric_files(tmp_path: Path, capsys: pytest.Capture
     finally:
         logger.handlers[:], logger.level, logger.propagate = kept
     [(app, _)] = fake_run.calls
-    assert isinstance(app, Gateway) and app.metrics is not None and app.metrics.multiprocess_dir
+    assert isinstance(app, Gateway) and app.metrics is not None and app.metrics.multiprocess_dir is None
     (line,) = capsys.readouterr().err.splitlines()
     message = json.loads(line)
     assert message["level"] == "info" and message["logger"] == "interlingua"
     assert "listening on http://127.0.0.1:8080" in message["msg"]
-    assert not stale.exists()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])

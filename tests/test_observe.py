@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlingua.app.config import parse
 from interlingua.app.factory import Gateway, create_app
+from interlingua.middleware.metrics import prepare_multiprocess
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, client, gateway, provider, serve
@@ -85,7 +86,7 @@ def test_metrics_count_requests_and_tokens_with_bounded_labels(tmp_path: Path) -
     run(scenario())
 
 
-def test_fallback_is_counted_logged_with_the_request_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fallback_is_counted_logged_with_the_request_id(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     async def scenario() -> None:
         down = {"type": "openai", "url": f"http://127.0.0.1:{refused_port()}/v1", "key": "sk-down-secret"}
         async with FakeOpenAI() as up, gateway(
@@ -106,7 +107,7 @@ def test_fallback_is_counted_logged_with_the_request_id(tmp_path: Path, capsys: 
         assert generated.startswith("req_") and len(generated) == 28
         assert sample(samples, "interlingua_fallbacks_total", upstream="down/m0", cause="unavailable") == 1
         assert sample(samples, "interlingua_upstream_errors_total", upstream="down/m0", cause="unavailable") == 1
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         lines = [orjson.loads(line) for line in err.splitlines() if line.startswith("{")]
         first, second = (line for line in lines if line["logger"] == "interlingua.access")
         assert first["request_id"] == "job-42.step:7" and second["request_id"] == generated
@@ -282,17 +283,22 @@ async def _wait_until_listening(port: int, process: asyncio.subprocess.Process) 
     raise AssertionError(f"nothing listened on port {port}")
 
 
-def test_two_gateway_processes_share_their_metrics(tmp_path: Path) -> None:
+def test_two_gateway_processes_share_their_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers (or processes on one machine) each count their own requests; a scrape of any sees all."""
 
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    (shared / "counter_1.db").write_bytes(b"left by a worker that died")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # restored after the test
+    prepare_multiprocess(shared)  # what the parent does before its workers start
+    assert list(shared.iterdir()) == [] and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(shared)
+
     async def scenario() -> None:
-        shared = tmp_path / "metrics"
-        shared.mkdir()
         async with FakeOpenAI() as up:
             config = tmp_path / "gateway.toml"
             config.write_text(f'[server]\ndata_dir = "{tmp_path}"\n[providers.up]\ntype = "openai"\n'
                               f'url = "{up.url}"\nmodels = ["m1"]\n')
-            env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+            env = dict(os.environ)
             ports = [_free_port(), _free_port()]
             processes = [await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "interlingua", "serve", "--config", str(config), "--port", str(port),

@@ -32,8 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="(b) seconds at full load (default 5)")
     parser.add_argument("--streams", type=int, help="(c) to (f) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
-    parser.add_argument("--only", choices=("floor", "interlingua"),
-                        help="measure only this proxy (direct is always measured)")
+    parser.add_argument("--only", choices=("floor", "interlingua", "observe"),
+                        help="measure only this proxy (direct is always measured); observe: Interlingua with "
+                             "metrics and JSON logs off, then on")
     return parser.parse_args(argv)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from scripts.bench.measure import CLIENT_CASES, ClientCase, Result, Settings
-from scripts.bench.targets import LOAD_CORE, PROXY_CORE
+from scripts.bench.targets import LOAD_CORE, OBSERVED, PROXY_CORE
 
 
 def ms(seconds: float) -> str:
@@ -66,6 +66,7 @@ def target_lines(results: list[Result]) -> list[str]:
     by_name = {r.name: r for r in results}
     direct = by_name["direct"]
     floor, gateway = _measured(by_name.get("floor")), _measured(by_name.get("interlingua"))
+    observed = _measured(by_name.get(OBSERVED))
     nan = math.nan
 
     ratio = gateway.rps / floor.rps if gateway and floor and floor.rps > 0 else nan
@@ -73,6 +74,7 @@ def target_lines(results: list[Result]) -> list[str]:
     first = gateway.first_chunk if gateway else nan
     floor_first = floor.first_chunk if floor else nan
     same_dialect = gateway.first_content if gateway else nan
+    kept = observed.rps / gateway.rps if observed and gateway and gateway.rps > 0 else nan
 
     def line(text: str, value: str, ok: bool, *inputs: float) -> str:
         known = not any(math.isnan(v) for v in inputs)
@@ -92,7 +94,11 @@ def target_lines(results: list[Result]) -> list[str]:
              added_p50 <= 0.001, added_p50),
         line("(c) first chunk ≤ floor's", f"{ms(first)} vs {ms(floor_first)}", first <= floor_first, first,
              floor_first),
-    ] + [translation_line(case) for case in CLIENT_CASES]
+    ] + [translation_line(case) for case in CLIENT_CASES] + [
+        line("(g) metrics + JSON logs cost ≤ 5% of (b) throughput", "—" if math.isnan(kept) else
+             f"{observed.rps if observed else nan:,.0f} vs {gateway.rps if gateway else nan:,.0f} req/s "
+             f"({(kept - 1) * 100:+.1f}%)", kept >= 0.95, kept),
+    ]
 
 
 def report(results: list[Result], settings: Settings, pinned: bool, load: float) -> str:

@@ -16,6 +16,7 @@ from scripts.bench import HOST, MODEL, UPSTREAM_KEY
 from scripts.bench.measure import Result, Settings, log, measure_target
 
 PROXY_CORE, LOAD_CORE = 0, 1
+OBSERVED = "interlingua+observe"  # the same gateway with metrics and JSON request logs on
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -89,11 +90,13 @@ def module_command(module: str, *args: int) -> list[str]:
     return [sys.executable, "-m", f"scripts.bench.{module}", *map(str, args)]
 
 
-def interlingua_command(workdir: Path, upstream_port: int, port: int) -> list[str]:
-    """``interlingua serve`` with one OpenAI provider: the fake upstream."""
-    config = workdir / "interlingua.toml"
+def interlingua_command(workdir: Path, upstream_port: int, port: int, observe: bool = False) -> list[str]:
+    """``interlingua serve`` with one OpenAI provider: the fake upstream. `observe` turns on the
+    Prometheus metrics and one JSON log line per request (to the process's log file); off, both are off."""
+    config = workdir / f"interlingua{'-observe' if observe else ''}.toml"
     config.write_text(
         f'[server]\ndata_dir = "{workdir / "data"}"\n\n'
+        f'[telemetry]\nmetrics = {str(observe).lower()}\nlog_format = "{"json" if observe else "text"}"\n\n'
         f'[providers.fake]\ntype = "openai"\nurl = "http://{HOST}:{upstream_port}/v1"\n'
         f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n')
     candidates = [Path(sys.executable).parent / "interlingua", REPO / ".venv/bin/interlingua"]
@@ -121,7 +124,7 @@ async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, set
 
 
 async def run_all(procs: Processes, settings: Settings, only: str | None) -> list[Result]:
-    """direct, then the floor and Interlingua (or the one of them asked for)."""
+    """direct, then the floor and Interlingua with observability off and on (or those asked for)."""
     upstream_port = free_port()
     procs.start("upstream", module_command("upstream", upstream_port), LOAD_CORE)
     await wait_ready(procs, "upstream", upstream_port)
@@ -131,14 +134,16 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
         port = free_port()
         argv = module_command("floor", port, upstream_port)
         results.append(await run_proxy(procs, "floor", argv, port, settings))
-    if only in (None, "interlingua"):
+    variants = {None: (False, True), "interlingua": (False,), "observe": (False, True)}.get(only, ())
+    for observe in variants:
+        name = OBSERVED if observe else "interlingua"
         port = free_port()
         try:
-            argv = interlingua_command(procs.workdir, upstream_port, port)
+            argv = interlingua_command(procs.workdir, upstream_port, port, observe)
         except RuntimeError as exc:
-            log(f"interlingua: {exc}")
-            results.append(Result("interlingua", available=False, notes=[str(exc)]))
+            log(f"{name}: {exc}")
+            results.append(Result(name, available=False, notes=[str(exc)]))
         else:
-            results.append(await run_proxy(procs, "interlingua", argv, port, settings, translating=True))
+            results.append(await run_proxy(procs, name, argv, port, settings, translating=True))
     procs.stop("upstream")
     return results
