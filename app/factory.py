@@ -101,8 +101,8 @@ class Gateway:
         if telemetry.otlp_endpoint or span_exporter is not None:
             self.tracer = Tracer(telemetry.otlp_endpoint, service_name=telemetry.service_name,
                                  capture_content=telemetry.capture_content, exporter=span_exporter)
-        log = AccessLog() if telemetry.log_format == "json" else None
-        app = ObserveMiddleware(app, self.metrics, log, self.tracer)
+        self.log = AccessLog() if telemetry.log_format == "json" else None
+        app = ObserveMiddleware(app, self.metrics, self.log, self.tracer)
         page = UsagePage(self.config.server.data_dir / LEDGER_FILE)
         return OperatorEndpoints(app, self.metrics, page, metrics_key=telemetry.metrics_key,
                                  admin_key=telemetry.admin_key, open_gateway=not self.config.keys)
@@ -133,6 +133,8 @@ class Gateway:
             await asyncio.to_thread(self.tracer.shutdown)
         if self.metrics is not None:
             self.metrics.close()
+        if self.log is not None:
+            self.log.flush()
 
 
 def create_app(config: Config, span_exporter: Any = None) -> Gateway:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
+import random
 from typing import Any
 
 from interlingua.adapters.ir import GatewayError
@@ -27,7 +27,9 @@ REQUEST_ID_HEADER = b"x-request-id"
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    """A unique id: 96 random bits from the process's PRNG, which, unlike `secrets`, costs no
+    system call (every request gets one); an id names a request, it guards nothing."""
+    return f"req_{random.getrandbits(96):024x}"
 
 
 class GuardMiddleware:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from interlingua.adapters.ir import GatewayError, Usage
@@ -85,62 +86,93 @@ class ObserveMiddleware:
 
     def _observe(self, state: dict[str, Any], request_id: str, trace: RequestTrace | None, status: int,
                  started: float, first_byte: float | None) -> None:
-        total = time.perf_counter() - started
-        ttfb = None if first_byte is None else first_byte - started
+        if self.metrics is None and self.log is None and trace is None:
+            return
+        done = Outcome.of(state, request_id, status, started, first_byte)
+        if self.metrics is not None:
+            self._count(self.metrics, done, state.get(FAILURE))
+        if self.log is not None:
+            self.log.write({
+                "request_id": request_id, "key": done.key, "dialect": done.dialect, "operation": done.operation,
+                "model": done.model, "upstream": done.upstream, "status": done.status,
+                "input_tokens": done.tokens[0], "cached_tokens": done.tokens[1], "output_tokens": done.tokens[2],
+                "reasoning_tokens": done.tokens[3],
+                "ttfb_ms": None if done.ttfb is None else round(done.ttfb * 1000, 3),
+                "total_ms": round(done.total * 1000, 3), "fallbacks": max(0, len(done.attempts) - 1),
+            })
+        if trace is not None:
+            self._finish(trace, done, state)
+
+    @staticmethod
+    def _count(m: Metrics, done: Outcome, failure: GatewayError | None) -> None:
+        m.request(done.dialect, done.operation, done.model, done.upstream, done.status, done.total, done.ttfb)
+        m.usage(done.key, done.model, done.tokens)
+        for i, (label, error) in enumerate(done.attempts):
+            if error is not None:
+                m.upstream_failure(label, error.kind, fell_back=i < len(done.attempts) - 1)
+        if done.status == 499:
+            m.disconnects.labels(done.dialect, done.operation).inc()
+        if failure is not None and failure.kind == _LIMITED and not done.attempts:  # refused before any upstream
+            m.refusals.labels(done.key, failure.code or failure.kind).inc()
+
+    @staticmethod
+    def _finish(trace: RequestTrace, done: Outcome, state: dict[str, Any]) -> None:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": operation_name(done.operation) if done.operation else "gateway",
+            "gen_ai.request.model": done.model,
+            "gen_ai.usage.input_tokens": done.tokens[0], "gen_ai.usage.output_tokens": done.tokens[2],
+            "http.response.status_code": done.status, "interlingua.request_id": done.request_id,
+            "interlingua.key": done.key, "interlingua.dialect": done.dialect,
+            "interlingua.fallbacks": max(0, len(done.attempts) - 1),
+        }
+        target = state.get(TARGET)
+        if target is not None:
+            attributes["gen_ai.provider.name"] = provider_name(target.provider.kind)
+            attributes["gen_ai.response.model"] = target.model
+        trace.finish(attributes, state.get(REQUEST), _error_type(done.status, state.get(FAILURE)))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one request did, as the metrics, the log line and the span name it."""
+
+    request_id: str
+    key: str
+    dialect: str
+    operation: str
+    model: str  # as asked
+    upstream: str  # the target that answered, else the last one tried (whose failure is the answer)
+    status: int
+    tokens: tuple[int, int, int, int]  # input, cached, output, reasoning
+    total: float
+    ttfb: float | None
+    attempts: list[tuple[str, GatewayError | None]]
+
+    @classmethod
+    def of(cls, state: dict[str, Any], request_id: str, status: int, started: float,
+           first_byte: float | None) -> Outcome:
         record = state.get(RECORD)
         if record is not None:  # metering's status: a stream that broke or was cut short is not a 200
             status = record.status
         elif state.get(DISCONNECTED):
             status = 499
-        status = status or 500
-        dialect = state.get(DIALECT)
-        operation = state.get(OPERATION)
-        principal = state.get(PRINCIPAL)
-        target = state.get(TARGET)
-        request = state.get(REQUEST)
+        dialect, operation, principal = state.get(DIALECT), state.get(OPERATION), state.get(PRINCIPAL)
+        target, request = state.get(TARGET), state.get(REQUEST)
         usage: Usage = state.get(USAGE) or Usage()
-        failure: GatewayError | None = state.get(FAILURE)
         attempts: list[tuple[str, GatewayError | None]] = state.get(ATTEMPTS) or []
-        dialect_name = dialect.name if dialect is not None else ""
-        operation_name_ = operation.name if operation is not None else ""
-        key = principal.name if principal is not None else ""
-        model = getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or ""
-        # The target that answered, else the last one tried (whose failure is the answer).
-        upstream = target.label if target is not None else attempts[-1][0] if attempts else ""
-        counts = (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens)
-        fallbacks = max(0, len(attempts) - 1)
-        if self.metrics is not None:
-            m = self.metrics
-            m.request(dialect_name, operation_name_, model, upstream, status, total, ttfb)
-            m.usage(key, model, counts)
-            for i, (label, error) in enumerate(attempts):
-                if error is not None:
-                    m.upstream_failure(label, error.kind, fell_back=i < len(attempts) - 1)
-            if status == 499:
-                m.disconnects.labels(dialect_name, operation_name_).inc()
-            if failure is not None and failure.kind == _LIMITED and not attempts:
-                m.refusals.labels(key, failure.code or failure.kind).inc()
-        if self.log is not None:
-            self.log.write({
-                "request_id": request_id, "key": key, "dialect": dialect_name, "operation": operation_name_,
-                "model": model, "upstream": upstream, "status": status,
-                "input_tokens": counts[0], "cached_tokens": counts[1], "output_tokens": counts[2],
-                "reasoning_tokens": counts[3],
-                "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 3), "total_ms": round(total * 1000, 3),
-                "fallbacks": fallbacks,
-            })
-        if trace is not None:
-            attributes: dict[str, Any] = {
-                "gen_ai.operation.name": operation_name(operation_name_) if operation_name_ else "gateway",
-                "gen_ai.request.model": model,
-                "gen_ai.usage.input_tokens": counts[0], "gen_ai.usage.output_tokens": counts[2],
-                "http.response.status_code": status, "interlingua.request_id": request_id,
-                "interlingua.key": key, "interlingua.dialect": dialect_name, "interlingua.fallbacks": fallbacks,
-            }
-            if target is not None:
-                attributes["gen_ai.provider.name"] = provider_name(target.provider.kind)
-                attributes["gen_ai.response.model"] = target.model
-            trace.finish(attributes, request, _error_type(status, failure))
+        return cls(
+            request_id=request_id,
+            key=principal.name if principal is not None else "",
+            dialect=dialect.name if dialect is not None else "",
+            operation=operation.name if operation is not None else "",
+            model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or "",
+            upstream=target.label if target is not None else attempts[-1][0] if attempts else "",
+            status=status or 500,
+            tokens=(usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens),
+            total=time.perf_counter() - started,
+            ttfb=None if first_byte is None else first_byte - started,
+            attempts=attempts,
+        )
 
 
 def _client_id(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlingua.app.config import parse
 from interlingua.app.factory import Gateway, create_app
-from interlingua.middleware.metrics import prepare_multiprocess
+from interlingua.middleware.metrics import Metrics, prepare_multiprocess
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, client, gateway, provider, serve
@@ -293,6 +294,8 @@ def test_two_gateway_processes_share_their_metrics(tmp_path: Path, monkeypatch: 
     prepare_multiprocess(shared)  # what the parent does before its workers start
     assert list(shared.iterdir()) == [] and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(shared)
 
+    labels = {"dialect": "openai", "operation": "chat", "model": "m1", "upstream": "up/m1", "status_class": "2xx"}
+
     async def scenario() -> None:
         async with FakeOpenAI() as up:
             config = tmp_path / "gateway.toml"
@@ -310,13 +313,26 @@ def test_two_gateway_processes_share_their_metrics(tmp_path: Path, monkeypatch: 
                     for _ in range(count):
                         await client(f"http://127.0.0.1:{port}").chat.completions.create(model="m1",
                                                                                          messages=MESSAGES)
-                every = [await scrape(f"http://127.0.0.1:{port}", "") for port in ports]
+                # Each worker moves its tallies into the shared files within a second (metrics.SYNC_SECONDS).
+                for _ in range(40):
+                    every = [await scrape(f"http://127.0.0.1:{port}", "") for port in ports]
+                    if all(sample(s, "interlingua_requests_total", **labels) == 5 for s in every):
+                        break
+                    await asyncio.sleep(0.1)
             finally:
                 for process in processes:
                     process.terminate()
                     await process.wait()
-        labels = {"dialect": "openai", "operation": "chat", "model": "m1", "upstream": "up/m1", "status_class": "2xx"}
         assert [sample(s, "interlingua_requests_total", **labels) for s in every] == [5, 5]
         assert len(list(shared.glob("counter_*.db"))) == 2  # one file per process
 
     run(scenario())
+
+
+def test_the_grafana_dashboard_charts_only_exported_series() -> None:
+    dashboard = orjson.loads((Path(__file__).resolve().parent.parent / "deploy/grafana/interlingua.json").read_bytes())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {re.sub(r"_(bucket|total|count|sum)$", "", name)
+            for expr in exprs for name in re.findall(r"interlingua_[a-z_]+", expr)}
+    exported = {family.name for family in text_string_to_metric_families(Metrics().render().decode())}
+    assert len(used) == 11 and used <= exported

@@ -32,9 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="(b) seconds at full load (default 5)")
     parser.add_argument("--streams", type=int, help="(c) to (f) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
+    parser.add_argument("--rounds", type=int, default=3, help="(g) rounds of observability off and on (3)")
     parser.add_argument("--only", choices=("floor", "interlingua", "observe"),
-                        help="measure only this proxy (direct is always measured); observe: Interlingua with "
-                             "metrics and JSON logs off, then on")
+                        help="measure only this (direct is always measured); observe: only (g), Interlingua's "
+                             "throughput with metrics and JSON logs off and on, in alternation")
     return parser.parse_args(argv)
 
 
@@ -45,7 +46,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(requests=requests, warmup_requests=max(20, requests // 10),
                     seconds=seconds, warmup_seconds=min(1.0, seconds / 5 + 0.2),
                     streams=streams, warmup_streams=max(10, streams // 10),
-                    concurrency=args.concurrency)
+                    concurrency=args.concurrency, rounds=args.rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

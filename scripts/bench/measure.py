@@ -24,6 +24,7 @@ class Settings:
     streams: int
     warmup_streams: int
     concurrency: int
+    rounds: int = 3  # (g): alternations of observability off and on
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Result:
     p50: float = math.nan
     p99: float = math.nan
     rps: float = math.nan
+    paired_rps: float = math.nan  # (g): the same gateway's throughput with observability off, same rounds
+    cpu: float = math.nan  # (g): the proxy's CPU seconds per request during (b)
+    paired_cpu: float = math.nan  # (g): the same with observability off
     first_chunk: float = math.nan
     first_content: float = math.nan
     stream_total: float = math.nan
@@ -90,13 +94,19 @@ async def measure_latency(port: int, settings: Settings, result: Result) -> None
     result.p50, result.p99 = percentile(run.latencies, 50), percentile(run.latencies, 99)
 
 
-async def measure_throughput(port: int, settings: Settings, result: Result) -> None:
-    """(b) closed-loop throughput with ``concurrency`` keep-alive connections."""
+async def measure_throughput(port: int, settings: Settings, result: Result,
+                             cpu: Callable[[], float] | None = None) -> None:
+    """(b) closed-loop throughput with ``concurrency`` keep-alive connections; with `cpu` (the
+    proxy's CPU seconds so far), also its CPU time per request, which other processes on the
+    machine do not change as they change the throughput."""
     request = load.chat_request(port, stream=False)
     warmup = Run(request, deadline=time.perf_counter() + settings.warmup_seconds, record=False)
     await execute(port, warmup, settings.concurrency)
     run = Run(request, deadline=time.perf_counter() + settings.seconds, record=False)
+    spent = cpu() if cpu else math.nan
     elapsed = await execute(port, run, settings.concurrency)
+    if cpu and run.ok:
+        result.cpu = (cpu() - spent) / run.ok
     _account(result, run, "(b)")
     result.rps = run.ok / elapsed
 

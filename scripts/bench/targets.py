@@ -7,13 +7,15 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from scripts.bench import HOST, MODEL, UPSTREAM_KEY
-from scripts.bench.measure import Result, Settings, log, measure_target
+from scripts.bench.measure import Result, Settings, log, measure_target, measure_throughput
 
 PROXY_CORE, LOAD_CORE = 0, 1
 OBSERVED = "interlingua+observe"  # the same gateway with metrics and JSON request logs on
@@ -93,9 +95,10 @@ def module_command(module: str, *args: int) -> list[str]:
 def interlingua_command(workdir: Path, upstream_port: int, port: int, observe: bool = False) -> list[str]:
     """``interlingua serve`` with one OpenAI provider: the fake upstream. `observe` turns on the
     Prometheus metrics and one JSON log line per request (to the process's log file); off, both are off."""
-    config = workdir / f"interlingua{'-observe' if observe else ''}.toml"
+    suffix = "-observe" if observe else ""
+    config = workdir / f"interlingua{suffix}.toml"
     config.write_text(
-        f'[server]\ndata_dir = "{workdir / "data"}"\n\n'
+        f'[server]\ndata_dir = "{workdir / ("data" + suffix)}"\n\n'
         f'[telemetry]\nmetrics = {str(observe).lower()}\nlog_format = "{"json" if observe else "text"}"\n\n'
         f'[providers.fake]\ntype = "openai"\nurl = "http://{HOST}:{upstream_port}/v1"\n'
         f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n')
@@ -123,6 +126,51 @@ async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, set
         procs.stop(name)
 
 
+async def observability_cost(procs: Processes, upstream_port: int, settings: Settings) -> Result:
+    """(g): Interlingua with metrics and JSON request logs off and on, both started, their (b)
+    measured in alternation `settings.rounds` times each, so that a change in the machine's load falls on
+    both alike; the result holds the medians (`rps` and `cpu` on, `paired_rps` and `paired_cpu` off).
+    The CPU time per request is the steadier measure on a shared machine: one core's throughput is
+    its inverse."""
+    names = {False: "interlingua-off", True: OBSERVED}
+    off, on = Result(names[False]), Result(OBSERVED)
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        ports = {}
+        for observe, name in names.items():
+            ports[observe] = free_port()
+            procs.start(name, interlingua_command(procs.workdir, upstream_port, ports[observe], observe), PROXY_CORE)
+            await wait_ready(procs, name, ports[observe])
+        cpus: dict[bool, list[float]] = {False: [], True: []}
+        for round_ in range(1, settings.rounds + 1):
+            for observe, result in ((False, off), (True, on)):
+                log(f"  (g) round {round_}: {names[observe]} (b) ...")
+                pid = procs.running[names[observe]].pid
+                await measure_throughput(ports[observe], settings, result, partial(cpu_seconds, pid))
+                rates[observe].append(result.rps)
+                cpus[observe].append(result.cpu)
+    except (RuntimeError, OSError) as exc:
+        log(f"(g): could not be measured: {exc}")
+        return Result(OBSERVED, available=False, notes=[f"not measured: {str(exc).splitlines()[0]}"])
+    finally:
+        for name in names.values():
+            procs.stop(name)
+    on.rps, on.paired_rps = statistics.median(rates[True]), statistics.median(rates[False])
+    on.cpu, on.paired_cpu = statistics.median(cpus[True]), statistics.median(cpus[False])
+    on.errors += off.errors
+    on.notes.append("(g) req/s per round, off: " + ", ".join(f"{r:,.0f}" for r in rates[False])
+                    + "; on: " + ", ".join(f"{r:,.0f}" for r in rates[True]))
+    on.notes.append("(g) CPU µs per request per round, off: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[False])
+                    + "; on: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[True]))
+    return on
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU time so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_all(procs: Processes, settings: Settings, only: str | None) -> list[Result]:
     """direct, then the floor and Interlingua with observability off and on (or those asked for)."""
     upstream_port = free_port()
@@ -134,16 +182,16 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
         port = free_port()
         argv = module_command("floor", port, upstream_port)
         results.append(await run_proxy(procs, "floor", argv, port, settings))
-    variants = {None: (False, True), "interlingua": (False,), "observe": (False, True)}.get(only, ())
-    for observe in variants:
-        name = OBSERVED if observe else "interlingua"
+    if only in (None, "interlingua"):
         port = free_port()
         try:
-            argv = interlingua_command(procs.workdir, upstream_port, port, observe)
+            argv = interlingua_command(procs.workdir, upstream_port, port)
         except RuntimeError as exc:
-            log(f"{name}: {exc}")
-            results.append(Result(name, available=False, notes=[str(exc)]))
+            log(f"interlingua: {exc}")
+            results.append(Result("interlingua", available=False, notes=[str(exc)]))
         else:
-            results.append(await run_proxy(procs, name, argv, port, settings, translating=True))
+            results.append(await run_proxy(procs, "interlingua", argv, port, settings, translating=True))
+    if only in (None, "observe"):
+        results.append(await observability_cost(procs, upstream_port, settings))
     procs.stop("upstream")
     return results
