@@ -144,47 +144,46 @@ class Metrics:
         self._series: dict[tuple[str, ...], _Tally] = {}
         self._tokens: dict[tuple[str, str], list[int]] = {}
         self._scheduled = False
+        self.active = 0  # requests in flight in this process; the gauge takes it at each sync
 
-    def request(self, dialect: str, operation: str, model: str, upstream: str, status: int,
-                total: float, ttfb: float | None) -> None:
-        """One answered request; `model` and `upstream` as asked and answered, bounded here."""
+    def request(self, dialect: str, operation: str, model: str, upstream: str, status: int, total: float,
+                ttfb: float | None, key: str, tokens: tuple[int, int, int, int]) -> None:
+        """One answered request: `model` and `upstream` as asked and answered (bounded here), the
+        key's name and its tokens (input, cached, output, reasoning)."""
         ok = status < 400
-        key = (dialect, operation, self.models(model, ok), self.upstreams(upstream, ok), f"{status // 100}xx")
-        tally = self._series.get(key)
+        model = self.models(model, ok)
+        labels = (dialect, operation, model, self.upstreams(upstream, ok), f"{status // 100}xx")
+        tally = self._series.get(labels)
         if tally is None:
-            tally = self._series[key] = _Tally((self.requests.labels(*key), self.duration.labels(*key[:4]),
-                                                self.ttfb.labels(*key[:4])))
+            tally = self._series[labels] = _Tally((self.requests.labels(*labels), self.duration.labels(*labels[:4]),
+                                                   self.ttfb.labels(*labels[:4])))
         tally.count += 1
         tally.duration[bisect_left(_BOUNDS, total)] += 1
         tally.duration_sum += total
         if ttfb is not None:
             tally.ttfb[bisect_left(_BOUNDS, ttfb)] += 1
             tally.ttfb_sum += ttfb
-        self._schedule()
-
-    def usage(self, key: str, model: str, counts: tuple[int, int, int, int]) -> None:
-        """Tokens (input, cached, output, reasoning) of one request."""
-        if not any(counts):
-            return
-        label = (key, self.models(model, True))
-        tally = self._tokens.get(label)
-        if tally is None:
-            tally = self._tokens[label] = [0, 0, 0, 0]
-        for i, count in enumerate(counts):
-            tally[i] += count
+        if any(tokens):
+            counts = self._tokens.get((key, model))
+            if counts is None:
+                counts = self._tokens[key, model] = [0, 0, 0, 0]
+            for i, count in enumerate(tokens):
+                counts[i] += count
+        if not self._scheduled:
+            self._schedule()
 
     def _schedule(self) -> None:
-        if not self._scheduled:
-            try:
-                asyncio.get_running_loop().call_later(SYNC_SECONDS, self.sync)
-            except RuntimeError:  # no event loop: now
-                self.sync()
-                return
-            self._scheduled = True
+        try:
+            asyncio.get_running_loop().call_later(SYNC_SECONDS, self.sync)
+        except RuntimeError:  # no event loop: now
+            self.sync()
+            return
+        self._scheduled = True
 
     def sync(self) -> None:
         """Move the tallies into prometheus-client's values (and so into the workers' files)."""
         self._scheduled = False
+        self.in_flight.set(self.active)
         for tally in self._series.values():
             tally.sync()
         for (key, model), counts in self._tokens.items():

@@ -76,12 +76,12 @@ class ObserveMiddleware:
             await send(message)
 
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.active += 1
         try:
             await self.app(scope, receive, observed_send)
         finally:
             if self.metrics is not None:
-                self.metrics.in_flight.dec()
+                self.metrics.active -= 1
             self._observe(state, request_id, trace, status, started, first_byte)
 
     def _observe(self, state: dict[str, Any], request_id: str, trace: RequestTrace | None, status: int,
@@ -105,8 +105,8 @@ class ObserveMiddleware:
 
     @staticmethod
     def _count(m: Metrics, done: Outcome, failure: GatewayError | None) -> None:
-        m.request(done.dialect, done.operation, done.model, done.upstream, done.status, done.total, done.ttfb)
-        m.usage(done.key, done.model, done.tokens)
+        m.request(done.dialect, done.operation, done.model, done.upstream, done.status, done.total, done.ttfb,
+                  done.key, done.tokens)
         for i, (label, error) in enumerate(done.attempts):
             if error is not None:
                 m.upstream_failure(label, error.kind, fell_back=i < len(done.attempts) - 1)
@@ -160,18 +160,18 @@ class Outcome:
         target, request = state.get(TARGET), state.get(REQUEST)
         usage: Usage = state.get(USAGE) or Usage()
         attempts: list[tuple[str, GatewayError | None]] = state.get(ATTEMPTS) or []
-        return cls(
-            request_id=request_id,
-            key=principal.name if principal is not None else "",
-            dialect=dialect.name if dialect is not None else "",
-            operation=operation.name if operation is not None else "",
-            model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or "",
-            upstream=target.label if target is not None else attempts[-1][0] if attempts else "",
-            status=status or 500,
-            tokens=(usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens),
-            total=time.perf_counter() - started,
-            ttfb=None if first_byte is None else first_byte - started,
-            attempts=attempts,
+        return cls(  # positional: this runs for every request
+            request_id,
+            principal.name if principal is not None else "",
+            dialect.name if dialect is not None else "",
+            operation.name if operation is not None else "",
+            getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or "",
+            target.label if target is not None else attempts[-1][0] if attempts else "",
+            status or 500,
+            (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens),
+            time.perf_counter() - started,
+            None if first_byte is None else first_byte - started,
+            attempts,
         )
 
 
