@@ -38,7 +38,6 @@ from interlingua.middleware.state import Principal
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
-METRICS_DIR = "metrics"  # the workers' shared metric files (prometheus-client's multiprocess mode)
 LOCAL = "local"
 
 
