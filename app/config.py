@@ -106,6 +106,19 @@ class FetchConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class TelemetryConfig:
+    """Metrics, traces, logs and the usage page (`[telemetry]`)."""
+
+    metrics: bool = True  # GET /metrics and the per-request counting behind it
+    metrics_key: bytes | None = field(default=None, repr=False)  # sha256 of the bearer /metrics wants
+    admin_key: bytes | None = field(default=None, repr=False)  # sha256 of the key /ui wants
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; None: no traces
+    service_name: str = "interlingua"
+    capture_content: bool = False  # prompts and completions in spans
+    log_format: str = "text"  # "json": one JSON line per request, and every message as JSON
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     server: ServerConfig
     providers: Mapping[str, ProviderConfig]
@@ -120,6 +133,7 @@ class Config:
     admin: bytes | None = field(default=None, repr=False)  # SHA-256 of the admin API's key; None: no admin API
     state_url: str | None = field(default=None, repr=False)  # redis://...: shared limit counters
     storage_url: str | None = field(default=None, repr=False)  # postgresql://...: the ledger
+    telemetry: TelemetryConfig = TelemetryConfig()
 
 
 MIN_SECRET = 16
@@ -286,6 +300,33 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         raise ConfigError(f"server.secret: must be at least {MIN_SECRET} characters")
     r.done()
     return server
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _telemetry(raw: Any, env: Mapping[str, str]) -> TelemetryConfig:
+    r = _Reader(raw if raw is not None else {}, "telemetry", env)
+    endpoint = r.string("otlp_endpoint")
+    keys = {name: r.string(name) for name in ("metrics_key", "admin_key")}
+    telemetry = TelemetryConfig(
+        metrics=r.boolean("metrics", True),
+        metrics_key=hash_key(keys["metrics_key"]) if keys["metrics_key"] else None,
+        admin_key=hash_key(keys["admin_key"]) if keys["admin_key"] else None,
+        otlp_endpoint=endpoint or None,
+        service_name=r.string("service_name", "interlingua"),
+        capture_content=r.boolean("capture_content", False),
+        log_format=r.string("log_format", "text"),
+    )
+    r.done()
+    for name, key in keys.items():
+        if key is not None and len(key) < 8:
+            raise ConfigError(f"telemetry.{name}: must be at least 8 characters")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError("telemetry.otlp_endpoint: must start with http:// or https://")
+    if telemetry.log_format not in LOG_FORMATS:
+        raise ConfigError(f"telemetry.log_format: must be one of {', '.join(LOG_FORMATS)}")
+    return telemetry
 
 
 def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
@@ -525,7 +566,7 @@ def _url(raw: Any, path: str, schemes: tuple[str, ...], env: Mapping[str, str]) 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
     known = {"server", "providers", "models", "keys", "utilities", "fetch", "mcp", "prices", "admin", "state",
-             "storage"}
+             "storage", "telemetry"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -542,7 +583,7 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     storage = _url(raw.get("storage"), "storage", ("postgresql://", "postgres://"), env)
     return Config(_server(raw.get("server"), env), providers, models, keys, source,
                   _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env), mcp,
-                  prices, admin, state, storage)
+                  prices, admin, state, storage, _telemetry(raw.get("telemetry"), env))
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

@@ -21,9 +21,11 @@ from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.dialects.base import ClientDialect, ModelList
 from interlingua.adapters.providers import Target
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
+from interlingua.adapters.telemetry import RequestTrace
 from interlingua.middleware.disconnect import Watch, watched
 from interlingua.middleware.respond import JSON, send_error, stream_headers
 from interlingua.middleware.state import (
+    ATTEMPTS,
     DIALECT,
     DISCONNECTED,
     END,
@@ -37,6 +39,7 @@ from interlingua.middleware.state import (
     RESULT,
     TARGET,
     TARGETS,
+    TRACE,
     USAGE,
     state_of,
 )
@@ -70,35 +73,44 @@ class Dispatcher:
         await watched(state, receive, lambda watch: self._relay(state, send, watch, call))
 
     async def _relay(self, state: dict[str, Any], send: Any, watch: Watch, call: ops.Call) -> None:
-        request = state[REQUEST]
         targets: list[Target] = state[TARGETS]
+        trace: RequestTrace | None = state.get(TRACE)
+        attempts: list[tuple[str, ir.GatewayError | None]] = []
+        state[ATTEMPTS] = attempts
         error: ir.GatewayError | None = None
         balancer = self.catalog.balancer
         for target in targets:
+            span = None if trace is None else trace.attempt(
+                state[OPERATION].name, target.provider.kind, target.provider.name, target.model)
+            error = None
             balancer.begin(target)
-            delivered: ir.GatewayError | None = None
             try:
-                reply = await call(target.provider, request, target.model)
-            except ir.GatewayError as exc:
-                balancer.end(target, exc)
-                error = exc
-                if exc.retryable:
-                    continue
-                break
-            state[TARGET] = target
-            try:
-                delivered = await self._deliver(state, reply, send, watch)
+                error = await self._try(state, send, watch, call, target)
             finally:
-                balancer.end(target, delivered)
-                if isinstance(reply, (Chunks, Events)):
-                    await reply.close()
-            if delivered is None:
+                balancer.end(target, error)
+                if span is not None:
+                    span.end(error)
+            attempts.append((target.label, error))
+            if error is None:
                 return
-            error = delivered
             if not error.retryable:
                 break
         watch.armed = False
         await _fail(state, send, error or ir.GatewayError("unavailable", "no upstream answered"))
+
+    async def _try(self, state: dict[str, Any], send: Any, watch: Watch, call: ops.Call,
+                   target: Target) -> ir.GatewayError | None:
+        """Ask one target and deliver its answer; the failure that lets the next one try, if any."""
+        try:
+            reply = await call(target.provider, state[REQUEST], target.model)
+        except ir.GatewayError as exc:
+            return exc
+        state[TARGET] = target
+        try:
+            return await self._deliver(state, reply, send, watch)
+        finally:
+            if isinstance(reply, (Chunks, Events)):
+                await reply.close()
 
     async def _deliver(self, state: dict[str, Any], reply: Reply, send: Any, watch: Watch) -> ir.GatewayError | None:
         """Send the reply on; a failure before anything was sent is returned so the next target may try."""
@@ -121,6 +133,8 @@ class Dispatcher:
                 return None
             case Result():
                 state[USAGE] = getattr(reply.result, "usage", None)
+                if (trace := state.get(TRACE)) is not None:
+                    trace.answer(reply.result)
                 watch.armed = False
                 await send({"type": RESULT, "result": reply.result})
                 return None
@@ -176,11 +190,14 @@ class Dispatcher:
     async def _ir_stream(self, state: dict[str, Any], reply: Events, send: Any,
                          watch: Watch) -> ir.GatewayError | None:
         sent = 0
+        trace: RequestTrace | None = state.get(TRACE)
         try:
             async for batch in reply.events:
                 for event in batch:
                     if isinstance(event, ir.UsageReport):
                         state[USAGE] = event.usage
+                if trace is not None:
+                    trace.events(batch)
                 sent += len(batch)
                 await send({"type": EVENTS, "events": batch})
         except ir.GatewayError as error:

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from interlingua.adapters.balancer import Policy
@@ -29,9 +29,13 @@ from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore, Store
+from interlingua.adapters.telemetry import Tracer
 from interlingua.app.admin import AdminMiddleware
 from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
+from interlingua.app.operator import OperatorEndpoints
+from interlingua.app.usage_api import UsagePage
+from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
@@ -41,7 +45,9 @@ from interlingua.middleware.health import HealthMiddleware, Probe
 from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.mcp import McpMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
+from interlingua.middleware.metrics import Metrics
 from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.observe import ObserveMiddleware
 from interlingua.middleware.prefetch import PrefetchMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
@@ -105,15 +111,16 @@ _RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
 
 
 class Gateway:
-    """The whole gateway as one ASGI app.
+    """The whole gateway as one ASGI app; `span_exporter` (tests) takes the spans instead of OTLP.
 
-    The stores (ledger, Responses, reasoning, limit counters) live as long as the process; the
-    stack, its keys, limits, prices and providers are rebuilt by `reload()` (SIGHUP when served
-    with lifespan). A reload swaps the stack for new requests while those in flight finish on the
-    old one, whose upstream connections are closed after the last of them.
+    The stores (ledger, Responses, reasoning, limit counters) and the observing layer (metrics,
+    traces, logs, the operator's endpoints, health) live as long as the process; the stack, its
+    keys, limits, prices and providers are rebuilt by `reload()` (SIGHUP when served with
+    lifespan). A reload swaps the stack for new requests while those in flight finish on the old
+    one, whose upstream connections are closed after the last of them.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, span_exporter: Any = None) -> None:
         data_dir = config.server.data_dir
         self._warm: list[Callable[[], Awaitable[None]]] = []  # connections to make at start-up
         self.shared_reasoning: SharedReasoningStore | None = None
@@ -165,6 +172,7 @@ class Gateway:
         self._probes = {"storage": storage, "state": self.counters.ready}
         self._stack = self._build(config)
         self._retiring: set[asyncio.Task[None]] = set()
+        self.front = self._observed(config, span_exporter)
 
     @property
     def config(self) -> Config:
@@ -206,7 +214,7 @@ class Gateway:
             app = AdminMiddleware(app, self.keys, config.admin, config.keys)
         if config.server.cors_origins:
             app = CorsMiddleware(app, config.server.cors_origins)
-        return _Stack(config, catalog, mcp, HealthMiddleware(GuardMiddleware(app), self._probes))
+        return _Stack(config, catalog, mcp, GuardMiddleware(app))
 
     def reload(self) -> bool:
         """Read the config again from where it came from and serve it from the next request on.
@@ -220,9 +228,12 @@ class Gateway:
         for name in _RESTART_ONLY:
             if getattr(config.server, name) != getattr(old.config.server, name):
                 log.warning("config reload: server.%s changes only with a restart", name)
-        if config.fetch != old.config.fetch:
-            log.warning("config reload: [fetch] changes only with a restart")
+        for table in ("fetch", "telemetry"):
+            if getattr(config, table) != getattr(old.config, table):
+                log.warning("config reload: [%s] changes only with a restart", table)
         self._stack = self._build(config)
+        if self.metrics is not None:
+            self.metrics.know(*_label_values(self._stack.catalog))
         old.retired = True
         if old.active == 0:
             self._retire(old)
@@ -237,10 +248,35 @@ class Gateway:
     async def _storage_ready(self) -> str | None:
         return None if os.access(self.config.server.data_dir, os.W_OK) else "the data directory is not writable"
 
+    def _observed(self, config: Config, span_exporter: Any) -> Any:
+        """The observing layer around the current stack, the operator's endpoints and health around that."""
+        telemetry = config.telemetry
+        self.metrics: Metrics | None = None
+        if telemetry.metrics:
+            models, upstreams = _label_values(self.catalog)
+            self.metrics = Metrics(models=models, upstreams=upstreams,
+                                   multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+            if isinstance(self.ledger, Ledger):
+                self.ledger.on_write = self.metrics.ledger
+        self.tracer: Tracer | None = None
+        if telemetry.otlp_endpoint or span_exporter is not None:
+            self.tracer = Tracer(telemetry.otlp_endpoint, service_name=telemetry.service_name,
+                                 capture_content=telemetry.capture_content, exporter=span_exporter)
+        self.log = AccessLog() if telemetry.log_format == "json" else None
+        app: Any = ObserveMiddleware(self._serve, self.metrics, self.log, self.tracer)
+        page = UsagePage(config.server.data_dir / LEDGER_FILE)
+        app = OperatorEndpoints(app, self.metrics, page, metrics_key=telemetry.metrics_key,
+                                admin_key=telemetry.admin_key or config.admin, open_gateway=not config.keys)
+        return HealthMiddleware(app, self._probes)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        await self.front(scope, receive, send)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The current stack answers; a retired one is closed after its last request."""
         stack = self._stack
         stack.active += 1
         try:
@@ -279,16 +315,36 @@ class Gateway:
             self.ledger.close()
         elif self.ledger is not None:
             await self.ledger.aclose()
+        if self.tracer is not None:  # in a thread: the export it waits for may need this loop's receiver
+            await asyncio.to_thread(self.tracer.shutdown)
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.log is not None:
+            self.log.flush()
+
+
+def _label_values(catalog: Catalog) -> tuple[list[str], list[str]]:
+    """The model names and upstream labels that metrics may use as label values: what the config names."""
+    names = [*catalog.aliases, *catalog.listed]
+    labels = [label for name in names for label in catalog.labels(name)]
+    return [*names, *labels], labels
 
 
 CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
+LOG_FORMAT_VARIABLE = "INTERLINGUA_LOG_FORMAT"
 
 
-def create_app(config: Config | None = None) -> Gateway:
+def create_app(config: Config | None = None, span_exporter: Any = None) -> Gateway:
     """The gateway for `config`; with none, from the file `INTERLINGUA_CONFIG` names, else from the
     environment as `interlingua serve` does. The no-argument form is what a server's own command
-    line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`)."""
+    line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`); it
+    also sets up the process's logging, as `serve` does for one process."""
     if config is None:
         path = os.environ.get(CONFIG_VARIABLE)
         config = load(path) if path else from_env()
-    return Gateway(config)
+        log_format = os.environ.get(LOG_FORMAT_VARIABLE)
+        if log_format:
+            config = replace(config, telemetry=replace(config.telemetry, log_format=log_format))
+        if config.telemetry.log_format == "json":
+            use_json_logs()
+    return Gateway(config, span_exporter)

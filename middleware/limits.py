@@ -24,7 +24,7 @@ from interlingua.adapters.ir import GatewayError, Usage
 from interlingua.adapters.pricing import PriceTable, usd
 from interlingua.adapters.state import Counters, Limit, window
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import COST, OPERATION, PRINCIPAL, TARGET, USAGE, Principal, state_of
+from interlingua.middleware.state import COST, FAILURE, OPERATION, PRINCIPAL, TARGET, USAGE, Principal, state_of
 
 BYTES_PER_TOKEN = 4
 
@@ -66,7 +66,8 @@ class LimitsMiddleware:
             limits = self._limits(principal, scope, now)
             refused = await self.counters.admit(limits)
             if refused is not None:
-                await send_error(scope, send, _refusal(refused, principal, now))
+                error = state[FAILURE] = _refusal(refused, principal, now)  # what observers count it by
+                await send_error(scope, send, error)
                 return
         try:
             await self.app(scope, receive, send)

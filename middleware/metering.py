@@ -22,6 +22,7 @@ from interlingua.middleware.state import (
     OPERATION,
     PARAMS,
     PRINCIPAL,
+    RECORD,
     REQUEST,
     TARGET,
     USAGE,
@@ -63,8 +64,9 @@ class MeteringMiddleware:
             self.record(state, started, 499 if state.get(DISCONNECTED) else status or 500, first_byte)
 
     def record(self, state: dict[str, Any], started: float, status: int, first_byte: float | None) -> None:
+        """Hand the row to the ledger, and leave it in `state[RECORD]` for the observing layer."""
         operation = state.get(OPERATION)
-        if self.ledger is None or (operation is not None and not operation.metered):
+        if operation is not None and not operation.metered:
             return
         now = time.perf_counter()
         request = state.get(REQUEST)
@@ -72,7 +74,7 @@ class MeteringMiddleware:
         target = state.get(TARGET)
         usage: Usage = state.get(USAGE) or Usage()
         dialect = state.get(DIALECT)
-        self.ledger.record(UsageRecord(
+        record = state[RECORD] = UsageRecord(
             ts=time.time() - (now - started),
             key=principal.name if principal else "",
             model=getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", ""),
@@ -93,4 +95,6 @@ class MeteringMiddleware:
             images=usage.images or 0,
             pages=usage.pages,
             cost_usd=state.get(COST, 0.0),
-        ))
+        )
+        if self.ledger is not None:
+            self.ledger.record(record)

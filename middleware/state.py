@@ -39,6 +39,12 @@ def state_of(scope: MutableMapping[str, Any]) -> dict[str, Any]:
 
 DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set by the dispatcher
 COST = "interlingua.cost"  # US dollars the answer cost, from the price table; set by limits
+REQUEST_ID = "interlingua.request_id"  # the request's id (str), echoed in x-request-id; set by observe
+RECORD = "interlingua.record"  # the ledger's UsageRecord for the request; set by metering
+# Each upstream target tried, in order, as (label, error or None); set by the dispatcher. All but the
+# last are fallbacks.
+ATTEMPTS = "interlingua.attempts"
+TRACE = "interlingua.trace"  # the request's adapters.telemetry.RequestTrace when tracing is on; set by observe
 
 
 @dataclass(slots=True, frozen=True)

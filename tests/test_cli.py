@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -49,7 +52,8 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's real upstream or gateway settings."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERLINGUA_API_KEY", "INTERLINGUA_DATA_DIR"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERLINGUA_API_KEY", "INTERLINGUA_DATA_DIR",
+                 "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IL_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
     monkeypatch.setenv("IL_TEST_GATEWAY_KEY", GATEWAY_SECRET)
@@ -212,6 +216,22 @@ def test_serve_open_starts_uvicorn(
     assert "open" in err and "listening on http://0.0.0.0:9123" in err
 
 
+def test_serve_json_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_run: FakeRun) -> None:
+    """`--log-format json`: the startup message is a JSON line too; one process keeps its metrics in memory."""
+    logger = logging.getLogger("interlingua")
+    kept = logger.handlers[:], logger.level, logger.propagate
+    try:
+        assert main(["serve", "--config", str(data_dir_config(tmp_path)), "--log-format", "json"]) == 0
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = kept
+    [(app, _)] = fake_run.calls
+    assert isinstance(app, Gateway) and app.metrics is not None and app.metrics.multiprocess_dir is None
+    (line,) = capsys.readouterr().err.splitlines()
+    message = json.loads(line)
+    assert message["level"] == "info" and message["logger"] == "interlingua"
+    assert "listening on http://127.0.0.1:8080" in message["msg"]
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_serve_loopback_without_keys_is_allowed(tmp_path: Path, fake_run: FakeRun, host: str) -> None:
     assert main(["serve", "--config", str(data_dir_config(tmp_path)), "--host", host]) == 0
@@ -325,6 +345,42 @@ def test_usage_from_environment_data_dir(
     ledger.close()  # never started: close() drains the queue itself
     assert main(["usage"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["bob", "gpt-4o", "1"]
+
+
+def test_usage_filters_groups_and_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = data_dir_config(tmp_path)
+    ledger = Ledger(tmp_path / "data" / LEDGER_FILE)
+    day = 86400.0
+    for ts, key, model, tokens in ((day * 19_700, "alice", "gpt-4o", 10), (day * 19_700 + 3600, "bob", "gpt-4o", 20),
+                                   (day * 19_701, "alice", "claude", 40), (day * 19_702, "alice", "gpt-4o", 80)):
+        record = usage_record(key, model, input_tokens=tokens)
+        record.ts = ts
+        ledger.record(record)
+    ledger.close()
+    config = ["--config", str(path)]
+
+    assert main(["usage", *config, "--by", "day", "--format", "json"]) == 0
+    by_day = json.loads(capsys.readouterr().out)
+    assert [(r["day"], r["requests"], r["input_tokens"]) for r in by_day] == [
+        ("2023-12-09", 2, 30), ("2023-12-10", 1, 40), ("2023-12-11", 1, 80)]
+
+    assert main(["usage", *config, "--by", "model", "--since", "2023-12-09T01:00", "--until", "2023-12-11",
+                 "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [(r["model"], r["requests"], r["input_tokens"]) for r in rows] == [("claude", "1", "40"),
+                                                                              ("gpt-4o", "1", "20")]
+
+    assert main(["usage", *config, "--by", "key", "--by", "day", "--since", "2023-12-10"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["KEY", "DAY", "REQUESTS"]
+    assert [line.split()[:4] for line in lines[1:]] == [["alice", "2023-12-10", "1", "0"],
+                                                         ["alice", "2023-12-11", "1", "0"]]
+
+
+def test_usage_refuses_a_bad_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["usage", "--config", str(data_dir_config(tmp_path)), "--since", "yesterday"])
+    assert "'yesterday' is not a date, a date and time, or an age such as 24h" in capsys.readouterr().err
 
 
 def test_usage_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

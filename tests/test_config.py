@@ -219,7 +219,7 @@ def test_provider_key_literal_and_default() -> None:
     [
         # unknown keys, at every level
         ("foo = 1\n", "foo: unknown key (expected one of admin, fetch, keys, mcp, models, prices, providers, server, "
-                      "state, storage, utilities)"),
+                      "state, storage, telemetry, utilities)"),
         ('[provider.p]\ntype = "openai"\n', "provider: unknown key"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         (P + "timout = 5\n", "providers.p.timout: unknown key"),

@@ -118,11 +118,29 @@ async def test_sighup_to_the_workers_supervisor_replaces_them_one_by_one(tmp_pat
             gateway.process.send_signal(signal.SIGHUP)
             await asyncio.sleep(2)
             assert all(await asyncio.gather(*(_works(gateway.url, OLD_KEY) for _ in range(6))))
+            old_workers = _workers(gateway.process.pid)
+            assert len(old_workers) == 2
             _write(path, fake.url, NEW_KEY)
             gateway.process.send_signal(signal.SIGHUP)
-            for _ in range(300):  # the supervisor may still be waiting out the failed replacement
+            for _ in range(600):  # the supervisor may still be waiting out the failed replacement
                 await asyncio.sleep(0.1)
-                if all(await asyncio.gather(*(_works(gateway.url, NEW_KEY) for _ in range(6)))):
+                workers = _workers(gateway.process.pid)
+                if len(workers) == 2 and not workers & old_workers:
                     break
+            assert not _workers(gateway.process.pid) & old_workers
             assert all(await asyncio.gather(*(_works(gateway.url, NEW_KEY) for _ in range(6))))
     assert b"server.port: must be between 1 and 65535" in gateway.stderr
+
+
+def _workers(supervisor: int) -> set[int]:
+    """The live worker processes uvicorn's supervisor has spawned (not multiprocessing's helpers)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == supervisor and fields[0] != "Z" and b"spawn_main" in cmdline:
+            found.add(int(stat.parent.name))
+    return found

@@ -29,6 +29,7 @@ from interlingua.adapters.providers.tokens import estimate_tokens
 from interlingua.adapters.providers.transport import AiohttpTransport
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 from interlingua.adapters.storage.reasoning import ReasoningStore
+from interlingua.adapters.telemetry import OUTGOING
 
 
 @dataclass(slots=True, frozen=True)
@@ -361,6 +362,9 @@ class Provider(ABC):
                 self._urls[path] = url
         own = self.headers if content_type is None else [
             *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
+        traced = OUTGOING.get()
+        if traced:
+            headers = [*(headers or ()), *traced]
         request = httpx.Request("GET" if query is not None else method, url,
                                 headers=own + headers if headers else own, content=body,
                                 extensions={"timeout": self.timeout})

@@ -14,6 +14,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ class Ledger:
     """Batches usage records onto disk from a single writer thread.
 
     `record()` is safe from any thread or the event loop: it is one queue append. Records made
-    after `close()` are dropped, since nothing would ever write them.
+    after `close()` are dropped, since nothing would ever write them. `on_write(depth, lag)`, if
+    set, hears from the writer thread after each batch: the rows still queued, and how many
+    seconds the batch's oldest row waited since its request ended.
     """
 
     def __init__(self, path: Path, flush_interval: float = 0.5, batch_size: int = 512) -> None:
@@ -105,6 +108,7 @@ class Ledger:
         self._lock = threading.Lock()  # orders start/flush/close; record() never takes it
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.on_write: Callable[[int, float], None] | None = None
 
     def record(self, rec: UsageRecord) -> None:
         if not self._closed:
@@ -186,6 +190,9 @@ class Ledger:
             if conn is None:
                 conn = _connect(self.path)
             self._write(conn, rows)
+            if self.on_write is not None:
+                first = pending[0]
+                self.on_write(self._queue.qsize(), time.time() - first.ts - first.total_ms / 1000)
             return conn
         except Exception:
             log.exception("usage ledger write to %s failed; %d records dropped", self.path, len(pending))
@@ -225,20 +232,57 @@ def _add_new_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
 
 
-_TOTALS = """
-SELECT "key" AS key, model, COUNT(*) AS requests, SUM(status >= 400) AS errors,
+# What `totals` can group by: the column's expression, and the name it is ordered by.
+GROUPS = {"key": ('"key" AS key', '"key"'), "model": ("model", "model"),
+          "day": ("date(ts, 'unixepoch') AS day", "day")}
+SUMS = """COUNT(*) AS requests, SUM(status >= 400) AS errors,
        SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
        SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
        SUM(characters) AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images) AS images,
        SUM(pages) AS pages, SUM(cost_usd) AS cost_usd,
-       AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms
-FROM ledger_rows GROUP BY "key", model ORDER BY "key", model
-"""
+       AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms"""
 
 
-def _query(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Rows of a read-only query; [] for a missing ledger, which this never creates. A ledger no
-    gateway has opened since columns were added reads them as 0."""
+def window(since: float | None, until: float | None) -> tuple[str, list[float]]:
+    """The WHERE clause (with its parameters) for requests that started in [since, until)."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("ts < ?")
+        params.append(until)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def totals(path: Path, by: tuple[str, ...] = ("key", "model"), since: float | None = None,
+           until: float | None = None) -> list[dict[str, Any]]:
+    """Sums per group (`by`, names from `GROUPS`) of requests that started in [since, until).
+
+    `avg_ttfb_ms` averages only requests that saw a first byte, and is None when none did.
+    """
+    where, params = window(since, until)
+    order = ", ".join(GROUPS[name][1] for name in by)
+    return read(path, f"SELECT {', '.join(GROUPS[name][0] for name in by)}, {SUMS} FROM ledger_rows{where} "
+                      f"GROUP BY {order} ORDER BY {order}", params)
+
+
+def series(path: Path, step: int, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """`totals` per key and model in buckets of `step` seconds (`t`, the bucket's start), oldest first."""
+    where, params = window(since, until)
+    return read(path, f'SELECT CAST(ts / {int(step)} AS INTEGER) * {int(step)} AS t, "key" AS key, model, {SUMS} '
+                      f'FROM ledger_rows{where} GROUP BY t, "key", model ORDER BY t, "key", model', params)
+
+
+def spend(path: Path, key: str, since: float) -> float:
+    """What `key` spent, in US dollars, on requests started at or after `since`."""
+    rows = read(path, 'SELECT SUM(cost_usd) AS spent FROM ledger_rows WHERE "key" = ? AND ts >= ?', [key, since])
+    return (rows[0]["spent"] or 0.0) if rows else 0.0
+
+
+def read(path: Path, sql: str, params: list[Any] | tuple[()] = ()) -> list[dict[str, Any]]:
+    """Rows of a query on the ledger (as the view `ledger_rows`); [] for a missing ledger, which this
+    never creates. A ledger no gateway has opened since columns were added reads them as 0."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -251,48 +295,35 @@ def _query(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, A
             return []
         columns = ", ".join(["*", *(f"0 AS {name}" for name in _ADDED if name not in have)])
         conn.execute(f"CREATE TEMP VIEW ledger_rows AS SELECT {columns} FROM main.usage")
-        return [dict(row) for row in conn.execute(sql, args)]
+        return [dict(row) for row in conn.execute(sql, params)]
     finally:
         conn.close()
 
 
-def totals(path: Path) -> list[dict[str, Any]]:
-    """Per key and model sums. `avg_ttfb_ms` averages only requests that saw a first byte, and is
-    None when none did."""
-    return _query(path, _TOTALS)
-
-
-def spend(path: Path, key: str, since: float) -> float:
-    """What `key` spent, in US dollars, on requests started at or after `since`."""
-    rows = _query(path, 'SELECT SUM(cost_usd) AS spent FROM ledger_rows WHERE "key" = ? AND ts >= ?', (key, since))
-    return (rows[0]["spent"] or 0.0) if rows else 0.0
-
-
-_HEADER = ("KEY", "MODEL", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING",
-           "CHARS", "AUDIO S", "IMAGES", "PAGES", "COST USD", "AVG TTFB MS", "AVG TOTAL MS")
-_LEFT = 2  # key and model are text, left-aligned; the numbers are right-aligned
+NUMBERS = ("REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "REASONING", "CHARS", "AUDIO S", "IMAGES",
+           "PAGES", "COST USD", "AVG TTFB MS", "AVG TOTAL MS")
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def format_totals(rows: list[dict[str, Any]]) -> str:
+def format_totals(rows: list[dict[str, Any]], by: tuple[str, ...] = ("key", "model")) -> str:
     """`totals()` as an aligned plain-text table; an open gateway's empty key shows as "-"."""
     if not rows:
         return "no usage recorded"
-    cells = [_HEADER] + [
-        (
-            r["key"] or "-", r["model"], str(r["requests"]), str(r["errors"]),
+    cells = [tuple(name.upper() for name in by) + NUMBERS] + [
+        tuple(r[name] or "-" for name in by) + (
+            str(r["requests"]), str(r["errors"]),
             str(r["input_tokens"]), str(r["cached_tokens"]), str(r["output_tokens"]),
             str(r["reasoning_tokens"]), str(r["characters"]), f"{r['audio_seconds']:.1f}", str(r["images"]),
             str(r["pages"]), f"{r['cost_usd']:.4f}", _ms(r["avg_ttfb_ms"]), _ms(r["avg_total_ms"]),
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADER))]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
     return "\n".join(
-        "  ".join(c.ljust(w) if i < _LEFT else c.rjust(w)
+        "  ".join(c.ljust(w) if i < len(by) else c.rjust(w)
                   for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
         for line in cells
     )

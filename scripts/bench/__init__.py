@@ -6,7 +6,13 @@ One run measures three targets side by side, all on 127.0.0.1:
 * **floor** - a minimal Starlette app on uvicorn that forwards ``POST /v1/chat/completions`` with
   a default ``httpx.AsyncClient()``: the naive floor for this stack, which any gateway built on it
   should beat;
-* **interlingua** - ``interlingua serve`` with a one-provider config pointing at the upstream.
+* **interlingua** - ``interlingua serve`` with a one-provider config pointing at the upstream, metrics
+  and request logs off.
+
+(h) measures what observability costs: two such gateways, one with Prometheus metrics and one JSON
+log line per request on (**interlingua+observe**), one with both off, both running, their (b)
+throughput measured in alternation, three rounds each (``--rounds``), medians compared; alternation makes a
+change in the machine's load fall on both alike.
 
 For each target it measures (a) non-streaming latency one request at a time, p50 and p99, as
 latency *added* over direct; (b) non-streaming requests per second over 32 keep-alive

@@ -33,8 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, help="(c) to (f) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
     parser.add_argument("--agent-requests", type=int, help="(g) sequential 200 KB agent turns per case (default 300)")
-    parser.add_argument("--only", choices=("floor", "ceiling", "interlingua"),
-                        help="measure only this proxy (direct is always measured)")
+    parser.add_argument("--rounds", type=int, default=3, help="(h) rounds of observability off and on (3)")
+    parser.add_argument("--only", choices=("floor", "ceiling", "interlingua", "observe"),
+                        help="measure only this (direct is always measured); observe: only (h), Interlingua's "
+                             "throughput with metrics and JSON logs off and on, in alternation")
     return parser.parse_args(argv)
 
 
@@ -45,7 +47,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(requests=requests, warmup_requests=max(20, requests // 10),
                     seconds=seconds, warmup_seconds=min(1.0, seconds / 5 + 0.2),
                     streams=streams, warmup_streams=max(10, streams // 10),
-                    concurrency=args.concurrency,
+                    concurrency=args.concurrency, rounds=args.rounds,
                     agent_requests=args.agent_requests or (50 if args.quick else 300))
 
 

@@ -25,6 +25,7 @@ class Settings:
     warmup_streams: int
     concurrency: int
     agent_requests: int = 300
+    rounds: int = 3  # (h): alternations of observability off and on
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Result:
     p50: float = math.nan
     p99: float = math.nan
     rps: float = math.nan
+    paired_rps: float = math.nan  # (h): the same gateway's throughput with observability off, same rounds
+    cpu: float = math.nan  # (h): the proxy's CPU seconds per request during (b)
+    paired_cpu: float = math.nan  # (h): the same with observability off
     first_chunk: float = math.nan
     first_content: float = math.nan
     stream_total: float = math.nan
@@ -92,13 +96,19 @@ async def measure_latency(port: int, settings: Settings, result: Result) -> None
     result.p50, result.p99 = percentile(run.latencies, 50), percentile(run.latencies, 99)
 
 
-async def measure_throughput(port: int, settings: Settings, result: Result) -> None:
-    """(b) closed-loop throughput with ``concurrency`` keep-alive connections."""
+async def measure_throughput(port: int, settings: Settings, result: Result,
+                             cpu: Callable[[], float] | None = None) -> None:
+    """(b) closed-loop throughput with ``concurrency`` keep-alive connections; with `cpu` (the
+    proxy's CPU seconds so far), also its CPU time per request, which other processes on the
+    machine do not change as they change the throughput."""
     request = load.chat_request(port, stream=False)
     warmup = Run(request, deadline=time.perf_counter() + settings.warmup_seconds, record=False)
     await execute(port, warmup, settings.concurrency)
     run = Run(request, deadline=time.perf_counter() + settings.seconds, record=False)
+    spent = cpu() if cpu else math.nan
     elapsed = await execute(port, run, settings.concurrency)
+    if cpu and run.ok:
+        result.cpu = (cpu() - spent) / run.ok
     _account(result, run, "(b)")
     result.rps = run.ok / elapsed
 

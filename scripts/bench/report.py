@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from scripts.bench.measure import CLIENT_CASES, ClientCase, Result, Settings
-from scripts.bench.targets import LOAD_CORE, PROXY_CORE
+from scripts.bench.targets import LOAD_CORE, OBSERVED, PROXY_CORE
 
 
 def ms(seconds: float) -> str:
@@ -84,6 +84,7 @@ def target_lines(results: list[Result]) -> list[str]:
     by_name = {r.name: r for r in results}
     direct = by_name["direct"]
     floor, gateway = _measured(by_name.get("floor")), _measured(by_name.get("interlingua"))
+    observed = _measured(by_name.get(OBSERVED))
     nan = math.nan
 
     ratio = gateway.rps / floor.rps if gateway and floor and floor.rps > 0 else nan
@@ -91,6 +92,8 @@ def target_lines(results: list[Result]) -> list[str]:
     first = gateway.first_chunk if gateway else nan
     floor_first = floor.first_chunk if floor else nan
     same_dialect = gateway.first_content if gateway else nan
+    # One core's throughput is the inverse of the CPU time per request.
+    kept = observed.paired_cpu / observed.cpu if observed and observed.cpu > 0 else nan
 
     def line(text: str, value: str, ok: bool, *inputs: float) -> str:
         known = not any(math.isnan(v) for v in inputs)
@@ -133,7 +136,13 @@ def target_lines(results: list[Result]) -> list[str]:
         line("(b) throughput ≥ 2x floor's", "—" if math.isnan(ratio) else f"{ratio:.2f}x", ratio >= 2, ratio),
         line("(c) first chunk ≤ floor's", f"{ms(first)} vs {ms(floor_first)}", first <= floor_first, first,
              floor_first),
-    ] + [translation_line(case) for case in CLIENT_CASES]
+    ] + [translation_line(case) for case in CLIENT_CASES] + [
+        line("(h) metrics + JSON logs cost ≤ 5% of (b) one-core throughput", "—" if math.isnan(kept) or not observed
+             else f"{observed.cpu * 1e6:.0f} µs on vs {observed.paired_cpu * 1e6:.0f} µs off CPU per request, "
+                  f"{1 / observed.cpu:,.0f} vs {1 / observed.paired_cpu:,.0f} req/s per core "
+                  f"({(kept - 1) * 100:+.1f}%; "
+                  f"wall-clock {observed.rps:,.0f} vs {observed.paired_rps:,.0f} req/s)", kept >= 0.95, kept),
+    ]
 
 
 def report(results: list[Result], settings: Settings, pinned: bool, load: float) -> str:

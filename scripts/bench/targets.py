@@ -7,15 +7,18 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from scripts.bench import CLAUDE_MODEL, GATEWAY_KEY, HOST, MODEL, UPSTREAM_KEY
-from scripts.bench.measure import Result, Settings, log, measure_target
+from scripts.bench.measure import Result, Settings, log, measure_target, measure_throughput
 
 PROXY_CORE, LOAD_CORE = 0, 1
+OBSERVED = "interlingua+observe"  # the same gateway with metrics and JSON request logs on
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -90,14 +93,17 @@ def module_command(module: str, *args: int) -> list[str]:
 
 
 def interlingua_command(workdir: Path, upstream_port: int, port: int, workers: int = 1,
-                        state_url: str | None = None) -> list[str]:
+                        state_url: str | None = None, observe: bool = False) -> list[str]:
     """``interlingua serve`` with an OpenAI and an Anthropic provider, both the fake upstream, and
-    what production has on: a gateway key with rpm, tpm and a budget, and the ledger."""
+    what production has on: a gateway key with rpm, tpm and a budget, and the ledger. `observe`
+    turns on the Prometheus metrics and one JSON log line per request (to the process's log file);
+    off, both are off."""
     name = f"interlingua-{port}"
     config = workdir / f"{name}.toml"
     state = f'[state]\nurl = "{state_url}"\n\n' if state_url else ""
     config.write_text(
         f'[server]\ndata_dir = "{workdir / name}"\n\n{state}'
+        f'[telemetry]\nmetrics = {str(observe).lower()}\nlog_format = "{"json" if observe else "text"}"\n\n'
         f'[providers.fake]\ntype = "openai"\nurl = "http://{HOST}:{upstream_port}/v1"\n'
         f'key = "{UPSTREAM_KEY}"\nmodels = ["{MODEL}"]\n\n'
         f'[providers.claude]\ntype = "anthropic"\nurl = "http://{HOST}:{upstream_port}"\n'
@@ -128,8 +134,55 @@ async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, set
         procs.stop(name)
 
 
+async def observability_cost(procs: Processes, upstream_port: int, settings: Settings) -> Result:
+    """(h): Interlingua with metrics and JSON request logs off and on, both started, their (b)
+    measured in alternation `settings.rounds` times each, so that a change in the machine's load falls on
+    both alike; the result holds the medians (`rps` and `cpu` on, `paired_rps` and `paired_cpu` off).
+    The CPU time per request is the steadier measure on a shared machine: one core's throughput is
+    its inverse."""
+    names = {False: "interlingua-off", True: OBSERVED}
+    off, on = Result(names[False]), Result(OBSERVED)
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        ports = {}
+        for observe, name in names.items():
+            ports[observe] = free_port()
+            argv = interlingua_command(procs.workdir, upstream_port, ports[observe], observe=observe)
+            procs.start(name, argv, PROXY_CORE)
+            await wait_ready(procs, name, ports[observe])
+        cpus: dict[bool, list[float]] = {False: [], True: []}
+        for round_ in range(1, settings.rounds + 1):
+            for observe, result in ((False, off), (True, on)):
+                log(f"  (h) round {round_}: {names[observe]} (b) ...")
+                pid = procs.running[names[observe]].pid
+                await measure_throughput(ports[observe], settings, result, partial(cpu_seconds, pid))
+                rates[observe].append(result.rps)
+                cpus[observe].append(result.cpu)
+    except (RuntimeError, OSError) as exc:
+        log(f"(h): could not be measured: {exc}")
+        return Result(OBSERVED, available=False, notes=[f"not measured: {str(exc).splitlines()[0]}"])
+    finally:
+        for name in names.values():
+            procs.stop(name)
+    on.rps, on.paired_rps = statistics.median(rates[True]), statistics.median(rates[False])
+    on.cpu, on.paired_cpu = statistics.median(cpus[True]), statistics.median(cpus[False])
+    on.errors += off.errors
+    on.notes.append("(h) req/s per round, off: " + ", ".join(f"{r:,.0f}" for r in rates[False])
+                    + "; on: " + ", ".join(f"{r:,.0f}" for r in rates[True]))
+    on.notes.append("(h) CPU µs per request per round, off: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[False])
+                    + "; on: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[True]))
+    return on
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU time so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_all(procs: Processes, settings: Settings, only: str | None) -> list[Result]:
-    """direct, then the floor and Interlingua (or the one of them asked for)."""
+    """direct, then the floor, the ceiling, Interlingua (with its comparisons) and the cost of
+    observability, or the one of them asked for."""
     upstream_port = free_port()
     procs.start("upstream", module_command("upstream", upstream_port), LOAD_CORE)
     await wait_ready(procs, "upstream", upstream_port)
@@ -152,6 +205,8 @@ async def run_all(procs: Processes, settings: Settings, only: str | None) -> lis
         except RuntimeError as exc:
             log(f"interlingua: {exc}")
             results.append(Result("interlingua", available=False, notes=[str(exc)]))
+    if only in (None, "observe"):
+        results.append(await observability_cost(procs, upstream_port, settings))
     procs.stop("upstream")
     return results
 

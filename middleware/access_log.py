@@ -1,0 +1,109 @@
+"""JSON log lines: one per request (`AccessLog`), and the same shape for every other message.
+
+A request's line is bytes that orjson made, gathered in a buffer that goes to the file descriptor
+in one `os.write` at most `FLUSH_SECONDS` later (or at once past `FLUSH_BYTES`), because both
+`logging` (record, formatter, handler lock) and a write per line cost far more on the hot path: a
+write releases the GIL, and taking it back from the ledger's writer thread is a context switch.
+Other messages (startup, a ledger failure) are rare and go through `logging` with `JsonFormatter`,
+so that a log shipper reads one format. Each line has `time` (UTC, ISO 8601, milliseconds),
+`level`, `logger` and `msg`; a request's line adds its fields (`AccessLog.write`). Nothing here
+sees a key, a prompt or an upstream's URL: the observing layer passes names and counts only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from typing import IO, Any
+
+import orjson
+
+ACCESS_LOGGER = "interlingua.access"
+FLUSH_SECONDS = 0.05
+FLUSH_BYTES = 64 * 1024
+
+
+class _Clock:
+    """UTC ISO 8601 times to the millisecond; the part up to the second is made once a second."""
+
+    __slots__ = ("second", "prefix")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second, self.prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self.prefix}.{int((now - second) * 1000):03d}Z"
+
+
+def _line(clock: _Clock, level: str, logger: str, msg: str, fields: dict[str, Any] | None = None) -> bytes:
+    record = {"time": clock.now(), "level": level, "logger": logger, "msg": msg}
+    if fields:
+        record.update(fields)
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class AccessLog:
+    """Writes one JSON line per request to a file descriptor (stderr's by default), in batches.
+
+    Call `flush()` at shutdown; from the event loop, a flush is scheduled after each first line.
+    """
+
+    __slots__ = ("fd", "buffer", "scheduled", "clock")
+
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.scheduled = False
+        self.clock = _Clock()
+
+    def write(self, fields: dict[str, Any]) -> None:
+        self.buffer += _line(self.clock, "info", ACCESS_LOGGER, "request", fields)
+        if len(self.buffer) >= FLUSH_BYTES:
+            self.flush()
+        elif not self.scheduled:
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no event loop: write now
+                self.flush()
+                return
+            self.scheduled = True
+
+    def flush(self) -> None:
+        self.scheduled = False
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+class JsonFormatter(logging.Formatter):
+    """`logging` records as the access log's lines, with the traceback, if any, as `exc`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = _Clock()
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {}
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        line = _line(self.clock, record.levelname.lower(), record.name, record.getMessage(), fields)
+        return line[:-1].decode()
+
+
+def use_json_logs(stream: IO[str] | None = None) -> None:
+    """Send the gateway's `logging` messages (logger "interlingua" and below) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("interlingua")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
