@@ -4,8 +4,8 @@ The page has no build step and loads nothing from elsewhere: one HTML file, one 
 style sheet from the package, read once. The API reads the ledger read-only, off the event loop:
 `since` and `until` (unix seconds; the last 24 hours by default) and `step` (the chart's bucket in
 seconds, 60 to 31 days) give per-bucket sums per key and model (`series`) and the sums over the
-whole range (`totals`), the same numbers `interlingua usage` prints. Spend needs a price table,
-which the gateway does not have yet, so `spend` is null and the page says so.
+whole range (`totals`), the same numbers `interlingua usage` prints, spend (`cost_usd`, priced
+when each request was metered) included.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ class UsagePage:
             "since": since, "until": until, "step": step,
             "series": series(self.ledger_path, step, since, until),
             "totals": totals(self.ledger_path, ("key", "model"), since, until),
-            "spend": None,
         })
 
 

@@ -6,6 +6,7 @@ const COLORS = ["#2f6fdf", "#e0692b", "#2a9d62", "#b63fa8", "#c9a227", "#4a5568"
 const CHARTS = {
   "chart-requests": [(r) => r.requests, true],
   "chart-tokens": [(r) => r.input_tokens + r.output_tokens, true],
+  "chart-spend": [(r) => r.cost_usd, true],
   "chart-errors": [(r) => r.errors, true],
   "chart-latency": [(r) => r.avg_total_ms, false],
 };
@@ -50,7 +51,7 @@ function draw(canvas, chart, colorOf, stacked) {
   ctx.lineTo(left, h - bottom);
   ctx.lineTo(w - 4, h - bottom);
   ctx.stroke();
-  ctx.fillText(String(Math.round(max * 100) / 100), 2, 12);
+  ctx.fillText(max < 1 ? max.toPrecision(2) : String(Math.round(max * 100) / 100), 2, 12);  // dollars are small
   ctx.fillText("0", 2, h - bottom);
   if (n) {
     ctx.fillText(new Date(chart.buckets[0] * 1000).toLocaleString(), left, h - 6);
@@ -88,14 +89,14 @@ function cell(text) {
   return td;
 }
 
-function table(rows, spend) {
+function table(rows) {
   const body = document.querySelector("#totals tbody");
   body.replaceChildren();
   for (const row of rows) {
     const tr = document.createElement("tr");
     tr.append(cell(row.key || "-"), cell(row.model));
     for (const column of COLUMNS) tr.append(cell(String(row[column])));
-    tr.append(cell(spend === null ? "-" : String(spend)));
+    tr.append(cell(row.cost_usd.toFixed(4)));
     tr.append(cell(row.avg_ttfb_ms === null ? "-" : row.avg_ttfb_ms.toFixed(1)), cell(row.avg_total_ms.toFixed(1)));
     body.append(tr);
   }
@@ -132,9 +133,7 @@ async function load() {
     draw(document.getElementById(id), lines(data, value), colorOf, stacked);
   }
   legend(names, colorOf);
-  table(data.totals, data.spend);
-  document.getElementById("spend-note").textContent =
-    data.spend === null ? "Spend needs a price table, which this gateway does not have yet: tokens are shown." : "";
+  table(data.totals);
   status.textContent = `${data.totals.reduce((n, r) => n + r.requests, 0)} requests`;
   document.body.dataset.loaded = "true";
 }
