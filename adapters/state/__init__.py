@@ -46,9 +46,20 @@ class Counters(Protocol):
     async def aclose(self) -> None: ...
 
 
+_LAST: dict[str, tuple[str, float, float]] = {}  # per period, the window last found: most requests fall in it
+
+
 def window(period: str, now: float) -> tuple[str, float, float]:
     """The window of `period` (UTC) that `now` falls in: its label (part of a counter's key), its
     start and its end, as unix times."""
+    last = _LAST.get(period)
+    if last is not None and last[1] <= now < last[2]:
+        return last
+    found = _LAST[period] = _window(period, now)
+    return found
+
+
+def _window(period: str, now: float) -> tuple[str, float, float]:
     if period == "minute":
         start = math.floor(now / 60) * 60
         return str(start), start, start + 60.0

@@ -67,10 +67,13 @@ class LocalCounters:
             try:
                 if owed:
                     db.executemany(_ADD, [(key, amount, expiry) for key, (amount, expiry) in owed.items()])
-                for limit in limits:
-                    row = db.execute("SELECT value FROM counters WHERE key = ?", (limit.key,)).fetchone()
-                    if refused(row[0] if row else 0.0, limit):
-                        return limit
+                if limits:
+                    marks = ", ".join("?" * len(limits))
+                    values = dict(db.execute(f"SELECT key, value FROM counters WHERE key IN ({marks})",
+                                             [lim.key for lim in limits]).fetchall())
+                    for limit in limits:
+                        if refused(values.get(limit.key, 0.0), limit):
+                            return limit
                 db.executemany(_ADD, [(lim.key, lim.amount, lim.resets_at) for lim in limits if lim.amount])
             except BaseException:
                 db.execute("ROLLBACK")
