@@ -9,6 +9,7 @@ import zipfile
 from typing import IO
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects.forms import image_type
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -73,14 +74,10 @@ def unsupported(kind: str, supported: tuple[str, ...] = SUPPORTED) -> ir.Gateway
 
 
 def _image(head: bytes) -> str | None:
-    if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    if head[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
+    """The images endpoints' types, and the two more that scans come in."""
+    found = image_type(head)
+    if found is not None:
+        return found
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
     if head[:2] == b"BM":
