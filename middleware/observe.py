@@ -93,12 +93,13 @@ class ObserveMiddleware:
             self._count(self.metrics, done, state.get(FAILURE))
         if self.log is not None:
             self.log.write({
+                "time": None, "level": None, "logger": None, "msg": None,  # first in the line; the log fills them
                 "request_id": request_id, "key": done.key, "dialect": done.dialect, "operation": done.operation,
                 "model": done.model, "upstream": done.upstream, "status": done.status,
                 "input_tokens": done.tokens[0], "cached_tokens": done.tokens[1], "output_tokens": done.tokens[2],
                 "reasoning_tokens": done.tokens[3],
-                "ttfb_ms": None if done.ttfb is None else round(done.ttfb * 1000, 3),
-                "total_ms": round(done.total * 1000, 3), "fallbacks": max(0, len(done.attempts) - 1),
+                "ttfb_ms": None if done.ttfb is None else int(done.ttfb * 1e6) / 1000,  # to the microsecond
+                "total_ms": int(done.total * 1e6) / 1000, "fallbacks": max(0, len(done.attempts) - 1),
             })
         if trace is not None:
             self._finish(trace, done, state)
