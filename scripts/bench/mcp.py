@@ -1,11 +1,14 @@
 """MCP proxy benchmark: ``.venv/bin/python -m scripts.bench.mcp [--calls N] [--streams N]``.
 
 Side by side in one run, against one real MCP server (the `mcp` SDK's `MCPServer`, Streamable
-HTTP, stateless) and the gateway in front of it (`/v1/mcp/bench`, with a gateway key), each in a
-process of its own on 127.0.0.1:
+HTTP, stateless), the ceiling in front of it (a Starlette pass-through with one pooled aiohttp
+session that parses nothing, `ceiling.py`'s idea with MCP's headers: no proxy on this stack can add
+less) and the gateway in front of it (`/v1/mcp/bench`, with a gateway key), each in a process of
+its own on 127.0.0.1; the ceiling and the gateway on core 0, the servers and this load generator
+on core 1 (when `taskset` and two cores are there), as the main benchmark pins them:
 
 * a `tools/call` answered as JSON, one at a time and from 32 concurrent sessions: p50 and p99,
-  direct and through the gateway, and the latency the gateway adds;
+  direct, through the ceiling and through the gateway, and the latency each adds;
 * the delay of a progress notification: the server stamps each with its clock, the client reads
   the SSE stream and subtracts; through the gateway minus direct is what forwarding costs;
 * memory: the gateway's resident set before and after opening 1,000 idle server-to-client (GET)
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -71,6 +76,34 @@ def upstream_app(stateless: bool) -> Any:
     return server.streamable_http_app(stateless_http=stateless, json_response=False, max_sessions=None)
 
 
+def ceiling_app(upstream: str) -> Any:
+    """Any POST passed to `upstream` as bytes, with the headers MCP needs, and its answer back as it
+    comes (chunk by chunk for a stream)."""
+    import aiohttp
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+
+    sessions: dict[str, aiohttp.ClientSession] = {}
+    kept = ("accept", "content-type", "mcp-protocol-version", "mcp-session-id")
+
+    async def forward(request: Request) -> Response:
+        if "upstream" not in sessions:
+            sessions["upstream"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                                         auto_decompress=False)
+        headers = {name: request.headers[name] for name in kept if name in request.headers}
+        response = await sessions["upstream"].post(upstream + "/mcp", data=await request.body(), headers=headers)
+        content_type = response.headers.get("content-type", "application/json")
+        if content_type.startswith("text/event-stream"):
+            return StreamingResponse(response.content.iter_any(), status_code=response.status,
+                                     media_type=content_type, background=BackgroundTask(response.release))
+        return Response(await response.read(), status_code=response.status, media_type=content_type)
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])
+
+
 def serve(role: str, port: int, upstream: str) -> None:
     """Child process: the upstream (`stateless`/`stateful`) or the gateway (`upstream`: both URLs, comma
     separated)."""
@@ -85,15 +118,26 @@ def serve(role: str, port: int, upstream: str) -> None:
                                      "mcp": {"bench": {"url": stateless + "/mcp"},
                                              "stateful": {"url": stateful + "/mcp"}}},
                                     {}, "bench"))
+    elif role == "ceiling":
+        app = ceiling_app(upstream)
     else:
         app = upstream_app(role == "stateless")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="httptools",
                 timeout_keep_alive=120,  # no pooled connection of the load generator closed mid-run
-                loop="uvloop", lifespan="on" if role != "gateway" else "auto")
+                loop="uvloop", lifespan="on" if role not in ("gateway", "ceiling") else "auto")
+
+
+PROXY_CORE, LOAD_CORE = 0, 1
+
+
+def can_pin() -> bool:
+    return {PROXY_CORE, LOAD_CORE} <= os.sched_getaffinity(0) and shutil.which("taskset") is not None
 
 
 def start(role: str, port: int, upstream: str = "") -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "scripts.bench.mcp", "--serve", role, str(port), upstream],
+    core = PROXY_CORE if role in ("gateway", "ceiling") else LOAD_CORE
+    pin = ["taskset", "-c", str(core)] if can_pin() else []
+    process = subprocess.Popen([*pin, sys.executable, "-m", "scripts.bench.mcp", "--serve", role, str(port), upstream],
                                cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -184,35 +228,35 @@ def quantiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), cuts[98]
 
 
-async def measure(args: argparse.Namespace, direct: str, gateway: str, stateful_gateway: str, pid: int) -> None:
+async def measure(args: argparse.Namespace, direct: str, ceiling: str, gateway: str, stateful_gateway: str,
+                  pid: int) -> None:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-        rows: list[tuple[str, str, str, str]] = []
+        rows: list[tuple[str, ...]] = []
 
         async def row(label: str, run: Callable[[str, int], Awaitable[list[float]]], count: int) -> None:
-            """Direct and through the gateway in alternating rounds, so both see the same noise
-            (other processes on the machine), after a warm-up of each."""
-            await run(direct, count // ROUNDS)
-            await run(gateway, count // ROUNDS)
-            through: list[float] = []
-            straight: list[float] = []
+            """Direct, through the ceiling and through the gateway in alternating rounds, so all see
+            the same noise (other processes on the machine), after a warm-up of each."""
+            targets = (direct, ceiling, gateway)
+            for url in targets:
+                await run(url, count // ROUNDS)
+            times: list[list[float]] = [[], [], []]
             for _ in range(ROUNDS):
-                straight += await run(direct, count // ROUNDS)
-                through += await run(gateway, count // ROUNDS)
-            d50, d99 = quantiles(straight)
-            g50, g99 = quantiles(through)
-            rows.append((label, f"{ms(d50)} / {ms(d99)}", f"{ms(g50)} / {ms(g99)}",
-                         f"{ms(g50 - d50)} / {ms(g99 - d99)}"))
+                for url, found in zip(targets, times, strict=True):
+                    found += await run(url, count // ROUNDS)
+            (d50, d99), (c50, c99), (g50, g99) = (quantiles(found) for found in times)
+            rows.append((label, f"{ms(d50)} / {ms(d99)}", f"{ms(c50)} / {ms(c99)}", f"{ms(g50)} / {ms(g99)}",
+                         f"{ms(c50 - d50)} / {ms(c99 - d99)}", f"{ms(g50 - d50)} / {ms(g99 - d99)}"))
 
         await row("tools/call, one at a time", lambda url, n: timed_calls(http, url, n), args.calls)
         await row("tools/call, 32 sessions", lambda url, n: concurrent(http, url, n), args.calls * 4)
         await row("progress notification delay", lambda url, n: progress_delays(http, url, n), args.calls // 20)
         per_stream = await idle_streams(http, stateful_gateway, args.streams, pid)
-    print("\n| measurement (ms, p50 / p99) | direct | through the gateway | added |")
-    print("|---|---|---|---|")
-    for label, d, g, added in rows:
-        print(f"| {label} | {d} | {g} | {added} |")
-    print(f"| gateway memory per idle GET stream ({args.streams} open) | | {per_stream:.1f} KB | |")
+    print("\n| measurement (ms, p50 / p99) | direct | ceiling | gateway | ceiling adds | gateway adds |")
+    print("|---|---|---|---|---|---|")
+    for cells in rows:
+        print(f"| {' | '.join(cells)} |")
+    print(f"| gateway memory per idle GET stream ({args.streams} open) | | | {per_stream:.1f} KB | | |")
 
 
 def main() -> int:
@@ -226,15 +270,18 @@ def main() -> int:
         serve(role, int(port), upstream)
         return 0
     _raise_fd_limit()
-    ports = {role: free_port() for role in ("stateless", "stateful", "gateway")}
+    if can_pin():
+        os.sched_setaffinity(0, {LOAD_CORE})
+    ports = {role: free_port() for role in ("stateless", "stateful", "gateway", "ceiling")}
     processes = [start("stateless", ports["stateless"]), start("stateful", ports["stateful"])]
     try:
         stateless = f"http://127.0.0.1:{ports['stateless']}"
         stateful = f"http://127.0.0.1:{ports['stateful']}"
         gateway = start("gateway", ports["gateway"], f"{stateless},{stateful}")
-        processes.append(gateway)
+        processes += [gateway, start("ceiling", ports["ceiling"], stateless)]
         base = f"http://127.0.0.1:{ports['gateway']}/v1/mcp"
-        asyncio.run(measure(args, stateless + "/mcp", base + "/bench", base + "/stateful", gateway.pid))
+        asyncio.run(measure(args, stateless + "/mcp", f"http://127.0.0.1:{ports['ceiling']}/mcp", base + "/bench",
+                            base + "/stateful", gateway.pid))
     finally:
         for process in processes:
             process.terminate()
