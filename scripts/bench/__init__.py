@@ -1,13 +1,15 @@
 """Overhead benchmark: what does Interlingua add on top of the upstream it forwards to?
 
-One run measures three targets side by side, all on 127.0.0.1:
+One run measures four targets side by side, all on 127.0.0.1:
 
 * **direct** - the client talks straight to a fake OpenAI upstream (the baseline);
 * **floor** - a minimal Starlette app on uvicorn that forwards ``POST /v1/chat/completions`` with
   a default ``httpx.AsyncClient()``: the naive floor for this stack, which any gateway built on it
   should beat;
-* **interlingua** - ``interlingua serve`` with a one-provider config pointing at the upstream, metrics
-  and request logs off.
+* **ceiling** - a Starlette pass-through with one pooled aiohttp session that parses nothing: no
+  gateway on this stack can be faster;
+* **interlingua** - ``interlingua serve`` with an OpenAI and an Anthropic provider on the upstream,
+  a key with limits and a budget, the ledger on, metrics and request logs off.
 
 (h) measures what observability costs: two such gateways, one with Prometheus metrics and one JSON
 log line per request on (**interlingua+observe**), one with both off, both running, their (b)
@@ -19,7 +21,8 @@ latency *added* over direct; (b) non-streaming requests per second over 32 keep-
 connections; (c) 50-chunk SSE streams one at a time: time to the first ``data:`` event, to the
 first text token and to the end. For Interlingua only, (d) to (f) ask for the same upstream stream
 as an Anthropic, a Gemini and a Responses client, so the gateway translates it, and time the first
-text token those clients see and the end (see ``measure.CLIENT_CASES``).
+text token those clients see and the end (see ``measure.CLIENT_CASES``); (g) sends a 207 KB
+coding agent's turn one request at a time, same dialect and translated.
 
 Why it is built this way:
 
