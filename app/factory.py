@@ -264,7 +264,7 @@ class Gateway:
                                  capture_content=telemetry.capture_content, exporter=span_exporter)
         self.log = AccessLog() if telemetry.log_format == "json" else None
         app: Any = ObserveMiddleware(self._serve, self.metrics, self.log, self.tracer)
-        page = UsagePage(config.server.data_dir / LEDGER_FILE)
+        page = UsagePage(config.server.data_dir / LEDGER_FILE, config.storage_url if config.server.ledger else None)
         app = OperatorEndpoints(app, self.metrics, page, metrics_key=telemetry.metrics_key,
                                 admin_key=telemetry.admin_key or config.admin, open_gateway=not config.keys)
         return HealthMiddleware(app, self._probes)

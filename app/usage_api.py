@@ -1,7 +1,8 @@
 """The usage page: its static files (`app/ui/`) and the JSON it draws from, `GET /ui/api/usage`.
 
 The page has no build step and loads nothing from elsewhere: one HTML file, one script and one
-style sheet from the package, read once. The API reads the ledger read-only, off the event loop:
+style sheet from the package, read once. The API reads the ledger (the SQLite file, or PostgreSQL
+with `[storage] url`) read-only, off the event loop:
 `since` and `until` (unix seconds; the last 24 hours by default) and `step` (the chart's bucket in
 seconds, 60 to 31 days) give per-bucket sums per key and model (`series`) and the sums over the
 whole range (`totals`), the same numbers `interlingua usage` prints, spend (`cost_usd`, priced
@@ -34,10 +35,12 @@ _SECURITY = [(b"content-security-policy", b"default-src 'self'; img-src 'self' d
 
 
 class UsagePage:
-    """Serves `/ui` and `/ui/api/usage` from the ledger at `ledger_path`."""
+    """Serves `/ui` and `/ui/api/usage` from the ledger at `ledger_path`, or in PostgreSQL at
+    `storage_url` when the gateway keeps its ledger there."""
 
-    def __init__(self, ledger_path: Path) -> None:
+    def __init__(self, ledger_path: Path, storage_url: str | None = None) -> None:
         self.ledger_path = ledger_path
+        self.storage_url = storage_url
         package = resources.files("interlingua.app.ui")
         self.files = {path: (package.joinpath(name).read_bytes(), kind) for path, (name, kind) in _FILES.items()}
 
@@ -49,7 +52,7 @@ class UsagePage:
             return
         if path == API:
             try:
-                body = await asyncio.to_thread(self.usage, parse_qs(scope.get("query_string", b"").decode("latin-1")))
+                body = await self.usage(parse_qs(scope.get("query_string", b"").decode("latin-1")))
             except GatewayError as error:
                 await send_error(scope, send, error)
                 return
@@ -61,7 +64,7 @@ class UsagePage:
             return
         await _send(send, found[0], (b"content-type", found[1].encode()))
 
-    def usage(self, query: dict[str, list[str]]) -> bytes:
+    async def usage(self, query: dict[str, list[str]]) -> bytes:
         now = time.time()
         until = _number(query, "until", now)
         since = _number(query, "since", until - DAY)
@@ -71,11 +74,15 @@ class UsagePage:
         if not MIN_STEP <= step <= MAX_STEP:
             raise GatewayError("invalid_request", f"step must be between {MIN_STEP} and {MAX_STEP} seconds",
                                param="step")
-        return orjson.dumps({
-            "since": since, "until": until, "step": step,
-            "series": series(self.ledger_path, step, since, until),
-            "totals": totals(self.ledger_path, ("key", "model"), since, until),
-        })
+        if self.storage_url is not None:
+            from interlingua.adapters.storage import pg_ledger  # the `postgres` extra
+
+            rows = await asyncio.gather(pg_ledger.series(self.storage_url, step, since, until),
+                                        pg_ledger.totals(self.storage_url, ("key", "model"), since, until))
+        else:
+            rows = await asyncio.gather(asyncio.to_thread(series, self.ledger_path, step, since, until),
+                                        asyncio.to_thread(totals, self.ledger_path, ("key", "model"), since, until))
+        return orjson.dumps({"since": since, "until": until, "step": step, "series": rows[0], "totals": rows[1]})
 
 
 def _number(query: dict[str, list[str]], name: str, default: float) -> float:

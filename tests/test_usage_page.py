@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 from playwright.async_api import async_playwright
 
+from interlingua.adapters.storage import pg_ledger
 from interlingua.adapters.storage.ledger import Ledger, UsageRecord, totals
 from interlingua.app.factory import LEDGER_FILE
 from tests.asgi import run
 from tests.harness import gateway
+from tests.servers import PostgresServer
 
 ADMIN_KEY = "admin-secret-1"
 CHROMIUM = "/usr/bin/chromium"
@@ -110,5 +112,36 @@ def test_usage_page_in_chromium(tmp_path: Path) -> None:
                 finally:
                     await browser.close()
         assert (ARTIFACTS / "usage-page.png").stat().st_size > 10_000
+
+    run(scenario())
+
+
+def test_usage_api_reads_the_ledger_in_postgresql(tmp_path: Path) -> None:
+    """With `[storage] url` the ledger is in PostgreSQL, and the page's API reads it there."""
+    async def scenario() -> None:
+        server = PostgresServer()
+        await server.start()
+        try:
+            ledger = pg_ledger.PgLedger(server.url)
+            for hour in range(5):
+                ledger.record(record("team-a", "fast", hour * 3600 + 300, tokens=(100 + hour, 40)))
+                ledger.record(record("team-b", "claude-sonnet", hour * 3600 + 360, status=502))
+            ledger.record(record("team-b", "fast", 3 * 86400))  # outside the default day
+            await ledger.aclose()
+            keys = {"team-a": {"key": "sk-team-a-key"}}
+            async with gateway(tmp_path, keys=keys, storage={"url": server.url},
+                               telemetry={"admin_key": ADMIN_KEY}) as (_, url), httpx.AsyncClient() as http:
+                reply = await http.get(url + "/ui/api/usage?step=3600", auth=("admin", ADMIN_KEY))
+            assert reply.status_code == 200
+            body = reply.json()
+            rows = [(r["key"], r["model"], r["requests"], r["errors"], r["input_tokens"]) for r in body["totals"]]
+            assert rows == [("team-a", "fast", 5, 0, 510), ("team-b", "claude-sonnet", 5, 5, 500)]
+            assert body["totals"] == await pg_ledger.totals(server.url, since=body["since"], until=body["until"])
+            spent = (sum(100 + hour for hour in range(5)) * 0.25 + 5 * 40 * 2 + 5 * (100 * 0.25 + 40 * 2)) / 1e6
+            assert round(sum(r["cost_usd"] for r in body["totals"]), 12) == round(spent, 12)
+            assert sum(r["requests"] for r in body["series"]) == 10
+            assert {r["t"] % 3600 for r in body["series"]} == {0}
+        finally:
+            await server.close()
 
     run(scenario())

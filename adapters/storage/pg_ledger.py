@@ -143,31 +143,44 @@ class PgLedger:
 # What `totals` can group by, as in `ledger.GROUPS`: the column's expression, and its name.
 GROUPS = {"key": ('"key" AS key', '"key"'), "model": ("model", "model"),
           "day": ("to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day", "day")}
-_SUMS = """COUNT(*) AS requests, SUM((status >= 400)::int) AS errors,
-       SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens,
-       SUM(output_tokens) AS output_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
-       SUM(characters) AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images) AS images,
-       SUM(pages) AS pages, SUM(cost_usd) AS cost_usd, AVG(ttfb_ms) AS avg_ttfb_ms, AVG(total_ms) AS avg_total_ms"""
+# PostgreSQL sums integers as numeric, which JSON and the table want back as integers.
+_SUMS = """COUNT(*) AS requests, SUM((status >= 400)::int)::bigint AS errors,
+       SUM(input_tokens)::bigint AS input_tokens, SUM(cached_tokens)::bigint AS cached_tokens,
+       SUM(output_tokens)::bigint AS output_tokens, SUM(reasoning_tokens)::bigint AS reasoning_tokens,
+       SUM(characters)::bigint AS characters, SUM(audio_seconds) AS audio_seconds, SUM(images)::bigint AS images,
+       SUM(pages)::bigint AS pages, SUM(cost_usd) AS cost_usd, AVG(ttfb_ms) AS avg_ttfb_ms,
+       AVG(total_ms) AS avg_total_ms"""
 
 
 async def totals(url: str, by: tuple[str, ...] = ("key", "model"), since: float | None = None,
                  until: float | None = None) -> list[dict[str, Any]]:
     """`ledger.totals()` from PostgreSQL: sums per group of requests that started in [since, until),
     [] before any row was written."""
+    order = ", ".join(GROUPS[name][1] for name in by)
+    return await _read(url, f"SELECT {', '.join(GROUPS[name][0] for name in by)}, {_SUMS} FROM usage{{where}} "
+                            f"GROUP BY {order} ORDER BY {order}", since, until)
+
+
+async def series(url: str, step: int, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """`ledger.series()` from PostgreSQL: `totals` per key and model in buckets of `step` seconds."""
+    return await _read(url, f'SELECT (FLOOR(ts / {int(step)}) * {int(step)})::bigint AS t, "key" AS key, model, '
+                            f'{_SUMS} FROM usage{{where}} GROUP BY t, "key", model ORDER BY t, "key", model',
+                       since, until)
+
+
+async def _read(url: str, sql: str, since: float | None, until: float | None) -> list[dict[str, Any]]:
+    """Rows of `sql` with `{where}` made from the time range; [] before any row was written."""
     clauses, params = [], []
     for bound, op in ((since, ">="), (until, "<")):
         if bound is not None:
             params.append(bound)
             clauses.append(f"ts {op} ${len(params)}")
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    order = ", ".join(GROUPS[name][1] for name in by)
-    sql = (f"SELECT {', '.join(GROUPS[name][0] for name in by)}, {_SUMS} FROM usage{where} "
-           f"GROUP BY {order} ORDER BY {order}")
     conn = await asyncpg.connect(url, timeout=10)
     try:
         if await conn.fetchval("SELECT to_regclass('usage')") is None:
             return []
-        return [dict(row) for row in await conn.fetch(sql, *params)]
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return [dict(row) for row in await conn.fetch(sql.format(where=where), *params)]
     finally:
         await conn.close()
 
