@@ -8,7 +8,9 @@ import asyncio
 import os
 from pathlib import Path
 
+import httpx
 import openai
+from prometheus_client.parser import text_string_to_metric_families
 
 from interlingua.adapters.storage.ledger import totals
 from interlingua.app.factory import LEDGER_FILE
@@ -35,6 +37,21 @@ models = ["gpt-x"]
 key = "{KEY}"
 """)
     return path
+
+
+async def _counted(url: str, requests: int) -> bool:
+    """Whether a scrape of /metrics, which one worker answers, counts every worker's requests (each
+    moves its tallies into the shared files within a second)."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):
+            text = (await http.get(url + "/metrics")).text
+            found = sum(sample.value for family in text_string_to_metric_families(text)
+                        if family.name == "interlingua_requests" for sample in family.samples
+                        if sample.name == "interlingua_requests_total")
+            if found == requests:
+                return True
+            await asyncio.sleep(0.1)
+    return False
 
 
 def _sdk(url: str) -> openai.AsyncOpenAI:
@@ -68,6 +85,7 @@ async def test_serve_with_two_workers_shares_the_data_directory(tmp_path: Path) 
             for sdk in sdks:
                 await sdk.close()
             await _conversation(gateway.url, 6)
+            assert await _counted(gateway.url, 24 + 6)  # whichever worker answers the scrape
         # Every turn reached the upstream with the whole conversation so far, whichever worker held it.
         chats = [r.json for r in fake.requests if r.path == "/v1/chat/completions"]
         conversation = [c["messages"] for c in chats[24:]]
