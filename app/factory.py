@@ -25,6 +25,7 @@ from interlingua.adapters.providers.research import ResearchProvider
 from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
+from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
@@ -111,7 +112,9 @@ _RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
 
 
 class Gateway:
-    """The whole gateway as one ASGI app; `span_exporter` (tests) takes the spans instead of OTLP.
+    """The whole gateway as one ASGI app; `span_exporter` (tests) takes the spans instead of OTLP;
+    `single_process` says that no other process shares its data directory's limit counters
+    (`interlingua serve` with one worker), so it counts them in memory.
 
     The stores (ledger, Responses, reasoning, limit counters) and the observing layer (metrics,
     traces, logs, the operator's endpoints, health) live as long as the process; the stack, its
@@ -120,7 +123,7 @@ class Gateway:
     one, whose upstream connections are closed after the last of them.
     """
 
-    def __init__(self, config: Config, span_exporter: Any = None) -> None:
+    def __init__(self, config: Config, span_exporter: Any = None, single_process: bool = False) -> None:
         data_dir = config.server.data_dir
         self._warm: list[Callable[[], Awaitable[None]]] = []  # connections to make at start-up
         self.shared_reasoning: SharedReasoningStore | None = None
@@ -157,7 +160,9 @@ class Gateway:
 
             self.counters = RedisCounters(config.state_url)
         else:
-            self.counters = LocalCounters(data_dir / STATE_FILE)
+            # One process alone counts in memory; otherwise every process shares the file.
+            state = data_dir / STATE_FILE
+            self.counters = OwnedCounters(state) if single_process else LocalCounters(state)
         self.keys: Keys
         if config.storage_url:
             from interlingua.adapters.storage.pg_keys import PgKeyStore  # the `postgres` extra
@@ -334,11 +339,12 @@ CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
 LOG_FORMAT_VARIABLE = "INTERLINGUA_LOG_FORMAT"
 
 
-def create_app(config: Config | None = None, span_exporter: Any = None) -> Gateway:
+def create_app(config: Config | None = None, span_exporter: Any = None, single_process: bool = False) -> Gateway:
     """The gateway for `config`; with none, from the file `INTERLINGUA_CONFIG` names, else from the
     environment as `interlingua serve` does. The no-argument form is what a server's own command
     line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`); it
-    also sets up the process's logging, as `serve` does for one process."""
+    also sets up the process's logging, as `serve` does for one process. Only a caller that knows
+    its process is the data directory's one gateway passes `single_process`."""
     if config is None:
         path = os.environ.get(CONFIG_VARIABLE)
         config = load(path) if path else from_env()
@@ -347,4 +353,4 @@ def create_app(config: Config | None = None, span_exporter: Any = None) -> Gatew
             config = replace(config, telemetry=replace(config.telemetry, log_format=log_format))
         if config.telemetry.log_format == "json":
             use_json_logs()
-    return Gateway(config, span_exporter)
+    return Gateway(config, span_exporter, single_process)

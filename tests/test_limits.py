@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from interlingua.adapters.providers.base import Target
 from interlingua.adapters.providers.openai import OpenAIProvider
 from interlingua.adapters.state import Limit, window
 from interlingua.adapters.state.local import LocalCounters
+from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.app.cli import main
 from interlingua.app.config import ConfigError, parse
 from interlingua.app.factory import LEDGER_FILE
@@ -82,9 +84,10 @@ def test_price_table_finds_dated_models_and_takes_overrides() -> None:
     assert PRICES_AS_OF.startswith("20")
 
 
-def test_counters_admit_all_or_nothing_and_take_corrections(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", [LocalCounters, OwnedCounters])
+def test_counters_admit_all_or_nothing_and_take_corrections(tmp_path: Path, kind: type[Any]) -> None:
     async def scenario() -> None:
-        counters = LocalCounters(tmp_path / "state.sqlite3")
+        counters = kind(tmp_path / "state.sqlite3")
         end = time.time() + 60
         rpm, tpm = Limit("rpm", "k:rpm", 2, 1, end), Limit("tpm", "k:tpm", 100, 60, end)
         assert await counters.admit([rpm, tpm]) is None
@@ -101,6 +104,35 @@ def test_counters_admit_all_or_nothing_and_take_corrections(tmp_path: Path) -> N
         assert (await counters.admit([Limit("budget", "k:usd", 1.0, 0, end)])).name == "budget"
         assert await counters.ready() is None
         await counters.aclose()
+    run(scenario())
+
+
+def test_one_process_counts_in_memory_and_its_counts_outlive_a_restart(tmp_path: Path) -> None:
+    """`serve` with one worker: admissions touch no file; what was counted is written behind (and at
+    shutdown), read again by the next start, by workers sharing the file, and ended windows are gone."""
+    path = tmp_path / "state.sqlite3"
+
+    async def scenario() -> None:
+        end = time.time() + 3600
+        budget, old = Limit("budget", "k:usd:2026-12", 1.0, 0, end), Limit("rpm", "k:rpm:0", 5, 1, time.time() - 1)
+        counters = OwnedCounters(path)
+        assert await counters.admit([budget, old]) is None
+        counters.add(budget.key, 0.75, end)
+        before = sqlite3.connect(path).execute("SELECT COUNT(*) FROM counters").fetchone()[0]
+        assert before == 0  # nothing written on the request path
+        await asyncio.sleep(0.4)  # past WRITE_S
+        assert sqlite3.connect(path).execute("SELECT value FROM counters WHERE key = ?",
+                                             (budget.key,)).fetchone() == (0.75,)
+        counters.add(budget.key, 0.25, end)
+        await counters.aclose()
+        again = OwnedCounters(path)
+        assert await again.values([budget.key, old.key]) == [1.0, 0.0]  # the ended window was dropped
+        assert await again.admit([budget]) == budget  # spent, after the restart too
+        await again.aclose()
+        shared = LocalCounters(path)
+        assert await shared.values([budget.key]) == [1.0]
+        await shared.aclose()
+
     run(scenario())
 
 

@@ -5,7 +5,8 @@ budget) with a cap. `admit` checks several limits and adds to them in one atomic
 and replicas that share the counters cannot together let more through than the caps allow; `add`
 corrects a counter afterwards (the tokens and dollars a request really used) without waiting.
 `LocalCounters` keeps them in a SQLite file in the data directory, shared by the workers of one
-machine; a Redis implementation of the same protocol serves replicas on several machines.
+machine; `OwnedCounters` keeps them in memory for a process that counts alone, written behind to
+the same file; a Redis implementation of the same protocol serves replicas on several machines.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from interlingua.adapters.storage import sqlite
 log = logging.getLogger("interlingua.state")
 
 SETTLE_S = 0.25
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     value REAL NOT NULL,
@@ -43,9 +43,9 @@ class LocalCounters:
         """`path` None keeps the counters in memory, for one process (tests, embedding)."""
         if path is None:
             self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
         else:
-            self._db = sqlite.connect(path, _SCHEMA, shared=True)
+            self._db = sqlite.connect(path, SCHEMA, shared=True)
         self._lock = threading.Lock()  # admissions come from the loop; `flush` and tests from anywhere
         self._owed: dict[str, list[float]] = {}  # key -> [amount, expiry]
         self._timer: asyncio.TimerHandle | None = None
