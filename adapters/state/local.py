@@ -38,6 +38,15 @@ _ADD = ("INSERT INTO counters VALUES (?, ?, ?) "
 _EXPIRE_EVERY = 1000  # transactions between deletions of ended windows
 
 
+def count(counts: dict[str, list[float]], key: str, amount: float, resets_at: float) -> None:
+    """Add `amount` to `counts[key]` (`[value, expiry]`), made with `resets_at` as its expiry if new."""
+    entry = counts.get(key)
+    if entry is None:
+        counts[key] = [amount, resets_at]
+    else:
+        entry[0] += amount
+
+
 class LocalCounters:
     def __init__(self, path: Path | None = None) -> None:
         """`path` None keeps the counters in memory, for one process (tests, embedding)."""
@@ -78,7 +87,7 @@ class LocalCounters:
             except BaseException:
                 db.execute("ROLLBACK")
                 for key, (amount, expiry) in owed.items():  # still owed
-                    self._owe(key, amount, expiry)
+                    count(self._owed, key, amount, expiry)
                 raise
             finally:
                 if db.in_transaction:
@@ -88,18 +97,11 @@ class LocalCounters:
                 db.execute("DELETE FROM counters WHERE expires < ?", (time.time(),))
         return None
 
-    def _owe(self, key: str, amount: float, resets_at: float) -> None:
-        entry = self._owed.get(key)
-        if entry is None:
-            self._owed[key] = [amount, resets_at]
-        else:
-            entry[0] += amount
-
     def add(self, key: str, amount: float, resets_at: float) -> None:
         if not amount:
             return
         with self._lock:
-            self._owe(key, amount, resets_at)
+            count(self._owed, key, amount, resets_at)
         if self._timer is None:
             try:
                 self._timer = asyncio.get_running_loop().call_later(SETTLE_S, self._settle)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interlingua.adapters.state import Limit, refused
-from interlingua.adapters.state.local import SCHEMA
+from interlingua.adapters.state.local import SCHEMA, count
 from interlingua.adapters.storage import sqlite
 
 log = logging.getLogger("interlingua.state")
@@ -50,11 +50,7 @@ class OwnedCounters:
     def add(self, key: str, amount: float, resets_at: float) -> None:
         if not amount:
             return
-        entry = self._counts.get(key)
-        if entry is None:
-            self._counts[key] = [amount, resets_at]
-        else:
-            entry[0] += amount
+        count(self._counts, key, amount, resets_at)
         self._changed.add(key)
         if self._timer is None:
             try:
