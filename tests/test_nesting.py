@@ -42,6 +42,13 @@ def test_the_limit_is_inclusive_and_strings_do_not_count() -> None:
     assert not nests_deeper(orjson.dumps({"a": "[{" * 500, "b": '\\"[' * 300}))
 
 
+@settings(max_examples=50, database=None, derandomize=True)
+@given(VALUES, st.integers(0, 12))
+def test_a_large_body_is_scanned_alike(value: Any, limit: int) -> None:
+    padded = {"pad": '\\"[\n' * 5000, "value": value}  # past SMALL, so the bracket count is skipped
+    assert nests_deeper(orjson.dumps(padded), limit + 1) == (depth(padded) > limit + 1)
+
+
 def test_a_body_nested_too_deep_is_a_400_naming_the_body() -> None:
     inner = Recorder()
     state = {DIALECT: OPENAI_CHAT, OPERATION: ops.CHAT, PARAMS: {}}

@@ -39,34 +39,36 @@ def _source(block: dict[str, Any], path: str) -> dict[str, Any]:
 
 def _block(raw: Any, path: str) -> ir.Part:
     block = f.obj(raw, path)
-    kind = f.string(block, "type", path + ".", required=True)
-    extra = f.rest(block, _BLOCK_KEYS.get(kind, frozenset({"type"})))
+    at = path + "."
+    kind = f.string(block, "type", at, required=True)
+    extra = f.rest(block, _BLOCK_KEYS.get(kind, _TYPE_ONLY))
     if kind == "text":
-        text = f.string(block, "text", path + ".")
+        text = f.string(block, "text", at)
         if not text:
-            raise ir.invalid(path + ".text", "must be a non-empty string")
+            raise ir.invalid(at + "text", "must be a non-empty string")
         return ir.Text(text, extra)
     if kind in ("image", "document"):
         source = _source(block, path)
-        stype = f.choice(source, "type", ("base64", "url", "file", "text", "content"), path + ".source.")
+        at_source = at + "source."
+        stype = f.choice(source, "type", ("base64", "url", "file", "text", "content"), at_source)
         if stype == "url":
-            url = f.string(source, "url", path + ".source.", required=True)
+            url = f.string(source, "url", at_source, required=True)
             return ir.Image(url=url, extra=extra) if kind == "image" else ir.File(url=url, extra=extra)
         if stype == "file":
-            file_id = f.string(source, "file_id", path + ".source.", required=True)
+            file_id = f.string(source, "file_id", at_source, required=True)
             return ir.File(file_id=file_id, extra={**(extra or {}), "block": kind})
         if stype == "base64":
-            mime = f.string(source, "media_type", path + ".source.", required=True)
-            data = f.string(source, "data", path + ".source.", required=True)
+            mime = f.string(source, "media_type", at_source, required=True)
+            data = f.string(source, "data", at_source, required=True)
             if kind == "image":
                 return ir.Image(data=data, media_type=mime, extra=extra)
             return ir.File(data=data, media_type=mime, extra=extra)
-        return ir.File(media_type=f.string(source, "media_type", path + ".source."),
+        return ir.File(media_type=f.string(source, "media_type", at_source),
                        extra={**(extra or {}), "source": source})
     if kind == "tool_use":
         return ir.ToolCall(
-            id=original_id(f.string(block, "id", path + ".", required=True)),
-            name=f.string(block, "name", path + ".", required=True),
+            id=original_id(f.string(block, "id", at, required=True)),
+            name=f.string(block, "name", at, required=True),
             arguments=orjson.dumps(f.obj(block.get("input", {}), path + ".input")).decode(),
             extra=extra,
         )
@@ -82,19 +84,20 @@ def _block(raw: Any, path: str) -> ir.Part:
         else:
             raise ir.invalid(path + ".content", "must be a string or an array of blocks")
         return ir.ToolResult(
-            call_id=original_id(f.string(block, "tool_use_id", path + ".", required=True)),
+            call_id=original_id(f.string(block, "tool_use_id", at, required=True)),
             content=parts,
-            is_error=bool(f.boolean(block, "is_error", path + ".")),
+            is_error=bool(f.boolean(block, "is_error", at)),
             extra=extra,
         )
     if kind == "thinking":
-        return ir.Reasoning(text=f.string(block, "thinking", path + ".") or "",
-                            signature=f.string(block, "signature", path + ".") or None, provider=PROVIDER)
+        return ir.Reasoning(text=f.string(block, "thinking", at) or "",
+                            signature=f.string(block, "signature", at) or None, provider=PROVIDER)
     if kind == "redacted_thinking":
-        return ir.Reasoning(redacted=f.string(block, "data", path + ".", required=True), provider=PROVIDER)
+        return ir.Reasoning(redacted=f.string(block, "data", at, required=True), provider=PROVIDER)
     return ir.Opaque(PROVIDER, block)  # server tool use and results, search results, containers...
 
 
+_TYPE_ONLY = frozenset({"type"})
 _BLOCK_KEYS = {
     "text": frozenset({"type", "text"}),
     "image": frozenset({"type", "source"}),

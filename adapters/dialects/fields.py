@@ -129,8 +129,9 @@ def choice(body: Mapping[str, Any], key: str, allowed: tuple[str, ...], path: st
 
 def rest(body: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
     """The fields a codec has no slot for, kept so that a same-dialect hop loses nothing."""
-    extra = {k: v for k, v in body.items() if k not in known}
-    return extra or None
+    if body.keys() <= known:  # the usual case, without building a dict
+        return None
+    return {k: v for k, v in body.items() if k not in known}
 
 
 def natural(text: str) -> int | None:
