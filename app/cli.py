@@ -85,7 +85,8 @@ def serve(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"host": host, "port": port, "loop": "uvloop", "http": "httptools",
                                "access_log": False, "log_level": "warning", "lifespan": "on"}
     if workers == 1:
-        uvicorn.run(create_app(config, single_process=True), **options)  # nothing else counts its limits
+        # Nothing else counts its limits, and the process is the gateway's own.
+        uvicorn.run(create_app(config, single_process=True, owns_process=True), **options)
         return 0
     # Each worker process builds its own gateway from the same file (or environment), on one socket.
     load_secret(config.server.secret, config.server.data_dir)  # made once here, not raced by the workers

@@ -31,6 +31,7 @@ from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore, Store
 from interlingua.adapters.telemetry import Tracer
+from interlingua.app import collector
 from interlingua.app.admin import AdminMiddleware
 from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
@@ -114,7 +115,8 @@ _RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
 class Gateway:
     """The whole gateway as one ASGI app; `span_exporter` (tests) takes the spans instead of OTLP;
     `single_process` says that no other process shares its data directory's limit counters
-    (`interlingua serve` with one worker), so it counts them in memory.
+    (`interlingua serve` with one worker), so it counts them in memory; `owns_process` that it may
+    tune the process's garbage collector (`collector`) once its start-up is done.
 
     The stores (ledger, Responses, reasoning, limit counters) and the observing layer (metrics,
     traces, logs, the operator's endpoints, health) live as long as the process; the stack, its
@@ -123,8 +125,10 @@ class Gateway:
     one, whose upstream connections are closed after the last of them.
     """
 
-    def __init__(self, config: Config, span_exporter: Any = None, single_process: bool = False) -> None:
+    def __init__(self, config: Config, span_exporter: Any = None, single_process: bool = False,
+                 owns_process: bool = False) -> None:
         data_dir = config.server.data_dir
+        self.owns_process = owns_process
         self._warm: list[Callable[[], Awaitable[None]]] = []  # connections to make at start-up
         self.shared_reasoning: SharedReasoningStore | None = None
         if config.state_url:
@@ -299,6 +303,8 @@ class Gateway:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
                     loop.add_signal_handler(signal.SIGHUP, self.reload)
                 await asyncio.gather(*(warm() for warm in self._warm))
+                if self.owns_process:
+                    collector.tune()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -339,12 +345,14 @@ CONFIG_VARIABLE = "INTERLINGUA_CONFIG"
 LOG_FORMAT_VARIABLE = "INTERLINGUA_LOG_FORMAT"
 
 
-def create_app(config: Config | None = None, span_exporter: Any = None, single_process: bool = False) -> Gateway:
+def create_app(config: Config | None = None, span_exporter: Any = None, single_process: bool = False,
+               owns_process: bool = False) -> Gateway:
     """The gateway for `config`; with none, from the file `INTERLINGUA_CONFIG` names, else from the
     environment as `interlingua serve` does. The no-argument form is what a server's own command
     line calls (`uvicorn --factory interlingua:create_app`, gunicorn, and `serve --workers N`); it
-    also sets up the process's logging, as `serve` does for one process. Only a caller that knows
-    its process is the data directory's one gateway passes `single_process`."""
+    also sets up the process's logging and its garbage collector, as `serve` does for one process
+    (`owns_process`). Only a caller that knows its process is the data directory's one gateway
+    passes `single_process`."""
     if config is None:
         path = os.environ.get(CONFIG_VARIABLE)
         config = load(path) if path else from_env()
@@ -353,4 +361,5 @@ def create_app(config: Config | None = None, span_exporter: Any = None, single_p
             config = replace(config, telemetry=replace(config.telemetry, log_format=log_format))
         if config.telemetry.log_format == "json":
             use_json_logs()
-    return Gateway(config, span_exporter, single_process)
+        owns_process = True
+    return Gateway(config, span_exporter, single_process, owns_process)

@@ -13,8 +13,9 @@ One run measures four targets side by side, all on 127.0.0.1:
 
 (h) measures what observability costs: two such gateways, one with Prometheus metrics and one JSON
 log line per request on (**interlingua+observe**), one with both off, both running, their (b)
-throughput measured in alternation, three rounds each (``--rounds``), medians compared; alternation makes a
-change in the machine's load fall on both alike.
+throughput measured in alternation, seven rounds each (``--rounds``), the order swapped every round,
+medians compared; alternation makes a change in the machine's load fall on both alike. On this
+shared machine one round differs from the next by up to 15%, so three rounds could not tell 5% apart.
 
 For each target it measures (a) non-streaming latency one request at a time, p50 and p99, as
 latency *added* over direct; (b) non-streaming requests per second over 32 keep-alive

@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, help="(c) to (f) sequential streams each (default 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="(b) connections (32)")
     parser.add_argument("--agent-requests", type=int, help="(g) sequential 200 KB agent turns per case (default 300)")
-    parser.add_argument("--rounds", type=int, default=3, help="(h) rounds of observability off and on (3)")
+    parser.add_argument("--rounds", type=int, default=7, help="(h) rounds of observability off and on (7)")
     parser.add_argument("--only", choices=("floor", "ceiling", "interlingua", "observe"),
                         help="measure only this (direct is always measured); observe: only (h), Interlingua's "
                              "throughput with metrics and JSON logs off and on, in alternation")

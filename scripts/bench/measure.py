@@ -25,7 +25,7 @@ class Settings:
     warmup_streams: int
     concurrency: int
     agent_requests: int = 300
-    rounds: int = 3  # (h): alternations of observability off and on
+    rounds: int = 7  # (h): alternations of observability off and on
 
 
 @dataclass

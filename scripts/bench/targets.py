@@ -136,10 +136,10 @@ async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, set
 
 async def observability_cost(procs: Processes, upstream_port: int, settings: Settings) -> Result:
     """(h): Interlingua with metrics and JSON request logs off and on, both started, their (b)
-    measured in alternation `settings.rounds` times each, so that a change in the machine's load falls on
-    both alike; the result holds the medians (`rps` and `cpu` on, `paired_rps` and `paired_cpu` off).
-    The CPU time per request is the steadier measure on a shared machine: one core's throughput is
-    its inverse."""
+    measured in alternation `settings.rounds` times each (which goes first swapped every round), so
+    that a change in the machine's load falls on both alike; the result holds the medians (`rps`
+    and `cpu` on, `paired_rps` and `paired_cpu` off). The CPU time per request is the steadier
+    measure on a shared machine: one core's throughput is its inverse."""
     names = {False: "interlingua-off", True: OBSERVED}
     off, on = Result(names[False]), Result(OBSERVED)
     rates: dict[bool, list[float]] = {False: [], True: []}
@@ -152,7 +152,8 @@ async def observability_cost(procs: Processes, upstream_port: int, settings: Set
             await wait_ready(procs, name, ports[observe])
         cpus: dict[bool, list[float]] = {False: [], True: []}
         for round_ in range(1, settings.rounds + 1):
-            for observe, result in ((False, off), (True, on)):
+            pair = ((False, off), (True, on))
+            for observe, result in pair if round_ % 2 else pair[::-1]:
                 log(f"  (h) round {round_}: {names[observe]} (b) ...")
                 pid = procs.running[names[observe]].pid
                 await measure_throughput(ports[observe], settings, result, partial(cpu_seconds, pid))
