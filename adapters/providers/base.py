@@ -96,7 +96,6 @@ class Provider(ABC):
         self.timeout = {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": connect_timeout}
         self.reasoning_store = reasoning_store
         self.seal = seal
-        self._urls: dict[str, httpx.URL] = {}
 
     @abstractmethod
     def auth_headers(self, key: str | None) -> dict[str, str]: ...
@@ -355,21 +354,15 @@ class Provider(ABC):
         an async iterable (an upload streamed from its spool); `content_type` replaces JSON's.
         With `query` it is a GET of `path` with those parameters (search APIs); `body` is then empty.
         """
-        url = httpx.URL(self.url + path, params=query) if query is not None else self._urls.get(path)
-        if url is None:
-            url = httpx.URL(self.url + path)
-            if len(self._urls) < _URLS_KEPT:  # a path may hold a client's model name: keep only so many
-                self._urls[path] = url
+        url = self.url + path if query is None else str(httpx.URL(self.url + path, params=query))
         own = self.headers if content_type is None else [
             *(h for h in self.headers if h[0] != "content-type"), ("content-type", content_type)]
         traced = OUTGOING.get()
         if traced:
             headers = [*(headers or ()), *traced]
-        request = httpx.Request("GET" if query is not None else method, url,
-                                headers=own + headers if headers else own, content=body,
-                                extensions={"timeout": self.timeout})
         try:
-            response = await self.transport.handle_async_request(request)
+            response = await self.transport.send("GET" if query is not None else method, url,
+                                                 own + headers if headers else own, body, self.timeout)
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.name) from None
         if response.status_code >= 400:
@@ -459,7 +452,6 @@ def read_upload(upload: ir.Upload) -> bytes:
     return data
 
 
-_URLS_KEPT = 256
 
 # The name words of each media capability (see `Provider.capabilities`).
 _MEDIA_WORDS = (("speech", ("tts", "speech")), ("transcription", ("whisper", "transcribe")),

@@ -7,16 +7,23 @@ connections: 425 a second through httpx's default pool, 2,185 through aiohttp's;
 scripts/ measures it again). `httpx-aiohttp` does the same job but reports a server disconnect as
 a connect timeout, which would make a fallback resend a request the upstream already received;
 this one maps each failure to the httpx error that says what happened.
+
+The gateway's own calls skip even `httpx.Request` (`send`): building one normalises every header
+and costs about 12 µs, 4% of a small request's whole time in the gateway; answers are still
+`httpx.Response`s and failures httpx's errors. A URL is parsed once (`yarl`, as aiohttp would
+each time) and kept, up to `URLS_KEPT` of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 import aiohttp
 import httpx
+from yarl import URL
 
 _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+URLS_KEPT = 256  # a path may hold a client's model name: keep only so many
 
 
 class _Body(httpx.AsyncByteStream):
@@ -49,6 +56,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive)
@@ -61,17 +69,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
-        timeout = request.extensions.get("timeout") or {}
         try:
             content = request.content
         except httpx.RequestNotRead:
             content = request.stream  # type: ignore[assignment]  # httpx types a request's stream as sync or async; the gateway's are async
+        return await self.send(request.method, str(request.url), request.headers.multi_items(), content,
+                               request.extensions.get("timeout") or {}, request)
+
+    async def send(self, method: str, url: str, headers: Sequence[tuple[str, str]],
+                   content: bytes | AsyncIterable[bytes], timeout: dict[str, float],
+                   request: httpx.Request | None = None) -> httpx.Response:
+        """`content` to `url`; `timeout` has httpx's keys (`connect`, `read`)."""
+        session = self._session or self._open()
+        target = self._urls.get(url)
+        if target is None:
+            target = URL(url)
+            if len(self._urls) < URLS_KEPT:
+                self._urls[url] = target
         try:
             response = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
+                method,
+                target,
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
                 compress=False,
@@ -87,10 +106,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(str(exc) or "upstream read timed out", request=request) from exc
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise httpx.RemoteProtocolError(str(exc) or "upstream closed the connection", request=request) from exc
-        headers = [(k, v) for k, v in response.raw_headers if k.lower().decode() not in _DROPPED]
+        kept = [(k, v) for k, v in response.raw_headers if k.lower().decode() not in _DROPPED]
         return httpx.Response(
             response.status,
-            headers=headers,
+            headers=kept,
             stream=_Body(response),
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
