@@ -320,10 +320,19 @@ def _message_out(message: ir.Message, own: bool) -> list[dict[str, Any]]:
         return _tool_messages(message, own)
     out: dict[str, Any] = {"role": message.role}
     if message.role == "assistant":
-        text = [p for p in message.parts if isinstance(p, ir.Text)]
-        refusal = next((p.text for p in message.parts if isinstance(p, ir.Refusal)), None)
-        calls = [encode_tool_call(p) for p in message.parts if isinstance(p, ir.ToolCall)]
-        reasoning = [p for p in message.parts if isinstance(p, ir.Reasoning)]
+        text: list[ir.Part] = []
+        refusal: str | None = None
+        calls: list[dict[str, Any]] = []
+        reasoning: list[ir.Reasoning] = []
+        for part in message.parts:  # one pass: a coding agent's history has hundreds of these
+            if isinstance(part, ir.Text):
+                text.append(part)
+            elif isinstance(part, ir.ToolCall):
+                calls.append(encode_tool_call(part))
+            elif isinstance(part, ir.Reasoning):
+                reasoning.append(part)
+            elif isinstance(part, ir.Refusal) and refusal is None:
+                refusal = part.text
         out["content"] = _content_out(text, own) if text else None
         if refusal is not None:
             out["refusal"] = refusal

@@ -219,7 +219,19 @@ def _as_function(tool: ir.Tool) -> ir.Tool:
 
 def _foreign(tool: ir.Tool) -> ir.Tool:
     """A function tool without its source dialect's own fields, which another upstream would reject."""
-    return dataclasses.replace(tool, extra=None)
+    return dataclasses.replace(tool, extra=None) if tool.extra else tool
+
+
+def _adapted(tool: ir.Tool, source: str, target: str) -> ir.Tool | None:
+    """`tool` as the `target` upstream can take it; None for a hosted tool it cannot run."""
+    if source == target:
+        return tool
+    if tool.kind == "server":
+        kind = hosted_kind(tool)
+        return _hosted_for(kind, target) if kind else None
+    if tool.kind == "custom" and target not in _FREEFORM:
+        return _as_function(tool)
+    return _foreign(tool)
 
 
 def adapt_tools(tools: Iterable[ir.Tool], source: str, target: str) -> tuple[list[ir.Tool], list[str]]:
@@ -227,30 +239,20 @@ def adapt_tools(tools: Iterable[ir.Tool], source: str, target: str) -> tuple[lis
     kept: list[ir.Tool] = []
     omitted: list[str] = []
     for tool in tools:
-        if tool.kind == "server":
-            if source == target:
-                kept.append(tool)
-                continue
-            kind = hosted_kind(tool)
-            mapped = _hosted_for(kind, target) if kind else None
-            if mapped is None:
-                omitted.append(wire_type(tool))
-            else:
-                kept.append(mapped)
-        elif source == target:
-            kept.append(tool)
-        elif tool.kind == "custom" and target not in _FREEFORM:
-            kept.append(_as_function(tool))
+        adapted = _adapted(tool, source, target)
+        if adapted is None:
+            omitted.append(wire_type(tool))
         else:
-            kept.append(_foreign(tool))
+            kept.append(adapted)
     return kept, omitted
 
 
 def omitted(request: ir.ChatRequest, target: str) -> list[str]:
-    """The client's tools an upstream of dialect `target` cannot run, left out of its request."""
+    """The client's tools an upstream of dialect `target` cannot run, left out of its request:
+    hosted ones only (a function tool always goes), so only they are looked at."""
     if request.dialect == target or not request.tools:
         return []
-    return adapt_tools(request.tools, request.dialect, target)[1]
+    return [wire_type(t) for t in request.tools if t.kind == "server" and _adapted(t, request.dialect, target) is None]
 
 
 def omitted_headers(request: Any, target: str) -> list[tuple[bytes, bytes]]:
