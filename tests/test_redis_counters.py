@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis.asyncio as redis
 
@@ -23,12 +25,22 @@ async def _calls(url: str, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-@async_test
-async def test_corrections_are_summed_and_sent_in_one_pipeline() -> None:
+@asynccontextmanager
+async def _counters() -> AsyncIterator[tuple[RedisServer, RedisCounters]]:
+    """A redis-server of the test's own, and counters on it; both closed afterwards."""
     server = RedisServer()
     await server.start()
     counters = RedisCounters(server.url)
     try:
+        yield server, counters
+    finally:
+        await counters.aclose()
+        await server.close()
+
+
+@async_test
+async def test_corrections_are_summed_and_sent_in_one_pipeline() -> None:
+    async with _counters() as (server, counters):
         ends = time.time() + 60
         tpm = Limit("tpm", "k:tpm:w", 1000, 100, ends)
         assert await counters.admit([tpm]) is None
@@ -49,17 +61,11 @@ async def test_corrections_are_summed_and_sent_in_one_pipeline() -> None:
         counters.add("k:budget:w", 0.5, ends)
         await counters.settle()
         assert await counters.values(["k:budget:w"]) == [1.25]
-    finally:
-        await counters.aclose()
-        await server.close()
 
 
 @async_test
 async def test_corrections_go_to_the_local_counters_while_redis_is_down() -> None:
-    server = RedisServer()
-    await server.start()
-    counters = RedisCounters(server.url)
-    try:
+    async with _counters() as (server, counters):
         ends = time.time() + 60
         await server.stop()
         counters.add("k:budget:w", 2.0, ends)
@@ -67,6 +73,3 @@ async def test_corrections_go_to_the_local_counters_while_redis_is_down() -> Non
         assert await counters.values(["k:budget:w"]) == [2.0]
         budget = Limit("budget", "k:budget:w", 2.0, 0, ends)
         assert await counters.admit([budget]) is budget  # and still refuses what it spent
-    finally:
-        await counters.aclose()
-        await server.close()

@@ -69,7 +69,7 @@ def _block(raw: Any, path: str) -> ir.Part:
         return ir.ToolCall(
             id=original_id(f.string(block, "id", at, required=True)),
             name=f.string(block, "name", at, required=True),
-            arguments=orjson.dumps(f.obj(block.get("input", {}), path + ".input")).decode(),
+            arguments=orjson.dumps(f.obj(block.get("input", {}), at + "input")).decode(),
             extra=extra,
         )
     if kind == "tool_result":
@@ -82,7 +82,7 @@ def _block(raw: Any, path: str) -> ir.Part:
         elif isinstance(content, list):
             parts = [_block(b, f"{path}.content[{i}]") for i, b in enumerate(content)]
         else:
-            raise ir.invalid(path + ".content", "must be a string or an array of blocks")
+            raise ir.invalid(at + "content", "must be a string or an array of blocks")
         return ir.ToolResult(
             call_id=original_id(f.string(block, "tool_use_id", at, required=True)),
             content=parts,

@@ -362,7 +362,8 @@ class Provider(ABC):
             headers = [*(headers or ()), *traced]
         try:
             response = await self.transport.send("GET" if query is not None else method, url,
-                                                 own + headers if headers else own, body, self.timeout)
+                                                 own + headers if headers else own, body, self.timeout,
+                                                 keep_url=query is None)
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.name) from None
         if response.status_code >= 400:
@@ -450,7 +451,6 @@ def read_upload(upload: ir.Upload) -> bytes:
     if len(data) != upload.size:
         raise ir.GatewayError("internal", f"upload {upload.name} is shorter than it was")
     return data
-
 
 
 # The name words of each media capability (see `Provider.capabilities`).

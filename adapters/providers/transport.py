@@ -10,8 +10,9 @@ this one maps each failure to the httpx error that says what happened.
 
 The gateway's own calls skip even `httpx.Request` (`send`): building one normalises every header
 and costs about 12 µs, 4% of a small request's whole time in the gateway; answers are still
-`httpx.Response`s and failures httpx's errors. A URL is parsed once (`yarl`, as aiohttp would
-each time) and kept, up to `URLS_KEPT` of them.
+`httpx.Response`s and failures httpx's errors. A URL the caller will use again (a provider's
+paths, not a search's query or an MCP session's) is parsed once (`yarl`, as aiohttp would each
+time) and kept, up to `URLS_KEPT` of them.
 """
 
 from __future__ import annotations
@@ -78,13 +79,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def send(self, method: str, url: str, headers: Sequence[tuple[str, str]],
                    content: bytes | AsyncIterable[bytes], timeout: dict[str, float],
-                   request: httpx.Request | None = None) -> httpx.Response:
-        """`content` to `url`; `timeout` has httpx's keys (`connect`, `read`)."""
+                   request: httpx.Request | None = None, keep_url: bool = False) -> httpx.Response:
+        """`content` to `url`; `timeout` has httpx's keys (`connect`, `read`); `keep_url` when the
+        same URL will come again."""
         session = self._session or self._open()
         target = self._urls.get(url)
         if target is None:
             target = URL(url)
-            if len(self._urls) < URLS_KEPT:
+            if keep_url and len(self._urls) < URLS_KEPT:
                 self._urls[url] = target
         try:
             response = await session.request(
