@@ -33,6 +33,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 
+from interlingua.middleware.outcome import Outcome
+
 # Sub-millisecond buckets first, so the gateway's own overhead is resolved, not only upstream waits.
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
            1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -40,7 +42,7 @@ UNKNOWN = "unknown"
 MAX_DYNAMIC = 100
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SYNC_SECONDS = 1.0
-_BOUNDS = (*BUCKETS, float("inf"))
+_BOUNDS_MS = (*(bound * 1000 for bound in BUCKETS), float("inf"))  # an `Outcome`'s times are milliseconds
 TOKEN_KINDS = ("input", "cached", "output", "reasoning")
 _REQUEST_LABELS = ("dialect", "operation", "model", "upstream", "status_class")
 _LATENCY_LABELS = ("dialect", "operation", "model", "upstream")
@@ -78,26 +80,28 @@ class Bounded:
 
 
 class _Tally:
-    """One label set's requests since the last sync, and the prometheus-client children they go to."""
+    """One label set's requests since the last sync (times in milliseconds), and the
+    prometheus-client children they go to."""
 
-    __slots__ = ("children", "count", "duration", "duration_sum", "ttfb", "ttfb_sum")
+    __slots__ = ("model", "children", "count", "duration", "duration_sum", "ttfb", "ttfb_sum")
 
-    def __init__(self, children: tuple[Any, Any, Any]) -> None:
+    def __init__(self, model: str, children: tuple[Any, Any, Any]) -> None:
+        self.model = model  # the label, for the token counts
         self.children = children
         self.count = 0
-        self.duration = [0] * len(_BOUNDS)
+        self.duration = [0] * len(_BOUNDS_MS)
         self.duration_sum = 0.0
-        self.ttfb = [0] * len(_BOUNDS)
+        self.ttfb = [0] * len(_BOUNDS_MS)
         self.ttfb_sum = 0.0
 
     def sync(self) -> None:
         if self.count:
             self.children[0].inc(self.count)
             self.count = 0
-            _add(self.children[1], self.duration, self.duration_sum)
+            _add(self.children[1], self.duration, self.duration_sum / 1000)
             self.duration_sum = 0.0
         if any(self.ttfb):
-            _add(self.children[2], self.ttfb, self.ttfb_sum)
+            _add(self.children[2], self.ttfb, self.ttfb_sum / 1000)
             self.ttfb_sum = 0.0
 
 
@@ -147,9 +151,10 @@ class Metrics:
         self.ledger_lag = Gauge("interlingua_ledger_write_lag_seconds",
                                 "How long the oldest row of the last ledger batch waited to be written",
                                 registry=r, multiprocess_mode="max")
-        self._series: dict[tuple[str, ...], _Tally] = {}
+        self._series: dict[tuple[str, ...], _Tally] = {}  # by label values
+        self._seen: dict[tuple[str, str, str, str, int], _Tally] = {}  # by values as they came, when those are labels
         self._tokens: dict[tuple[str, str], list[int]] = {}
-        self._pending: list[tuple[Any, ...]] = []
+        self._pending: list[Outcome] = []
         self._scheduled = False
         self.active = 0  # requests in flight in this process; the gauge takes it at each sync
 
@@ -158,37 +163,46 @@ class Metrics:
         self.models.add(models)
         self.upstreams.add(upstreams)
 
-    def request(self, dialect: str, operation: str, model: str, upstream: str, status: int, total: float,
-                ttfb: float | None, key: str, tokens: tuple[int, int, int, int]) -> None:
-        """One answered request: `model` and `upstream` as asked and answered (bounded at the next
-        sync), the key's name and its tokens (input, cached, output, reasoning). Kept as it came
+    def request(self, done: Outcome) -> None:
+        """One answered request (its model and upstream bounded at the next sync), kept as it came
         and tallied with the others at the sync: tallying a batch in one loop costs a fraction of
         tallying each request amid its other work."""
-        self._pending.append((dialect, operation, model, upstream, status, total, ttfb, key, tokens))
+        self._pending.append(done)
         if not self._scheduled:
             self._schedule()
 
-    def _tally(self, dialect: str, operation: str, model: str, upstream: str, status: int, total: float,
-               ttfb: float | None, key: str, tokens: tuple[int, int, int, int]) -> None:
-        ok = status < 400
-        model = self.models(model, ok)
-        labels = (dialect, operation, model, self.upstreams(upstream, ok), f"{status // 100}xx")
-        tally = self._series.get(labels)
-        if tally is None:
-            tally = self._series[labels] = _Tally((self.requests.labels(*labels), self.duration.labels(*labels[:4]),
-                                                   self.ttfb.labels(*labels[:4])))
+    def _tally(self, done: Outcome) -> None:
+        status = done.status
+        seen = (done.dialect, done.operation, done.model, done.upstream, status // 100)
+        tally = self._seen.get(seen) or self._labelled(seen, status < 400)
         tally.count += 1
-        tally.duration[bisect_left(_BOUNDS, total)] += 1
-        tally.duration_sum += total
+        tally.duration[bisect_left(_BOUNDS_MS, done.total_ms)] += 1
+        tally.duration_sum += done.total_ms
+        ttfb = done.ttfb_ms
         if ttfb is not None:
-            tally.ttfb[bisect_left(_BOUNDS, ttfb)] += 1
+            tally.ttfb[bisect_left(_BOUNDS_MS, ttfb)] += 1
             tally.ttfb_sum += ttfb
+        tokens = (done.input_tokens, done.cached_tokens, done.output_tokens, done.reasoning_tokens)
         if any(tokens):
-            counts = self._tokens.get((key, model))
+            counts = self._tokens.get((done.key, tally.model))
             if counts is None:
-                counts = self._tokens[key, model] = [0, 0, 0, 0]
+                counts = self._tokens[done.key, tally.model] = [0, 0, 0, 0]
             for i, count in enumerate(tokens):
                 counts[i] += count
+
+    def _labelled(self, seen: tuple[str, str, str, str, int], ok: bool) -> _Tally:
+        """The tally of a request's values as labels (bounded); remembered by the values themselves
+        only when they are their own labels, as a name once known stays known."""
+        dialect, operation, model, upstream, status_class = seen
+        labels = (dialect, operation, self.models(model, ok), self.upstreams(upstream, ok), f"{status_class}xx")
+        tally = self._series.get(labels)
+        if tally is None:
+            tally = self._series[labels] = _Tally(labels[2], (self.requests.labels(*labels),
+                                                              self.duration.labels(*labels[:4]),
+                                                              self.ttfb.labels(*labels[:4])))
+        if labels[2] == model and labels[3] == upstream:
+            self._seen[seen] = tally
+        return tally
 
     def _schedule(self) -> None:
         try:
@@ -202,8 +216,8 @@ class Metrics:
         """Move the tallies into prometheus-client's values (and so into the workers' files)."""
         self._scheduled = False
         pending, self._pending = self._pending, []
-        for request in pending:
-            self._tally(*request)
+        for done in pending:
+            self._tally(done)
         self.in_flight.set(self.active)
         for tally in self._series.values():
             tally.sync()

@@ -13,30 +13,15 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from interlingua.adapters.ir import GatewayError, Usage
+from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.telemetry import RequestTrace, Tracer, operation_name, provider_name
 from interlingua.middleware.access_log import AccessLog
 from interlingua.middleware.guard import new_request_id
 from interlingua.middleware.metrics import Metrics
-from interlingua.middleware.state import (
-    ATTEMPTS,
-    DIALECT,
-    DISCONNECTED,
-    FAILURE,
-    OPERATION,
-    PARAMS,
-    PRINCIPAL,
-    RECORD,
-    REQUEST,
-    REQUEST_ID,
-    TARGET,
-    TRACE,
-    USAGE,
-    state_of,
-)
+from interlingua.middleware.outcome import Outcome
+from interlingua.middleware.state import ATTEMPTS, FAILURE, REQUEST, REQUEST_ID, TARGET, TRACE, state_of
 
 _HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -90,30 +75,24 @@ class ObserveMiddleware:
             return
         done = Outcome.of(state, request_id, status, started, first_byte)
         if self.metrics is not None:
-            self._count(self.metrics, done, state.get(FAILURE))
+            self.metrics.request(done)
+            if done.status >= 400 or done.fallbacks:  # an upstream failed, or a limit refused
+                self._count_failure(self.metrics, done, state)
         if self.log is not None:
-            self.log.write({
-                "time": None, "level": None, "logger": None, "msg": None,  # first in the line; the log fills them
-                "request_id": request_id, "key": done.key, "dialect": done.dialect, "operation": done.operation,
-                "model": done.model, "upstream": done.upstream, "status": done.status,
-                "input_tokens": done.tokens[0], "cached_tokens": done.tokens[1], "output_tokens": done.tokens[2],
-                "reasoning_tokens": done.tokens[3],
-                "ttfb_ms": None if done.ttfb is None else int(done.ttfb * 1e6) / 1000,  # to the microsecond
-                "total_ms": int(done.total * 1e6) / 1000, "fallbacks": max(0, len(done.attempts) - 1),
-            })
+            self.log.write(done)
         if trace is not None:
             self._finish(trace, done, state)
 
     @staticmethod
-    def _count(m: Metrics, done: Outcome, failure: GatewayError | None) -> None:
-        m.request(done.dialect, done.operation, done.model, done.upstream, done.status, done.total, done.ttfb,
-                  done.key, done.tokens)
-        for i, (label, error) in enumerate(done.attempts):
+    def _count_failure(m: Metrics, done: Outcome, state: dict[str, Any]) -> None:
+        attempts: list[tuple[str, GatewayError | None]] = state.get(ATTEMPTS) or []
+        for i, (label, error) in enumerate(attempts):
             if error is not None:
-                m.upstream_failure(label, error.kind, fell_back=i < len(done.attempts) - 1)
+                m.upstream_failure(label, error.kind, fell_back=i < len(attempts) - 1)
         if done.status == 499:
             m.disconnects.labels(done.dialect, done.operation).inc()
-        if failure is not None and failure.kind == _LIMITED and not done.attempts:  # refused before any upstream
+        failure: GatewayError | None = state.get(FAILURE)
+        if failure is not None and failure.kind == _LIMITED and not attempts:  # refused before any upstream
             m.refusals.labels(done.key, failure.code or failure.kind).inc()
 
     @staticmethod
@@ -121,59 +100,16 @@ class ObserveMiddleware:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation_name(done.operation) if done.operation else "gateway",
             "gen_ai.request.model": done.model,
-            "gen_ai.usage.input_tokens": done.tokens[0], "gen_ai.usage.output_tokens": done.tokens[2],
+            "gen_ai.usage.input_tokens": done.input_tokens, "gen_ai.usage.output_tokens": done.output_tokens,
             "http.response.status_code": done.status, "interlingua.request_id": done.request_id,
             "interlingua.key": done.key, "interlingua.dialect": done.dialect,
-            "interlingua.fallbacks": max(0, len(done.attempts) - 1),
+            "interlingua.fallbacks": done.fallbacks,
         }
         target = state.get(TARGET)
         if target is not None:
             attributes["gen_ai.provider.name"] = provider_name(target.provider.kind)
             attributes["gen_ai.response.model"] = target.model
         trace.finish(attributes, state.get(REQUEST), _error_type(done.status, state.get(FAILURE)))
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one request did, as the metrics, the log line and the span name it."""
-
-    request_id: str
-    key: str
-    dialect: str
-    operation: str
-    model: str  # as asked
-    upstream: str  # the target that answered, else the last one tried (whose failure is the answer)
-    status: int
-    tokens: tuple[int, int, int, int]  # input, cached, output, reasoning
-    total: float
-    ttfb: float | None
-    attempts: list[tuple[str, GatewayError | None]]
-
-    @classmethod
-    def of(cls, state: dict[str, Any], request_id: str, status: int, started: float,
-           first_byte: float | None) -> Outcome:
-        record = state.get(RECORD)
-        if record is not None:  # metering's status: a stream that broke or was cut short is not a 200
-            status = record.status
-        elif state.get(DISCONNECTED):
-            status = 499
-        dialect, operation, principal = state.get(DIALECT), state.get(OPERATION), state.get(PRINCIPAL)
-        target, request = state.get(TARGET), state.get(REQUEST)
-        usage: Usage = state.get(USAGE) or Usage()
-        attempts: list[tuple[str, GatewayError | None]] = state.get(ATTEMPTS) or []
-        return cls(  # positional: this runs for every request
-            request_id,
-            principal.name if principal is not None else "",
-            dialect.name if dialect is not None else "",
-            operation.name if operation is not None else "",
-            getattr(request, "model", None) or (state.get(PARAMS) or {}).get("model", "") or "",
-            target.label if target is not None else attempts[-1][0] if attempts else "",
-            status or 500,
-            (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.reasoning_tokens),
-            time.perf_counter() - started,
-            None if first_byte is None else first_byte - started,
-            attempts,
-        )
 
 
 def _client_id(headers: list[tuple[bytes, bytes]]) -> str | None:

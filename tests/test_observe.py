@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from interlingua.app.config import parse
 from interlingua.app.factory import Gateway, create_app
 from interlingua.middleware.metrics import Metrics, prepare_multiprocess
+from interlingua.middleware.outcome import Outcome
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, client, gateway, provider, serve
@@ -336,3 +337,26 @@ def test_the_grafana_dashboard_charts_only_exported_series() -> None:
             for expr in exprs for name in re.findall(r"interlingua_[a-z_]+", expr)}
     exported = {family.name for family in text_string_to_metric_families(Metrics().render().decode())}
     assert len(used) == 11 and used <= exported
+
+
+def test_a_model_name_becomes_a_label_only_once_it_has_succeeded() -> None:
+    """A name the config does not know counts as "unknown" until a request for it succeeds; from
+    then on its failures carry it too, and past the limit of such names every new one is "unknown"."""
+    metrics = Metrics(models=["m1"], upstreams=["up/m1"])
+    metrics.models.limit = len(metrics.models.known) + 1  # room for one name beyond the config's
+
+    def answered(model: str, status: int) -> None:
+        metrics.request(Outcome(0.0, "req_1", "k", "openai", "chat", model, f"up/{model}", status,
+                                3, 0, 2, 0, 0.2, 0.3, 0))
+
+    for model, status in (("new-1", 404), ("new-1", 200), ("new-1", 404), ("m1", 200), ("new-2", 200),
+                          ("new-2", 404)):
+        answered(model, status)
+    samples = {(s.labels["model"], s.labels["upstream"], s.labels["status_class"]): s.value
+               for family in text_string_to_metric_families(metrics.render().decode())
+               for s in family.samples if s.name == "interlingua_requests_total"}
+    assert samples == {("unknown", "unknown", "4xx"): 1,  # new-1 before it succeeded
+                       ("new-1", "up/new-1", "2xx"): 1, ("new-1", "up/new-1", "4xx"): 1,
+                       ("m1", "up/m1", "2xx"): 1,
+                       ("unknown", "up/new-2", "2xx"): 1,  # no room left for new-2; its upstream had some
+                       ("unknown", "up/new-2", "4xx"): 1}

@@ -12,10 +12,12 @@ One run measures four targets side by side, all on 127.0.0.1:
   a key with limits and a budget, the ledger on, metrics and request logs off.
 
 (h) measures what observability costs: two such gateways, one with Prometheus metrics and one JSON
-log line per request on (**interlingua+observe**), one with both off, both running, their (b)
-throughput measured in alternation, seven rounds each (``--rounds``), the order swapped every round,
-medians compared; alternation makes a change in the machine's load fall on both alike. On this
-shared machine one round differs from the next by up to 15%, so three rounds could not tell 5% apart.
+log line per request on (**interlingua+observe**), one with both off. Each of seven rounds
+(``--rounds``) starts a fresh pair, which starts first alternating, and measures (b) on each three
+times in alternation; the verdict is the median of the rounds' ratios of CPU time per request.
+Alternation makes a change in the machine's load fall on both alike, and fresh pairs keep one
+process's luck out of it: two processes of the same code, both off, differ by up to ±7% for their
+whole lives on this machine, so a pair kept for every round measured that as often as the cost.
 
 For each target it measures (a) non-streaming latency one request at a time, p50 and p99, as
 latency *added* over direct; (b) non-streaming requests per second over 32 keep-alive

@@ -25,7 +25,7 @@ class Settings:
     warmup_streams: int
     concurrency: int
     agent_requests: int = 300
-    rounds: int = 7  # (h): alternations of observability off and on
+    rounds: int = 7  # (h): fresh pairs of gateways, observability off and on
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Result:
     paired_rps: float = math.nan  # (h): the same gateway's throughput with observability off, same rounds
     cpu: float = math.nan  # (h): the proxy's CPU seconds per request during (b)
     paired_cpu: float = math.nan  # (h): the same with observability off
+    kept: float = math.nan  # (h): the median over rounds of off's CPU per request over on's
     first_chunk: float = math.nan
     first_content: float = math.nan
     stream_total: float = math.nan

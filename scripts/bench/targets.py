@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from scripts.bench.measure import Result, Settings, log, measure_target, measure
 
 PROXY_CORE, LOAD_CORE = 0, 1
 OBSERVED = "interlingua+observe"  # the same gateway with metrics and JSON request logs on
+SPELLS = 3  # (h): measurements of each gateway per round, in alternation
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -135,41 +137,56 @@ async def run_proxy(procs: Processes, name: str, argv: list[str], port: int, set
 
 
 async def observability_cost(procs: Processes, upstream_port: int, settings: Settings) -> Result:
-    """(h): Interlingua with metrics and JSON request logs off and on, both started, their (b)
-    measured in alternation `settings.rounds` times each (which goes first swapped every round), so
-    that a change in the machine's load falls on both alike; the result holds the medians (`rps`
-    and `cpu` on, `paired_rps` and `paired_cpu` off). The CPU time per request is the steadier
-    measure on a shared machine: one core's throughput is its inverse."""
+    """(h): Interlingua with metrics and JSON request logs off and on, `settings.rounds` times. Each
+    round starts a fresh pair of gateways (which starts first alternates), warms both, and measures
+    (b) on each `SPELLS` times in alternation; the round's verdict is the ratio of the two CPU times
+    per request (read from /proc: on a shared machine far steadier than requests per second, and
+    one core's throughput is its inverse), and the result is the median of those ratios (`kept`),
+    with the median CPU times and rates beside it. Fresh processes each round because two
+    processes of the same code differ by up to ±7% for their whole lives (measured with both off:
+    hash seeds, memory layout), which a pair kept for every round would count as the cost."""
     names = {False: "interlingua-off", True: OBSERVED}
-    off, on = Result(names[False]), Result(OBSERVED)
+    results = {observe: Result(name) for observe, name in names.items()}
     rates: dict[bool, list[float]] = {False: [], True: []}
+    cpus: dict[bool, list[float]] = {False: [], True: []}
+    kept: list[float] = []
+    spell = replace(settings, seconds=settings.seconds / SPELLS, warmup_seconds=0.3)
     try:
-        ports = {}
-        for observe, name in names.items():
-            ports[observe] = free_port()
-            argv = interlingua_command(procs.workdir, upstream_port, ports[observe], observe=observe)
-            procs.start(name, argv, PROXY_CORE)
-            await wait_ready(procs, name, ports[observe])
-        cpus: dict[bool, list[float]] = {False: [], True: []}
         for round_ in range(1, settings.rounds + 1):
-            pair = ((False, off), (True, on))
-            for observe, result in pair if round_ % 2 else pair[::-1]:
-                log(f"  (h) round {round_}: {names[observe]} (b) ...")
-                pid = procs.running[names[observe]].pid
-                await measure_throughput(ports[observe], settings, result, partial(cpu_seconds, pid))
-                rates[observe].append(result.rps)
-                cpus[observe].append(result.cpu)
+            ports = {}
+            for observe in (False, True) if round_ % 2 else (True, False):
+                ports[observe] = free_port()
+                argv = interlingua_command(procs.workdir, upstream_port, ports[observe], observe=observe)
+                procs.start(names[observe], argv, PROXY_CORE)
+                await wait_ready(procs, names[observe], ports[observe])
+            log(f"  (h) round {round_}: {SPELLS} x (b) on each ...")
+            for observe in (False, True):
+                await measure_throughput(ports[observe], replace(spell, seconds=settings.warmup_seconds), Result(""))
+            spent = {False: 0.0, True: 0.0}
+            for spell_ in range(SPELLS):
+                for observe in (False, True) if spell_ % 2 else (True, False):
+                    result = results[observe]
+                    pid = procs.running[names[observe]].pid
+                    await measure_throughput(ports[observe], spell, result, partial(cpu_seconds, pid))
+                    rates[observe].append(result.rps)
+                    spent[observe] += result.cpu
+            for observe in (False, True):
+                cpus[observe].append(spent[observe] / SPELLS)
+                procs.stop(names[observe])
+            kept.append(spent[False] / spent[True])
     except (RuntimeError, OSError) as exc:
         log(f"(h): could not be measured: {exc}")
         return Result(OBSERVED, available=False, notes=[f"not measured: {str(exc).splitlines()[0]}"])
     finally:
         for name in names.values():
             procs.stop(name)
+    off, on = results[False], results[True]
     on.rps, on.paired_rps = statistics.median(rates[True]), statistics.median(rates[False])
     on.cpu, on.paired_cpu = statistics.median(cpus[True]), statistics.median(cpus[False])
+    on.kept = statistics.median(kept)
     on.errors += off.errors
-    on.notes.append("(h) req/s per round, off: " + ", ".join(f"{r:,.0f}" for r in rates[False])
-                    + "; on: " + ", ".join(f"{r:,.0f}" for r in rates[True]))
+    on.notes.append("(h) on/off throughput of one core per round (fresh processes each): "
+                    + ", ".join(f"{(k - 1) * 100:+.1f}%" for k in kept))
     on.notes.append("(h) CPU µs per request per round, off: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[False])
                     + "; on: " + ", ".join(f"{c * 1e6:.0f}" for c in cpus[True]))
     return on
