@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import httpx
@@ -36,10 +36,10 @@ from interlingua.adapters.telemetry import OUTGOING
 class Target:
     provider: Provider
     model: str
+    label: str = field(init=False, repr=False, compare=False)  # "provider/model", read several times a request
 
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}/{self.model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.provider.name}/{self.model}")
 
 
 def transport_error(exc: httpx.HTTPError, name: str) -> ir.GatewayError:
