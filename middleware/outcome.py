@@ -53,12 +53,12 @@ class Outcome:
     @classmethod
     def of(cls, state: dict[str, Any], request_id: str, status: int, started: float,
            first_byte: float | None) -> Outcome:
-        record = state.get(RECORD)
+        get = state.get
+        record = get(RECORD)
         if record is not None:  # metering's status: a stream that broke or was cut short is not a 200
             status = record.status
-        elif state.get(DISCONNECTED):
+        elif get(DISCONNECTED):
             status = 499
-        get = state.get
         dialect, operation, principal, target = get(DIALECT), get(OPERATION), get(PRINCIPAL), get(TARGET)
         usage: Usage = get(USAGE) or _NO_USAGE
         attempts: list[tuple[str, GatewayError | None]] | None = get(ATTEMPTS)
