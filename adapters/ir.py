@@ -8,6 +8,7 @@ is only ever sent back there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -216,13 +217,15 @@ class ChatRequest:
     """A chat turn, whatever dialect it came in.
 
     `native` is the client's parsed body and `dialect` its codec name: when the upstream speaks
-    the same dialect, a provider sends `native` with only the model changed.
+    the same dialect, a provider sends `native` with only the model changed, or `raw`, the bytes
+    `native` was parsed from, where nothing else changes (see `DeferredChatRequest`).
     """
 
     model: str
     messages: list[Message]
     dialect: str
     native: dict[str, Any] | None = None
+    raw: bytes | None = None
     stream: bool = False
     stream_usage: bool = False
     max_tokens: int | None = None
@@ -249,6 +252,42 @@ class ChatRequest:
     params: dict[str, str] | None = None  # route and query parameters (Gemini's `alt`)
     context: ContextManagement | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+_MESSAGES: Any = ChatRequest.__dict__["messages"]  # the slot, under the property that defers it
+
+
+class DeferredChatRequest(ChatRequest):
+    """A chat request whose `messages` are decoded from `native` when first read.
+
+    A same-dialect upstream takes the client's own body, so on that path (the usual one) nobody
+    reads them, and decoding a coding agent's 200 KB turn costs more than all the rest of the
+    gateway's work on it. A message the codec refuses is then refused by the first reader, or by
+    the upstream, in the same dialect. `dataclasses.replace` gives a plain copy, decoded.
+    """
+
+    __slots__ = ("_decode",)
+    _decode: Callable[[], list[Message]] | None
+
+    def defer(self, decode: Callable[[], list[Message]]) -> DeferredChatRequest:
+        self._decode = decode
+        return self
+
+    @property  # the field, read through a property
+    def messages(self) -> list[Message]:
+        if self._decode is not None:
+            _MESSAGES.__set__(self, self._decode())
+            self._decode = None
+        return _MESSAGES.__get__(self)
+
+    @messages.setter
+    def messages(self, value: list[Message]) -> None:
+        self._decode = None
+        _MESSAGES.__set__(self, value)
+
+    @property
+    def decoded(self) -> bool:
+        return self._decode is None
 
 
 @dataclass(slots=True)

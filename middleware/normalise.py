@@ -26,7 +26,7 @@ import orjson
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from interlingua.adapters.ir import Form, GatewayError, Upload, invalid
+from interlingua.adapters.ir import ChatRequest, Form, GatewayError, Upload, invalid
 from interlingua.middleware.nesting import MAX_DEPTH, nests_deeper
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
@@ -67,6 +67,7 @@ class NormalisationMiddleware:
             elif name == b"content-disposition":
                 disposition = value
         reader: FormReader | DocumentReader | None = None
+        body = b""
         operation = state.get(OPERATION)
         try:
             try:
@@ -90,8 +91,10 @@ class NormalisationMiddleware:
                         parsed = _url_encoded(body)
                     else:
                         parsed = self._json(body)
-                state[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
+                request = state[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
                                                                 state.get(PARAMS) or {})
+                if isinstance(request, ChatRequest) and request.native is parsed:
+                    request.raw = body  # what a same-dialect upstream can be sent as it came
             except GatewayError as error:
                 await send_error(scope, send, error)
                 return

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from interlingua.adapters import ir
 from interlingua.adapters.providers import slots
+from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import REQUEST, state_of
 
 
@@ -28,8 +29,12 @@ class PrefetchMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = state_of(scope).get(REQUEST) if scope["type"] == "http" else None
         if isinstance(request, ir.ChatRequest) and slots.slot_of(request.dialect) is None:
-            calls = [p.id for m in request.messages if m.role == "assistant"
-                     for p in m.parts if isinstance(p, ir.ToolCall)]
+            try:
+                calls = [p.id for m in request.messages if m.role == "assistant"
+                         for p in m.parts if isinstance(p, ir.ToolCall)]
+            except ir.GatewayError as error:  # the first read of messages that a codec refuses
+                await send_error(scope, send, error)
+                return
             if calls:
                 await self.store.prefetch(calls)
         await self.app(scope, receive, send)

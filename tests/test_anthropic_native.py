@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import pytest
 
+from interlingua.adapters.providers import verbatim
 from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.anthropic_upstream import FakeAnthropic, Usage, call, error, fail_mid_stream, reply, text, thinking
@@ -105,10 +106,12 @@ def test_errors_in_anthropic_shape(tmp_path: Path) -> None:
             assert missing.status_code == 400
             assert missing.json() == {"type": "error", "error": {"type": "invalid_request_error",
                                                                  "message": "max_tokens: is required"}}
+            # A same-dialect body goes upstream as it came: Anthropic names the field it refuses.
             with pytest.raises(anthropic.BadRequestError) as malformed:
                 await sdk.messages.create(model="c1", max_tokens=10,
                                           messages=[{"role": "user", "content": [{"type": "text"}]}])  # type: ignore[list-item]
-            assert "messages[0].content[0].text" in malformed.value.message
+            assert malformed.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+            assert "messages.0.content.0.text" in malformed.value.message
             with pytest.raises(anthropic.NotFoundError):
                 await sdk.messages.create(model="nope", max_tokens=10, messages=HI)
             up.script(error(529, "Overloaded"))
@@ -136,3 +139,38 @@ def test_models_answer_in_anthropic_shape(tmp_path: Path) -> None:
             assert (await anthropic_client(url).models.retrieve("claude/c9")).id == "claude/c9"
 
     run(scenario())
+
+
+def test_the_upstream_gets_the_clients_bytes_with_only_the_model_changed(tmp_path: Path) -> None:
+    body = (b'{ "model" : "sonnet", "max_tokens": 100,\n  "messages": [{"role": "user", "content": '
+            b'"caf\\u00e9 \\"quoted\\"", "model": "not this one"}],\n  "tools": []}')
+    async def scenario() -> None:
+        real = {"targets": ["claude/claude-real"]}
+        async with FakeAnthropic() as up, gateway(tmp_path, providers={"claude": anthropic_provider(up.url)},
+                                                  models={"sonnet": real, "claude-real": real}) as (_, url):
+            up.script(text("one"), text("two"), text("three"))
+            async with httpx.AsyncClient(base_url=url) as raw:
+                headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+                for sent in (body, body.replace(b'"sonnet"', b'"claude-real"'),
+                             body.replace(b'"max_tokens": 100', b'"max_tokens": 100, "model": "claude-real"')):
+                    answer = await raw.post("/v1/messages", content=sent, headers=headers)
+                    assert answer.status_code == 200 and answer.json()["content"][0]["text"]
+            renamed, unchanged, duplicated = (r.body for r in up.requests)
+            assert renamed == body.replace(b'"sonnet"', b'"claude-real"')
+            assert unchanged == body.replace(b'"sonnet"', b'"claude-real"')
+            # The first `model` is not the one the gateway routed (orjson keeps the last): re-encoded.
+            assert b'"sonnet"' not in duplicated and duplicated.count(b'"model":"claude-real"') == 1
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b'{"model":"a","x":1}', b'{"model":"b","x":1}'),
+    (b' \n{ "model"\t:  "a" , "x":1}', b' \n{ "model"\t:  "b" , "x":1}'),
+    (b'{"model":"\\u0061","x":1}', b'{"model":"b","x":1}'),
+    (b'{"x":1,"model":"a"}', None),  # not the first member: the parsed body is encoded instead
+    (b'{"model":"z","model":"a"}', None),  # not the value the gateway read
+    (b'{"model":["a"]}', None),
+])
+def test_with_model_replaces_only_a_first_member_holding_the_routed_name(body: bytes, expected: bytes | None) -> None:
+    assert verbatim.with_model(body, "a", "b") == expected

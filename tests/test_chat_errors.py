@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI, ResettingUpstream, Usage, error, fail_mid_stream, refused_port, text
-from tests.harness import client, gateway, provider
+from tests.harness import anthropic_provider, client, gateway, provider
 from tests.support import sse_events
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
@@ -29,9 +31,6 @@ def test_malformed_json_missing_fields_and_unknown_models(tmp_path: Path) -> Non
             assert bad.json()["error"]["type"] == "invalid_request_error"
             assert "not valid JSON" in bad.json()["error"]["message"]
             sdk = client(url)
-            with pytest.raises(openai.BadRequestError) as missing:
-                await sdk.chat.completions.create(model="m", messages=[{"role": "user"}])  # type: ignore[typeddict-item]
-            assert missing.value.body["param"] == "messages[0].content"  # type: ignore[index]
             with pytest.raises(openai.BadRequestError) as mistyped:
                 await sdk.chat.completions.create(model="m", messages=MESSAGES, temperature="hot")  # type: ignore[arg-type]
             assert mistyped.value.body["param"] == "temperature"  # type: ignore[index]
@@ -39,6 +38,28 @@ def test_malformed_json_missing_fields_and_unknown_models(tmp_path: Path) -> Non
                 await sdk.chat.completions.create(model="no-such-model", messages=MESSAGES)
             assert unknown.value.body["code"] == "model_not_found"  # type: ignore[index]
             assert up.requests == []
+
+    run(scenario())
+
+
+def test_a_malformed_message_is_refused_by_whoever_reads_it(tmp_path: Path) -> None:
+    """A same-dialect upstream is sent the body as it came and answers for itself; translating for
+    another dialect, the gateway reads the messages and refuses, naming the field, before any call."""
+    missing: list[Any] = [{"role": "user"}]
+    async def scenario() -> None:
+        async with FakeOpenAI() as up, FakeAnthropic() as claude, gateway(tmp_path, providers={
+                "up": provider(up.url, "m"), "claude": anthropic_provider(claude.url, "c1")}) as (_, url):
+            up.script(error(400, "Missing required parameter: 'messages[0].content'.", param="messages[0].content",
+                            code="missing_required_parameter"))
+            sdk = client(url)
+            with pytest.raises(openai.BadRequestError) as passed:
+                await sdk.chat.completions.create(model="m", messages=missing)
+            assert passed.value.body["param"] == "messages[0].content"  # type: ignore[index]
+            assert orjson.loads(up.requests[0].body)["messages"] == missing
+            with pytest.raises(openai.BadRequestError) as refused:
+                await sdk.chat.completions.create(model="c1", messages=missing)
+            assert refused.value.body["param"] == "messages[0].content"  # type: ignore[index]
+            assert "is required" in refused.value.message and claude.requests == []
 
     run(scenario())
 

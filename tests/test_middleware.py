@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import orjson
+import pytest
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
@@ -16,6 +17,7 @@ from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.normalise import NormalisationMiddleware
+from interlingua.middleware.prefetch import PrefetchMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
 from interlingua.middleware.state import (
@@ -167,11 +169,21 @@ def test_normalisation_refuses_oversized_bodies_before_reading_them_whole() -> N
 def test_normalisation_names_the_bad_field() -> None:
     app = NormalisationMiddleware(Recorder())
     bad_json = run(call(app, body=b'{"model": ', state=_chat_state()))
-    bad_field = run(call(app, body=b'{"model": "m", "messages": [{"role": "user", "content": 5}]}',
-                         state=_chat_state()))
+    bad_field = run(call(app, body=CHAT[:-1] + b', "temperature": "hot"}', state=_chat_state()))
     assert bad_json.status == bad_field.status == 400
     assert "not valid JSON" in bad_json.json()["error"]["message"]
-    assert bad_field.json()["error"]["param"] == "messages[0].content"
+    assert bad_field.json()["error"]["param"] == "temperature"
+
+
+def test_normalisation_leaves_the_messages_to_their_first_reader_with_the_bytes_they_came_in() -> None:
+    inner = Recorder()
+    body = b'{"model": "m", "messages": [{"role": "user", "content": 5}]}'
+    response = run(call(NormalisationMiddleware(inner), body=[body[:9], body[9:]], state=_chat_state()))
+    request = inner.scopes[0]["state"][REQUEST]
+    assert response.status == 200 and request.raw == body and not request.decoded
+    with pytest.raises(ir.GatewayError) as refused:
+        request.messages  # noqa: B018
+    assert (refused.value.status, refused.value.param) == (400, "messages[0].content")
 
 
 # routing -------------------------------------------------------------------------------------------
@@ -308,3 +320,27 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
         REQUEST: OPENAI_RESPONSES.decode_request(ops.CHAT, {**body, "previous_response_id": "resp_x"}, {}, {})}))
     assert missing.status == 404 and missing.json()["error"]["param"] == "previous_response_id"
     store.close()
+
+
+# prefetch ------------------------------------------------------------------------------------------
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    async def prefetch(self, call_ids: list[str]) -> None:
+        self.asked.append(call_ids)
+
+
+def test_prefetch_asks_for_a_chat_conversations_tool_calls_and_refuses_what_does_not_decode() -> None:
+    store, inner = _Store(), Recorder()
+    app = NormalisationMiddleware(PrefetchMiddleware(inner, store))
+    call_turn = {"role": "assistant", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    good = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}, call_turn,
+                                                    {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]})
+    assert run(call(app, body=good, state=_chat_state())).status == 200
+    bad = run(call(app, body=b'{"model": "m", "messages": [{"role": "user", "content": 5}]}', state=_chat_state()))
+    assert bad.status == 400 and bad.json()["error"]["param"] == "messages[0].content"
+    assert store.asked == [["call_1"]] and len(inner.scopes) == 1

@@ -265,5 +265,5 @@ def test_a_failure_mid_stream_ends_with_response_failed_and_error(tmp_path: Path
 ])
 def test_wrong_types_are_400s_naming_the_field(fields: dict[str, Any], param: str) -> None:
     with pytest.raises(ir.GatewayError) as info:
-        decode_responses_request({"model": "m", "input": "hi", **fields})
+        decode_responses_request({"model": "m", "input": "hi", **fields}).messages  # noqa: B018
     assert (info.value.status, info.value.param) == (400, param)

@@ -256,9 +256,6 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
     if max_tokens is None and not count:
         raise ir.invalid("max_tokens", "is required")
     raw_messages = f.array(body, "messages", required=True)
-    messages = _system(body.get("system"))
-    for i, m in enumerate(raw_messages):
-        messages.extend(_message(m, f"messages[{i}]"))
     tools = f.array(body, "tools")
     choice, parallel = _tool_choice(body["tool_choice"]) if body.get("tool_choice") is not None else (None, None)
     thinking = f.mapping(body, "thinking")
@@ -284,9 +281,9 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
     beta = headers.get(b"anthropic-beta", b"").decode("latin-1")
     if not (beta.isascii() and beta.isprintable()):  # it goes upstream as a header
         raise ir.invalid("anthropic-beta", "must be printable ASCII")
-    return ir.ChatRequest(
+    return ir.DeferredChatRequest(
         model=model,
-        messages=messages,
+        messages=[],
         dialect=NAME,
         native=body,
         stream=bool(f.boolean(body, "stream")),
@@ -306,7 +303,14 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         headers={"anthropic-beta": beta} if beta else None,
         context=_context(body.get("context_management")),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    )
+    ).defer(lambda: _messages(body.get("system"), raw_messages))
+
+
+def _messages(system: Any, raw_messages: list[Any]) -> list[ir.Message]:
+    messages = _system(system)
+    for i, m in enumerate(raw_messages):
+        messages.extend(_message(m, f"messages[{i}]"))
+    return messages
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------

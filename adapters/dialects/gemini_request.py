@@ -228,16 +228,9 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
     body = f.obj(body, "body")
     if count and isinstance(g(body, "generateContentRequest"), dict):
         body = g(body, "generateContentRequest")
-    calls = CallIds()
-    messages: list[ir.Message] = []
     spelled = f.spelled(body, "systemInstruction")
     system = body.get(spelled)
-    if system is not None:
-        if isinstance(system, str):
-            system = {"parts": [{"text": system}]}
-        messages.append(ir.Message("system", _parts(f.obj(system, spelled), spelled, calls, required=False)))
     contents = f.array(body, "contents", required=True)
-    messages.extend(_contents(contents, calls))
     p = f.spelled(body, "generationConfig")
     config = f.mapping(body, p) or {}
     p += "."
@@ -252,9 +245,9 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
     extra = f.rest(body, _REQUEST_FIELDS) or {}
     if mode == "VALIDATED":
         extra["gemini_mode"] = mode
-    return ir.ChatRequest(
+    return ir.DeferredChatRequest(
         model=params.get("model", ""),
-        messages=messages,
+        messages=[],
         dialect=NAME,
         native=body,
         stream=params.get("method") == "streamGenerateContent",
@@ -277,7 +270,18 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         reasoning_budget=reasoning_budget,
         params=dict(params),
         extra=extra,
-    )
+    ).defer(lambda: _messages(spelled, system, contents))
+
+
+def _messages(spelled: str, system: Any, contents: list[Any]) -> list[ir.Message]:
+    calls = CallIds()
+    messages: list[ir.Message] = []
+    if system is not None:
+        if isinstance(system, str):
+            system = {"parts": [{"text": system}]}
+        messages.append(ir.Message("system", _parts(f.obj(system, spelled), spelled, calls, required=False)))
+    messages.extend(_contents(contents, calls))
+    return messages
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------

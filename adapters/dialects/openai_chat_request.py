@@ -239,9 +239,9 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
     legacy_choice = body.get("function_call")
     fmt = body.get("response_format")
     metadata = f.mapping(body, "metadata")
-    return ir.ChatRequest(
+    return ir.DeferredChatRequest(
         model=model,
-        messages=[_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
+        messages=[],
         dialect=NAME,
         native=body,
         stream=stream,
@@ -268,7 +268,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         user=f.string(body, "user"),
         metadata=metadata,
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    )
+    ).defer(lambda: [_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------

@@ -210,24 +210,18 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
     body = f.obj(body, "body")
     model = f.string(body, "model", required=True)
     raw_input = f.req(body, "input")
-    if isinstance(raw_input, str):
-        messages = [ir.Message("user", [ir.Text(raw_input)])]
-    elif isinstance(raw_input, list):
-        messages = decode_items(raw_input)
-    else:
+    if not isinstance(raw_input, (str, list)):
         raise ir.invalid("input", "must be a string or an array of items")
     instructions = f.string(body, "instructions")
-    if instructions:
-        messages.insert(0, ir.Message("developer", [ir.Text(instructions)]))
     tools = f.array(body, "tools")
     text = f.mapping(body, "text") or {}
     effort_config = f.mapping(body, "reasoning") or {}
     choice = body.get("tool_choice")
     f.string(body, "previous_response_id")  # both read by the conversation state layer, from `native`
     f.boolean(body, "store")
-    return ir.ChatRequest(
+    return ir.DeferredChatRequest(
         model=model,
-        messages=messages,
+        messages=[],
         dialect=NAME,
         native=body,
         stream=bool(f.boolean(body, "stream")),
@@ -246,7 +240,14 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         metadata=f.mapping(body, "metadata"),
         context=_context(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    )
+    ).defer(lambda: _messages(instructions, raw_input))
+
+
+def _messages(instructions: str | None, raw_input: str | list[Any]) -> list[ir.Message]:
+    messages = [ir.Message("user", [ir.Text(raw_input)])] if isinstance(raw_input, str) else decode_items(raw_input)
+    if instructions:
+        messages.insert(0, ir.Message("developer", [ir.Text(instructions)]))
+    return messages
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------

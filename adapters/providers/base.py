@@ -22,7 +22,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import chat_utilities, context, slots, stops
+from interlingua.adapters.providers import chat_utilities, context, slots, stops, verbatim
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -64,6 +64,7 @@ class Provider(ABC):
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
     signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
+    model_in_body = True  # whether a chat body names its model (Gemini's path does)
     key_env: ClassVar[str | None] = None  # where a key usually comes from, for a kind that cannot work without
 
     def __init__(
@@ -110,6 +111,25 @@ class Provider(ABC):
         body["model"] = model
         return body
 
+    def passes_verbatim(self, request: ir.ChatRequest) -> bool:
+        """Whether `native_body` changes nothing but the model name (a kind that adds fields says no)."""
+        return not self.drop
+
+    def native_payload(self, request: ir.ChatRequest, model: str) -> bytes:
+        """The client's own body for a same-dialect upstream, as sent: the bytes it came in where
+        only the model name changes (`verbatim.py`), else `native_body` encoded."""
+        raw = request.raw
+        if raw is not None and self.passes_verbatim(request):
+            payload = verbatim.with_model(raw, request.model, model) if self.model_in_body else raw
+            if payload is not None:
+                return payload
+        return self._encoded(self.native_body(request, model))
+
+    def _encoded(self, body: dict[str, Any]) -> bytes:
+        for name in self.drop:
+            body.pop(name, None)
+        return orjson.dumps(body)
+
     def forwarded_headers(self, request: ir.ChatRequest) -> list[tuple[str, str]]:
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
         return list((request.headers or {}).items())
@@ -135,14 +155,12 @@ class Provider(ABC):
         native = self.is_native(request)
         emulated: list[str] = []
         if native:
-            body, extra = self.native_body(request, model), self.forwarded_headers(request)
+            payload, extra = self.native_payload(request, model), self.forwarded_headers(request)
         else:
             refuse_unsupported(request, self.codec.name)
             request, emulated = stops.split(request, self.codec.name)
-            body, extra = self.encode(request, model), []
-        for name in self.drop:
-            body.pop(name, None)
-        response = await self.open(self.path(request, model), orjson.dumps(body), extra)
+            payload, extra = self._encoded(self.encode(request, model)), []
+        response = await self.open(self.path(request, model), payload, extra)
         if request.stream:
             if native:
                 return Chunks(self.chunks(response), response.aclose)
