@@ -17,7 +17,7 @@ import pytest
 from google.genai import types
 
 from interlingua.adapters import ir
-from interlingua.adapters.providers.seal import PREFIX, SECRET_FILE, Seal, is_sealed, load_secret
+from interlingua.adapters.providers.seal import PREFIX, SECRET_FILE, Seal, appears_in, is_sealed, load_secret
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.app.config import ConfigError, from_env, parse
 from tests.asgi import run
@@ -68,6 +68,17 @@ def test_a_sealed_value_opens_only_under_its_secret_and_unchanged() -> None:
     assert seal.open(tampered) is None
     assert seal.open(value[:-8]) is None and seal.open(PREFIX) is None and seal.open(PREFIX + "!!!!") is None
     assert seal.open("EqQBsig") is None and not is_sealed("EqQBsig") and not is_sealed(None)
+
+
+def test_the_bytes_of_a_body_tell_whether_it_may_hold_a_sealed_value() -> None:
+    value = Seal("s" * 32).close("anthropic", ir.Reasoning(text="t", signature="sig"), with_text=True)
+    assert value is not None
+    around = b'{"signature":"' + value.encode() + b'"}'
+    filler = b"LLL ilgSEAL ilgSEAL0 lgSEAL1 " * 50  # near misses on every side of the anchor
+    for body in (around, filler + around + filler, PREFIX.encode(), filler + PREFIX.encode()):
+        assert appears_in(body)
+    for body in (b"", PREFIX[:-1].encode(), filler, b'{"signature":"EqQBCkgIARABGAIiQL"}'):
+        assert not appears_in(body)
 
 
 def test_redacted_state_and_text_only_where_the_kind_signs_it() -> None:

@@ -136,18 +136,22 @@ def _system(raw: Any) -> list[ir.Message]:
     return [ir.Message("system", _content(raw, "system"))]
 
 
+_TOOL_FIELDS = frozenset({"name", "description", "input_schema", "strict", "type"})
+
+
 def _tool(raw: Any, path: str) -> ir.Tool:
     tool = f.obj(raw, path)
     kind = tool.get("type", "custom")
-    name = f.string(tool, "name", path + ".", required=True)
+    at = path + "."
+    name = f.string(tool, "name", at, required=True)
     if kind not in ("custom", None):
         return ir.Tool(name=name, kind="server", extra=tool)
     return ir.Tool(
         name=name,
-        description=f.string(tool, "description", path + "."),
-        parameters=f.mapping(tool, "input_schema", path + "."),
-        strict=f.boolean(tool, "strict", path + "."),
-        extra=f.rest(tool, frozenset({"name", "description", "input_schema", "strict", "type"})),
+        description=f.string(tool, "description", at),
+        parameters=f.mapping(tool, "input_schema", at),
+        strict=f.boolean(tool, "strict", at),
+        extra=f.rest(tool, _TOOL_FIELDS),
     )
 
 

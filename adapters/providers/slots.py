@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from interlingua.adapters import ir
-from interlingua.adapters.providers.seal import PREFIX, Seal, is_sealed
+from interlingua.adapters.providers.seal import Seal, appears_in, is_sealed
 
 #: The client dialects with a reasoning slot (`ChatRequest.dialect`), and the provider name their
 #: codecs give the state in it. Chat Completions has none: the reasoning store serves it.
 SLOTS = {"anthropic": "anthropic", "gemini": "gemini", "responses": "openai"}
-_PREFIX = PREFIX.encode()
 
 
 def slot_of(dialect: str) -> str | None:
@@ -67,9 +66,7 @@ async def sealing(batches: AsyncIterator[list[ir.StreamEvent]], seal: Seal | Non
 
 
 def has_sealed(request: ir.ChatRequest) -> bool:
-    # The body's bytes tell first, a tenth of the cost of decoding its messages: JSON encoders
-    # escape quotes, controls, non-ASCII and some of <>&', never the letters of the prefix.
-    if request.raw is not None and _PREFIX not in request.raw:
+    if request.raw is not None and not appears_in(request.raw):  # a fortieth of decoding the messages
         return False
     return any(isinstance(p, ir.Reasoning) and is_sealed(p.signature) for m in request.messages for p in m.parts)
 
