@@ -74,7 +74,7 @@ def test_the_bytes_of_a_body_tell_whether_it_may_hold_a_sealed_value() -> None:
     value = Seal("s" * 32).close("anthropic", ir.Reasoning(text="t", signature="sig"), with_text=True)
     assert value is not None
     around = b'{"signature":"' + value.encode() + b'"}'
-    filler = b"LLL ilgSEAL ilgSEAL0 lgSEAL1 " * 50  # near misses on every side of the anchor
+    filler = b"LLL ilgSEAL ilgSEAL0 lgSEAL1 " * 500  # near misses on every side of the anchor, past 12 KB
     for body in (around, filler + around + filler, PREFIX.encode(), filler + PREFIX.encode()):
         assert appears_in(body)
     for body in (b"", PREFIX[:-1].encode(), filler, b'{"signature":"EqQBCkgIARABGAIiQL"}'):
