@@ -75,7 +75,7 @@ class Catalog:
     def capabilities(targets: list[Target]) -> tuple[str, ...]:
         found: dict[str, None] = {}
         for target in targets:
-            found.update(dict.fromkeys(target.provider.capabilities(target.model)))
+            found.update(dict.fromkeys(target.capabilities))
         return tuple(found)
 
     async def aclose(self) -> None:

@@ -52,8 +52,7 @@ class RoutingMiddleware:
         needed = operation.capability if operation is not None else None
         if targets is not None and needed is not None:
             by_chat = operation is not None and operation.by_chat
-            capable = [t for t in targets if needed in (caps := t.provider.capabilities(t.model))
-                       or (by_chat and "chat" in caps)]
+            capable = [t for t in targets if needed in t.capabilities or (by_chat and "chat" in t.capabilities)]
             if not capable:
                 error = GatewayError("invalid_request", f"model {model!r} does not support {needed}", param="model",
                                      code="model_not_capable")

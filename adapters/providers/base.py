@@ -26,7 +26,7 @@ from interlingua.adapters.providers import chat_utilities, context, slots, stops
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
-from interlingua.adapters.providers.transport import AiohttpTransport
+from interlingua.adapters.providers.transport import AiohttpTransport, read_body
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.telemetry import OUTGOING
@@ -37,9 +37,11 @@ class Target:
     provider: Provider
     model: str
     label: str = field(init=False, repr=False, compare=False)  # "provider/model", read several times a request
+    capabilities: tuple[str, ...] = field(init=False, repr=False, compare=False)  # routing reads them each request
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", f"{self.provider.name}/{self.model}")
+        object.__setattr__(self, "capabilities", self.provider.capabilities(self.model))
 
 
 def transport_error(exc: httpx.HTTPError, name: str) -> ir.GatewayError:
@@ -408,7 +410,7 @@ class Provider(ABC):
 
     async def read(self, response: httpx.Response) -> bytes:
         try:
-            return b"".join([chunk async for chunk in response.aiter_raw()])
+            return await read_body(response)
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.name) from None
         finally:

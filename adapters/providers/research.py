@@ -73,7 +73,7 @@ class ResearchProvider(Provider):
     # The agent's tools -----------------------------------------------------------------------
 
     def _targets(self, model: str, capability: str) -> list[Target]:
-        targets = [t for t in self.routes(model) or () if capability in t.provider.capabilities(t.model)]
+        targets = [t for t in self.routes(model) or () if capability in t.capabilities]
         if not targets:
             raise ir.GatewayError("invalid_request", f"research provider {self.name}: {model!r} is no {capability} "
                                   "model", param="model")

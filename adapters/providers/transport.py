@@ -27,6 +27,15 @@ _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 URLS_KEPT = 256  # a path may hold a client's model name: keep only so many
 
 
+_READ_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)  # a socket timeout is one too
+
+
+def _read_error(exc: Exception) -> httpx.HTTPError:
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return httpx.ReadTimeout(str(exc) or "upstream read timed out")
+    return httpx.RemoteProtocolError(str(exc) or "upstream closed the connection")
+
+
 class _Body(httpx.AsyncByteStream):
     __slots__ = ("_response",)
 
@@ -37,10 +46,14 @@ class _Body(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except aiohttp.SocketTimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "upstream read timed out") from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise httpx.RemoteProtocolError(str(exc) or "upstream closed the connection") from exc
+        except _READ_ERRORS as exc:
+            raise _read_error(exc) from exc
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except _READ_ERRORS as exc:
+            raise _read_error(exc) from exc
 
     async def aclose(self) -> None:
         # An unfinished body means the client went away: close the socket so the upstream sees it.
@@ -48,6 +61,15 @@ class _Body(httpx.AsyncByteStream):
             self._response.release()
         else:
             self._response.close()
+
+
+async def read_body(response: httpx.Response) -> bytes:
+    """An answer's whole body: at once from aiohttp when it came through this transport (httpx's
+    chunk iteration costs more than the reading of a small answer), else chunk by chunk."""
+    stream = response.stream
+    if isinstance(stream, _Body):
+        return await stream.read()
+    return b"".join([chunk async for chunk in response.aiter_raw()])
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
