@@ -11,7 +11,10 @@ python=${PYTHON:-python3}
 stamp="$venv/.installed-$(cat "$root/pyproject.toml" "$lock" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
     pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-    "${pip[@]}" --require-hashes --only-binary :all: -r "$lock"
+    # The lock is the whole closure: installing it without resolving again keeps a new release of
+    # a dependency that another one asks for with an extra (google-auth[requests]) from breaking it.
+    "${pip[@]}" --require-hashes --only-binary :all: --no-deps -r "$lock"
+    "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null
     "${pip[@]}" --no-deps -e "$root"
     rm -f "$venv"/.installed-*
     touch "$stamp"

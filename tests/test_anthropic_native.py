@@ -7,9 +7,16 @@ from typing import Any
 
 import anthropic
 import httpx
+import orjson
 import pytest
 
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects.anthropic import CODEC as MESSAGES
 from interlingua.adapters.providers import verbatim
+from interlingua.adapters.providers.anthropic import AnthropicProvider
+from interlingua.adapters.providers.seal import Seal
+from interlingua.adapters.replies import Body
 from interlingua.adapters.storage.ledger import totals
 from tests.asgi import run
 from tests.fakes.anthropic_upstream import FakeAnthropic, Usage, call, error, fail_mid_stream, reply, text, thinking
@@ -174,3 +181,28 @@ def test_the_upstream_gets_the_clients_bytes_with_only_the_model_changed(tmp_pat
 ])
 def test_with_model_replaces_only_a_first_member_holding_the_routed_name(body: bytes, expected: bytes | None) -> None:
     assert verbatim.with_model(body, "a", "b") == expected
+
+
+def test_a_same_dialect_call_never_decodes_the_conversation() -> None:
+    """What makes a coding agent's turn cheap: its messages stay as they came, unread."""
+    body = orjson.dumps({"model": "sonnet", "max_tokens": 50, "tools": TOOLS, "messages": [
+        *HI, {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "EqQB"},
+                                               {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                                "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}]})
+    async def scenario() -> None:
+        async with FakeAnthropic() as up:
+            up.script(text("Sunny."))
+            up.signatures.add("EqQB")  # minted by Anthropic in an earlier turn
+            provider = AnthropicProvider("claude", up.url, key="sk-ant-upstream", seal=Seal("s" * 32))
+            request = MESSAGES.decode_request(ops.CHAT, orjson.loads(body), {b"anthropic-version": b"2023-06-01"}, {})
+            request.raw = body
+            try:
+                answer = await provider.chat(request, "claude-real")
+            finally:
+                await provider.aclose()
+            assert isinstance(answer, Body) and orjson.loads(answer.body)["content"][0]["text"] == "Sunny."
+            assert up.requests[0].body == body.replace(b'"sonnet"', b'"claude-real"')
+            assert isinstance(request, ir.DeferredChatRequest) and not request.decoded
+
+    run(scenario())
