@@ -254,40 +254,54 @@ class ChatRequest:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_MESSAGES: Any = ChatRequest.__dict__["messages"]  # the slot, under the property that defers it
+class _Deferred:
+    """A field of `ChatRequest` made by a decoder given to `DeferredChatRequest.defer`, on first read."""
+
+    __slots__ = ("name", "slot")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.slot: Any = ChatRequest.__dict__[name]  # the field's own storage, under this descriptor
+
+    def __get__(self, request: DeferredChatRequest | None, owner: type | None = None) -> Any:
+        if request is None:
+            return self
+        pending = getattr(request, "_pending", None)  # unset on a copy that `replace` made
+        if pending and self.name in pending:
+            self.slot.__set__(request, pending[self.name]())
+            del pending[self.name]
+        return self.slot.__get__(request, owner)
+
+    def __set__(self, request: DeferredChatRequest, value: Any) -> None:
+        pending = getattr(request, "_pending", None)  # unset while the dataclass's __init__ runs
+        if pending:
+            pending.pop(self.name, None)
+        self.slot.__set__(request, value)
 
 
 class DeferredChatRequest(ChatRequest):
-    """A chat request whose `messages` are decoded from `native` when first read.
+    """A chat request whose `messages` and `tools` are decoded from `native` when first read.
 
     A same-dialect upstream takes the client's own body, so on that path (the usual one) nobody
-    reads them, and decoding a coding agent's 200 KB turn costs more than all the rest of the
-    gateway's work on it. A message the codec refuses is then refused by the first reader, or by
-    the upstream, in the same dialect. `dataclasses.replace` gives a plain copy, decoded.
+    reads them: decoding a coding agent's 200 KB turn costs more than all the rest of the gateway's
+    work on it, and a CLI's tool schemas cost a small turn 20 to 70 µs. What the codec refuses is
+    then refused by the first reader, or by the upstream, in the same dialect.
+    `dataclasses.replace` gives a plain copy, decoded.
     """
 
-    __slots__ = ("_decode",)
-    _decode: Callable[[], list[Message]] | None
+    __slots__ = ("_pending",)
+    _pending: dict[str, Callable[[], Any]]
 
-    def defer(self, decode: Callable[[], list[Message]]) -> DeferredChatRequest:
-        self._decode = decode
+    messages = _Deferred("messages")
+    tools = _Deferred("tools")
+
+    def defer(self, **decoders: Callable[[], Any]) -> DeferredChatRequest:
+        self._pending = decoders
         return self
-
-    @property  # the field, read through a property
-    def messages(self) -> list[Message]:
-        if self._decode is not None:
-            _MESSAGES.__set__(self, self._decode())
-            self._decode = None
-        return _MESSAGES.__get__(self)
-
-    @messages.setter
-    def messages(self, value: list[Message]) -> None:
-        self._decode = None
-        _MESSAGES.__set__(self, value)
 
     @property
     def decoded(self) -> bool:
-        return self._decode is None
+        return not getattr(self, "_pending", None)
 
 
 @dataclass(slots=True)

@@ -173,3 +173,9 @@ def responses_items(events: list[Any]) -> list[Any]:
         elif "output_index" in event:
             assert (event["output_index"], event["item_id"]) == (len(added) - 1, added[-1]["id"])
     return done
+
+
+def read_all(request: ir.ChatRequest) -> ir.ChatRequest:
+    """`request` with what a codec defers (messages, tools) decoded, as translating reads them."""
+    assert request.messages is not None and (request.tools is None or isinstance(request.tools, list))
+    return request

@@ -35,7 +35,7 @@ from interlingua.adapters.dialects.anthropic_request import (
 from interlingua.adapters.dialects.base import ModelCard, ModelList, Route
 from interlingua.adapters.dialects.ids import original_id, safe_id
 from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
-from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_events
+from tests.support import decode_in_pieces, forward_in_pieces, no_clock, read_all, sse_events
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -436,7 +436,7 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
 @pytest.mark.parametrize(("body", "param"), [(b, p) for _, b, p in INVALID], ids=[c for c, _, _ in INVALID])
 def test_validation_names_the_field(body: Callable[[], Any], param: str) -> None:
     with pytest.raises(ir.GatewayError) as info:
-        decode(body()).messages  # noqa: B018  # messages are decoded when first read
+        read_all(decode(body()))
     error = info.value
     assert (error.status, error.kind, error.param) == (400, "invalid_request", param)
     assert error.message.startswith(param + ": ")

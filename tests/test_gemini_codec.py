@@ -32,7 +32,7 @@ from interlingua.adapters.dialects.gemini_request import (
     encode_generate_request,
 )
 from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
-from tests.support import decode_in_pieces, forward_in_pieces, no_clock, sse_data
+from tests.support import decode_in_pieces, forward_in_pieces, no_clock, read_all, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -506,7 +506,7 @@ def test_count_tokens_both_forms() -> None:
 ])
 def test_validation_names_the_field(raw: Callable[[], Any], param: str) -> None:
     with pytest.raises(ir.GatewayError) as caught:
-        decode(raw()).messages  # noqa: B018  # messages are decoded when first read
+        read_all(decode(raw()))
     assert caught.value.status == 400 and caught.value.kind == "invalid_request"
     assert caught.value.param == param
     assert caught.value.message.startswith(param + ":")
@@ -514,7 +514,7 @@ def test_validation_names_the_field(raw: Callable[[], Any], param: str) -> None:
 
 def test_two_data_fields_error_names_both() -> None:
     with pytest.raises(ir.GatewayError) as caught:
-        decode(body(user({"text": "a", "functionCall": {"name": "f"}}))).messages  # noqa: B018
+        read_all(decode(body(user({"text": "a", "functionCall": {"name": "f"}}))))
     assert "text" in caught.value.message and "functionCall" in caught.value.message
 
 

@@ -25,7 +25,7 @@ from interlingua.adapters.dialects.openai_chat_request import (
     decode_chat_request,
     encode_chat_request,
 )
-from tests.support import decode_in_pieces, forward_in_pieces, sse_data
+from tests.support import decode_in_pieces, forward_in_pieces, read_all, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -560,7 +560,7 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
 def test_validation_names_the_field(body: Callable[[], Any], param: str) -> None:
     """Malformed input is a 400 invalid_request whose `param` is the exact field path."""
     with pytest.raises(ir.GatewayError) as info:
-        decode_chat_request(body()).messages  # noqa: B018  # messages are decoded when first read
+        read_all(decode_chat_request(body()))
     error = info.value
     assert error.status == 400
     assert error.kind == "invalid_request"

@@ -32,7 +32,7 @@ from interlingua.adapters.dialects.openai_responses_stream import (
     ResponsesStreamDecoder,
     ResponsesStreamEncoder,
 )
-from tests.support import decode_in_pieces, forward_in_pieces, responses_events, responses_items
+from tests.support import decode_in_pieces, forward_in_pieces, read_all, responses_events, responses_items
 
 # Fixtures ----------------------------------------------------------------------------------------
 
@@ -318,7 +318,7 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
 def test_validation_names_the_field(body: Callable[[], Any], param: str) -> None:
     """Malformed input is a 400 invalid_request whose `param` is the exact field path."""
     with pytest.raises(ir.GatewayError) as info:
-        decode_responses_request(body()).messages  # noqa: B018  # messages are decoded when first read
+        read_all(decode_responses_request(body()))
     error = info.value
     assert (error.status, error.kind, error.param, error.retryable) == (400, "invalid_request", param, False)
     assert error.message.startswith(param + ": ")

@@ -19,7 +19,7 @@ from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, client, gateway, gemini_provider, provider
-from tests.support import sse_events
+from tests.support import read_all, sse_events
 from tests.test_client_fixtures import load, replay
 
 TOOLS: Any = [{"type": "function", "name": "get_weather", "description": "weather",
@@ -265,5 +265,5 @@ def test_a_failure_mid_stream_ends_with_response_failed_and_error(tmp_path: Path
 ])
 def test_wrong_types_are_400s_naming_the_field(fields: dict[str, Any], param: str) -> None:
     with pytest.raises(ir.GatewayError) as info:
-        decode_responses_request({"model": "m", "input": "hi", **fields}).messages  # noqa: B018
+        read_all(decode_responses_request({"model": "m", "input": "hi", **fields}))
     assert (info.value.status, info.value.param) == (400, param)

@@ -297,7 +297,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         top_p=f.number(body, "top_p"),
         top_k=f.integer(body, "top_k", minimum=0),
         stop=stop,
-        tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else None,
+        tools=None,
         tool_choice=choice,
         parallel_tool_calls=parallel,
         response_format=_format(fmt_raw, fmt_path) if fmt_raw is not None else None,
@@ -307,7 +307,7 @@ def decode_messages_request(body: Any, headers: Mapping[bytes, bytes], count: bo
         headers={"anthropic-beta": beta} if beta else None,
         context=_context(body.get("context_management")),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    ).defer(lambda: _messages(body.get("system"), raw_messages))
+    ).defer(messages=lambda: _messages(body.get("system"), raw_messages), tools=lambda: f.each(tools, "tools", _tool))
 
 
 def _messages(system: Any, raw_messages: list[Any]) -> list[ir.Message]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 import orjson
 
 from interlingua.adapters.ir import GatewayError, Part, Text, invalid
 
 _MISSING = object()
+T = TypeVar("T")
 
 
 def obj(value: Any, path: str) -> dict[str, Any]:
@@ -125,6 +126,11 @@ def choice(body: Mapping[str, Any], key: str, allowed: tuple[str, ...], path: st
     if value is not None and value not in allowed:
         raise invalid(path + key, f"must be one of {', '.join(allowed)}")
     return value
+
+
+def each(items: list[Any] | None, key: str, decode: Callable[[Any, str], T]) -> list[T] | None:
+    """Each item of an array decoded with its path (`tools[3]`); None for an absent array."""
+    return [decode(item, f"{key}[{i}]") for i, item in enumerate(items)] if items is not None else None
 
 
 def rest(body: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | None:

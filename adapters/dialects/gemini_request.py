@@ -263,14 +263,14 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         seed=f.integer(config, "seed", p),
         logprobs=f.boolean(config, f.spelled(config, "responseLogprobs"), p),
         top_logprobs=f.integer(config, "logprobs", p, minimum=0),
-        tools=_tools(tools) if tools else None,
+        tools=None,
         tool_choice=choice,
         response_format=_response_format(config, p),
         reasoning_effort=reasoning_effort,
         reasoning_budget=reasoning_budget,
         params=dict(params),
         extra=extra,
-    ).defer(lambda: _messages(spelled, system, contents))
+    ).defer(messages=lambda: _messages(spelled, system, contents), tools=lambda: _tools(tools) if tools else None)
 
 
 def _messages(spelled: str, system: Any, contents: list[Any]) -> list[ir.Message]:

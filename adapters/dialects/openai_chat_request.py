@@ -256,9 +256,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         seed=f.integer(body, "seed"),
         logprobs=f.boolean(body, "logprobs"),
         top_logprobs=f.integer(body, "top_logprobs", minimum=0),
-        tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else (
-            [_function(fn, f"functions[{i}]") for i, fn in enumerate(functions)]
-            if functions is not None else None),
+        tools=None,
         tool_choice=(_tool_choice(choice) if choice is not None
                      else _legacy_function_call(legacy_choice) if legacy_choice is not None else None),
         parallel_tool_calls=f.boolean(body, "parallel_tool_calls"),
@@ -268,7 +266,12 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         user=f.string(body, "user"),
         metadata=metadata,
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    ).defer(lambda: [_message(m, f"messages[{i}]") for i, m in enumerate(messages)])
+    ).defer(messages=lambda: [_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
+            tools=lambda: _tools(tools, functions))
+
+
+def _tools(tools: list[Any] | None, functions: list[Any] | None) -> list[ir.Tool] | None:
+    return f.each(tools, "tools", _tool) if tools is not None else f.each(functions, "functions", _function)
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------

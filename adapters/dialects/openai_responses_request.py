@@ -230,7 +230,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         temperature=f.number(body, "temperature"),
         top_p=f.number(body, "top_p"),
         top_logprobs=f.integer(body, "top_logprobs", minimum=0),
-        tools=[_tool(t, f"tools[{i}]") for i, t in enumerate(tools)] if tools is not None else None,
+        tools=None,
         tool_choice=_tool_choice(choice) if choice is not None else None,
         parallel_tool_calls=f.boolean(body, "parallel_tool_calls"),
         response_format=_text_format(text),
@@ -240,7 +240,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         metadata=f.mapping(body, "metadata"),
         context=_context(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
-    ).defer(lambda: _messages(instructions, raw_input))
+    ).defer(messages=lambda: _messages(instructions, raw_input), tools=lambda: f.each(tools, "tools", _tool))
 
 
 def _messages(instructions: str | None, raw_input: str | list[Any]) -> list[ir.Message]:
