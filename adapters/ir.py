@@ -286,7 +286,7 @@ class DeferredChatRequest(ChatRequest):
     reads them: decoding a coding agent's 200 KB turn costs more than all the rest of the gateway's
     work on it, and a CLI's tool schemas cost a small turn 20 to 70 µs. What the codec refuses is
     then refused by the first reader, or by the upstream, in the same dialect.
-    `dataclasses.replace` gives a plain copy, decoded.
+    `dataclasses.replace` reads every field, so its copy has nothing left to decode.
     """
 
     __slots__ = ("_pending",)
