@@ -171,6 +171,21 @@ def test_the_upstream_gets_the_clients_bytes_with_only_the_model_changed(tmp_pat
     run(scenario())
 
 
+def test_the_bytes_go_as_they_came_only_where_the_kinds_body_changes_no_more_than_the_model() -> None:
+    raw = b'{"model":"a","store":false,"messages":[]}'
+    native = orjson.loads(raw)
+    assert verbatim.payload(raw, native, dict(native)) is raw  # nothing changes
+    gemini = b'{"contents":[]}'
+    assert verbatim.payload(gemini, orjson.loads(gemini), dict(orjson.loads(gemini))) is None  # not its values
+    parsed = orjson.loads(gemini)
+    assert verbatim.payload(gemini, parsed, dict(parsed)) is gemini  # no model in the body: in the path
+    assert verbatim.payload(raw, native, {**native, "model": "b"}) == raw.replace(b'"a"', b'"b"')
+    assert verbatim.payload(raw, native, {**native, "store": False}) is raw  # the same value: unchanged
+    assert verbatim.payload(raw, native, {**native, "store": True}) is None  # a value of the kind's own
+    assert verbatim.payload(raw, native, {**native, "include": []}) is None  # a field added
+    assert verbatim.payload(raw, native, {k: v for k, v in native.items() if k != "store"}) is None  # dropped
+
+
 @pytest.mark.parametrize(("body", "expected"), [
     (b'{"model":"a","x":1}', b'{"model":"b","x":1}'),
     (b' \n{ "model"\t:  "a" , "x":1}', b' \n{ "model"\t:  "b" , "x":1}'),

@@ -66,7 +66,6 @@ class Provider(ABC):
     chat_path: str
     media: frozenset[str] = frozenset()  # of speech, transcription, images: what the kind implements
     signs_text = False  # whether the kind's reasoning signatures cover the thinking text (Anthropic's do)
-    model_in_body = True  # whether a chat body names its model (Gemini's path does)
     key_env: ClassVar[str | None] = None  # where a key usually comes from, for a kind that cannot work without
 
     def __init__(
@@ -113,24 +112,20 @@ class Provider(ABC):
         body["model"] = model
         return body
 
-    def passes_verbatim(self, request: ir.ChatRequest) -> bool:
-        """Whether `native_body` changes nothing but the model name (a kind that adds fields says no)."""
-        return not self.drop
-
     def native_payload(self, request: ir.ChatRequest, model: str) -> bytes:
-        """The client's own body for a same-dialect upstream, as sent: the bytes it came in where
-        only the model name changes (`verbatim.py`), else `native_body` encoded."""
-        raw = request.raw
-        if raw is not None and self.passes_verbatim(request):
-            payload = verbatim.with_model(raw, request.model, model) if self.model_in_body else raw
+        """`native_body` as sent: the bytes the client's body came in where it changes no more than
+        the model name (`verbatim.py`), else encoded."""
+        body = self._without_dropped(self.native_body(request, model))
+        if request.raw is not None and request.native is not None:
+            payload = verbatim.payload(request.raw, request.native, body)
             if payload is not None:
                 return payload
-        return self._encoded(self.native_body(request, model))
+        return orjson.dumps(body)
 
-    def _encoded(self, body: dict[str, Any]) -> bytes:
+    def _without_dropped(self, body: dict[str, Any]) -> dict[str, Any]:
         for name in self.drop:
             body.pop(name, None)
-        return orjson.dumps(body)
+        return body
 
     def forwarded_headers(self, request: ir.ChatRequest) -> list[tuple[str, str]]:
         """Client headers that a same-dialect upstream must see (Anthropic's beta flags)."""
@@ -161,7 +156,7 @@ class Provider(ABC):
         else:
             refuse_unsupported(request, self.codec.name)
             request, emulated = stops.split(request, self.codec.name)
-            payload, extra = self._encoded(self.encode(request, model)), []
+            payload, extra = orjson.dumps(self._without_dropped(self.encode(request, model))), []
         response = await self.open(self.path(request, model), payload, extra)
         if request.stream:
             if native:

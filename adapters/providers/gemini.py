@@ -31,7 +31,6 @@ class GeminiProvider(Provider):
     codec = GEMINI
     chat_path = "/v1beta/models"
     media = frozenset({"images"})
-    model_in_body = False
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": key} if key else {}

@@ -61,10 +61,6 @@ class OpenAIProvider(Provider):
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return body
 
-    def passes_verbatim(self, request: ir.ChatRequest) -> bool:
-        return super().passes_verbatim(request) and self.codec is not RESPONSES and (
-            request.stream_usage or not request.stream)
-
     def capabilities(self, model: str) -> tuple[str, ...]:
         """Deep research models (o3-deep-research, o4-mini-deep-research) also answer `/v1/research`."""
         found = super().capabilities(model)
