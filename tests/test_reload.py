@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -114,6 +115,12 @@ async def test_sighup_to_the_workers_supervisor_replaces_them_one_by_one(tmp_pat
         port = free_port()
         argv = ["interlingua", "serve", "--config", str(path), "--port", str(port), "--workers", "2"]
         async with gateway_process(argv, port) as gateway:
+            # One worker answering is not both having read the config: a worker still starting
+            # would read the broken one written next, and fail.
+            for _ in range(300):
+                if len(_loaded(gateway.process.pid, tmp_path / "data")) == 2:
+                    break
+                await asyncio.sleep(0.1)
             path.write_text("[server]\nport = 0\n")
             gateway.process.send_signal(signal.SIGHUP)
             await asyncio.sleep(2)
@@ -130,6 +137,19 @@ async def test_sighup_to_the_workers_supervisor_replaces_them_one_by_one(tmp_pat
             assert not _workers(gateway.process.pid) & old_workers
             assert all(await asyncio.gather(*(_works(gateway.url, NEW_KEY) for _ in range(6))))
     assert b"server.port: must be between 1 and 65535" in gateway.stderr
+
+
+def _loaded(supervisor: int, data_dir: Path) -> set[int]:
+    """The workers that have built their gateway from the config: they hold its state store open."""
+    state = str(data_dir / "state.sqlite3")
+    found = set()
+    for worker in _workers(supervisor):
+        try:
+            if any(os.readlink(fd) == state for fd in Path(f"/proc/{worker}/fd").iterdir()):
+                found.add(worker)
+        except OSError:
+            continue
+    return found
 
 
 def _workers(supervisor: int) -> set[int]:
