@@ -3,10 +3,10 @@
 The observing layer makes one `Outcome` per request from the state the inner layers left, and the
 metrics and the access log each keep that same object until their next batch: one small object,
 held for a moment, costs a request less than a log line's dict and a tally's tuple. Its
-fields are the access log's, in the line's order, so that orjson writes the line straight from it
-(`time` first: the log puts its ISO form, the level, logger and message in its place). Not
-slotted: orjson writes an instance's `__dict__` three times as fast as its slots (0.45 against
-1.3 µs), and making either costs the same.
+fields are the access log's, in the line's order, so that orjson writes a batch of lines straight
+from them (the log adds the level, logger and message after `time`). Not slotted: orjson writes an
+instance's `__dict__` three times as fast as its slots (0.45 against 1.3 µs), and making either
+costs the same.
 """
 
 from __future__ import annotations
@@ -32,9 +32,37 @@ from interlingua.middleware.state import (
 _NO_USAGE = Usage()
 
 
+class UtcClock:
+    """UTC ISO 8601 times to the millisecond, as log lines carry them; the text is made once a
+    millisecond (several requests end in each at full load), its part up to the second once a second."""
+
+    __slots__ = ("second", "prefix", "milli", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+        self.milli = -1
+        self.text = ""
+
+    def now(self) -> str:
+        return self.at(time.time())
+
+    def at(self, now: float) -> str:
+        milli = int(now * 1000)
+        if milli != self.milli:
+            second, rest = divmod(milli, 1000)
+            if second != self.second:
+                self.second, self.prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self.milli, self.text = milli, f"{self.prefix}.{rest:03d}Z"
+        return self.text
+
+
+_CLOCK = UtcClock()
+
+
 @dataclass
 class Outcome:
-    time: float  # time.time() at the end
+    time: str  # the end, UTC ISO 8601 to the millisecond
     request_id: str
     key: str
     dialect: str
@@ -64,7 +92,7 @@ class Outcome:
         attempts: list[tuple[str, GatewayError | None]] | None = get(ATTEMPTS)
         now = time.perf_counter()
         return cls(  # positional: this runs for every request
-            time.time(),
+            _CLOCK.at(time.time()),
             request_id,
             principal.name if principal is not None else "",
             dialect.name if dialect is not None else "",

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlingua.app.config import parse
 from interlingua.app.factory import Gateway, create_app
+from interlingua.middleware.access_log import AccessLog
 from interlingua.middleware.metrics import Metrics, prepare_multiprocess
 from interlingua.middleware.outcome import Outcome
 from tests.asgi import run
@@ -346,8 +347,8 @@ def test_a_model_name_becomes_a_label_only_once_it_has_succeeded() -> None:
     metrics.models.limit = len(metrics.models.known) + 1  # room for one name beyond the config's
 
     def answered(model: str, status: int) -> None:
-        metrics.request(Outcome(0.0, "req_1", "k", "openai", "chat", model, f"up/{model}", status,
-                                3, 0, 2, 0, 0.2, 0.3, 0))
+        metrics.request(Outcome("2026-12-06T04:00:00.000Z", "req_1", "k", "openai", "chat", model, f"up/{model}",
+                                status, 3, 0, 2, 0, 0.2, 0.3, 0))
 
     for model, status in (("new-1", 404), ("new-1", 200), ("new-1", 404), ("m1", 200), ("new-2", 200),
                           ("new-2", 404)):
@@ -360,3 +361,24 @@ def test_a_model_name_becomes_a_label_only_once_it_has_succeeded() -> None:
                        ("m1", "up/m1", "2xx"): 1,
                        ("unknown", "up/new-2", "2xx"): 1,  # no room left for new-2; its upstream had some
                        ("unknown", "up/new-2", "4xx"): 1}
+
+
+def test_log_lines_split_from_one_encoded_batch_survive_hostile_names(tmp_path: Path) -> None:
+    """A batch is encoded at once and split where one object ends; a model name (the client's
+    own text) that spells the split or the time's end, with quotes, backslashes and newlines,
+    stays inside its own line's value."""
+    names = ['m},{"time":"x","request_id":"forged"}', '","request_id":"x', 'back\\', 'two\nlines', "ok"]
+    path = tmp_path / "access.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    log = AccessLog(fd)
+    log.pending = [Outcome(f"2026-12-06T04:00:00.00{i}Z", f"req_{i}", "k", "openai", "chat", name, "up/m",
+                           200, 1, 0, 2, 0, None, 0.5, 0) for i, name in enumerate(names)]
+    log.flush()
+    os.close(fd)
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == len(names)
+    for i, (line, name) in enumerate(zip(lines, names, strict=True)):
+        record = orjson.loads(line)
+        assert list(record)[:5] == ["time", "level", "logger", "msg", "request_id"]
+        assert record["time"] == f"2026-12-06T04:00:00.00{i}Z" and record["model"] == name
+        assert record["request_id"] == f"req_{i}" and record["msg"] == "request" and record["ttfb_ms"] is None
