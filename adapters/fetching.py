@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import unquote
 
 import httpx
@@ -99,10 +100,12 @@ class Fetcher:
         # No proxies from the environment (they would connect by name), no redirects (each hop is
         # checked here), and no kept-alive connections: the pool knows a connection by the address
         # it went to, so a kept one would serve another name on that address without its own TLS
-        # handshake (SNI and certificate check). A fetch is one request, so little is lost.
+        # handshake (SNI and certificate check). A fetch is one request, so little is lost. No
+        # cookies kept: one fetcher serves every client, and a site's cookie for one is nobody else's.
         self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=timeout, verify=verify,
                                          limits=httpx.Limits(max_keepalive_connections=0),
-                                         headers={"user-agent": _USER_AGENT})
+                                         headers={"user-agent": _USER_AGENT},
+                                         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -207,3 +207,23 @@ def test_gateway_keys_and_model_allow_lists(tmp_path: Path) -> None:
             assert all("sk-team-a-secret" not in r.body.decode() + str(r.headers) for r in up.requests)
 
     run(scenario())
+
+
+def test_an_upstreams_cookies_are_not_sent_back_with_other_clients_requests(tmp_path: Path) -> None:
+    """Upstreams set cookies (Cloudflare's `__cf_bm` on api.openai.com); one pool serves every
+    client of the gateway, so a kept cookie would follow one client's answer into the next
+    client's request. A host name, not an IP address: cookie jars ignore cookies from those."""
+    from tests.fakes.openai_upstream import error
+
+    async def scenario() -> None:
+        async with FakeOpenAI() as up:
+            named = up.url.replace("127.0.0.1", "localhost")
+            async with gateway(tmp_path, providers={"up": provider(named, "m1")}) as (_, url):
+                up.script(error(400, "bad", headers={"set-cookie": "__cf_bm=first-client; Path=/"}), text("Hi"))
+                with pytest.raises(openai.BadRequestError):
+                    await client(url).chat.completions.create(model="up/m1", messages=MESSAGES)
+                reply = await client(url).chat.completions.create(model="up/m1", messages=MESSAGES)
+                assert reply.choices[0].message.content == "Hi"
+                assert [r.headers.get("cookie") for r in up.requests] == [None, None]
+
+    run(scenario())

@@ -293,3 +293,31 @@ async def test_https_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: 
     assert fetched.body == f"docs.example:{port}".encode()
     assert names[0] == "docs.example"
     assert wrong.status == 502 and "other.example" in wrong.message
+
+
+@async_test
+async def test_a_sites_cookies_are_not_sent_with_the_next_fetch() -> None:
+    """One fetcher serves every client of the gateway: a cookie one fetch was given must not go
+    with another client's fetch of the same site."""
+    sent: list[str | None] = []
+
+    async def page(request: web.Request) -> web.Response:
+        sent.append(request.headers.get("cookie"))
+        return web.Response(text="hello", content_type="text/plain", headers={"set-cookie": "session=first; Path=/"})
+
+    app = web.Application()
+    app.router.add_get("/{name:.*}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        resolving({"docs.example": "127.0.0.1"})
+        fetcher = Fetcher(allow_networks=["127.0.0.1/32"])
+        for _ in range(2):
+            assert (await fetcher.fetch(f"http://docs.example:{port}/a")).body == b"hello"
+        await fetcher.aclose()
+    finally:
+        await runner.cleanup()
+    assert sent == [None, None]

@@ -85,6 +85,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive)
         self._session = aiohttp.ClientSession(
             connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # one pool serves every client: an upstream's cookies are nobody's
             auto_decompress=True,
             skip_auto_headers=("User-Agent", "Content-Type"),
             trust_env=False,
