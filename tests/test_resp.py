@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio as redis
@@ -15,12 +17,21 @@ from tests.servers import RedisServer
 from tests.support import async_test
 
 
-@async_test
-async def test_concurrent_commands_share_one_connection_and_each_gets_its_own_answer() -> None:
+@asynccontextmanager
+async def _connected(timeout: float = 2) -> AsyncIterator[tuple[RedisServer, RespConnection]]:
+    """A redis-server of the test's own and a connection to it; both closed afterwards."""
     server = RedisServer()
     await server.start()
-    conn = RespConnection(server.url, timeout=2)
+    conn = RespConnection(server.url, timeout=timeout)
     try:
+        yield server, conn
+    finally:
+        await conn.aclose()
+        await server.close()
+
+@async_test
+async def test_concurrent_commands_share_one_connection_and_each_gets_its_own_answer() -> None:
+    async with _connected() as (server, conn):
         async def one(i: int) -> tuple[int, list[bytes | None]]:
             await asyncio.sleep(0)
             counted = await conn.call("INCRBY", f"k{i}", i)
@@ -36,17 +47,11 @@ async def test_concurrent_commands_share_one_connection_and_each_gets_its_own_an
             assert (await client.info("clients"))["connected_clients"] == 2  # ours, and this one
         finally:
             await client.aclose()
-    finally:
-        await conn.aclose()
-        await server.close()
 
 
 @async_test
 async def test_an_error_reply_fails_its_command_and_leaves_the_connection_usable() -> None:
-    server = RedisServer()
-    await server.start()
-    conn = RespConnection(server.url, timeout=2)
-    try:
+    async with _connected() as (server, conn):
         with pytest.raises(ReplyError, match="NOSCRIPT"):
             await conn.call("EVALSHA", "0" * 40, 0)
         await conn.call("SET", "s", "text")
@@ -54,9 +59,6 @@ async def test_an_error_reply_fails_its_command_and_leaves_the_connection_usable
         assert isinstance(replies[0], ReplyError) and "not an integer" in str(replies[0])
         assert replies[1] == b"text"
         assert await conn.call("EVAL", "return ARGV[1] + 1", 0, 41) == 42
-    finally:
-        await conn.aclose()
-        await server.close()
 
 
 @async_test
@@ -82,10 +84,7 @@ async def test_the_urls_password_and_database_are_used() -> None:
 
 @async_test
 async def test_a_server_that_goes_away_fails_commands_until_it_is_back() -> None:
-    server = RedisServer()
-    await server.start()
-    conn = RespConnection(server.url, timeout=1)
-    try:
+    async with _connected(1) as (server, conn):
         assert await conn.call("PING") == "PONG"
         await server.stop()
         with pytest.raises(ConnectionError):
@@ -94,9 +93,6 @@ async def test_a_server_that_goes_away_fails_commands_until_it_is_back() -> None
             await conn.call("PING")
         await server.start()
         assert await conn.call("PING") == "PONG"
-    finally:
-        await conn.aclose()
-        await server.close()
 
 
 @async_test
