@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -138,3 +139,30 @@ def test_replies_are_read_only_once_whole_whatever_the_split() -> None:
             got.append(str(reply) if isinstance(reply, ReplyError) else reply)
         assert got == expected and at == len(wire)
     assert pack(("SET", b"k\r\n", 1, 0.5)) == b"*4\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$1\r\n1\r\n$3\r\n0.5\r\n"
+
+
+def test_a_connection_made_by_another_event_loop_is_replaced() -> None:
+    """An app built once and served by one event loop after another (tests, an embedding app's
+    restarts) must not write to a socket that belongs to a loop no longer running."""
+    server = RedisServer()
+    conn = RespConnection(server.url, timeout=2)
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+
+    async def start() -> Any:
+        await server.start()
+        assert await conn.call("PING") == "PONG"
+        return conn._protocol
+
+    async def stop(stale: Any) -> None:
+        stale.transport.close()
+        await server.close()
+
+    try:
+        stale = first.run_until_complete(start())
+        assert second.run_until_complete(conn.call("SET", "from", "second")) == "OK"
+        second.run_until_complete(conn.aclose())
+        assert conn._protocol is None and stale.lost is None  # the first loop's connection was left alone
+    finally:
+        first.run_until_complete(stop(stale))
+        first.close()
+        second.close()

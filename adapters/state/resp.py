@@ -75,6 +75,7 @@ def parse(buffer: bytearray | bytes, at: int) -> tuple[Any, int] | None:
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.waiting: deque[asyncio.Future[Any]] = deque()
@@ -130,8 +131,8 @@ class RespConnection:
     async def pipeline(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
         """The replies to `commands`, sent in one write; error replies are returned in their place."""
         protocol = self._protocol
-        if protocol is None or protocol.lost is not None:
-            protocol = await self._open()
+        if protocol is None or protocol.lost is not None or protocol.loop is not asyncio.get_running_loop():
+            protocol = await self._open()  # none yet, lost, or made by another event loop
         return await self._send(protocol, commands)
 
     async def _send(self, protocol: _Protocol, commands: list[tuple[Arg, ...]]) -> list[Any]:
