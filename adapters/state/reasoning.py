@@ -5,7 +5,9 @@ It is the local store (an in-memory table, `storage/reasoning.py`) with Redis be
 replica remembers is also written to Redis (from a background task, with a TTL), and before a
 Chat client's request reaches a provider, `prefetch` brings the entries of its tool calls from
 Redis into the local table in one `MGET`, so that the providers' lookups stay synchronous and
-local. If Redis is away, a replica still has what it remembered itself.
+local. If Redis is away, a replica still has what it remembered itself. Both go over the same kind
+of connection as the limit counters (`resp.RespConnection`): the prefetch is on the path of every
+turn of a Chat client's tool loop.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
 from interlingua.adapters import ir
+from interlingua.adapters.state.resp import ReplyError, RespConnection
 from interlingua.adapters.storage.reasoning import ReasoningStore, encode
 
 log = logging.getLogger("interlingua.state")
@@ -24,12 +24,13 @@ log = logging.getLogger("interlingua.state")
 TTL_S = 7 * 24 * 3600
 PREFIX = "interlingua:reasoning:"
 TIMEOUT_S = 0.5
+_FAILURES = (OSError, ReplyError)  # unreachable, cut, too slow (TimeoutError), or refused
 
 
 class SharedReasoningStore(ReasoningStore):
     def __init__(self, url: str, capacity: int = 100_000) -> None:
         super().__init__(None, capacity)
-        self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+        self._redis = RespConnection(url, TIMEOUT_S)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def remember(self, provider: str, call_ids: list[str], parts: list[ir.Reasoning]) -> None:
@@ -43,19 +44,17 @@ class SharedReasoningStore(ReasoningStore):
 
     async def _share(self, call_ids: list[str], value: bytes) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for call_id in call_ids:
-                    pipe.set(PREFIX + call_id, value, ex=TTL_S)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
+            await self._redis.pipeline([("SET", PREFIX + call_id, value, "EX", TTL_S) for call_id in call_ids],
+                                       strict=True)
+        except _FAILURES as exc:
             log.warning("reasoning state not shared through Redis (%s): kept on this replica only",
                         type(exc).__name__)
 
     async def prefetch(self, call_ids: list[str]) -> None:
         """Bring what Redis holds for `call_ids` into the local table."""
         try:
-            values = await self._redis.mget([PREFIX + call_id for call_id in call_ids])
-        except (RedisError, OSError) as exc:
+            values = await self._redis.call("MGET", *(PREFIX + call_id for call_id in call_ids))
+        except _FAILURES as exc:
             log.warning("reasoning state not fetched from Redis (%s)", type(exc).__name__)
             return
         for call_id, value in zip(call_ids, values, strict=True):

@@ -127,10 +127,7 @@ class RedisCounters:
         for key, (amount, resets_at) in owed.items():
             commands += ("INCRBYFLOAT", PREFIX + key, amount), ("EXPIREAT", PREFIX + key, int(resets_at) + _GRACE_S)
         try:
-            replies = await self._redis.pipeline(commands)
-            failed = next((reply for reply in replies if isinstance(reply, ReplyError)), None)
-            if failed is not None:
-                raise failed
+            await self._redis.pipeline(commands, strict=True)
         except _FAILURES as exc:
             self._failed(exc)
             for key, (amount, resets_at) in owed.items():

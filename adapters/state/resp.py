@@ -123,17 +123,21 @@ class RespConnection:
 
     async def call(self, *args: Arg) -> Any:
         """One command's reply; a `ReplyError` is raised, not returned."""
-        (reply,) = await self.pipeline([args])
-        if isinstance(reply, ReplyError):
-            raise reply
+        (reply,) = await self.pipeline([args], strict=True)
         return reply
 
-    async def pipeline(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
-        """The replies to `commands`, sent in one write; error replies are returned in their place."""
+    async def pipeline(self, commands: list[tuple[Arg, ...]], *, strict: bool = False) -> list[Any]:
+        """The replies to `commands`, sent in one write; error replies are returned in their place,
+        or with `strict` the first of them is raised."""
         protocol = self._protocol
         if protocol is None or protocol.lost is not None or protocol.loop is not asyncio.get_running_loop():
             protocol = await self._open()  # none yet, lost, or made by another event loop
-        return await self._send(protocol, commands)
+        replies = await self._send(protocol, commands)
+        if strict:
+            failed = next((reply for reply in replies if isinstance(reply, ReplyError)), None)
+            if failed is not None:
+                raise failed
+        return replies
 
     async def _send(self, protocol: _Protocol, commands: list[tuple[Arg, ...]]) -> list[Any]:
         loop = asyncio.get_running_loop()
