@@ -160,11 +160,11 @@ async def observability_cost(procs: Processes, upstream_port: int, settings: Set
                 procs.start(names[observe], argv, PROXY_CORE)
                 await wait_ready(procs, names[observe], ports[observe])
             log(f"  (h) round {round_}: {SPELLS} x (b) on each ...")
-            for observe in (False, True):
+            for observe in (False, True) if round_ % 2 else (True, False):
                 await measure_throughput(ports[observe], replace(spell, seconds=settings.warmup_seconds), Result(""))
             spent = {False: 0.0, True: 0.0}
-            for spell_ in range(SPELLS):
-                for observe in (False, True) if spell_ % 2 else (True, False):
+            for spell_ in range(SPELLS):  # which goes first alternates across rounds too: 3 spells are odd
+                for observe in (False, True) if (round_ + spell_) % 2 else (True, False):
                     result = results[observe]
                     pid = procs.running[names[observe]].pid
                     await measure_throughput(ports[observe], spell, result, partial(cpu_seconds, pid))
