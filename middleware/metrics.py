@@ -13,9 +13,9 @@ The hot path only keeps each request's `Outcome`; at most `TALLY_SECONDS` later 
 tallied into plain integers and floats (a bucket index found by bisection), and the tallies go
 into prometheus-client's values at most `SYNC_SECONDS` later, at a scrape, or at close. The batch
 is tallied young because a second's outcomes no longer fit the CPU's caches: tallied after a
-second they cost twice as much to read. prometheus-client's own `observe` and `inc` take a lock and validate on every
-call, which cost a few per cent of the gateway's throughput; its histograms keep per-bucket (not
-cumulative) values, so a tally adds to them as `observe` would. With several workers, a scrape sees
+second they cost twice as much to read. prometheus-client's own `observe` and `inc` take a lock
+and validate on every call, which cost a few per cent of the gateway's throughput; its histograms
+keep per-bucket (not cumulative) values, so a tally adds to them as `observe` would. With several workers, a scrape sees
 another worker's requests at most `SYNC_SECONDS` late.
 
 Label values come from bounded sets. A model name the catalog does not know becomes "unknown"
