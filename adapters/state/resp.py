@@ -7,9 +7,10 @@ one), more than the round trip itself. This one writes each command straight to 
 that every task shares, and answers them in order from `data_received`: Redis answers a
 connection's commands in the order they came, so the waiting futures are a queue. The URL is read
 by redis-py's own `parse_url`, so it means what it means to the rest of the gateway (password,
-user, database, `rediss://`, `unix://`). A connection that fails or times out is dropped with
-everything waiting on it (their answers could no longer be matched) and the next command opens
-another.
+user, database, `rediss://`, `unix://`). A connection that fails, or whose oldest command waits
+past the timeout, is dropped with everything waiting on it (their answers could no longer be
+matched) and the next command opens another. One timer per connection watches the oldest command
+instead of one per command: `asyncio.timeout` costs about 7 µs a use.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from functools import partial
 from typing import Any
 
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -74,12 +76,31 @@ def parse(buffer: bytearray | bytes, at: int) -> tuple[Any, int] | None:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
         self.loop = asyncio.get_running_loop()
+        self.timeout = timeout
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()  # with when each was sent
         self.lost: Exception | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def expect(self, futures: list[asyncio.Future[Any]]) -> None:
+        """Replies on their way, in order: the connection fails if the oldest waits past the timeout."""
+        now = self.loop.time()
+        self.waiting.extend([(future, now) for future in futures])
+        if self._watchdog is None:
+            self._watchdog = self.loop.call_at(now + self.timeout, self._check)
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self.waiting:
+            return
+        since = self.waiting[0][1]
+        if self.loop.time() - since >= self.timeout:
+            self._fail(TimeoutError(f"Redis did not answer within {self.timeout:g} s"))
+        else:
+            self._watchdog = self.loop.call_at(since + self.timeout, self._check)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport: TCP or a unix socket
@@ -91,7 +112,7 @@ class _Protocol(asyncio.Protocol):
         try:
             while self.waiting and (parsed := parse(buffer, at)) is not None:
                 reply, at = parsed
-                future = self.waiting.popleft()
+                future, _ = self.waiting.popleft()
                 if not future.done():
                     future.set_result(reply)
         except (ConnectionError, ValueError) as exc:
@@ -104,8 +125,11 @@ class _Protocol(asyncio.Protocol):
 
     def _fail(self, error: Exception) -> None:
         self.lost = error
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         while self.waiting:
-            future = self.waiting.popleft()
+            future, _ = self.waiting.popleft()
             if not future.done():
                 future.set_exception(error)
         if self.transport is not None:
@@ -142,15 +166,10 @@ class RespConnection:
     async def _send(self, protocol: _Protocol, commands: list[tuple[Arg, ...]]) -> list[Any]:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
-        protocol.waiting.extend(futures)
+        protocol.expect(futures)
         assert protocol.transport is not None
         protocol.transport.write(b"".join([pack(args) for args in commands]))
-        try:
-            async with asyncio.timeout(self.timeout):
-                return [await future for future in futures]
-        except TimeoutError:
-            protocol._fail(ConnectionError(f"Redis did not answer within {self.timeout:g} s"))
-            raise
+        return [await future for future in futures]
 
     async def _open(self) -> _Protocol:
         """The connection, opened once however many commands wait for it."""
@@ -168,12 +187,13 @@ class RespConnection:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         options = self.options
+        made = partial(_Protocol, self.timeout)
         async with asyncio.timeout(self.timeout):
             if "path" in options:
-                _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
+                _, protocol = await loop.create_unix_connection(made, options["path"])
             else:
                 tls = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
-                _, protocol = await loop.create_connection(_Protocol, options.get("host", "localhost"),
+                _, protocol = await loop.create_connection(made, options.get("host", "localhost"),
                                                            options.get("port", 6379), ssl=tls)
         setup: list[tuple[Arg, ...]] = []
         if options.get("password"):
