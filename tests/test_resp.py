@@ -5,6 +5,7 @@ goes away and comes back, one that never answers, and replies that arrive a byte
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,8 +13,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from redis.asyncio.connection import parse_url
 
-from interlingua.adapters.state.resp import ReplyError, RespConnection, pack, parse
+from interlingua.adapters.state.resp import ReplyError, RespConnection, pack, parse, tls
 from tests.servers import RedisServer
 from tests.support import async_test
 
@@ -166,3 +168,13 @@ def test_a_connection_made_by_another_event_loop_is_replaced() -> None:
         first.run_until_complete(stop(stale))
         first.close()
         second.close()
+
+
+def test_a_rediss_url_asks_for_tls_as_redis_py_reads_it() -> None:
+    assert tls(parse_url("redis://127.0.0.1:6379/0")) is None
+    strict = tls(parse_url("rediss://cache.example:6380/0"))
+    assert strict is not None and strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
+    lax = tls(parse_url("rediss://cache.example:6380/0?ssl_cert_reqs=none"))
+    assert lax is not None and lax.verify_mode == ssl.CERT_NONE and not lax.check_hostname
+    named = tls(parse_url("rediss://10.0.0.5:6380/0?ssl_check_hostname=false"))
+    assert named is not None and named.verify_mode == ssl.CERT_REQUIRED and not named.check_hostname

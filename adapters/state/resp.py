@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,20 @@ from redis.asyncio.connection import SSLConnection, parse_url
 
 Arg = bytes | str | int | float
 _CRLF = b"\r\n"
+
+
+def tls(options: Mapping[str, Any]) -> ssl.SSLContext | None:
+    """The TLS a `rediss://` URL asks for, with redis-py's query options: `ssl_ca_certs` (a CA file),
+    `ssl_cert_reqs=none|optional|required`, `ssl_check_hostname`; None for plain `redis://`."""
+    if options.get("connection_class") is not SSLConnection:
+        return None
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    required = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(str(options.get("ssl_cert_reqs")),
+                                                                         ssl.CERT_REQUIRED)
+    check = options.get("ssl_check_hostname")
+    context.check_hostname = required != ssl.CERT_NONE and check not in (False, "false", "0")
+    context.verify_mode = required
+    return context
 
 
 class ReplyError(Exception):
@@ -192,9 +207,8 @@ class RespConnection:
             if "path" in options:
                 _, protocol = await loop.create_unix_connection(made, options["path"])
             else:
-                tls = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
                 _, protocol = await loop.create_connection(made, options.get("host", "localhost"),
-                                                           options.get("port", 6379), ssl=tls)
+                                                           options.get("port", 6379), ssl=tls(options))
         setup: list[tuple[Arg, ...]] = []
         if options.get("password"):
             setup.append(("AUTH", *([options["username"]] if options.get("username") else []), options["password"]))
