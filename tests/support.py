@@ -1,7 +1,8 @@
-"""What many test modules need and would otherwise each write again: running async tests, raw
-HTTP posts to a fake, feeding a stream to a decoder or passthrough in network-sized pieces,
-reading a server-sent-events body back into its events with its framing checked, and the
-invariants every OpenAI Responses stream keeps, whoever wrote it (a fake or the gateway)."""
+"""What many test modules need and would otherwise each write again: running async tests, a real
+web app on a free loopback port, raw HTTP posts to a fake, feeding a stream to a decoder or
+passthrough in network-sized pieces, reading a server-sent-events body back into its events with
+its framing checked, and the invariants every OpenAI Responses stream keeps, whoever wrote it (a
+fake or the gateway)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import asyncio
 import dataclasses
 import functools
 import itertools
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+import ssl
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, ParamSpec, Protocol
 
 import aiohttp
 import orjson
+from aiohttp import web
 
 from interlingua.adapters import ir
 
@@ -35,6 +39,18 @@ def async_test(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None
         asyncio.run(test(*args, **kwargs))
 
     return wrapper
+
+
+@asynccontextmanager
+async def serving(app: web.Application, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """`app` served on an ephemeral 127.0.0.1 port (over TLS with `tls`); yields the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 # Raw HTTP ----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from aiohttp import web
 from tests.documents import page_lines, text_pdf
 from tests.fakes import openai_upstream as fo
 from tests.harness import gateway, provider
-from tests.support import async_test
+from tests.support import async_test, serving
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
           "required": ["name", "age"]}
@@ -51,15 +51,8 @@ async def page_server(pages: dict[str, tuple[bytes, str]]) -> AsyncIterator[str]
 
     app = web.Application()
     app.router.add_get("/{name}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

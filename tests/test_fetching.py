@@ -23,7 +23,7 @@ from interlingua.adapters.fetching import Fetcher, refusal
 from interlingua.middleware.fetch import FetchMiddleware
 from interlingua.middleware.state import REQUEST
 from tests.asgi import Recorder, call
-from tests.support import async_test
+from tests.support import async_test, serving
 
 PDF = b"%PDF-1.4 not really"
 
@@ -65,15 +65,8 @@ async def pages() -> AsyncIterator[tuple[int, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/{name:.*}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         yield port, hosts
-    finally:
-        await runner.cleanup()
 
 
 def resolving(names: dict[str, str | list[str]]) -> Callable[..., Any]:
@@ -277,19 +270,12 @@ async def test_https_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: 
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app, server_tls) as port:
         resolving({"docs.example": "127.0.0.1", "other.example": "127.0.0.1"})
         trusting = ssl.create_default_context(cafile=str(cert_path))
         fetcher = Fetcher(allow_networks=["127.0.0.1/32"], verify=trusting)
         fetched = await fetcher.fetch(f"https://docs.example:{port}/")
         wrong = await refused(fetcher, f"https://other.example:{port}/")  # the certificate names docs.example
-    finally:
-        await runner.cleanup()
     assert fetched.body == f"docs.example:{port}".encode()
     assert names[0] == "docs.example"
     assert wrong.status == 502 and "other.example" in wrong.message
@@ -307,17 +293,10 @@ async def test_a_sites_cookies_are_not_sent_with_the_next_fetch() -> None:
 
     app = web.Application()
     app.router.add_get("/{name:.*}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         resolving({"docs.example": "127.0.0.1"})
         fetcher = Fetcher(allow_networks=["127.0.0.1/32"])
         for _ in range(2):
             assert (await fetcher.fetch(f"http://docs.example:{port}/a")).body == b"hello"
         await fetcher.aclose()
-    finally:
-        await runner.cleanup()
     assert sent == [None, None]

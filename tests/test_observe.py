@@ -30,6 +30,7 @@ from interlingua.middleware.outcome import Outcome
 from tests.asgi import run
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, client, gateway, provider, serve
+from tests.support import serving
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 METRICS_KEY = "metrics-secret-1"
@@ -230,15 +231,9 @@ class OtlpReceiver:
     async def running(self) -> AsyncIterator[OtlpReceiver]:
         app = web.Application()
         app.router.add_post("/v1/traces", self.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        try:
+        async with serving(app) as port:
+            self.url = f"http://127.0.0.1:{port}"
             yield self
-        finally:
-            await runner.cleanup()
 
 
 def test_spans_reach_a_real_otlp_receiver(tmp_path: Path) -> None:

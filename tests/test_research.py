@@ -23,7 +23,7 @@ from tests.fakes import openai_upstream as fo
 from tests.fakes.research_upstream import CITATIONS, FakeResearchModels
 from tests.fakes.search_upstream import FakeSearch
 from tests.harness import gateway, provider
-from tests.support import sse_events
+from tests.support import serving, sse_events
 
 QUESTION = "How does asyncio schedule coroutines?"
 PLAN = '{"queries": ["asyncio event loop scheduling"]}'
@@ -45,15 +45,10 @@ async def pages() -> AsyncIterator[str]:
                 "</body></html>")
         return web.Response(text=body, content_type="text/html")
 
-    runner = web.AppRunner(web.Application(handler_args=None), access_log=None)
-    runner.app.router.add_get("/{name}.html", page)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    app = web.Application()
+    app.router.add_get("/{name}.html", page)
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @asynccontextmanager
