@@ -16,7 +16,7 @@ import asyncio
 import logging
 
 from interlingua.adapters import ir
-from interlingua.adapters.state.resp import ReplyError, RespConnection
+from interlingua.adapters.state.resp import FAILURES, RespConnection
 from interlingua.adapters.storage.reasoning import ReasoningStore, encode
 
 log = logging.getLogger("interlingua.state")
@@ -24,7 +24,6 @@ log = logging.getLogger("interlingua.state")
 TTL_S = 7 * 24 * 3600
 PREFIX = "interlingua:reasoning:"
 TIMEOUT_S = 0.5
-_FAILURES = (OSError, ReplyError)  # unreachable, cut, too slow (TimeoutError), or refused
 
 
 class SharedReasoningStore(ReasoningStore):
@@ -46,7 +45,7 @@ class SharedReasoningStore(ReasoningStore):
         try:
             await self._redis.pipeline([("SET", PREFIX + call_id, value, "EX", TTL_S) for call_id in call_ids],
                                        strict=True)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             log.warning("reasoning state not shared through Redis (%s): kept on this replica only",
                         type(exc).__name__)
 
@@ -54,7 +53,7 @@ class SharedReasoningStore(ReasoningStore):
         """Bring what Redis holds for `call_ids` into the local table."""
         try:
             values = await self._redis.call("MGET", *(PREFIX + call_id for call_id in call_ids))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             log.warning("reasoning state not fetched from Redis (%s)", type(exc).__name__)
             return
         for call_id, value in zip(call_ids, values, strict=True):

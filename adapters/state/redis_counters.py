@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from interlingua.adapters.state import Limit
 from interlingua.adapters.state.local import LocalCounters, count
-from interlingua.adapters.state.resp import Arg, ReplyError, RespConnection
+from interlingua.adapters.state.resp import FAILURES, Arg, ReplyError, RespConnection
 
 log = logging.getLogger("interlingua.state")
 
@@ -54,9 +54,6 @@ end
 return 0
 """
 _ADMIT_SHA = hashlib.sha1(_ADMIT.encode()).hexdigest()
-# A connection lost or refused, a reply that is not RESP, no answer in time (ConnectionError and
-# TimeoutError are OSErrors), or a command the server refused.
-_FAILURES = (OSError, ReplyError)
 
 
 class RedisCounters:
@@ -96,7 +93,7 @@ class RedisCounters:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
                 refused = await self._redis.call("EVAL", _ADMIT, *keys_and_args)  # and Redis keeps it
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._failed(exc)
             return await self._local.admit(limits)
         self._recovered()
@@ -128,7 +125,7 @@ class RedisCounters:
             commands += ("INCRBYFLOAT", PREFIX + key, amount), ("EXPIREAT", PREFIX + key, int(resets_at) + _GRACE_S)
         try:
             await self._redis.pipeline(commands, strict=True)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._failed(exc)
             for key, (amount, resets_at) in owed.items():
                 self._local.add(key, amount, resets_at)
@@ -138,7 +135,7 @@ class RedisCounters:
             return await self._local.values(keys)
         try:
             found = await self._redis.call("MGET", *(PREFIX + key for key in keys))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._failed(exc)
             return await self._local.values(keys)
         return [float(v) if v is not None else 0.0 for v in found]
@@ -146,7 +143,7 @@ class RedisCounters:
     async def ready(self) -> str | None:
         try:
             await self._redis.call("PING")
-        except _FAILURES:
+        except FAILURES:
             return "Redis is unreachable (limits are counted per process meanwhile)"
         return None
 

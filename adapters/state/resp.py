@@ -1,4 +1,5 @@
-"""A pipelined Redis connection for the limit counters: one socket, RESP2, no pool.
+"""A pipelined Redis connection for the limit counters and the shared reasoning store: one
+socket, RESP2, no pool.
 
 Every metered request makes one admission round trip, so the client's own cost is on every
 request's path. redis-py's asyncio client spends about 130 µs of CPU a command here (a pooled
@@ -44,6 +45,15 @@ def tls(options: Mapping[str, Any]) -> ssl.SSLContext | None:
 
 class ReplyError(Exception):
     """An error reply (`-ERR ...`, `-NOSCRIPT ...`): the command failed, the connection is fine."""
+
+
+# What a command may fail with: a connection lost or refused, a reply that is not RESP, no answer in
+# time (ConnectionError and TimeoutError are OSErrors), or an error reply.
+FAILURES = (OSError, ReplyError)
+
+
+def first_error(replies: list[Any]) -> ReplyError | None:
+    return next((reply for reply in replies if isinstance(reply, ReplyError)), None)
 
 
 def pack(args: tuple[Arg, ...]) -> bytes:
@@ -172,10 +182,8 @@ class RespConnection:
         if protocol is None or protocol.lost is not None or protocol.loop is not asyncio.get_running_loop():
             protocol = await self._open()  # none yet, lost, or made by another event loop
         replies = await self._send(protocol, commands)
-        if strict:
-            failed = next((reply for reply in replies if isinstance(reply, ReplyError)), None)
-            if failed is not None:
-                raise failed
+        if strict and (failed := first_error(replies)) is not None:
+            raise failed
         return replies
 
     async def _send(self, protocol: _Protocol, commands: list[tuple[Arg, ...]]) -> list[Any]:
@@ -215,11 +223,10 @@ class RespConnection:
         if options.get("db"):
             setup.append(("SELECT", options["db"]))
         if setup:
-            replies = await self._send(protocol, setup)
-            failed = [reply for reply in replies if isinstance(reply, ReplyError)]
-            if failed:
-                protocol._fail(ConnectionError(f"Redis refused the connection's set-up: {failed[0]}"))
-                raise failed[0]
+            failed = first_error(await self._send(protocol, setup))
+            if failed is not None:
+                protocol._fail(ConnectionError(f"Redis refused the connection's set-up: {failed}"))
+                raise failed
         return protocol
 
     async def aclose(self) -> None:
