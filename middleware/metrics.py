@@ -15,8 +15,8 @@ into prometheus-client's values at most `SYNC_SECONDS` later, at a scrape, or at
 is tallied young because a second's outcomes no longer fit the CPU's caches: tallied after a
 second they cost twice as much to read. prometheus-client's own `observe` and `inc` take a lock
 and validate on every call, which cost a few per cent of the gateway's throughput; its histograms
-keep per-bucket (not cumulative) values, so a tally adds to them as `observe` would. With several workers, a scrape sees
-another worker's requests at most `SYNC_SECONDS` late.
+keep per-bucket (not cumulative) values, so a tally adds to them as `observe` would. With several
+workers, a scrape sees another worker's requests at most `SYNC_SECONDS` late.
 
 Label values come from bounded sets. A model name the catalog does not know becomes "unknown"
 unless the request succeeded, and then only the first `MAX_DYNAMIC` such names get a series of
