@@ -30,6 +30,7 @@ class Operation:
     by_chat: bool = False  # a chat model can serve it too: the gateway asks the model in words
     defaulted: bool = False  # `model` is optional: the config's [utilities] names the default
     takes_document: bool = False  # the body may be a document itself, spooled as the upload `file`
+    lazy: bool = False  # decoded as read (`ir.DeferredChatRequest`): a JSON body's nesting is checked then
 
 
 async def _count(provider: Provider, request: Any, model: str) -> Reply:
@@ -48,7 +49,7 @@ async def _rerank(provider: Provider, request: Any, model: str) -> Reply:
     return Result(await provider.rerank(request, model))
 
 
-CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True)
+CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True, lazy=True)
 COUNT_TOKENS = Operation("count_tokens", "chat", _count)
 EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
 SPEECH = Operation("audio.speech", "speech", lambda p, request, model: p.speech(request, model), streams=True)

@@ -129,7 +129,10 @@ class RequestTrace:
         if self.finish_reasons:
             attributes["gen_ai.response.finish_reasons"] = self.finish_reasons
         if self.tracer.capture_content:
-            native = getattr(request, "native", None)
+            try:
+                native = getattr(request, "native", None)
+            except ir.GatewayError:  # nested too deep to encode again: passed on, not recorded
+                native = None
             if isinstance(native, dict):
                 prompt = {k: native[k] for k in ("system", "instructions", "messages", "input", "contents",
                                                  "systemInstruction") if k in native}

@@ -3,7 +3,9 @@
 A body over the cap is refused with 413 as soon as it is known to be too big (from
 Content-Length, or while reading), never after holding it whole. Malformed JSON, JSON nested
 deeper than `max_depth` (see `nesting`) and invalid fields are 400s in the client's dialect that
-name the field.
+name the field. A `lazy` operation's body (a chat turn) is checked for nesting when the gateway
+first reads it (`ir.DeferredChatRequest`): one sent on to a same-dialect upstream as it came is
+not walked here, and costs no check.
 
 A multipart/form-data body (audio and image uploads) is parsed as it streams in, with
 python-multipart: text fields become strings, and each file part is written straight into a
@@ -18,6 +20,7 @@ spooled the same way, as an `ir.Form` whose one upload is `file`, named by `Cont
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from tempfile import SpooledTemporaryFile
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,7 +29,7 @@ import orjson
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from interlingua.adapters.ir import ChatRequest, Form, GatewayError, Upload, invalid
+from interlingua.adapters.ir import ChatRequest, DeferredChatRequest, Form, GatewayError, Upload, as_parsed, invalid
 from interlingua.middleware.nesting import MAX_DEPTH, nests_deeper
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
@@ -67,8 +70,8 @@ class NormalisationMiddleware:
             elif name == b"content-disposition":
                 disposition = value
         reader: FormReader | DocumentReader | None = None
-        body = b""
-        operation = state.get(OPERATION)
+        body = unchecked = b""  # `unchecked`: a JSON body whose nesting is checked as it is decoded
+        operation = state[OPERATION]
         try:
             try:
                 if content_type[:19].lower() == b"multipart/form-data":
@@ -77,7 +80,7 @@ class NormalisationMiddleware:
                     if not await self._read(scope, receive, send, reader.write):
                         return
                     parsed: Any = reader.finish()
-                elif operation is not None and operation.takes_document and _is_document(content_type):
+                elif operation.takes_document and _is_document(content_type):
                     reader = DocumentReader(content_type, disposition, self.spool_bytes)
                     if not await self._read(scope, receive, send, reader.write):
                         return
@@ -90,11 +93,20 @@ class NormalisationMiddleware:
                     if content_type[:33].lower() == b"application/x-www-form-urlencoded":
                         parsed = _url_encoded(body)
                     else:
-                        parsed = self._json(body)
-                request = state[REQUEST] = codec.decode_request(state[OPERATION], parsed, dict(scope["headers"]),
+                        parsed = _json(body)
+                        if operation.lazy:
+                            unchecked = body
+                        else:
+                            self._check_nesting(body)
+                request = state[REQUEST] = codec.decode_request(operation, parsed, dict(scope["headers"]),
                                                                 state.get(PARAMS) or {})
-                if isinstance(request, ChatRequest) and request.native is parsed:
+                if isinstance(request, ChatRequest) and as_parsed(request) is parsed:
                     request.raw = body  # what a same-dialect upstream can be sent as it came
+                if unchecked:
+                    if isinstance(request, DeferredChatRequest) and as_parsed(request) is parsed:
+                        request.checking(partial(self._check_nesting, unchecked))
+                    else:
+                        self._check_nesting(unchecked)
             except GatewayError as error:
                 await send_error(scope, send, error)
                 return
@@ -103,14 +115,9 @@ class NormalisationMiddleware:
             if reader is not None:  # the spools live as long as the request, however it ends
                 reader.form.close()
 
-    def _json(self, body: bytes) -> Any:
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+    def _check_nesting(self, body: bytes) -> None:
         if nests_deeper(body, self.max_depth):
             raise invalid("body", f"nests deeper than {self.max_depth} levels of arrays and objects")
-        return parsed
 
     async def _read(self, scope: dict[str, Any], receive: Any, send: Any, write: Callable[[bytes], object]) -> bool:
         """Hand the body to `write` as it arrives; False when it was refused (413) or the client left."""
@@ -119,6 +126,13 @@ class NormalisationMiddleware:
         except GatewayError as error:
             await send_error(scope, send, error)
             return False
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
 
 
 async def read_body(receive: Any, cap: int, write: Callable[[bytes], object]) -> bool:

@@ -192,6 +192,8 @@ def responses_items(events: list[Any]) -> list[Any]:
 
 
 def read_all(request: ir.ChatRequest) -> ir.ChatRequest:
-    """`request` with what a codec defers (messages, tools) decoded, as translating reads them."""
+    """`request` with what a codec defers (messages, tools, Gemini's response format) decoded, as
+    translating reads them."""
     assert request.messages is not None and (request.tools is None or isinstance(request.tools, list))
+    assert request.response_format is None or isinstance(request.response_format, ir.ResponseFormat)
     return request

@@ -213,6 +213,30 @@ def test_content_is_recorded_only_when_configured(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_content_too_deep_to_walk_is_not_recorded_but_the_answer_goes_through(tmp_path: Path) -> None:
+    """A same-dialect body goes upstream as it came, unchecked; recording its prompt would walk it."""
+    schema = b'{"type": "array", "items": ' * 120 + b'{"type": "string"}' + b"}" * 120
+    body = (b'{"model": "m1", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", '
+            b'"function": {"name": "f", "parameters": ' + schema + b"}}]}")
+    exporter = InMemorySpanExporter()
+
+    async def scenario() -> None:
+        async with FakeOpenAI() as up, traced_gateway(
+                tmp_path, exporter, providers={"up": provider(up.url, "m1")},
+                telemetry={"capture_content": True}) as (_, url):
+            up.script(text("Deep", " answer"))
+            async with httpx.AsyncClient(base_url=url) as raw:
+                answer = await raw.post("/v1/chat/completions", content=body,
+                                        headers={"content-type": "application/json", "authorization": "Bearer k"})
+            assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Deep answer"
+            assert up.requests[-1].body == body
+        (root,) = (s for s in exporter.get_finished_spans() if s.parent is None)
+        attrs = dict(root.attributes or {})
+        assert "gen_ai.input.messages" not in attrs and attrs["gen_ai.response.model"] == "m1"
+
+    run(scenario())
+
+
 class OtlpReceiver:
     """The collector's OTLP/HTTP trace endpoint: decodes each protobuf export it is sent."""
 

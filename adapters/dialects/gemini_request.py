@@ -265,12 +265,13 @@ def decode_generate_request(body: Any, params: Mapping[str, str], count: bool = 
         top_logprobs=f.integer(config, "logprobs", p, minimum=0),
         tools=None,
         tool_choice=choice,
-        response_format=_response_format(config, p),
+        response_format=None,
         reasoning_effort=reasoning_effort,
         reasoning_budget=reasoning_budget,
         params=dict(params),
         extra=extra,
-    ).defer(messages=lambda: _messages(spelled, system, contents), tools=lambda: _tools(tools) if tools else None)
+    ).defer(messages=lambda: _messages(spelled, system, contents), tools=lambda: _tools(tools) if tools else None,
+            response_format=lambda: _response_format(config, p))  # its schema is walked: decoded once checked
 
 
 def _messages(spelled: str, system: Any, contents: list[Any]) -> list[ir.Message]:

@@ -37,7 +37,7 @@ class AnthropicProvider(Provider):
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)
-        full: dict[str, Any] = (self.native_body(request, model) if native
+        full: dict[str, Any] = (self.native_body(request, model, request.native or {}) if native
                                 else self.encode(request, model))
         body = {k: full[k] for k in _COUNT_FIELDS if k in full}
         response = await self.open("/v1/messages/count_tokens", orjson.dumps(body),

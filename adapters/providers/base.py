@@ -106,21 +106,22 @@ class Provider(ABC):
         """Where a chat request for `model` is posted."""
         return self.chat_path
 
-    def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
-        """The client's own body for a same-dialect upstream, with the upstream's model name."""
-        body = dict(request.native or {})
+    def native_body(self, request: ir.ChatRequest, model: str, native: dict[str, Any]) -> dict[str, Any]:
+        """`native`, the client's own body, for a same-dialect upstream, with the upstream's model name."""
+        body = dict(native)
         body["model"] = model
         return body
 
     def native_payload(self, request: ir.ChatRequest, model: str) -> bytes:
         """`native_body` as sent: the bytes the client's body came in where it changes no more than
-        the model name (`verbatim.py`), else encoded."""
-        body = self._without_dropped(self.native_body(request, model))
-        if request.raw is not None and request.native is not None:
-            payload = verbatim.payload(request.raw, request.native, body)
+        the model name (`verbatim.py`), else encoded from `request.native`, which checks it first."""
+        if request.raw is not None:
+            parsed = ir.as_parsed(request) or {}
+            body = self._without_dropped(self.native_body(request, model, parsed))
+            payload = verbatim.payload(request.raw, parsed, body)
             if payload is not None:
                 return payload
-        return orjson.dumps(body)
+        return orjson.dumps(self._without_dropped(self.native_body(request, model, request.native or {})))
 
     def _without_dropped(self, body: dict[str, Any]) -> dict[str, Any]:
         for name in self.drop:
@@ -139,7 +140,7 @@ class Provider(ABC):
         """Whether the client's own body goes upstream. A same-dialect history can still hold
         values this gateway sealed (earlier turns served by another kind): such a request goes
         the translated way, where they are opened or dropped."""
-        return (request.dialect == self.codec.name and request.native is not None
+        return (request.dialect == self.codec.name and ir.as_parsed(request) is not None
                 and not (self.seal is not None and slots.has_sealed(request)))
 
     def encode(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:

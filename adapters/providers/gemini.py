@@ -42,8 +42,8 @@ class GeminiProvider(Provider):
         """A method's path; the model is the client's text, so whatever it holds is escaped."""
         return f"{self.chat_path}/{quote(model, safe='/')}:{verb}"
 
-    def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
-        return dict(request.native or {})  # the model is in the path
+    def native_body(self, request: ir.ChatRequest, model: str, native: dict[str, Any]) -> dict[str, Any]:
+        return dict(native)  # the model is in the path
 
     def restore_reasoning(self, request: ir.ChatRequest) -> ir.ChatRequest:
         """Also marks, for a client with a reasoning slot, the ids of calls whose turn carried a
@@ -88,7 +88,7 @@ class GeminiProvider(Provider):
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)
-        body = (self.native_body(request, model) if native
+        body = (self.native_body(request, model, request.native or {}) if native
                 else self.encode(request, model))
         inner = {k: v for k, v in body.items() if k in ("contents", "systemInstruction", "tools", "toolConfig",
                                                          "generationConfig", "system_instruction")}

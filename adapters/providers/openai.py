@@ -49,8 +49,8 @@ class OpenAIProvider(Provider):
     def auth_headers(self, key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}
 
-    def native_body(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
-        body = super().native_body(request, model)
+    def native_body(self, request: ir.ChatRequest, model: str, native: dict[str, Any]) -> dict[str, Any]:
+        body = super().native_body(request, model, native)
         if self.codec is RESPONSES:
             body.pop("previous_response_id", None)
             body["store"] = False
@@ -82,7 +82,7 @@ class OpenAIProvider(Provider):
         if self.codec is not RESPONSES:
             return await super().count_tokens(request, model)
         native = self.is_native(request)
-        full = self.native_body(request, model) if native else self.encode(request, model)
+        full = self.native_body(request, model, request.native or {}) if native else self.encode(request, model)
         body = {k: v for k, v in full.items() if k in ("model", "input", "instructions", "tools", "tool_choice",
                                                        "parallel_tool_calls", "reasoning", "text", "truncation")}
         response = await self.open("/responses/input_tokens", orjson.dumps(body))
