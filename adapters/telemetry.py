@@ -9,17 +9,21 @@ rather than from their arguments: it is set and reset around one try in the requ
 and a gateway without tracing pays one `ContextVar.get` per upstream request.
 
 Prompts and completions are recorded (`gen_ai.input.messages`, `gen_ai.output.messages`) only
-with `capture_content`, since they are the users' data, not the operator's.
+with `capture_content`, since they are the users' data, not the operator's. A same-dialect answer
+goes to the client as the upstream's bytes, unread; with tracing on it is also decoded, for the
+span's finish reasons and completion (`passed`, `Tap`).
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
 
 # The trace headers of the upstream try in progress, for the provider to send; None without tracing.
 OUTGOING: ContextVar[list[tuple[str, str]] | None] = ContextVar("interlingua_outgoing_trace", default=None)
@@ -112,7 +116,16 @@ class RequestTrace:
             if choice.finish_reason:
                 self.finish_reasons.append(choice.finish_reason)
             if self.tracer.capture_content:
-                self.output.extend(p.text for p in choice.message.content if isinstance(p, ir.Text))
+                self.output.extend(p.text for p in choice.message.parts if isinstance(p, ir.Text))
+
+    def passed(self, dialect: UpstreamDialect[Any, Any], answer: Any) -> None:
+        """Note a same-dialect answer (parsed JSON), sent on as it came, as its dialect reads it."""
+        with suppress(ir.GatewayError):  # the client has the upstream's answer; the span goes without
+            self.answer(dialect.decode_response(answer))
+
+    def tap(self, dialect: UpstreamDialect[Any, Any]) -> Tap:
+        """A reader of a same-dialect stream sent on as it came, noting what `events` notes."""
+        return Tap(self, dialect.stream_decoder())
 
     def events(self, batch: list[ir.StreamEvent]) -> None:
         """Note a streamed answer's finish reasons (and text, with capture_content)."""
@@ -145,6 +158,24 @@ class RequestTrace:
             self.span.set_attribute("error.type", error)
             self.span.set_status(self.tracer.trace.Status(self.tracer.trace.StatusCode.ERROR))
         self.span.end()
+
+
+class Tap:
+    """Decodes a pass-through stream's reads for the span alone (tracing's cost, not the relay's)."""
+
+    __slots__ = ("trace", "decoder")
+
+    def __init__(self, trace: RequestTrace, decoder: StreamDecoder) -> None:
+        self.trace = trace
+        self.decoder: StreamDecoder | None = decoder
+
+    def feed(self, chunk: bytes) -> None:
+        if self.decoder is None:
+            return
+        try:
+            self.trace.events(self.decoder.feed(chunk))
+        except ir.GatewayError:  # the upstream's own error, which reaches the client as it came
+            self.decoder = None
 
 
 class Attempt:

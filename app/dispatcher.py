@@ -118,12 +118,17 @@ class Dispatcher:
             case Body():
                 codec: ClientDialect[Any] = state[DIALECT]
                 usage = reply.usage
-                if usage is None and reply.media_type is None:  # the dialect's own JSON answer
+                trace: RequestTrace | None = state.get(TRACE) if state[OPERATION] is ops.CHAT else None
+                if (usage is None or trace is not None) and reply.media_type is None:  # the dialect's own JSON
                     try:
-                        usage = codec.usage_of(orjson.loads(reply.body))
+                        answer = orjson.loads(reply.body)
                     except orjson.JSONDecodeError:  # cut short or garbled: never a 200
                         return ir.GatewayError("upstream", f"upstream {state[TARGET].provider.name} "
                                                "answered invalid JSON", retryable=True)
+                    if usage is None:
+                        usage = codec.usage_of(answer)
+                    if trace is not None:
+                        trace.passed(state[TARGET].provider.codec, answer)
                 state[USAGE] = usage
                 watch.armed = False
                 kind = (b"content-type", reply.media_type.encode()) if reply.media_type else JSON
@@ -148,6 +153,8 @@ class Dispatcher:
         passthrough = state[DIALECT].passthrough(state[REQUEST])
         headers = [*stream_headers(reply.media_type or passthrough.media_type), _upstream(state)]
         started = False
+        trace: RequestTrace | None = state.get(TRACE) if state[OPERATION] is ops.CHAT else None
+        tap = trace.tap(state[TARGET].provider.codec) if trace is not None else None
 
         async def forward(out: bytes) -> None:
             nonlocal started
@@ -160,6 +167,8 @@ class Dispatcher:
 
         try:
             async for chunk in reply.chunks:
+                if tap is not None:
+                    tap.feed(chunk)
                 await forward(passthrough.feed(chunk))
             await forward(passthrough.close())
             passthrough.check()  # a stream without its terminator must not end like a whole answer

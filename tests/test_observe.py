@@ -28,8 +28,11 @@ from interlingua.middleware.access_log import AccessLog
 from interlingua.middleware.metrics import Metrics, prepare_multiprocess
 from interlingua.middleware.outcome import Outcome
 from tests.asgi import run
+from tests.fakes.anthropic_upstream import FakeAnthropic, reply
+from tests.fakes.anthropic_upstream import call as claude_call
+from tests.fakes.anthropic_upstream import text as claude_text
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
-from tests.harness import anthropic_client, client, gateway, provider, serve
+from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve
 from tests.support import serving
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
@@ -198,17 +201,47 @@ def test_content_is_recorded_only_when_configured(tmp_path: Path) -> None:
         async with FakeOpenAI() as up, traced_gateway(
                 tmp_path, exporter, providers={"up": provider(up.url, "m1")},
                 telemetry={"capture_content": True}) as (_, url):
-            up.script(text("Secret", " answer"))
+            up.script(text("Secret", " answer"), text("Whole", " answer"))
             stream = await anthropic_client(url).messages.create(model="m1", max_tokens=50, messages=MESSAGES,
                                                                  stream=True)
             async for _ in stream:
                 pass
-        (root,) = (s for s in exporter.get_finished_spans() if s.parent is None)
-        attrs = dict(root.attributes or {})
-        assert orjson.loads(attrs["gen_ai.input.messages"]) == {"messages": MESSAGES}  # type: ignore[arg-type]
-        output = orjson.loads(attrs["gen_ai.output.messages"])  # type: ignore[arg-type]
-        assert output[0]["parts"][0]["content"] == "Secret answer"
-        assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+            whole = await anthropic_client(url).messages.create(model="m1", max_tokens=50, messages=MESSAGES)
+            assert whole.content[0].text == "Whole answer"  # type: ignore[union-attr]
+        roots = sorted((s for s in exporter.get_finished_spans() if s.parent is None), key=lambda s: s.start_time or 0)
+        for root, answer in zip(roots, ("Secret answer", "Whole answer"), strict=True):
+            attrs = dict(root.attributes or {})
+            assert orjson.loads(attrs["gen_ai.input.messages"]) == {"messages": MESSAGES}  # type: ignore[arg-type]
+            output = orjson.loads(attrs["gen_ai.output.messages"])  # type: ignore[arg-type]
+            assert output[0]["parts"][0]["content"] == answer
+            assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+
+    run(scenario())
+
+
+def test_answers_passed_through_as_they_came_are_read_for_the_span(tmp_path: Path) -> None:
+    """Same dialect, the upstream's bytes go to the client unread; the span still has what they say."""
+    exporter = InMemorySpanExporter()
+
+    async def scenario() -> None:
+        async with FakeAnthropic() as up, traced_gateway(
+                tmp_path, exporter, providers={"claude": anthropic_provider(up.url, "claude-real")},
+                telemetry={"capture_content": True}) as (_, url):
+            up.script(claude_text("Whole", " answer"), claude_text("Streamed", " answer"),
+                      reply(claude_call("get_weather", '{"city": "Paris"}')))
+            sdk = anthropic_client(url)
+            whole = await sdk.messages.create(model="claude-real", max_tokens=50, messages=MESSAGES)
+            assert whole.content[0].text == "Whole answer"  # type: ignore[union-attr]
+            async with sdk.messages.stream(model="claude-real", max_tokens=50, messages=MESSAGES) as stream:
+                assert "".join([t async for t in stream.text_stream]) == "Streamed answer"
+            called = await sdk.messages.create(model="claude-real", max_tokens=50, messages=MESSAGES)
+            assert called.stop_reason == "tool_use"
+        roots = sorted((s for s in exporter.get_finished_spans() if s.parent is None), key=lambda s: s.start_time or 0)
+        spans = [dict(s.attributes or {}) for s in roots]
+        assert [a["gen_ai.response.finish_reasons"] for a in spans] == [("stop",), ("stop",), ("tool_calls",)]
+        outputs = [orjson.loads(a["gen_ai.output.messages"])[0]["parts"][0]["content"]  # type: ignore[arg-type]
+                   for a in spans[:2]]
+        assert outputs == ["Whole answer", "Streamed answer"]
 
     run(scenario())
 
@@ -232,7 +265,8 @@ def test_content_too_deep_to_walk_is_not_recorded_but_the_answer_goes_through(tm
             assert up.requests[-1].body == body
         (root,) = (s for s in exporter.get_finished_spans() if s.parent is None)
         attrs = dict(root.attributes or {})
-        assert "gen_ai.input.messages" not in attrs and attrs["gen_ai.response.model"] == "m1"
+        assert "gen_ai.input.messages" not in attrs and attrs["gen_ai.response.finish_reasons"] == ("stop",)
+        assert orjson.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Deep answer"  # type: ignore[arg-type]
 
     run(scenario())
 
