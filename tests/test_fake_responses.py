@@ -403,6 +403,18 @@ async def test_input_tokens_count_follows_the_documented_rule() -> None:
             "Missing required parameter: 'text.format.schema'.",
         ),
         (
+            {"model": "m", "input": [{"type": "function_call_output", "call_id": ["call_1"], "output": "x"}]},
+            400,
+            "input[0].call_id",
+            "Invalid type for 'input[0].call_id': expected a string",
+        ),
+        (
+            {"model": "m", "input": [{"type": "function_call", "name": "f", "arguments": "{}"}]},
+            400,
+            "input[0].call_id",
+            "Missing required parameter: 'input[0].call_id'.",
+        ),
+        (
             {"model": "m", "input": "Hi", "previous_response_id": "resp_missing"},
             404,
             "previous_response_id",

@@ -95,6 +95,7 @@ ITEM_TYPES = frozenset(
 _ROLES = ("assistant", "system", "developer", "user")
 #: Each tool-output item type, and the call item type whose `call_id` it must answer.
 _ANSWERS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
+_CALLS = frozenset(_ANSWERS.values())
 #: Id prefixes for input items sent without an id: the real API gives every kept item one.
 _ID_PREFIXES = {
     "message": "msg",
@@ -535,6 +536,14 @@ def _invalid_value(param: str, value: Any, supported: Sequence[str]) -> _Rejecte
     return _Rejected(error(400, message, param=param, code="invalid_value"))
 
 
+def _check_string(item: Json, name: str, where: str) -> None:
+    """An item's field that must be a string when present, refused as the real API refuses it."""
+    value = item.get(name, "")
+    if not isinstance(value, str):
+        message = f"Invalid type for '{where}.{name}': expected a string, but got {type(value).__name__} instead."
+        raise _Rejected(error(400, message, param=f"{where}.{name}", code="invalid_type"))
+
+
 def _kind(item: Json) -> str | None:
     """An input item's type; the SDK lets a message omit it (it has a role) and an item_reference too."""
     return item.get("type") or ("message" if "role" in item else "item_reference" if "id" in item else None)
@@ -669,15 +678,16 @@ class FakeResponses(Streaming):
             if not isinstance(item, dict):
                 message = f"Invalid type for '{where}': expected an object, but got {type(item).__name__} instead."
                 raise _Rejected(error(400, message, param=where, code="invalid_type"))
-            if not isinstance(item.get("type", ""), str):
-                got = type(item["type"]).__name__
-                message = f"Invalid type for '{where}.type': expected a string, but got {got} instead."
-                raise _Rejected(error(400, message, param=f"{where}.type", code="invalid_type"))
+            _check_string(item, "type", where)
             kind = _kind(item)
             if kind is None:
                 raise _missing(f"{where}.type")
             if kind not in ITEM_TYPES:
                 raise _invalid_value(f"{where}.type", kind, sorted(ITEM_TYPES))
+            if kind in _ANSWERS or kind in _CALLS:
+                if item.get("call_id") is None:
+                    raise _missing(f"{where}.call_id")
+                _check_string(item, "call_id", where)
             if kind == "message" and item.get("role") not in _ROLES:
                 raise _invalid_value(f"{where}.role", item.get("role"), _ROLES)
             if kind in _ANSWERS and (_ANSWERS[kind], item.get("call_id")) not in calls:
