@@ -10,7 +10,9 @@ second lookup. Config may allow named hosts or networks (tests serve their pages
 
 Bounded: redirects (`max_redirects`), body size (`max_bytes`, refused from `Content-Length`
 before any of the body is read, else as soon as the stream passes it; decompressed bytes count)
-and the whole fetch's time (`timeout`). One httpx client serves every fetch of the app.
+and the whole fetch's time (`timeout`). One httpx client serves every fetch of the app, so it keeps
+no cookies; a fetch keeps its own across its redirects, as a browser would within one visit, which a
+site that sets a session or consent cookie and redirects back needs.
 """
 
 from __future__ import annotations
@@ -123,14 +125,19 @@ class Fetcher:
 
     async def _follow(self, url: str) -> Fetched:
         redirects: list[str] = []
+        cookies = httpx.Cookies()
         current = _parse(url)
         while True:
-            response = await self._send(current)
+            response = await self._send(current, cookies)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     if len(redirects) >= self.max_redirects:
                         raise ir.GatewayError("upstream", f"url: more than {self.max_redirects} redirects",
                                               param="url")
+                    # Read against the name, not the address the request went to, so that the cookie
+                    # jar scopes them by the site as it would for a browser.
+                    cookies.extract_cookies(httpx.Response(response.status_code, headers=response.headers,
+                                                           request=httpx.Request("GET", current)))
                     redirects.append(str(current))
                     current = _parse(str(current.join(response.headers["location"])))
                     continue
@@ -142,13 +149,19 @@ class Fetcher:
                 await response.aclose()
             return _fetched(current, response, body, redirects)
 
-    async def _send(self, url: httpx.URL) -> httpx.Response:
-        """One hop: resolve, check, then connect to the checked address with the name kept."""
+    async def _send(self, url: httpx.URL, cookies: httpx.Cookies) -> httpx.Response:
+        """One hop: resolve, check, then connect to the checked address with the name kept, and
+        with the cookies that the fetch's earlier hops set for that name."""
         address = await self._address(url)
         host = url.host
         port = url.port
         target = url.copy_with(host=str(address))
         headers = {"host": host if port is None else f"{host}:{port}"}
+        if cookies:
+            named = httpx.Request("GET", url)
+            cookies.set_cookie_header(named)
+            if "cookie" in named.headers:
+                headers["cookie"] = named.headers["cookie"]
         extensions = {"sni_hostname": host} if url.scheme == "https" else {}
         request = self._client.build_request("GET", target, headers=headers, extensions=extensions)
         try:

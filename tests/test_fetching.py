@@ -300,3 +300,36 @@ async def test_a_sites_cookies_are_not_sent_with_the_next_fetch() -> None:
             assert (await fetcher.fetch(f"http://docs.example:{port}/a")).body == b"hello"
         await fetcher.aclose()
     assert sent == [None, None]
+
+
+@async_test
+async def test_a_cookie_set_on_the_way_through_redirects_goes_back_to_its_site_only() -> None:
+    """A cookie wall: the page answers only a visitor with the session cookie, which its first
+    answer sets while redirecting to it. The fetch carries that cookie to the page, as a browser
+    would, but never to another site the chain passes through, nor to the next fetch."""
+    sent: list[tuple[str, str | None]] = []
+
+    async def page(request: web.Request) -> web.Response:
+        sent.append((request.host.split(":")[0] + request.path, request.headers.get("cookie")))
+        if request.path == "/article":
+            if request.cookies.get("session") != "s1":
+                return web.Response(status=302, headers={"location": "/consent"})
+            return web.Response(text="the article", content_type="text/plain")
+        if request.path == "/consent":  # sets the cookie, then sends the visitor round another site
+            return web.Response(status=302, headers={"set-cookie": "session=s1; Path=/; HttpOnly",
+                                                     "location": f"http://cdn.example:{request.url.port}/hop"})
+        return web.Response(status=302, headers={"location": f"http://docs.example:{request.url.port}/article"})
+
+    app = web.Application()
+    app.router.add_get("/{name:.*}", page)
+    async with serving(app) as port:
+        resolving({"docs.example": "127.0.0.1", "cdn.example": "127.0.0.1"})
+        fetcher = Fetcher(allow_networks=["127.0.0.1/32"])
+        fetched = await fetcher.fetch(f"http://docs.example:{port}/article")
+        again = await fetcher.fetch(f"http://docs.example:{port}/article")
+        await fetcher.aclose()
+    assert fetched.body == again.body == b"the article"
+    assert fetched.url == f"http://docs.example:{port}/article"
+    visit = [("docs.example/article", None), ("docs.example/consent", None), ("cdn.example/hop", None),
+             ("docs.example/article", "session=s1")]
+    assert sent == visit * 2  # the second fetch starts with no cookie again
