@@ -175,6 +175,28 @@ async def test_segment_text_and_files_with_offsets(tmp_path: Path) -> None:
     assert (bad.status_code, error_of(bad)["param"]) == (400, "segment_overlap")
 
 
+@async_test
+async def test_text_with_no_breaks_is_segmented_whole_in_order_and_in_time(tmp_path: Path) -> None:
+    """The splitter's time grows with the square of a section it must cut below its words: 100 kB
+    with no space, in segments of 16 tokens each overlapping the last by 15, took over a minute
+    (past the client's 30 s here), and the thread it ran in went on after the client left. Given a
+    window at a time, it answers in seconds, the segments as the whole text would give them."""
+    run = "x" * 100_000
+    line = "the gateway routes every model to whichever upstream serves it in any dialect and " * 5_000
+    async with documents_gateway(tmp_path) as (_, http):
+        overlapping = await http.post("/v1/segment", json={"text": run, "segment_length": 16, "segment_overlap": 15})
+        long_line = await http.post("/v1/segment", json={"text": line, "segment_length": 512})
+    assert overlapping.status_code == long_line.status_code == 200
+    segments = overlapping.json()
+    assert all(run[s["start"]:s["end"]] == s["text"] for s in segments)
+    assert (segments[0]["start"], segments[-1]["end"]) == (0, len(run))
+    # Each begins inside the last (15 of its 16 tokens again), and later than it.
+    assert all(a["start"] < b["start"] < a["end"] for a, b in zip(segments, segments[1:]))
+    pieces = long_line.json()
+    assert all(line[s["start"]:s["end"]] == s["text"] for s in pieces)
+    assert "".join(s["text"] for s in pieces).replace(" ", "") == line.replace(" ", "")  # all of it, once, in order
+
+
 # Summarize and translate ---------------------------------------------------------------------------
 
 

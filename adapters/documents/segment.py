@@ -5,6 +5,13 @@ table that `semantic-text-splitter` bundles (GPT-4o's), so nothing is downloaded
 
 semantic-text-splitter is Rust: 1 MB of Markdown splits in about 0.1 s on one core
 (scripts/bench_documents.py). Splitters cost about 0.1 s to build, so each size is built once.
+Its time grows with the square of the text it is given where sections are long (a 1.6 MB line took
+2.4 s, 100 kB with no space in it over a minute, 400 kB of base64 13 s), so it is given the text a
+window at a time, about 16 segments' worth (`WINDOW` characters per token), and the time grows with
+the text's length. A window ends where the structure breaks (before a heading, at a blank line, a
+line's end, a space; a run with none where the window does), and the next begins at its last
+segment, which the window's end may have cut short: so segments are as full, and overlap as much,
+as the whole text would give them.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from interlingua.adapters.documents import kinds
 
 TOKENIZER_MODEL = "gpt-4o"
 STRUCTURED = (kinds.MARKDOWN, kinds.HTML)
+WINDOW = 64  # characters of text given to the splitter at once, per token of the segment length
+_CUTS = ("\n#", "\n\n", "\n", " ")  # where a window may end, best first: each ends after its first character
 
 
 @functools.lru_cache(maxsize=32)
@@ -30,7 +39,34 @@ def segment(text: str, media_type: str, length: int, overlap: int) -> list[ir.Se
     """`text` cut into segments of at most `length` tokens, the next beginning `overlap` tokens
     before the end of the last; each with its character offsets into `text`."""
     splitter = _splitter(media_type in STRUCTURED or _looks_like_markdown(text), length, overlap)
-    return [ir.Segment(chunk, start, start + len(chunk)) for start, chunk in splitter.chunk_indices(text)]
+    size = WINDOW * length
+    segments: list[ir.Segment] = []
+    begin = 0
+    while True:
+        end = _window_end(text, begin, size)
+        found = [ir.Segment(chunk, begin + start, begin + start + len(chunk))
+                 for start, chunk in splitter.chunk_indices(text[begin:end])]
+        if end == len(text) or len(found) < 2:  # the end, or one segment filled the window: keep it whole
+            segments += found
+            if end == len(text):
+                return segments
+            begin = end
+        else:
+            segments += found[:-1]
+            begin = found[-1].start
+
+
+def _window_end(text: str, begin: int, size: int) -> int:
+    """Where the window from `begin` ends: the text's end if it is near, else the best cut in the
+    second half of `size` characters."""
+    end = begin + size
+    if end >= len(text):
+        return len(text)
+    for cut in _CUTS:
+        at = text.rfind(cut, begin + size // 2, end)
+        if at >= 0:
+            return at + 1
+    return end
 
 
 def _looks_like_markdown(text: str) -> bool:
