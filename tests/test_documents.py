@@ -4,7 +4,9 @@ corrupt and encrypted documents are 422s that say which, unknown formats 415s.""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from typing import Any
 
 import docx
@@ -15,8 +17,9 @@ from docx.oxml import parse_xml
 from pptx.util import Inches
 
 from interlingua.adapters import ir
-from interlingua.adapters.documents import kinds, reader
+from interlingua.adapters.documents import kinds, reader, segment
 from tests.documents import encrypted_pdf, page_lines, pdf, png, text_image, text_pdf
+from tests.support import async_test
 
 
 def saved(document: Any) -> io.BytesIO:
@@ -178,3 +181,22 @@ def test_unsupported_types_are_named_with_what_is_taken() -> None:
 
 def test_document_text_of_fetched_bytes() -> None:
     assert reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
+
+
+
+@async_test
+async def test_segmenting_stops_at_its_next_window_once_nobody_waits() -> None:
+    """A client that leaves cancels the task awaiting the splitter's thread; the thread then stops
+    within a window instead of finishing about half a minute of work for nobody."""
+    text = "x" * 2_000_000  # 16-token segments overlapping by 15: about 35 s of work on this machine
+    task = asyncio.ensure_future(segment.segment_in_thread(text, kinds.TEXT, 16, 15))
+    cpu = time.process_time()
+    while time.process_time() - cpu < 0.2:  # the thread is at work
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.2)  # a window's worth, and more
+    cpu = time.process_time()
+    await asyncio.sleep(1.0)
+    assert time.process_time() - cpu < 0.2, "the splitter's thread went on working after its caller left"

@@ -16,7 +16,9 @@ as the whole text would give them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 
 from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
@@ -35,14 +37,26 @@ def _splitter(markdown: bool, length: int, overlap: int) -> MarkdownSplitter | T
     return kind.from_tiktoken_model(TOKENIZER_MODEL, length, overlap=overlap)
 
 
-def segment(text: str, media_type: str, length: int, overlap: int) -> list[ir.Segment]:
+async def segment_in_thread(text: str, media_type: str, length: int, overlap: int) -> list[ir.Segment]:
+    """`segment` in a worker thread that stops at its next window once the awaiting task is cancelled
+    (the client left): a long text would otherwise keep the thread busy for nobody."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(segment, text, media_type, length, overlap, stop)
+    finally:
+        stop.set()
+
+
+def segment(text: str, media_type: str, length: int, overlap: int,
+            stop: threading.Event | None = None) -> list[ir.Segment]:
     """`text` cut into segments of at most `length` tokens, the next beginning `overlap` tokens
-    before the end of the last; each with its character offsets into `text`."""
+    before the end of the last; each with its character offsets into `text`. Once `stop` is set,
+    what was found so far, unfinished, for a caller that no longer waits."""
     splitter = _splitter(media_type in STRUCTURED or _looks_like_markdown(text), length, overlap)
     size = WINDOW * length
     segments: list[ir.Segment] = []
     begin = 0
-    while True:
+    while stop is None or not stop.is_set():
         end = _window_end(text, begin, size)
         found = [ir.Segment(chunk, begin + start, begin + start + len(chunk))
                  for start, chunk in splitter.chunk_indices(text[begin:end])]
@@ -54,6 +68,7 @@ def segment(text: str, media_type: str, length: int, overlap: int) -> list[ir.Se
         else:
             segments += found[:-1]
             begin = found[-1].start
+    return segments
 
 
 def _window_end(text: str, begin: int, size: int) -> int:

@@ -18,7 +18,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds, reader
 from interlingua.adapters.documents import text as plain
-from interlingua.adapters.documents.segment import segment
+from interlingua.adapters.documents.segment import segment_in_thread
 from interlingua.adapters.providers.asking import add, ask
 
 if TYPE_CHECKING:
@@ -62,14 +62,14 @@ async def summarize(provider: Provider, request: ir.DocumentRequest, model: str)
 
 
 async def _summary(provider: Provider, model: str, text: str, media_type: str, usage: ir.Usage) -> str:
-    parts = await asyncio.to_thread(segment, text, media_type, PART_TOKENS, 0)
+    parts = await segment_in_thread(text, media_type, PART_TOKENS, 0)
     if len(parts) <= 1:
         answer, spent = await ask(provider, model, SUMMARIZE, text, max_tokens=SUMMARY_TOKENS)
         add(usage, spent)
         return answer
     summaries = await _each(provider, model, [p.text for p in parts], SUMMARIZE, usage)
     joined = "\n\n".join(summaries)
-    if len(await asyncio.to_thread(segment, joined, kinds.TEXT, PART_TOKENS, 0)) > 1:
+    if len(await segment_in_thread(joined, kinds.TEXT, PART_TOKENS, 0)) > 1:
         return await _summary(provider, model, joined, kinds.TEXT, usage)
     answer, spent = await ask(provider, model, COMBINE, joined, max_tokens=SUMMARY_TOKENS)
     add(usage, spent)
@@ -87,7 +87,7 @@ async def translate(provider: Provider, request: ir.DocumentRequest, model: str)
         upload.file.seek(0)
         text = plain.decode(upload.file.read(), plain.charset_of(upload.content_type))
     instruction = TRANSLATE.format(language=request.language, markup=MARKUP.get(media_type, ""))
-    parts = await asyncio.to_thread(segment, text, media_type, PART_TOKENS, 0)
+    parts = await segment_in_thread(text, media_type, PART_TOKENS, 0)
     if not parts:
         raise ir.invalid("input", "is empty")
     translated = await _each(provider, model, [p.text for p in parts], instruction, usage)

@@ -17,7 +17,7 @@ from typing import Any, cast
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.documents import reader
-from interlingua.adapters.documents.segment import segment
+from interlingua.adapters.documents.segment import segment_in_thread
 from interlingua.adapters.local import fusion
 from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
 from interlingua.adapters.providers.base import Provider
@@ -87,7 +87,7 @@ class LocalProvider(Provider):
     async def segment(self, request: ir.DocumentRequest, model: str) -> Reply:
         self._documents(model)
         text, media_type, usage = await text_of(request)
-        segments = await asyncio.to_thread(segment, text, media_type, request.segment_length, request.segment_overlap)
+        segments = await segment_in_thread(text, media_type, request.segment_length, request.segment_overlap)
         return Result(ir.Segments(segments, usage))
 
     def _documents(self, model: str) -> None:
