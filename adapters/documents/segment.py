@@ -60,14 +60,14 @@ def segment(text: str, media_type: str, length: int, overlap: int,
         end = _window_end(text, begin, size)
         found = [ir.Segment(chunk, begin + start, begin + start + len(chunk))
                  for start, chunk in splitter.chunk_indices(text[begin:end])]
-        if end == len(text) or len(found) < 2:  # the end, or one segment filled the window: keep it whole
-            segments += found
-            if end == len(text):
-                return segments
-            begin = end
-        else:
+        if end == len(text):
+            return segments + found
+        if len(found) > 1 and found[-1].start > begin:  # the last again, which the window's end may have cut short
             segments += found[:-1]
             begin = found[-1].start
+        else:  # one segment filled the window: kept whole
+            segments += found
+            begin = end
     return segments
 
 
