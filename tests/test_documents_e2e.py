@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ async def test_text_with_no_breaks_is_segmented_whole_in_order_and_in_time(tmp_p
     assert all(run[s["start"]:s["end"]] == s["text"] for s in segments)
     assert (segments[0]["start"], segments[-1]["end"]) == (0, len(run))
     # Each begins inside the last (15 of its 16 tokens again), and later than it.
-    assert all(a["start"] < b["start"] < a["end"] for a, b in zip(segments, segments[1:]))
+    assert all(a["start"] < b["start"] < a["end"] for a, b in pairwise(segments))
     pieces = long_line.json()
     assert all(line[s["start"]:s["end"]] == s["text"] for s in pieces)
     assert "".join(s["text"] for s in pieces).replace(" ", "") == line.replace(" ", "")  # all of it, once, in order
