@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 from typing import Any
 
@@ -15,9 +16,10 @@ import pptx
 import pytest
 from docx.oxml import parse_xml
 from pptx.util import Inches
+from selectolax.lexbor import LexborHTMLParser
 
 from interlingua.adapters import ir
-from interlingua.adapters.documents import kinds, reader, segment
+from interlingua.adapters.documents import html, kinds, reader, segment
 from tests.documents import encrypted_pdf, page_lines, pdf, png, text_image, text_pdf
 from tests.support import async_test
 
@@ -182,6 +184,42 @@ def test_unsupported_types_are_named_with_what_is_taken() -> None:
 def test_document_text_of_fetched_bytes() -> None:
     assert reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
 
+
+
+
+def _depth(markup: str) -> int:
+    """How deep the tree the HTML parser builds from `markup` goes, below the body's first child."""
+    node, depth = LexborHTMLParser(markup).body, 0
+    while node is not None and node.child is not None:
+        node, depth = node.child, depth + 1
+    return depth
+
+
+@pytest.mark.parametrize("markup", [
+    "<div>" * 300_000 + "deep" + "</div>" * 300_000,  # 100,000 took 14 s to parse; this, about two minutes
+    "<div></x>" * 300_000 + "deep",  # end tags that close nothing
+    "<span>" * 300_000 + "<div>deep" * 1000,  # depth made of inline elements, then blocks that look through it
+    "<div><table>" + "</div>" * 300_000 + "<div>" * 300_000 + "deep",  # end tags that cannot reach past a table
+], ids=["divs", "stray-ends", "spans", "out-of-scope"])
+def test_html_nested_past_any_page_is_read_flat_enough_and_in_time(markup: str) -> None:
+    """The parser looks through every open element for each block it opens, so its time grows with
+    the square of the depth. Start tags past `MAX_DEPTH` are dropped before parsing, their text kept."""
+    done: list[str] = []
+    reading = threading.Thread(target=lambda: done.append(reader.read(io.BytesIO(markup.encode()), "text/html").text))
+    reading.start()
+    reading.join(30)
+    assert done and "deep" in done[0], "the page was not read within 30 s"
+    assert _depth(html.bounded(markup)) <= html.MAX_DEPTH + 2
+
+
+def test_html_that_real_pages_hold_is_not_changed_by_the_depth_bound() -> None:
+    """Thousands of elements, paragraphs and list items whose end tags are implied, tables, and a
+    script whose strings look like tags: nothing nests past the bound, so nothing is dropped."""
+    rows = "".join(f"<tr><td>{i}<td>cell" for i in range(300))
+    page = ("<html><head><script>var s = '<div><div><div>';</script></head><body><main>"
+            + "<p>paragraph" * 2000 + "<ul>" + "<li>item" * 2000 + "</ul><table>" + rows + "</table>"
+            + "<div><section><article>" * 150 + "text" + "</article></section></div>" * 150 + "</main></body></html>")
+    assert html.bounded(page) is page
 
 
 @async_test

@@ -23,6 +23,24 @@ _DROPPED = ("script, style, noscript, template, svg, canvas, iframe, nav, header
 _MAIN = ("main", "article", "[role=main]", "body")
 _BLOCKS = ("p", "div", "section", "blockquote", "pre", "table", "tr", "ul", "ol", "dl", "dt", "dd", "figure",
            "figcaption", "address", "details", "summary", "hr")
+# Elements deep that the parser is given at most: Chromium's parser caps its tree at this depth too,
+# and real pages stay far below it.
+MAX_DEPTH = 512
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*>")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr"})
+# Open elements that a start tag ends when they are the innermost, as the parser ends them.
+_CELLS = frozenset({"td", "th"})
+_ENDS: dict[str, frozenset[str]] = {
+    "tr": _CELLS | {"tr"}, "td": _CELLS, "th": _CELLS, "li": frozenset({"li"}), "dt": frozenset({"dt", "dd"}),
+    "dd": frozenset({"dt", "dd"}), "option": frozenset({"option"}),
+    **dict.fromkeys(("address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl",
+                     "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+                     "header", "hgroup", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "ul"),
+                    frozenset({"p"})),
+}
+_NOTHING: frozenset[str] = frozenset()
+_SCOPES = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
 
@@ -46,7 +64,7 @@ def _utf8(body: bytes) -> bool:
 
 
 def main_text(markup: str) -> str:
-    tree = LexborHTMLParser(markup)
+    tree = LexborHTMLParser(bounded(markup))
     for node in tree.css(_DROPPED):
         node.decompose()
     root = next(filter(None, (tree.css_first(selector) for selector in _MAIN)), tree.root)
@@ -71,3 +89,75 @@ def main_text(markup: str) -> str:
 def _around(node: LexborNode, prefix: str) -> None:
     node.insert_before("\n\n" + prefix)
     node.insert_after("\n\n")
+
+
+class _OpenElements:
+    """The elements a parser would hold open, roughly as HTML's tree builder does: an end tag closes
+    the last open element of its name and those above it, unless that element is behind a table or
+    a cell (out of scope) or none is open, when the tag is ignored. Each step costs the same at any
+    depth, so adversarial markup cannot make this pass slow too."""
+
+    __slots__ = ("names", "at", "scopes")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.at: dict[str, list[int]] = {}  # each name's places in `names`
+        self.scopes: list[int] = []  # places of the elements that bound an end tag's reach
+
+    def open(self, name: str) -> None:
+        if name in _SCOPES:
+            self.scopes.append(len(self.names))
+        self.at.setdefault(name, []).append(len(self.names))
+        self.names.append(name)
+
+    def end_innermost(self, names: frozenset[str]) -> None:
+        while self.names and self.names[-1] in names:
+            self.at[self.names.pop()].pop()
+            if self.scopes and self.scopes[-1] == len(self.names):
+                self.scopes.pop()
+
+    def close(self, name: str) -> None:
+        places = self.at.get(name)
+        if not places or (self.scopes and self.scopes[-1] > places[-1]):
+            return
+        place = places[-1]
+        for above in self.names[place:]:
+            self.at[above].pop()
+        del self.names[place:]
+        while self.scopes and self.scopes[-1] >= place:
+            self.scopes.pop()
+
+
+def bounded(markup: str) -> str:
+    """`markup` without the start tags that would open elements more than `MAX_DEPTH` deep, nor
+    their end tags; their text stays. The parser looks through the open elements for each block it
+    opens, so its time grows with the square of the depth: 100,000 nested divs (1.1 MB) took 14 s,
+    and the 32 MB a request may carry would take hours."""
+    elements = _OpenElements()
+    dropped: dict[str, int] = {}  # end tags to drop, by name
+    cuts: list[tuple[int, int]] = []
+    for tag in _TAG.finditer(markup):
+        closing, name = tag.group(1), tag.group(2).lower()
+        if closing:
+            if dropped.get(name):
+                dropped[name] -= 1
+                cuts.append(tag.span())
+            else:
+                elements.close(name)
+        elif name in _VOID or tag.group().endswith("/>"):
+            continue
+        else:
+            elements.end_innermost(_ENDS.get(name, _NOTHING))  # what it ends makes room, if anything
+            if len(elements.names) < MAX_DEPTH:
+                elements.open(name)
+            else:
+                dropped[name] = dropped.get(name, 0) + 1
+                cuts.append(tag.span())
+    if not cuts:
+        return markup
+    pieces, start = [], 0
+    for begin, end in cuts:
+        pieces.append(markup[start:begin])
+        start = end
+    pieces.append(markup[start:])
+    return "".join(pieces)
