@@ -611,6 +611,16 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"contents": HI, "generationConfig": {"imageConfig": {"aspectRatio": "7:4"}}},
         "Unsupported aspect ratio: 7:4",
     ),
+    "systemInstruction parts not a list": (
+        {"contents": HI, "systemInstruction": {"parts": 1.5}},
+        "Invalid value at 'system_instruction.parts' (type.googleapis.com/google.ai.generativelanguage.v1beta.Part), "
+        "1.5",
+    ),
+    "tools not a list": ({"contents": HI, "tools": 7}, "Invalid value at 'tools'"),
+    "functionDeclarations not a list": (
+        {"contents": HI, "tools": [{"functionDeclarations": {"name": "f"}}]},
+        "Invalid value at 'tools[0].function_declarations'",
+    ),
     "responseSchema additionalProperties": (
         {"contents": HI, "generationConfig": {"responseSchema": {**OBJECT, "additionalProperties": False}}},
         "Unknown name \"additionalProperties\" at 'generation_config.response_schema'",

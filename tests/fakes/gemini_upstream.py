@@ -638,6 +638,11 @@ def _invalid_value(at: str, kind: str, value: Any) -> str:
     return f"Invalid value at '{at}' ({kind}), {orjson.dumps(value).decode()}"
 
 
+def _not_repeated(value: Any, at: str, kind: str) -> str | None:
+    """What the proto parser says of a repeated field given one value: no list, no start."""
+    return None if value is None or isinstance(value, list) else _invalid_value(at, kind, value)
+
+
 class _Validator:
     """The real API's checks that a gateway's translation can get wrong; each returns a 400 message or None.
 
@@ -723,17 +728,29 @@ class _Validator:
         system = _get(self.body, "systemInstruction")
         if not isinstance(system, dict):
             return None
-        for j, part in enumerate(system.get("parts") or []):
+        parts = system.get("parts")
+        problem = _not_repeated(parts, "system_instruction.parts", _PROTO + "Part")
+        if problem:
+            return problem
+        for j, part in enumerate(parts or []):
             problem = self._part(part, f"system_instruction.parts[{j}]")
             if problem:
                 return problem
         return None
 
     def _tools(self) -> str | None:
-        for t, tool in enumerate(_get(self.body, "tools") or []):
+        tools = _get(self.body, "tools")
+        problem = _not_repeated(tools, "tools", _PROTO + "Tool")
+        if problem:
+            return problem
+        for t, tool in enumerate(tools or []):
             if not isinstance(tool, dict):
                 continue
-            for d, declaration in enumerate(_get(tool, "functionDeclarations") or []):
+            declarations = _get(tool, "functionDeclarations")
+            problem = _not_repeated(declarations, f"tools[{t}].function_declarations", _PROTO + "FunctionDeclaration")
+            if problem:
+                return problem
+            for d, declaration in enumerate(declarations or []):
                 at = f"tools[{t}].function_declarations[{d}]"
                 if not isinstance(declaration, dict):
                     return _invalid_value(at, _PROTO + "FunctionDeclaration", declaration)
@@ -774,7 +791,11 @@ class _Validator:
         if isinstance(properties, dict):
             children += [(v, f"{at}.properties[{n}].value") for n, v in enumerate(properties.values())]
         children.append((_get(schema, "items"), f"{at}.items"))
-        children += [(v, f"{at}.any_of[{n}]") for n, v in enumerate(_get(schema, "anyOf") or [])]
+        any_of = _get(schema, "anyOf")
+        problem = _not_repeated(any_of, f"{at}.any_of", _PROTO + "Schema")
+        if problem:
+            return problem
+        children += [(v, f"{at}.any_of[{n}]") for n, v in enumerate(any_of or [])]
         for child, child_at in children:
             problem = self._schema(child, child_at)
             if problem:
