@@ -144,7 +144,7 @@ def bounded(markup: str) -> str:
                 cuts.append(tag.span())
             else:
                 elements.close(name)
-        elif name in _VOID or tag.group().endswith("/>"):
+        elif name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
             continue
         else:
             elements.end_innermost(_ENDS.get(name, _NOTHING))  # what it ends makes room, if anything
