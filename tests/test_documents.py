@@ -201,7 +201,8 @@ def _depth(markup: str) -> int:
     "<span>" * 300_000 + "<div>deep" * 20_000,  # depth made of inline elements, then blocks that look through it
     "<div><table>" + "</div>" * 300_000 + "<div>" * 300_000 + "deep",  # end tags that cannot reach past a table
     "<div/>" * 300_000 + "deep",  # the slash closes nothing in HTML
-], ids=["divs", "stray-ends", "spans", "out-of-scope", "slashes"])
+    "".join(f"<p><b id={i}></p>" for i in range(20_000)) + "deep",  # formatting left active, each unlike the last
+], ids=["divs", "stray-ends", "spans", "out-of-scope", "slashes", "formatting"])
 def test_html_nested_past_any_page_is_read_flat_enough_and_in_time(markup: str) -> None:
     """The parser looks through every open element for each block it opens, so its time grows with
     the square of the depth. Start tags past `MAX_DEPTH` are dropped before parsing, their text kept."""

@@ -40,6 +40,12 @@ _ENDS: dict[str, frozenset[str]] = {
                     frozenset({"p"})),
 }
 _NOTHING: frozenset[str] = frozenset()
+# Formatting elements stay on the parser's list of active ones after their block closes, until their
+# end tag, and each new one is compared with the whole list: past this many, they are dropped too
+# (they only ever bold or colour the text that main_text keeps).
+MAX_FORMATTING = 512
+_FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+                         "tt", "u"})
 _SCOPES = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
@@ -129,11 +135,15 @@ class _OpenElements:
 
 
 def bounded(markup: str) -> str:
-    """`markup` without the start tags that would open elements more than `MAX_DEPTH` deep, nor
-    their end tags; their text stays. The parser looks through the open elements for each block it
-    opens, so its time grows with the square of the depth: 100,000 nested divs (1.1 MB) took 14 s,
-    and the 32 MB a request may carry would take hours."""
+    """`markup` without the start tags that would open elements more than `MAX_DEPTH` deep, or
+    formatting elements past `MAX_FORMATTING` still active, nor their end tags; their text stays.
+    The parser looks through the open elements for each block it opens, and through the active
+    formatting elements for each of those, so its time grows with the square of either: 100,000
+    nested divs (1.1 MB) took 14 s, 10,000 paragraphs each leaving a `<b id=...>` active 50 s, and
+    the 32 MB a request may carry would take hours."""
     elements = _OpenElements()
+    formatting: dict[str, int] = {}  # start tags of formatting elements with no end tag yet, by name
+    active = 0  # their sum
     dropped: dict[str, int] = {}  # end tags to drop, by name
     cuts: list[tuple[int, int]] = []
     for tag in _TAG.finditer(markup):
@@ -142,13 +152,21 @@ def bounded(markup: str) -> str:
             if dropped.get(name):
                 dropped[name] -= 1
                 cuts.append(tag.span())
-            else:
-                elements.close(name)
+                continue
+            elements.close(name)
+            if formatting.get(name):
+                formatting[name] -= 1
+                active -= 1
         elif name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
             continue
         else:
             elements.end_innermost(_ENDS.get(name, _NOTHING))  # what it ends makes room, if anything
-            if len(elements.names) < MAX_DEPTH:
+            kept = len(elements.names) < MAX_DEPTH
+            if name in _FORMATTING:
+                kept = kept and active < MAX_FORMATTING
+                active += kept
+                formatting[name] = formatting.get(name, 0) + kept
+            if kept:
                 elements.open(name)
             else:
                 dropped[name] = dropped.get(name, 0) + 1
