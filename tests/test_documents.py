@@ -202,7 +202,9 @@ def _depth(markup: str) -> int:
     "<div><table>" + "</div>" * 300_000 + "<div>" * 300_000 + "deep",  # end tags that cannot reach past a table
     "<div/>" * 300_000 + "deep",  # the slash closes nothing in HTML
     "".join(f"<p><b id={i}></p>" for i in range(20_000)) + "deep",  # formatting left active, each unlike the last
-], ids=["divs", "stray-ends", "spans", "out-of-scope", "slashes", "formatting"])
+    ("<div " + " ".join(f"a{i}=1" for i in range(80_000)) + ">deep</div>") * 5,  # attributes, each one compared
+    "<select>" + "<option>deep" * 150_000 + "</select>",  # options, each making the select look through all
+], ids=["divs", "stray-ends", "spans", "out-of-scope", "slashes", "formatting", "attributes", "options"])
 def test_html_nested_past_any_page_is_read_flat_enough_and_in_time(markup: str) -> None:
     """The parser looks through every open element for each block it opens, so its time grows with
     the square of the depth. Start tags past `MAX_DEPTH` are dropped before parsing, their text kept."""

@@ -46,6 +46,12 @@ _NOTHING: frozenset[str] = frozenset()
 MAX_FORMATTING = 512
 _FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
                          "tt", "u"})
+# Two more of the parser's squares: each attribute is compared with the tag's others, and each option
+# inserted makes the select look through all of its options. A tag with more attributes is given
+# bare, and a select's options past the limit are dropped, their text kept.
+MAX_ATTRIBUTES = 256
+MAX_OPTIONS = 512
+_GAPS = re.compile(r"\s+")
 _SCOPES = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
@@ -136,7 +142,8 @@ class _OpenElements:
 
 def bounded(markup: str) -> str:
     """`markup` without the start tags that would open elements more than `MAX_DEPTH` deep, or
-    formatting elements past `MAX_FORMATTING` still active, nor their end tags; their text stays.
+    formatting elements past `MAX_FORMATTING` still active, or options past `MAX_OPTIONS` in a
+    select, nor their end tags, and with tags of more than `MAX_ATTRIBUTES` given bare; text stays.
     The parser looks through the open elements for each block it opens, and through the active
     formatting elements for each of those, so its time grows with the square of either: 100,000
     nested divs (1.1 MB) took 14 s, 10,000 paragraphs each leaving a `<b id=...>` active 50 s, and
@@ -144,38 +151,50 @@ def bounded(markup: str) -> str:
     elements = _OpenElements()
     formatting: dict[str, int] = {}  # start tags of formatting elements with no end tag yet, by name
     active = 0  # their sum
+    options = 0  # in the last select
     dropped: dict[str, int] = {}  # end tags to drop, by name
-    cuts: list[tuple[int, int]] = []
+    cuts: list[tuple[int, int, str]] = []  # spans of the markup to replace, and with what
     for tag in _TAG.finditer(markup):
         closing, name = tag.group(1), tag.group(2).lower()
         if closing:
             if dropped.get(name):
                 dropped[name] -= 1
-                cuts.append(tag.span())
+                cuts.append((*tag.span(), ""))
                 continue
             elements.close(name)
             if formatting.get(name):
                 formatting[name] -= 1
                 active -= 1
-        elif name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
-            continue
         else:
+            whole = tag.group()
+            if len(whole) > 2 * MAX_ATTRIBUTES and len(_GAPS.findall(whole)) > MAX_ATTRIBUTES:
+                cuts.append((*tag.span(), f"<{name}>"))
+            if name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
+                continue
             elements.end_innermost(_ENDS.get(name, _NOTHING))  # what it ends makes room, if anything
             kept = len(elements.names) < MAX_DEPTH
             if name in _FORMATTING:
                 kept = kept and active < MAX_FORMATTING
                 active += kept
                 formatting[name] = formatting.get(name, 0) + kept
+            elif name == "select":
+                options = 0
+            elif name == "option":
+                options += 1
+                kept = kept and options <= MAX_OPTIONS
             if kept:
                 elements.open(name)
             else:
                 dropped[name] = dropped.get(name, 0) + 1
-                cuts.append(tag.span())
+                if cuts and cuts[-1][0] == tag.start():  # given bare above, and now not at all
+                    cuts.pop()
+                cuts.append((*tag.span(), ""))
     if not cuts:
         return markup
     pieces, start = [], 0
-    for begin, end in cuts:
+    for begin, end, instead in cuts:
         pieces.append(markup[start:begin])
+        pieces.append(instead)
         start = end
     pieces.append(markup[start:])
     return "".join(pieces)
