@@ -185,8 +185,6 @@ def test_document_text_of_fetched_bytes() -> None:
     assert reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
 
 
-
-
 def _depth(markup: str) -> int:
     """How deep the tree the HTML parser builds from `markup` goes, below the body's first child."""
     node, depth = LexborHTMLParser(markup).body, 0
@@ -206,8 +204,9 @@ def _depth(markup: str) -> int:
     "<select>" + "<option>deep" * 150_000 + "</select>",  # options, each making the select look through all
 ], ids=["divs", "stray-ends", "spans", "out-of-scope", "slashes", "formatting", "attributes", "options"])
 def test_html_nested_past_any_page_is_read_flat_enough_and_in_time(markup: str) -> None:
-    """The parser looks through every open element for each block it opens, so its time grows with
-    the square of the depth. Start tags past `MAX_DEPTH` are dropped before parsing, their text kept."""
+    """The parser's time grows with the square of the depth, of the formatting elements left active,
+    of a tag's attributes and of a select's options: past their bounds, tags are dropped (or given
+    bare) before parsing, their text kept."""
     done: list[str] = []
     reading = threading.Thread(target=lambda: done.append(reader.read(io.BytesIO(markup.encode()), "text/html").text))
     reading.start()

@@ -165,12 +165,9 @@ def bounded(markup: str) -> str:
             if formatting.get(name):
                 formatting[name] -= 1
                 active -= 1
+        elif name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
+            _keep(tag, name, cuts)
         else:
-            whole = tag.group()
-            if len(whole) > 2 * MAX_ATTRIBUTES and len(_GAPS.findall(whole)) > MAX_ATTRIBUTES:
-                cuts.append((*tag.span(), f"<{name}>"))
-            if name in _VOID:  # `<div/>` opens a div all the same: HTML ignores the slash
-                continue
             elements.end_innermost(_ENDS.get(name, _NOTHING))  # what it ends makes room, if anything
             kept = len(elements.names) < MAX_DEPTH
             if name in _FORMATTING:
@@ -184,10 +181,9 @@ def bounded(markup: str) -> str:
                 kept = kept and options <= MAX_OPTIONS
             if kept:
                 elements.open(name)
+                _keep(tag, name, cuts)
             else:
                 dropped[name] = dropped.get(name, 0) + 1
-                if cuts and cuts[-1][0] == tag.start():  # given bare above, and now not at all
-                    cuts.pop()
                 cuts.append((*tag.span(), ""))
     if not cuts:
         return markup
@@ -198,3 +194,10 @@ def bounded(markup: str) -> str:
         start = end
     pieces.append(markup[start:])
     return "".join(pieces)
+
+
+def _keep(tag: re.Match[str], name: str, cuts: list[tuple[int, int, str]]) -> None:
+    """A start tag kept: as it came, or bare when it has more than `MAX_ATTRIBUTES`."""
+    whole = tag.group()
+    if len(whole) > 2 * MAX_ATTRIBUTES and len(_GAPS.findall(whole)) > MAX_ATTRIBUTES:
+        cuts.append((*tag.span(), f"<{name}>"))
