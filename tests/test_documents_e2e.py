@@ -133,6 +133,42 @@ async def test_extract_into_a_schema_with_a_chat_model(tmp_path: Path) -> None:
 
 
 @async_test
+async def test_a_schema_pattern_cannot_hold_the_gateway(tmp_path: Path) -> None:
+    """A pattern with nested quantifiers and an answer that almost fits it took Python's `re` twice
+    as long for each character, on the event loop: 40 of them, about 12 hours with every other
+    request of the worker waiting. Matched with RE2 the answer is refused at once; a pattern RE2
+    cannot match is refused before any model is asked."""
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}, "required": ["code"]}
+    note = {"file": ("note.txt", b"The code is all a's.", "text/plain")}
+    answer = orjson.dumps({"code": "a" * 40 + "!"}).decode()
+    async with fo.FakeOpenAI() as up, documents_gateway(tmp_path, up, utilities={"schema": "up/gpt-x"}) as (_, http):
+        up.script(fo.text(answer), fo.text(answer))
+        nested = await http.post("/v1/extract", files=note, data={"schema": orjson.dumps(schema).decode()})
+        asked = len(up.requests)
+        lookahead = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(?=.*[0-9]).{8,}$"}}}
+        refused = await http.post("/v1/extract", files=note, data={"schema": orjson.dumps(lookahead).decode()})
+    assert nested.status_code == 502
+    assert "does not match '^(a+)+$'" in error_of(nested)["message"]
+    assert (refused.status_code, error_of(refused)["param"]) == (400, "schema")
+    assert "'^(?=.*[0-9]).{8,}$' cannot be matched in linear time" in error_of(refused)["message"]
+    assert len(up.requests) == asked == 2
+
+
+@async_test
+async def test_an_answer_nested_past_what_the_check_can_follow_is_a_violation(tmp_path: Path) -> None:
+    tree = {"$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"}
+    answer = "[" * 600 + "]" * 600
+    async with fo.FakeOpenAI() as up, documents_gateway(tmp_path, up, utilities={"schema": "up/gpt-x"}) as (_, http):
+        up.script(fo.text(answer), fo.text(answer))
+        response = await http.post("/v1/extract", files={"file": ("a.txt", b"A tree.", "text/plain")},
+                                   data={"schema": orjson.dumps(tree).decode()})
+        retry = up.requests[-1].json
+    assert response.status_code == 502
+    assert error_of(response)["message"].endswith("does not fit the schema: it nests too deeply")
+    assert "it nests too deeply" in retry["messages"][1]["content"]
+
+
+@async_test
 async def test_extract_refusals(tmp_path: Path) -> None:
     async with documents_gateway(tmp_path, server={"max_body_mb": 0.01}) as (_, http):
         empty = await http.post("/v1/extract", files={"file": ("a.pdf", b"", "application/pdf")})
@@ -140,6 +176,8 @@ async def test_extract_refusals(tmp_path: Path) -> None:
         corrupt = await http.post("/v1/extract", files={"file": ("a.pdf", b"%PDF-1.7 junk", "application/pdf")})
         unknown = await http.post("/v1/extract", content=b"\x00\x01\x02", headers={"content-type": "application/zip"})
         schema = await http.post("/v1/extract", json={"url": "https://example.com", "schema": {"type": 12}})
+        deep = await http.post("/v1/extract", files={"file": ("a.txt", b"A", "text/plain")},
+                               data={"schema": '{"items":' * 300 + "{}" + "}" * 300})
         too_big = await http.post("/v1/extract", content=b"x" * 20_000, headers={"content-type": "text/plain"})
         no_model = await http.post("/v1/summarize", json={"input": "Some text."})
         stray = await http.post("/v1/segment", json={"text": "a", "language": "de"})
@@ -148,6 +186,8 @@ async def test_extract_refusals(tmp_path: Path) -> None:
     assert corrupt.status_code == 422 and "corrupt" in error_of(corrupt)["message"]
     assert unknown.status_code == 415 and "application/pdf" in error_of(unknown)["message"]
     assert (schema.status_code, error_of(schema)["param"]) == (400, "schema")
+    assert (deep.status_code, error_of(deep)["param"], error_of(deep)["message"]) == (
+        400, "schema", "schema: nests too deeply")
     assert too_big.status_code == 413
     assert no_model.status_code == 400 and "[utilities]" in error_of(no_model)["message"]
     assert (stray.status_code, error_of(stray)["param"]) == (400, "language")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import jsonschema
 import orjson
 
-from interlingua.adapters import ir
+from interlingua.adapters import ir, json_schema
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields, forms
 
@@ -141,6 +141,11 @@ def _schema(value: Any) -> dict[str, Any] | None:
         raise ir.invalid("schema", "must be a JSON Schema object")
     try:
         jsonschema.validators.validator_for(value).check_schema(value)
+        json_schema.validator(value)
     except jsonschema.SchemaError as exc:
         raise ir.invalid("schema", f"is not a valid JSON Schema: {exc.message}") from None
+    except json_schema.SchemaError as exc:
+        raise ir.invalid("schema", str(exc)) from None
+    except RecursionError:  # a form's JSON text is not bounded as a JSON body is
+        raise ir.invalid("schema", "nests too deeply") from None
     return value

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import jsonschema
 import orjson
 
-from interlingua.adapters import ir
+from interlingua.adapters import ir, json_schema
 from interlingua.adapters.documents import kinds, reader
 from interlingua.adapters.documents import text as plain
 from interlingua.adapters.documents.segment import segment_in_thread
@@ -106,7 +106,7 @@ async def extract(provider: Provider, request: ir.DocumentRequest, model: str) -
     text, _, usage = await text_of(request)
     instruction = EXTRACT.format(schema=orjson.dumps(schema).decode())
     response_format = ir.ResponseFormat("json_schema", schema=schema, name="extraction")
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = json_schema.validator(schema)
     error = ""
     for attempt in range(2):
         prompt = text if attempt == 0 else f"{text}\n\n{RETRY.format(error=error)}"
@@ -117,7 +117,11 @@ async def extract(provider: Provider, request: ir.DocumentRequest, model: str) -
         except orjson.JSONDecodeError as exc:
             error = f"it is not JSON ({exc})"
             continue
-        problem = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        try:
+            problem = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except RecursionError:  # a recursive schema follows the answer as deep as it goes
+            error = "it nests too deeply"
+            continue
         if problem is None:
             return ir.Rendered(orjson.dumps(value), "application/json", usage)
         error = f"{problem.message} at {problem.json_path}"

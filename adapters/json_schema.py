@@ -1,0 +1,121 @@
+"""JSON Schema validation whose patterns match in linear time.
+
+jsonschema matches `pattern` and `patternProperties` with Python's `re`, which backtracks: a
+client's `^(a+)+$` and a model's answer of forty a's and a `!` hold the event loop for hours, and
+every other request of the worker with it. Here those keywords match with RE2, which never
+backtracks; a pattern RE2 cannot run (a lookaround, a backreference) is refused when the schema
+arrives, before any model is asked. RE2's `\\d`, `\\w` and `\\b` are ASCII, as in ECMA-262, the
+dialect JSON Schema patterns are written in.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jsonschema
+import re2
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # a refused pattern is the client's error, answered, not logged
+_OPTIONS.never_capture = True
+
+_SUBSCHEMA = frozenset({"additionalItems", "additionalProperties", "contains", "contentSchema", "else", "if", "items",
+                        "not", "propertyNames", "then", "unevaluatedItems", "unevaluatedProperties"})
+_SUBSCHEMAS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
+_NAMED_SUBSCHEMAS = frozenset({"$defs", "definitions", "dependentSchemas", "dependencies", "patternProperties",
+                               "properties"})
+
+
+class SchemaError(ValueError):
+    """A schema this gateway cannot check; the message says why, for the client."""
+
+
+def validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator for `schema`, its patterns compiled with RE2; `SchemaError` if one cannot be.
+
+    The schema must already be a valid JSON Schema (`check_schema`).
+    """
+    patterns, keywords = _patterns(schema)
+    for pattern in patterns:
+        _regex(pattern)
+    if {"patternProperties", "unevaluatedProperties"} <= keywords:
+        raise SchemaError("combines `unevaluatedProperties` with `patternProperties`, which the gateway does not check")
+    return _linear(jsonschema.validators.validator_for(schema))(schema)
+
+
+@functools.lru_cache(maxsize=512)
+def _regex(pattern: str) -> re2._Regexp:
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise SchemaError(f"pattern {pattern!r} cannot be matched in linear time (RE2: {reason}); "
+                          "lookarounds and backreferences are not supported") from None
+
+
+def _patterns(schema: Mapping[str, Any]) -> tuple[list[str], set[str]]:
+    """Every regular expression in the schema's subschemas, and the keywords they use.
+
+    Walks only where subschemas are, so a `const` or `default` that holds a "pattern" is left alone.
+    """
+    found: list[str] = []
+    keywords: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        keywords.update(node)
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                found.append(value)
+            elif key == "patternProperties" and isinstance(value, dict):
+                found.extend(value)
+            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                stack.extend(value.values())
+            elif key in _SUBSCHEMAS and isinstance(value, list):
+                stack.extend(value)
+            elif key in _SUBSCHEMA:
+                stack.append(value)
+    return found, keywords
+
+
+@functools.cache
+def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
+    """`base` with its three keywords that match regular expressions matching with RE2."""
+    additional_properties = base.VALIDATORS["additionalProperties"]
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+        if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    def pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                           schema: Any) -> Iterator[jsonschema.ValidationError]:
+        if not validator.is_type(instance, "object"):
+            return
+        for each, subschema in patterns.items():
+            regex = _regex(each)
+            for name, value in instance.items():
+                if regex.search(name):
+                    yield from validator.descend(value, subschema, path=name, schema_path=each)
+
+    def additional(validator: Any, allowed: Any, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+        patterns = schema.get("patternProperties")
+        if not patterns or not validator.is_type(instance, "object"):
+            yield from additional_properties(validator, allowed, instance, schema)
+            return
+        regexes = [_regex(each) for each in patterns]
+        known = schema.get("properties", {})
+        extras = [name for name in instance
+                  if name not in known and not any(regex.search(name) for regex in regexes)]
+        if validator.is_type(allowed, "object"):
+            for name in extras:
+                yield from validator.descend(instance[name], allowed, path=name)
+        elif not allowed and extras:
+            yield jsonschema.ValidationError(f"{', '.join(map(repr, sorted(extras)))} match neither a property "
+                                             f"nor a pattern ({', '.join(map(repr, sorted(patterns)))})")
+
+    return jsonschema.validators.extend(base, {"pattern": pattern, "patternProperties": pattern_properties,
+                                               "additionalProperties": additional})
