@@ -8,6 +8,7 @@ import asyncio
 import io
 import threading
 import time
+import zipfile
 from typing import Any
 
 import docx
@@ -19,7 +20,7 @@ from pptx.util import Inches
 from selectolax.lexbor import LexborHTMLParser
 
 from interlingua.adapters import ir
-from interlingua.adapters.documents import html, kinds, reader, segment
+from interlingua.adapters.documents import html, kinds, ooxml, reader, segment
 from tests.documents import encrypted_pdf, page_lines, pdf, png, text_image, text_pdf
 from tests.support import async_test
 
@@ -115,6 +116,84 @@ def test_xlsx_sheets_as_rows_with_their_columns_kept() -> None:
     sheet["A1"], sheet["C1"], sheet["A2"], sheet["B2"] = "item", 3.5, "tea", True
     book.create_sheet("Empty")["B1"] = "only"
     assert reader.read(saved(book)).text == "## Prices\nitem\t\t3.5\ntea\tTRUE\n\n## Empty\n\tonly"
+
+
+def _with(document: io.BytesIO, parts: dict[str, str]) -> bytes:
+    """A saved OOXML document with `parts` put in place of its own (or added)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(document) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename not in parts:
+                target.writestr(info, source.read(info))
+        for name, xml in parts.items():
+            target.writestr(name, xml)
+    return out.getvalue()
+
+
+W_BODY = '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{}</w:body></w:document>'
+SHEET = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{}</sheetData></worksheet>'
+
+
+def _book(sheet_data: str, shared: str | None = None) -> bytes:
+    book = openpyxl.Workbook()
+    parts = {"xl/worksheets/sheet1.xml": SHEET.format(sheet_data)}
+    if shared is not None:
+        parts["xl/sharedStrings.xml"] = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                                         f"{shared}</sst>")
+    return _with(saved(book), parts)
+
+
+def test_a_zip_bomb_of_elements_is_refused_before_it_fills_memory() -> None:
+    """4,500,000 empty paragraphs inflate from 40 kB to 27 MB of XML, and parsed whole, to 380 MB
+    of memory (a gigabyte for each 100 kB sent, and several readers at once). A part of more than
+    twice `MAX_ELEMENTS` tags is refused as it is read, before it is all parsed."""
+    bomb = _with(saved(docx.Document()), {"word/document.xml": W_BODY.format("<w:p/>" * 4_500_000)})
+    assert len(bomb) < 100_000  # 40 kB of it the paragraphs
+    error = refused(bomb, filename="bomb.docx")
+    assert (error.status, error.code) == (413, "document_too_large")
+    assert "word/document.xml has more than 4,000,000 XML tags" in error.message
+
+
+def test_workbook_cells_cannot_multiply_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell can name a column far to the right (its row is padded with a tab for each column
+    before it) or a shared string (each cell that names it repeats it): a few bytes of XML a row, a
+    megabyte of text. Columns stop at XFD, as in Excel, and a workbook's text at `MAX_TEXT`."""
+    far = _book('<row r="1"><c r="A1"><v>1</v></c><c r="AAAAAA1"><v>2</v></c></row>')
+    assert "past column XFD" in refused(far, filename="far.xlsx").message
+    rows = "".join(f'<row r="{i}"><c r="XFD{i}"><v>1</v></c></row>' for i in range(1, 5_000))
+    error = refused(_book(rows), filename="wide.xlsx")
+    assert (error.status, error.code) == (413, "document_too_large")
+    assert "more than 67,108,864 characters" in error.message
+    monkeypatch.setattr(ooxml, "MAX_TEXT", 100_000)
+    cells = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>' * 20
+    assert refused(_book(cells, "<si><t>" + "x" * 10_000 + "</t></si>"), filename="s.xlsx").status == 413
+    missing = refused(_book('<row r="1"><c r="A1" t="s"><v>3</v></c></row>', "<si><t>x</t></si>"), filename="m.xlsx")
+    assert (missing.status, missing.code) == (422, "corrupt_document")
+
+
+def test_a_sheet_is_held_a_row_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ooxml, "MAX_ELEMENTS", 1_000)
+    rows = "".join(f'<row r="{i}"><c r="A{i}"><v>{i}</v></c><c r="B{i}"><v>x</v></c></row><x/><x/>'
+                   for i in range(1, 2_001))  # 16,000 elements, 1,000 held at most
+    text = reader.read(io.BytesIO(_book(rows)), filename="long.xlsx").text
+    assert text.splitlines()[1:3] == ["1\tx", "2\tx"] and len(text.splitlines()) == 2_001
+    crowded = _book('<row r="1"><c r="A1"><v>1</v></c>' + "<x/>" * 1_001 + "</row>")
+    assert "holds more than 1,000 others" in refused(crowded, filename="crowded.xlsx").message
+
+
+def test_slides_that_name_one_part_over_and_over_count_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = pptx.Presentation()
+    made.slides.add_slide(made.slide_layouts[6]).shapes.add_textbox(0, 0, 10, 10).text_frame.text = "again"
+    original = saved(made)
+    with zipfile.ZipFile(original) as archive:
+        listing = archive.read("ppt/presentation.xml").decode()
+        slide = archive.getinfo("ppt/slides/slide1.xml").file_size
+    start, end = listing.index("<p:sldId "), listing.index("</p:sldIdLst>")
+    again = _with(original, {"ppt/presentation.xml": listing[:start] + listing[start:end] * 500 + listing[end:]})
+    assert reader.read(io.BytesIO(again), filename="again.pptx").text == "\n\n".join(["again"] * 500)
+    monkeypatch.setattr(ooxml, "MAX_INFLATED_BYTES", slide * 100)
+    error = refused(again, filename="again.pptx")
+    assert (error.status, error.code) == (413, "document_too_large") and "inflate to more than" in error.message
 
 
 def test_html_main_content_without_navigation() -> None:

@@ -6,6 +6,7 @@ one ledger row per call with its backend, pages, characters and chat tokens."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +14,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import docx
 import httpx
 import orjson
+import pytest
 from aiohttp import web
 
+from interlingua.adapters.documents import ooxml
 from tests.documents import page_lines, text_pdf
 from tests.fakes import openai_upstream as fo
 from tests.harness import gateway, provider
@@ -166,6 +170,23 @@ async def test_an_answer_nested_past_what_the_check_can_follow_is_a_violation(tm
     assert response.status_code == 502
     assert error_of(response)["message"].endswith("does not fit the schema: it nests too deeply")
     assert "it nests too deeply" in retry["messages"][1]["content"]
+
+
+@async_test
+async def test_a_document_that_inflates_past_the_bounds_is_a_413(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    monkeypatch.setattr(ooxml, "MAX_INFLATED_BYTES", 20_000)
+    made = docx.Document()
+    made.add_paragraph("word " * 5_000)
+    upload = io.BytesIO()
+    made.save(upload)
+    async with documents_gateway(tmp_path) as (_, http):
+        response = await http.post("/v1/extract", files={"file": ("big.docx", upload.getvalue(), "application/vnd."
+                                                          "openxmlformats-officedocument.wordprocessingml.document")})
+    assert response.status_code == 413
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("document_too_large", "file")
+    assert "inflate to more than 20,000 bytes" in error["message"]
 
 
 @async_test

@@ -117,6 +117,12 @@ def corrupt(what: str, detail: str = "") -> ir.GatewayError:
                            param="file", status=422, code="corrupt_document")
 
 
+def too_large(what: str, detail: str) -> ir.GatewayError:
+    """A 413 for a document that is small but would take more than the reader gives one to read."""
+    return ir.GatewayError("invalid_request", f"file: the {what} is too large to read: {detail}",
+                           param="file", status=413, code="document_too_large")
+
+
 def encrypted(what: str) -> ir.GatewayError:
     return ir.GatewayError("invalid_request", f"file: the {what} is encrypted (password-protected); send it "
                            "without a password", param="file", status=422, code="encrypted")

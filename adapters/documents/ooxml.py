@@ -25,8 +25,16 @@ S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 EMU_PER_INCH = 914400
-# Decompressed size allowed per part, against ZIP bombs: no real document part comes near it.
-MAX_PART_BYTES = 256 * 1024 * 1024
+# Against ZIP bombs, which inflate a few hundred kB into gigabytes: what the parts read inflate to,
+# together (a part read twice counts twice); the XML elements held at once, about 100 bytes each (a
+# part parsed whole may have twice as many tags, which are counted as it is read; 2,000 formatted
+# pages have fewer); a workbook's text, which cells can multiply (each names a shared string, or a
+# column far to the right that its row is padded to).
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+MAX_ELEMENTS = 2_000_000
+MAX_TEXT = 64 * 1024 * 1024
+MAX_COLUMNS = 16_384  # Excel's, to column XFD
+_CHUNK = 64 * 1024
 
 
 def read(file: IO[bytes], kind: str, layout: bool) -> ir.Document:
@@ -40,30 +48,60 @@ def read(file: IO[bytes], kind: str, layout: bool) -> ir.Document:
             if kind == kinds.PPTX:
                 return _pptx(reader)
             return _xlsx(reader)
-    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, IndexError, ValueError, EOFError) as exc:
         raise kinds.corrupt(name, str(exc)) from None
 
 
 class _Parts:
-    """The archive's XML parts, each checked against the size bound before it is inflated."""
+    """The archive's XML parts, read within the bounds above."""
 
     def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
         self.archive = archive
         self.name = name
+        self.inflated = 0
 
     def xml(self, part: str) -> ElementTree.Element:
+        """A part's whole tree."""
         with self._open(part) as stream:
-            return ElementTree.parse(stream).getroot()
+            parser = ElementTree.XMLParser()
+            tags = 0
+            while chunk := stream.read(_CHUNK):
+                tags += chunk.count(b"<")  # an element is one tag or two: counted at C speed, not parsed twice
+                if tags > 2 * MAX_ELEMENTS:
+                    raise self.too_large(f"{part} has more than {2 * MAX_ELEMENTS:,} XML tags")
+                parser.feed(chunk)
+            return parser.close()
+
+    def records(self, part: str, tag: str) -> Iterator[ElementTree.Element]:
+        """Each `tag` element of a part, whole, as it ends. What lies outside them is let go of as it
+        ends, so a sheet of a million rows is held a row at a time."""
+        with self._open(part) as stream:
+            ancestors: list[ElementTree.Element] = []
+            held = 0  # elements of the record being read
+            for event, node in ElementTree.iterparse(stream, events=("start", "end")):
+                if event == "start":
+                    ancestors.append(node)
+                    if held or node.tag == tag:
+                        held += 1
+                        if held > MAX_ELEMENTS:
+                            raise self.too_large(f"an element of {part} holds more than {MAX_ELEMENTS:,} others")
+                    continue
+                ancestors.pop()
+                if node.tag == tag:
+                    yield node
+                    held = 0
+                if not held and ancestors:
+                    ancestors[-1].clear()  # its children so far have all ended and been read
 
     def _open(self, part: str) -> IO[bytes]:
         info = self.archive.getinfo(part)
-        if info.file_size > MAX_PART_BYTES:
-            raise kinds.corrupt(self.name, f"{part} inflates to {info.file_size} bytes")
+        self.inflated += info.file_size
+        if self.inflated > MAX_INFLATED_BYTES:
+            raise self.too_large(f"its parts inflate to more than {MAX_INFLATED_BYTES:,} bytes")
         return self.archive.open(info)
 
-    def iterparse(self, part: str) -> Iterator[tuple[str, ElementTree.Element]]:
-        with self._open(part) as stream:
-            yield from ElementTree.iterparse(stream, events=("end",))
+    def too_large(self, detail: str) -> ir.GatewayError:
+        return kinds.too_large(self.name, detail)
 
     def has(self, part: str) -> bool:
         return part in self.archive.NameToInfo
@@ -189,18 +227,22 @@ def _placement(shape: ElementTree.Element) -> list[list[float]] | None:
 def _xlsx(parts: _Parts) -> ir.Document:
     shared = []
     if parts.has("xl/sharedStrings.xml"):
-        for _, node in parts.iterparse("xl/sharedStrings.xml"):
-            if node.tag == f"{S}si":
-                shared.append("".join(t.text or "" for t in node.iter(f"{S}t")))
-                node.clear()
+        shared = ["".join(t.text or "" for t in node.iter(f"{S}t"))
+                  for node in parts.records("xl/sharedStrings.xml", f"{S}si")]
     workbook = parts.xml("xl/workbook.xml")
     targets = parts.targets("xl/workbook.xml")
     pages: list[ir.Page] = []
     blocks: list[ir.Block] = []
     texts: list[str] = []
+    length = 0
     for number, sheet in enumerate(workbook.iter(f"{S}sheet"), 1):
         name = sheet.get("name", f"Sheet{number}")
-        rows = list(_rows(parts, targets[sheet.get(f"{R}id", "")], shared))
+        rows = []
+        for row in _rows(parts, targets[sheet.get(f"{R}id", "")], shared):
+            length += len(row) + 1
+            if length > MAX_TEXT:
+                raise parts.too_large(f"its cells hold more than {MAX_TEXT:,} characters")
+            rows.append(row)
         pages.append(ir.Page(number))
         blocks.extend(ir.Block(number, row) for row in rows)
         texts.append("\n".join([f"## {name}", *rows]))
@@ -208,16 +250,13 @@ def _xlsx(parts: _Parts) -> ir.Document:
 
 
 def _rows(parts: _Parts, part: str, shared: list[str]) -> Iterator[str]:
-    for _, node in parts.iterparse(part):
-        if node.tag != f"{S}row":
-            continue
+    for node in parts.records(part, f"{S}row"):
         cells: list[str] = []
         for cell in node.iter(f"{S}c"):
             column = _column(cell.get("r", ""))
             if column > len(cells):  # empty cells are left out of the XML: keep the columns aligned
                 cells.extend([""] * (column - len(cells)))
             cells.append(_cell(cell, shared))
-        node.clear()
         while cells and not cells[-1]:
             cells.pop()
         if cells:
@@ -231,6 +270,8 @@ def _column(reference: str) -> int:
         if not char.isalpha():
             break
         column = column * 26 + ord(char.upper()) - 64
+        if column > MAX_COLUMNS:
+            raise ValueError(f"cell {reference[:20]!r} is past column XFD")
     return column - 1
 
 
