@@ -1,10 +1,11 @@
 """Documents made on the spot for the extraction tests and the documents benchmark: a text PDF
 written byte by byte (standard Helvetica, one text object per line, a real xref table), so its
-text and positions are known exactly, and images of known text for OCR."""
+text and positions are known exactly, images of known text for OCR, and scanned PDFs of them."""
 
 from __future__ import annotations
 
 import io
+import zlib
 from typing import Any
 
 WORDS = ("gateway", "document", "extract", "segment", "summary", "language", "offline", "network", "quality",
@@ -39,6 +40,11 @@ def pdf(pages: list[list[str]], width: int = 612, height: int = 792) -> bytes:
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
                        f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return _assembled(objects)
+
+
+def _assembled(objects: list[bytes]) -> bytes:
+    """A PDF file of `objects`, numbered from 1 (the catalog), with its xref table and trailer."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -51,6 +57,26 @@ def pdf(pages: list[list[str]], width: int = 612, height: int = 792) -> bytes:
         out.write(b"%010d 00000 n \n" % offset)
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
+
+
+def scan_pdf(image: Any, pages: int = 1, width: float | None = None, height: float | None = None) -> bytes:
+    """A PDF of `pages` pages with no text layer, each showing `image` (one image object they all
+    share) over the whole page, as a scanner makes them; the page the image's size at 300 dpi
+    unless given."""
+    rgb = image.convert("RGB")
+    width = rgb.width * 72 / 300 if width is None else width
+    height = rgb.height * 72 / 300 if height is None else height
+    pixels = zlib.compress(rgb.tobytes())
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+               b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 "
+               b"/Filter /FlateDecode /Length %d >>\nstream\n" % (rgb.width, rgb.height, len(pixels)) + pixels
+               + b"\nendstream"]
+    draw = f"q {width} 0 0 {height} 0 0 cm /Im1 Do Q".encode()
+    objects.append(b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream")
+    objects += [f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Resources << /XObject << /Im1 3 0 R "
+                f">> >> /Contents 4 0 R >>".encode()] * pages
+    return _assembled(objects)
 
 
 def text_pdf(pages: int, lines: int = 40) -> bytes:

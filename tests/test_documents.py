@@ -20,8 +20,8 @@ from pptx.util import Inches
 from selectolax.lexbor import LexborHTMLParser
 
 from interlingua.adapters import ir
-from interlingua.adapters.documents import html, kinds, ooxml, reader, segment
-from tests.documents import encrypted_pdf, page_lines, pdf, png, text_image, text_pdf
+from interlingua.adapters.documents import html, kinds, ocr, ooxml, reader, segment
+from tests.documents import encrypted_pdf, page_lines, pdf, png, scan_pdf, text_image, text_pdf
 from tests.support import async_test
 
 
@@ -118,6 +118,49 @@ def test_xlsx_sheets_as_rows_with_their_columns_kept() -> None:
     assert reader.read(saved(book)).text == "## Prices\nitem\t\t3.5\ntea\tTRUE\n\n## Empty\n\tonly"
 
 
+def test_a_scan_that_says_it_is_huge_is_read_at_a_size_that_fits() -> None:
+    """A page may say it is 200 by 100 inches: rendered for OCR at 300 dpi that is a 7 GB bitmap
+    (a 70 by 70 inch page took 38 s and 3 GB). It is rendered at `MAX_OCR_PIXELS` at most."""
+    lines = ["Invoice number 4711", "Total due 250 EUR"]
+    document = reader.read(io.BytesIO(scan_pdf(text_image(lines), width=14_400, height=7_200)), layout=True)
+    assert document.text == "\n".join(lines)
+    assert document.pages == [ir.Page(1, "point", 14_400, 7_200)]
+    left, top = document.blocks[0].polygon[0]  # placed in points, on the page as it says it is
+    assert 0 < left < 2_000 and 0 < top < 2_000
+
+
+def test_pages_cannot_multiply_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages may all show one content stream: 2,000 pages of 300 lines that share it are a 300 kB
+    file and 32 MB of text. A PDF's text stops at `kinds.MAX_TEXT`."""
+    monkeypatch.setattr(kinds, "MAX_TEXT", 50_000)
+    error = refused(text_pdf(30), filename="long.pdf")
+    assert (error.status, error.code) == (413, "document_too_large")
+    assert "its pages hold more than 50,000 characters" in error.message
+
+
+@async_test
+async def test_reading_stops_at_its_next_page_once_nobody_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each scanned page is a second or so of OCR; a client that leaves stops the reading at the
+    next page instead of all of them."""
+    read: list[int] = []
+    lines = ocr.lines
+
+    def counted(image: Any) -> Any:
+        read.append(1)
+        return lines(image)
+
+    monkeypatch.setattr(ocr, "lines", counted)
+    task = asyncio.ensure_future(reader.read_in_thread(io.BytesIO(scan_pdf(text_image(["Page"]), pages=40))))
+    while not read:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(3.0)  # three pages' worth
+    # The page being read when the task was cancelled, and one more if the thread had just checked.
+    assert len(read) <= 2, f"the reader went on to {len(read)} pages after its caller left"
+
+
 def _with(document: io.BytesIO, parts: dict[str, str]) -> bytes:
     """A saved OOXML document with `parts` put in place of its own (or added)."""
     out = io.BytesIO()
@@ -157,14 +200,14 @@ def test_a_zip_bomb_of_elements_is_refused_before_it_fills_memory() -> None:
 def test_workbook_cells_cannot_multiply_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cell can name a column far to the right (its row is padded with a tab for each column
     before it) or a shared string (each cell that names it repeats it): a few bytes of XML a row, a
-    megabyte of text. Columns stop at XFD, as in Excel, and a workbook's text at `MAX_TEXT`."""
+    megabyte of text. Columns stop at XFD, as in Excel, and a workbook's text at `kinds.MAX_TEXT`."""
     far = _book('<row r="1"><c r="A1"><v>1</v></c><c r="AAAAAA1"><v>2</v></c></row>')
     assert "past column XFD" in refused(far, filename="far.xlsx").message
     rows = "".join(f'<row r="{i}"><c r="XFD{i}"><v>1</v></c></row>' for i in range(1, 5_000))
     error = refused(_book(rows), filename="wide.xlsx")
     assert (error.status, error.code) == (413, "document_too_large")
     assert "more than 67,108,864 characters" in error.message
-    monkeypatch.setattr(ooxml, "MAX_TEXT", 100_000)
+    monkeypatch.setattr(kinds, "MAX_TEXT", 100_000)
     cells = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>' * 20
     assert refused(_book(cells, "<si><t>" + "x" * 10_000 + "</t></si>"), filename="s.xlsx").status == 413
     missing = refused(_book('<row r="1"><c r="A1" t="s"><v>3</v></c></row>', "<si><t>x</t></si>"), filename="m.xlsx")
@@ -260,8 +303,9 @@ def test_unsupported_types_are_named_with_what_is_taken() -> None:
     assert "application/pdf" in error.message and kinds.DOCX in error.message
 
 
-def test_document_text_of_fetched_bytes() -> None:
-    assert reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
+@async_test
+async def test_document_text_of_fetched_bytes() -> None:
+    assert await reader.document_text(b"<p>Hi <i>there</i></p>", "text/html") == "Hi there"
 
 
 def _depth(markup: str) -> int:

@@ -110,6 +110,12 @@ def _guess_text(head: bytes) -> str:
     return TEXT
 
 
+# The text a reader gives from one document at most: past any model's context many times over, and
+# what a small file whose parts repeat (pages sharing a content stream, cells naming a shared
+# string) could otherwise multiply into gigabytes.
+MAX_TEXT = 64 * 1024 * 1024
+
+
 def corrupt(what: str, detail: str = "") -> ir.GatewayError:
     """A 422 for a document that says it is `what` and cannot be read as one."""
     tail = f" ({detail})" if detail else ""

@@ -28,11 +28,10 @@ EMU_PER_INCH = 914400
 # Against ZIP bombs, which inflate a few hundred kB into gigabytes: what the parts read inflate to,
 # together (a part read twice counts twice); the XML elements held at once, about 100 bytes each (a
 # part parsed whole may have twice as many tags, which are counted as it is read; 2,000 formatted
-# pages have fewer); a workbook's text, which cells can multiply (each names a shared string, or a
-# column far to the right that its row is padded to).
+# pages have fewer); a workbook's text (`kinds.MAX_TEXT`), which cells can multiply (each names a
+# shared string, or a column far to the right that its row is padded to).
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
 MAX_ELEMENTS = 2_000_000
-MAX_TEXT = 64 * 1024 * 1024
 MAX_COLUMNS = 16_384  # Excel's, to column XFD
 _CHUNK = 64 * 1024
 
@@ -240,8 +239,8 @@ def _xlsx(parts: _Parts) -> ir.Document:
         rows = []
         for row in _rows(parts, targets[sheet.get(f"{R}id", "")], shared):
             length += len(row) + 1
-            if length > MAX_TEXT:
-                raise parts.too_large(f"its cells hold more than {MAX_TEXT:,} characters")
+            if length > kinds.MAX_TEXT:
+                raise parts.too_large(f"its cells hold more than {kinds.MAX_TEXT:,} characters")
             rows.append(row)
         pages.append(ir.Page(number))
         blocks.extend(ir.Block(number, row) for row in rows)

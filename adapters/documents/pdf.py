@@ -9,6 +9,8 @@ through callbacks, so a large PDF is never loaded whole; `pymupdf` would be as f
 from __future__ import annotations
 
 import ctypes
+import math
+import threading
 from typing import IO
 
 import pypdfium2 as pdfium
@@ -18,9 +20,13 @@ from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds, ocr
 
 _OCR_SCALE = 300 / 72  # render scans at 300 dpi, where Tesseract reads best
+# A scan larger than this (A2 at 300 dpi) is rendered smaller: a page may say it is 200 inches
+# square, which at 300 dpi is a bitmap of 14 GB.
+MAX_OCR_PIXELS = 40_000_000
 
 
-def read(file: IO[bytes], layout: bool) -> ir.Document:
+def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> ir.Document:
+    """The PDF's text page by page; once `stop` is set (nobody waits), it stops at the next page."""
     file.seek(0)
     try:
         pdf = pdfium.PdfDocument(file)
@@ -34,12 +40,18 @@ def read(file: IO[bytes], layout: bool) -> ir.Document:
         texts: list[str] = []
         pages: list[ir.Page] = []
         blocks: list[ir.Block] = []
+        length = 0
         for index in range(len(pdf)):
+            if stop is not None and stop.is_set():
+                break
             page = pdf[index]
             try:
                 text = _page(pdf, page, index + 1, layout, pages, blocks)
             finally:
                 page.close()
+            length += len(text) + 2
+            if length > kinds.MAX_TEXT:  # pages may all show one content stream
+                raise kinds.too_large("PDF", f"its pages hold more than {kinds.MAX_TEXT:,} characters")
             texts.append(text)
     finally:
         pdf.close()
@@ -72,10 +84,12 @@ def _scanned(page: pdfium.PdfPage, number: int, layout: bool, blocks: list[ir.Bl
     (the caller refuses a document that has no text at all)."""
     if not page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2) or not ocr.available():
         return ""
-    image = page.render(scale=_OCR_SCALE).to_pil()
+    width, height = page.get_size()
+    scale = min(_OCR_SCALE, math.sqrt(MAX_OCR_PIXELS / max(width * height, 1.0)))
+    image = page.render(scale=scale).to_pil()
     lines = ocr.lines(image)
     if layout:
-        blocks.extend(ir.Block(number, line.text, [[x / _OCR_SCALE, y / _OCR_SCALE] for x, y in line.polygon],
+        blocks.extend(ir.Block(number, line.text, [[x / scale, y / scale] for x, y in line.polygon],
                                score=line.score) for line in lines)
     return "\n".join(line.text for line in lines)
 

@@ -4,8 +4,10 @@ the embedded backend of /v1/extract, and `document_text` is how any utility read
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+import threading
 from typing import IO
 
 from interlingua.adapters import ir
@@ -14,13 +16,27 @@ from interlingua.adapters.documents import html, kinds, ocr, ooxml, pdf, text
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
-def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False) -> ir.Document:
+async def read_in_thread(file: IO[bytes], content_type: str = "", filename: str = "",
+                         layout: bool = False) -> ir.Document:
+    """`read` in a worker thread that stops at its next page once the awaiting task is cancelled
+    (the client left): a scanned PDF is seconds of OCR a page, which nobody would wait for."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(read, file, content_type, filename, layout, stop)
+    finally:
+        stop.set()
+
+
+def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False,
+         stop: threading.Event | None = None) -> ir.Document:
     """Extract `file` (seekable; read from its start). With `layout`, pages and placed blocks too,
     where the format has them, else one block per paragraph. Raises 415 for an unknown format,
-    422 for a corrupt or encrypted one, 400 when it holds no text."""
+    422 for a corrupt or encrypted one, 413 for one that holds more than a reader takes, 400 when it
+    holds no text. Once `stop` is set, what was read so far, unfinished, for a caller that no
+    longer waits."""
     kind = kinds.sniff(file, content_type, filename)
     if kind == kinds.PDF:
-        document = pdf.read(file, layout)
+        document = pdf.read(file, layout, stop)
     elif kind in kinds.OOXML:
         document = ooxml.read(file, kind, layout)
     elif kind == kinds.HTML:
@@ -45,9 +61,9 @@ def finish(document: ir.Document, layout: bool) -> ir.Document:
     return document
 
 
-def document_text(data: bytes, content_type: str = "", filename: str = "") -> str:
-    """The text of a document given as bytes (a fetched page, an attachment)."""
-    return read(io.BytesIO(data), content_type, filename).text
+async def document_text(data: bytes, content_type: str = "", filename: str = "") -> str:
+    """The text of a document given as bytes (a fetched page, an attachment), read in a thread."""
+    return (await read_in_thread(io.BytesIO(data), content_type, filename)).text
 
 
 def paragraphs(value: str, page: int = 1) -> list[ir.Block]:

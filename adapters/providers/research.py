@@ -9,7 +9,6 @@ progress as it happens; a whole one with its report.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -135,7 +134,7 @@ class ResearchProvider(Provider):
 
     async def _read(self, url: str) -> str:
         fetched = await self.fetcher.fetch(url)
-        return await asyncio.to_thread(document_text, fetched.body, fetched.content_type, fetched.filename)
+        return await document_text(fetched.body, fetched.content_type, fetched.filename)
 
 
 async def _batches(events: AsyncIterator[ir.Progress | ir.UsageReport]) -> AsyncIterator[list[ir.StreamEvent]]:
