@@ -138,10 +138,19 @@ def test_pages_cannot_multiply_the_text(monkeypatch: pytest.MonkeyPatch) -> None
     assert "its pages hold more than 50,000 characters" in error.message
 
 
+def _tiff(image: Any, frames: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "TIFF", save_all=True, append_images=[image] * (frames - 1))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("scanned", ["pdf", "tiff"])
 @async_test
-async def test_reading_stops_at_its_next_page_once_nobody_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each scanned page is a second or so of OCR; a client that leaves stops the reading at the
-    next page instead of all of them."""
+async def test_reading_stops_at_its_next_page_once_nobody_waits(scanned: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each scanned page or frame is a second or so of OCR; a client that leaves stops the reading
+    at the next one instead of all of them."""
+    image = text_image(["Page"])
+    document = scan_pdf(image, pages=40) if scanned == "pdf" else _tiff(image, 40)
     read: list[int] = []
     lines = ocr.lines
 
@@ -150,7 +159,7 @@ async def test_reading_stops_at_its_next_page_once_nobody_waits(monkeypatch: pyt
         return lines(image)
 
     monkeypatch.setattr(ocr, "lines", counted)
-    task = asyncio.ensure_future(reader.read_in_thread(io.BytesIO(scan_pdf(text_image(["Page"]), pages=40))))
+    task = asyncio.ensure_future(reader.read_in_thread(io.BytesIO(document)))
     while not read:
         await asyncio.sleep(0.01)
     task.cancel()

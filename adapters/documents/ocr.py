@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import threading
 from dataclasses import dataclass
 from typing import IO
 
@@ -55,8 +56,9 @@ def lines(image: Image.Image, language: str = "eng") -> list[Line]:
     return found
 
 
-def read(file: IO[bytes], layout: bool) -> ir.Document:
-    """An image (every frame of a multi-page TIFF) as a document, one page per frame, in pixels."""
+def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> ir.Document:
+    """An image (every frame of a multi-page TIFF) as a document, one page per frame, in pixels;
+    once `stop` is set (nobody waits), it stops at the next frame."""
     if not available():
         raise ir.GatewayError("invalid_request", "file: reading an image needs the OCR engine Tesseract, which is "
                               f"not installed on the gateway's machine ({INSTALL})", param="file", status=422,
@@ -68,6 +70,8 @@ def read(file: IO[bytes], layout: bool) -> ir.Document:
         pages: list[ir.Page] = []
         blocks: list[ir.Block] = []
         for number, frame in enumerate(ImageSequence.Iterator(image), 1):
+            if stop is not None and stop.is_set():
+                break
             frame = frame.convert("RGB")
             found = lines(frame)
             pages.append(ir.Page(number, "pixel", frame.width, frame.height))

@@ -19,7 +19,7 @@ _PARAGRAPHS = re.compile(r"\n\s*\n")
 async def read_in_thread(file: IO[bytes], content_type: str = "", filename: str = "",
                          layout: bool = False) -> ir.Document:
     """`read` in a worker thread that stops at its next page once the awaiting task is cancelled
-    (the client left): a scanned PDF is seconds of OCR a page, which nobody would wait for."""
+    (the client left): each page of a scanned PDF or frame of a TIFF is a second or so of OCR."""
     stop = threading.Event()
     try:
         return await asyncio.to_thread(read, file, content_type, filename, layout, stop)
@@ -42,7 +42,7 @@ def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bo
     elif kind == kinds.HTML:
         document = html.read(file, content_type)
     elif kind in kinds.IMAGES:
-        document = ocr.read(file, layout)
+        document = ocr.read(file, layout, stop)
     else:
         document = text.read(file, kind, content_type)
     return finish(document, layout)
