@@ -11,12 +11,14 @@ import dataclasses
 import functools
 import itertools
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, ParamSpec, Protocol
 
 import aiohttp
 import orjson
+import pytest
 from aiohttp import web
 
 from interlingua.adapters import ir
@@ -25,6 +27,30 @@ P = ParamSpec("P")
 
 
 # Async tests -------------------------------------------------------------------------------------
+
+
+async def cancelled_at_work(work: Awaitable[Any], busy: float = 0.2) -> None:
+    """Start `work`, cancel it once it has spent `busy` seconds of this process's CPU (its worker
+    thread is at work), and see the cancellation through."""
+    task = asyncio.ensure_future(work)
+    cpu = time.process_time()
+    while time.process_time() - cpu < busy:
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def goes_quiet(within: float) -> bool:
+    """Whether this process's CPU falls idle (under 0.1 s in half a second) within `within` seconds:
+    whether a worker thread whose caller left stopped at its next step, however long a step takes
+    on a busy machine, rather than going on to the end of its work."""
+    for _ in range(max(1, int(within / 0.5))):
+        cpu = time.process_time()
+        await asyncio.sleep(0.5)
+        if time.process_time() - cpu < 0.1:
+            return True
+    return False
 
 
 def async_test(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:

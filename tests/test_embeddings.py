@@ -13,9 +13,12 @@ from google.genai import types
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.gemini_embeddings import decode_embed_request
+from interlingua.adapters.local.minilm import MODEL_ID
+from interlingua.adapters.providers.local import LocalProvider
 from tests.asgi import run
 from tests.fakes import openai_upstream as fo
 from tests.harness import client, gateway, gemini_client, provider
+from tests.support import cancelled_at_work, goes_quiet
 
 LOCAL = "local/all-minilm-l6-v2"
 
@@ -54,6 +57,7 @@ def test_bad_embedding_requests_name_the_field(tmp_path: Path) -> None:
                 ({"input": []}, "input"),
                 ({"input": "x", "encoding_format": "int8"}, "encoding_format"),
                 ({"input": "x", "dimensions": 99}, "dimensions"),
+                ({"input": ["x"] * 2049}, "input"),  # OpenAI's limit: each is work on the gateway's own core
             ]
             for fields, param in cases:
                 with pytest.raises(openai.BadRequestError) as bad:
@@ -64,6 +68,20 @@ def test_bad_embedding_requests_name_the_field(tmp_path: Path) -> None:
             with pytest.raises(openai.BadRequestError, match="does not support chat"):
                 await sdk.chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": "hi"}])
             assert up.requests == []
+
+    run(scenario())
+
+
+def test_local_embedding_stops_at_its_next_batch_once_nobody_waits() -> None:
+    """2,048 texts of 256 word pieces are a minute or two of the embedded model's work on this
+    machine; a client that leaves stops it at the next batch instead."""
+    local = LocalProvider("local")
+    request = ir.EmbeddingRequest(model=LOCAL, inputs=[f"{i} " + "word " * 300 for i in range(2048)], dialect="openai")
+
+    async def scenario() -> None:
+        await cancelled_at_work(local.embed(request, MODEL_ID), busy=0.5)
+        # A batch is 0.5 s here, 3 s on a busy machine; all of them, a minute or two.
+        assert await goes_quiet(within=10), "the model's thread went on embedding after its caller left"
 
     run(scenario())
 

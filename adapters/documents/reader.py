@@ -4,7 +4,6 @@ the embedded backend of /v1/extract, and `document_text` is how any utility read
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import threading
@@ -12,19 +11,16 @@ from typing import IO
 
 from interlingua.adapters import ir
 from interlingua.adapters.documents import html, kinds, ocr, ooxml, pdf, text
+from interlingua.adapters.stoppable import in_thread
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
 async def read_in_thread(file: IO[bytes], content_type: str = "", filename: str = "",
                          layout: bool = False) -> ir.Document:
-    """`read` in a worker thread that stops at its next page once the awaiting task is cancelled
-    (the client left): each page of a scanned PDF or frame of a TIFF is a second or so of OCR."""
-    stop = threading.Event()
-    try:
-        return await asyncio.to_thread(read, file, content_type, filename, layout, stop)
-    finally:
-        stop.set()
+    """`read` in a worker thread that stops at its next page once the caller stops waiting: each
+    page of a scanned PDF or frame of a TIFF is a second or so of OCR."""
+    return await in_thread(read, file, content_type, filename, layout)
 
 
 def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False,

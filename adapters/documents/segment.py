@@ -16,7 +16,6 @@ as the whole text would give them.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 
@@ -24,6 +23,7 @@ from semantic_text_splitter import MarkdownSplitter, TextSplitter
 
 from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds
+from interlingua.adapters.stoppable import in_thread
 
 TOKENIZER_MODEL = "gpt-4o"
 STRUCTURED = (kinds.MARKDOWN, kinds.HTML)
@@ -38,13 +38,8 @@ def _splitter(markdown: bool, length: int, overlap: int) -> MarkdownSplitter | T
 
 
 async def segment_in_thread(text: str, media_type: str, length: int, overlap: int) -> list[ir.Segment]:
-    """`segment` in a worker thread that stops at its next window once the awaiting task is cancelled
-    (the client left): a long text would otherwise keep the thread busy for nobody."""
-    stop = threading.Event()
-    try:
-        return await asyncio.to_thread(segment, text, media_type, length, overlap, stop)
-    finally:
-        stop.set()
+    """`segment` in a worker thread that stops at its next window once the caller stops waiting."""
+    return await in_thread(segment, text, media_type, length, overlap)
 
 
 def segment(text: str, media_type: str, length: int, overlap: int,

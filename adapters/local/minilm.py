@@ -137,20 +137,22 @@ class MiniLM:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed(self, texts: Sequence[str], stop: threading.Event | None = None) -> list[list[float]]:
         """One unit-length 384-dimensional vector per text, in input order.
 
         Texts longer than `MAX_TOKENS` word pieces are truncated, as sentence-transformers does;
-        the empty string is a valid input ([CLS] [SEP] alone).
+        the empty string is a valid input ([CLS] [SEP] alone). Once `stop` is set (nobody waits),
+        the batches not yet run are left undone.
         """
         _reject_bare_string(texts)
         if not texts:
             return []
         state = self._loaded()
         encodings = state.tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        return self._run(state, [np.asarray(e.ids, dtype=np.int64) for e in encodings])
+        return self._run(state, [np.asarray(e.ids, dtype=np.int64) for e in encodings], stop)
 
-    def embed_ids(self, token_id_lists: Sequence[Sequence[int]]) -> list[list[float]]:
+    def embed_ids(self, token_id_lists: Sequence[Sequence[int]],
+                  stop: threading.Event | None = None) -> list[list[float]]:
         """Vectors for inputs already tokenized with this model's own vocabulary (OpenAI's token arrays).
 
         Each list may be bare word pieces (`encode(text, add_special_tokens=False).ids`) or already
@@ -162,7 +164,7 @@ class MiniLM:
         if not token_id_lists:
             return []
         state = self._loaded()
-        return self._run(state, [self._frame(state, ids) for ids in token_id_lists])
+        return self._run(state, [self._frame(state, ids) for ids in token_id_lists], stop)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Word pieces the model processes for these texts, [CLS] and [SEP] included, for usage metering.
@@ -192,11 +194,13 @@ class MiniLM:
         body = array[:MAX_TOKENS - 2]
         return np.concatenate(([state.cls_id], body, [state.sep_id])).astype(np.int64)
 
-    def _run(self, state: _Loaded, sequences: list[np.ndarray]) -> list[list[float]]:
+    def _run(self, state: _Loaded, sequences: list[np.ndarray], stop: threading.Event | None) -> list[list[float]]:
         # Batches of similar lengths pad least; the sort is stable, so the result is deterministic.
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         out = np.empty((len(sequences), DIMENSIONS), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
+            if stop is not None and stop.is_set():
+                break
             rows = order[start:start + self.batch_size]
             width = max(len(sequences[i]) for i in rows)
             input_ids = np.full((len(rows), width), state.pad_id, dtype=np.int64)

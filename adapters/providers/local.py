@@ -12,6 +12,7 @@ with no model reranks and `local/documents` reads on a fresh install with no con
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any, cast
 
 from interlingua.adapters import ir
@@ -23,8 +24,10 @@ from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.providers.chat_utilities import text_of
 from interlingua.adapters.replies import Reply, Result
+from interlingua.adapters.stoppable import in_thread
 
 DOCUMENTS = "documents"
+MAX_INPUTS = 2048  # texts or token lists an embeddings request may hold, as OpenAI's API takes
 
 
 class LocalProvider(Provider):
@@ -57,19 +60,22 @@ class LocalProvider(Provider):
         if request.dimensions not in (None, DIMENSIONS):
             raise ir.invalid("dimensions", f"{MODEL_ID} makes vectors of {DIMENSIONS} dimensions only")
         inputs = request.inputs  # all texts or all token lists: the decoder admits no mixture
+        if len(inputs) > MAX_INPUTS:
+            raise ir.invalid("input", f"holds {len(inputs)} items; {MODEL_ID} embeds at most {MAX_INPUTS} a request, "
+                             "as OpenAI's API does")
         if inputs and isinstance(inputs[0], str):
-            vectors, tokens = await asyncio.to_thread(self._embed_texts, inputs)
+            vectors, tokens = await in_thread(self._embed_texts, inputs)
         else:
             ids = cast(list[list[int]], inputs)
             try:
-                vectors = await asyncio.to_thread(self.minilm.embed_ids, ids)
+                vectors = await in_thread(self.minilm.embed_ids, ids)
             except ValueError as exc:
                 raise ir.invalid("input", str(exc)) from None
             tokens = sum(len(one) for one in ids)
         return ir.EmbeddingResponse(model=MODEL_ID, vectors=vectors, usage=ir.Usage(input_tokens=tokens))
 
-    def _embed_texts(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        return self.minilm.embed(texts), self.minilm.count_tokens(texts)
+    def _embed_texts(self, texts: list[str], stop: threading.Event) -> tuple[list[list[float]], int]:
+        return self.minilm.embed(texts, stop), self.minilm.count_tokens(texts)
 
     async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
         self._documents(model)
