@@ -16,6 +16,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+class Stopped(Exception):
+    """Raised by work that stopped because its caller left, where a partial result could be taken
+    for a whole one (a batch of vectors not computed, which a cache would keep)."""
+
+
 async def in_thread(work: Callable[..., T], *args: Any) -> T:
     """`work(*args, stop=event)` in a worker thread; the event is set once the caller stops waiting."""
     stop = threading.Event()

@@ -13,10 +13,14 @@ import cohere
 import httpx
 import pytest
 
+from interlingua.adapters import ir
+from interlingua.adapters.dialects import UTILITY
 from interlingua.adapters.local import fusion
+from interlingua.adapters.providers.local import LocalProvider
 from tests.asgi import run
 from tests.fakes.rerank_upstream import FakeRerank, overlap
 from tests.harness import gateway
+from tests.support import cancelled_at_work, goes_quiet
 
 QUERY = "which animals live near peru"
 TEXTS = ["The giant panda is a bear native to China.",
@@ -156,5 +160,24 @@ def test_bad_rerank_input(tmp_path: Path) -> None:
             assert await error({"query": "q", "texts": ["a", "b", "c", "d"]}) == (413, "texts")
             assert await error({"query": "q", "texts": ["x" * 60, "y" * 60]}) == (413, "texts")
             assert await error({"model": "nope/x", "query": "q", "texts": ["a"]}) == (404, "model")
+
+    run(scenario())
+
+
+def test_local_rerank_stops_at_its_next_batch_once_nobody_waits_and_caches_nothing_unmade() -> None:
+    """A thousand passages of a thousand characters are a minute of the encoder's work here; a
+    client that leaves stops it at the next batch, and no passage's vector is cached unless made."""
+    texts = [f"passage {i}: " + "the gateway routes models to upstreams. " * 24 for i in range(1000)]
+    request = ir.RerankRequest(fusion.MODEL_ID, "which upstream serves a model", texts, UTILITY.name)
+    local = LocalProvider("local")
+
+    async def scenario() -> None:
+        await cancelled_at_work(local.rerank(request, fusion.MODEL_ID), busy=0.5)
+        assert await goes_quiet(within=10), "the encoder went on after its caller left"
+        few = ir.RerankRequest(fusion.MODEL_ID, request.query, texts[-8:], UTILITY.name)  # the last to be made
+        again = await local.rerank(few, fusion.MODEL_ID)
+        fresh = await LocalProvider("local").rerank(few, fusion.MODEL_ID)
+        assert [(r.index, round(r.score, 6)) for r in again.results] == [
+            (r.index, round(r.score, 6)) for r in fresh.results]
 
     run(scenario())

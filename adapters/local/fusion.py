@@ -55,10 +55,11 @@ class Fusion:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def rank(self, query: str, texts: Sequence[str]) -> list[tuple[int, float]]:
-        """(index, fused score) of every text, best first; ties keep the request's order."""
+    def rank(self, query: str, texts: Sequence[str], stop: threading.Event | None = None) -> list[tuple[int, float]]:
+        """(index, fused score) of every text, best first; ties keep the request's order. Once `stop`
+        is set (nobody waits), the encoder's next batch raises `Stopped`."""
         lexical_weight = 1.0 if IDENTIFIER.search(query) else QUIET_WEIGHT
-        return fuse([rank_of(self.lexical(query, texts)), rank_of(self.dense(query, texts))], self.k,
+        return fuse([rank_of(self.lexical(query, texts)), rank_of(self.dense(query, texts, stop))], self.k,
                     (lexical_weight, 1.0))
 
     def lexical(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -72,14 +73,14 @@ class Fusion:
                  if w in tokens.vocab]
         return index.get_scores(words) if words else np.zeros(len(texts), dtype=np.float32)
 
-    def dense(self, query: str, texts: Sequence[str]) -> np.ndarray:
+    def dense(self, query: str, texts: Sequence[str], stop: threading.Event | None = None) -> np.ndarray:
         """Cosine similarity of each text's embedding to the query's (the vectors are unit length)."""
         with self._lock:
             found = {t: v for t in texts if (v := self._vectors.get(t)) is not None}
             for text in found:
                 self._vectors.move_to_end(text)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
-        vectors = np.asarray(self.minilm.embed([query, *missing]), dtype=np.float32)
+        vectors = np.asarray(self.minilm.embed([query, *missing], stop), dtype=np.float32)
         made = dict(zip(missing, vectors[1:], strict=True))
         with self._lock:
             for text, vector in made.items():

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interlingua.adapters.stoppable import Stopped
+
 if TYPE_CHECKING:  # imported lazily at load time: a gateway that never embeds locally never pays for them
     import onnxruntime
     import tokenizers
@@ -142,7 +144,7 @@ class MiniLM:
 
         Texts longer than `MAX_TOKENS` word pieces are truncated, as sentence-transformers does;
         the empty string is a valid input ([CLS] [SEP] alone). Once `stop` is set (nobody waits),
-        the batches not yet run are left undone.
+        the next batch raises `Stopped`.
         """
         _reject_bare_string(texts)
         if not texts:
@@ -200,7 +202,7 @@ class MiniLM:
         out = np.empty((len(sequences), DIMENSIONS), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             if stop is not None and stop.is_set():
-                break
+                raise Stopped
             rows = order[start:start + self.batch_size]
             width = max(len(sequences[i]) for i in rows)
             input_ids = np.full((len(rows), width), state.pad_id, dtype=np.int64)

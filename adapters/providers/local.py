@@ -11,7 +11,6 @@ with no model reranks and `local/documents` reads on a fresh install with no con
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any, cast
 
@@ -104,10 +103,10 @@ class LocalProvider(Provider):
             raise ir.GatewayError("not_found", f"model {self.name}/{model} does not rerank", param="model",
                                   code="model_not_found")
         self.check_size(request)
-        return await asyncio.to_thread(self._rerank, request)
+        return await in_thread(self._rerank, request)
 
-    def _rerank(self, request: ir.RerankRequest) -> ir.RerankResponse:
-        ranked = self.fusion.rank(request.query, request.texts)[:request.limit or None]
+    def _rerank(self, request: ir.RerankRequest, stop: threading.Event) -> ir.RerankResponse:
+        ranked = self.fusion.rank(request.query, request.texts, stop)[:request.limit or None]
         return ir.RerankResponse(fusion.MODEL_ID, [ir.Ranked(i, score) for i, score in ranked],
                                  ir.Usage(input_tokens=self.fusion.tokens(request.query, request.texts)))
 
