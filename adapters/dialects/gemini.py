@@ -268,7 +268,7 @@ class GenerateStreamEncoder(StreamEncoder):
         out = b""
         for key in sorted(ready):
             call = self._calls.pop(key)
-            args = f.arguments_object(call["arguments"])
+            args = f.arguments_object("".join(call["arguments"]))
             part = {"functionCall": {"id": call["id"], "name": call["name"], "args": args}}
             out += self._frame(self._chunk(key[0], [part]))
         return out
@@ -281,8 +281,8 @@ class GenerateStreamEncoder(StreamEncoder):
             out = b""
             if key not in self._calls:
                 out = self._flush_calls(event.choice)
-                self._calls[key] = {"id": event.id or new_call_id(), "name": event.name or "", "arguments": ""}
-            self._calls[key]["arguments"] += event.arguments
+                self._calls[key] = {"id": event.id or new_call_id(), "name": event.name or "", "arguments": []}
+            self._calls[key]["arguments"].append(event.arguments)  # joined once whole: Gemini sends calls whole
             return out
         if isinstance(event, ir.ReasoningDelta):
             # A signature rides on the next part of its candidate (see `_parts_of`).

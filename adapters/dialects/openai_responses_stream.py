@@ -99,7 +99,7 @@ class ResponsesStreamEncoder(StreamEncoder):
     whole response, whose output is exactly the items' done forms.
     """
 
-    __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_text", "_usage",
+    __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_pieces", "_usage",
                  "_reason", "_tool_index")
 
     def __init__(self, request: ir.ChatRequest | None) -> None:
@@ -110,7 +110,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._created = time.time()
         self._items: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None
-        self._text = ""
+        self._pieces: list[str] = []  # the open item's text, arguments or input so far, joined when it closes
         self._usage: ir.Usage | None = None
         self._reason: ir.FinishReason = "stop"
         self._tool_index: int | None = None
@@ -136,38 +136,41 @@ class ResponsesStreamEncoder(StreamEncoder):
             return b""
         self._open = None
         index = len(self._items)
+        text = "".join(self._pieces)
+        self._pieces.clear()
         out = b""
         if item["type"] == "message":
             part = item["content"][0]
             if part["type"] == "refusal":
-                part["refusal"] = self._text
+                part["refusal"] = text
                 out += self._event("response.refusal.done", item_id=item["id"], output_index=index, content_index=0,
-                                   refusal=self._text)
+                                   refusal=text)
             else:
-                part["text"] = self._text
+                part["text"] = text
                 out += self._event("response.output_text.done", item_id=item["id"], output_index=index,
-                                   content_index=0, text=self._text, logprobs=[])
+                                   content_index=0, text=text, logprobs=[])
             out += self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                content_index=0, part=part)
         elif item["type"] == "reasoning":
             if item["summary"]:
-                item["summary"][0]["text"] = self._text
+                item["summary"][0]["text"] = text
                 out += self._event("response.reasoning_summary_text.done", item_id=item["id"], output_index=index,
-                                   summary_index=0, text=self._text)
+                                   summary_index=0, text=text)
                 out += self._event("response.reasoning_summary_part.done", item_id=item["id"], output_index=index,
                                    summary_index=0, part=item["summary"][0])
         elif item["type"] == "function_call":
+            item["arguments"] = text
             out += self._event("response.function_call_arguments.done", item_id=item["id"], output_index=index,
-                               arguments=item["arguments"], name=item["name"])
+                               arguments=text, name=item["name"])
         elif item["type"] == "custom_tool_call":
+            item["input"] = text
             out += self._event("response.custom_tool_call_input.done", item_id=item["id"], output_index=index,
-                               input=item["input"])
+                               input=text)
         elif item["type"] in tools.CLIENT_OUTPUTS:  # its arguments are an object, known when whole
-            item.update(tools.client_call_item(item["type"], item["call_id"], self._text, item["id"]))
+            item.update(tools.client_call_item(item["type"], item["call_id"], text, item["id"]))
         if item["type"] != "reasoning":
             item["status"] = "completed"
         self._items.append(item)
-        self._text = ""
         self._tool_index = None
         return out + self._event("response.output_item.done", output_index=index, item=item)
 
@@ -198,7 +201,7 @@ class ResponsesStreamEncoder(StreamEncoder):
             out = self._add(item)
             out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
                                content_index=0, part=part)
-        self._text += event.text
+        self._pieces.append(event.text)
         at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
         if refusal:
             return out + self._event("response.refusal.delta", **at, delta=event.text)
@@ -227,13 +230,11 @@ class ResponsesStreamEncoder(StreamEncoder):
             return out
         item = self._open  # type: ignore[assignment]  # the item opened above
         at = {"item_id": item["id"], "output_index": len(self._items), "delta": event.arguments}
+        self._pieces.append(event.arguments)
         if item["type"] == "custom_tool_call":
-            item["input"] += event.arguments
             return out + self._event("response.custom_tool_call_input.delta", **at)
         if item["type"] in tools.CLIENT_OUTPUTS:
-            self._text += event.arguments
             return out
-        item["arguments"] += event.arguments
         return out + self._event("response.function_call_arguments.delta", **at)
 
     def encode(self, event: ir.StreamEvent) -> bytes:
@@ -255,7 +256,7 @@ class ResponsesStreamEncoder(StreamEncoder):
                 out += self._event("response.reasoning_summary_part.added", item_id=item["id"],
                                    output_index=len(self._items), summary_index=0,
                                    part={"type": "summary_text", "text": ""})
-            self._text += event.text
+            self._pieces.append(event.text)
             return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), summary_index=0, delta=event.text)
         if isinstance(event, ir.Finish):

@@ -331,7 +331,7 @@ class CallRestorer:
 
     def __init__(self, custom: frozenset[str]) -> None:
         self._custom = custom
-        self._held: dict[tuple[int, int], ir.ToolCallDelta] = {}
+        self._held: dict[tuple[int, int], tuple[ir.ToolCallDelta, list[str]]] = {}  # the call, its pieces
 
     def feed(self, batch: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
         out: list[ir.StreamEvent] = []
@@ -340,11 +340,11 @@ class CallRestorer:
                 key = (event.choice, event.index)
                 held = self._held.get(key)
                 if held is not None:
-                    held.arguments += event.arguments
+                    held[1].append(event.arguments)
                     continue
                 if event.kind == "function" and event.name in self._custom:
                     out.extend(self.flush())
-                    self._held[key] = dataclasses.replace(event)
+                    self._held[key] = (event, [event.arguments])
                     continue
                 out.extend(self.flush())
             elif isinstance(event, ir.Finish):
@@ -353,8 +353,8 @@ class CallRestorer:
         return out
 
     def flush(self) -> list[ir.StreamEvent]:
-        done: list[ir.StreamEvent] = [dataclasses.replace(d, kind="custom", arguments=unwrap(d.arguments))
-                                      for d in self._held.values()]
+        done: list[ir.StreamEvent] = [dataclasses.replace(d, kind="custom", arguments=unwrap("".join(pieces)))
+                                      for d, pieces in self._held.values()]
         self._held.clear()
         return done
 

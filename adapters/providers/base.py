@@ -333,19 +333,23 @@ class Provider(ABC):
                 yield batch
             return
         parts: list[ir.Part] = []
+        pieces: list[str] = []  # the text of the reasoning last in `parts`, joined when the next part starts
         async for batch in batches:
             for event in batch:
                 if isinstance(event, ir.ReasoningDelta):
                     last = parts[-1] if parts and isinstance(parts[-1], ir.Reasoning) else None
                     if last is None or last.signature or last.redacted or event.redacted:
+                        _join_last(parts, pieces)
                         last = ir.Reasoning()
                         parts.append(last)
-                    last.text += event.text
+                    pieces.append(event.text)
                     last.signature = event.signature or last.signature
                     last.redacted = event.redacted or last.redacted
                 elif isinstance(event, ir.ToolCallDelta) and event.id:
+                    _join_last(parts, pieces)
                     parts.append(ir.ToolCall(event.id, event.name or "", ""))
             yield batch
+        _join_last(parts, pieces)
         self._remember(parts)
 
     async def upload(self, path: str, fields: list[tuple[str, str]], files: list[ir.Upload],
@@ -434,6 +438,14 @@ async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> Async
 
 
 UPLOAD_CHUNK = 64 * 1024
+
+
+def _join_last(parts: list[ir.Part], pieces: list[str]) -> None:
+    """The text gathered for the reasoning last in `parts`, given it whole: joined once, not
+    concatenated delta by delta (each copy of all before it, on the event loop)."""
+    if pieces and parts and isinstance(parts[-1], ir.Reasoning):
+        parts[-1].text = "".join(pieces)
+    pieces.clear()
 
 
 async def stream_pieces(pieces: list[bytes | ir.Upload]) -> AsyncIterator[bytes]:
