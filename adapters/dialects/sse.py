@@ -40,17 +40,35 @@ def events(block: bytes) -> Iterator[tuple[str | None, bytes]]:
 
 
 class Splitter:
-    """Cuts a byte stream into blocks of whole SSE events, whatever the network's chunking."""
+    """Cuts a byte stream into blocks of whole SSE events, whatever the network's chunking.
 
-    __slots__ = ("_rest",)
+    An unfinished event is held as the chunks it came in, and only each new chunk (with the three
+    bytes before it, where a blank line may begin) is searched: an event of megabytes (an image in
+    base64) in small reads would otherwise be copied and searched whole once per read.
+    """
+
+    __slots__ = ("_held", "_tail")
 
     def __init__(self) -> None:
-        self._rest = b""
+        self._held: list[bytes] = []
+        self._tail = b""  # the last bytes held, as many as a blank line has less one
 
     def feed(self, chunk: bytes) -> bytes:
-        complete, self._rest = split_complete(self._rest + chunk if self._rest else chunk)
-        return complete
+        tail = self._tail
+        complete, rest = split_complete(tail + chunk if tail else chunk)
+        if not complete:
+            if chunk:
+                self._held.append(chunk)
+                self._tail = (tail + chunk)[-3:]
+            return b""
+        # A held event has no blank line in it, so the one found ends in `chunk`.
+        head = b"".join(self._held)
+        self._held = [rest] if rest else []
+        self._tail = rest[-3:]
+        return head + complete[len(tail):]
 
     def flush(self) -> bytes:
-        rest, self._rest = self._rest, b""
+        rest = b"".join(self._held)
+        self._held = []
+        self._tail = b""
         return rest + b"\n\n" if rest.strip() else b""
