@@ -52,7 +52,7 @@ def _regex(pattern: str) -> re2._Regexp:
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise SchemaError(f"pattern {pattern!r} cannot be matched in linear time (RE2: {reason}); "
-                          "lookarounds and backreferences are not supported") from None
+                          "lookarounds, backreferences and counts over 1000 are not supported") from None
 
 
 def _patterns(schema: Mapping[str, Any]) -> tuple[list[str], set[str]]:

@@ -199,6 +199,8 @@ async def test_extract_refusals(tmp_path: Path) -> None:
         schema = await http.post("/v1/extract", json={"url": "https://example.com", "schema": {"type": 12}})
         deep = await http.post("/v1/extract", files={"file": ("a.txt", b"A", "text/plain")},
                                data={"schema": '{"items":' * 300 + "{}" + "}" * 300})
+        counted = await http.post("/v1/extract", json={"url": "https://example.com",
+                                                        "schema": {"pattern": "a{99999999999}"}})
         too_big = await http.post("/v1/extract", content=b"x" * 20_000, headers={"content-type": "text/plain"})
         no_model = await http.post("/v1/summarize", json={"input": "Some text."})
         stray = await http.post("/v1/segment", json={"text": "a", "language": "de"})
@@ -209,6 +211,8 @@ async def test_extract_refusals(tmp_path: Path) -> None:
     assert (schema.status_code, error_of(schema)["param"]) == (400, "schema")
     assert (deep.status_code, error_of(deep)["param"], error_of(deep)["message"]) == (
         400, "schema", "schema: nests too deeply")
+    assert (counted.status_code, error_of(counted)["param"]) == (400, "schema")
+    assert "repetition number is too large" in error_of(counted)["message"]
     assert too_big.status_code == 413
     assert no_model.status_code == 400 and "[utilities]" in error_of(no_model)["message"]
     assert (stray.status_code, error_of(stray)["param"]) == (400, "language")

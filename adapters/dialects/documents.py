@@ -148,4 +148,6 @@ def _schema(value: Any) -> dict[str, Any] | None:
         raise ir.invalid("schema", str(exc)) from None
     except RecursionError:  # a form's JSON text is not bounded as a JSON body is
         raise ir.invalid("schema", "nests too deeply") from None
+    except OverflowError as exc:  # Python's re, checking that a pattern is one, on a count past its limit
+        raise ir.invalid("schema", f"is not a valid JSON Schema: a pattern's {exc}") from None
     return value
