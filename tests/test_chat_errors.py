@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,31 @@ def test_upstream_client_errors_pass_through_with_status_and_message(tmp_path: P
                 await client(url).chat.completions.create(model="m", messages=MESSAGES)
             assert limited.value.response.headers["retry-after"] == "7"
             assert "Rate limit reached" in limited.value.message
+
+    run(scenario())
+
+
+def test_an_upstream_retry_after_is_read_as_seconds_or_a_date_and_nothing_else(tmp_path: Path) -> None:
+    """RFC 9110 lets Retry-After be an HTTP date; a value that is no finite wait (`inf` was a 500:
+    the header the client gets is a whole number of seconds) is left out. A wait skips the target
+    for that long, so each of those is the first answer of its own upstream."""
+    async def scenario() -> None:
+        async with FakeOpenAI() as odd, FakeOpenAI() as dated, FakeOpenAI() as long, gateway(
+                tmp_path, providers={"odd": provider(odd.url, "m"), "dated": provider(dated.url, "d"),
+                                     "long": provider(long.url, "l")}) as (_, url):
+            odd_values = ["inf", "nan", "-5", "1e400", "soon"]
+            odd.script(*[error(429, "Rate limit reached", headers={"retry-after": v}) for v in odd_values])
+            dated.script(error(429, "Rate limit reached",
+                               headers={"retry-after": email.utils.formatdate(time.time() + 30, usegmt=True)}))
+            long.script(error(429, "Rate limit reached", headers={"retry-after": "99999999"}))
+            told = []
+            for model in ["m"] * len(odd_values) + ["d", "l"]:
+                with pytest.raises(openai.RateLimitError) as limited:
+                    await client(url).chat.completions.create(model=model, messages=MESSAGES)
+                told.append(limited.value.response.headers.get("retry-after"))
+            assert told[:5] == [None] * 5
+            assert 28 <= int(told[5] or 0) <= 30
+            assert told[6] == "86400"  # a day at most
 
     run(scenario())
 

@@ -9,7 +9,10 @@ target may be tried.
 
 from __future__ import annotations
 
+import email.utils
+import math
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -486,8 +489,20 @@ _MEDIA_WORDS = (("speech", ("tts", "speech")), ("transcription", ("whisper", "tr
                 ("images", ("dall-e", "image")))  # gpt-image-1 has `image`
 
 
+MAX_RETRY_AFTER = 86_400.0  # a day: an upstream's daily quota, at most
+
+
 def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
+    """Seconds to wait, from an upstream's Retry-After: seconds or an HTTP date (RFC 9110). None
+    for anything else, or a time that is no finite wait from now: the wait is what the client is
+    told and how long the target is skipped, and `inf` would skip it for good."""
+    if not value:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else None
