@@ -84,7 +84,8 @@ def _patterns(schema: Mapping[str, Any]) -> tuple[list[str], set[str]]:
 
 @functools.cache
 def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
-    """`base` with its three keywords that match regular expressions matching with RE2."""
+    """`base` with RE2 behind its keywords that match regular expressions: `pattern`,
+    `patternProperties`, and `additionalProperties` where it stands beside the latter."""
     additional_properties = base.VALIDATORS["additionalProperties"]
 
     def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
