@@ -119,7 +119,7 @@ def test_xlsx_sheets_as_rows_with_their_columns_kept() -> None:
 
 def test_a_scan_that_says_it_is_huge_is_read_at_a_size_that_fits() -> None:
     """A page may say it is 200 by 100 inches: rendered for OCR at 300 dpi that is a 7 GB bitmap
-    (a 70 by 70 inch page took 38 s and 3 GB). It is rendered at `MAX_OCR_PIXELS` at most."""
+    (a 70 by 70 inch page took 38 s and 3 GB). It is rendered at `ocr.MAX_PIXELS` at most."""
     lines = ["Invoice number 4711", "Total due 250 EUR"]
     document = reader.read(io.BytesIO(scan_pdf(text_image(lines), width=14_400, height=7_200)), layout=True)
     assert document.text == "\n".join(lines)
@@ -275,6 +275,23 @@ def test_an_image_is_read_by_ocr_with_placed_lines() -> None:
     assert document.text == "Invoice number 4711\nTotal due 250 EUR"
     assert document.pages == [ir.Page(1, "pixel", image.width, image.height)]
     assert len(document.blocks) == 2 and all(b.polygon and b.score for b in document.blocks)
+
+
+def test_an_image_past_the_pixel_bound_is_read_smaller_and_placed_in_its_own_pixels(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    image = text_image(["Invoice number 4711", "Total due 250 EUR"], size=80)
+    whole = reader.read(io.BytesIO(png(image)), layout=True)
+    monkeypatch.setattr(ocr, "MAX_PIXELS", image.width * image.height // 3)  # read at 0.58 of its size
+    read, lines = [], ocr.lines
+    monkeypatch.setattr(ocr, "lines", lambda frame: read.append(frame.size) or lines(frame))
+    smaller = reader.read(io.BytesIO(png(image)), layout=True)
+    assert read and abs(read[0][0] * read[0][1] * 3 - image.width * image.height) < image.width * 4
+    assert smaller.text == whole.text == "Invoice number 4711\nTotal due 250 EUR"
+    assert smaller.pages == whole.pages == [ir.Page(1, "pixel", image.width, image.height)]
+    for near, exact in zip(smaller.blocks, whole.blocks, strict=True):
+        assert all(isinstance(v, int) for corner in near.polygon or [] for v in corner)
+        assert all(abs(a - b) <= 8 for c, d in zip(near.polygon or [], exact.polygon or [], strict=True)
+                   for a, b in zip(c, d, strict=True))
 
 
 @pytest.mark.parametrize("data, content_type, filename, status, words", [

@@ -11,6 +11,7 @@ English words, so Tesseract it is.
 from __future__ import annotations
 
 import functools
+import math
 import shutil
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds
 
 INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng"
+# An image is read at this size at most (A2 at 300 dpi): a PDF page may say it is 200 inches
+# square (a 14 GB bitmap at 300 dpi), and an 84-megapixel PNG of 100 kB took 6 s and 560 MB.
+MAX_PIXELS = 40_000_000
 
 
 @dataclass(slots=True)
@@ -35,6 +39,11 @@ class Line:
 @functools.cache
 def available() -> bool:
     return shutil.which("tesseract") is not None
+
+
+def scale_within(width: float, height: float, wanted: float = 1.0) -> float:
+    """`wanted`, or less where the image would pass `MAX_PIXELS` at it."""
+    return min(wanted, math.sqrt(MAX_PIXELS / max(width * height, 1.0)))
 
 
 def lines(image: Image.Image, language: str = "eng") -> list[Line]:
@@ -73,10 +82,15 @@ def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> 
             if stop is not None and stop.is_set():
                 break
             frame = frame.convert("RGB")
-            found = lines(frame)
             pages.append(ir.Page(number, "pixel", frame.width, frame.height))
+            scale = scale_within(frame.width, frame.height)
+            if scale < 1:
+                frame = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
+            found = lines(frame)
             if layout:
-                blocks.extend(ir.Block(number, line.text, line.polygon, score=line.score) for line in found)
+                blocks.extend(ir.Block(number, line.text, [[round(x / scale), round(y / scale)]
+                                                            for x, y in line.polygon], score=line.score)
+                              for line in found)
             texts.append("\n".join(line.text for line in found))
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, pytesseract.TesseractError) as exc:
         raise kinds.corrupt("an image", str(exc)) from None

@@ -9,7 +9,6 @@ through callbacks, so a large PDF is never loaded whole; `pymupdf` would be as f
 from __future__ import annotations
 
 import ctypes
-import math
 import threading
 from typing import IO
 
@@ -19,10 +18,7 @@ import pypdfium2.raw as raw
 from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds, ocr
 
-_OCR_SCALE = 300 / 72  # render scans at 300 dpi, where Tesseract reads best
-# A scan larger than this (A2 at 300 dpi) is rendered smaller: a page may say it is 200 inches
-# square, which at 300 dpi is a bitmap of 14 GB.
-MAX_OCR_PIXELS = 40_000_000
+_OCR_SCALE = 300 / 72  # render scans at 300 dpi, where Tesseract reads best, or smaller (`ocr.MAX_PIXELS`)
 
 
 def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> ir.Document:
@@ -85,7 +81,7 @@ def _scanned(page: pdfium.PdfPage, number: int, layout: bool, blocks: list[ir.Bl
     if not page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2) or not ocr.available():
         return ""
     width, height = page.get_size()
-    scale = min(_OCR_SCALE, math.sqrt(MAX_OCR_PIXELS / max(width * height, 1.0)))
+    scale = ocr.scale_within(width, height, _OCR_SCALE)
     image = page.render(scale=scale).to_pil()
     lines = ocr.lines(image)
     if layout:
