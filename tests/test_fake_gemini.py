@@ -644,6 +644,27 @@ for keyword, value in JSON_SCHEMA_KEYWORDS.items():
     )
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@async_test
+async def test_a_body_nested_past_the_parsers_depth_is_refused_whole() -> None:
+    """Protobuf's JSON parser stops at 100 levels of objects and arrays, before any field is read
+    (the fake crashed writing such a value into another error's message)."""
+    async with FakeGemini() as fake:
+        fake.script(text("read"))
+        answers = [await raw_post(fake, "/v1beta/models/m:generateContent",
+                                  {"contents": HI, "cachedContent": _nested(levels)}, KEY) for levels in (99, 100)]
+    (read, _, _), (refused, _, raw) = answers
+    assert (read, refused) == (200, 400)  # 100 levels in all are read
+    assert orjson.loads(raw)["error"]["message"] == (
+        "Invalid JSON payload received. Message too deep. Max recursion depth reached for key 'a'")
+
+
 @pytest.mark.parametrize(("body", "message"), INVALID.values(), ids=INVALID.keys())
 @async_test
 async def test_invalid_requests_are_rejected_like_the_real_api(body: dict[str, Any], message: str) -> None:

@@ -634,6 +634,24 @@ def _unknown(name: str, at: str) -> str:
     return f"Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."
 
 
+MAX_DEPTH = 100  # protobuf's JSON parser's (kDefaultMaxRecursionDepth), which the API parses with
+
+
+def _too_deep(body: Any) -> str | None:
+    """The member whose value first takes the body past `MAX_DEPTH` objects and arrays, in
+    document order, or None: the parser refuses the whole body there, before any field is read."""
+    stack: list[tuple[Any, int, str]] = [(body, 1, "")]
+    while stack:
+        node, depth, key = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            return key
+        children = list(node.items()) if isinstance(node, dict) else [(key, child) for child in node]
+        stack.extend((child, depth + 1, name) for name, child in reversed(children))
+    return None
+
+
 def _invalid_value(at: str, kind: str, value: Any) -> str:
     return f"Invalid value at '{at}' ({kind}), {orjson.dumps(value).decode()}"
 
@@ -981,6 +999,10 @@ class FakeGemini(Streaming):
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             }
             return _error(400, "API key not valid. Please pass a valid API key.", details=[info])
+        deep = _too_deep(parsed)
+        if deep is not None:
+            return _error(400, f"Invalid JSON payload received. Message too deep. Max recursion depth reached for key "
+                               f"'{deep}'")
         return await handler(request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
