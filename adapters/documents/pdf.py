@@ -76,9 +76,10 @@ def _page(pdf: pdfium.PdfDocument, page: pdfium.PdfPage, number: int, layout: bo
 
 
 def _scanned(page: pdfium.PdfPage, number: int, layout: bool, blocks: list[ir.Block]) -> str:
-    """A page without a text layer, by OCR where the engine is installed; else the page is empty
-    (the caller refuses a document that has no text at all)."""
-    if not page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2) or not ocr.available():
+    """A page without a text layer, by OCR where it shows an image and the engine is installed; else
+    the page is empty (the caller refuses a document that has no text at all)."""
+    images = page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2)  # a generator: test its first
+    if next(images, None) is None or not ocr.available():
         return ""
     width, height = page.get_size()
     scale = ocr.scale_within(width, height, _OCR_SCALE)
