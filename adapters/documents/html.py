@@ -51,6 +51,10 @@ _FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s"
 # bare, and a select's options past the limit are dropped, their text kept.
 MAX_ATTRIBUTES = 256
 MAX_OPTIONS = 512
+# Elements a page may have: the parser and the walk that finds the text hold about 700 bytes for
+# each (2.5 million empty paragraphs, 7.5 MB, took 9 s and 1.7 GB). The whole HTML standard on one
+# page has fewer.
+MAX_ELEMENTS = 1_000_000
 _GAPS = re.compile(r"\s+")
 _SCOPES = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -147,15 +151,20 @@ def bounded(markup: str) -> str:
     The parser looks through the open elements for each block it opens, and through the active
     formatting elements for each of those, so its time grows with the square of either: 100,000
     nested divs (1.1 MB) took 14 s, 10,000 paragraphs each leaving a `<b id=...>` active 50 s, and
-    the 32 MB a request may carry would take hours."""
+    the 32 MB a request may carry would take hours. A page of more than `MAX_ELEMENTS` is a 413."""
     elements = _OpenElements()
     formatting: dict[str, int] = {}  # start tags of formatting elements with no end tag yet, by name
     active = 0  # their sum
     options = 0  # in the last select
     dropped: dict[str, int] = {}  # end tags to drop, by name
     cuts: list[tuple[int, int, str]] = []  # spans of the markup to replace, and with what
+    started = 0  # start tags, kept or not
     for tag in _TAG.finditer(markup):
         closing, name = tag.group(1), tag.group(2).lower()
+        if not closing:
+            started += 1
+            if started > MAX_ELEMENTS:
+                raise kinds.too_large("HTML page", f"it has more than {MAX_ELEMENTS:,} elements")
         if closing:
             if dropped.get(name):
                 dropped[name] -= 1
