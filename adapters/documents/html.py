@@ -161,10 +161,9 @@ def bounded(markup: str) -> str:
     started = 0  # start tags, kept or not
     for tag in _TAG.finditer(markup):
         closing, name = tag.group(1), tag.group(2).lower()
-        if not closing:
-            started += 1
-            if started > MAX_ELEMENTS:
-                raise kinds.too_large("HTML page", f"it has more than {MAX_ELEMENTS:,} elements")
+        started += not closing
+        if started > MAX_ELEMENTS:
+            raise kinds.too_large("HTML page", f"it has more than {MAX_ELEMENTS:,} elements")
         if closing:
             if dropped.get(name):
                 dropped[name] -= 1
