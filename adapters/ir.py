@@ -537,6 +537,10 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         self.retryable = retryable
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as it was made (a document's reader process raises it in the gateway's)."""
+        return type(self), (self.kind, self.message), self.__dict__
+
 
 def invalid(param: str, message: str) -> GatewayError:
     """A 400 that names the field at fault, as every dialect's clients expect."""

@@ -106,6 +106,15 @@ class FetchConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class DocumentsConfig:
+    """The reader processes of PDFs and images (`[documents]`): how many at once, and the memory
+    (address space) each may use before the document it reads is refused with a 413."""
+
+    readers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory_mb: int = 1024
+
+
+@dataclass(slots=True, frozen=True)
 class TelemetryConfig:
     """Metrics, traces, logs and the usage page (`[telemetry]`)."""
 
@@ -128,6 +137,7 @@ class Config:
     # The model each document utility uses when a request names none ([utilities]).
     utilities: Mapping[str, str] = field(default_factory=lambda: dict(UTILITY_DEFAULTS))
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     mcp: Mapping[str, McpServer] = field(default_factory=dict)
     prices: Mapping[str, Price] = field(default_factory=dict)  # per million tokens, over the shipped table
     admin: bytes | None = field(default=None, repr=False)  # SHA-256 of the admin API's key; None: no admin API
@@ -522,6 +532,14 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
 
 
 
+def _documents(raw: Any, env: Mapping[str, str]) -> DocumentsConfig:
+    r = _Reader(raw if raw is not None else {}, "documents", env)
+    default = DocumentsConfig()
+    documents = DocumentsConfig(r.integer("readers", default.readers, 1, 256),
+                                r.integer("memory_mb", default.memory_mb, 512, 1 << 20))
+    r.done()
+    return documents
+
 
 def _admin(raw: Any, env: Mapping[str, str]) -> bytes | None:
     if raw is None:
@@ -565,8 +583,8 @@ def _url(raw: Any, path: str, schemes: tuple[str, ...], env: Mapping[str, str]) 
 
 
 def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config:
-    known = {"server", "providers", "models", "keys", "utilities", "fetch", "mcp", "prices", "admin", "state",
-             "storage", "telemetry"}
+    known = {"server", "providers", "models", "keys", "utilities", "fetch", "documents", "mcp", "prices", "admin",
+             "state", "storage", "telemetry"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -582,8 +600,9 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> Config
     state = _url(raw.get("state"), "state", ("redis://", "rediss://", "unix://"), env)
     storage = _url(raw.get("storage"), "storage", ("postgresql://", "postgres://"), env)
     return Config(_server(raw.get("server"), env), providers, models, keys, source,
-                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env), mcp,
-                  prices, admin, state, storage, _telemetry(raw.get("telemetry"), env))
+                  _utilities(raw.get("utilities"), env, providers, models), _fetch(raw.get("fetch"), env),
+                  _documents(raw.get("documents"), env), mcp, prices, admin, state, storage,
+                  _telemetry(raw.get("telemetry"), env))
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

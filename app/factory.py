@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlingua.adapters.balancer import Policy
 from interlingua.adapters.catalog import Catalog
+from interlingua.adapters.documents import reader
 from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
@@ -196,6 +197,7 @@ class Gateway:
         return self._stack.mcp
 
     def _build(self, config: Config) -> _Stack:
+        reader.configure(config.documents.readers, config.documents.memory_mb)  # the process's, as the fetcher
         # The embedded provider is always there, unless the config gives its name to another.
         providers = {LOCAL: ProviderConfig(LOCAL, "local", ""), **config.providers}
         catalog = Catalog({n: make_provider(p, self.reasoning, self.seal) for n, p in providers.items()},

@@ -79,6 +79,20 @@ def scan_pdf(image: Any, pages: int = 1, width: float | None = None, height: flo
     return _assembled(objects)
 
 
+def flate_bomb_pdf(inflated_mb: int) -> bytes:
+    """A one-page PDF whose content stream inflates to `inflated_mb` MB of spaces before it shows
+    one line, "Hello": about 4.5 kB of file a megabyte."""
+    deflate = zlib.compressobj(1)
+    spaces = b" " * (1 << 20)
+    stream = b"".join([*(deflate.compress(spaces) for _ in range(inflated_mb)),
+                       deflate.compress(b"BT /F1 12 Tf 72 712 Td (Hello) Tj ET"), deflate.flush()])
+    return _assembled([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                       b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                       b"/Resources << /Font << /F1 5 0 R >> >> >>",
+                       b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+                       b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
+
+
 def text_pdf(pages: int, lines: int = 40) -> bytes:
     return pdf([page_lines(p, lines) for p in range(pages)])
 

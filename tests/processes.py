@@ -30,16 +30,41 @@ def free_port() -> int:
 
 def children(pid: int) -> list[int]:
     """The processes whose parent is `pid` (the workers a supervisor started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and parent(entry.name) == pid]
+
+
+def parent(pid: int | str) -> int | None:
+    """The parent of `pid`; None once it is gone."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs, and so on."""
+    found = children(pid)
+    for child in list(found):
+        found.extend(descendants(child))
     return found
+
+
+def command(pid: int) -> str:
+    """A process's name (its executable's, as `ps` shows it); "" once it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class GatewayProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -218,8 +219,8 @@ def test_provider_key_literal_and_default() -> None:
     ("text", "message"),
     [
         # unknown keys, at every level
-        ("foo = 1\n", "foo: unknown key (expected one of admin, fetch, keys, mcp, models, prices, providers, server, "
-                      "state, storage, telemetry, utilities)"),
+        ("foo = 1\n", "foo: unknown key (expected one of admin, documents, fetch, keys, mcp, models, prices, "
+                      "providers, server, state, storage, telemetry, utilities)"),
         ('[provider.p]\ntype = "openai"\n', "provider: unknown key"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         (P + "timout = 5\n", "providers.p.timout: unknown key"),
@@ -288,10 +289,21 @@ def test_provider_key_literal_and_default() -> None:
         ('[providers."p\\n"]\ntype = "openai"\n', "providers.p\n: names may use letters"),
         ('[models."-fast"]\ntargets = ["p/m"]\n', "models.-fast: names may use letters"),
         ('[keys.""]\nkey = "12345678"\n', "keys.: names may use letters"),
+        # the document readers
+        ("[documents]\nreaders = 0\n", "documents.readers: must be between 1 and 256"),
+        ("[documents]\nmemory_mb = 256\n", "documents.memory_mb: must be between 512 and 1048576"),
+        ('[documents]\nmemory_mb = "1G"\n', "documents.memory_mb: must be an integer"),
+        ("[documents]\nmemory = 512\n", "documents.memory: unknown key"),
     ],
 )
 def test_validation_error_names_the_key_path(text: str, message: str) -> None:
     assert error(text).startswith(message)
+
+
+def test_document_readers_default_to_one_a_core_of_a_gigabyte_each() -> None:
+    assert (cfg("").documents.readers, cfg("").documents.memory_mb) == (os.cpu_count(), 1024)
+    given = cfg("[documents]\nreaders = 3\nmemory_mb = 2048\n").documents
+    assert (given.readers, given.memory_mb) == (3, 2048)
 
 
 def test_valid_names_are_accepted() -> None:

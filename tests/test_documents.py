@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 import zipfile
 from typing import Any
@@ -21,6 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 from interlingua.adapters import ir
 from interlingua.adapters.documents import html, kinds, ocr, ooxml, reader, segment
 from tests.documents import encrypted_pdf, page_lines, pdf, png, scan_pdf, text_image, text_pdf
+from tests.processes import command, descendants, parent, running
 from tests.support import async_test, cancelled_at_work, goes_quiet
 
 
@@ -156,28 +158,29 @@ def _tiff(image: Any, frames: int) -> bytes:
 
 @pytest.mark.parametrize("scanned", ["pdf", "tiff"])
 @async_test
-async def test_reading_stops_at_its_next_page_once_nobody_waits(scanned: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each scanned page or frame is a second or so of OCR; a client that leaves stops the reading
-    at the next one instead of all of them."""
-    image = text_image(["Page"])
-    document = scan_pdf(image, pages=40) if scanned == "pdf" else _tiff(image, 40)
-    read: list[int] = []
-    lines = ocr.lines
-
-    def counted(image: Any) -> Any:
-        read.append(1)
-        return lines(image)
-
-    monkeypatch.setattr(ocr, "lines", counted)
-    task = asyncio.ensure_future(reader.read_in_thread(io.BytesIO(document)))
-    while not read:
-        await asyncio.sleep(0.01)
+async def test_a_reader_whose_caller_left_is_killed_with_its_tesseract(scanned: str) -> None:
+    """Each scanned page or frame is a second or so of OCR; a client that leaves ends its reader
+    process at once, and the Tesseract it runs, rather than let them read on for nobody."""
+    document = scan_pdf(text_image(["Page"]), pages=40) if scanned == "pdf" else _tiff(text_image(["Page"]), 40)
+    task = asyncio.ensure_future(reader.read_async(io.BytesIO(document)))
+    found: list[int] = []
+    for _ in range(1000):
+        found = [pid for pid in descendants(os.getpid()) if command(pid) == "tesseract"]
+        if found:
+            break
+        await asyncio.sleep(0.02)
+    [tesseract] = found
+    worker = parent(tesseract)
+    assert worker is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(3.0)  # three pages' worth
-    # The page being read when the task was cancelled, and one more if the thread had just checked.
-    assert len(read) <= 2, f"the reader went on to {len(read)} pages after its caller left"
+    for _ in range(50):
+        if not running(worker) and not running(tesseract):
+            break
+        await asyncio.sleep(0.02)
+    assert not running(worker) and not running(tesseract)
+    assert (await reader.read_async(io.BytesIO(text_pdf(1, 1)))).text == page_lines(0, 1)[0]
 
 
 def _with(document: io.BytesIO, parts: dict[str, str]) -> bytes:

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from interlingua.adapters.documents import ooxml
-from tests.documents import page_lines, text_pdf
+from tests.documents import flate_bomb_pdf, page_lines, text_pdf
 from tests.fakes import openai_upstream as fo
 from tests.harness import gateway, provider
 from tests.support import async_test, serving
@@ -187,6 +187,23 @@ async def test_a_document_that_inflates_past_the_bounds_is_a_413(tmp_path: Path,
     error = error_of(response)
     assert (error["code"], error["param"]) == ("document_too_large", "file")
     assert "inflate to more than 20,000 bytes" in error["message"]
+
+
+@async_test
+async def test_a_pdf_that_asks_its_reader_for_more_memory_than_it_may_have_is_a_413(tmp_path: Path) -> None:
+    """A 2.7 MB PDF whose content stream inflates to 600 MB takes PDFium 1.3 GB, which it would
+    take in the gateway's own process (and a 32 MB one more than the machine has, where PDFium
+    aborts the process); its reader process may use 512 MB here, and ends alone."""
+    bomb = flate_bomb_pdf(600)
+    async with documents_gateway(tmp_path, documents={"memory_mb": 512}) as (_, http):
+        response = await http.post("/v1/extract", files={"file": ("bomb.pdf", bomb, "application/pdf")})
+        after = await http.post("/v1/extract", files={"file": ("a.pdf", text_pdf(1, 1), "application/pdf")})
+    assert response.status_code == 413
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("document_too_large", "file")
+    assert error["message"] == ("file: the PDF is too large to read: reading it took more than the 512 MB of memory "
+                                "a reader may use, or broke the reader")
+    assert (after.status_code, after.text) == (200, page_lines(0, 1)[0])
 
 
 @async_test

@@ -10,11 +10,13 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
 from interlingua.app.config import load
 from interlingua.app.factory import create_app
+from tests.documents import flate_bomb_pdf
 from tests.fakes.openai_upstream import FakeOpenAI, text
 from tests.harness import serve
 from tests.processes import free_port, gateway_process
@@ -81,6 +83,28 @@ async def test_reload_swaps_the_config_and_lets_streams_in_flight_finish(
                 assert await _works(url, NEW_KEY)
         finally:
             await app.aclose()
+
+
+@async_test
+async def test_reload_gives_the_document_readers_their_new_memory(tmp_path: Path) -> None:
+    """`[documents]` applies from the next document on: the idle readers end, new ones get the new bound."""
+    bomb = flate_bomb_pdf(300)  # takes PDFium about 700 MB
+    async with FakeOpenAI(["gpt-x"]) as fake:
+        path = _write(tmp_path / "gateway.toml", fake.url, OLD_KEY)
+        path.write_text(path.read_text() + "[documents]\nmemory_mb = 512\n")
+        app = create_app(load(path))
+        try:
+            async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+                headers = {"authorization": f"Bearer {OLD_KEY}", "content-type": "application/pdf"}
+                before = await http.post("/v1/extract", content=bomb, headers=headers)
+                path.write_text(path.read_text().replace("memory_mb = 512", "memory_mb = 1024"))
+                assert app.reload() is True
+                after = await http.post("/v1/extract", content=bomb, headers=headers)
+        finally:
+            await app.aclose()
+    assert before.status_code == 413
+    assert "the 512 MB of memory a reader may use" in before.json()["error"]["message"]
+    assert (after.status_code, after.text) == (200, "Hello")
 
 
 @async_test

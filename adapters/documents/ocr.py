@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import math
 import shutil
-import threading
 from dataclasses import dataclass
 from typing import IO
 
@@ -65,9 +64,8 @@ def lines(image: Image.Image, language: str = "eng") -> list[Line]:
     return found
 
 
-def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> ir.Document:
-    """An image (every frame of a multi-page TIFF) as a document, one page per frame, in pixels;
-    once `stop` is set (nobody waits), it stops at the next frame."""
+def read(file: IO[bytes], layout: bool) -> ir.Document:
+    """An image (every frame of a multi-page TIFF) as a document, one page per frame, in pixels."""
     if not available():
         raise ir.GatewayError("invalid_request", "file: reading an image needs the OCR engine Tesseract, which is "
                               f"not installed on the gateway's machine ({INSTALL})", param="file", status=422,
@@ -79,8 +77,6 @@ def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> 
         pages: list[ir.Page] = []
         blocks: list[ir.Block] = []
         for number, frame in enumerate(ImageSequence.Iterator(image), 1):
-            if stop is not None and stop.is_set():
-                break
             frame = frame.convert("RGB")
             pages.append(ir.Page(number, "pixel", frame.width, frame.height))
             scale = scale_within(frame.width, frame.height)

@@ -9,7 +9,6 @@ through callbacks, so a large PDF is never loaded whole; `pymupdf` would be as f
 from __future__ import annotations
 
 import ctypes
-import threading
 from typing import IO
 
 import pypdfium2 as pdfium
@@ -21,8 +20,8 @@ from interlingua.adapters.documents import kinds, ocr
 _OCR_SCALE = 300 / 72  # render scans at 300 dpi, where Tesseract reads best, or smaller (`ocr.MAX_PIXELS`)
 
 
-def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> ir.Document:
-    """The PDF's text page by page; once `stop` is set (nobody waits), it stops at the next page."""
+def read(file: IO[bytes], layout: bool) -> ir.Document:
+    """The PDF's text page by page."""
     file.seek(0)
     try:
         pdf = pdfium.PdfDocument(file)
@@ -38,8 +37,6 @@ def read(file: IO[bytes], layout: bool, stop: threading.Event | None = None) -> 
         blocks: list[ir.Block] = []
         length = 0
         for index in range(len(pdf)):
-            if stop is not None and stop.is_set():
-                break
             page = pdf[index]
             try:
                 text = _page(pdf, page, index + 1, layout, pages, blocks)

@@ -4,44 +4,79 @@ the embedded backend of /v1/extract, and `document_text` is how any utility read
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import re
-import threading
 from typing import IO
 
 from interlingua.adapters import ir
+from interlingua.adapters.confined import Confined, Ended
 from interlingua.adapters.documents import html, kinds, ocr, ooxml, pdf, text
-from interlingua.adapters.stoppable import in_thread
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
+MEMORY_MB = 1024  # a reader process's address space: OCR of a 40-megapixel page peaks under 400 MB
+# Read by native code, in a reader process (`adapters/confined.py`); the others are Python, bounded here.
+NATIVE = (kinds.PDF, *kinds.IMAGES)
+
+_readers = Confined(os.cpu_count() or 1, MEMORY_MB, preload=[__name__])
 
 
-async def read_in_thread(file: IO[bytes], content_type: str = "", filename: str = "",
-                         layout: bool = False) -> ir.Document:
-    """`read` in a worker thread that stops at its next page once the caller stops waiting: each
-    page of a scanned PDF or frame of a TIFF is a second or so of OCR."""
-    return await in_thread(read, file, content_type, filename, layout)
+def configure(readers: int, memory_mb: int) -> None:
+    """How many reader processes there may be at once, and the memory of each: the process's, as
+    its default executor is; a change ends the idle readers, and those at work once they are done."""
+    global _readers
+    if (readers, memory_mb) != (_readers.size, _readers.memory_mb):
+        _readers.close()
+        _readers = Confined(readers, memory_mb, preload=[__name__])
 
 
-def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False,
-         stop: threading.Event | None = None) -> ir.Document:
-    """Extract `file` (seekable; read from its start). With `layout`, pages and placed blocks too,
-    where the format has them, else one block per paragraph. Raises 415 for an unknown format,
+async def read_async(file: IO[bytes], content_type: str = "", filename: str = "",
+                     layout: bool = False) -> ir.Document:
+    """`read` off the event loop: a PDF or an image in a reader process, which is killed once the
+    caller stops waiting (OCR is about a second a page), every other format in a thread."""
+    kind = await asyncio.to_thread(kinds.sniff, file, content_type, filename)
+    if kind not in NATIVE:
+        return await asyncio.to_thread(_read_kind, file, kind, content_type, layout)
+    data = await asyncio.to_thread(_whole, file)
+    readers = _readers
+    try:
+        return await readers.run(_read_bytes, data, kind, content_type, layout)
+    except (Ended, MemoryError):
+        what = "PDF" if kind == kinds.PDF else "image"
+        raise kinds.too_large(what, f"reading it took more than the {readers.memory_mb:,} MB of memory a reader "
+                                    "may use, or broke the reader") from None
+
+
+def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False) -> ir.Document:
+    """Extract `file` (seekable; read from its start), here. With `layout`, pages and placed blocks
+    too, where the format has them, else one block per paragraph. Raises 415 for an unknown format,
     422 for a corrupt or encrypted one, 413 for one that holds more than a reader takes, 400 when it
-    holds no text. Once `stop` is set, what was read so far, unfinished, for a caller that no
-    longer waits."""
-    kind = kinds.sniff(file, content_type, filename)
+    holds no text."""
+    return _read_kind(file, kinds.sniff(file, content_type, filename), content_type, layout)
+
+
+def _read_kind(file: IO[bytes], kind: str, content_type: str, layout: bool) -> ir.Document:
     if kind == kinds.PDF:
-        document = pdf.read(file, layout, stop)
+        document = pdf.read(file, layout)
     elif kind in kinds.OOXML:
         document = ooxml.read(file, kind, layout)
     elif kind == kinds.HTML:
         document = html.read(file, content_type)
     elif kind in kinds.IMAGES:
-        document = ocr.read(file, layout, stop)
+        document = ocr.read(file, layout)
     else:
         document = text.read(file, kind, content_type)
     return finish(document, layout)
+
+
+def _read_bytes(data: bytes, kind: str, content_type: str, layout: bool) -> ir.Document:
+    return _read_kind(io.BytesIO(data), kind, content_type, layout)
+
+
+def _whole(file: IO[bytes]) -> bytes:
+    file.seek(0)
+    return file.read()
 
 
 def finish(document: ir.Document, layout: bool) -> ir.Document:
@@ -58,8 +93,8 @@ def finish(document: ir.Document, layout: bool) -> ir.Document:
 
 
 async def document_text(data: bytes, content_type: str = "", filename: str = "") -> str:
-    """The text of a document given as bytes (a fetched page, an attachment), read in a thread."""
-    return (await read_in_thread(io.BytesIO(data), content_type, filename)).text
+    """The text of a document given as bytes (a fetched page, an attachment), read off the loop."""
+    return (await read_async(io.BytesIO(data), content_type, filename)).text
 
 
 def paragraphs(value: str, page: int = 1) -> list[ir.Block]:

@@ -51,7 +51,7 @@ async def text_of(request: ir.DocumentRequest) -> tuple[str, str, ir.Usage]:
     upload = request.file
     if upload is None:
         raise ir.invalid("input", "is required")
-    document = await reader.read_in_thread(upload.file, upload.content_type, upload.filename)
+    document = await reader.read_async(upload.file, upload.content_type, upload.filename)
     return document.text, document.media_type, document.usage or ir.Usage()
 
 

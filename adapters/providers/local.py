@@ -85,7 +85,7 @@ class LocalProvider(Provider):
         upload = request.file
         if upload is None:
             raise ir.invalid("file", "is required")
-        document = await reader.read_in_thread(upload.file, upload.content_type, upload.filename, request.layout)
+        document = await reader.read_async(upload.file, upload.content_type, upload.filename, request.layout)
         return Result(document)
 
     async def segment(self, request: ir.DocumentRequest, model: str) -> Reply:
