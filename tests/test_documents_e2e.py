@@ -280,6 +280,22 @@ async def test_text_with_no_breaks_is_segmented_whole_in_order_and_in_time(tmp_p
     assert "".join(s["text"] for s in pieces).replace(" ", "") == line.replace(" ", "")  # all of it, once, in order
 
 
+@async_test
+async def test_more_segments_than_an_answer_may_hold_is_a_413(tmp_path: Path) -> None:
+    """1-token segments of a 32 MB body would be 8 million of them (a minute and 3 GB); an answer
+    holds at most 100,000, and the splitter stops at the window that passes them."""
+    text = "word " * 120_000
+    async with documents_gateway(tmp_path) as (_, http):
+        refused = await http.post("/v1/segment", json={"text": text, "segment_length": 1})
+        fine = await http.post("/v1/segment", json={"text": text, "segment_length": 8})
+    assert refused.status_code == 413
+    error = error_of(refused)
+    assert (error["code"], error["param"]) == ("too_many_segments", "segment_length")
+    assert error["message"] == ("segment_length: segments of 1 token cut this text into more than 100,000; ask for "
+                                "longer segments, less overlap, or send less text")
+    assert fine.status_code == 200 and 10_000 < len(fine.json()) <= 100_000
+
+
 # Summarize and translate ---------------------------------------------------------------------------
 
 

@@ -28,6 +28,9 @@ from interlingua.adapters.stoppable import in_thread
 TOKENIZER_MODEL = "gpt-4o"
 STRUCTURED = (kinds.MARKDOWN, kinds.HTML)
 WINDOW = 64  # characters of text given to the splitter at once, per token of the segment length
+# A request's answer holds at most this many segments: 512-token ones of every text the body cap
+# lets in come to some 16,000, while 1-token ones of 32 MB would be 8 million (a minute, 3 GB).
+MAX_SEGMENTS = 100_000
 _CUTS = ("\n#", "\n\n", "\n", " ")  # where a window may end, best first: each ends after its first character
 
 
@@ -55,6 +58,8 @@ def segment(text: str, media_type: str, length: int, overlap: int,
         end = _window_end(text, begin, size)
         found = [ir.Segment(chunk, begin + start, begin + start + len(chunk))
                  for start, chunk in splitter.chunk_indices(text[begin:end])]
+        if len(segments) + len(found) > MAX_SEGMENTS:
+            raise _too_many(length, overlap)
         if end == len(text):
             return segments + found
         if len(found) > 1 and found[-1].start > begin:  # the last again, which the window's end may have cut short
@@ -64,6 +69,13 @@ def segment(text: str, media_type: str, length: int, overlap: int,
             segments += found
             begin = end
     return segments
+
+
+def _too_many(length: int, overlap: int) -> ir.GatewayError:
+    step = f"{length} token{'s' if length > 1 else ''}" + (f" overlapping by {overlap}" if overlap else "")
+    return ir.GatewayError("invalid_request", f"segment_length: segments of {step} cut this text into more than "
+                           f"{MAX_SEGMENTS:,}; ask for longer segments, less overlap, or send less text",
+                           param="segment_length", status=413, code="too_many_segments")
 
 
 def _window_end(text: str, begin: int, size: int) -> int:
