@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import numpy as np
@@ -128,6 +129,50 @@ def test_long_text_is_truncated_to_256_word_pieces(model: MiniLM) -> None:
     # Everything past the 256th word piece is ignored, as in sentence-transformers.
     assert np.allclose(long, long_other_tail, atol=1e-5)
     assert model.count_tokens([words]) == MAX_TOKENS
+
+
+def _long_texts() -> list[str]:
+    """Long texts of every kind the tokenizer treats apart (words it splits into pieces, accents it
+    strips, CJK it splits per character, punctuation, long runs of spaces, words past its 100
+    characters), each from a seeded random mix, so the heads cut them at all sorts of places."""
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyzéüçø"
+    kinds = [lambda: "".join(rng.choice(letters) for _ in range(rng.randint(1, 14))),
+             lambda: rng.choice(["gateway", "routes", "internationalization", "the", "model", "upstream"]),
+             lambda: "".join(chr(rng.randint(0x4E00, 0x4FFF)) for _ in range(rng.randint(1, 30))),
+             lambda: rng.choice([",", ".", "--", "?!", "(x)", "_"]),
+             lambda: " " * rng.randint(1, 3000),
+             lambda: "".join(rng.choice(letters) for _ in range(rng.randint(95, 400)))]
+    before = "ab " * (MAX_TOKENS - 3)  # one piece each: the word after them is the model's last
+    cut = before + " " * (minilm.HEAD - len(before) - len("internat")) + "internationalization of it"
+    texts = [cut]  # its head ends in "internat", whose first piece is not the whole word's
+    for _ in range(40):
+        weights = [rng.random() for _ in kinds]
+        parts: list[str] = []
+        while sum(map(len, parts)) < 30_000:
+            parts.append(rng.choices(kinds, weights)[0]())
+        texts.append(" ".join(parts))
+    return texts
+
+
+def test_a_long_text_reads_as_the_whole_text_cut_at_256_pieces(model: MiniLM, raw_tokenizer: Tokenizer) -> None:
+    """Only a head of a long text is tokenized; the pieces the model reads, and counts, are the
+    whole text's cut after its first 254, wherever the head cuts a word."""
+    texts = _long_texts()
+    expected = []
+    for text in texts:
+        whole = raw_tokenizer.encode(text).ids
+        expected.append([whole[0], *whole[1:-1][:MAX_TOKENS - 2], whole[-1]])
+    assert minilm._pieces(model._loaded(), texts) == expected
+    assert model.count_tokens(texts) == sum(map(len, expected))
+
+
+def test_a_text_is_read_from_its_first_65536_characters_at_most(model: MiniLM) -> None:
+    """Fewer than 254 pieces in as many characters is runs of spaces or words of thousands of
+    letters, which the tokenizer takes about a second a megabyte to go through (32 MB of one word:
+    55 s and 2.7 GB); what comes after is not read."""
+    assert model.count_tokens([" " * 60_000 + "hello"]) == 3
+    assert model.count_tokens([" " * 8_000_000 + "hello", "a" * 8_000_000 + " hello"]) == 2 + 3
 
 
 def test_embed_ids_equals_embed(model: MiniLM, raw_tokenizer: Tokenizer,

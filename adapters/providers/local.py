@@ -74,7 +74,8 @@ class LocalProvider(Provider):
         return ir.EmbeddingResponse(model=MODEL_ID, vectors=vectors, usage=ir.Usage(input_tokens=tokens))
 
     def _embed_texts(self, texts: list[str], stop: threading.Event) -> tuple[list[list[float]], int]:
-        return self.minilm.embed(texts, stop), self.minilm.count_tokens(texts)
+        pieces = self.minilm.pieces(texts)
+        return self.minilm.embed_ids(pieces, stop), sum(map(len, pieces))
 
     async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
         self._documents(model)
