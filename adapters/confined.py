@@ -123,17 +123,13 @@ class Confined:
                     self._zygote = None
 
     def _forked_by_zygote(self) -> _Worker:
-        for attempt in (1, 2):
-            if self._zygote is None:
-                self._zygote = _Zygote(self._preload)
+        if self._zygote is not None:
             try:
                 return self._zygote.fork(self.memory_mb << 20)
             except (EOFError, OSError):
-                self._zygote.close()  # it died; a new one, once
-                self._zygote = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                self._zygote.close()  # it died: a new one
+        self._zygote = _Zygote(self._preload)
+        return self._zygote.fork(self.memory_mb << 20)
 
 
 class _Zygote:
