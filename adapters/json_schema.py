@@ -6,12 +6,15 @@ every other request of the worker with it. Here those keywords match with RE2, w
 backtracks; a pattern RE2 cannot run (a lookaround, a backreference) is refused when the schema
 arrives, before any model is asked. RE2's `\\d`, `\\w` and `\\b` are ASCII, as in ECMA-262, the
 dialect JSON Schema patterns are written in.
+
+`uniqueItems` is checked in linear time too: jsonschema compares objects pairwise, and a model's
+answer of 4,000 small objects took 19 s.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -82,10 +85,23 @@ def _patterns(schema: Mapping[str, Any]) -> tuple[list[str], set[str]]:
     return found, keywords
 
 
+def _key(value: Any) -> Hashable:
+    """`value` as JSON Schema compares it, hashable: 1 and 1.0 alike, true and 1 not, an object's
+    members in any order."""
+    if isinstance(value, dict):
+        return dict, frozenset((name, _key(member)) for name, member in value.items())
+    if isinstance(value, list):
+        return list, tuple(_key(item) for item in value)
+    if isinstance(value, (bool, str)) or value is None:
+        return type(value), value
+    return float, value
+
+
 @functools.cache
 def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
     """`base` with RE2 behind its keywords that match regular expressions: `pattern`,
-    `patternProperties`, and `additionalProperties` where it stands beside the latter."""
+    `patternProperties`, and `additionalProperties` where it stands beside the latter; and
+    `uniqueItems` by hashing."""
     additional_properties = base.VALIDATORS["additionalProperties"]
 
     def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
@@ -118,5 +134,15 @@ def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.proto
             yield jsonschema.ValidationError(f"{', '.join(map(repr, sorted(extras)))} match neither a property "
                                              f"nor a pattern ({', '.join(map(repr, sorted(patterns)))})")
 
+    def unique_items(validator: Any, unique: bool, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+        if not unique or not validator.is_type(instance, "array"):
+            return
+        seen: dict[Hashable, int] = {}
+        for index, item in enumerate(instance):
+            first = seen.setdefault(_key(item), index)
+            if first != index:
+                yield jsonschema.ValidationError(f"has non-unique elements: items {first} and {index} are equal")
+                return
+
     return jsonschema.validators.extend(base, {"pattern": pattern, "patternProperties": pattern_properties,
-                                               "additionalProperties": additional})
+                                               "additionalProperties": additional, "uniqueItems": unique_items})

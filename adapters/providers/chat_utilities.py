@@ -117,8 +117,8 @@ async def extract(provider: Provider, request: ir.DocumentRequest, model: str) -
         except orjson.JSONDecodeError as exc:
             error = f"it is not JSON ({exc})"
             continue
-        try:
-            problem = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        try:  # in a thread: an answer may be megabytes
+            problem = await asyncio.to_thread(jsonschema.exceptions.best_match, validator.iter_errors(value))
         except RecursionError:  # a recursive schema follows the answer as deep as it goes
             error = "it nests too deeply"
             continue
