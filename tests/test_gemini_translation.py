@@ -269,6 +269,31 @@ def test_hard_schemas_convert_into_what_gemini_accepts(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_a_schema_whose_references_would_inline_past_the_bound_goes_whole(tmp_path: Path) -> None:
+    """A 2 kB schema whose every level names the next twice would inline into 2 ** 30 schemas (18
+    levels took 3 s and 260 MB, on the event loop); it goes to Gemini whole, which resolves it."""
+    defs: dict[str, Any] = {f"d{i}": {"type": "object", "properties": {"a": {"$ref": f"#/$defs/d{i + 1}"},
+                                                                       "b": {"$ref": f"#/$defs/d{i + 1}"}}}
+                            for i in range(30)}
+    schema = {"$defs": {**defs, "d30": {"type": "string"}}, "type": "object",
+              "properties": {"tree": {"$ref": "#/$defs/d0"}}}
+    plain = {"type": "object", "properties": {"path": {"type": "string"}}}
+
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(tmp_path, providers={"g": gemini_provider(up.url, "m")}) as (_, url):
+            tools: Any = [{"type": "function", "function": {"name": "grow", "parameters": schema}},
+                          {"type": "function", "function": {"name": "read", "parameters": plain}}]
+            reply = await client(url).chat.completions.create(model="m", tools=tools,
+                                                              messages=[{"role": "user", "content": HI}])
+            assert reply.choices[0].message.content == "Hello from fake"
+            grow, read = up.requests[-1].json["tools"][0]["functionDeclarations"]
+            assert grow == {"name": "grow", "parametersJsonSchema": schema}
+            assert read == {"name": "read",
+                            "parameters": {"type": "OBJECT", "properties": {"path": {"type": "STRING"}}}}
+
+    run(scenario())
+
+
 def test_gemini_stream_from_openai_upstream_as_raw_sse(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):

@@ -368,6 +368,13 @@ def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     return config
 
 
+def _parameters(tool: ir.Tool) -> dict[str, Any]:
+    """A function's parameters as Gemini's Schema, or whole as JSON Schema where that would not fit."""
+    schema = tool.parameters or {"type": "object", "properties": {}}
+    converted = to_gemini(schema)
+    return {"parameters": converted} if converted is not None else {"parametersJsonSchema": schema}
+
+
 def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     names: dict[str, str] = {}
     system: list[dict[str, Any]] = []
@@ -390,8 +397,7 @@ def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         system.append({"text": wordiness})
     if system:
         body["systemInstruction"] = {"parts": system}
-    declarations = [{"name": t.name, **({"description": t.description} if t.description else {}),
-                     "parameters": to_gemini(t.parameters or {"type": "object", "properties": {}})}
+    declarations = [{"name": t.name, **({"description": t.description} if t.description else {}), **_parameters(t)}
                     for t in req.tools or () if t.kind != "server"]
     servers = [t.extra["gemini"] for t in req.tools or () if t.kind == "server" and t.extra and "gemini" in t.extra]
     if declarations or servers:

@@ -7,10 +7,16 @@ exclusive bound becomes the inclusive one, `["string", "null"]` or `anyOf` with 
 `nullable`, `oneOf` becomes `anyOf`, `allOf` of objects is merged. What has no equivalent
 (`additionalProperties`, `propertyNames`, `patternProperties`, conditionals) is dropped, and the
 description says nothing of it: the model sees the constraints Gemini can enforce.
+
+Inlining is bounded: references form a graph, and one whose every level names the next twice
+inlines into twice as many schemas a level (18 levels, 2 kB of schema: 3 s and 260 MB). A schema
+that would inline into more than `MAX_SCHEMAS` goes to Gemini whole, as `parametersJsonSchema`,
+where Gemini resolves its references itself.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 _KEPT = frozenset({"description", "title", "format", "pattern", "minimum", "maximum", "minLength", "maxLength",
@@ -18,37 +24,58 @@ _KEPT = frozenset({"description", "title", "format", "pattern", "minimum", "maxi
                    "propertyOrdering"})
 _TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
 _MAX_DEPTH = 32
+MAX_SCHEMAS = 5000  # the largest tool schemas real clients send inline into a few hundred
 
 
-def to_gemini(schema: Any) -> dict[str, Any]:
-    """A JSON Schema as Gemini's OpenAPI-subset Schema."""
+class _TooMany(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Inlining:
+    defs: dict[str, Any]
+    left: int = MAX_SCHEMAS
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooMany
+
+
+def to_gemini(schema: Any) -> dict[str, Any] | None:
+    """A JSON Schema as Gemini's OpenAPI-subset Schema; None where its references would inline
+    into more than `MAX_SCHEMAS` schemas."""
     if not isinstance(schema, dict):
         return {"type": "OBJECT", "properties": {}}
     defs = {**_as_schema(schema.get("definitions")), **_as_schema(schema.get("$defs"))}
-    return _convert(schema, defs, 0)
+    try:
+        return _convert(schema, _Inlining(defs), 0)
+    except _TooMany:
+        return None
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _resolve(schema: dict[str, Any], inlining: _Inlining) -> dict[str, Any]:
     ref = schema.get("$ref")
     if not isinstance(ref, str):
         return schema
-    target = defs.get(ref.rsplit("/", 1)[-1])
+    target = inlining.defs.get(ref.rsplit("/", 1)[-1])
     if not isinstance(target, dict):
         return {k: v for k, v in schema.items() if k != "$ref"}
     return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
 
 
-def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
+def _convert(schema: dict[str, Any], inlining: _Inlining, depth: int,
              seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+    inlining.spend()
     if depth > _MAX_DEPTH:
         return {"type": "OBJECT"}
     while isinstance(schema.get("$ref"), str):  # a chain of references, each inlined once per path
         if schema["$ref"] in seen:  # a recursive $ref: stop with the loosest schema
             return {"type": "OBJECT"}
         seen = seen | {schema["$ref"]}
-        schema = _resolve(schema, defs)
+        schema = _resolve(schema, inlining)
     if "allOf" in schema:
-        schema = _merge_all_of(schema, defs)
+        schema = _merge_all_of(schema, inlining)
     out: dict[str, Any] = {k: v for k, v in schema.items() if k in _KEPT}
     nullable = False
     kind = schema.get("type")
@@ -65,9 +92,9 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
         real = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
         nullable = nullable or len(real) < len(variants)
         if len(real) == 1 and isinstance(real[0], dict):
-            merged = _convert(real[0], defs, depth + 1, seen)
+            merged = _convert(real[0], inlining, depth + 1, seen)
             return {**merged, **out, "nullable": True} if nullable else {**merged, **out}
-        out["anyOf"] = [_convert(v, defs, depth + 1, seen) for v in real if isinstance(v, dict)]
+        out["anyOf"] = [_convert(v, inlining, depth + 1, seen) for v in real if isinstance(v, dict)]
     if "const" in schema:
         out["enum"] = [str(schema["const"])]
         kind = kind or "string"
@@ -79,13 +106,13 @@ def _convert(schema: dict[str, Any], defs: dict[str, Any], depth: int,
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[bound] = value
     if isinstance(schema.get("properties"), dict):
-        out["properties"] = {name: _convert(_as_schema(sub), defs, depth + 1, seen)
+        out["properties"] = {name: _convert(_as_schema(sub), inlining, depth + 1, seen)
                              for name, sub in schema["properties"].items()}
         kind = kind or "object"
     if isinstance(schema.get("required"), list):
         out["required"] = [r for r in schema["required"] if isinstance(r, str) and r in out.get("properties", {})]
     if isinstance(schema.get("items"), dict):
-        out["items"] = _convert(schema["items"], defs, depth + 1, seen)
+        out["items"] = _convert(schema["items"], inlining, depth + 1, seen)
         kind = kind or "array"
     if out.get("format") not in (None, "enum", "date-time", "int32", "int64", "float", "double"):
         del out["format"]
@@ -100,13 +127,13 @@ def _as_schema(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _merge_all_of(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _merge_all_of(schema: dict[str, Any], inlining: _Inlining) -> dict[str, Any]:
     merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
     parts = schema["allOf"] if isinstance(schema["allOf"], list) else []
     for part in parts:
         if not isinstance(part, dict):
             continue
-        part = _resolve(part, defs)
+        part = _resolve(part, inlining)
         for key, value in part.items():
             if key == "properties":
                 merged["properties"] = {**_as_schema(merged.get("properties")), **_as_schema(value)}
