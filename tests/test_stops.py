@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import pytest
 from google.genai import types
 
 from interlingua.adapters import ir
@@ -61,6 +63,19 @@ def test_split_sends_what_the_upstream_takes() -> None:
     assert stops.split(request, "gemini")[1] == ["f"]
     assert stops.split(request, "anthropic") == (request, [])
 
+
+
+def test_the_gateway_emulates_at_most_64_sequences_of_1000_characters() -> None:
+    fine = ir.ChatRequest("m", [], "anthropic", stop=[f"s{i}" for i in range(68)])
+    assert len(stops.split(fine, "openai")[1]) == 64
+    for dialect, field, stop in (("anthropic", "stop_sequences", [f"s{i}" for i in range(69)]),
+                                 ("openai", "stop", ["a", "b", "c", "d", "x" * 1001]),
+                                 ("gemini", "generationConfig.stopSequences", ["x" * 1001])):
+        with pytest.raises(ir.GatewayError) as refused:
+            stops.split(ir.ChatRequest("m", [], dialect, stop=stop), "responses")
+        assert (refused.value.status, refused.value.param) == (400, field)
+        assert refused.value.message == (f"{field}: this model's upstream takes 0 stop sequences and the gateway "
+                                         "cuts at most 64 more, of at most 1,000 characters each")
 
 # Responses upstream: every client's stop sequences emulated ----------------------------------------
 
@@ -146,5 +161,20 @@ def test_anthropic_client_more_stops_than_a_chat_upstream_takes(tmp_path: Path) 
             whole = await sdk.messages.create(model="gpt-x", max_tokens=100, messages=USER, stop_sequences=sequences)
             assert [b.text for b in whole.content if b.type == "text"] == ["no stop word here"]
             assert whole.stop_reason == "end_turn"
+
+    run(scenario())
+
+
+def test_more_stops_than_the_gateway_emulates_are_a_400_in_the_clients_dialect(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):
+            with pytest.raises(anthropic.BadRequestError) as refused:
+                await anthropic_client(url).messages.create(model="gpt-x", max_tokens=100, messages=USER,
+                                                            stop_sequences=[f"s{i}" for i in range(100_000)])
+            assert refused.value.status_code == 400
+            assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+            assert refused.value.body["error"]["message"].startswith(  # type: ignore[index]
+                "stop_sequences: this model's upstream takes 4 stop sequences and the gateway cuts at most 64 more")
+            assert up.requests == []
 
     run(scenario())

@@ -10,6 +10,9 @@ though the upstream had stopped it: `stop_sequence` with the sequence, which eac
 words its own way (Anthropic `stop_sequence`, OpenAI `stop`, Gemini `STOP`).
 
 Only translated answers pass through here: a same-dialect upstream gets `stop` as the client sent it.
+The gateway emulates at most `MAX_EMULATED` sequences of at most `MAX_LENGTH` characters: each text
+delta is searched for each one, and the longest is held back (no client asks for more; 100,000
+sequences in a 32 MB body made every delta of a long answer tens of milliseconds of the event loop).
 """
 
 from __future__ import annotations
@@ -22,14 +25,23 @@ from interlingua.adapters.replies import Close
 
 # How many stop sequences each upstream dialect takes (by codec name); absent means no cap that matters.
 LIMITS: dict[str, int] = {"responses": 0, "openai": 4, "gemini": 5}
+MAX_EMULATED = 64
+MAX_LENGTH = 1000
+# How each client dialect names its stop sequences, for the 400.
+_FIELD = {"anthropic": "stop_sequences", "gemini": "generationConfig.stopSequences"}
 
 
 def split(request: ir.ChatRequest, dialect: str) -> tuple[ir.ChatRequest, list[str]]:
-    """`request` with only the stop sequences `dialect` takes, and the ones left to emulate."""
+    """`request` with only the stop sequences `dialect` takes, and the ones left to emulate; a 400
+    when those are more or longer than the gateway emulates."""
     limit = LIMITS.get(dialect)
     if not request.stop or limit is None or len(request.stop) <= limit:
         return request, []
-    return replace(request, stop=request.stop[:limit] or None), list(request.stop[limit:])
+    emulated = list(request.stop[limit:])
+    if len(emulated) > MAX_EMULATED or max(map(len, emulated)) > MAX_LENGTH:
+        raise ir.invalid(_FIELD.get(request.dialect, "stop"), f"this model's upstream takes {limit} stop sequences "
+                         f"and the gateway cuts at most {MAX_EMULATED} more, of at most {MAX_LENGTH:,} characters each")
+    return replace(request, stop=request.stop[:limit] or None), emulated
 
 
 def _first(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
