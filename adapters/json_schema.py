@@ -8,13 +8,17 @@ arrives, before any model is asked. RE2's `\\d`, `\\w` and `\\b` are ASCII, as i
 dialect JSON Schema patterns are written in.
 
 `uniqueItems` is checked in linear time too: jsonschema compares objects pairwise, and a model's
-answer of 4,000 small objects took 19 s.
+answer of 4,000 small objects took 19 s. And a check takes at most `STEPS_PER_VALUE` keyword checks
+for each value of the answer (ordinary schemas take a few), beyond `BASE_STEPS`: a schema whose
+`anyOf` names the next level twice is twice the checks a level, for any value that fits none of
+them (16 levels took 6 s for one number; 30 would take days).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -23,6 +27,10 @@ import re2
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a refused pattern is the client's error, answered, not logged
 _OPTIONS.never_capture = True
+
+BASE_STEPS = 100_000  # at most 2 s on the development machine, however a schema fans out
+STEPS_PER_VALUE = 32
+_steps: contextvars.ContextVar[list[int]] = contextvars.ContextVar("json_schema_steps")
 
 _SUBSCHEMA = frozenset({"additionalItems", "additionalProperties", "contains", "contentSchema", "else", "if", "items",
                         "not", "propertyNames", "then", "unevaluatedItems", "unevaluatedProperties"})
@@ -46,6 +54,41 @@ def validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
     if {"patternProperties", "unevaluatedProperties"} <= keywords:
         raise SchemaError("combines `unevaluatedProperties` with `patternProperties`, which the gateway does not check")
     return _linear(jsonschema.validators.validator_for(schema))(schema)
+
+
+def problem(validator: jsonschema.protocols.Validator, instance: Any) -> jsonschema.ValidationError | None:
+    """The violation of `instance` that best says what is wrong, or None; `SchemaError` when the
+    check would take more keyword checks than `instance` has values to deserve."""
+    token = _steps.set([BASE_STEPS + STEPS_PER_VALUE * _values(instance)])
+    try:
+        return jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    finally:
+        _steps.reset(token)
+
+
+def _values(instance: Any) -> int:
+    count = 0
+    stack = [instance]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
+def _counted(check: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        left = _steps.get(None)
+        if left is not None:
+            left[0] -= 1
+            if left[0] < 0:
+                raise SchemaError(f"checking the answer against it takes more than {STEPS_PER_VALUE} steps a value "
+                                  "(its anyOf, oneOf, allOf or $ref fan out level after level)")
+        return check(validator, value, instance, schema)
+    return counted
 
 
 @functools.lru_cache(maxsize=512)
@@ -100,8 +143,8 @@ def _key(value: Any) -> Hashable:
 @functools.cache
 def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
     """`base` with RE2 behind its keywords that match regular expressions: `pattern`,
-    `patternProperties`, and `additionalProperties` where it stands beside the latter; and
-    `uniqueItems` by hashing."""
+    `patternProperties`, and `additionalProperties` where it stands beside the latter;
+    `uniqueItems` by hashing; and every keyword counted against the steps `problem` allows."""
     additional_properties = base.VALIDATORS["additionalProperties"]
 
     def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
@@ -144,5 +187,6 @@ def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.proto
                 yield jsonschema.ValidationError(f"has non-unique elements: items {first} and {index} are equal")
                 return
 
-    return jsonschema.validators.extend(base, {"pattern": pattern, "patternProperties": pattern_properties,
-                                               "additionalProperties": additional, "uniqueItems": unique_items})
+    checks = {**base.VALIDATORS, "pattern": pattern, "patternProperties": pattern_properties,
+              "additionalProperties": additional, "uniqueItems": unique_items}
+    return jsonschema.validators.extend(base, {keyword: _counted(check) for keyword, check in checks.items()})

@@ -176,6 +176,22 @@ async def test_unique_items_are_checked_in_linear_time_and_named_by_index(tmp_pa
 
 
 @async_test
+async def test_a_schema_whose_check_fans_out_level_after_level_is_a_400(tmp_path: Path) -> None:
+    """Each level's anyOf names the next twice: checking one number against 30 levels would take days."""
+    defs = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]} for i in range(30)}
+    schema = {"$defs": {**defs, "d30": {"type": "string"}}, "$ref": "#/$defs/d0"}
+    async with fo.FakeOpenAI() as up, documents_gateway(tmp_path, up, utilities={"schema": "up/gpt-x"}) as (_, http):
+        up.script(fo.text("1"))
+        response = await http.post("/v1/extract", files={"file": ("a.txt", b"One.", "text/plain")},
+                                   data={"schema": orjson.dumps(schema).decode()})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "schema"
+    assert error["message"] == ("schema: checking the answer against it takes more than 32 steps a value (its anyOf, "
+                                "oneOf, allOf or $ref fan out level after level)")
+
+
+@async_test
 async def test_an_answer_nested_past_what_the_check_can_follow_is_a_violation(tmp_path: Path) -> None:
     tree = {"$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"}
     answer = "[" * 600 + "]" * 600

@@ -73,6 +73,27 @@ def test_unique_items_are_found_in_linear_time() -> None:
         "has non-unique elements: items 7 and 20000 are equal"]
 
 
+def _fanning(levels: int) -> dict[str, Any]:
+    """A schema whose every level's anyOf names the next twice: 2 ** levels checks for a value
+    that fits none."""
+    defs: dict[str, Any] = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]}
+                            for i in range(levels)}
+    return {"$defs": {**defs, f"d{levels}": {"type": "string"}}, "$ref": "#/$defs/d0"}
+
+
+def test_a_check_takes_at_most_so_many_steps_a_value() -> None:
+    """16 levels took 6 s for one number; 30 would take days. Ordinary schemas take a few steps a
+    value, so large answers still pass."""
+    with pytest.raises(json_schema.SchemaError, match="more than 32 steps a value"):
+        json_schema.problem(json_schema.validator(_fanning(30)), 1)
+    found = json_schema.problem(json_schema.validator(_fanning(8)), 1)
+    assert found is not None and found.message == "1 is not valid under any of the given schemas"
+    rows = {"type": "array", "items": {"type": "object", "required": ["a"],
+                                       "properties": {"a": {"type": "integer"}, "b": {"type": "array",
+                                                                                    "items": {"type": "number"}}}}}
+    assert json_schema.problem(json_schema.validator(rows), [{"a": i, "b": [1.5, 2]} for i in range(20_000)]) is None
+
+
 SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([0.0, 1.0, 2.5]) | st.text("ab", max_size=2)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2),
                                                                                          inner, max_size=3),

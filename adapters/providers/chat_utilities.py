@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-import jsonschema
 import orjson
 
 from interlingua.adapters import ir, json_schema
@@ -118,10 +117,12 @@ async def extract(provider: Provider, request: ir.DocumentRequest, model: str) -
             error = f"it is not JSON ({exc})"
             continue
         try:  # in a thread: an answer may be megabytes
-            problem = await asyncio.to_thread(jsonschema.exceptions.best_match, validator.iter_errors(value))
+            problem = await asyncio.to_thread(json_schema.problem, validator, value)
         except RecursionError:  # a recursive schema follows the answer as deep as it goes
             error = "it nests too deeply"
             continue
+        except json_schema.SchemaError as exc:
+            raise ir.invalid("schema", str(exc)) from None
         if problem is None:
             return ir.Rendered(orjson.dumps(value), "application/json", usage)
         error = f"{problem.message} at {problem.json_path}"
