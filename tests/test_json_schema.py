@@ -95,9 +95,13 @@ def test_a_check_takes_at_most_so_many_steps_a_value() -> None:
 
 
 SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([0.0, 1.0, 2.5]) | st.text("ab", max_size=2)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2),
-                                                                                         inner, max_size=3),
-                    max_leaves=8)
+
+
+def _containing(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2), inner, max_size=3)
+
+
+JSON = st.recursive(SCALARS, _containing, max_leaves=8)
 
 
 @given(st.lists(JSON, max_size=6))
