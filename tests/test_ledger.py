@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from interlingua.adapters.storage.ledger import Ledger, UsageRecord, format_totals, spend, totals
+from interlingua.adapters.storage.ledger import SUMS, Ledger, UsageRecord, format_totals, spend, totals
 
 
 def rec(key: str = "alice", model: str = "gpt-4o", status: int = 200, **kw) -> UsageRecord:
@@ -47,7 +47,11 @@ def test_round_trip_after_flush(tmp_path: Path) -> None:
     assert restored == original
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert "usage_key_model" in {r[1] for r in conn.execute("PRAGMA index_list(usage)")}
+    assert {"usage_key_model", "usage_ts"} <= {r[1] for r in conn.execute("PRAGMA index_list(usage)")}
+    # The usage page's and `interlingua usage`'s windows read by time: 3.4 s on 2 million rows unindexed.
+    plan = " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN SELECT {SUMS} FROM usage WHERE ts >= ? AND ts < ?",
+                                               (0, 1)))
+    assert "USING INDEX usage_ts" in plan
     conn.close()
     ledger.close()
 

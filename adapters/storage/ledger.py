@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cost_usd REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_model ON usage ("key", model);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
 _INSERT = "INSERT INTO usage ({}) VALUES ({})".format(
     ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join("?" * len(_COLUMNS))
