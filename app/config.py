@@ -79,6 +79,7 @@ class ServerConfig:
     secret: str | None = field(default=None, repr=False)  # seals reasoning state; None: <data_dir>/secret
     cors_origins: tuple[str, ...] = ()  # browser origins answered with CORS ("*": any)
     mcp_separator: str = "__"  # between a server's name and its tool's or prompt's, on /v1/mcp
+    responses_days: float = 30.0  # stored Responses are kept so long, as OpenAI keeps them; 0: until deleted
 
     @property
     def max_body_bytes(self) -> int:
@@ -303,6 +304,7 @@ def _server(raw: Any, env: Mapping[str, str]) -> ServerConfig:
         secret=r.string("secret"),
         cors_origins=r.strings("cors_origins"),
         mcp_separator=r.string("mcp_separator", "__"),
+        responses_days=r.number("responses_days", 30.0, zero=True),
     )
     if not server.mcp_separator or not server.mcp_separator.isprintable():
         raise ConfigError("server.mcp_separator: must be printable text, not empty")

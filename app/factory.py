@@ -110,7 +110,7 @@ class _Stack:
 
 
 # Server settings that a reload cannot change in a running process.
-_RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret")
+_RESTART_ONLY = ("host", "port", "data_dir", "ledger", "secret", "responses_days")
 
 
 class Gateway:
@@ -155,10 +155,10 @@ class Gateway:
         if config.storage_url:
             from interlingua.adapters.storage.pg_responses import PgResponseStore  # the `postgres` extra
 
-            self.responses = PgResponseStore(config.storage_url)
+            self.responses = PgResponseStore(config.storage_url, config.server.responses_days)
             self._warm.append(self.responses.warm)
         else:
-            self.responses = ResponseStore(data_dir / RESPONSES_FILE)
+            self.responses = ResponseStore(data_dir / RESPONSES_FILE, config.server.responses_days)
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra

@@ -289,6 +289,7 @@ def test_provider_key_literal_and_default() -> None:
         ('[providers."p\\n"]\ntype = "openai"\n', "providers.p\n: names may use letters"),
         ('[models."-fast"]\ntargets = ["p/m"]\n', "models.-fast: names may use letters"),
         ('[keys.""]\nkey = "12345678"\n', "keys.: names may use letters"),
+        ("[server]\nresponses_days = -1\n", "server.responses_days: must be a finite number at least 0.0"),
         # the document readers
         ("[documents]\nreaders = 0\n", "documents.readers: must be between 1 and 256"),
         ("[documents]\nmemory_mb = 256\n", "documents.memory_mb: must be between 512 and 1048576"),

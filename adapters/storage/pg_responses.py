@@ -4,7 +4,8 @@ The same contract as the SQLite store (`responses.py`): `put` never waits (the r
 memory until its write lands, on a background task that retries while the database is away),
 reads are coroutines, and a conversation is rebuilt from its chain of `previous_id`s, here in one
 recursive query, so a conversation started on one replica continues on any other. The Response and
-the input items are kept as the bytes the client got, never re-encoded.
+the input items are kept as the bytes the client got, never re-encoded. Expired responses are not
+found, and each replica sweeps them now and then while it writes, as the SQLite store does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import orjson
 
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.responses import MAX_CHAIN, Row, chain
+from interlingua.adapters.storage.responses import MAX_CHAIN, SWEEP_BATCH, Retention, Row, chain
 
 log = logging.getLogger("interlingua.responses")
 
@@ -32,15 +33,16 @@ CREATE TABLE IF NOT EXISTS responses (
     response BYTEA NOT NULL,
     input BYTEA NOT NULL
 );
+CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 """
 _PUT = ("INSERT INTO responses VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
         "previous_id = EXCLUDED.previous_id, response = EXCLUDED.response, input = EXCLUDED.input")
 _CHAIN = """
 WITH RECURSIVE turn(id, previous_id, response, input, depth) AS (
-    SELECT id, previous_id, response, input, 1 FROM responses WHERE id = $1
+    SELECT id, previous_id, response, input, 1 FROM responses WHERE id = $1 AND created >= $3
     UNION ALL
     SELECT r.id, r.previous_id, r.response, r.input, turn.depth + 1
-    FROM responses r JOIN turn ON r.id = turn.previous_id WHERE turn.depth < $2
+    FROM responses r JOIN turn ON r.id = turn.previous_id WHERE turn.depth < $2 AND r.created >= $3
 )
 SELECT id, previous_id, response, input FROM turn
 """
@@ -50,9 +52,13 @@ def _unreachable() -> GatewayError:
     return GatewayError("unavailable", "the Responses store is unreachable; try again shortly", retryable=True)
 
 
+_SWEEP = "DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE created < $1 LIMIT $2)"
+
+
 class PgResponseStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keep_days: float = 30.0) -> None:
         self.url = url
+        self.retention = Retention(keep_days)
         self._pool: Any = None
         self._opening = asyncio.Lock()
         self._pending: dict[str, Row] = {}
@@ -93,6 +99,18 @@ class PgResponseStore:
                 continue
             if self._pending.get(response_id) is row:
                 del self._pending[response_id]
+        if self.retention.due():
+            await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Delete expired responses a batch at a time; a database away now is swept next time."""
+        cutoff, gone = self.retention.cutoff(), f"DELETE {SWEEP_BATCH}"
+        try:
+            pool = await self._connected()
+            while gone == f"DELETE {SWEEP_BATCH}":
+                gone = await pool.execute(_SWEEP, cutoff, SWEEP_BATCH)
+        except postgres.ERRORS as exc:
+            log.warning("Responses store: expired responses not deleted yet (%s)", type(exc).__name__)
 
     async def _rows(self, response_id: str) -> dict[str, Row]:
         rows: dict[str, Row] = {}
@@ -104,7 +122,7 @@ class PgResponseStore:
             return rows
         try:
             pool = await self._connected()
-            found = await pool.fetch(_CHAIN, current, MAX_CHAIN)
+            found = await pool.fetch(_CHAIN, current, MAX_CHAIN, self.retention.cutoff())
         except postgres.ERRORS:
             raise _unreachable() from None
         rows.update({r["id"]: (r["previous_id"], r["response"], r["input"]) for r in found})
@@ -116,8 +134,8 @@ class PgResponseStore:
             return pending
         try:
             pool = await self._connected()
-            found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1",
-                                        response_id)
+            found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1 "
+                                        "AND created >= $2", response_id, self.retention.cutoff())
         except postgres.ERRORS:
             raise _unreachable() from None
         return None if found is None else (found["previous_id"], found["response"], found["input"])
@@ -137,7 +155,8 @@ class PgResponseStore:
         pending = self._pending.pop(response_id, None)
         try:
             pool = await self._connected()
-            deleted = await pool.execute("DELETE FROM responses WHERE id = $1", response_id)
+            deleted = await pool.execute("DELETE FROM responses WHERE id = $1 AND created >= $2", response_id,
+                                         self.retention.cutoff())
         except postgres.ERRORS:
             raise _unreachable() from None
         return pending is not None or deleted != "DELETE 0"

@@ -9,13 +9,16 @@ from typing import Any
 import asyncpg
 
 MIGRATION_LOCK = 7_310_001  # any constant shared by every replica
+# A migration may build an index on a table that has grown for months; the replicas that start
+# meanwhile wait for its lock rather than give up at the pool's 10 s command timeout.
+MIGRATION_TIMEOUT = 600.0
 ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)  # the database is not there
 
 
 async def migrate(conn: Any, schema: str) -> None:
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute(schema)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK, timeout=MIGRATION_TIMEOUT)
+        await conn.execute(schema, timeout=MIGRATION_TIMEOUT)
 
 
 async def pool(url: str, schema: str) -> Any:

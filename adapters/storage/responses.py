@@ -6,11 +6,16 @@ got, the input items of its own turn and the id it continued, so a chain is rebu
 go to one worker thread, off the event loop (an insert costs about 0.1 ms, and a WAL checkpoint
 now and then several); until a write lands, the response is served from memory, so a client's
 next turn never races its own previous one.
+
+Responses are kept `[server] responses_days` (30, as OpenAI keeps them; 0: until deleted): an
+older one is not found, and the writer deletes expired ones now and then, a thousand at a time, so
+the file stops growing at what that many days of traffic hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +34,35 @@ CREATE TABLE IF NOT EXISTS responses (
     previous_id TEXT,
     response BLOB NOT NULL,
     input BLOB NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 """
 MAX_CHAIN = 10_000
+DAY = 86400.0
+SWEEP_EVERY = 600.0  # seconds between deletions of expired responses, while responses are written
+SWEEP_BATCH = 1000
+
+
+class Retention:
+    """How long stored responses are kept, and when the next sweep of expired ones is due."""
+
+    __slots__ = ("seconds", "_next")
+
+    def __init__(self, days: float) -> None:
+        self.seconds = days * DAY if days > 0 else math.inf
+        self._next = 0.0
+
+    def cutoff(self) -> float:
+        """Responses created before this are expired (-inf when they are kept until deleted)."""
+        return time.time() - self.seconds
+
+    def due(self) -> bool:
+        """Whether a sweep is due now; if so, the next is `SWEEP_EVERY` seconds away."""
+        now = time.monotonic()
+        if self.seconds == math.inf or now < self._next:
+            return False
+        self._next = now + SWEEP_EVERY
+        return True
 
 
 class Store(Protocol):
@@ -47,8 +78,9 @@ class Store(Protocol):
 
 
 class ResponseStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_days: float = 30.0) -> None:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
+        self.retention = Retention(keep_days)
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str | None, bytes, bytes]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="responses-store")
@@ -64,14 +96,25 @@ class ResponseStore:
                              (response_id, time.time(), *row))
         if self._pending.get(response_id) is row:
             del self._pending[response_id]
+        if self.retention.due():
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Delete expired responses a batch at a time, letting readers in between."""
+        cutoff = self.retention.cutoff()
+        gone = SWEEP_BATCH
+        while gone == SWEEP_BATCH:
+            with self._lock:
+                gone = self._db.execute("DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE created < ? "
+                                        "LIMIT ?)", (cutoff, SWEEP_BATCH)).rowcount
 
     def _row(self, response_id: str) -> tuple[str | None, bytes, bytes] | None:
         pending = self._pending.get(response_id)
         if pending is not None:
             return pending
         with self._lock:
-            return self._db.execute("SELECT previous_id, response, input FROM responses WHERE id = ?",
-                                    (response_id,)).fetchone()
+            return self._db.execute("SELECT previous_id, response, input FROM responses WHERE id = ? AND created >= ?",
+                                    (response_id, self.retention.cutoff())).fetchone()
 
     # The reads are coroutines, as those of the PostgreSQL store are; here they are local reads.
     async def get(self, response_id: str) -> dict[str, Any] | None:
@@ -93,7 +136,8 @@ class ResponseStore:
 
     def _delete(self, response_id: str) -> bool:
         with self._lock:
-            return self._db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+            return self._db.execute("DELETE FROM responses WHERE id = ? AND created >= ?",
+                                    (response_id, self.retention.cutoff())).rowcount > 0
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

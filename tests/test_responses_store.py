@@ -1,0 +1,98 @@
+"""How long stored Responses are kept (`[server] responses_days`), in the SQLite store and in
+PostgreSQL (a real server started by the test): an expired response is not found, a conversation's
+history ends at its first expired turn, and a store that writes deletes the expired ones; with 0
+they stay until deleted."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from interlingua.adapters.storage.pg_responses import PgResponseStore
+from interlingua.adapters.storage.responses import DAY, ResponseStore
+from tests.servers import PostgresServer
+from tests.support import async_test
+
+Age = Callable[[str, float], Awaitable[None]]
+Count = Callable[[], Awaitable[int]]
+
+
+def _response(n: int) -> dict[str, Any]:
+    return {"id": f"resp_{n}", "object": "response",
+            "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": f"{n}"}]}]}
+
+
+def _turn(n: int) -> list[Any]:
+    return [{"type": "message", "role": "user", "content": f"turn {n}"}]
+
+
+async def _kept_so_long(make: Callable[[float], Any], age: Age, count: Count) -> None:
+    store = make(1)
+    for n in (1, 2, 3):
+        store.put(_response(n), _turn(n), f"resp_{n - 1}" if n > 1 else None)
+    await store.aclose()  # every write landed
+    await age("resp_1", 2 * DAY)
+    store = make(1)
+    try:
+        assert await store.get("resp_1") is None and await store.input_items("resp_1") is None
+        assert await store.get("resp_2") == _response(2)
+        history = await store.history("resp_3")
+        assert [item.get("content") for item in history if item.get("role") == "user"] == ["turn 2", "turn 3"]
+        assert await store.delete("resp_1") is False
+        assert await count() == 3  # expired, not yet deleted
+        store.put(_response(4), _turn(4), "resp_3")  # a store's first write sweeps
+    finally:
+        await store.aclose()
+    assert await count() == 3
+    forever = make(0)
+    try:
+        await age("resp_2", 400 * DAY)
+        assert await forever.get("resp_2") == _response(2)
+        forever.put(_response(5), _turn(5), "resp_4")
+    finally:
+        await forever.aclose()
+    assert await count() == 4
+
+
+@async_test
+async def test_sqlite_store_keeps_responses_so_many_days(tmp_path: Path) -> None:
+    path = tmp_path / "responses.sqlite3"
+
+    async def age(response_id: str, seconds: float) -> None:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE responses SET created = ? WHERE id = ?", (time.time() - seconds, response_id))
+
+    async def count() -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    await _kept_so_long(lambda days: ResponseStore(path, days), age, count)
+
+
+@async_test
+async def test_postgresql_store_keeps_responses_so_many_days() -> None:
+    server = PostgresServer()
+    await server.start()
+    try:
+        async def age(response_id: str, seconds: float) -> None:
+            db = await asyncpg.connect(server.url)
+            try:
+                await db.execute("UPDATE responses SET created = $1 WHERE id = $2", time.time() - seconds, response_id)
+            finally:
+                await db.close()
+
+        async def count() -> int:
+            db = await asyncpg.connect(server.url)
+            try:
+                return int(await db.fetchval("SELECT COUNT(*) FROM responses"))
+            finally:
+                await db.close()
+
+        await _kept_so_long(lambda days: PgResponseStore(server.url, days), age, count)
+    finally:
+        await server.close()
