@@ -6,7 +6,8 @@ stream, an image decoder, Tesseract. A 1 MB PDF whose content stream inflates to
 PDFium aborts its process. In the gateway's own process that is every client's request ended at
 once. Here each worker has `RLIMIT_AS` set, so such work ends its worker alone (`Ended`). A worker
 whose caller stopped waiting is killed with its process group (its Tesseract with it), where a
-thread could only be asked to stop at its next step.
+thread could only be asked to stop at its next step. Each worker has a temporary directory of its
+own, removed once it ends, so the files a killed Tesseract leaves go with it.
 
 Workers are forked by a zygote, a process started once from a bare interpreter (`_zygote`) that
 imports what the work needs and then forks a worker per request, in milliseconds, its imports
@@ -20,11 +21,14 @@ import asyncio
 import importlib
 import os
 import resource
+import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
@@ -32,7 +36,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_MEMORY = struct.Struct("!Q")  # a fork request: the worker's address space in bytes
+_REQUEST = struct.Struct("!QH")  # a fork request: the worker's address space in bytes, its directory's length
 _PID = struct.Struct("!I")
 
 
@@ -142,18 +146,22 @@ class _Zygote:
                                             env=env, stdin=subprocess.DEVNULL)
 
     def fork(self, memory: int) -> _Worker:
-        self.control.sendall(_MEMORY.pack(memory))
-        message, fds, _, _ = socket.recv_fds(self.control, _PID.size, 2)
-        if len(message) < _PID.size:
-            for fd in fds:
-                os.close(fd)
-            raise EOFError("the zygote ended")
+        directory = tempfile.mkdtemp(prefix="interlingua-worker-")
+        try:
+            path = os.fsencode(directory)
+            self.control.sendall(_REQUEST.pack(memory, len(path)) + path)
+            message, fds, _, _ = socket.recv_fds(self.control, _PID.size, 2)
+            if len(message) < _PID.size or len(fds) < 2:
+                for fd in fds:
+                    os.close(fd)
+                if len(message) < _PID.size:
+                    raise EOFError("the zygote ended")
+                raise Ended("the worker ended as it began")
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         (pid,) = _PID.unpack(message)
-        if len(fds) < 2:
-            for fd in fds:
-                os.close(fd)
-            raise Ended("the worker ended as it began")
-        return _Worker(pid, Connection(fds[0]), fds[1])
+        return _Worker(pid, Connection(fds[0]), fds[1], directory)
 
     def close(self) -> None:
         self.control.close()  # it ends at the end of its pipe
@@ -168,10 +176,11 @@ class _Worker:
     """The gateway's side of a worker, used from the event loop but for `call`, which is in a
     thread and alone with the connection until it returns."""
 
-    def __init__(self, pid: int, connection: Connection, pidfd: int) -> None:
+    def __init__(self, pid: int, connection: Connection, pidfd: int, directory: str) -> None:
         self.pid = pid
         self.connection = connection
         self.pidfd = pidfd
+        self.directory = directory  # its temporary files'
 
     def call(self, work: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
         try:
@@ -191,9 +200,13 @@ class _Worker:
             pass
 
     def close(self) -> None:
+        """Let go of a worker that was killed or ends at the end of its connection: once it has
+        (its pidfd readable, a moment after a kill), its directory is removed."""
         if not self.connection.closed:
             self.connection.close()
+            select.select([self.pidfd], [], [], 1.0)
             os.close(self.pidfd)
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def end(self) -> None:
         self.kill()
@@ -206,8 +219,9 @@ def _zygote(control: socket.socket) -> None:
     for name in sys.argv[1:]:
         importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the workers
-    while request := control.recv(_MEMORY.size, socket.MSG_WAITALL):
-        (memory,) = _MEMORY.unpack(request)
+    while request := control.recv(_REQUEST.size, socket.MSG_WAITALL):
+        memory, length = _REQUEST.unpack(request)
+        directory = os.fsdecode(control.recv(length, socket.MSG_WAITALL))
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -217,7 +231,9 @@ def _zygote(control: socket.socket) -> None:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # Tesseract's exit is waited for
                 os.setpgrp()  # a group of its own, so that a kill takes its children too
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+                tempfile.tempdir = directory
                 _serve(Connection(theirs.detach()))
+                shutil.rmtree(directory, ignore_errors=True)  # the gateway is gone, or let go of it
             finally:
                 os._exit(0)
         theirs.close()

@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +39,11 @@ def _refused() -> None:
 
 
 def _sleep_with_a_child(path: str) -> None:
+    """Start a child, leave a temporary file (as Tesseract's input image), say where, and wait."""
     child = subprocess.Popen(["sleep", "60"])
-    Path(path).write_text(f"{os.getpid()} {child.pid}")
+    left, name = tempfile.mkstemp()
+    os.close(left)
+    Path(path).write_text(f"{os.getpid()} {child.pid} {name}")
     child.wait()
 
 
@@ -118,14 +122,15 @@ async def test_a_caller_that_leaves_kills_its_worker_and_what_the_worker_started
     pids = tmp_path / "pids"
     try:
         task = asyncio.ensure_future(confined.run(_sleep_with_a_child, str(pids)))
-        assert await _until(lambda: pids.exists() and len(pids.read_text().split()) == 2)
-        worker, child = (int(pid) for pid in pids.read_text().split())
-        assert running(worker) and running(child)
+        assert await _until(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+        worker, child, left = pids.read_text().split()
+        assert running(int(worker)) and running(int(child)) and Path(left).exists()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await _until(lambda: not running(worker) and not running(child), within=2)
-        assert await confined.run(os.getpid) != worker
+        assert await _until(lambda: not running(int(worker)) and not running(int(child)), within=2)
+        assert await _until(lambda: not Path(left).parent.exists(), within=2)  # its directory, and what it left
+        assert await confined.run(os.getpid) != int(worker)
     finally:
         confined.close()
 
