@@ -17,7 +17,6 @@ from typing import Any
 import docx
 import httpx
 import orjson
-import pytest
 from aiohttp import web
 
 from interlingua.adapters.documents import ooxml
@@ -206,20 +205,24 @@ async def test_an_answer_nested_past_what_the_check_can_follow_is_a_violation(tm
 
 
 @async_test
-async def test_a_document_that_inflates_past_the_bounds_is_a_413(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                                  ) -> None:
-    monkeypatch.setattr(ooxml, "MAX_INFLATED_BYTES", 20_000)
+async def test_a_document_that_inflates_past_the_bounds_is_a_413(tmp_path: Path) -> None:
+    """A DOCX whose document.xml inflates to 300 MB, as its archive's directory says."""
     made = docx.Document()
     made.add_paragraph("word " * 5_000)
     upload = io.BytesIO()
     made.save(upload)
+    data = bytearray(upload.getvalue())
+    entry = data.index(b"PK\x01\x02")  # the central directory's first entry
+    while not data[entry + 46:].startswith(b"word/document.xml"):
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    data[entry + 24:entry + 28] = (300_000_000).to_bytes(4, "little")  # its uncompressed size
     async with documents_gateway(tmp_path) as (_, http):
-        response = await http.post("/v1/extract", files={"file": ("big.docx", upload.getvalue(), "application/vnd."
+        response = await http.post("/v1/extract", files={"file": ("big.docx", bytes(data), "application/vnd."
                                                           "openxmlformats-officedocument.wordprocessingml.document")})
     assert response.status_code == 413
     error = error_of(response)
     assert (error["code"], error["param"]) == ("document_too_large", "file")
-    assert "inflate to more than 20,000 bytes" in error["message"]
+    assert f"inflate to more than {ooxml.MAX_INFLATED_BYTES:,} bytes" in error["message"]
 
 
 @async_test
@@ -237,6 +240,21 @@ async def test_a_pdf_that_asks_its_reader_for_more_memory_than_it_may_have_is_a_
     assert error["message"] == ("file: the PDF is too large to read: reading it took more than the 512 MB of memory "
                                 "a reader may use, or broke the reader")
     assert (after.status_code, after.text) == (200, page_lines(0, 1)[0])
+
+
+@async_test
+async def test_an_html_page_is_read_within_the_readers_memory_too(tmp_path: Path) -> None:
+    """900,000 paragraphs are under the page's element bound, and take the parser and the text walk
+    about 600 MB: within a reader's default 1,024 MB, past 512."""
+    page = ("<html><body>" + "<p>x" * 900_000 + "</body></html>").encode()
+    async with documents_gateway(tmp_path / "small", documents={"memory_mb": 512}) as (_, http):
+        refused = await http.post("/v1/extract", content=page, headers={"content-type": "text/html"})
+    async with documents_gateway(tmp_path / "default") as (_, http):
+        read = await http.post("/v1/extract", content=page, headers={"content-type": "text/html"})
+    assert refused.status_code == 413
+    assert error_of(refused)["message"] == ("file: the HTML page is too large to read: reading it took more than the "
+                                            "512 MB of memory a reader may use, or broke the reader")
+    assert read.status_code == 200 and read.text.count("x") == 900_000
 
 
 @async_test

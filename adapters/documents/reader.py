@@ -16,8 +16,10 @@ from interlingua.adapters.documents import html, kinds, ocr, ooxml, pdf, text
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 MEMORY_MB = 1024  # a reader process's address space: OCR of a 40-megapixel page peaks under 400 MB
-# Read by native code, in a reader process (`adapters/confined.py`); the others are Python, bounded here.
-NATIVE = (kinds.PDF, *kinds.IMAGES)
+# Parsed by native code (PDFium; Pillow and Tesseract; expat; lexbor), in a reader process
+# (`adapters/confined.py`); plain text, JSON and CSV are decoded in a thread.
+CONFINED = {kinds.PDF: "PDF", **{kind: "image" for kind in kinds.IMAGES}, kinds.DOCX: "DOCX", kinds.PPTX: "PPTX",
+            kinds.XLSX: "XLSX", kinds.HTML: "HTML page"}
 
 _readers = Confined(os.cpu_count() or 1, MEMORY_MB, preload=[__name__])
 
@@ -33,19 +35,18 @@ def configure(readers: int, memory_mb: int) -> None:
 
 async def read_async(file: IO[bytes], content_type: str = "", filename: str = "",
                      layout: bool = False) -> ir.Document:
-    """`read` off the event loop: a PDF or an image in a reader process, which is killed once the
-    caller stops waiting (OCR is about a second a page), every other format in a thread."""
+    """`read` off the event loop: a document in a reader process, which is killed once the caller
+    stops waiting (OCR is about a second a page), plain text in a thread."""
     kind = await asyncio.to_thread(kinds.sniff, file, content_type, filename)
-    if kind not in NATIVE:
+    if kind not in CONFINED:
         return await asyncio.to_thread(_read_kind, file, kind, content_type, layout)
     data = await asyncio.to_thread(_whole, file)
     readers = _readers
     try:
         return await readers.run(_read_bytes, data, kind, content_type, layout)
     except (Ended, MemoryError):
-        what = "PDF" if kind == kinds.PDF else "image"
-        raise kinds.too_large(what, f"reading it took more than the {readers.memory_mb:,} MB of memory a reader "
-                                    "may use, or broke the reader") from None
+        raise kinds.too_large(CONFINED[kind], f"reading it took more than the {readers.memory_mb:,} MB of memory "
+                                              "a reader may use, or broke the reader") from None
 
 
 def read(file: IO[bytes], content_type: str = "", filename: str = "", layout: bool = False) -> ir.Document:
