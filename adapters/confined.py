@@ -68,7 +68,7 @@ class Confined:
         if loop is not self._loop:
             self._loop, self._slots = loop, asyncio.Semaphore(self.size)
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._forked()
+            worker = self._living() or await self._forked()
             call = asyncio.ensure_future(asyncio.to_thread(worker.call, work, args))
             try:
                 ok, value = await asyncio.shield(call)
@@ -99,6 +99,15 @@ class Confined:
                     self._zygote = None
             finally:
                 self._forking.release()
+
+    def _living(self) -> _Worker | None:
+        """An idle worker still there (one may have been killed meanwhile: the OOM killer's pick)."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive():
+                return worker
+            worker.close()
+        return None
 
     async def _forked(self) -> _Worker:
         fork = asyncio.ensure_future(asyncio.to_thread(self._fork))
@@ -188,6 +197,9 @@ class _Worker:
             return self.connection.recv()
         except (EOFError, OSError):
             raise Ended("the worker ended before it answered") from None
+
+    def alive(self) -> bool:
+        return not select.select([self.pidfd], [], [], 0)[0]  # a pidfd is readable once its process ended
 
     def kill(self) -> None:
         """Kill the worker (by its pidfd, which no other process can come to own) and what it started."""

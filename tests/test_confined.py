@@ -136,6 +136,18 @@ async def test_a_caller_that_leaves_kills_its_worker_and_what_the_worker_started
 
 
 @async_test
+async def test_an_idle_worker_killed_meanwhile_is_replaced_before_work_is_given_to_it() -> None:
+    confined = Confined(1, 600)
+    try:
+        idle = await confined.run(os.getpid)
+        os.kill(idle, signal.SIGKILL)  # as the OOM killer would
+        assert await _until(lambda: not running(idle))
+        assert await confined.run(os.getpid) not in (idle, os.getpid())
+    finally:
+        confined.close()
+
+
+@async_test
 async def test_a_zygote_that_died_is_started_again() -> None:
     confined = Confined(1, 600)
     try:
