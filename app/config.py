@@ -111,7 +111,7 @@ class DocumentsConfig:
     """The reader processes of PDFs and images (`[documents]`): how many at once, and the memory
     (address space) each may use before the document it reads is refused with a 413."""
 
-    readers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    readers: int | None = None  # None: the cores the process may use, at most 4 (`reader.READERS`)
     memory_mb: int = 1024
 
 
@@ -536,9 +536,7 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
 
 def _documents(raw: Any, env: Mapping[str, str]) -> DocumentsConfig:
     r = _Reader(raw if raw is not None else {}, "documents", env)
-    default = DocumentsConfig()
-    documents = DocumentsConfig(r.integer("readers", default.readers, 1, 256),
-                                r.integer("memory_mb", default.memory_mb, 512, 1 << 20))
+    documents = DocumentsConfig(r.integer("readers", None, 1, 256), r.integer("memory_mb", 1024, 512, 1 << 20))
     r.done()
     return documents
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -301,8 +300,8 @@ def test_validation_error_names_the_key_path(text: str, message: str) -> None:
     assert error(text).startswith(message)
 
 
-def test_document_readers_default_to_one_a_core_of_a_gigabyte_each() -> None:
-    assert (cfg("").documents.readers, cfg("").documents.memory_mb) == (os.cpu_count(), 1024)
+def test_document_readers_default_to_the_readers_own_count_of_a_gigabyte_each() -> None:
+    assert (cfg("").documents.readers, cfg("").documents.memory_mb) == (None, 1024)
     given = cfg("[documents]\nreaders = 3\nmemory_mb = 2048\n").documents
     assert (given.readers, given.memory_mb) == (3, 2048)
 

@@ -21,13 +21,18 @@ MEMORY_MB = 1024  # a reader process's address space: OCR of a 40-megapixel page
 CONFINED = {kinds.PDF: "PDF", **{kind: "image" for kind in kinds.IMAGES}, kinds.DOCX: "DOCX", kinds.PPTX: "PPTX",
             kinds.XLSX: "XLSX", kinds.HTML: "HTML page"}
 
-_readers = Confined(os.cpu_count() or 1, MEMORY_MB, preload=[__name__])
+# The cores this process may use, at most 4: a container may see a host of 64, each reader 1 GB.
+READERS = min(len(os.sched_getaffinity(0)), 4)
+
+_readers = Confined(READERS, MEMORY_MB, preload=[__name__])
 
 
-def configure(readers: int, memory_mb: int) -> None:
-    """How many reader processes there may be at once, and the memory of each: the process's, as
-    its default executor is; a change ends the idle readers, and those at work once they are done."""
+def configure(readers: int | None, memory_mb: int) -> None:
+    """How many reader processes there may be at once (None: `READERS`), and the memory of each:
+    the process's, as its default executor is; a change ends the idle readers, and those at work
+    once they are done."""
     global _readers
+    readers = readers or READERS
     if (readers, memory_mb) != (_readers.size, _readers.memory_mb):
         _readers.close()
         _readers = Confined(readers, memory_mb, preload=[__name__])
