@@ -108,11 +108,11 @@ class FetchConfig:
 
 @dataclass(slots=True, frozen=True)
 class DocumentsConfig:
-    """The reader processes of PDFs and images (`[documents]`): how many at once, and the memory
+    """The embedded backend's reader processes (`[documents]`): how many at once, and the memory
     (address space) each may use before the document it reads is refused with a 413."""
 
     readers: int | None = None  # None: the cores the process may use, at most 4 (`reader.READERS`)
-    memory_mb: int = 1024
+    memory_mb: int | None = None  # None: 1,024 (`reader.MEMORY_MB`)
 
 
 @dataclass(slots=True, frozen=True)
@@ -536,7 +536,7 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
 
 def _documents(raw: Any, env: Mapping[str, str]) -> DocumentsConfig:
     r = _Reader(raw if raw is not None else {}, "documents", env)
-    documents = DocumentsConfig(r.integer("readers", None, 1, 256), r.integer("memory_mb", 1024, 512, 1 << 20))
+    documents = DocumentsConfig(r.integer("readers", None, 1, 256), r.integer("memory_mb", None, 512, 1 << 20))
     r.done()
     return documents
 

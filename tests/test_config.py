@@ -300,8 +300,8 @@ def test_validation_error_names_the_key_path(text: str, message: str) -> None:
     assert error(text).startswith(message)
 
 
-def test_document_readers_default_to_the_readers_own_count_of_a_gigabyte_each() -> None:
-    assert (cfg("").documents.readers, cfg("").documents.memory_mb) == (None, 1024)
+def test_document_readers_default_to_the_readers_own() -> None:
+    assert (cfg("").documents.readers, cfg("").documents.memory_mb) == (None, None)
     given = cfg("[documents]\nreaders = 3\nmemory_mb = 2048\n").documents
     assert (given.readers, given.memory_mb) == (3, 2048)
 

@@ -17,7 +17,7 @@ from interlingua.adapters.documents import html, kinds, ocr, ooxml, pdf, text
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 MEMORY_MB = 1024  # a reader process's address space: OCR of a 40-megapixel page peaks under 400 MB
 # Parsed by native code (PDFium; Pillow and Tesseract; expat; lexbor), in a reader process
-# (`adapters/confined.py`); plain text, JSON and CSV are decoded in a thread.
+# (`adapters/confined.py`); plain text, Markdown, CSV and JSON are decoded in a thread.
 CONFINED = {kinds.PDF: "PDF", **{kind: "image" for kind in kinds.IMAGES}, kinds.DOCX: "DOCX", kinds.PPTX: "PPTX",
             kinds.XLSX: "XLSX", kinds.HTML: "HTML page"}
 
@@ -27,12 +27,12 @@ READERS = min(len(os.sched_getaffinity(0)), 4)
 _readers = Confined(READERS, MEMORY_MB, preload=[__name__])
 
 
-def configure(readers: int | None, memory_mb: int) -> None:
-    """How many reader processes there may be at once (None: `READERS`), and the memory of each:
-    the process's, as its default executor is; a change ends the idle readers, and those at work
-    once they are done."""
+def configure(readers: int | None, memory_mb: int | None) -> None:
+    """How many reader processes there may be at once, and the memory of each (None: `READERS`,
+    `MEMORY_MB`): the process's, as its default executor is; a change ends the idle readers, and
+    those at work once they are done."""
     global _readers
-    readers = readers or READERS
+    readers, memory_mb = readers or READERS, memory_mb or MEMORY_MB
     if (readers, memory_mb) != (_readers.size, _readers.memory_mb):
         _readers.close()
         _readers = Confined(readers, memory_mb, preload=[__name__])
