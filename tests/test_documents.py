@@ -17,7 +17,7 @@ import pptx
 import pytest
 from docx.oxml import parse_xml
 from pptx.util import Inches
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from interlingua.adapters import ir
 from interlingua.adapters.documents import html, kinds, ocr, ooxml, reader, segment
@@ -375,6 +375,26 @@ def test_html_nested_past_any_page_is_read_flat_enough_and_in_time(markup: str) 
     reading.join(30)
     assert done and "deep" in done[0], "the page was not read within 30 s"
     assert _depth(html.bounded(markup)) <= html.MAX_DEPTH + 2
+
+
+def test_pages_a_pdf_lists_but_does_not_hold_are_left_out() -> None:
+    """A page tree whose /Count says more pages than it has (sloppy writers make them): PDFium
+    cannot load the rest, which was a 500; they are blank, as viewers show them."""
+    document = text_pdf(1, 2).replace(b"/Count 1", b"/Count 3")
+    read = reader.read(io.BytesIO(document), layout=True)
+    assert read.text == "\n".join(page_lines(0, 2))
+    assert [page.page for page in read.pages] == [1]
+
+
+def test_lexbor_failing_is_memory_running_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTML parser never fails on content: lexbor's errors are allocations that failed (in a
+    reader at its memory bound, "Can't create a new node"), which a reader answers as a 413."""
+    def out_of_memory(markup: str) -> Any:
+        raise SelectolaxError("Can't create a new node")
+
+    monkeypatch.setattr(html, "LexborHTMLParser", out_of_memory)
+    with pytest.raises(MemoryError, match="lexbor: Can't create a new node"):
+        reader.read(io.BytesIO(b"<p>Hi</p>"), "text/html")
 
 
 def test_a_page_of_more_elements_than_the_bound_is_refused_before_it_is_parsed() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import IO
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds, text
@@ -67,7 +67,10 @@ def read(file: IO[bytes], content_type: str) -> ir.Document:
     charset = text.charset_of(content_type)
     markup = body.decode(charset, "replace") if charset else text.decode(body) if _utf8(body) else body.decode(
         "cp1252", "replace")
-    main = main_text(markup)
+    try:
+        main = main_text(markup)
+    except SelectolaxError as exc:  # an HTML parser never fails on content: lexbor could not allocate
+        raise MemoryError(f"lexbor: {exc}") from None
     return ir.Document(main, [ir.Page(1)], [], kinds.HTML)
 
 

@@ -37,9 +37,14 @@ def read(file: IO[bytes], layout: bool) -> ir.Document:
         blocks: list[ir.Block] = []
         length = 0
         for index in range(len(pdf)):
-            page = pdf[index]
+            try:
+                page = pdf[index]
+            except pdfium.PdfiumError:  # listed but not there (a /Count past the kids): blank, as viewers show it
+                continue
             try:
                 text = _page(pdf, page, index + 1, layout, pages, blocks)
+            except pdfium.PdfiumError as exc:
+                raise kinds.corrupt("PDF", f"page {index + 1}: {exc}") from None
             finally:
                 page.close()
             length += len(text) + 2
