@@ -89,7 +89,7 @@ def _ooxml(file: IO[bytes], said: str) -> str:
     try:
         with zipfile.ZipFile(file) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):  # the last: "zip file version 18.7"
         raise corrupt("a ZIP archive (an Office document)") from None
     finally:
         file.seek(0)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -73,21 +75,38 @@ def read(file: IO[bytes], layout: bool) -> ir.Document:
     file.seek(0)
     try:
         image = Image.open(file)
-        texts: list[str] = []
-        pages: list[ir.Page] = []
-        blocks: list[ir.Block] = []
-        for number, frame in enumerate(ImageSequence.Iterator(image), 1):
-            frame = frame.convert("RGB")
-            pages.append(ir.Page(number, "pixel", frame.width, frame.height))
-            scale = scale_within(frame.width, frame.height)
-            if scale < 1:
-                frame = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
-            found = lines(frame)
-            if layout:
-                blocks.extend(ir.Block(number, line.text, [[round(x / scale), round(y / scale)]
-                                                            for x, y in line.polygon], score=line.score)
-                              for line in found)
-            texts.append("\n".join(line.text for line in found))
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, pytesseract.TesseractError) as exc:
+    except _BROKEN as exc:
         raise kinds.corrupt("an image", str(exc)) from None
+    texts: list[str] = []
+    pages: list[ir.Page] = []
+    blocks: list[ir.Block] = []
+    for number, frame in enumerate(_frames(image), 1):
+        pages.append(ir.Page(number, "pixel", frame.width, frame.height))
+        scale = scale_within(frame.width, frame.height)
+        if scale < 1:
+            frame = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))))
+        try:
+            found = lines(frame)
+        except pytesseract.TesseractError as exc:
+            raise kinds.corrupt("an image", str(exc)) from None
+        if layout:
+            blocks.extend(ir.Block(number, line.text, [[round(x / scale), round(y / scale)]
+                                                        for x, y in line.polygon], score=line.score)
+                          for line in found)
+        texts.append("\n".join(line.text for line in found))
     return ir.Document("\n\n".join(texts), pages, blocks, image.get_format_mimetype() or "image/png")
+
+
+# How Pillow says an image is broken: besides OSError, its plugins raise SyntaxError ("broken PNG
+# file"), TypeError ("Missing dimensions"), ValueError, EOFError and struct.error.
+_BROKEN = (UnidentifiedImageError, OSError, SyntaxError, TypeError, ValueError, EOFError, struct.error,
+           Image.DecompressionBombError)
+
+
+def _frames(image: Image.Image) -> Iterator[Image.Image]:
+    """Each frame decoded, in RGB; a frame Pillow cannot decode is a 422."""
+    try:
+        for frame in ImageSequence.Iterator(image):
+            yield frame.convert("RGB")
+    except _BROKEN as exc:
+        raise kinds.corrupt("an image", str(exc)) from None

@@ -8,8 +8,10 @@ PPTX slides in order, each shape placed on the slide in inches; XLSX sheets as t
 
 from __future__ import annotations
 
+import lzma
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO
 from xml.etree import ElementTree
@@ -47,7 +49,8 @@ def read(file: IO[bytes], kind: str, layout: bool) -> ir.Document:
             if kind == kinds.PPTX:
                 return _pptx(reader)
             return _xlsx(reader)
-    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, IndexError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, IndexError, ValueError, EOFError, zlib.error,
+            lzma.LZMAError, OSError, NotImplementedError) as exc:  # the last two: a method zipfile lacks, bz2's errors
         raise kinds.corrupt(name, str(exc)) from None
 
 

@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 import re
+import warnings
 from typing import IO
 
 from interlingua.adapters import ir
@@ -77,7 +78,9 @@ def _read_kind(file: IO[bytes], kind: str, content_type: str, layout: bool) -> i
 
 
 def _read_bytes(data: bytes, kind: str, content_type: str, layout: bool) -> ir.Document:
-    return _read_kind(io.BytesIO(data), kind, content_type, layout)
+    with warnings.catch_warnings():  # Pillow's about a client's corrupt tags would only fill the log
+        warnings.simplefilter("ignore")
+        return _read_kind(io.BytesIO(data), kind, content_type, layout)
 
 
 def _whole(file: IO[bytes]) -> bytes:
