@@ -493,3 +493,18 @@ async def test_broken_documents_of_every_kind_are_answered_not_raised() -> None:
             await reader.read_async(io.BytesIO(broken), layout=rng.random() < 0.5)
         except ir.GatewayError as error:
             assert 400 <= error.status < 500, error.message
+
+
+@pytest.mark.parametrize("charset", ["foo", "base64", "rot13"])
+def test_a_charset_that_is_no_text_encoding_is_taken_as_undeclared(charset: str) -> None:
+    """"foo" is no codec, and Python's "base64" and "rot13" decode no bytes to text: each was a 500."""
+    assert reader.read(io.BytesIO(b"<p>Caf\xc3\xa9</p>"), f"text/html; charset={charset}").text == "Café"
+    assert reader.read(io.BytesIO("Café".encode()), f"text/plain; charset={charset}").text == "Café"
+
+
+def test_an_office_part_in_an_encoding_no_one_knows_is_a_422() -> None:
+    made = docx.Document()
+    made.add_paragraph("Hello")
+    xml = '<?xml version="1.0" encoding="UTF-8-1"?>' + W_BODY.format("<w:p><w:r><w:t>Hi</w:t></w:r></w:p>")
+    error = refused(_with(saved(made), {"word/document.xml": xml}))
+    assert (error.status, error.code) == (422, "corrupt_document") and "UTF-8-1" in error.message

@@ -64,7 +64,7 @@ _BLANKS = re.compile(r"\n\s*\n\s*(?:\n\s*)*")
 def read(file: IO[bytes], content_type: str) -> ir.Document:
     file.seek(0)
     body = file.read()
-    charset = text.charset_of(content_type)
+    charset = text.known(text.charset_of(content_type))
     markup = body.decode(charset, "replace") if charset else text.decode(body) if _utf8(body) else body.decode(
         "cp1252", "replace")
     try:

@@ -50,7 +50,8 @@ def read(file: IO[bytes], kind: str, layout: bool) -> ir.Document:
                 return _pptx(reader)
             return _xlsx(reader)
     except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, IndexError, ValueError, EOFError, zlib.error,
-            lzma.LZMAError, OSError, NotImplementedError) as exc:  # the last two: a method zipfile lacks, bz2's errors
+            lzma.LZMAError, OSError, NotImplementedError, LookupError) as exc:
+        # OSError: bz2's; NotImplementedError: a method zipfile lacks; LookupError: an unknown XML encoding
         raise kinds.corrupt(name, str(exc)) from None
 
 

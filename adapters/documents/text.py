@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 from typing import IO
 
 import orjson
@@ -13,11 +12,7 @@ from interlingua.adapters.documents import kinds
 
 def decode(data: bytes, charset: str | None = None) -> str:
     """Text in its declared charset, else UTF-8 (a byte-order mark dropped); 422 when it is not."""
-    encoding = charset or "utf-8-sig"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        encoding = "utf-8-sig"
+    encoding = known(charset) or "utf-8-sig"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -30,6 +25,18 @@ def charset_of(content_type: str) -> str | None:
         if name.strip().lower() == "charset":
             return value.strip().strip('"') or None
     return None
+
+
+def known(charset: str | None) -> str | None:
+    """`charset` where it names a text encoding, else None: a client or a page may declare anything,
+    "foo", or "base64" and "rot13", which Python knows as codecs that do not decode bytes to text."""
+    if not charset:
+        return None
+    try:
+        b"x".decode(charset, "replace")  # not b"": that decodes even where the codec is no text encoding
+    except LookupError:
+        return None
+    return charset
 
 
 def read(file: IO[bytes], kind: str, content_type: str) -> ir.Document:
