@@ -153,11 +153,17 @@ class MiniLM:
         the empty string is a valid input ([CLS] [SEP] alone). Once `stop` is set (nobody waits),
         the next batch raises `Stopped`.
         """
+        return self.embed_counting(texts, stop)[0]
+
+    def embed_counting(self, texts: Sequence[str],
+                       stop: threading.Event | None = None) -> tuple[list[list[float]], int]:
+        """`embed` and `count_tokens` of the same texts, from one tokenization."""
         _reject_bare_string(texts)
         if not texts:
-            return []
+            return [], 0
         state = self._loaded()
-        return self._run(state, [np.asarray(ids, dtype=np.int64) for ids in _pieces(state, texts)], stop)
+        pieces = _pieces(state, texts)
+        return self._run(state, [np.asarray(ids, dtype=np.int64) for ids in pieces], stop), sum(map(len, pieces))
 
     def embed_ids(self, token_id_lists: Sequence[Sequence[int]],
                   stop: threading.Event | None = None) -> list[list[float]]:
@@ -179,13 +185,8 @@ class MiniLM:
 
         A text is counted after truncation to `MAX_TOKENS`, since that is all the model reads.
         """
-        return sum(map(len, self.pieces(texts)))
-
-    def pieces(self, texts: Sequence[str]) -> list[list[int]]:
-        """Each text's word pieces as the model reads them, framed and cut: `embed_ids` of them is
-        `embed` of the texts, and their lengths are `count_tokens`, for one tokenization of both."""
         _reject_bare_string(texts)
-        return _pieces(self._loaded(), texts) if texts else []
+        return sum(map(len, _pieces(self._loaded(), texts))) if texts else 0
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class LocalProvider(Provider):
             raise ir.invalid("input", f"holds {len(inputs)} items; {MODEL_ID} embeds at most {MAX_INPUTS} a request, "
                              "as OpenAI's API does")
         if inputs and isinstance(inputs[0], str):
-            vectors, tokens = await in_thread(self._embed_texts, inputs)
+            vectors, tokens = await in_thread(self.minilm.embed_counting, inputs)
         else:
             ids = cast(list[list[int]], inputs)
             try:
@@ -72,10 +72,6 @@ class LocalProvider(Provider):
                 raise ir.invalid("input", str(exc)) from None
             tokens = sum(len(one) for one in ids)
         return ir.EmbeddingResponse(model=MODEL_ID, vectors=vectors, usage=ir.Usage(input_tokens=tokens))
-
-    def _embed_texts(self, texts: list[str], stop: threading.Event) -> tuple[list[list[float]], int]:
-        pieces = self.minilm.pieces(texts)
-        return self.minilm.embed_ids(pieces, stop), sum(map(len, pieces))
 
     async def extract(self, request: ir.DocumentRequest, model: str) -> Reply:
         self._documents(model)
