@@ -1,8 +1,9 @@
 """Work in a worker thread that stops early once nobody waits for it.
 
 A cancelled task stops awaiting `asyncio.to_thread`, but the thread runs on to the end: a long
-text to segment, a scanned PDF to read, thousands of texts to embed, each minutes of a shared
-executor's thread spent for a client that has left. Work written as steps takes a `stop` event and
+text to segment, thousands of texts to embed or passages to rerank, each minutes of a shared
+executor's thread spent for a client that has left (a document's reader is a process, killed
+instead: `confined.py`). Work written as steps takes a `stop` event and
 checks it between steps; `in_thread` sets it when the awaiting task ends, cancelled or not.
 """
 

@@ -33,10 +33,12 @@ _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
     "frequency_penalty": (lambda r: bool(r.frequency_penalty), frozenset({"responses", "anthropic"})),
 }
 
-# How each client dialect spells the neutral fields above, where it differs from the IR's name.
+# How each client dialect spells the neutral fields above (and `stop`, which `stops.py` emulates),
+# where it differs from the IR's name.
 _SPELLING: dict[str, dict[str, str]] = {
-    "anthropic": {"parallel_tool_calls": "tool_choice.disable_parallel_tool_use"},
+    "anthropic": {"parallel_tool_calls": "tool_choice.disable_parallel_tool_use", "stop": "stop_sequences"},
     "gemini": {"n": "generationConfig.candidateCount", "seed": "generationConfig.seed",
+               "stop": "generationConfig.stopSequences",
                "logprobs": "generationConfig.responseLogprobs", "top_logprobs": "generationConfig.logprobs",
                "presence_penalty": "generationConfig.presencePenalty",
                "frequency_penalty": "generationConfig.frequencyPenalty"},
@@ -72,7 +74,7 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
     """Raise a 400 naming the first field of `request` that an `upstream` dialect cannot take."""
     for name, (used, refusing) in _NEUTRAL.items():
         if upstream in refusing and used(request):
-            raise _refused(_SPELLING.get(request.dialect, {}).get(name, name), upstream)
+            raise _refused(spelled(request.dialect, name), upstream)
     native: Mapping[str, Any] = request.native or {}
     for name in _OWN.get(request.dialect, ()):
         if native.get(name) is not None:
@@ -85,9 +87,9 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
         key = "generationConfig" if "generationConfig" in native else "generation_config"
         config = native.get(key) or {}
         for name in _GEMINI_CONFIG:
-            spelled = next((s for s in (name, _snake(name)) if config.get(s) is not None), None)
-            if spelled:
-                raise _refused(f"{key}.{spelled}", upstream)
+            given = next((s for s in (name, _snake(name)) if config.get(s) is not None), None)
+            if given:
+                raise _refused(f"{key}.{given}", upstream)
         modalities = config.get("responseModalities", config.get("response_modalities"))
         if _beyond_text(modalities, "TEXT"):
             raise _refused(f"{key}.responseModalities", upstream)
@@ -109,6 +111,11 @@ def _snake(camel: str) -> str:
 
 _UPSTREAMS = {"openai": "an OpenAI Chat", "responses": "an OpenAI Responses", "anthropic": "an Anthropic",
               "gemini": "a Gemini"}
+
+
+def spelled(dialect: str, name: str) -> str:
+    """How a client of `dialect` names the IR's field `name`, for a 400 that names its own field."""
+    return _SPELLING.get(dialect, {}).get(name, name)
 
 
 def _refused(field: str, upstream: str) -> ir.GatewayError:

@@ -21,14 +21,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from interlingua.adapters import ir
+from interlingua.adapters.providers.params import spelled
 from interlingua.adapters.replies import Close
 
 # How many stop sequences each upstream dialect takes (by codec name); absent means no cap that matters.
 LIMITS: dict[str, int] = {"responses": 0, "openai": 4, "gemini": 5}
 MAX_EMULATED = 64
 MAX_LENGTH = 1000
-# How each client dialect names its stop sequences, for the 400.
-_FIELD = {"anthropic": "stop_sequences", "gemini": "generationConfig.stopSequences"}
 
 
 def split(request: ir.ChatRequest, dialect: str) -> tuple[ir.ChatRequest, list[str]]:
@@ -39,7 +38,7 @@ def split(request: ir.ChatRequest, dialect: str) -> tuple[ir.ChatRequest, list[s
         return request, []
     emulated = list(request.stop[limit:])
     if len(emulated) > MAX_EMULATED or max(map(len, emulated)) > MAX_LENGTH:
-        raise ir.invalid(_FIELD.get(request.dialect, "stop"), f"this model's upstream takes {limit} stop sequences "
+        raise ir.invalid(spelled(request.dialect, "stop"), f"this model's upstream takes {limit} stop sequences "
                          f"and the gateway cuts at most {MAX_EMULATED} more, of at most {MAX_LENGTH:,} characters each")
     return replace(request, stop=request.stop[:limit] or None), emulated
 
