@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -58,23 +59,19 @@ async def _until(check: Callable[[], bool], within: float = 10.0) -> bool:
 
 @async_test
 async def test_work_runs_in_a_worker_with_the_memory_bound_and_its_answer_comes_back() -> None:
-    confined = Confined(2, 600)
-    try:
+    with closing(Confined(2, 600)) as confined:
         pid = await confined.run(os.getpid)
         assert pid != os.getpid() and pid in descendants(os.getpid())
         assert await confined.run(resource.getrlimit, resource.RLIMIT_AS) == (600 * MB, 600 * MB)
         assert await confined.run(os.getpid) == pid  # kept for the next call
         zygote = parent(pid)
         assert zygote in children(os.getpid())
-    finally:
-        confined.close()
     assert await _until(lambda: not running(pid) and not running(zygote))
 
 
 @async_test
 async def test_exceptions_come_back_as_raised_and_the_worker_stays() -> None:
-    confined = Confined(1, 600)
-    try:
+    with closing(Confined(1, 600)) as confined:
         pid = await confined.run(os.getpid)
         with pytest.raises(ValueError, match="invalid literal"):
             await confined.run(int, "x")
@@ -84,14 +81,11 @@ async def test_exceptions_come_back_as_raised_and_the_worker_stays() -> None:
         assert (error.kind, error.message, error.status, error.param, error.code) == (
             "invalid_request", "file: no", 413, "file", "document_too_large")
         assert await confined.run(os.getpid) == pid
-    finally:
-        confined.close()
 
 
 @async_test
 async def test_work_past_the_bound_or_that_crashes_ends_its_worker_alone() -> None:
-    confined = Confined(1, 600)
-    try:
+    with closing(Confined(1, 600)) as confined:
         first = await confined.run(os.getpid)
         with pytest.raises(MemoryError):
             await confined.run(_allocated, 700 * MB)
@@ -101,26 +95,19 @@ async def test_work_past_the_bound_or_that_crashes_ends_its_worker_alone() -> No
             await confined.run(os.abort)  # native code whose allocation failed
         assert await confined.run(_allocated, 100 * MB) == 100 * MB
         assert await confined.run(os.getpid) not in (first, second)
-    finally:
-        confined.close()
 
 
 @async_test
 async def test_at_most_size_workers_at_once() -> None:
-    one, two = Confined(1, 600), Confined(2, 600)
-    try:
+    with closing(Confined(1, 600)) as one, closing(Confined(2, 600)) as two:
         assert len(set(await asyncio.gather(*(one.run(_pid_after, 0.2) for _ in range(3))))) == 1
         assert len(set(await asyncio.gather(*(two.run(_pid_after, 0.2) for _ in range(2))))) == 2
-    finally:
-        one.close()
-        two.close()
 
 
 @async_test
 async def test_a_caller_that_leaves_kills_its_worker_and_what_the_worker_started(tmp_path: Path) -> None:
-    confined = Confined(1, 600)
     pids = tmp_path / "pids"
-    try:
+    with closing(Confined(1, 600)) as confined:
         task = asyncio.ensure_future(confined.run(_sleep_with_a_child, str(pids)))
         assert await _until(lambda: pids.exists() and len(pids.read_text().split()) == 3)
         worker, child, left = pids.read_text().split()
@@ -131,26 +118,20 @@ async def test_a_caller_that_leaves_kills_its_worker_and_what_the_worker_started
         assert await _until(lambda: not running(int(worker)) and not running(int(child)), within=2)
         assert await _until(lambda: not Path(left).parent.exists(), within=2)  # its directory, and what it left
         assert await confined.run(os.getpid) != int(worker)
-    finally:
-        confined.close()
 
 
 @async_test
 async def test_an_idle_worker_killed_meanwhile_is_replaced_before_work_is_given_to_it() -> None:
-    confined = Confined(1, 600)
-    try:
+    with closing(Confined(1, 600)) as confined:
         idle = await confined.run(os.getpid)
         os.kill(idle, signal.SIGKILL)  # as the OOM killer would
         assert await _until(lambda: not running(idle))
         assert await confined.run(os.getpid) not in (idle, os.getpid())
-    finally:
-        confined.close()
 
 
 @async_test
 async def test_a_zygote_that_died_is_started_again() -> None:
-    confined = Confined(1, 600)
-    try:
+    with closing(Confined(1, 600)) as confined:
         worker = await confined.run(os.getpid)
         zygote = parent(worker)
         os.kill(zygote, signal.SIGKILL)
@@ -159,5 +140,3 @@ async def test_a_zygote_that_died_is_started_again() -> None:
             await confined.run(os.abort)  # the idle worker goes, so the next call needs a fork
         replaced = await confined.run(os.getpid)
         assert replaced != worker and parent(replaced) not in (zygote, os.getpid())
-    finally:
-        confined.close()
