@@ -542,9 +542,15 @@ class GatewayError(Exception):
         return type(self), (self.kind, self.message), self.__dict__
 
 
-def invalid(param: str, message: str) -> GatewayError:
+class Invalid(GatewayError):
+    """A field of the wrong shape, found by the readers the codecs share for requests and answers:
+    the client's fault in a request, the upstream's in an answer (where the provider turns it into
+    a 502)."""
+
+
+def invalid(param: str, message: str) -> Invalid:
     """A 400 that names the field at fault, as every dialect's clients expect."""
-    return GatewayError("invalid_request", f"{param}: {message}", param=param)
+    return Invalid("invalid_request", f"{param}: {message}", param=param)
 
 
 # Other capabilities -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
+from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
 
 # The trace headers of the upstream try in progress, for the provider to send; None without tracing.
 OUTGOING: ContextVar[list[tuple[str, str]] | None] = ContextVar("interlingua_outgoing_trace", default=None)
@@ -120,7 +120,7 @@ class RequestTrace:
 
     def passed(self, dialect: UpstreamDialect[Any, Any], answer: Any) -> None:
         """Note a same-dialect answer (parsed JSON), sent on as it came, as its dialect reads it."""
-        with suppress(ir.GatewayError):  # the client has the upstream's answer; the span goes without
+        with suppress(ir.GatewayError, *MISSHAPEN):  # the client has the upstream's answer; the span goes without
             self.answer(dialect.decode_response(answer))
 
     def tap(self, dialect: UpstreamDialect[Any, Any]) -> Tap:
@@ -174,8 +174,8 @@ class Tap:
             return
         try:
             self.trace.events(self.decoder.feed(chunk))
-        except ir.GatewayError:  # the upstream's own error, which reaches the client as it came
-            self.decoder = None
+        except (ir.GatewayError, *MISSHAPEN):  # the upstream's own error, or what it should not send, reaches
+            self.decoder = None  # the client as it came
 
 
 class Attempt:

@@ -84,15 +84,14 @@ _STATUS_OF_TYPE = {
 def decode_usage(raw: Any) -> ir.Usage | None:
     if not isinstance(raw, dict):
         return None
-    read = raw.get("cache_read_input_tokens") or 0
-    write = raw.get("cache_creation_input_tokens") or 0
-    details = raw.get("output_tokens_details") or {}
+    read = f.count(raw, "cache_read_input_tokens")
+    write = f.count(raw, "cache_creation_input_tokens")
     return ir.Usage(
-        input_tokens=(raw.get("input_tokens") or 0) + read + write,
-        output_tokens=raw.get("output_tokens") or 0,
+        input_tokens=f.count(raw, "input_tokens") + read + write,
+        output_tokens=f.count(raw, "output_tokens"),
         cache_read_tokens=read,
         cache_write_tokens=write,
-        reasoning_tokens=details.get("thinking_tokens") or 0,
+        reasoning_tokens=f.count(f.sub(raw, "output_tokens_details"), "thinking_tokens"),
     )
 
 
@@ -105,34 +104,37 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
     }
 
 
-def _part_of_block(block: dict[str, Any], model: str | None) -> ir.Part | None:
-    kind = block.get("type")
+def _part_of_block(raw: Any, path: str, model: str | None) -> ir.Part | None:
+    block = f.obj(raw, path)
+    at = path + "."
+    kind = f.string(block, "type", at)
     if kind == "text":
-        citations = block.get("citations")
-        return ir.Text(block.get("text", ""), {"citations": citations} if citations else None)
+        citations = f.array(block, "citations", at)
+        return ir.Text(f.string(block, "text", at) or "", {"citations": citations} if citations else None)
     if kind == "thinking":
-        return ir.Reasoning(text=block.get("thinking", ""), signature=block.get("signature"), provider=PROVIDER,
-                            model=model)
+        return ir.Reasoning(text=f.string(block, "thinking", at) or "", signature=f.string(block, "signature", at),
+                            provider=PROVIDER, model=model)
     if kind == "redacted_thinking":
-        return ir.Reasoning(redacted=block.get("data"), provider=PROVIDER, model=model)
+        return ir.Reasoning(redacted=f.string(block, "data", at, required=True), provider=PROVIDER, model=model)
     if kind == "tool_use":
-        return ir.ToolCall(id=block.get("id", ""), name=block.get("name", ""),
-                           arguments=orjson.dumps(block.get("input") or {}).decode())
+        return ir.ToolCall(id=f.string(block, "id", at, required=True), name=f.string(block, "name", at, required=True),
+                           arguments=orjson.dumps(f.mapping(block, "input", at) or {}).decode())
     return ir.Opaque(PROVIDER, block) if kind else None
 
 
 def decode_messages_response(body: Any) -> ir.ChatResponse:
     body = f.obj(body, "response")
-    model = body.get("model") or ""
-    parts = [p for b in body.get("content") or () if (p := _part_of_block(b, model)) is not None]
-    reason = body.get("stop_reason")
-    extra = {"stop_sequence": body["stop_sequence"]} if body.get("stop_sequence") else None
+    model = f.label(body, "model") or ""
+    content = f.array(body, "content") or ()
+    parts = [p for i, b in enumerate(content) if (p := _part_of_block(b, f"content[{i}]", model)) is not None]
+    reason = f.string(body, "stop_reason")
+    stop_sequence = f.string(body, "stop_sequence")
     return ir.ChatResponse(
-        id=body.get("id") or "",
+        id=f.label(body, "id") or "",
         model=model,
         created=int(time.time()),
         choices=[ir.Choice(0, ir.Message("assistant", parts), _STOP_IN.get(reason, "stop") if reason else None,
-                           extra=extra)],
+                           extra={"stop_sequence": stop_sequence} if stop_sequence else None)],
         usage=decode_usage(body.get("usage")),
     )
 
@@ -205,37 +207,40 @@ class MessagesStreamDecoder(StreamDecoder):
             payload = event_json(data)
             kind = payload.get("type") or name
             if kind == "content_block_delta":
-                delta = payload.get("delta") or {}
+                delta = f.obj(payload.get("delta") or {}, "delta")
                 dtype = delta.get("type")
                 if dtype == "text_delta":
-                    out.append(ir.TextDelta(delta.get("text", "")))
+                    out.append(ir.TextDelta(f.string(delta, "text", "delta.") or ""))
                 elif dtype == "input_json_delta":
-                    out.append(ir.ToolCallDelta(self._tool_index, delta.get("partial_json", "")))
+                    out.append(ir.ToolCallDelta(self._tool_index, f.string(delta, "partial_json", "delta.") or ""))
                 elif dtype == "thinking_delta":
-                    out.append(ir.ReasoningDelta(delta.get("thinking", "")))
+                    out.append(ir.ReasoningDelta(f.string(delta, "thinking", "delta.") or ""))
                 elif dtype == "signature_delta":
-                    out.append(ir.ReasoningDelta(signature=delta.get("signature")))
+                    out.append(ir.ReasoningDelta(signature=f.string(delta, "signature", "delta.")))
             elif kind == "content_block_start":
-                block_ = payload.get("content_block") or {}
+                block_ = f.obj(payload.get("content_block") or {}, "content_block")
                 btype = block_.get("type")
                 if btype == "tool_use":
                     self._tool_index += 1
-                    out.append(ir.ToolCallDelta(self._tool_index, "", id=block_.get("id"), name=block_.get("name")))
+                    out.append(ir.ToolCallDelta(self._tool_index, "",
+                                                id=f.string(block_, "id", "content_block.", required=True),
+                                                name=f.string(block_, "name", "content_block.", required=True)))
                 elif btype == "redacted_thinking":
-                    out.append(ir.ReasoningDelta(redacted=block_.get("data")))
-                elif btype == "text" and block_.get("text"):
-                    out.append(ir.TextDelta(block_["text"]))
+                    out.append(ir.ReasoningDelta(redacted=f.string(block_, "data", "content_block.", required=True)))
+                elif btype == "text" and (text := f.string(block_, "text", "content_block.")):
+                    out.append(ir.TextDelta(text))
             elif kind == "message_start":
-                message = payload.get("message") or {}
-                self._model = message.get("model", "")
-                self._usage.update(message.get("usage") or {})
-                out.append(ir.StreamStart(message.get("id", ""), self._model, int(time.time())))
+                message = f.obj(payload.get("message") or {}, "message")
+                self._model = f.label(message, "model") or ""
+                _merge_usage(self._usage, message.get("usage"))
+                out.append(ir.StreamStart(f.label(message, "id") or "", self._model, int(time.time())))
             elif kind == "message_delta":
-                delta = payload.get("delta") or {}
-                self._usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
-                reason = delta.get("stop_reason")
+                delta = f.obj(payload.get("delta") or {}, "delta")
+                _merge_usage(self._usage, payload.get("usage"))
+                reason = f.string(delta, "stop_reason", "delta.")
                 if reason:
-                    out.append(ir.Finish(_STOP_IN.get(reason, "stop"), stop_sequence=delta.get("stop_sequence")))
+                    out.append(ir.Finish(_STOP_IN.get(reason, "stop"),
+                                         stop_sequence=f.string(delta, "stop_sequence", "delta.")))
                 out.append(ir.UsageReport(decode_usage(self._usage) or ir.Usage()))
             elif kind == "message_stop":
                 self.terminated = True
@@ -243,6 +248,13 @@ class MessagesStreamDecoder(StreamDecoder):
                 err = payload.get("error")
                 err = err if isinstance(err, dict) else {}
                 raise _error_of(_STATUS_OF_TYPE.get(str(err.get("type")), 500), payload)
+
+
+def _merge_usage(usage: dict[str, Any], reported: Any) -> None:
+    """Usage reported mid-stream: `message_delta`'s counts are cumulative and replace
+    `message_start`'s, its nulls do not."""
+    if isinstance(reported, dict):
+        usage.update({k: v for k, v in reported.items() if v is not None})
 
 
 class MessagesStreamEncoder(StreamEncoder):
@@ -383,10 +395,9 @@ class MessagesPassthrough(Passthrough):
         if _USAGE_EVENT.search(block):
             for _, data in sse.events(block):
                 if b'"message_start"' in data:
-                    self._usage.update((event_json(data).get("message") or {}).get("usage") or {})
+                    _merge_usage(self._usage, f.sub(event_json(data), "message").get("usage"))
                 elif b'"message_delta"' in data:
-                    usage = event_json(data).get("usage") or {}
-                    self._usage.update({k: v for k, v in usage.items() if v is not None})
+                    _merge_usage(self._usage, event_json(data).get("usage"))
             self.usage = decode_usage(self._usage)
         return block
 

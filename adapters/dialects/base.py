@@ -283,6 +283,14 @@ class ClientDialect(ABC, Generic[RequestT]):
         return None
 
 
+# What an upstream dialect's readers raise on JSON of a shape its API never sends (a string where an
+# object belongs, an object where a list does): where they share the request readers, those name
+# the field (`ir.Invalid`); elsewhere they follow the API's reference rather than check every value
+# on the way, which would double them and slow every answer. Callers treat these as the upstream's
+# fault.
+MISSHAPEN = (ir.Invalid, AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
 class UpstreamDialect(ABC, Generic[RequestT, ResponseT]):
     """The upstream's side of a wire dialect: the IR out as its requests, its answers back in."""
 

@@ -6,6 +6,7 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, Literal, TypeVar, overload
@@ -138,6 +139,43 @@ def rest(body: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | Non
     if body.keys() <= known:  # the usual case, without building a dict
         return None
     return {k: v for k, v in body.items() if k not in known}
+
+
+MAX_COUNT = 2**53 - 1  # beyond, no count is real, and JavaScript clients could not read it exactly
+
+
+def count(body: Mapping[str, Any], key: str) -> int:
+    """A count an upstream reports (tokens, mostly): a whole number from 0 to `MAX_COUNT`, else 0.
+    Usage is metered, budgeted and exported as metrics, so what an upstream gets wrong there (a
+    string, a negative, a float) counts as unreported rather than failing the answer."""
+    value = body.get(key)
+    if type(value) is int:  # not bool
+        return value if 0 <= value <= MAX_COUNT else 0
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_COUNT:
+        return int(value)
+    return 0
+
+
+def label(body: Mapping[str, Any], key: str) -> str | None:
+    """A string that describes an upstream's answer (its id, the model that wrote it): None when
+    absent or of another type, since the gateway can do without it, and a new id serves as well."""
+    value = body.get(key)
+    return value if isinstance(value, str) else None
+
+
+def timestamp(body: Mapping[str, Any], key: str) -> int:
+    """An answer's Unix time in whole seconds (`created`): some servers send a float; now, when
+    absent or no time at all."""
+    value = body.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_COUNT:
+        return int(value)
+    return int(time.time())
+
+
+def sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """An upstream's nested object (usage details), empty when it is anything else."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def natural(text: str) -> int | None:

@@ -67,11 +67,14 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
 def decode_usage(raw: Any) -> ir.Usage | None:
     if not isinstance(raw, dict):
         return None
-    thoughts = g(raw, "thoughtsTokenCount") or 0
+    def count(camel: str) -> int:
+        return f.count(raw, f.spelled(raw, camel))
+
+    thoughts = count("thoughtsTokenCount")
     return ir.Usage(
-        input_tokens=(g(raw, "promptTokenCount") or 0) + (g(raw, "toolUsePromptTokenCount") or 0),
-        output_tokens=(g(raw, "candidatesTokenCount") or 0) + thoughts,
-        cache_read_tokens=g(raw, "cachedContentTokenCount") or 0,
+        input_tokens=count("promptTokenCount") + count("toolUsePromptTokenCount"),
+        output_tokens=count("candidatesTokenCount") + thoughts,
+        cache_read_tokens=count("cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
 
@@ -100,19 +103,32 @@ def _finish_in(reason: str | None, has_calls: bool) -> ir.FinishReason | None:
 def decode_generate_response(body: Any) -> ir.ChatResponse:
     body = f.obj(body, "response")
     choices: list[ir.Choice] = []
-    for candidate in body.get("candidates") or ():
+    for n, raw_candidate in enumerate(f.array(body, "candidates") or ()):
+        at = f"candidates[{n}]"
+        candidate = f.obj(raw_candidate, at)
         calls = CallIds()
-        parts = [p for i, raw in enumerate((candidate.get("content") or {}).get("parts") or ())
-                 for p in decode_part(raw, f"candidates.parts[{i}]", calls)]
+        parts = [p for i, raw in enumerate(_candidate_parts(candidate, at))
+                 for p in decode_part(raw, f"{at}.content.parts[{i}]", calls)]
         has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
         grounding = g(candidate, "groundingMetadata")  # Google Search grounding, for other dialects' clients
-        choices.append(ir.Choice(candidate.get("index", len(choices)), ir.Message("assistant", parts),
-                                 _finish_in(candidate.get("finishReason") or "STOP", has_calls),
+        index = f.integer(candidate, "index", at + ".", minimum=0)
+        reason = f.string(candidate, f.spelled(candidate, "finishReason"), at + ".")
+        choices.append(ir.Choice(len(choices) if index is None else index, ir.Message("assistant", parts),
+                                 _finish_in(reason or "STOP", has_calls),
                                  extra={"grounding": grounding} if isinstance(grounding, dict) else None))
     if not choices and g(body, "promptFeedback"):
         choices.append(ir.Choice(0, ir.Message("assistant", []), "content_filter"))
-    return ir.ChatResponse(id=g(body, "responseId") or "", model=g(body, "modelVersion") or "",
+    return ir.ChatResponse(id=_label(body, "responseId"), model=_label(body, "modelVersion"),
                            created=int(time.time()), choices=choices, usage=decode_usage(g(body, "usageMetadata")))
+
+
+def _candidate_parts(candidate: dict[str, Any], path: str) -> list[Any]:
+    content = f.obj(candidate.get("content") or {}, path + ".content")
+    return f.array(content, "parts", path + ".content.") or []
+
+
+def _label(body: dict[str, Any], camel: str) -> str:
+    return f.label(body, f.spelled(body, camel)) or ""
 
 
 def _part_of(part: ir.Part) -> dict[str, Any] | None:
@@ -188,11 +204,11 @@ class GenerateStreamDecoder(StreamDecoder):
                 raise _error_of(502, payload)
             if not self._started:
                 self._started = True
-                out.append(ir.StreamStart(g(payload, "responseId") or "", g(payload, "modelVersion") or "",
+                out.append(ir.StreamStart(_label(payload, "responseId"), _label(payload, "modelVersion"),
                                           int(time.time())))
-            candidates = payload.get("candidates") or ()
-            for candidate in candidates:
-                self._candidate(candidate, out)
+            candidates = f.array(payload, "candidates") or ()
+            for n, candidate in enumerate(candidates):
+                self._candidate(f.obj(candidate, f"candidates[{n}]"), out)
             if not candidates and g(payload, "promptFeedback"):
                 self.terminated = True  # a blocked prompt ends with no candidate at all
                 out.append(ir.Finish("content_filter"))
@@ -201,25 +217,29 @@ class GenerateStreamDecoder(StreamDecoder):
                 out.append(ir.UsageReport(usage))
 
     def _candidate(self, candidate: dict[str, Any], out: list[ir.StreamEvent]) -> None:
-        index = candidate.get("index", 0)
-        for part in (candidate.get("content") or {}).get("parts") or ():
-            signature = g(part, "thoughtSignature")
+        index = f.integer(candidate, "index", "candidates.", minimum=0) or 0
+        for i, raw in enumerate(_candidate_parts(candidate, "candidates")):
+            at = f"candidates.content.parts[{i}]."
+            part = f.obj(raw, at[:-1])
+            signature = f.string(part, f.spelled(part, "thoughtSignature"), at)
             if signature:
                 out.append(ir.ReasoningDelta(signature=signature, choice=index))
-            call = g(part, "functionCall")
+            key = f.spelled(part, "functionCall")
+            call = f.mapping(part, key, at)
             if call is not None:
                 tool = self._tools.get(index, -1) + 1
                 self._tools[index] = tool
                 self._calls[index] = True
-                out.append(ir.ToolCallDelta(tool, orjson.dumps(call.get("args") or {}).decode(),
-                                            id=call.get("id") or new_call_id(), name=call.get("name", ""),
-                                            choice=index))
-            elif part.get("text"):
-                if part.get("thought"):
-                    out.append(ir.ReasoningDelta(part["text"], choice=index))
+                inner = at + key + "."
+                out.append(ir.ToolCallDelta(tool, orjson.dumps(f.mapping(call, "args", inner) or {}).decode(),
+                                            id=f.string(call, "id", inner) or new_call_id(),
+                                            name=f.string(call, "name", inner, required=True), choice=index))
+            elif text := f.string(part, "text", at):
+                if f.boolean(part, "thought", at):
+                    out.append(ir.ReasoningDelta(text, choice=index))
                 else:
-                    out.append(ir.TextDelta(part["text"], index))
-        reason = candidate.get("finishReason")
+                    out.append(ir.TextDelta(text, index))
+        reason = f.string(candidate, f.spelled(candidate, "finishReason"), "candidates.")
         if reason:
             self.terminated = True
             out.append(ir.Finish(_finish_in(reason, self._calls.get(index, False)) or "stop", index))
@@ -342,7 +362,7 @@ class GeneratePassthrough(Passthrough):
         self.events += len(datas)
         for data in reversed(datas):
             if b"usageMetadata" in data:
-                self.usage = decode_usage(event_json(data).get("usageMetadata")) or self.usage
+                self.usage = decode_usage(g(event_json(data), "usageMetadata")) or self.usage
                 break
         if not self._array:
             return block

@@ -79,17 +79,16 @@ _NEUTRAL_DETAILS = frozenset({"cached_tokens", "cache_write_tokens", "reasoning_
 def decode_usage(raw: Any) -> ir.Usage | None:
     if not isinstance(raw, dict):
         return None
-    prompt = raw.get("prompt_tokens_details") or {}
-    completion = raw.get("completion_tokens_details") or {}
+    prompt, completion = f.sub(raw, "prompt_tokens_details"), f.sub(raw, "completion_tokens_details")
     # Detail counts with no neutral slot (audio_tokens, accepted_prediction_tokens...) ride in `extra`.
     extra = {key: dict(details) for key, details in zip(_DETAILS, (prompt, completion), strict=True)
-             if isinstance(details, dict) and details.keys() - _NEUTRAL_DETAILS}
+             if details.keys() - _NEUTRAL_DETAILS}
     return ir.Usage(
-        input_tokens=raw.get("prompt_tokens") or 0,
-        output_tokens=raw.get("completion_tokens") or 0,
-        cache_read_tokens=prompt.get("cached_tokens") or 0,
-        cache_write_tokens=prompt.get("cache_write_tokens") or 0,
-        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        input_tokens=f.count(raw, "prompt_tokens"),
+        output_tokens=f.count(raw, "completion_tokens"),
+        cache_read_tokens=f.count(prompt, "cached_tokens"),
+        cache_write_tokens=f.count(prompt, "cache_write_tokens"),
+        reasoning_tokens=f.count(completion, "reasoning_tokens"),
         extra=extra or None,
     )
 
@@ -110,24 +109,28 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
     }
 
 
-def _decode_choice(raw: dict[str, Any]) -> ir.Choice:
-    message = raw.get("message") or {}
-    parts = decode_reasoning(message, "message")
+def _decode_choice(raw: Any, path: str) -> ir.Choice:
+    choice = f.obj(raw, path)
+    at = path + ".message"
+    message = f.obj(choice.get("message") or {}, at)
+    parts = decode_reasoning(message, at)
     content = message.get("content")
     if isinstance(content, str):
         parts.append(ir.Text(content))
     elif isinstance(content, list):
-        parts.extend(decode_text_parts(content, "message.content"))
-    if message.get("refusal"):
-        parts.append(ir.Refusal(message["refusal"]))
-    parts.extend(decode_tool_call(c, "message.tool_calls") for c in message.get("tool_calls") or ())
+        parts.extend(decode_text_parts(content, at + ".content"))
+    refusal = f.string(message, "refusal", at + ".")
+    if refusal:
+        parts.append(ir.Refusal(refusal))
+    calls = f.array(message, "tool_calls", at + ".") or ()
+    parts.extend(decode_tool_call(c, f"{at}.tool_calls[{i}]") for i, c in enumerate(calls))
     extra = f.rest(message, MESSAGE_KEYS)
-    reason = raw.get("finish_reason")
+    reason = f.string(choice, "finish_reason", path + ".")
     return ir.Choice(
-        index=raw.get("index", 0),
+        index=f.integer(choice, "index", path + ".", minimum=0) or 0,
         message=ir.Message("assistant", parts, extra=extra),
         finish_reason=_FINISH_IN.get(reason, "stop") if reason else None,
-        logprobs=raw.get("logprobs"),
+        logprobs=choice.get("logprobs"),
     )
 
 
@@ -137,10 +140,10 @@ _RESPONSE_KEYS = frozenset({"id", "object", "created", "model", "choices", "usag
 def decode_chat_response(body: Any) -> ir.ChatResponse:
     body = f.obj(body, "response")
     return ir.ChatResponse(
-        id=body.get("id") or "",
-        model=body.get("model") or "",
-        created=body.get("created") or int(time.time()),
-        choices=[_decode_choice(c) for c in body.get("choices") or ()],
+        id=f.label(body, "id") or "",
+        model=f.label(body, "model") or "",
+        created=f.timestamp(body, "created"),
+        choices=[_decode_choice(c, f"choices[{i}]") for i, c in enumerate(f.array(body, "choices") or ())],
         usage=decode_usage(body.get("usage")),
         extra=f.rest(body, _RESPONSE_KEYS),
     )
@@ -162,7 +165,7 @@ def _encode_choice(choice: ir.Choice) -> dict[str, Any]:
     return {
         "index": choice.index,
         "message": message,
-        "finish_reason": _FINISH_OUT.get(choice.finish_reason) if choice.finish_reason else None,
+        "finish_reason": _FINISH_OUT.get(choice.finish_reason or "stop", "stop"),  # never null in a whole answer
         "logprobs": choice.logprobs,
     }
 
@@ -202,36 +205,41 @@ class ChatStreamDecoder(StreamDecoder):
                 raise _error_from_payload(502, payload)
             if not self._started:
                 self._started = True
-                out.append(ir.StreamStart(payload.get("id", ""), payload.get("model", ""),
-                                          payload.get("created") or int(time.time())))
-            for choice in payload.get("choices") or ():
-                _decode_delta(choice, out)
+                out.append(ir.StreamStart(f.label(payload, "id") or "", f.label(payload, "model") or "",
+                                          f.timestamp(payload, "created")))
+            for i, choice in enumerate(f.array(payload, "choices") or ()):
+                _decode_delta(f.obj(choice, f"choices[{i}]"), out)
             usage = decode_usage(payload.get("usage"))
             if usage is not None:
                 out.append(ir.UsageReport(usage))
 
 
 def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
-    index = choice.get("index", 0)
-    delta = choice.get("delta") or {}
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    index = f.integer(choice, "index", "choices.", minimum=0) or 0
+    delta = f.obj(choice.get("delta") or {}, "choices.delta")
+    reasoning = f.string(delta, "reasoning_content", "delta.") or f.string(delta, "reasoning", "delta.")
     if reasoning:
         out.append(ir.ReasoningDelta(reasoning, choice=index))
-    if delta.get("content"):
-        out.append(ir.TextDelta(delta["content"], index, choice.get("logprobs")))
-    if delta.get("refusal"):
-        out.append(ir.RefusalDelta(delta["refusal"], index))
-    for call in delta.get("tool_calls") or ():
-        fn = call.get("function") or call.get("custom") or {}
+    content = f.string(delta, "content", "delta.")
+    if content:
+        out.append(ir.TextDelta(content, index, choice.get("logprobs")))
+    refusal = f.string(delta, "refusal", "delta.")
+    if refusal:
+        out.append(ir.RefusalDelta(refusal, index))
+    for raw in f.array(delta, "tool_calls", "delta.") or ():
+        call = f.obj(raw, "delta.tool_calls")
+        custom = "custom" in call or call.get("type") == "custom"
+        at = "delta.tool_calls.custom." if custom else "delta.tool_calls.function."
+        fn = f.obj(call.get("custom" if custom else "function") or {}, at[:-1])
         out.append(ir.ToolCallDelta(
-            index=call.get("index", 0),
-            arguments=fn.get("arguments") or fn.get("input") or "",
-            id=call.get("id"),
-            name=fn.get("name"),
-            kind="custom" if call.get("type") == "custom" or "custom" in call else "function",
+            index=f.integer(call, "index", "delta.tool_calls.", minimum=0) or 0,
+            arguments=f.string(fn, "input" if custom else "arguments", at) or "",
+            id=f.string(call, "id", "delta.tool_calls."),
+            name=f.string(fn, "name", at),
+            kind="custom" if custom else "function",
             choice=index,
         ))
-    reason = choice.get("finish_reason")
+    reason = f.string(choice, "finish_reason", "choices.")
     if reason:
         out.append(ir.Finish(_FINISH_IN.get(reason, "stop"), index))
 

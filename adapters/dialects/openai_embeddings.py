@@ -72,6 +72,5 @@ def decode_embedding_response(body: Any) -> ir.EmbeddingResponse:
     rows = sorted(body.get("data") or (), key=lambda d: d.get("index", 0))
     vectors = [r["embedding"] if isinstance(r.get("embedding"), list) else
                list(array("f", base64.b64decode(r.get("embedding") or ""))) for r in rows]
-    usage = body.get("usage") or {}
     return ir.EmbeddingResponse(model=body.get("model") or "", vectors=vectors,
-                                usage=ir.Usage(input_tokens=usage.get("prompt_tokens") or 0))
+                                usage=ir.Usage(input_tokens=f.count(f.sub(body, "usage"), "prompt_tokens")))

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import orjson
 
@@ -247,10 +248,10 @@ def _count(payload: dict[str, Any], usage: ir.Usage) -> None:
     """Add what one upstream answer or event reports: its token usage, and the images it carries."""
     reported = payload.get("usage")
     if isinstance(reported, dict):
-        usage.input_tokens = int(reported.get("input_tokens") or 0)
-        usage.output_tokens = int(reported.get("output_tokens") or 0)
+        usage.input_tokens = f.count(reported, "input_tokens")
+        usage.output_tokens = f.count(reported, "output_tokens")
         seconds = reported.get("seconds")
-        if reported.get("type") == "duration" and isinstance(seconds, (int, float)):  # whisper-1 bills seconds
+        if reported.get("type") == "duration" and _seconds(seconds):  # whisper-1 bills seconds
             usage.audio_seconds = float(seconds)
     if usage.images is not None:
         kind = payload.get("type")
@@ -258,6 +259,11 @@ def _count(payload: dict[str, Any], usage: ir.Usage) -> None:
             usage.images = len(payload["data"])
         elif isinstance(kind, str) and kind.startswith("image_") and kind.endswith(".completed"):
             usage.images += 1
+
+
+def _seconds(value: Any) -> TypeGuard[float]:
+    """Whether an upstream's `seconds` can be metered: a number, finite and not negative."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
 
 
 def _usage(req: MediaRequest, payload: Any) -> ir.Usage:

@@ -26,12 +26,11 @@ def new_id(prefix: str) -> str:
 def decode_usage(raw: Any) -> ir.Usage | None:
     if not isinstance(raw, dict):
         return None
-    details_in = raw.get("input_tokens_details") or {}
-    details_out = raw.get("output_tokens_details") or {}
-    return ir.Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0,
-                    cache_read_tokens=details_in.get("cached_tokens") or 0,
-                    cache_write_tokens=details_in.get("cache_write_tokens") or 0,
-                    reasoning_tokens=details_out.get("reasoning_tokens") or 0)
+    details_in = f.sub(raw, "input_tokens_details")
+    return ir.Usage(input_tokens=f.count(raw, "input_tokens"), output_tokens=f.count(raw, "output_tokens"),
+                    cache_read_tokens=f.count(details_in, "cached_tokens"),
+                    cache_write_tokens=f.count(details_in, "cache_write_tokens"),
+                    reasoning_tokens=f.count(f.sub(raw, "output_tokens_details"), "reasoning_tokens"))
 
 
 def encode_usage(usage: ir.Usage) -> dict[str, Any]:
@@ -45,17 +44,17 @@ def encode_usage(usage: ir.Usage) -> dict[str, Any]:
 
 def _finish(body: Mapping[str, Any], parts: list[ir.Part]) -> ir.FinishReason:
     if body.get("status") == "incomplete":
-        reason = (body.get("incomplete_details") or {}).get("reason")
+        reason = f.sub(body, "incomplete_details").get("reason")
         return "content_filter" if reason == "content_filter" else "length"
     return "tool_calls" if any(isinstance(p, ir.ToolCall) for p in parts) else "stop"
 
 
 def decode_responses_response(body: Any) -> ir.ChatResponse:
     body = f.obj(body, "response")
-    messages = decode_items(body.get("output") or [], "output")
+    messages = decode_items(f.array(body, "output") or [], "output")
     parts = [p for m in messages for p in m.parts]
-    return ir.ChatResponse(id=body.get("id") or "", model=body.get("model") or "",
-                           created=int(body.get("created_at") or time.time()),
+    return ir.ChatResponse(id=f.label(body, "id") or "", model=f.label(body, "model") or "",
+                           created=f.timestamp(body, "created_at"),
                            choices=[ir.Choice(0, ir.Message("assistant", parts), _finish(body, parts))],
                            usage=decode_usage(body.get("usage")))
 

@@ -40,31 +40,31 @@ class ResponsesStreamDecoder(StreamDecoder):
             event = event_json(data)
             kind = event.get("type")
             if kind == "response.output_text.delta":
-                out.append(ir.TextDelta(event.get("delta", ""), logprobs=event.get("logprobs") or None))
+                out.append(ir.TextDelta(_delta(event), logprobs=event.get("logprobs") or None))
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-                out.append(ir.ReasoningDelta(event.get("delta", "")))
+                out.append(ir.ReasoningDelta(_delta(event)))
             elif kind == "response.refusal.delta":
-                out.append(ir.RefusalDelta(event.get("delta", "")))
+                out.append(ir.RefusalDelta(_delta(event)))
             elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
-                index = self._tools.get(event.get("item_id", ""))
+                index = self._tools.get(f.label(event, "item_id") or "")
                 if index is not None:
-                    out.append(ir.ToolCallDelta(index, event.get("delta", "")))
+                    out.append(ir.ToolCallDelta(index, _delta(event)))
             elif kind == "response.output_item.added":
-                self._item_added(event.get("item") or {}, out)
+                self._item_added(f.obj(event.get("item") or {}, "item"), out)
             elif kind == "response.output_item.done":
-                item = event.get("item") or {}
-                if item.get("type") == "reasoning" and item.get("encrypted_content"):
-                    out.append(ir.ReasoningDelta(signature=item["encrypted_content"]))
+                item = f.obj(event.get("item") or {}, "item")
+                if item.get("type") == "reasoning" and (signature := f.string(item, "encrypted_content", "item.")):
+                    out.append(ir.ReasoningDelta(signature=signature))
             elif kind == "response.created":
-                response = event.get("response") or {}
-                out.append(ir.StreamStart(response.get("id", ""), response.get("model", ""),
-                                          int(response.get("created_at") or time.time())))
+                response = f.obj(event.get("response") or {}, "response")
+                out.append(ir.StreamStart(f.label(response, "id") or "", f.label(response, "model") or "",
+                                          f.timestamp(response, "created_at")))
             elif kind in ("response.completed", "response.incomplete"):
                 self.terminated = True
-                response = event.get("response") or {}
+                response = f.obj(event.get("response") or {}, "response")
                 reason: ir.FinishReason = "tool_calls" if self._calls else "stop"
                 if kind == "response.incomplete":
-                    why = (response.get("incomplete_details") or {}).get("reason")
+                    why = f.sub(response, "incomplete_details").get("reason")
                     reason = "content_filter" if why == "content_filter" else "length"
                 out.append(ir.Finish(reason))
                 usage = decode_usage(response.get("usage"))
@@ -74,17 +74,24 @@ class ResponsesStreamDecoder(StreamDecoder):
                 raise stream_error(event)
 
     def _item_added(self, item: dict[str, Any], out: list[ir.StreamEvent]) -> None:
-        if item.get("type") in ("function_call", "custom_tool_call"):
+        kind = item.get("type")
+        if kind in ("function_call", "custom_tool_call"):
             index = len(self._tools)
-            self._tools[item.get("id") or str(index)] = index
+            self._tools[f.label(item, "id") or str(index)] = index
             self._calls = True
-            out.append(ir.ToolCallDelta(index, item.get("arguments") or item.get("input") or "",
-                                        id=item.get("call_id"), name=item.get("name"),
-                                        kind="custom" if item["type"] == "custom_tool_call" else "function"))
+            custom = kind == "custom_tool_call"
+            out.append(ir.ToolCallDelta(index, f.string(item, "input" if custom else "arguments", "item.") or "",
+                                        id=f.string(item, "call_id", "item.", required=True),
+                                        name=f.string(item, "name", "item.", required=True),
+                                        kind="custom" if custom else "function"))
+
+
+def _delta(event: dict[str, Any]) -> str:
+    return f.string(event, "delta", "event.") or ""
 
 
 def stream_error(event: dict[str, Any]) -> ir.GatewayError:
-    error = event.get("error") or (event.get("response") or {}).get("error") or event
+    error = event.get("error") or f.sub(event, "response").get("error") or event
     message = str(error.get("message") or "upstream failed") if isinstance(error, dict) else str(error)
     code = error.get("code") if isinstance(error, dict) else None
     status = 429 if code == "rate_limit_exceeded" else 502

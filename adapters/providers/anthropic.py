@@ -42,5 +42,4 @@ class AnthropicProvider(Provider):
         body = {k: full[k] for k in _COUNT_FIELDS if k in full}
         response = await self.open("/v1/messages/count_tokens", orjson.dumps(body),
                                    self.forwarded_headers(request) if native else None)
-        payload = self.parse(await self.read(response))
-        return ir.TokenCount(int(payload.get("input_tokens", 0)))
+        return self.counted(await self.read(response), "input_tokens")

@@ -53,13 +53,14 @@ class AzureDocumentProvider(DocumentService):
             wait = _seconds(polled.headers.get("retry-after"))
             state = self.parse(await self.read(polled))
             status = state.get("status") if isinstance(state, dict) else None
-            if status == "succeeded":
-                return Result(_document(state.get("analyzeResult") or {}, upload.content_type, request.layout))
-            if status == "failed":
-                error = state.get("error") or {}
-                raise ir.GatewayError("invalid_request", f"file: {self.name} could not analyze the document: "
-                                      f"{error.get('message', 'failed')} ({error.get('code', '')})", param="file",
-                                      status=422, code="corrupt_document")
+            with self.reading():
+                if status == "succeeded":
+                    return Result(_document(state.get("analyzeResult") or {}, upload.content_type, request.layout))
+                if status == "failed":
+                    error = state.get("error") or {}
+                    raise ir.GatewayError("invalid_request", f"file: {self.name} could not analyze the document: "
+                                          f"{error.get('message', 'failed')} ({error.get('code', '')})",
+                                          param="file", status=422, code="corrupt_document")
             if time.monotonic() > deadline:
                 raise ir.GatewayError("timeout", f"upstream {self.name} did not finish the analysis in time",
                                       retryable=True)

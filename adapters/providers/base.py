@@ -9,14 +9,16 @@ target may be tried.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import logging
 import math
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import orjson
@@ -24,7 +26,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
-from interlingua.adapters.dialects.base import StreamDecoder, UpstreamDialect
+from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
 from interlingua.adapters.providers import chat_utilities, context, slots, stops, verbatim
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
@@ -33,6 +35,9 @@ from interlingua.adapters.providers.transport import AiohttpTransport, read_body
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.telemetry import OUTGOING
+
+log = logging.getLogger("interlingua.upstream")
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -176,7 +181,7 @@ class Provider(ABC):
         raw = await self.read(response)
         if native:
             return Body(raw)
-        result = tools.restore_response(self.codec.decode_response(self.parse(raw)), request)
+        result = tools.restore_response(self.decoded(raw, self.codec.decode_response), request)
         for choice in result.choices:
             self._keep(request, choice.message.parts)
         result.applied_edits = applied
@@ -270,6 +275,44 @@ class Provider(ABC):
             return orjson.loads(raw)
         except orjson.JSONDecodeError:  # cut short or garbled; another target may do better
             raise ir.GatewayError("upstream", f"upstream {self.name} answered invalid JSON", retryable=True) from None
+
+    def decoded(self, raw: bytes, decode: Callable[[Any], T]) -> T:
+        """A whole answer, parsed and read by `decode` (a codec's reader) under `reading`."""
+        payload = self.parse(raw)
+        with self.reading():
+            return decode(payload)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reading an upstream's JSON: a shape its API never sends is the upstream's fault, a 502
+        that lets another target try."""
+        try:
+            yield
+        except MISSHAPEN as exc:
+            raise self.misshapen(exc) from None
+
+    def misshapen(self, exc: Exception) -> ir.GatewayError:
+        """The failure of a reader given JSON of a shape its API never sends. The field a shared
+        reader names is the client's to know; anything else is logged with where it failed, since a
+        reader that misread a valid answer would fail the same way."""
+        message = f"upstream {self.name} answered JSON in a shape its API does not have"
+        if isinstance(exc, ir.Invalid):
+            return ir.GatewayError("upstream", f"{message} ({exc.message})", retryable=True)
+        log.warning("%s (%s: %s)", message, type(exc).__name__, exc, exc_info=exc)
+        return ir.GatewayError("upstream", message, retryable=True)
+
+    def malformed(self, what: str) -> ir.GatewayError:
+        """An answer that is JSON but not the API's shape: the upstream's fault; another may do better."""
+        return ir.GatewayError("upstream", f"upstream {self.name} answered without {what}", retryable=True)
+
+    def counted(self, raw: bytes, key: str) -> ir.TokenCount:
+        """A token-counting endpoint's answer: the whole number under `key`, absent for 0 as Gemini
+        (proto3 JSON) leaves it."""
+        payload = self.parse(raw)
+        value = payload.get(key, 0) if isinstance(payload, dict) else None
+        if type(value) is not int or value < 0:
+            raise self.malformed(f"a token count in `{key}`")
+        return ir.TokenCount(value)
 
     # Reasoning state: sealed into the client's slot (slots.py), or kept for Chat clients -------
 
@@ -409,7 +452,7 @@ class Provider(ABC):
         return chunks(response, self.name)
 
     def events(self, response: httpx.Response, decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
-        return _events(self.chunks(response), decoder)
+        return _events(self.chunks(response), decoder, self.misshapen)
 
     async def read(self, response: httpx.Response) -> bytes:
         try:
@@ -429,15 +472,22 @@ async def chunks(response: httpx.Response, name: str) -> AsyncIterator[bytes]:
         raise transport_error(exc, name) from None
 
 
-async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder) -> AsyncIterator[list[ir.StreamEvent]]:
+async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder,
+                  misshapen: Callable[[Exception], ir.GatewayError]) -> AsyncIterator[list[ir.StreamEvent]]:
+    def read(step: Callable[..., list[ir.StreamEvent]], *chunk: bytes) -> list[ir.StreamEvent]:
+        try:
+            return step(*chunk)
+        except MISSHAPEN as exc:
+            raise misshapen(exc) from None
+
     async for chunk in chunks:
-        batch = decoder.feed(chunk)
+        batch = read(decoder.feed, chunk)
         if batch:
             yield batch
-    rest = decoder.close()  # raises when the stream ended wrongly
+    rest = read(decoder.close)  # raises when the stream ended wrongly
     if rest:
         yield rest
-        decoder.close()  # raises the failure held back for `rest`, if there is one
+        read(decoder.close)  # raises the failure held back for `rest`, if there is one
 
 
 UPLOAD_CHUNK = 64 * 1024

@@ -44,7 +44,8 @@ class DoclingProvider(DocumentService):
             raise ir.GatewayError("invalid_request", f"file: {self.name} could not convert the document: "
                                   f"{'; '.join(errors) or answer.get('status')}", param="file", status=422,
                                   code="corrupt_document")
-        pages, blocks = _layout(document.get("json_content")) if request.layout else ([], [])
+        with self.reading():
+            pages, blocks = _layout(document.get("json_content")) if request.layout else ([], [])
         text = str(document.get("md_content") or "")
         return Result(reader.finish(ir.Document(text, pages or [ir.Page(1)], blocks, upload.content_type),
                                     request.layout))

@@ -79,12 +79,12 @@ class GeminiProvider(Provider):
         files = [read_upload(u) for u in gemini_images.references(request)]
         body = gemini_images.encode_image_request(request, files)
         response = await self.open(self._method(model, "generateContent"), orjson.dumps(body))
-        return Result(gemini_images.decode_image_response(self.parse(await self.read(response))))
+        return Result(self.decoded(await self.read(response), gemini_images.decode_image_response))
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         body = embeddings.encode_batch_request(request, model)
         response = await self.open(self._method(model, "batchEmbedContents"), orjson.dumps(body))
-        return embeddings.decode_batch_response(self.parse(await self.read(response)), model)
+        return self.decoded(await self.read(response), lambda answer: embeddings.decode_batch_response(answer, model))
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)
@@ -94,7 +94,7 @@ class GeminiProvider(Provider):
                                                          "generationConfig", "system_instruction")}
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}
         response = await self.open(self._method(model, "countTokens"), orjson.dumps(payload))
-        return ir.TokenCount(int(self.parse(await self.read(response)).get("totalTokens", 0)))
+        return self.counted(await self.read(response), "totalTokens")
 
 
 def _marked(part: ir.Part, minted: Callable[[str], bool]) -> ir.Part:

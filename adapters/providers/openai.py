@@ -69,14 +69,14 @@ class OpenAIProvider(Provider):
     async def research(self, request: ir.ResearchRequest, model: str) -> Reply:
         """A deep research model through the Responses API with web search, whatever `api` says."""
         body = {"model": model, "input": request.input, "tools": [{"type": "web_search_preview"}]}
-        report = responses_report(self.parse(await self.read(await self.open("/responses", orjson.dumps(body)))))
+        report = self.decoded(await self.read(await self.open("/responses", orjson.dumps(body))), responses_report)
         if report is None:
             raise ir.GatewayError("upstream", f"upstream {self.name} answered without `output`", retryable=True)
         return answer(report, request.stream)
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         response = await self.open("/embeddings", orjson.dumps(embeddings.encode_embedding_request(request, model)))
-        return embeddings.decode_embedding_response(self.parse(await self.read(response)))
+        return self.decoded(await self.read(response), embeddings.decode_embedding_response)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         if self.codec is not RESPONSES:
@@ -86,7 +86,7 @@ class OpenAIProvider(Provider):
         body = {k: v for k, v in full.items() if k in ("model", "input", "instructions", "tools", "tool_choice",
                                                        "parallel_tool_calls", "reasoning", "text", "truncation")}
         response = await self.open("/responses/input_tokens", orjson.dumps(body))
-        return ir.TokenCount(int(self.parse(await self.read(response)).get("input_tokens", 0)))
+        return self.counted(await self.read(response), "input_tokens")
 
     async def speech(self, request: ir.SpeechRequest, model: str) -> Reply:
         response = await self.open("/audio/speech", orjson.dumps(media.encode_speech_request(request, model)))
@@ -95,15 +95,16 @@ class OpenAIProvider(Provider):
     async def transcribe(self, request: ir.TranscriptionRequest, model: str) -> Reply:
         response = await self.upload("/audio/transcriptions", *media.transcription_form(request, model))
         if request.dialect != CHAT.name:
-            transcript = media.decode_transcription_response(self.parse(await self.read(response)), request)
-            return Result(transcript)
+            raw = await self.read(response)
+            return Result(self.decoded(raw, lambda answer: media.decode_transcription_response(answer, request)))
         return await self._media_reply(response, request, stream=request.stream)
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         path, body = media.image_request(request, model)
         response = await (self.open(path, orjson.dumps(body)) if isinstance(body, dict) else self.upload(path, *body))
         if request.dialect != CHAT.name:
-            return Result(media.decode_image_response(self.parse(await self.read(response)), request))
+            raw = await self.read(response)
+            return Result(self.decoded(raw, lambda answer: media.decode_image_response(answer, request)))
         return await self._media_reply(response, request, stream=request.stream)
 
     async def _media_reply(self, response: httpx.Response, request: MediaRequest, stream: bool) -> Reply:

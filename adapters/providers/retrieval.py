@@ -70,10 +70,6 @@ class RetrievalProvider(Provider):
             raise self.malformed("`results`")
         return keep([hit(r) for r in results if isinstance(r, dict) and isinstance(r.get("url"), str)], request)
 
-    def malformed(self, what: str) -> ir.GatewayError:
-        """An answer that is JSON but not the API's shape: the upstream's fault; another may do better."""
-        return ir.GatewayError("upstream", f"upstream {self.name} answered without {what}", retryable=True)
-
 
 def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
     """`{"message"}` (Cohere), `{"detail"}` (Jina, Voyage, Tavily, FastAPI servers), `{"error"}`
@@ -146,6 +142,5 @@ def ranked(provider: RetrievalProvider, items: Any, request: ir.RerankRequest, m
 
 def usage_of(payload: Any) -> ir.Usage | None:
     """`usage.total_tokens` (Jina, Voyage, vLLM, llama.cpp) as input tokens."""
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return ir.Usage(input_tokens=tokens) if isinstance(tokens, int) else None
+    usage = f.sub(payload, "usage") if isinstance(payload, dict) else {}
+    return ir.Usage(input_tokens=f.count(usage, "total_tokens")) if "total_tokens" in usage else None

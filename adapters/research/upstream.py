@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.replies import Events, Reply, Result
 
 _THINKING = re.compile(r"<think>.*?</think>\s*", re.S)  # Perplexity's reasoning models show their thoughts
@@ -47,11 +48,11 @@ def perplexity_report(payload: Any) -> ir.ResearchReport | None:
     titles = {r["url"]: r.get("title") or r["url"] for r in payload.get("search_results") or []
               if isinstance(r, dict) and isinstance(r.get("url"), str)}
     citations = [c for c in payload.get("citations") or [] if isinstance(c, str)]
-    usage = _object(payload.get("usage"))
+    usage = f.sub(payload, "usage")
     return ir.ResearchReport(_THINKING.sub("", content), [ir.Source(url, titles.get(url, url)) for url in citations],
-                             ir.Usage(input_tokens=int(usage.get("prompt_tokens") or 0),
-                                      output_tokens=int(usage.get("completion_tokens") or 0),
-                                      reasoning_tokens=int(usage.get("reasoning_tokens") or 0)))
+                             ir.Usage(input_tokens=f.count(usage, "prompt_tokens"),
+                                      output_tokens=f.count(usage, "completion_tokens"),
+                                      reasoning_tokens=f.count(usage, "reasoning_tokens")))
 
 
 def responses_report(payload: Any) -> ir.ResearchReport | None:
@@ -68,16 +69,12 @@ def responses_report(payload: Any) -> ir.ResearchReport | None:
         for part in item.get("content") or []:
             if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
                 texts.append(_cited(part["text"], part.get("annotations") or [], sources))
-    usage = _object(payload.get("usage"))
-    details = _object(usage.get("output_tokens_details"))
+    usage = f.sub(payload, "usage")
     return ir.ResearchReport("\n\n".join(texts), list(sources.values()),
-                             ir.Usage(input_tokens=int(usage.get("input_tokens") or 0),
-                                      output_tokens=int(usage.get("output_tokens") or 0),
-                                      reasoning_tokens=int(details.get("reasoning_tokens") or 0)))
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+                             ir.Usage(input_tokens=f.count(usage, "input_tokens"),
+                                      output_tokens=f.count(usage, "output_tokens"),
+                                      reasoning_tokens=f.count(f.sub(usage, "output_tokens_details"),
+                                                               "reasoning_tokens")))
 
 
 def _cited(text: str, annotations: list[Any], sources: dict[str, ir.Source]) -> str:

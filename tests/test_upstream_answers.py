@@ -1,0 +1,415 @@
+"""Upstream answers of shapes their APIs never send: a value of the wrong type, a field gone, a
+stream cut, reordered or repeated. Whatever an upstream answers, a valid request gets a 200 or a
+502/503/504 in the client's dialect: never a 500, never a 4xx that blames the client, never an
+error in the gateway's log; and a translated 200 is one the client's own SDK types accept.
+
+The answers start as real ones, each upstream dialect's text and tool-call answers, whole and
+streamed, taken from the test fakes; a replaying upstream serves them broken (seeded, so CI is
+deterministic; INTERLINGUA_FUZZ_EXAMPLES draws that many fresh ones instead, for long runs).
+A same-dialect answer is passed through as it came, so only the gateway's own reading of it (its
+usage) is checked there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import anthropic
+import anthropic.types as anthropic_types
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+from google.genai import errors as genai_errors
+from google.genai import types as gemini_types
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import BaseModel, TypeAdapter
+
+from interlingua.adapters.storage.ledger import totals
+from interlingua.app.config import parse
+from interlingua.app.factory import Gateway, create_app
+from tests.asgi import Exchange, call
+from tests.fakes import anthropic_upstream as fa
+from tests.fakes import gemini_upstream as fg
+from tests.fakes import openai_upstream as fo
+from tests.fakes import responses_upstream as fr
+from tests.fuzz import LONG_RUN, error_shape_ok
+from tests.harness import anthropic_client, client, gateway, gemini_client
+from tests.support import serving
+
+EXAMPLES = LONG_RUN or 300
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+class Answer(NamedTuple):
+    kind: str  # the upstream dialect: chat, responses, anthropic, gemini
+    stream: bool
+    content_type: str
+    body: bytes
+
+
+# Real answers, from the fakes ---------------------------------------------------------------------
+
+
+async def _taken(url: str, body: dict[str, Any]) -> tuple[str, bytes]:
+    headers = {"authorization": "Bearer k", "x-api-key": "k", "x-goog-api-key": "k",
+               "anthropic-version": "2023-06-01"}
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(url, json=body, headers=headers)
+    assert reply.status_code == 200, reply.text
+    return reply.headers["content-type"], reply.content
+
+
+async def _answers() -> list[Answer]:
+    """Each dialect's text answer (with reasoning where it has one) and tool-call answer."""
+    taken: list[Answer] = []
+
+    async def take(kind: str, fake: Any, replies: list[Any], url: Callable[[bool], str],
+                   body: Callable[[bool], dict[str, Any]]) -> None:
+        for stream in (False, True):
+            for reply in replies:
+                fake.script(reply)
+                taken.append(Answer(kind, stream, *await _taken(url(stream), body(stream))))
+
+    async with fo.FakeOpenAI(["gpt-x"]) as chat:
+        await take("chat", chat, [fo.text("Hel", "lo"), fo.tool_calls(fo.call("weather", '{"ci', 'ty": "Oslo"}'),
+                                                                      fo.call("weather", '{"city": "Rome"}'))],
+                   lambda stream: chat.url + "/chat/completions",
+                   lambda stream: {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}], "stream": stream,
+                                   **({"stream_options": {"include_usage": True}} if stream else {})})
+    async with fr.FakeResponses() as responses:
+        await take("responses", responses, [fr.reply(fr.reasoning("think"), fr.say("Hel", "lo")),
+                                            fr.function_calls(fr.call("weather", '{"ci', 'ty": "Oslo"}'))],
+                   lambda stream: responses.url + "/responses",
+                   lambda stream: {"model": "gpt-x", "input": "hi", "stream": stream})
+    async with fa.FakeAnthropic(require_thinking_in_tool_turns=False) as claude:
+        await take("anthropic", claude, [fa.reply(fa.thinking("hmm"), fa.say("Hel", "lo")),
+                                         fa.tool_use(fa.call("weather", '{"ci', 'ty": "Oslo"}'))],
+                   lambda stream: claude.url + "/v1/messages",
+                   lambda stream: {"model": "claude-x", "max_tokens": 100, "stream": stream,
+                                   "messages": [{"role": "user", "content": "hi"}]})
+    async with fg.FakeGemini(require_thought_signatures=False) as gemini:
+        await take("gemini", gemini, [fg.reply(fg.say("Hel", "lo")),
+                                      fg.function_calls(fg.call("weather", {"city": "Oslo"}))],
+                   lambda stream: gemini.url + "/v1beta/models/gemini-x:" + (
+                       "streamGenerateContent?alt=sse" if stream else "generateContent"),
+                   lambda stream: {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    return taken
+
+
+# Breaking them ------------------------------------------------------------------------------------
+
+ODD_VALUES: list[Any] = [None, 0, -1, 1.5, 1e300, "", "x", True, [], {}, [1, "a"], {"a": 1}]
+
+
+def _paths(value: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield at
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        yield from _paths(inner, (*at, key))
+
+
+def broken_json(value: Any, rnd: random.Random) -> Any:
+    """`value` with one to three of its fields deleted or given an odd value."""
+    value = copy.deepcopy(value)
+    for _ in range(rnd.choice((1, 1, 1, 2, 3))):
+        paths = [p for p in _paths(value) if p]
+        if not paths:
+            return rnd.choice(ODD_VALUES)
+        *parent_path, key = rnd.choice(paths)
+        parent = value
+        for step in parent_path:
+            parent = parent[step]
+        if rnd.random() < 0.4:
+            del parent[key]
+        else:
+            parent[key] = copy.deepcopy(rnd.choice(ODD_VALUES))
+    return value
+
+
+def _frames(body: bytes) -> list[bytes]:
+    return [frame for frame in body.split(b"\n\n") if frame.strip()]
+
+
+def _broken_frame(frame: bytes, rnd: random.Random) -> bytes:
+    lines = frame.split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.startswith(b"data: ") or line == b"data: [DONE]":
+            continue
+        if rnd.random() < 0.15:
+            lines[i] = line[:rnd.randrange(6, len(line) + 1)]
+            continue
+        try:
+            lines[i] = b"data: " + orjson.dumps(broken_json(orjson.loads(line[6:]), rnd))
+        except orjson.JSONDecodeError:  # cut by an earlier change
+            pass
+    return b"\n".join(lines)
+
+
+def broken(answer: Answer, rnd: random.Random) -> bytes:
+    """The answer's bytes, broken: a whole answer's JSON, or a stream's events (broken, dropped,
+    repeated, swapped, or the stream cut after one)."""
+    if not answer.stream:
+        if rnd.random() < 0.05:
+            return answer.body[:rnd.randrange(len(answer.body))]
+        return orjson.dumps(broken_json(orjson.loads(answer.body), rnd))
+    frames = _frames(answer.body)
+    for _ in range(rnd.choice((1, 1, 2))):
+        i, how = rnd.randrange(len(frames)), rnd.random()
+        if how < 0.15:
+            del frames[i]
+        elif how < 0.2:
+            frames.insert(i, frames[i])
+        elif how < 0.25:
+            frames = frames[:i + 1]
+        elif how < 0.3 and i + 1 < len(frames):
+            frames[i], frames[i + 1] = frames[i + 1], frames[i]
+        else:
+            frames[i] = _broken_frame(frames[i], rnd)
+        if not frames:
+            break
+    return b"".join(frame + b"\n\n" for frame in frames)
+
+
+# Asking ---------------------------------------------------------------------------------------------
+
+MODELS = {"chat": "oa/gpt-x", "responses": "rs/gpt-x", "anthropic": "an/claude-x", "gemini": "gm/gemini-x"}
+ERROR_SHAPE = {"chat": "openai", "responses": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+
+
+def question(client: str, model: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    """The client's request (path and body), with a tool the answers' calls name."""
+    if client == "chat":
+        return "/v1/chat/completions", {"model": model, "stream": stream,
+                                        "messages": [{"role": "user", "content": "hi"}],
+                                        "tools": [{"type": "function", "function": {"name": "weather",
+                                                                                    "parameters": WEATHER}}]}
+    if client == "responses":
+        return "/v1/responses", {"model": model, "input": "hi", "stream": stream, "store": False,
+                                 "tools": [{"type": "function", "name": "weather", "parameters": WEATHER}]}
+    if client == "anthropic":
+        return "/v1/messages", {"model": model, "max_tokens": 100, "stream": stream, "messages": [
+            {"role": "user", "content": "hi"}], "tools": [{"name": "weather", "input_schema": WEATHER}]}
+    method = "streamGenerateContent" if stream else "generateContent"
+    return f"/v1beta/models/{model}:{method}", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                                                "tools": [{"functionDeclarations": [{"name": "weather",
+                                                                                     "parameters": WEATHER}]}]}
+
+
+# What the client's SDK reads ----------------------------------------------------------------------
+
+_WHOLE: dict[str, type[BaseModel]] = {"chat": ChatCompletion, "responses": Response,
+                                      "anthropic": anthropic_types.Message,
+                                      "gemini": gemini_types.GenerateContentResponse}
+_ANTHROPIC_EVENTS: dict[str, type[BaseModel]] = {
+    "message_start": anthropic_types.RawMessageStartEvent, "message_delta": anthropic_types.RawMessageDeltaEvent,
+    "message_stop": anthropic_types.RawMessageStopEvent,
+    "content_block_start": anthropic_types.RawContentBlockStartEvent,
+    "content_block_delta": anthropic_types.RawContentBlockDeltaEvent,
+    "content_block_stop": anthropic_types.RawContentBlockStopEvent}
+_RESPONSES_EVENT = TypeAdapter(ResponseStreamEvent)
+
+
+def _stream_items(client: str, body: bytes) -> list[Any]:
+    if client == "gemini" and body.lstrip().startswith(b"["):  # the streamed array, without alt=sse
+        items: list[Any] = orjson.loads(body)
+        return items
+    return [orjson.loads(line[6:]) for line in body.split(b"\n") if line.startswith(b"data: ")
+            and line != b"data: [DONE]"]
+
+
+def read_by_sdk(client: str, stream: bool, body: bytes) -> None:
+    """Raise unless each object of the answer is what the client's SDK types say (its error events,
+    which the SDKs raise as errors, aside)."""
+    if not stream:
+        _WHOLE[client].model_validate(orjson.loads(body))
+        return
+    for item in _stream_items(client, body):
+        if ("error" in item and client != "responses") or item.get("type") == "ping":
+            continue
+        if client == "chat":
+            ChatCompletionChunk.model_validate(item)
+        elif client == "responses":
+            _RESPONSES_EVENT.validate_python(item)
+        elif client == "anthropic":
+            _ANTHROPIC_EVENTS[item["type"]].model_validate(item)
+        else:
+            gemini_types.GenerateContentResponse.model_validate(item)
+
+
+# The rig ------------------------------------------------------------------------------------------
+
+
+class Replay:
+    """An upstream that answers every request with the same bytes, whatever was asked."""
+
+    def __init__(self) -> None:
+        self.content_type, self.body = "application/json", b"{}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=self.body, headers={"content-type": self.content_type})
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        async with serving(app) as port:
+            yield f"http://127.0.0.1:{port}"
+
+
+def providers(url: str) -> dict[str, Any]:
+    return {"oa": {"type": "openai", "url": url + "/v1", "key": "k", "models": ["gpt-x"]},
+            "rs": {"type": "openai", "url": url + "/v1", "key": "k", "api": "responses"},
+            "an": {"type": "anthropic", "url": url, "key": "k"},
+            "gm": {"type": "gemini", "url": url, "key": "k"}}
+
+
+class Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _ask(app: Gateway, client: str, kind: str, stream: bool, rnd: random.Random) -> Exchange:
+    path, body = question(client, MODELS[kind], stream)
+    sse = client == "gemini" and stream and rnd.random() < 0.5
+    return await asyncio.wait_for(call(app, path=path, body=orjson.dumps(body), query=b"alt=sse" if sse else b"",
+                                       headers=[(b"content-type", b"application/json"),
+                                                (b"anthropic-version", b"2023-06-01")]), 10)
+
+
+def _problem(exchange: Exchange, client: str, answer: Answer, errors: Errors) -> str | None:
+    if errors.records:
+        return "logged: " + errors.format(errors.records[0])
+    if exchange.status != 200:
+        if exchange.status not in (502, 503, 504):
+            return f"status {exchange.status}: {exchange.body[:300]!r}"
+        return None if error_shape_ok(exchange, ERROR_SHAPE[client]) else f"error shape: {exchange.body[:300]!r}"
+    if client != answer.kind:  # translated: the gateway wrote it
+        try:
+            read_by_sdk(client, answer.stream, exchange.body)
+        except (ValueError, KeyError) as exc:
+            return f"the client's SDK cannot read it: {str(exc)[:600]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def answers() -> list[Answer]:
+    return asyncio.run(_answers())
+
+
+def test_the_real_answers_reach_every_client(tmp_path: Path, answers: list[Answer]) -> None:
+    """Unbroken, every answer reaches every client as a 200 its SDK reads: the breaking starts from
+    answers that work."""
+    assert len(answers) == 16
+    asyncio.run(_run(tmp_path, answers, breaking=False))
+
+
+def test_broken_answers_are_502s_or_answers_the_client_reads(tmp_path: Path, answers: list[Answer]) -> None:
+    asyncio.run(_run(tmp_path, answers, breaking=True))
+
+
+async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
+    replay = Replay()
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    rnd = random.Random(None if LONG_RUN else 20261207)
+    try:
+        async with replay.serving() as url:
+            app = create_app(parse({"server": {"data_dir": str(tmp_path)}, "providers": providers(url)}, {},
+                                   "answers"))
+            try:
+                cases = ([(rnd.choice(answers), rnd.choice(list(MODELS))) for _ in range(EXAMPLES)] if breaking
+                         else [(a, c) for a in answers for c in MODELS])
+                for answer, client in cases:
+                    replay.content_type = answer.content_type
+                    replay.body = broken(answer, rnd) if breaking else answer.body
+                    errors.records.clear()
+                    exchange = await _ask(app, client, answer.kind, answer.stream, rnd)
+                    problem = _problem(exchange, client, answer, errors)
+                    if not breaking and problem is None and exchange.status != 200:
+                        problem = f"status {exchange.status}"
+                    assert problem is None, (answer.kind, answer.stream, client, replay.body[:800], problem)
+            finally:
+                await app.aclose()  # metrics take what the upstreams reported as usage here
+    finally:
+        logging.getLogger().removeHandler(errors)
+
+
+# What the gateway itself reads of an answer ---------------------------------------------------------
+
+ODD_USAGE = {"prompt_tokens": "12", "completion_tokens": -3, "total_tokens": 1e300, "prompt_tokens_details": [4],
+             "completion_tokens_details": {"reasoning_tokens": 2.5}}
+
+
+def test_usage_an_upstream_gets_wrong_counts_as_unreported(tmp_path: Path) -> None:
+    """Usage is metered, budgeted and exported: an upstream's strings, negatives and fractions there
+    count as nothing, and the answer still reaches the client, passed on as it came or translated."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.body = orjson.dumps({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-x",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+            "usage": ODD_USAGE})
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (app, url):
+            passed = await client(url).chat.completions.create(model="oa/gpt-x", messages=[{"role": "user",
+                                                                                           "content": "hi"}])
+            assert passed.choices[0].message.content == "Hi"
+            assert passed.usage is not None and passed.usage.completion_tokens == -3  # as it came
+            translated = await anthropic_client(url).messages.create(
+                model="oa/gpt-x", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+            assert translated.content[0].type == "text" and translated.content[0].text == "Hi"
+            assert (translated.usage.input_tokens, translated.usage.output_tokens) == (0, 0)
+            async with httpx.AsyncClient() as http:
+                scraped = await http.get(url + "/metrics")
+            assert scraped.status_code == 200, scraped.text
+            assert 'interlingua_requests_total{' in scraped.text
+            app.ledger.flush()  # type: ignore[union-attr]
+        rows = totals(tmp_path / "usage.sqlite3")
+        assert [(r["requests"], r["input_tokens"], r["output_tokens"], r["cached_tokens"], r["reasoning_tokens"])
+                for r in rows] == [(2, 0, 0, 0, 0)]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("answer", "counted"), [
+    ({"totalTokens": 7, "input_tokens": 7}, 7),
+    ({}, 0),  # proto3 JSON leaves a zero out
+    ({"totalTokens": "7", "input_tokens": "7"}, None),
+    ({"totalTokens": -1, "input_tokens": -1}, None),
+    ([7], None),
+])
+def test_token_counts_of_another_shape_are_502s(tmp_path: Path, answer: Any, counted: int | None) -> None:
+    """Gemini's `totalTokens` and Anthropic's `input_tokens`, as counting endpoints answer them."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.body = orjson.dumps(answer)
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            gemini = gemini_client(url).aio.models
+            claude = anthropic_client(url).messages
+            hi: list[Any] = [{"role": "user", "content": "hi"}]
+            if counted is not None:
+                assert (await gemini.count_tokens(model="gm/gemini-x", contents="hi")).total_tokens == counted
+                assert (await claude.count_tokens(model="an/claude-x", messages=hi)).input_tokens == counted
+                return
+            with pytest.raises(genai_errors.ServerError) as caught:
+                await gemini.count_tokens(model="gm/gemini-x", contents="hi")
+            assert caught.value.code == 502
+            assert "answered without a token count in `totalTokens`" in str(caught.value.message)
+            with pytest.raises(anthropic.InternalServerError) as refused:
+                await claude.count_tokens(model="an/claude-x", messages=hi)
+            assert refused.value.status_code == 502
+
+    asyncio.run(scenario())
