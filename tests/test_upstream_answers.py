@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import anthropic
 import anthropic.types as anthropic_types
 import httpx
+import openai
 import orjson
 import pytest
 from aiohttp import web
@@ -274,6 +275,8 @@ def providers(url: str) -> dict[str, Any]:
 
 
 class Errors(logging.Handler):
+    """The gateway's error records (its loggers are all under `interlingua`)."""
+
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -324,7 +327,7 @@ def test_broken_answers_are_502s_or_answers_the_client_reads(tmp_path: Path, ans
 async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
     replay = Replay()
     errors = Errors()
-    logging.getLogger().addHandler(errors)
+    logging.getLogger("interlingua").addHandler(errors)
     rnd = random.Random(None if LONG_RUN else 20261207)
     try:
         async with replay.serving() as url:
@@ -345,7 +348,7 @@ async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
             finally:
                 await app.aclose()  # metrics take what the upstreams reported as usage here
     finally:
-        logging.getLogger().removeHandler(errors)
+        logging.getLogger("interlingua").removeHandler(errors)
 
 
 # What the gateway itself reads of an answer ---------------------------------------------------------
@@ -411,5 +414,39 @@ def test_token_counts_of_another_shape_are_502s(tmp_path: Path, answer: Any, cou
             with pytest.raises(anthropic.InternalServerError) as refused:
                 await claude.count_tokens(model="an/claude-x", messages=hi)
             assert refused.value.status_code == 502
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("answer", [
+    {"data": [{"index": 0, "embedding": [0.5, "0.5"]}]},
+    {"data": [{"index": 0, "embedding": [0.5]}, {"index": 0, "embedding": [0.5]}]},  # an index twice
+    {"data": [{"index": 0, "embedding": "AAAAAAA="}]},  # base64 of no whole float32
+    {"data": [{"index": 0, "embedding": [0.5]}]},  # one vector for two inputs
+    {"data": {"index": 0, "embedding": [0.5]}},
+])
+def test_embeddings_of_another_shape_are_502s(tmp_path: Path, answer: Any) -> None:
+    """A client matches vectors to its inputs by position: a vector short, or one that is not
+    numbers, is the upstream's failure, not an answer."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.body = orjson.dumps(answer)
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            with pytest.raises(openai.InternalServerError) as caught:
+                await client(url).embeddings.create(model="oa/text-embedding-3-small", input=["a", "b"])
+            assert caught.value.status_code == 502
+            assert "upstream oa answered" in caught.value.message
+
+    asyncio.run(scenario())
+
+
+def test_embeddings_without_indexes_keep_their_order(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        replay = Replay()
+        replay.body = orjson.dumps({"data": [{"embedding": [0.25, 0.5]}, {"embedding": "AACAPwAAAEA="}]})
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            answer = await client(url).embeddings.create(model="oa/text-embedding-3-small", input=["a", "b"],
+                                                         encoding_format="float")
+            assert [d.embedding for d in answer.data] == [[0.25, 0.5], [1.0, 2.0]]
 
     asyncio.run(scenario())

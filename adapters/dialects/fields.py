@@ -6,6 +6,7 @@ what to fix. bool is not accepted where a number is expected, as JSON Schema say
 
 from __future__ import annotations
 
+import array as arrays
 import time
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -170,6 +171,19 @@ def timestamp(body: Mapping[str, Any], key: str) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_COUNT:
         return int(value)
     return int(time.time())
+
+
+def numbers(value: Any, path: str) -> list[float]:
+    """An array of numbers an upstream answered (an embedding), as floats; converted in C, since an
+    answer can hold thousands of them."""
+    try:
+        return arrays.array("d", value).tolist() if isinstance(value, list) else _not_numbers(path)
+    except TypeError:
+        return _not_numbers(path)
+
+
+def _not_numbers(path: str) -> list[float]:
+    raise invalid(path, "must be an array of numbers")
 
 
 def sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:

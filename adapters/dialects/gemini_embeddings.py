@@ -52,4 +52,7 @@ def encode_batch_request(req: ir.EmbeddingRequest, model: str) -> dict[str, Any]
 
 def decode_batch_response(body: Any, model: str) -> ir.EmbeddingResponse:
     body = f.obj(body, "response")
-    return ir.EmbeddingResponse(model=model, vectors=[e.get("values") or [] for e in body.get("embeddings") or ()])
+    entries = f.array(body, "embeddings") or ()
+    return ir.EmbeddingResponse(model=model, vectors=[
+        f.numbers(f.obj(e, f"embeddings[{i}]").get("values") or [], f"embeddings[{i}].values")
+        for i, e in enumerate(entries)])

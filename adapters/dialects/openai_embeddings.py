@@ -67,10 +67,23 @@ def encode_embedding_request(req: ir.EmbeddingRequest, model: str) -> dict[str, 
     return body
 
 
+def _vector(value: Any, path: str) -> list[float]:
+    """An embedding as floats or as base64 of little-endian float32s (`encoding_format`)."""
+    if isinstance(value, str):
+        packed = base64.b64decode(value, validate=True)
+        if len(packed) % 4:
+            raise ir.invalid(path, "must hold whole float32s")
+        return array("f", packed).tolist()
+    return f.numbers(value, path)
+
+
 def decode_embedding_response(body: Any) -> ir.EmbeddingResponse:
     body = f.obj(body, "response")
-    rows = sorted(body.get("data") or (), key=lambda d: d.get("index", 0))
-    vectors = [r["embedding"] if isinstance(r.get("embedding"), list) else
-               list(array("f", base64.b64decode(r.get("embedding") or ""))) for r in rows]
-    return ir.EmbeddingResponse(model=body.get("model") or "", vectors=vectors,
+    rows = [f.obj(row, f"data[{i}]") for i, row in enumerate(f.array(body, "data") or ())]
+    if any("index" in row for row in rows):  # else in the order they came, as a server without them means
+        if {f.integer(row, "index", f"data[{i}].") for i, row in enumerate(rows)} != set(range(len(rows))):
+            raise ir.invalid("data", "must number its embeddings 0, 1, 2... with `index`")
+        rows.sort(key=lambda row: row["index"])
+    vectors = [_vector(row.get("embedding"), f"data[{i}].embedding") for i, row in enumerate(rows)]
+    return ir.EmbeddingResponse(model=f.label(body, "model") or "", vectors=vectors,
                                 usage=ir.Usage(input_tokens=f.count(f.sub(body, "usage"), "prompt_tokens")))

@@ -305,6 +305,13 @@ class Provider(ABC):
         """An answer that is JSON but not the API's shape: the upstream's fault; another may do better."""
         return ir.GatewayError("upstream", f"upstream {self.name} answered without {what}", retryable=True)
 
+    def embedded(self, response: ir.EmbeddingResponse, request: ir.EmbeddingRequest) -> ir.EmbeddingResponse:
+        """An embeddings answer with a vector for each input, in order; else the upstream's fault,
+        which the client, matching vectors to inputs by position, could not tell."""
+        if len(response.vectors) != len(request.inputs):
+            raise self.malformed(f"one embedding for each of the {len(request.inputs)} inputs")
+        return response
+
     def counted(self, raw: bytes, key: str) -> ir.TokenCount:
         """A token-counting endpoint's answer: the whole number under `key`, absent for 0 as Gemini
         (proto3 JSON) leaves it."""

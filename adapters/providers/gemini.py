@@ -84,7 +84,8 @@ class GeminiProvider(Provider):
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         body = embeddings.encode_batch_request(request, model)
         response = await self.open(self._method(model, "batchEmbedContents"), orjson.dumps(body))
-        return self.decoded(await self.read(response), lambda answer: embeddings.decode_batch_response(answer, model))
+        answer = self.decoded(await self.read(response), lambda answer: embeddings.decode_batch_response(answer, model))
+        return self.embedded(answer, request)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)

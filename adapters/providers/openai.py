@@ -76,7 +76,7 @@ class OpenAIProvider(Provider):
 
     async def embed(self, request: ir.EmbeddingRequest, model: str) -> ir.EmbeddingResponse:
         response = await self.open("/embeddings", orjson.dumps(embeddings.encode_embedding_request(request, model)))
-        return self.decoded(await self.read(response), embeddings.decode_embedding_response)
+        return self.embedded(self.decoded(await self.read(response), embeddings.decode_embedding_response), request)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         if self.codec is not RESPONSES:
