@@ -80,8 +80,9 @@ def decode_image_response(body: Any) -> ir.ImageResponse:
             if part.get("thought"):
                 continue
             inline = g(part, "inlineData")
-            if isinstance(inline, dict) and str(g(inline, "mimeType")).startswith("image/") and inline.get("data"):
-                images.append(ir.Image(data=inline["data"], media_type=g(inline, "mimeType")))
+            kind = g(inline, "mimeType") if isinstance(inline, dict) else None
+            if isinstance(kind, str) and kind.startswith("image/") and isinstance(inline.get("data"), str):
+                images.append(ir.Image(data=inline["data"], media_type=kind))
             elif isinstance(part.get("text"), str):
                 said.append(part["text"])
     if not images:

@@ -312,7 +312,7 @@ def decode_image_response(payload: Any, req: ir.ImageRequest) -> ir.ImageRespons
         if not isinstance(b64, str) or not b64:
             raise ir.GatewayError("upstream", "upstream answered an image without its bytes (b64_json)")
         images.append(ir.Image(data=b64, media_type=_media_type(b64)))
-    return ir.ImageResponse(images, created=int(payload.get("created") or 0), usage=_usage(req, payload))
+    return ir.ImageResponse(images, created=f.timestamp(payload, "created"), usage=_usage(req, payload))
 
 
 def encode_image_response(resp: ir.ImageResponse, req: ir.ImageRequest) -> dict[str, Any]:
