@@ -292,9 +292,9 @@ class Provider(ABC):
             raise self.misshapen(exc) from None
 
     def misshapen(self, exc: Exception) -> ir.GatewayError:
-        """The failure of a reader given JSON of a shape its API never sends. The field a shared
-        reader names is the client's to know; anything else is logged with where it failed, since a
-        reader that misread a valid answer would fail the same way."""
+        """The failure of a reader given JSON of a shape its API never sends. Where a shared reader
+        named the field, the message names it; anything else is logged with where it failed, since
+        a reader that misread a valid answer would fail the same way."""
         message = f"upstream {self.name} answered JSON in a shape its API does not have"
         if isinstance(exc, ir.Invalid):
             return ir.GatewayError("upstream", f"{message} ({exc.message})", retryable=True)
