@@ -15,6 +15,7 @@ import logging
 import math
 import secrets
 import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -293,12 +294,14 @@ class Provider(ABC):
 
     def misshapen(self, exc: Exception) -> ir.GatewayError:
         """The failure of a reader given JSON of a shape its API never sends. Where a shared reader
-        named the field, the message names it; anything else is logged with where it failed, since
-        a reader that misread a valid answer would fail the same way."""
+        named the field, the message names it; anything else is logged with the line where it
+        failed, since a reader that misread a valid answer would fail the same way (not with the
+        exception's own message, which may quote the answer: a prompt's words never reach the log)."""
         message = f"upstream {self.name} answered JSON in a shape its API does not have"
         if isinstance(exc, ir.Invalid):
             return ir.GatewayError("upstream", f"{message} ({exc.message})", retryable=True)
-        log.warning("%s (%s: %s)", message, type(exc).__name__, exc, exc_info=exc)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        log.warning("%s: %s in %s at %s:%s", message, type(exc).__name__, where.name, where.filename, where.lineno)
         return ir.GatewayError("upstream", message, retryable=True)
 
     def malformed(self, what: str) -> ir.GatewayError:
