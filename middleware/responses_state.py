@@ -158,6 +158,8 @@ class _Recorder:
         if response is not None:
             self._keep(response)
 
-    def _keep(self, response: dict[str, Any]) -> None:
-        if response.get("object") == "response" and response.get("id"):
+    def _keep(self, response: Any) -> None:
+        """Store what is a Response; what a broken upstream passed on as one is the client's to read."""
+        if (isinstance(response, dict) and response.get("object") == "response" and isinstance(response.get("id"), str)
+                and response["id"] and isinstance(response.get("output"), list)):
             self.store.put(response, _turn_input(self.native), self.native.get("previous_response_id"))

@@ -194,7 +194,7 @@ def question(client: str, model: str, stream: bool) -> tuple[str, dict[str, Any]
                                         "tools": [{"type": "function", "function": {"name": "weather",
                                                                                     "parameters": WEATHER}}]}
     if client == "responses":
-        return "/v1/responses", {"model": model, "input": "hi", "stream": stream, "store": False,
+        return "/v1/responses", {"model": model, "input": "hi", "stream": stream,  # stored, by default
                                  "tools": [{"type": "function", "name": "weather", "parameters": WEATHER}]}
     if client == "anthropic":
         return "/v1/messages", {"model": model, "max_tokens": 100, "stream": stream, "messages": [
@@ -285,12 +285,45 @@ class Errors(logging.Handler):
         self.records.append(record)
 
 
-async def _ask(app: Gateway, client: str, kind: str, stream: bool, rnd: random.Random) -> Exchange:
+HEADERS = [(b"content-type", b"application/json"), (b"anthropic-version", b"2023-06-01")]
+
+
+async def _ask(app: Gateway, client: str, kind: str, stream: bool, rnd: random.Random,
+               previous: str | None = None) -> Exchange:
     path, body = question(client, MODELS[kind], stream)
+    if previous is not None:
+        body.update(previous_response_id=previous, input="and now?")
     sse = client == "gemini" and stream and rnd.random() < 0.5
     return await asyncio.wait_for(call(app, path=path, body=orjson.dumps(body), query=b"alt=sse" if sse else b"",
-                                       headers=[(b"content-type", b"application/json"),
-                                                (b"anthropic-version", b"2023-06-01")]), 10)
+                                       headers=HEADERS), 10)
+
+
+def _completed(exchange: Exchange, stream: bool) -> str | None:
+    """The id of the Response a Responses client got whole, the one it would continue from (a
+    broken one passed on as it came may have none)."""
+    try:
+        if stream:
+            done = next(line for line in exchange.body.split(b"\n") if b'"response.completed"' in line)
+            found = orjson.loads(done.removeprefix(b"data: "))["response"]["id"]
+        else:
+            found = exchange.json()["id"]
+    except (StopIteration, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+async def _continued(app: Gateway, replay: Replay, answer: Answer, previous: str, rnd: random.Random) -> str | None:
+    """Continue the stored conversation, the upstream answering well now: a Response of the gateway's
+    making continues; one passed on from the upstream as it came was the client's to read."""
+    replay.body = answer.body
+    for path in (f"/v1/responses/{previous}", f"/v1/responses/{previous}/input_items"):
+        stored = await call(app, "GET", path, headers=HEADERS)
+        if stored.status != 200:
+            return f"GET {path}: {stored.status} {stored.body[:300]!r}"
+    exchange = await _ask(app, "responses", answer.kind, answer.stream, rnd, previous)
+    if exchange.status != 200 and (answer.kind != "responses" or exchange.status >= 500):
+        return f"continued: {exchange.status} {exchange.body[:300]!r}"
+    return None
 
 
 def _problem(exchange: Exchange, client: str, answer: Answer, errors: Errors) -> str | None:
@@ -344,6 +377,12 @@ async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
                     problem = _problem(exchange, client, answer, errors)
                     if not breaking and problem is None and exchange.status != 200:
                         problem = f"status {exchange.status}"
+                    if problem is None and client == "responses" and exchange.status == 200 and (
+                            previous := _completed(exchange, answer.stream)):
+                        sent = replay.body
+                        problem = await _continued(app, replay, answer, previous, rnd) or _problem(
+                            exchange, client, answer, errors)
+                        replay.body = sent
                     assert problem is None, (answer.kind, answer.stream, client, replay.body[:800], problem)
             finally:
                 await app.aclose()  # metrics take what the upstreams reported as usage here

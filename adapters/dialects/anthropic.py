@@ -212,6 +212,8 @@ class MessagesStreamDecoder(StreamDecoder):
                 if dtype == "text_delta":
                     out.append(ir.TextDelta(f.string(delta, "text", "delta.") or ""))
                 elif dtype == "input_json_delta":
+                    if self._tool_index < 0:
+                        raise ir.invalid("delta", "input_json_delta before any tool_use block started")
                     out.append(ir.ToolCallDelta(self._tool_index, f.string(delta, "partial_json", "delta.") or ""))
                 elif dtype == "thinking_delta":
                     out.append(ir.ReasoningDelta(f.string(delta, "thinking", "delta.") or ""))

@@ -189,11 +189,12 @@ def encode_chat_response(resp: ir.ChatResponse) -> dict[str, Any]:
 
 
 class ChatStreamDecoder(StreamDecoder):
-    __slots__ = ("_started",)
+    __slots__ = ("_started", "_calls")
 
     def __init__(self) -> None:
         super().__init__()
         self._started = False
+        self._calls: set[tuple[int, int]] = set()  # (choice, tool call index) begun
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
@@ -208,13 +209,13 @@ class ChatStreamDecoder(StreamDecoder):
                 out.append(ir.StreamStart(f.label(payload, "id") or "", f.label(payload, "model") or "",
                                           f.timestamp(payload, "created")))
             for i, choice in enumerate(f.array(payload, "choices") or ()):
-                _decode_delta(f.obj(choice, f"choices[{i}]"), out)
+                _decode_delta(f.obj(choice, f"choices[{i}]"), out, self._calls)
             usage = decode_usage(payload.get("usage"))
             if usage is not None:
                 out.append(ir.UsageReport(usage))
 
 
-def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
+def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
     index = f.integer(choice, "index", "choices.", minimum=0) or 0
     delta = f.obj(choice.get("delta") or {}, "choices.delta")
     reasoning = f.string(delta, "reasoning_content", "delta.") or f.string(delta, "reasoning", "delta.")
@@ -231,11 +232,14 @@ def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent]) -> None:
         custom = "custom" in call or call.get("type") == "custom"
         at = "delta.tool_calls.custom." if custom else "delta.tool_calls.function."
         fn = f.obj(call.get("custom" if custom else "function") or {}, at[:-1])
+        tool = f.integer(call, "index", "delta.tool_calls.", minimum=0) or 0
+        first = (index, tool) not in calls  # a call's first delta names it
+        calls.add((index, tool))
         out.append(ir.ToolCallDelta(
-            index=f.integer(call, "index", "delta.tool_calls.", minimum=0) or 0,
+            index=tool,
             arguments=f.string(fn, "input" if custom else "arguments", at) or "",
-            id=f.string(call, "id", "delta.tool_calls."),
-            name=f.string(fn, "name", at),
+            id=f.string(call, "id", "delta.tool_calls.", required=first),
+            name=f.string(fn, "name", at, required=first),
             kind="custom" if custom else "function",
             choice=index,
         ))
