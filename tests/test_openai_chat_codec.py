@@ -836,6 +836,20 @@ def test_stream_decoder_in_stream_error_raises() -> None:
     assert info.value.status == 502 and info.value.retryable is True
 
 
+def test_stream_decoder_tool_call_begins_named() -> None:
+    """A call's first delta names it; a server that gives no id gets one minted, but a call with no
+    name cannot be made, nor answered on the next turn: the upstream's fault (`ir.Invalid`, a 502
+    where a provider reads the stream)."""
+    unnamed = [_chunk({"tool_calls": [{"index": 0, "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+               _chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})]
+    first, rest = decode_all(sse_bytes(unnamed))[1:3]
+    assert isinstance(first, ir.ToolCallDelta) and first.name == "f" and (first.id or "").startswith("call_")
+    assert rest == ir.ToolCallDelta(index=0, arguments="{}")
+    nameless = _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"arguments": ""}}]})
+    with pytest.raises(ir.Invalid, match="name: is required"):
+        decode_all(sse_bytes([nameless]))
+
+
 def _encode(events: list[ir.StreamEvent], stream_usage: bool) -> bytes:
     encoder = ChatStreamEncoder(stream_usage)
     return b"".join(encoder.encode(e) for e in events) + encoder.end()

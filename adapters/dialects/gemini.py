@@ -46,8 +46,8 @@ from interlingua.adapters.dialects.gemini_request import (
     decode_part,
     encode_generate_request,
     g,
-    new_call_id,
 )
+from interlingua.adapters.dialects.ids import new_call_id
 
 _CRLF = b"\r\n\r\n"
 

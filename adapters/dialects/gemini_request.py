@@ -7,7 +7,6 @@ function-call ids.
 from __future__ import annotations
 
 import base64
-import secrets
 from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import verbosity
+from interlingua.adapters.dialects.ids import new_call_id
 from interlingua.adapters.dialects.reasoning import budget, effort
 from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
@@ -43,10 +43,6 @@ _CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "s
 def g(obj: Mapping[str, Any], camel: str) -> Any:
     """A field by its camelCase name, or the snake_case spelling google-genai sometimes sends."""
     return obj.get(f.spelled(obj, camel))
-
-def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
-
 
 # Request: wire -> IR ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import secrets
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]+")
 _PREFIX = "b64_"
@@ -29,3 +30,8 @@ def original_id(call_id: str) -> str:
         return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         return call_id
+
+
+def new_call_id() -> str:
+    """An id for a tool call whose upstream gave none (Gemini's, often; some OpenAI-compatible servers')."""
+    return "call_" + secrets.token_hex(12)

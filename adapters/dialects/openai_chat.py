@@ -31,6 +31,7 @@ from interlingua.adapters.dialects.base import (
     UpstreamDialect,
     event_json,
 )
+from interlingua.adapters.dialects.ids import new_call_id
 from interlingua.adapters.dialects.openai_chat_request import (
     MESSAGE_KEYS,
     NAME,
@@ -233,12 +234,12 @@ def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent], calls: set[
         at = "delta.tool_calls.custom." if custom else "delta.tool_calls.function."
         fn = f.obj(call.get("custom" if custom else "function") or {}, at[:-1])
         tool = f.integer(call, "index", "delta.tool_calls.", minimum=0) or 0
-        first = (index, tool) not in calls  # a call's first delta names it
+        first = (index, tool) not in calls  # a call's first delta names it (and ids it, on most servers)
         calls.add((index, tool))
         out.append(ir.ToolCallDelta(
             index=tool,
             arguments=f.string(fn, "input" if custom else "arguments", at) or "",
-            id=f.string(call, "id", "delta.tool_calls.", required=first),
+            id=f.string(call, "id", "delta.tool_calls.") or (new_call_id() if first else None),
             name=f.string(fn, "name", at, required=first),
             kind="custom" if custom else "function",
             choice=index,
