@@ -489,3 +489,27 @@ def test_embeddings_without_indexes_keep_their_order(tmp_path: Path) -> None:
             assert [d.embedding for d in answer.data] == [[0.25, 0.5], [1.0, 2.0]]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("kind", "answer"), [
+    ("brave", {"web": {"results": [{"url": "https://a.example/", "title": "t", "description": "d",
+                                    "extra_snippets": 5}]}}),
+    ("tavily", {"results": [{"url": "https://a.example/", "title": 5, "content": ["x"]}]}),
+    ("exa", {"results": [{"url": "https://a.example/", "title": {"a": 1}, "text": 7}]}),
+    ("searxng", {"results": [{"url": "https://a.example/", "title": ["t"], "content": 3}]}),
+])
+def test_search_results_of_another_shape(tmp_path: Path, kind: str, answer: Any) -> None:
+    """A search API's result with a title or snippet of another type is a 502 or a hit of strings."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.body = orjson.dumps(answer)
+        async with replay.serving() as up, gateway(tmp_path, providers={"web": {"type": kind, "url": up, "key": "k"}}
+                                                    ) as (_, url), httpx.AsyncClient() as http:
+            reply = await http.post(url + "/v1/search", json={"query": "python", "model": "web"})
+        assert reply.status_code in (200, 502), reply.text
+        if reply.status_code == 502:
+            assert reply.json()["error"]["message"].startswith("upstream web answered")
+        else:
+            assert all(isinstance(hit[field], str) for hit in reply.json() for field in ("source", "title", "content"))
+
+    asyncio.run(scenario())

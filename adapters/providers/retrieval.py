@@ -68,7 +68,8 @@ class RetrievalProvider(Provider):
         """A search API's list of results as hits (those with a URL), kept to the request's domains and limit."""
         if not isinstance(results, list):
             raise self.malformed("`results`")
-        return keep([hit(r) for r in results if isinstance(r, dict) and isinstance(r.get("url"), str)], request)
+        with self.reading():  # a title or snippet of another type than the API's
+            return keep([hit(r) for r in results if isinstance(r, dict) and isinstance(r.get("url"), str)], request)
 
 
 def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
