@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gzip
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,6 +35,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import BaseModel, TypeAdapter
 
+from interlingua.adapters.dialects import sse
+from interlingua.adapters.providers import transport
 from interlingua.adapters.storage.ledger import totals
 from interlingua.app.config import parse
 from interlingua.app.factory import Gateway, create_app
@@ -254,10 +257,11 @@ class Replay:
 
     def __init__(self) -> None:
         self.content_type, self.body = "application/json", b"{}"
+        self.headers: dict[str, str] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
-        return web.Response(body=self.body, headers={"content-type": self.content_type})
+        return web.Response(body=self.body, headers={"content-type": self.content_type, **self.headers})
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:
@@ -511,5 +515,64 @@ def test_search_results_of_another_shape(tmp_path: Path, kind: str, answer: Any)
             assert reply.json()["error"]["message"].startswith("upstream web answered")
         else:
             assert all(isinstance(hit[field], str) for hit in reply.json() for field in ("source", "title", "content"))
+
+    asyncio.run(scenario())
+
+
+BOUND = 64 * 1024
+
+
+def _completion(text: str) -> bytes:
+    return orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-x",
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                      "finish_reason": "stop"}]})
+
+
+def _streamed(text: str) -> bytes:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-x"}
+    return b"".join(b"data: " + orjson.dumps({**chunk, "choices": [choice]}) + b"\n\n" for choice in (
+        {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None},
+        {"index": 0, "delta": {}, "finish_reason": "stop"})) + b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("translated", [False, True], ids=["passed through", "translated"])
+def test_answers_past_the_bound_are_502s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, translated: bool) -> None:
+    """A whole answer is bounded as it is decompressed (gzip makes kilobytes gigabytes), a stream by
+    its events: the gateway holds neither past the bound, however the upstream sends them."""
+    monkeypatch.setattr(transport, "MAX_ANSWER_BYTES", BOUND)
+    monkeypatch.setattr(sse, "MAX_EVENT_BYTES", BOUND)
+
+    async def scenario() -> None:
+        replay = Replay()
+        hi: list[Any] = [{"role": "user", "content": "hi"}]
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            sdk, claude = client(url), anthropic_client(url)  # the upstream speaks Chat
+            for size, fits in ((BOUND // 2, True), (BOUND * 2, False)):
+                replay.headers = {"content-encoding": "gzip"}
+                replay.body = gzip.compress(_completion("x" * size))
+                replay.content_type = "application/json"
+                if translated:
+                    ask: Any = claude.messages.create(model="oa/gpt-x", max_tokens=10, messages=hi)
+                else:
+                    ask = sdk.chat.completions.create(model="oa/gpt-x", messages=hi)
+                if fits:
+                    await ask
+                else:
+                    with pytest.raises((openai.InternalServerError, anthropic.InternalServerError),
+                                       match="answered more than 0.0625 MB"):
+                        await ask
+                replay.headers, replay.body = {}, _streamed("y" * size)
+                replay.content_type = "text/event-stream"
+                try:
+                    if translated:
+                        async with claude.messages.stream(model="oa/gpt-x", max_tokens=10, messages=hi) as stream:
+                            got = await stream.get_final_text()
+                    else:
+                        got = "".join([c.choices[0].delta.content or "" async for c in
+                                       await sdk.chat.completions.create(model="oa/gpt-x", messages=hi, stream=True)
+                                       if c.choices])
+                    assert fits and got == "y" * size
+                except (openai.APIError, anthropic.APIError) as error:
+                    assert not fits and "an event of more than 0.0625 MB" in str(error), error
 
     asyncio.run(scenario())

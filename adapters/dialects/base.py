@@ -63,7 +63,7 @@ class StreamDecoder(ABC):
     __slots__ = ("_splitter", "_failure", "terminated")
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        self._splitter = sse.Splitter(sse.MAX_EVENT_BYTES)
         self._failure: ir.GatewayError | None = None
         self.terminated = False
 
@@ -164,7 +164,7 @@ class Passthrough(ABC):
     error_marker: ClassVar[re.Pattern[bytes] | None] = None
 
     def __init__(self) -> None:
-        self._splitter = sse.Splitter()
+        self._splitter = sse.Splitter(sse.MAX_EVENT_BYTES)
         self.usage: ir.Usage | None = None
         self.events = 0
         self.terminated = False

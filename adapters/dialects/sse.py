@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from interlingua.adapters import ir
+
+MAX_EVENT_BYTES = 256 * 2**20  # of one event of an upstream's stream (an image in base64 is tens of MB)
+
 
 def frame(data: bytes, event: str | None = None) -> bytes:
     """One SSE event; `data` must be a single line (compact JSON is)."""
@@ -44,14 +48,18 @@ class Splitter:
 
     An unfinished event is held as the chunks it came in, and only each new chunk (with the three
     bytes before it, where a blank line may begin) is searched: an event of megabytes (an image in
-    base64) in small reads would otherwise be copied and searched whole once per read.
+    base64) in small reads would otherwise be copied and searched whole once per read. With a
+    `limit`, an event that grows past it is the upstream's failure (a retryable 502) rather than
+    held on: a stream that never ends its event would otherwise take all the memory there is.
     """
 
-    __slots__ = ("_held", "_tail")
+    __slots__ = ("_held", "_tail", "_size", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._held: list[bytes] = []
         self._tail = b""  # the last bytes held, as many as a blank line has less one
+        self._size = 0  # of the bytes held
+        self.limit = limit
 
     def feed(self, chunk: bytes) -> bytes:
         tail = self._tail
@@ -60,15 +68,22 @@ class Splitter:
             if chunk:
                 self._held.append(chunk)
                 self._tail = (tail + chunk)[-3:]
+                self._size += len(chunk)
+                if self.limit is not None and self._size > self.limit:
+                    raise ir.GatewayError("upstream", f"upstream stream sent an event of more than "
+                                          f"{self.limit / 2**20:g} MB", retryable=True)
             return b""
         # A held event has no blank line in it, so the one found ends in `chunk`.
         head = b"".join(self._held)
         self._held = [rest] if rest else []
         self._tail = rest[-3:]
+        self._size = len(rest)
         return head + complete[len(tail):]
 
     def flush(self) -> bytes:
         rest = b"".join(self._held)
         self._held = []
         self._tail = b""
+        self._size = 0
         return rest + b"\n\n" if rest.strip() else b""
+

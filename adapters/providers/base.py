@@ -32,7 +32,7 @@ from interlingua.adapters.providers import chat_utilities, context, slots, stops
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
-from interlingua.adapters.providers.transport import AiohttpTransport, read_body
+from interlingua.adapters.providers.transport import AiohttpTransport, AnswerTooLarge, read_body
 from interlingua.adapters.replies import Body, Chunks, Events, Reply, Result
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.telemetry import OUTGOING
@@ -469,6 +469,8 @@ class Provider(ABC):
             return await read_body(response)
         except httpx.HTTPError as exc:
             raise transport_error(exc, self.name) from None
+        except AnswerTooLarge as exc:
+            raise ir.GatewayError("upstream", f"upstream {self.name} answered {exc}", retryable=True) from None
         finally:
             await response.aclose()
 

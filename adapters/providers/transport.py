@@ -24,6 +24,7 @@ import httpx
 from yarl import URL
 
 _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+MAX_ANSWER_BYTES = 256 * 2**20  # of a whole answer: images in base64, thousands of embeddings, and no more
 URLS_KEPT = 256  # a path may hold a client's model name: keep only so many
 
 
@@ -49,11 +50,20 @@ class _Body(httpx.AsyncByteStream):
         except _READ_ERRORS as exc:
             raise _read_error(exc) from exc
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int) -> bytes:
+        """The whole body, decompressed, as aiohttp holds it once read (one piece for most answers)."""
+        content = self._response.content
+        pieces: list[bytes] = []
+        size = 0
         try:
-            return await self._response.read()
+            while piece := await content.read(limit + 1 - size):
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise AnswerTooLarge(limit)
         except _READ_ERRORS as exc:
             raise _read_error(exc) from exc
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     async def aclose(self) -> None:
         # An unfinished body means the client went away: close the socket so the upstream sees it.
@@ -63,13 +73,30 @@ class _Body(httpx.AsyncByteStream):
             self._response.close()
 
 
-async def read_body(response: httpx.Response) -> bytes:
-    """An answer's whole body: at once from aiohttp when it came through this transport (httpx's
-    chunk iteration costs more than the reading of a small answer), else chunk by chunk."""
+class AnswerTooLarge(Exception):
+    """An answer past `read_body`'s limit, counted as it is decompressed: gzip can make a body of
+    kilobytes one of gigabytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit / 2**20:g} MB")
+
+
+async def read_body(response: httpx.Response, limit: int | None = None) -> bytes:
+    """An answer's whole body, at most `limit` bytes of it (`MAX_ANSWER_BYTES`): from aiohttp's
+    buffer when it came through this transport (httpx's chunk iteration costs more than the
+    reading of a small answer), else chunk by chunk."""
+    limit = MAX_ANSWER_BYTES if limit is None else limit
     stream = response.stream
     if isinstance(stream, _Body):
-        return await stream.read()
-    return b"".join([chunk async for chunk in response.aiter_raw()])
+        return await stream.read(limit)
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        pieces.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(limit)
+    return b"".join(pieces)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
