@@ -206,17 +206,20 @@ class MessagesStreamDecoder(StreamDecoder):
         for name, data in sse.events(block):
             payload = event_json(data)
             kind = payload.get("type") or name
-            if kind == "content_block_delta":
-                delta = f.obj(payload.get("delta") or {}, "delta")
+            if kind == "content_block_delta":  # most events: a value is checked only where it is
+                delta = payload.get("delta")
+                if type(delta) is not dict:
+                    raise ir.invalid("delta", "must be an object")
                 dtype = delta.get("type")
                 if dtype == "text_delta":
-                    out.append(ir.TextDelta(f.string(delta, "text", "delta.") or ""))
+                    out.append(ir.TextDelta(f.text(delta.get("text") or "", "delta.text")))
                 elif dtype == "input_json_delta":
                     if self._tool_index < 0:
                         raise ir.invalid("delta", "input_json_delta before any tool_use block started")
-                    out.append(ir.ToolCallDelta(self._tool_index, f.string(delta, "partial_json", "delta.") or ""))
+                    out.append(ir.ToolCallDelta(self._tool_index, f.text(delta.get("partial_json") or "",
+                                                                         "delta.partial_json")))
                 elif dtype == "thinking_delta":
-                    out.append(ir.ReasoningDelta(f.string(delta, "thinking", "delta.") or ""))
+                    out.append(ir.ReasoningDelta(f.text(delta.get("thinking") or "", "delta.thinking")))
                 elif dtype == "signature_delta":
                     out.append(ir.ReasoningDelta(signature=f.string(delta, "signature", "delta.")))
             elif kind == "content_block_start":

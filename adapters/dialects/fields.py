@@ -157,6 +157,14 @@ def count(body: Mapping[str, Any], key: str) -> int:
     return 0
 
 
+def text(value: Any, path: str) -> str:
+    """A value an upstream's answer holds that must be a string (a delta's text), checked where the
+    caller found one: streams call this for every chunk, so it fetches nothing itself."""
+    if type(value) is not str:
+        raise invalid(path, "must be a string")
+    return value
+
+
 def label(body: Mapping[str, Any], key: str) -> str | None:
     """A string that describes an upstream's answer (its id, the model that wrote it): None when
     absent or of another type, since the gateway can do without it, and a new id serves as well."""

@@ -206,10 +206,13 @@ class GenerateStreamDecoder(StreamDecoder):
                 self._started = True
                 out.append(ir.StreamStart(_label(payload, "responseId"), _label(payload, "modelVersion"),
                                           int(time.time())))
-            candidates = f.array(payload, "candidates") or ()
-            for n, candidate in enumerate(candidates):
-                self._candidate(f.obj(candidate, f"candidates[{n}]"), out)
-            if not candidates and g(payload, "promptFeedback"):
+            candidates = payload.get("candidates")
+            if candidates:
+                if type(candidates) is not list:
+                    raise ir.invalid("candidates", "must be an array")
+                for candidate in candidates:
+                    self._candidate(f.obj(candidate, "candidates"), out)
+            elif g(payload, "promptFeedback"):
                 self.terminated = True  # a blocked prompt ends with no candidate at all
                 out.append(ir.Finish("content_filter"))
             usage = decode_usage(g(payload, "usageMetadata"))
@@ -217,32 +220,38 @@ class GenerateStreamDecoder(StreamDecoder):
                 out.append(ir.UsageReport(usage))
 
     def _candidate(self, candidate: dict[str, Any], out: list[ir.StreamEvent]) -> None:
-        index = f.integer(candidate, "index", "candidates.", minimum=0) or 0
-        for i, raw in enumerate(_candidate_parts(candidate, "candidates")):
-            at = f"candidates.content.parts[{i}]."
-            part = f.obj(raw, at[:-1])
-            signature = f.string(part, f.spelled(part, "thoughtSignature"), at)
+        """One candidate of a chunk. Every chunk passes here, so a value is checked only where it is."""
+        index = candidate.get("index") or 0
+        if type(index) is not int or index < 0:
+            raise ir.invalid("candidates.index", "must be a whole number")
+        for part in _candidate_parts(candidate, "candidates"):
+            if type(part) is not dict:
+                raise ir.invalid("candidates.content.parts", "must hold objects")
+            signature = g(part, "thoughtSignature")
             if signature:
-                out.append(ir.ReasoningDelta(signature=signature, choice=index))
-            key = f.spelled(part, "functionCall")
-            call = f.mapping(part, key, at)
+                out.append(ir.ReasoningDelta(signature=f.text(signature, "parts.thoughtSignature"), choice=index))
+            call = g(part, "functionCall")
             if call is not None:
-                tool = self._tools.get(index, -1) + 1
-                self._tools[index] = tool
-                self._calls[index] = True
-                inner = at + key + "."
-                out.append(ir.ToolCallDelta(tool, orjson.dumps(f.mapping(call, "args", inner) or {}).decode(),
-                                            id=f.string(call, "id", inner) or new_call_id(),
-                                            name=f.string(call, "name", inner, required=True), choice=index))
-            elif text := f.string(part, "text", at):
-                if f.boolean(part, "thought", at):
+                self._call(f.obj(call, "parts.functionCall"), index, out)
+            elif text := part.get("text"):
+                text = f.text(text, "parts.text")
+                if part.get("thought") is True:
                     out.append(ir.ReasoningDelta(text, choice=index))
                 else:
                     out.append(ir.TextDelta(text, index))
-        reason = f.string(candidate, f.spelled(candidate, "finishReason"), "candidates.")
+        reason = g(candidate, "finishReason")
         if reason:
+            reason = f.text(reason, "candidates.finishReason")
             self.terminated = True
             out.append(ir.Finish(_finish_in(reason, self._calls.get(index, False)) or "stop", index))
+
+    def _call(self, call: dict[str, Any], index: int, out: list[ir.StreamEvent]) -> None:
+        tool = self._tools.get(index, -1) + 1
+        self._tools[index] = tool
+        self._calls[index] = True
+        out.append(ir.ToolCallDelta(tool, orjson.dumps(f.mapping(call, "args", "functionCall.") or {}).decode(),
+                                    id=f.string(call, "id", "functionCall.") or new_call_id(),
+                                    name=f.string(call, "name", "functionCall.", required=True), choice=index))
 
 
 class GenerateStreamEncoder(StreamEncoder):

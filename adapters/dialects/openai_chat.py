@@ -209,26 +209,48 @@ class ChatStreamDecoder(StreamDecoder):
                 self._started = True
                 out.append(ir.StreamStart(f.label(payload, "id") or "", f.label(payload, "model") or "",
                                           f.timestamp(payload, "created")))
-            for i, choice in enumerate(f.array(payload, "choices") or ()):
-                _decode_delta(f.obj(choice, f"choices[{i}]"), out, self._calls)
+            choices = payload.get("choices")
+            if choices:
+                if type(choices) is not list:
+                    raise ir.invalid("choices", "must be an array")
+                for choice in choices:
+                    _decode_delta(choice, out, self._calls)
             usage = decode_usage(payload.get("usage"))
             if usage is not None:
                 out.append(ir.UsageReport(usage))
 
 
-def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
-    index = f.integer(choice, "index", "choices.", minimum=0) or 0
-    delta = f.obj(choice.get("delta") or {}, "choices.delta")
-    reasoning = f.string(delta, "reasoning_content", "delta.") or f.string(delta, "reasoning", "delta.")
+_NO_DELTA: dict[str, Any] = {}
+
+
+def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
+    """One choice of a chunk. Every chunk passes here, so a value is checked only where it is there."""
+    if type(choice) is not dict:
+        raise ir.invalid("choices", "must hold objects")
+    index = choice.get("index") or 0
+    if type(index) is not int or index < 0:
+        raise ir.invalid("choices.index", "must be a whole number")
+    delta = choice.get("delta") or _NO_DELTA
+    if type(delta) is not dict:
+        raise ir.invalid("choices.delta", "must be an object")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning:
-        out.append(ir.ReasoningDelta(reasoning, choice=index))
-    content = f.string(delta, "content", "delta.")
+        out.append(ir.ReasoningDelta(f.text(reasoning, "delta.reasoning_content"), choice=index))
+    content = delta.get("content")
     if content:
-        out.append(ir.TextDelta(content, index, choice.get("logprobs")))
-    refusal = f.string(delta, "refusal", "delta.")
+        out.append(ir.TextDelta(f.text(content, "delta.content"), index, choice.get("logprobs")))
+    refusal = delta.get("refusal")
     if refusal:
-        out.append(ir.RefusalDelta(refusal, index))
-    for raw in f.array(delta, "tool_calls", "delta.") or ():
+        out.append(ir.RefusalDelta(f.text(refusal, "delta.refusal"), index))
+    if delta.get("tool_calls"):
+        _decode_calls(f.array(delta, "tool_calls", "delta.") or [], index, out, calls)
+    reason = choice.get("finish_reason")
+    if reason:
+        out.append(ir.Finish(_FINISH_IN.get(f.text(reason, "choices.finish_reason"), "stop"), index))
+
+
+def _decode_calls(raw_calls: list[Any], index: int, out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
+    for raw in raw_calls:
         call = f.obj(raw, "delta.tool_calls")
         custom = "custom" in call or call.get("type") == "custom"
         at = "delta.tool_calls.custom." if custom else "delta.tool_calls.function."
@@ -244,9 +266,6 @@ def _decode_delta(choice: dict[str, Any], out: list[ir.StreamEvent], calls: set[
             kind="custom" if custom else "function",
             choice=index,
         ))
-    reason = f.string(choice, "finish_reason", "choices.")
-    if reason:
-        out.append(ir.Finish(_FINISH_IN.get(reason, "stop"), index))
 
 
 def _chunk_head(id: str, model: str, created: int) -> bytes:
