@@ -49,6 +49,8 @@ def test_filter_tools_and_leaves_the_rest() -> None:
     assert orjson.loads(filter_tools(TOOLS, ["add"]))["result"]["tools"] == [{"name": "add"}]
     other = b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"text":"tools"}]}}'
     assert filter_tools(other, ["add"]) is other
+    odd = b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":["add"]},{"name":7},{"name":"add"}]}}'
+    assert orjson.loads(filter_tools(odd, ["add"]))["result"]["tools"] == [{"name": "add"}]  # a server's odd names
 
 
 def test_tap_filters_sse_events_in_any_chunking_and_keeps_their_ids() -> None:

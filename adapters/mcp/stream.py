@@ -34,7 +34,7 @@ def filter_tools(payload: bytes, allowed: Iterable[str]) -> bytes:
         return payload
     tools: list[Any] = result["tools"]
     keep = set(allowed)
-    result["tools"] = [t for t in tools if isinstance(t, dict) and t.get("name") in keep]
+    result["tools"] = [t for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"] in keep]
     return orjson.dumps(message)
 
 
