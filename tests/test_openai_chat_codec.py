@@ -850,6 +850,17 @@ def test_stream_decoder_tool_call_begins_named() -> None:
         decode_all(sse_bytes([nameless]))
 
 
+def test_stream_decoder_numbers_calls_a_server_left_unnumbered() -> None:
+    """Calls sent whole without `index`: each new id is the next call, a delta without an id goes on
+    with the last one."""
+    whole = [_chunk({"tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
+             _chunk({"tool_calls": [{"id": "b", "type": "function", "function": {"name": "g", "arguments": "{"}}]}),
+             _chunk({"tool_calls": [{"function": {"arguments": "}"}}]})]
+    assert decode_all(sse_bytes(whole))[1:4] == [ir.ToolCallDelta(index=0, arguments="{}", id="a", name="f"),
+                                                  ir.ToolCallDelta(index=1, arguments="{", id="b", name="g"),
+                                                  ir.ToolCallDelta(index=1, arguments="}")]
+
+
 def _encode(events: list[ir.StreamEvent], stream_usage: bool) -> bytes:
     encoder = ChatStreamEncoder(stream_usage)
     return b"".join(encoder.encode(e) for e in events) + encoder.end()

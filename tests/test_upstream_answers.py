@@ -576,3 +576,29 @@ def test_answers_past_the_bound_are_502s(tmp_path: Path, monkeypatch: pytest.Mon
                     assert not fits and "an event of more than 0.0625 MB" in str(error), error
 
     asyncio.run(scenario())
+
+
+def test_calls_an_openai_compatible_server_streams_unnumbered_stay_apart(tmp_path: Path) -> None:
+    """Tool calls streamed whole, each with its id but no `index` (some OpenAI-compatible servers):
+    an Anthropic client gets two tool_use blocks, not one holding both calls' arguments."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.content_type = "text/event-stream"
+        head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-x"}
+        deltas = [{"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function", "function": {
+                      "name": "weather", "arguments": '{"city": "Oslo"}'}}]},
+                  {"tool_calls": [{"id": "call_b", "type": "function", "function": {
+                      "name": "weather", "arguments": '{"city": "Rome"}'}}]}]
+        chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        replay.body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            async with anthropic_client(url).messages.stream(
+                    model="oa/gpt-x", max_tokens=100, messages=[{"role": "user", "content": "weather?"}],
+                    tools=[{"name": "weather", "input_schema": WEATHER}]) as stream:
+                message = await stream.get_final_message()
+        calls = [(b.id, b.input) for b in message.content if b.type == "tool_use"]
+        assert calls == [("call_a", {"city": "Oslo"}), ("call_b", {"city": "Rome"})]
+        assert message.stop_reason == "tool_use"
+
+    asyncio.run(scenario())

@@ -195,7 +195,7 @@ class ChatStreamDecoder(StreamDecoder):
     def __init__(self) -> None:
         super().__init__()
         self._started = False
-        self._calls: set[tuple[int, int]] = set()  # (choice, tool call index) begun
+        self._calls = _Calls()
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
@@ -223,7 +223,7 @@ class ChatStreamDecoder(StreamDecoder):
 _NO_DELTA: dict[str, Any] = {}
 
 
-def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
+def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: _Calls) -> None:
     """One choice of a chunk. Every chunk passes here, so a value is checked only where it is there."""
     if type(choice) is not dict:
         raise ir.invalid("choices", "must hold objects")
@@ -249,22 +249,49 @@ def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: set[tuple[int, 
         out.append(ir.Finish(_FINISH_IN.get(f.text(reason, "choices.finish_reason"), "stop"), index))
 
 
-def _decode_calls(raw_calls: list[Any], index: int, out: list[ir.StreamEvent], calls: set[tuple[int, int]]) -> None:
+class _Calls:
+    """The tool calls a stream has begun, per choice. OpenAI numbers a call's deltas with `index`;
+    some OpenAI-compatible servers leave it out and send each call whole with its id, so there a
+    new id is the next call and a delta without one continues the last (before, every such call
+    was call 0, and two calls became one with both calls' arguments run together)."""
+
+    __slots__ = ("begun", "by_id", "last")
+
+    def __init__(self) -> None:
+        self.begun: dict[int, set[int]] = {}  # choice -> the indexes of its calls
+        self.by_id: dict[tuple[int, str], int] = {}
+        self.last: dict[int, int] = {}
+
+    def place(self, choice: int, call: dict[str, Any], call_id: str | None) -> tuple[int, bool]:
+        """The call's index, and whether this delta begins it (and so must name it)."""
+        begun = self.begun.setdefault(choice, set())
+        index = f.integer(call, "index", "delta.tool_calls.", minimum=0)
+        if index is None:
+            known = self.by_id.get((choice, call_id)) if call_id is not None else self.last.get(choice)
+            index = known if known is not None else len(begun)
+        first = index not in begun
+        begun.add(index)
+        self.last[choice] = index
+        if call_id is not None:
+            self.by_id[(choice, call_id)] = index
+        return index, first
+
+
+def _decode_calls(raw_calls: list[Any], choice: int, out: list[ir.StreamEvent], calls: _Calls) -> None:
     for raw in raw_calls:
         call = f.obj(raw, "delta.tool_calls")
         custom = "custom" in call or call.get("type") == "custom"
         at = "delta.tool_calls.custom." if custom else "delta.tool_calls.function."
         fn = f.obj(call.get("custom" if custom else "function") or {}, at[:-1])
-        tool = f.integer(call, "index", "delta.tool_calls.", minimum=0) or 0
-        first = (index, tool) not in calls  # a call's first delta names it (and ids it, on most servers)
-        calls.add((index, tool))
+        given = f.string(call, "id", "delta.tool_calls.")
+        index, first = calls.place(choice, call, given)
         out.append(ir.ToolCallDelta(
-            index=tool,
+            index=index,
             arguments=f.string(fn, "input" if custom else "arguments", at) or "",
-            id=f.string(call, "id", "delta.tool_calls.") or (new_call_id() if first else None),
+            id=given or (new_call_id() if first else None),  # a call's first delta names it, and ids it on most servers
             name=f.string(fn, "name", at, required=first),
             kind="custom" if custom else "function",
-            choice=index,
+            choice=choice,
         ))
 
 
