@@ -578,20 +578,28 @@ def test_answers_past_the_bound_are_502s(tmp_path: Path, monkeypatch: pytest.Mon
     asyncio.run(scenario())
 
 
+def _chat_stream(deltas: list[dict[str, Any]], finish: str = "tool_calls") -> bytes:
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-x"}
+    chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def _call(index: int | None, call_id: str | None, name: str | None, arguments: str) -> dict[str, Any]:
+    call: dict[str, Any] = {"function": {"arguments": arguments, **({"name": name} if name else {})}}
+    if call_id is not None:
+        call.update(id=call_id, type="function")
+    return {"tool_calls": [{**({"index": index} if index is not None else {}), **call}]}
+
+
 def test_calls_an_openai_compatible_server_streams_unnumbered_stay_apart(tmp_path: Path) -> None:
     """Tool calls streamed whole, each with its id but no `index` (some OpenAI-compatible servers):
     an Anthropic client gets two tool_use blocks, not one holding both calls' arguments."""
     async def scenario() -> None:
         replay = Replay()
         replay.content_type = "text/event-stream"
-        head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-x"}
-        deltas = [{"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function", "function": {
-                      "name": "weather", "arguments": '{"city": "Oslo"}'}}]},
-                  {"tool_calls": [{"id": "call_b", "type": "function", "function": {
-                      "name": "weather", "arguments": '{"city": "Rome"}'}}]}]
-        chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-        chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
-        replay.body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+        replay.body = _chat_stream([_call(None, "call_a", "weather", '{"city": "Oslo"}'),
+                                    _call(None, "call_b", "weather", '{"city": "Rome"}')])
         async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
             async with anthropic_client(url).messages.stream(
                     model="oa/gpt-x", max_tokens=100, messages=[{"role": "user", "content": "weather?"}],
@@ -600,5 +608,37 @@ def test_calls_an_openai_compatible_server_streams_unnumbered_stay_apart(tmp_pat
         calls = [(b.id, b.input) for b in message.content if b.type == "tool_use"]
         assert calls == [("call_a", {"city": "Oslo"}), ("call_b", {"city": "Rome"})]
         assert message.stop_reason == "tool_use"
+
+    asyncio.run(scenario())
+
+
+def test_interleaved_calls_reach_a_client_that_can_take_them(tmp_path: Path) -> None:
+    """Chat lets a server interleave two calls' deltas by index. A Chat client gets them as they
+    came; an Anthropic or Gemini client, whose stream takes one call after another, gets an error,
+    not a call without a name."""
+    async def scenario() -> None:
+        replay = Replay()
+        replay.content_type = "text/event-stream"
+        replay.body = _chat_stream([_call(0, "call_a", "weather", '{"ci'), _call(1, "call_b", "weather", '{"city"'),
+                                    _call(0, None, None, 'ty": "Oslo"}'), _call(1, None, None, ': "Rome"}')])
+        hi: list[Any] = [{"role": "user", "content": "weather?"}]
+        async with replay.serving() as up, gateway(tmp_path, providers=providers(up)) as (_, url):
+            chunks = await client(url).chat.completions.create(model="oa/gpt-x", messages=hi, stream=True)
+            arguments = {0: "", 1: ""}
+            async for chunk in chunks:
+                for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                    arguments[call.index] += call.function.arguments if call.function else ""
+            assert arguments == {0: '{"city": "Oslo"}', 1: '{"city": "Rome"}'}
+            config = gemini_types.GenerateContentConfig(tools=[gemini_types.Tool(function_declarations=[
+                gemini_types.FunctionDeclaration(name="weather", parameters_json_schema=WEATHER)])])
+            with pytest.raises(genai_errors.APIError, match="interleaved the deltas of its tool calls"):
+                async for _ in await gemini_client(url).aio.models.generate_content_stream(
+                        model="oa/gpt-x", contents="weather?", config=config):
+                    pass
+            with pytest.raises(anthropic.APIStatusError, match="interleaved the deltas of its tool calls"):
+                async with anthropic_client(url).messages.stream(
+                        model="oa/gpt-x", max_tokens=100, messages=hi,
+                        tools=[{"name": "weather", "input_schema": WEATHER}]) as stream:
+                    await stream.get_final_message()
 
     asyncio.run(scenario())

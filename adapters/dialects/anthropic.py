@@ -21,7 +21,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
     PROVIDER,
@@ -317,6 +317,8 @@ class MessagesStreamEncoder(StreamEncoder):
         if isinstance(event, ir.ToolCallDelta):
             head = b""
             if self._tool != event.index:  # some upstreams repeat the id on every fragment
+                if event.name is None:  # a call's first delta names it
+                    raise tools.interleaved()
                 block = {"type": "tool_use", "id": safe_id(event.id or f"toolu_{event.index}"),
                          "name": event.name or "", "input": {}}
                 head = self._open_block("tool_use", block)

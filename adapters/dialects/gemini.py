@@ -26,7 +26,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
-from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -309,6 +309,8 @@ class GenerateStreamEncoder(StreamEncoder):
             key = (event.choice, event.index)
             out = b""
             if key not in self._calls:
+                if event.name is None:  # a call's first delta names it
+                    raise tools.interleaved()
                 out = self._flush_calls(event.choice)
                 self._calls[key] = {"id": event.id or new_call_id(), "name": event.name or "", "arguments": []}
             self._calls[key]["arguments"].append(event.arguments)  # joined once whole: Gemini sends calls whole

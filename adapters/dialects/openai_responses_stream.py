@@ -220,6 +220,8 @@ class ResponsesStreamEncoder(StreamEncoder):
         an object, given whole when done)."""
         out = b""
         if self._tool_index != event.index:
+            if event.name is None:  # a call's first delta names it
+                raise tools.interleaved()
             kind = tools.call_item(self._request, event.name, event.kind)
             call_id = event.id or new_id("call")
             item: dict[str, Any]

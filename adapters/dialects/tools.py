@@ -456,3 +456,12 @@ def grounding_citations(grounding: dict[str, Any], text: str) -> list[dict[str, 
                             "start_index": chars(segment.get("startIndex")),
                             "end_index": chars(segment.get("endIndex", len(raw)))})
     return out
+
+
+def interleaved() -> ir.GatewayError:
+    """The failure of a delta that goes on with a call other than the one a stream has open. Chat
+    lets a server interleave its calls' deltas by `index`; a client that takes one block at a time
+    (Anthropic's content blocks, Responses' output items) cannot be given them, and a block without
+    its call's name is no call."""
+    return ir.GatewayError("upstream", "upstream interleaved the deltas of its tool calls, which this client's "
+                           "stream cannot carry", retryable=True)
