@@ -40,7 +40,9 @@ class ResponsesStreamDecoder(StreamDecoder):
             event = event_json(data)
             kind = event.get("type")
             if kind == "response.output_text.delta":
-                out.append(ir.TextDelta(_delta(event), logprobs=event.get("logprobs") or None))
+                # Not its logprobs: they are in Responses' words, which only a Responses client reads,
+                # and that one is passed the stream as it came (translated paths refuse logprobs).
+                out.append(ir.TextDelta(_delta(event)))
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
                 out.append(ir.ReasoningDelta(_delta(event)))
             elif kind == "response.refusal.delta":
