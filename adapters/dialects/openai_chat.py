@@ -252,8 +252,7 @@ def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: _Calls) -> None
 class _Calls:
     """The tool calls a stream has begun, per choice. OpenAI numbers a call's deltas with `index`;
     some OpenAI-compatible servers leave it out and send each call whole with its id, so there a
-    new id is the next call and a delta without one continues the last (before, every such call
-    was call 0, and two calls became one with both calls' arguments run together)."""
+    new id is the next call and a delta without one continues the last."""
 
     __slots__ = ("begun", "by_id", "last")
 
