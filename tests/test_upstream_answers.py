@@ -84,28 +84,33 @@ async def _answers() -> list[Answer]:
                 taken.append(Answer(kind, stream, *await _taken(url(stream), body(stream))))
 
     async with fo.FakeOpenAI(["gpt-x"]) as chat:
-        await take("chat", chat, [fo.text("Hel", "lo"), fo.tool_calls(fo.call("weather", '{"ci', 'ty": "Oslo"}'),
-                                                                      fo.call("weather", '{"city": "Rome"}'))],
+        await take("chat", chat, [fo.text("Hel", "lo", reasoning=["Let me ", "think."]),
+                                  fo.tool_calls(fo.call("weather", '{"ci', 'ty": "Oslo"}'),
+                                                fo.call("weather", '{"city": "Rome"}'))],
                    lambda stream: chat.url + "/chat/completions",
                    lambda stream: {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}], "stream": stream,
                                    **({"stream_options": {"include_usage": True}} if stream else {})})
     async with fr.FakeResponses() as responses:
         await take("responses", responses, [fr.reply(fr.reasoning("think"), fr.say("Hel", "lo")),
-                                            fr.function_calls(fr.call("weather", '{"ci', 'ty": "Oslo"}'))],
+                                            fr.function_calls(fr.call("weather", '{"ci', 'ty": "Oslo"}'),
+                                                              fr.call("weather", '{"city": "Rome"}'))],
                    lambda stream: responses.url + "/responses",
                    lambda stream: {"model": "gpt-x", "input": "hi", "stream": stream})
     async with fa.FakeAnthropic(require_thinking_in_tool_turns=False) as claude:
-        await take("anthropic", claude, [fa.reply(fa.thinking("hmm"), fa.say("Hel", "lo")),
-                                         fa.tool_use(fa.call("weather", '{"ci', 'ty": "Oslo"}'))],
+        await take("anthropic", claude, [fa.reply(fa.thinking("hmm"), fa.redacted(), fa.say("Hel", "lo")),
+                                         fa.tool_use(fa.call("weather", '{"ci', 'ty": "Oslo"}'),
+                                                     fa.call("weather", '{"city": "Rome"}'))],
                    lambda stream: claude.url + "/v1/messages",
                    lambda stream: {"model": "claude-x", "max_tokens": 100, "stream": stream,
                                    "messages": [{"role": "user", "content": "hi"}]})
     async with fg.FakeGemini(require_thought_signatures=False) as gemini:
-        await take("gemini", gemini, [fg.reply(fg.say("Hel", "lo")),
-                                      fg.function_calls(fg.call("weather", {"city": "Oslo"}))],
+        await take("gemini", gemini, [fg.reply(fg.thought("hmm"), fg.say("Hel", "lo")),
+                                      fg.function_calls(fg.call("weather", {"city": "Oslo"}),
+                                                        fg.call("weather", {"city": "Rome"}))],
                    lambda stream: gemini.url + "/v1beta/models/gemini-x:" + (
                        "streamGenerateContent?alt=sse" if stream else "generateContent"),
-                   lambda stream: {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+                   lambda stream: {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                                   "generationConfig": {"thinkingConfig": {"includeThoughts": True}}})
     return taken
 
 
@@ -318,10 +323,13 @@ def _completed(exchange: Exchange, stream: bool) -> str | None:
 
 async def _continued(app: Gateway, replay: Replay, answer: Answer, previous: str, rnd: random.Random) -> str | None:
     """Continue the stored conversation, the upstream answering well now: a Response of the gateway's
-    making continues; one passed on from the upstream as it came was the client's to read."""
+    making continues; one passed on from the upstream as it came was the client's to read, and is
+    not kept unless it has a Response's id and output list."""
     replay.body = answer.body
     for path in (f"/v1/responses/{previous}", f"/v1/responses/{previous}/input_items"):
         stored = await call(app, "GET", path, headers=HEADERS)
+        if stored.status == 404 and answer.kind == "responses":
+            return None
         if stored.status != 200:
             return f"GET {path}: {stored.status} {stored.body[:300]!r}"
     exchange = await _ask(app, "responses", answer.kind, answer.stream, rnd, previous)
