@@ -538,6 +538,16 @@ def test_two_data_fields_error_names_both() -> None:
     assert "text" in caught.value.message and "functionCall" in caught.value.message
 
 
+@pytest.mark.parametrize(("status", "code", "expected"), [
+    (429, 429, 429), (400, -1, 400), (400, 200, 400), (500, "503", 502), (200, 503, 503), (200, -1, 502)])
+def test_an_upstream_error_takes_its_status_from_the_body_only_where_it_is_one(status: int, code: Any,
+                                                                              expected: int) -> None:
+    """An in-stream error (HTTP 200) has its status in the body's `code`; an odd `code` is no status:
+    the HTTP one stands, or for an in-stream error, the upstream's failure."""
+    body = orjson.dumps({"error": {"code": code, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}})
+    assert CODEC.decode_error(status, body).status == expected
+
+
 def test_validation_error_renders_as_a_google_400_body() -> None:
     with pytest.raises(ir.GatewayError) as caught:
         decode({})

@@ -264,7 +264,10 @@ def error_from_body(status: int, body: bytes, from_payload: Callable[[int, Any],
 
 
 def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
-    """An error the upstream answered: 4xx keep their status, 5xx become a gateway status."""
+    """An error the upstream answered: 4xx keep their status, 5xx become a gateway status, and a
+    status that is no HTTP error at all (a Gemini body's `code` of -1) is the upstream's failure."""
+    if not 400 <= status <= 599:
+        status = 502
     kind = KIND_OF_STATUS.get(status) or ("invalid_request" if status < 500 else "upstream")
     gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 529}.get(status, 502)
     retryable = status in (408, 429) or status >= 500

@@ -412,9 +412,9 @@ def _error_of(status: int, payload: Any) -> ir.GatewayError:
     err = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(err, dict):
         return f.upstream_error(status, f"upstream answered {status}")
-    code = err.get("code")
+    code = err.get("code")  # what an in-stream error (HTTP 200) has for a status
     message = str(err.get("message") or err.get("status") or "upstream error")
-    return f.upstream_error(code if isinstance(code, int) else status, message)
+    return f.upstream_error(code if type(code) is int and 400 <= code <= 599 else status, message)
 
 
 def _model_entry(card: ModelCard) -> dict[str, Any]:
