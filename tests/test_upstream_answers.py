@@ -261,12 +261,13 @@ class Replay:
     """An upstream that answers every request with the same bytes, whatever was asked."""
 
     def __init__(self) -> None:
-        self.content_type, self.body = "application/json", b"{}"
+        self.content_type, self.body, self.status = "application/json", b"{}", 200
         self.headers: dict[str, str] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
-        return web.Response(body=self.body, headers={"content-type": self.content_type, **self.headers})
+        return web.Response(status=self.status, body=self.body,
+                            headers={"content-type": self.content_type, **self.headers})
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:
@@ -648,5 +649,44 @@ def test_interleaved_calls_reach_a_client_that_can_take_them(tmp_path: Path) -> 
                         model="oa/gpt-x", max_tokens=100, messages=hi,
                         tools=[{"name": "weather", "input_schema": WEATHER}]) as stream:
                     await stream.get_final_message()
+
+    asyncio.run(scenario())
+
+
+# Each upstream dialect's error body, as its API's reference gives it.
+UPSTREAM_ERRORS: dict[str, Any] = {
+    "chat": {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
+                       "code": "rate_limit_exceeded"}},
+    "responses": {"error": {"message": "Invalid value", "type": "invalid_request_error", "param": "input",
+                            "code": "invalid_value"}},
+    "anthropic": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
+                  "request_id": "req_1"},
+    "gemini": {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}},
+}
+
+
+def test_broken_error_answers_are_errors_in_the_clients_shape(tmp_path: Path) -> None:
+    """An upstream's error answer, its body broken or not JSON, its status any, its Retry-After odd:
+    the client gets an error status of its dialect's (never a 500, never a status that is no
+    error) in its dialect's shape, with headers a server can send."""
+    async def scenario() -> None:
+        replay = Replay()
+        rnd = random.Random(None if LONG_RUN else 7)
+        async with replay.serving() as url:
+            app = create_app(parse({"server": {"data_dir": str(tmp_path)}, "providers": providers(url)}, {}, "errors"))
+            try:
+                for _ in range(LONG_RUN or 200):
+                    kind, client = rnd.choice(list(UPSTREAM_ERRORS)), rnd.choice(list(MODELS))
+                    replay.status = rnd.choice([400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 599])
+                    replay.body = (orjson.dumps(broken_json(UPSTREAM_ERRORS[kind], rnd)) if rnd.random() < 0.8
+                                   else rnd.choice([b"", b"<html>", b"null", b"[]", b'"x"']))
+                    replay.headers = {"retry-after": rnd.choice(["1", "-5", "abc", "1e308", "99999999999",
+                                                                 "Wed, 21 Oct 2015 07:28:00 GMT"])}
+                    exchange = await _ask(app, client, kind, rnd.random() < 0.5, rnd)
+                    assert 400 <= exchange.status < 600 and exchange.status != 500, (exchange.status, replay.body)
+                    assert error_shape_ok(exchange, ERROR_SHAPE[client]), exchange.body
+                    assert all(v.isascii() and b"\n" not in v for v in exchange.headers.values()), exchange.headers
+            finally:
+                await app.aclose()
 
     asyncio.run(scenario())
