@@ -73,7 +73,7 @@ async def _taken(url: str, body: dict[str, Any]) -> tuple[str, bytes]:
 
 
 async def _answers() -> list[Answer]:
-    """Each dialect's text answer (with reasoning where it has one) and tool-call answer."""
+    """Each dialect's text answer (with its kinds of reasoning) and an answer of two tool calls."""
     taken: list[Answer] = []
 
     async def take(kind: str, fake: Any, replies: list[Any], url: Callable[[bool], str],
