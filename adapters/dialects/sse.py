@@ -86,4 +86,3 @@ class Splitter:
         self._tail = b""
         self._size = 0
         return rest + b"\n\n" if rest.strip() else b""
-

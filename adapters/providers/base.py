@@ -487,6 +487,7 @@ async def chunks(response: httpx.Response, name: str) -> AsyncIterator[bytes]:
 async def _events(chunks: AsyncIterator[bytes], decoder: StreamDecoder,
                   misshapen: Callable[[Exception], ir.GatewayError]) -> AsyncIterator[list[ir.StreamEvent]]:
     def read(step: Callable[..., list[ir.StreamEvent]], *chunk: bytes) -> list[ir.StreamEvent]:
+        # `Provider.reading` as a call: a context manager would cost every read 0.35 µs more
         try:
             return step(*chunk)
         except MISSHAPEN as exc:
