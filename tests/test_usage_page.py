@@ -5,10 +5,12 @@ screenshot is kept in `test-artifacts/usage-page.png` (INTERLINGUA_ARTIFACTS mov
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from playwright.async_api import async_playwright
 
@@ -141,6 +143,15 @@ def test_usage_api_reads_the_ledger_in_postgresql(tmp_path: Path) -> None:
             assert round(sum(r["cost_usd"] for r in body["totals"]), 12) == round(spent, 12)
             assert sum(r["requests"] for r in body["series"]) == 10
             assert {r["t"] % 3600 for r in body["series"]} == {0}
+            # The page reads every key's rows of a time range: that is an index on ts alone.
+            conn = await asyncpg.connect(server.url)
+            try:
+                await conn.execute("SET enable_seqscan = off")
+                plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN SELECT COUNT(*) FROM usage WHERE ts >= $1",
+                                                                 body["since"]))
+            finally:
+                await conn.close()
+            assert re.search(r"\busage_ts\b", plan), plan
         finally:
             await server.close()
 

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage ("key", ts);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
 
 
