@@ -6,8 +6,13 @@ Before: a key with `rpm`, `tpm` or a `budget` is checked against shared counters
 `rate_limit_exceeded`, or `budget_exceeded` for a spent budget. Tokens are not known before the
 answer, so `tpm` takes an estimate up front (a quarter of the body's bytes, the usual characters
 per token) and is corrected by what the usage says afterwards; a burst can then overshoot only by
-the estimates' error. A budget admits while the window's spend is below it, so it can be passed by
-the cost of the requests already in flight when it is reached.
+the estimates' error. Uploads that are not text (audio, images, PDFs and other documents) are left
+out of it: their bytes say little of their tokens, and counted as text they made a 1 MB recording
+262,144 tokens, more than many keys' whole tpm; what reading them costs comes with the usage. A
+layer inside that learns the request is larger than its body (a fetched page, a stored
+conversation) asks for the rest with `admit_more` before it goes on. A budget admits while the
+window's spend is below it, so it can be passed by the cost of the requests already in flight when
+it is reached.
 
 After: the answer's cost in US dollars (from the price table, by the upstream model that answered)
 goes to `state[COST]` for the ledger, and to the key's budget counter. Sitting inside
@@ -18,13 +23,28 @@ Responses) pass untouched.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
+from interlingua.adapters import ir
+from interlingua.adapters.documents import kinds
 from interlingua.adapters.ir import GatewayError, Usage
 from interlingua.adapters.pricing import PriceTable, usd
 from interlingua.adapters.state import Counters, Limit, window
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import COST, FAILURE, OPERATION, PRINCIPAL, TARGET, USAGE, Principal, state_of
+from interlingua.middleware.state import (
+    ADMISSION,
+    COST,
+    FAILURE,
+    OPERATION,
+    PRINCIPAL,
+    REQUEST,
+    TARGET,
+    USAGE,
+    Principal,
+    state_of,
+)
 
 BYTES_PER_TOKEN = 4
 
@@ -36,6 +56,32 @@ def _content_length(scope: dict[str, Any]) -> int:
     return 0
 
 
+def text_bytes(uploads: Iterable[ir.Upload]) -> int:
+    """The bytes of those uploads that are text by their declared type, which a model reads as
+    they are."""
+    total = 0
+    for upload in uploads:
+        declared = kinds.declared(upload.content_type, upload.filename)
+        if declared in kinds.TEXTS or declared.startswith("text/"):
+            total += upload.size
+    return total
+
+
+def _uploads(request: Any) -> list[ir.Upload]:
+    if isinstance(request, (ir.DocumentRequest, ir.TranscriptionRequest)):
+        return [request.file] if request.file is not None else []
+    if isinstance(request, ir.ImageRequest):
+        return request.files or []
+    return []
+
+
+def _estimate(scope: dict[str, Any], request: Any) -> int:
+    """Tokens up front: the body's bytes but for its uploads that are not text, by four."""
+    uploads = _uploads(request)
+    binary = sum(upload.size for upload in uploads) - text_bytes(uploads) if uploads else 0
+    return max(0, _content_length(scope) - binary) // BYTES_PER_TOKEN
+
+
 def _refusal(limit: Limit, principal: Principal, now: float) -> GatewayError:
     wait = max(1.0, limit.resets_at - now)
     if limit.name == "budget":
@@ -45,6 +91,41 @@ def _refusal(limit: Limit, principal: Principal, now: float) -> GatewayError:
     unit = "requests" if limit.name == "rpm" else "tokens"
     return GatewayError("rate_limit", f"rate limit of {limit.cap:.0f} {unit} per minute ({limit.name}) reached; "
                         f"retry in {wait:.0f} s", code="rate_limit_exceeded", retry_after=wait)
+
+
+@dataclass(slots=True)
+class Admission:
+    """A request admitted on a tpm estimate (in `state[ADMISSION]`), for `admit_more`: `limits` is
+    the list the answer's usage corrects, `limits[tpm]` the tpm limit in it."""
+
+    counters: Counters
+    principal: Principal
+    limits: list[Limit]
+    tpm: int
+
+    async def grow(self, tokens: int) -> GatewayError | None:
+        limit = self.limits[self.tpm]
+        refused = await self.counters.admit([replace(limit, amount=tokens)])
+        if refused is not None:
+            return _refusal(refused, self.principal, time.time())
+        self.limits[self.tpm] = replace(limit, amount=limit.amount + tokens)
+        return None
+
+
+async def admit_more(scope: dict[str, Any], send: Any, tokens: Callable[[], int]) -> bool:
+    """Ask the key's tpm for `tokens()` more (called only if it has one), for a request found larger
+    than its body; False once a refusal has been answered in the client's dialect."""
+    state = state_of(scope)
+    admission: Admission | None = state.get(ADMISSION)
+    if admission is None:
+        return True
+    more = tokens()
+    refused = await admission.grow(more) if more > 0 else None
+    if refused is None:
+        return True
+    state[FAILURE] = refused
+    await send_error(scope, send, refused)
+    return False
 
 
 class LimitsMiddleware:
@@ -63,26 +144,27 @@ class LimitsMiddleware:
         limits: list[Limit] = []
         if principal is not None and principal.limited:
             now = time.time()
-            limits = self._limits(principal, scope, now)
+            limits = self._limits(principal, scope, state.get(REQUEST), now)
             refused = await self.counters.admit(limits)
             if refused is not None:
                 error = state[FAILURE] = _refusal(refused, principal, now)  # what observers count it by
                 await send_error(scope, send, error)
                 return
+            if principal.tpm:  # tpm comes after rpm, as `_limits` orders them
+                state[ADMISSION] = Admission(self.counters, principal, limits, 1 if principal.rpm else 0)
         try:
             await self.app(scope, receive, send)
         finally:
             self._settle(state, limits)
 
-    def _limits(self, principal: Principal, scope: dict[str, Any], now: float) -> list[Limit]:
+    def _limits(self, principal: Principal, scope: dict[str, Any], request: Any, now: float) -> list[Limit]:
         name = principal.name
         label, _, minute_ends = window("minute", now)
         limits = []
         if principal.rpm:
             limits.append(Limit("rpm", f"{name}:rpm:{label}", principal.rpm, 1, minute_ends))
         if principal.tpm:
-            estimate = _content_length(scope) // BYTES_PER_TOKEN
-            limits.append(Limit("tpm", f"{name}:tpm:{label}", principal.tpm, estimate, minute_ends))
+            limits.append(Limit("tpm", f"{name}:tpm:{label}", principal.tpm, _estimate(scope, request), minute_ends))
         if principal.budget is not None:
             label, _, period_ends = window(principal.budget_period, now)
             limits.append(Limit("budget", f"{name}:budget:{label}", principal.budget, 0, period_ends))

@@ -1,7 +1,8 @@
 """Conversation state for the OpenAI Responses dialect, kept by the gateway whatever the upstream.
 
 Before: `previous_response_id` is replaced by the stored conversation (404 in OpenAI's shape when
-it is unknown or deleted), so any upstream sees the whole history. After: with `store` (the
+it is unknown or deleted), so any upstream sees the whole history, and a key's tpm is asked for it
+as if the client had sent it. After: with `store` (the
 default) the Response the client got, streamed or not, is kept with its turn's input. It also
 answers `GET /v1/responses/{id}`, `DELETE` and `/input_items` from the store, with no upstream.
 """
@@ -21,6 +22,7 @@ from interlingua.adapters.dialects.openai_responses_stream import final_response
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import Store
+from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
@@ -84,6 +86,8 @@ class ResponsesStateMiddleware:
             history = await self._patiently(self.store.history, previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
+                return
+            if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
                 return
             items = _turn_input(native)
             state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})

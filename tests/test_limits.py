@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
+from aiohttp import web
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
@@ -30,10 +32,11 @@ from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
 from interlingua.middleware.state import COST, OPERATION, PRINCIPAL, TARGET, USAGE, Principal
 from tests.asgi import call, run
+from tests.documents import page_lines, text_pdf
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, text
 from tests.harness import anthropic_client, client, gateway, provider
-from tests.support import async_test
+from tests.support import async_test, serving
 
 PROVIDER = OpenAIProvider("up", "http://127.0.0.1:9/v1")
 
@@ -278,3 +281,79 @@ async def test_anthropic_upstream_usage_is_priced(tmp_path: Path) -> None:
         label = window("minute", time.time())[0]
         (used,) = await app.counters.values([f"a:tpm:{label}"])
         assert used == answer.usage.input_tokens + answer.usage.output_tokens
+
+
+TPM_KEY = "sk-tpm-0123456789"
+
+
+def _tpm(cap: int) -> dict[str, Any]:
+    return {"tpm": {"key": TPM_KEY, "tpm": cap}}
+
+
+async def _tokens_counted(app: Any) -> float:
+    app.counters.flush()
+    (used,) = await app.counters.values([f"tpm:tpm:{window('minute', time.time())[0]}"])
+    return used
+
+
+@async_test
+async def test_uploads_that_are_not_text_are_not_estimated_as_text(tmp_path: Path) -> None:
+    """A 200 KB recording was 51,200 tokens up front, past a tpm of 20,000 on an empty window; a
+    text file of that size still counts as its bytes say."""
+    recording = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(200_000)
+    async with FakeOpenAI(["gpt-4o-transcribe"]) as fake, gateway(
+            tmp_path, providers={"up": provider(fake.url, "gpt-4o-transcribe")}, keys=_tpm(20_000)) as (app, url):
+        sdk = client(url, TPM_KEY)
+        heard = await sdk.audio.transcriptions.create(model="gpt-4o-transcribe", file=("talk.wav", recording,
+                                                                                         "audio/wav"))
+        assert heard.text == f"transcript of talk.wav ({len(recording)} bytes)"
+        assert await _tokens_counted(app) == len(recording) // 100 + 4  # the usage the upstream reported
+        async with httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {TPM_KEY}"}) as http:
+            refused = await http.post("/v1/extract", files={"file": ("notes.txt", b"Notes. " * 12_000, "text/plain")})
+            read = await http.post("/v1/extract", files={"file": ("scan.pdf", text_pdf(1, 2) + bytes(200_000),
+                                                                   "application/pdf")})
+        assert refused.status_code == 429 and "20000 tokens per minute (tpm)" in refused.json()["error"]["message"]
+        assert read.status_code == 200 and read.text == "\n".join(page_lines(0, 2))
+
+
+@async_test
+async def test_a_fetched_text_page_is_asked_of_the_tpm_as_its_upload_would_be(tmp_path: Path) -> None:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="It rained. " * int(request.match_info["n"]), content_type="text/plain")
+
+    site = web.Application()
+    site.router.add_get("/{n}", page)
+    async with serving(site) as port, FakeOpenAI(["gpt-x"]) as fake, gateway(
+            tmp_path, providers={"up": provider(fake.url, "gpt-x")}, keys=_tpm(2_000),
+            utilities={"summarize": "up/gpt-x"}, fetch={"allow_networks": ["127.0.0.1/32"]}) as (app, url):
+        fake.default = text("Rain.", usage=Usage(prompt_tokens=300, completion_tokens=2))
+        async with httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {TPM_KEY}"}) as http:
+            small = await http.post("/v1/summarize", json={"url": f"http://127.0.0.1:{port}/100"})  # 1.1 KB
+            assert (small.status_code, small.text) == (200, "Rain.")
+            assert await _tokens_counted(app) == 302
+            large = await http.post("/v1/summarize", json={"url": f"http://127.0.0.1:{port}/1000"})  # 11 KB
+        assert large.status_code == 429 and 1 <= int(large.headers["retry-after"]) <= 60
+        assert "2000 tokens per minute (tpm)" in large.json()["error"]["message"]
+        assert len(fake.requests) == 1
+        assert await _tokens_counted(app) == 302  # what the refused request asked for is given back
+
+
+@async_test
+async def test_a_stored_conversation_is_asked_of_the_tpm_as_if_the_client_had_sent_it(tmp_path: Path) -> None:
+    long_input = "word " * 8_000  # 40 KB: about 10,000 tokens up front
+    async with FakeOpenAI(["gpt-x"]) as fake, gateway(
+            tmp_path, providers={"up": provider(fake.url, "gpt-x")},
+            keys={**_tpm(15_000), "wide": {"key": "sk-wide-0123456789", "tpm": 100_000}}) as (app, url):
+        fake.default = text("ok", usage=Usage(prompt_tokens=10_000, completion_tokens=10))
+        first = await client(url, TPM_KEY).responses.create(model="gpt-x", input=long_input)
+        assert await _tokens_counted(app) == 10_010
+        with pytest.raises(openai.RateLimitError, match=r"15000 tokens per minute \(tpm\)"):
+            await client(url, TPM_KEY).responses.create(model="gpt-x", input="and then?",
+                                                        previous_response_id=first.id)
+        assert len(fake.requests) == 1 and await _tokens_counted(app) == 10_010
+        wide = client(url, "sk-wide-0123456789")
+        second = await wide.responses.create(model="gpt-x", input="and then?", previous_response_id=first.id)
+        assert second.output_text == "ok" and long_input in str(fake.requests[-1].json["messages"])
+        app.counters.flush()
+        (used,) = await app.counters.values([f"wide:tpm:{window('minute', time.time())[0]}"])
+        assert used == 10_010  # the estimate, grown by the history, corrected to the usage
