@@ -31,6 +31,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.documents import kinds
 from interlingua.adapters.ir import GatewayError, Usage
 from interlingua.adapters.pricing import PriceTable, usd
+from interlingua.adapters.providers.tokens import MEDIA_TOKENS, inline_media
 from interlingua.adapters.state import Counters, Limit, window
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import (
@@ -80,6 +81,11 @@ def _estimate(scope: dict[str, Any], request: Any) -> int:
     uploads = _uploads(request)
     binary = sum(upload.size for upload in uploads) - text_bytes(uploads) if uploads else 0
     return max(0, _content_length(scope) - binary) // BYTES_PER_TOKEN
+
+
+def _tpm_at(principal: Principal) -> int:
+    """Where `LimitsMiddleware._limits` puts the tpm limit: after rpm."""
+    return 1 if principal.rpm else 0
 
 
 def _refusal(limit: Limit, principal: Principal, now: float) -> GatewayError:
@@ -146,12 +152,14 @@ class LimitsMiddleware:
             now = time.time()
             limits = self._limits(principal, scope, state.get(REQUEST), now)
             refused = await self.counters.admit(limits)
+            if refused is not None and refused.name == "tpm":
+                refused = await self._without_media(limits, _tpm_at(principal), state.get(REQUEST))
             if refused is not None:
                 error = state[FAILURE] = _refusal(refused, principal, now)  # what observers count it by
                 await send_error(scope, send, error)
                 return
-            if principal.tpm:  # tpm comes after rpm, as `_limits` orders them
-                state[ADMISSION] = Admission(self.counters, principal, limits, 1 if principal.rpm else 0)
+            if principal.tpm:
+                state[ADMISSION] = Admission(self.counters, principal, limits, _tpm_at(principal))
         try:
             await self.app(scope, receive, send)
         finally:
@@ -169,6 +177,18 @@ class LimitsMiddleware:
             label, _, period_ends = window(principal.budget_period, now)
             limits.append(Limit("budget", f"{name}:budget:{label}", principal.budget, 0, period_ends))
         return limits
+
+    async def _without_media(self, limits: list[Limit], index: int, request: Any) -> Limit | None:
+        """Admit again what tpm refused, with the base64 media in its JSON body estimated as media
+        rather than text: a 600 KB screenshot is 1,000 tokens, not 150,000. Only once refused,
+        since finding them costs more than the rest of the admission; None when admitted."""
+        raw = getattr(request, "raw", None)
+        media, count = inline_media(raw) if raw else (0, 0)
+        lighter = limits[index].amount - media // BYTES_PER_TOKEN + count * MEDIA_TOKENS
+        if lighter >= limits[index].amount:
+            return limits[index]
+        limits[index] = replace(limits[index], amount=max(0, lighter))
+        return await self.counters.admit(limits)
 
     def _settle(self, state: dict[str, Any], limits: list[Limit]) -> None:
         """Price the answer and correct the counters by what it really used."""

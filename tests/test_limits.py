@@ -4,6 +4,8 @@ official SDKs as clients; the counters shared by processes on one data directory
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import multiprocessing
 import sqlite3
 import time
@@ -14,6 +16,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 from aiohttp import web
 
@@ -22,6 +25,7 @@ from interlingua.adapters import operations as ops
 from interlingua.adapters.pricing import PRICES_AS_OF, Price, PriceTable
 from interlingua.adapters.providers.base import Target
 from interlingua.adapters.providers.openai import OpenAIProvider
+from interlingua.adapters.providers.tokens import inline_media
 from interlingua.adapters.state import Limit, window
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
@@ -357,3 +361,44 @@ async def test_a_stored_conversation_is_asked_of_the_tpm_as_if_the_client_had_se
         app.counters.flush()
         (used,) = await app.counters.values([f"wide:tpm:{window('minute', time.time())[0]}"])
         assert used == 10_010  # the estimate, grown by the history, corrected to the usage
+
+
+def test_inline_media_are_found_in_the_bytes_of_each_dialects_json() -> None:
+    picture = base64.b64encode(bytes(range(256)) * 12).decode()  # 4,096 characters
+    bodies = [
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {
+            "url": f"data:image/png;base64,{picture}"}}]}]},
+        {"messages": [{"role": "user", "content": [{"type": "image", "source": {
+            "type": "base64", "media_type": "image/png", "data": picture}}]}]},
+        {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": picture}}]}]},
+    ]
+    for body in bodies:
+        assert inline_media(orjson.dumps(body)) == (len(picture), 1)
+        assert inline_media(json.dumps(body).encode()) == (len(picture), 1)  # Python's spacing
+    prose = {"messages": [{"role": "user", "content": [{"type": "text", "text": "data"}],
+                           "data": "x " * 2000, "short": {"data": "aGk="}}]}
+    assert inline_media(orjson.dumps(prose)) == (0, 0)
+    two = orjson.dumps({"a": {"data": picture}, "b": f"data:audio/wav;base64,{picture}"})
+    assert inline_media(two) == (2 * len(picture), 2)
+
+
+@async_test
+async def test_inline_media_are_estimated_as_media_not_as_text(tmp_path: Path) -> None:
+    """A 600 KB screenshot was 150,000 tokens up front, and every later turn of the conversation
+    that carries it was refused by a tpm of 100,000 on an empty window."""
+    screenshot = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(450_000)).decode()
+    async with FakeAnthropic(["claude-haiku-4-5"]) as fake, gateway(
+            tmp_path, providers={"claude": {"type": "anthropic", "url": fake.url, "key": "sk-ant-0123"}},
+            keys=_tpm(100_000)) as (app, url):
+        sdk = anthropic_client(url, TPM_KEY)
+        answer = await sdk.messages.create(model="claude/claude-haiku-4-5", max_tokens=50, messages=[
+            {"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": screenshot}},
+                {"type": "text", "text": "What does this show?"}]}])
+        assert answer.content[0].type == "text"
+        assert fake.requests[-1].json["messages"][0]["content"][0]["source"]["data"] == screenshot
+        assert await _tokens_counted(app) == answer.usage.input_tokens + answer.usage.output_tokens
+        with pytest.raises(anthropic.RateLimitError, match=r"100000 tokens per minute \(tpm\)"):
+            await sdk.messages.create(model="claude/claude-haiku-4-5", max_tokens=50, messages=[
+                {"role": "user", "content": "word " * 90_000}])
+        assert len(fake.requests) == 1
