@@ -31,6 +31,7 @@ class Operation:
     defaulted: bool = False  # `model` is optional: the config's [utilities] names the default
     takes_document: bool = False  # the body may be a document itself, spooled as the upload `file`
     lazy: bool = False  # decoded as read (`ir.DeferredChatRequest`): a JSON body's nesting is checked then
+    reads_body: bool = True  # False: a POST the gateway answers from its path alone (any body is ignored)
 
 
 async def _count(provider: Provider, request: Any, model: str) -> Reply:
@@ -76,6 +77,7 @@ MODELS_GET = Operation("models.get", metered=False)
 RESPONSES_GET = Operation("responses.get", metered=False)
 RESPONSES_DELETE = Operation("responses.delete", metered=False)
 RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
+RESPONSES_CANCEL = Operation("responses.cancel", metered=False, reads_body=False)
 # MCP passes through (middleware/mcp.py); only a `tools/call` is itemised in the ledger, the MCP
 # layer switching a request's operation to it once the body has said so.
 MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, or the federated server
@@ -85,7 +87,7 @@ MCP_TOOL_CALL = Operation("mcp.tools/call")
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
     EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
-    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, MCP_INDEX, MCP_MESSAGE,
-    MCP_TOOL_CALL)}
+    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL, MCP_INDEX,
+    MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
-STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS})
+STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})

@@ -40,6 +40,7 @@ from interlingua.app.operator import OperatorEndpoints
 from interlingua.app.usage_api import UsagePage
 from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
+from interlingua.middleware.background import BackgroundMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
@@ -210,6 +211,7 @@ class Gateway:
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
+        app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)
         app = RoutingMiddleware(app, catalog, config.utilities)
         if self.shared_reasoning is not None:

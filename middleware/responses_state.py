@@ -2,9 +2,11 @@
 
 Before: `previous_response_id` is replaced by the stored conversation (404 in OpenAI's shape when
 it is unknown or deleted), so any upstream sees the whole history, and a key's tpm is asked for it
-as if the client had sent it. After: with `store` (the
-default) the Response the client got, streamed or not, is kept with its turn's input. It also
-answers `GET /v1/responses/{id}`, `DELETE` and `/input_items` from the store, with no upstream.
+as if the client had sent it. After: with `store` (the default) the Response the client got,
+streamed or not, is kept with its turn's input; a `background` turn is left to the background
+layer (`middleware/background.py`), which keeps its Response as it runs. It also answers
+`GET /v1/responses/{id}`, `DELETE`, `/input_items` and `/cancel` (which marks a running background
+response `cancelled`) from the store, with no upstream.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import orjson
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.openai_responses_stream import final_response
-from interlingua.adapters.ir import GatewayError
+from interlingua.adapters.ir import GatewayError, invalid
 from interlingua.adapters.operations import STORED_RESPONSES
-from interlingua.adapters.storage.responses import Store
+from interlingua.adapters.storage.responses import UNFINISHED, Store
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
+from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
 RESPONSES = "responses"
 _LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
@@ -82,6 +84,9 @@ class ResponsesStateMiddleware:
             await self.app(scope, receive, send)
             return
         previous = native.get("previous_response_id")
+        background = operation is ops.CHAT and native.get("background") is True
+        if background and native.get("store") is False:
+            raise invalid("background", "needs `store`: a background response is kept for the client to poll")
         if previous:
             history = await self._patiently(self.store.history, previous)
             if history is None:
@@ -92,6 +97,10 @@ class ResponsesStateMiddleware:
             items = _turn_input(native)
             state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
         if operation is not ops.CHAT or native.get("store") is False:
+            await self.app(scope, receive, send)
+            return
+        if background:  # kept by the background layer as it runs
+            state[BACKGROUND] = (_turn_input(native), previous)
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _Recorder(self.store, native, send).send)
@@ -107,11 +116,32 @@ class ResponsesStateMiddleware:
             await asyncio.sleep(delay)
         return await read(response_id)
 
+    async def _cancel(self, response_id: str) -> dict[str, Any] | None:
+        """Mark a running background response `cancelled`: its run, on whichever worker or replica,
+        reads that and stops. One that has ended is answered as it ended."""
+        store = self.store
+        assert store is not None
+        found: dict[str, Any] | None = await self._patiently(store.get, response_id)
+        if found is None:
+            return None
+        if found.get("background") is not True:
+            raise GatewayError("invalid_request", "Only responses created with background=true can be cancelled.",
+                               param="response_id")
+        if found.get("status") in UNFINISHED:
+            found["status"] = "cancelled"
+            store.put(found, await store.input_items(response_id) or [], found.get("previous_response_id"))
+        return found
+
     async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
         store = self.store
         assert store is not None
         if operation is ops.RESPONSES_GET:
+            if b"stream=true" in scope.get("query_string", b""):
+                raise invalid("stream", "resuming a response's stream is not offered here: GET the response "
+                                        "without `stream` until its status is final")
             found: Any = await self._patiently(store.get, response_id)
+        elif operation is ops.RESPONSES_CANCEL:
+            found = await self._cancel(response_id)
         elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None

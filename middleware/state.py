@@ -40,6 +40,9 @@ def state_of(scope: MutableMapping[str, Any]) -> dict[str, Any]:
 DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set by the dispatcher
 # The limits' Admission of a limited request, to ask its tpm for more (limits.admit_more); set by limits
 ADMISSION = "interlingua.admission"
+# A background Responses turn as the store keeps it: (its own input items, the id it continues);
+# set by responses_state for the background layer
+BACKGROUND = "interlingua.background"
 COST = "interlingua.cost"  # US dollars the answer cost, from the price table; set by limits
 REQUEST_ID = "interlingua.request_id"  # the request's id (str), echoed in x-request-id; set by observe
 RECORD = "interlingua.record"  # the ledger's UsageRecord for the request; set by metering

@@ -70,6 +70,8 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
             return Route(ops.RESPONSES_DELETE, {"id": response_id})
         if method == "GET" and tail == "input_items":
             return Route(ops.RESPONSES_INPUT_ITEMS, {"id": response_id})
+        if method == "POST" and tail == "cancel":
+            return Route(ops.RESPONSES_CANCEL, {"id": response_id})
         return None
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],

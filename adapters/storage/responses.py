@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from interlingua.adapters import ir
 from interlingua.adapters.storage import sqlite
 
 _SCHEMA = """
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 """
 MAX_CHAIN = 10_000
+UNFINISHED = ("queued", "in_progress")  # a background response's statuses while it runs
 DAY = 86400.0
 SWEEP_EVERY = 600.0  # seconds between deletions of expired responses, while responses are written
 SWEEP_BATCH = 1000
@@ -153,7 +155,8 @@ Row = tuple[str | None, bytes, bytes]  # previous_id, the Response, its turn's i
 
 def chain(row_of: Callable[[str], Row | None], response_id: str) -> list[Any] | None:
     """The items of the conversation that ends with `response_id`, oldest first, from its rows;
-    None when `response_id` itself is unknown (an unknown older turn ends the walk)."""
+    None when `response_id` itself is unknown (an unknown older turn ends the walk). A 400 when
+    it is a background response still running: it has no output yet to continue from."""
     turns: list[list[Any]] = []
     current: str | None = response_id
     while current is not None and len(turns) < MAX_CHAIN:
@@ -163,6 +166,10 @@ def chain(row_of: Callable[[str], Row | None], response_id: str) -> list[Any] | 
                 return None
             break
         previous_id, response, inputs = row
-        turns.append(orjson.loads(inputs) + orjson.loads(response).get("output", []))
+        parsed = orjson.loads(response)
+        if parsed.get("status") in UNFINISHED:
+            raise ir.GatewayError("invalid_request", f"Response '{current}' is still {parsed['status']}: it can be "
+                                  "continued once it is complete.", param="previous_response_id")
+        turns.append(orjson.loads(inputs) + parsed.get("output", []))
         current = previous_id
     return [item for turn in reversed(turns) for item in turn]
