@@ -5,6 +5,7 @@ they stay until deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -94,5 +95,30 @@ async def test_postgresql_store_keeps_responses_so_many_days() -> None:
                 await db.close()
 
         await _kept_so_long(lambda days: PgResponseStore(server.url, days), age, count)
+    finally:
+        await server.close()
+
+
+@async_test
+async def test_postgresql_store_keeps_the_last_of_a_response_put_again() -> None:
+    """A background response is put as it runs (queued, in_progress, its answer): its writes may
+    be in flight on several connections at once, and the last put must be what the database keeps."""
+    server = PostgresServer()
+    await server.start()
+    try:
+        store = PgResponseStore(server.url, 1)
+        await store.warm()
+        for response in range(1, 6):
+            for n in range(60):
+                store.put(_response(response) | {"status": f"step {n}"}, _turn(response), None)
+                for _ in range(n % 4):  # each write under way before the next put, some several
+                    await asyncio.sleep(0)
+        await store.aclose()
+        again = PgResponseStore(server.url, 1)
+        try:
+            found = [await again.get(f"resp_{response}") for response in range(1, 6)]
+        finally:
+            await again.aclose()
+        assert [response["status"] if response else None for response in found] == ["step 59"] * 5
     finally:
         await server.close()

@@ -63,6 +63,7 @@ class PgResponseStore:
         self._opening = asyncio.Lock()
         self._pending: dict[str, Row] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writing: dict[str, asyncio.Task[None]] = {}  # each response's last write
 
     async def warm(self) -> None:
         """Connect (and migrate) at start-up, so the first request does not pay for it; a database
@@ -83,12 +84,23 @@ class PgResponseStore:
         if len(self._pending) >= PENDING:
             log.warning("Responses store: %d responses not yet written; dropping the oldest", len(self._pending))
             del self._pending[next(iter(self._pending))]
-        self._pending[response["id"]] = row
-        task = asyncio.get_running_loop().create_task(self._write(response["id"], row))
+        response_id = response["id"]
+        self._pending[response_id] = row
+        task = asyncio.get_running_loop().create_task(self._write(response_id, row, self._writing.get(response_id)))
+        self._writing[response_id] = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._written(response_id, done))
 
-    async def _write(self, response_id: str, row: Row) -> None:
+    def _written(self, response_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._writing.get(response_id) is task:
+            del self._writing[response_id]
+
+    async def _write(self, response_id: str, row: Row, after: asyncio.Task[None] | None) -> None:
+        # A response put again (a background one as it runs) is written after its earlier write, on
+        # whichever connection: the last put must be what stays.
+        if after is not None:
+            await asyncio.wait((after,))
         while self._pending.get(response_id) is row:
             try:
                 pool = await self._connected()
