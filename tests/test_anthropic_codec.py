@@ -29,6 +29,8 @@ from interlingua.adapters.dialects.anthropic import (
 from interlingua.adapters.dialects.anthropic_request import (
     DEFAULT_MAX_TOKENS,
     JSON_OBJECT_INSTRUCTION,
+    _block,
+    _plain,
     decode_messages_request,
     encode_messages_request,
 )
@@ -207,6 +209,45 @@ def test_decode_tool_results_then_user_content() -> None:
         ir.Text("And what is in this picture?", {"cache_control": {"type": "ephemeral"}}),
         ir.Image(url="https://example.com/cat.jpg"),
     ])
+
+
+USUAL = [
+    {"type": "text", "text": "Let me look."},
+    {"type": "tool_use", "id": "toolu_01", "name": "Read", "input": {"file_path": "/a.py", "limit": 20}},
+    {"type": "tool_result", "tool_use_id": "toolu_01", "content": "1 import os"},
+    {"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": "1 import os"}]},
+    {"type": "tool_result", "tool_use_id": "toolu_01", "content": ""},
+]
+UNUSUAL = [
+    {"type": "text", "text": "cached", "cache_control": {"type": "ephemeral"}},
+    {"type": "text", "text": ""},
+    {"type": "tool_use", "id": "toolu_01", "name": "Read", "input": {}, "caller": {"type": "direct"}},
+    {"type": "tool_use", "id": "", "name": "Read", "input": {}},
+    {"type": "tool_use", "id": "toolu_01", "name": "Read", "input": "{}"},
+    {"type": "tool_result", "tool_use_id": "toolu_01", "content": "failed", "is_error": True},
+    {"type": "tool_result", "tool_use_id": "toolu_01", "content": None},
+    {"type": "tool_result", "tool_use_id": 7, "content": "x"},
+    {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+    ["not", "a", "block"],
+]
+
+
+@pytest.mark.parametrize("raw", USUAL)
+def test_the_usual_blocks_are_read_in_one_step_as_field_by_field(raw: dict[str, Any]) -> None:
+    assert _plain(raw, "messages[0].content", 0) == _block(raw, "messages[0].content[0]")
+
+
+@pytest.mark.parametrize("raw", UNUSUAL)
+def test_other_blocks_are_left_to_the_field_by_field_reader(raw: Any) -> None:
+    assert _plain(raw, "messages[0].content", 0) is None
+
+
+def test_errors_inside_the_usual_blocks_still_name_their_path() -> None:
+    result = {"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": "ok"},
+                                                                           {"type": "text", "text": 5}]}
+    body = minimal(messages=[{"role": "user", "content": "go"}, {"role": "user", "content": [result]}])
+    with pytest.raises(ir.GatewayError, match=r"messages\[1\]\.content\[0\]\.content\[1\]\.text: must be a string"):
+        assert decode(body).messages  # decoded when first read
 
 
 def test_decode_tool_result_without_content_and_all_results_turn() -> None:

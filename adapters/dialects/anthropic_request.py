@@ -108,21 +108,64 @@ _BLOCK_KEYS = {
 
 
 def _content(content: Any, path: str) -> list[ir.Part]:
-    return f.content(content, path, _block, "content blocks")
+    if type(content) is not list:
+        return f.content(content, path, _block, "content blocks")
+    parts: list[ir.Part] = []
+    for i, raw in enumerate(content):
+        part = _plain(raw, path, i)
+        parts.append(part if part is not None else _block(raw, f"{path}[{i}]"))
+    return parts
+
+
+def _plain(raw: Any, path: str, i: int) -> ir.Part | None:
+    """`raw` as `_block` reads it when it has exactly the shape of a coding agent's usual block (a
+    text, a tool call, a tool result) and no other field; else None, for `_block` to read it. It
+    builds no path for the error messages it cannot have: field by field, a 200 KB turn's blocks
+    took 600 µs."""
+    if type(raw) is not dict:
+        return None
+    kind = raw.get("type")
+    if kind == "text":
+        text = raw.get("text")
+        return ir.Text(text) if len(raw) == 2 and type(text) is str and text else None
+    if kind == "tool_use":
+        call_id, name, arguments = raw.get("id"), raw.get("name"), raw.get("input")
+        if len(raw) == 4 and type(call_id) is str and call_id and type(name) is str and name and type(
+                arguments) is dict:
+            return ir.ToolCall(original_id(call_id), name, orjson.dumps(arguments).decode())
+        return None
+    if kind == "tool_result":
+        call_id, content = raw.get("tool_use_id"), raw.get("content")
+        if len(raw) != 3 or type(call_id) is not str or not call_id:
+            return None
+        if type(content) is str:
+            return ir.ToolResult(original_id(call_id), [ir.Text(content)])
+        if type(content) is list:
+            return ir.ToolResult(original_id(call_id), _content(content, f"{path}[{i}].content"))
+    return None
+
+
+_ROLES = ("user", "assistant")
 
 
 def _message(raw: Any, path: str) -> list[ir.Message]:
     """One Anthropic message; a user turn's tool results become IR tool messages, first."""
     message = f.obj(raw, path)
-    role = f.choice(message, "role", ("user", "assistant"), path + ".")
-    if role is None:
+    role = message.get("role")
+    if role not in _ROLES:
+        f.choice(message, "role", _ROLES, path + ".")  # raises what is wrong with it
         raise ir.invalid(path + ".role", "is required")
-    parts = _content(f.req(message, "content", path + "."), path + ".content")
+    content = message.get("content")
+    parts = _content(content if content is not None else f.req(message, "content", path + "."), path + ".content")
     if role == "assistant":
         return [ir.Message("assistant", parts)]
-    results = [p for p in parts if isinstance(p, ir.ToolResult)]
-    rest: list[ir.Part] = [p for p in parts if not isinstance(p, ir.ToolResult)]
-    out = [ir.Message("tool", [r]) for r in results]
+    out: list[ir.Message] = []
+    rest: list[ir.Part] = []
+    for part in parts:
+        if isinstance(part, ir.ToolResult):
+            out.append(ir.Message("tool", [part]))
+        else:
+            rest.append(part)
     if rest:
         out.append(ir.Message("user", rest))
     return out
