@@ -211,7 +211,7 @@ class _Relay:
                 continue
             if not isinstance(response, dict) or not isinstance(response.get("id"), str):
                 continue
-            response = response | {"background": True, "store": True}
+            response = response | {"background": True, "store": True, "previous_response_id": self.run.previous}
             if b'"response.created"' in data:
                 self.run.keep(response | {"status": "in_progress"})
             else:

@@ -8,11 +8,12 @@ answer, so `tpm` takes an estimate up front (a quarter of the body's bytes, the 
 per token) and is corrected by what the usage says afterwards; a burst can then overshoot only by
 the estimates' error. Uploads that are not text (audio, images, PDFs and other documents) are left
 out of it: their bytes say little of their tokens, and counted as text they made a 1 MB recording
-262,144 tokens, more than many keys' whole tpm; what reading them costs comes with the usage. A
-layer inside that learns the request is larger than its body (a fetched page, a stored
-conversation) asks for the rest with `admit_more` before it goes on. A budget admits while the
-window's spend is below it, so it can be passed by the cost of the requests already in flight when
-it is reached.
+262,144 tokens, more than many keys' whole tpm; what reading them costs comes with the usage.
+Likewise base64 media inside a JSON body count 1,000 tokens each, looked for only once the plain
+estimate is refused. A layer inside that learns the request is larger than its body (a fetched
+page, a stored conversation) asks for the rest with `admit_more` before it goes on. A budget admits
+while the window's spend is below it, so it can be passed by the cost of the requests already in
+flight when it is reached.
 
 After: the answer's cost in US dollars (from the price table, by the upstream model that answered)
 goes to `state[COST]` for the ledger, and to the key's budget counter. Sitting inside

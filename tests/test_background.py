@@ -157,25 +157,29 @@ async def test_refusals_are_at_once_and_failures_are_kept(tmp_path: Path) -> Non
         assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("kind", ["chat", "responses"])
 @async_test
-async def test_a_background_stream_goes_on_when_its_client_leaves(tmp_path: Path) -> None:
+async def test_a_background_stream_goes_on_when_its_client_leaves(tmp_path: Path, kind: str) -> None:
     gate = asyncio.Event()
-    async with fo.FakeOpenAI(["gpt-x"]) as fake, gateway(tmp_path, providers={"up": provider(fake.url, "gpt-x")}) as (
-            app, url):
-        fake.script(fo.text("Sunny", " in", " Paris", gate=gate))
+    fake, text, table = upstream_of(kind)
+    async with fake, gateway(tmp_path, providers={"up": table()}) as (app, url):
+        fake.script(text("First turn."), text("Sunny", " in", " Paris", gate=gate))
         sdk = client(url)
-        stream = await sdk.responses.create(model="gpt-x", input="Weather?", background=True, stream=True)
-        seen: list[Any] = []
-        async for event in stream:  # the upstream holds its text until the gate opens
-            seen.append(event)
-            if event.type == "response.in_progress":
-                break
+        first = await sdk.responses.create(model="gpt-x", input="Hello")
+        stream = await sdk.responses.create(model="gpt-x", input="Weather?", background=True, stream=True,
+                                            previous_response_id=first.id)
+        created = await anext(aiter(stream))  # the upstream holds the rest until the gate opens
         await stream.close()
-        response_id = seen[0].response.id
-        assert seen[0].type == "response.created" and seen[0].response.status == "in_progress"
+        assert created.type == "response.created"
+        response_id = created.response.id
         assert (await sdk.responses.retrieve(response_id)).status == "in_progress"
         gate.set()
         done = await settled(sdk, response_id)
         assert (done.status, done.background, done.output_text) == ("completed", True, "Sunny in Paris")
-        rows = await rows_when(app, tmp_path, lambda rows: len(rows) == 1)
-        assert rows[0][:2] == ("chat", 200) and rows[0][3] == done.usage.output_tokens  # type: ignore[union-attr]
+        assert done.previous_response_id == first.id
+        rows = await rows_when(app, tmp_path, lambda rows: len(rows) == 2)
+        assert rows[1][:2] == ("chat", 200) and rows[1][3] == done.usage.output_tokens  # type: ignore[union-attr]
+        fake.script(text("Rain."))
+        await sdk.responses.create(model="gpt-x", input="Tomorrow?", previous_response_id=response_id)
+        history = str(fake.requests[-1].json)
+        assert "Hello" in history and "First turn." in history and "Sunny in Paris" in history
