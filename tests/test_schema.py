@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from interlingua.adapters.dialects import schema
 from interlingua.adapters.dialects.schema import from_gemini, to_gemini
 
 # The keys Gemini's OpenAPI-subset Schema accepts (Gemini API reference, the Schema object); anything else
@@ -95,6 +96,29 @@ def test_claude_code_tool_schema_becomes_the_gemini_subset() -> None:
     assert props["todos"]["items"]["required"] == ["content", "status"]
     assert props["todos"]["items"]["properties"]["status"] == {"type": "STRING", "enum": ["pending", "done"]}
     assert props["timeout"] == {"type": "NUMBER", "description": "seconds", "nullable": True}
+
+
+def test_a_schema_sent_again_is_converted_once_and_each_caller_gets_its_own_copy() -> None:
+    first = to_gemini(copy.deepcopy(CLAUDE_CODE_TOOL))
+    hits = schema._converted.cache_info().hits
+    again = to_gemini(copy.deepcopy(CLAUDE_CODE_TOOL))  # the next turn's parse: equal, not the same dict
+    assert schema._converted.cache_info().hits == hits + 1
+    assert again == first == schema._to_gemini(CLAUDE_CODE_TOOL) and again is not first
+    assert again is not None and first is not None
+    again["properties"]["file_path"]["description"] = "changed by a caller"
+    assert to_gemini(CLAUDE_CODE_TOOL) == first
+
+
+def test_schemas_the_cache_cannot_key_are_converted_directly() -> None:
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(300):  # past orjson's 255 levels
+        deep = {"type": "array", "items": deep}
+    converted = to_gemini(deep)
+    assert converted is not None and converted["type"] == "ARRAY"
+    large = {"type": "object", "description": "x" * (schema.CACHED_BYTES + 1), "properties": {}}
+    misses = schema._converted.cache_info().misses
+    assert to_gemini(large) == {"type": "OBJECT", "description": large["description"], "properties": {}}
+    assert schema._converted.cache_info().misses == misses
 
 
 def test_dollar_schema_and_additional_properties_dropped() -> None:
