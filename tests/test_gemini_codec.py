@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from interlingua.adapters.dialects.gemini_request import (
     SKIP_SIGNATURE,
     CallIds,
     decode_generate_request,
+    decode_part,
     encode_generate_request,
 )
 from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
@@ -1509,3 +1511,27 @@ def test_gemini_error_round_trip() -> None:
     for error in (ir.GatewayError("rate_limit", "slow down"), ir.invalid("contents", "is required")):
         again = CODEC.decode_error(CODEC.status_of(error), encode_error_body(error))
         assert (again.status, again.message) == (error.status, error.message)
+
+
+@pytest.mark.parametrize(("raw", "parts"), [
+    ({"text": "hi"}, [ir.Text("hi")]),
+    ({"text": ""}, [ir.Text("")]),
+    ({"thoughtSignature": "c2ln"}, [ir.Reasoning(signature="c2ln", provider="gemini")]),
+    ({"inline_data": {"mime_type": "image/png", "data": "iVBO"}}, [ir.Image(data="iVBO", media_type="image/png")]),
+    ({"functionCall": {"name": "ls", "args": {"path": "."}, "id": "c1"}},
+     [ir.ToolCall("c1", "ls", '{"path":"."}', extra={"gemini_id": True})]),
+    ({"text": "thinking", "thought": True}, [ir.Reasoning(text="thinking", provider="gemini")]),
+])
+def test_parts_of_one_field_read_as_any_part(raw: dict[str, Any], parts: list[ir.Part]) -> None:
+    assert decode_part(raw, "contents[0].parts[0]", CallIds()) == parts
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"text": None}, "contents[0].parts[0]: a part needs a data field"),
+    ({"text": 5}, "contents[0].parts[0].text: must be a string"),
+    ({"functionCall": {"args": {}}}, "contents[0].parts[0].functionCall.name: is required"),
+    ({"function_call": "ls"}, "contents[0].parts[0].function_call: must be an object"),
+])
+def test_parts_of_one_field_are_refused_naming_it(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ir.GatewayError, match=re.escape(message)):
+        decode_part(raw, "contents[0].parts[0]", CallIds())

@@ -27,15 +27,15 @@ def obj(value: Any, path: str) -> dict[str, Any]:
 
 
 @cache
-def _snake(camel: str) -> str:
+def snake(camel: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 
 def spelled(body: Mapping[str, Any], camel: str) -> str:
     """A field's name as the client spelled it: camelCase, or the snake_case google-genai sometimes
     sends; camelCase when it is in neither, so that "is required" names the documented spelling."""
-    snake = _snake(camel)
-    return snake if body.get(camel) is None and body.get(snake) is not None else camel
+    snake_case = snake(camel)
+    return snake_case if body.get(camel) is None and body.get(snake_case) is not None else camel
 
 
 def req(body: Mapping[str, Any], key: str, path: str = "") -> Any:

@@ -30,6 +30,7 @@ _LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high
 
 _DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
                 "codeExecutionResult")
+_DATA_SPELLINGS = {spelling: name for name in _DATA_FIELDS for spelling in (name, f.snake(name))}
 
 _REQUEST_FIELDS = frozenset({"contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
                              "tool_config", "generationConfig", "generation_config", "model"})
@@ -102,10 +103,18 @@ class CallIds:
 
 def decode_part(raw: Any, path: str, calls: CallIds) -> list[ir.Part]:
     part = f.obj(raw, path)
-    present = [k for k in _DATA_FIELDS if g(part, k) is not None]
-    if len(present) > 1:
-        raise ir.invalid(path, f"a part holds one data field, not {' and '.join(present)}")
-    signature = f.string(part, f.spelled(part, "thoughtSignature"), path + ".")
+    only = next(iter(part)) if len(part) == 1 else ""
+    value = part.get(only)
+    if value is not None and only in _DATA_SPELLINGS:  # most parts: one data field and no signature
+        if only == "text" and type(value) is str:
+            return [ir.Text(value)]
+        present = [_DATA_SPELLINGS[only]]
+        signature = None
+    else:
+        present = [k for k in _DATA_FIELDS if g(part, k) is not None]
+        if len(present) > 1:
+            raise ir.invalid(path, f"a part holds one data field, not {' and '.join(present)}")
+        signature = f.string(part, f.spelled(part, "thoughtSignature"), path + ".")
     out: list[ir.Part] = [ir.Reasoning(signature=signature, provider=PROVIDER)] if signature else []
     kind = present[0] if present else None
     inner = f"{path}.{f.spelled(part, kind)}" if kind else path

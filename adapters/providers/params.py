@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
 
 # A field of the IR an upstream dialect has no slot for: (test, upstream dialects that refuse it).
 _Test = Callable[[ir.ChatRequest], bool]
@@ -87,7 +88,7 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
         key = "generationConfig" if "generationConfig" in native else "generation_config"
         config = native.get(key) or {}
         for name in _GEMINI_CONFIG:
-            given = next((s for s in (name, _snake(name)) if config.get(s) is not None), None)
+            given = next((s for s in (name, f.snake(name)) if config.get(s) is not None), None)
             if given:
                 raise _refused(f"{key}.{given}", upstream)
         modalities = config.get("responseModalities", config.get("response_modalities"))
@@ -103,10 +104,6 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
 def _beyond_text(modalities: Any, text: str) -> bool:
     """Whether a modalities list asks for more than text (audio, images)."""
     return isinstance(modalities, list) and any(m != text for m in modalities)
-
-
-def _snake(camel: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
 _UPSTREAMS = {"openai": "an OpenAI Chat", "responses": "an OpenAI Responses", "anthropic": "an Anthropic",
