@@ -349,6 +349,16 @@ def as_parsed(request: ChatRequest) -> dict[str, Any] | None:
 
 
 @dataclass(slots=True)
+class Compacted:
+    """A conversation compacted (`/v1/responses/compact`) by the gateway: its user messages as
+    they were, and the rest summarised into `state`, sealed, for the client to send back."""
+
+    messages: list[Message]
+    state: str
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
 class TokenCount:
     """The answer to a token-counting request; `exact` is False for a local estimate."""
 

@@ -52,6 +52,7 @@ async def _rerank(provider: Provider, request: Any, model: str) -> Reply:
 
 CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model), streams=True, lazy=True)
 COUNT_TOKENS = Operation("count_tokens", "chat", _count)
+RESPONSES_COMPACT = Operation("responses.compact", "chat", lambda p, request, model: p.compact(request, model))
 EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
 SPEECH = Operation("audio.speech", "speech", lambda p, request, model: p.speech(request, model), streams=True)
 TRANSCRIPTIONS = Operation("audio.transcriptions", "transcription",
@@ -85,8 +86,8 @@ MCP_MESSAGE = Operation("mcp.message", metered=False)  # /v1/mcp/{id}: any other
 MCP_TOOL_CALL = Operation("mcp.tools/call")
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
-    CHAT, COUNT_TOKENS, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE,
-    EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
+    CHAT, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER,
+    TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL, MCP_INDEX,
     MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})

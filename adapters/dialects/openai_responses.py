@@ -36,6 +36,7 @@ from interlingua.adapters.dialects.openai_responses_request import (
 from interlingua.adapters.dialects.openai_responses_response import (
     decode_responses_response,
     decode_usage,
+    encode_compacted,
     encode_responses_response,
 )
 from interlingua.adapters.dialects.openai_responses_stream import (
@@ -51,6 +52,7 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
         ir.ChatResponse: encode_responses_response,
         ir.TokenCount: lambda result, request: {"object": "response.input_tokens",
                                                 "input_tokens": result.input_tokens},
+        ir.Compacted: lambda result, request: encode_compacted(result),
         ModelList: CHAT.results[ModelList],
         ModelCard: CHAT.results[ModelCard],
     }
@@ -63,6 +65,8 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
             return Route(ops.CHAT, {}) if method == "POST" else None
         if rest == "input_tokens":
             return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
+        if rest == "compact":
+            return Route(ops.RESPONSES_COMPACT, {}) if method == "POST" else None
         response_id, _, tail = rest.partition("/")
         if method == "GET" and not tail:
             return Route(ops.RESPONSES_GET, {"id": response_id})
@@ -76,7 +80,7 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
                        params: Mapping[str, str]) -> ir.ChatRequest:
-        if operation is ops.COUNT_TOKENS and isinstance(body, dict) and "input" not in body:
+        if operation in (ops.COUNT_TOKENS, ops.RESPONSES_COMPACT) and isinstance(body, dict) and "input" not in body:
             body = {**body, "input": []}
         return decode_responses_request(body)
 

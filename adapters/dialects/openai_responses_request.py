@@ -283,7 +283,7 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
     return out
 
 
-def _items_out(message: ir.Message) -> list[dict[str, Any]]:
+def items_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [(r.extra or {}).get(NAME) or  # a client-run tool's output item, as the client sent it
                 {"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
@@ -359,7 +359,7 @@ def _tool_choice_out(choice: ir.ToolChoice) -> Any:
 def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     for message in req.messages:
-        items.extend(_items_out(message))
+        items.extend(items_out(message))
     body: dict[str, Any] = {"model": model, "input": items, "store": False,
                             "include": ["reasoning.encrypted_content"]}
     if req.stream:

@@ -13,7 +13,13 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import tools
-from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, decode_items, summary_items
+from interlingua.adapters.dialects.openai_responses_request import (
+    NAME,
+    PROVIDER,
+    decode_items,
+    items_out,
+    summary_items,
+)
 
 
 def new_id(prefix: str) -> str:
@@ -160,3 +166,13 @@ def encode_responses_response(resp: ir.ChatResponse, request: ir.ChatRequest | N
     return response_object(_response_id(resp.id), resp.model, resp.created, "incomplete" if incomplete else "completed",
                            _output_items(choice.message.parts, request, (choice.extra or {}).get("grounding")),
                            resp.usage, request, incomplete=incomplete)
+
+
+def encode_compacted(compacted: ir.Compacted) -> dict[str, Any]:
+    """A `response.compaction`: every user message, then one compaction item whose content only
+    the gateway that sealed it can read."""
+    output = [item | {"id": new_id("msg"), "status": "completed"}
+              for message in compacted.messages for item in items_out(message)]
+    output.append({"type": "compaction", "id": new_id("cmp"), "encrypted_content": compacted.state})
+    return {"id": new_id("resp"), "object": "response.compaction", "created_at": int(time.time()), "output": output,
+            "usage": encode_usage(compacted.usage or ir.Usage())}

@@ -28,7 +28,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
-from interlingua.adapters.providers import chat_utilities, context, slots, stops, verbatim
+from interlingua.adapters.providers import chat_utilities, compaction, context, slots, stops, verbatim
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -191,6 +191,23 @@ class Provider(ABC):
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         """Input tokens as the upstream counts them; a local estimate where it has no endpoint."""
         return ir.TokenCount(estimate_tokens(request), exact=False)
+
+    async def compact(self, request: ir.ChatRequest, model: str) -> Reply:
+        """`/v1/responses/compact` where the upstream has no such endpoint: the user messages as
+        they were, and the conversation summarised by the model (earlier compactions opened into
+        it), sealed so that only this gateway's secret opens it when the client sends it back."""
+        if self.seal is None:
+            raise ir.GatewayError("invalid_request", "compaction needs the gateway's secret to seal the summary")
+        restored = self.restore_reasoning(request)
+        conversation = [m for m in restored.messages if m.role not in ("system", "developer")]
+        summary, usage = await compaction.summarise(self, model, conversation)
+        users: list[ir.Message] = []
+        for message in request.messages:
+            kept: list[ir.Part] = [p for p in message.parts if not isinstance(p, ir.Opaque)]
+            if message.role == "user" and kept:
+                users.append(ir.Message("user", kept))
+        state = self.seal.close(slots.COMPACTION, ir.Reasoning(text=summary), with_text=True)
+        return Result(ir.Compacted(users, state, usage))
 
     def capabilities(self, model: str) -> tuple[str, ...]:
         """What `model` can do. Providers do not say, so the name tells: embedding models have

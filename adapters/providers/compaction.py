@@ -27,6 +27,7 @@ INSTRUCTION = (
     "Answer with the summary only."
 )
 SUMMARY_TOKENS = 2048
+SUMMARY_NOTE = "Summary of the earlier conversation (compacted by the gateway):"
 
 
 def _transcript(messages: list[ir.Message]) -> str:
@@ -59,7 +60,17 @@ async def compact(request: ir.ChatRequest, compaction: ir.Compaction, provider: 
     earlier, current = rest[:last_user], rest[last_user:]
     if not earlier:
         return request
-    instruction = f"{INSTRUCTION}\n{compaction.instructions}" if compaction.instructions else INSTRUCTION
-    summary, _ = await ask(provider, model, instruction, _transcript(earlier), max_tokens=SUMMARY_TOKENS)
-    note = ir.Message("user", [ir.Text(f"Summary of the earlier conversation (compacted by the gateway):\n{summary}")])
-    return replace(request, messages=[*system, note, *current])
+    summary, _ = await summarise(provider, model, earlier, compaction.instructions)
+    return replace(request, messages=[*system, summary_message(summary), *current])
+
+
+async def summarise(provider: Provider, model: str, messages: list[ir.Message], instructions: str | None = None
+                    ) -> tuple[str, ir.Usage | None]:
+    """A summary of `messages` by `model`, for the assistant that continues the conversation."""
+    instruction = f"{INSTRUCTION}\n{instructions}" if instructions else INSTRUCTION
+    return await ask(provider, model, instruction, _transcript(messages), max_tokens=SUMMARY_TOKENS)
+
+
+def summary_message(summary: str) -> ir.Message:
+    """The user message that stands for a compacted conversation."""
+    return ir.Message("user", [ir.Text(f"{SUMMARY_NOTE}\n{summary}")])

@@ -32,6 +32,11 @@ from interlingua.adapters.replies import Body, Chunks, Reply, Result
 from interlingua.adapters.research.upstream import answer, responses_report
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+# What `/responses/input_tokens` and `/responses/compact` read of a request.
+_COUNTED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
+                      "text", "truncation"})
+_COMPACTED = frozenset({"model", "input", "instructions", "prompt_cache_key", "prompt_cache_retention",
+                        "safety_identifier"})
 
 
 class OpenAIProvider(Provider):
@@ -81,12 +86,21 @@ class OpenAIProvider(Provider):
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         if self.codec is not RESPONSES:
             return await super().count_tokens(request, model)
+        response = await self.open("/responses/input_tokens", self._responses_body(request, model, _COUNTED))
+        return self.counted(await self.read(response), "input_tokens")
+
+    async def compact(self, request: ir.ChatRequest, model: str) -> Reply:
+        """A Responses upstream's own compaction, whose answer the client gets as it came."""
+        if self.codec is not RESPONSES:
+            return await super().compact(request, model)
+        raw = await self.read(await self.open("/responses/compact", self._responses_body(request, model, _COMPACTED)))
+        return Body(raw)
+
+    def _responses_body(self, request: ir.ChatRequest, model: str, fields: frozenset[str]) -> bytes:
+        """`request` as this Responses upstream takes it, with only the `fields` its endpoint reads."""
         native = self.is_native(request)
         full = self.native_body(request, model, request.native or {}) if native else self.encode(request, model)
-        body = {k: v for k, v in full.items() if k in ("model", "input", "instructions", "tools", "tool_choice",
-                                                       "parallel_tool_calls", "reasoning", "text", "truncation")}
-        response = await self.open("/responses/input_tokens", orjson.dumps(body))
-        return self.counted(await self.read(response), "input_tokens")
+        return orjson.dumps({k: v for k, v in full.items() if k in fields})
 
     async def speech(self, request: ir.SpeechRequest, model: str) -> Reply:
         response = await self.open("/audio/speech", orjson.dumps(media.encode_speech_request(request, model)))

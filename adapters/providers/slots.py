@@ -15,11 +15,15 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from interlingua.adapters import ir
+from interlingua.adapters.providers.compaction import summary_message
 from interlingua.adapters.providers.seal import Seal, appears_in, is_sealed
 
 #: The client dialects with a reasoning slot (`ChatRequest.dialect`), and the provider name their
 #: codecs give the state in it. Chat Completions has none: the reasoning store serves it.
 SLOTS = {"anthropic": "anthropic", "gemini": "gemini", "responses": "openai"}
+
+
+COMPACTION = "compaction"  # the kind a compacted conversation's summary is sealed as
 
 
 def slot_of(dialect: str) -> str | None:
@@ -68,12 +72,24 @@ async def sealing(batches: AsyncIterator[list[ir.StreamEvent]], seal: Seal | Non
 def has_sealed(request: ir.ChatRequest) -> bool:
     if request.raw is not None and not appears_in(request.raw):  # a fortieth of decoding the messages
         return False
-    return any(isinstance(p, ir.Reasoning) and is_sealed(p.signature) for m in request.messages for p in m.parts)
+    return any((isinstance(p, ir.Reasoning) and is_sealed(p.signature)) or sealed_compaction(p)
+               for m in request.messages for p in m.parts)
+
+
+def sealed_compaction(part: ir.Part) -> bool:
+    """Whether `part` is a Responses compaction item this gateway made (`Provider.compact`)."""
+    if not isinstance(part, ir.Opaque) or not isinstance(part.data, dict) or part.data.get("type") != "compaction":
+        return False
+    state = part.data.get("encrypted_content")
+    return isinstance(state, str) and is_sealed(state)
 
 
 def open_message(message: ir.Message, seal: Seal, kind: str) -> ir.Message:
     """`message` with its sealed reasoning given back to `kind` where `kind` made it, and left
-    as plain text (or left out) where it did not open or was made for another kind."""
+    as plain text (or left out) where it did not open or was made for another kind; a compacted
+    conversation the gateway sealed becomes its summary, for any kind."""
+    if message.role == "user":
+        return _open_compaction(message, seal)
     if message.role != "assistant" or not any(
             isinstance(p, ir.Reasoning) and is_sealed(p.signature) for p in message.parts):
         return message
@@ -88,4 +104,18 @@ def open_message(message: ir.Message, seal: Seal, kind: str) -> ir.Message:
             parts.append(opened)
         elif part.text:
             parts.append(ir.Reasoning(text=part.text))
+    return replace(message, parts=parts)
+
+
+def _open_compaction(message: ir.Message, seal: Seal) -> ir.Message:
+    if not any(sealed_compaction(p) for p in message.parts):
+        return message
+    parts: list[ir.Part] = []
+    for part in message.parts:
+        if not isinstance(part, ir.Opaque) or not sealed_compaction(part):
+            parts.append(part)
+            continue
+        opened = seal.open(part.data["encrypted_content"])  # one that does not open is left out
+        if opened is not None and opened.provider == COMPACTION:
+            parts.extend(summary_message(opened.text).parts)
     return replace(message, parts=parts)

@@ -612,6 +612,7 @@ class FakeResponses(Streaming):
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/responses", self._create)
         app.router.add_post("/v1/responses/input_tokens", self._count)
+        app.router.add_post("/v1/responses/compact", self._compact)
         app.router.add_get("/v1/responses/{id}", self._retrieve)
         app.router.add_delete("/v1/responses/{id}", self._delete)
         app.router.add_get("/v1/responses/{id}/input_items", self._input_items)
@@ -754,6 +755,19 @@ class FakeResponses(Streaming):
         chain, items = self._accept(body, counting=True)
         tokens = count_tokens([*chain, *items], body.get("instructions"))
         return _json_response({"object": "response.input_tokens", "input_tokens": tokens})
+
+    async def _compact(self, request: web.Request) -> web.Response:
+        """`POST /v1/responses/compact`: every user message of the conversation, then one compaction
+        item whose `encrypted_content` the fake mints (the SDK's `CompactedResponse`)."""
+        body = request[_RECORDED].json
+        chain, items = self._accept(body, counting=True)
+        if body.get("model") is None:
+            raise _missing("model")
+        users = [item for item in [*chain, *items] if item.get("type") == "message" and item.get("role") == "user"]
+        compaction = {"type": "compaction", "id": _hex_id("cmp"), "encrypted_content": self._mint()}
+        usage = Usage(input_tokens=count_tokens([*chain, *items], body.get("instructions")), output_tokens=20)
+        return _json_response({"id": _hex_id("resp"), "object": "response.compaction", "created_at": int(time.time()),
+                               "output": [*users, compaction], "usage": usage.to_json()})
 
     async def _retrieve(self, request: web.Request) -> web.Response:
         return _json_response(self._lookup(request).response)
