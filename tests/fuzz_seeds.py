@@ -160,9 +160,12 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "responses": (350, [Seed("POST", "/v1/responses", "openai", responses(m)) for m in CHAT_MODELS]
                   + replayed("codex.tool-result-request.json", ("rs/gpt-5", "an/claude-x", "gm/gemini-2.5-flash"))
                   + [Seed("POST", "/v1/responses", "openai", {"model": "oa/gpt-x", "input": "hi",
-                                                              "previous_response_id": STORED})]),
+                                                              "previous_response_id": STORED}),
+                     Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
+                                                              "background": True})]),
     "responses.input_tokens": (175, [Seed("POST", "/v1/responses/input_tokens", "openai", responses(m))
                                      for m in CHAT_MODELS]),
+    "responses.compact": (100, [Seed("POST", "/v1/responses/compact", "openai", responses(m)) for m in CHAT_MODELS]),
     "responses.stored": (175, [Seed("GET", f"/v1/responses/{STORED}", "openai"),
                                Seed("GET", f"/v1/responses/{STORED}/input_items", "openai"),
                                Seed("DELETE", f"/v1/responses/{STORED}", "openai")]),
