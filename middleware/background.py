@@ -31,6 +31,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.openai_responses_response import new_id, response_object
+from interlingua.adapters.dialects.openai_responses_stream import snapshots
 from interlingua.adapters.storage.responses import Store
 from interlingua.middleware.respond import JSON
 from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, REQUEST, state_of
@@ -39,7 +40,8 @@ log = logging.getLogger("interlingua.background")
 
 POLL_S = 0.5
 # The events whose `response` is a snapshot worth keeping: the first, and the terminal ones.
-_SNAPSHOTS = (b'"response.created"', b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_CREATED = b'"response.created"'
+_SNAPSHOTS = (_CREATED, b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 _STOPPED = {"code": "server_error", "message": "the gateway stopped before the response was complete"}
 
 
@@ -200,19 +202,14 @@ class _Relay:
             self.send_client = None
 
     def _scan(self, block: bytes) -> None:
-        if not block or not any(marker in block for marker in _SNAPSHOTS):
+        try:
+            for kind, response in snapshots(block, _SNAPSHOTS):
+                if not isinstance(response.get("id"), str):
+                    continue
+                response = response | {"background": True, "store": True, "previous_response_id": self.run.previous}
+                if kind == _CREATED:
+                    self.run.keep(response | {"status": "in_progress"})
+                else:
+                    self.final = response
+        except ir.GatewayError:  # an event that is not JSON: the client has it as it came
             return
-        for _, data in sse.events(block):
-            if not any(marker in data for marker in _SNAPSHOTS):
-                continue
-            try:
-                response = orjson.loads(data).get("response")
-            except (orjson.JSONDecodeError, AttributeError):
-                continue
-            if not isinstance(response, dict) or not isinstance(response.get("id"), str):
-                continue
-            response = response | {"background": True, "store": True, "previous_response_id": self.run.previous}
-            if b'"response.created"' in data:
-                self.run.keep(response | {"status": "in_progress"})
-            else:
-                self.final = response

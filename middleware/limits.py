@@ -63,8 +63,7 @@ def text_bytes(uploads: Iterable[ir.Upload]) -> int:
     they are."""
     total = 0
     for upload in uploads:
-        declared = kinds.declared(upload.content_type, upload.filename)
-        if declared in kinds.TEXTS or declared.startswith("text/"):
+        if kinds.textual(kinds.declared(upload.content_type, upload.filename)):
             total += upload.size
     return total
 
@@ -150,11 +149,11 @@ class LimitsMiddleware:
         principal: Principal | None = state.get(PRINCIPAL)
         limits: list[Limit] = []
         if principal is not None and principal.limited:
-            now = time.time()
-            limits = self._limits(principal, scope, state.get(REQUEST), now)
+            now, request = time.time(), state.get(REQUEST)
+            limits = self._limits(principal, scope, request, now)
             refused = await self.counters.admit(limits)
             if refused is not None and refused.name == "tpm":
-                refused = await self._without_media(limits, _tpm_at(principal), state.get(REQUEST))
+                refused = await self._without_media(limits, _tpm_at(principal), request)
             if refused is not None:
                 error = state[FAILURE] = _refusal(refused, principal, now)  # what observers count it by
                 await send_error(scope, send, error)

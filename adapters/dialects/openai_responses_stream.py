@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -348,13 +349,19 @@ class ResponsesPassthrough(Passthrough):
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"')
 
 
+def snapshots(block: bytes, kinds: tuple[bytes, ...] = _TERMINAL) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """The Response each event of `kinds` among the whole SSE events of `block` carries ({} where
+    it is no object), with its kind; only such events are parsed."""
+    if not any(kind in block for kind in kinds):
+        return
+    for _, data in sse.events(block):
+        kind = next((kind for kind in kinds if kind in data), None)
+        if kind is not None:
+            response = event_json(data).get("response")
+            yield kind, response if isinstance(response, dict) else {}
+
+
 def final_response(block: bytes) -> dict[str, Any] | None:
     """The Response of a terminal event (`response.completed` or `response.incomplete`) among the
     whole SSE events of `block`; only such an event is parsed."""
-    if not any(marker in block for marker in _TERMINAL):
-        return None
-    for _, data in sse.events(block):
-        if any(marker in data for marker in _TERMINAL):
-            response = event_json(data).get("response")
-            return response if isinstance(response, dict) else {}
-    return None
+    return next((response for _, response in snapshots(block)), None)

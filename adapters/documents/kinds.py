@@ -61,11 +61,16 @@ def sniff(file: IO[bytes], content_type: str, filename: str) -> str:
         if said in OOXML:
             raise encrypted("Office document")
         raise unsupported(said or "an old Office (CFB) file")
-    if said in TEXTS or said.startswith("text/"):
+    if textual(said):
         return said if said in TEXTS else TEXT
     if said:
         raise unsupported(said)
     return _guess_text(head)
+
+
+def textual(kind: str) -> bool:
+    """Whether a declared type is text a reader takes as it is (plain text for any other `text/`)."""
+    return kind in TEXTS or kind.startswith("text/")
 
 
 def unsupported(kind: str, supported: tuple[str, ...] = SUPPORTED) -> ir.GatewayError:
