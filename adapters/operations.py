@@ -79,6 +79,14 @@ RESPONSES_GET = Operation("responses.get", metered=False)
 RESPONSES_DELETE = Operation("responses.delete", metered=False)
 RESPONSES_INPUT_ITEMS = Operation("responses.input_items", metered=False)
 RESPONSES_CANCEL = Operation("responses.cancel", metered=False, reads_body=False)
+CONVERSATIONS_CREATE = Operation("conversations.create", metered=False)
+CONVERSATIONS_GET = Operation("conversations.get", metered=False)
+CONVERSATIONS_UPDATE = Operation("conversations.update", metered=False)
+CONVERSATIONS_DELETE = Operation("conversations.delete", metered=False)
+CONVERSATION_ITEMS_CREATE = Operation("conversations.items.create", metered=False)
+CONVERSATION_ITEMS_LIST = Operation("conversations.items.list", metered=False)
+CONVERSATION_ITEM_GET = Operation("conversations.items.get", metered=False)
+CONVERSATION_ITEM_DELETE = Operation("conversations.items.delete", metered=False)
 # MCP passes through (middleware/mcp.py); only a `tools/call` is itemised in the ledger, the MCP
 # layer switching a request's operation to it once the body has said so.
 MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, or the federated server
@@ -88,7 +96,11 @@ MCP_TOOL_CALL = Operation("mcp.tools/call")
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER,
     TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
-    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL, MCP_INDEX,
-    MCP_MESSAGE, MCP_TOOL_CALL)}
+    MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL,
+    CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE, CONVERSATION_ITEMS_CREATE,
+    CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})
+CONVERSATIONS = frozenset({CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE,
+                           CONVERSATION_ITEMS_CREATE, CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET,
+                           CONVERSATION_ITEM_DELETE})

@@ -27,6 +27,7 @@ from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
+from interlingua.adapters.storage.conversations import Conversations, ConversationStore
 from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
@@ -41,6 +42,7 @@ from interlingua.app.usage_api import UsagePage
 from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.background import BackgroundMiddleware
+from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
@@ -160,6 +162,14 @@ class Gateway:
             self._warm.append(self.responses.warm)
         else:
             self.responses = ResponseStore(data_dir / RESPONSES_FILE, config.server.responses_days)
+        self.conversations: Conversations
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_conversations import PgConversationStore  # the `postgres` extra
+
+            self.conversations = PgConversationStore(config.storage_url)
+            self._warm.append(self.conversations.warm)
+        else:
+            self.conversations = ConversationStore(data_dir / RESPONSES_FILE)
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
@@ -216,6 +226,7 @@ class Gateway:
         app = RoutingMiddleware(app, catalog, config.utilities)
         if self.shared_reasoning is not None:
             app = PrefetchMiddleware(app, self.shared_reasoning)
+        app = ConversationsMiddleware(app, self.conversations)
         app = ResponsesStateMiddleware(app, self.responses)
         app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
@@ -324,6 +335,7 @@ class Gateway:
             await asyncio.gather(*self._retiring)
         await self.counters.aclose()
         await self.responses.aclose()
+        await self.conversations.aclose()
         await self.reasoning.aclose()
         await self.keys.aclose()
         if isinstance(self.ledger, Ledger):

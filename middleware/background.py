@@ -30,11 +30,12 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import sse
-from interlingua.adapters.dialects.openai_responses_response import new_id, response_object
+from interlingua.adapters.dialects.openai_responses_request import new_id
+from interlingua.adapters.dialects.openai_responses_response import response_object
 from interlingua.adapters.dialects.openai_responses_stream import snapshots
 from interlingua.adapters.storage.responses import Store
 from interlingua.middleware.respond import JSON
-from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, REQUEST, state_of
+from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, REQUEST, BackgroundTurn, state_of
 
 log = logging.getLogger("interlingua.background")
 
@@ -42,6 +43,9 @@ POLL_S = 0.5
 # The events whose `response` is a snapshot worth keeping: the first, and the terminal ones.
 _CREATED = b'"response.created"'
 _SNAPSHOTS = (_CREATED, b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_ANSWERED = ("completed", "incomplete")
+_OURS = ("id", "created_at", "previous_response_id", "conversation")  # the gateway's, not the upstream's
+_CUT = {"message": "the stream ended before the response did"}
 _STOPPED = {"code": "server_error", "message": "the gateway stopped before the response was complete"}
 
 
@@ -72,7 +76,7 @@ class BackgroundMiddleware:
         request: ir.ChatRequest = state[REQUEST]
         native = {name: value for name, value in (request.native or {}).items() if name != "background"}
         state[REQUEST] = state[DIALECT].decode_request(state[OPERATION], native, {}, {})
-        run = _Run(self.store, *turn)
+        run = _Run(self.store, turn)
         if request.stream:
             await self._streamed(scope, send, run)
             return
@@ -83,14 +87,14 @@ class BackgroundMiddleware:
         run.keep(run.response | {"status": "in_progress"})
         answer = _Answer()
         if await self._run(scope, answer.send, run):
-            run.keep(answer.ended(run.response))
+            await run.finish(answer.ended(run.response))
 
     async def _streamed(self, scope: dict[str, Any], send: Any, run: _Run) -> None:
         relay = _Relay(send, run)
         ended = await self._run(scope, relay.send, run)
         await relay.close()
         if ended and run.response:
-            run.keep(relay.final or _failed(run.response, {"message": "the stream ended before the response did"}))
+            await run.finish(relay.final or _failed(run.response, _CUT))
 
     async def _run(self, scope: dict[str, Any], send: Callable[[dict[str, Any]], Any], run: _Run) -> bool:
         """Ask the upstream through the inner layers; False when a cancel or a delete stopped it."""
@@ -118,17 +122,23 @@ class BackgroundMiddleware:
 class _Run:
     """One background response, as the store keeps it."""
 
-    __slots__ = ("store", "items", "previous", "response")
+    __slots__ = ("store", "turn", "response")
 
-    def __init__(self, store: Store, items: list[Any], previous: str | None) -> None:
+    def __init__(self, store: Store, turn: BackgroundTurn) -> None:
         self.store = store
-        self.items = items
-        self.previous = previous
+        self.turn = turn
         self.response: dict[str, Any] = {}
 
     def keep(self, response: dict[str, Any]) -> None:
         self.response = response
-        self.store.put(response, self.items, self.previous)
+        self.store.put(response, self.turn.items, self.turn.previous)
+
+    async def finish(self, response: dict[str, Any]) -> None:
+        """Keep the run's last Response and, when it has an answer, tell whoever waits for it."""
+        self.keep(response)
+        if response.get("status") in _ANSWERED:
+            for done in self.turn.done:
+                await done(response)
 
     async def stopped(self) -> bool:
         try:
@@ -161,7 +171,7 @@ class _Answer:
             answer = None
         if (self.status == 200 and isinstance(answer, dict) and answer.get("object") == "response"
                 and isinstance(answer.get("output"), list)):
-            return answer | {name: response[name] for name in ("id", "created_at", "previous_response_id")} | {
+            return answer | {name: response[name] for name in _OURS if name in response} | {
                 "background": True, "store": True}
         return _failed(response, answer.get("error") if isinstance(answer, dict) else None)
 
@@ -206,7 +216,7 @@ class _Relay:
             for kind, response in snapshots(block, _SNAPSHOTS):
                 if not isinstance(response.get("id"), str):
                     continue
-                response = response | {"background": True, "store": True, "previous_response_id": self.run.previous}
+                response |= {"background": True, "store": True, "previous_response_id": self.run.turn.previous}
                 if kind == _CREATED:
                     self.run.keep(response | {"status": "in_progress"})
                 else:

@@ -12,21 +12,20 @@ response `cancelled`) from the store, with no upstream.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import sse
-from interlingua.adapters.dialects.openai_responses_stream import final_response
-from interlingua.adapters.ir import GatewayError, invalid
+from interlingua.adapters.dialects.openai_responses_request import full_items
+from interlingua.adapters.ir import ChatRequest, GatewayError, invalid
 from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import UNFINISHED, Store
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, state_of
+from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, BackgroundTurn, state_of
+from interlingua.middleware.watch import ResponseWatch
 
 RESPONSES = "responses"
 _LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
@@ -35,24 +34,6 @@ _LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
     return GatewayError("not_found", f"Response with id '{response_id}' not found.", param=param,
                         code="response_not_found")
-
-
-def _turn_input(native: dict[str, Any]) -> list[Any]:
-    """This turn's input items in the full form `input_items` lists: with ids and content parts."""
-    raw = native.get("input")
-    items = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) else list(raw or ())
-    return [_full(item) if isinstance(item, dict) else item for item in items]
-
-
-def _full(item: dict[str, Any]) -> dict[str, Any]:
-    item = {**item}
-    if "role" in item:
-        item.setdefault("type", "message")
-        if isinstance(item.get("content"), str):
-            kind = "output_text" if item["role"] == "assistant" else "input_text"
-            item["content"] = [{"type": kind, "text": item["content"]}]
-    item.setdefault("id", f"msg_{secrets.token_hex(16)}")
-    return item
 
 
 class ResponsesStateMiddleware:
@@ -79,7 +60,7 @@ class ResponsesStateMiddleware:
             await self._stored(scope, send, operation, state[PARAMS]["id"])
             return
         request = state.get(REQUEST)
-        native = request.native if request is not None else None
+        native = request.native if isinstance(request, ChatRequest) else None  # not a conversation's edit
         if native is None:
             await self.app(scope, receive, send)
             return
@@ -94,16 +75,20 @@ class ResponsesStateMiddleware:
                 return
             if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
                 return
-            items = _turn_input(native)
+            items = full_items(native.get("input"))
             state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
         if operation is not ops.CHAT or native.get("store") is False:
             await self.app(scope, receive, send)
             return
         if background:  # kept by the background layer as it runs
-            state[BACKGROUND] = (_turn_input(native), previous)
+            state[BACKGROUND] = BackgroundTurn(full_items(native.get("input")), previous)
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, _Recorder(self.store, native, send).send)
+        store = self.store
+
+        async def keep(response: dict[str, Any]) -> None:
+            store.put(response, full_items(native.get("input")), previous)
+        await self.app(scope, receive, ResponseWatch(keep, send).send)
 
     @staticmethod
     async def _patiently(read: Callable[[str], Awaitable[Any]], response_id: str) -> Any:
@@ -155,45 +140,3 @@ class ResponsesStateMiddleware:
             return
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(found)})
-
-
-class _Recorder:
-    """Watches the answer on its way out and stores the Response it carries."""
-
-    __slots__ = ("store", "native", "downstream", "status", "body", "splitter", "stream")
-
-    def __init__(self, store: Store, native: dict[str, Any], downstream: Any) -> None:
-        self.store = store
-        self.native = native
-        self.downstream = downstream
-        self.status = 0
-        self.body: list[bytes] = []
-        self.splitter = sse.Splitter()
-        self.stream = False
-
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.status = message["status"]
-            self.stream = any(k == b"content-type" and v.startswith(b"text/event-stream")
-                              for k, v in message.get("headers", ()))
-        await self.downstream(message)  # the client first; the store hands its write to a thread
-        if kind == "http.response.body" and self.status == 200:
-            chunk = message.get("body", b"")
-            if self.stream:
-                self._scan(chunk)
-            else:
-                self.body.append(chunk)
-                if not message.get("more_body"):
-                    self._keep(orjson.loads(b"".join(self.body)))
-
-    def _scan(self, chunk: bytes) -> None:
-        response = final_response(self.splitter.feed(chunk))
-        if response is not None:
-            self._keep(response)
-
-    def _keep(self, response: Any) -> None:
-        """Store what is a Response; what a broken upstream passed on as one is the client's to read."""
-        if (isinstance(response, dict) and response.get("object") == "response" and isinstance(response.get("id"), str)
-                and response["id"] and isinstance(response.get("output"), list)):
-            self.store.put(response, _turn_input(self.native), self.native.get("previous_response_id"))

@@ -6,8 +6,8 @@ alone: a key that is missing means the layer that sets it is not in the stack.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -40,8 +40,7 @@ def state_of(scope: MutableMapping[str, Any]) -> dict[str, Any]:
 DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set by the dispatcher
 # The limits' Admission of a limited request, to ask its tpm for more (limits.admit_more); set by limits
 ADMISSION = "interlingua.admission"
-# A background Responses turn as the store keeps it: (its own input items, the id it continues);
-# set by responses_state for the background layer
+# A background Responses turn (BackgroundTurn); set by responses_state for the background layer
 BACKGROUND = "interlingua.background"
 COST = "interlingua.cost"  # US dollars the answer cost, from the price table; set by limits
 REQUEST_ID = "interlingua.request_id"  # the request's id (str), echoed in x-request-id; set by observe
@@ -83,3 +82,13 @@ class Principal:
 
 
 OPEN = Principal("")
+
+
+@dataclass(slots=True)
+class BackgroundTurn:
+    """A background Responses turn, as the Responses store keeps it while it runs."""
+
+    items: list[Any]  # its own input items
+    previous: str | None  # the response it continues
+    # Called with its final Response once it is complete (or incomplete): the conversations layer's
+    done: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(default_factory=list)

@@ -25,6 +25,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PNG_B64 = base64.b64encode(PNG).decode()
 MARKDOWN = b"# Title\n\nA first paragraph.\n\n## Part\n\n- one\n- two\n"
 STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
+CONVERSATION = "CONVERSATION_ID"  # likewise, a conversation's
+USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
 
 
@@ -169,6 +171,15 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "responses.stored": (175, [Seed("GET", f"/v1/responses/{STORED}", "openai"),
                                Seed("GET", f"/v1/responses/{STORED}/input_items", "openai"),
                                Seed("DELETE", f"/v1/responses/{STORED}", "openai")]),
+    "conversations": (175, [
+        Seed("POST", "/v1/conversations", "openai", {"items": [USER_ITEM], "metadata": {"topic": "x"}}),
+        Seed("POST", f"/v1/conversations/{CONVERSATION}", "openai", {"metadata": {"topic": "y"}}),
+        Seed("POST", f"/v1/conversations/{CONVERSATION}/items", "openai", {"items": [USER_ITEM, {
+            "type": "function_call_output", "call_id": "call_1", "output": "42"}]}),
+        Seed("GET", f"/v1/conversations/{CONVERSATION}/items", "openai", query="limit=2&order=asc"),
+        Seed("GET", f"/v1/conversations/{CONVERSATION}", "openai"),
+        Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
+                                                 "conversation": {"id": CONVERSATION}})]),
     "embeddings": (175, embeddings()),
     "gemini.generate": (350, [gemini(m, "generateContent", generate()) for m in CHAT_MODELS]
                         + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from tests.fuzz import Request, Rig, fuzz_settings, requests, unbroken
-from tests.fuzz_seeds import ENDPOINTS, STORED
+from tests.fuzz_seeds import CONVERSATION, ENDPOINTS, STORED
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +22,28 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         rig.close()
 
 
+_JSON = [(b"content-type", b"application/json")]
+
+
 def _stored_id(rig: Rig) -> str:
     """A response the gateway stored, for the seeds that read one or continue from it."""
     body = orjson.dumps({"model": "oa/gpt-x", "input": "hi"})
-    exchange = rig.send(Request("POST", "/v1/responses", "openai", [body], [(b"content-type", b"application/json")]))
+    exchange = rig.send(Request("POST", "/v1/responses", "openai", [body], _JSON))
     assert exchange.status == 200, exchange.body
     return exchange.json()["id"]
 
 
-def _with_stored(request: Request, stored: str) -> Request:
-    request.path = request.path.replace(STORED, stored)
-    request.body = [chunk.replace(STORED.encode(), stored.encode()) for chunk in request.body]
+def _conversation_id(rig: Rig) -> str:
+    exchange = rig.send(Request("POST", "/v1/conversations", "openai", [b"{}"], _JSON))
+    assert exchange.status == 200, exchange.body
+    return str(exchange.json()["id"])
+
+
+def _with_stored(request: Request, stored: str, conversation: str = "") -> Request:
+    """The request with the placeholders of a stored response's and a conversation's ids replaced."""
+    for placeholder, found in ((STORED, stored), (CONVERSATION, conversation)):
+        request.path = request.path.replace(placeholder, found)
+        request.body = [chunk.replace(placeholder.encode(), found.encode()) for chunk in request.body]
     return request
 
 
@@ -40,18 +51,18 @@ def _with_stored(request: Request, stored: str) -> Request:
 def test_the_seeds_are_answered(rig: Rig, endpoint: str) -> None:
     """Unbroken, every seed gets a 2xx: the fuzzing starts from requests that reach the upstream."""
     for seed in ENDPOINTS[endpoint][1]:
-        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig)))
+        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig), _conversation_id(rig)))
         assert 200 <= exchange.status < 300, (seed.path, exchange.status, exchange.body[:300])
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 def test_no_request_breaks_an_endpoint(rig: Rig, endpoint: str) -> None:
     examples, seeds = ENDPOINTS[endpoint]
-    stored = _stored_id(rig)
+    stored, conversation = _stored_id(rig), _conversation_id(rig)
 
     @fuzz_settings(examples)
     @given(requests(seeds))
     def breaks_nothing(request: Request) -> None:
-        rig.check(_with_stored(request, _stored_id(rig) if request.method == "DELETE" else stored))
+        rig.check(_with_stored(request, _stored_id(rig) if request.method == "DELETE" else stored, conversation))
 
     breaks_nothing()

@@ -7,7 +7,9 @@ items) becomes one assistant message, each function_call_output one tool message
 item's `encrypted_content` is opaque state bound to OpenAI (`Reasoning.signature`, provider
 "openai"), sent back only to Responses upstreams. Items only this dialect knows (item references,
 compactions, hosted-tool calls) travel as `Opaque` parts. Conversation state (`store`,
-`previous_response_id`) is not the codec's business: `middleware/responses_state.py` keeps it.
+`previous_response_id`, `conversation`) is not the codec's business: `middleware/responses_state.py`
+and `middleware/conversations.py` keep it; the codec routes `/v1/conversations` too
+(`openai_conversations.py`), whose bodies it checks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_conversations as conversations
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -45,8 +48,10 @@ from interlingua.adapters.dialects.openai_responses_stream import (
     ResponsesStreamEncoder,
 )
 
+ResponsesRequest = ir.ChatRequest | conversations.ConversationEdit
 
-class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
+
+class OpenAIResponses(ClientDialect[ResponsesRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = NAME
     results = {
         ir.ChatResponse: encode_responses_response,
@@ -58,6 +63,8 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
     }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
+        if path.startswith(conversations.PREFIX):
+            return conversations.match(method, path)
         if not path.startswith("/v1/responses"):
             return None
         rest = path[len("/v1/responses"):].strip("/")
@@ -79,18 +86,24 @@ class OpenAIResponses(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequ
         return None
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> ir.ChatRequest:
+                       params: Mapping[str, str]) -> ResponsesRequest:
+        if operation in ops.CONVERSATIONS:
+            return conversations.decode_edit(operation, body)
         if operation in (ops.COUNT_TOKENS, ops.RESPONSES_COMPACT) and isinstance(body, dict) and "input" not in body:
             body = {**body, "input": []}
-        return decode_responses_request(body)
+        request = decode_responses_request(body)
+        conversations.conversation_of(body)  # checked here, kept by the conversations layer
+        return request
 
-    def stream_encoder(self, request: ir.ChatRequest) -> StreamEncoder:
+    def stream_encoder(self, request: ResponsesRequest) -> StreamEncoder:
+        assert not isinstance(request, conversations.ConversationEdit), "conversations do not stream"
         return ResponsesStreamEncoder(request)
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
         return CHAT.encode_error(error)
 
-    def passthrough(self, request: ir.ChatRequest) -> Passthrough:
+    def passthrough(self, request: ResponsesRequest) -> Passthrough:
+        assert not isinstance(request, conversations.ConversationEdit), "conversations are the gateway's own"
         return ResponsesPassthrough(request)
 
     def usage_of(self, body: Any) -> ir.Usage | None:

@@ -5,6 +5,7 @@ upstream's body (OpenAI's Responses API reference: input items, tools, `text`, `
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,31 @@ _REQUEST_FIELDS = frozenset(
 _ROLES = ("user", "assistant", "system", "developer")
 
 IMAGE_FILE = "image/*"  # the media type of an input_image given by file_id: an image of unknown type
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(16)}"
+
+
+def full_items(raw_input: Any) -> list[Any]:
+    """Input items in the full form the API lists them in (a response's `input_items`, a
+    conversation's items): messages with their content as parts, every item with an id."""
+    items = [{"type": "message", "role": "user", "content": raw_input}] if isinstance(raw_input, str) else list(
+        raw_input or ())
+    return [_full(item) if isinstance(item, dict) else item for item in items]
+
+
+def _full(item: dict[str, Any]) -> dict[str, Any]:
+    item = {**item}
+    if "role" in item:
+        item.setdefault("type", "message")
+        if isinstance(item.get("content"), str):
+            kind = "output_text" if item["role"] == "assistant" else "input_text"
+            item["content"] = [{"type": kind, "text": item["content"]}]
+    if item.get("type") == "message":
+        item.setdefault("status", "completed")
+    item.setdefault("id", new_id("msg"))
+    return item
 
 
 # Request: wire -> IR ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ the codec that joins them in `openai_responses.py`.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +17,9 @@ from interlingua.adapters.dialects.openai_responses_request import (
     PROVIDER,
     decode_items,
     items_out,
+    new_id,
     summary_items,
 )
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}"
-
 
 # Response -----------------------------------------------------------------------------------------
 
@@ -152,7 +147,7 @@ def response_object(resp_id: str, model: str, created: float, status: str, outpu
         "tool_choice": native.get("tool_choice", "auto"), "tools": native.get("tools") or [],
         "top_p": native.get("top_p"), "truncation": native.get("truncation", "disabled"),
         "usage": encode_usage(usage) if usage is not None else None, "metadata": native.get("metadata") or {},
-    }
+    } | ({"conversation": native["conversation"]} if "conversation" in native else {})
 
 
 def _response_id(upstream_id: str) -> str:

@@ -16,12 +16,8 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
-from interlingua.adapters.dialects.openai_responses_request import PROVIDER
-from interlingua.adapters.dialects.openai_responses_response import (
-    decode_usage,
-    new_id,
-    response_object,
-)
+from interlingua.adapters.dialects.openai_responses_request import PROVIDER, new_id
+from interlingua.adapters.dialects.openai_responses_response import decode_usage, response_object
 
 
 class ResponsesStreamDecoder(StreamDecoder):

@@ -4,8 +4,8 @@
 client that speaks the same API gets the upstream's bytes with only the model name changed in the
 request. Chat streams always ask for usage, so the ledger is complete even when the client did not
 (the passthrough strips that chunk again). The gateway keeps Responses conversation state itself,
-so a Responses upstream is asked statelessly: `store: false`, no `previous_response_id` (the
-history is in `input`), and reasoning's `encrypted_content` included so it can be sent back.
+so a Responses upstream is asked statelessly: `store: false`, no `previous_response_id` nor
+`conversation` (the history is in `input`), and reasoning's `encrypted_content` included so it can be sent back.
 
 Audio and images (`speech`, `transcribe`, `images`) go to the same upstream whatever `api` says:
 the client's request with the model changed, and the upstream's bytes back with its content type.
@@ -58,6 +58,7 @@ class OpenAIProvider(Provider):
         body = super().native_body(request, model, native)
         if self.codec is RESPONSES:
             body.pop("previous_response_id", None)
+            body.pop("conversation", None)
             body["store"] = False
             include = body.get("include") or []
             if ENCRYPTED_REASONING not in include:

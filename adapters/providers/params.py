@@ -51,7 +51,7 @@ _SPELLING: dict[str, dict[str, str]] = {
 _OWN: dict[str, tuple[str, ...]] = {
     "openai": ("logit_bias", "audio", "prediction", "web_search_options"),
     "anthropic": ("mcp_servers", "container"),
-    "responses": ("prompt", "conversation", "background", "max_tool_calls"),
+    "responses": ("prompt", "background", "max_tool_calls"),
     "gemini": ("cachedContent", "cached_content", "safetySettings", "safety_settings"),
 }
 
@@ -61,8 +61,8 @@ _OWN: dict[str, tuple[str, ...]] = {
 _HINTS: dict[str, frozenset[str]] = {
     "openai": frozenset({"store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
                          "modalities"}),  # modalities beyond text are refused above
-    "responses": frozenset({"store", "previous_response_id", "include", "prompt_cache_key", "prompt_cache_retention",
-                            "service_tier", "client_metadata", "stream_options"}),
+    "responses": frozenset({"store", "previous_response_id", "conversation", "include", "prompt_cache_key",
+                            "prompt_cache_retention", "service_tier", "client_metadata", "stream_options"}),
     "anthropic": frozenset({"service_tier", "cache_control"}),
     "gemini": frozenset({"gemini_mode"}),  # the gateway's own note of VALIDATED tool calling
 }

@@ -48,30 +48,17 @@ def _unreachable() -> GatewayError:
 
 class PgKeyStore:
     def __init__(self, url: str) -> None:
-        self.url = url
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
+        self.db = postgres.Database(url, _SCHEMA, log, "managed keys")
         self._by_digest: dict[bytes, ManagedKey] = {}
         self._version = -1
         self._watcher: asyncio.Task[None] | None = None
         self._failing = False
 
     async def warm(self) -> None:
-        """Connect (and migrate) at start-up, so the first request does not pay for it; a database
-        that is away then is only logged: the store connects when it is back."""
-        try:
-            await self._connected()
-        except postgres.ERRORS as exc:
-            log.warning("managed keys: PostgreSQL unreachable at start-up (%s)", type(exc).__name__)
-
-    async def _connected(self) -> Any:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await postgres.pool(self.url, _SCHEMA)
-        return self._pool
+        await self.db.warm()
 
     async def _refresh(self) -> None:
-        pool = await self._connected()
+        pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             version = await conn.fetchval("SELECT version FROM keys_version WHERE id = 1")
             if version == self._version:
@@ -106,7 +93,7 @@ class PgKeyStore:
 
     async def _change(self, statement: str, *args: Any) -> str:
         try:
-            pool = await self._connected()
+            pool = await self.db.pool()
             async with pool.acquire() as conn, conn.transaction():
                 status: str = await conn.execute(statement, *args)
                 await conn.execute(_BUMP)
@@ -151,5 +138,4 @@ class PgKeyStore:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        if self._pool is not None:
-            await self._pool.close()
+        await self.db.aclose()

@@ -57,27 +57,14 @@ _SWEEP = "DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE crea
 
 class PgResponseStore:
     def __init__(self, url: str, keep_days: float = 30.0) -> None:
-        self.url = url
+        self.db = postgres.Database(url, _SCHEMA, log, "Responses store")
         self.retention = Retention(keep_days)
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
         self._pending: dict[str, Row] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._writing: dict[str, asyncio.Task[None]] = {}  # each response's last write
 
     async def warm(self) -> None:
-        """Connect (and migrate) at start-up, so the first request does not pay for it; a database
-        that is away then is only logged: the store connects when it is back."""
-        try:
-            await self._connected()
-        except postgres.ERRORS as exc:
-            log.warning("Responses store: PostgreSQL unreachable at start-up (%s)", type(exc).__name__)
-
-    async def _connected(self) -> Any:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await postgres.pool(self.url, _SCHEMA)
-        return self._pool
+        await self.db.warm()
 
     def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None:
         row: Row = (previous_id, orjson.dumps(response), orjson.dumps(input_items))
@@ -103,7 +90,7 @@ class PgResponseStore:
             await asyncio.wait((after,))
         while self._pending.get(response_id) is row:
             try:
-                pool = await self._connected()
+                pool = await self.db.pool()
                 await pool.execute(_PUT, response_id, time.time(), *row)
             except postgres.ERRORS as exc:
                 log.warning("Responses store: %s not written yet (%s); retrying", response_id, type(exc).__name__)
@@ -118,7 +105,7 @@ class PgResponseStore:
         """Delete expired responses a batch at a time; a database away now is swept next time."""
         cutoff, gone = self.retention.cutoff(), f"DELETE {SWEEP_BATCH}"
         try:
-            pool = await self._connected()
+            pool = await self.db.pool()
             while gone == f"DELETE {SWEEP_BATCH}":
                 gone = await pool.execute(_SWEEP, cutoff, SWEEP_BATCH)
         except postgres.ERRORS as exc:
@@ -133,7 +120,7 @@ class PgResponseStore:
         if current is None or current in rows:
             return rows
         try:
-            pool = await self._connected()
+            pool = await self.db.pool()
             found = await pool.fetch(_CHAIN, current, MAX_CHAIN, self.retention.cutoff())
         except postgres.ERRORS:
             raise _unreachable() from None
@@ -145,7 +132,7 @@ class PgResponseStore:
         if pending is not None:
             return pending
         try:
-            pool = await self._connected()
+            pool = await self.db.pool()
             found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1 "
                                         "AND created >= $2", response_id, self.retention.cutoff())
         except postgres.ERRORS:
@@ -166,7 +153,7 @@ class PgResponseStore:
     async def delete(self, response_id: str) -> bool:
         pending = self._pending.pop(response_id, None)
         try:
-            pool = await self._connected()
+            pool = await self.db.pool()
             deleted = await pool.execute("DELETE FROM responses WHERE id = $1 AND created >= $2", response_id,
                                          self.retention.cutoff())
         except postgres.ERRORS:
@@ -178,5 +165,4 @@ class PgResponseStore:
             await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:
             task.cancel()
-        if self._pool is not None:
-            await self._pool.close()
+        await self.db.aclose()

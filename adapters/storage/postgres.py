@@ -4,6 +4,8 @@ EXISTS`, which alone races on PostgreSQL's catalogs)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import asyncpg
@@ -27,3 +29,33 @@ async def pool(url: str, schema: str) -> Any:
     async with made.acquire() as conn:
         await migrate(conn, schema)
     return made
+
+
+class Database:
+    """A store's pool, opened (and migrated) on first use, or at start-up by `warm`."""
+
+    def __init__(self, url: str, schema: str, log: logging.Logger, name: str) -> None:
+        self.url = url
+        self._schema = schema
+        self._log = log
+        self._name = name  # what the log calls the store
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def warm(self) -> None:
+        """Connect now, so the first request does not pay for it; a database that is away is only
+        logged: the store connects when it is back."""
+        try:
+            await self.pool()
+        except ERRORS as exc:
+            self._log.warning("%s: PostgreSQL unreachable at start-up (%s)", self._name, type(exc).__name__)
+
+    async def pool(self) -> Any:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await pool(self.url, self._schema)
+        return self._pool
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()

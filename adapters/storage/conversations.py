@@ -1,0 +1,171 @@
+"""Conversations (`/v1/conversations`), kept until deleted, as OpenAI keeps them.
+
+Two tables in the data directory's Responses file: each conversation's metadata, and its items in
+the order they were added (`seq`), as the JSON the client sent or got, never re-encoded. Every
+call runs on one worker thread and is awaited: a write has landed when its call returns, so a
+client that has its answer finds its items from any worker, and reads stay off the event loop
+however long a conversation has grown. The PostgreSQL store (`pg_conversations.py`) keeps the same
+contract for replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from interlingua.adapters.storage import sqlite
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    metadata BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversation_items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT NOT NULL,
+    id TEXT NOT NULL,
+    item BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversation_items_by_id ON conversation_items (conversation, id);
+"""
+
+Page = tuple[list[Any], bool]  # items, and whether more follow
+
+
+def new_conversation_id() -> str:
+    return f"conv_{secrets.token_hex(24)}"
+
+
+class Conversations(Protocol):
+    """What the conversations layer needs of a store. Each call may raise `ir.GatewayError` when
+    the store is unreachable; None (False) answers an unknown conversation."""
+
+    async def create(self, metadata: dict[str, str], items: list[Any]) -> tuple[str, int]: ...
+    async def get(self, conversation: str) -> tuple[int, dict[str, str]] | None: ...
+    async def update(self, conversation: str, metadata: dict[str, str]) -> int | None: ...
+    async def delete(self, conversation: str) -> bool: ...
+    async def append(self, conversation: str, items: list[Any]) -> bool: ...
+    async def items(self, conversation: str) -> list[Any] | None: ...
+    async def page(self, conversation: str, after: str | None, limit: int, desc: bool) -> Page | None: ...
+    async def item(self, conversation: str, item: str) -> dict[str, Any] | None: ...
+    async def delete_item(self, conversation: str, item: str) -> bool | None: ...
+    async def aclose(self) -> None: ...
+
+
+class ConversationStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite.connect(path, _SCHEMA, shared=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversations")
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._thread.submit(call, *args))
+
+    def _transaction(self, call: Callable[..., T], *args: Any) -> T:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = call(*args)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return result
+
+    def _exists(self, conversation: str) -> bool:
+        return self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation,)).fetchone() is not None
+
+    def _insert(self, conversation: str, items: list[Any]) -> None:
+        self._db.executemany("INSERT INTO conversation_items (conversation, id, item) VALUES (?, ?, ?)",
+                             [(conversation, item.get("id", ""), orjson.dumps(item)) for item in items])
+
+    async def create(self, metadata: dict[str, str], items: list[Any]) -> tuple[str, int]:
+        conversation, created = new_conversation_id(), int(time.time())
+
+        def create() -> None:
+            self._db.execute("INSERT INTO conversations VALUES (?, ?, ?)",
+                             (conversation, created, orjson.dumps(metadata)))
+            self._insert(conversation, items)
+        await self._run(self._transaction, create)
+        return conversation, created
+
+    async def get(self, conversation: str) -> tuple[int, dict[str, str]] | None:
+        row = await self._run(lambda: self._db.execute("SELECT created, metadata FROM conversations WHERE id = ?",
+                                                       (conversation,)).fetchone())
+        return None if row is None else (row[0], orjson.loads(row[1]))
+
+    async def update(self, conversation: str, metadata: dict[str, str]) -> int | None:
+        row = await self._run(lambda: self._db.execute("UPDATE conversations SET metadata = ? WHERE id = ? "
+                                                       "RETURNING created",
+                                                       (orjson.dumps(metadata), conversation)).fetchone())
+        return None if row is None else row[0]
+
+    async def delete(self, conversation: str) -> bool:
+        def delete() -> bool:
+            self._db.execute("DELETE FROM conversation_items WHERE conversation = ?", (conversation,))
+            return self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation,)).rowcount > 0
+        return await self._run(self._transaction, delete)
+
+    async def append(self, conversation: str, items: list[Any]) -> bool:
+        def append() -> bool:
+            if not self._exists(conversation):
+                return False
+            self._insert(conversation, items)
+            return True
+        return await self._run(self._transaction, append)
+
+    async def items(self, conversation: str) -> list[Any] | None:
+        def items() -> list[Any] | None:
+            if not self._exists(conversation):
+                return None
+            rows = self._db.execute("SELECT item FROM conversation_items WHERE conversation = ? ORDER BY seq",
+                                    (conversation,))
+            return [orjson.loads(row[0]) for row in rows]
+        return await self._run(items)
+
+    async def page(self, conversation: str, after: str | None, limit: int, desc: bool) -> Page | None:
+        def page() -> Page | None:
+            if not self._exists(conversation):
+                return None
+            start: int | None = None
+            if after is not None:
+                found = self._db.execute("SELECT seq FROM conversation_items WHERE conversation = ? AND id = ? "
+                                         "ORDER BY seq LIMIT 1", (conversation, after)).fetchone()
+                start = found[0] if found else None
+            query = "SELECT item FROM conversation_items WHERE conversation = ?"
+            args: list[Any] = [conversation]
+            if start is not None:
+                query += " AND seq < ?" if desc else " AND seq > ?"
+                args.append(start)
+            query += f" ORDER BY seq {'DESC' if desc else 'ASC'} LIMIT ?"
+            rows = self._db.execute(query, (*args, limit + 1)).fetchall()
+            return [orjson.loads(row[0]) for row in rows[:limit]], len(rows) > limit
+        return await self._run(page)
+
+    async def item(self, conversation: str, item: str) -> dict[str, Any] | None:
+        row = await self._run(lambda: self._db.execute(
+            "SELECT item FROM conversation_items WHERE conversation = ? AND id = ? ORDER BY seq LIMIT 1",
+            (conversation, item)).fetchone())
+        return None if row is None else orjson.loads(row[0])
+
+    async def delete_item(self, conversation: str, item: str) -> bool | None:
+        def delete_item() -> bool | None:
+            if not self._exists(conversation):
+                return None
+            return self._db.execute("DELETE FROM conversation_items WHERE seq = (SELECT seq FROM conversation_items "
+                                    "WHERE conversation = ? AND id = ? ORDER BY seq LIMIT 1)",
+                                    (conversation, item)).rowcount > 0
+        return await self._run(self._transaction, delete_item)
+
+    async def aclose(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._db.close()
+

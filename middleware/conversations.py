@@ -1,0 +1,139 @@
+"""Conversations for the OpenAI Responses dialect, kept by the gateway whatever the upstream.
+
+It answers `/v1/conversations` (create, retrieve, update, delete; items: create, list, retrieve,
+delete) from its store, with no upstream. A turn naming a `conversation` (`POST /v1/responses`,
+`/input_tokens`) is given the conversation's items before its own input, so any upstream sees the
+whole history, and a key's tpm is asked for them as if the client had sent them (404 in OpenAI's
+shape for an unknown conversation). Once the turn has its answer, its input items and the answer's
+output are appended, before the client gets the end of that answer; a background turn's are
+appended when its run ends, by the background layer.
+
+Sits inside `responses_state`, which keeps the turn's Response with its own input only, and sets
+a background turn for the background layer inside.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_conversations as wire
+from interlingua.adapters.dialects.openai_responses_request import NAME, full_items
+from interlingua.adapters.storage.conversations import Conversations
+from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
+from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, state_of
+from interlingua.middleware.watch import ResponseWatch
+
+
+class ConversationsMiddleware:
+    def __init__(self, app: Any, store: Conversations | None) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope)
+        codec = state.get(DIALECT)
+        if scope["type"] != "http" or self.store is None or codec is None or codec.name != NAME:
+            await self.app(scope, receive, send)
+            return
+        operation = state.get(OPERATION)
+        try:
+            if operation in ops.CONVERSATIONS:
+                answer = await self._answer(scope, operation, state)
+                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+                await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+                return
+            request = state.get(REQUEST)
+            native = request.native if isinstance(request, ir.ChatRequest) else None
+            conversation = wire.conversation_of(native) if native else None
+            if conversation is None:
+                await self.app(scope, receive, send)
+                return
+            assert native is not None
+            history = await self.store.items(conversation)
+            if history is None:
+                raise wire.not_found(conversation, "conversation")
+        except ir.GatewayError as error:
+            await send_error(scope, send, error)
+            return
+        if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
+            return
+        turn = full_items(native.get("input"))
+        state[REQUEST] = codec.decode_request(operation, {**native, "input": history + turn,
+                                                          "conversation": {"id": conversation}}, {}, {})
+        if operation is not ops.CHAT:
+            await self.app(scope, receive, send)
+            return
+        extend = partial(self._extend, conversation, turn)
+        background = state.get(BACKGROUND)
+        if background is not None:
+            background.done.append(extend)
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, ResponseWatch(extend, send).send)
+
+    async def _extend(self, conversation: str, turn: list[Any], response: dict[str, Any]) -> None:
+        """Append a turn's input and its answer's output; a conversation deleted meanwhile stays so."""
+        assert self.store is not None
+        try:
+            await self.store.append(conversation, turn + response["output"])
+        except ir.GatewayError:  # the store went away mid-turn: the client keeps its answer
+            return
+
+    async def _answer(self, scope: dict[str, Any], operation: ops.Operation, state: dict[str, Any]) -> Any:
+        store = self.store
+        assert store is not None
+        params = state[PARAMS]
+        conversation: str = params.get("id", "")
+        edit: wire.ConversationEdit | None = state.get(REQUEST)
+        if operation is ops.CONVERSATIONS_CREATE:
+            assert edit is not None
+            metadata = edit.metadata or {}
+            made, created = await store.create(metadata, edit.items)
+            return wire.conversation_object(made, created, metadata)
+        if operation is ops.CONVERSATIONS_GET:
+            found = await store.get(conversation)
+            if found is None:
+                raise wire.not_found(conversation)
+            return wire.conversation_object(conversation, *found)
+        if operation is ops.CONVERSATIONS_UPDATE:
+            assert edit is not None and edit.metadata is not None
+            updated = await store.update(conversation, edit.metadata)
+            if updated is None:
+                raise wire.not_found(conversation)
+            return wire.conversation_object(conversation, updated, edit.metadata)
+        if operation is ops.CONVERSATIONS_DELETE:
+            if not await store.delete(conversation):
+                raise wire.not_found(conversation)
+            return wire.deleted_object(conversation)
+        if operation is ops.CONVERSATION_ITEMS_CREATE:
+            assert edit is not None
+            if not await store.append(conversation, edit.items):
+                raise wire.not_found(conversation)
+            return wire.item_list(edit.items, False)
+        if operation is ops.CONVERSATION_ITEMS_LIST:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            page = await store.page(conversation, *wire.page_of(query))
+            if page is None:
+                raise wire.not_found(conversation)
+            return wire.item_list(*page)
+        item = params["item"]
+        if operation is ops.CONVERSATION_ITEM_GET:
+            found_item = await store.item(conversation, item)
+            if found_item is None:
+                raise wire.not_found(conversation) if await store.get(conversation) is None else wire.item_not_found(
+                    item)
+            return found_item
+        deleted = await store.delete_item(conversation, item)
+        if not deleted:
+            raise wire.not_found(conversation) if deleted is None else wire.item_not_found(item)
+        found = await store.get(conversation)
+        if found is None:  # deleted meanwhile
+            raise wire.not_found(conversation)
+        return wire.conversation_object(conversation, *found)
