@@ -76,7 +76,7 @@ class ConversationsMiddleware:
             background.done.append(extend)
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, ResponseWatch(extend, send).send)
+        await self.app(scope, receive, ResponseWatch(extend, send, {"conversation": {"id": conversation}}).send)
 
     async def _extend(self, conversation: str, turn: list[Any], response: dict[str, Any]) -> None:
         """Append a turn's input and its answer's output; a conversation deleted meanwhile stays so."""

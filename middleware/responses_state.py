@@ -77,7 +77,8 @@ class ResponsesStateMiddleware:
                 return
             items = full_items(native.get("input"))
             state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
-        if operation is not ops.CHAT or native.get("store") is False:
+        stored = native.get("store") is not False
+        if operation is not ops.CHAT or not (stored or previous):
             await self.app(scope, receive, send)
             return
         if background:  # kept by the background layer as it runs
@@ -88,7 +89,8 @@ class ResponsesStateMiddleware:
 
         async def keep(response: dict[str, Any]) -> None:
             store.put(response, full_items(native.get("input")), previous)
-        await self.app(scope, receive, ResponseWatch(keep, send).send)
+        echo = {"store": True, "previous_response_id": previous} if stored else {"previous_response_id": previous}
+        await self.app(scope, receive, ResponseWatch(keep if stored else None, send, echo).send)
 
     @staticmethod
     async def _patiently(read: Callable[[str], Awaitable[Any]], response_id: str) -> Any:

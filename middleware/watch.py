@@ -1,38 +1,56 @@
-"""The Response a Responses answer ends with, watched on its way out, for the layers that keep it
-(`responses_state`, `conversations`).
+"""The Response a Responses answer ends with, watched on its way out, for the layers that keep the
+conversation's state (`responses_state`, `conversations`).
 
 Not a layer itself: a `send` wrapper. Streamed, only the terminal event is parsed; whole, the body
 once. The keeper is awaited before the message that carries the Response goes on, so a client that
 holds its answer finds it kept.
+
+It also makes the answer say what the layer did with the state (`echo`: `store`,
+`previous_response_id`, `conversation`). A Responses upstream is asked statelessly, so its own
+bytes say `store: false` and name neither; the Response objects in them are corrected, and only
+then re-encoded. An answer the gateway wrote itself already says so and passes as it is: a stream
+is looked at up to its first Response (`response.created`), a whole answer is compared as parsed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeGuard
 
 import orjson
 
 from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.base import event_json
 from interlingua.adapters.dialects.openai_responses_stream import final_response
+from interlingua.adapters.ir import GatewayError
 
 Keeper = Callable[[dict[str, Any]], Awaitable[None]]
+# Events that carry a Response object.
+_SNAPSHOTS = (b'"response.created"', b'"response.queued"', b'"response.in_progress"', b'"response.completed"',
+              b'"response.incomplete"', b'"response.failed"')
 
 
-def is_response(value: Any) -> bool:
+def is_response(value: Any) -> TypeGuard[dict[str, Any]]:
     """Whether `value` is a Response worth keeping; what a broken upstream passed on as one is
     only the client's to read."""
     return (isinstance(value, dict) and value.get("object") == "response" and isinstance(value.get("id"), str)
             and bool(value["id"]) and isinstance(value.get("output"), list))
 
 
-class ResponseWatch:
-    __slots__ = ("keep", "downstream", "status", "body", "splitter", "stream")
+def _differs(response: dict[str, Any], echo: Mapping[str, Any]) -> bool:
+    return any(response.get(name) != value for name, value in echo.items())
 
-    def __init__(self, keep: Keeper, downstream: Any) -> None:
+
+class ResponseWatch:
+    __slots__ = ("keep", "downstream", "echo", "checking", "status", "start", "body", "splitter", "stream")
+
+    def __init__(self, keep: Keeper | None, downstream: Any, echo: Mapping[str, Any]) -> None:
         self.keep = keep
         self.downstream = downstream
+        self.echo = echo
+        self.checking = bool(echo)  # until the answer is seen to say it already
         self.status = 0
+        self.start: dict[str, Any] | None = None  # a whole answer's start, held while its length may change
         self.body: list[bytes] = []
         self.splitter = sse.Splitter()
         self.stream = False
@@ -43,19 +61,71 @@ class ResponseWatch:
             self.status = message["status"]
             self.stream = any(k == b"content-type" and v.startswith(b"text/event-stream")
                               for k, v in message.get("headers", ()))
+            if self.status == 200 and not self.stream and self.checking:
+                self.start = message
+                return
         elif kind == "http.response.body" and self.status == 200:
-            response = self._response(message.get("body", b""), message.get("more_body", False))
-            if is_response(response):
-                await self.keep(response)
+            if self.stream:
+                message = await self._streamed(message)
+            else:
+                await self._whole(message)
+                return
         await self.downstream(message)
 
-    def _response(self, chunk: bytes, more: bool) -> Any:
-        if self.stream:
-            return final_response(self.splitter.feed(chunk))
-        self.body.append(chunk)
-        if more:
-            return None
+    async def _streamed(self, message: dict[str, Any]) -> dict[str, Any]:
+        chunk = message.get("body", b"")
+        block = self.splitter.feed(chunk)
+        if self.checking and block:
+            restated = self._restated(block, chunk)
+            if restated is not chunk:
+                message = {**message, "body": restated}
+        response = final_response(block)
+        if self.keep is not None and is_response(response):
+            await self.keep({**response, **self.echo})
+        return message
+
+    def _restated(self, block: bytes, chunk: bytes) -> bytes:
+        """`chunk` with the Response objects of its events corrected; the passthrough cuts a
+        Responses upstream's stream at event boundaries, so each is whole in its chunk."""
+        if not any(needle in block for needle in _SNAPSHOTS):
+            return chunk
+        for _, data in sse.events(block):
+            if not any(needle in data for needle in _SNAPSHOTS):
+                continue
+            try:
+                event = event_json(data)
+            except GatewayError:  # the client reads it as it came, and the stream's end says the rest
+                continue
+            response = event.get("response")
+            if not isinstance(response, dict):
+                continue
+            if not _differs(response, self.echo):
+                self.checking = False  # the gateway's own stream: it says so throughout
+                return chunk
+            response.update(self.echo)
+            chunk = chunk.replace(data, orjson.dumps(event))
+        return chunk
+
+    async def _whole(self, message: dict[str, Any]) -> None:
+        self.body.append(message.get("body", b""))
+        if message.get("more_body", False):
+            if self.start is None:
+                await self.downstream(message)
+            return
+        raw = b"".join(self.body)
         try:
-            return orjson.loads(b"".join(self.body))
+            response = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return None
+            response = None
+        if is_response(response):
+            if self.start is not None and _differs(response, self.echo):
+                response.update(self.echo)
+                raw = orjson.dumps(response)
+            if self.keep is not None:
+                await self.keep(response)
+        if self.start is not None:
+            length = str(len(raw)).encode()
+            headers = [(k, length if k == b"content-length" else v) for k, v in self.start.get("headers", ())]
+            await self.downstream({**self.start, "headers": headers})
+            message = {**message, "body": raw}
+        await self.downstream(message)

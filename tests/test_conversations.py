@@ -5,7 +5,6 @@ the stores' contract in SQLite and in a real PostgreSQL, shared by two gateways 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +117,7 @@ async def test_turns_continue_a_conversation_on_any_upstream(tmp_path: Path, kin
         fake.script(text("Hello Ada."))
         first = await sdk.responses.create(model="gpt-x", input="Greet me.", conversation=made.id)
         assert first.output_text == "Hello Ada."
-        if kind != "responses":  # a Responses upstream's answer passes as it came
-            assert first.conversation is not None and first.conversation.id == made.id
+        assert first.conversation is not None and first.conversation.id == made.id
         assert "My name is Ada." in str(fake.requests[-1].json)
         assert "conversation" not in fake.requests[-1].json
         fake.script(text("Ada, again."))
@@ -238,9 +236,8 @@ async def test_replicas_on_postgresql_share_conversations(tmp_path: Path) -> Non
                 with pytest.raises(openai.InternalServerError) as away:
                     await client(one).conversations.retrieve(made.id)
                 assert away.value.status_code == 503 and "unreachable" in away.value.message
-                await server.start()
-                await asyncio.sleep(0)
-                assert (await client(other).conversations.retrieve(made.id)).id == made.id
+                await server.start()  # a pool's connection from before may fail once: a 503 the SDK retries
+                assert (await client(other).with_options(max_retries=3).conversations.retrieve(made.id)).id == made.id
     finally:
         await server.close()
 

@@ -311,7 +311,8 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
                                                         REQUEST: request}))
     assert out.status == 200
     assert [m.role for m in seen[0].messages] == ["user", "assistant", "user"]
-    assert run(store.get("resp_2")) == answer and run(store.history("resp_2"))[0]["id"] == "msg_i"
+    said = answer | {"store": True, "previous_response_id": "resp_1"}  # what the layer did, in what the client reads
+    assert out.json() == said and run(store.get("resp_2")) == said and run(store.history("resp_2"))[0]["id"] == "msg_i"
     got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: ops.RESPONSES_GET,
                                                               PARAMS: {"id": "resp_1"}}))
     assert got.json() == earlier

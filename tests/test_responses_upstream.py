@@ -46,6 +46,44 @@ def test_responses_client_on_a_responses_upstream_with_gateway_state(tmp_path: P
             assert kinds == ["message", "reasoning", "function_call", "function_call_output"]
             assert sent["input"][1]["encrypted_content"] == reasoning_item.encrypted_content
             assert (await sdk.responses.retrieve(second.id)).output_text == "Cold."
+            # What the client reads says what the gateway did, not what the stateless upstream was asked.
+            assert (first.store, first.previous_response_id) == (True, None)
+            assert (second.store, second.previous_response_id) == (True, first.id)
+            kept = await sdk.responses.retrieve(second.id)
+            assert (kept.store, kept.previous_response_id) == (True, first.id)
+
+    run(scenario())
+
+
+def test_a_passed_through_answer_says_what_the_gateway_did_with_the_state(tmp_path: Path) -> None:
+    """`store`, `previous_response_id` and `conversation` as the client asked, in a Responses
+    upstream's own bytes, whole and streamed, every snapshot of the stream included."""
+    async def scenario() -> None:
+        async with fr.FakeResponses() as up, gateway(
+                tmp_path, providers={"r": responses_provider(up.url, "gpt-5")}) as (_, url):
+            sdk = client(url)
+            up.script(fr.text("One."), fr.text("Two."), fr.text("Three."), fr.text("Four."))
+            first = await sdk.responses.create(model="gpt-5", input="Count.")
+            assert (first.store, first.previous_response_id, first.conversation) == (True, None, None)
+            unstored = await sdk.responses.create(model="gpt-5", input="Again.", store=False,
+                                                  previous_response_id=first.id)
+            assert (unstored.store, unstored.previous_response_id) == (False, first.id)
+            made = await sdk.conversations.create()
+            snapshots = []
+            async with sdk.responses.stream(model="gpt-5", input="On.", conversation=made.id) as stream:
+                async for event in stream:
+                    if event.type in ("response.created", "response.in_progress", "response.completed"):
+                        snapshots.append(event.response)
+                streamed = await stream.get_final_response()
+            assert [s.store for s in snapshots] == [True, True, True]
+            assert all(s.conversation is not None and s.conversation.id == made.id for s in snapshots)
+            assert streamed.output_text == "Three." and streamed.conversation is not None
+            whole = await sdk.responses.create(model="gpt-5", input="Last.", conversation={"id": made.id})
+            assert whole.conversation is not None and whole.conversation.id == made.id and whole.store is True
+            kept = await sdk.responses.retrieve(whole.id)
+            assert kept.conversation is not None and kept.conversation.id == made.id
+            assert all(request.json["store"] is False and "conversation" not in request.json
+                       for request in up.requests)
 
     run(scenario())
 

@@ -14,7 +14,9 @@ MIGRATION_LOCK = 7_310_001  # any constant shared by every replica
 # A migration may build an index on a table that has grown for months; the replicas that start
 # meanwhile wait for its lock rather than give up at the pool's 10 s command timeout.
 MIGRATION_TIMEOUT = 600.0
-ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)  # the database is not there
+# The database is not there, or went away mid-statement (asyncpg then may find its connection in a
+# state it cannot leave: InternalClientError).
+ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
 
 
 async def migrate(conn: Any, schema: str) -> None:
