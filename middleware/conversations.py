@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import openai_conversations as wire
+from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects.openai_responses_request import NAME, full_items
 from interlingua.adapters.storage.conversations import Conversations
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
@@ -43,24 +43,25 @@ class ConversationsMiddleware:
             await self.app(scope, receive, send)
             return
         operation = state.get(OPERATION)
+        request = state.get(REQUEST)
+        history: list[Any] | None = None
         try:
             if operation in ops.CONVERSATIONS:
                 answer = await self._answer(scope, operation, state)
                 await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
                 await send({"type": "http.response.body", "body": orjson.dumps(answer)})
                 return
-            request = state.get(REQUEST)
             native = request.native if isinstance(request, ir.ChatRequest) else None
             conversation = wire.conversation_of(native) if native else None
-            if conversation is None:
-                await self.app(scope, receive, send)
-                return
-            assert native is not None
-            history = await self.store.items(conversation)
-            if history is None:
-                raise wire.not_found(conversation, "conversation")
+            if conversation is not None:
+                history = await self.store.items(conversation)
+                if history is None:
+                    raise wire.not_found(conversation, "conversation")
         except ir.GatewayError as error:
             await send_error(scope, send, error)
+            return
+        if native is None or conversation is None or history is None:
+            await self.app(scope, receive, send)
             return
         if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
             return
@@ -116,13 +117,12 @@ class ConversationsMiddleware:
             assert edit is not None
             if not await store.append(conversation, edit.items):
                 raise wire.not_found(conversation)
-            return wire.item_list(edit.items, False)
+            return pages.item_list(edit.items, False)
         if operation is ops.CONVERSATION_ITEMS_LIST:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            page = await store.page(conversation, *wire.page_of(query))
+            page = await store.page(conversation, *pages.page_of(scope.get("query_string", b"")))
             if page is None:
                 raise wire.not_found(conversation)
-            return wire.item_list(*page)
+            return pages.item_list(*page)
         item = params["item"]
         if operation is ops.CONVERSATION_ITEM_GET:
             found_item = await store.item(conversation, item)

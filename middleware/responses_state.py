@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects.openai_responses_request import full_items
 from interlingua.adapters.ir import ChatRequest, GatewayError, invalid
 from interlingua.adapters.operations import STORED_RESPONSES
@@ -133,10 +134,9 @@ class ResponsesStateMiddleware:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
                 response_id) else None
         else:
+            query = pages.page_of(scope.get("query_string", b""))
             items = await self._patiently(store.input_items, response_id)
-            found = None if items is None else {
-                "object": "list", "data": items, "has_more": False,
-                "first_id": items[0].get("id") if items else None, "last_id": items[-1].get("id") if items else None}
+            found = None if items is None else pages.item_list(*pages.paged(items, *query))
         if found is None:
             await send_error(scope, send, _not_found(response_id))
             return

@@ -52,6 +52,15 @@ def test_create_retrieve_continue_and_delete_on_a_chat_upstream(tmp_path: Path) 
             assert (await sdk.responses.retrieve(first.id)).output_text == "Paris."
             items = await sdk.responses.input_items.list(second.id)
             assert [i.content[0].text for i in items.data] == ["Population?"]
+            said = [{"role": "user", "content": f"Part {n}."} for n in range(3)]
+            third = await sdk.responses.create(model="gpt-x", input=said)  # type: ignore[arg-type]
+            newest = await sdk.responses.input_items.list(third.id, limit=2)  # newest first, as the API lists
+            assert [i.content[0].text for i in newest.data] == ["Part 2.", "Part 1."] and newest.has_more
+            every = [i.content[0].text async for i in sdk.responses.input_items.list(third.id, order="asc", limit=1)]
+            assert every == ["Part 0.", "Part 1.", "Part 2."]  # the SDK paged by `after` three times
+            with pytest.raises(openai.BadRequestError) as too_many:
+                await sdk.responses.input_items.list(third.id, limit=101)
+            assert too_many.value.body["param"] == "limit"  # type: ignore[index]
             deleted = await sdk.responses.delete(first.id)
             assert deleted is None or getattr(deleted, "deleted", True)
             with pytest.raises(openai.NotFoundError):

@@ -22,8 +22,6 @@ MAX_ITEMS = 20  # items a create or an items.create may add at once
 MAX_METADATA = 16
 MAX_KEY = 64
 MAX_VALUE = 512
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
 
 
 @dataclass(slots=True)
@@ -95,29 +93,12 @@ def conversation_of(body: dict[str, Any]) -> str | None:
     return conversation
 
 
-def page_of(query: dict[str, list[str]]) -> tuple[str | None, int, bool]:
-    """An item list's `after`, `limit` and whether it runs newest first (`order`, `desc` by default)."""
-    after = query.get("after", [None])[-1]
-    limit = f.natural(query.get("limit", [str(DEFAULT_PAGE)])[-1])
-    if limit is None or not 1 <= limit <= MAX_PAGE:
-        raise ir.invalid("limit", f"must be an integer from 1 to {MAX_PAGE}")
-    order = query.get("order", ["desc"])[-1]
-    if order not in ("asc", "desc"):
-        raise ir.invalid("order", "must be one of asc, desc")
-    return after, limit, order == "desc"
-
-
 def conversation_object(conversation: str, created: int, metadata: dict[str, str]) -> dict[str, Any]:
     return {"id": conversation, "object": "conversation", "created_at": created, "metadata": metadata}
 
 
 def deleted_object(conversation: str) -> dict[str, Any]:
     return {"id": conversation, "object": "conversation.deleted", "deleted": True}
-
-
-def item_list(items: list[Any], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": items, "first_id": items[0].get("id") if items else None,
-            "last_id": items[-1].get("id") if items else None, "has_more": has_more}
 
 
 def not_found(conversation: str, param: str | None = None) -> ir.GatewayError:

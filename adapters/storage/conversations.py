@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from interlingua.adapters.dialects.openai_pages import Page
 from interlingua.adapters.storage import sqlite
 
 T = TypeVar("T")
@@ -39,7 +40,6 @@ CREATE TABLE IF NOT EXISTS conversation_items (
 CREATE INDEX IF NOT EXISTS conversation_items_by_id ON conversation_items (conversation, id);
 """
 
-Page = tuple[list[Any], bool]  # items, and whether more follow
 
 
 def new_conversation_id() -> str:

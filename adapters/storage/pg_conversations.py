@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from interlingua.adapters.dialects.openai_pages import Page
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.conversations import Page, new_conversation_id
+from interlingua.adapters.storage.conversations import new_conversation_id
 
 log = logging.getLogger("interlingua.conversations")
 
