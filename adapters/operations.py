@@ -54,6 +54,7 @@ CHAT = Operation("chat", "chat", lambda p, request, model: p.chat(request, model
 COUNT_TOKENS = Operation("count_tokens", "chat", _count)
 RESPONSES_COMPACT = Operation("responses.compact", "chat", lambda p, request, model: p.compact(request, model))
 EMBEDDINGS = Operation("embeddings", "embeddings", _embed)
+MODERATIONS = Operation("moderations", "moderation", lambda p, request, model: p.moderate(request, model))
 SPEECH = Operation("audio.speech", "speech", lambda p, request, model: p.speech(request, model), streams=True)
 TRANSCRIPTIONS = Operation("audio.transcriptions", "transcription",
                            lambda p, request, model: p.transcribe(request, model), streams=True)
@@ -94,8 +95,8 @@ MCP_MESSAGE = Operation("mcp.message", metered=False)  # /v1/mcp/{id}: any other
 MCP_TOOL_CALL = Operation("mcp.tools/call")
 
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
-    CHAT, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS, IMAGE_EDITS, RENDER,
-    TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
+    CHAT, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, MODERATIONS, SPEECH, TRANSCRIPTIONS, IMAGE_GENERATIONS,
+    IMAGE_EDITS, RENDER, TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL,
     CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE, CONVERSATION_ITEMS_CREATE,
     CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}

@@ -406,7 +406,8 @@ def error_shape_ok(exchange: Exchange, dialect: str | None) -> bool:
 
 # The gateway and its upstreams --------------------------------------------------------------------
 
-OPENAI_MODELS = ("gpt-x", "text-embedding-3-small", "tts-1", "whisper-1", "gpt-image-1", "dall-e-3")
+OPENAI_MODELS = ("gpt-x", "text-embedding-3-small", "tts-1", "whisper-1", "gpt-image-1", "dall-e-3",
+                 "omni-moderation-latest")
 
 
 class Rig:

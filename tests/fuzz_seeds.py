@@ -23,6 +23,7 @@ IMAGE_MODELS = ("oa/gpt-image-1", "oa/dall-e-3", "gm/gemini-2.5-flash-image")
 WAV = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(range(256)) * 8
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PNG_B64 = base64.b64encode(PNG).decode()
+PNG_URL = "data:image/png;base64," + PNG_B64
 MARKDOWN = b"# Title\n\nA first paragraph.\n\n## Part\n\n- one\n- two\n"
 STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
 CONVERSATION = "CONVERSATION_ID"  # likewise, a conversation's
@@ -181,6 +182,9 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
                                                  "conversation": {"id": CONVERSATION}})]),
     "embeddings": (175, embeddings()),
+    "moderations": (100, [Seed("POST", "/v1/moderations", "openai", {"input": "a kind word"}),
+                          Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [
+                              {"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]})]),
     "gemini.generate": (350, [gemini(m, "generateContent", generate()) for m in CHAT_MODELS]
                         + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]
                         + replayed("gemini.tool-result-request.json",

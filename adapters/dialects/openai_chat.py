@@ -42,6 +42,7 @@ from interlingua.adapters.dialects.openai_chat_request import (
     encode_chat_request,
     encode_tool_call,
 )
+from interlingua.adapters.dialects.openai_moderations import ModerationRequest, decode_moderation_request
 
 _FINISH_IN: dict[str, ir.FinishReason] = {
     "stop": "stop",
@@ -441,7 +442,7 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 _MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops.TRANSCRIPTIONS,
                  "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
 
-OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest
+OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest
 
 
 class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -459,6 +460,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/embeddings":
             return Route(ops.EMBEDDINGS, {}) if method == "POST" else None
+        if path == "/v1/moderations":
+            return Route(ops.MODERATIONS, {}) if method == "POST" else None
         if path in _MEDIA_ROUTES:
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
         if method == "GET" and path.startswith("/v1/models"):
@@ -472,6 +475,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
                        params: Mapping[str, str]) -> OpenAIRequest:
         if operation is ops.EMBEDDINGS:
             return embeddings.decode_embedding_request(body, self.name)
+        if operation is ops.MODERATIONS:
+            return decode_moderation_request(body, self.name)
         if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
         if operation is ops.TRANSCRIPTIONS:

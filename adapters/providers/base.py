@@ -28,6 +28,7 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
+from interlingua.adapters.dialects.openai_moderations import ModerationRequest
 from interlingua.adapters.providers import chat_utilities, compaction, context, slots, stops, verbatim
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
@@ -234,6 +235,9 @@ class Provider(ABC):
 
     async def images(self, request: ir.ImageRequest, model: str) -> Reply:
         raise self._no("images")
+
+    async def moderate(self, request: ModerationRequest, model: str) -> Reply:
+        raise self._no("moderation")
 
     # Document utilities: a chat model summarises, translates and extracts into a schema -----------
 

@@ -26,6 +26,7 @@ from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import UpstreamDialect
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.dialects.openai_media import MediaRequest
+from interlingua.adapters.dialects.openai_moderations import ModerationRequest
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.replies import Body, Chunks, Reply, Result
@@ -68,7 +69,10 @@ class OpenAIProvider(Provider):
         return body
 
     def capabilities(self, model: str) -> tuple[str, ...]:
-        """Deep research models (o3-deep-research, o4-mini-deep-research) also answer `/v1/research`."""
+        """Deep research models (o3-deep-research, o4-mini-deep-research) also answer `/v1/research`;
+        moderation models (omni-moderation-latest, text-moderation-latest) only `/v1/moderations`."""
+        if "moderation" in model.lower():
+            return ("moderation",)
         found = super().capabilities(model)
         return (*found, "research") if "deep-research" in model.lower() else found
 
@@ -121,6 +125,11 @@ class OpenAIProvider(Provider):
             raw = await self.read(response)
             return Result(self.decoded(raw, lambda answer: media.decode_image_response(answer, request)))
         return await self._media_reply(response, request, stream=request.stream)
+
+    async def moderate(self, request: ModerationRequest, model: str) -> Reply:
+        """The client's body with the model changed; the answer as it came (it carries no usage)."""
+        response = await self.open("/moderations", orjson.dumps({**request.native, "model": model}))
+        return Body(await self.read(response), usage=ir.Usage())
 
     async def _media_reply(self, response: httpx.Response, request: MediaRequest, stream: bool) -> Reply:
         media_type = response.headers.get("content-type")

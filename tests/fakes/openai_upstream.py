@@ -16,7 +16,9 @@ is empty the fake answers `text("Hello", " from", " fake")`, echoing the request
 The audio and images endpoints (`/v1/audio/speech`, `/v1/audio/transcriptions`,
 `/v1/images/generations`, `/v1/images/edits`) take the next scripted reply when it is a
 `media(...)` or an `error(...)`, and otherwise answer with made-up media that tells what they
-received; `form(recorded)` parses a multipart request they were sent.
+received; `form(recorded)` parses a multipart request they were sent. `/v1/moderations` answers
+OpenAI's moderation object, flagging the words of `_FLAGGED` (or the next scripted reply when it is an
+`error(...)`).
 The same module has the other upstream failures that tests need: `refused_port()` (nothing
 listening) and `ResettingUpstream` (accepts, then resets the connection).
 """
@@ -361,6 +363,21 @@ class _Completion:
 
 
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
+_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+               "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+               "violence/graphic")
+_IMAGE_CATEGORIES = frozenset({"self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "violence",
+                               "violence/graphic"})
+_FLAGGED = {"hurt": "violence", "steal": "illicit", "idiot": "harassment"}
+
+
+def _moderation(text: str) -> Json:
+    hit = {_FLAGGED[word] for word in text.lower().split() if word in _FLAGGED}
+    return {"flagged": bool(hit),
+            "categories": {c: c in hit for c in _CATEGORIES},
+            "category_scores": {c: 0.91 if c in hit else 0.0001 for c in _CATEGORIES},
+            "category_applied_input_types": {c: ["text", "image"] if c in _IMAGE_CATEGORIES else ["text"]
+                                             for c in _CATEGORIES}}
 
 
 class FakeOpenAI(Streaming):
@@ -387,6 +404,7 @@ class FakeOpenAI(Streaming):
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
         app.router.add_post("/v1/images/generations", self._images)
@@ -425,6 +443,29 @@ class FakeOpenAI(Streaming):
         tokens = sum(len(str(item).split()) for item in items)
         return _json_response({"object": "list", "data": data, "model": body.get("model"),
                                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def _moderations(self, request: web.Request) -> web.Response:
+        """OpenAI's moderation object: a result per string of an array, one for multi-modal parts.
+        Text with a word of `_FLAGGED` is flagged in that word's category, scored 0.91."""
+        body = request[_RECORDED].json or {}
+        inputs = body.get("input")
+        if not inputs:
+            return _json_response(error(400, "'input' is a required property", param="input").to_json(), 400)
+        if self._script and isinstance(self._script[0], ErrorReply):
+            failure = self._script.popleft()
+            assert isinstance(failure, ErrorReply)
+            return _json_response(failure.to_json(), failure.status, failure.headers)
+        if isinstance(inputs, str):
+            groups = [[inputs]]
+        elif all(isinstance(item, str) for item in inputs):
+            groups = [[item] for item in inputs]
+        else:
+            groups = [[part.get("text", "") for part in inputs if part.get("type") == "text"]]
+        model = body.get("model") or "omni-moderation-latest"
+        snapshot = {"omni-moderation-latest": "omni-moderation-2024-09-26",
+                    "text-moderation-latest": "text-moderation-007"}.get(model, model)
+        return _json_response({"id": f"modr-{secrets.token_hex(12)}", "model": snapshot,
+                               "results": [_moderation(" ".join(texts)) for texts in groups]})
 
     def _model_object(self, model_id: str) -> Json:
         return {"id": model_id, "object": "model", "created": 1700000000, "owned_by": "fake"}
