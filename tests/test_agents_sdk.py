@@ -1,0 +1,73 @@
+"""The OpenAI Agents SDK (`openai-agents`) on the gateway, its model on an Anthropic upstream: an
+agent that calls a tool and answers, its conversation kept by the gateway both ways the SDK keeps
+one (server-managed, `conversation_id`; and `OpenAIConversationsSession`, which reads and writes
+the items itself), so a second run remembers the first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents import Agent, OpenAIConversationsSession, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+
+from tests.fakes import anthropic_upstream as fa
+from tests.harness import anthropic_provider, client, gateway
+from tests.support import async_test
+
+set_tracing_disabled(True)  # the SDK would send its traces to OpenAI
+
+
+def _agent(url: str, looked_up: list[str]) -> Agent:
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        looked_up.append(city)
+        return f"-3 C in {city}"
+
+    model = OpenAIResponsesModel(model="claude-x", openai_client=client(url))
+    return Agent(name="forecaster", instructions="Answer briefly.", model=model, tools=[get_weather])
+
+
+def _scripted(fake: fa.FakeAnthropic) -> None:
+    fake.script(fa.tool_use(fa.call("get_weather", '{"city": "Oslo"}')), fa.text("Cold: -3 C."),
+                fa.text("You asked about Oslo."))
+
+
+@async_test
+async def test_an_agent_remembers_through_a_server_managed_conversation(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
+            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
+        _scripted(fake)
+        looked_up: list[str] = []
+        agent = _agent(url, looked_up)
+        conversation = (await client(url).conversations.create()).id
+        first = await Runner.run(agent, "Weather in Oslo?", conversation_id=conversation)
+        assert first.final_output == "Cold: -3 C." and looked_up == ["Oslo"]
+        second = await Runner.run(agent, "Which city did I ask about?", conversation_id=conversation)
+        assert second.final_output == "You asked about Oslo."
+        sent = fake.requests[-1].json
+        said = str(sent["messages"])
+        assert all(part in said for part in ("Weather in Oslo?", "-3 C in Oslo", "Cold: -3 C.",
+                                             "Which city did I ask about?"))
+        kinds = [item.type for item in (await client(url).conversations.items.list(conversation, order="asc")).data]
+        assert kinds == ["message", "function_call", "function_call_output", "message", "message", "message"]
+
+
+@async_test
+async def test_an_agent_remembers_through_a_conversations_session(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
+            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
+        _scripted(fake)
+        looked_up: list[str] = []
+        agent = _agent(url, looked_up)
+        session = OpenAIConversationsSession(openai_client=client(url))
+        first = await Runner.run(agent, "Weather in Oslo?", session=session)
+        assert first.final_output == "Cold: -3 C." and looked_up == ["Oslo"]
+        second = await Runner.run(agent, "Which city did I ask about?", session=session)
+        assert second.final_output == "You asked about Oslo."
+        assert "-3 C in Oslo" in str(fake.requests[-1].json["messages"])
+        items = await session.get_items()
+        assert [item.get("type", "message") for item in items][:3] == ["message", "function_call",
+                                                                        "function_call_output"]
+        popped = await session.pop_item()
+        assert popped is not None and len(await session.get_items()) == len(items) - 1
+        await session.clear_session()
