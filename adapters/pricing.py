@@ -1,7 +1,8 @@
 """What a request cost in US dollars, from a price table per model, for budgets and the ledger.
 
-Prices are per million tokens: input, cached input (cache reads) and output (reasoning included,
-as vendors bill it). Cache writes are priced as input. The shipped table holds well-known models
+Prices are per million tokens: input, cached input (cache reads), cache writes (Anthropic bills
+them at 1.25 times input, for its five-minute cache; elsewhere they are input) and output
+(reasoning included, as vendors bill it). The shipped table holds well-known models
 at the vendors' list prices as of `PRICES_AS_OF`; the config's `[prices]` table overrides or adds
 entries, since prices change and discounts differ. A model is found by its exact upstream name,
 else by the longest table entry it starts with (`gpt-5-mini-2025-08-07` is priced as
@@ -25,6 +26,11 @@ class Price:
     input: float
     cached_input: float
     output: float
+    cache_write: float | None = None  # None: the input price
+
+
+def _claude(fresh: float, read: float, output: float) -> Price:
+    return Price(fresh, read, output, fresh * 1.25)
 
 
 DEFAULT_PRICES: Mapping[str, Price] = {
@@ -40,12 +46,12 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "o3": Price(2.0, 0.5, 8.0),
     "o4-mini": Price(1.1, 0.275, 4.4),
     # Anthropic
-    "claude-opus-4-1": Price(15.0, 1.5, 75.0),
-    "claude-opus-4": Price(15.0, 1.5, 75.0),
-    "claude-sonnet-4-5": Price(3.0, 0.3, 15.0),
-    "claude-sonnet-4": Price(3.0, 0.3, 15.0),
-    "claude-haiku-4-5": Price(1.0, 0.1, 5.0),
-    "claude-3-5-haiku": Price(0.8, 0.08, 4.0),
+    "claude-opus-4-1": _claude(15.0, 1.5, 75.0),
+    "claude-opus-4": _claude(15.0, 1.5, 75.0),
+    "claude-sonnet-4-5": _claude(3.0, 0.3, 15.0),
+    "claude-sonnet-4": _claude(3.0, 0.3, 15.0),
+    "claude-haiku-4-5": _claude(1.0, 0.1, 5.0),
+    "claude-3-5-haiku": _claude(0.8, 0.08, 4.0),
     # Google (prompts up to 200k tokens)
     "gemini-2.5-pro": Price(1.25, 0.125, 10.0),
     "gemini-2.5-flash": Price(0.3, 0.03, 2.5),
@@ -81,5 +87,7 @@ class PriceTable:
         if price is None:
             return 0.0
         cached = min(usage.cache_read_tokens, usage.input_tokens)
-        return ((usage.input_tokens - cached) * price.input + cached * price.cached_input
-                + usage.output_tokens * price.output) / MILLION
+        written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+        write = price.input if price.cache_write is None else price.cache_write
+        return ((usage.input_tokens - cached - written) * price.input + cached * price.cached_input
+                + written * write + usage.output_tokens * price.output) / MILLION

@@ -561,14 +561,15 @@ def _admin(raw: Any, env: Mapping[str, str]) -> bytes | None:
 def _price(model: str, raw: Any, env: Mapping[str, str]) -> Price:
     path = f"prices.{model}"
     r = _Reader(raw, path, env)
-    given = {name: r.number(name, math.nan, zero=True) for name in ("input", "cached_input", "output")}
+    given = {name: r.number(name, math.nan, zero=True) for name in ("input", "cached_input", "output", "cache_write")}
     r.done()
     for name in ("input", "output"):
         if math.isnan(given[name]):
             raise ConfigError(f"{path}.{name}: is required (US dollars per million tokens)")
     # Cached input costs what input costs unless the operator names a discount.
     cached = given["input"] if math.isnan(given["cached_input"]) else given["cached_input"]
-    return Price(given["input"], cached, given["output"])
+    return Price(given["input"], cached, given["output"], None if math.isnan(given["cache_write"]) else
+                 given["cache_write"])
 
 
 def _url(raw: Any, path: str, schemes: tuple[str, ...], env: Mapping[str, str]) -> str | None:

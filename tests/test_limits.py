@@ -88,6 +88,11 @@ def test_price_table_finds_dated_models_and_takes_overrides() -> None:
     assert table.cost("my-model", usage) == pytest.approx(0.6 + 0.2 + 1.0)
     assert table.cost("gpt-5-mini-2025-08-07", usage) == pytest.approx(1.5)  # the override wins
     assert table.cost("unknown-model", usage) == 0.0
+    written = ir.Usage(input_tokens=1_000_000, cache_read_tokens=400_000, cache_write_tokens=500_000)
+    # Claude's writes cost 1.25x input (5-minute cache); elsewhere, and unless the config says, input
+    assert table.cost("claude-haiku-4-5", written) == pytest.approx(0.1 + 0.04 + 0.625)
+    assert table.cost("my-model", written) == pytest.approx(0.1 + 0.2 + 0.5)
+    assert PriceTable({"w": Price(1.0, 0.5, 2.0, 3.0)}).cost("w", written) == pytest.approx(0.1 + 0.2 + 1.5)
     assert PRICES_AS_OF.startswith("20")
 
 
@@ -223,10 +228,12 @@ def test_unlimited_keys_and_unmetered_operations_touch_no_counter() -> None:
 
 def test_config_reads_limits_budgets_and_prices() -> None:
     config = parse({"keys": {"a": {"key": "sk-a-0123456", "tpm": 1000, "budget": 5, "budget_period": "week"}},
-                    "prices": {"my-model": {"input": 1, "output": 3}}}, {}, "test")
+                    "prices": {"my-model": {"input": 1, "output": 3},
+                               "claude-mine": {"input": 2, "output": 4, "cache_write": 2.5}}}, {}, "test")
     key = config.keys["a"]
     assert (key.tpm, key.budget, key.budget_period) == (1000, 5.0, "week")
     assert config.prices["my-model"] == Price(1.0, 1.0, 3.0)
+    assert config.prices["claude-mine"] == Price(2.0, 2.0, 4.0, 2.5)
     for raw, message in [
         ({"keys": {"a": {"key": "sk-a-0123456", "budget_period": "year"}}}, "keys.a.budget_period: must be one of"),
         ({"keys": {"a": {"key": "sk-a-0123456", "budget": -1}}}, "keys.a.budget: must be a finite number"),

@@ -19,16 +19,20 @@ rejected by validation consumes nothing. When the queue is empty the fake answer
 
 Thinking signatures are minted as `sig_<random>` and remembered in `signatures`; a thinking block
 sent back with any other signature is rejected, as the real API rejects a tampered or foreign one.
+
+With `caching=True` the fake caches prompts as the API does (`PromptCache`), and a reply's default
+usage becomes what that caching reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import secrets
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -565,6 +569,42 @@ class _Validator:
 
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 _REQUEST_ID = web.RequestKey("request_id", str)
+CACHE_MIN_TOKENS = 1024  # the shortest prefix Claude Sonnet and Opus cache
+
+
+class PromptCache:
+    """Anthropic's prompt caching as the API reports it. A request marked for caching (a top-level
+    `cache_control`, whose breakpoint is the prompt's last block, or one on a block: the last such)
+    reads the longest prefix, up to its breakpoint, that an earlier request wrote
+    (`cache_read_input_tokens`), and writes the prefix to its breakpoint when that is long enough
+    to cache (`cache_creation_input_tokens`); `input_tokens` is the rest. The prompt runs tools,
+    system, then every message's blocks; a block's tokens are its JSON's length over four."""
+
+    def __init__(self) -> None:
+        self.written: set[bytes] = set()
+
+    def usage(self, body: Json, usage: Usage) -> Usage:
+        blocks = [*(body.get("tools") or ()), *_blocks(body.get("system") or []),
+                  *(block | {"role": m.get("role")} for m in body["messages"] for block in _blocks(m.get("content")))]
+        marked = [i for i, block in enumerate(blocks) if isinstance(block, dict) and "cache_control" in block]
+        if body.get("cache_control") is not None and blocks:
+            marked.append(len(blocks) - 1)
+        if not marked:
+            return usage
+        end = max(marked) + 1
+        digest, digests, tokens = hashlib.sha256(), [b""], [0]
+        for block in blocks:
+            raw = orjson.dumps({k: v for k, v in block.items() if k != "cache_control"}, option=orjson.OPT_SORT_KEYS)
+            digest.update(raw)
+            digests.append(digest.copy().digest())
+            tokens.append(tokens[-1] + len(raw) // 4)
+        read = next((tokens[k] for k in range(end, 0, -1) if digests[k] in self.written), 0)
+        written = 0
+        if tokens[end] >= CACHE_MIN_TOKENS and digests[end] not in self.written:
+            self.written.add(digests[end])
+            written = tokens[end] - read
+        return Usage(input_tokens=tokens[-1] - read - written, output_tokens=usage.output_tokens,
+                     cache_read_input_tokens=read, cache_creation_input_tokens=written)
 
 
 class FakeAnthropic(Streaming):
@@ -588,8 +628,10 @@ class FakeAnthropic(Streaming):
         *,
         default: Reply | ErrorReply | None = None,
         require_thinking_in_tool_turns: bool = True,
+        caching: bool = False,
     ) -> None:
         self.models = list(models)
+        self.cache = PromptCache() if caching else None
         self.default = default or text("Hello", " from", " fake")
         self.require_thinking_in_tool_turns = require_thinking_in_tool_turns
         self.url = ""
@@ -683,6 +725,8 @@ class FakeAnthropic(Streaming):
         await asyncio.sleep(reply.head_delay)
         if isinstance(reply, ErrorReply):
             return _error(request, reply.status, reply.message, type=reply.type, headers=reply.headers)
+        if self.cache is not None and reply.usage == Usage():
+            reply = replace(reply, usage=self.cache.usage(body, reply.usage))
         message = _Message(reply, body, self._mint)
         if body.get("stream"):
             return await self._stream(request, message)
