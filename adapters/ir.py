@@ -212,6 +212,19 @@ class AppliedEdit:
     cleared_input_tokens: int
 
 
+# A part's `extra` key: the client marked the end of a prompt prefix to cache there, as both OpenAI
+# dialects spell it (`{"mode": "explicit", "ttl"?}`).
+BREAKPOINT = "prompt_cache_breakpoint"
+
+
+@dataclass(slots=True, frozen=True)
+class PromptCache:
+    """How the client asked for prompt caching (OpenAI's `prompt_cache_options`)."""
+
+    explicit: bool = False  # only the breakpoints marked on parts (`BREAKPOINT`), no automatic one
+    ttl: str | None = None  # the lifetime asked for ("30m", "12h"); None: the upstream's default
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """A chat turn, whatever dialect it came in.
@@ -251,6 +264,7 @@ class ChatRequest:
     headers: dict[str, str] | None = None  # client headers a same-dialect upstream must see
     params: dict[str, str] | None = None  # route and query parameters (Gemini's `alt`)
     context: ContextManagement | None = None
+    prompt_cache: PromptCache | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

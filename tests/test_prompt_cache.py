@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import openai
+import pytest
 from google.genai import types
 
 from tests.fakes import anthropic_upstream as fa
@@ -77,3 +79,48 @@ async def test_an_anthropic_client_chooses_and_an_operator_may_opt_out(tmp_path:
                 assert "cache_control" not in fake.requests[-1].json
                 assert answer.usage is not None and answer.usage.prompt_tokens_details is not None
                 assert answer.usage.prompt_tokens_details.cached_tokens == 0
+
+
+def _marks(body: dict[str, Any]) -> list[Any]:
+    blocks = [*(body.get("system") or []), *(b for m in body["messages"] for b in m["content"])]
+    return [block.get("cache_control") for block in blocks]
+
+
+@async_test
+async def test_a_clients_own_breakpoints_and_lifetimes_reach_claude(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic(["claude-x"], caching=True) as fake, gateway(
+            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
+        sdk = client(url)
+        mark = {"mode": "explicit"}
+        parts = [{"type": "text", "text": f"{RULES} Part {n}.", "prompt_cache_breakpoint": mark} for n in range(4)]
+        messages: Any = [{"role": "system", "content": [{"type": "text", "text": "Be exact.",
+                                                          "prompt_cache_breakpoint": mark}]},
+                         {"role": "user", "content": [*parts, {"type": "text", "text": "Sum it up."}]}]
+        explicit = {"prompt_cache_options": {"mode": "explicit"}}
+        first = await sdk.chat.completions.create(model="claude-x", messages=messages, extra_body=explicit)
+        sent = fake.requests[-1].json
+        five = {"type": "ephemeral"}
+        assert "cache_control" not in sent and _marks(sent) == [None, five, five, five, five, None]  # the last 4
+        again = await sdk.chat.completions.create(model="claude-x", messages=messages, extra_body=explicit)
+        assert first.usage is not None and again.usage is not None and again.usage.prompt_tokens_details is not None
+        assert again.usage.prompt_tokens_details.cached_tokens > fa.CACHE_MIN_TOKENS  # read to the last mark
+
+        await sdk.chat.completions.create(model="claude-x", messages=messages)  # implicit: 3 marks and the automatic
+        sent = fake.requests[-1].json
+        assert sent["cache_control"] == five and _marks(sent) == [None, None, five, five, five, None]
+
+        hour = {"type": "ephemeral", "ttl": "1h"}
+        await sdk.chat.completions.create(model="claude-x", messages=messages,
+                                          extra_body={"prompt_cache_options": {"ttl": "30m"}})
+        sent = fake.requests[-1].json
+        assert sent["cache_control"] == hour and _marks(sent) == [None, None, hour, hour, hour, None]
+
+        await sdk.responses.create(model="claude-x", extra_body=explicit, input=[{"role": "user", "content": [
+            {"type": "input_text", "text": RULES, "prompt_cache_breakpoint": {"mode": "explicit", "ttl": "12h"}},
+            {"type": "input_text", "text": "Which rule is first?"}]}])
+        sent = fake.requests[-1].json
+        assert "cache_control" not in sent and _marks(sent) == [hour, None]
+        with pytest.raises(openai.BadRequestError) as refused:
+            await sdk.responses.create(model="claude-x", input=[{"role": "user", "content": [
+                {"type": "input_text", "text": "x", "prompt_cache_breakpoint": {"mode": "sometimes"}}]}])
+        assert refused.value.body["param"] == "input[0].content[0].prompt_cache_breakpoint.mode"  # type: ignore[index]

@@ -12,7 +12,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import verbosity
+from interlingua.adapters.dialects import prompt_cache, verbosity
 from interlingua.adapters.dialects.ids import original_id, safe_id
 from interlingua.adapters.dialects.reasoning import MIN_BUDGET, budget
 
@@ -401,7 +401,8 @@ def own_fields(extra: dict[str, Any] | None) -> dict[str, Any]:
     """Block fields only Anthropic has (cache_control, citations, title): kept for Anthropic."""
     if not extra:
         return {}
-    return {k: v for k, v in extra.items() if k in ("cache_control", "citations", "title", "context")}
+    own = {k: v for k, v in extra.items() if k in ("cache_control", "citations", "title", "context")}
+    return own if ir.BREAKPOINT not in extra or "cache_control" in own else own | prompt_cache.anthropic_mark(extra)
 
 
 def _file_source(part: ir.File) -> dict[str, Any]:
@@ -477,6 +478,8 @@ def encode_messages_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         body["output_config"] = {"format": {"type": "json_schema", "schema": req.response_format.schema or {}}}
     if req.user:
         body["metadata"] = {"user_id": req.user}
+    if req.dialect != NAME:
+        prompt_cache.for_anthropic(body, req.prompt_cache)
     return body
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import reasoning
+from interlingua.adapters.dialects import prompt_cache, reasoning
 
 NAME = "openai"  # the dialect's name in the IR (`ChatRequest.dialect`)
 
 _REQUEST_FIELDS = frozenset(
     """model messages stream stream_options max_completion_tokens max_tokens temperature top_p stop n
     seed logprobs top_logprobs tools tool_choice parallel_tool_calls response_format reasoning_effort
-    verbosity user metadata functions function_call presence_penalty frequency_penalty""".split()
+    verbosity user metadata functions function_call presence_penalty frequency_penalty prompt_cache_options""".split()
 )
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -265,6 +265,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         verbosity=f.choice(body, "verbosity", ("low", "medium", "high")),
         user=f.string(body, "user"),
         metadata=metadata,
+        prompt_cache=prompt_cache.options(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     ).defer(messages=lambda: [_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
             tools=lambda: _tools(tools, functions))

@@ -11,7 +11,8 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import reasoning
+from interlingua.adapters.dialects import prompt_cache, reasoning
+from interlingua.adapters.dialects.prompt_cache import marked
 from interlingua.adapters.dialects.tools import (
     client_call_of_item,
     client_executed,
@@ -27,7 +28,8 @@ _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 _REQUEST_FIELDS = frozenset(
     """model input instructions tools tool_choice parallel_tool_calls max_output_tokens temperature top_p
-    top_logprobs text reasoning stream metadata user safety_identifier context_management truncation""".split()
+    top_logprobs text reasoning stream metadata user safety_identifier context_management truncation
+    prompt_cache_options""".split()
 )
 
 _ROLES = ("user", "assistant", "system", "developer")
@@ -67,21 +69,23 @@ def _content_part(raw: Any, path: str) -> ir.Part:
     part = f.obj(raw, path)
     kind = f.string(part, "type", path + ".", required=True)
     if kind in ("input_text", "output_text", "text"):
-        return ir.Text(f.string(part, "text", path + ".") or "")
+        return ir.Text(f.string(part, "text", path + ".") or "", marked(part, path))
     if kind == "refusal":
         return ir.Refusal(f.string(part, "refusal", path + ".") or "")
     if kind == "input_image":
         url = f.string(part, "image_url", path + ".")
         detail = f.string(part, "detail", path + ".")
+        mark = marked(part, path)
         if url and url.startswith("data:"):
             mime, data = f.split_data_url(url, path + ".image_url")
-            return ir.Image(data=data, media_type=mime, detail=detail)
+            return ir.Image(data=data, media_type=mime, detail=detail, extra=mark)
         if url:
-            return ir.Image(url=url, detail=detail)
+            return ir.Image(url=url, detail=detail, extra=mark)
         file_id = f.string(part, "file_id", path + ".")
         if not file_id:
             raise ir.invalid(path + ".image_url", "an input_image needs image_url or file_id")
-        return ir.File(file_id=file_id, media_type=IMAGE_FILE, extra={"detail": detail} if detail else None)
+        return ir.File(file_id=file_id, media_type=IMAGE_FILE, extra={**({"detail": detail} if detail else {}),
+                                                                       **(mark or {})} or None)
     if kind == "input_file":
         file_data = f.string(part, "file_data", path + ".")
         file_type: str | None = None
@@ -89,7 +93,7 @@ def _content_part(raw: Any, path: str) -> ir.Part:
             file_type, file_data = f.split_data_url(file_data, path + ".file_data")
         return ir.File(data=file_data, media_type=file_type or ("application/pdf" if file_data else None),
                        url=f.string(part, "file_url", path + "."), file_id=f.string(part, "file_id", path + "."),
-                       filename=f.string(part, "filename", path + "."))
+                       filename=f.string(part, "filename", path + "."), extra=marked(part, path))
     if kind == "input_audio":
         audio = f.obj(f.req(part, "input_audio", path + "."), path + ".input_audio")
         return ir.Audio(data=f.string(audio, "data", path + ".input_audio.", required=True),
@@ -265,6 +269,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         user=f.string(body, "safety_identifier") or f.string(body, "user"),
         metadata=f.mapping(body, "metadata"),
         context=_context(body),
+        prompt_cache=prompt_cache.options(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     ).defer(messages=lambda: _messages(instructions, raw_input), tools=lambda: f.each(tools, "tools", _tool))
 

@@ -4,11 +4,10 @@
 upstream's bytes, with their `anthropic-beta` flags forwarded; token counts come from Anthropic's
 own counting endpoint and are exact.
 
-Clients of other dialects get Anthropic's automatic prompt caching (a top-level `cache_control`):
-OpenAI and Gemini cache a repeated prefix by themselves, Anthropic only when asked, so an agent on
-Claude would otherwise pay for its whole conversation again every turn, at ten times the price of
-a cache read. A cache write costs a quarter more than plain input; `drop = ["cache_control"]` on
-the provider turns it off.
+Clients of other dialects get Anthropic's prompt caching (`dialects/prompt_cache.py`): an agent
+on Claude would otherwise pay for its whole conversation again every turn, at ten times the price
+of a cache read. A cache write costs a quarter more than plain input; `drop = ["cache_control"]`
+on the provider turns the automatic breakpoint off.
 """
 
 from __future__ import annotations
@@ -40,12 +39,6 @@ class AnthropicProvider(Provider):
 
     def capabilities(self, model: str) -> tuple[str, ...]:
         return ("chat",)
-
-    def encode(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
-        body = super().encode(request, model)
-        if request.dialect != MESSAGES.name:
-            body["cache_control"] = {"type": "ephemeral"}  # the breakpoint on the last block, for 5 minutes
-        return body
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:
         native = self.is_native(request)

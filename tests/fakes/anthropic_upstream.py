@@ -422,7 +422,29 @@ class _Validator:
 
     def problem(self) -> str | None:
         return (self._fields() or self._sampling() or self._system() or self._tools() or self._messages()
-                or self._tool_turn())
+                or self._tool_turn() or self._breakpoints())
+
+    def _breakpoints(self) -> str | None:
+        """At most four `cache_control` marks, the top-level one included, and none of an hour after
+        a shorter one."""
+        body = self.body
+        blocks = [*(body.get("tools") or ()), *_blocks(body.get("system") or [])]
+        for message in body["messages"]:
+            for block in _blocks(message.get("content")):
+                blocks.append(block)
+                if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                    blocks.extend(b for b in block["content"] if isinstance(b, dict))
+        marks = [b["cache_control"] for b in blocks if isinstance(b, dict) and b.get("cache_control")]
+        if isinstance(body.get("cache_control"), dict):
+            marks.append(body["cache_control"])
+        if len(marks) > 4:
+            return f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}."
+        ttls = [mark.get("ttl", "5m") for mark in marks]
+        short = ttls.index("5m") if "5m" in ttls else len(ttls)
+        if "1h" in ttls[short:]:
+            return ("a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note that "
+                    "blocks are processed in the following order: `tools`, `system`, `messages`.")
+        return None
 
     def _fields(self) -> str | None:
         required = ("model", "messages") if self.counting else ("model", "max_tokens", "messages")
