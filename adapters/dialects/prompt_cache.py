@@ -9,7 +9,6 @@ they mark, at most four in all, as both APIs allow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from interlingua.adapters import ir
@@ -55,7 +54,7 @@ def for_anthropic(body: dict[str, Any], asked: ir.PromptCache | None) -> None:
     blocks (three when the automatic breakpoint takes the fourth place) and the automatic one."""
     explicit = asked is not None and asked.explicit
     room = MAX_BREAKPOINTS if explicit else MAX_BREAKPOINTS - 1
-    blocks = [block for block in _blocks(body) if "cache_control" in block]
+    blocks = _marked(body)
     for block in blocks[:max(len(blocks) - room, 0)]:
         del block["cache_control"]
     kept = blocks[max(len(blocks) - room, 0):]
@@ -67,15 +66,19 @@ def for_anthropic(body: dict[str, Any], asked: ir.PromptCache | None) -> None:
         body["cache_control"] = dict(control)
 
 
-def _blocks(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The body's content blocks in prompt order (system, then messages), tool results' included."""
+def _marked(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The body's blocks with a `cache_control`, in prompt order (system, then messages, a tool
+    result's blocks after it). A block is looked at once: a coding agent's turn has hundreds."""
     system = body.get("system")
-    if isinstance(system, list):
-        yield from system
+    found = [block for block in system if "cache_control" in block] if isinstance(system, list) else []
     for message in body["messages"]:
         content = message["content"]
-        if isinstance(content, list):
-            for block in content:
-                yield block
-                if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-                    yield from block["content"]
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if "cache_control" in block:
+                found.append(block)
+            inner = block.get("content")
+            if inner.__class__ is list:  # a tool result's blocks
+                found.extend(b for b in inner if "cache_control" in b)
+    return found
