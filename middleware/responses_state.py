@@ -3,7 +3,8 @@
 Before: `previous_response_id` is replaced by the stored conversation (404 in OpenAI's shape when
 it is unknown or deleted), so any upstream sees the whole history, and a key's tpm is asked for it
 as if the client had sent it. After: with `store` (the default) the Response the client got,
-streamed or not, is kept with its turn's input; a `background` turn is left to the background
+streamed or not, is kept with its turn's input, and says `store` and `previous_response_id` as the
+client asked them, whatever the upstream said (`watch.py`); a `background` turn is left to the background
 layer (`middleware/background.py`), which keeps its Response as it runs. It also answers
 `GET /v1/responses/{id}`, `DELETE`, `/input_items` and `/cancel` (which marks a running background
 response `cancelled`) from the store, with no upstream.
