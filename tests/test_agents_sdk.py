@@ -1,29 +1,41 @@
 """The OpenAI Agents SDK (`openai-agents`) on the gateway, its model on an Anthropic upstream: an
 agent that calls a tool and answers, its conversation kept by the gateway both ways the SDK keeps
 one (server-managed, `conversation_id`; and `OpenAIConversationsSession`, which reads and writes
-the items itself), so a second run remembers the first."""
+the items itself), so a second run remembers the first; and the same agent on Chat Completions,
+streamed, on a Gemini upstream."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agents import Agent, OpenAIConversationsSession, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+from agents import (
+    Agent,
+    OpenAIChatCompletionsModel,
+    OpenAIConversationsSession,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
 
 from tests.fakes import anthropic_upstream as fa
-from tests.harness import anthropic_provider, client, gateway
+from tests.fakes import gemini_upstream as fg
+from tests.harness import anthropic_provider, client, gateway, gemini_provider
 from tests.support import async_test
 
 set_tracing_disabled(True)  # the SDK would send its traces to OpenAI
 
 
-def _agent(url: str, looked_up: list[str]) -> Agent:
+def _agent(url: str, looked_up: list[str], chat: str | None = None) -> Agent:
+    """A forecaster with one tool, its model on the Responses API, or on Chat Completions (`chat`)."""
     @function_tool
     def get_weather(city: str) -> str:
         """The weather in a city."""
         looked_up.append(city)
         return f"-3 C in {city}"
 
-    model = OpenAIResponsesModel(model="claude-x", openai_client=client(url))
+    model = (OpenAIChatCompletionsModel(model=chat, openai_client=client(url)) if chat
+             else OpenAIResponsesModel(model="claude-x", openai_client=client(url)))
     return Agent(name="forecaster", instructions="Answer briefly.", model=model, tools=[get_weather])
 
 
@@ -71,3 +83,17 @@ async def test_an_agent_remembers_through_a_conversations_session(tmp_path: Path
         popped = await session.pop_item()
         assert popped is not None and len(await session.get_items()) == len(items) - 1
         await session.clear_session()
+
+
+@async_test
+async def test_a_streamed_agent_on_chat_completions_runs_its_tool_on_gemini(tmp_path: Path) -> None:
+    async with fg.FakeGemini(["gemini-2.5-flash"]) as fake, gateway(
+            tmp_path, providers={"gm": gemini_provider(fake.url, "gemini-2.5-flash")}) as (_, url):
+        fake.script(fg.function_calls(fg.call("get_weather", {"city": "Oslo"})), fg.text("Cold", ": -3 C."))
+        looked_up: list[str] = []
+        run = Runner.run_streamed(_agent(url, looked_up, chat="gemini-2.5-flash"), "Weather in Oslo?")
+        deltas = [event.data.delta async for event in run.stream_events()
+                  if event.type == "raw_response_event" and event.data.type == "response.output_text.delta"]
+        assert run.final_output == "Cold: -3 C." and "".join(deltas) == "Cold: -3 C." and looked_up == ["Oslo"]
+        answered = fake.requests[-1].json["contents"]
+        assert any("functionResponse" in part for content in answered for part in content["parts"])
