@@ -14,6 +14,7 @@ a background turn for the background layer inside.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,8 @@ from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, state_of
 from interlingua.middleware.watch import ResponseWatch
+
+log = logging.getLogger("interlingua.conversations")
 
 
 class ConversationsMiddleware:
@@ -85,7 +88,7 @@ class ConversationsMiddleware:
         try:
             await self.store.append(conversation, turn + response["output"])
         except ir.GatewayError:  # the store went away mid-turn: the client keeps its answer
-            return
+            log.warning("conversation %s: a turn's items were not kept, the store being unreachable", conversation)
 
     async def _answer(self, scope: dict[str, Any], operation: ops.Operation, state: dict[str, Any]) -> Any:
         store = self.store
