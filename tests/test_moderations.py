@@ -54,6 +54,7 @@ async def test_bad_moderations_are_refused_in_openais_shape(tmp_path: Path) -> N
         sdk = client(url)
         cases = [({"input": None}, "input"), ({"input": 7}, "input"), ({"input": [{"type": "audio"}]}, "input[0].type"),
                  ({"input": [{"type": "text"}]}, "input[0].text"),
+                 ({"input": [{"type": "text", "text": "a"}, "b"]}, "input[1]"), ({"input": ["a", {}]}, "input[1]"),
                  ({"input": [{"type": "image_url", "image_url": {}}]}, "input[0].image_url.url")]
         for body, param in cases:
             with pytest.raises(openai.BadRequestError) as refused:

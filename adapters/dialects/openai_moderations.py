@@ -26,8 +26,11 @@ def decode_moderation_request(body: Any, dialect: str) -> ModerationRequest:
     body = f.obj(body, "body")
     raw = f.req(body, "input")
     if isinstance(raw, list) and raw:
+        strings = isinstance(raw[0], str)
         for i, item in enumerate(raw):
-            if not isinstance(item, str):
+            if isinstance(item, str) is not strings:
+                raise ir.invalid(f"input[{i}]", "an array holds strings, or text and image_url parts, not both")
+            if not strings:
                 _part(item, f"input[{i}]")
     elif not isinstance(raw, str):
         raise ir.invalid("input", "must be a string, an array of strings, or an array of text and image_url parts")

@@ -459,6 +459,9 @@ class FakeOpenAI(Streaming):
             groups = [[inputs]]
         elif all(isinstance(item, str) for item in inputs):
             groups = [[item] for item in inputs]
+        elif any(not isinstance(item, dict) for item in inputs):
+            return _json_response(error(400, "Invalid type for 'input': expected an array of strings or of "
+                                             "objects, not both.", param="input").to_json(), 400)
         else:
             groups = [[part.get("text", "") for part in inputs if part.get("type") == "text"]]
         model = body.get("model") or "omni-moderation-latest"
