@@ -103,10 +103,12 @@ class ConversationStore:
         return None if row is None else (row[0], orjson.loads(row[1]))
 
     async def update(self, conversation: str, metadata: dict[str, str]) -> int | None:
-        row = await self._run(lambda: self._db.execute("UPDATE conversations SET metadata = ? WHERE id = ? "
-                                                       "RETURNING created",
-                                                       (orjson.dumps(metadata), conversation)).fetchone())
-        return None if row is None else row[0]
+        def update() -> int | None:  # no RETURNING: SQLite has it only from 3.35
+            self._db.execute("UPDATE conversations SET metadata = ? WHERE id = ?",
+                             (orjson.dumps(metadata), conversation))
+            row = self._db.execute("SELECT created FROM conversations WHERE id = ?", (conversation,)).fetchone()
+            return None if row is None else int(row[0])
+        return await self._run(self._transaction, update)
 
     async def delete(self, conversation: str) -> bool:
         def delete() -> bool:
