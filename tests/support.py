@@ -53,6 +53,13 @@ async def goes_quiet(within: float) -> bool:
     return False
 
 
+async def fresh_minute() -> None:
+    """Start a per-minute count (rpm, tpm: windows of a calendar minute) early enough in the minute
+    that the test cannot straddle two."""
+    if time.time() % 60 > 50:
+        await asyncio.sleep(60.2 - time.time() % 60)
+
+
 def async_test(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
     """Run an async test in a fresh event loop: pytest-asyncio is deliberately not a dependency.
 

@@ -15,7 +15,7 @@ from interlingua.adapters.storage.keys import REFRESH_S, KeyStore, ManagedKey
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import gateway, provider
 from tests.processes import free_port, gateway_process
-from tests.support import async_test
+from tests.support import async_test, fresh_minute
 
 ADMIN = "sk-admin-0123456789abcdef"
 ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN}"}
@@ -47,6 +47,7 @@ async def test_managed_keys_lifecycle(tmp_path: Path) -> None:
         assert made.status_code == 201
         secret = made.json()["key"]
         assert secret.startswith("il-") and made.json()["rpm"] == 1 and made.json()["models"] == ["gpt-*"]
+        await fresh_minute()
         assert [await _chat(url, secret), await _chat(url, secret)] == [200, 429]  # its rpm holds
         assert await _chat(url, "sk-config-key-01") == 200  # the config's keys still work
         listed = (await http.get("/admin/keys", headers=ADMIN_HEADERS)).json()

@@ -40,7 +40,7 @@ from tests.documents import page_lines, text_pdf
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, text
 from tests.harness import anthropic_client, client, gateway, provider
-from tests.support import async_test, serving
+from tests.support import async_test, fresh_minute, serving
 
 PROVIDER = OpenAIProvider("up", "http://127.0.0.1:9/v1")
 
@@ -311,6 +311,7 @@ async def _tokens_counted(app: Any) -> float:
 async def test_uploads_that_are_not_text_are_not_estimated_as_text(tmp_path: Path) -> None:
     """A 200 KB recording was 51,200 tokens up front, past a tpm of 20,000 on an empty window; a
     text file of that size still counts as its bytes say."""
+    await fresh_minute()  # the tpm counts a calendar minute: the test must not straddle two
     recording = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(200_000)
     async with FakeOpenAI(["gpt-4o-transcribe"]) as fake, gateway(
             tmp_path, providers={"up": provider(fake.url, "gpt-4o-transcribe")}, keys=_tpm(20_000)) as (app, url):
@@ -329,6 +330,7 @@ async def test_uploads_that_are_not_text_are_not_estimated_as_text(tmp_path: Pat
 
 @async_test
 async def test_a_fetched_text_page_is_asked_of_the_tpm_as_its_upload_would_be(tmp_path: Path) -> None:
+    await fresh_minute()  # the tpm counts a calendar minute: the test must not straddle two
     async def page(request: web.Request) -> web.Response:
         return web.Response(text="It rained. " * int(request.match_info["n"]), content_type="text/plain")
 
@@ -351,6 +353,7 @@ async def test_a_fetched_text_page_is_asked_of_the_tpm_as_its_upload_would_be(tm
 
 @async_test
 async def test_a_stored_conversation_is_asked_of_the_tpm_as_if_the_client_had_sent_it(tmp_path: Path) -> None:
+    await fresh_minute()  # the tpm counts a calendar minute: the test must not straddle two
     long_input = "word " * 8_000  # 40 KB: about 10,000 tokens up front
     async with FakeOpenAI(["gpt-x"]) as fake, gateway(
             tmp_path, providers={"up": provider(fake.url, "gpt-x")},
@@ -393,6 +396,7 @@ def test_inline_media_are_found_in_the_bytes_of_each_dialects_json() -> None:
 async def test_inline_media_are_estimated_as_media_not_as_text(tmp_path: Path) -> None:
     """A 600 KB screenshot was 150,000 tokens up front, and every later turn of the conversation
     that carries it was refused by a tpm of 100,000 on an empty window."""
+    await fresh_minute()  # the tpm counts a calendar minute: the test must not straddle two
     screenshot = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(450_000)).decode()
     async with FakeAnthropic(["claude-haiku-4-5"]) as fake, gateway(
             tmp_path, providers={"claude": {"type": "anthropic", "url": fake.url, "key": "sk-ant-0123"}},

@@ -33,7 +33,7 @@ from tests.fakes.anthropic_upstream import call as claude_call
 from tests.fakes.anthropic_upstream import text as claude_text
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve
-from tests.support import serving
+from tests.support import fresh_minute, serving
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 METRICS_KEY = "metrics-secret-1"
@@ -135,6 +135,7 @@ def test_rate_limit_refusals_are_counted_by_reason(tmp_path: Path) -> None:
         async with FakeOpenAI() as up, gateway(tmp_path, providers={"up": provider(up.url, "m1")},
                                                keys=keys) as (_, url):
             sdk = client(url, "sk-team-key")
+            await fresh_minute()  # rpm counts a calendar minute: the two requests must fall in one
             await sdk.chat.completions.create(model="m1", messages=MESSAGES)
             with pytest.raises(openai.RateLimitError):
                 await sdk.chat.completions.create(model="m1", messages=MESSAGES)

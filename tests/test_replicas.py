@@ -20,7 +20,7 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import anthropic_provider, client, gateway
 from tests.processes import GatewayProcess, free_port, gateway_process
 from tests.servers import PostgresServer, RedisServer
-from tests.support import async_test
+from tests.support import async_test, fresh_minute
 
 KEY = "sk-replica-key-0123"
 ADMIN = "sk-replica-admin-0123456"
@@ -67,12 +67,6 @@ async def _chat(url: str, key: str = KEY) -> int:
     return 200
 
 
-async def _fresh_minute() -> None:
-    """Start a per-minute count early enough in the minute that the test cannot straddle two."""
-    if time.time() % 60 > 50:
-        await asyncio.sleep(60.2 - time.time() % 60)
-
-
 @async_test
 async def test_rate_limit_holds_across_replicas_and_survives_redis_going_away(tmp_path: Path) -> None:
     server = RedisServer()
@@ -80,7 +74,7 @@ async def test_rate_limit_holds_across_replicas_and_survives_redis_going_away(tm
     try:
         async with FakeOpenAI(["gpt-x"]) as fake, _replicas(
                 tmp_path, fake.url, f'[state]\nurl = "{server.url}"\n', rpm=5) as (a, b):
-            await _fresh_minute()
+            await fresh_minute()
             statuses = [await _chat(gateway.url) for gateway in (a, b) * 4]
             assert statuses.count(200) == 5 and statuses.count(429) == 3  # one limit for both replicas
             await server.stop()
@@ -92,7 +86,7 @@ async def test_rate_limit_holds_across_replicas_and_survives_redis_going_away(tm
                 await server.start()  # an empty Redis: the shared count starts again
                 await asyncio.sleep(1.1)  # the replicas try Redis again after a second
                 assert (await http.get(b.url + "/readyz")).status_code == 200
-            await _fresh_minute()
+            await fresh_minute()
             statuses = [await _chat(gateway.url) for gateway in (a, b) * 4]
             assert statuses.count(200) == 5  # shared again
     finally:
