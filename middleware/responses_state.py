@@ -70,6 +70,7 @@ class ResponsesStateMiddleware:
         background = operation is ops.CHAT and native.get("background") is True
         if background and native.get("store") is False:
             raise invalid("background", "needs `store`: a background response is kept for the client to poll")
+        turn: list[Any] | None = None  # this turn's own input items, made once: upstream and store see the same ids
         if previous:
             history = await self._patiently(self.store.history, previous)
             if history is None:
@@ -77,20 +78,21 @@ class ResponsesStateMiddleware:
                 return
             if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
                 return
-            items = full_items(native.get("input"))
-            state[REQUEST] = codec.decode_request(operation, {**native, "input": history + items}, {}, {})
+            turn = full_items(native.get("input"))
+            state[REQUEST] = codec.decode_request(operation, {**native, "input": history + turn}, {}, {})
         stored = native.get("store") is not False
         if operation is not ops.CHAT or not (stored or previous):
             await self.app(scope, receive, send)
             return
+        kept = turn if turn is not None else full_items(native.get("input"))
         if background:  # kept by the background layer as it runs
-            state[BACKGROUND] = BackgroundTurn(full_items(native.get("input")), previous)
+            state[BACKGROUND] = BackgroundTurn(kept, previous)
             await self.app(scope, receive, send)
             return
         store = self.store
 
         async def keep(response: dict[str, Any]) -> None:
-            store.put(response, full_items(native.get("input")), previous)
+            store.put(response, kept, previous)
         echo = {"store": True, "previous_response_id": previous} if stored else {"previous_response_id": previous}
         await self.app(scope, receive, ResponseWatch(keep if stored else None, send, echo).send)
 

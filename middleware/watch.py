@@ -21,7 +21,7 @@ import orjson
 
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import event_json
-from interlingua.adapters.dialects.openai_responses_stream import final_response
+from interlingua.adapters.dialects.openai_responses_stream import final_response, snapshot_data
 from interlingua.adapters.ir import GatewayError
 
 Keeper = Callable[[dict[str, Any]], Awaitable[None]]
@@ -87,11 +87,7 @@ class ResponseWatch:
     def _restated(self, block: bytes, chunk: bytes) -> bytes:
         """`chunk` with the Response objects of its events corrected; the passthrough cuts a
         Responses upstream's stream at event boundaries, so each is whole in its chunk."""
-        if not any(needle in block for needle in _SNAPSHOTS):
-            return chunk
-        for _, data in sse.events(block):
-            if not any(needle in data for needle in _SNAPSHOTS):
-                continue
+        for _, data in snapshot_data(block, _SNAPSHOTS):
             try:
                 event = event_json(data)
             except GatewayError:  # the client reads it as it came, and the stream's end says the rest

@@ -345,16 +345,23 @@ class ResponsesPassthrough(Passthrough):
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"')
 
 
-def snapshots(block: bytes, kinds: tuple[bytes, ...] = _TERMINAL) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """The Response each event of `kinds` among the whole SSE events of `block` carries ({} where
-    it is no object), with its kind; only such events are parsed."""
+def snapshot_data(block: bytes, kinds: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
+    """The data of each event of `kinds` among the whole SSE events of `block`, with its kind,
+    unparsed; a block that names none of them is not split."""
     if not any(kind in block for kind in kinds):
         return
     for _, data in sse.events(block):
         kind = next((kind for kind in kinds if kind in data), None)
         if kind is not None:
-            response = event_json(data).get("response")
-            yield kind, response if isinstance(response, dict) else {}
+            yield kind, data
+
+
+def snapshots(block: bytes, kinds: tuple[bytes, ...] = _TERMINAL) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """The Response each event of `kinds` among the whole SSE events of `block` carries ({} where
+    it is no object), with its kind; only such events are parsed."""
+    for kind, data in snapshot_data(block, kinds):
+        response = event_json(data).get("response")
+        yield kind, response if isinstance(response, dict) else {}
 
 
 def final_response(block: bytes) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS conversation_items (
 );
 CREATE INDEX IF NOT EXISTS conversation_items_by_id ON conversation_items (conversation, id);
 """
-
+_FIRST = "SELECT seq FROM conversation_items WHERE conversation = ? AND id = ? ORDER BY seq LIMIT 1"
 
 
 def new_conversation_id() -> str:
@@ -139,8 +139,7 @@ class ConversationStore:
                 return None
             start: int | None = None
             if after is not None:
-                found = self._db.execute("SELECT seq FROM conversation_items WHERE conversation = ? AND id = ? "
-                                         "ORDER BY seq LIMIT 1", (conversation, after)).fetchone()
+                found = self._db.execute(_FIRST, (conversation, after)).fetchone()
                 start = found[0] if found else None
             query = "SELECT item FROM conversation_items WHERE conversation = ?"
             args: list[Any] = [conversation]
@@ -162,8 +161,7 @@ class ConversationStore:
         def delete_item() -> bool | None:
             if not self._exists(conversation):
                 return None
-            return self._db.execute("DELETE FROM conversation_items WHERE seq = (SELECT seq FROM conversation_items "
-                                    "WHERE conversation = ? AND id = ? ORDER BY seq LIMIT 1)",
+            return self._db.execute(f"DELETE FROM conversation_items WHERE seq = ({_FIRST})",
                                     (conversation, item)).rowcount > 0
         return await self._run(self._transaction, delete_item)
 

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from interlingua.adapters.dialects.openai_pages import Page
-from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage import postgres
 from interlingua.adapters.storage.conversations import new_conversation_id
 
@@ -39,9 +38,6 @@ _INSERT = "INSERT INTO conversation_items (conversation, id, item) VALUES ($1, $
 _FIRST = "SELECT seq FROM conversation_items WHERE conversation = $1 AND id = $2 ORDER BY seq LIMIT 1"
 
 
-def _unreachable() -> GatewayError:
-    return GatewayError("unavailable", "the conversations store is unreachable; try again shortly", retryable=True)
-
 
 class PgConversationStore:
     def __init__(self, url: str) -> None:
@@ -57,7 +53,7 @@ class PgConversationStore:
             async with pool.acquire() as conn, conn.transaction():
                 return await work(conn)
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("conversations store") from None
 
     @staticmethod
     async def _insert(conn: Any, conversation: str, items: list[Any]) -> None:

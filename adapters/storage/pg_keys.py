@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage import postgres
 from interlingua.adapters.storage.keys import REFRESH_S, KeyExists, ManagedKey
 
@@ -41,9 +40,6 @@ INSERT INTO keys_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 """
 _BUMP = "UPDATE keys_version SET version = version + 1 WHERE id = 1"
 
-
-def _unreachable() -> GatewayError:
-    return GatewayError("unavailable", "the key store is unreachable; try again shortly", retryable=True)
 
 
 class PgKeyStore:
@@ -101,14 +97,14 @@ class PgKeyStore:
         except asyncpg.UniqueViolationError:
             raise
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("key store") from None
         return status
 
     async def keys(self) -> list[ManagedKey]:
         try:
             await self._refresh()
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("key store") from None
         return sorted(self._by_digest.values(), key=lambda k: k.name)
 
     async def get(self, name: str) -> ManagedKey | None:

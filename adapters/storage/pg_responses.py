@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage import postgres
 from interlingua.adapters.storage.responses import MAX_CHAIN, SWEEP_BATCH, Retention, Row, chain
 
@@ -47,9 +46,6 @@ WITH RECURSIVE turn(id, previous_id, response, input, depth) AS (
 SELECT id, previous_id, response, input FROM turn
 """
 
-
-def _unreachable() -> GatewayError:
-    return GatewayError("unavailable", "the Responses store is unreachable; try again shortly", retryable=True)
 
 
 _SWEEP = "DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE created < $1 LIMIT $2)"
@@ -123,7 +119,7 @@ class PgResponseStore:
             pool = await self.db.pool()
             found = await pool.fetch(_CHAIN, current, MAX_CHAIN, self.retention.cutoff())
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("Responses store") from None
         rows.update({r["id"]: (r["previous_id"], r["response"], r["input"]) for r in found})
         return rows
 
@@ -136,7 +132,7 @@ class PgResponseStore:
             found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1 "
                                         "AND created >= $2", response_id, self.retention.cutoff())
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("Responses store") from None
         return None if found is None else (found["previous_id"], found["response"], found["input"])
 
     async def get(self, response_id: str) -> dict[str, Any] | None:
@@ -157,7 +153,7 @@ class PgResponseStore:
             deleted = await pool.execute("DELETE FROM responses WHERE id = $1 AND created >= $2", response_id,
                                          self.retention.cutoff())
         except postgres.ERRORS:
-            raise _unreachable() from None
+            raise postgres.unreachable("Responses store") from None
         return pending is not None or deleted != "DELETE 0"
 
     async def aclose(self) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from interlingua.adapters.ir import GatewayError
+
 MIGRATION_LOCK = 7_310_001  # any constant shared by every replica
 # A migration may build an index on a table that has grown for months; the replicas that start
 # meanwhile wait for its lock rather than give up at the pool's 10 s command timeout.
@@ -17,6 +19,11 @@ MIGRATION_TIMEOUT = 600.0
 # The database is not there, or went away mid-statement (asyncpg then may find its connection in a
 # state it cannot leave: InternalClientError).
 ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+
+
+def unreachable(store: str) -> GatewayError:
+    """What a client gets while the database behind `store` is away: a 503 it may retry."""
+    return GatewayError("unavailable", f"the {store} is unreachable; try again shortly", retryable=True)
 
 
 async def migrate(conn: Any, schema: str) -> None:
