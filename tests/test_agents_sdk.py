@@ -6,6 +6,8 @@ streamed, on a Gemini upstream."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from agents import (
@@ -39,18 +41,21 @@ def _agent(url: str, looked_up: list[str], chat: str | None = None) -> Agent:
     return Agent(name="forecaster", instructions="Answer briefly.", model=model, tools=[get_weather])
 
 
-def _scripted(fake: fa.FakeAnthropic) -> None:
-    fake.script(fa.tool_use(fa.call("get_weather", '{"city": "Oslo"}')), fa.text("Cold: -3 C."),
-                fa.text("You asked about Oslo."))
+@asynccontextmanager
+async def _on_claude(tmp_path: Path) -> AsyncIterator[tuple[fa.FakeAnthropic, str, Agent, list[str]]]:
+    """The gateway on a fake Claude scripted for two runs (a tool call and its answer, then a reply
+    from memory), the forecaster on it, and the cities its tool looked up."""
+    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
+            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
+        fake.script(fa.tool_use(fa.call("get_weather", '{"city": "Oslo"}')), fa.text("Cold: -3 C."),
+                    fa.text("You asked about Oslo."))
+        looked_up: list[str] = []
+        yield fake, url, _agent(url, looked_up), looked_up
 
 
 @async_test
 async def test_an_agent_remembers_through_a_server_managed_conversation(tmp_path: Path) -> None:
-    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
-            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
-        _scripted(fake)
-        looked_up: list[str] = []
-        agent = _agent(url, looked_up)
+    async with _on_claude(tmp_path) as (fake, url, agent, looked_up):
         conversation = (await client(url).conversations.create()).id
         first = await Runner.run(agent, "Weather in Oslo?", conversation_id=conversation)
         assert first.final_output == "Cold: -3 C." and looked_up == ["Oslo"]
@@ -66,11 +71,7 @@ async def test_an_agent_remembers_through_a_server_managed_conversation(tmp_path
 
 @async_test
 async def test_an_agent_remembers_through_a_conversations_session(tmp_path: Path) -> None:
-    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
-            tmp_path, providers={"an": anthropic_provider(fake.url, "claude-x")}) as (_, url):
-        _scripted(fake)
-        looked_up: list[str] = []
-        agent = _agent(url, looked_up)
+    async with _on_claude(tmp_path) as (fake, url, agent, looked_up):
         session = OpenAIConversationsSession(openai_client=client(url))
         first = await Runner.run(agent, "Weather in Oslo?", session=session)
         assert first.final_output == "Cold: -3 C." and looked_up == ["Oslo"]
