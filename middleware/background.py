@@ -131,7 +131,7 @@ class _Run:
 
     def keep(self, response: dict[str, Any]) -> None:
         self.response = response
-        self.store.put(response, self.turn.items, self.turn.previous)
+        self.store.put(self.turn.owner, response, self.turn.items, self.turn.previous)
 
     async def finish(self, response: dict[str, Any]) -> None:
         """Keep the run's last Response and, when it has an answer, tell whoever waits for it."""
@@ -142,7 +142,7 @@ class _Run:
 
     async def stopped(self) -> bool:
         try:
-            now = await self.store.get(self.response["id"])
+            now = await self.store.get(self.turn.owner, self.response["id"])
         except ir.GatewayError:  # the store is away: the run goes on
             return False
         return now is None or now.get("status") == "cancelled"

@@ -7,7 +7,8 @@ streamed or not, is kept with its turn's input, and says `store` and `previous_r
 client asked them, whatever the upstream said (`watch.py`); a `background` turn is left to the background
 layer (`middleware/background.py`), which keeps its Response as it runs. It also answers
 `GET /v1/responses/{id}`, `DELETE`, `/input_items` and `/cancel` (which marks a running background
-response `cancelled`) from the store, with no upstream.
+response `cancelled`) from the store, with no upstream. A response is found only by the key that
+made it (`state.owner_of`); to any other, it is unknown.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import UNFINISHED, Store
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, BackgroundTurn, state_of
+from interlingua.middleware.state import (
+    BACKGROUND,
+    DIALECT,
+    OPERATION,
+    PARAMS,
+    REQUEST,
+    BackgroundTurn,
+    owner_of,
+    state_of,
+)
 from interlingua.middleware.watch import ResponseWatch
 
 RESPONSES = "responses"
@@ -58,8 +68,9 @@ class ResponsesStateMiddleware:
         codec = state[DIALECT]
         assert self.store is not None
         operation = state.get(OPERATION)
+        owner = owner_of(state)
         if operation in STORED_RESPONSES:
-            await self._stored(scope, send, operation, state[PARAMS]["id"])
+            await self._stored(scope, send, operation, owner, state[PARAMS]["id"])
             return
         request = state.get(REQUEST)
         native = request.native if isinstance(request, ChatRequest) else None  # not a conversation's edit
@@ -72,7 +83,7 @@ class ResponsesStateMiddleware:
             raise invalid("background", "needs `store`: a background response is kept for the client to poll")
         turn: list[Any] | None = None  # this turn's own input items, made once: upstream and store see the same ids
         if previous:
-            history = await self._patiently(self.store.history, previous)
+            history = await self._patiently(self.store.history, owner, previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
                 return
@@ -86,33 +97,35 @@ class ResponsesStateMiddleware:
             return
         kept = turn if turn is not None else full_items(native.get("input"))
         if background:  # kept by the background layer as it runs
-            state[BACKGROUND] = BackgroundTurn(kept, previous)
+            state[BACKGROUND] = BackgroundTurn(kept, previous, owner)
             await self.app(scope, receive, send)
             return
         store = self.store
 
         async def keep(response: dict[str, Any]) -> None:
-            store.put(response, kept, previous)
+            store.put(owner, response, kept, previous)
         echo = {"store": True, "previous_response_id": previous} if stored else {"previous_response_id": previous}
         await self.app(scope, receive, ResponseWatch(keep if stored else None, send, echo).send)
 
     @staticmethod
-    async def _patiently(read: Callable[[str], Awaitable[Any]], response_id: str) -> Any:
-        """`read(response_id)`, waiting a little on a miss: with several workers or replicas, the one
-        that answered the previous turn writes it a moment after its client already has the answer."""
+    async def _patiently(read: Callable[[str | None, str], Awaitable[Any]], owner: str | None,
+                         response_id: str) -> Any:
+        """`read(owner, response_id)`, waiting a little on a miss: with several workers or replicas,
+        the one that answered the previous turn writes it a moment after its client already has the
+        answer."""
         for delay in _LATE_WRITE_WAITS:
-            found = await read(response_id)
+            found = await read(owner, response_id)
             if found is not None:
                 return found
             await asyncio.sleep(delay)
-        return await read(response_id)
+        return await read(owner, response_id)
 
-    async def _cancel(self, response_id: str) -> dict[str, Any] | None:
+    async def _cancel(self, owner: str | None, response_id: str) -> dict[str, Any] | None:
         """Mark a running background response `cancelled`: its run, on whichever worker or replica,
         reads that and stops. One that has ended is answered as it ended."""
         store = self.store
         assert store is not None
-        found: dict[str, Any] | None = await self._patiently(store.get, response_id)
+        found: dict[str, Any] | None = await self._patiently(store.get, owner, response_id)
         if found is None:
             return None
         if found.get("background") is not True:
@@ -120,25 +133,27 @@ class ResponsesStateMiddleware:
                                param="response_id")
         if found.get("status") in UNFINISHED:
             found["status"] = "cancelled"
-            store.put(found, await store.input_items(response_id) or [], found.get("previous_response_id"))
+            store.put(owner, found, await store.input_items(owner, response_id) or [],
+                      found.get("previous_response_id"))
         return found
 
-    async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, response_id: str) -> None:
+    async def _stored(self, scope: dict[str, Any], send: Any, operation: ops.Operation, owner: str | None,
+                      response_id: str) -> None:
         store = self.store
         assert store is not None
         if operation is ops.RESPONSES_GET:
             if b"stream=true" in scope.get("query_string", b""):
                 raise invalid("stream", "resuming a response's stream is not offered here: GET the response "
                                         "without `stream` until its status is final")
-            found: Any = await self._patiently(store.get, response_id)
+            found: Any = await self._patiently(store.get, owner, response_id)
         elif operation is ops.RESPONSES_CANCEL:
-            found = await self._cancel(response_id)
+            found = await self._cancel(owner, response_id)
         elif operation is ops.RESPONSES_DELETE:
             found = {"id": response_id, "object": "response.deleted", "deleted": True} if await store.delete(
-                response_id) else None
+                owner, response_id) else None
         else:
             query = pages.page_of(scope.get("query_string", b""))
-            items = await self._patiently(store.input_items, response_id)
+            items = await self._patiently(store.input_items, owner, response_id)
             found = None if items is None else pages.item_list(*pages.paged(items, *query))
         if found is None:
             await send_error(scope, send, _not_found(response_id))

@@ -6,7 +6,7 @@ alone: a key that is missing means the layer that sets it is not in the stack.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -84,11 +84,19 @@ class Principal:
 OPEN = Principal("")
 
 
+def owner_of(state: Mapping[str, Any]) -> str | None:
+    """Whose stored responses and conversations a request may see: its key's (by name, so a
+    rotated key keeps them); None with no key (an open gateway, or no auth layer), which sees all."""
+    principal: Principal | None = state.get(PRINCIPAL)
+    return principal.name or None if principal is not None else None
+
+
 @dataclass(slots=True)
 class BackgroundTurn:
     """A background Responses turn, as the Responses store keeps it while it runs."""
 
     items: list[Any]  # its own input items
     previous: str | None  # the response it continues
+    owner: str | None  # the key it belongs to (`owner_of`)
     # Called with its final Response once it is complete (or incomplete): the conversations layer's
     done: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(default_factory=list)

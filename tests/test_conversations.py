@@ -5,9 +5,11 @@ the stores' contract in SQLite and in a real PostgreSQL, shared by two gateways 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import openai
 import pytest
 
@@ -182,33 +184,68 @@ async def test_a_failed_turn_leaves_the_conversation_as_it_was(tmp_path: Path) -
         assert [_said(item) for item in (await sdk.conversations.items.list(made.id)).data] == ["kept"]
 
 
+ME = "alice"  # the calling key
+
+
 async def _keeps_the_contract(store: Conversations) -> None:
-    made, created = await store.create({"a": "1"}, [{"id": f"msg_{n}", "n": n} for n in range(3)])
-    assert await store.get(made) == (created, {"a": "1"})
-    assert await store.update(made, {"b": "2"}) == created and (await store.get(made)) == (created, {"b": "2"})
-    assert await store.append(made, [{"id": "msg_3", "n": 3}]) is True
-    assert [i["n"] for i in await store.items(made) or []] == [0, 1, 2, 3]
-    page = await store.page(made, None, 2, True)
+    made, created = await store.create(ME, {"a": "1"}, [{"id": f"msg_{n}", "n": n} for n in range(3)])
+    assert await store.get(ME, made) == (created, {"a": "1"})
+    assert await store.update(ME, made, {"b": "2"}) == created and (await store.get(ME, made)) == (created, {"b": "2"})
+    assert await store.append(ME, made, [{"id": "msg_3", "n": 3}]) is True
+    assert [i["n"] for i in await store.items(ME, made) or []] == [0, 1, 2, 3]
+    page = await store.page(ME, made, None, 2, True)
     assert page is not None and [i["n"] for i in page[0]] == [3, 2] and page[1] is True
-    page = await store.page(made, "msg_2", 5, True)
+    page = await store.page(ME, made, "msg_2", 5, True)
     assert page is not None and [i["n"] for i in page[0]] == [1, 0] and page[1] is False
-    page = await store.page(made, "msg_0", 2, False)
+    page = await store.page(ME, made, "msg_0", 2, False)
     assert page is not None and [i["n"] for i in page[0]] == [1, 2] and page[1] is True
-    assert await store.item(made, "msg_1") == {"id": "msg_1", "n": 1}
-    assert await store.delete_item(made, "msg_1") is True and await store.delete_item(made, "msg_1") is False
-    assert await store.item(made, "msg_1") is None
-    assert await store.delete(made) is True
-    for gone in (store.get(made), store.items(made), store.page(made, None, 5, False), store.delete_item(made, "x")):
+    assert await store.item(ME, made, "msg_1") == {"id": "msg_1", "n": 1}
+    assert await store.delete_item(ME, made, "msg_1") is True and await store.delete_item(ME, made, "msg_1") is False
+    assert await store.item(ME, made, "msg_1") is None
+    assert await store.delete(ME, made) is True
+    for gone in (store.get(ME, made), store.items(ME, made), store.page(ME, made, None, 5, False),
+                 store.delete_item(ME, made, "x")):
         assert await gone is None
-    assert await store.append(made, [{"id": "msg_9"}]) is False and await store.delete(made) is False
-    other, _ = await store.create({}, [])
-    assert await store.items(other) == []
+    assert await store.append(ME, made, [{"id": "msg_9"}]) is False and await store.delete(ME, made) is False
+    other, _ = await store.create(ME, {}, [])
+    assert await store.items(ME, other) == []
+    await _found_only_by_its_key(store)
+
+
+async def _found_only_by_its_key(store: Conversations) -> None:
+    """Another key finds nothing under a conversation's id, and changes nothing; an open gateway
+    (no key) finds them all, and a conversation made open is found by every key."""
+    made, created = await store.create(ME, {"a": "1"}, [{"id": "msg_0"}])
+    for ask in (store.get("bob", made), store.items("bob", made), store.page("bob", made, None, 5, False),
+                store.item("bob", made, "msg_0"), store.delete_item("bob", made, "msg_0"),
+                store.update("bob", made, {"b": "2"})):
+        assert await ask is None
+    assert await store.append("bob", made, [{"id": "msg_1"}]) is False and await store.delete("bob", made) is False
+    assert await store.get(ME, made) == (created, {"a": "1"})
+    assert [item["id"] for item in await store.items(None, made) or []] == ["msg_0"]
+    shared, _ = await store.create(None, {}, [{"id": "msg_0"}])
+    assert await store.item("bob", shared, "msg_0") == {"id": "msg_0"} and await store.delete("bob", shared)
+
+
+# The tables as a gateway made them before conversations had owners, with one conversation.
+_OLD_TABLES = ("CREATE TABLE conversations (id TEXT PRIMARY KEY, created INTEGER NOT NULL, metadata BLOB NOT NULL)",
+               "INSERT INTO conversations VALUES ('conv_old', 1, '{}')")
+
+
+async def _old_one_found_by_every_key(store: Conversations) -> None:
+    """A conversation made before owners were kept is found by every key, as it was."""
+    assert await store.get("bob", "conv_old") == (1, {}) and await store.get(ME, "conv_old") == (1, {})
 
 
 @async_test
 async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
-    store = ConversationStore(tmp_path / "responses.sqlite3")
+    path = tmp_path / "responses.sqlite3"
+    with sqlite3.connect(path) as old:
+        for statement in _OLD_TABLES:
+            old.execute(statement)
+    store = ConversationStore(path)
     try:
+        await _old_one_found_by_every_key(store)
         await _keeps_the_contract(store)
     finally:
         await store.aclose()
@@ -219,8 +256,13 @@ async def test_replicas_on_postgresql_share_conversations(tmp_path: Path) -> Non
     server = PostgresServer()
     await server.start()
     try:
+        old = await asyncpg.connect(server.url)
+        for statement in _OLD_TABLES:
+            await old.execute(statement.replace("BLOB", "BYTEA").replace("'{}'", "'{}'::bytea"))
+        await old.close()
         store = PgConversationStore(server.url)
         try:
+            await _old_one_found_by_every_key(store)
             await _keeps_the_contract(store)
         finally:
             await store.aclose()

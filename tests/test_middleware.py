@@ -295,7 +295,7 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
     store = ResponseStore(tmp_path / "responses.sqlite3")
     earlier = {"id": "resp_1", "object": "response", "output": [
         {"type": "message", "id": "msg_o", "role": "assistant", "content": [{"type": "output_text", "text": "Paris"}]}]}
-    store.put(earlier, [{"type": "message", "role": "user", "content": "Capital?", "id": "msg_i"}], None)
+    store.put(None, earlier, [{"type": "message", "role": "user", "content": "Capital?", "id": "msg_i"}], None)
     answer = {"id": "resp_2", "object": "response", "output": []}
     seen: list[Any] = []
 
@@ -312,7 +312,8 @@ def test_responses_state_expands_history_records_answers_and_serves_the_store(tm
     assert out.status == 200
     assert [m.role for m in seen[0].messages] == ["user", "assistant", "user"]
     said = answer | {"store": True, "previous_response_id": "resp_1"}  # what the layer did, in what the client reads
-    assert out.json() == said and run(store.get("resp_2")) == said and run(store.history("resp_2"))[0]["id"] == "msg_i"
+    assert out.json() == said and run(store.get(None, "resp_2")) == said
+    assert run(store.history(None, "resp_2"))[0]["id"] == "msg_i"
     got = run(call(app, "GET", "/v1/responses/resp_1", state={DIALECT: OPENAI_RESPONSES, OPERATION: ops.RESPONSES_GET,
                                                               PARAMS: {"id": "resp_1"}}))
     assert got.json() == earlier

@@ -232,7 +232,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # WAL lets `interlingua usage` read, and other workers write, while this one writes.
     conn = sqlite.connect(path, _SCHEMA)
     try:
-        _add_new_columns(conn)
+        sqlite.add_columns(conn, "usage", _ADDED)  # a ledger written by an older gateway, with zeros
     except BaseException:
         conn.close()
         raise
@@ -242,14 +242,6 @@ def _connect(path: Path) -> sqlite3.Connection:
 _ADDED = {"characters": "INTEGER NOT NULL DEFAULT 0", "audio_seconds": "REAL NOT NULL DEFAULT 0",
           "images": "INTEGER NOT NULL DEFAULT 0", "pages": "INTEGER NOT NULL DEFAULT 0",
           "cost_usd": "REAL NOT NULL DEFAULT 0"}
-
-
-def _add_new_columns(conn: sqlite3.Connection) -> None:
-    """A ledger written by an older gateway gains the columns added since, with zeros."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
-    for name, kind in _ADDED.items():
-        if name not in have:
-            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {kind}")
 
 
 # What `totals` can group by: the column's expression, and the name it is ordered by.

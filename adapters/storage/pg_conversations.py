@@ -24,8 +24,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     created BIGINT NOT NULL,
-    metadata BYTEA NOT NULL
+    metadata BYTEA NOT NULL,
+    owner TEXT
 );
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE TABLE IF NOT EXISTS conversation_items (
     seq BIGSERIAL PRIMARY KEY,
     conversation TEXT NOT NULL,
@@ -36,6 +38,7 @@ CREATE INDEX IF NOT EXISTS conversation_items_by_id ON conversation_items (conve
 """
 _INSERT = "INSERT INTO conversation_items (conversation, id, item) VALUES ($1, $2, $3)"
 _FIRST = "SELECT seq FROM conversation_items WHERE conversation = $1 AND id = $2 ORDER BY seq LIMIT 1"
+_OWNED = "(owner IS NULL OR $2::text IS NULL OR owner = $2)"  # as `responses.visible`; $2 is the caller's key
 
 
 
@@ -61,49 +64,52 @@ class PgConversationStore:
             await conn.executemany(_INSERT, [(conversation, item.get("id", ""), orjson.dumps(item)) for item in items])
 
     @staticmethod
-    async def _exists(conn: Any, conversation: str) -> bool:
+    async def _exists(conn: Any, owner: str | None, conversation: str) -> bool:
         # FOR SHARE: a delete of the conversation waits for the writes that found it.
-        return await conn.fetchval("SELECT 1 FROM conversations WHERE id = $1 FOR SHARE", conversation) is not None
+        return await conn.fetchval(f"SELECT 1 FROM conversations WHERE id = $1 AND {_OWNED} FOR SHARE", conversation,
+                                   owner) is not None
 
-    async def create(self, metadata: dict[str, str], items: list[Any]) -> tuple[str, int]:
+    async def create(self, owner: str | None, metadata: dict[str, str], items: list[Any]) -> tuple[str, int]:
         conversation, created = new_conversation_id(), int(time.time())
 
         async def create(conn: Any) -> None:
-            await conn.execute("INSERT INTO conversations VALUES ($1, $2, $3)", conversation, created,
-                               orjson.dumps(metadata))
+            await conn.execute("INSERT INTO conversations (id, created, metadata, owner) VALUES ($1, $2, $3, $4)",
+                               conversation, created, orjson.dumps(metadata), owner)
             await self._insert(conn, conversation, items)
         await self._in_transaction(create)
         return conversation, created
 
-    async def get(self, conversation: str) -> tuple[int, dict[str, str]] | None:
+    async def get(self, owner: str | None, conversation: str) -> tuple[int, dict[str, str]] | None:
         row = await self._in_transaction(lambda conn: conn.fetchrow(
-            "SELECT created, metadata FROM conversations WHERE id = $1", conversation))
+            f"SELECT created, metadata FROM conversations WHERE id = $1 AND {_OWNED}", conversation, owner))
         return None if row is None else (row["created"], orjson.loads(row["metadata"]))
 
-    async def update(self, conversation: str, metadata: dict[str, str]) -> int | None:
+    async def update(self, owner: str | None, conversation: str, metadata: dict[str, str]) -> int | None:
         created: int | None = await self._in_transaction(lambda conn: conn.fetchval(
-            "UPDATE conversations SET metadata = $2 WHERE id = $1 RETURNING created", conversation,
-            orjson.dumps(metadata)))
+            f"UPDATE conversations SET metadata = $3 WHERE id = $1 AND {_OWNED} RETURNING created", conversation,
+            owner, orjson.dumps(metadata)))
         return created
 
-    async def delete(self, conversation: str) -> bool:
+    async def delete(self, owner: str | None, conversation: str) -> bool:
         async def delete(conn: Any) -> bool:
-            gone = await conn.execute("DELETE FROM conversations WHERE id = $1", conversation)
+            gone = await conn.execute(f"DELETE FROM conversations WHERE id = $1 AND {_OWNED}", conversation, owner)
+            if gone == "DELETE 0":
+                return False
             await conn.execute("DELETE FROM conversation_items WHERE conversation = $1", conversation)
-            return bool(gone != "DELETE 0")
+            return True
         return bool(await self._in_transaction(delete))
 
-    async def append(self, conversation: str, items: list[Any]) -> bool:
+    async def append(self, owner: str | None, conversation: str, items: list[Any]) -> bool:
         async def append(conn: Any) -> bool:
-            if not await self._exists(conn, conversation):
+            if not await self._exists(conn, owner, conversation):
                 return False
             await self._insert(conn, conversation, items)
             return True
         return bool(await self._in_transaction(append))
 
-    async def items(self, conversation: str) -> list[Any] | None:
+    async def items(self, owner: str | None, conversation: str) -> list[Any] | None:
         async def items(conn: Any) -> list[Any] | None:
-            if not await self._exists(conn, conversation):
+            if not await self._exists(conn, owner, conversation):
                 return None
             rows = await conn.fetch("SELECT item FROM conversation_items WHERE conversation = $1 ORDER BY seq",
                                     conversation)
@@ -111,9 +117,10 @@ class PgConversationStore:
         found: list[Any] | None = await self._in_transaction(items)
         return found
 
-    async def page(self, conversation: str, after: str | None, limit: int, desc: bool) -> Page | None:
+    async def page(self, owner: str | None, conversation: str, after: str | None, limit: int,
+                   desc: bool) -> Page | None:
         async def page(conn: Any) -> Page | None:
-            if not await self._exists(conn, conversation):
+            if not await self._exists(conn, owner, conversation):
                 return None
             start = await conn.fetchval(_FIRST, conversation, after) if after is not None else None
             query, args = "SELECT item FROM conversation_items WHERE conversation = $1", [conversation, limit + 1]
@@ -125,15 +132,18 @@ class PgConversationStore:
         found: Page | None = await self._in_transaction(page)
         return found
 
-    async def item(self, conversation: str, item: str) -> dict[str, Any] | None:
-        found = await self._in_transaction(lambda conn: conn.fetchval(
-            "SELECT item FROM conversation_items WHERE conversation = $1 AND id = $2 ORDER BY seq LIMIT 1",
-            conversation, item))
-        return None if found is None else orjson.loads(found)
+    async def item(self, owner: str | None, conversation: str, item: str) -> dict[str, Any] | None:
+        async def found(conn: Any) -> Any:
+            if not await self._exists(conn, owner, conversation):
+                return None
+            return await conn.fetchval("SELECT item FROM conversation_items WHERE conversation = $1 AND id = $2 "
+                                       "ORDER BY seq LIMIT 1", conversation, item)
+        row = await self._in_transaction(found)
+        return None if row is None else orjson.loads(row)
 
-    async def delete_item(self, conversation: str, item: str) -> bool | None:
+    async def delete_item(self, owner: str | None, conversation: str, item: str) -> bool | None:
         async def delete_item(conn: Any) -> bool | None:
-            if not await self._exists(conn, conversation):
+            if not await self._exists(conn, owner, conversation):
                 return None
             gone = await conn.execute(f"DELETE FROM conversation_items WHERE seq = ({_FIRST})", conversation, item)
             return bool(gone != "DELETE 0")

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.responses import MAX_CHAIN, SWEEP_BATCH, Retention, Row, chain
+from interlingua.adapters.storage.responses import MAX_CHAIN, SWEEP_BATCH, Retention, Row, chain, owned
 
 log = logging.getLogger("interlingua.responses")
 
@@ -30,20 +30,23 @@ CREATE TABLE IF NOT EXISTS responses (
     created DOUBLE PRECISION NOT NULL,
     previous_id TEXT,
     response BYTEA NOT NULL,
-    input BYTEA NOT NULL
+    input BYTEA NOT NULL,
+    owner TEXT
 );
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 """
-_PUT = ("INSERT INTO responses VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
-        "previous_id = EXCLUDED.previous_id, response = EXCLUDED.response, input = EXCLUDED.input")
+_PUT = ("INSERT INTO responses (id, created, previous_id, response, input, owner) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (id) DO UPDATE SET previous_id = EXCLUDED.previous_id, response = EXCLUDED.response, "
+        "input = EXCLUDED.input, owner = EXCLUDED.owner")
 _CHAIN = """
-WITH RECURSIVE turn(id, previous_id, response, input, depth) AS (
-    SELECT id, previous_id, response, input, 1 FROM responses WHERE id = $1 AND created >= $3
+WITH RECURSIVE turn(id, previous_id, response, input, owner, depth) AS (
+    SELECT id, previous_id, response, input, owner, 1 FROM responses WHERE id = $1 AND created >= $3
     UNION ALL
-    SELECT r.id, r.previous_id, r.response, r.input, turn.depth + 1
+    SELECT r.id, r.previous_id, r.response, r.input, r.owner, turn.depth + 1
     FROM responses r JOIN turn ON r.id = turn.previous_id WHERE turn.depth < $2 AND r.created >= $3
 )
-SELECT id, previous_id, response, input FROM turn
+SELECT id, previous_id, response, input, owner FROM turn
 """
 
 
@@ -62,8 +65,9 @@ class PgResponseStore:
     async def warm(self) -> None:
         await self.db.warm()
 
-    def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None:
-        row: Row = (previous_id, orjson.dumps(response), orjson.dumps(input_items))
+    def put(self, owner: str | None, response: dict[str, Any], input_items: list[Any],
+            previous_id: str | None) -> None:
+        row: Row = (previous_id, orjson.dumps(response), orjson.dumps(input_items), owner)
         if len(self._pending) >= PENDING:
             log.warning("Responses store: %d responses not yet written; dropping the oldest", len(self._pending))
             del self._pending[next(iter(self._pending))]
@@ -120,7 +124,7 @@ class PgResponseStore:
             found = await pool.fetch(_CHAIN, current, MAX_CHAIN, self.retention.cutoff())
         except postgres.ERRORS:
             raise postgres.unreachable("Responses store") from None
-        rows.update({r["id"]: (r["previous_id"], r["response"], r["input"]) for r in found})
+        rows.update({r["id"]: (r["previous_id"], r["response"], r["input"], r["owner"]) for r in found})
         return rows
 
     async def _row(self, response_id: str) -> Row | None:
@@ -129,29 +133,34 @@ class PgResponseStore:
             return pending
         try:
             pool = await self.db.pool()
-            found = await pool.fetchrow("SELECT previous_id, response, input FROM responses WHERE id = $1 "
+            found = await pool.fetchrow("SELECT previous_id, response, input, owner FROM responses WHERE id = $1 "
                                         "AND created >= $2", response_id, self.retention.cutoff())
         except postgres.ERRORS:
             raise postgres.unreachable("Responses store") from None
-        return None if found is None else (found["previous_id"], found["response"], found["input"])
+        return None if found is None else (found["previous_id"], found["response"], found["input"], found["owner"])
 
-    async def get(self, response_id: str) -> dict[str, Any] | None:
-        row = await self._row(response_id)
+    async def get(self, owner: str | None, response_id: str) -> dict[str, Any] | None:
+        row = owned(await self._row(response_id), owner)
         return orjson.loads(row[1]) if row else None
 
-    async def input_items(self, response_id: str) -> list[Any] | None:
-        row = await self._row(response_id)
+    async def input_items(self, owner: str | None, response_id: str) -> list[Any] | None:
+        row = owned(await self._row(response_id), owner)
         return orjson.loads(row[2]) if row else None
 
-    async def history(self, response_id: str) -> list[Any] | None:
-        return chain((await self._rows(response_id)).get, response_id)
+    async def history(self, owner: str | None, response_id: str) -> list[Any] | None:
+        rows = await self._rows(response_id)
+        return chain(lambda found: owned(rows.get(found), owner), response_id)
 
-    async def delete(self, response_id: str) -> bool:
-        pending = self._pending.pop(response_id, None)
+    async def delete(self, owner: str | None, response_id: str) -> bool:
+        pending = self._pending.get(response_id)
+        if pending is not None and owned(pending, owner) is None:
+            return False
+        self._pending.pop(response_id, None)
         try:
             pool = await self.db.pool()
-            deleted = await pool.execute("DELETE FROM responses WHERE id = $1 AND created >= $2", response_id,
-                                         self.retention.cutoff())
+            deleted = await pool.execute("DELETE FROM responses WHERE id = $1 AND created >= $2 AND "
+                                         "(owner IS NULL OR $3::text IS NULL OR owner = $3)", response_id,
+                                         self.retention.cutoff(), owner)
         except postgres.ERRORS:
             raise postgres.unreachable("Responses store") from None
         return pending is not None or deleted != "DELETE 0"

@@ -7,6 +7,10 @@ go to one worker thread, off the event loop (an insert costs about 0.1 ms, and a
 now and then several); until a write lands, the response is served from memory, so a client's
 next turn never races its own previous one.
 
+Each response belongs to the gateway key that made it (`owner`, the key's name; none on a gateway
+open to all): another key finds nothing under its id, as another OpenAI project would not. Rows
+with no owner (made open, or before owners were kept) are found by every key.
+
 Responses are kept `[server] responses_days` (30, as OpenAI keeps them; 0: until deleted): an
 older one is not found, and the writer deletes expired ones now and then, a thousand at a time, so
 the file stops growing at what that many days of traffic hold.
@@ -34,11 +38,14 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL,
     previous_id TEXT,
     response BLOB NOT NULL,
-    input BLOB NOT NULL
+    input BLOB NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
 """
 MAX_CHAIN = 10_000
+# previous_id, the Response, its turn's input items (JSON), the key it belongs to
+Row = tuple[str | None, bytes, bytes, str | None]
 UNFINISHED = ("queued", "in_progress")  # a background response's statuses while it runs
 DAY = 86400.0
 SWEEP_EVERY = 600.0  # seconds between deletions of expired responses, while responses are written
@@ -69,33 +76,46 @@ class Retention:
 
 class Store(Protocol):
     """What the Responses layer needs of a store; this module's, or PostgreSQL's (`pg_responses`).
-    Reads may raise `ir.GatewayError` when the store is unreachable."""
+    `owner` is the calling key's name (None: the gateway is open, and finds every response). Reads
+    may raise `ir.GatewayError` when the store is unreachable."""
 
-    def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None: ...
-    async def get(self, response_id: str) -> dict[str, Any] | None: ...
-    async def input_items(self, response_id: str) -> list[Any] | None: ...
-    async def history(self, response_id: str) -> list[Any] | None: ...
-    async def delete(self, response_id: str) -> bool: ...
+    def put(self, owner: str | None, response: dict[str, Any], input_items: list[Any],
+            previous_id: str | None) -> None: ...
+    async def get(self, owner: str | None, response_id: str) -> dict[str, Any] | None: ...
+    async def input_items(self, owner: str | None, response_id: str) -> list[Any] | None: ...
+    async def history(self, owner: str | None, response_id: str) -> list[Any] | None: ...
+    async def delete(self, owner: str | None, response_id: str) -> bool: ...
     async def aclose(self) -> None: ...
+
+
+def visible(owner_of_row: str | None, owner: str | None) -> bool:
+    """Whether a key (`owner`) finds a row: its own, one with no owner, or any when the gateway is open."""
+    return owner_of_row is None or owner is None or owner_of_row == owner
+
+
+def owned(row: Row | None, owner: str | None) -> Row | None:
+    return row if row is not None and visible(row[3], owner) else None
 
 
 class ResponseStore:
     def __init__(self, path: Path, keep_days: float = 30.0) -> None:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
+        sqlite.add_columns(self._db, "responses", {"owner": "TEXT"})
         self.retention = Retention(keep_days)
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[str | None, bytes, bytes]] = {}
+        self._pending: dict[str, Row] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="responses-store")
 
-    def put(self, response: dict[str, Any], input_items: list[Any], previous_id: str | None) -> None:
-        row = (previous_id, orjson.dumps(response), orjson.dumps(input_items))
+    def put(self, owner: str | None, response: dict[str, Any], input_items: list[Any],
+            previous_id: str | None) -> None:
+        row = (previous_id, orjson.dumps(response), orjson.dumps(input_items), owner)
         self._pending[response["id"]] = row
         self._writer.submit(self._write, response["id"], row)
 
-    def _write(self, response_id: str, row: tuple[str | None, bytes, bytes]) -> None:
+    def _write(self, response_id: str, row: Row) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
-                             (response_id, time.time(), *row))
+            self._db.execute("INSERT OR REPLACE INTO responses (id, created, previous_id, response, input, owner) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (response_id, time.time(), *row))
         if self._pending.get(response_id) is row:
             del self._pending[response_id]
         if self.retention.due():
@@ -110,36 +130,39 @@ class ResponseStore:
                 gone = self._db.execute("DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE created < ? "
                                         "LIMIT ?)", (cutoff, SWEEP_BATCH)).rowcount
 
-    def _row(self, response_id: str) -> tuple[str | None, bytes, bytes] | None:
+    def _row(self, response_id: str) -> Row | None:
         pending = self._pending.get(response_id)
         if pending is not None:
             return pending
         with self._lock:
-            return self._db.execute("SELECT previous_id, response, input FROM responses WHERE id = ? AND created >= ?",
-                                    (response_id, self.retention.cutoff())).fetchone()
+            row: Row | None = self._db.execute("SELECT previous_id, response, input, owner FROM responses "
+                                               "WHERE id = ? AND created >= ?",
+                                               (response_id, self.retention.cutoff())).fetchone()
+        return row
 
     # The reads are coroutines, as those of the PostgreSQL store are; here they are local reads.
-    async def get(self, response_id: str) -> dict[str, Any] | None:
-        row = self._row(response_id)
+    async def get(self, owner: str | None, response_id: str) -> dict[str, Any] | None:
+        row = owned(self._row(response_id), owner)
         return orjson.loads(row[1]) if row else None
 
-    async def input_items(self, response_id: str) -> list[Any] | None:
-        row = self._row(response_id)
+    async def input_items(self, owner: str | None, response_id: str) -> list[Any] | None:
+        row = owned(self._row(response_id), owner)
         return orjson.loads(row[2]) if row else None
 
-    async def history(self, response_id: str) -> list[Any] | None:
+    async def history(self, owner: str | None, response_id: str) -> list[Any] | None:
         """Every item of the conversation up to and including `response_id`, oldest first."""
-        return chain(self._row, response_id)
+        return chain(lambda found: owned(self._row(found), owner), response_id)
 
-    async def delete(self, response_id: str) -> bool:
+    async def delete(self, owner: str | None, response_id: str) -> bool:
         """Delete on the writer thread, after any queued write of the same response has landed,
         without holding up the event loop meanwhile."""
-        return await asyncio.wrap_future(self._writer.submit(self._delete, response_id))
+        return await asyncio.wrap_future(self._writer.submit(self._delete, owner, response_id))
 
-    def _delete(self, response_id: str) -> bool:
+    def _delete(self, owner: str | None, response_id: str) -> bool:
         with self._lock:
-            return self._db.execute("DELETE FROM responses WHERE id = ? AND created >= ?",
-                                    (response_id, self.retention.cutoff())).rowcount > 0
+            return self._db.execute("DELETE FROM responses WHERE id = ?1 AND created >= ?2 AND "
+                                    "(owner IS NULL OR ?3 IS NULL OR owner = ?3)",
+                                    (response_id, self.retention.cutoff(), owner)).rowcount > 0
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -150,7 +173,6 @@ class ResponseStore:
         self.close()
 
 
-Row = tuple[str | None, bytes, bytes]  # previous_id, the Response, its turn's input items (JSON)
 
 
 def chain(row_of: Callable[[str], Row | None], response_id: str) -> list[Any] | None:
@@ -165,7 +187,7 @@ def chain(row_of: Callable[[str], Row | None], response_id: str) -> list[Any] | 
             if current == response_id:
                 return None
             break
-        previous_id, response, inputs = row
+        previous_id, response, inputs, _ = row
         parsed = orjson.loads(response)
         if parsed.get("status") in UNFINISHED:
             raise ir.GatewayError("invalid_request", f"Response '{current}' is still {parsed['status']}: it can be "

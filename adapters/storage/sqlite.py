@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 5.0
@@ -38,3 +39,18 @@ def connect(path: Path, schema: str, *, shared: bool = False) -> sqlite3.Connect
         conn.close()
         raise
     return conn
+
+
+def add_columns(conn: sqlite3.Connection, table: str, columns: Mapping[str, str]) -> None:
+    """A table made by an older gateway gains the columns added since (name: declaration). Under
+    the write lock, so that workers starting at once do not both add one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
