@@ -4,6 +4,10 @@
                                 -> 201, the key's settings and its secret, shown this once only
     GET    /admin/keys          -> {"object": "list", "data": [settings...]} (never a secret)
     PATCH  /admin/keys/{name}   any of the settings; null clears a limit -> 200, the settings
+    POST   /admin/keys/{name}/rotate
+                                -> 200, the settings and a new secret, shown this once; the old one is
+                                   refused from then on, and the key keeps its name, and so its usage,
+                                   budget and stored responses and conversations
     DELETE /admin/keys/{name}   -> {"name", "deleted": true}; the key is refused from then on
 
 Guarded by the config's admin key (`[admin]`, sent as `Authorization: Bearer`), compared by digest
@@ -32,6 +36,7 @@ from interlingua.middleware.respond import JSON, send_error
 PREFIX = "/admin/keys"
 MAX_BODY = 64 * 1024
 SECRET_PREFIX = "il-"
+ROTATE = "/rotate"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -76,10 +81,18 @@ class AdminMiddleware:
             return 200, {"object": "list", "data": [k.public() for k in await self.store.keys()]}
         if not name and method == "POST":
             return 201, await self._create(await _body(receive))
-        if name and method in ("PATCH", "DELETE"):
+        name, rotate = name.removesuffix(ROTATE), name.endswith(ROTATE)
+        if rotate and method == "POST":
+            secret = _secret()
+            if not await self.store.rotate(name, hashlib.sha256(secret.encode()).digest()):
+                raise _no_key(name)
+            rotated = await self.store.get(name)
+            assert rotated is not None
+            return 200, {**rotated.public(), "key": secret}
+        if name and not rotate and method in ("PATCH", "DELETE"):
             existing = await self.store.get(name)
             if existing is None:
-                raise GatewayError("not_found", f"no managed key named {name!r}", code="key_not_found")
+                raise _no_key(name)
             if method == "DELETE":
                 await self.store.delete(name)
                 return 200, {"name": name, "deleted": True}
@@ -100,7 +113,7 @@ class AdminMiddleware:
         if name in self.reserved:
             raise GatewayError("invalid_request", f"the config already has a key named {name!r}", status=409,
                                param="name", code="key_exists")
-        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        secret = _secret()
         key = ManagedKey(name, rights.models, rights.rpm, rights.tpm, rights.budget, rights.budget_period)
         try:
             made = await self.store.create(key, hashlib.sha256(secret.encode()).digest())
@@ -108,6 +121,14 @@ class AdminMiddleware:
             raise GatewayError("invalid_request", f"a managed key named {name!r} exists", status=409,
                                param="name", code="key_exists") from None
         return {**made.public(), "key": secret}
+
+
+def _secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _no_key(name: str) -> GatewayError:
+    return GatewayError("not_found", f"no managed key named {name!r}", code="key_not_found")
 
 
 async def _body(receive: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The admin API for managed keys: made with a secret shown once, used by the official SDK at once,
-changed, revoked; across two worker processes a revoked key is refused by both within a second."""
+changed, rotated (keeping what the key stored), revoked; across two worker processes a revoked key
+is refused by both within a second."""
 
 from __future__ import annotations
 
@@ -56,6 +57,19 @@ async def test_managed_keys_lifecycle(tmp_path: Path) -> None:
         patched = await http.patch("/admin/keys/team-b", headers=ADMIN_HEADERS, json={"rpm": None, "tpm": 5000})
         assert (patched.status_code, patched.json()["rpm"], patched.json()["tpm"]) == (200, None, 5000)
         assert await _chat(url, secret) == 200
+        async with _sdk(url, secret) as before:
+            kept = await before.responses.create(model="gpt-x", input="Remember 7.")
+        rotated = await http.post("/admin/keys/team-b/rotate", headers=ADMIN_HEADERS)
+        assert rotated.status_code == 200 and rotated.json()["tpm"] == 5000
+        renewed = rotated.json()["key"]
+        assert renewed.startswith("il-") and renewed != secret
+        assert [await _chat(url, secret), await _chat(url, renewed)] == [401, 200]
+        async with _sdk(url, renewed) as after:  # the key's name, so its stored state, is the same
+            assert (await after.responses.retrieve(kept.id)).output_text == kept.output_text
+        assert (await http.post("/admin/keys/nobody/rotate", headers=ADMIN_HEADERS)).status_code == 404
+        assert (await http.post("/admin/keys/ops/rotate", headers=ADMIN_HEADERS)).status_code == 404  # config's
+        assert (await http.get("/admin/keys/team-b/rotate", headers=ADMIN_HEADERS)).status_code == 405
+        secret = renewed
         bad = await http.patch("/admin/keys/team-b", headers=ADMIN_HEADERS, json={"rpm": "many"})
         assert bad.status_code == 400
         assert bad.json()["error"] == {"message": "rpm: must be an integer", "type": "invalid_request_error",

@@ -365,12 +365,13 @@ async def test_a_stored_conversation_is_asked_of_the_tpm_as_if_the_client_had_se
             await client(url, TPM_KEY).responses.create(model="gpt-x", input="and then?",
                                                         previous_response_id=first.id)
         assert len(fake.requests) == 1 and await _tokens_counted(app) == 10_010
-        wide = client(url, "sk-wide-0123456789")
-        second = await wide.responses.create(model="gpt-x", input="and then?", previous_response_id=first.id)
+        wide = client(url, "sk-wide-0123456789")  # a response is continued only by its own key
+        begun = await wide.responses.create(model="gpt-x", input=long_input)
+        second = await wide.responses.create(model="gpt-x", input="and then?", previous_response_id=begun.id)
         assert second.output_text == "ok" and long_input in str(fake.requests[-1].json["messages"])
         app.counters.flush()
         (used,) = await app.counters.values([f"wide:tpm:{window('minute', time.time())[0]}"])
-        assert used == 10_010  # the estimate, grown by the history, corrected to the usage
+        assert used == 2 * 10_010  # each estimate (the second grown by the history) corrected to the usage
 
 
 def test_inline_media_are_found_in_the_bytes_of_each_dialects_json() -> None:

@@ -111,8 +111,8 @@ async def _conversation_across(a: GatewayProcess, b: GatewayProcess, fake: FakeO
 
 
 async def _keys_across(a: GatewayProcess, b: GatewayProcess) -> None:
-    """A key made on one replica works on the other within a second; revoked there, it is refused
-    by the first within a second."""
+    """A key made on one replica works on the other within a second; rotated or revoked there, its
+    old secret is refused by the first within a second."""
     admin = {"authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient() as http:
         made = await http.post(a.url + "/admin/keys", headers=admin, json={"name": "roaming", "rpm": 100})
@@ -120,9 +120,12 @@ async def _keys_across(a: GatewayProcess, b: GatewayProcess) -> None:
         await asyncio.sleep(1)
         assert await _chat(b.url, secret) == 200
         assert [k["name"] for k in (await http.get(b.url + "/admin/keys", headers=admin)).json()["data"]] == ["roaming"]
+        rotated = (await http.post(b.url + "/admin/keys/roaming/rotate", headers=admin)).json()["key"]
+        await asyncio.sleep(1)
+        assert [await _chat(a.url, secret), await _chat(a.url, rotated)] == [401, 200]
         assert (await http.delete(b.url + "/admin/keys/roaming", headers=admin)).status_code == 200
         await asyncio.sleep(1)
-        assert await _chat(a.url, secret) == 401
+        assert await _chat(a.url, rotated) == 401
 
 
 async def _rows(url: str) -> int:

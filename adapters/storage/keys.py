@@ -62,6 +62,7 @@ class Keys(Protocol):
     async def get(self, name: str) -> ManagedKey | None: ...
     async def create(self, key: ManagedKey, digest: bytes) -> ManagedKey: ...
     async def update(self, key: ManagedKey) -> bool: ...
+    async def rotate(self, name: str, digest: bytes) -> bool: ...
     async def delete(self, name: str) -> bool: ...
     async def aclose(self) -> None: ...
 
@@ -123,6 +124,13 @@ class KeyStore:
                 "UPDATE keys SET models = ?, rpm = ?, tpm = ?, budget = ?, budget_period = ? WHERE name = ?",
                 (orjson.dumps(list(key.models)).decode(), key.rpm, key.tpm, key.budget, key.budget_period,
                  key.name)).rowcount
+        self._refresh(force=True)
+        return changed > 0
+
+    async def rotate(self, name: str, digest: bytes) -> bool:
+        """Give the key named `name` a new secret: the old one is refused from then on."""
+        with self._lock:
+            changed = self._db.execute("UPDATE keys SET sha256 = ? WHERE name = ?", (digest, name)).rowcount
         self._refresh(force=True)
         return changed > 0
 

@@ -126,6 +126,9 @@ class PgKeyStore:
             key.name, orjson.dumps(list(key.models)).decode(), key.rpm, key.tpm, key.budget, key.budget_period)
         return status != "UPDATE 0"
 
+    async def rotate(self, name: str, digest: bytes) -> bool:
+        return await self._change("UPDATE keys SET sha256 = $2 WHERE name = $1", name, digest) != "UPDATE 0"
+
     async def delete(self, name: str) -> bool:
         return await self._change("DELETE FROM keys WHERE name = $1", name) != "DELETE 0"
 
