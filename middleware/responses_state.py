@@ -33,6 +33,7 @@ from interlingua.middleware.state import (
     OPERATION,
     PARAMS,
     REQUEST,
+    TURN,
     BackgroundTurn,
     owner_of,
     state_of,
@@ -95,7 +96,7 @@ class ResponsesStateMiddleware:
         if operation is not ops.CHAT or not (stored or previous):
             await self.app(scope, receive, send)
             return
-        kept = turn if turn is not None else full_items(native.get("input"))
+        kept = state[TURN] = turn if turn is not None else full_items(native.get("input"))
         if background:  # kept by the background layer as it runs
             state[BACKGROUND] = BackgroundTurn(kept, previous, owner)
             await self.app(scope, receive, send)

@@ -42,6 +42,9 @@ DISCONNECTED = "interlingua.disconnected"  # True once the client went away; set
 ADMISSION = "interlingua.admission"
 # A background Responses turn (BackgroundTurn); set by responses_state for the background layer
 BACKGROUND = "interlingua.background"
+# A stored Responses turn's own input items (a list), their ids made once: the Responses store and
+# a conversation keep the same ids; set by responses_state
+TURN = "interlingua.turn"
 COST = "interlingua.cost"  # US dollars the answer cost, from the price table; set by limits
 REQUEST_ID = "interlingua.request_id"  # the request's id (str), echoed in x-request-id; set by observe
 RECORD = "interlingua.record"  # the ledger's UsageRecord for the request; set by metering

@@ -133,7 +133,8 @@ async def test_turns_continue_a_conversation_on_any_upstream(tmp_path: Path, kin
             ("user", "My name is Ada."), ("user", "Greet me."), ("assistant", "Hello Ada."),
             ("user", "Once more."), ("assistant", "Ada, again.")]
         assert items[2].id == first.output[0].id  # the answer's own item
-        assert [item.id for item in (await sdk.responses.input_items.list(second.id)).data] != []
+        # One turn's items, one id each: the stored response lists the ids its conversation has.
+        assert [item.id for item in (await sdk.responses.input_items.list(second.id)).data] == [items[3].id]
         counted = await sdk.responses.input_tokens.count(model="gpt-x", input="Last one?", conversation=made.id)
         alone = await sdk.responses.input_tokens.count(model="gpt-x", input="Last one?")
         assert counted.input_tokens > alone.input_tokens  # the history is counted too
