@@ -646,6 +646,20 @@ def test_encode_reasoning_only_with_an_anthropic_signature() -> None:
     ]
 
 
+def test_encode_an_inline_text_file_as_a_text_document() -> None:
+    """Claude reads a base64 document only as a PDF: a text file is its own source type."""
+    def file_part(media_type: str, data: str) -> dict[str, Any]:
+        return {"type": "file", "file": {"filename": "f", "file_data": f"data:{media_type};base64,{data}"}}
+    body = encode(messages=[{"role": "user", "content": [
+        file_part("text/plain", "SGVsbG8sIHdvcmxkLg=="), file_part("text/csv", "YSxiCjEsMgo="),
+        file_part("application/pdf", "JVBERi0="), file_part("text/plain", "//79")]}])  # the last is not UTF-8
+    assert [block["source"] for block in body["messages"][0]["content"]] == [
+        {"type": "text", "media_type": "text/plain", "data": "Hello, world."},
+        {"type": "text", "media_type": "text/plain", "data": "a,b\n1,2\n"},
+        {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+        {"type": "base64", "media_type": "text/plain", "data": "//79"}]
+
+
 def test_encode_reasoning_of_another_provider_is_dropped_even_with_a_signature() -> None:
     req = chat_ir()
     req.messages.insert(0, ir.Message("assistant", [

@@ -5,6 +5,8 @@ upstream's body (Anthropic's Messages API reference: request fields, content blo
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -412,7 +414,19 @@ def _file_source(part: ir.File) -> dict[str, Any]:
         return {"type": "file", "file_id": part.file_id}
     if part.url:
         return {"type": "url", "url": part.url}
+    if part.media_type and part.media_type.startswith("text/") and part.data:
+        text = _text_of(part.data)
+        if text is not None:  # Anthropic reads base64 only as PDF; text is a source of its own
+            return {"type": "text", "media_type": "text/plain", "data": text}
     return {"type": "base64", "media_type": part.media_type or "application/pdf", "data": part.data}
+
+
+def _text_of(data: str) -> str | None:
+    """Base64 of UTF-8 text, decoded; None when it is not (the upstream then says what is wrong)."""
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def _turns(messages: list[ir.Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
