@@ -88,6 +88,11 @@ CONVERSATION_ITEMS_CREATE = Operation("conversations.items.create", metered=Fals
 CONVERSATION_ITEMS_LIST = Operation("conversations.items.list", metered=False)
 CONVERSATION_ITEM_GET = Operation("conversations.items.get", metered=False)
 CONVERSATION_ITEM_DELETE = Operation("conversations.items.delete", metered=False)
+FILES_CREATE = Operation("files.create", metered=False)
+FILES_LIST = Operation("files.list", metered=False)
+FILES_GET = Operation("files.get", metered=False)
+FILES_CONTENT = Operation("files.content", metered=False)
+FILES_DELETE = Operation("files.delete", metered=False)
 # MCP passes through (middleware/mcp.py); only a `tools/call` is itemised in the ledger, the MCP
 # layer switching a request's operation to it once the body has said so.
 MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, or the federated server
@@ -99,9 +104,11 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     IMAGE_EDITS, RENDER, TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK, RESEARCH,
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL,
     CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE, CONVERSATION_ITEMS_CREATE,
-    CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
+    CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, FILES_CREATE, FILES_LIST, FILES_GET,
+    FILES_CONTENT, FILES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})
 CONVERSATIONS = frozenset({CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE,
                            CONVERSATION_ITEMS_CREATE, CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET,
                            CONVERSATION_ITEM_DELETE})
+FILES = frozenset({FILES_CREATE, FILES_LIST, FILES_GET, FILES_CONTENT, FILES_DELETE})

@@ -28,6 +28,7 @@ from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.adapters.storage.conversations import Conversations, ConversationStore
+from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
@@ -46,6 +47,7 @@ from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
+from interlingua.middleware.files import FilesMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware, Probe
 from interlingua.middleware.limits import LimitsMiddleware
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
 
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
+FILES_FILE = "files.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
 STATE_FILE = "state.sqlite3"
 KEYS_FILE = "keys.sqlite3"
@@ -170,6 +173,14 @@ class Gateway:
             self._warm.append(self.conversations.warm)
         else:
             self.conversations = ConversationStore(data_dir / RESPONSES_FILE)
+        self.files: Files
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_files import PgFileStore  # the `postgres` extra
+
+            self.files = PgFileStore(config.storage_url)
+            self._warm.append(self.files.warm)
+        else:
+            self.files = FileStore(data_dir / FILES_FILE)
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
@@ -221,6 +232,7 @@ class Gateway:
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
+        app = FilesMiddleware(app, self.files)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)
         app = RoutingMiddleware(app, catalog, config.utilities)
@@ -336,6 +348,7 @@ class Gateway:
         await self.counters.aclose()
         await self.responses.aclose()
         await self.conversations.aclose()
+        await self.files.aclose()
         await self.reasoning.aclose()
         await self.keys.aclose()
         if isinstance(self.ledger, Ledger):

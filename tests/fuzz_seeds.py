@@ -27,6 +27,8 @@ PNG_URL = "data:image/png;base64," + PNG_B64
 MARKDOWN = b"# Title\n\nA first paragraph.\n\n## Part\n\n- one\n- two\n"
 STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
 CONVERSATION = "CONVERSATION_ID"  # likewise, a conversation's
+FILE = "FILE_ID"  # and a file's
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
 
@@ -181,6 +183,19 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("GET", f"/v1/conversations/{CONVERSATION}", "openai"),
         Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
                                                  "conversation": {"id": CONVERSATION}})]),
+    "files": (175, [
+        form("/v1/files", "openai", ("purpose", "user_data"), ("file", ("a.pdf", "application/pdf", PDF))),
+        form("/v1/files", "openai", ("purpose", "assistants"), ("expires_after[anchor]", "created_at"),
+             ("expires_after[seconds]", "3600"), ("file", ("notes.txt", "text/plain", MARKDOWN))),
+        Seed("GET", "/v1/files", "openai", query="limit=2&order=asc&purpose=user_data"),
+        Seed("GET", f"/v1/files/{FILE}", "openai"), Seed("GET", f"/v1/files/{FILE}/content", "openai"),
+        Seed("DELETE", f"/v1/files/{FILE}", "openai"),
+        Seed("POST", "/v1/chat/completions", "openai", {"model": "an/claude-x", "messages": [{
+            "role": "user", "content": [{"type": "file", "file": {"file_id": FILE}},
+                                        {"type": "text", "text": "What is this?"}]}]}),
+        Seed("POST", "/v1/responses", "openai", {"model": "gm/gemini-2.5-flash", "input": [{
+            "role": "user", "content": [{"type": "input_file", "file_id": FILE},
+                                        {"type": "input_text", "text": "What is this?"}]}]})]),
     "embeddings": (175, embeddings()),
     "moderations": (100, [Seed("POST", "/v1/moderations", "openai", {"input": "a kind word"}),
                           Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [

@@ -18,6 +18,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import openai_embeddings as embeddings
+from interlingua.adapters.dialects import openai_files as files
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import (
@@ -442,7 +443,7 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 _MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops.TRANSCRIPTIONS,
                  "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
 
-OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest
+OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest | files.FileUpload
 
 
 class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -464,6 +465,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return Route(ops.MODERATIONS, {}) if method == "POST" else None
         if path in _MEDIA_ROUTES:
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
+        if path == files.PREFIX or path.startswith(files.PREFIX + "/"):
+            return files.match(method, path)
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route(ops.MODELS_LIST, {})
@@ -477,6 +480,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return embeddings.decode_embedding_request(body, self.name)
         if operation is ops.MODERATIONS:
             return decode_moderation_request(body, self.name)
+        if operation is ops.FILES_CREATE:
+            return files.decode_upload(body)
         if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
         if operation is ops.TRANSCRIPTIONS:

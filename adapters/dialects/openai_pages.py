@@ -1,4 +1,4 @@
-"""OpenAI's cursor-paged lists (a response's input items, a conversation's items): `after`,
+"""OpenAI's cursor-paged lists (a response's input items, a conversation's items, files): `after`,
 `limit` and `order` in the query, `{"object": "list", "data", "first_id", "last_id", "has_more"}`
 out, which the SDK pages through by `after=last_id` while `has_more`."""
 
@@ -16,17 +16,24 @@ DEFAULT_PAGE = 20
 Page = tuple[list[Any], bool]  # items, and whether more follow
 
 
-def page_of(query_string: bytes) -> tuple[str | None, int, bool]:
-    """A list's `after`, `limit` and whether it runs newest first (`order`, `desc` by default)."""
+def page_of(query_string: bytes, most: int = MAX_PAGE, default: int = DEFAULT_PAGE) -> tuple[str | None, int, bool]:
+    """A list's `after`, `limit` (1 to `most`) and whether it runs newest first (`order`, `desc` by
+    default)."""
     query = parse_qs(query_string.decode("latin-1"))
     after = query.get("after", [None])[-1]
-    limit = f.natural(query.get("limit", [str(DEFAULT_PAGE)])[-1])
-    if limit is None or not 1 <= limit <= MAX_PAGE:
-        raise ir.invalid("limit", f"must be an integer from 1 to {MAX_PAGE}")
+    limit = f.natural(query.get("limit", [str(default)])[-1])
+    if limit is None or not 1 <= limit <= most:
+        raise ir.invalid("limit", f"must be an integer from 1 to {most}")
     order = query.get("order", ["desc"])[-1]
     if order not in ("asc", "desc"):
         raise ir.invalid("order", "must be one of asc, desc")
     return after, limit, order == "desc"
+
+
+def query_value(query_string: bytes, name: str) -> str | None:
+    """One more parameter of a list's query (the last, where it is repeated)."""
+    found = parse_qs(query_string.decode("latin-1")).get(name)
+    return found[-1] if found else None
 
 
 def paged(items: list[Any], after: str | None, limit: int, desc: bool) -> Page:

@@ -50,13 +50,7 @@ class PgConversationStore:
         await self.db.warm()
 
     async def _in_transaction(self, work: Any) -> Any:
-        """`await work(conn)` in one transaction; the database away is a 503."""
-        try:
-            pool = await self.db.pool()
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
-        except postgres.ERRORS:
-            raise postgres.unreachable("conversations store") from None
+        return await self.db.run(work, transaction=True)
 
     @staticmethod
     async def _insert(conn: Any, conversation: str, items: list[Any]) -> None:

@@ -65,6 +65,19 @@ class Database:
                 self._pool = await pool(self.url, self._schema)
         return self._pool
 
+    async def run(self, work: Any, transaction: bool = False) -> Any:
+        """`await work(conn)` on a pooled connection (in one transaction, if asked); the database
+        away is the 503 of `unreachable`."""
+        try:
+            pool = await self.pool()
+            async with pool.acquire() as conn:
+                if not transaction:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
+        except ERRORS:
+            raise unreachable(self._name) from None
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.close()

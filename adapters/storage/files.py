@@ -1,0 +1,117 @@
+"""Files (`/v1/files`), kept by the gateway in `<data_dir>/files.sqlite3`, their bytes beside
+their metadata, so a worker or a restart finds them all.
+
+A file belongs to the gateway key that uploaded it, as a stored Response does
+(`responses.visible`): another key finds nothing under its id. One that has expired
+(`expires_after`, or a `batch` file's thirty days) is not found, and is deleted by the next upload.
+Every call runs on one worker thread and is awaited, so an upload has landed when its client has
+the answer, and reading a large file keeps the event loop free. The PostgreSQL store
+(`pg_files.py`) keeps the same contract for replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.storage import sqlite
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_expires ON files (expires);
+"""
+_COLUMNS = "id, filename, purpose, media_type, size, created, expires"
+# Found by the caller's key (?2, as `responses.visible`), and not expired (?3 is now).
+_FOUND = "(owner IS NULL OR ?2 IS NULL OR owner = ?2) AND (expires IS NULL OR expires > ?3)"
+Page = tuple[list[StoredFile], bool]  # files, and whether more follow
+
+
+class Files(Protocol):
+    """What the files layer needs of a store. `owner` is the calling key's name (None: the gateway
+    is open, and finds every file). Each call may raise `ir.GatewayError` when the store is
+    unreachable; None (False) answers an unknown file, another key's, or an expired one."""
+
+    async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None: ...
+    async def get(self, owner: str | None, file_id: str) -> StoredFile | None: ...
+    async def content(self, owner: str | None, file_ids: list[str]) -> dict[str, tuple[StoredFile, bytes]]: ...
+    async def page(self, owner: str | None, purpose: str | None, after: str | None, limit: int,
+                   desc: bool) -> Page: ...
+    async def delete(self, owner: str | None, file_id: str) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
+def stored_file(row: Any) -> StoredFile:
+    file_id, filename, purpose, media_type, size, created, expires = row[:7]
+    return StoredFile(file_id, filename, purpose, media_type, size, created, expires)
+
+
+class FileStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite.connect(path, _SCHEMA, shared=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="files")
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._thread.submit(call, *args))
+
+    async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
+        def create() -> None:
+            self._db.execute("DELETE FROM files WHERE expires <= ?", (int(time.time()),))
+            self._db.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
+                             "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (stored.id, owner, stored.created, stored.expires, stored.filename, stored.purpose,
+                              stored.media_type, stored.size, data))
+        await self._run(create)
+
+    async def get(self, owner: str | None, file_id: str) -> StoredFile | None:
+        row = await self._run(lambda: self._db.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?1 AND {_FOUND}",
+                                                       (file_id, owner, int(time.time()))).fetchone())
+        return None if row is None else stored_file(row)
+
+    async def content(self, owner: str | None, file_ids: list[str]) -> dict[str, tuple[StoredFile, bytes]]:
+        def content() -> dict[str, tuple[StoredFile, bytes]]:
+            found = {}
+            for file_id in file_ids:
+                row = self._db.execute(f"SELECT {_COLUMNS}, data FROM files WHERE id = ?1 AND {_FOUND}",
+                                       (file_id, owner, int(time.time()))).fetchone()
+                if row is not None:
+                    found[file_id] = stored_file(row), bytes(row[7])
+            return found
+        return await self._run(content)
+
+    async def page(self, owner: str | None, purpose: str | None, after: str | None, limit: int,
+                   desc: bool) -> Page:
+        def page() -> Page:
+            start = self._db.execute("SELECT seq FROM files WHERE id = ?", (after,)).fetchone() if after else None
+            query = (f"SELECT {_COLUMNS} FROM files WHERE {_FOUND} AND (?4 IS NULL OR purpose = ?4) "
+                     f"AND (?1 IS NULL OR seq {'<' if desc else '>'} ?1) "
+                     f"ORDER BY seq {'DESC' if desc else 'ASC'} LIMIT ?5")
+            rows = self._db.execute(query, (start[0] if start else None, owner, int(time.time()), purpose,
+                                            limit + 1)).fetchall()
+            return [stored_file(row) for row in rows[:limit]], len(rows) > limit
+        return await self._run(page)
+
+    async def delete(self, owner: str | None, file_id: str) -> bool:
+        return await self._run(lambda: self._db.execute(f"DELETE FROM files WHERE id = ?1 AND {_FOUND}",
+                                                        (file_id, owner, int(time.time()))).rowcount > 0)
+
+    async def aclose(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._db.close()

@@ -1,0 +1,84 @@
+"""Files in PostgreSQL, shared by replicas: `[storage] url = "postgresql://..."`.
+
+The same contract as the SQLite store (`files.py`): every call is awaited, so an upload has landed
+when its client has the answer, and a file uploaded through one replica is read through any other.
+A database that is away is a 503 the client may retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.storage import postgres
+from interlingua.adapters.storage.files import Page, stored_file
+
+log = logging.getLogger("interlingua.files")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT,
+    created BIGINT NOT NULL,
+    expires BIGINT,
+    filename TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_expires ON files (expires);
+"""
+_COLUMNS = "id, filename, purpose, media_type, size, created, expires"
+# Found by the caller's key ($2, as `responses.visible`), and not expired ($3 is now).
+_FOUND = "(owner IS NULL OR $2::text IS NULL OR owner = $2) AND (expires IS NULL OR expires > $3)"
+
+
+class PgFileStore:
+    def __init__(self, url: str) -> None:
+        self.db = postgres.Database(url, _SCHEMA, log, "files store")
+
+    async def warm(self) -> None:
+        await self.db.warm()
+
+    async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
+        async def create(conn: Any) -> None:
+            await conn.execute("DELETE FROM files WHERE expires <= $1", int(time.time()))
+            await conn.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
+                               "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", stored.id, owner, stored.created,
+                               stored.expires, stored.filename, stored.purpose, stored.media_type, stored.size, data)
+        await self.db.run(create)
+
+    async def get(self, owner: str | None, file_id: str) -> StoredFile | None:
+        row = await self.db.run(lambda conn: conn.fetchrow(f"SELECT {_COLUMNS} FROM files WHERE id = $1 AND {_FOUND}",
+                                                          file_id, owner, int(time.time())))
+        return None if row is None else stored_file(tuple(row))
+
+    async def content(self, owner: str | None, file_ids: list[str]) -> dict[str, tuple[StoredFile, bytes]]:
+        rows = await self.db.run(lambda conn: conn.fetch(
+            f"SELECT {_COLUMNS}, data FROM files WHERE id = ANY($1::text[]) AND {_FOUND}", file_ids, owner,
+            int(time.time())))
+        return {row["id"]: (stored_file(tuple(row)), bytes(row["data"])) for row in rows}
+
+    async def page(self, owner: str | None, purpose: str | None, after: str | None, limit: int,
+                   desc: bool) -> Page:
+        async def page(conn: Any) -> Page:
+            start = await conn.fetchval("SELECT seq FROM files WHERE id = $1", after) if after else None
+            query = (f"SELECT {_COLUMNS} FROM files WHERE {_FOUND} AND ($4::text IS NULL OR purpose = $4) "
+                     f"AND ($1::bigint IS NULL OR seq {'<' if desc else '>'} $1) "
+                     f"ORDER BY seq {'DESC' if desc else 'ASC'} LIMIT $5")
+            rows = await conn.fetch(query, start, owner, int(time.time()), purpose, limit + 1)
+            return [stored_file(tuple(row)) for row in rows[:limit]], len(rows) > limit
+        found: Page = await self.db.run(page)
+        return found
+
+    async def delete(self, owner: str | None, file_id: str) -> bool:
+        status = await self.db.run(lambda conn: conn.execute(f"DELETE FROM files WHERE id = $1 AND {_FOUND}",
+                                                            file_id, owner, int(time.time())))
+        return bool(status != "DELETE 0")
+
+    async def aclose(self) -> None:
+        await self.db.aclose()

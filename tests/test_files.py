@@ -1,0 +1,252 @@
+"""OpenAI Files (`/v1/files`) kept by the gateway, read and written by the official `openai` SDK:
+upload, list (paged, by purpose), retrieve, content and delete, expiry, the errors in OpenAI's
+shape, each key's own files; and turns that name a file by id on Chat, Responses and Anthropic
+upstreams, which receive its content inline, in their own dialect's shape. The stores' contract in
+SQLite and in a real PostgreSQL, with two gateways on it as replicas."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.storage.files import Files, FileStore
+from interlingua.adapters.storage.pg_files import PgFileStore
+from tests.fakes import openai_upstream as fo
+from tests.harness import anthropic_provider, client, gateway, provider
+from tests.servers import PostgresServer
+from tests.support import async_test
+from tests.test_background import upstream_of
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+                       "AAAABJRU5ErkJggg==")
+ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
+
+
+def _inline(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+@async_test
+async def test_files_are_uploaded_listed_read_and_deleted(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (_, url):
+        sdk = client(url)
+        before = int(time.time())
+        made = await sdk.files.create(file=("report.pdf", PDF, "application/octet-stream"), purpose="user_data")
+        assert made.id.startswith("file-") and made.object == "file" and made.filename == "report.pdf"
+        assert (made.bytes, made.purpose, made.status, made.expires_at) == (len(PDF), "user_data", "processed", None)
+        assert made.created_at >= before
+        assert (await sdk.files.retrieve(made.id)).model_dump() == made.model_dump()
+        content = await sdk.files.content(made.id)
+        assert content.content == PDF and content.response.headers["content-type"] == "application/pdf"
+
+        batch = await sdk.files.create(file=("jobs.jsonl", b'{"custom_id": "1"}\n'), purpose="batch")
+        assert batch.expires_at == batch.created_at + 30 * 86400  # as OpenAI expires batch files
+        soon = await sdk.files.create(file=("notes.txt", b"remember", "text/plain"), purpose="assistants",
+                                      expires_after={"anchor": "created_at", "seconds": 3600})
+        assert soon.expires_at == soon.created_at + 3600
+        newest = await sdk.files.list(limit=2)  # newest first by default
+        assert [f.id for f in newest.data] == [soon.id, batch.id] and newest.has_more
+        every = [f.id async for f in sdk.files.list(limit=1, order="asc")]
+        assert every == [made.id, batch.id, soon.id]  # the SDK followed `after` page by page
+        assert [f.id for f in (await sdk.files.list(purpose="batch")).data] == [batch.id]
+
+        deleted = await sdk.files.delete(made.id)
+        assert (deleted.id, deleted.deleted, deleted.object) == (made.id, True, "file")
+        for ask in (sdk.files.retrieve(made.id), sdk.files.content(made.id), sdk.files.delete(made.id)):
+            with pytest.raises(openai.NotFoundError) as gone:
+                await ask
+            assert gone.value.body == {"message": f"No such File object: {made.id}",  # type: ignore[comparison-overlap]
+                                       "type": "invalid_request_error", "param": "id", "code": None}
+
+
+@async_test
+async def test_bad_uploads_are_400s_naming_the_field(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (_, url):
+        sdk = client(url)
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"file": ("a.txt", b"x"), "purpose": "homework"}, "purpose"),
+            ({"file": ("a.txt", b""), "purpose": "user_data"}, "file"),
+            ({"file": ("a.txt", b"x"), "purpose": "user_data",
+              "expires_after": {"anchor": "created_at", "seconds": 60}}, "expires_after.seconds"),
+            ({"file": ("a.txt", b"x"), "purpose": "user_data",
+              "expires_after": {"anchor": "last_active_at", "seconds": 3600}}, "expires_after.anchor"),
+        ]
+        for fields, param in cases:
+            with pytest.raises(openai.BadRequestError) as refused:
+                await sdk.files.create(**fields)
+            assert refused.value.body["param"] == param, fields  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as json_body:
+            await sdk.post("/files", body={"purpose": "user_data"}, cast_to=object)
+        assert json_body.value.body["param"] == "file"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as limit:
+            await sdk.files.list(limit=10_001)
+        assert limit.value.body["param"] == "limit"  # type: ignore[index]
+
+
+@async_test
+async def test_a_key_finds_only_its_own_files(tmp_path: Path) -> None:
+    async with fo.FakeOpenAI(["gpt-x"]) as fake, gateway(
+            tmp_path, providers={"up": provider(fake.url, "gpt-x")},
+            keys={"alice": {"key": ALICE}, "bob": {"key": BOB}}) as (_, url):
+        alice, bob = client(url, ALICE), client(url, BOB)
+        mine = await alice.files.create(file=("a.pdf", PDF), purpose="user_data")
+        assert (await bob.files.list()).data == []
+        for ask in (bob.files.retrieve(mine.id), bob.files.content(mine.id), bob.files.delete(mine.id)):
+            with pytest.raises(openai.NotFoundError):
+                await ask
+        await bob.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": mine.id}}]}])
+        # Not Bob's: his reference goes on as he sent it, for the upstream to judge.
+        assert fake.requests[-1].json["messages"][0]["content"][0] == {"type": "file", "file": {"file_id": mine.id}}
+        assert (await alice.files.retrieve(mine.id)).id == mine.id
+
+
+@pytest.mark.parametrize("kind", ["chat", "responses", "anthropic"])
+@async_test
+async def test_a_responses_turn_reads_a_file_by_id_on_any_upstream(tmp_path: Path, kind: str) -> None:
+    fake, text, table = upstream_of(kind)
+    async with fake, gateway(tmp_path, providers={"up": table()}) as (_, url):
+        sdk = client(url)
+        report = await sdk.files.create(file=("report.pdf", PDF), purpose="user_data")
+        picture = await sdk.files.create(file=("dot.png", PNG), purpose="vision")
+        fake.script(text("A one-page report."))
+        asked = [{"role": "user", "content": [{"type": "input_file", "file_id": report.id},
+                                              {"type": "input_image", "file_id": picture.id, "detail": "low"},
+                                              {"type": "input_text", "text": "What is this?"}]}]
+        first = await sdk.responses.create(model="gpt-x", input=asked)  # type: ignore[arg-type]
+        assert first.output_text == "A one-page report."
+        _sent_inline(kind, fake.requests[-1].json)
+        kept = (await sdk.responses.input_items.list(first.id)).data[0]
+        assert kept.content[0].file_id == report.id  # type: ignore[union-attr]  # kept as asked, not inline
+        fake.script(text("Yes."))
+        await sdk.responses.create(model="gpt-x", input="Sure?", previous_response_id=first.id)
+        _sent_inline(kind, fake.requests[-1].json)  # read again for the next turn
+
+
+def _sent_inline(kind: str, body: dict[str, Any]) -> None:
+    """The file and the image, as the upstream's own dialect carries them inline."""
+    if kind == "chat":
+        parts = body["messages"][0]["content"]
+        assert parts[0] == {"type": "file", "file": {"filename": "report.pdf",
+                                                     "file_data": _inline(PDF, "application/pdf")}}
+        assert parts[1] == {"type": "image_url", "image_url": {"url": _inline(PNG, "image/png"), "detail": "low"}}
+    elif kind == "responses":
+        parts = body["input"][0]["content"]
+        assert parts[0] == {"type": "input_file", "filename": "report.pdf",
+                            "file_data": _inline(PDF, "application/pdf")}
+        assert parts[1] == {"type": "input_image", "image_url": _inline(PNG, "image/png"), "detail": "low"}
+    else:
+        blocks = body["messages"][0]["content"]
+        assert blocks[0]["type"] == "document" and blocks[0]["source"] == {
+            "type": "base64", "media_type": "application/pdf", "data": base64.b64encode(PDF).decode()}
+        assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                         "data": base64.b64encode(PNG).decode()}}
+
+
+@async_test
+async def test_a_chat_turn_reads_a_text_file_on_claude(tmp_path: Path) -> None:
+    from tests.fakes import anthropic_upstream as fa
+
+    async with fa.FakeAnthropic(["claude-x"]) as fake, gateway(
+            tmp_path, providers={"claude": anthropic_provider(fake.url, "claude-x")}) as (_, url):
+        sdk = client(url)
+        notes = await sdk.files.create(file=("notes.txt", b"The launch is on Friday.", "text/plain"),
+                                       purpose="user_data")
+        fake.script(fa.text("On Friday."))
+        answer = await sdk.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": notes.id}}, {"type": "text", "text": "When is the launch?"}]}])
+        assert answer.choices[0].message.content == "On Friday."
+        document = fake.requests[-1].json["messages"][0]["content"][0]
+        assert document["type"] == "document"
+        assert document["source"] == {"type": "text", "media_type": "text/plain", "data": "The launch is on Friday."}
+        with pytest.raises(openai.BadRequestError) as not_image:
+            await sdk.responses.create(model="claude-x", input=[{"role": "user", "content": [
+                {"type": "input_image", "file_id": notes.id}]}])
+        assert "text/plain, not an image" in not_image.value.message
+
+
+async def _keeps_the_contract(store: Files) -> None:
+    now = int(time.time())
+    made = [StoredFile(f"file-{n}", f"{n}.txt", "batch" if n % 2 else "user_data", "text/plain", 1, now, None)
+            for n in range(4)]
+    for stored in made:
+        await store.create("alice", stored, str(stored.id).encode())
+    await store.create("alice", StoredFile("file-old", "old.txt", "user_data", "text/plain", 1, now - 10, now - 1),
+                       b"x")
+    assert await store.get("alice", "file-1") == made[1] and await store.get("bob", "file-1") is None
+    assert await store.get(None, "file-1") == made[1]  # an open gateway finds every file
+    assert await store.get("alice", "file-old") is None  # expired
+    assert await store.content("alice", ["file-2", "file-x", "file-old"]) == {"file-2": (made[2], b"file-2")}
+    assert await store.content("bob", ["file-2"]) == {}
+    assert await store.page("alice", None, None, 3, True) == ([made[3], made[2], made[1]], True)
+    assert await store.page("alice", None, "file-1", 3, True) == ([made[0]], False)
+    assert await store.page("alice", "batch", None, 5, False) == ([made[1], made[3]], False)
+    assert await store.page("bob", None, None, 5, False) == ([], False)
+    assert await store.delete("bob", "file-0") is False and await store.delete("alice", "file-0") is True
+    assert await store.delete("alice", "file-0") is False and await store.get("alice", "file-0") is None
+
+
+@async_test
+async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files.sqlite3")
+    try:
+        await _keeps_the_contract(store)
+        await store.create(None, StoredFile("file-9", "9.txt", "user_data", "text/plain", 1, int(time.time()), None),
+                           b"9")
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "files.sqlite3") as db:  # the last upload deleted the expired file
+        assert db.execute("SELECT id FROM files ORDER BY seq").fetchall() == [
+            ("file-1",), ("file-2",), ("file-3",), ("file-9",)]
+
+
+@async_test
+async def test_replicas_on_postgresql_share_files(tmp_path: Path) -> None:
+    server = PostgresServer()
+    await server.start()
+    try:
+        store = PgFileStore(server.url)
+        try:
+            await _keeps_the_contract(store)
+        finally:
+            await store.aclose()
+        async with fo.FakeOpenAI(["gpt-x"]) as fake:
+            tables = {"providers": {"up": provider(fake.url, "gpt-x")}, "storage": {"url": server.url}}
+            async with gateway(tmp_path / "a", **tables) as (_, one), gateway(tmp_path / "b", **tables) as (_, other):
+                made = await client(one).files.create(file=("a.pdf", PDF), purpose="user_data")
+                assert (await client(other).files.content(made.id)).content == PDF
+                await client(other).chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": [
+                    {"type": "file", "file": {"file_id": made.id}}]}])
+                assert fake.requests[-1].json["messages"][0]["content"][0]["file"]["file_data"] == _inline(
+                    PDF, "application/pdf")
+                await server.stop()
+                with pytest.raises(openai.InternalServerError) as away:
+                    await client(one).files.retrieve(made.id)
+                assert away.value.status_code == 503 and "unreachable" in away.value.message
+    finally:
+        await server.close()
+
+
+@async_test
+async def test_a_chat_turn_reads_a_pdf_on_gemini(tmp_path: Path) -> None:
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async with fg.FakeGemini(["gemini-2.5-flash"]) as fake, gateway(
+            tmp_path, providers={"g": gemini_provider(fake.url, "gemini-2.5-flash")}) as (_, url):
+        sdk = client(url)
+        report = await sdk.files.create(file=("report.pdf", PDF), purpose="user_data")
+        fake.script(fg.text("A report."))
+        answer = await sdk.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": report.id}}, {"type": "text", "text": "What is this?"}]}])
+        assert answer.choices[0].message.content == "A report."
+        part = fake.requests[-1].json["contents"][0]["parts"][0]
+        assert part == {"inlineData": {"mimeType": "application/pdf", "data": base64.b64encode(PDF).decode()}}
