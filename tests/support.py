@@ -60,6 +60,13 @@ async def fresh_minute() -> None:
         await asyncio.sleep(60.2 - time.time() % 60)
 
 
+def unset_env(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """`name` unset for the test, and unset again after it whatever the code under test set:
+    `monkeypatch.delenv` of a variable that is not set records nothing to undo."""
+    monkeypatch.setenv(name, "")
+    monkeypatch.delenv(name)
+
+
 def async_test(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
     """Run an async test in a fresh event loop: pytest-asyncio is deliberately not a dependency.
 

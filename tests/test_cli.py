@@ -17,6 +17,7 @@ import uvicorn
 from interlingua.adapters.storage.ledger import Ledger, UsageRecord
 from interlingua.app.cli import is_loopback, main
 from interlingua.app.factory import LEDGER_FILE, Gateway
+from tests.support import unset_env
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_SECRET = "sk-upstream-SECRET-0123456789"
@@ -53,8 +54,8 @@ key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's real upstream or gateway settings."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "INTERLINGUA_API_KEY", "INTERLINGUA_DATA_DIR",
-                 "PROMETHEUS_MULTIPROC_DIR"):
-        monkeypatch.delenv(name, raising=False)
+                 "PROMETHEUS_MULTIPROC_DIR"):  # `serve --workers` sets the last: no later test's gateway may see it
+        unset_env(monkeypatch, name)
     monkeypatch.setenv("IL_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
     monkeypatch.setenv("IL_TEST_GATEWAY_KEY", GATEWAY_SECRET)
 

@@ -33,7 +33,7 @@ from tests.fakes.anthropic_upstream import call as claude_call
 from tests.fakes.anthropic_upstream import text as claude_text
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, error, refused_port, text
 from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve
-from tests.support import fresh_minute, serving
+from tests.support import fresh_minute, serving, unset_env
 
 MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
 METRICS_KEY = "metrics-secret-1"
@@ -346,7 +346,7 @@ def test_two_gateway_processes_share_their_metrics(tmp_path: Path, monkeypatch: 
     shared = tmp_path / "metrics"
     shared.mkdir()
     (shared / "counter_1.db").write_bytes(b"left by a worker that died")
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # restored after the test
+    unset_env(monkeypatch, "PROMETHEUS_MULTIPROC_DIR")  # and unset again after the test
     prepare_multiprocess(shared)  # what the parent does before its workers start
     assert list(shared.iterdir()) == [] and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(shared)
 
