@@ -120,9 +120,9 @@ class FilesMiddleware:
 def _may_refer(request: ir.ChatRequest) -> bool:
     """Whether a turn's body may name a file by id: a search of its bytes, where it came as bytes."""
     if request.raw is not None:
-        return file_refs.MARK in request.raw
+        return file_refs.MARK.found_in(request.raw)
     parsed = ir.as_parsed(request)
-    return parsed is not None and file_refs.MARK in orjson.dumps(parsed)
+    return parsed is not None and file_refs.MARK.found_in(orjson.dumps(parsed))
 
 
 def _read(upload: ir.Upload) -> bytes:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.needle import Needle
 
-MARK = b'"file_id"'  # in a body's bytes wherever it may hold a reference
+MARK = Needle(b'"file_id"', 5)  # in a body's bytes wherever it may hold a reference; `_` is its rarest byte
 
 
 @dataclass(slots=True, frozen=True)
