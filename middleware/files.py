@@ -1,6 +1,7 @@
 """Files kept by the gateway, and chat turns that refer to them, whatever the upstream.
 
-It answers `/v1/files` (upload, list, retrieve, content, delete) from its store, with no upstream.
+It answers `/v1/files` (upload, list, retrieve, content, delete) from its store, with no upstream,
+in the Files API of the client's dialect (OpenAI's, or Anthropic's beta one), one store for both.
 A chat turn (Chat Completions, Responses, Anthropic Messages) that names one of the key's files by
 id gets the file's content inline, in its own dialect's shape (`dialects/file_refs.py`), before any
 upstream is asked: an upstream of the same dialect takes the body as it is, another has the file
@@ -23,13 +24,16 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import file_refs
-from interlingua.adapters.dialects import openai_files as wire
-from interlingua.adapters.dialects import openai_pages as pages
+from interlingua.adapters.dialects import anthropic_files, file_refs, openai_files
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
+from interlingua.adapters.dialects.files import FilesWire, FileUpload, StoredFile, new_file_id
+from interlingua.adapters.dialects.openai_chat_request import NAME as OPENAI
 from interlingua.adapters.storage.files import Files
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
+
+WIRES: dict[str, FilesWire] = {OPENAI: openai_files, ANTHROPIC: anthropic_files}
 
 
 class FilesMiddleware:
@@ -77,6 +81,7 @@ class FilesMiddleware:
         store = self.store
         assert store is not None
         owner = owner_of(state)
+        wire = WIRES[state[DIALECT].name]
         file_id: str = (state.get(PARAMS) or {}).get("id", "")
         if operation is ops.FILES_CONTENT:
             found = (await store.content(owner, [file_id])).get(file_id)
@@ -91,10 +96,8 @@ class FilesMiddleware:
         if operation is ops.FILES_CREATE:
             answer = wire.file_object(await self._create(owner, state[REQUEST]))
         elif operation is ops.FILES_LIST:
-            query = scope.get("query_string", b"")
-            purpose = pages.query_value(query, "purpose")
-            answer = wire.file_list(*await store.page(owner, purpose, *pages.page_of(query, wire.MAX_PAGE,
-                                                                                        wire.MAX_PAGE)))
+            asked = wire.listing(scope.get("query_string", b""))
+            answer = wire.file_list(*await store.page(owner, asked.purpose, asked.after, asked.limit, asked.desc))
         elif operation is ops.FILES_GET:
             answer = await store.get(owner, file_id)
             if answer is None:
@@ -107,12 +110,11 @@ class FilesMiddleware:
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
 
-    async def _create(self, owner: str | None, upload: wire.FileUpload) -> wire.StoredFile:
+    async def _create(self, owner: str | None, upload: FileUpload) -> StoredFile:
         assert self.store is not None
         created = int(time.time())
-        stored = wire.StoredFile(wire.new_file_id(), upload.upload.filename or "file", upload.purpose,
-                                 upload.media_type, upload.upload.size, created,
-                                 created + upload.expires_in if upload.expires_in else None)
+        stored = StoredFile(new_file_id(), upload.upload.filename or "file", upload.purpose, upload.media_type,
+                            upload.upload.size, created, created + upload.expires_in if upload.expires_in else None)
         await self.store.create(owner, stored, await asyncio.to_thread(_read, upload.upload))
         return stored
 

@@ -190,6 +190,13 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("GET", "/v1/files", "openai", query="limit=2&order=asc&purpose=user_data"),
         Seed("GET", f"/v1/files/{FILE}", "openai"), Seed("GET", f"/v1/files/{FILE}/content", "openai"),
         Seed("DELETE", f"/v1/files/{FILE}", "openai"),
+        form("/v1/files", "anthropic", ("expires_in_seconds", "3600"), ("file", ("a.pdf", "application/pdf", PDF)),
+             headers=ANTHROPIC_VERSION),
+        Seed("GET", "/v1/files", "anthropic", query="limit=1", headers=ANTHROPIC_VERSION),
+        Seed("GET", f"/v1/files/{FILE}", "anthropic", headers=ANTHROPIC_VERSION),
+        Seed("POST", "/v1/messages", "anthropic", {"model": "oa/gpt-x", "max_tokens": 50, "messages": [{
+            "role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": FILE}},
+                                        {"type": "text", "text": "What is this?"}]}]}, headers=ANTHROPIC_VERSION),
         Seed("POST", "/v1/chat/completions", "openai", {"model": "an/claude-x", "messages": [{
             "role": "user", "content": [{"type": "file", "file": {"file_id": FILE}},
                                         {"type": "text", "text": "What is this?"}]}]}),

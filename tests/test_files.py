@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
-from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.pg_files import PgFileStore
 from tests.fakes import openai_upstream as fo
@@ -250,3 +251,50 @@ async def test_a_chat_turn_reads_a_pdf_on_gemini(tmp_path: Path) -> None:
         assert answer.choices[0].message.content == "A report."
         part = fake.requests[-1].json["contents"][0]["parts"][0]
         assert part == {"inlineData": {"mimeType": "application/pdf", "data": base64.b64encode(PDF).decode()}}
+
+
+@async_test
+async def test_the_anthropic_sdk_keeps_files_and_claude_reads_them(tmp_path: Path) -> None:
+    """Anthropic's beta Files API on the same store: upload, list (paged by `next_page`), metadata,
+    download, delete, in Anthropic's shapes and errors; a message's document by file id reaches a
+    Claude upstream as base64 and a Chat upstream as a `file` part; OpenAI's files are the same ones."""
+    from tests.fakes import anthropic_upstream as fa
+    from tests.harness import anthropic_client
+
+    async with fa.FakeAnthropic(["claude-x"]) as claude, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
+            tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x"),
+                                 "chat": provider(chat.url, "gpt-x")}) as (_, url):
+        sdk = anthropic_client(url)
+        made = await sdk.beta.files.upload(file=("report.pdf", PDF, "application/pdf"))
+        assert made.id.startswith("file-") and (made.type, made.filename) == ("file", "report.pdf")
+        assert (made.mime_type, made.size_bytes, made.downloadable) == ("application/pdf", len(PDF), True)
+        assert abs(made.created_at.timestamp() - time.time()) < 60 and made.expires_at is None
+        soon = await sdk.beta.files.upload(file=("notes.txt", b"Friday.", "text/plain"),
+                                           expires_in_seconds=3600)
+        assert soon.expires_at is not None and (soon.expires_at - soon.created_at).total_seconds() == 3600
+        assert (await sdk.beta.files.retrieve_metadata(made.id)).model_dump() == made.model_dump()
+        assert await (await sdk.beta.files.download(made.id)).read() == PDF
+        assert [f.id async for f in sdk.beta.files.list(limit=1)] == [soon.id, made.id]  # page by page
+        assert (await client(url).files.retrieve(made.id)).purpose == "user_data"  # OpenAI's view of it
+
+        document = {"type": "document", "source": {"type": "file", "file_id": made.id}}
+        claude.script(fa.text("A report."))
+        answer = await sdk.messages.create(model="claude-x", max_tokens=100, messages=[
+            {"role": "user", "content": [document, {"type": "text", "text": "What is this?"}]}])
+        assert answer.content[0].text == "A report."  # type: ignore[union-attr]
+        assert claude.requests[-1].json["messages"][0]["content"][0] == {"type": "document", "source": {
+            "type": "base64", "media_type": "application/pdf", "data": base64.b64encode(PDF).decode()}}
+        chat.script(fo.text("A report."))
+        await sdk.messages.create(model="gpt-x", max_tokens=100, messages=[
+            {"role": "user", "content": [document, {"type": "text", "text": "What is this?"}]}])
+        assert chat.requests[-1].json["messages"][0]["content"][0]["file"]["file_data"] == _inline(
+            PDF, "application/pdf")
+
+        gone = await sdk.beta.files.delete(made.id)
+        assert (gone.id, gone.type) == (made.id, "file_deleted")
+        with pytest.raises(anthropic.NotFoundError) as missing:
+            await sdk.beta.files.retrieve_metadata(made.id)
+        assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            await sdk.beta.files.upload(file=("a.txt", b"x"), expires_in_seconds=10)
+        assert "expires_in_seconds" in bad.value.message

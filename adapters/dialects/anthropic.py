@@ -20,8 +20,8 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import anthropic_files, files, sse, tools
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
     PROVIDER,
@@ -40,6 +40,7 @@ from interlingua.adapters.dialects.base import (
     UpstreamDialect,
     event_json,
 )
+from interlingua.adapters.dialects.files import FileUpload
 from interlingua.adapters.dialects.ids import safe_id
 
 _STOP_IN: dict[str, ir.FinishReason] = {
@@ -451,7 +452,10 @@ def _card(card: ModelCard) -> dict[str, Any]:
 # The codec ----------------------------------------------------------------------------------------
 
 
-class AnthropicMessages(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
+AnthropicRequest = ir.ChatRequest | FileUpload
+
+
+class AnthropicMessages(ClientDialect[AnthropicRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
     name = NAME
     results = {
         ir.ChatResponse: lambda result, request: encode_messages_response(result),
@@ -465,6 +469,8 @@ class AnthropicMessages(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRe
             return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/messages/count_tokens":
             return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
+        if b"anthropic-version" in headers and path.startswith(files.PREFIX):
+            return files.route(method, path)
         if method == "GET" and b"anthropic-version" in headers and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route(ops.MODELS_LIST, {})
@@ -473,10 +479,12 @@ class AnthropicMessages(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRe
         return None
 
     def decode_request(self, operation: ops.Operation, body: Any, headers: Mapping[bytes, bytes],
-                       params: Mapping[str, str]) -> ir.ChatRequest:
+                       params: Mapping[str, str]) -> AnthropicRequest:
+        if operation is ops.FILES_CREATE:
+            return anthropic_files.decode_upload(body)
         return decode_messages_request(body, headers, count=operation is ops.COUNT_TOKENS)
 
-    def stream_encoder(self, request: ir.ChatRequest) -> StreamEncoder:
+    def stream_encoder(self, request: AnthropicRequest) -> StreamEncoder:
         return MessagesStreamEncoder()
 
     def encode_error(self, error: ir.GatewayError) -> bytes:
@@ -485,7 +493,7 @@ class AnthropicMessages(ClientDialect[ir.ChatRequest], UpstreamDialect[ir.ChatRe
     def status_of(self, error: ir.GatewayError) -> int:
         return error.status  # 529 overloaded is this dialect's own
 
-    def passthrough(self, request: ir.ChatRequest) -> Passthrough:
+    def passthrough(self, request: AnthropicRequest) -> Passthrough:
         return MessagesPassthrough()
 
     def usage_of(self, body: Any) -> ir.Usage | None:

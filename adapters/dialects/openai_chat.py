@@ -17,10 +17,9 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import files, openai_files, sse
 from interlingua.adapters.dialects import openai_embeddings as embeddings
-from interlingua.adapters.dialects import openai_files as files
 from interlingua.adapters.dialects import openai_media as media
-from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -465,8 +464,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return Route(ops.MODERATIONS, {}) if method == "POST" else None
         if path in _MEDIA_ROUTES:
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
-        if path == files.PREFIX or path.startswith(files.PREFIX + "/"):
-            return files.match(method, path)
+        if path.startswith(files.PREFIX):
+            return files.route(method, path)
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route(ops.MODELS_LIST, {})
@@ -481,7 +480,7 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
         if operation is ops.MODERATIONS:
             return decode_moderation_request(body, self.name)
         if operation is ops.FILES_CREATE:
-            return files.decode_upload(body)
+            return openai_files.decode_upload(body)
         if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
         if operation is ops.TRANSCRIPTIONS:

@@ -1,5 +1,5 @@
-"""OpenAI Files (`/v1/files`, the Files API reference), the wire only: its routes, the upload form
-checked into a `FileUpload`, and the objects it answers with.
+"""OpenAI Files (`/v1/files`, the Files API reference), the wire only: the upload form checked into a
+`FileUpload`, a list's query, and the objects it answers with (the routes are `files.route`).
 
 The gateway keeps the files itself (`middleware/files.py`, `adapters/storage/files.py`), so a
 file uploaded once is read by a Chat or Responses turn on any upstream: the turn's references by
@@ -8,69 +8,22 @@ id become the file's content inline (`file_refs.py`).
 
 from __future__ import annotations
 
-import mimetypes
-import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from interlingua.adapters import ir
-from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import forms
-from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects import openai_pages as pages
+from interlingua.adapters.dialects.files import FileUpload, Listing, StoredFile, media_type_of, the_upload
 
-PREFIX = "/v1/files"
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 EXPIRY = (3600, 2_592_000)  # `expires_after[seconds]`: one hour to thirty days
 BATCH_EXPIRY = 2_592_000  # a `batch` file expires after thirty days unless told otherwise, as OpenAI's
 MAX_PAGE = 10_000  # a list's `limit`, at most and by default
-PDF = "application/pdf"
-_UNTYPED = ("", "application/octet-stream", "binary/octet-stream")
-
-
-@dataclass(slots=True, frozen=True)
-class StoredFile:
-    """A file as the store keeps it, without its bytes."""
-
-    id: str
-    filename: str
-    purpose: str
-    media_type: str
-    size: int
-    created: int
-    expires: int | None
-
-
-@dataclass(slots=True)
-class FileUpload:
-    """What `POST /v1/files` asks for."""
-
-    upload: ir.Upload
-    purpose: str
-    media_type: str
-    expires_in: int | None  # seconds from its creation
-
-
-def match(method: str, path: str) -> Route | None:
-    """The operation a `/v1/files...` path asks for."""
-    rest = path[len(PREFIX):].strip("/")
-    if not rest:
-        operation = {"POST": ops.FILES_CREATE, "GET": ops.FILES_LIST}.get(method)
-        return Route(operation, {}) if operation is not None else None
-    file_id, _, tail = rest.partition("/")
-    if not tail:
-        operation = {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE}.get(method)
-    else:
-        operation = ops.FILES_CONTENT if tail == "content" and method == "GET" else None
-    return Route(operation, {"id": file_id}) if operation is not None else None
 
 
 def decode_upload(body: Any) -> FileUpload:
-    if not isinstance(body, ir.Form):
-        raise ir.invalid("file", "is required: send the request as multipart/form-data")
+    upload = the_upload(body)
     values = forms.values(body)
-    uploads = forms.files(body, values, "file")
-    if len(uploads) != 1:
-        raise ir.invalid("file", "is required" if not uploads else "must be one file")
     purpose = forms.choice(values, "purpose", PURPOSES)
     if purpose is None:
         raise ir.invalid("purpose", "is required")
@@ -81,27 +34,11 @@ def decode_upload(body: Any) -> FileUpload:
         expires_in = forms.integer(values, "expires_after[seconds]")
         if expires_in is None or not EXPIRY[0] <= expires_in <= EXPIRY[1]:
             raise ir.invalid("expires_after.seconds", f"must be an integer from {EXPIRY[0]} to {EXPIRY[1]}")
-    upload = uploads[0]
-    if upload.size == 0:
-        raise ir.invalid("file", "is empty")
     return FileUpload(upload, purpose, media_type_of(upload), expires_in)
 
 
-def media_type_of(upload: ir.Upload) -> str:
-    """The file's type by its signature (PDF, the common images), else as declared, else by its name."""
-    if upload.head[:5] == b"%PDF-":
-        return PDF
-    image = forms.image_type(upload.head)
-    if image:
-        return image
-    declared = upload.content_type.partition(";")[0].strip().lower()
-    if declared not in _UNTYPED:
-        return declared
-    return mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-
-
-def new_file_id() -> str:
-    return f"file-{secrets.token_hex(12)}"
+def listing(query_string: bytes) -> Listing:
+    return Listing(pages.query_value(query_string, "purpose"), *pages.page_of(query_string, MAX_PAGE, MAX_PAGE))
 
 
 def file_object(stored: StoredFile) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import sqlite
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from interlingua.adapters.dialects.openai_files import StoredFile
+from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import postgres
 from interlingua.adapters.storage.files import Page, stored_file
 
