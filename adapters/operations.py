@@ -93,6 +93,10 @@ FILES_LIST = Operation("files.list", metered=False)
 FILES_GET = Operation("files.get", metered=False)
 FILES_CONTENT = Operation("files.content", metered=False)
 FILES_DELETE = Operation("files.delete", metered=False)
+BATCHES_CREATE = Operation("batches.create", metered=False)
+BATCHES_LIST = Operation("batches.list", metered=False)
+BATCHES_GET = Operation("batches.get", metered=False)
+BATCHES_CANCEL = Operation("batches.cancel", metered=False, reads_body=False)
 # MCP passes through (middleware/mcp.py); only a `tools/call` is itemised in the ledger, the MCP
 # layer switching a request's operation to it once the body has said so.
 MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, or the federated server
@@ -105,10 +109,12 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL,
     CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE, CONVERSATION_ITEMS_CREATE,
     CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, FILES_CREATE, FILES_LIST, FILES_GET,
-    FILES_CONTENT, FILES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
+    FILES_CONTENT, FILES_DELETE, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL, MCP_INDEX, MCP_MESSAGE,
+    MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})
 CONVERSATIONS = frozenset({CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE,
                            CONVERSATION_ITEMS_CREATE, CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET,
                            CONVERSATION_ITEM_DELETE})
 FILES = frozenset({FILES_CREATE, FILES_LIST, FILES_GET, FILES_CONTENT, FILES_DELETE})
+BATCHES = frozenset({BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL})

@@ -27,6 +27,7 @@ from interlingua.adapters.providers.seal import Seal, load_secret
 from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
+from interlingua.adapters.storage.batches import Batches, BatchStore
 from interlingua.adapters.storage.conversations import Conversations, ConversationStore
 from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.keys import Keys, KeyStore
@@ -43,6 +44,7 @@ from interlingua.app.usage_api import UsagePage
 from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.background import BackgroundMiddleware
+from interlingua.middleware.batches import BatchesMiddleware, BatchRunner
 from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
@@ -60,7 +62,7 @@ from interlingua.middleware.prefetch import PrefetchMiddleware
 from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
-from interlingua.middleware.state import Principal
+from interlingua.middleware.state import OPEN, Principal
 
 if TYPE_CHECKING:
     from interlingua.adapters.state.reasoning import SharedReasoningStore
@@ -107,6 +109,7 @@ class _Stack:
     catalog: Catalog
     mcp: McpMiddleware
     app: Any
+    internal: Any  # the stack below its auth, for requests the gateway makes as a key (a batch's lines)
     active: int = 0
     retired: bool = False
 
@@ -181,6 +184,15 @@ class Gateway:
             self._warm.append(self.files.warm)
         else:
             self.files = FileStore(data_dir / FILES_FILE)
+        batches: Batches
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_batches import PgBatchStore  # the `postgres` extra
+
+            batches = PgBatchStore(config.storage_url)
+            self._warm.append(batches.warm)
+        else:
+            batches = BatchStore(data_dir / FILES_FILE)
+        self.batches = BatchRunner(batches, self.files, self._internal, self._principal_of)
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
@@ -244,13 +256,14 @@ class Gateway:
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         mcp = McpMiddleware(app, config.mcp, self.secret.encode(), config.server.max_body_bytes,
                             config.server.mcp_separator)
-        app = MeteringMiddleware(mcp, self.ledger)
+        metered = MeteringMiddleware(mcp, self.ledger)
+        app = BatchesMiddleware(metered, self.batches)
         app = DialectMiddleware(AuthMiddleware(app, keys, self.keys if config.admin else None))
         if config.admin:
             app = AdminMiddleware(app, self.keys, config.admin, config.keys)
         if config.server.cors_origins:
             app = CorsMiddleware(app, config.server.cors_origins)
-        return _Stack(config, catalog, mcp, GuardMiddleware(app))
+        return _Stack(config, catalog, mcp, GuardMiddleware(app), DialectMiddleware(metered))
 
     def reload(self) -> bool:
         """Read the config again from where it came from and serve it from the next request on.
@@ -311,16 +324,31 @@ class Gateway:
             return
         await self.front(scope, receive, send)
 
-    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, internal: bool = False) -> None:
         """The current stack answers; a retired one is closed after its last request."""
         stack = self._stack
         stack.active += 1
         try:
-            await stack.app(scope, receive, send)
+            await (stack.internal if internal else stack.app)(scope, receive, send)
         finally:
             stack.active -= 1
             if stack.retired and stack.active == 0:
                 self._retire(stack)
+
+    async def _internal(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A request the gateway makes itself as the key in `scope`'s state (a batch's line)."""
+        await self._serve(scope, receive, send, internal=True)
+
+    async def _principal_of(self, name: str | None) -> Principal | None:
+        """The key named `name` as it is now, config's or managed; None once it is gone."""
+        if name is None:
+            return OPEN
+        for key in self.config.keys.values():
+            if key.name == name:
+                return Principal(key.name, key.models, key.rpm, key.tpm, key.budget, key.budget_period, key.mcp)
+        managed = await self.keys.get(name)
+        return None if managed is None else Principal(managed.name, managed.models, managed.rpm, managed.tpm,
+                                                      managed.budget, managed.budget_period)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -330,6 +358,7 @@ class Gateway:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
                     loop.add_signal_handler(signal.SIGHUP, self.reload)
                 await asyncio.gather(*(warm() for warm in self._warm))
+                self.batches.start()  # batches a stopped process left running are taken up
                 if self.owns_process:
                     collector.tune()
                 await send({"type": "lifespan.startup.complete"})
@@ -341,6 +370,7 @@ class Gateway:
                 return
 
     async def aclose(self) -> None:
+        await self.batches.aclose()  # first: a line cut by the stack closing would be kept as failed
         await self._stack.aclose()
         await self.fetcher.aclose()
         if self._retiring:
@@ -348,6 +378,7 @@ class Gateway:
         await self.counters.aclose()
         await self.responses.aclose()
         await self.conversations.aclose()
+        await self.batches.store.aclose()
         await self.files.aclose()
         await self.reasoning.aclose()
         await self.keys.aclose()

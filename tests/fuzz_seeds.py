@@ -28,6 +28,9 @@ MARKDOWN = b"# Title\n\nA first paragraph.\n\n## Part\n\n- one\n- two\n"
 STORED = "stored"  # stands for the id of a response the gateway stored, in paths and bodies
 CONVERSATION = "CONVERSATION_ID"  # likewise, a conversation's
 FILE = "FILE_ID"  # and a file's
+BATCH_FILE = "BATCH_FILE_ID"  # and a batch input file's (one Chat Completions request)
+BATCH_LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": "oa/gpt-x", "messages": [{"role": "user", "content": "hi"}]}}
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
@@ -203,6 +206,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/responses", "openai", {"model": "gm/gemini-2.5-flash", "input": [{
             "role": "user", "content": [{"type": "input_file", "file_id": FILE},
                                         {"type": "input_text", "text": "What is this?"}]}]})]),
+    "batches": (175, [
+        Seed("POST", "/v1/batches", "openai", {"input_file_id": BATCH_FILE, "endpoint": "/v1/chat/completions",
+                                               "completion_window": "24h", "metadata": {"run": "1"},
+                                               "output_expires_after": {"anchor": "created_at", "seconds": 3600}}),
+        Seed("GET", "/v1/batches", "openai", query="limit=2")]),
     "embeddings": (175, embeddings()),
     "moderations": (100, [Seed("POST", "/v1/moderations", "openai", {"input": "a kind word"}),
                           Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [

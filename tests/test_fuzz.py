@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from tests.fuzz import Request, Rig, fuzz_settings, requests, unbroken
-from tests.fuzz_seeds import CONVERSATION, ENDPOINTS, FILE, PDF, STORED, form
+from tests.fuzz_seeds import BATCH_FILE, BATCH_LINE, CONVERSATION, ENDPOINTS, FILE, PDF, STORED, form
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +39,22 @@ def _conversation_id(rig: Rig) -> str:
     return str(exchange.json()["id"])
 
 
-def _file_id(rig: Rig) -> str:
-    exchange = rig.send(unbroken(form("/v1/files", "openai", ("purpose", "user_data"),
-                                      ("file", ("a.pdf", "application/pdf", PDF)))))
+def _file_id(rig: Rig, purpose: str = "user_data", file: tuple[str, str, bytes] = ("a.pdf", "application/pdf",
+                                                                                   PDF)) -> str:
+    exchange = rig.send(unbroken(form("/v1/files", "openai", ("purpose", purpose), ("file", file))))
     assert exchange.status == 200, exchange.body
     return str(exchange.json()["id"])
 
 
-def _with_stored(request: Request, stored: str, conversation: str, file: str) -> Request:
-    """The request with the placeholders of a stored response's, a conversation's and a file's ids
-    replaced."""
-    for placeholder, found in ((STORED, stored), (CONVERSATION, conversation), (FILE, file)):
+def _batch_file_id(rig: Rig) -> str:
+    return _file_id(rig, "batch", ("jobs.jsonl", "application/jsonl", orjson.dumps(BATCH_LINE)))
+
+
+def _with_stored(request: Request, stored: str, conversation: str, file: str, batch_file: str) -> Request:
+    """The request with the placeholders of a stored response's, a conversation's, a file's and a
+    batch input file's ids replaced."""
+    for placeholder, found in ((STORED, stored), (CONVERSATION, conversation), (BATCH_FILE, batch_file),
+                               (FILE, file)):
         request.path = request.path.replace(placeholder, found)
         request.body = [chunk.replace(placeholder.encode(), found.encode()) for chunk in request.body]
     return request
@@ -59,20 +64,21 @@ def _with_stored(request: Request, stored: str, conversation: str, file: str) ->
 def test_the_seeds_are_answered(rig: Rig, endpoint: str) -> None:
     """Unbroken, every seed gets a 2xx: the fuzzing starts from requests that reach the upstream."""
     for seed in ENDPOINTS[endpoint][1]:
-        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig), _conversation_id(rig), _file_id(rig)))
+        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig), _conversation_id(rig), _file_id(rig),
+                                          _batch_file_id(rig)))
         assert 200 <= exchange.status < 300, (seed.path, exchange.status, exchange.body[:300])
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 def test_no_request_breaks_an_endpoint(rig: Rig, endpoint: str) -> None:
     examples, seeds = ENDPOINTS[endpoint]
-    stored, conversation, file = _stored_id(rig), _conversation_id(rig), _file_id(rig)
+    stored, conversation, file, batch_file = _stored_id(rig), _conversation_id(rig), _file_id(rig), _batch_file_id(rig)
 
     @fuzz_settings(examples)
     @given(requests(seeds))
     def breaks_nothing(request: Request) -> None:
         deleting = request.method == "DELETE"  # each its own, so that the others still find theirs
         rig.check(_with_stored(request, _stored_id(rig) if deleting else stored, conversation,
-                               _file_id(rig) if deleting else file))
+                               _file_id(rig) if deleting else file, batch_file))
 
     breaks_nothing()

@@ -18,6 +18,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import files, openai_files, sse
+from interlingua.adapters.dialects import openai_batches as batches
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import (
@@ -466,6 +467,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
         if path.startswith(files.PREFIX):
             return files.route(method, path)
+        if path == batches.PREFIX or path.startswith(batches.PREFIX + "/"):
+            return batches.match(method, path)
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route(ops.MODELS_LIST, {})

@@ -61,10 +61,10 @@ def decode_edit(operation: ops.Operation, body: Any) -> ConversationEdit:
     f.string(body, "safety_identifier")
     if operation is ops.CONVERSATIONS_UPDATE and body.get("metadata") is None:
         raise ir.invalid("metadata", "is required")
-    return ConversationEdit(full_items(raw), _metadata(body))
+    return ConversationEdit(full_items(raw), metadata_of(body))
 
 
-def _metadata(body: dict[str, Any]) -> dict[str, str] | None:
+def metadata_of(body: dict[str, Any]) -> dict[str, str] | None:
     metadata = f.mapping(body, "metadata")
     if metadata is None:
         return None

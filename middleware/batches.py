@@ -1,0 +1,307 @@
+"""OpenAI Batch, run by the gateway on any upstream.
+
+`BatchesMiddleware` answers `/v1/batches` (create, retrieve, list, cancel) for the calling key;
+`BatchRunner` runs the batches, one per process, whatever config the stack is on. Each line of a
+batch's input file goes through `entry` (the gateway below its auth: the line's own dialect and
+operation, limits, routing, fallbacks, metering) as a request of the batch's key, a few at a time;
+its answer, whatever its status, becomes a line of the output file (2xx) or of the error file, and
+is recorded as it comes, so a batch stopped midway (a restart, a worker gone) is taken up where it
+was by whichever worker or replica finds its lease run out. A line a limit refuses (429) is asked
+again once its `Retry-After` has passed; one refused by an exhausted budget is not. A cancel
+stops the lines not yet asked; the answers so far are kept in the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_batches as wire
+from interlingua.adapters.dialects import openai_pages as pages
+from interlingua.adapters.dialects.files import StoredFile, new_file_id
+from interlingua.adapters.storage.batches import Batches, Result
+from interlingua.adapters.storage.files import Files
+from interlingua.middleware.normalise import read_body
+from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, Principal, owner_of, state_of
+
+log = logging.getLogger("interlingua.batches")
+
+MAX_CREATE_BYTES = 64 * 1024
+LEASE_S = 30.0  # a running batch's lease; renewed every third of it
+SWEEP_S = 15.0  # how often a process looks for batches whose lease ran out
+PROGRESS_S = 1.0  # how often a running batch's counts are stored (and a cancel is looked for)
+MAX_TRIES = 50  # asks of one line refused by a rate limit (429), each after its Retry-After
+FINAL = ("completed", "failed", "expired", "cancelled")
+
+Entry = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+PrincipalOf = Callable[[str | None], Awaitable[Principal | None]]
+
+
+class BatchesMiddleware:
+    def __init__(self, app: Any, runner: BatchRunner | None) -> None:
+        self.app = app
+        self.runner = runner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope) if scope["type"] == "http" else {}
+        operation = state.get(OPERATION)
+        if self.runner is None or operation not in ops.BATCHES:
+            await self.app(scope, receive, send)
+            return
+        self.runner.start()
+        try:
+            answer = await self._answer(scope, receive, operation, state)
+        except ir.GatewayError as error:
+            await send_error(scope, send, error)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    async def _answer(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
+                      state: dict[str, Any]) -> Any:
+        runner = self.runner
+        assert runner is not None
+        owner = owner_of(state)
+        if operation is ops.BATCHES_CREATE:
+            chunks: list[bytes] = []
+            if not await read_body(receive, MAX_CREATE_BYTES, chunks.append):
+                raise ir.GatewayError("invalid_request", "the client went away")
+            try:
+                body = orjson.loads(b"".join(chunks))
+            except orjson.JSONDecodeError as exc:
+                raise ir.GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+            return await runner.create(owner, wire.decode_create(body))
+        if operation is ops.BATCHES_LIST:
+            after, limit, _ = pages.page_of(scope.get("query_string", b""))
+            batches, more = await runner.store.page(owner, after, limit)
+            return wire.batch_list([_public(batch) for batch in batches], more)
+        batch_id = state[PARAMS]["id"]
+        found = await (runner.cancel(owner, batch_id) if operation is ops.BATCHES_CANCEL
+                       else runner.store.get(owner, batch_id))
+        if found is None:
+            raise wire.not_found(batch_id)
+        return _public(found)
+
+
+class BatchRunner:
+    """Runs this process's batches through `entry`, `concurrency` lines of each at a time."""
+
+    def __init__(self, store: Batches, files: Files, entry: Entry, principal_of: PrincipalOf,
+                 concurrency: int = 4, lease: float = LEASE_S, sweep: float = SWEEP_S) -> None:
+        self.store = store
+        self.files = files
+        self.entry = entry
+        self.principal_of = principal_of
+        self.concurrency = concurrency
+        self.lease = lease
+        self.sweep_every = sweep
+        self.holder = secrets.token_hex(8)  # this process, as the leases name it
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Look for batches left running by a stopped process, now and every `sweep` seconds."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                for batch_id, owner in await self.store.stale(time.time()):
+                    self._run(batch_id, owner)
+            except ir.GatewayError:  # the store is away: the next sweep looks again
+                log.warning("batches: the store is unreachable; looking for stopped batches later")
+            await asyncio.sleep(self.sweep_every)
+
+    async def create(self, owner: str | None, ask: wire.BatchAsk) -> dict[str, Any]:
+        found = (await self.files.content(owner, [ask.input_file_id])).get(ask.input_file_id)
+        if found is None:
+            raise ir.invalid("input_file_id", f"no file with id {ask.input_file_id!r}")
+        stored, data = found
+        if stored.purpose != "batch":
+            raise ir.invalid("input_file_id", "the file must be uploaded with purpose `batch`")
+        now = int(time.time())
+        batch = wire.new_batch(wire.new_batch_id(), ask, now) | {"output_expires_in": ask.output_expires_in}
+        lines, errors = wire.read_lines(data, ask.endpoint)
+        if errors:
+            batch.update(status="failed", failed_at=now, errors={"object": "list", "data": errors})
+        else:
+            batch.update(status="in_progress", in_progress_at=now,
+                         request_counts={"total": len(lines), "completed": 0, "failed": 0})
+        await self.store.create(owner, batch)
+        if not errors:
+            self._run(batch["id"], owner)
+        return _public(batch)
+
+    async def cancel(self, owner: str | None, batch_id: str) -> dict[str, Any] | None:
+        batch = await self.store.get(owner, batch_id)
+        if batch is None or batch["status"] not in ("validating", "in_progress"):
+            return None if batch is None else _public(batch)
+        batch.update(status="cancelling", cancelling_at=int(time.time()))
+        await self.store.save(batch, unless=FINAL)  # its run finishes it as cancelled
+        return _public(batch)
+
+    def _run(self, batch_id: str, owner: str | None) -> None:
+        if batch_id not in self._runs:
+            task = asyncio.get_running_loop().create_task(self._guarded(batch_id, owner))
+            self._runs[batch_id] = task
+            task.add_done_callback(lambda _: self._runs.pop(batch_id, None))
+
+    async def _guarded(self, batch_id: str, owner: str | None) -> None:
+        try:
+            await self._work(batch_id, owner)
+        except ir.GatewayError:  # the store went away: the lease runs out, and a sweep takes it up
+            log.warning("batch %s paused: the store is unreachable", batch_id)
+        except Exception:
+            log.exception("batch %s stopped; a sweep takes it up once its lease runs out", batch_id)
+
+    async def _work(self, batch_id: str, owner: str | None) -> None:
+        if not await self._renew(batch_id):
+            return  # another process runs it
+        batch = await self.store.get(None, batch_id)
+        if batch is None or batch["status"] in FINAL:
+            return
+        found = (await self.files.content(None, [batch["input_file_id"]])).get(batch["input_file_id"])
+        principal = await self.principal_of(owner)
+        if found is None or principal is None:
+            why = "its input file was deleted" if found is None else "its key no longer exists"
+            now = int(time.time())
+            batch.update(status="failed", failed_at=now, errors={"object": "list", "data": [
+                {"code": "batch_stopped", "message": f"The batch cannot go on: {why}.", "param": None, "line": None}]})
+            await self.store.save(batch)
+            return
+        done = {number for number, _, _ in await self.store.results(batch_id)}
+        pending = [line for line in wire.read_lines(found[1], batch["endpoint"])[0] if line.number not in done]
+        keeper = asyncio.get_running_loop().create_task(self._keep(batch))
+        try:
+            if batch["status"] != "cancelling":
+                await self._ask_all(batch, principal, pending, keeper)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await self._finish(batch, owner)
+
+    async def _renew(self, batch_id: str) -> bool:
+        now = time.time()
+        return await self.store.claim(batch_id, self.holder, now + self.lease, now)
+
+    async def _keep(self, batch: dict[str, Any]) -> None:
+        """Store the counts and renew the lease while the lines are asked; end when a cancel is
+        stored (by any worker), which `_ask_all` sees."""
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(PROGRESS_S)
+            if not await self.store.save(batch, unless=("cancelling", *FINAL)):
+                return
+            if time.monotonic() - renewed > self.lease / 3:
+                await self._renew(batch["id"])
+                renewed = time.monotonic()
+
+    async def _ask_all(self, batch: dict[str, Any], principal: Principal, pending: list[wire.Line],
+                       keeper: asyncio.Task[None]) -> None:
+        queue = iter(pending)
+
+        async def worker() -> None:
+            for line in queue:
+                if keeper.done():
+                    return
+                result = await self._ask(batch["endpoint"], principal, line)
+                await self.store.record(batch["id"], result)
+                key = "completed" if 200 <= result[1] < 300 else "failed"
+                batch["request_counts"][key] += 1
+
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    async def _ask(self, path: str, principal: Principal, line: wire.Line) -> Result:
+        """One line through the gateway, asked again after a rate limit's Retry-After."""
+        request_id = f"req_{secrets.token_hex(16)}"
+        for _ in range(MAX_TRIES):
+            status, headers, body = await self._request(path, principal, line.body, request_id)
+            wait = headers.get(b"retry-after")
+            if status != 429 or wait is None or b"budget_exceeded" in body:
+                break
+            await asyncio.sleep(min(float(wait), 60.0) if wait.isdigit() else 1.0)
+        return line.number, status, wire.output_line(line.custom_id, status, request_id, body)
+
+    async def _request(self, path: str, principal: Principal, body: bytes,
+                       request_id: str) -> tuple[int, dict[bytes, bytes], bytes]:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                             (b"x-request-id", request_id.encode())],
+                 "client": None, "server": None, "state": {PRINCIPAL: principal}}
+        sent = False
+        answered = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        status, headers, chunks = 500, {}, []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], dict(message.get("headers") or ())
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    answered.set()
+
+        try:
+            await self.entry(scope, receive, send)
+        finally:
+            answered.set()
+        return status, headers, b"".join(chunks)
+
+    async def _finish(self, batch: dict[str, Any], owner: str | None) -> None:
+        """The output and error files from every line answered, and the batch's final state."""
+        now = int(time.time())
+        cancelled = batch["status"] == "cancelling" or (await self.store.get(None, batch["id"]) or {}).get(
+            "status") == "cancelling"
+        results = await self.store.results(batch["id"])
+        expires = now + int(batch.get("output_expires_in") or wire.OUTPUT_EXPIRY[1])
+        for kind, wanted in (("output", True), ("error", False)):
+            lines = [line for _, status, line in results if (200 <= status < 300) == wanted]
+            if lines:
+                data = b"\n".join(lines) + b"\n"
+                stored = StoredFile(new_file_id(), f"{batch['id']}_{kind}.jsonl", "batch_output",
+                                    "application/jsonl", len(data), now, expires)
+                await self.files.create(owner, stored, data)
+                batch[f"{kind}_file_id"] = stored.id
+        ok = sum(200 <= status < 300 for _, status, _ in results)
+        batch["request_counts"].update(completed=ok, failed=len(results) - ok)
+        if cancelled:
+            batch.update(status="cancelled", cancelled_at=now)
+        else:
+            batch.update(status="completed", finalizing_at=now, completed_at=now)
+        await self.store.save(batch)
+
+    async def aclose(self) -> None:
+        """Stop this process's runs; their leases run out, and another process takes them up."""
+        tasks = [*self._runs.values(), *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    """The Batch object as the client reads it, without what only the runner keeps."""
+    return {k: v for k, v in batch.items() if k != "output_expires_in"}

@@ -1,0 +1,188 @@
+"""OpenAI Batch run by the gateway, driven by the official `openai` SDK: a JSONL file of Chat
+Completions requests for a Claude and an OpenAI upstream becomes an output file (and an error file
+for the request that failed), with the counts and the ledger's rows; input files that are wrong
+fail at creation with their lines named; a cancel keeps what was answered; each key sees its own;
+a batch left by a stopped gateway is taken up by another on the same data directory where it was,
+and the store's contract holds in PostgreSQL too."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import orjson
+import pytest
+from openai.types import Batch
+
+from interlingua.adapters.storage.pg_batches import PgBatchStore
+from tests.fakes import anthropic_upstream as fa
+from tests.fakes import openai_upstream as fo
+from tests.harness import anthropic_provider, client, gateway, provider
+from tests.servers import PostgresServer
+from tests.support import async_test
+
+ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
+
+
+def _jsonl(*lines: Any) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def _chat(custom_id: str, model: str, ask: str = "Hi") -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": ask}]}}
+
+
+async def _done(sdk: openai.AsyncOpenAI, batch_id: str, timeout: float = 15.0) -> Batch:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = await sdk.batches.retrieve(batch_id)
+        if batch.status in ("completed", "failed", "cancelled", "expired") or time.monotonic() > deadline:
+            return batch
+        await asyncio.sleep(0.05)
+
+
+async def _lines(sdk: openai.AsyncOpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    assert file_id is not None
+    return [orjson.loads(line) for line in (await sdk.files.content(file_id)).content.splitlines()]
+
+
+@async_test
+async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic(["claude-x"]) as claude, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
+            tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x"),
+                                 "chat": provider(chat.url, "gpt-x")}) as (_, url):
+        claude.default = fa.text("Bonjour.")
+        chat.default = fo.text("Hola.")
+        sdk = client(url)
+        source = await sdk.files.create(file=("jobs.jsonl", _jsonl(
+            _chat("fr", "claude-x", "Hello in French?"), _chat("es", "gpt-x", "Hello in Spanish?"),
+            _chat("xx", "no-such-model"))), purpose="batch")
+        made = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                        completion_window="24h", metadata={"run": "nightly"})
+        assert made.id.startswith("batch_") and made.status == "in_progress" and made.metadata == {"run": "nightly"}
+        assert made.request_counts is not None and made.request_counts.total == 3
+        batch = await _done(sdk, made.id)
+        assert batch.status == "completed" and batch.completed_at is not None
+        assert batch.request_counts is not None
+        assert (batch.request_counts.completed, batch.request_counts.failed) == (2, 1)
+        output = {line["custom_id"]: line for line in await _lines(sdk, batch.output_file_id)}
+        assert output["fr"]["response"]["status_code"] == 200
+        assert output["fr"]["response"]["body"]["choices"][0]["message"]["content"] == "Bonjour."  # from Claude
+        assert output["es"]["response"]["body"]["object"] == "chat.completion"
+        assert all(line["id"].startswith("batch_req_") and line["error"] is None for line in output.values())
+        (failed,) = await _lines(sdk, batch.error_file_id)
+        assert failed["custom_id"] == "xx" and failed["response"]["status_code"] == 404
+        assert failed["response"]["body"]["error"]["code"] == "model_not_found"
+        assert (await sdk.files.retrieve(batch.output_file_id or "")).purpose == "batch_output"
+        assert [b.id for b in (await sdk.batches.list()).data] == [made.id]
+    with sqlite3.connect(tmp_path / "usage.sqlite3") as db:  # each line is metered as the key's request
+        assert sorted(db.execute("SELECT model, status FROM usage").fetchall()) == [
+            ("claude-x", 200), ("gpt-x", 200), ("no-such-model", 404)]
+
+
+@async_test
+async def test_wrong_batches_are_refused_or_fail_naming_their_lines(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as (_, url):
+        sdk = client(url)
+        notes = await sdk.files.create(file=("a.txt", b"x"), purpose="user_data")
+        for ask, param in [({"input_file_id": notes.id}, "input_file_id"), ({"input_file_id": "file-none"},
+                                                                            "input_file_id"),
+                           ({"input_file_id": notes.id, "endpoint": "/v1/completions"}, "endpoint")]:
+            with pytest.raises(openai.BadRequestError) as refused:
+                await sdk.batches.create(**{"endpoint": "/v1/chat/completions", "completion_window": "24h", **ask})
+            assert refused.value.body["param"] == param  # type: ignore[index]
+        source = await sdk.files.create(file=("jobs.jsonl", b"not json\n" + _jsonl(
+            _chat("a", "m"), _chat("a", "m"), {**_chat("b", "m"), "url": "/v1/embeddings"},
+            {**_chat("c", "m"), "body": {"model": "m", "stream": True}})), purpose="batch")
+        failed = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+        assert failed.status == "failed" and failed.failed_at is not None and failed.errors is not None
+        assert [(e.line, e.code) for e in failed.errors.data or []] == [
+            (1, "invalid_json_line"), (3, "duplicate_custom_id"), (4, "mismatched_endpoint"), (5, "invalid_request")]
+
+
+@async_test
+async def test_a_cancel_keeps_what_was_answered_and_each_key_sees_its_own(tmp_path: Path) -> None:
+    async with fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
+            tmp_path, providers={"chat": provider(chat.url, "gpt-x")},
+            keys={"alice": {"key": ALICE}, "bob": {"key": BOB}}) as (app, url):
+        app.batches.concurrency = 1
+        chat.script(fo.text("first"), *[fo.text("late", head_delay=0.5)] * 20)
+        alice, bob = client(url, ALICE), client(url, BOB)
+        source = await alice.files.create(file=("jobs.jsonl", _jsonl(
+            *[_chat(f"n{n}", "gpt-x") for n in range(20)])), purpose="batch")
+        made = await alice.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+        for ask in (bob.batches.retrieve(made.id), bob.batches.cancel(made.id)):
+            with pytest.raises(openai.NotFoundError):
+                await ask
+        assert (await bob.batches.list()).data == []
+        while (await alice.batches.retrieve(made.id)).request_counts.completed < 1:  # type: ignore[union-attr]
+            await asyncio.sleep(0.05)
+        assert (await alice.batches.cancel(made.id)).status == "cancelling"
+        batch = await _done(alice, made.id)
+        assert batch.status == "cancelled" and batch.cancelled_at is not None
+        kept = await _lines(alice, batch.output_file_id)
+        assert 1 <= len(kept) < 20 and kept[0]["custom_id"] == "n0"
+        assert len(chat.requests) < 20  # the rest were never asked
+
+
+@async_test
+async def test_a_batch_a_stopped_gateway_left_is_taken_up_where_it_was(tmp_path: Path) -> None:
+    async with fo.FakeOpenAI(["gpt-x"]) as chat:
+        chat.default = fo.text("ok", head_delay=0.2)
+        tables = {"providers": {"chat": provider(chat.url, "gpt-x")}}
+        async with gateway(tmp_path, **tables) as (first, url):
+            first.batches.concurrency, first.batches.lease = 1, 1.0
+            sdk = client(url)
+            source = await sdk.files.create(file=("jobs.jsonl", _jsonl(
+                *[_chat(f"n{n}", "gpt-x") for n in range(8)])), purpose="batch")
+            made = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                            completion_window="24h")
+            while (await sdk.batches.retrieve(made.id)).request_counts.completed < 3:  # type: ignore[union-attr]
+                await asyncio.sleep(0.05)
+        asked = len(chat.requests)
+        assert asked < 8
+        chat.default = fo.text("ok")
+        async with gateway(tmp_path, **tables) as (second, url):
+            second.batches.lease, second.batches.sweep_every = 1.0, 0.2
+            second.batches.start()  # as its lifespan does; the first's lease runs out within a second
+            batch = await _done(client(url), made.id)
+            assert batch.status == "completed" and batch.request_counts is not None
+            assert batch.request_counts.completed == 8
+            output = await _lines(client(url), batch.output_file_id)
+            assert sorted(line["custom_id"] for line in output) == [f"n{n}" for n in range(8)]
+        assert len(chat.requests) <= 8 + 1  # each line asked once, but for the one in flight at the stop
+
+
+@async_test
+async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
+    server = PostgresServer()
+    await server.start()
+    try:
+        store = PgBatchStore(server.url)
+        try:
+            batch = {"id": "batch_1", "status": "in_progress", "request_counts": {"total": 2}}
+            await store.create("alice", batch)
+            assert await store.get("alice", "batch_1") == batch and await store.get("bob", "batch_1") is None
+            assert await store.page("alice", None, 5) == ([batch], False) and await store.page("bob", None, 5) == (
+                [], False)
+            assert await store.claim("batch_1", "one", 100.0, 10.0) is True
+            assert await store.claim("batch_1", "two", 200.0, 50.0) is False  # leased to one until 100
+            assert await store.stale(150.0) == [("batch_1", "alice")]
+            assert await store.claim("batch_1", "two", 200.0, 150.0) is True  # ran out: two takes it
+            await store.record("batch_1", (2, 200, b"b"))
+            await store.record("batch_1", (1, 404, b"a"))
+            assert await store.results("batch_1") == [(1, 404, b"a"), (2, 200, b"b")]
+            assert await store.save({**batch, "status": "cancelling"}) is True
+            assert await store.save({**batch, "status": "in_progress"}, unless=("cancelling",)) is False
+            assert (await store.get(None, "batch_1") or {})["status"] == "cancelling"
+        finally:
+            await store.aclose()
+    finally:
+        await server.close()
