@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Call = Callable[["Provider", Any, str], Awaitable[Reply]]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, frozen=True, eq=False)  # each is declared once: identity, and a cheap set lookup
 class Operation:
     name: str  # as the ledger and the logs name it
     capability: str | None = None  # what the routed model must be able to do
