@@ -263,7 +263,7 @@ class Gateway:
             app = AdminMiddleware(app, self.keys, config.admin, config.keys)
         if config.server.cors_origins:
             app = CorsMiddleware(app, config.server.cors_origins)
-        return _Stack(config, catalog, mcp, GuardMiddleware(app), DialectMiddleware(metered))
+        return _Stack(config, catalog, mcp, GuardMiddleware(app), GuardMiddleware(DialectMiddleware(metered)))
 
     def reload(self) -> bool:
         """Read the config again from where it came from and serve it from the next request on.
