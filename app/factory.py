@@ -257,7 +257,7 @@ class Gateway:
         mcp = McpMiddleware(app, config.mcp, self.secret.encode(), config.server.max_body_bytes,
                             config.server.mcp_separator)
         metered = MeteringMiddleware(mcp, self.ledger)
-        app = BatchesMiddleware(metered, self.batches)
+        app = BatchesMiddleware(metered, self.batches, config.server.max_body_bytes)
         app = DialectMiddleware(AuthMiddleware(app, keys, self.keys if config.admin else None))
         if config.admin:
             app = AdminMiddleware(app, self.keys, config.admin, config.keys)

@@ -1,6 +1,7 @@
-"""OpenAI Batch, run by the gateway on any upstream.
+"""OpenAI Batch and Anthropic Message Batches, run by the gateway on any upstream.
 
-`BatchesMiddleware` answers `/v1/batches` (create, retrieve, list, cancel) for the calling key;
+`BatchesMiddleware` answers `/v1/batches` (create, retrieve, list, cancel) and
+`/v1/messages/batches` (the same, and results and delete) for the calling key;
 `BatchRunner` runs the batches, one per process, whatever config the stack is on. Each line of a
 batch's input file goes through `entry` (the gateway below its auth: the line's own dialect and
 operation, limits, routing, fallbacks, metering) as a request of the batch's key, a few at a time;
@@ -25,18 +26,20 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import anthropic_batches as anthropic
 from interlingua.adapters.dialects import openai_batches as wire
 from interlingua.adapters.dialects import openai_pages as pages
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.files import StoredFile, new_file_id
 from interlingua.adapters.storage.batches import Batches, Result
 from interlingua.adapters.storage.files import Files
 from interlingua.middleware.normalise import read_body
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import OPERATION, PARAMS, PRINCIPAL, Principal, owner_of, state_of
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, PRINCIPAL, Principal, owner_of, state_of
 
 log = logging.getLogger("interlingua.batches")
 
-MAX_CREATE_BYTES = 64 * 1024
+JSONL = (b"content-type", b"application/x-jsonl")
 LEASE_S = 30.0  # a running batch's lease; renewed every third of it
 SWEEP_S = 15.0  # how often a process looks for batches whose lease ran out
 PROGRESS_S = 1.0  # how often a running batch's counts are stored (and a cancel is looked for)
@@ -48,9 +51,10 @@ PrincipalOf = Callable[[str | None], Awaitable[Principal | None]]
 
 
 class BatchesMiddleware:
-    def __init__(self, app: Any, runner: BatchRunner | None) -> None:
+    def __init__(self, app: Any, runner: BatchRunner | None, max_body_bytes: int = 32 * 1024 * 1024) -> None:
         self.app = app
         self.runner = runner
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope) if scope["type"] == "http" else {}
@@ -60,27 +64,33 @@ class BatchesMiddleware:
             return
         self.runner.start()
         try:
-            answer = await self._answer(scope, receive, operation, state)
+            if state[DIALECT].name == ANTHROPIC:
+                answer = await self._anthropic(scope, receive, operation, state)
+            else:
+                answer = await self._openai(scope, receive, operation, state)
         except ir.GatewayError as error:
             await send_error(scope, send, error)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        body, kind = (answer, JSONL) if isinstance(answer, bytes) else (orjson.dumps(answer), JSON)
+        await send({"type": "http.response.start", "status": 200, "headers": [kind]})
+        await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
+    async def _body(self, receive: Any) -> Any:
+        chunks: list[bytes] = []
+        if not await read_body(receive, self.max_body_bytes, chunks.append):
+            raise ir.GatewayError("invalid_request", "the client went away")
+        try:
+            return orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError as exc:
+            raise ir.GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+
+    async def _openai(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
                       state: dict[str, Any]) -> Any:
         runner = self.runner
         assert runner is not None
         owner = owner_of(state)
         if operation is ops.BATCHES_CREATE:
-            chunks: list[bytes] = []
-            if not await read_body(receive, MAX_CREATE_BYTES, chunks.append):
-                raise ir.GatewayError("invalid_request", "the client went away")
-            try:
-                body = orjson.loads(b"".join(chunks))
-            except orjson.JSONDecodeError as exc:
-                raise ir.GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
-            return await runner.create(owner, wire.decode_create(body))
+            return await runner.create(owner, wire.decode_create(await self._body(receive)))
         if operation is ops.BATCHES_LIST:
             after, limit, _ = pages.page_of(scope.get("query_string", b""))
             batches, more = await runner.store.page(owner, after, limit)
@@ -91,6 +101,41 @@ class BatchesMiddleware:
         if found is None:
             raise wire.not_found(batch_id)
         return _public(found)
+
+    async def _anthropic(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
+                         state: dict[str, Any]) -> Any:
+        """Anthropic's Message Batches: its requests become a `batch` input file of `/v1/messages`
+        lines, run as an OpenAI batch is; its state and results are read into Anthropic's shapes."""
+        runner = self.runner
+        assert runner is not None
+        owner, base = owner_of(state), _base_url(scope)
+        if operation is ops.BATCHES_CREATE:
+            lines = anthropic.decode_create(await self._body(receive))
+            now = int(time.time())
+            source = StoredFile(new_file_id(), "message_batch_requests.jsonl", "batch", "application/jsonl",
+                                len(lines), now, now + anthropic.RESULTS_SECONDS)
+            await runner.files.create(owner, source, lines)
+            made = await runner.create(owner, wire.BatchAsk(source.id, anthropic.ENDPOINT, None,
+                                                            anthropic.RESULTS_SECONDS), "msgbatch")
+            return anthropic.batch_object(made, base)
+        if operation is ops.BATCHES_LIST:
+            after, limit = anthropic.listing(scope.get("query_string", b""))
+            batches, more = await runner.store.page(owner, after, limit)
+            return anthropic.batch_list([anthropic.batch_object(b, base) for b in batches], more)
+        batch_id = state[PARAMS]["id"]
+        found = await (runner.cancel(owner, batch_id) if operation is ops.BATCHES_CANCEL
+                       else runner.store.get(owner, batch_id))
+        if found is None or found["endpoint"] != anthropic.ENDPOINT:
+            raise anthropic.not_found(batch_id)
+        ended = found["status"] in FINAL
+        if operation is ops.BATCHES_RESULTS or operation is ops.BATCHES_DELETE:
+            if not ended:
+                raise ir.invalid("message_batch_id", f"batch {batch_id} is still processing")
+            if operation is ops.BATCHES_DELETE:
+                await runner.store.delete(owner, batch_id)
+                return anthropic.deleted_object(batch_id)
+            return await runner.results(found)
+        return anthropic.batch_object(found, base)
 
 
 class BatchRunner:
@@ -123,7 +168,7 @@ class BatchRunner:
                 log.warning("batches: the store is unreachable; looking for stopped batches later")
             await asyncio.sleep(self.sweep_every)
 
-    async def create(self, owner: str | None, ask: wire.BatchAsk) -> dict[str, Any]:
+    async def create(self, owner: str | None, ask: wire.BatchAsk, prefix: str = "batch") -> dict[str, Any]:
         found = (await self.files.content(owner, [ask.input_file_id])).get(ask.input_file_id)
         if found is None:
             raise ir.invalid("input_file_id", f"no file with id {ask.input_file_id!r}")
@@ -131,7 +176,7 @@ class BatchRunner:
         if stored.purpose != "batch":
             raise ir.invalid("input_file_id", "the file must be uploaded with purpose `batch`")
         now = int(time.time())
-        batch = wire.new_batch(wire.new_batch_id(), ask, now) | {"output_expires_in": ask.output_expires_in}
+        batch = wire.new_batch(wire.new_batch_id(prefix), ask, now) | {"output_expires_in": ask.output_expires_in}
         lines, errors = wire.read_lines(data, ask.endpoint)
         if errors:
             batch.update(status="failed", failed_at=now, errors={"object": "list", "data": errors})
@@ -142,6 +187,16 @@ class BatchRunner:
         if not errors:
             self._run(batch["id"], owner)
         return _public(batch)
+
+    async def results(self, batch: dict[str, Any]) -> bytes:
+        """An ended Anthropic batch's results, in its requests' order."""
+        found = (await self.files.content(None, [batch["input_file_id"]])).get(batch["input_file_id"])
+        custom_ids = [line.custom_id for line in wire.read_lines(found[1], batch["endpoint"])[0]] if found else []
+        answered = {}
+        for _, status, line in await self.store.results(batch["id"]):
+            parsed = orjson.loads(line)
+            answered[parsed["custom_id"]] = status, parsed["response"]["body"]
+        return anthropic.results(custom_ids, answered)
 
     async def cancel(self, owner: str | None, batch_id: str) -> dict[str, Any] | None:
         batch = await self.store.get(owner, batch_id)
@@ -272,18 +327,20 @@ class BatchRunner:
     async def _finish(self, batch: dict[str, Any], owner: str | None) -> None:
         """The output and error files from every line answered, and the batch's final state."""
         now = int(time.time())
-        cancelled = batch["status"] == "cancelling" or (await self.store.get(None, batch["id"]) or {}).get(
-            "status") == "cancelling"
+        now_stored = await self.store.get(None, batch["id"]) or batch
+        cancelled = now_stored["status"] == "cancelling"
+        if cancelled:  # by a cancel stored meanwhile, on any worker: its time is there
+            batch["cancelling_at"] = now_stored.get("cancelling_at")
         results = await self.store.results(batch["id"])
         expires = now + int(batch.get("output_expires_in") or wire.OUTPUT_EXPIRY[1])
         for kind, wanted in (("output", True), ("error", False)):
             lines = [line for _, status, line in results if (200 <= status < 300) == wanted]
             if lines:
                 data = b"\n".join(lines) + b"\n"
-                stored = StoredFile(new_file_id(), f"{batch['id']}_{kind}.jsonl", "batch_output",
-                                    "application/jsonl", len(data), now, expires)
-                await self.files.create(owner, stored, data)
-                batch[f"{kind}_file_id"] = stored.id
+                made = StoredFile(new_file_id(), f"{batch['id']}_{kind}.jsonl", "batch_output", "application/jsonl",
+                                  len(data), now, expires)
+                await self.files.create(owner, made, data)
+                batch[f"{kind}_file_id"] = made.id
         ok = sum(200 <= status < 300 for _, status, _ in results)
         batch["request_counts"].update(completed=ok, failed=len(results) - ok)
         if cancelled:
@@ -300,6 +357,12 @@ class BatchRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _base_url(scope: dict[str, Any]) -> str:
+    """Where the client reached the gateway (scheme, host, mount point), for the URLs it is given."""
+    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "localhost")
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
 
 
 def _public(batch: dict[str, Any]) -> dict[str, Any]:

@@ -210,7 +210,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/batches", "openai", {"input_file_id": BATCH_FILE, "endpoint": "/v1/chat/completions",
                                                "completion_window": "24h", "metadata": {"run": "1"},
                                                "output_expires_after": {"anchor": "created_at", "seconds": 3600}}),
-        Seed("GET", "/v1/batches", "openai", query="limit=2")]),
+        Seed("GET", "/v1/batches", "openai", query="limit=2"),
+        Seed("POST", "/v1/messages/batches", "anthropic", {"requests": [{"custom_id": "r-1", "params": {
+            "model": "an/claude-x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}}]},
+             headers=ANTHROPIC_VERSION),
+        Seed("GET", "/v1/messages/batches", "anthropic", query="limit=2", headers=ANTHROPIC_VERSION)]),
     "embeddings": (175, embeddings()),
     "moderations": (100, [Seed("POST", "/v1/moderations", "openai", {"input": "a kind word"}),
                           Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -186,3 +187,58 @@ async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
             await store.aclose()
     finally:
         await server.close()
+
+
+@async_test
+async def test_anthropic_message_batches_run_on_any_upstream(tmp_path: Path) -> None:
+    """The Anthropic SDK's `messages.batches`: created, polled to `ended`, its results read (a
+    message from Claude, one translated from a Chat upstream, an error), listed, deleted; a cancel
+    leaves the requests never asked `canceled`."""
+    from tests.harness import anthropic_client
+
+    async with fa.FakeAnthropic(["claude-x"]) as claude, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
+            tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x"),
+                                 "chat": provider(chat.url, "gpt-x")}) as (app, url):
+        claude.default = fa.text("Bonjour.")
+        chat.default = fo.text("Hola.")
+        sdk = anthropic_client(url)
+
+        def ask(custom_id: str, model: str) -> dict[str, Any]:
+            return {"custom_id": custom_id, "params": {"model": model, "max_tokens": 50,
+                                                       "messages": [{"role": "user", "content": "Hello?"}]}}
+
+        made = await sdk.messages.batches.create(requests=[ask("fr", "claude-x"), ask("es", "gpt-x"),
+                                                           ask("xx", "no-such-model")])  # type: ignore[list-item]
+        assert made.id.startswith("msgbatch_") and made.type == "message_batch"
+        assert made.processing_status == "in_progress" and made.results_url is None
+        deadline = time.monotonic() + 15
+        while (batch := await sdk.messages.batches.retrieve(made.id)).processing_status != "ended":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        counts = batch.request_counts
+        assert (counts.succeeded, counts.errored, counts.canceled, counts.processing) == (2, 1, 0, 0)
+        assert batch.ended_at is not None and batch.results_url == f"{url}/v1/messages/batches/{made.id}/results"
+        results = {r.custom_id: r.result async for r in await sdk.messages.batches.results(made.id)}
+        assert results["fr"].type == "succeeded" and results["fr"].message.content[0].text == "Bonjour."  # type: ignore[union-attr]
+        assert results["es"].type == "succeeded" and results["es"].message.content[0].text == "Hola."  # type: ignore[union-attr]
+        assert results["xx"].type == "errored" and results["xx"].error.error.type == "not_found_error"  # type: ignore[union-attr]
+        assert [b.id async for b in sdk.messages.batches.list()] == [made.id]
+
+        app.batches.concurrency = 1
+        chat.script(fo.text("first"), *[fo.text("late", head_delay=0.5)] * 9)
+        slow = await sdk.messages.batches.create(requests=[ask(f"n{n}", "gpt-x") for n in range(10)])  # type: ignore[misc]
+        while (await sdk.messages.batches.retrieve(slow.id)).request_counts.succeeded < 1:
+            await asyncio.sleep(0.05)
+        assert (await sdk.messages.batches.cancel(slow.id)).processing_status == "canceling"
+        while (batch := await sdk.messages.batches.retrieve(slow.id)).processing_status != "ended":
+            await asyncio.sleep(0.05)
+        assert batch.request_counts.canceled > 0 and batch.cancel_initiated_at is not None
+        kinds = [r.result.type async for r in await sdk.messages.batches.results(slow.id)]
+        assert kinds[0] == "succeeded" and "canceled" in kinds and len(kinds) == 10
+
+        assert (await sdk.messages.batches.delete(made.id)).type == "message_batch_deleted"
+        with pytest.raises(anthropic.NotFoundError):
+            await sdk.messages.batches.retrieve(made.id)
+        with pytest.raises(anthropic.BadRequestError) as duplicate:
+            await sdk.messages.batches.create(requests=[ask("a", "claude-x"), ask("a", "claude-x")])  # type: ignore[list-item]
+        assert "custom_id" in duplicate.value.message

@@ -20,7 +20,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import anthropic_files, files, sse, tools
+from interlingua.adapters.dialects import anthropic_batches, anthropic_files, files, sse, tools
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
@@ -469,6 +469,8 @@ class AnthropicMessages(ClientDialect[AnthropicRequest], UpstreamDialect[ir.Chat
             return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/messages/count_tokens":
             return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
+        if path.startswith(anthropic_batches.PREFIX):
+            return anthropic_batches.match(method, path)
         if b"anthropic-version" in headers and path.startswith(files.PREFIX):
             return files.route(method, path)
         if method == "GET" and b"anthropic-version" in headers and path.startswith("/v1/models"):

@@ -158,8 +158,8 @@ def output_line(custom_id: str, status: int, request_id: str, body: bytes) -> by
                          "error": None})
 
 
-def new_batch_id() -> str:
-    return f"batch_{secrets.token_hex(16)}"
+def new_batch_id(prefix: str = "batch") -> str:
+    return f"{prefix}_{secrets.token_hex(16)}"
 
 
 def batch_list(batches: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

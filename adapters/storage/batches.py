@@ -59,6 +59,7 @@ class Batches(Protocol):
     async def stale(self, now: float) -> list[tuple[str, str | None]]: ...
     async def record(self, batch_id: str, result: Result) -> None: ...
     async def results(self, batch_id: str) -> list[Result]: ...
+    async def delete(self, owner: str | None, batch_id: str) -> bool: ...
     async def aclose(self) -> None: ...
 
 
@@ -118,6 +119,14 @@ class BatchStore:
         rows = await self._run(lambda: self._db.execute(
             "SELECT number, status, line FROM batch_lines WHERE batch = ? ORDER BY number", (batch_id,)).fetchall())
         return [(row[0], row[1], bytes(row[2])) for row in rows]
+
+    async def delete(self, owner: str | None, batch_id: str) -> bool:
+        def delete() -> bool:
+            if not self._db.execute(f"DELETE FROM batches WHERE id = ?1 AND {_OWNED}", (batch_id, owner)).rowcount:
+                return False
+            self._db.execute("DELETE FROM batch_lines WHERE batch = ?", (batch_id,))
+            return True
+        return await self._run(delete)
 
     async def aclose(self) -> None:
         self._thread.shutdown(wait=True)

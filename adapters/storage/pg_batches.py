@@ -93,5 +93,13 @@ class PgBatchStore:
             "SELECT number, status, line FROM batch_lines WHERE batch = $1 ORDER BY number", batch_id))
         return [(row["number"], row["status"], bytes(row["line"])) for row in rows]
 
+    async def delete(self, owner: str | None, batch_id: str) -> bool:
+        async def delete(conn: Any) -> bool:
+            if await conn.execute(f"DELETE FROM batches WHERE id = $1 AND {_OWNED}", batch_id, owner) == "DELETE 0":
+                return False
+            await conn.execute("DELETE FROM batch_lines WHERE batch = $1", batch_id)
+            return True
+        return bool(await self.db.run(delete, transaction=True))
+
     async def aclose(self) -> None:
         await self.db.aclose()
