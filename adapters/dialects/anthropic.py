@@ -445,8 +445,7 @@ def _card_list(cards: list[ModelCard]) -> dict[str, Any]:
 
 
 def _card(card: ModelCard) -> dict[str, Any]:
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(card.created))
-    return {"type": "model", "id": card.id, "display_name": card.id, "created_at": created}
+    return {"type": "model", "id": card.id, "display_name": card.id, "created_at": f.rfc3339(card.created)}
 
 
 # The codec ----------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ here into Anthropic's (`processing_status`, the five counts, RFC 3339 times, `re
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -69,10 +68,6 @@ def decode_create(body: Any) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def _time(seconds: int | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
-
 def batch_object(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
     """A batch the runner keeps (OpenAI's Batch shape) as Anthropic's MessageBatch; `base_url` is
     where the client reached the gateway, for `results_url`."""
@@ -85,8 +80,9 @@ def batch_object(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
             "processing_status": "ended" if ended else "canceling" if status == "cancelling" else "in_progress",
             "request_counts": {"processing": 0 if ended else left, "succeeded": counts["completed"],
                                "errored": counts["failed"], "canceled": left if ended else 0, "expired": 0},
-            "created_at": _time(batch["created_at"]), "expires_at": _time(batch["expires_at"]),
-            "ended_at": _time(ended_at) if ended else None, "cancel_initiated_at": _time(batch.get("cancelling_at")),
+            "created_at": f.rfc3339(batch["created_at"]), "expires_at": f.rfc3339(batch["expires_at"]),
+            "ended_at": f.rfc3339(ended_at) if ended else None,
+            "cancel_initiated_at": f.rfc3339(batch.get("cancelling_at")),
             "archived_at": None, "results_url": f"{base_url}{PREFIX}/{batch['id']}/results" if ended else None}
 
 

@@ -10,7 +10,6 @@ Anthropic's API.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -47,13 +46,9 @@ def listing(query_string: bytes) -> Listing:
     return Listing(None, after, limit, True)
 
 
-def _time(seconds: int | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-
-
 def file_object(stored: StoredFile) -> dict[str, Any]:
     return {"id": stored.id, "type": "file", "filename": stored.filename, "mime_type": stored.media_type,
-            "size_bytes": stored.size, "created_at": _time(stored.created), "expires_at": _time(stored.expires),
+            "size_bytes": stored.size, "created_at": f.rfc3339(stored.created), "expires_at": f.rfc3339(stored.expires),
             "downloadable": True}
 
 

@@ -272,3 +272,8 @@ def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
     gateway_status = status if status < 500 else {503: 503, 504: 504, 529: 529}.get(status, 502)
     retryable = status in (408, 429) or status >= 500
     return GatewayError(kind, message, status=gateway_status, retryable=retryable, **kw)  # type: ignore[arg-type]  # kind comes from KIND_OF_STATUS, whose values are ErrorKinds
+
+
+def rfc3339(seconds: float | None) -> str | None:
+    """A Unix time as RFC 3339 in UTC, to the second (`2026-12-07T14:00:00Z`), as Anthropic writes times."""
+    return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
