@@ -468,7 +468,7 @@ class AnthropicMessages(ClientDialect[AnthropicRequest], UpstreamDialect[ir.Chat
             return Route(ops.CHAT, {}) if method == "POST" else None
         if path == "/v1/messages/count_tokens":
             return Route(ops.COUNT_TOKENS, {}) if method == "POST" else None
-        if path.startswith(anthropic_batches.PREFIX):
+        if path == anthropic_batches.PREFIX or path.startswith(anthropic_batches.PREFIX + "/"):
             return anthropic_batches.match(method, path)
         if b"anthropic-version" in headers and path.startswith(files.PREFIX):
             return files.route(method, path)
