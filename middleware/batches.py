@@ -166,6 +166,8 @@ class BatchRunner:
                     self._run(batch_id, owner)
             except ir.GatewayError:  # the store is away: the next sweep looks again
                 log.warning("batches: the store is unreachable; looking for stopped batches later")
+            except Exception:  # a sweep that fails must not end the sweeping
+                log.exception("batches: looking for stopped batches failed; looking again later")
             await asyncio.sleep(self.sweep_every)
 
     async def create(self, owner: str | None, ask: wire.BatchAsk, prefix: str = "batch") -> dict[str, Any]:
