@@ -26,6 +26,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import CODECS
 from interlingua.adapters.dialects import anthropic_batches as anthropic
 from interlingua.adapters.dialects import openai_batches as wire
 from interlingua.adapters.dialects import openai_pages as pages
@@ -345,6 +346,7 @@ class BatchRunner:
                 batch[f"{kind}_file_id"] = made.id
         ok = sum(200 <= status < 300 for _, status, _ in results)
         batch["request_counts"].update(completed=ok, failed=len(results) - ok)
+        batch["usage"] = _usage(batch["endpoint"], results)
         if cancelled:
             batch.update(status="cancelled", cancelled_at=now)
         else:
@@ -359,6 +361,22 @@ class BatchRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _usage(endpoint: str, results: list[Result]) -> dict[str, Any]:
+    """The tokens of a batch's answered lines, summed as the Batch object's `usage` has them."""
+    codec = next(c for c in CODECS if c.match("POST", endpoint, {}, b"") is not None)
+    total = ir.Usage()
+    for _, status, line in results:
+        usage = codec.usage_of(orjson.loads(line)["response"]["body"]) if 200 <= status < 300 else None
+        if usage is not None:
+            total.input_tokens += usage.input_tokens
+            total.output_tokens += usage.output_tokens
+            total.cache_read_tokens += usage.cache_read_tokens
+            total.reasoning_tokens += usage.reasoning_tokens
+    return {"input_tokens": total.input_tokens, "input_tokens_details": {"cached_tokens": total.cache_read_tokens},
+            "output_tokens": total.output_tokens, "output_tokens_details": {"reasoning_tokens": total.reasoning_tokens},
+            "total_tokens": total.input_tokens + total.output_tokens}
 
 
 def _base_url(scope: dict[str, Any]) -> str:

@@ -71,6 +71,8 @@ async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(tmp_path
         assert batch.status == "completed" and batch.completed_at is not None
         assert batch.request_counts is not None
         assert (batch.request_counts.completed, batch.request_counts.failed) == (2, 1)
+        assert batch.usage is not None  # the fakes' 10 in and 5 out for each answered line
+        assert (batch.usage.input_tokens, batch.usage.output_tokens, batch.usage.total_tokens) == (20, 10, 30)
         output = {line["custom_id"]: line for line in await _lines(sdk, batch.output_file_id)}
         assert output["fr"]["response"]["status_code"] == 200
         assert output["fr"]["response"]["body"]["choices"][0]["message"]["content"] == "Bonjour."  # from Claude
