@@ -313,6 +313,7 @@ class Gateway:
                                  capture_content=telemetry.capture_content, exporter=span_exporter)
         self.log = AccessLog() if telemetry.log_format == "json" else None
         app: Any = ObserveMiddleware(self._serve, self.metrics, self.log, self.tracer)
+        self._observed_internal = ObserveMiddleware(self._serve_internal, self.metrics, self.log, self.tracer)
         page = UsagePage(config.server.data_dir / LEDGER_FILE, config.storage_url if config.server.ledger else None)
         app = OperatorEndpoints(app, self.metrics, page, metrics_key=telemetry.metrics_key,
                                 admin_key=telemetry.admin_key or config.admin, open_gateway=not config.keys)
@@ -336,7 +337,11 @@ class Gateway:
                 self._retire(stack)
 
     async def _internal(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """A request the gateway makes itself as the key in `scope`'s state (a batch's line)."""
+        """A request the gateway makes itself as the key in `scope`'s state (a batch's line):
+        observed as a client's is (metrics, log line, trace), then the stack below its auth."""
+        await self._observed_internal(scope, receive, send)
+
+    async def _serve_internal(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self._serve(scope, receive, send, internal=True)
 
     async def _principal_of(self, name: str | None) -> Principal | None:

@@ -25,6 +25,7 @@ from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, client, gateway, provider
 from tests.servers import PostgresServer
 from tests.support import async_test
+from tests.test_observe import METRICS_KEY, sample, scrape
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
 
@@ -53,10 +54,12 @@ async def _lines(sdk: openai.AsyncOpenAI, file_id: str | None) -> list[dict[str,
 
 
 @async_test
-async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(tmp_path: Path) -> None:
+async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     async with fa.FakeAnthropic(["claude-x"]) as claude, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
             tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x"),
-                                 "chat": provider(chat.url, "gpt-x")}) as (_, url):
+                                 "chat": provider(chat.url, "gpt-x")},
+            telemetry={"metrics_key": METRICS_KEY, "log_format": "json"}) as (_, url):
         claude.default = fa.text("Bonjour.")
         chat.default = fo.text("Hola.")
         sdk = client(url)
@@ -83,6 +86,14 @@ async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(tmp_path
         assert failed["response"]["body"]["error"]["code"] == "model_not_found"
         assert (await sdk.files.retrieve(batch.output_file_id or "")).purpose == "batch_output"
         assert [b.id for b in (await sdk.batches.list()).data] == [made.id]
+        # Each line is observed as a client's request is: counted, its tokens by key, its log line.
+        samples = await scrape(url, METRICS_KEY)
+        assert sample(samples, "interlingua_requests_total", dialect="openai", operation="chat", model="claude-x",
+                      upstream="claude/claude-x", status_class="2xx") == 1
+        assert sample(samples, "interlingua_tokens_total", key="", model="gpt-x", kind="output") == 5
+        logged = [orjson.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+        assert {line["request_id"] for line in logged if line.get("model") == "no-such-model"} == {
+            failed["response"]["request_id"]}
     with sqlite3.connect(tmp_path / "usage.sqlite3") as db:  # each line is metered as the key's request
         assert sorted(db.execute("SELECT model, status FROM usage").fetchall()) == [
             ("claude-x", 200), ("gpt-x", 200), ("no-such-model", 404)]
