@@ -10,18 +10,13 @@ is awaited. The PostgreSQL store (`pg_batches.py`) keeps the same contract for r
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import orjson
 
 from interlingua.adapters.dialects.openai_batches import RUNNING
 from interlingua.adapters.storage import sqlite
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -66,20 +61,17 @@ class Batches(Protocol):
 class BatchStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
-
-    async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._thread.submit(call, *args))
+        self._thread = sqlite.OneThread("batches")
 
     def _execute(self, query: str, *args: Any) -> Any:
         return self._db.execute(query, args)
 
     async def create(self, owner: str | None, batch: dict[str, Any]) -> None:
-        await self._run(self._execute, "INSERT INTO batches (id, owner, status, batch) VALUES (?, ?, ?, ?)",
+        await self._thread.run(self._execute, "INSERT INTO batches (id, owner, status, batch) VALUES (?, ?, ?, ?)",
                         batch["id"], owner, batch["status"], orjson.dumps(batch))
 
     async def get(self, owner: str | None, batch_id: str) -> dict[str, Any] | None:
-        row = await self._run(lambda: self._db.execute(f"SELECT batch FROM batches WHERE id = ?1 AND {_OWNED}",
+        row = await self._thread.run(lambda: self._db.execute(f"SELECT batch FROM batches WHERE id = ?1 AND {_OWNED}",
                                                        (batch_id, owner)).fetchone())
         return None if row is None else orjson.loads(row[0])
 
@@ -90,33 +82,34 @@ class BatchStore:
                                     "ORDER BY seq DESC LIMIT ?3",
                                     (start[0] if start else None, owner, limit + 1)).fetchall()
             return [orjson.loads(row[0]) for row in rows[:limit]], len(rows) > limit
-        return await self._run(page)
+        return await self._thread.run(page)
 
     async def save(self, batch: dict[str, Any], unless: tuple[str, ...] = ()) -> bool:
         """Write `batch` over its stored self, unless that is now in one of the statuses `unless`
         (a cancel another worker stored meanwhile); False if it was not written."""
         spared = f" AND status NOT IN ({', '.join('?' * len(unless))})" if unless else ""
-        return bool(await self._run(lambda: self._db.execute(
+        return bool(await self._thread.run(lambda: self._db.execute(
             f"UPDATE batches SET status = ?, batch = ? WHERE id = ?{spared}",
             (batch["status"], orjson.dumps(batch), batch["id"], *unless)).rowcount))
 
     async def claim(self, batch_id: str, holder: str, until: float, now: float) -> bool:
         """Lease a running batch to `holder` until `until`: one whose lease ran out, or its own."""
-        return bool(await self._run(lambda: self._db.execute(
+        return bool(await self._thread.run(lambda: self._db.execute(
             "UPDATE batches SET holder = ?1, lease = ?2 WHERE id = ?3 AND (lease < ?4 OR holder = ?1)",
             (holder, until, batch_id, now)).rowcount))
 
     async def stale(self, now: float) -> list[tuple[str, str | None]]:
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._thread.run(lambda: self._db.execute(
             f"SELECT id, owner FROM batches WHERE status IN ({', '.join('?' * len(RUNNING))}) AND lease < ?",
             (*RUNNING, now)).fetchall())
         return [(row[0], row[1]) for row in rows]
 
     async def record(self, batch_id: str, result: Result) -> None:
-        await self._run(self._execute, "INSERT OR REPLACE INTO batch_lines VALUES (?, ?, ?, ?)", batch_id, *result)
+        await self._thread.run(self._execute, "INSERT OR REPLACE INTO batch_lines VALUES (?, ?, ?, ?)", batch_id,
+                               *result)
 
     async def results(self, batch_id: str) -> list[Result]:
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._thread.run(lambda: self._db.execute(
             "SELECT number, status, line FROM batch_lines WHERE batch = ? ORDER BY number", (batch_id,)).fetchall())
         return [(row[0], row[1], bytes(row[2])) for row in rows]
 
@@ -126,8 +119,8 @@ class BatchStore:
                 return False
             self._db.execute("DELETE FROM batch_lines WHERE batch = ?", (batch_id,))
             return True
-        return await self._run(delete)
+        return await self._thread.run(delete)
 
     async def aclose(self) -> None:
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown()
         self._db.close()

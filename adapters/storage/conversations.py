@@ -11,11 +11,9 @@ does (`responses.visible`): another key finds nothing under its id.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -71,10 +69,7 @@ class ConversationStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
         sqlite.add_columns(self._db, "conversations", {"owner": "TEXT"})
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversations")
-
-    async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._thread.submit(call, *args))
+        self._thread = sqlite.OneThread("conversations")
 
     def _transaction(self, call: Callable[..., T], *args: Any) -> T:
         self._db.execute("BEGIN IMMEDIATE")
@@ -101,12 +96,13 @@ class ConversationStore:
             self._db.execute("INSERT INTO conversations (id, created, metadata, owner) VALUES (?, ?, ?, ?)",
                              (conversation, created, orjson.dumps(metadata), owner))
             self._insert(conversation, items)
-        await self._run(self._transaction, create)
+        await self._thread.run(self._transaction, create)
         return conversation, created
 
     async def get(self, owner: str | None, conversation: str) -> tuple[int, dict[str, str]] | None:
-        row = await self._run(lambda: self._db.execute(f"SELECT created, metadata FROM conversations WHERE id = ?1 "
-                                                       f"AND {_OWNED}", (conversation, owner)).fetchone())
+        row = await self._thread.run(lambda: self._db.execute(
+            f"SELECT created, metadata FROM conversations WHERE id = ?1 AND {_OWNED}", (conversation, owner)
+        ).fetchone())
         return None if row is None else (row[0], orjson.loads(row[1]))
 
     async def update(self, owner: str | None, conversation: str, metadata: dict[str, str]) -> int | None:
@@ -117,7 +113,7 @@ class ConversationStore:
                 self._db.execute("UPDATE conversations SET metadata = ? WHERE id = ?",
                                  (orjson.dumps(metadata), conversation))
             return None if row is None else int(row[0])
-        return await self._run(self._transaction, update)
+        return await self._thread.run(self._transaction, update)
 
     async def delete(self, owner: str | None, conversation: str) -> bool:
         def delete() -> bool:
@@ -125,7 +121,7 @@ class ConversationStore:
                 return False
             self._db.execute("DELETE FROM conversation_items WHERE conversation = ?", (conversation,))
             return self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation,)).rowcount > 0
-        return await self._run(self._transaction, delete)
+        return await self._thread.run(self._transaction, delete)
 
     async def append(self, owner: str | None, conversation: str, items: list[Any]) -> bool:
         def append() -> bool:
@@ -133,7 +129,7 @@ class ConversationStore:
                 return False
             self._insert(conversation, items)
             return True
-        return await self._run(self._transaction, append)
+        return await self._thread.run(self._transaction, append)
 
     async def items(self, owner: str | None, conversation: str) -> list[Any] | None:
         def items() -> list[Any] | None:
@@ -142,7 +138,7 @@ class ConversationStore:
             rows = self._db.execute("SELECT item FROM conversation_items WHERE conversation = ? ORDER BY seq",
                                     (conversation,))
             return [orjson.loads(row[0]) for row in rows]
-        return await self._run(items)
+        return await self._thread.run(items)
 
     async def page(self, owner: str | None, conversation: str, after: str | None, limit: int,
                    desc: bool) -> Page | None:
@@ -161,7 +157,7 @@ class ConversationStore:
             query += f" ORDER BY seq {'DESC' if desc else 'ASC'} LIMIT ?"
             rows = self._db.execute(query, (*args, limit + 1)).fetchall()
             return [orjson.loads(row[0]) for row in rows[:limit]], len(rows) > limit
-        return await self._run(page)
+        return await self._thread.run(page)
 
     async def item(self, owner: str | None, conversation: str, item: str) -> dict[str, Any] | None:
         def found() -> Any:
@@ -169,7 +165,7 @@ class ConversationStore:
                 return None
             return self._db.execute("SELECT item FROM conversation_items WHERE conversation = ? AND id = ? "
                                     "ORDER BY seq LIMIT 1", (conversation, item)).fetchone()
-        row = await self._run(found)
+        row = await self._thread.run(found)
         return None if row is None else orjson.loads(row[0])
 
     async def delete_item(self, owner: str | None, conversation: str, item: str) -> bool | None:
@@ -178,9 +174,9 @@ class ConversationStore:
                 return None
             return self._db.execute(f"DELETE FROM conversation_items WHERE seq = ({_FIRST})",
                                     (conversation, item)).rowcount > 0
-        return await self._run(self._transaction, delete_item)
+        return await self._thread.run(self._transaction, delete_item)
 
     async def aclose(self) -> None:
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown()
         self._db.close()
 

@@ -11,17 +11,12 @@ the answer, and reading a large file keeps the event loop free. The PostgreSQL s
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import sqlite
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -66,10 +61,7 @@ def stored_file(row: Any) -> StoredFile:
 class FileStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="files")
-
-    async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._thread.submit(call, *args))
+        self._thread = sqlite.OneThread("files")
 
     async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
         def create() -> None:
@@ -78,11 +70,11 @@ class FileStore:
                              "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (stored.id, owner, stored.created, stored.expires, stored.filename, stored.purpose,
                               stored.media_type, stored.size, data))
-        await self._run(create)
+        await self._thread.run(create)
 
     async def get(self, owner: str | None, file_id: str) -> StoredFile | None:
-        row = await self._run(lambda: self._db.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?1 AND {_FOUND}",
-                                                       (file_id, owner, int(time.time()))).fetchone())
+        row = await self._thread.run(lambda: self._db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE id = ?1 AND {_FOUND}", (file_id, owner, int(time.time()))).fetchone())
         return None if row is None else stored_file(row)
 
     async def content(self, owner: str | None, file_ids: list[str]) -> dict[str, tuple[StoredFile, bytes]]:
@@ -94,7 +86,7 @@ class FileStore:
                 if row is not None:
                     found[file_id] = stored_file(row), bytes(row[7])
             return found
-        return await self._run(content)
+        return await self._thread.run(content)
 
     async def page(self, owner: str | None, purpose: str | None, after: str | None, limit: int,
                    desc: bool) -> Page:
@@ -106,12 +98,12 @@ class FileStore:
             rows = self._db.execute(query, (start[0] if start else None, owner, int(time.time()), purpose,
                                             limit + 1)).fetchall()
             return [stored_file(row) for row in rows[:limit]], len(rows) > limit
-        return await self._run(page)
+        return await self._thread.run(page)
 
     async def delete(self, owner: str | None, file_id: str) -> bool:
-        return await self._run(lambda: self._db.execute(f"DELETE FROM files WHERE id = ?1 AND {_FOUND}",
+        return await self._thread.run(lambda: self._db.execute(f"DELETE FROM files WHERE id = ?1 AND {_FOUND}",
                                                         (file_id, owner, int(time.time()))).rowcount > 0)
 
     async def aclose(self) -> None:
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown()
         self._db.close()

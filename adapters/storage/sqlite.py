@@ -8,10 +8,15 @@ always wait for, so the switch is retried briefly.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 5.0
 _ATTEMPTS = 50
@@ -54,3 +59,19 @@ def add_columns(conn: sqlite3.Connection, table: str, columns: Mapping[str, str]
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+class OneThread:
+    """A store's calls on one worker thread, each awaited: its statements run in order, a write has
+    landed when its call returns, and a long read keeps the event loop free."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self._pool.submit(call, *args))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
