@@ -255,3 +255,50 @@ async def test_anthropic_message_batches_run_on_any_upstream(tmp_path: Path) -> 
         with pytest.raises(anthropic.BadRequestError) as duplicate:
             await sdk.messages.batches.create(requests=[ask("a", "claude-x"), ask("a", "claude-x")])  # type: ignore[list-item]
         assert "custom_id" in duplicate.value.message
+
+
+@async_test
+async def test_a_line_a_rate_limit_refuses_is_asked_again_after_its_retry_after(tmp_path: Path) -> None:
+    """The runner against a stand-in for the gateway below auth: a 429 with `Retry-After` is asked
+    again, a 429 of an exhausted budget is kept as failed, and each line is asked as the batch's key."""
+    from interlingua.adapters.dialects import openai_batches as wire
+    from interlingua.adapters.dialects.files import StoredFile
+    from interlingua.adapters.storage.batches import BatchStore
+    from interlingua.adapters.storage.files import FileStore
+    from interlingua.middleware.batches import BatchRunner
+    from interlingua.middleware.state import PRINCIPAL, Principal
+
+    asked: list[tuple[str, str]] = []
+
+    async def gateway_below_auth(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = orjson.loads((await receive())["body"])
+        asked.append((scope["state"][PRINCIPAL].name, body["messages"][0]["content"]))
+        tries = sum(1 for _, said in asked if said == body["messages"][0]["content"])
+        if body["messages"][0]["content"] == "limited" and tries < 3:
+            status, headers, answer = 429, [(b"retry-after", b"0")], {"error": {"code": "rate_limit_exceeded"}}
+        elif body["messages"][0]["content"] == "broke":
+            status, headers, answer = 429, [(b"retry-after", b"0")], {"error": {"code": "budget_exceeded"}}
+        else:
+            status, headers, answer = 200, [], {"object": "chat.completion", "choices": []}
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    async def principal_of(name: str | None) -> Principal | None:
+        return Principal(name or "")
+
+    files, store = FileStore(tmp_path / "files.sqlite3"), BatchStore(tmp_path / "files.sqlite3")
+    runner = BatchRunner(store, files, gateway_below_auth, principal_of)
+    try:
+        data = _jsonl(_chat("a", "m", "limited"), _chat("b", "m", "broke"), _chat("c", "m", "fine"))
+        await files.create("team", StoredFile("file-in", "in.jsonl", "batch", "application/jsonl", len(data), 0,
+                                              None), data)
+        made = await runner.create("team", wire.BatchAsk("file-in", "/v1/chat/completions", None, 3600))
+        while (batch := await store.get("team", made["id"]) or {})["status"] != "completed":
+            await asyncio.sleep(0.02)
+        assert batch["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
+        assert sorted(said for _, said in asked) == ["broke", "fine", "limited", "limited", "limited"]
+        assert {name for name, _ in asked} == {"team"}
+    finally:
+        await runner.aclose()
+        await store.aclose()
+        await files.aclose()
