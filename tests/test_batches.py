@@ -146,32 +146,43 @@ async def test_a_cancel_keeps_what_was_answered_and_each_key_sees_its_own(tmp_pa
         assert len(chat.requests) < 20  # the rest were never asked
 
 
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
 @async_test
-async def test_a_batch_a_stopped_gateway_left_is_taken_up_where_it_was(tmp_path: Path) -> None:
-    async with fo.FakeOpenAI(["gpt-x"]) as chat:
-        chat.default = fo.text("ok", head_delay=0.2)
-        tables = {"providers": {"chat": provider(chat.url, "gpt-x")}}
-        async with gateway(tmp_path, **tables) as (first, url):
-            first.batches.concurrency, first.batches.lease = 1, 1.0
-            sdk = client(url)
-            source = await sdk.files.create(file=("jobs.jsonl", _jsonl(
-                *[_chat(f"n{n}", "gpt-x") for n in range(8)])), purpose="batch")
-            made = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
-                                            completion_window="24h")
-            while (await sdk.batches.retrieve(made.id)).request_counts.completed < 3:  # type: ignore[union-attr]
-                await asyncio.sleep(0.05)
-        asked = len(chat.requests)
-        assert asked < 8
-        chat.default = fo.text("ok")
-        async with gateway(tmp_path, **tables) as (second, url):
-            second.batches.lease, second.batches.sweep_every = 1.0, 0.2
-            second.batches.start()  # as its lifespan does; the first's lease runs out within a second
-            batch = await _done(client(url), made.id)
-            assert batch.status == "completed" and batch.request_counts is not None
-            assert batch.request_counts.completed == 8
-            output = await _lines(client(url), batch.output_file_id)
-            assert sorted(line["custom_id"] for line in output) == [f"n{n}" for n in range(8)]
-        assert len(chat.requests) <= 8 + 1  # each line asked once, but for the one in flight at the stop
+async def test_a_batch_a_stopped_gateway_left_is_taken_up_where_it_was(tmp_path: Path, storage: str) -> None:
+    """Two gateways on one data directory (as workers are), or on one PostgreSQL (as replicas are):
+    the first stops midway, the second finishes the batch from where the first's lines end."""
+    server = PostgresServer() if storage == "postgresql" else None
+    if server is not None:
+        await server.start()
+    try:
+        async with fo.FakeOpenAI(["gpt-x"]) as chat:
+            chat.default = fo.text("ok", head_delay=0.2)
+            tables: dict[str, Any] = {"providers": {"chat": provider(chat.url, "gpt-x")}}
+            if server is not None:
+                tables["storage"] = {"url": server.url}
+            async with gateway(tmp_path / "a", **tables) as (first, url):
+                first.batches.concurrency, first.batches.lease = 1, 1.0
+                sdk = client(url)
+                source = await sdk.files.create(file=("jobs.jsonl", _jsonl(
+                    *[_chat(f"n{n}", "gpt-x") for n in range(8)])), purpose="batch")
+                made = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                                completion_window="24h")
+                while (await sdk.batches.retrieve(made.id)).request_counts.completed < 3:  # type: ignore[union-attr]
+                    await asyncio.sleep(0.05)
+            assert len(chat.requests) < 8
+            chat.default = fo.text("ok")
+            async with gateway(tmp_path / ("b" if server else "a"), **tables) as (second, url):
+                second.batches.lease, second.batches.sweep_every = 1.0, 0.2
+                second.batches.start()  # as its lifespan does; the first's lease runs out within a second
+                batch = await _done(client(url), made.id)
+                assert batch.status == "completed" and batch.request_counts is not None
+                assert batch.request_counts.completed == 8
+                output = await _lines(client(url), batch.output_file_id)
+                assert sorted(line["custom_id"] for line in output) == [f"n{n}" for n in range(8)]
+            assert len(chat.requests) <= 8 + 1  # each line asked once, but for the one in flight at the stop
+    finally:
+        if server is not None:
+            await server.close()
 
 
 @async_test
