@@ -124,18 +124,18 @@ class BatchesMiddleware:
             batches, more = await runner.store.page(owner, after, limit)
             return anthropic.batch_list([anthropic.batch_object(b, base) for b in batches], more)
         batch_id = state[PARAMS]["id"]
-        found = await (runner.cancel(owner, batch_id) if operation is ops.BATCHES_CANCEL
-                       else runner.store.get(owner, batch_id))
-        if found is None or found["endpoint"] != anthropic.ENDPOINT:
+        found = await runner.store.get(owner, batch_id)
+        if found is None or found["endpoint"] != anthropic.ENDPOINT:  # an OpenAI client's batch is not one
             raise anthropic.not_found(batch_id)
-        ended = found["status"] in FINAL
-        if operation is ops.BATCHES_RESULTS or operation is ops.BATCHES_DELETE:
-            if not ended:
+        if operation is ops.BATCHES_CANCEL:
+            found = await runner.cancel(owner, batch_id) or found
+        elif operation is ops.BATCHES_RESULTS or operation is ops.BATCHES_DELETE:
+            if found["status"] not in FINAL:
                 raise ir.invalid("message_batch_id", f"batch {batch_id} is still processing")
-            if operation is ops.BATCHES_DELETE:
-                await runner.store.delete(owner, batch_id)
-                return anthropic.deleted_object(batch_id)
-            return await runner.results(found)
+            if operation is ops.BATCHES_RESULTS:
+                return await runner.results(found)
+            await runner.delete(owner, found)
+            return anthropic.deleted_object(batch_id)
         return anthropic.batch_object(found, base)
 
 
@@ -200,6 +200,13 @@ class BatchRunner:
             parsed = orjson.loads(line)
             answered[parsed["custom_id"]] = status, parsed["response"]["body"]
         return anthropic.results(custom_ids, answered)
+
+    async def delete(self, owner: str | None, batch: dict[str, Any]) -> None:
+        """An ended batch, its answers and its files (the requests, the output, the errors)."""
+        await self.store.delete(owner, batch["id"])
+        for file_id in (batch.get("input_file_id"), batch.get("output_file_id"), batch.get("error_file_id")):
+            if file_id:
+                await self.files.delete(owner, file_id)
 
     async def cancel(self, owner: str | None, batch_id: str) -> dict[str, Any] | None:
         batch = await self.store.get(owner, batch_id)

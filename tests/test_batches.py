@@ -260,9 +260,11 @@ async def test_anthropic_message_batches_run_on_any_upstream(tmp_path: Path) -> 
         kinds = [r.result.type async for r in await sdk.messages.batches.results(slow.id)]
         assert kinds[0] == "succeeded" and "canceled" in kinds and len(kinds) == 10
 
+        files_before = {f.id async for f in client(url).files.list()}
         assert (await sdk.messages.batches.delete(made.id)).type == "message_batch_deleted"
         with pytest.raises(anthropic.NotFoundError):
             await sdk.messages.batches.retrieve(made.id)
+        assert len(files_before - {f.id async for f in client(url).files.list()}) == 3  # requests, output, errors
         with pytest.raises(anthropic.BadRequestError) as duplicate:
             await sdk.messages.batches.create(requests=[ask("a", "claude-x"), ask("a", "claude-x")])  # type: ignore[list-item]
         assert "custom_id" in duplicate.value.message
