@@ -32,6 +32,7 @@ class Operation:
     takes_document: bool = False  # the body may be a document itself, spooled as the upload `file`
     lazy: bool = False  # decoded as read (`ir.DeferredChatRequest`): a JSON body's nesting is checked then
     reads_body: bool = True  # False: a POST the gateway answers from its path alone (any body is ignored)
+    keyless: bool = False  # the request is its own credential (an upload session's id): auth lets it by
 
 
 async def _count(provider: Provider, request: Any, model: str) -> Reply:
@@ -93,6 +94,9 @@ FILES_LIST = Operation("files.list", metered=False)
 FILES_GET = Operation("files.get", metered=False)
 FILES_CONTENT = Operation("files.content", metered=False)
 FILES_DELETE = Operation("files.delete", metered=False)
+# A piece of a Gemini resumable upload: the session's unguessable id in the upload URL stands for the
+# key that started it, as on Google's API, whose clients send these without their key.
+FILES_UPLOAD = Operation("files.upload", metered=False, reads_body=False, keyless=True)
 BATCHES_CREATE = Operation("batches.create", metered=False)
 BATCHES_LIST = Operation("batches.list", metered=False)
 BATCHES_GET = Operation("batches.get", metered=False)
@@ -111,12 +115,12 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     MODELS_LIST, MODELS_GET, RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL,
     CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE, CONVERSATION_ITEMS_CREATE,
     CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET, CONVERSATION_ITEM_DELETE, FILES_CREATE, FILES_LIST, FILES_GET,
-    FILES_CONTENT, FILES_DELETE, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL, BATCHES_RESULTS,
-    BATCHES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
+    FILES_CONTENT, FILES_DELETE, FILES_UPLOAD, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL,
+    BATCHES_RESULTS, BATCHES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})
 CONVERSATIONS = frozenset({CONVERSATIONS_CREATE, CONVERSATIONS_GET, CONVERSATIONS_UPDATE, CONVERSATIONS_DELETE,
                            CONVERSATION_ITEMS_CREATE, CONVERSATION_ITEMS_LIST, CONVERSATION_ITEM_GET,
                            CONVERSATION_ITEM_DELETE})
-FILES = frozenset({FILES_CREATE, FILES_LIST, FILES_GET, FILES_CONTENT, FILES_DELETE})
+FILES = frozenset({FILES_CREATE, FILES_LIST, FILES_GET, FILES_CONTENT, FILES_DELETE, FILES_UPLOAD})
 BATCHES = frozenset({BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL, BATCHES_RESULTS, BATCHES_DELETE})

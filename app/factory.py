@@ -244,7 +244,7 @@ class Gateway:
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
-        app = FilesMiddleware(app, self.files)
+        app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)
         app = RoutingMiddleware(app, catalog, config.utilities)

@@ -4,7 +4,9 @@ Keys are held only as SHA-256 digests and the presented key's digest is compared
 of the config's in constant time, so neither the config nor the timing tells a key; keys made
 through the admin API are found by their digest in the key store. The credential is
 read wherever a dialect's clients put it: `Authorization: Bearer` (OpenAI, and Anthropic's
-`auth_token`), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
+`auth_token`), `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini). An operation
+declared `keyless` (a piece of a Gemini resumable upload, whose upload URL is its credential) is
+let by with no principal, for the layer that answers it to check.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from urllib.parse import parse_qsl
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.storage.keys import Keys
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.state import OPEN, PRINCIPAL, Principal, state_of
+from interlingua.middleware.state import OPEN, OPERATION, PRINCIPAL, Principal, state_of
 
 
 def credential(scope: dict[str, Any]) -> str | None:
@@ -66,6 +68,10 @@ class AuthMiddleware:
             return
         if not self.keys and self.managed is None:
             state_of(scope)[PRINCIPAL] = OPEN
+            await self.app(scope, receive, send)
+            return
+        operation = state_of(scope).get(OPERATION)
+        if operation is not None and operation.keyless:  # the layer that answers it checks its own credential
             await self.app(scope, receive, send)
             return
         presented = credential(scope)

@@ -35,7 +35,7 @@ from interlingua.adapters.dialects.files import StoredFile, new_file_id
 from interlingua.adapters.storage.batches import Batches, Result
 from interlingua.adapters.storage.files import Files
 from interlingua.middleware.normalise import read_body
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.respond import JSON, base_url, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, PRINCIPAL, Principal, owner_of, state_of
 
 log = logging.getLogger("interlingua.batches")
@@ -109,7 +109,7 @@ class BatchesMiddleware:
         lines, run as an OpenAI batch is; its state and results are read into Anthropic's shapes."""
         runner = self.runner
         assert runner is not None
-        owner, base = owner_of(state), _base_url(scope)
+        owner, base = owner_of(state), base_url(scope)
         if operation is ops.BATCHES_CREATE:
             lines = anthropic.decode_create(await self._body(receive))
             now = int(time.time())
@@ -384,12 +384,6 @@ def _usage(endpoint: str, results: list[Result]) -> dict[str, Any]:
     return {"input_tokens": total.input_tokens, "input_tokens_details": {"cached_tokens": total.cache_read_tokens},
             "output_tokens": total.output_tokens, "output_tokens_details": {"reasoning_tokens": total.reasoning_tokens},
             "total_tokens": total.input_tokens + total.output_tokens}
-
-
-def _base_url(scope: dict[str, Any]) -> str:
-    """Where the client reached the gateway (scheme, host, mount point), for the URLs it is given."""
-    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "localhost")
-    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
 
 
 def _public(batch: dict[str, Any]) -> dict[str, Any]:

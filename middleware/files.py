@@ -1,8 +1,9 @@
 """Files kept by the gateway, and chat turns that refer to them, whatever the upstream.
 
 It answers `/v1/files` (upload, list, retrieve, content, delete) from its store, with no upstream,
-in the Files API of the client's dialect (OpenAI's, or Anthropic's beta one), one store for both.
-A chat turn (Chat Completions, Responses, Anthropic Messages) that names one of the key's files by
+in the Files API of the client's dialect (OpenAI's, or Anthropic's beta one), and Gemini's
+`/v1beta/files` with its resumable uploads; one store for all three. A chat turn (Chat
+Completions, Responses, Anthropic Messages, Gemini) that names one of the key's files by
 id gets the file's content inline, in its own dialect's shape (`dialects/file_refs.py`), before any
 upstream is asked: an upstream of the same dialect takes the body as it is, another has the file
 translated as if the client had sent it inline, and neither needs to know the gateway's ids. An id
@@ -17,6 +18,7 @@ as OpenAI keeps it, and each turn reads the file as it is then.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -24,22 +26,25 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import anthropic_files, file_refs, openai_files
+from interlingua.adapters.dialects import anthropic_files, file_refs, gemini_files, openai_files
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.files import FilesWire, FileUpload, StoredFile, new_file_id
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_chat_request import NAME as OPENAI
 from interlingua.adapters.storage.files import Files
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.normalise import read_body
+from interlingua.middleware.respond import JSON, base_url, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
 
 WIRES: dict[str, FilesWire] = {OPENAI: openai_files, ANTHROPIC: anthropic_files}
 
 
 class FilesMiddleware:
-    def __init__(self, app: Any, store: Files | None) -> None:
+    def __init__(self, app: Any, store: Files | None, max_body_bytes: int = 32 * 1024 * 1024) -> None:
         self.app = app
         self.store = store
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)
@@ -49,7 +54,10 @@ class FilesMiddleware:
             return
         try:
             if operation in ops.FILES:
-                await self._answer(scope, send, operation, state)
+                if state[DIALECT].name == GEMINI:
+                    await self._gemini(scope, receive, send, operation, state)
+                else:
+                    await self._answer(scope, send, operation, state)
                 return
             request = state.get(REQUEST)
             if isinstance(request, ir.ChatRequest) and _may_refer(request):
@@ -110,6 +118,59 @@ class FilesMiddleware:
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
 
+    async def _gemini(self, scope: dict[str, Any], receive: Any, send: Any, operation: ops.Operation,
+                      state: dict[str, Any]) -> None:
+        """Gemini's Files API: a resumable upload's start and pieces, and the File resources."""
+        store = self.store
+        assert store is not None
+        owner, base, params = owner_of(state), base_url(scope), state.get(PARAMS) or {}
+        headers: list[tuple[bytes, bytes]] = [JSON]
+        answer: Any = {}
+        if operation is ops.FILES_CREATE:
+            start: gemini_files.UploadStart = state[REQUEST]
+            session, now = secrets.token_urlsafe(32), int(time.time())
+            await store.begin(owner, session, StoredFile(new_file_id(), start.display_name, "user_data",
+                                                         start.media_type, start.size, now, now + gemini_files.EXPIRY))
+            headers += [(b"x-goog-upload-url", f"{base}{gemini_files.UPLOAD}?upload_id={session}&"
+                                               f"upload_protocol=resumable".encode()),
+                        (b"x-goog-upload-status", b"active")]
+        elif operation is ops.FILES_UPLOAD:
+            answer, status = await self._piece(scope, receive, params["upload"], base)
+            headers.append((b"x-goog-upload-status", status))
+        elif operation is ops.FILES_LIST:
+            asked = gemini_files.listing(scope.get("query_string", b""))
+            answer = gemini_files.file_list(*await store.page(owner, None, asked.after, asked.limit, True), base)
+        elif operation is ops.FILES_GET:
+            found = await store.get(owner, gemini_files.file_id(params["id"]))
+            if found is None:
+                raise gemini_files.not_found(params["id"])
+            answer = gemini_files.file_object(found, base)
+        elif not await store.delete(owner, gemini_files.file_id(params["id"])):
+            raise gemini_files.not_found(params["id"])
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    async def _piece(self, scope: dict[str, Any], receive: Any, session: str, base: str) -> tuple[Any, bytes]:
+        """One piece of a resumable upload, authorised by its session's id alone; the last one
+        (`finalize`) makes the file. The answer and the upload's status."""
+        assert self.store is not None
+        headers = dict(scope["headers"])
+        command = headers.get(b"x-goog-upload-command", b"").decode("latin-1")
+        offset = headers.get(b"x-goog-upload-offset", b"0")
+        if not offset.isdigit():
+            raise ir.invalid("X-Goog-Upload-Offset", "must be the number of bytes uploaded so far")
+        chunks: list[bytes] = []
+        if not await read_body(receive, self.max_body_bytes, chunks.append):
+            raise ir.GatewayError("invalid_request", "the client went away")
+        if await self.store.add(session, int(offset), b"".join(chunks)) is None:
+            raise ir.GatewayError("not_found", "no upload in progress at this URL")
+        if "finalize" not in command:
+            return {}, b"active"
+        finished = await self.store.finish(session)
+        if finished is None:
+            raise ir.GatewayError("not_found", "no upload in progress at this URL")
+        return {"file": gemini_files.file_object(finished[1], base)}, b"final"
+
     async def _create(self, owner: str | None, upload: FileUpload) -> StoredFile:
         assert self.store is not None
         created = int(time.time())
@@ -121,10 +182,11 @@ class FilesMiddleware:
 
 def _may_refer(request: ir.ChatRequest) -> bool:
     """Whether a turn's body may name a file by id: a search of its bytes, where it came as bytes."""
+    mark = file_refs.mark(request.dialect)
     if request.raw is not None:
-        return file_refs.MARK.found_in(request.raw)
+        return mark.found_in(request.raw)
     parsed = ir.as_parsed(request)
-    return parsed is not None and file_refs.MARK.found_in(orjson.dumps(parsed))
+    return parsed is not None and mark.found_in(orjson.dumps(parsed))
 
 
 def _read(upload: ir.Upload) -> bytes:

@@ -43,3 +43,9 @@ async def send_error(scope: dict[str, Any], send: Any, error: GatewayError) -> N
     start, body = error_messages(codec_of(scope), error)
     await send(start)
     await send(body)
+
+
+def base_url(scope: dict[str, Any]) -> str:
+    """Where the client reached the gateway (scheme, host, mount point), for the URLs it is given."""
+    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), "localhost")
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"

@@ -200,6 +200,13 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/messages", "anthropic", {"model": "oa/gpt-x", "max_tokens": 50, "messages": [{
             "role": "user", "content": [{"type": "document", "source": {"type": "file", "file_id": FILE}},
                                         {"type": "text", "text": "What is this?"}]}]}, headers=ANTHROPIC_VERSION),
+        Seed("POST", "/upload/v1beta/files", "gemini", {"file": {"displayName": "a.txt", "mimeType": "text/plain"}},
+             headers=(("x-goog-upload-protocol", "resumable"), ("x-goog-upload-command", "start"),
+                      ("x-goog-upload-header-content-length", "5"))),
+        Seed("GET", "/v1beta/files", "gemini", query="pageSize=2"),
+        gemini("gm/gemini-2.5-flash", "generateContent", {"contents": [{"role": "user", "parts": [
+            {"fileData": {"fileUri": f"http://gateway/v1beta/files/{FILE}", "mimeType": "application/pdf"}},
+            {"text": "What is this?"}]}]}),
         Seed("POST", "/v1/chat/completions", "openai", {"model": "an/claude-x", "messages": [{
             "role": "user", "content": [{"type": "file", "file": {"file_id": FILE}},
                                         {"type": "text", "text": "What is this?"}]}]}),

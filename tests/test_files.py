@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
+from interlingua.adapters import ir
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.pg_files import PgFileStore
@@ -193,6 +195,17 @@ async def _keeps_the_contract(store: Files) -> None:
     assert await store.page("bob", None, None, 5, False) == ([], False)
     assert await store.delete("bob", "file-0") is False and await store.delete("alice", "file-0") is True
     assert await store.delete("alice", "file-0") is False and await store.get("alice", "file-0") is None
+    # A resumable upload: its pieces in order, then the file, the uploader's.
+    coming = StoredFile("file-up", "up.bin", "user_data", "application/octet-stream", 6, now, now + 60)
+    await store.begin("alice", "session-1", coming)
+    assert await store.add("session-1", 0, b"\x00ab") == 3
+    with pytest.raises(ir.GatewayError) as wrong:
+        await store.add("session-1", 2, b"x")
+    assert "X-Goog-Upload-Offset" in str(wrong.value)
+    assert await store.add("session-1", 3, b"\xffcd") == 6 and await store.add("session-x", 0, b"x") is None
+    assert await store.finish("session-1") == ("alice", coming)
+    assert await store.content("alice", ["file-up"]) == {"file-up": (coming, b"\x00ab\xffcd")}
+    assert await store.finish("session-1") is None and await store.get("bob", "file-up") is None
 
 
 @async_test
@@ -206,7 +219,7 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
         await store.aclose()
     with sqlite3.connect(tmp_path / "files.sqlite3") as db:  # the last upload deleted the expired file
         assert db.execute("SELECT id FROM files ORDER BY seq").fetchall() == [
-            ("file-1",), ("file-2",), ("file-3",), ("file-9",)]
+            ("file-1",), ("file-2",), ("file-3",), ("file-up",), ("file-9",)]
 
 
 @async_test
@@ -298,3 +311,57 @@ async def test_the_anthropic_sdk_keeps_files_and_claude_reads_them(tmp_path: Pat
         with pytest.raises(anthropic.BadRequestError) as bad:
             await sdk.beta.files.upload(file=("a.txt", b"x"), expires_in_seconds=10)
         assert "expires_in_seconds" in bad.value.message
+
+
+@async_test
+async def test_the_gemini_sdk_uploads_files_and_any_upstream_reads_them(tmp_path: Path) -> None:
+    """google-genai's `files.upload` (a resumable upload: the start with the key, the pieces to the
+    upload URL without it, as Google's clients send them), `get`, `list`, `delete` in Gemini's
+    shapes; a `fileData` part naming the file reaches a Gemini upstream as `inlineData` and a Chat
+    upstream as a `file` part; another key cannot read it, and an upload URL that is not one is a 404."""
+    import io
+
+    from google.genai import errors as genai_errors
+    from google.genai import types as genai_types
+
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_client, gemini_provider
+
+    keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
+    async with fg.FakeGemini(["gemini-2.5-flash"]) as gemini, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
+            tmp_path, providers={"g": gemini_provider(gemini.url, "gemini-2.5-flash"),
+                                 "chat": provider(chat.url, "gpt-x")}, keys=keys) as (_, url):
+        sdk = gemini_client(url, ALICE)
+        made = await sdk.aio.files.upload(file=io.BytesIO(PDF), config={"mime_type": "application/pdf",
+                                                                         "display_name": "report.pdf"})
+        assert made.name is not None and made.name.startswith("files/file-") and made.uri is not None
+        assert (made.mime_type, made.size_bytes, made.display_name, made.state) == (
+            "application/pdf", len(PDF), "report.pdf", genai_types.FileState.ACTIVE)
+        assert made.expiration_time is not None and made.create_time is not None
+        assert (made.expiration_time - made.create_time).total_seconds() == 48 * 3600
+        assert (await sdk.aio.files.get(name=made.name)).uri == made.uri
+        assert [f.name async for f in await sdk.aio.files.list()] == [made.name]
+        assert (await client(url, ALICE).files.content(made.name.removeprefix("files/"))).content == PDF
+
+        part = genai_types.Part.from_uri(file_uri=made.uri, mime_type="application/pdf")
+        gemini.script(fg.text("A report."))
+        answer = await sdk.aio.models.generate_content(model="gemini-2.5-flash", contents=[part, "What is this?"])
+        assert answer.text == "A report."
+        assert gemini.requests[-1].json["contents"][0]["parts"][0] == {
+            "inlineData": {"mimeType": "application/pdf", "data": base64.b64encode(PDF).decode()}}
+        chat.script(fo.text("A report."))
+        await sdk.aio.models.generate_content(model="gpt-x", contents=[part, "What is this?"])
+        assert chat.requests[-1].json["messages"][0]["content"][0]["file"]["file_data"] == _inline(
+            PDF, "application/pdf")
+
+        with pytest.raises(genai_errors.ClientError) as others:
+            await gemini_client(url, BOB).aio.files.get(name=made.name)
+        assert others.value.code == 404
+        async with httpx.AsyncClient() as http:
+            forged = await http.post(f"{url}/upload/v1beta/files?upload_id=not-one&upload_protocol=resumable",
+                                     headers={"x-goog-upload-command": "upload, finalize",
+                                              "x-goog-upload-offset": "0"}, content=b"x")
+        assert forged.status_code == 404 and forged.json()["error"]["status"] == "NOT_FOUND"
+        await sdk.aio.files.delete(name=made.name)
+        with pytest.raises(genai_errors.ClientError):
+            await sdk.aio.files.get(name=made.name)

@@ -3,9 +3,10 @@ files' content inline: what lets a file kept by the gateway reach any upstream.
 
 The shapes: an OpenAI Chat part `{"type": "file", "file": {"file_id"}}`, a Responses
 `{"type": "input_file", "file_id"}` or `{"type": "input_image", "file_id"}` (in a message or a
-tool's output), and an Anthropic `image` or `document` block whose `source` is
-`{"type": "file", "file_id"}`. Each becomes the inline form its own dialect has (a `data:` URL,
-or Anthropic's base64 or text source), so the body still reads as its client wrote it, and a
+tool's output), an Anthropic `image` or `document` block whose `source` is
+`{"type": "file", "file_id"}`, and a Gemini part `{"fileData": {"fileUri"}}` (or `file_uri`) whose URI ends in
+`/files/ID`. Each becomes the inline form its own dialect has (a `data:` URL, Anthropic's base64 or
+text source, Gemini's `inlineData`), so the body still reads as its client wrote it, and a
 same-dialect upstream takes it as it is.
 """
 
@@ -19,7 +20,14 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.needle import Needle
 
-MARK = Needle(b'"file_id"', 5)  # in a body's bytes wherever it may hold a reference; `_` is its rarest byte
+# In a body's bytes wherever it may hold a reference, by dialect (each anchored on its rarest byte).
+_MARKS = {"gemini": Needle(b'"fileData"', 5)}  # its URI is `fileUri`, or `file_uri` as google-genai sends it
+_MARK = Needle(b'"file_id"', 5)
+
+
+def mark(dialect: str) -> Needle:
+    """What a body of `dialect` holds wherever it refers to a file by id."""
+    return _MARKS.get(dialect, _MARK)
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,6 +71,10 @@ def _refs(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _file_id(node: dict[str, Any]) -> str | None:
+    data = node.get("fileData")
+    if isinstance(data, dict):  # Gemini
+        uri = data.get("fileUri", data.get("file_uri"))
+        return uri.rpartition("/files/")[2] or None if isinstance(uri, str) and "/files/" in uri else None
     kind = node.get("type")
     if kind == "file" and isinstance(node.get("file"), dict):  # OpenAI Chat
         found = node["file"].get("file_id")
@@ -101,6 +113,9 @@ def _inlined(node: dict[str, Any], files: Mapping[str, Content]) -> dict[str, An
     content = files.get(file_id) if file_id is not None else None
     if content is None:
         return None
+    if "fileData" in node:
+        return {**{k: v for k, v in node.items() if k != "fileData"},
+                "inlineData": {"mimeType": content.media_type, "data": content.base64()}}
     kind = node["type"]
     if kind in ("input_image", "image") and not content.media_type.startswith("image/"):
         raise ir.invalid("file_id", f"file {file_id} is {content.media_type}, not an image")

@@ -26,7 +26,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
-from interlingua.adapters.dialects import sse, tools
+from interlingua.adapters.dialects import gemini_files, sse, tools
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -440,7 +440,7 @@ def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
 _METHODS = {"generateContent": ops.CHAT, "streamGenerateContent": ops.CHAT, "countTokens": ops.COUNT_TOKENS,
             "embedContent": ops.EMBEDDINGS, "batchEmbedContents": ops.EMBEDDINGS}
 
-GeminiRequest = ir.ChatRequest | ir.EmbeddingRequest
+GeminiRequest = ir.ChatRequest | ir.EmbeddingRequest | gemini_files.UploadStart
 
 
 class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -454,6 +454,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
     }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
+        if path.startswith((gemini_files.UPLOAD, gemini_files.PREFIX)):
+            return gemini_files.match(method, path, query)
         for prefix in ("/v1beta/models", "/v1/models"):
             if path == prefix or path.startswith(prefix + "/"):
                 break
@@ -476,6 +478,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
         if operation is ops.EMBEDDINGS:
             return embeddings.decode_embed_request(body, params.get("model", ""),
                                                    params.get("method") == "batchEmbedContents", self.name)
+        if operation is ops.FILES_CREATE:
+            return gemini_files.decode_start(body, headers)
         return decode_generate_request(body, params, count=operation is ops.COUNT_TOKENS)
 
     def stream_encoder(self, request: GeminiRequest) -> StreamEncoder:

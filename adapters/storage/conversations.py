@@ -72,14 +72,7 @@ class ConversationStore:
         self._thread = sqlite.OneThread("conversations")
 
     def _transaction(self, call: Callable[..., T], *args: Any) -> T:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            result = call(*args)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return result
+        return sqlite.in_transaction(self._db, call, *args)
 
     def _exists(self, owner: str | None, conversation: str) -> bool:
         return self._db.execute(f"SELECT 1 FROM conversations WHERE id = ?1 AND {_OWNED}",

@@ -11,10 +11,14 @@ the answer, and reading a large file keeps the event loop free. The PostgreSQL s
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
+from interlingua.adapters import ir
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import sqlite
 
@@ -32,7 +36,20 @@ CREATE TABLE IF NOT EXISTS files (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_expires ON files (expires);
+CREATE TABLE IF NOT EXISTS uploads (
+    session TEXT PRIMARY KEY,
+    owner TEXT,
+    started INTEGER NOT NULL,
+    file BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    session TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (session, start)
+);
 """
+UPLOAD_SECONDS = 86400  # an upload not finished in a day is dropped, as Google drops its sessions
 _COLUMNS = "id, filename, purpose, media_type, size, created, expires"
 # Found by the caller's key (?2, as `responses.visible`), and not expired (?3 is now).
 _FOUND = "(owner IS NULL OR ?2 IS NULL OR owner = ?2) AND (expires IS NULL OR expires > ?3)"
@@ -50,7 +67,16 @@ class Files(Protocol):
     async def page(self, owner: str | None, purpose: str | None, after: str | None, limit: int,
                    desc: bool) -> Page: ...
     async def delete(self, owner: str | None, file_id: str) -> bool: ...
+    # A resumable upload (Gemini's): begun with the file it makes, its bytes added in order, and
+    # finished into that file; `session` is the upload URL's unguessable id.
+    async def begin(self, owner: str | None, session: str, stored: StoredFile) -> None: ...
+    async def add(self, session: str, offset: int, chunk: bytes) -> int | None: ...
+    async def finish(self, session: str) -> tuple[str | None, StoredFile] | None: ...
     async def aclose(self) -> None: ...
+
+
+def wrong_offset(offset: int, received: int) -> ir.GatewayError:
+    return ir.invalid("X-Goog-Upload-Offset", f"is {offset}, where the upload has {received} bytes")
 
 
 def stored_file(row: Any) -> StoredFile:
@@ -103,6 +129,46 @@ class FileStore:
     async def delete(self, owner: str | None, file_id: str) -> bool:
         return await self._thread.run(lambda: self._db.execute(f"DELETE FROM files WHERE id = ?1 AND {_FOUND}",
                                                         (file_id, owner, int(time.time()))).rowcount > 0)
+
+    async def begin(self, owner: str | None, session: str, stored: StoredFile) -> None:
+        def begin() -> None:
+            old = int(time.time()) - UPLOAD_SECONDS
+            self._db.execute("DELETE FROM upload_parts WHERE session IN "
+                             "(SELECT session FROM uploads WHERE started < ?)", (old,))
+            self._db.execute("DELETE FROM uploads WHERE started < ?", (old,))
+            self._db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)",
+                             (session, owner, stored.created, orjson.dumps(dataclasses.astuple(stored))))
+        await self._thread.run(begin)
+
+    async def add(self, session: str, offset: int, chunk: bytes) -> int | None:
+        def add() -> int | None:
+            if self._db.execute("SELECT 1 FROM uploads WHERE session = ?", (session,)).fetchone() is None:
+                return None
+            received = self._db.execute("SELECT COALESCE(SUM(length(data)), 0) FROM upload_parts WHERE session = ?",
+                                        (session,)).fetchone()[0]
+            if received != offset:
+                raise wrong_offset(offset, received)
+            self._db.execute("INSERT INTO upload_parts VALUES (?, ?, ?)", (session, offset, chunk))
+            return int(received) + len(chunk)
+        return await self._thread.run(sqlite.in_transaction, self._db, add)
+
+    async def finish(self, session: str) -> tuple[str | None, StoredFile] | None:
+        def finish() -> tuple[str | None, StoredFile] | None:
+            row = self._db.execute("SELECT owner, file FROM uploads WHERE session = ?", (session,)).fetchone()
+            if row is None:
+                return None
+            parts = self._db.execute("SELECT data FROM upload_parts WHERE session = ? ORDER BY start", (session,))
+            data = b"".join(bytes(part[0]) for part in parts)
+            owner, made = row[0], dataclasses.replace(StoredFile(*orjson.loads(row[1])), size=len(data))
+            self._db.execute("DELETE FROM upload_parts WHERE session = ?", (session,))
+            self._db.execute("DELETE FROM uploads WHERE session = ?", (session,))
+            self._db.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
+                             "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (made.id, owner, made.created, made.expires,
+                                                                         made.filename, made.purpose, made.media_type,
+                                                                         made.size, data))
+            return owner, made
+        return await self._thread.run(sqlite.in_transaction, self._db, finish)
+
 
     async def aclose(self) -> None:
         self._thread.shutdown()

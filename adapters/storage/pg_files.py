@@ -7,13 +7,16 @@ A database that is away is a 503 the client may retry.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
 
+import orjson
+
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.files import Page, stored_file
+from interlingua.adapters.storage.files import UPLOAD_SECONDS, Page, stored_file, wrong_offset
 
 log = logging.getLogger("interlingua.files")
 
@@ -31,6 +34,13 @@ CREATE TABLE IF NOT EXISTS files (
     data BYTEA NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_expires ON files (expires);
+CREATE TABLE IF NOT EXISTS uploads (
+    session TEXT PRIMARY KEY,
+    owner TEXT,
+    started BIGINT NOT NULL,
+    file BYTEA NOT NULL,
+    data BYTEA NOT NULL
+);
 """
 _COLUMNS = "id, filename, purpose, media_type, size, created, expires"
 # Found by the caller's key ($2, as `responses.visible`), and not expired ($3 is now).
@@ -79,6 +89,40 @@ class PgFileStore:
         status = await self.db.run(lambda conn: conn.execute(f"DELETE FROM files WHERE id = $1 AND {_FOUND}",
                                                             file_id, owner, int(time.time())))
         return bool(status != "DELETE 0")
+
+    async def begin(self, owner: str | None, session: str, stored: StoredFile) -> None:
+        async def begin(conn: Any) -> None:
+            await conn.execute("DELETE FROM uploads WHERE started < $1", int(time.time()) - UPLOAD_SECONDS)
+            await conn.execute("INSERT INTO uploads VALUES ($1, $2, $3, $4, ''::bytea)", session, owner,
+                               stored.created, orjson.dumps(dataclasses.astuple(stored)))
+        await self.db.run(begin)
+
+    async def add(self, session: str, offset: int, chunk: bytes) -> int | None:
+        async def add(conn: Any) -> int | None:
+            received = await conn.fetchval("SELECT length(data) FROM uploads WHERE session = $1 FOR UPDATE", session)
+            if received is None:
+                return None
+            if received != offset:
+                raise wrong_offset(offset, received)
+            await conn.execute("UPDATE uploads SET data = data || $2 WHERE session = $1", session, chunk)
+            return int(received) + len(chunk)
+        found: int | None = await self.db.run(add, transaction=True)
+        return found
+
+    async def finish(self, session: str) -> tuple[str | None, StoredFile] | None:
+        async def finish(conn: Any) -> tuple[str | None, StoredFile] | None:
+            row = await conn.fetchrow("DELETE FROM uploads WHERE session = $1 RETURNING owner, file, data", session)
+            if row is None:
+                return None
+            data = bytes(row["data"])
+            made = dataclasses.replace(StoredFile(*orjson.loads(row["file"])), size=len(data))
+            await conn.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
+                               "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", made.id, row["owner"],
+                               made.created, made.expires, made.filename, made.purpose, made.media_type, made.size,
+                               data)
+            return row["owner"], made
+        found: tuple[str | None, StoredFile] | None = await self.db.run(finish, transaction=True)
+        return found
 
     async def aclose(self) -> None:
         await self.db.aclose()

@@ -49,16 +49,25 @@ def connect(path: Path, schema: str, *, shared: bool = False) -> sqlite3.Connect
 def add_columns(conn: sqlite3.Connection, table: str, columns: Mapping[str, str]) -> None:
     """A table made by an older gateway gains the columns added since (name: declaration). Under
     the write lock, so that workers starting at once do not both add one."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    def add() -> None:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():
             if name not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    in_transaction(conn, add)
+
+
+def in_transaction(conn: sqlite3.Connection, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` in one transaction that holds the write lock from its start (BEGIN IMMEDIATE),
+    so what it read is still so when it writes, whichever process writes too."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = call(*args)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    return result
 
 
 class OneThread:
