@@ -32,6 +32,7 @@ from interlingua.adapters.dialects import openai_batches as wire
 from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.files import StoredFile, new_file_id
+from interlingua.adapters.dialects.openai_batches import FINAL
 from interlingua.adapters.storage.batches import Batches, Result
 from interlingua.adapters.storage.files import Files
 from interlingua.middleware.normalise import read_body
@@ -45,7 +46,6 @@ LEASE_S = 30.0  # a running batch's lease; renewed every third of it
 SWEEP_S = 15.0  # how often a process looks for batches whose lease ran out
 PROGRESS_S = 1.0  # how often a running batch's counts are stored (and a cancel is looked for)
 MAX_TRIES = 50  # asks of one line refused by a rate limit (429), each after its Retry-After
-FINAL = ("completed", "failed", "expired", "cancelled")
 
 Entry = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 PrincipalOf = Callable[[str | None], Awaitable[Principal | None]]

@@ -19,7 +19,8 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects.base import Route, resource
+from interlingua.adapters.dialects.openai_batches import FINAL
 
 PREFIX = "/v1/messages/batches"
 ENDPOINT = "/v1/messages"
@@ -28,21 +29,12 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 20
 RESULTS_SECONDS = 29 * 86400  # results are kept 29 days, as Anthropic keeps them
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_ENDED = ("completed", "failed", "expired", "cancelled")
 
 
 def match(method: str, path: str) -> Route | None:
-    rest = path[len(PREFIX):].strip("/")
-    if not rest:
-        operation = {"POST": ops.BATCHES_CREATE, "GET": ops.BATCHES_LIST}.get(method)
-        return Route(operation, {}) if operation is not None else None
-    batch, _, tail = rest.partition("/")
-    if not tail:
-        operation = {"GET": ops.BATCHES_GET, "DELETE": ops.BATCHES_DELETE}.get(method)
-    else:
-        operation = {("cancel", "POST"): ops.BATCHES_CANCEL, ("results", "GET"): ops.BATCHES_RESULTS}.get(
-            (tail, method))
-    return Route(operation, {"id": batch}) if operation is not None else None
+    return resource(method, path, PREFIX, {"POST": ops.BATCHES_CREATE, "GET": ops.BATCHES_LIST},
+                    {"GET": ops.BATCHES_GET, "DELETE": ops.BATCHES_DELETE},
+                    {("cancel", "POST"): ops.BATCHES_CANCEL, ("results", "GET"): ops.BATCHES_RESULTS})
 
 
 def decode_create(body: Any) -> bytes:
@@ -73,7 +65,7 @@ def batch_object(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
     where the client reached the gateway, for `results_url`."""
     status = batch["status"]
     counts = batch["request_counts"]
-    ended = status in _ENDED
+    ended = status in FINAL  # the runner keeps an Anthropic batch in OpenAI's statuses
     left = counts["total"] - counts["completed"] - counts["failed"]
     ended_at = batch.get("completed_at") or batch.get("cancelled_at") or batch.get("failed_at")
     return {"id": batch["id"], "type": "message_batch",

@@ -47,6 +47,25 @@ class Route:
     params: dict[str, str]  # from the path and query: the model id, Gemini's method and `alt`...
 
 
+Operations = Mapping[Any, Operation]  # a method, or (action, method) for `resource`'s actions
+
+
+def resource(method: str, path: str, prefix: str, collection: Operations, item: Operations,
+             actions: Operations | None = None) -> Route | None:
+    """The route of a REST resource the gateway keeps (files, batches): `prefix` itself (the
+    collection), `prefix/{id}` (one item) or `prefix/{id}/{action}`, each operation found by the
+    request's method (an action's by `(action, method)`); None for any other path or method."""
+    if path != prefix and not path.startswith(prefix + "/"):
+        return None
+    rest = path[len(prefix):].strip("/")
+    if not rest:
+        operation = collection.get(method)
+        return Route(operation, {}) if operation is not None else None
+    item_id, _, action = rest.partition("/")
+    operation = (actions or {}).get((action, method)) if action else item.get(method)
+    return Route(operation, {"id": item_id}) if operation is not None else None
+
+
 class StreamDecoder(ABC):
     """Upstream SSE bytes in, IR events out; raises GatewayError on an in-stream error.
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import forms
-from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects.base import Route, resource
 
 PREFIX = "/v1/files"  # both dialects' paths
 PDF = "application/pdf"
@@ -69,18 +69,8 @@ class FilesWire(Protocol):
 
 def route(method: str, path: str) -> Route | None:
     """The operation a path asks for, if it is one of the Files API's (the same in both dialects)."""
-    if path != PREFIX and not path.startswith(PREFIX + "/"):
-        return None
-    rest = path[len(PREFIX):].strip("/")
-    if not rest:
-        operation = {"POST": ops.FILES_CREATE, "GET": ops.FILES_LIST}.get(method)
-        return Route(operation, {}) if operation is not None else None
-    file_id, _, tail = rest.partition("/")
-    if not tail:
-        operation = {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE}.get(method)
-    else:
-        operation = ops.FILES_CONTENT if tail == "content" and method == "GET" else None
-    return Route(operation, {"id": file_id}) if operation is not None else None
+    return resource(method, path, PREFIX, {"POST": ops.FILES_CREATE, "GET": ops.FILES_LIST},
+                    {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE}, {("content", "GET"): ops.FILES_CONTENT})
 
 
 def the_upload(body: Any) -> ir.Upload:

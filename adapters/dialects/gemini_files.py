@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects.base import Route, resource
 from interlingua.adapters.dialects.files import Listing, StoredFile
 
 UPLOAD = "/upload/v1beta/files"
@@ -41,13 +41,7 @@ def match(method: str, path: str, query: bytes) -> Route | None:
     if path == UPLOAD and method == "POST":
         session = parse_qs(query.decode("latin-1")).get("upload_id", [""])[-1]
         return Route(ops.FILES_UPLOAD, {"upload": session}) if session else Route(ops.FILES_CREATE, {})
-    if path != PREFIX and not path.startswith(PREFIX + "/"):
-        return None
-    name = path[len(PREFIX):].strip("/")
-    if not name:
-        return Route(ops.FILES_LIST, {}) if method == "GET" else None
-    operation = {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE}.get(method)
-    return Route(operation, {"id": name}) if operation is not None and "/" not in name else None
+    return resource(method, path, PREFIX, {"GET": ops.FILES_LIST}, {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE})
 
 
 def decode_start(body: Any, headers: Mapping[bytes, bytes]) -> UploadStart:

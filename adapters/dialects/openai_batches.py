@@ -19,7 +19,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects.base import Route, resource
 from interlingua.adapters.dialects.openai_conversations import metadata_of
 
 PREFIX = "/v1/batches"
@@ -30,8 +30,9 @@ OUTPUT_EXPIRY = (3600, 2_592_000)  # `output_expires_after.seconds`; thirty days
 MAX_LINES = 50_000
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
-# A batch's statuses while it runs; the others are final.
+# A batch's statuses while it runs, and once it has ended.
 RUNNING = ("validating", "in_progress", "finalizing", "cancelling")
+FINAL = ("completed", "failed", "expired", "cancelled")
 
 
 @dataclass(slots=True)
@@ -54,14 +55,8 @@ class Line:
 
 
 def match(method: str, path: str) -> Route | None:
-    rest = path[len(PREFIX):].strip("/")
-    if not rest:
-        operation = {"POST": ops.BATCHES_CREATE, "GET": ops.BATCHES_LIST}.get(method)
-        return Route(operation, {}) if operation is not None else None
-    batch, _, tail = rest.partition("/")
-    if not tail:
-        return Route(ops.BATCHES_GET, {"id": batch}) if method == "GET" else None
-    return Route(ops.BATCHES_CANCEL, {"id": batch}) if tail == "cancel" and method == "POST" else None
+    return resource(method, path, PREFIX, {"POST": ops.BATCHES_CREATE, "GET": ops.BATCHES_LIST},
+                    {"GET": ops.BATCHES_GET}, {("cancel", "POST"): ops.BATCHES_CANCEL})
 
 
 def decode_create(body: Any) -> BatchAsk:
