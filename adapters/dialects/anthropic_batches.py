@@ -109,7 +109,4 @@ def not_found(batch_id: str) -> ir.GatewayError:
 def listing(query_string: bytes) -> tuple[str | None, int]:
     """`after_id` and `limit` (1 to 1000, 20 by default)."""
     query = parse_qs(query_string.decode("latin-1"))
-    limit = f.natural(query.get("limit", [str(DEFAULT_PAGE)])[-1])
-    if limit is None or not 1 <= limit <= MAX_PAGE:
-        raise ir.invalid("limit", f"must be an integer from 1 to {MAX_PAGE}")
-    return query.get("after_id", [None])[-1], limit
+    return query.get("after_id", [None])[-1], f.page_size(query, "limit", MAX_PAGE, DEFAULT_PAGE)

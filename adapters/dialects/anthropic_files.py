@@ -36,9 +36,7 @@ def decode_upload(body: Any) -> FileUpload:
 def listing(query_string: bytes) -> Listing:
     """`limit` (1 to 1000, 20 by default) and the cursor: `page` (the SDK's), or `after_id` (older SDKs')."""
     query = parse_qs(query_string.decode("latin-1"))
-    limit = f.natural(query.get("limit", [str(DEFAULT_PAGE)])[-1])
-    if limit is None or not 1 <= limit <= MAX_PAGE:
-        raise ir.invalid("limit", f"must be an integer from 1 to {MAX_PAGE}")
+    limit = f.page_size(query, "limit", MAX_PAGE, DEFAULT_PAGE)
     page = query.get("page", [""])[-1]
     if page and not page.startswith(PAGE):
         raise ir.invalid("page", "must be a cursor from a list's `next_page`")

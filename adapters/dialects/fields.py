@@ -277,3 +277,12 @@ def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
 def rfc3339(seconds: float | None) -> str | None:
     """A Unix time as RFC 3339 in UTC, to the second (`2026-12-07T14:00:00Z`), as Anthropic writes times."""
     return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def page_size(query: Mapping[str, list[str]], name: str, most: int, default: int) -> int:
+    """A list's page size, parameter `name` of a parsed query (`parse_qs`): 1 to `most`, `default`
+    when it is not given."""
+    size = natural(query.get(name, [str(default)])[-1])
+    if size is None or not 1 <= size <= most:
+        raise invalid(name, f"must be an integer from 1 to {most}")
+    return size

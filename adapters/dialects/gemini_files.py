@@ -66,10 +66,8 @@ def decode_start(body: Any, headers: Mapping[bytes, bytes]) -> UploadStart:
 def listing(query_string: bytes) -> Listing:
     """`pageSize` (1 to 100, 10 by default) and `pageToken`, newest first."""
     query = parse_qs(query_string.decode("latin-1"))
-    limit = f.natural(query.get("pageSize", [str(DEFAULT_PAGE)])[-1])
-    if limit is None or not 1 <= limit <= MAX_PAGE:
-        raise ir.invalid("pageSize", f"must be an integer from 1 to {MAX_PAGE}")
-    return Listing(None, query.get("pageToken", [None])[-1], limit, True)
+    return Listing(None, query.get("pageToken", [None])[-1], f.page_size(query, "pageSize", MAX_PAGE, DEFAULT_PAGE),
+                   True)
 
 
 def file_object(stored: StoredFile, base_url: str) -> dict[str, Any]:

@@ -21,9 +21,7 @@ def page_of(query_string: bytes, most: int = MAX_PAGE, default: int = DEFAULT_PA
     default)."""
     query = parse_qs(query_string.decode("latin-1"))
     after = query.get("after", [None])[-1]
-    limit = f.natural(query.get("limit", [str(default)])[-1])
-    if limit is None or not 1 <= limit <= most:
-        raise ir.invalid("limit", f"must be an integer from 1 to {most}")
+    limit = f.page_size(query, "limit", most, default)
     order = query.get("order", ["desc"])[-1]
     if order not in ("asc", "desc"):
         raise ir.invalid("order", "must be one of asc, desc")
