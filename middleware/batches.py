@@ -209,12 +209,13 @@ class BatchRunner:
                 await self.files.delete(owner, file_id)
 
     async def cancel(self, owner: str | None, batch_id: str) -> dict[str, Any] | None:
+        """Mark a running batch `cancelling` (its run finishes it as cancelled); one that has ended
+        is answered as it is."""
         batch = await self.store.get(owner, batch_id)
-        if batch is None or batch["status"] not in ("validating", "in_progress"):
-            return None if batch is None else _public(batch)
-        batch.update(status="cancelling", cancelling_at=int(time.time()))
-        await self.store.save(batch, unless=FINAL)  # its run finishes it as cancelled
-        return _public(batch)
+        if batch is not None and batch["status"] in ("validating", "in_progress"):
+            batch.update(status="cancelling", cancelling_at=int(time.time()))
+            await self.store.save(batch, unless=FINAL)
+        return batch
 
     def _run(self, batch_id: str, owner: str | None) -> None:
         if batch_id not in self._runs:
