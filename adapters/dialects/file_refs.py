@@ -4,8 +4,8 @@ files' content inline: what lets a file kept by the gateway reach any upstream.
 The shapes: an OpenAI Chat part `{"type": "file", "file": {"file_id"}}`, a Responses
 `{"type": "input_file", "file_id"}` or `{"type": "input_image", "file_id"}` (in a message or a
 tool's output), an Anthropic `image` or `document` block whose `source` is
-`{"type": "file", "file_id"}`, and a Gemini part `{"fileData": {"fileUri"}}` (or `file_uri`) whose URI ends in
-`/files/ID`. Each becomes the inline form its own dialect has (a `data:` URL, Anthropic's base64 or
+`{"type": "file", "file_id"}`, and a Gemini part `{"fileData": {"fileUri"}}` (or `file_uri`)
+whose URI ends in `/files/ID`. Each becomes the inline form its own dialect has (a `data:` URL, Anthropic's base64 or
 text source, Gemini's `inlineData`), so the body still reads as its client wrote it, and a
 same-dialect upstream takes it as it is.
 """
@@ -47,7 +47,7 @@ class Content:
 
 def references(body: Any) -> set[str]:
     """The file ids `body` names in any of the shapes."""
-    return {file_id for file_id, _ in _refs(body)}
+    return set(_refs(body))
 
 
 def inline(body: Any, files: Mapping[str, Content]) -> Any:
@@ -57,11 +57,11 @@ def inline(body: Any, files: Mapping[str, Content]) -> Any:
     return _map(body, lambda node: _inlined(node, files))
 
 
-def _refs(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def _refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         file_id = _file_id(node)
         if file_id is not None:
-            yield file_id, node
+            yield file_id
             return
         for value in node.values():
             yield from _refs(value)
@@ -114,22 +114,25 @@ def _inlined(node: dict[str, Any], files: Mapping[str, Content]) -> dict[str, An
     if content is None:
         return None
     if "fileData" in node:
-        return {**{k: v for k, v in node.items() if k != "fileData"},
-                "inlineData": {"mimeType": content.media_type, "data": content.base64()}}
+        return {**_without(node, "fileData"), "inlineData": {"mimeType": content.media_type, "data": content.base64()}}
     kind = node["type"]
     if kind in ("input_image", "image") and not content.media_type.startswith("image/"):
         raise ir.invalid("file_id", f"file {file_id} is {content.media_type}, not an image")
     if kind == "file":
-        rest = {k: v for k, v in node["file"].items() if k != "file_id"}
+        rest = _without(node["file"], "file_id")
         return {**node, "file": {**rest, "filename": rest.get("filename") or content.filename,
                                  "file_data": content.data_url()}}
     if kind == "input_file":
-        rest = {k: v for k, v in node.items() if k != "file_id"}
+        rest = _without(node, "file_id")
         return {**rest, "filename": rest.get("filename") or content.filename, "file_data": content.data_url()}
     if kind == "input_image":
-        return {**{k: v for k, v in node.items() if k != "file_id"}, "image_url": content.data_url()}
+        return {**_without(node, "file_id"), "image_url": content.data_url()}
     if content.media_type.startswith("text/") and kind == "document":
         source = {"type": "text", "media_type": "text/plain", "data": content.data.decode("utf-8", "replace")}
     else:
         source = {"type": "base64", "media_type": content.media_type, "data": content.base64()}
     return {**node, "source": source}
+
+
+def _without(node: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k != key}
