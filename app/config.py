@@ -79,7 +79,7 @@ class ServerConfig:
     secret: str | None = field(default=None, repr=False)  # seals reasoning state; None: <data_dir>/secret
     cors_origins: tuple[str, ...] = ()  # browser origins answered with CORS ("*": any)
     mcp_separator: str = "__"  # between a server's name and its tool's or prompt's, on /v1/mcp
-    responses_days: float = 30.0  # stored Responses are kept so long, as OpenAI keeps them; 0: until deleted
+    responses_days: float = 30.0  # stored Responses and Chat Completions are kept so long; 0: until deleted
 
     @property
     def max_body_bytes(self) -> int:

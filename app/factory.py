@@ -28,6 +28,7 @@ from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.adapters.storage.batches import Batches, BatchStore
+from interlingua.adapters.storage.completions import Completions, CompletionStore
 from interlingua.adapters.storage.conversations import Conversations, ConversationStore
 from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.keys import Keys, KeyStore
@@ -45,6 +46,7 @@ from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.background import BackgroundMiddleware
 from interlingua.middleware.batches import BatchesMiddleware, BatchRunner
+from interlingua.middleware.completions import StoredCompletionsMiddleware
 from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
@@ -176,6 +178,14 @@ class Gateway:
             self._warm.append(self.conversations.warm)
         else:
             self.conversations = ConversationStore(data_dir / RESPONSES_FILE)
+        self.completions: Completions
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_completions import PgCompletionStore  # the `postgres` extra
+
+            self.completions = PgCompletionStore(config.storage_url, config.server.responses_days)
+            self._warm.append(self.completions.warm)
+        else:
+            self.completions = CompletionStore(data_dir / RESPONSES_FILE, config.server.responses_days)
         self.files: Files
         if config.storage_url:
             from interlingua.adapters.storage.pg_files import PgFileStore  # the `postgres` extra
@@ -252,6 +262,7 @@ class Gateway:
             app = PrefetchMiddleware(app, self.shared_reasoning)
         app = ConversationsMiddleware(app, self.conversations)
         app = ResponsesStateMiddleware(app, self.responses)
+        app = StoredCompletionsMiddleware(app, self.completions)
         app = LimitsMiddleware(app, self.counters, PriceTable(config.prices))
         app = NormalisationMiddleware(app, config.server.max_body_bytes)
         mcp = McpMiddleware(app, config.mcp, self.secret.encode(), config.server.max_body_bytes,
@@ -383,6 +394,7 @@ class Gateway:
         await self.counters.aclose()
         await self.responses.aclose()
         await self.conversations.aclose()
+        await self.completions.aclose()
         await self.batches.store.aclose()
         await self.files.aclose()
         await self.reasoning.aclose()

@@ -177,6 +177,12 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "responses.stored": (175, [Seed("GET", f"/v1/responses/{STORED}", "openai"),
                                Seed("GET", f"/v1/responses/{STORED}/input_items", "openai"),
                                Seed("DELETE", f"/v1/responses/{STORED}", "openai")]),
+    "chat.stored": (175, [
+        *(Seed("POST", "/v1/chat/completions", "openai", {"model": m, "store": True, "metadata": {"topic": "x"},
+                                                         "messages": [{"role": "user", "content": "hi"}],
+                                                         "stream": stream})
+          for m in ("oa/gpt-x", "an/claude-x") for stream in (False, True)),
+        Seed("GET", "/v1/chat/completions", "openai", query="limit=2&order=desc&model=oa/gpt-x&metadata[topic]=x")]),
     "conversations": (175, [
         Seed("POST", "/v1/conversations", "openai", {"items": [USER_ITEM], "metadata": {"topic": "x"}}),
         Seed("POST", f"/v1/conversations/{CONVERSATION}", "openai", {"metadata": {"topic": "y"}}),

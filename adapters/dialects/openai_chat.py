@@ -19,6 +19,7 @@ from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import files, openai_files, sse
 from interlingua.adapters.dialects import openai_batches as batches
+from interlingua.adapters.dialects import openai_chat_store as chat_store
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import (
@@ -443,7 +444,8 @@ def _error_from_payload(status: int, payload: Any) -> ir.GatewayError:
 _MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops.TRANSCRIPTIONS,
                  "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
 
-OpenAIRequest = ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest | files.FileUpload
+OpenAIRequest = (ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest | files.FileUpload
+                 | chat_store.MetadataUpdate)
 
 
 class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -457,8 +459,10 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
     }
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
-        if path == "/v1/chat/completions":
-            return Route(ops.CHAT, {}) if method == "POST" else None
+        if path == chat_store.PREFIX and method == "POST":  # the turn itself, first: the usual request
+            return Route(ops.CHAT, {})
+        if path.startswith(chat_store.PREFIX):
+            return chat_store.match(method, path)
         if path == "/v1/embeddings":
             return Route(ops.EMBEDDINGS, {}) if method == "POST" else None
         if path == "/v1/moderations":
@@ -484,6 +488,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return decode_moderation_request(body, self.name)
         if operation is ops.FILES_CREATE:
             return openai_files.decode_upload(body)
+        if operation is ops.CHAT_COMPLETIONS_UPDATE:
+            return chat_store.decode_update(body)
         if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
         if operation is ops.TRANSCRIPTIONS:

@@ -16,13 +16,14 @@ DEFAULT_PAGE = 20
 Page = tuple[list[Any], bool]  # items, and whether more follow
 
 
-def page_of(query_string: bytes, most: int = MAX_PAGE, default: int = DEFAULT_PAGE) -> tuple[str | None, int, bool]:
-    """A list's `after`, `limit` (1 to `most`) and whether it runs newest first (`order`, `desc` by
-    default)."""
+def page_of(query_string: bytes, most: int = MAX_PAGE, default: int = DEFAULT_PAGE,
+            order: str = "desc") -> tuple[str | None, int, bool]:
+    """A list's `after`, `limit` (1 to `most`) and whether it runs newest first (`order`, `desc`
+    unless the list says otherwise)."""
     query = parse_qs(query_string.decode("latin-1"))
     after = query.get("after", [None])[-1]
     limit = f.page_size(query, "limit", most, default)
-    order = query.get("order", ["desc"])[-1]
+    order = query.get("order", [order])[-1]
     if order not in ("asc", "desc"):
         raise ir.invalid("order", "must be one of asc, desc")
     return after, limit, order == "desc"

@@ -1,0 +1,160 @@
+"""Stored Chat Completions, kept by the gateway whatever the upstream.
+
+A Chat Completions turn with `store: true` is kept once its answer is whole: the `chat.completion`
+the client got (a stream's chunks folded into one), its request's messages and metadata, before
+the client gets the end of that answer, so a retrieval right after it finds it. The layer also
+answers `GET /v1/chat/completions` (list, by model and metadata), `GET`, `POST` (metadata) and
+`DELETE /v1/chat/completions/{id}` and `/messages` from its store, with no upstream. A completion
+is found only by the key that made it (`state.owner_of`).
+
+The upstream is sent `store` as the client sent it: an OpenAI upstream keeps its own copy too.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_chat_store as wire
+from interlingua.adapters.dialects import openai_pages as pages
+from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.openai_chat_request import NAME
+from interlingua.adapters.dialects.openai_conversations import metadata_of
+from interlingua.adapters.ir import ChatRequest, GatewayError, as_parsed
+from interlingua.adapters.storage.completions import Completions
+from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, REQUEST_ID, owner_of, state_of
+
+log = logging.getLogger("interlingua.completions")
+
+
+class StoredCompletionsMiddleware:
+    def __init__(self, app: Any, store: Completions | None) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope)
+        codec = state.get(DIALECT)
+        if scope["type"] != "http" or self.store is None or codec is None or codec.name != NAME:
+            await self.app(scope, receive, send)
+            return
+        operation = state.get(OPERATION)
+        request = state.get(REQUEST)
+        try:
+            if operation in ops.STORED_COMPLETIONS:
+                answer = await self._answer(scope, operation, state)
+                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+                await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+                return
+            native = None
+            if operation is ops.CHAT and isinstance(request, ChatRequest) and (
+                    as_parsed(request) or {}).get("store") is True:
+                native = request.native or {}  # its nesting checked: the gateway encodes what it keeps
+                metadata = metadata_of(native) or {}
+        except GatewayError as error:
+            await send_error(scope, send, error)
+            return
+        if native is None:
+            await self.app(scope, receive, send)
+            return
+        keep = partial(self._keep, owner_of(state), native, metadata, state.get(REQUEST_ID))
+        await self.app(scope, receive, CompletionWatch(keep, send).send)
+
+    async def _keep(self, owner: str | None, native: dict[str, Any], metadata: dict[str, str],
+                    request_id: str | None, completion: dict[str, Any]) -> None:
+        assert self.store is not None
+        try:
+            await self.store.put(owner, wire.stored(completion, native, request_id),
+                                 wire.stored_messages(completion["id"], native.get("messages")), native.get("model"),
+                                 metadata)
+        except GatewayError:  # the store went away mid-turn: the client keeps its answer
+            log.warning("chat completion %s was not kept, the store being unreachable", completion["id"])
+
+    async def _answer(self, scope: dict[str, Any], operation: ops.Operation, state: dict[str, Any]) -> Any:
+        store = self.store
+        assert store is not None
+        owner = owner_of(state)
+        query = scope.get("query_string", b"")
+        if operation is ops.CHAT_COMPLETIONS_LIST:
+            listed = wire.list_query(query)
+            return pages.item_list(*await store.page(owner, listed.after, listed.limit, listed.desc, listed.model,
+                                                     listed.metadata))
+        completion_id = state[PARAMS]["id"]
+        found: Any
+        if operation is ops.CHAT_COMPLETIONS_GET:
+            found = await store.get(owner, completion_id)
+        elif operation is ops.CHAT_COMPLETIONS_UPDATE:
+            found = await store.update(owner, completion_id, state[REQUEST].metadata)
+        elif operation is ops.CHAT_COMPLETIONS_DELETE:
+            found = wire.deleted_object(completion_id) if await store.delete(owner, completion_id) else None
+        else:
+            messages = await store.messages(owner, completion_id)
+            found = None if messages is None else pages.item_list(
+                *pages.paged(messages, *pages.page_of(query, order="asc")))
+        if found is None:
+            raise wire.not_found(completion_id)
+        return found
+
+
+class CompletionWatch:
+    """A Chat answer watched on its way out: whole, parsed once at its end; streamed, each chunk
+    folded (`wire.ChunkFold`). The keeper is awaited before the message that ends the answer goes
+    on. An answer that is not a 200, or a stream that carried an error, is not kept."""
+
+    __slots__ = ("keep", "downstream", "status", "stream", "body", "splitter", "fold", "done")
+
+    def __init__(self, keep: Any, downstream: Any) -> None:
+        self.keep = keep
+        self.downstream = downstream
+        self.status = 0
+        self.stream = False
+        self.body: list[bytes] = []
+        self.splitter = sse.Splitter()
+        self.fold = wire.ChunkFold()
+        self.done = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.stream = any(k == b"content-type" and v.startswith(b"text/event-stream")
+                              for k, v in message.get("headers", ()))
+        elif message["type"] == "http.response.body" and self.status == 200:
+            chunk = message.get("body", b"")
+            ended = not message.get("more_body", False)
+            if self.stream:
+                if (self._fold(chunk) or ended) and not self.done:
+                    self.done = True  # kept once
+                    await self._keep(self.fold.completion())
+            else:
+                self.body.append(chunk)
+                if ended:
+                    await self._keep(_parsed(b"".join(self.body)))
+        await self.downstream(message)
+
+    def _fold(self, chunk: bytes) -> bool:
+        """Fold the chunk's events; whether the stream said it is done."""
+        for _, data in sse.events(self.splitter.feed(chunk)):
+            if data == b"[DONE]":
+                return True
+            event = _parsed(data)
+            if isinstance(event, dict) and "error" in event:
+                self.done = True  # failed: not kept
+            self.fold.feed(event)
+        return False
+
+    async def _keep(self, completion: Any) -> None:
+        if isinstance(completion, dict) and isinstance(completion.get("id"), str) and completion["id"] \
+                and isinstance(completion.get("choices"), list):
+            await self.keep(completion)
+
+
+def _parsed(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
