@@ -121,6 +121,26 @@ async def test_a_translated_stream_is_kept_folded(tmp_path: Path) -> None:
 
 
 @async_test
+async def test_a_passed_through_stream_is_kept_folded(tmp_path: Path) -> None:
+    async with fo.FakeOpenAI(["gpt-x"]) as fake, gateway(
+            tmp_path, providers={"up": provider(fake.url, "gpt-x")}) as (_, url):
+        sdk = client(url)
+        fake.script(fo.Reply(content=("A", "B"), reasoning=("th", "ink"),
+                             tool_calls=(fo.call("f", '{"a":', '1}'), fo.call("g"))))
+        stream = await sdk.chat.completions.create(model="gpt-x", store=True, stream=True,
+                                                   messages=[{"role": "user", "content": "x"}])
+        chunks = [chunk async for chunk in stream]
+        kept = await sdk.chat.completions.retrieve(chunks[0].id)
+        message = kept.choices[0].message
+        assert (message.content, (message.model_extra or {})["reasoning_content"]) == ("AB", "think")
+        assert [(c.function.name, c.function.arguments) for c in message.tool_calls or ()] == [  # type: ignore[union-attr]
+            ("f", '{"a":1}'), ("g", "{}")]
+        assert [c.id for c in message.tool_calls or ()] == [
+            part.id for chunk in chunks for part in chunk.choices[0].delta.tool_calls or () if part.id]
+        assert kept.choices[0].finish_reason == "tool_calls" and kept.system_fingerprint == chunks[0].system_fingerprint
+
+
+@async_test
 async def test_a_key_finds_only_its_own_completions(tmp_path: Path) -> None:
     keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
     async with fo.FakeOpenAI(["gpt-x"]) as fake, gateway(
