@@ -40,6 +40,10 @@ from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, ow
 WIRES: dict[str, FilesWire] = {OPENAI: openai_files, ANTHROPIC: anthropic_files}
 
 
+def _no_upload() -> ir.GatewayError:
+    return ir.GatewayError("not_found", "no upload in progress at this URL")
+
+
 class FilesMiddleware:
     def __init__(self, app: Any, store: Files | None, max_body_bytes: int = 32 * 1024 * 1024) -> None:
         self.app = app
@@ -159,16 +163,18 @@ class FilesMiddleware:
         offset = headers.get(b"x-goog-upload-offset", b"0")
         if not offset.isdigit():
             raise ir.invalid("X-Goog-Upload-Offset", "must be the number of bytes uploaded so far")
+        if not await self.store.uploading(session):  # before its bytes are read: they may be many
+            raise _no_upload()
         chunks: list[bytes] = []
         if not await read_body(receive, self.max_body_bytes, chunks.append):
             raise ir.GatewayError("invalid_request", "the client went away")
         if await self.store.add(session, int(offset), b"".join(chunks)) is None:
-            raise ir.GatewayError("not_found", "no upload in progress at this URL")
+            raise _no_upload()
         if "finalize" not in command:
             return {}, b"active"
         finished = await self.store.finish(session)
         if finished is None:
-            raise ir.GatewayError("not_found", "no upload in progress at this URL")
+            raise _no_upload()
         return {"file": gemini_files.file_object(finished[1], base)}, b"final"
 
     async def _create(self, owner: str | None, upload: FileUpload) -> StoredFile:

@@ -197,13 +197,16 @@ async def _keeps_the_contract(store: Files) -> None:
     assert await store.delete("alice", "file-0") is False and await store.get("alice", "file-0") is None
     # A resumable upload: its pieces in order, then the file, the uploader's.
     coming = StoredFile("file-up", "up.bin", "user_data", "application/octet-stream", 6, now, now + 60)
+    assert not await store.uploading("session-1")
     await store.begin("alice", "session-1", coming)
+    assert await store.uploading("session-1") and not await store.uploading("session-x")
     assert await store.add("session-1", 0, b"\x00ab") == 3
     with pytest.raises(ir.GatewayError) as wrong:
         await store.add("session-1", 2, b"x")
     assert "X-Goog-Upload-Offset" in str(wrong.value)
     assert await store.add("session-1", 3, b"\xffcd") == 6 and await store.add("session-x", 0, b"x") is None
     assert await store.finish("session-1") == ("alice", coming)
+    assert not await store.uploading("session-1")
     assert await store.content("alice", ["file-up"]) == {"file-up": (coming, b"\x00ab\xffcd")}
     assert await store.finish("session-1") is None and await store.get("bob", "file-up") is None
 
@@ -318,7 +321,8 @@ async def test_the_gemini_sdk_uploads_files_and_any_upstream_reads_them(tmp_path
     """google-genai's `files.upload` (a resumable upload: the start with the key, the pieces to the
     upload URL without it, as Google's clients send them), `get`, `list`, `delete` in Gemini's
     shapes; a `fileData` part naming the file reaches a Gemini upstream as `inlineData` and a Chat
-    upstream as a `file` part; another key cannot read it, and an upload URL that is not one is a 404."""
+    upstream as a `file` part; another key cannot read it, and an upload URL that is not one is a 404,
+    before a piece sent to it is read."""
     import io
 
     from google.genai import errors as genai_errors
@@ -330,7 +334,8 @@ async def test_the_gemini_sdk_uploads_files_and_any_upstream_reads_them(tmp_path
     keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
     async with fg.FakeGemini(["gemini-2.5-flash"]) as gemini, fo.FakeOpenAI(["gpt-x"]) as chat, gateway(
             tmp_path, providers={"g": gemini_provider(gemini.url, "gemini-2.5-flash"),
-                                 "chat": provider(chat.url, "gpt-x")}, keys=keys) as (_, url):
+                                 "chat": provider(chat.url, "gpt-x")}, keys=keys,
+            server={"max_body_mb": 0.01}) as (_, url):
         sdk = gemini_client(url, ALICE)
         made = await sdk.aio.files.upload(file=io.BytesIO(PDF), config={"mime_type": "application/pdf",
                                                                          "display_name": "report.pdf"})
@@ -361,7 +366,11 @@ async def test_the_gemini_sdk_uploads_files_and_any_upstream_reads_them(tmp_path
             forged = await http.post(f"{url}/upload/v1beta/files?upload_id=not-one&upload_protocol=resumable",
                                      headers={"x-goog-upload-command": "upload, finalize",
                                               "x-goog-upload-offset": "0"}, content=b"x")
+            bulky = await http.post(f"{url}/upload/v1beta/files?upload_id=not-one&upload_protocol=resumable",
+                                    headers={"x-goog-upload-command": "upload", "x-goog-upload-offset": "0"},
+                                    content=b"x" * 20_000)  # over the body cap: refused before it is read
         assert forged.status_code == 404 and forged.json()["error"]["status"] == "NOT_FOUND"
+        assert bulky.status_code == 404
         await sdk.aio.files.delete(name=made.name)
         with pytest.raises(genai_errors.ClientError):
             await sdk.aio.files.get(name=made.name)

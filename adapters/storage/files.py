@@ -70,6 +70,7 @@ class Files(Protocol):
     # A resumable upload (Gemini's): begun with the file it makes, its bytes added in order, and
     # finished into that file; `session` is the upload URL's unguessable id.
     async def begin(self, owner: str | None, session: str, stored: StoredFile) -> None: ...
+    async def uploading(self, session: str) -> bool: ...
     async def add(self, session: str, offset: int, chunk: bytes) -> int | None: ...
     async def finish(self, session: str) -> tuple[str | None, StoredFile] | None: ...
     async def aclose(self) -> None: ...
@@ -139,6 +140,10 @@ class FileStore:
             self._db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)",
                              (session, owner, stored.created, orjson.dumps(dataclasses.astuple(stored))))
         await self._thread.run(begin)
+
+    async def uploading(self, session: str) -> bool:
+        return await self._thread.run(lambda: self._db.execute(
+            "SELECT 1 FROM uploads WHERE session = ?", (session,)).fetchone() is not None)
 
     async def add(self, session: str, offset: int, chunk: bytes) -> int | None:
         def add() -> int | None:

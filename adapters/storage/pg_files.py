@@ -97,6 +97,10 @@ class PgFileStore:
                                stored.created, orjson.dumps(dataclasses.astuple(stored)))
         await self.db.run(begin)
 
+    async def uploading(self, session: str) -> bool:
+        return await self.db.run(lambda conn: conn.fetchval(
+            "SELECT 1 FROM uploads WHERE session = $1", session)) is not None
+
     async def add(self, session: str, offset: int, chunk: bytes) -> int | None:
         async def add(conn: Any) -> int | None:
             received = await conn.fetchval("SELECT length(data) FROM uploads WHERE session = $1 FOR UPDATE", session)
