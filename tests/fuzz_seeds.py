@@ -177,6 +177,12 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "responses.stored": (175, [Seed("GET", f"/v1/responses/{STORED}", "openai"),
                                Seed("GET", f"/v1/responses/{STORED}/input_items", "openai"),
                                Seed("DELETE", f"/v1/responses/{STORED}", "openai")]),
+    "completions": (175, [
+        *(Seed("POST", "/v1/completions", "openai", {"model": m, "prompt": "Once upon a time", "max_tokens": 8,
+                                                    "stop": ["\n"], "stream": stream})
+          for m in CHAT_MODELS for stream in (False, True)),
+        Seed("POST", "/v1/completions", "openai", {"model": "oa/gpt-x", "prompt": ["a", "b"], "suffix": "z",
+                                                   "echo": True, "n": 2})]),
     "chat.stored": (175, [
         *(Seed("POST", "/v1/chat/completions", "openai", {"model": m, "store": True, "metadata": {"topic": "x"},
                                                          "messages": [{"role": "user", "content": "hi"}],

@@ -53,7 +53,7 @@ _FINISH_IN: dict[str, ir.FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
-_FINISH_OUT = {
+FINISH_OUT = {
     "stop": "stop",
     "stop_sequence": "stop",
     "length": "length",
@@ -169,7 +169,7 @@ def _encode_choice(choice: ir.Choice) -> dict[str, Any]:
     return {
         "index": choice.index,
         "message": message,
-        "finish_reason": _FINISH_OUT.get(choice.finish_reason or "stop", "stop"),  # never null in a whole answer
+        "finish_reason": FINISH_OUT.get(choice.finish_reason or "stop", "stop"),  # never null in a whole answer
         "logprobs": choice.logprobs,
     }
 
@@ -349,7 +349,7 @@ class ChatStreamEncoder(StreamEncoder):
             return self._delta(event.choice, {"refusal": event.text})
         if isinstance(event, ir.Finish):
             first = b"" if event.choice in self._roles_sent else self._delta(event.choice, {})
-            reason = _FINISH_OUT.get(event.reason, "stop")
+            reason = FINISH_OUT.get(event.reason, "stop")
             return first + self._chunk([{"index": event.choice, "delta": {}, "finish_reason": reason}])
         if isinstance(event, ir.UsageReport):
             self._usage = event.usage

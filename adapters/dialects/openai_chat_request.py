@@ -222,17 +222,22 @@ def _response_format(raw: Any) -> ir.ResponseFormat:
     )
 
 
+def stops_of(body: dict[str, Any]) -> list[str] | None:
+    """`stop`: a string or an array of them (the Chat and the legacy Completions APIs alike)."""
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise ir.invalid("stop", "must be a string or an array of strings")
+    return stop
+
+
 def decode_chat_request(body: Any) -> ir.ChatRequest:
     body = f.obj(body, "body")
     model = f.string(body, "model", required=True)
     messages = f.array(body, "messages", required=True)
     stream = bool(f.boolean(body, "stream"))
     options = f.mapping(body, "stream_options") or {}
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        stop = [stop]
-    elif stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise ir.invalid("stop", "must be a string or an array of strings")
     tools = f.array(body, "tools")
     functions = f.array(body, "functions")
     choice = body.get("tool_choice")
@@ -251,7 +256,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         top_p=f.number(body, "top_p"),
         presence_penalty=f.number(body, "presence_penalty"),
         frequency_penalty=f.number(body, "frequency_penalty"),
-        stop=stop,
+        stop=stops_of(body),
         n=f.integer(body, "n", minimum=1),
         seed=f.integer(body, "seed"),
         logprobs=f.boolean(body, "logprobs"),

@@ -2,8 +2,9 @@
 
 `api = "chat"` (the default) posts to `/chat/completions`; `api = "responses"` to `/responses`. A
 client that speaks the same API gets the upstream's bytes with only the model name changed in the
-request. Chat streams always ask for usage, so the ledger is complete even when the client did not
-(the passthrough strips that chunk again). The gateway keeps Responses conversation state itself,
+request; so does a legacy Completions client, whose body goes to `/completions` of a Chat upstream.
+Chat streams always ask for usage, so the ledger is complete even when the client did not (the
+passthrough strips that chunk again). The gateway keeps Responses conversation state itself,
 so a Responses upstream is asked statelessly: `store: false`, no `previous_response_id` nor
 `conversation` (the history is in `input`), and reasoning's `encrypted_content` included so it can be sent back.
 
@@ -25,6 +26,7 @@ from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects.base import UpstreamDialect
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.dialects.openai_completions import CODEC as COMPLETIONS
 from interlingua.adapters.dialects.openai_media import MediaRequest
 from interlingua.adapters.dialects.openai_moderations import ModerationRequest
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
@@ -54,6 +56,16 @@ class OpenAIProvider(Provider):
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"} if key else {}
+
+    def is_native(self, request: ir.ChatRequest) -> bool:
+        """A legacy Completions request goes as it came to a Chat Completions server, which has that
+        endpoint beside its chat one; a Responses upstream is asked a chat turn instead."""
+        if request.dialect == COMPLETIONS.name:
+            return self.codec is CHAT
+        return super().is_native(request)
+
+    def path(self, request: ir.ChatRequest, model: str) -> str:
+        return "/completions" if request.dialect == COMPLETIONS.name and self.codec is CHAT else self.chat_path
 
     def native_body(self, request: ir.ChatRequest, model: str, native: dict[str, Any]) -> dict[str, Any]:
         body = super().native_body(request, model, native)

@@ -55,6 +55,15 @@ _OWN: dict[str, tuple[str, ...]] = {
     "gemini": ("cachedContent", "cached_content", "safetySettings", "safety_settings"),
 }
 
+# Fields of the legacy Completions API (`dialects/openai_completions.py`) that a chat turn has no
+# slot for, where they change the answer (`echo: false` does not).
+_COMPLETIONS_ONLY: dict[str, Callable[[Any], bool]] = {
+    "suffix": bool,
+    "echo": lambda value: value is True,
+    "best_of": lambda value: isinstance(value, int) and value > 1,
+    "logit_bias": bool,
+}
+
 # Fields of a client dialect that steer the client's account or the gateway, not the answer: not
 # sent to another dialect's upstream. Any other field the gateway does not know is refused, since
 # it cannot tell what leaving it out would change.
@@ -80,6 +89,8 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
     for name in _OWN.get(request.dialect, ()):
         if native.get(name) is not None:
             raise _refused(name, upstream)
+    if request.dialect == "completions":
+        _completions_only(native, upstream)
     if request.dialect == "responses" and "message.output_text.logprobs" in (native.get("include") or ()):
         raise _refused("include", upstream)
     if request.dialect == "openai" and _beyond_text(native.get("modalities"), "text"):
@@ -99,6 +110,17 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
     if unknown is not None:
         raise _retryable(ir.invalid(unknown, "not supported: the gateway does not know this parameter, so it cannot "
                                              f"carry it to {_UPSTREAMS.get(upstream, 'this')} upstream"))
+
+
+def _completions_only(native: Mapping[str, Any], upstream: str) -> None:
+    prompt = native.get("prompt")
+    if not (isinstance(prompt, str) or isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str)):
+        raise _retryable(ir.invalid("prompt", f"must be one text prompt: {_UPSTREAMS.get(upstream, 'this')} upstream "
+                                              "is asked it as a chat turn (several prompts, or tokens, need an "
+                                              "upstream with the Completions endpoint)"))
+    for name, used in _COMPLETIONS_ONLY.items():
+        if used(native.get(name)):
+            raise _refused(name, upstream)
 
 
 def _beyond_text(modalities: Any, text: str) -> bool:

@@ -13,6 +13,7 @@ byte as OpenAI's Chat Completions API reference (streaming included) gives it (c
 
 Scripted replies are consumed one per chat-completion request, first in first out; when the queue
 is empty the fake answers `text("Hello", " from", " fake")`, echoing the requested model.
+`/v1/completions` (the legacy Completions API) takes the next scripted reply too, as text.
 The audio and images endpoints (`/v1/audio/speech`, `/v1/audio/transcriptions`,
 `/v1/images/generations`, `/v1/images/edits`) take the next scripted reply when it is a
 `media(...)` or an `error(...)`, and otherwise answer with made-up media that tells what they
@@ -362,6 +363,62 @@ class _Completion:
         return frames
 
 
+class _TextCompletion:
+    """Renders one reply to a legacy Completions request (`/v1/completions`, OpenAI's Completions
+    API reference): `text_completion` objects, streamed and whole alike, one choice per prompt and
+    `n`; `echo` puts the prompt before the text, `suffix` is kept by the recorded request only.
+    Only `fail="error"` of the failures is rendered (an error chunk, or a 500)."""
+
+    def __init__(self, reply: Reply, body: Json) -> None:
+        self.reply = reply
+        self.id = "cmpl-" + secrets.token_hex(12)
+        self.created = int(time.time())
+        self.model = reply.model or body.get("model") or "fake-model"
+        prompt = body.get("prompt")
+        self.prompts = prompt if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int) else [prompt]
+        self.n = body.get("n") or 1
+        self.echo = body.get("echo") is True
+        self.include_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        self.finish_reason = reply.finish_reason or "stop"
+
+    def _head(self) -> Json:
+        return {"id": self.id, "object": "text_completion", "created": self.created, "model": self.model,
+                "system_fingerprint": "fp_fake"}
+
+    def _usage(self) -> Json:
+        usage = self.reply.usage
+        return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+
+    def _choices(self) -> list[tuple[int, str]]:
+        """(index, the text before the answer) of every choice."""
+        return [(p * self.n + k, str(prompt) if self.echo else "") for p, prompt in enumerate(self.prompts)
+                for k in range(self.n)]
+
+    def whole(self) -> Json:
+        text = "".join(self.reply.content)
+        choices = [{"text": before + text, "index": index, "logprobs": None, "finish_reason": self.finish_reason}
+                   for index, before in self._choices()]
+        return {**self._head(), "choices": choices, "usage": self._usage()}
+
+    def frames(self) -> list[bytes]:
+        tail = {"usage": None} if self.include_usage else {}
+        frames = []
+        for index, before in self._choices():
+            pieces = [before, *self.reply.content] if before else list(self.reply.content)
+            frames += [_sse({**self._head(), "choices": [{"text": piece, "index": index, "logprobs": None,
+                                                          "finish_reason": None}], **tail}) for piece in pieces]
+            if self.reply.fail is None:
+                frames.append(_sse({**self._head(), "choices": [{"text": "", "index": index, "logprobs": None,
+                                                                 "finish_reason": self.finish_reason}], **tail}))
+        if self.reply.fail == "error":
+            failure = {"message": self.reply.fail_message, "type": "server_error", "code": None}
+            return [*frames, _sse({"error": failure})]
+        if self.include_usage:
+            frames.append(_sse({**self._head(), "choices": [], "usage": self._usage()}))
+        return [*frames, b"data: [DONE]\n\n"]
+
+
 _RECORDED = web.RequestKey("recorded", RecordedRequest)
 _CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
                "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
@@ -403,6 +460,7 @@ class FakeOpenAI(Streaming):
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_post("/v1/audio/speech", self._speech)
@@ -501,6 +559,21 @@ class FakeOpenAI(Streaming):
             return _json_response(error(500, reply.fail_message).to_json(), 500)
         if reply.fail is not None:
             return await cut_body(request, orjson.dumps(completion.whole()), reply.fail)
+        return _json_response(completion.whole())
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = request[_RECORDED].json
+        if not isinstance(body, dict) or body.get("prompt") is None:
+            return self._missing("prompt")
+        reply = self._script.popleft() if self._script else self.default
+        if isinstance(reply, ErrorReply):
+            return _json_response(reply.to_json(), reply.status, reply.headers)
+        assert isinstance(reply, Reply), "a completion is scripted as a text reply"
+        completion = _TextCompletion(reply, body)
+        if body.get("stream"):
+            return await self.stream(request, completion.frames(), reply, "text/event-stream; charset=utf-8", False)
+        if reply.fail == "error":
+            return _json_response(error(500, reply.fail_message).to_json(), 500)
         return _json_response(completion.whole())
 
     async def _stream(self, request: web.Request, completion: _Completion) -> web.StreamResponse:
