@@ -101,13 +101,30 @@ async def test_a_batch_runs_on_any_upstream_into_output_and_error_files(
 
 
 @async_test
+async def test_a_batch_of_legacy_completions_runs_on_claude(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic(["claude-x"]) as claude, gateway(
+            tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x")}) as (_, url):
+        claude.default = fa.text(" blue.")
+        sdk = client(url)
+        line = {"custom_id": "sky", "method": "POST", "url": "/v1/completions",
+                "body": {"model": "claude-x", "prompt": "The sky is"}}
+        source = await sdk.files.create(file=("jobs.jsonl", _jsonl(line)), purpose="batch")
+        made = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/completions", completion_window="24h")
+        batch = await _done(sdk, made.id)
+        assert batch.status == "completed" and batch.usage is not None and batch.usage.total_tokens == 15
+        (answered,) = await _lines(sdk, batch.output_file_id)
+        assert answered["response"]["body"]["object"] == "text_completion"
+        assert answered["response"]["body"]["choices"][0]["text"] == " blue."
+
+
+@async_test
 async def test_wrong_batches_are_refused_or_fail_naming_their_lines(tmp_path: Path) -> None:
     async with gateway(tmp_path) as (_, url):
         sdk = client(url)
         notes = await sdk.files.create(file=("a.txt", b"x"), purpose="user_data")
         for ask, param in [({"input_file_id": notes.id}, "input_file_id"), ({"input_file_id": "file-none"},
                                                                             "input_file_id"),
-                           ({"input_file_id": notes.id, "endpoint": "/v1/completions"}, "endpoint")]:
+                           ({"input_file_id": notes.id, "endpoint": "/v1/audio/speech"}, "endpoint")]:
             with pytest.raises(openai.BadRequestError) as refused:
                 await sdk.batches.create(**{"endpoint": "/v1/chat/completions", "completion_window": "24h", **ask})
             assert refused.value.body["param"] == param  # type: ignore[index]

@@ -24,7 +24,8 @@ from interlingua.adapters.dialects.openai_conversations import metadata_of
 
 PREFIX = "/v1/batches"
 # The endpoints a batch may name that the gateway serves with a JSON body.
-ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/moderations", "/v1/images/generations")
+ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations",
+             "/v1/images/generations")
 WINDOW = "24h"
 OUTPUT_EXPIRY = (3600, 2_592_000)  # `output_expires_after.seconds`; thirty days when not given
 MAX_LINES = 50_000
