@@ -1,8 +1,9 @@
 """Files kept by the gateway, and chat turns that refer to them, whatever the upstream.
 
 It answers `/v1/files` (upload, list, retrieve, content, delete) from its store, with no upstream,
-in the Files API of the client's dialect (OpenAI's, or Anthropic's beta one), and Gemini's
-`/v1beta/files` with its resumable uploads; one store for all three. A chat turn (Chat
+in the Files API of the client's dialect (OpenAI's, or Anthropic's beta one), OpenAI's
+`/v1/uploads` (a file in parts), and Gemini's `/v1beta/files` with its resumable uploads; one store
+for all. A chat turn (Chat
 Completions, Responses, Anthropic Messages, Gemini) that names one of the key's files by
 id gets the file's content inline, in its own dialect's shape (`dialects/file_refs.py`), before any
 upstream is asked: an upstream of the same dialect takes the body as it is, another has the file
@@ -27,11 +28,12 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import anthropic_files, file_refs, gemini_files, openai_files
+from interlingua.adapters.dialects import openai_uploads as uploads
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.files import FilesWire, FileUpload, StoredFile, new_file_id
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_chat_request import NAME as OPENAI
-from interlingua.adapters.storage.files import Files
+from interlingua.adapters.storage.files import UPLOAD_SECONDS, Files
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.normalise import read_body
 from interlingua.middleware.respond import JSON, base_url, send_error
@@ -60,6 +62,8 @@ class FilesMiddleware:
             if operation in ops.FILES:
                 if state[DIALECT].name == GEMINI:
                     await self._gemini(scope, receive, send, operation, state)
+                elif operation in ops.UPLOADS:
+                    await self._in_parts(send, operation, state)
                 else:
                     await self._answer(scope, send, operation, state)
                 return
@@ -119,6 +123,38 @@ class FilesMiddleware:
             if not await store.delete(owner, file_id):
                 raise wire.not_found(file_id)
             answer = wire.deleted_object(file_id)
+        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    async def _in_parts(self, send: Any, operation: ops.Operation, state: dict[str, Any]) -> None:
+        """OpenAI's Uploads: a file larger than one request, sent in parts of up to the body cap."""
+        store = self.store
+        assert store is not None
+        owner, now = owner_of(state), int(time.time())
+        asked: Any = state.get(REQUEST)  # an UploadAsk, a part's upload, a Completion; none for a cancel
+        answer: dict[str, Any]
+        if operation is ops.UPLOADS_CREATE:
+            upload_id = uploads.new_upload_id()
+            made = StoredFile(new_file_id(), asked.filename, asked.purpose, asked.media_type, asked.size, now,
+                              now + asked.expires_in if asked.expires_in else None)
+            await store.open_upload(owner, upload_id, made)
+            answer = uploads.upload_object(upload_id, made, now + UPLOAD_SECONDS, "pending")
+        else:
+            upload_id = state[PARAMS]["id"]
+            if operation is ops.UPLOADS_PART:
+                part_id = uploads.new_part_id()
+                found = await store.add_part(owner, upload_id, part_id, await asyncio.to_thread(_read, asked))
+                answer = uploads.part_object(part_id, upload_id, now)
+            elif operation is ops.UPLOADS_COMPLETE:
+                found = await store.assemble(owner, upload_id, asked.part_ids)
+                status = "completed"
+            else:
+                found = await store.drop_upload(owner, upload_id)
+                status = "cancelled"
+            if found is None:
+                raise uploads.not_found(upload_id)
+            if operation is not ops.UPLOADS_PART:
+                answer = uploads.upload_object(upload_id, found, found.created + UPLOAD_SECONDS, status)
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
 

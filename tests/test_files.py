@@ -209,6 +209,68 @@ async def _keeps_the_contract(store: Files) -> None:
     assert not await store.uploading("session-1")
     assert await store.content("alice", ["file-up"]) == {"file-up": (coming, b"\x00ab\xffcd")}
     assert await store.finish("session-1") is None and await store.get("bob", "file-up") is None
+    # An upload in parts (OpenAI's): parts in any order, joined in the order named, the owner's alone.
+    parted = StoredFile("file-parts", "big.bin", "user_data", "application/octet-stream", 5, now, None)
+    await store.open_upload("alice", "upload_1", parted)
+    assert await store.add_part("alice", "upload_1", "part_b", b"de") == parted
+    assert await store.add_part("alice", "upload_1", "part_a", b"abc") == parted
+    assert await store.add_part("bob", "upload_1", "part_x", b"x") is None
+    assert await store.add_part("alice", "upload_x", "part_y", b"x") is None
+    for parts, why in ((["part_a", "part_x"], "part_x is no part"), (["part_a"], "hold 3 bytes")):
+        with pytest.raises(ir.GatewayError) as refused:
+            await store.assemble("alice", "upload_1", parts)
+        assert why in refused.value.message and refused.value.param == "part_ids"
+    assert await store.assemble("bob", "upload_1", ["part_a", "part_b"]) is None
+    assert await store.assemble("alice", "upload_1", ["part_a", "part_b"]) == parted
+    assert await store.content("alice", ["file-parts"]) == {"file-parts": (parted, b"abcde")}
+    assert await store.assemble("alice", "upload_1", ["part_a", "part_b"]) is None  # made once
+    await store.open_upload("alice", "upload_2", parted)
+    assert await store.drop_upload("bob", "upload_2") is None
+    assert await store.drop_upload("alice", "upload_2") == parted
+    assert await store.drop_upload("alice", "upload_2") is None
+
+
+@async_test
+async def test_a_file_over_the_body_cap_is_uploaded_in_parts(tmp_path: Path) -> None:
+    """The SDK's `uploads.upload_file_chunked` (create, a part at a time, complete) makes a File of a
+    size no one request could carry here; parts named out of order, another key's reach, a cancel."""
+    big = bytes(range(256)) * 100  # 25,600 bytes, over a cap of about 10 KB
+    keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
+    async with gateway(tmp_path, keys=keys, server={"max_body_mb": 0.01}) as (_, url):
+        sdk, other = client(url, ALICE), client(url, BOB)
+        with pytest.raises(openai.APIStatusError) as whole:
+            await sdk.files.create(file=("big.bin", big), purpose="user_data")
+        assert whole.value.status_code == 413
+        done = await sdk.uploads.upload_file_chunked(file=big, filename="big.bin", bytes=len(big),
+                                                     mime_type="application/octet-stream", purpose="user_data",
+                                                     part_size=8000)
+        assert done.object == "upload" and done.status == "completed" and done.bytes == len(big)
+        assert done.file is not None and done.file.bytes == len(big) and done.file.filename == "big.bin"
+        assert (await sdk.files.content(done.file.id)).content == big
+        assert (await sdk.files.retrieve(done.file.id)).purpose == "user_data"
+
+        upload = await sdk.uploads.create(bytes=6, filename="two.txt", mime_type="text/plain", purpose="assistants")
+        assert upload.status == "pending" and upload.file is None and upload.expires_at > upload.created_at
+        second = await sdk.uploads.parts.create(upload.id, data=b"def")
+        first = await sdk.uploads.parts.create(upload.id, data=b"abc")
+        assert first.object == "upload.part" and first.upload_id == upload.id
+        for ask in (other.uploads.parts.create(upload.id, data=b"x"),
+                    other.uploads.complete(upload.id, part_ids=[first.id, second.id]), other.uploads.cancel(upload.id)):
+            with pytest.raises(openai.NotFoundError):
+                await ask
+        with pytest.raises(openai.BadRequestError) as short:
+            await sdk.uploads.complete(upload.id, part_ids=[first.id])
+        assert short.value.param == "part_ids"
+        made = await sdk.uploads.complete(upload.id, part_ids=[first.id, second.id])
+        assert made.file is not None and (await sdk.files.content(made.file.id)).content == b"abcdef"
+
+        dropped = await sdk.uploads.create(bytes=1, filename="x", mime_type="text/plain", purpose="user_data")
+        assert (await sdk.uploads.cancel(dropped.id)).status == "cancelled"
+        with pytest.raises(openai.NotFoundError):
+            await sdk.uploads.parts.create(dropped.id, data=b"x")
+        with pytest.raises(openai.BadRequestError) as wrong:
+            await sdk.uploads.create(bytes=1, filename="x", mime_type="text/plain", purpose="nope")  # type: ignore[arg-type]
+        assert wrong.value.param == "purpose"
 
 
 @async_test
@@ -222,7 +284,7 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
         await store.aclose()
     with sqlite3.connect(tmp_path / "files.sqlite3") as db:  # the last upload deleted the expired file
         assert db.execute("SELECT id FROM files ORDER BY seq").fetchall() == [
-            ("file-1",), ("file-2",), ("file-3",), ("file-up",), ("file-9",)]
+            ("file-1",), ("file-2",), ("file-3",), ("file-up",), ("file-parts",), ("file-9",)]
 
 
 @async_test

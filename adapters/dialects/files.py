@@ -73,15 +73,15 @@ def route(method: str, path: str) -> Route | None:
                     {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE}, {("content", "GET"): ops.FILES_CONTENT})
 
 
-def the_upload(body: Any) -> ir.Upload:
-    """The one file of a multipart upload's `file` field."""
+def the_upload(body: Any, field: str = "file") -> ir.Upload:
+    """The one file of a multipart upload's `field`."""
     if not isinstance(body, ir.Form):
-        raise ir.invalid("file", "is required: send the request as multipart/form-data")
-    uploads = forms.files(body, forms.values(body), "file")
+        raise ir.invalid(field, "is required: send the request as multipart/form-data")
+    uploads = forms.files(body, forms.values(body), field)
     if len(uploads) != 1:
-        raise ir.invalid("file", "is required" if not uploads else "must be one file")
+        raise ir.invalid(field, "is required" if not uploads else "must be one file")
     if uploads[0].size == 0:
-        raise ir.invalid("file", "is empty")
+        raise ir.invalid(field, "is empty")
     return uploads[0]
 
 

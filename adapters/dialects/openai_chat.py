@@ -22,6 +22,7 @@ from interlingua.adapters.dialects import openai_batches as batches
 from interlingua.adapters.dialects import openai_chat_store as chat_store
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
+from interlingua.adapters.dialects import openai_uploads as uploads
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -445,7 +446,7 @@ _MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops
                  "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
 
 OpenAIRequest = (ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest | files.FileUpload
-                 | chat_store.MetadataUpdate)
+                 | chat_store.MetadataUpdate | uploads.UploadAsk | ir.Upload | uploads.Completion)
 
 
 class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -471,6 +472,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return Route(_MEDIA_ROUTES[path], {}) if method == "POST" else None
         if path.startswith(files.PREFIX):
             return files.route(method, path)
+        if path.startswith(uploads.PREFIX):
+            return uploads.match(method, path)
         if path == batches.PREFIX or path.startswith(batches.PREFIX + "/"):
             return batches.match(method, path)
         if method == "GET" and path.startswith("/v1/models"):
@@ -490,6 +493,12 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return openai_files.decode_upload(body)
         if operation is ops.CHAT_COMPLETIONS_UPDATE:
             return chat_store.decode_update(body)
+        if operation is ops.UPLOADS_CREATE:
+            return uploads.decode_create(body)
+        if operation is ops.UPLOADS_PART:
+            return uploads.decode_part(body)
+        if operation is ops.UPLOADS_COMPLETE:
+            return uploads.decode_complete(body)
         if operation is ops.SPEECH:
             return media.decode_speech_request(body, self.name)
         if operation is ops.TRANSCRIPTIONS:

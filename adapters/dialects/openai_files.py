@@ -29,12 +29,18 @@ def decode_upload(body: Any) -> FileUpload:
         raise ir.invalid("purpose", "is required")
     expires_in = BATCH_EXPIRY if purpose == "batch" else None
     if "expires_after[anchor]" in values or "expires_after[seconds]" in values:
-        if forms.text(values, "expires_after[anchor]") != "created_at":
-            raise ir.invalid("expires_after.anchor", "must be created_at")
-        expires_in = forms.integer(values, "expires_after[seconds]")
-        if expires_in is None or not EXPIRY[0] <= expires_in <= EXPIRY[1]:
-            raise ir.invalid("expires_after.seconds", f"must be an integer from {EXPIRY[0]} to {EXPIRY[1]}")
+        expires_in = expiry(forms.text(values, "expires_after[anchor]"),
+                            forms.integer(values, "expires_after[seconds]"))
     return FileUpload(upload, purpose, media_type_of(upload), expires_in)
+
+
+def expiry(anchor: str | None, seconds: int | None) -> int:
+    """`expires_after`'s seconds, checked (an upload's form fields, or an Upload's JSON)."""
+    if anchor != "created_at":
+        raise ir.invalid("expires_after.anchor", "must be created_at")
+    if seconds is None or not EXPIRY[0] <= seconds <= EXPIRY[1]:
+        raise ir.invalid("expires_after.seconds", f"must be an integer from {EXPIRY[0]} to {EXPIRY[1]}")
+    return seconds
 
 
 def listing(query_string: bytes) -> Listing:

@@ -48,8 +48,22 @@ CREATE TABLE IF NOT EXISTS upload_parts (
     data BLOB NOT NULL,
     PRIMARY KEY (session, start)
 );
+CREATE TABLE IF NOT EXISTS part_uploads (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    started INTEGER NOT NULL,
+    file BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_pieces (
+    id TEXT PRIMARY KEY,
+    upload TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS upload_pieces_by_upload ON upload_pieces (upload);
 """
 UPLOAD_SECONDS = 86400  # an upload not finished in a day is dropped, as Google drops its sessions
+# An upload in parts (OpenAI's), found by its owner (?2, as `responses.visible`).
+_UPLOAD = "SELECT file FROM part_uploads WHERE id = ?1 AND (owner IS NULL OR ?2 IS NULL OR owner = ?2)"
 _COLUMNS = "id, filename, purpose, media_type, size, created, expires"
 # Found by the caller's key (?2, as `responses.visible`), and not expired (?3 is now).
 _FOUND = "(owner IS NULL OR ?2 IS NULL OR owner = ?2) AND (expires IS NULL OR expires > ?3)"
@@ -73,11 +87,29 @@ class Files(Protocol):
     async def uploading(self, session: str) -> bool: ...
     async def add(self, session: str, offset: int, chunk: bytes) -> int | None: ...
     async def finish(self, session: str) -> tuple[str | None, StoredFile] | None: ...
+    # An upload in parts (OpenAI's): opened with the file it makes, its parts added in any order,
+    # and assembled in the order the client names them; `upload` is the Upload's id.
+    async def open_upload(self, owner: str | None, upload: str, made: StoredFile) -> None: ...
+    async def add_part(self, owner: str | None, upload: str, part: str, data: bytes) -> StoredFile | None: ...
+    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None: ...
+    async def drop_upload(self, owner: str | None, upload: str) -> StoredFile | None: ...
     async def aclose(self) -> None: ...
 
 
 def wrong_offset(offset: int, received: int) -> ir.GatewayError:
     return ir.invalid("X-Goog-Upload-Offset", f"is {offset}, where the upload has {received} bytes")
+
+
+def assembled(made: StoredFile, parts: list[str], found: dict[str, bytes]) -> bytes:
+    """The file's bytes, its parts joined in the order named; a 400 for a part that is not the
+    upload's, or a sum that is not the size the upload said."""
+    missing = next((part for part in parts if part not in found), None)
+    if missing is not None:
+        raise ir.invalid("part_ids", f"{missing} is no part of this upload")
+    data = b"".join(found[part] for part in parts)
+    if len(data) != made.size:
+        raise ir.invalid("part_ids", f"the parts hold {len(data)} bytes, where the upload said {made.size}")
+    return data
 
 
 def stored_file(row: Any) -> StoredFile:
@@ -90,13 +122,16 @@ class FileStore:
         self._db = sqlite.connect(path, _SCHEMA, shared=True)
         self._thread = sqlite.OneThread("files")
 
+    def _insert(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
+        self._db.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, data) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (stored.id, owner, stored.created, stored.expires,
+                                                                stored.filename, stored.purpose, stored.media_type,
+                                                                stored.size, data))
+
     async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
         def create() -> None:
             self._db.execute("DELETE FROM files WHERE expires <= ?", (int(time.time()),))
-            self._db.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
-                             "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (stored.id, owner, stored.created, stored.expires, stored.filename, stored.purpose,
-                              stored.media_type, stored.size, data))
+            self._insert(owner, stored, data)
         await self._thread.run(create)
 
     async def get(self, owner: str | None, file_id: str) -> StoredFile | None:
@@ -167,13 +202,56 @@ class FileStore:
             owner, made = row[0], dataclasses.replace(StoredFile(*orjson.loads(row[1])), size=len(data))
             self._db.execute("DELETE FROM upload_parts WHERE session = ?", (session,))
             self._db.execute("DELETE FROM uploads WHERE session = ?", (session,))
-            self._db.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
-                             "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (made.id, owner, made.created, made.expires,
-                                                                         made.filename, made.purpose, made.media_type,
-                                                                         made.size, data))
+            self._insert(owner, made, data)
             return owner, made
         return await self._thread.run(sqlite.in_transaction, self._db, finish)
 
+
+    async def open_upload(self, owner: str | None, upload: str, made: StoredFile) -> None:
+        def open_upload() -> None:
+            old = int(time.time()) - UPLOAD_SECONDS
+            self._db.execute("DELETE FROM upload_pieces WHERE upload IN "
+                             "(SELECT id FROM part_uploads WHERE started < ?)", (old,))
+            self._db.execute("DELETE FROM part_uploads WHERE started < ?", (old,))
+            self._db.execute("INSERT INTO part_uploads VALUES (?, ?, ?, ?)",
+                             (upload, owner, made.created, orjson.dumps(dataclasses.astuple(made))))
+        await self._thread.run(sqlite.in_transaction, self._db, open_upload)
+
+    def _upload(self, owner: str | None, upload: str) -> StoredFile | None:
+        row = self._db.execute(_UPLOAD, (upload, owner)).fetchone()
+        return None if row is None else StoredFile(*orjson.loads(row[0]))
+
+    def _drop(self, upload: str) -> None:
+        self._db.execute("DELETE FROM upload_pieces WHERE upload = ?", (upload,))
+        self._db.execute("DELETE FROM part_uploads WHERE id = ?", (upload,))
+
+    async def add_part(self, owner: str | None, upload: str, part: str, data: bytes) -> StoredFile | None:
+        def add_part() -> StoredFile | None:
+            made = self._upload(owner, upload)
+            if made is not None:
+                self._db.execute("INSERT INTO upload_pieces VALUES (?, ?, ?)", (part, upload, data))
+            return made
+        return await self._thread.run(sqlite.in_transaction, self._db, add_part)
+
+    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None:
+        def assemble() -> StoredFile | None:
+            made = self._upload(owner, upload)
+            if made is None:
+                return None
+            rows = self._db.execute("SELECT id, data FROM upload_pieces WHERE upload = ?", (upload,))
+            data = assembled(made, parts, {part: bytes(piece) for part, piece in rows})
+            self._drop(upload)
+            self._insert(owner, made, data)
+            return made
+        return await self._thread.run(sqlite.in_transaction, self._db, assemble)
+
+    async def drop_upload(self, owner: str | None, upload: str) -> StoredFile | None:
+        def drop_upload() -> StoredFile | None:
+            made = self._upload(owner, upload)
+            if made is not None:
+                self._drop(upload)
+            return made
+        return await self._thread.run(sqlite.in_transaction, self._db, drop_upload)
 
     async def aclose(self) -> None:
         self._thread.shutdown()

@@ -16,7 +16,7 @@ import orjson
 
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.files import UPLOAD_SECONDS, Page, stored_file, wrong_offset
+from interlingua.adapters.storage.files import UPLOAD_SECONDS, Page, assembled, stored_file, wrong_offset
 
 log = logging.getLogger("interlingua.files")
 
@@ -41,7 +41,39 @@ CREATE TABLE IF NOT EXISTS uploads (
     file BYTEA NOT NULL,
     data BYTEA NOT NULL
 );
+CREATE TABLE IF NOT EXISTS part_uploads (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    started BIGINT NOT NULL,
+    file BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_pieces (
+    id TEXT PRIMARY KEY,
+    upload TEXT NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS upload_pieces_by_upload ON upload_pieces (upload);
 """
+# An upload in parts (OpenAI's), found by its owner ($2, as `responses.visible`), held for the
+# transaction that reads it.
+_UPLOAD = "SELECT file FROM part_uploads WHERE id = $1 AND (owner IS NULL OR $2::text IS NULL OR owner = $2) FOR UPDATE"
+_INSERT = ("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, data) "
+           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+
+
+async def _insert(conn: Any, owner: str | None, stored: StoredFile, data: bytes) -> None:
+    await conn.execute(_INSERT, stored.id, owner, stored.created, stored.expires, stored.filename, stored.purpose,
+                       stored.media_type, stored.size, data)
+
+
+async def _upload(conn: Any, owner: str | None, upload: str) -> StoredFile | None:
+    found = await conn.fetchval(_UPLOAD, upload, owner)
+    return None if found is None else StoredFile(*orjson.loads(found))
+
+
+async def _drop(conn: Any, upload: str) -> None:
+    await conn.execute("DELETE FROM upload_pieces WHERE upload = $1", upload)
+    await conn.execute("DELETE FROM part_uploads WHERE id = $1", upload)
 _COLUMNS = "id, filename, purpose, media_type, size, created, expires"
 # Found by the caller's key ($2, as `responses.visible`), and not expired ($3 is now).
 _FOUND = "(owner IS NULL OR $2::text IS NULL OR owner = $2) AND (expires IS NULL OR expires > $3)"
@@ -57,9 +89,7 @@ class PgFileStore:
     async def create(self, owner: str | None, stored: StoredFile, data: bytes) -> None:
         async def create(conn: Any) -> None:
             await conn.execute("DELETE FROM files WHERE expires <= $1", int(time.time()))
-            await conn.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
-                               "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", stored.id, owner, stored.created,
-                               stored.expires, stored.filename, stored.purpose, stored.media_type, stored.size, data)
+            await _insert(conn, owner, stored, data)
         await self.db.run(create)
 
     async def get(self, owner: str | None, file_id: str) -> StoredFile | None:
@@ -120,12 +150,50 @@ class PgFileStore:
                 return None
             data = bytes(row["data"])
             made = dataclasses.replace(StoredFile(*orjson.loads(row["file"])), size=len(data))
-            await conn.execute("INSERT INTO files (id, owner, created, expires, filename, purpose, media_type, size, "
-                               "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", made.id, row["owner"],
-                               made.created, made.expires, made.filename, made.purpose, made.media_type, made.size,
-                               data)
+            await _insert(conn, row["owner"], made, data)
             return row["owner"], made
         found: tuple[str | None, StoredFile] | None = await self.db.run(finish, transaction=True)
+        return found
+
+    async def open_upload(self, owner: str | None, upload: str, made: StoredFile) -> None:
+        async def open_upload(conn: Any) -> None:
+            old = int(time.time()) - UPLOAD_SECONDS
+            await conn.execute("DELETE FROM upload_pieces WHERE upload IN (SELECT id FROM part_uploads "
+                               "WHERE started < $1)", old)
+            await conn.execute("DELETE FROM part_uploads WHERE started < $1", old)
+            await conn.execute("INSERT INTO part_uploads VALUES ($1, $2, $3, $4)", upload, owner, made.created,
+                               orjson.dumps(dataclasses.astuple(made)))
+        await self.db.run(open_upload, transaction=True)
+
+    async def add_part(self, owner: str | None, upload: str, part: str, data: bytes) -> StoredFile | None:
+        async def add_part(conn: Any) -> StoredFile | None:
+            made = await _upload(conn, owner, upload)
+            if made is not None:
+                await conn.execute("INSERT INTO upload_pieces VALUES ($1, $2, $3)", part, upload, data)
+            return made
+        found: StoredFile | None = await self.db.run(add_part, transaction=True)
+        return found
+
+    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None:
+        async def assemble(conn: Any) -> StoredFile | None:
+            made = await _upload(conn, owner, upload)
+            if made is None:
+                return None
+            rows = await conn.fetch("SELECT id, data FROM upload_pieces WHERE upload = $1", upload)
+            data = assembled(made, parts, {row["id"]: bytes(row["data"]) for row in rows})
+            await _drop(conn, upload)
+            await _insert(conn, owner, made, data)
+            return made
+        found: StoredFile | None = await self.db.run(assemble, transaction=True)
+        return found
+
+    async def drop_upload(self, owner: str | None, upload: str) -> StoredFile | None:
+        async def drop_upload(conn: Any) -> StoredFile | None:
+            made = await _upload(conn, owner, upload)
+            if made is not None:
+                await _drop(conn, upload)
+            return made
+        found: StoredFile | None = await self.db.run(drop_upload, transaction=True)
         return found
 
     async def aclose(self) -> None:
