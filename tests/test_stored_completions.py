@@ -127,7 +127,7 @@ async def test_a_passed_through_stream_is_kept_folded(tmp_path: Path) -> None:
         sdk = client(url)
         fake.script(fo.Reply(content=("A", "B"), reasoning=("th", "ink"),
                              tool_calls=(fo.call("f", '{"a":', '1}'), fo.call("g"))))
-        stream = await sdk.chat.completions.create(model="gpt-x", store=True, stream=True,
+        stream = await sdk.chat.completions.create(model="gpt-x", store=True, stream=True, logprobs=True,
                                                    messages=[{"role": "user", "content": "x"}])
         chunks = [chunk async for chunk in stream]
         kept = await sdk.chat.completions.retrieve(chunks[0].id)
@@ -138,6 +138,8 @@ async def test_a_passed_through_stream_is_kept_folded(tmp_path: Path) -> None:
         assert [c.id for c in message.tool_calls or ()] == [
             part.id for chunk in chunks for part in chunk.choices[0].delta.tool_calls or () if part.id]
         assert kept.choices[0].finish_reason == "tool_calls" and kept.system_fingerprint == chunks[0].system_fingerprint
+        logprobs = kept.choices[0].logprobs
+        assert logprobs is not None and [t.token for t in logprobs.content or ()] == ["A", "B"]
 
 
 @async_test

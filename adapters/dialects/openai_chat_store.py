@@ -142,7 +142,11 @@ class ChunkFold:
             kept = choice["logprobs"] = choice["logprobs"] or {}
             for name, tokens in logprobs.items():
                 if isinstance(tokens, list):
-                    kept[name] = (kept.get(name) or []) + tokens
+                    joined = kept.get(name)
+                    if isinstance(joined, list):
+                        joined.extend(tokens)
+                    else:
+                        kept[name] = list(tokens)
         delta = delta_choice.get("delta")
         if isinstance(delta, dict):
             _merge(choice["message"], delta)
