@@ -28,13 +28,16 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import CODECS
 from interlingua.adapters.dialects import anthropic_batches as anthropic
+from interlingua.adapters.dialects import gemini_batches as gemini
 from interlingua.adapters.dialects import openai_batches as wire
 from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.files import StoredFile, new_file_id
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_batches import FINAL
 from interlingua.adapters.storage.batches import Batches, Result
 from interlingua.adapters.storage.files import Files
+from interlingua.middleware.nesting import check_nesting
 from interlingua.middleware.normalise import read_body
 from interlingua.middleware.respond import JSON, base_url, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, PRINCIPAL, Principal, owner_of, state_of
@@ -67,6 +70,8 @@ class BatchesMiddleware:
         try:
             if state[DIALECT].name == ANTHROPIC:
                 answer = await self._anthropic(scope, receive, operation, state)
+            elif state[DIALECT].name == GEMINI:
+                answer = await self._gemini(scope, receive, operation, state)
             else:
                 answer = await self._openai(scope, receive, operation, state)
         except ir.GatewayError as error:
@@ -80,10 +85,13 @@ class BatchesMiddleware:
         chunks: list[bytes] = []
         if not await read_body(receive, self.max_body_bytes, chunks.append):
             raise ir.GatewayError("invalid_request", "the client went away")
+        body = b"".join(chunks)
         try:
-            return orjson.loads(b"".join(chunks))
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ir.GatewayError("invalid_request", f"request body is not valid JSON: {exc}") from None
+        check_nesting(body)  # its requests are written out again as input lines
+        return parsed
 
     async def _openai(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
                       state: dict[str, Any]) -> Any:
@@ -133,10 +141,51 @@ class BatchesMiddleware:
             if found["status"] not in FINAL:
                 raise ir.invalid("message_batch_id", f"batch {batch_id} is still processing")
             if operation is ops.BATCHES_RESULTS:
-                return await runner.results(found)
+                return anthropic.results(*await runner.answers(found))
             await runner.delete(owner, found)
             return anthropic.deleted_object(batch_id)
         return anthropic.batch_object(found, base)
+
+
+    async def _gemini(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
+                      state: dict[str, Any]) -> Any:
+        """Gemini's Batch API: its inline requests become a `batch` input file of `generateContent`
+        lines of the batch's model, run as an OpenAI batch is; read into Gemini's batch operation."""
+        runner = self.runner
+        assert runner is not None
+        owner = owner_of(state)
+        if operation is ops.BATCHES_CREATE:
+            model = state[PARAMS]["model"]
+            lines, name = gemini.decode_create(await self._body(receive), model)
+            now = int(time.time())
+            source = StoredFile(new_file_id(), "batch_requests.jsonl", "batch", "application/jsonl", len(lines), now,
+                                now + gemini.RESULTS_SECONDS)
+            await runner.files.create(owner, source, lines)
+            made = await runner.create(owner, wire.BatchAsk(source.id, gemini.endpoint(model),
+                                                            {"displayName": name} if name else None,
+                                                            gemini.RESULTS_SECONDS))
+            return gemini.batch_object(made)
+        if operation is ops.BATCHES_LIST:
+            after, limit = gemini.listing(scope.get("query_string", b""))
+            batches, more = await runner.store.page(owner, after, limit)
+            return gemini.batch_list([gemini.batch_object(b) for b in batches if gemini.is_gemini(b)], more)
+        batch_id = state[PARAMS]["id"]
+        found = await runner.store.get(owner, batch_id)
+        if found is None or not gemini.is_gemini(found):
+            raise gemini.not_found(batch_id)
+        if operation is ops.BATCHES_CANCEL:
+            await runner.cancel(owner, batch_id)
+            return {}
+        if operation is ops.BATCHES_DELETE:
+            if found["status"] not in FINAL:
+                raise ir.invalid("name", f"batches/{batch_id} is still running: cancel it first")
+            await runner.delete(owner, found)
+            return {}
+        if found["status"] not in FINAL:
+            return gemini.batch_object(found)
+        _, answered = await runner.answers(found)
+        return gemini.batch_object(found, gemini.responses(gemini.metadata_of(await runner.requests(found)),
+                                                           answered))
 
 
 class BatchRunner:
@@ -191,15 +240,20 @@ class BatchRunner:
             self._run(batch["id"], owner)
         return _public(batch)
 
-    async def results(self, batch: dict[str, Any]) -> bytes:
-        """An ended Anthropic batch's results, in its requests' order."""
-        found = (await self.files.content(None, [batch["input_file_id"]])).get(batch["input_file_id"])
-        custom_ids = [line.custom_id for line in wire.read_lines(found[1], batch["endpoint"])[0]] if found else []
+    async def answers(self, batch: dict[str, Any]) -> tuple[list[str], dict[str, tuple[int, Any]]]:
+        """An ended batch's requests (their `custom_id`s, in order) and the answers each got (status
+        and body), for the dialects that answer with them (Anthropic's results, Gemini's batch)."""
+        custom_ids = [line.custom_id for line in wire.read_lines(await self.requests(batch), batch["endpoint"])[0]]
         answered = {}
         for _, status, line in await self.store.results(batch["id"]):
             parsed = orjson.loads(line)
             answered[parsed["custom_id"]] = status, parsed["response"]["body"]
-        return anthropic.results(custom_ids, answered)
+        return custom_ids, answered
+
+    async def requests(self, batch: dict[str, Any]) -> bytes:
+        """A batch's input file; nothing once it is gone."""
+        found = (await self.files.content(None, [batch["input_file_id"]])).get(batch["input_file_id"])
+        return found[1] if found else b""
 
     async def delete(self, owner: str | None, batch: dict[str, Any]) -> None:
         """An ended batch, its answers and its files (the requests, the output, the errors)."""

@@ -18,12 +18,20 @@ from itertools import accumulate
 
 import numpy as np
 
+from interlingua.adapters.ir import invalid
+
 MAX_DEPTH = 100
 SMALL = 16 * 1024  # below this, counting brackets first is cheaper than it is wasted above
 
 _BACKSLASH, _BLANK = 0x5C, 0x20
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
+
+def check_nesting(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """The 400 for a body that `nests_deeper` than `limit`."""
+    if nests_deeper(body, limit):
+        raise invalid("body", f"nests deeper than {limit} levels of arrays and objects")
 
 
 def nests_deeper(body: bytes, limit: int = MAX_DEPTH) -> bool:

@@ -30,7 +30,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from interlingua.adapters.ir import ChatRequest, DeferredChatRequest, Form, GatewayError, Upload, as_parsed, invalid
-from interlingua.middleware.nesting import MAX_DEPTH, nests_deeper
+from interlingua.middleware.nesting import MAX_DEPTH, check_nesting
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, state_of
 
@@ -117,8 +117,7 @@ class NormalisationMiddleware:
                 reader.form.close()
 
     def _check_nesting(self, body: bytes) -> None:
-        if nests_deeper(body, self.max_depth):
-            raise invalid("body", f"nests deeper than {self.max_depth} levels of arrays and objects")
+        check_nesting(body, self.max_depth)
 
     async def _read(self, scope: dict[str, Any], receive: Any, send: Any, write: Callable[[bytes], object]) -> bool:
         """Hand the body to `write` as it arrives; False when it was refused (413) or the client left."""

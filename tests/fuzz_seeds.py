@@ -236,7 +236,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/messages/batches", "anthropic", {"requests": [{"custom_id": "r-1", "params": {
             "model": "an/claude-x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}}]},
              headers=ANTHROPIC_VERSION),
-        Seed("GET", "/v1/messages/batches", "anthropic", query="limit=2", headers=ANTHROPIC_VERSION)]),
+        Seed("GET", "/v1/messages/batches", "anthropic", query="limit=2", headers=ANTHROPIC_VERSION),
+        Seed("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent", "gemini", {"batch": {
+            "displayName": "nightly", "inputConfig": {"requests": {"requests": [{
+                "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "metadata": {"k": "v"}}]}}}}),
+        Seed("GET", "/v1beta/batches", "gemini", query="pageSize=2")]),
     "embeddings": (175, embeddings()),
     "moderations": (100, [Seed("POST", "/v1/moderations", "openai", {"input": "a kind word"}),
                           Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [

@@ -22,7 +22,7 @@ from openai.types import Batch
 from interlingua.adapters.storage.pg_batches import PgBatchStore
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
-from tests.harness import anthropic_provider, client, gateway, provider
+from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider
 from tests.servers import PostgresServer
 from tests.support import async_test
 from tests.test_observe import METRICS_KEY, sample, scrape
@@ -117,6 +117,78 @@ async def test_a_batch_of_legacy_completions_runs_on_claude(tmp_path: Path) -> N
         assert answered["response"]["body"]["choices"][0]["text"] == " blue."
 
 
+async def _gemini_ended(sdk: Any, name: str, timeout: float = 15.0) -> Any:
+    """The google-genai batch `name` once it has ended (or as it is at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await sdk.aio.batches.get(name=name)
+        if job.state.name in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED") \
+                or time.monotonic() > deadline:
+            return job
+        await asyncio.sleep(0.05)
+
+
+@async_test
+async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> None:
+    """google-genai's `batches.create` with inline requests (and their metadata), `get` until it has
+    ended, its responses inline in order (Claude answered one, an unknown model failed), `list`,
+    `cancel` of a running one, `delete`; another key finds none of them."""
+    from google.genai import errors as genai_errors
+
+    from tests.harness import gemini_client
+
+    keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
+    async with fa.FakeAnthropic(["claude-x"]) as claude, gateway(
+            tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x")}, keys=keys) as (_, url):
+        claude.script(fa.text("Bonjour."), fa.text("Hola."))
+        sdk = gemini_client(url, ALICE)
+        job = await sdk.aio.batches.create(model="claude-x", src=[
+            {"contents": [{"role": "user", "parts": [{"text": "Hello in French?"}]}], "metadata": {"lang": "fr"}},
+            {"contents": [{"role": "user", "parts": [{"text": "Hello in Spanish?"}]}],
+             "config": {"temperature": 0.5, "system_instruction": "Be brief."}}],
+            config={"display_name": "greetings"})
+        assert job.name is not None and job.name.startswith("batches/") and job.display_name == "greetings"
+        assert job.model == "models/claude-x"
+        job = await _gemini_ended(sdk, job.name)
+        assert job.state is not None and job.state.name == "JOB_STATE_SUCCEEDED" and job.end_time is not None
+        assert job.dest is not None and job.dest.inlined_responses is not None
+        first, second = job.dest.inlined_responses
+        assert first.response is not None and first.response.text == "Bonjour." and first.metadata == {"lang": "fr"}
+        assert second.response is not None and second.response.text == "Hola."
+        asked = claude.requests[-1].json
+        assert (asked["system"], asked["temperature"]) == ([{"type": "text", "text": "Be brief."}], 0.5)
+
+        bad = await sdk.aio.batches.create(model="no-such-model", src=[
+            {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}])
+        assert bad.name is not None
+        bad = await _gemini_ended(sdk, bad.name)
+        assert bad.dest is not None and bad.dest.inlined_responses is not None
+        (failed,) = bad.dest.inlined_responses
+        assert failed.error is not None and failed.error.code == 404 and failed.response is None
+
+        listed = [b.name async for b in await sdk.aio.batches.list()]
+        assert sorted(listed) == sorted([job.name, bad.name])
+        other = gemini_client(url, BOB)
+        with pytest.raises(genai_errors.ClientError) as hidden:
+            await other.aio.batches.get(name=job.name)
+        assert hidden.value.code == 404
+        assert [b.name async for b in await other.aio.batches.list()] == []
+
+        claude.script(fa.text("Later.", head_delay=1.5))  # cancelled while its one request is asked
+        running = await sdk.aio.batches.create(model="claude-x", src=[
+            {"contents": [{"role": "user", "parts": [{"text": "Take your time"}]}]}])
+        assert running.name is not None
+        with pytest.raises(genai_errors.ClientError) as busy:
+            await sdk.aio.batches.delete(name=running.name)
+        assert busy.value.code == 400
+        await sdk.aio.batches.cancel(name=running.name)
+        running = await _gemini_ended(sdk, running.name)
+        assert running.state is not None and running.state.name == "JOB_STATE_CANCELLED"
+        await sdk.aio.batches.delete(name=job.name)
+        with pytest.raises(genai_errors.ClientError):
+            await sdk.aio.batches.get(name=job.name)
+
+
 @async_test
 async def test_wrong_batches_are_refused_or_fail_naming_their_lines(tmp_path: Path) -> None:
     async with gateway(tmp_path) as (_, url):
@@ -130,12 +202,20 @@ async def test_wrong_batches_are_refused_or_fail_naming_their_lines(tmp_path: Pa
             assert refused.value.body["param"] == param  # type: ignore[index]
         source = await sdk.files.create(file=("jobs.jsonl", b"not json\n" + _jsonl(
             _chat("a", "m"), _chat("a", "m"), {**_chat("b", "m"), "url": "/v1/embeddings"},
-            {**_chat("c", "m"), "body": {"model": "m", "stream": True}})), purpose="batch")
+            {**_chat("c", "m"), "body": {"model": "m", "stream": True}})
+            + b'{"custom_id": "d", "method": "POST", "url": "/v1/chat/completions", "body": '
+            + b'{"a": ' * 300 + b"1" + b"}" * 301 + b"\n"), purpose="batch")  # past what JSON is written with
         failed = await sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
                                           completion_window="24h")
         assert failed.status == "failed" and failed.failed_at is not None and failed.errors is not None
         assert [(e.line, e.code) for e in failed.errors.data or []] == [
-            (1, "invalid_json_line"), (3, "duplicate_custom_id"), (4, "mismatched_endpoint"), (5, "invalid_request")]
+            (1, "invalid_json_line"), (3, "duplicate_custom_id"), (4, "mismatched_endpoint"), (5, "invalid_request"),
+            (6, "invalid_request")]
+        with pytest.raises(anthropic.BadRequestError) as deep:  # a create's requests are checked as a body is
+            await anthropic_client(url).messages.batches.create(requests=[{"custom_id": "d", "params": {
+                "model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}],
+                "metadata": orjson.loads(b'{"a": ' * 150 + b"1" + b"}" * 150)}}])  # type: ignore[typeddict-item]
+        assert "nests deeper" in deep.value.message
 
 
 @async_test

@@ -25,8 +25,8 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects import gemini_batches, gemini_files, sse, tools
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
-from interlingua.adapters.dialects import gemini_files, sse, tools
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -438,7 +438,8 @@ def _page(models: list[ModelCard], params: Mapping[str, str]) -> dict[str, Any]:
 # The codec ----------------------------------------------------------------------------------------
 
 _METHODS = {"generateContent": ops.CHAT, "streamGenerateContent": ops.CHAT, "countTokens": ops.COUNT_TOKENS,
-            "embedContent": ops.EMBEDDINGS, "batchEmbedContents": ops.EMBEDDINGS}
+            "embedContent": ops.EMBEDDINGS, "batchEmbedContents": ops.EMBEDDINGS,
+            "batchGenerateContent": ops.BATCHES_CREATE}
 
 GeminiRequest = ir.ChatRequest | ir.EmbeddingRequest | gemini_files.UploadStart
 
@@ -456,6 +457,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path.startswith((gemini_files.UPLOAD, gemini_files.PREFIX)):
             return gemini_files.match(method, path, query)
+        if path.startswith(gemini_batches.PREFIX):
+            return gemini_batches.match(method, path)
         for prefix in ("/v1beta/models", "/v1/models"):
             if path == prefix or path.startswith(prefix + "/"):
                 break

@@ -100,8 +100,13 @@ def read_lines(data: bytes, endpoint: str) -> tuple[list[Line], list[dict[str, A
         if why is not None:
             errors.append(_error(number, *why))
             continue
+        try:
+            body = orjson.dumps(line["body"])
+        except orjson.JSONEncodeError:  # nested past what JSON is written with
+            errors.append(_error(number, "invalid_request", "The body of this request nests too deep.", "body"))
+            continue
         seen.add(line["custom_id"])
-        lines.append(Line(number, line["custom_id"], orjson.dumps(line["body"])))
+        lines.append(Line(number, line["custom_id"], body))
     if not lines and not errors:
         errors.append(_error(None, "empty_file", "The input file has no requests."))
     if len(lines) > MAX_LINES:

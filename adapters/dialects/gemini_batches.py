@@ -1,0 +1,147 @@
+"""Gemini's Batch API (`models/{model}:batchGenerateContent`, `batches`), the wire only: its routes,
+a create's inline requests written as the JSONL lines the gateway's batch runner reads, and the
+batch operations it answers with.
+
+The gateway runs a Gemini batch as it runs an OpenAI one (`middleware/batches.py`): each request
+becomes a `generateContent` line of the batch's model, asked as the key's own request, so the
+model may be any upstream's. Its state is kept in OpenAI's Batch shape and read here into Gemini's
+long-running operation (`metadata.state`, times, `batchStats`, and once it has ended the
+responses inline, in the requests' order, each with the metadata it was sent with). Requests come
+inline (`src` a list, as google-genai sends it); a batch read from a file is not offered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects.base import Route
+from interlingua.adapters.dialects.openai_batches import FINAL
+
+PREFIX = "/v1beta/batches"
+MAX_REQUESTS = 100_000
+MAX_PAGE = 1000
+DEFAULT_PAGE = 50
+RESULTS_SECONDS = 2 * 86400  # a batch's answers are kept two days, as Google keeps its files
+_OPERATION = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+_STATES = {"validating": "BATCH_STATE_PENDING", "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED",
+           "cancelled": "BATCH_STATE_CANCELLED", "expired": "BATCH_STATE_EXPIRED"}
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def match(method: str, path: str) -> Route | None:
+    """`batches` (list), `batches/{id}` (get, delete) and `batches/{id}:cancel`."""
+    rest = path[len(PREFIX):].strip("/")
+    if not rest:
+        return Route(ops.BATCHES_LIST, {}) if method == "GET" else None
+    batch, _, verb = rest.partition(":")
+    if "/" in batch:
+        return None
+    if verb:
+        return Route(ops.BATCHES_CANCEL, {"id": batch}) if verb == "cancel" and method == "POST" else None
+    operation = {"GET": ops.BATCHES_GET, "DELETE": ops.BATCHES_DELETE}.get(method)
+    return Route(operation, {"id": batch}) if operation is not None else None
+
+
+def endpoint(model: str) -> str:
+    """Where each request of a batch for `model` goes."""
+    return f"/v1beta/models/{model}:generateContent"
+
+
+def decode_create(body: Any, model: str) -> tuple[bytes, str | None]:
+    """The batch's requests as input lines (JSONL), each a `generateContent` request of `model`
+    that keeps its `metadata`, and the batch's display name."""
+    batch = f.obj(f.req(f.obj(body, "body"), "batch"), "batch")
+    source = f.obj(f.req(batch, "inputConfig", "batch."), "batch.inputConfig")
+    if "fileName" in source:
+        raise ir.invalid("batch.inputConfig.fileName", "is not offered here: send the requests inline")
+    wrapper = f.obj(f.req(source, "requests", "batch.inputConfig."), "batch.inputConfig.requests")
+    requests = f.array(wrapper, "requests", "batch.inputConfig.requests.", required=True)
+    if not requests or len(requests) > MAX_REQUESTS:
+        raise ir.invalid("batch.inputConfig.requests.requests", f"must hold 1 to {MAX_REQUESTS} requests")
+    lines = []
+    for i, item in enumerate(requests):
+        at = f"batch.inputConfig.requests.requests[{i}]"
+        item = f.obj(item, at)
+        request = dict(f.obj(f.req(item, "request", at + "."), at + ".request"))
+        request.pop("model", None)  # the batch's, in the path of each line
+        lines.append(orjson.dumps({"custom_id": str(i), "method": "POST", "url": endpoint(model), "body": request,
+                                   "metadata": f.mapping(item, "metadata", at + ".")}))
+    return b"\n".join(lines) + b"\n", f.string(batch, "displayName", "batch.")
+
+
+def is_gemini(batch: dict[str, Any]) -> bool:
+    """Whether a batch the runner keeps is a Gemini client's (an OpenAI or Anthropic one is not)."""
+    found: str = batch["endpoint"]
+    return found.startswith("/v1beta/models/") and found.endswith(":generateContent")
+
+
+def metadata_of(lines: bytes) -> list[Any]:
+    """Each request's metadata, in order, from the input lines `decode_create` wrote."""
+    return [orjson.loads(line).get("metadata") for line in lines.splitlines() if line.strip()]
+
+
+def responses(metadata: list[Any], answered: dict[str, tuple[int, Any]]) -> list[dict[str, Any]]:
+    """An ended batch's inline responses: each request's answer or its error; one not asked (the
+    batch was cancelled) is an error too, as Google leaves it."""
+    out = []
+    for i, kept in enumerate(metadata):
+        found = answered.get(str(i))
+        if found is not None and 200 <= found[0] < 300:
+            entry: dict[str, Any] = {"response": found[1]}
+        else:
+            code, body = found or (499, None)
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message") if isinstance(error, dict) else "The request was cancelled before it ran."
+            entry = {"error": {"code": code, "message": message, "status": _STATUS.get(code, "CANCELLED")}}
+        if kept is not None:
+            entry["metadata"] = kept
+        out.append(entry)
+    return out
+
+
+def batch_object(batch: dict[str, Any], answers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A batch the runner keeps (OpenAI's Batch shape) as Gemini's batch operation; `answers` are
+    its inline responses, once it has ended."""
+    counts = batch["request_counts"]
+    ended = batch["status"] in FINAL
+    ended_at = batch.get("completed_at") or batch.get("cancelled_at") or batch.get("failed_at")
+    name = f"batches/{batch['id']}"
+    model = batch["endpoint"].removeprefix("/v1beta/").partition(":")[0]
+    metadata: dict[str, Any] = {
+        "@type": _OPERATION, "name": name, "model": model,
+        "displayName": (batch.get("metadata") or {}).get("displayName", batch["id"]),
+        "state": _STATES.get(batch["status"], "BATCH_STATE_RUNNING"),
+        "createTime": f.rfc3339(batch["created_at"]), "updateTime": f.rfc3339(ended_at or batch["created_at"]),
+        "batchStats": {"requestCount": str(counts["total"]), "successfulRequestCount": str(counts["completed"]),
+                       "failedRequestCount": str(counts["failed"]),
+                       "pendingRequestCount": str(0 if ended else counts["total"] - counts["completed"]
+                                                  - counts["failed"])}}
+    if ended:
+        metadata["endTime"] = f.rfc3339(ended_at)
+    if answers is not None:
+        metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
+    return {"name": name, "metadata": metadata, "done": ended}
+
+
+def batch_list(batches: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    listed: dict[str, Any] = {"operations": batches}
+    if more and batches:
+        listed["nextPageToken"] = batches[-1]["name"].removeprefix("batches/")
+    return listed
+
+
+def listing(query_string: bytes) -> tuple[str | None, int]:
+    """`pageToken` and `pageSize` (1 to 1000, 50 by default)."""
+    query = parse_qs(query_string.decode("latin-1"))
+    return query.get("pageToken", [None])[-1], f.page_size(query, "pageSize", MAX_PAGE, DEFAULT_PAGE)
+
+
+def not_found(batch_id: str) -> ir.GatewayError:
+    return ir.GatewayError("not_found", f"Batch batches/{batch_id} not found.")
