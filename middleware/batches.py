@@ -1,7 +1,8 @@
-"""OpenAI Batch and Anthropic Message Batches, run by the gateway on any upstream.
+"""OpenAI Batch, Anthropic Message Batches and Gemini's Batch API, run by the gateway on any upstream.
 
-`BatchesMiddleware` answers `/v1/batches` (create, retrieve, list, cancel) and
-`/v1/messages/batches` (the same, and results and delete) for the calling key;
+`BatchesMiddleware` answers `/v1/batches` (create, retrieve, list, cancel),
+`/v1/messages/batches` (the same, and results and delete) and Gemini's `:batchGenerateContent` and
+`/v1beta/batches` (the same, its responses inline) for the calling key;
 `BatchRunner` runs the batches, one per process, whatever config the stack is on. Each line of a
 batch's input file goes through `entry` (the gateway below its auth: the line's own dialect and
 operation, limits, routing, fallbacks, metering) as a request of the batch's key, a few at a time;
