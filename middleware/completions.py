@@ -28,6 +28,7 @@ from interlingua.adapters.ir import ChatRequest, GatewayError, as_parsed
 from interlingua.adapters.storage.completions import Completions
 from interlingua.middleware.respond import JSON, send_error
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, REQUEST_ID, owner_of, state_of
+from interlingua.middleware.watch import Keeper
 
 log = logging.getLogger("interlingua.completions")
 
@@ -108,7 +109,7 @@ class CompletionWatch:
 
     __slots__ = ("keep", "downstream", "status", "stream", "body", "splitter", "fold", "done")
 
-    def __init__(self, keep: Any, downstream: Any) -> None:
+    def __init__(self, keep: Keeper, downstream: Any) -> None:
         self.keep = keep
         self.downstream = downstream
         self.status = 0
