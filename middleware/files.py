@@ -100,13 +100,7 @@ class FilesMiddleware:
         wire = WIRES[state[DIALECT].name]
         file_id: str = (state.get(PARAMS) or {}).get("id", "")
         if operation is ops.FILES_CONTENT:
-            found = (await store.content(owner, [file_id])).get(file_id)
-            if found is None:
-                raise wire.not_found(file_id)
-            stored, data = found
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", stored.media_type.encode("latin-1"))]})
-            await send({"type": "http.response.body", "body": data})
+            await self._content(send, owner, file_id, wire.not_found(file_id))
             return
         answer: Any
         if operation is ops.FILES_CREATE:
@@ -125,6 +119,17 @@ class FilesMiddleware:
             answer = wire.deleted_object(file_id)
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+
+    async def _content(self, send: Any, owner: str | None, file_id: str, missing: ir.GatewayError) -> None:
+        """A file's bytes, in its own type."""
+        assert self.store is not None
+        found = (await self.store.content(owner, [file_id])).get(file_id)
+        if found is None:
+            raise missing
+        stored, data = found
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", stored.media_type.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": data})
 
     async def _in_parts(self, send: Any, operation: ops.Operation, state: dict[str, Any]) -> None:
         """OpenAI's Uploads: a file larger than one request, sent in parts of up to the body cap."""
@@ -185,6 +190,9 @@ class FilesMiddleware:
             if found is None:
                 raise gemini_files.not_found(params["id"])
             answer = gemini_files.file_object(found, base)
+        elif operation is ops.FILES_CONTENT:
+            await self._content(send, owner, gemini_files.file_id(params["id"]), gemini_files.not_found(params["id"]))
+            return
         elif not await store.delete(owner, gemini_files.file_id(params["id"])):
             raise gemini_files.not_found(params["id"])
         await send({"type": "http.response.start", "status": 200, "headers": headers})

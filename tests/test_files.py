@@ -407,6 +407,10 @@ async def test_the_gemini_sdk_uploads_files_and_any_upstream_reads_them(tmp_path
         assert made.expiration_time is not None and made.create_time is not None
         assert (made.expiration_time - made.create_time).total_seconds() == 48 * 3600
         assert (await sdk.aio.files.get(name=made.name)).uri == made.uri
+        assert made.download_uri is not None and await sdk.aio.files.download(file=made) == PDF
+        with pytest.raises(genai_errors.ClientError) as unseen:
+            await gemini_client(url, BOB).aio.files.download(file=made.name)
+        assert unseen.value.code == 404
         assert [f.name async for f in await sdk.aio.files.list()] == [made.name]
         assert (await client(url, ALICE).files.content(made.name.removeprefix("files/"))).content == PDF
 

@@ -23,6 +23,7 @@ from interlingua.adapters.dialects.files import Listing, StoredFile
 
 UPLOAD = "/upload/v1beta/files"
 PREFIX = "/v1beta/files"  # not /v1/files, which is OpenAI's
+DOWNLOAD = ":download"  # a file's bytes: `files/{id}:download?alt=media`, where Google lets only generated ones
 EXPIRY = 48 * 3600  # a Gemini file is kept two days, as Google keeps them
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -41,6 +42,8 @@ def match(method: str, path: str, query: bytes) -> Route | None:
     if path == UPLOAD and method == "POST":
         session = parse_qs(query.decode("latin-1")).get("upload_id", [""])[-1]
         return Route(ops.FILES_UPLOAD, {"upload": session}) if session else Route(ops.FILES_CREATE, {})
+    if method == "GET" and path.endswith(DOWNLOAD) and path.startswith(PREFIX + "/"):
+        return Route(ops.FILES_CONTENT, {"id": path[len(PREFIX) + 1:-len(DOWNLOAD)]})
     return resource(method, path, PREFIX, {"GET": ops.FILES_LIST}, {"GET": ops.FILES_GET, "DELETE": ops.FILES_DELETE})
 
 
@@ -75,7 +78,8 @@ def file_object(stored: StoredFile, base_url: str) -> dict[str, Any]:
     return {"name": f"files/{stored.id}", "displayName": stored.filename, "mimeType": stored.media_type,
             "sizeBytes": str(stored.size), "createTime": made, "updateTime": made,
             "expirationTime": f.rfc3339(stored.expires), "uri": f"{base_url}{PREFIX}/{stored.id}",
-            "state": "ACTIVE", "source": "UPLOADED"}
+            "downloadUri": f"{base_url}{PREFIX}/{stored.id}{DOWNLOAD}?alt=media", "state": "ACTIVE",
+            "source": "UPLOADED"}
 
 
 def file_list(files: list[StoredFile], has_more: bool, base_url: str) -> dict[str, Any]:
