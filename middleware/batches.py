@@ -27,7 +27,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import CODECS
+from interlingua.adapters.dialects import CODECS, gemini_files
 from interlingua.adapters.dialects import anthropic_batches as anthropic
 from interlingua.adapters.dialects import gemini_batches as gemini
 from interlingua.adapters.dialects import openai_batches as wire
@@ -157,14 +157,22 @@ class BatchesMiddleware:
         owner = owner_of(state)
         if operation is ops.BATCHES_CREATE:
             model = state[PARAMS]["model"]
-            lines, name = gemini.decode_create(await self._body(receive), model)
+            ask = gemini.decode_create(await self._body(receive), model)
+            lines = ask.lines
+            if lines is None:
+                assert ask.file is not None
+                named = (await runner.files.content(owner, [gemini_files.file_id(ask.file)])).get(
+                    gemini_files.file_id(ask.file))
+                if named is None:
+                    raise ir.invalid("batch.inputConfig.fileName", f"no file named {ask.file!r}")
+                lines = gemini.decode_file(named[1], model)
             now = int(time.time())
             source = StoredFile(new_file_id(), "batch_requests.jsonl", "batch", "application/jsonl", len(lines), now,
                                 now + gemini.RESULTS_SECONDS)
             await runner.files.create(owner, source, lines)
-            made = await runner.create(owner, wire.BatchAsk(source.id, gemini.endpoint(model),
-                                                            {"displayName": name} if name else None,
-                                                            gemini.RESULTS_SECONDS))
+            made = await runner.create(owner, wire.BatchAsk(source.id, gemini.endpoint(model), {
+                "displayName": ask.display_name or "", "source": "file" if ask.file else "inline"},
+                gemini.RESULTS_SECONDS))
             return gemini.batch_object(made)
         if operation is ops.BATCHES_LIST:
             after, limit = gemini.listing(scope.get("query_string", b""))
@@ -181,12 +189,34 @@ class BatchesMiddleware:
             if found["status"] not in FINAL:
                 raise ir.invalid("name", f"batches/{batch_id} is still running: cancel it first")
             await runner.delete(owner, found)
+            responses = (found.get("metadata") or {}).get("responsesFile")
+            if responses:
+                await runner.files.delete(owner, gemini_files.file_id(responses))
             return {}
         if found["status"] not in FINAL:
             return gemini.batch_object(found)
-        _, answered = await runner.answers(found)
-        return gemini.batch_object(found, gemini.responses(gemini.metadata_of(await runner.requests(found)),
-                                                           answered))
+        return gemini.batch_object(found, await self._gemini_output(owner, found))
+
+    async def _gemini_output(self, owner: str | None, batch: dict[str, Any]) -> dict[str, Any]:
+        """An ended Gemini batch's responses: inline, or (read from a file) a file of them, made
+        on the first look and kept with the batch."""
+        runner = self.runner
+        assert runner is not None
+        metadata = batch.get("metadata") or {}
+        if metadata.get("responsesFile"):
+            return {"responsesFile": metadata["responsesFile"]}
+        _, answered = await runner.answers(batch)
+        answers = gemini.responses(await runner.requests(batch), answered)
+        if metadata.get("source") != "file":
+            return {"inlinedResponses": {"inlinedResponses": answers}}
+        data = gemini.responses_file(answers)
+        now = int(time.time())
+        made = StoredFile(new_file_id(), "batch_responses.jsonl", "batch_output", "application/jsonl", len(data), now,
+                          now + gemini.RESULTS_SECONDS)
+        await runner.files.create(owner, made, data)
+        batch["metadata"] = {**metadata, "responsesFile": f"files/{made.id}"}
+        await runner.store.save(batch)
+        return {"responsesFile": batch["metadata"]["responsesFile"]}
 
 
 class BatchRunner:

@@ -132,7 +132,10 @@ async def _gemini_ended(sdk: Any, name: str, timeout: float = 15.0) -> Any:
 async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> None:
     """google-genai's `batches.create` with inline requests (and their metadata), `get` until it has
     ended, its responses inline in order (Claude answered one, an unknown model failed), `list`,
-    `cancel` of a running one, `delete`; another key finds none of them."""
+    `cancel` of a running one, `delete`; another key finds none of them. A batch of a file of
+    requests has a file of responses, which `files.download` reads."""
+    import io
+
     from google.genai import errors as genai_errors
 
     from tests.harness import gemini_client
@@ -187,6 +190,23 @@ async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> No
         await sdk.aio.batches.delete(name=job.name)
         with pytest.raises(genai_errors.ClientError):
             await sdk.aio.batches.get(name=job.name)
+
+        claude.script(fa.text("Ciao."), fa.text("Hallo."))
+        requests = b"".join(orjson.dumps({"key": key, "request": {"contents": [
+            {"role": "user", "parts": [{"text": f"Hello in {lang}?"}]}]}}) + b"\n"
+            for key, lang in (("it", "Italian"), ("de", "German")))
+        uploaded = await sdk.aio.files.upload(file=io.BytesIO(requests), config={"mime_type": "application/jsonl"})
+        assert uploaded.name is not None
+        from_file = await sdk.aio.batches.create(model="claude-x", src=uploaded.name)
+        assert from_file.name is not None
+        from_file = await _gemini_ended(sdk, from_file.name)
+        assert from_file.state is not None and from_file.state.name == "JOB_STATE_SUCCEEDED"
+        assert from_file.dest is not None and from_file.dest.file_name is not None
+        assert (await sdk.aio.batches.get(name=from_file.name or "")).dest.file_name == from_file.dest.file_name  # type: ignore[union-attr]
+        answers = [orjson.loads(line) for line in (await sdk.aio.files.download(
+            file=from_file.dest.file_name)).splitlines()]
+        assert [(a["key"], a["response"]["candidates"][0]["content"]["parts"][0]["text"]) for a in answers] == [
+            ("it", "Ciao."), ("de", "Hallo.")]
 
 
 @async_test

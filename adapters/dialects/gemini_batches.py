@@ -6,12 +6,13 @@ The gateway runs a Gemini batch as it runs an OpenAI one (`middleware/batches.py
 becomes a `generateContent` line of the batch's model, asked as the key's own request, so the
 model may be any upstream's. Its state is kept in OpenAI's Batch shape and read here into Gemini's
 long-running operation (`metadata.state`, times, `batchStats`, and once it has ended the
-responses inline, in the requests' order, each with the metadata it was sent with). Requests come
-inline (`src` a list, as google-genai sends it); a batch read from a file is not offered.
+responses, in the requests' order: inline, each with the metadata it was sent with, for inline
+requests; for a file of requests, a file of responses, each with its line's `key`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -54,26 +55,61 @@ def endpoint(model: str) -> str:
     return f"/v1beta/models/{model}:generateContent"
 
 
-def decode_create(body: Any, model: str) -> tuple[bytes, str | None]:
-    """The batch's requests as input lines (JSONL), each a `generateContent` request of `model`
-    that keeps its `metadata`, and the batch's display name."""
+@dataclass(slots=True, frozen=True)
+class BatchAsk:
+    """What a create asks for: its requests inline (as input lines already), or the name of a file
+    of them, and the batch's display name."""
+
+    lines: bytes | None
+    file: str | None
+    display_name: str | None
+
+
+def decode_create(body: Any, model: str) -> BatchAsk:
+    """A create's requests: inline ones as input lines (JSONL), each a `generateContent` request
+    of `model` that keeps its `metadata`; or the name of a file of `{"key", "request"}` lines."""
     batch = f.obj(f.req(f.obj(body, "body"), "batch"), "batch")
+    name = f.string(batch, "displayName", "batch.")
     source = f.obj(f.req(batch, "inputConfig", "batch."), "batch.inputConfig")
     if "fileName" in source:
-        raise ir.invalid("batch.inputConfig.fileName", "is not offered here: send the requests inline")
+        return BatchAsk(None, f.string(source, "fileName", "batch.inputConfig.", required=True), name)
     wrapper = f.obj(f.req(source, "requests", "batch.inputConfig."), "batch.inputConfig.requests")
     requests = f.array(wrapper, "requests", "batch.inputConfig.requests.", required=True)
-    if not requests or len(requests) > MAX_REQUESTS:
-        raise ir.invalid("batch.inputConfig.requests.requests", f"must hold 1 to {MAX_REQUESTS} requests")
+    at = "batch.inputConfig.requests.requests"
+    return BatchAsk(_lines([(str(i), item) for i, item in enumerate(requests)], model, at, "metadata"), None, name)
+
+
+def decode_file(data: bytes, model: str) -> bytes:
+    """A file of requests (each line `{"key", "request"}`) as input lines, each keyed by its `key`."""
+    keyed = []
+    for number, text in enumerate(data.splitlines(), 1):
+        if text.strip():
+            try:
+                item = f.obj(orjson.loads(text), f"line {number}")
+            except orjson.JSONDecodeError:
+                raise ir.invalid("batch.inputConfig.fileName", f"line {number} is not JSON") from None
+            keyed.append((f.string(item, "key", f"line {number}: ", required=True), item))
+    return _lines(keyed, model, "batch.inputConfig.fileName", None)
+
+
+def _lines(items: list[tuple[str, Any]], model: str, at: str, kept: str | None) -> bytes:
+    if not items or len(items) > MAX_REQUESTS:
+        raise ir.invalid(at, f"must hold 1 to {MAX_REQUESTS} requests")
+    seen: set[str] = set()
     lines = []
-    for i, item in enumerate(requests):
-        at = f"batch.inputConfig.requests.requests[{i}]"
-        item = f.obj(item, at)
-        request = dict(f.obj(f.req(item, "request", at + "."), at + ".request"))
+    for key, item in items:
+        where = f"{at}[{key}]"
+        item = f.obj(item, where)
+        if key in seen:
+            raise ir.invalid(where, f"the key {key!r} is used by an earlier request")
+        seen.add(key)
+        request = dict(f.obj(f.req(item, "request", where + "."), where + ".request"))
         request.pop("model", None)  # the batch's, in the path of each line
-        lines.append(orjson.dumps({"custom_id": str(i), "method": "POST", "url": endpoint(model), "body": request,
-                                   "metadata": f.mapping(item, "metadata", at + ".")}))
-    return b"\n".join(lines) + b"\n", f.string(batch, "displayName", "batch.")
+        line: dict[str, Any] = {"custom_id": key, "method": "POST", "url": endpoint(model), "body": request}
+        if kept is not None:
+            line["metadata"] = f.mapping(item, kept, where + ".")
+        lines.append(orjson.dumps(line))
+    return b"\n".join(lines) + b"\n"
 
 
 def is_gemini(batch: dict[str, Any]) -> bool:
@@ -82,17 +118,16 @@ def is_gemini(batch: dict[str, Any]) -> bool:
     return found.startswith("/v1beta/models/") and found.endswith(":generateContent")
 
 
-def metadata_of(lines: bytes) -> list[Any]:
-    """Each request's metadata, in order, from the input lines `decode_create` wrote."""
-    return [orjson.loads(line).get("metadata") for line in lines.splitlines() if line.strip()]
-
-
-def responses(metadata: list[Any], answered: dict[str, tuple[int, Any]]) -> list[dict[str, Any]]:
-    """An ended batch's inline responses: each request's answer or its error; one not asked (the
-    batch was cancelled) is an error too, as Google leaves it."""
+def responses(lines: bytes, answered: dict[str, tuple[int, Any]]) -> list[dict[str, Any]]:
+    """An ended batch's responses, in its requests' order: each request's answer or its error
+    (one a cancel left unasked is an error too, as Google leaves it), with the `metadata` an inline
+    request was sent with, or the `key` of a file's line."""
     out = []
-    for i, kept in enumerate(metadata):
-        found = answered.get(str(i))
+    for text in lines.splitlines():
+        if not text.strip():
+            continue
+        line = orjson.loads(text)
+        found = answered.get(line["custom_id"])
         if found is not None and 200 <= found[0] < 300:
             entry: dict[str, Any] = {"response": found[1]}
         else:
@@ -100,15 +135,22 @@ def responses(metadata: list[Any], answered: dict[str, tuple[int, Any]]) -> list
             error = body.get("error") if isinstance(body, dict) else None
             message = error.get("message") if isinstance(error, dict) else "The request was cancelled before it ran."
             entry = {"error": {"code": code, "message": message, "status": _STATUS.get(code, "CANCELLED")}}
-        if kept is not None:
-            entry["metadata"] = kept
+        if "metadata" not in line:
+            entry = {"key": line["custom_id"], **entry}
+        elif line["metadata"] is not None:
+            entry["metadata"] = line["metadata"]
         out.append(entry)
     return out
 
 
-def batch_object(batch: dict[str, Any], answers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A batch the runner keeps (OpenAI's Batch shape) as Gemini's batch operation; `answers` are
-    its inline responses, once it has ended."""
+def responses_file(answers: list[dict[str, Any]]) -> bytes:
+    """The responses of a batch read from a file, as the file of them (JSONL, each with its `key`)."""
+    return b"".join(orjson.dumps(answer) + b"\n" for answer in answers)
+
+
+def batch_object(batch: dict[str, Any], output: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A batch the runner keeps (OpenAI's Batch shape) as Gemini's batch operation; `output` its
+    responses once it has ended (`inline`, or the name of their file)."""
     counts = batch["request_counts"]
     ended = batch["status"] in FINAL
     ended_at = batch.get("completed_at") or batch.get("cancelled_at") or batch.get("failed_at")
@@ -116,7 +158,7 @@ def batch_object(batch: dict[str, Any], answers: list[dict[str, Any]] | None = N
     model = batch["endpoint"].removeprefix("/v1beta/").partition(":")[0]
     metadata: dict[str, Any] = {
         "@type": _OPERATION, "name": name, "model": model,
-        "displayName": (batch.get("metadata") or {}).get("displayName", batch["id"]),
+        "displayName": (batch.get("metadata") or {}).get("displayName") or batch["id"],
         "state": _STATES.get(batch["status"], "BATCH_STATE_RUNNING"),
         "createTime": f.rfc3339(batch["created_at"]), "updateTime": f.rfc3339(ended_at or batch["created_at"]),
         "batchStats": {"requestCount": str(counts["total"]), "successfulRequestCount": str(counts["completed"]),
@@ -125,8 +167,8 @@ def batch_object(batch: dict[str, Any], answers: list[dict[str, Any]] | None = N
                                                   - counts["failed"])}}
     if ended:
         metadata["endTime"] = f.rfc3339(ended_at)
-    if answers is not None:
-        metadata["output"] = {"inlinedResponses": {"inlinedResponses": answers}}
+    if output is not None:
+        metadata["output"] = output
     return {"name": name, "metadata": metadata, "done": ended}
 
 
