@@ -142,11 +142,11 @@ class BatchesMiddleware:
             if found["status"] not in FINAL:
                 raise ir.invalid("message_batch_id", f"batch {batch_id} is still processing")
             if operation is ops.BATCHES_RESULTS:
-                return anthropic.results(*await runner.answers(found))
+                asked = wire.read_lines(await runner.requests(found), found["endpoint"])[0]
+                return anthropic.results([line.custom_id for line in asked], await runner.answered(found))
             await runner.delete(owner, found)
             return anthropic.deleted_object(batch_id)
         return anthropic.batch_object(found, base)
-
 
     async def _gemini(self, scope: dict[str, Any], receive: Any, operation: ops.Operation,
                       state: dict[str, Any]) -> Any:
@@ -161,8 +161,8 @@ class BatchesMiddleware:
             lines = ask.lines
             if lines is None:
                 assert ask.file is not None
-                named = (await runner.files.content(owner, [gemini_files.file_id(ask.file)])).get(
-                    gemini_files.file_id(ask.file))
+                file_id = gemini_files.file_id(ask.file)
+                named = (await runner.files.content(owner, [file_id])).get(file_id)
                 if named is None:
                     raise ir.invalid("batch.inputConfig.fileName", f"no file named {ask.file!r}")
                 lines = gemini.decode_file(named[1], model)
@@ -205,8 +205,7 @@ class BatchesMiddleware:
         metadata = batch.get("metadata") or {}
         if metadata.get("responsesFile"):
             return {"responsesFile": metadata["responsesFile"]}
-        _, answered = await runner.answers(batch)
-        answers = gemini.responses(await runner.requests(batch), answered)
+        answers = gemini.responses(await runner.requests(batch), await runner.answered(batch))
         if metadata.get("source") != "file":
             return {"inlinedResponses": {"inlinedResponses": answers}}
         data = gemini.responses_file(answers)
@@ -271,15 +270,14 @@ class BatchRunner:
             self._run(batch["id"], owner)
         return _public(batch)
 
-    async def answers(self, batch: dict[str, Any]) -> tuple[list[str], dict[str, tuple[int, Any]]]:
-        """An ended batch's requests (their `custom_id`s, in order) and the answers each got (status
-        and body), for the dialects that answer with them (Anthropic's results, Gemini's batch)."""
-        custom_ids = [line.custom_id for line in wire.read_lines(await self.requests(batch), batch["endpoint"])[0]]
+    async def answered(self, batch: dict[str, Any]) -> dict[str, tuple[int, Any]]:
+        """The answers a batch's requests got so far, by `custom_id`: status and body, for the
+        dialects that answer with them (Anthropic's results, Gemini's batch)."""
         answered = {}
         for _, status, line in await self.store.results(batch["id"]):
             parsed = orjson.loads(line)
             answered[parsed["custom_id"]] = status, parsed["response"]["body"]
-        return custom_ids, answered
+        return answered
 
     async def requests(self, batch: dict[str, Any]) -> bytes:
         """A batch's input file; nothing once it is gone."""
