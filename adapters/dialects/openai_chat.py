@@ -298,9 +298,9 @@ def _decode_calls(raw_calls: list[Any], choice: int, out: list[ir.StreamEvent], 
         ))
 
 
-def _chunk_head(id: str, model: str, created: int) -> bytes:
+def _chunk_head(id: str, model: str, created: int, kind: str) -> bytes:
     """The fields every chunk repeats, as an open JSON object that each chunk completes."""
-    head = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model}
+    head = {"id": id, "object": kind, "created": created, "model": model}
     return orjson.dumps(head)[:-1] + b","
 
 
@@ -308,9 +308,10 @@ class ChatStreamEncoder(StreamEncoder):
     """IR events to `chat.completion.chunk` SSE, with the usage chunk only when asked for."""
 
     __slots__ = ("_head", "_usage_wanted", "_usage", "_roles_sent")
+    chunk_object = "chat.completion.chunk"
 
     def __init__(self, stream_usage: bool) -> None:
-        self._head = _chunk_head("chatcmpl-interlingua", "", int(time.time()))  # until StreamStart
+        self._head = _chunk_head("chatcmpl-interlingua", "", int(time.time()), self.chunk_object)  # until StreamStart
         self._usage_wanted = stream_usage
         self._usage: ir.Usage | None = None
         self._roles_sent: set[int] = set()
@@ -356,7 +357,7 @@ class ChatStreamEncoder(StreamEncoder):
             self._usage = event.usage
             return b""
         if isinstance(event, ir.StreamStart):
-            self._head = _chunk_head(event.id, event.model, event.created)
+            self._head = _chunk_head(event.id, event.model, event.created, self.chunk_object)
             return b""
         return b""
 

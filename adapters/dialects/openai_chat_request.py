@@ -222,8 +222,16 @@ def _response_format(raw: Any) -> ir.ResponseFormat:
     )
 
 
-def stops_of(body: dict[str, Any]) -> list[str] | None:
-    """`stop`: a string or an array of them (the Chat and the legacy Completions APIs alike)."""
+def sampling_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The sampling fields the Chat and the legacy Completions APIs share, as `ChatRequest`'s."""
+    return {"temperature": f.number(body, "temperature"), "top_p": f.number(body, "top_p"),
+            "presence_penalty": f.number(body, "presence_penalty"),
+            "frequency_penalty": f.number(body, "frequency_penalty"), "stop": _stops(body),
+            "n": f.integer(body, "n", minimum=1), "seed": f.integer(body, "seed")}
+
+
+def _stops(body: dict[str, Any]) -> list[str] | None:
+    """`stop`: a string or an array of them."""
     stop = body.get("stop")
     if isinstance(stop, str):
         return [stop]
@@ -252,13 +260,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         stream=stream,
         stream_usage=bool(f.boolean(options, "include_usage", "stream_options.")),
         max_tokens=f.integer(body, "max_completion_tokens", minimum=1) or f.integer(body, "max_tokens", minimum=1),
-        temperature=f.number(body, "temperature"),
-        top_p=f.number(body, "top_p"),
-        presence_penalty=f.number(body, "presence_penalty"),
-        frequency_penalty=f.number(body, "frequency_penalty"),
-        stop=stops_of(body),
-        n=f.integer(body, "n", minimum=1),
-        seed=f.integer(body, "seed"),
+        **sampling_of(body),
         logprobs=f.boolean(body, "logprobs"),
         top_logprobs=f.integer(body, "top_logprobs", minimum=0),
         tools=None,

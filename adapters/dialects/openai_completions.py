@@ -11,25 +11,22 @@ answer's text the completion's; what a chat turn has no slot for is a 400 naming
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
-
-import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import ClientDialect, Passthrough, Route, StreamEncoder
 from interlingua.adapters.dialects.openai_chat import (
     FINISH_OUT,
     ChatPassthrough,
+    ChatStreamEncoder,
     decode_usage,
     encode_error_body,
     encode_usage,
 )
-from interlingua.adapters.dialects.openai_chat_request import stops_of
+from interlingua.adapters.dialects.openai_chat_request import sampling_of
 
 NAME = "completions"  # the dialect's name in the IR (`ChatRequest.dialect`)
 PATH = "/v1/completions"
@@ -53,13 +50,7 @@ def decode_completion_request(body: Any) -> ir.ChatRequest:
         stream=bool(f.boolean(body, "stream")),
         stream_usage=bool(f.boolean(options, "include_usage", "stream_options.")),
         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-        temperature=f.number(body, "temperature"),
-        top_p=f.number(body, "top_p"),
-        presence_penalty=f.number(body, "presence_penalty"),
-        frequency_penalty=f.number(body, "frequency_penalty"),
-        stop=stops_of(body),
-        n=f.integer(body, "n", minimum=1),
-        seed=f.integer(body, "seed"),
+        **sampling_of(body),
         logprobs=logprobs is not None or None,
         top_logprobs=logprobs,
         user=f.string(body, "user"),
@@ -87,27 +78,12 @@ def encode_completion(resp: ir.ChatResponse) -> dict[str, Any]:
     return body
 
 
-class CompletionStreamEncoder(StreamEncoder):
+class CompletionStreamEncoder(ChatStreamEncoder):
     """IR events to `text_completion` chunks (the same object as the whole answer, a piece of text
-    each), the usage chunk only when asked for, then `[DONE]`."""
+    each); the usage chunk and `[DONE]` as Chat's. Reasoning is not the completion's text."""
 
-    __slots__ = ("_head", "_usage_wanted", "_usage")
-
-    def __init__(self, stream_usage: bool) -> None:
-        self._head = self._open("cmpl-interlingua", "", int(time.time()))  # until StreamStart
-        self._usage_wanted = stream_usage
-        self._usage: ir.Usage | None = None
-
-    @staticmethod
-    def _open(id: str, model: str, created: int) -> bytes:
-        """The fields every chunk repeats, as an open JSON object that each chunk completes."""
-        return orjson.dumps({"id": id, "object": "text_completion", "created": created, "model": model})[:-1] + b","
-
-    def _chunk(self, choices: list[dict[str, Any]], usage: Any = None) -> bytes:
-        tail: dict[str, Any] = {"choices": choices}
-        if self._usage_wanted:
-            tail["usage"] = usage
-        return sse.frame(self._head + orjson.dumps(tail)[1:])
+    __slots__ = ()
+    chunk_object = "text_completion"
 
     def encode(self, event: ir.StreamEvent) -> bytes:
         if isinstance(event, ir.TextDelta):
@@ -115,20 +91,9 @@ class CompletionStreamEncoder(StreamEncoder):
         if isinstance(event, ir.Finish):
             return self._chunk([{"text": "", "index": event.choice, "logprobs": None,
                                  "finish_reason": _finish(event.reason)}])
-        if isinstance(event, ir.UsageReport):
-            self._usage = event.usage
-        elif isinstance(event, ir.StreamStart):
-            self._head = self._open(event.id, event.model, event.created)
+        if isinstance(event, (ir.UsageReport, ir.StreamStart)):
+            return super().encode(event)
         return b""
-
-    def end(self) -> bytes:
-        tail = b""
-        if self._usage_wanted and self._usage is not None:
-            tail = self._chunk([], encode_usage(self._usage))
-        return tail + b"data: [DONE]\n\n"
-
-    def error(self, error: ir.GatewayError) -> bytes:
-        return sse.frame(encode_error_body(error))
 
 
 class OpenAICompletions(ClientDialect[ir.ChatRequest]):
