@@ -28,6 +28,7 @@ from interlingua.adapters.state import Counters
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.adapters.storage.batches import Batches, BatchStore
+from interlingua.adapters.storage.caches import Caches, CacheStore
 from interlingua.adapters.storage.completions import Completions, CompletionStore
 from interlingua.adapters.storage.conversations import Conversations, ConversationStore
 from interlingua.adapters.storage.files import Files, FileStore
@@ -46,6 +47,7 @@ from interlingua.middleware.access_log import AccessLog, use_json_logs
 from interlingua.middleware.auth import AuthMiddleware
 from interlingua.middleware.background import BackgroundMiddleware
 from interlingua.middleware.batches import BatchesMiddleware, BatchRunner
+from interlingua.middleware.caches import CachesMiddleware
 from interlingua.middleware.completions import StoredCompletionsMiddleware
 from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
@@ -186,6 +188,14 @@ class Gateway:
             self._warm.append(self.completions.warm)
         else:
             self.completions = CompletionStore(data_dir / RESPONSES_FILE, config.server.responses_days)
+        self.caches: Caches
+        if config.storage_url:
+            from interlingua.adapters.storage.pg_caches import PgCacheStore  # the `postgres` extra
+
+            self.caches = PgCacheStore(config.storage_url)
+            self._warm.append(self.caches.warm)
+        else:
+            self.caches = CacheStore(data_dir / FILES_FILE)
         self.files: Files
         if config.storage_url:
             from interlingua.adapters.storage.pg_files import PgFileStore  # the `postgres` extra
@@ -255,6 +265,7 @@ class Gateway:
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
+        app = CachesMiddleware(app, self.caches)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)
         app = RoutingMiddleware(app, catalog, config.utilities)
@@ -397,6 +408,7 @@ class Gateway:
         await self.completions.aclose()
         await self.batches.store.aclose()
         await self.files.aclose()
+        await self.caches.aclose()
         await self.reasoning.aclose()
         await self.keys.aclose()
         if isinstance(self.ledger, Ledger):

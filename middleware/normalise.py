@@ -56,7 +56,7 @@ class NormalisationMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)
         codec = state.get(DIALECT)
-        if (scope["type"] != "http" or codec is None or scope["method"] != "POST"
+        if (scope["type"] != "http" or codec is None or scope["method"] not in ("POST", "PATCH")
                 or not state[OPERATION].reads_body):
             await self.app(scope, receive, send)
             return

@@ -219,6 +219,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
              headers=(("x-goog-upload-protocol", "resumable"), ("x-goog-upload-command", "start"),
                       ("x-goog-upload-header-content-length", "5"))),
         Seed("GET", "/v1beta/files", "gemini", query="pageSize=2"),
+        Seed("POST", "/v1beta/cachedContents", "gemini", {
+            "model": "models/gm/gemini-2.5-flash", "displayName": "doc", "ttl": "600s",
+            "contents": [{"role": "user", "parts": [{"text": "a long document"}]}],
+            "systemInstruction": {"parts": [{"text": "Answer from the document."}]}}),
+        Seed("GET", "/v1beta/cachedContents", "gemini", query="pageSize=2"),
         gemini("gm/gemini-2.5-flash", "generateContent", {"contents": [{"role": "user", "parts": [
             {"fileData": {"fileUri": f"http://gateway/v1beta/files/{FILE}", "mimeType": "application/pdf"}},
             {"text": "What is this?"}]}]}),

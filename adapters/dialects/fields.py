@@ -9,6 +9,7 @@ from __future__ import annotations
 import array as arrays
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal, TypeVar, overload
 
@@ -277,6 +278,15 @@ def upstream_error(status: int, message: str, **kw: Any) -> GatewayError:
 def rfc3339(seconds: float | None) -> str | None:
     """A Unix time as RFC 3339 in UTC, to the second (`2026-12-07T14:00:00Z`), as Anthropic writes times."""
     return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def seconds_of(text: str, path: str) -> float:
+    """An RFC 3339 time (`2026-12-07T14:00:00Z`, or with an offset or fractions) as a Unix time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(path, "must be an RFC 3339 time, such as 2026-12-07T14:00:00Z") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def page_size(query: Mapping[str, list[str]], name: str, most: int, default: int) -> int:

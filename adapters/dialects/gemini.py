@@ -25,7 +25,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import gemini_batches, gemini_files, sse, tools
+from interlingua.adapters.dialects import gemini_batches, gemini_caches, gemini_files, sse, tools
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects.base import (
     ClientDialect,
@@ -441,7 +441,8 @@ _METHODS = {"generateContent": ops.CHAT, "streamGenerateContent": ops.CHAT, "cou
             "embedContent": ops.EMBEDDINGS, "batchEmbedContents": ops.EMBEDDINGS,
             "batchGenerateContent": ops.BATCHES_CREATE}
 
-GeminiRequest = ir.ChatRequest | ir.EmbeddingRequest | gemini_files.UploadStart
+GeminiRequest = (ir.ChatRequest | ir.EmbeddingRequest | gemini_files.UploadStart | gemini_caches.CacheAsk
+                 | gemini_caches.CacheUpdate)
 
 
 class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -459,6 +460,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
             return gemini_files.match(method, path, query)
         if path.startswith(gemini_batches.PREFIX):
             return gemini_batches.match(method, path)
+        if path.startswith(gemini_caches.PREFIX):
+            return gemini_caches.match(method, path)
         for prefix in ("/v1beta/models", "/v1/models"):
             if path == prefix or path.startswith(prefix + "/"):
                 break
@@ -483,6 +486,10 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
                                                    params.get("method") == "batchEmbedContents", self.name)
         if operation is ops.FILES_CREATE:
             return gemini_files.decode_start(body, headers)
+        if operation is ops.CACHES_CREATE:
+            return gemini_caches.decode_create(body)
+        if operation is ops.CACHES_UPDATE:
+            return gemini_caches.decode_update(body)
         return decode_generate_request(body, params, count=operation is ops.COUNT_TOKENS)
 
     def stream_encoder(self, request: GeminiRequest) -> StreamEncoder:
