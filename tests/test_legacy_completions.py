@@ -96,7 +96,7 @@ async def test_anthropic_and_gemini_upstreams_are_asked_a_chat_turn(tmp_path: Pa
 
         for refused, param in (({"suffix": "end"}, "suffix"), ({"echo": True}, "echo"), ({"best_of": 3}, "best_of"),
                                ({"logprobs": 2}, "logprobs"), ({"prompt": ["a", "b"]}, "prompt"),
-                               ({"prompt": [1, 2, 3]}, "prompt")):
+                               ({"prompt": [1, 2, 3]}, "prompt"), ({"max_tokens": 0}, "max_tokens")):
             asked_before = len(claude.requests)
             with pytest.raises(openai.BadRequestError) as bad:
                 await sdk.completions.create(**{"model": "claude-x", "prompt": "Hi", **refused})  # type: ignore[call-overload]

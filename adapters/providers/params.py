@@ -121,6 +121,9 @@ def _completions_only(native: Mapping[str, Any], upstream: str) -> None:
     for name, used in _COMPLETIONS_ONLY.items():
         if used(native.get(name)):
             raise _refused(name, upstream)
+    if native.get("max_tokens") == 0:  # an echo of the prompt alone: nothing a chat turn can answer
+        raise _retryable(ir.invalid("max_tokens", f"must be at least 1: {_UPSTREAMS.get(upstream, 'this')} upstream "
+                                                  "is asked it as a chat turn"))
 
 
 def _beyond_text(modalities: Any, text: str) -> bool:
