@@ -145,6 +145,29 @@ def test_count_tokens_on_an_openai_upstream_is_a_local_estimate(tmp_path: Path) 
     run(scenario())
 
 
+def test_count_tokens_on_a_gemini_upstream_is_geminis_count(tmp_path: Path) -> None:
+    """Claude Code counts its turns' tokens: on a Gemini model the count is Gemini's countTokens of
+    the translated turn (system, tools and messages), not an estimate."""
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        async with fg.FakeGemini(["gemini-2.5-flash"]) as up, gateway(
+                tmp_path, providers={"gm": gemini_provider(up.url, "gemini-2.5-flash")}) as (_, url):
+            count = await anthropic_client(url).messages.count_tokens(
+                model="gemini-2.5-flash", system="Be brief.", messages=[{"role": "user", "content": "Hello there"}],
+                tools=[{"name": "read", "description": "Read a file.", "input_schema": {
+                    "type": "object", "properties": {"path": {"type": "string"}}}}])
+            (asked,) = up.requests
+            assert asked.path == "/v1beta/models/gemini-2.5-flash:countTokens"
+            inner = asked.json["generateContentRequest"]
+            assert inner["systemInstruction"]["parts"] == [{"text": "Be brief."}]
+            assert inner["tools"][0]["functionDeclarations"][0]["name"] == "read"
+            assert count.input_tokens == fg.count_tokens(asked.json)
+
+    run(scenario())
+
+
 # OpenAI client -> Anthropic upstream --------------------------------------------------------------
 
 
