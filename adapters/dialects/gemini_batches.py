@@ -32,8 +32,7 @@ RESULTS_SECONDS = 2 * 86400  # a batch's answers are kept two days, as Google ke
 _OPERATION = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 _STATES = {"validating": "BATCH_STATE_PENDING", "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED",
            "cancelled": "BATCH_STATE_CANCELLED", "expired": "BATCH_STATE_EXPIRED"}
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_UNASKED = {"code": 499, "message": "The request was cancelled before it ran.", "status": "CANCELLED"}
 
 
 def match(method: str, path: str) -> Route | None:
@@ -128,13 +127,13 @@ def responses(lines: bytes, answered: dict[str, tuple[int, Any]]) -> list[dict[s
             continue
         line = orjson.loads(text)
         found = answered.get(line["custom_id"])
-        if found is not None and 200 <= found[0] < 300:
-            entry: dict[str, Any] = {"response": found[1]}
-        else:
-            code, body = found or (499, None)
-            error = body.get("error") if isinstance(body, dict) else None
-            message = error.get("message") if isinstance(error, dict) else "The request was cancelled before it ran."
-            entry = {"error": {"code": code, "message": message, "status": _STATUS.get(code, "CANCELLED")}}
+        if found is None:
+            entry: dict[str, Any] = {"error": _UNASKED}
+        elif 200 <= found[0] < 300:
+            entry = {"response": found[1]}
+        else:  # asked through the Gemini dialect, its error is Gemini's already
+            error = found[1].get("error") if isinstance(found[1], dict) else None
+            entry = {"error": error if isinstance(error, dict) else {"code": found[0], "message": str(found[1])}}
         if "metadata" not in line:
             entry = {"key": line["custom_id"], **entry}
         elif line["metadata"] is not None:
