@@ -144,22 +144,19 @@ class FilesMiddleware:
                               now + asked.expires_in if asked.expires_in else None)
             await store.open_upload(owner, upload_id, made)
             answer = uploads.upload_object(upload_id, made, now + UPLOAD_SECONDS, "pending")
+        elif operation is ops.UPLOADS_PART:
+            upload_id, part_id = state[PARAMS]["id"], uploads.new_part_id()
+            if await store.add_part(owner, upload_id, part_id, await asyncio.to_thread(_read, asked)) is None:
+                raise uploads.not_found(upload_id)
+            answer = uploads.part_object(part_id, upload_id, now)
         else:
-            upload_id = state[PARAMS]["id"]
-            if operation is ops.UPLOADS_PART:
-                part_id = uploads.new_part_id()
-                found = await store.add_part(owner, upload_id, part_id, await asyncio.to_thread(_read, asked))
-                answer = uploads.part_object(part_id, upload_id, now)
-            elif operation is ops.UPLOADS_COMPLETE:
-                found = await store.assemble(owner, upload_id, asked.part_ids)
-                status = "completed"
-            else:
-                found = await store.drop_upload(owner, upload_id)
-                status = "cancelled"
+            upload_id, done = state[PARAMS]["id"], operation is ops.UPLOADS_COMPLETE
+            found = await (store.assemble(owner, upload_id, asked.part_ids) if done
+                           else store.drop_upload(owner, upload_id))
             if found is None:
                 raise uploads.not_found(upload_id)
-            if operation is not ops.UPLOADS_PART:
-                answer = uploads.upload_object(upload_id, found, found.created + UPLOAD_SECONDS, status)
+            answer = uploads.upload_object(upload_id, found, found.created + UPLOAD_SECONDS,
+                                           "completed" if done else "cancelled")
         await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
         await send({"type": "http.response.body", "body": orjson.dumps(answer)})
 
