@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from google.genai import errors as genai_errors
 
@@ -55,6 +56,16 @@ async def test_a_cache_is_kept_and_read_by_turns_on_any_upstream(tmp_path: Path)
         sent = gemini.requests[-1].json
         assert "cachedContent" not in sent and sent["systemInstruction"]["parts"] == [{"text": "Answer from the book."}]
         assert [c["parts"][0]["text"] for c in sent["contents"]] == [BOOK, "And shorter?"]
+
+        async with httpx.AsyncClient() as http:  # countTokens' wrapped form, naming the cache inside it
+            counted = await http.post(f"{url}/v1beta/models/gemini-2.5-flash:countTokens", headers={
+                "x-goog-api-key": ALICE}, json={"generateContentRequest": {
+                    "model": "models/gemini-2.5-flash", "cachedContent": cache.name,
+                    "contents": [{"role": "user", "parts": [{"text": "How long?"}]}]}})
+        assert counted.status_code == 200, counted.text
+        inner = gemini.requests[-1].json["generateContentRequest"]
+        assert [c["parts"][0]["text"] for c in inner["contents"]] == [BOOK, "How long?"]
+        assert counted.json()["totalTokens"] == fg.count_tokens(gemini.requests[-1].json)
 
         with pytest.raises(genai_errors.ClientError) as twice:
             await sdk.aio.models.generate_content(model="claude-x", contents="Hi", config={

@@ -134,9 +134,16 @@ def listing(query_string: bytes) -> tuple[str | None, int]:
     return query.get("pageToken", [None])[-1], f.page_size(query, "pageSize", MAX_PAGE, DEFAULT_PAGE)
 
 
+def _turn(body: dict[str, Any]) -> dict[str, Any]:
+    """The generateContent request of a body: itself, or the one a `countTokens` body wraps."""
+    wrapped = body.get("generateContentRequest", body.get("generate_content_request"))
+    return wrapped if isinstance(wrapped, dict) else body
+
+
 def reference(body: dict[str, Any]) -> str | None:
-    """The id of the gateway's cache a `generateContent` body names, if it names one."""
-    named = body.get("cachedContent", body.get("cached_content"))
+    """The id of the gateway's cache a `generateContent` (or `countTokens`) body names, if any."""
+    turn = _turn(body)
+    named = turn.get("cachedContent", turn.get("cached_content"))
     if isinstance(named, str) and cache_id(named).startswith(ID_PREFIX):
         return cache_id(named)
     return None
@@ -145,7 +152,11 @@ def reference(body: dict[str, Any]) -> str | None:
 def with_cache(body: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
     """`body` as if it had sent the cache's `content` itself: its contents first, and the cache's
     system instruction, tools and tool config, which a turn naming a cache may not set (Google's
-    rule: a 400 naming the field)."""
+    rule: a 400 naming the field). A `countTokens` body's wrapped request gets them there."""
+    wrapped = _turn(body)
+    if wrapped is not body:
+        key = next(k for k in ("generateContentRequest", "generate_content_request") if body.get(k) is wrapped)
+        return {**body, key: with_cache(wrapped, content)}
     turn = {k: v for k, v in body.items() if k not in ("cachedContent", "cached_content")}
     for camel, snake in CACHED[1:]:
         if camel in content and (turn.get(camel) is not None or turn.get(snake) is not None):
