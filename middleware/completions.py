@@ -1,8 +1,9 @@
 """Stored Chat Completions, kept by the gateway whatever the upstream.
 
 A Chat Completions turn with `store: true` is kept once its answer is whole: the `chat.completion`
-the client got (a stream's chunks folded into one), its request's messages and metadata, before
-the client gets the end of that answer, so a retrieval right after it finds it. The layer also
+the client got (a stream's chunks folded into one, with the usage the upstream reported), its
+request's messages and metadata, before the client gets the end of that answer; a retrieval that
+comes sooner (a client that stopped reading at `[DONE]`, another worker) waits for it a moment. The layer also
 answers `GET /v1/chat/completions` (list, by model and metadata), `GET`, `POST` (metadata) and
 `DELETE /v1/chat/completions/{id}` and `/messages` from its store, with no upstream. A completion
 is found only by the key that made it (`state.owner_of`).
@@ -22,13 +23,14 @@ from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import openai_chat_store as wire
 from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects import sse
+from interlingua.adapters.dialects.openai_chat import encode_usage
 from interlingua.adapters.dialects.openai_chat_request import NAME
 from interlingua.adapters.dialects.openai_conversations import metadata_of
 from interlingua.adapters.ir import ChatRequest, GatewayError, as_parsed
 from interlingua.adapters.storage.completions import Completions
 from interlingua.middleware.respond import JSON, send_error
-from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, REQUEST_ID, owner_of, state_of
-from interlingua.middleware.watch import Keeper
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, REQUEST_ID, USAGE, owner_of, state_of
+from interlingua.middleware.watch import Keeper, patiently
 
 log = logging.getLogger("interlingua.completions")
 
@@ -64,7 +66,7 @@ class StoredCompletionsMiddleware:
             await self.app(scope, receive, send)
             return
         keep = partial(self._keep, owner_of(state), native, metadata, state.get(REQUEST_ID))
-        await self.app(scope, receive, CompletionWatch(keep, send).send)
+        await self.app(scope, receive, CompletionWatch(keep, send, state).send)
 
     async def _keep(self, owner: str | None, native: dict[str, Any], metadata: dict[str, str],
                     request_id: str | None, completion: dict[str, Any]) -> None:
@@ -88,13 +90,13 @@ class StoredCompletionsMiddleware:
         completion_id = state[PARAMS]["id"]
         found: Any
         if operation is ops.CHAT_COMPLETIONS_GET:
-            found = await store.get(owner, completion_id)
+            found = await patiently(store.get, owner, completion_id)
         elif operation is ops.CHAT_COMPLETIONS_UPDATE:
             found = await store.update(owner, completion_id, state[REQUEST].metadata)
         elif operation is ops.CHAT_COMPLETIONS_DELETE:
             found = wire.deleted_object(completion_id) if await store.delete(owner, completion_id) else None
         else:
-            messages = await store.messages(owner, completion_id)
+            messages = await patiently(store.messages, owner, completion_id)
             found = None if messages is None else pages.item_list(
                 *pages.paged(messages, *pages.page_of(query, order="asc")))
         if found is None:
@@ -104,20 +106,23 @@ class StoredCompletionsMiddleware:
 
 class CompletionWatch:
     """A Chat answer watched on its way out: whole, parsed once at its end; streamed, each chunk
-    folded (`wire.ChunkFold`). The keeper is awaited before the message that ends the answer goes
-    on. An answer that is not a 200, or a stream that carried an error, is not kept."""
+    folded (`wire.ChunkFold`), with the usage the upstream reported (`state[USAGE]`) where the
+    client did not ask for it in the stream. The keeper is awaited before the message that ends the
+    answer goes on (a retrieval that comes quicker waits for it: `patiently`). An answer that is
+    not a 200, or a stream that carried an error, is not kept."""
 
-    __slots__ = ("keep", "downstream", "status", "stream", "body", "splitter", "fold", "done")
+    __slots__ = ("keep", "downstream", "state", "status", "stream", "body", "splitter", "fold", "failed")
 
-    def __init__(self, keep: Keeper, downstream: Any) -> None:
+    def __init__(self, keep: Keeper, downstream: Any, state: dict[str, Any]) -> None:
         self.keep = keep
         self.downstream = downstream
+        self.state = state
         self.status = 0
         self.stream = False
         self.body: list[bytes] = []
         self.splitter = sse.Splitter()
         self.fold = wire.ChunkFold()
-        self.done = False
+        self.failed = False
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -128,25 +133,30 @@ class CompletionWatch:
             chunk = message.get("body", b"")
             ended = not message.get("more_body", False)
             if self.stream:
-                if (self._fold(chunk) or ended) and not self.done:
-                    self.done = True  # kept once
-                    await self._keep(self.fold.completion())
+                self._fold(chunk)
+                if ended and not self.failed:
+                    await self._keep(self._streamed())
             else:
                 self.body.append(chunk)
                 if ended:
                     await self._keep(_parsed(b"".join(self.body)))
         await self.downstream(message)
 
-    def _fold(self, chunk: bytes) -> bool:
-        """Fold the chunk's events; whether the stream said it is done."""
+    def _fold(self, chunk: bytes) -> None:
         for _, data in sse.events(self.splitter.feed(chunk)):
             if data == b"[DONE]":
-                return True
+                continue
             event = _parsed(data)
             if isinstance(event, dict) and "error" in event:
-                self.done = True  # failed: not kept
+                self.failed = True
             self.fold.feed(event)
-        return False
+
+    def _streamed(self) -> dict[str, Any]:
+        completion = self.fold.completion()
+        usage = self.state.get(USAGE)
+        if completion["usage"] is None and usage is not None:
+            completion["usage"] = encode_usage(usage)
+        return completion
 
     async def _keep(self, completion: Any) -> None:
         if isinstance(completion, dict) and isinstance(completion.get("id"), str) and completion["id"] \

@@ -13,8 +13,6 @@ made it (`state.owner_of`); to any other, it is unknown.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -38,10 +36,9 @@ from interlingua.middleware.state import (
     owner_of,
     state_of,
 )
-from interlingua.middleware.watch import ResponseWatch
+from interlingua.middleware.watch import ResponseWatch, patiently
 
 RESPONSES = "responses"
-_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
 
 
 def _not_found(response_id: str, param: str | None = None) -> GatewayError:
@@ -84,7 +81,7 @@ class ResponsesStateMiddleware:
             raise invalid("background", "needs `store`: a background response is kept for the client to poll")
         turn: list[Any] | None = None  # this turn's own input items, made once: upstream and store see the same ids
         if previous:
-            history = await self._patiently(self.store.history, owner, previous)
+            history = await patiently(self.store.history, owner, previous)
             if history is None:
                 await send_error(scope, send, _not_found(previous, "previous_response_id"))
                 return
@@ -108,25 +105,12 @@ class ResponsesStateMiddleware:
         echo = {"store": True, "previous_response_id": previous} if stored else {"previous_response_id": previous}
         await self.app(scope, receive, ResponseWatch(keep if stored else None, send, echo).send)
 
-    @staticmethod
-    async def _patiently(read: Callable[[str | None, str], Awaitable[Any]], owner: str | None,
-                         response_id: str) -> Any:
-        """`read(owner, response_id)`, waiting a little on a miss: with several workers or replicas,
-        the one that answered the previous turn writes it a moment after its client already has the
-        answer."""
-        for delay in _LATE_WRITE_WAITS:
-            found = await read(owner, response_id)
-            if found is not None:
-                return found
-            await asyncio.sleep(delay)
-        return await read(owner, response_id)
-
     async def _cancel(self, owner: str | None, response_id: str) -> dict[str, Any] | None:
         """Mark a running background response `cancelled`: its run, on whichever worker or replica,
         reads that and stops. One that has ended is answered as it ended."""
         store = self.store
         assert store is not None
-        found: dict[str, Any] | None = await self._patiently(store.get, owner, response_id)
+        found: dict[str, Any] | None = await patiently(store.get, owner, response_id)
         if found is None:
             return None
         if found.get("background") is not True:
@@ -146,7 +130,7 @@ class ResponsesStateMiddleware:
             if b"stream=true" in scope.get("query_string", b""):
                 raise invalid("stream", "resuming a response's stream is not offered here: GET the response "
                                         "without `stream` until its status is final")
-            found: Any = await self._patiently(store.get, owner, response_id)
+            found: Any = await patiently(store.get, owner, response_id)
         elif operation is ops.RESPONSES_CANCEL:
             found = await self._cancel(owner, response_id)
         elif operation is ops.RESPONSES_DELETE:
@@ -154,7 +138,7 @@ class ResponsesStateMiddleware:
                 owner, response_id) else None
         else:
             query = pages.page_of(scope.get("query_string", b""))
-            items = await self._patiently(store.input_items, owner, response_id)
+            items = await patiently(store.input_items, owner, response_id)
             found = None if items is None else pages.item_list(*pages.paged(items, *query))
         if found is None:
             await send_error(scope, send, _not_found(response_id))

@@ -1,5 +1,6 @@
 """The Response a Responses answer ends with, watched on its way out, for the layers that keep the
-conversation's state (`responses_state`, `conversations`).
+conversation's state (`responses_state`, `conversations`); and `patiently`, how the layers that
+keep answers read one that may not have landed yet.
 
 Not a layer itself: a `send` wrapper. Streamed, only the terminal event is parsed; whole, the body
 once. The keeper is awaited before the message that carries the Response goes on, so a client that
@@ -14,6 +15,7 @@ is looked at up to its first Response (`response.created`), a whole answer is co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeGuard
 
@@ -25,9 +27,21 @@ from interlingua.adapters.dialects.openai_responses_stream import final_response
 from interlingua.adapters.ir import GatewayError
 
 Keeper = Callable[[dict[str, Any]], Awaitable[None]]
+_LATE_WRITE_WAITS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5)
 # Events that carry a Response object.
 _SNAPSHOTS = (b'"response.created"', b'"response.queued"', b'"response.in_progress"', b'"response.completed"',
               b'"response.incomplete"', b'"response.failed"')
+
+
+async def patiently(read: Callable[[str | None, str], Awaitable[Any]], owner: str | None, found_id: str) -> Any:
+    """`read(owner, found_id)`, waiting a little on a miss: the worker or replica that answered a
+    turn keeps it a moment after its client may already hold the answer (and ask for it)."""
+    for delay in _LATE_WRITE_WAITS:
+        found = await read(owner, found_id)
+        if found is not None:
+            return found
+        await asyncio.sleep(delay)
+    return await read(owner, found_id)
 
 
 def is_response(value: Any) -> TypeGuard[dict[str, Any]]:

@@ -138,6 +138,8 @@ async def test_a_passed_through_stream_is_kept_folded(tmp_path: Path) -> None:
         assert [c.id for c in message.tool_calls or ()] == [
             part.id for chunk in chunks for part in chunk.choices[0].delta.tool_calls or () if part.id]
         assert kept.choices[0].finish_reason == "tool_calls" and kept.system_fingerprint == chunks[0].system_fingerprint
+        assert all(c.usage is None for c in chunks)  # not asked for in the stream, yet kept, as OpenAI keeps it
+        assert kept.usage is not None and (kept.usage.prompt_tokens, kept.usage.completion_tokens) == (10, 5)
         logprobs = kept.choices[0].logprobs
         assert logprobs is not None and [t.token for t in logprobs.content or ()] == ["A", "B"]
 
