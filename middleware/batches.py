@@ -176,8 +176,13 @@ class BatchesMiddleware:
             return gemini.batch_object(made)
         if operation is ops.BATCHES_LIST:
             after, limit = gemini.listing(scope.get("query_string", b""))
-            batches, more = await runner.store.page(owner, after, limit)
-            return gemini.batch_list([gemini.batch_object(b) for b in batches if gemini.is_gemini(b)], more)
+            listed: list[dict[str, Any]] = []
+            more = True
+            while more and len(listed) <= limit:  # the key's other batches are not Gemini's to list
+                page, more = await runner.store.page(owner, after, limit + 1)
+                listed += [batch for batch in page if gemini.is_gemini(batch)]
+                after = page[-1]["id"] if page else after
+            return gemini.batch_list(listed[:limit], len(listed) > limit)
         batch_id = state[PARAMS]["id"]
         found = await runner.store.get(owner, batch_id)
         if found is None or not gemini.is_gemini(found):

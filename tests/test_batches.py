@@ -143,7 +143,7 @@ async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> No
     keys = {"alice": {"key": ALICE}, "bob": {"key": BOB}}
     async with fa.FakeAnthropic(["claude-x"]) as claude, gateway(
             tmp_path, providers={"claude": anthropic_provider(claude.url, "claude-x")}, keys=keys) as (_, url):
-        claude.script(fa.text("Bonjour."), fa.text("Hola."))
+        claude.script(fa.text("Bonjour."), fa.text("Hola."), fa.text("Ciao."))
         sdk = gemini_client(url, ALICE)
         job = await sdk.aio.batches.create(model="claude-x", src=[
             {"contents": [{"role": "user", "parts": [{"text": "Hello in French?"}]}], "metadata": {"lang": "fr"}},
@@ -161,6 +161,10 @@ async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> No
         asked = claude.requests[-1].json
         assert (asked["system"], asked["temperature"]) == ([{"type": "text", "text": "Be brief."}], 0.5)
 
+        source = await client(url, ALICE).files.create(file=("jobs.jsonl", _jsonl(_chat("x", "claude-x"))),
+                                                       purpose="batch")
+        await client(url, ALICE).batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                                                completion_window="24h")  # an OpenAI client's, between them
         bad = await sdk.aio.batches.create(model="no-such-model", src=[
             {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}])
         assert bad.name is not None
@@ -171,6 +175,8 @@ async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> No
 
         listed = [b.name async for b in await sdk.aio.batches.list()]
         assert sorted(listed) == sorted([job.name, bad.name])
+        paged = [b.name async for b in await sdk.aio.batches.list(config={"page_size": 1})]
+        assert paged == [bad.name, job.name]  # newest first; the OpenAI batch between them ends no page
         other = gemini_client(url, BOB)
         with pytest.raises(genai_errors.ClientError) as hidden:
             await other.aio.batches.get(name=job.name)

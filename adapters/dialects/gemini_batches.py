@@ -172,9 +172,11 @@ def batch_object(batch: dict[str, Any], output: dict[str, Any] | None = None) ->
 
 
 def batch_list(batches: list[dict[str, Any]], more: bool) -> dict[str, Any]:
-    listed: dict[str, Any] = {"operations": batches}
+    """A page of Gemini batches; the next starts after its last (Google's clients read a page with
+    a token as one that has batches, so a page is never empty but the last)."""
+    listed: dict[str, Any] = {"operations": [batch_object(batch) for batch in batches]}
     if more and batches:
-        listed["nextPageToken"] = batches[-1]["name"].removeprefix("batches/")
+        listed["nextPageToken"] = batches[-1]["id"]
     return listed
 
 
