@@ -130,11 +130,11 @@ class BatchesMiddleware:
             return anthropic.batch_object(made, base)
         if operation is ops.BATCHES_LIST:
             after, limit = anthropic.listing(scope.get("query_string", b""))
-            batches, more = await runner.store.page(owner, after, limit)
+            batches, more = await runner.page(owner, after, limit, _anthropic_batch)
             return anthropic.batch_list([anthropic.batch_object(b, base) for b in batches], more)
         batch_id = state[PARAMS]["id"]
         found = await runner.store.get(owner, batch_id)
-        if found is None or found["endpoint"] != anthropic.ENDPOINT:  # an OpenAI client's batch is not one
+        if found is None or not _anthropic_batch(found):  # an OpenAI client's batch is not one
             raise anthropic.not_found(batch_id)
         if operation is ops.BATCHES_CANCEL:
             found = await runner.cancel(owner, batch_id) or found
@@ -176,13 +176,7 @@ class BatchesMiddleware:
             return gemini.batch_object(made)
         if operation is ops.BATCHES_LIST:
             after, limit = gemini.listing(scope.get("query_string", b""))
-            listed: list[dict[str, Any]] = []
-            more = True
-            while more and len(listed) <= limit:  # the key's other batches are not Gemini's to list
-                page, more = await runner.store.page(owner, after, limit + 1)
-                listed += [batch for batch in page if gemini.is_gemini(batch)]
-                after = page[-1]["id"] if page else after
-            return gemini.batch_list(listed[:limit], len(listed) > limit)
+            return gemini.batch_list(*await runner.page(owner, after, limit, gemini.is_gemini))
         batch_id = state[PARAMS]["id"]
         found = await runner.store.get(owner, batch_id)
         if found is None or not gemini.is_gemini(found):
@@ -221,6 +215,10 @@ class BatchesMiddleware:
         batch["metadata"] = {**metadata, "responsesFile": f"files/{made.id}"}
         await runner.store.save(batch)
         return {"responsesFile": batch["metadata"]["responsesFile"]}
+
+
+def _anthropic_batch(batch: dict[str, Any]) -> bool:
+    return bool(batch["endpoint"] == anthropic.ENDPOINT)
 
 
 class BatchRunner:
@@ -274,6 +272,19 @@ class BatchRunner:
         if not errors:
             self._run(batch["id"], owner)
         return _public(batch)
+
+    async def page(self, owner: str | None, after: str | None, limit: int,
+                   kept: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the key's batches that `kept` says are one dialect's, newest first, and whether
+        more follow: read on past the others, so that no page is empty but the last (google-genai's
+        pager reads no further than an empty page)."""
+        listed: list[dict[str, Any]] = []
+        more = True
+        while more and len(listed) <= limit:
+            page, more = await self.store.page(owner, after, limit + 1)
+            listed += [batch for batch in page if kept(batch)]
+            after = page[-1]["id"] if page else after
+        return listed[:limit], len(listed) > limit
 
     async def answered(self, batch: dict[str, Any]) -> dict[str, tuple[int, Any]]:
         """The answers a batch's requests got so far, by `custom_id`: status and body, for the

@@ -177,6 +177,7 @@ async def test_the_gemini_sdk_runs_a_batch_on_any_upstream(tmp_path: Path) -> No
         assert sorted(listed) == sorted([job.name, bad.name])
         paged = [b.name async for b in await sdk.aio.batches.list(config={"page_size": 1})]
         assert paged == [bad.name, job.name]  # newest first; the OpenAI batch between them ends no page
+        assert (await anthropic_client(url, ALICE).messages.batches.list()).data == []  # none is Anthropic's
         other = gemini_client(url, BOB)
         with pytest.raises(genai_errors.ClientError) as hidden:
             await other.aio.batches.get(name=job.name)
