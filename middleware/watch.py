@@ -23,7 +23,7 @@ import orjson
 
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.dialects.base import event_json
-from interlingua.adapters.dialects.openai_responses_stream import final_response, snapshot_data
+from interlingua.adapters.dialects.openai_responses_stream import TERMINAL, final_response, snapshot_data
 from interlingua.adapters.ir import GatewayError
 
 Keeper = Callable[[dict[str, Any]], Awaitable[None]]
@@ -56,7 +56,7 @@ def _differs(response: dict[str, Any], echo: Mapping[str, Any]) -> bool:
 
 
 class ResponseWatch:
-    __slots__ = ("keep", "downstream", "echo", "checking", "status", "start", "body", "splitter", "stream")
+    __slots__ = ("keep", "downstream", "echo", "checking", "status", "start", "body", "splitter", "stream", "terminal")
 
     def __init__(self, keep: Keeper | None, downstream: Any, echo: Mapping[str, Any]) -> None:
         self.keep = keep
@@ -68,6 +68,7 @@ class ResponseWatch:
         self.body: list[bytes] = []
         self.splitter = sse.Splitter()
         self.stream = False
+        self.terminal: dict[str, Any] | None = None  # the Response `_restated` parsed from a terminal event
 
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -89,11 +90,12 @@ class ResponseWatch:
     async def _streamed(self, message: dict[str, Any]) -> dict[str, Any]:
         chunk = message.get("body", b"")
         block = self.splitter.feed(chunk)
+        self.terminal = None
         if self.checking and block:
             restated = self._restated(block, chunk)
             if restated is not chunk:
                 message = {**message, "body": restated}
-        response = final_response(block)
+        response = self.terminal if self.terminal is not None else final_response(block)  # parsed once
         if self.keep is not None and is_response(response):
             await self.keep({**response, **self.echo})
         return message
@@ -101,7 +103,7 @@ class ResponseWatch:
     def _restated(self, block: bytes, chunk: bytes) -> bytes:
         """`chunk` with the Response objects of its events corrected; the passthrough cuts a
         Responses upstream's stream at event boundaries, so each is whole in its chunk."""
-        for _, data in snapshot_data(block, _SNAPSHOTS):
+        for kind, data in snapshot_data(block, _SNAPSHOTS):
             try:
                 event = event_json(data)
             except GatewayError:  # the client reads it as it came, and the stream's end says the rest
@@ -114,6 +116,8 @@ class ResponseWatch:
                 return chunk
             response.update(self.echo)
             chunk = chunk.replace(data, orjson.dumps(event))
+            if kind in TERMINAL:
+                self.terminal = response
         return chunk
 
     async def _whole(self, message: dict[str, Any]) -> None:

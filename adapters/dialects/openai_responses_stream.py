@@ -342,7 +342,7 @@ class ResponsesPassthrough(Passthrough):
         return encoder.error(error)
 
 
-_TERMINAL = (b'"response.completed"', b'"response.incomplete"')
+TERMINAL = (b'"response.completed"', b'"response.incomplete"')  # the events a stream's Response ends in
 
 
 def snapshot_data(block: bytes, kinds: tuple[bytes, ...]) -> Iterator[tuple[bytes, bytes]]:
@@ -356,7 +356,7 @@ def snapshot_data(block: bytes, kinds: tuple[bytes, ...]) -> Iterator[tuple[byte
             yield kind, data
 
 
-def snapshots(block: bytes, kinds: tuple[bytes, ...] = _TERMINAL) -> Iterator[tuple[bytes, dict[str, Any]]]:
+def snapshots(block: bytes, kinds: tuple[bytes, ...] = TERMINAL) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """The Response each event of `kinds` among the whole SSE events of `block` carries ({} where
     it is no object), with its kind; only such events are parsed."""
     for kind, data in snapshot_data(block, kinds):
