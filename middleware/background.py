@@ -34,7 +34,7 @@ from interlingua.adapters.dialects.openai_responses_request import new_id
 from interlingua.adapters.dialects.openai_responses_response import response_object
 from interlingua.adapters.dialects.openai_responses_stream import snapshots
 from interlingua.adapters.storage.responses import Store
-from interlingua.middleware.respond import JSON
+from interlingua.middleware.respond import send_json
 from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, REQUEST, BackgroundTurn, state_of
 
 log = logging.getLogger("interlingua.background")
@@ -82,8 +82,7 @@ class BackgroundMiddleware:
             return
         run.keep(response_object(new_id("resp"), request.model, time.time(), "queued", [], None, request)
                  | {"background": True})
-        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-        await send({"type": "http.response.body", "body": orjson.dumps(run.response)})
+        await send_json(send, run.response)
         run.keep(run.response | {"status": "in_progress"})
         answer = _Answer()
         if await self._run(scope, answer.send, run):

@@ -24,7 +24,7 @@ from interlingua.adapters.dialects import gemini_caches as wire
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.storage.caches import Caches
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.respond import send_error, send_json
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
 
 
@@ -43,8 +43,7 @@ class CachesMiddleware:
         try:
             if operation in ops.CACHES:
                 answer = await self._answer(operation, state, scope.get("query_string", b""))
-                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-                await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+                await send_json(send, answer)
                 return
             request = state.get(REQUEST)
             parsed = ir.as_parsed(request) if isinstance(request, ir.ChatRequest) else None

@@ -28,7 +28,7 @@ from interlingua.adapters.dialects.openai_chat_request import NAME
 from interlingua.adapters.dialects.openai_conversations import metadata_of
 from interlingua.adapters.ir import ChatRequest, GatewayError, as_parsed
 from interlingua.adapters.storage.completions import Completions
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.respond import send_error, send_json
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, REQUEST_ID, USAGE, owner_of, state_of
 from interlingua.middleware.watch import Keeper, patiently
 
@@ -51,8 +51,7 @@ class StoredCompletionsMiddleware:
         try:
             if operation in ops.STORED_COMPLETIONS:
                 answer = await self._answer(scope, operation, state)
-                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-                await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+                await send_json(send, answer)
                 return
             native = None
             if operation is ops.CHAT and isinstance(request, ChatRequest) and (

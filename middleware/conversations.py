@@ -30,7 +30,7 @@ from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects.openai_responses_request import NAME, full_items
 from interlingua.adapters.storage.conversations import Conversations
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.respond import send_error, send_json
 from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, TURN, owner_of, state_of
 from interlingua.middleware.watch import ResponseWatch
 
@@ -55,8 +55,7 @@ class ConversationsMiddleware:
         try:
             if operation in ops.CONVERSATIONS:
                 answer = await self._answer(scope, operation, state, owner)
-                await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-                await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+                await send_json(send, answer)
                 return
             native = request.native if isinstance(request, ir.ChatRequest) else None
             conversation = wire.conversation_of(native) if native else None

@@ -36,7 +36,7 @@ from interlingua.adapters.dialects.openai_chat_request import NAME as OPENAI
 from interlingua.adapters.storage.files import UPLOAD_SECONDS, Files
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.normalise import read_body
-from interlingua.middleware.respond import JSON, base_url, send_error
+from interlingua.middleware.respond import JSON, base_url, send_error, send_json
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
 
 WIRES: dict[str, FilesWire] = {OPENAI: openai_files, ANTHROPIC: anthropic_files}
@@ -117,8 +117,7 @@ class FilesMiddleware:
             if not await store.delete(owner, file_id):
                 raise wire.not_found(file_id)
             answer = wire.deleted_object(file_id)
-        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        await send_json(send, answer)
 
     async def _content(self, send: Any, owner: str | None, file_id: str, missing: ir.GatewayError) -> None:
         """A file's bytes, in its own type."""
@@ -157,8 +156,7 @@ class FilesMiddleware:
                 raise uploads.not_found(upload_id)
             answer = uploads.upload_object(upload_id, found, found.created + UPLOAD_SECONDS,
                                            "completed" if done else "cancelled")
-        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        await send_json(send, answer)
 
     async def _gemini(self, scope: dict[str, Any], receive: Any, send: Any, operation: ops.Operation,
                       state: dict[str, Any]) -> None:
@@ -192,8 +190,7 @@ class FilesMiddleware:
             return
         elif not await store.delete(owner, gemini_files.file_id(params["id"])):
             raise gemini_files.not_found(params["id"])
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        await send_json(send, answer, headers)
 
     async def _piece(self, scope: dict[str, Any], receive: Any, session: str, base: str) -> tuple[Any, bytes]:
         """One piece of a resumable upload, authorised by its session's id alone; the last one

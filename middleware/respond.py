@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from interlingua.adapters.dialects import OPENAI_CHAT
 from interlingua.adapters.dialects.base import ClientDialect
 from interlingua.adapters.ir import GatewayError
@@ -37,6 +39,12 @@ def error_messages(codec: ClientDialect[Any], error: GatewayError) -> tuple[dict
     """The two ASGI messages of an error response in `codec`'s dialect."""
     return ({"type": "http.response.start", "status": codec.status_of(error), "headers": error_headers(error)},
             {"type": "http.response.body", "body": codec.encode_error(error)})
+
+
+async def send_json(send: Any, answer: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A 200 whose body is `answer` as JSON: what a layer answers by itself, from its store."""
+    await send({"type": "http.response.start", "status": 200, "headers": headers or [JSON]})
+    await send({"type": "http.response.body", "body": orjson.dumps(answer)})
 
 
 async def send_error(scope: dict[str, Any], send: Any, error: GatewayError) -> None:

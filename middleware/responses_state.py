@@ -24,7 +24,7 @@ from interlingua.adapters.ir import ChatRequest, GatewayError, invalid
 from interlingua.adapters.operations import STORED_RESPONSES
 from interlingua.adapters.storage.responses import UNFINISHED, Store
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
-from interlingua.middleware.respond import JSON, send_error
+from interlingua.middleware.respond import send_error, send_json
 from interlingua.middleware.state import (
     BACKGROUND,
     DIALECT,
@@ -143,5 +143,4 @@ class ResponsesStateMiddleware:
         if found is None:
             await send_error(scope, send, _not_found(response_id))
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
-        await send({"type": "http.response.body", "body": orjson.dumps(found)})
+        await send_json(send, found)
