@@ -100,6 +100,15 @@ def wrong_offset(offset: int, received: int) -> ir.GatewayError:
     return ir.invalid("X-Goog-Upload-Offset", f"is {offset}, where the upload has {received} bytes")
 
 
+def packed(made: StoredFile) -> bytes:
+    """A file still to be made (its upload under way), as the upload tables keep it."""
+    return orjson.dumps(dataclasses.astuple(made))
+
+
+def unpacked(raw: bytes) -> StoredFile:
+    return StoredFile(*orjson.loads(raw))
+
+
 def assembled(made: StoredFile, parts: list[str], found: dict[str, bytes]) -> bytes:
     """The file's bytes, its parts joined in the order named; a 400 for a part that is not the
     upload's, or a sum that is not the size the upload said."""
@@ -173,7 +182,7 @@ class FileStore:
                              "(SELECT session FROM uploads WHERE started < ?)", (old,))
             self._db.execute("DELETE FROM uploads WHERE started < ?", (old,))
             self._db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)",
-                             (session, owner, stored.created, orjson.dumps(dataclasses.astuple(stored))))
+                             (session, owner, stored.created, packed(stored)))
         await self._thread.run(begin)
 
     async def uploading(self, session: str) -> bool:
@@ -199,7 +208,7 @@ class FileStore:
                 return None
             parts = self._db.execute("SELECT data FROM upload_parts WHERE session = ? ORDER BY start", (session,))
             data = b"".join(bytes(part[0]) for part in parts)
-            owner, made = row[0], dataclasses.replace(StoredFile(*orjson.loads(row[1])), size=len(data))
+            owner, made = row[0], dataclasses.replace(unpacked(row[1]), size=len(data))
             self._db.execute("DELETE FROM upload_parts WHERE session = ?", (session,))
             self._db.execute("DELETE FROM uploads WHERE session = ?", (session,))
             self._insert(owner, made, data)
@@ -214,12 +223,12 @@ class FileStore:
                              "(SELECT id FROM part_uploads WHERE started < ?)", (old,))
             self._db.execute("DELETE FROM part_uploads WHERE started < ?", (old,))
             self._db.execute("INSERT INTO part_uploads VALUES (?, ?, ?, ?)",
-                             (upload, owner, made.created, orjson.dumps(dataclasses.astuple(made))))
+                             (upload, owner, made.created, packed(made)))
         await self._thread.run(sqlite.in_transaction, self._db, open_upload)
 
     def _upload(self, owner: str | None, upload: str) -> StoredFile | None:
         row = self._db.execute(_UPLOAD, (upload, owner)).fetchone()
-        return None if row is None else StoredFile(*orjson.loads(row[0]))
+        return None if row is None else unpacked(row[0])
 
     def _drop(self, upload: str) -> None:
         self._db.execute("DELETE FROM upload_pieces WHERE upload = ?", (upload,))

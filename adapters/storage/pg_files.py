@@ -12,11 +12,17 @@ import logging
 import time
 from typing import Any
 
-import orjson
-
 from interlingua.adapters.dialects.files import StoredFile
 from interlingua.adapters.storage import postgres
-from interlingua.adapters.storage.files import UPLOAD_SECONDS, Page, assembled, stored_file, wrong_offset
+from interlingua.adapters.storage.files import (
+    UPLOAD_SECONDS,
+    Page,
+    assembled,
+    packed,
+    stored_file,
+    unpacked,
+    wrong_offset,
+)
 
 log = logging.getLogger("interlingua.files")
 
@@ -68,7 +74,7 @@ async def _insert(conn: Any, owner: str | None, stored: StoredFile, data: bytes)
 
 async def _upload(conn: Any, owner: str | None, upload: str) -> StoredFile | None:
     found = await conn.fetchval(_UPLOAD, upload, owner)
-    return None if found is None else StoredFile(*orjson.loads(found))
+    return None if found is None else unpacked(found)
 
 
 async def _drop(conn: Any, upload: str) -> None:
@@ -124,7 +130,7 @@ class PgFileStore:
         async def begin(conn: Any) -> None:
             await conn.execute("DELETE FROM uploads WHERE started < $1", int(time.time()) - UPLOAD_SECONDS)
             await conn.execute("INSERT INTO uploads VALUES ($1, $2, $3, $4, ''::bytea)", session, owner,
-                               stored.created, orjson.dumps(dataclasses.astuple(stored)))
+                               stored.created, packed(stored))
         await self.db.run(begin)
 
     async def uploading(self, session: str) -> bool:
@@ -149,7 +155,7 @@ class PgFileStore:
             if row is None:
                 return None
             data = bytes(row["data"])
-            made = dataclasses.replace(StoredFile(*orjson.loads(row["file"])), size=len(data))
+            made = dataclasses.replace(unpacked(row["file"]), size=len(data))
             await _insert(conn, row["owner"], made, data)
             return row["owner"], made
         found: tuple[str | None, StoredFile] | None = await self.db.run(finish, transaction=True)
@@ -162,7 +168,7 @@ class PgFileStore:
                                "WHERE started < $1)", old)
             await conn.execute("DELETE FROM part_uploads WHERE started < $1", old)
             await conn.execute("INSERT INTO part_uploads VALUES ($1, $2, $3, $4)", upload, owner, made.created,
-                               orjson.dumps(dataclasses.astuple(made)))
+                               packed(made))
         await self.db.run(open_upload, transaction=True)
 
     async def add_part(self, owner: str | None, upload: str, part: str, data: bytes) -> StoredFile | None:
