@@ -35,7 +35,7 @@ from interlingua.adapters.dialects.openai_responses_response import response_obj
 from interlingua.adapters.dialects.openai_responses_stream import snapshots
 from interlingua.adapters.storage.responses import Store
 from interlingua.middleware.respond import send_json
-from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, REQUEST, BackgroundTurn, state_of
+from interlingua.middleware.state import BACKGROUND, REQUEST, BackgroundTurn, redecode, state_of
 
 log = logging.getLogger("interlingua.background")
 
@@ -75,7 +75,7 @@ class BackgroundMiddleware:
             return
         request: ir.ChatRequest = state[REQUEST]
         native = {name: value for name, value in (request.native or {}).items() if name != "background"}
-        state[REQUEST] = state[DIALECT].decode_request(state[OPERATION], native, {}, {})
+        redecode(scope, native)
         run = _Run(self.store, turn)
         if request.stream:
             await self._streamed(scope, send, run)

@@ -25,7 +25,7 @@ from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.storage.caches import Caches
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import send_error, send_json
-from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, redecode, state_of
 
 
 class CachesMiddleware:
@@ -64,9 +64,7 @@ class CachesMiddleware:
         cache, content = found
         if not await admit_more(scope, send, lambda: cache.tokens):
             return False
-        request = state[REQUEST]
-        state[REQUEST] = state[DIALECT].decode_request(state[OPERATION], wire.with_cache(
-            request.native or {}, orjson.loads(content)), dict(scope["headers"]), state.get(PARAMS) or {})
+        redecode(scope, wire.with_cache(state[REQUEST].native or {}, orjson.loads(content)))
         return True
 
     async def _answer(self, operation: ops.Operation, state: dict[str, Any], query: bytes) -> Any:

@@ -31,7 +31,17 @@ from interlingua.adapters.dialects.openai_responses_request import NAME, full_it
 from interlingua.adapters.storage.conversations import Conversations
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.respond import send_error, send_json
-from interlingua.middleware.state import BACKGROUND, DIALECT, OPERATION, PARAMS, REQUEST, TURN, owner_of, state_of
+from interlingua.middleware.state import (
+    BACKGROUND,
+    DIALECT,
+    OPERATION,
+    PARAMS,
+    REQUEST,
+    TURN,
+    owner_of,
+    redecode,
+    state_of,
+)
 from interlingua.middleware.watch import ResponseWatch
 
 log = logging.getLogger("interlingua.conversations")
@@ -72,8 +82,7 @@ class ConversationsMiddleware:
         if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
             return
         turn = state.get(TURN) or full_items(native.get("input"))
-        state[REQUEST] = codec.decode_request(operation, {**native, "input": history + turn,
-                                                          "conversation": {"id": conversation}}, {}, {})
+        redecode(scope, {**native, "input": history + turn, "conversation": {"id": conversation}})
         if operation is not ops.CHAT:
             await self.app(scope, receive, send)
             return

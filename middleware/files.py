@@ -37,7 +37,7 @@ from interlingua.adapters.storage.files import UPLOAD_SECONDS, Files
 from interlingua.middleware.limits import BYTES_PER_TOKEN, admit_more
 from interlingua.middleware.normalise import read_body
 from interlingua.middleware.respond import JSON, base_url, send_error, send_json
-from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
+from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, redecode, state_of
 
 WIRES: dict[str, FilesWire] = {OPENAI: openai_files, ANTHROPIC: anthropic_files}
 
@@ -89,8 +89,7 @@ class FilesMiddleware:
         text = sum(len(c.data) for c in contents.values() if c.media_type.startswith("text/"))
         if not await admit_more(scope, send, lambda: text // BYTES_PER_TOKEN):
             return False
-        state[REQUEST] = state[DIALECT].decode_request(state[OPERATION], file_refs.inline(native, contents),
-                                                       dict(scope["headers"]), state.get(PARAMS) or {})
+        redecode(scope, file_refs.inline(native, contents))
         return True
 
     async def _answer(self, scope: dict[str, Any], send: Any, operation: ops.Operation, state: dict[str, Any]) -> None:

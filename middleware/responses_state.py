@@ -34,6 +34,7 @@ from interlingua.middleware.state import (
     TURN,
     BackgroundTurn,
     owner_of,
+    redecode,
     state_of,
 )
 from interlingua.middleware.watch import ResponseWatch, patiently
@@ -63,7 +64,6 @@ class ResponsesStateMiddleware:
             await send_error(scope, send, error)
 
     async def _serve(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any]) -> None:
-        codec = state[DIALECT]
         assert self.store is not None
         operation = state.get(OPERATION)
         owner = owner_of(state)
@@ -88,7 +88,7 @@ class ResponsesStateMiddleware:
             if not await admit_more(scope, send, lambda: len(orjson.dumps(history)) // BYTES_PER_TOKEN):
                 return
             turn = full_items(native.get("input"))
-            state[REQUEST] = codec.decode_request(operation, {**native, "input": history + turn}, {}, {})
+            redecode(scope, {**native, "input": history + turn})
         stored = native.get("store") is not False
         if operation is not ops.CHAT or not (stored or previous):
             await self.app(scope, receive, send)

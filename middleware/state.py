@@ -87,6 +87,15 @@ class Principal:
 OPEN = Principal("")
 
 
+def redecode(scope: dict[str, Any], body: Any) -> None:
+    """The request decoded again from `body`, in its client's dialect, with its headers and route
+    parameters: for the layers that put stored content (history, files, a cache) into a turn, or
+    take a field out, before the layers inside read it."""
+    state = scope["state"]
+    state[REQUEST] = state[DIALECT].decode_request(state[OPERATION], body, dict(scope["headers"]),
+                                                   state.get(PARAMS) or {})
+
+
 def owner_of(state: Mapping[str, Any]) -> str | None:
     """Whose stored responses and conversations a request may see: its key's (by name, so a
     rotated key keeps them); None with no key (an open gateway, or no auth layer), which sees all."""
