@@ -20,7 +20,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.base import Route, resource
-from interlingua.adapters.dialects.openai_batches import FINAL
+from interlingua.adapters.dialects.openai_batches import FINAL, input_line
 
 PREFIX = "/v1/messages/batches"
 ENDPOINT = "/v1/messages"
@@ -56,7 +56,7 @@ def decode_create(body: Any) -> bytes:
         params = f.obj(f.req(request, "params", at), at + "params")
         if params.get("stream"):
             raise ir.invalid(at + "params.stream", "a batch's requests cannot stream")
-        lines.append(orjson.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": params}))
+        lines.append(orjson.dumps(input_line(custom_id, ENDPOINT, params)))
     return b"\n".join(lines) + b"\n"
 
 

@@ -22,7 +22,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.base import Route
-from interlingua.adapters.dialects.openai_batches import FINAL
+from interlingua.adapters.dialects.openai_batches import FINAL, input_line
 
 PREFIX = "/v1beta/batches"
 MAX_REQUESTS = 100_000
@@ -75,7 +75,7 @@ def decode_create(body: Any, model: str) -> BatchAsk:
     wrapper = f.obj(f.req(source, "requests", "batch.inputConfig."), "batch.inputConfig.requests")
     requests = f.array(wrapper, "requests", "batch.inputConfig.requests.", required=True)
     at = "batch.inputConfig.requests.requests"
-    return BatchAsk(_lines([(str(i), item) for i, item in enumerate(requests)], model, at, "metadata"), None, name)
+    return BatchAsk(_lines([(str(i), item) for i, item in enumerate(requests)], model, at, True), None, name)
 
 
 def decode_file(data: bytes, model: str) -> bytes:
@@ -88,10 +88,11 @@ def decode_file(data: bytes, model: str) -> bytes:
             except orjson.JSONDecodeError:
                 raise ir.invalid("batch.inputConfig.fileName", f"line {number} is not JSON") from None
             keyed.append((f.string(item, "key", f"line {number}: ", required=True), item))
-    return _lines(keyed, model, "batch.inputConfig.fileName", None)
+    return _lines(keyed, model, "batch.inputConfig.fileName", False)
 
 
-def _lines(items: list[tuple[str, Any]], model: str, at: str, kept: str | None) -> bytes:
+def _lines(items: list[tuple[str, Any]], model: str, at: str, inline: bool) -> bytes:
+    """Keyed requests as input lines; an inline one's line keeps its `metadata`."""
     if not items or len(items) > MAX_REQUESTS:
         raise ir.invalid(at, f"must hold 1 to {MAX_REQUESTS} requests")
     seen: set[str] = set()
@@ -104,9 +105,9 @@ def _lines(items: list[tuple[str, Any]], model: str, at: str, kept: str | None) 
         seen.add(key)
         request = dict(f.obj(f.req(item, "request", where + "."), where + ".request"))
         request.pop("model", None)  # the batch's, in the path of each line
-        line: dict[str, Any] = {"custom_id": key, "method": "POST", "url": endpoint(model), "body": request}
-        if kept is not None:
-            line["metadata"] = f.mapping(item, kept, where + ".")
+        line = input_line(key, endpoint(model), request)
+        if inline:
+            line["metadata"] = f.mapping(item, "metadata", where + ".")
         lines.append(orjson.dumps(line))
     return b"\n".join(lines) + b"\n"
 

@@ -81,6 +81,12 @@ def decode_create(body: Any) -> BatchAsk:
     return BatchAsk(f.string(body, "input_file_id", required=True), endpoint, metadata_of(body), expires_in)
 
 
+def input_line(custom_id: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One request of an input file, as `read_lines` reads it: how the other dialects' batches
+    (Anthropic's, Gemini's) are written for the runner."""
+    return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
+
+
 def read_lines(data: bytes, endpoint: str) -> tuple[list[Line], list[dict[str, Any]]]:
     """The requests of an input file, or what is wrong with it, as the Batch object's `errors`
     list them: every line a JSON object with a unique `custom_id`, `method` POST, the batch's
