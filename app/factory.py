@@ -164,54 +164,41 @@ class Gateway:
         elif config.server.ledger:
             self.ledger = Ledger(data_dir / LEDGER_FILE)
             self.ledger.start()
+        # Stored state: in PostgreSQL with `[storage] url`, shared by replicas (and connected at
+        # start-up), else in the data directory's SQLite files.
+        days = config.server.responses_days
         self.responses: Store
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_responses import PgResponseStore  # the `postgres` extra
-
-            self.responses = PgResponseStore(config.storage_url, config.server.responses_days)
-            self._warm.append(self.responses.warm)
-        else:
-            self.responses = ResponseStore(data_dir / RESPONSES_FILE, config.server.responses_days)
         self.conversations: Conversations
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_conversations import PgConversationStore  # the `postgres` extra
-
-            self.conversations = PgConversationStore(config.storage_url)
-            self._warm.append(self.conversations.warm)
-        else:
-            self.conversations = ConversationStore(data_dir / RESPONSES_FILE)
         self.completions: Completions
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_completions import PgCompletionStore  # the `postgres` extra
-
-            self.completions = PgCompletionStore(config.storage_url, config.server.responses_days)
-            self._warm.append(self.completions.warm)
-        else:
-            self.completions = CompletionStore(data_dir / RESPONSES_FILE, config.server.responses_days)
         self.caches: Caches
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_caches import PgCacheStore  # the `postgres` extra
-
-            self.caches = PgCacheStore(config.storage_url)
-            self._warm.append(self.caches.warm)
-        else:
-            self.caches = CacheStore(data_dir / FILES_FILE)
         self.files: Files
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_files import PgFileStore  # the `postgres` extra
-
-            self.files = PgFileStore(config.storage_url)
-            self._warm.append(self.files.warm)
-        else:
-            self.files = FileStore(data_dir / FILES_FILE)
         batches: Batches
+        self.keys: Keys
         if config.storage_url:
-            from interlingua.adapters.storage.pg_batches import PgBatchStore  # the `postgres` extra
+            from interlingua.adapters.storage import (  # the `postgres` extra
+                pg_batches,
+                pg_caches,
+                pg_completions,
+                pg_conversations,
+                pg_files,
+                pg_keys,
+                pg_responses,
+            )
 
-            batches = PgBatchStore(config.storage_url)
-            self._warm.append(batches.warm)
+            url = config.storage_url
+            shared = (pg_responses.PgResponseStore(url, days), pg_conversations.PgConversationStore(url),
+                      pg_completions.PgCompletionStore(url, days), pg_caches.PgCacheStore(url),
+                      pg_files.PgFileStore(url), pg_batches.PgBatchStore(url), pg_keys.PgKeyStore(url))
+            self.responses, self.conversations, self.completions, self.caches, self.files, batches, self.keys = shared
+            self._warm += [store.warm for store in shared]
         else:
+            self.responses = ResponseStore(data_dir / RESPONSES_FILE, days)
+            self.conversations = ConversationStore(data_dir / RESPONSES_FILE)
+            self.completions = CompletionStore(data_dir / RESPONSES_FILE, days)
+            self.caches = CacheStore(data_dir / FILES_FILE)
+            self.files = FileStore(data_dir / FILES_FILE)
             batches = BatchStore(data_dir / FILES_FILE)
+            self.keys = KeyStore(data_dir / KEYS_FILE)
         self.batches = BatchRunner(batches, self.files, self._internal, self._principal_of)
         self.counters: Counters
         if config.state_url:
@@ -222,14 +209,6 @@ class Gateway:
             # One process alone counts in memory; otherwise every process shares the file.
             state = data_dir / STATE_FILE
             self.counters = OwnedCounters(state) if single_process else LocalCounters(state)
-        self.keys: Keys
-        if config.storage_url:
-            from interlingua.adapters.storage.pg_keys import PgKeyStore  # the `postgres` extra
-
-            self.keys = PgKeyStore(config.storage_url)
-            self._warm.append(self.keys.warm)
-        else:
-            self.keys = KeyStore(data_dir / KEYS_FILE)
         fetch = config.fetch  # the fetcher's pool lives as long as the process: [fetch] needs a restart
         self.fetcher = Fetcher(allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
                                max_bytes=fetch.max_bytes, timeout=fetch.timeout, max_redirects=fetch.max_redirects)
