@@ -30,9 +30,8 @@ DEFAULT_TTL = 3600  # seconds, as Google's
 MAX_TTL = 30 * 86400
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-# What a cache holds for the turns that name it, in the generateContent body's own spelling.
-CACHED = (("contents", "contents"), ("systemInstruction", "system_instruction"), ("tools", "tools"),
-          ("toolConfig", "tool_config"))
+# What a cache holds for the turns that name it (google-genai may spell them in snake case).
+CACHED = ("contents", "systemInstruction", "tools", "toolConfig")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
@@ -67,8 +66,7 @@ class CacheAsk:
 def decode_create(body: Any) -> CacheAsk:
     body = f.obj(body, "body")
     model = f.string(body, "model", required=True).removeprefix("models/")
-    content = {camel: body.get(camel, body.get(snake)) for camel, snake in CACHED
-               if body.get(camel, body.get(snake)) is not None}
+    content = {name: body[f.spelled(body, name)] for name in CACHED if body.get(f.spelled(body, name)) is not None}
     if not content.get("contents") and "systemInstruction" not in content:
         raise ir.invalid("contents", "a cache holds contents, a system instruction, or both")
     if "contents" in content and not isinstance(content["contents"], list):
@@ -136,14 +134,14 @@ def listing(query_string: bytes) -> tuple[str | None, int]:
 
 def _turn(body: dict[str, Any]) -> dict[str, Any]:
     """The generateContent request of a body: itself, or the one a `countTokens` body wraps."""
-    wrapped = body.get("generateContentRequest", body.get("generate_content_request"))
+    wrapped = body.get(f.spelled(body, "generateContentRequest"))
     return wrapped if isinstance(wrapped, dict) else body
 
 
 def reference(body: dict[str, Any]) -> str | None:
     """The id of the gateway's cache a `generateContent` (or `countTokens`) body names, if any."""
     turn = _turn(body)
-    named = turn.get("cachedContent", turn.get("cached_content"))
+    named = turn.get(f.spelled(turn, "cachedContent"))
     if isinstance(named, str) and cache_id(named).startswith(ID_PREFIX):
         return cache_id(named)
     return None
@@ -155,15 +153,13 @@ def with_cache(body: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
     rule: a 400 naming the field). A `countTokens` body's wrapped request gets them there."""
     wrapped = _turn(body)
     if wrapped is not body:
-        key = next(k for k in ("generateContentRequest", "generate_content_request") if body.get(k) is wrapped)
-        return {**body, key: with_cache(wrapped, content)}
-    turn = {k: v for k, v in body.items() if k not in ("cachedContent", "cached_content")}
-    for camel, snake in CACHED[1:]:
-        if camel in content and (turn.get(camel) is not None or turn.get(snake) is not None):
-            raise ir.invalid(camel, "cannot be set by a request that uses a cachedContent: it is the cache's")
-    for camel, _ in CACHED[1:]:
-        if camel in content:
-            turn[camel] = content[camel]
+        return {**body, f.spelled(body, "generateContentRequest"): with_cache(wrapped, content)}
+    turn = {k: v for k, v in body.items() if k not in ("cachedContent", f.snake("cachedContent"))}
+    for name in CACHED[1:]:
+        if name in content:
+            if turn.get(f.spelled(turn, name)) is not None:
+                raise ir.invalid(name, "cannot be set by a request that uses a cachedContent: it is the cache's")
+            turn[name] = content[name]
     turn["contents"] = [*(content.get("contents") or ()), *(turn.get("contents") or ())]
     return turn
 
