@@ -112,6 +112,22 @@ CACHES_LIST = Operation("caches.list", metered=False)
 CACHES_GET = Operation("caches.get", metered=False)
 CACHES_UPDATE = Operation("caches.update", metered=False)
 CACHES_DELETE = Operation("caches.delete", metered=False)
+VECTOR_STORES_CREATE = Operation("vector_stores.create", metered=False)  # OpenAI's Vector Stores, kept by the gateway
+VECTOR_STORES_LIST = Operation("vector_stores.list", metered=False)
+VECTOR_STORES_GET = Operation("vector_stores.get", metered=False)
+VECTOR_STORES_UPDATE = Operation("vector_stores.update", metered=False)
+VECTOR_STORES_DELETE = Operation("vector_stores.delete", metered=False)
+VECTOR_STORES_SEARCH = Operation("vector_stores.search", metered=False)
+VECTOR_FILES_CREATE = Operation("vector_stores.files.create", metered=False)
+VECTOR_FILES_LIST = Operation("vector_stores.files.list", metered=False)
+VECTOR_FILES_GET = Operation("vector_stores.files.get", metered=False)
+VECTOR_FILES_UPDATE = Operation("vector_stores.files.update", metered=False)
+VECTOR_FILES_DELETE = Operation("vector_stores.files.delete", metered=False)
+VECTOR_FILES_CONTENT = Operation("vector_stores.files.content", metered=False)
+VECTOR_BATCHES_CREATE = Operation("vector_stores.file_batches.create", metered=False)
+VECTOR_BATCHES_GET = Operation("vector_stores.file_batches.get", metered=False)
+VECTOR_BATCHES_CANCEL = Operation("vector_stores.file_batches.cancel", metered=False, reads_body=False)
+VECTOR_BATCHES_FILES = Operation("vector_stores.file_batches.files", metered=False)
 BATCHES_CREATE = Operation("batches.create", metered=False)
 BATCHES_LIST = Operation("batches.list", metered=False)
 BATCHES_GET = Operation("batches.get", metered=False)
@@ -124,6 +140,11 @@ MCP_INDEX = Operation("mcp.index", metered=False)  # /v1/mcp: the server list, o
 MCP_MESSAGE = Operation("mcp.message", metered=False)  # /v1/mcp/{id}: any other message or stream
 MCP_TOOL_CALL = Operation("mcp.tools/call")
 
+VECTOR_STORES = frozenset({
+    VECTOR_STORES_CREATE, VECTOR_STORES_LIST, VECTOR_STORES_GET, VECTOR_STORES_UPDATE, VECTOR_STORES_DELETE,
+    VECTOR_STORES_SEARCH, VECTOR_FILES_CREATE, VECTOR_FILES_LIST, VECTOR_FILES_GET, VECTOR_FILES_UPDATE,
+    VECTOR_FILES_DELETE, VECTOR_FILES_CONTENT, VECTOR_BATCHES_CREATE, VECTOR_BATCHES_GET, VECTOR_BATCHES_CANCEL,
+    VECTOR_BATCHES_FILES})
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COMPLETIONS, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, MODERATIONS, SPEECH, TRANSCRIPTIONS,
     IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK,
@@ -133,7 +154,7 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     FILES_CONTENT, FILES_DELETE, FILES_UPLOAD, UPLOADS_CREATE, UPLOADS_PART, UPLOADS_COMPLETE, UPLOADS_CANCEL,
     CHAT_COMPLETIONS_LIST, CHAT_COMPLETIONS_GET, CHAT_COMPLETIONS_UPDATE,
     CHAT_COMPLETIONS_DELETE, CHAT_COMPLETION_MESSAGES, CACHES_CREATE, CACHES_LIST, CACHES_GET, CACHES_UPDATE,
-    CACHES_DELETE, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL,
+    CACHES_DELETE, *VECTOR_STORES, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL,
     BATCHES_RESULTS, BATCHES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})

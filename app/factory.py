@@ -20,6 +20,7 @@ from interlingua.adapters.balancer import Policy
 from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.documents import reader
 from interlingua.adapters.fetching import Fetcher
+from interlingua.adapters.local import minilm
 from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.research import ResearchProvider
@@ -36,6 +37,7 @@ from interlingua.adapters.storage.keys import Keys, KeyStore
 from interlingua.adapters.storage.ledger import Ledger
 from interlingua.adapters.storage.reasoning import ReasoningStore
 from interlingua.adapters.storage.responses import ResponseStore, Store
+from interlingua.adapters.storage.vector_stores import VectorStores, VectorStoreStore
 from interlingua.adapters.telemetry import Tracer
 from interlingua.app import collector
 from interlingua.app.admin import AdminMiddleware
@@ -67,6 +69,8 @@ from interlingua.middleware.reencode import ReencodeMiddleware
 from interlingua.middleware.responses_state import ResponsesStateMiddleware
 from interlingua.middleware.routing import RoutingMiddleware
 from interlingua.middleware.state import OPEN, Principal
+from interlingua.middleware.vector_indexer import VectorIndexer
+from interlingua.middleware.vector_stores import VectorStoresMiddleware
 
 if TYPE_CHECKING:
     from interlingua.adapters.state.reasoning import SharedReasoningStore
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
 LEDGER_FILE = "usage.sqlite3"
 RESPONSES_FILE = "responses.sqlite3"
 FILES_FILE = "files.sqlite3"
+VECTORS_FILE = "vectors.sqlite3"
 REASONING_FILE = "reasoning.sqlite3"
 STATE_FILE = "state.sqlite3"
 KEYS_FILE = "keys.sqlite3"
@@ -172,6 +177,7 @@ class Gateway:
         self.completions: Completions
         self.caches: Caches
         self.files: Files
+        vector_stores: VectorStores
         batches: Batches
         self.keys: Keys
         if config.storage_url:
@@ -183,13 +189,16 @@ class Gateway:
                 pg_files,
                 pg_keys,
                 pg_responses,
+                pg_vector_stores,
             )
 
             url = config.storage_url
             shared = (pg_responses.PgResponseStore(url, days), pg_conversations.PgConversationStore(url),
                       pg_completions.PgCompletionStore(url, days), pg_caches.PgCacheStore(url),
-                      pg_files.PgFileStore(url), pg_batches.PgBatchStore(url), pg_keys.PgKeyStore(url))
-            self.responses, self.conversations, self.completions, self.caches, self.files, batches, self.keys = shared
+                      pg_files.PgFileStore(url), pg_vector_stores.PgVectorStoreStore(url), pg_batches.PgBatchStore(url),
+                      pg_keys.PgKeyStore(url))
+            (self.responses, self.conversations, self.completions, self.caches, self.files, vector_stores, batches,
+             self.keys) = shared
             self._warm += [store.warm for store in shared]
         else:
             self.responses = ResponseStore(data_dir / RESPONSES_FILE, days)
@@ -197,9 +206,11 @@ class Gateway:
             self.completions = CompletionStore(data_dir / RESPONSES_FILE, days)
             self.caches = CacheStore(data_dir / FILES_FILE)
             self.files = FileStore(data_dir / FILES_FILE)
+            vector_stores = VectorStoreStore(data_dir / VECTORS_FILE)
             batches = BatchStore(data_dir / FILES_FILE)
             self.keys = KeyStore(data_dir / KEYS_FILE)
         self.batches = BatchRunner(batches, self.files, self._internal, self._principal_of)
+        self.indexer = VectorIndexer(vector_stores, self.files, minilm.shared())
         self.counters: Counters
         if config.state_url:
             from interlingua.adapters.state.redis_counters import RedisCounters  # the `redis` extra
@@ -244,6 +255,7 @@ class Gateway:
         app: Any = Dispatcher(catalog)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
+        app = VectorStoresMiddleware(app, self.indexer.store, self.files, self.indexer)
         app = CachesMiddleware(app, self.caches)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)
@@ -365,6 +377,7 @@ class Gateway:
                     loop.add_signal_handler(signal.SIGHUP, self.reload)
                 await asyncio.gather(*(warm() for warm in self._warm))
                 self.batches.start()  # batches a stopped process left running are taken up
+                self.indexer.start()  # and files a stopped process was indexing
                 if self.owns_process:
                     collector.tune()
                 await send({"type": "lifespan.startup.complete"})
@@ -386,6 +399,8 @@ class Gateway:
         await self.conversations.aclose()
         await self.completions.aclose()
         await self.batches.store.aclose()
+        await self.indexer.aclose()
+        await self.indexer.store.aclose()
         await self.files.aclose()
         await self.caches.aclose()
         await self.reasoning.aclose()

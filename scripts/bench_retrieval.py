@@ -3,10 +3,16 @@
     .venv/bin/python scripts/bench_retrieval.py rerank      # local rerank of 100 passages of 100 words
     .venv/bin/python scripts/bench_retrieval.py search      # what /v1/search adds over its upstream
     .venv/bin/python scripts/bench_retrieval.py research    # what /v1/research adds over its upstream calls
+    .venv/bin/python scripts/bench_retrieval.py vector      # a vector store file indexed, and the store searched
 
 `rerank` times `Fusion.rank` in-process (the backend's work, no HTTP), p50 of `--runs`: cold, with
 passages never seen (every one embedded), and warm, the same passages again (their vectors cached,
 only the query embedded), the way a RAG pipeline reranks the same chunks.
+
+`vector` indexes a text of 50,000 words as a vector store file is indexed (OpenAI's default chunks,
+800 tokens sharing 400, the text embedded once in windows) and times searches of the resulting store,
+in-process: the query embedded, every window scored, and BM25 fused over the best 100 chunks
+(`ranker: auto`), or the cosine alone (`ranker: none`).
 
 `search` and `research` run `interlingua serve` as its own process and the test suite's fakes on
 loopback in this one, and compare the p50 of a request through the gateway with the p50 of the
@@ -38,7 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import numpy as np  # noqa: E402
 
+from interlingua.adapters.local import vector_index  # noqa: E402
 from interlingua.adapters.local.fusion import Fusion  # noqa: E402
 from interlingua.adapters.local.minilm import MiniLM  # noqa: E402
 
@@ -66,6 +74,35 @@ def rerank(runs: int) -> None:
     print(f"local rerank, 100 passages of 100 words, {runs} runs, one core:")
     print(f"  cold (every passage embedded): p50 {statistics.median(cold) * 1000:.0f} ms")
     print(f"  warm (passage vectors cached): p50 {statistics.median(warm) * 1000:.1f} ms")
+
+
+def vector(runs: int) -> None:
+    minilm = MiniLM()
+    minilm.embed(["warm up"])
+    text = " ".join(passages(7, 500))
+    started = time.perf_counter()
+    chunks = vector_index.cut(text, "text/plain", 800, 400)
+    cut = time.perf_counter() - started
+    vectors = vector_index.embed(minilm, text, chunks, 800)
+    indexed = time.perf_counter() - started
+    index = vector_index.Index(1, [vector_index.Chunk("file-1", "a.txt", {}, c.text, v)
+                                   for c, v in zip(chunks, vectors, strict=True)])
+    allowed = np.ones(len(chunks), dtype=bool)
+    started = time.perf_counter()
+    index.search(minilm, ["which cache"], allowed, 10, True, 0.0)
+    first = (time.perf_counter() - started) * 1000
+    timings = {}
+    for rank in (True, False):
+        times = []
+        for run in range(runs):
+            started = time.perf_counter()
+            index.search(minilm, [f"which {WORDS[run % len(WORDS)]} reached the client"], allowed, 10, rank, 0.0)
+            times.append(time.perf_counter() - started)
+        timings[rank] = statistics.median(times) * 1000
+    print(f"vector store file of 50,000 words: {len(chunks)} chunks, {len(index.matrix)} windows; cut in "
+          f"{cut:.2f} s, indexed (cut and embedded) in {indexed:.1f} s on one core")
+    print(f"  search, {runs} runs: p50 {timings[True]:.1f} ms (ranker auto), {timings[False]:.1f} ms (ranker none); "
+          f"the first fused search, which makes the BM25 index, {first:.0f} ms")
 
 
 @asynccontextmanager
@@ -164,13 +201,15 @@ async def research(runs: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("rerank", "search", "research"))
+    parser.add_argument("what", choices=("rerank", "search", "research", "vector"))
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     if args.what == "rerank":
         rerank(args.runs or 15)
+    elif args.what == "vector":
+        vector(args.runs or 50)
     elif args.what == "search":
         asyncio.run(search(args.runs or 300))
     else:

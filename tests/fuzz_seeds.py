@@ -29,6 +29,7 @@ STORED = "stored"  # stands for the id of a response the gateway stored, in path
 CONVERSATION = "CONVERSATION_ID"  # likewise, a conversation's
 FILE = "FILE_ID"  # and a file's
 BATCH_FILE = "BATCH_FILE_ID"  # and a batch input file's (one Chat Completions request)
+VECTOR_STORE = "VECTOR_STORE_ID"  # and a vector store's, which holds the file
 BATCH_LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": "oa/gpt-x", "messages": [{"role": "user", "content": "hi"}]}}
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -233,6 +234,32 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/responses", "openai", {"model": "gm/gemini-2.5-flash", "input": [{
             "role": "user", "content": [{"type": "input_file", "file_id": FILE},
                                         {"type": "input_text", "text": "What is this?"}]}]})]),
+    "vector_stores": (150, [
+        Seed("POST", "/v1/vector_stores", "openai", {
+            "name": "docs", "description": "d", "file_ids": [FILE], "metadata": {"team": "a"},
+            "expires_after": {"anchor": "last_active_at", "days": 7},
+            "chunking_strategy": {"type": "static", "static": {"max_chunk_size_tokens": 200,
+                                                               "chunk_overlap_tokens": 50}}}),
+        Seed("GET", "/v1/vector_stores", "openai", query="limit=2&order=asc"),
+        Seed("GET", f"/v1/vector_stores/{VECTOR_STORE}", "openai"),
+        Seed("POST", f"/v1/vector_stores/{VECTOR_STORE}", "openai", {"name": "x", "metadata": {"b": "c"},
+                                                                      "expires_after": None}),
+        Seed("POST", f"/v1/vector_stores/{VECTOR_STORE}/search", "openai", {
+            "query": ["refunds", "E4107"], "max_num_results": 3, "rewrite_query": False,
+            "filters": {"type": "or", "filters": [{"type": "eq", "key": "kind", "value": "manual"},
+                                                  {"type": "in", "key": "year", "value": [2024, 2025]}]},
+            "ranking_options": {"ranker": "auto", "score_threshold": 0.1}}),
+        Seed("POST", f"/v1/vector_stores/{VECTOR_STORE}/files", "openai", {
+            "file_id": FILE, "attributes": {"kind": "manual", "year": 2024, "draft": False},
+            "chunking_strategy": {"type": "auto"}}),
+        Seed("GET", f"/v1/vector_stores/{VECTOR_STORE}/files", "openai", query="filter=failed&limit=1&order=asc"),
+        Seed("GET", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}", "openai"),
+        Seed("POST", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}", "openai", {"attributes": {"k": "v"}}),
+        Seed("GET", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}/content", "openai"),
+        Seed("POST", f"/v1/vector_stores/{VECTOR_STORE}/file_batches", "openai", {
+            "files": [{"file_id": FILE, "attributes": {"x": True}}]}),
+        Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}", "openai"),
+        Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}", "openai")]),
     "batches": (175, [
         Seed("POST", "/v1/batches", "openai", {"input_file_id": BATCH_FILE, "endpoint": "/v1/chat/completions",
                                                "completion_window": "24h", "metadata": {"run": "1"},

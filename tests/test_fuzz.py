@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from tests.fuzz import Request, Rig, fuzz_settings, requests, unbroken
-from tests.fuzz_seeds import BATCH_FILE, BATCH_LINE, CONVERSATION, ENDPOINTS, FILE, PDF, STORED, form
+from tests.fuzz_seeds import BATCH_FILE, BATCH_LINE, CONVERSATION, ENDPOINTS, FILE, PDF, STORED, VECTOR_STORE, form
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,18 @@ def _batch_file_id(rig: Rig) -> str:
     return _file_id(rig, "batch", ("jobs.jsonl", "application/jsonl", orjson.dumps(BATCH_LINE)))
 
 
-def _with_stored(request: Request, stored: str, conversation: str, file: str, batch_file: str) -> Request:
-    """The request with the placeholders of a stored response's, a conversation's, a file's and a
-    batch input file's ids replaced."""
+def _vector_store_id(rig: Rig, file: str) -> str:
+    exchange = rig.send(Request("POST", "/v1/vector_stores", "openai", [orjson.dumps({"file_ids": [file]})], _JSON))
+    assert exchange.status == 200, exchange.body
+    return str(exchange.json()["id"])
+
+
+def _with_stored(request: Request, stored: str, conversation: str, file: str, batch_file: str,
+                 vector_store: str) -> Request:
+    """The request with the placeholders of a stored response's, a conversation's, a file's, a
+    batch input file's and a vector store's ids replaced."""
     for placeholder, found in ((STORED, stored), (CONVERSATION, conversation), (BATCH_FILE, batch_file),
-                               (FILE, file)):
+                               (VECTOR_STORE, vector_store), (FILE, file)):
         request.path = request.path.replace(placeholder, found)
         request.body = [chunk.replace(placeholder.encode(), found.encode()) for chunk in request.body]
     return request
@@ -64,8 +71,9 @@ def _with_stored(request: Request, stored: str, conversation: str, file: str, ba
 def test_the_seeds_are_answered(rig: Rig, endpoint: str) -> None:
     """Unbroken, every seed gets a 2xx: the fuzzing starts from requests that reach the upstream."""
     for seed in ENDPOINTS[endpoint][1]:
-        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig), _conversation_id(rig), _file_id(rig),
-                                          _batch_file_id(rig)))
+        file = _file_id(rig)
+        exchange = rig.check(_with_stored(unbroken(seed), _stored_id(rig), _conversation_id(rig), file,
+                                          _batch_file_id(rig), _vector_store_id(rig, file)))
         assert 200 <= exchange.status < 300, (seed.path, exchange.status, exchange.body[:300])
 
 
@@ -73,12 +81,14 @@ def test_the_seeds_are_answered(rig: Rig, endpoint: str) -> None:
 def test_no_request_breaks_an_endpoint(rig: Rig, endpoint: str) -> None:
     examples, seeds = ENDPOINTS[endpoint]
     stored, conversation, file, batch_file = _stored_id(rig), _conversation_id(rig), _file_id(rig), _batch_file_id(rig)
+    vector_store = _vector_store_id(rig, file)
 
     @fuzz_settings(examples)
     @given(requests(seeds))
     def breaks_nothing(request: Request) -> None:
         deleting = request.method == "DELETE"  # each its own, so that the others still find theirs
-        rig.check(_with_stored(request, _stored_id(rig) if deleting else stored, conversation,
-                               _file_id(rig) if deleting else file, batch_file))
+        own = _file_id(rig) if deleting else file
+        rig.check(_with_stored(request, _stored_id(rig) if deleting else stored, conversation, own, batch_file,
+                               _vector_store_id(rig, own) if deleting else vector_store))
 
     breaks_nothing()

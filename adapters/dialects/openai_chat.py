@@ -23,6 +23,7 @@ from interlingua.adapters.dialects import openai_chat_store as chat_store
 from interlingua.adapters.dialects import openai_embeddings as embeddings
 from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import openai_uploads as uploads
+from interlingua.adapters.dialects import openai_vector_stores as vector_stores
 from interlingua.adapters.dialects.base import (
     ClientDialect,
     ModelCard,
@@ -447,7 +448,8 @@ _MEDIA_ROUTES = {"/v1/audio/speech": ops.SPEECH, "/v1/audio/transcriptions": ops
                  "/v1/images/generations": ops.IMAGE_GENERATIONS, "/v1/images/edits": ops.IMAGE_EDITS}
 
 OpenAIRequest = (ir.ChatRequest | ir.EmbeddingRequest | media.MediaRequest | ModerationRequest | files.FileUpload
-                 | chat_store.MetadataUpdate | uploads.UploadAsk | ir.Upload | uploads.Completion)
+                 | chat_store.MetadataUpdate | uploads.UploadAsk | ir.Upload | uploads.Completion
+                 | vector_stores.VectorRequest)
 
 
 class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -477,6 +479,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return uploads.match(method, path)
         if path == batches.PREFIX or path.startswith(batches.PREFIX + "/"):
             return batches.match(method, path)
+        if path.startswith(vector_stores.PREFIX):
+            return vector_stores.match(method, path)
         if method == "GET" and path.startswith("/v1/models"):
             if path in ("/v1/models", "/v1/models/"):
                 return Route(ops.MODELS_LIST, {})
@@ -494,6 +498,8 @@ class OpenAIChat(ClientDialect[OpenAIRequest], UpstreamDialect[ir.ChatRequest, i
             return openai_files.decode_upload(body)
         if operation is ops.CHAT_COMPLETIONS_UPDATE:
             return chat_store.decode_update(body)
+        if operation in ops.VECTOR_STORES:
+            return vector_stores.decode(operation, body)
         if operation is ops.UPLOADS_CREATE:
             return uploads.decode_create(body)
         if operation is ops.UPLOADS_PART:

@@ -62,16 +62,10 @@ class Fusion:
         return fuse([rank_of(self.lexical(query, texts)), rank_of(self.dense(query, texts, stop))], self.k,
                     (lexical_weight, 1.0))
 
-    def lexical(self, query: str, texts: Sequence[str]) -> np.ndarray:
+    @staticmethod
+    def lexical(query: str, texts: Sequence[str]) -> np.ndarray:
         """BM25 score of each text for `query`, with the texts as the corpus."""
-        tokens = bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
-        if not tokens.vocab:  # nothing but stopwords and punctuation
-            return np.zeros(len(texts), dtype=np.float32)
-        index = bm25s.BM25()
-        index.index(tokens, show_progress=False)
-        words = [w for w in bm25s.tokenize(query, stopwords="en", return_ids=False, show_progress=False)[0]
-                 if w in tokens.vocab]
-        return index.get_scores(words) if words else np.zeros(len(texts), dtype=np.float32)
+        return Lexical(texts).scores(query)
 
     def dense(self, query: str, texts: Sequence[str], stop: threading.Event | None = None) -> np.ndarray:
         """Cosine similarity of each text's embedding to the query's (the vectors are unit length)."""
@@ -93,6 +87,29 @@ class Fusion:
     def tokens(self, query: str, texts: Sequence[str]) -> int:
         """Word pieces the encoder reads for this request, cached passages included, for the ledger."""
         return self.minilm.count_tokens([query, *texts])
+
+
+class Lexical:
+    """BM25 over a corpus of texts, indexed once and asked any number of queries."""
+
+    __slots__ = ("size", "vocab", "_index")
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        tokens = bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
+        self.size = len(texts)
+        self.vocab = tokens.vocab
+        self._index = None
+        if tokens.vocab:  # else nothing but stopwords and punctuation
+            self._index = bm25s.BM25()
+            self._index.index(tokens, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Each text's BM25 score for `query` (zero for a text sharing no word with it)."""
+        words = [w for w in bm25s.tokenize(query, stopwords="en", return_ids=False, show_progress=False)[0]
+                 if w in self.vocab]
+        if self._index is None or not words:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._index.get_scores(words), dtype=np.float32)
 
 
 def rank_of(scores: np.ndarray) -> np.ndarray:

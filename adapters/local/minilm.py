@@ -20,6 +20,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -250,6 +251,13 @@ def _pieces(state: _Loaded, texts: Sequence[str]) -> list[list[int]]:
                 waiting.append(i)
         pending, size = waiting, size * 4
     return found
+
+
+@functools.cache
+def shared() -> MiniLM:
+    """The process's model from the packaged files, loaded once for all that embed with it (the
+    `local` provider of every config the process reloads, and the vector stores)."""
+    return MiniLM()
 
 
 def _mean_pool_normalize(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

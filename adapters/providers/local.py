@@ -19,7 +19,7 @@ from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.documents import reader
 from interlingua.adapters.documents.segment import segment_in_thread
 from interlingua.adapters.local import fusion
-from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, MiniLM
+from interlingua.adapters.local.minilm import DIMENSIONS, MODEL_ID, shared
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.providers.chat_utilities import text_of
 from interlingua.adapters.replies import Reply, Result
@@ -37,7 +37,7 @@ class LocalProvider(Provider):
     def __init__(self, name: str, url: str = "", **kwargs: Any) -> None:
         kwargs["models"] = kwargs.get("models") or (MODEL_ID, fusion.MODEL_ID)
         super().__init__(name, url or "http://local.invalid", **kwargs)
-        self.minilm = MiniLM()
+        self.minilm = shared()
         self.fusion = fusion.Fusion(self.minilm)
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
