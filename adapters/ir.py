@@ -498,8 +498,17 @@ class Progress:
     data: Any
 
 
+@dataclass(slots=True)
+class OpaqueBlock:
+    """A whole output item only one dialect knows, made by the gateway (a hosted tool's call it ran):
+    that dialect's stream encoder writes it, every other leaves it out, as `Opaque` parts."""
+
+    dialect: str
+    data: dict[str, Any]
+
+
 StreamEvent = (StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
-               | EditsApplied | Progress)
+               | EditsApplied | Progress | OpaqueBlock)
 
 
 # Errors -------------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from interlingua.middleware.conversations import ConversationsMiddleware
 from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
+from interlingua.middleware.file_search import FileSearchMiddleware
 from interlingua.middleware.files import FilesMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware, Probe
@@ -253,6 +254,7 @@ class Gateway:
         keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period, k.mcp)
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
+        app = FileSearchMiddleware(app, self.indexer.store, self.indexer)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
         app = VectorStoresMiddleware(app, self.indexer.store, self.files, self.indexer)

@@ -106,12 +106,14 @@ class _Reencoder:
 
     def _upstream(self) -> list[tuple[bytes, bytes]]:
         """Which `provider/model` answered, as on pass-through answers; and which of the client's
-        tools that upstream could not run and was not sent (`x-interlingua-omitted-tools`)."""
+        tools that upstream could not run and was not sent (`x-interlingua-omitted-tools`), of the
+        request as it was asked (a tool the gateway ran itself is not the upstream's to run)."""
         target = self.state.get(TARGET)
         if target is None:
             return []
         codec = getattr(target.provider, "codec", None)  # a local provider has none, and no chat
-        omitted = tools.omitted_headers(self.request, codec.name) if codec is not None else []
+        asked = self.state.get(REQUEST, self.request)
+        omitted = tools.omitted_headers(asked, codec.name) if codec is not None else []
         return [(b"x-interlingua-upstream", target.label.encode()), *omitted]
 
     async def _body(self, chunk: bytes, more: bool = False) -> None:

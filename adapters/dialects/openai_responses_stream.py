@@ -16,8 +16,12 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import sse, tools
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
-from interlingua.adapters.dialects.openai_responses_request import PROVIDER, new_id
+from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, new_id
 from interlingua.adapters.dialects.openai_responses_response import decode_usage, response_object
+
+# The events a hosted tool's call goes through between its item's `added` and `done`.
+_PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
+           "web_search_call": ("in_progress", "searching", "completed")}
 
 
 class ResponsesStreamDecoder(StreamDecoder):
@@ -245,6 +249,17 @@ class ResponsesStreamEncoder(StreamEncoder):
             return out
         return out + self._event("response.function_call_arguments.delta", **at)
 
+    def _opaque(self, event: ir.OpaqueBlock) -> bytes:
+        """An item the gateway made whole (a hosted tool's call it ran), added, through its phases
+        (a file search's `in_progress`, `searching`, `completed`), and done."""
+        item = dict(event.data)
+        out = self._add({**item, "status": "in_progress"})
+        at = {"item_id": item["id"], "output_index": len(self._items)}
+        for phase in _PHASES.get(item["type"], ()):
+            out += self._event(f"response.{item['type']}.{phase}", **at)
+        self._open = item
+        return out + self._close()
+
     def encode(self, event: ir.StreamEvent) -> bytes:
         if getattr(event, "choice", 0):
             return b""
@@ -267,6 +282,8 @@ class ResponsesStreamEncoder(StreamEncoder):
             self._pieces.append(event.text)
             return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), summary_index=0, delta=event.text)
+        if isinstance(event, ir.OpaqueBlock):
+            return self._opaque(event) if event.dialect == NAME else b""
         if isinstance(event, ir.Finish):
             self._reason = event.reason
             return self._start() + self._close()

@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
@@ -236,16 +238,21 @@ def _search_ask(body: dict[str, Any]) -> SearchAsk:
     limit = f.integer(body, "max_num_results")
     if limit is not None and not 1 <= limit <= MAX_RESULTS:
         raise ir.invalid("max_num_results", f"must be from 1 to {MAX_RESULTS}")
+    f.boolean(body, "rewrite_query")  # accepted; the gateway searches for the query as written
+    return SearchAsk(queries, limit or DEFAULT_RESULTS, *_searching(body, ""))
+
+
+def _searching(body: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, bool, float]:
+    """A search's `filters` and `ranking_options` (whether to fuse, the score threshold), checked."""
     filters = body.get("filters")
     if filters is not None:
-        check_filter(filters, "filters", 0)
-    ranking = f.mapping(body, "ranking_options") or {}
-    ranker = f.choice(ranking, "ranker", RANKERS, "ranking_options.")
-    threshold = f.number(ranking, "score_threshold", "ranking_options.")
+        check_filter(filters, path + "filters", 0)
+    ranking = f.mapping(body, "ranking_options", path) or {}
+    ranker = f.choice(ranking, "ranker", RANKERS, path + "ranking_options.")
+    threshold = f.number(ranking, "score_threshold", path + "ranking_options.")
     if threshold is not None and not 0 <= threshold <= 1:
-        raise ir.invalid("ranking_options.score_threshold", "must be from 0 to 1")
-    f.boolean(body, "rewrite_query")  # accepted; the gateway searches for the query as written
-    return SearchAsk(queries, limit or DEFAULT_RESULTS, filters, ranker != "none", threshold or 0.0)
+        raise ir.invalid(path + "ranking_options.score_threshold", "must be from 0 to 1")
+    return filters, ranker != "none", threshold or 0.0
 
 
 def check_filter(raw: Any, path: str, depth: int) -> None:
@@ -293,6 +300,69 @@ def matches(filters: dict[str, Any] | None, attributes: Attributes) -> bool:
 
 def _numbers(*values: Any) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+# The Responses API's `file_search` tool, run by the gateway ---------------------------------------
+
+FILE_SEARCH = "file_search"  # the function the model is given in the hosted tool's place
+RESULTS = "file_search_call.results"  # what a Responses request `include`s to get each call's results
+_DESCRIPTION = ("Search the files the user has provided for passages that answer the queries. Returns the best "
+                "matching passages, each with its file's name and a relevance score from 0 to 1.")
+_PARAMETERS = {"type": "object", "properties": {"queries": {
+    "type": "array", "items": {"type": "string"},
+    "description": "One or more search queries, each a question or keywords in the files' language."}},
+    "required": ["queries"], "additionalProperties": False}
+
+
+def search_function() -> ir.Tool:
+    """The function the model calls in the hosted tool's place."""
+    return ir.Tool(FILE_SEARCH, _DESCRIPTION, orjson.loads(orjson.dumps(_PARAMETERS)))
+
+
+@dataclass(slots=True, frozen=True)
+class FileSearchTool:
+    """A Responses `file_search` tool: the stores to search and how."""
+
+    store_ids: list[str]
+    ask: SearchAsk  # without queries: the model gives them
+
+
+def file_search_tool(spec: dict[str, Any]) -> FileSearchTool:
+    path = "tools[file_search]."
+    store_ids = f.strings(spec, "vector_store_ids", path)
+    if not store_ids:
+        raise ir.invalid(path + "vector_store_ids", "is required: the vector stores to search")
+    limit = f.integer(spec, "max_num_results", path)
+    if limit is not None and not 1 <= limit <= MAX_RESULTS:
+        raise ir.invalid(path + "max_num_results", f"must be from 1 to {MAX_RESULTS}")
+    return FileSearchTool(list(dict.fromkeys(store_ids)), SearchAsk([], limit or DEFAULT_RESULTS,
+                                                                   *_searching(spec, path)))
+
+
+def queries_of(arguments: str) -> list[str]:
+    """The queries a model's call of `FILE_SEARCH` asks (a lone `query` too); none if it is not JSON."""
+    try:
+        asked = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return []
+    found = asked.get("queries", asked.get("query")) if isinstance(asked, dict) else None
+    found = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+    return [q for q in found if isinstance(q, str) and q.strip()][:MAX_QUERIES]
+
+
+def file_search_call(item_id: str, queries: list[str], hits: list[Hit], with_results: bool) -> dict[str, Any]:
+    """The `file_search_call` output item of a search the gateway ran; its results if asked for."""
+    results = [{"file_id": h.file_id, "filename": h.filename, "score": h.score, "text": h.text,
+                "attributes": h.attributes} for h in hits] if with_results else None
+    return {"type": "file_search_call", "id": item_id, "status": "completed", "queries": queries, "results": results}
+
+
+def results_text(hits: list[Hit]) -> str:
+    """The passages found, as the model reads them in the call's result."""
+    if not hits:
+        return "No passage of the files matches these queries."
+    return "\n\n".join(f"[{n}] {h.filename} (file {h.file_id}, score {h.score:.2f})\n{h.text}"
+                        for n, h in enumerate(hits, start=1))
 
 
 # What the store keeps ---------------------------------------------------------------------------
