@@ -15,6 +15,7 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import gemini_files
 from interlingua.adapters.dialects import openai_pages as pages
 from interlingua.adapters.dialects import openai_vector_stores as wire
 from interlingua.adapters.dialects.openai_chat_request import NAME as OPENAI
@@ -36,6 +37,9 @@ class VectorStoresMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)
         operation = state.get(OPERATION)
+        if operation is ops.FILES_DELETE and self.store is not None:
+            await self._deleting(scope, receive, send, state)
+            return
         if scope["type"] != "http" or operation not in ops.VECTOR_STORES or state[DIALECT].name != OPENAI:
             await self.app(scope, receive, send)
             return
@@ -45,6 +49,21 @@ class VectorStoresMiddleware:
             await send_json(send, await self._answer(operation, state, scope.get("query_string", b"")))
         except ir.GatewayError as error:
             await send_error(scope, send, error)
+
+    async def _deleting(self, scope: dict[str, Any], receive: Any, send: Any, state: dict[str, Any]) -> None:
+        """A file deleted from the Files store (through any dialect's Files API) leaves every vector
+        store, as OpenAI's delete does; only its owner could delete it."""
+        deleted = False
+
+        async def watching(message: dict[str, Any]) -> None:
+            nonlocal deleted
+            if message["type"] == "http.response.start":
+                deleted = message["status"] == 200
+            await send(message)
+
+        await self.app(scope, receive, watching)
+        if deleted and self.store is not None:
+            await self.store.forget_file(gemini_files.file_id(state[PARAMS]["id"]))
 
     async def _answer(self, operation: ops.Operation, state: dict[str, Any], query: bytes) -> Any:
         store, owner, now = self.store, owner_of(state), int(time.time())

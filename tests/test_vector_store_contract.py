@@ -193,6 +193,16 @@ async def _keeps_the_contract(store: VectorStores) -> None:
     assert await store.set_attributes("vs_0", "file-b", {"lang": "it"}) is None
     await store.add_files("vs_0", [_file("file-f", now + 11)], None)
 
+    # A file gone from the Files store leaves every store it was in, with its chunks.
+    await store.add_files("vs_1", [_file("file-d", now + 12, store_id="vs_1")], None)
+    versions = (await store.version("vs_0"), await store.version("vs_1"))
+    await store.forget_file("file-d")
+    assert (await store.version("vs_0"), await store.version("vs_1")) == (versions[0] + 1, versions[1] + 1)
+    assert await store.get_file("vs_0", "file-d") is None and await store.get_file("vs_1", "file-d") is None
+    assert await store.chunks("vs_0") == (versions[0] + 1, []) and await store.texts("vs_0", "file-d") == []
+    assert await store.get("alice", "vs_1") == s1
+    await store.forget_file("file-nowhere")
+
     # A store deleted, by its key or an open gateway, with its files, batches and chunks.
     assert await store.delete("bob", "vs_0") is False
     assert await store.delete("alice", "vs_0") is True

@@ -120,6 +120,12 @@ async def test_a_store_is_made_indexed_and_searched(tmp_path: Path) -> None:
             await other.vector_stores.create(file_ids=[returns.id])
         assert [s async for s in other.vector_stores.list()] == []
 
+        await sdk.files.delete(handbook.id)  # a file deleted leaves every store, as OpenAI's does
+        with pytest.raises(openai.NotFoundError):
+            await sdk.vector_stores.files.retrieve(file_id=handbook.id, vector_store_id=store.id)
+        manual = await sdk.vector_stores.search(store.id, query="E4107")
+        assert handbook.id not in {r.file_id for r in manual.data}
+
         deleted = await sdk.vector_stores.delete(store.id)
         assert deleted.deleted and deleted.object == "vector_store.deleted"
         with pytest.raises(openai.NotFoundError):

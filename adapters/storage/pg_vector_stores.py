@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS vector_store_files (
 );
 CREATE INDEX IF NOT EXISTS vector_store_files_waiting ON vector_store_files (status, lease);
 CREATE INDEX IF NOT EXISTS vector_store_files_batch ON vector_store_files (batch_id);
+CREATE INDEX IF NOT EXISTS vector_store_files_file ON vector_store_files (file_id);
 CREATE TABLE IF NOT EXISTS vector_file_batches (
     seq BIGSERIAL PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -247,6 +248,18 @@ class PgVectorStoreStore:
             await conn.execute("DELETE FROM vector_chunks WHERE store_id = $1 AND file_id = $2", store_id, file_id)
             return bool(gone != "DELETE 0")
         return bool(await self.db.run(delete, transaction=True))
+
+    async def forget_file(self, file_id: str) -> None:
+        async def forget(conn: Any) -> None:
+            stores = [row[0] for row in await conn.fetch(
+                "SELECT id FROM vector_stores WHERE id IN (SELECT store_id FROM vector_store_files WHERE file_id = $1) "
+                "ORDER BY id FOR UPDATE", file_id)]  # the stores' rows first, as every change that bumps them
+            await conn.execute("DELETE FROM vector_store_files WHERE store_id = ANY($1::text[]) AND file_id = $2",
+                               stores, file_id)
+            await conn.execute("DELETE FROM vector_chunks WHERE store_id = ANY($1::text[]) AND file_id = $2", stores,
+                               file_id)
+            await conn.execute("UPDATE vector_stores SET version = version + 1 WHERE id = ANY($1::text[])", stores)
+        await self.db.run(forget, transaction=True)
 
     async def get_batch(self, store_id: str, batch_id: str) -> StoredBatch | None:
         found: StoredBatch | None = await self.db.run(lambda conn: _batch(conn, store_id, batch_id))

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS vector_store_files (
 );
 CREATE INDEX IF NOT EXISTS vector_store_files_waiting ON vector_store_files (status, lease);
 CREATE INDEX IF NOT EXISTS vector_store_files_batch ON vector_store_files (batch_id);
+CREATE INDEX IF NOT EXISTS vector_store_files_file ON vector_store_files (file_id);
 CREATE TABLE IF NOT EXISTS vector_file_batches (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -110,6 +111,7 @@ class VectorStores(Protocol):
     async def set_attributes(self, store_id: str, file_id: str,
                              attributes: Attributes | None) -> StoredVectorFile | None: ...
     async def delete_file(self, store_id: str, file_id: str) -> bool: ...
+    async def forget_file(self, file_id: str) -> None: ...
     async def get_batch(self, store_id: str, batch_id: str) -> StoredBatch | None: ...
     async def cancel_batch(self, store_id: str, batch_id: str) -> StoredBatch | None: ...
     async def claim(self, until: int, most: int) -> list[Claimed]: ...
@@ -276,6 +278,16 @@ class VectorStoreStore:
             self._bump(store_id)
             return gone
         return await self._thread.run(sqlite.in_transaction, self._db, delete)
+
+    async def forget_file(self, file_id: str) -> None:
+        def forget() -> None:
+            stores = [row[0] for row in self._db.execute("SELECT store_id FROM vector_store_files WHERE file_id = ?",
+                                                         (file_id,)).fetchall()]
+            for store_id in stores:
+                for table in ("vector_store_files", "vector_chunks"):
+                    self._db.execute(f"DELETE FROM {table} WHERE store_id = ? AND file_id = ?", (store_id, file_id))
+                self._bump(store_id)
+        await self._thread.run(sqlite.in_transaction, self._db, forget)
 
     def _batch(self, store_id: str, batch_id: str) -> StoredBatch | None:
         row = self._db.execute("SELECT id, store_id, created, cancelled FROM vector_file_batches "
