@@ -405,6 +405,17 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def add(self, usage: Usage | None) -> None:
+        """Count `usage` (another call's of the same request) into this one, token kinds only."""
+        if usage is None:
+            return
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cache_read_tokens += usage.cache_read_tokens
+        self.cache_write_tokens += usage.cache_write_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
+        self.estimated = self.estimated or usage.estimated
+
 
 @dataclass(slots=True)
 class Choice:

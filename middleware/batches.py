@@ -475,12 +475,7 @@ def _usage(endpoint: str, results: list[Result]) -> dict[str, Any]:
     codec = next(c for c in CODECS if c.match("POST", endpoint, {}, b"") is not None)
     total = ir.Usage()
     for _, status, line in results:
-        usage = codec.usage_of(orjson.loads(line)["response"]["body"]) if 200 <= status < 300 else None
-        if usage is not None:
-            total.input_tokens += usage.input_tokens
-            total.output_tokens += usage.output_tokens
-            total.cache_read_tokens += usage.cache_read_tokens
-            total.reasoning_tokens += usage.reasoning_tokens
+        total.add(codec.usage_of(orjson.loads(line)["response"]["body"]) if 200 <= status < 300 else None)
     return {"input_tokens": total.input_tokens, "input_tokens_details": {"cached_tokens": total.cache_read_tokens},
             "output_tokens": total.output_tokens, "output_tokens_details": {"reasoning_tokens": total.reasoning_tokens},
             "total_tokens": total.input_tokens + total.output_tokens}

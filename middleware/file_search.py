@@ -31,7 +31,6 @@ from interlingua.adapters.dialects import openai_vector_stores as wire
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.dialects.openai_responses_request import new_id
 from interlingua.adapters.folding import Fold
-from interlingua.adapters.providers.asking import add
 from interlingua.adapters.storage.vector_stores import VectorStores
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import (
@@ -110,7 +109,7 @@ class FileSearchMiddleware:
             await self.app(scope, receive, answer.send)
             message = answer.message()
             calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name == wire.FILE_SEARCH]
-            add(total, answer.usage())
+            total.add(answer.usage())
             state[USAGE] = total
             if answer.failed or state.get(DISCONNECTED) or not calls:
                 await answer.finish(total, [*shown, *message.parts])

@@ -12,6 +12,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -98,3 +100,14 @@ class PostgresServer:
     async def close(self) -> None:
         await self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@asynccontextmanager
+async def postgres() -> AsyncIterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, started on a free loopback port and removed after."""
+    server = PostgresServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -23,7 +23,7 @@ from interlingua.adapters.storage.pg_batches import PgBatchStore
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, postgres
 from tests.support import async_test
 from tests.test_observe import METRICS_KEY, sample, scrape
 
@@ -312,9 +312,7 @@ async def test_a_batch_a_stopped_gateway_left_is_taken_up_where_it_was(tmp_path:
 
 @async_test
 async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgBatchStore(server.url)
         try:
             batch = {"id": "batch_1", "status": "in_progress", "request_counts": {"total": 2}}
@@ -334,8 +332,6 @@ async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
             assert (await store.get(None, "batch_1") or {})["status"] == "cancelling"
         finally:
             await store.aclose()
-    finally:
-        await server.close()
 
 
 @async_test

@@ -18,7 +18,7 @@ from interlingua.adapters.storage.pg_caches import PgCacheStore
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
 from tests.harness import anthropic_provider, gateway, gemini_client, gemini_provider
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
@@ -127,13 +127,9 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 
 @async_test
 async def test_the_postgresql_store_keeps_the_contract(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgCacheStore(server.url)
         try:
             await _keeps_the_contract(store)
         finally:
             await store.aclose()
-    finally:
-        await server.close()

@@ -17,7 +17,7 @@ from interlingua.adapters.storage.conversations import Conversations, Conversati
 from interlingua.adapters.storage.pg_conversations import PgConversationStore
 from tests.fakes import openai_upstream as fo
 from tests.harness import client, gateway, provider
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 from tests.test_background import settled, upstream_of
 
@@ -254,9 +254,7 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 
 @async_test
 async def test_replicas_on_postgresql_share_conversations(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         old = await asyncpg.connect(server.url)
         for statement in _OLD_TABLES:
             await old.execute(statement.replace("BLOB", "BYTEA").replace("'{}'", "'{}'::bytea"))
@@ -281,8 +279,6 @@ async def test_replicas_on_postgresql_share_conversations(tmp_path: Path) -> Non
                 assert away.value.status_code == 503 and "unreachable" in away.value.message
                 await server.start()  # a pool's connection from before may fail once: a 503 the SDK retries
                 assert (await client(other).with_options(max_retries=3).conversations.retrieve(made.id)).id == made.id
-    finally:
-        await server.close()
 
 
 @async_test

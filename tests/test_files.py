@@ -23,7 +23,7 @@ from interlingua.adapters.storage.files import Files, FileStore
 from interlingua.adapters.storage.pg_files import PgFileStore
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, client, gateway, provider
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 from tests.test_background import upstream_of
 
@@ -289,9 +289,7 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 
 @async_test
 async def test_replicas_on_postgresql_share_files(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgFileStore(server.url)
         try:
             await _keeps_the_contract(store)
@@ -310,8 +308,6 @@ async def test_replicas_on_postgresql_share_files(tmp_path: Path) -> None:
                 with pytest.raises(openai.InternalServerError) as away:
                     await client(one).files.retrieve(made.id)
                 assert away.value.status_code == 503 and "unreachable" in away.value.message
-    finally:
-        await server.close()
 
 
 @async_test

@@ -19,7 +19,7 @@ from tests.fakes import anthropic_upstream as fa
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.harness import anthropic_provider, client, gateway
 from tests.processes import GatewayProcess, free_port, gateway_process
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import RedisServer, postgres
 from tests.support import async_test, fresh_minute
 
 KEY = "sk-replica-key-0123"
@@ -150,9 +150,7 @@ async def _wait_rows(url: str, count: int, timeout: float = 15) -> int:
 
 @async_test
 async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_restart(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         storage = f'[storage]\nurl = "{server.url}"\n[admin]\nkey = "{ADMIN}"\n'
         async with FakeOpenAI(["gpt-x"]) as fake, _replicas(tmp_path, fake.url, storage) as (a, b):
             assert set(await asyncio.gather(*(_chat(g.url) for g in (a, b) * 3))) == {200}
@@ -175,8 +173,6 @@ async def test_ledger_in_postgres_from_two_replicas_and_none_lost_in_a_database_
         finally:
             await conn.close()
         assert keys == {"team", "roaming"}
-    finally:
-        await server.close()
     assert b"cannot write to PostgreSQL" in a.stderr + b.stderr
 
 

@@ -18,7 +18,7 @@ import orjson
 
 from interlingua.adapters.storage.pg_responses import PgResponseStore
 from interlingua.adapters.storage.responses import DAY, ResponseStore
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 
 Age = Callable[[str, float], Awaitable[None]]
@@ -79,9 +79,7 @@ async def test_sqlite_store_keeps_responses_so_many_days(tmp_path: Path) -> None
 
 @async_test
 async def test_postgresql_store_keeps_responses_so_many_days() -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         async def age(response_id: str, seconds: float) -> None:
             db = await asyncpg.connect(server.url)
             try:
@@ -97,17 +95,13 @@ async def test_postgresql_store_keeps_responses_so_many_days() -> None:
                 await db.close()
 
         await _kept_so_long(lambda days: PgResponseStore(server.url, days), age, count)
-    finally:
-        await server.close()
 
 
 @async_test
 async def test_postgresql_store_keeps_the_last_of_a_response_put_again() -> None:
     """A background response is put as it runs (queued, in_progress, its answer): its writes may
     be in flight on several connections at once, and the last put must be what the database keeps."""
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgResponseStore(server.url, 1)
         await store.warm()
         for response in range(1, 6):
@@ -122,8 +116,6 @@ async def test_postgresql_store_keeps_the_last_of_a_response_put_again() -> None
         finally:
             await again.aclose()
         assert [response["status"] if response else None for response in found] == ["step 59"] * 5
-    finally:
-        await server.close()
 
 
 _OLD_TABLE = ("CREATE TABLE responses (id TEXT PRIMARY KEY, created REAL NOT NULL, previous_id TEXT, "
@@ -172,13 +164,9 @@ async def test_sqlite_store_finds_a_response_only_for_its_key(tmp_path: Path) ->
 
 @async_test
 async def test_postgresql_store_finds_a_response_only_for_its_key() -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         old = await asyncpg.connect(server.url)
         await old.execute(_OLD_TABLE.replace("REAL", "DOUBLE PRECISION").replace("BLOB", "BYTEA"))
         await old.execute("INSERT INTO responses VALUES ($1, $2, $3, $4, $5)", *_OLD_ROW)
         await old.close()
         await _found_only_by_its_key(lambda: PgResponseStore(server.url, 1))
-    finally:
-        await server.close()

@@ -17,7 +17,7 @@ from interlingua.adapters.storage.pg_completions import PgCompletionStore
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_provider, client, gateway, provider
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
@@ -207,9 +207,7 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 
 @async_test
 async def test_replicas_on_postgresql_share_completions(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgCompletionStore(server.url)
         try:
             await _keeps_the_contract(store)
@@ -224,5 +222,3 @@ async def test_replicas_on_postgresql_share_completions(tmp_path: Path) -> None:
                 assert (await client(other).chat.completions.retrieve(made.id)).choices[0].message.content == "Kept."
                 assert [c.id for c in (await client(other).chat.completions.list(metadata={"r": "1"})).data] == [
                     made.id]
-    finally:
-        await server.close()

@@ -19,7 +19,7 @@ from interlingua.adapters.storage.ledger import Ledger, UsageRecord, totals
 from interlingua.app.factory import LEDGER_FILE
 from tests.asgi import run
 from tests.harness import gateway
-from tests.servers import PostgresServer
+from tests.servers import postgres
 
 ADMIN_KEY = "admin-secret-1"
 CHROMIUM = "/usr/bin/chromium"
@@ -121,9 +121,7 @@ def test_usage_page_in_chromium(tmp_path: Path) -> None:
 def test_usage_api_reads_the_ledger_in_postgresql(tmp_path: Path) -> None:
     """With `[storage] url` the ledger is in PostgreSQL, and the page's API reads it there."""
     async def scenario() -> None:
-        server = PostgresServer()
-        await server.start()
-        try:
+        async with postgres() as server:
             ledger = pg_ledger.PgLedger(server.url)
             for hour in range(5):
                 ledger.record(record("team-a", "fast", hour * 3600 + 300, tokens=(100 + hour, 40)))
@@ -152,7 +150,5 @@ def test_usage_api_reads_the_ledger_in_postgresql(tmp_path: Path) -> None:
             finally:
                 await conn.close()
             assert re.search(r"\busage_ts\b", plan), plan
-        finally:
-            await server.close()
 
     run(scenario())

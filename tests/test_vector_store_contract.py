@@ -22,7 +22,7 @@ from interlingua.adapters.dialects.openai_vector_stores import (
 )
 from interlingua.adapters.storage.pg_vector_stores import PgVectorStoreStore
 from interlingua.adapters.storage.vector_stores import VectorStores, VectorStoreStore
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 
 VECTORS = np.zeros((2, 384), dtype=np.float32).tobytes()
@@ -228,13 +228,9 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 
 @async_test
 async def test_the_postgresql_store_keeps_the_contract(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         store = PgVectorStoreStore(server.url)
         try:
             await _keeps_the_contract(store)
         finally:
             await store.aclose()
-    finally:
-        await server.close()

@@ -14,7 +14,7 @@ import pytest
 from interlingua.adapters.dialects import openai_vector_stores as wire
 from tests.documents import pdf
 from tests.harness import client, gateway
-from tests.servers import PostgresServer
+from tests.servers import postgres
 from tests.support import async_test
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-0123456789"
@@ -206,9 +206,7 @@ async def test_bad_requests_are_openai_errors(tmp_path: Path) -> None:
 
 @async_test
 async def test_replicas_on_postgresql_share_stores(tmp_path: Path) -> None:
-    server = PostgresServer()
-    await server.start()
-    try:
+    async with postgres() as server:
         tables = {"keys": KEYS, "storage": {"url": server.url}}
         async with gateway(tmp_path / "a", **tables) as (_, one), gateway(tmp_path / "b", **tables) as (_, other):
             made = await client(one, ALICE).files.create(file=("boiler.txt", BOILER.encode(), "text/plain"),
@@ -223,8 +221,6 @@ async def test_replicas_on_postgresql_share_stores(tmp_path: Path) -> None:
             assert (await there.vector_stores.delete(store.id)).deleted
             with pytest.raises(openai.NotFoundError):
                 await client(one, ALICE).vector_stores.retrieve(store.id)
-    finally:
-        await server.close()
 
 
 def test_filters_compare_as_openai_describes() -> None:

@@ -15,18 +15,6 @@ if TYPE_CHECKING:
 DIALECT = "interlingua"  # no client's: the provider always translates, never passes through
 
 
-def add(total: ir.Usage, usage: ir.Usage | None) -> None:
-    """Count `usage` into `total`, token kinds only."""
-    if usage is None:
-        return
-    total.input_tokens += usage.input_tokens
-    total.output_tokens += usage.output_tokens
-    total.cache_read_tokens += usage.cache_read_tokens
-    total.cache_write_tokens += usage.cache_write_tokens
-    total.reasoning_tokens += usage.reasoning_tokens
-    total.estimated = total.estimated or usage.estimated
-
-
 async def ask(provider: Provider, model: str, instruction: str, text: str, *, max_tokens: int | None = None,
               response_format: ir.ResponseFormat | None = None) -> tuple[str, ir.Usage | None]:
     """The model's text answer to `instruction` (as the system message) about `text`, and its usage."""

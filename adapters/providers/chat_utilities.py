@@ -18,7 +18,7 @@ from interlingua.adapters import ir, json_schema
 from interlingua.adapters.documents import kinds, reader
 from interlingua.adapters.documents import text as plain
 from interlingua.adapters.documents.segment import segment_in_thread
-from interlingua.adapters.providers.asking import add, ask
+from interlingua.adapters.providers.asking import ask
 
 if TYPE_CHECKING:
     from interlingua.adapters.providers.base import Provider
@@ -64,14 +64,14 @@ async def _summary(provider: Provider, model: str, text: str, media_type: str, u
     parts = await segment_in_thread(text, media_type, PART_TOKENS, 0)
     if len(parts) <= 1:
         answer, spent = await ask(provider, model, SUMMARIZE, text, max_tokens=SUMMARY_TOKENS)
-        add(usage, spent)
+        usage.add(spent)
         return answer
     summaries = await _each(provider, model, [p.text for p in parts], SUMMARIZE, usage)
     joined = "\n\n".join(summaries)
     if len(await segment_in_thread(joined, kinds.TEXT, PART_TOKENS, 0)) > 1:
         return await _summary(provider, model, joined, kinds.TEXT, usage)
     answer, spent = await ask(provider, model, COMBINE, joined, max_tokens=SUMMARY_TOKENS)
-    add(usage, spent)
+    usage.add(spent)
     return answer
 
 
@@ -110,7 +110,7 @@ async def extract(provider: Provider, request: ir.DocumentRequest, model: str) -
     for attempt in range(2):
         prompt = text if attempt == 0 else f"{text}\n\n{RETRY.format(error=error)}"
         answer, spent = await ask(provider, model, instruction, prompt, response_format=response_format)
-        add(usage, spent)
+        usage.add(spent)
         try:
             value = orjson.loads(_unfenced(answer))
         except orjson.JSONDecodeError as exc:
@@ -145,7 +145,7 @@ async def _each(provider: Provider, model: str, texts: list[str], instruction: s
     async def one(text: str) -> str:
         async with gate:
             answer, spent = await ask(provider, model, instruction, text)
-        add(usage, spent)
+        usage.add(spent)
         return answer
 
     return list(await asyncio.gather(*(one(t) for t in texts)))

@@ -73,13 +73,6 @@ class _Run:
     notes: list[tuple[int, str]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
 
-    def add(self, usage: ir.Usage | None) -> None:
-        if usage is not None:
-            self.usage.input_tokens += usage.input_tokens
-            self.usage.output_tokens += usage.output_tokens
-            self.usage.reasoning_tokens += usage.reasoning_tokens
-            self.usage.cache_read_tokens += usage.cache_read_tokens
-
     @property
     def spent(self) -> bool:
         return (self.usage.total_tokens >= self.settings.max_tokens
@@ -91,7 +84,7 @@ async def research(question: str, settings: Settings, tools: Tools
     """Run the agent, yielding its progress, the report and finally the usage of every model call."""
     run = _Run(question, settings, asyncio.get_running_loop().time() + settings.max_seconds)
     plan, usage = await _within(run, tools.ask(PLAN, question)) or ("", None)
-    run.add(usage)
+    run.usage.add(usage)
     queries = _strings(_json(plan).get("queries"))[:3] or [question]
     for round_number in range(1, settings.max_rounds + 1):
         hits: list[list[ir.SearchHit]] = []
@@ -117,7 +110,7 @@ async def research(question: str, settings: Settings, tools: Tools
         if not pages:
             break
         reply, usage = await _within(run, tools.ask(READ, _reading(question, run, pages))) or ("", None)
-        run.add(usage)
+        run.usage.add(usage)
         verdict = _json(reply)
         for note in verdict.get("notes") or []:
             if isinstance(note, dict) and isinstance(note.get("text"), str) and note.get("source") in range(
@@ -130,7 +123,7 @@ async def research(question: str, settings: Settings, tools: Tools
     content: list[str] = []
     async for piece in tools.write(WRITE, _writing(question, run)):
         if isinstance(piece, ir.Usage):
-            run.add(piece)
+            run.usage.add(piece)
         else:
             content.append(piece)
             yield ir.Progress("delta", {"text": piece})
