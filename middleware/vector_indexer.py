@@ -9,8 +9,11 @@ time per process, so that requests keep the other core. A file the reader cannot
 text, fails with OpenAI's `unsupported_file` or `invalid_file`.
 
 A search reads the store's chunks once per version into an `Index`, kept for the next searches of
-the same store (`CACHED` stores per process); a store changed through another process has a new
-version, which every search asks the store for.
+the same store (the most recently searched, up to `CACHED_BYTES` of text and vectors a process); a
+store changed through another process has a new version, which every search asks the store for.
+
+A file's lease is renewed while it is indexed (a book's text takes the model minutes), so that no
+other process takes it up meanwhile; one that stops renewing it is taken up once it runs out.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ log = logging.getLogger("interlingua.vector_stores")
 
 LEASE_S = 300  # a file's indexing lease: a large PDF's text and embeddings take a while
 SWEEP_S = 15.0  # how often a process looks for files whose lease ran out
-CACHED = 16  # stores whose index a process keeps
+CACHED_BYTES = 256 * 2**20  # the stores' indexes a process keeps, by their text and vectors
+MAX_TOKENS = 5_000_000  # a file's text at most, as OpenAI's vector stores take (four characters a token)
 
 
 class VectorIndexer:
@@ -90,13 +94,27 @@ class VectorIndexer:
         if not text.strip():
             await self.store.fail(stored.store_id, stored.file_id, "invalid_file", "the file holds no text")
             return
+        if len(text) > MAX_TOKENS * 4:
+            await self.store.fail(stored.store_id, stored.file_id, "invalid_file",
+                                  f"the file's text is longer than {MAX_TOKENS:,} tokens")
+            return
+        renewing = asyncio.get_running_loop().create_task(self._renew(stored))
         try:
             pieces = await in_thread(self._pieces, text, made.media_type, stored.chunking)
         except ir.GatewayError as error:
             await self.store.fail(stored.store_id, stored.file_id, "invalid_file", error.message)
             return
+        finally:
+            renewing.cancel()
         if await self.store.finish(stored.store_id, stored.file_id, pieces):
             log.info("vector stores: %s indexed in %s, %d chunks", stored.file_id, stored.store_id, len(pieces))
+
+    async def _renew(self, stored: wire.StoredVectorFile) -> None:
+        """The file's lease, renewed every third of it while it is indexed here."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            with contextlib.suppress(ir.GatewayError):  # the store away: the next renewal tries again
+                await self.store.renew(stored.store_id, stored.file_id, int(time.time()) + self.lease)
 
     def _pieces(self, text: str, media_type: str, chunking: wire.Chunking,
                 stop: threading.Event | None = None) -> list[Piece]:
@@ -112,9 +130,9 @@ class VectorIndexer:
             index = await asyncio.to_thread(vector_index.Index, version,
                                             [vector_index.Chunk(*row) for row in rows])
             self._indexes[store_id] = index
-            while len(self._indexes) > CACHED:
-                self._indexes.popitem(last=False)
         self._indexes.move_to_end(store_id)
+        while sum(kept.size for kept in self._indexes.values()) > CACHED_BYTES and len(self._indexes) > 1:
+            self._indexes.popitem(last=False)
         allowed = np.fromiter((wire.matches(ask.filters, c.attributes) for c in index.chunks), dtype=bool,
                               count=len(index.chunks))
         try:

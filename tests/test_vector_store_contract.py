@@ -120,6 +120,10 @@ async def _keeps_the_contract(store: VectorStores) -> None:
     assert await store.claim(int(time.time()) - 1, 1) == [(None, g)]  # a lease already run out
     assert await store.claim(now + 60, 10) == [(None, g), ("alice", c), ("alice", d), ("alice", e)]
     assert await store.claim(now + 60, 10) == []
+    await store.renew("vs_3", "file-g", int(time.time()) - 1)  # a renewal is the lease it gives
+    assert await store.claim(now + 60, 10) == [(None, g)]
+    await store.renew("vs_3", "file-g", now + 600)
+    assert await store.claim(now + 60, 10) == []
     assert await store.version("vs_0") == 4
 
     # A finish stores the file's chunks (their text's UTF-8 bytes and vectors counted) and bumps the version.

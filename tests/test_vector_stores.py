@@ -6,12 +6,21 @@ as content, each key's own; bad requests answered in OpenAI's shape."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import openai
 import pytest
 
 from interlingua.adapters.dialects import openai_vector_stores as wire
+from interlingua.adapters.dialects.files import StoredFile, new_file_id
+from interlingua.adapters.local.minilm import MiniLM
+from interlingua.adapters.storage.files import FileStore
+from interlingua.adapters.storage.vector_stores import VectorStoreStore
+from interlingua.middleware import vector_indexer
+from interlingua.middleware.vector_indexer import VectorIndexer
 from tests.documents import pdf
 from tests.harness import client, gateway
 from tests.servers import postgres
@@ -221,6 +230,59 @@ async def test_replicas_on_postgresql_share_stores(tmp_path: Path) -> None:
             assert (await there.vector_stores.delete(store.id)).deleted
             with pytest.raises(openai.NotFoundError):
                 await client(one, ALICE).vector_stores.retrieve(store.id)
+
+
+class _SlowModel(MiniLM):
+    """The real model, given three seconds before it embeds: a file that takes longer than its lease."""
+
+    def embed(self, texts: Sequence[str], stop: threading.Event | None = None) -> list[list[float]]:
+        time.sleep(3)
+        return super().embed(texts, stop)
+
+
+async def _indexing(tmp_path: Path, model: MiniLM, lease: int) -> tuple[VectorIndexer, str]:
+    """An indexer of its own on the data directory's stores, a text file added to a store for it to
+    index: the indexer, and the file's id."""
+    files, store = FileStore(tmp_path / "files.sqlite3"), VectorStoreStore(tmp_path / "vectors.sqlite3")
+    indexer = VectorIndexer(store, files, model, lease=lease, sweep=60)
+    now = int(time.time())
+    made = StoredFile(new_file_id(), "boiler.txt", "assistants", "text/plain", len(BOILER), now, None)
+    await files.create("alice", made, BOILER.encode())
+    await store.create("alice", wire.StoredStore("vs_1", "s", None, {}, now, now, None), [
+        wire.StoredVectorFile("vs_1", made.id, made.filename, now, "in_progress", {}, wire.Chunking())])
+    indexer.wake()
+    return indexer, made.id
+
+
+async def _indexed_file(indexer: VectorIndexer, file_id: str) -> wire.StoredVectorFile:
+    try:
+        for _ in range(200):
+            found = await indexer.store.get_file("vs_1", file_id)
+            if found is not None and found.status != "in_progress":
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError("not indexed")
+    finally:
+        await indexer.aclose()
+        await indexer.store.aclose()
+        await indexer.files.aclose()
+
+
+@async_test
+async def test_a_file_indexed_longer_than_its_lease_keeps_it(tmp_path: Path) -> None:
+    indexer, file_id = await _indexing(tmp_path, _SlowModel(), lease=1)
+    for _ in range(10):  # another process looks while this one embeds: the lease, renewed, holds
+        await asyncio.sleep(0.25)
+        assert await indexer.store.claim(int(time.time()) + 1, 10) == []
+    assert (await _indexed_file(indexer, file_id)).status == "completed"
+
+
+@async_test
+async def test_a_file_past_the_token_limit_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vector_indexer, "MAX_TOKENS", 10)  # five million, as OpenAI's, in the code
+    indexer, file_id = await _indexing(tmp_path, MiniLM(), lease=60)
+    failed = await _indexed_file(indexer, file_id)
+    assert failed.status == "failed" and failed.error == ("invalid_file", "the file's text is longer than 10 tokens")
 
 
 def test_filters_compare_as_openai_describes() -> None:

@@ -72,7 +72,7 @@ class Index:
     """A store's chunks ready to search: every window's vector in one matrix, and BM25 over the
     chunks, made on the first search that fuses."""
 
-    __slots__ = ("version", "chunks", "matrix", "owner", "_lexical", "_lock")
+    __slots__ = ("version", "chunks", "matrix", "owner", "size", "_lexical", "_lock")
 
     def __init__(self, version: int, chunks: list[Chunk]) -> None:
         self.version = version
@@ -80,6 +80,7 @@ class Index:
         rows = [np.frombuffer(chunk.vectors, dtype=np.float32).reshape(-1, DIMENSIONS) for chunk in chunks]
         self.matrix = np.concatenate(rows) if rows else np.zeros((0, DIMENSIONS), dtype=np.float32)
         self.owner = np.repeat(np.arange(len(chunks)), [len(r) for r in rows]) if rows else np.zeros(0, dtype=np.int64)
+        self.size = self.matrix.nbytes + sum(len(chunk.text) for chunk in chunks)  # about what it holds, in bytes
         self._lexical: fusion.Lexical | None = None
         self._lock = threading.Lock()
 

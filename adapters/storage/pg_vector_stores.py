@@ -286,6 +286,11 @@ class PgVectorStoreStore:
         found: list[Claimed] = await self.db.run(claim, transaction=True)
         return found
 
+    async def renew(self, store_id: str, file_id: str, until: int) -> None:
+        await self.db.run(lambda conn: conn.execute(
+            "UPDATE vector_store_files SET lease = $1 WHERE store_id = $2 AND file_id = $3 AND status = 'in_progress'",
+            until, store_id, file_id))
+
     async def finish(self, store_id: str, file_id: str, chunks: list[Piece]) -> bool:
         usage = usage_of(chunks)
 
