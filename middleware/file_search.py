@@ -111,25 +111,36 @@ class FileSearchMiddleware:
             calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name == wire.FILE_SEARCH]
             total.add(answer.usage())
             state[USAGE] = total
-            if answer.failed or state.get(DISCONNECTED) or not calls:
+            if answer.failed or state.get(DISCONNECTED) or not calls or searches == MAX_SEARCHES:
                 await answer.finish(total, [*shown, *message.parts])
                 return
             searched = {id(call) for call in calls}
             shown += [p for p in message.parts if id(p) not in searched]
             results = []
             for call in calls:
-                queries = wire.queries_of(call.arguments)
-                hits = await self._search(asked, queries) if queries else []
-                item = wire.file_search_call(new_id("fs"), queries, hits, with_results)
+                item, result = await self._searched(asked, call, with_results)
                 shown.append(ir.Opaque(RESPONSES, item))
                 await answer.show(item)
-                text = wire.results_text(hits) if queries else "Call file_search with `queries`, a list of strings."
-                results.append(ir.ToolResult(call.id, [ir.Text(text)], is_error=not queries))
+                results.append(result)
             if any(isinstance(p, ir.ToolCall) and id(p) not in searched for p in message.parts):
                 await answer.finish(total, shown)  # the client's own tools are called too: its turn, searches seen
                 return
             working = dataclasses.replace(working, tool_choice=None, messages=[
                 *working.messages, message, ir.Message("tool", list(results))])
+
+    async def _searched(self, asked: wire.FileSearchTool, call: ir.ToolCall,
+                        with_results: bool) -> tuple[dict[str, Any], ir.ToolResult]:
+        """A call of the search run: its `file_search_call` item, and its result for the model (an
+        error the model can act on where the call gave no queries or the store is away)."""
+        queries = wire.queries_of(call.arguments)
+        try:
+            hits = await self._search(asked, queries) if queries else []
+        except ir.GatewayError as error:
+            failed = wire.file_search_call(new_id("fs"), queries, [], False) | {"status": "failed"}
+            return failed, ir.ToolResult(call.id, [ir.Text(f"The search failed: {error.message}")], is_error=True)
+        text = wire.results_text(hits) if queries else "Call file_search with `queries`, a list of strings."
+        return (wire.file_search_call(new_id("fs"), queries, hits, with_results),
+                ir.ToolResult(call.id, [ir.Text(text)], is_error=not queries))
 
     async def _search(self, asked: wire.FileSearchTool, queries: list[str]) -> list[wire.Hit]:
         """The best passages of every store the tool names, best first."""

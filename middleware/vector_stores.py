@@ -10,6 +10,7 @@ its own stores. Nothing here is metered: no upstream is asked and no tokens are 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -24,6 +25,8 @@ from interlingua.adapters.storage.vector_stores import VectorStores
 from interlingua.middleware.respond import send_error, send_json
 from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, owner_of, state_of
 from interlingua.middleware.vector_indexer import VectorIndexer
+
+log = logging.getLogger("interlingua.vector_stores")
 
 
 class VectorStoresMiddleware:
@@ -63,7 +66,12 @@ class VectorStoresMiddleware:
 
         await self.app(scope, receive, watching)
         if deleted and self.store is not None:
-            await self.store.forget_file(gemini_files.file_id(state[PARAMS]["id"]))
+            file_id = gemini_files.file_id(state[PARAMS]["id"])
+            try:
+                await self.store.forget_file(file_id)
+            except ir.GatewayError:  # the answer has gone: the stores keep the file's chunks
+                log.warning("vector stores: %s was deleted but stays in its vector stores (store unreachable)",
+                            file_id)
 
     async def _answer(self, operation: ops.Operation, state: dict[str, Any], query: bytes) -> Any:
         store, owner, now = self.store, owner_of(state), int(time.time())

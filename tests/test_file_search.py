@@ -164,6 +164,27 @@ def test_a_chat_model_searches_without_results_kept(tmp_path: Path, stream: bool
 
 
 @async_test
+async def test_a_model_that_keeps_searching_is_asked_for_an_answer(tmp_path: Path) -> None:
+    async with fo.FakeOpenAI(["gpt-x"]) as up, gateway(tmp_path, providers={
+            "oa": provider(up.url, "gpt-x")}) as (_, url):
+        sdk = client(url)
+        store_id, _ = await _store(sdk)
+        up.script(fo.tool_calls(fo.call("file_search", "{}", id="call_0")),  # no queries: told so
+                  *(fo.tool_calls(fo.call("file_search", f'{{"queries": ["refund {n}"]}}', id=f"call_{n}"))
+                    for n in range(1, 4)),
+                  fo.text("From what I found: 30 days."))
+        answer = await sdk.responses.create(model="gpt-x", input=QUESTION, tools=[_tool(store_id)])
+        assert [getattr(i, "queries", None) for i in answer.output] == [[], ["refund 1"], ["refund 2"],
+                                                                      ["refund 3"], None]
+        assert answer.output_text == "From what I found: 30 days."
+        asked = [r.json for r in up.requests[-5:]]
+        assert ["file_search" in str(body.get("tools")) for body in asked] == [True, True, True, True, False]
+        told = asked[1]["messages"][-1]
+        assert told["tool_call_id"] == "call_0" and "queries" in told["content"]
+        assert answer.usage is not None and answer.usage.output_tokens == 25  # five rounds of five
+
+
+@async_test
 async def test_a_responses_upstream_gets_a_function_and_foreign_stores_pass(tmp_path: Path) -> None:
     async with fr.FakeResponses() as up, gateway(tmp_path, providers={
             "rs": {"type": "openai", "api": "responses", "url": up.url, "key": "sk-up-0123456789",
