@@ -262,7 +262,8 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
             "model": model, "input": "How long do refunds take?", "include": ["file_search_call.results"],
             "tools": [{"type": "file_search", "vector_store_ids": [VECTOR_STORE], "max_num_results": 3,
                        "filters": {"type": "eq", "key": "kind", "value": "manual"},
-                       "ranking_options": {"ranker": "none", "score_threshold": 0.2}}], "stream": stream})
+                       "ranking_options": {"ranker": "none", "score_threshold": 0.2}}], "stream": stream,
+            "tool_choice": {"type": "file_search"} if stream else "auto"})
           for model in ("an/claude-x", "rs/gpt-5") for stream in (False, True)),
         Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}", "openai"),
         Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}", "openai")]),

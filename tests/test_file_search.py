@@ -164,6 +164,32 @@ def test_a_chat_model_searches_without_results_kept(tmp_path: Path, stream: bool
 
 
 @async_test
+async def test_a_hosted_tool_choice_is_taken(tmp_path: Path) -> None:
+    """`tool_choice: {"type": "file_search"}` forces the gateway's search on Claude (it was a 400, as
+    was every hosted tool's choice); a choice of a hosted tool the upstream lacks is the model's again."""
+    async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={
+            "an": anthropic_provider(up.url, "claude-x")}) as (_, url):
+        sdk = client(url)
+        store_id, _ = await _store(sdk)
+        up.script(fa.tool_use(fa.call("file_search", '{"queries": ["refund"]}', id="toolu_2")), fa.text("Done."))
+        answer = await sdk.responses.create(model="claude-x", input=QUESTION, tools=[_tool(store_id)],
+                                            tool_choice={"type": "file_search"})
+        assert [i.type for i in answer.output] == ["file_search_call", "message"]
+        first, second = up.requests[-2].json, up.requests[-1].json
+        assert first["tool_choice"] == {"type": "tool", "name": "file_search"}
+        assert "tool_choice" not in second or second["tool_choice"] == {"type": "auto"}
+
+        up.script(fa.text("No code here."))
+        plain = await sdk.responses.create(model="claude-x", input="hi", tool_choice={"type": "code_interpreter"},
+                                           tools=[{"type": "code_interpreter", "container": {"type": "auto"}},
+                                                  {"type": "function", "name": "lookup", "parameters": {}}])
+        assert plain.output_text == "No code here."
+        sent = up.requests[-1].json
+        assert [t["name"] for t in sent["tools"]] == ["lookup"] and sent.get("tool_choice", {"type": "auto"}) == {
+            "type": "auto"}
+
+
+@async_test
 async def test_a_model_that_keeps_searching_is_asked_for_an_answer(tmp_path: Path) -> None:
     async with fo.FakeOpenAI(["gpt-x"]) as up, gateway(tmp_path, providers={
             "oa": provider(up.url, "gpt-x")}) as (_, url):

@@ -9,6 +9,7 @@ with the SDK's own models, so a renamed or missing field fails here rather than 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -968,3 +969,18 @@ def test_stream_encoder_output_decodes_back_to_the_same_events() -> None:
 
 def test_stream_encoder_ping_is_an_sse_comment() -> None:
     assert CODEC.stream_encoder(None).ping() == b": ping\n\n"
+
+
+def test_a_hosted_tool_choice_is_read_and_written_by_its_type() -> None:
+    """`tool_choice: {"type": "web_search_preview"}` names a hosted tool by its type, as the API's
+    ToolChoiceTypes do; written again for a Responses upstream, it is that type, not a function."""
+    body = {"model": "m", "input": "hi", "tools": [{"type": "web_search_preview"}, {
+        "type": "function", "name": "lookup", "parameters": {"type": "object"}}],
+            "tool_choice": {"type": "web_search_preview"}}
+    request = decode_responses_request(body)
+    assert request.tool_choice == ir.ToolChoice("required", ["web_search_preview"])
+    assert encode_responses_request(request, "m")["tool_choice"] == {"type": "web_search_preview"}
+    allowed = ir.ToolChoice("auto", ["web_search_preview", "lookup"])
+    sent = encode_responses_request(replace(request, tool_choice=allowed), "m")
+    assert sent["tool_choice"] == {"type": "allowed_tools", "mode": "auto", "tools": [
+        {"type": "web_search_preview"}, {"type": "function", "name": "lookup"}]}

@@ -194,6 +194,12 @@ def _tool(raw: Any, path: str) -> ir.Tool:
     return ir.Tool(name=str(kind), kind="server", extra={NAME: tool})
 
 
+# `tool_choice: {"type": ...}` naming a hosted tool (`ToolChoiceTypes`) or a client-run one by its type.
+HOSTED_CHOICES = frozenset({"file_search", "web_search_preview", "web_search_preview_2025_03_11", "computer",
+                            "computer_use", "computer_use_preview", "image_generation", "code_interpreter",
+                            "apply_patch", "shell"})
+
+
 def _tool_choice(raw: Any) -> ir.ToolChoice:
     if isinstance(raw, str):
         if raw not in ("auto", "none", "required"):
@@ -206,6 +212,8 @@ def _tool_choice(raw: Any) -> ir.ToolChoice:
         names = [name for i, t in enumerate(tools)  # a server tool has no name
                  if (name := f.string(f.obj(t, f"tool_choice.tools[{i}]"), "name", f"tool_choice.tools[{i}]."))]
         return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
+    if choice.get("type") in HOSTED_CHOICES:  # a hosted or client-run tool, by its type: the tool's IR name
+        return ir.ToolChoice("required", [choice["type"]])
     return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])
 
 
@@ -378,13 +386,17 @@ def _tool_out(tool: ir.Tool) -> dict[str, Any]:
     return out
 
 
-def _tool_choice_out(choice: ir.ToolChoice) -> Any:
+def _tool_choice_out(choice: ir.ToolChoice, tools: list[ir.Tool] | None) -> Any:
     if not choice.names:
         return choice.mode
+    hosted = {t.name for t in tools or () if t.kind == "server"}
+
+    def named(name: str) -> dict[str, Any]:
+        return {"type": name} if name in hosted else {"type": "function", "name": name}
+
     if len(choice.names) == 1 and choice.mode == "required":
-        return {"type": "function", "name": choice.names[0]}
-    return {"type": "allowed_tools", "mode": choice.mode,
-            "tools": [{"type": "function", "name": n} for n in choice.names]}
+        return named(choice.names[0])
+    return {"type": "allowed_tools", "mode": choice.mode, "tools": [named(n) for n in choice.names]}
 
 
 def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
@@ -404,7 +416,7 @@ def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     if req.tools:
         body["tools"] = [_tool_out(t) for t in req.tools]
     if req.tool_choice is not None:
-        body["tool_choice"] = _tool_choice_out(req.tool_choice)
+        body["tool_choice"] = _tool_choice_out(req.tool_choice, req.tools)
     text: dict[str, Any] = {}
     if req.response_format is not None:
         fmt = req.response_format

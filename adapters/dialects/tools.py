@@ -285,8 +285,22 @@ def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
     if target not in _FREEFORM:
         messages = [dataclasses.replace(m, parts=[_wrap(p) for p in m.parts]) if m.role == "assistant" else m
                     for m in messages]
-    choice = request.tool_choice if tools or not request.tools else None  # nothing left to choose
-    return dataclasses.replace(request, tools=tools, tool_choice=choice, messages=messages)
+    return dataclasses.replace(request, tools=tools, tool_choice=_choosable(request.tool_choice, tools, request.tools),
+                               messages=messages)
+
+
+def _choosable(choice: ir.ToolChoice | None, tools: list[ir.Tool] | None,
+               declared: list[ir.Tool] | None) -> ir.ToolChoice | None:
+    """The client's tool choice, of the tools the upstream is sent: none where every tool was left
+    out; and where it named only tools left out (a hosted one this upstream lacks), the choice is
+    the model's again rather than a name the upstream would refuse."""
+    if choice is None or not tools:
+        return choice if not declared else None  # nothing left to choose
+    if not choice.names:
+        return choice
+    sent = {t.name for t in tools}
+    names = [n for n in choice.names if n in sent]
+    return dataclasses.replace(choice, names=names) if names else None
 
 
 # Calls coming back --------------------------------------------------------------------------------
