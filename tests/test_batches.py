@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -313,8 +314,7 @@ async def test_a_batch_a_stopped_gateway_left_is_taken_up_where_it_was(tmp_path:
 @async_test
 async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
     async with postgres() as server:
-        store = PgBatchStore(server.url)
-        try:
+        async with aclosing(PgBatchStore(server.url)) as store:
             batch = {"id": "batch_1", "status": "in_progress", "request_counts": {"total": 2}}
             await store.create("alice", batch)
             assert await store.get("alice", "batch_1") == batch and await store.get("bob", "batch_1") is None
@@ -330,8 +330,6 @@ async def test_the_postgresql_store_keeps_batches_and_leases() -> None:
             assert await store.save({**batch, "status": "cancelling"}) is True
             assert await store.save({**batch, "status": "in_progress"}, unless=("cancelling",)) is False
             assert (await store.get(None, "batch_1") or {})["status"] == "cancelling"
-        finally:
-            await store.aclose()
 
 
 @async_test

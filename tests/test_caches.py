@@ -6,6 +6,7 @@ itself; the stores' contract in SQLite and a real PostgreSQL."""
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 from pathlib import Path
 
 import httpx
@@ -118,18 +119,12 @@ async def _keeps_the_contract(store: Caches) -> None:
 
 @async_test
 async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
-    store = CacheStore(tmp_path / "files.sqlite3")
-    try:
+    async with aclosing(CacheStore(tmp_path / "files.sqlite3")) as store:
         await _keeps_the_contract(store)
-    finally:
-        await store.aclose()
 
 
 @async_test
 async def test_the_postgresql_store_keeps_the_contract(tmp_path: Path) -> None:
     async with postgres() as server:
-        store = PgCacheStore(server.url)
-        try:
+        async with aclosing(PgCacheStore(server.url)) as store:
             await _keeps_the_contract(store)
-        finally:
-            await store.aclose()

@@ -6,6 +6,7 @@ the stores' contract in SQLite and in a real PostgreSQL, shared by two gateways 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -244,12 +245,9 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
     with sqlite3.connect(path) as old:
         for statement in _OLD_TABLES:
             old.execute(statement)
-    store = ConversationStore(path)
-    try:
+    async with aclosing(ConversationStore(path)) as store:
         await _old_one_found_by_every_key(store)
         await _keeps_the_contract(store)
-    finally:
-        await store.aclose()
 
 
 @async_test
@@ -259,12 +257,9 @@ async def test_replicas_on_postgresql_share_conversations(tmp_path: Path) -> Non
         for statement in _OLD_TABLES:
             await old.execute(statement.replace("BLOB", "BYTEA").replace("'{}'", "'{}'::bytea"))
         await old.close()
-        store = PgConversationStore(server.url)
-        try:
+        async with aclosing(PgConversationStore(server.url)) as store:
             await _old_one_found_by_every_key(store)
             await _keeps_the_contract(store)
-        finally:
-            await store.aclose()
         async with fo.FakeOpenAI(["gpt-x"]) as fake:
             tables = {"providers": {"up": provider(fake.url, "gpt-x")}, "storage": {"url": server.url}}
             async with gateway(tmp_path / "a", **tables) as (_, one), gateway(tmp_path / "b", **tables) as (_, other):

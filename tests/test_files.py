@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -275,13 +276,10 @@ async def test_a_file_over_the_body_cap_is_uploaded_in_parts(tmp_path: Path) -> 
 
 @async_test
 async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "files.sqlite3")
-    try:
+    async with aclosing(FileStore(tmp_path / "files.sqlite3")) as store:
         await _keeps_the_contract(store)
         await store.create(None, StoredFile("file-9", "9.txt", "user_data", "text/plain", 1, int(time.time()), None),
                            b"9")
-    finally:
-        await store.aclose()
     with sqlite3.connect(tmp_path / "files.sqlite3") as db:  # the last upload deleted the expired file
         assert db.execute("SELECT id FROM files ORDER BY seq").fetchall() == [
             ("file-1",), ("file-2",), ("file-3",), ("file-up",), ("file-parts",), ("file-9",)]
@@ -290,11 +288,8 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 @async_test
 async def test_replicas_on_postgresql_share_files(tmp_path: Path) -> None:
     async with postgres() as server:
-        store = PgFileStore(server.url)
-        try:
+        async with aclosing(PgFileStore(server.url)) as store:
             await _keeps_the_contract(store)
-        finally:
-            await store.aclose()
         async with fo.FakeOpenAI(["gpt-x"]) as fake:
             tables = {"providers": {"up": provider(fake.url, "gpt-x")}, "storage": {"url": server.url}}
             async with gateway(tmp_path / "a", **tables) as (_, one), gateway(tmp_path / "b", **tables) as (_, other):

@@ -7,6 +7,7 @@ a real PostgreSQL."""
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from pathlib import Path
 
 import openai
@@ -193,11 +194,8 @@ async def _keeps_the_contract(store: Completions) -> None:
 
 @async_test
 async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
-    store = CompletionStore(tmp_path / "responses.sqlite3")
-    try:
+    async with aclosing(CompletionStore(tmp_path / "responses.sqlite3")) as store:
         await _keeps_the_contract(store)
-    finally:
-        await store.aclose()
     expired = CompletionStore(tmp_path / "responses.sqlite3", keep_days=1e-9)
     try:
         assert await expired.get(None, "chatcmpl-0") is None
@@ -208,11 +206,8 @@ async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
 @async_test
 async def test_replicas_on_postgresql_share_completions(tmp_path: Path) -> None:
     async with postgres() as server:
-        store = PgCompletionStore(server.url)
-        try:
+        async with aclosing(PgCompletionStore(server.url)) as store:
             await _keeps_the_contract(store)
-        finally:
-            await store.aclose()
         async with fo.FakeOpenAI(["gpt-x"]) as fake:
             tables = {"providers": {"up": provider(fake.url, "gpt-x")}, "storage": {"url": server.url}}
             async with gateway(tmp_path / "a", **tables) as (_, one), gateway(tmp_path / "b", **tables) as (_, other):

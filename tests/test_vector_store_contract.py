@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import aclosing
 from pathlib import Path
 
 import numpy as np
@@ -223,18 +224,12 @@ async def _keeps_the_contract(store: VectorStores) -> None:
 
 @async_test
 async def test_the_sqlite_store_keeps_the_contract(tmp_path: Path) -> None:
-    store = VectorStoreStore(tmp_path / "vectors.sqlite3")
-    try:
+    async with aclosing(VectorStoreStore(tmp_path / "vectors.sqlite3")) as store:
         await _keeps_the_contract(store)
-    finally:
-        await store.aclose()
 
 
 @async_test
 async def test_the_postgresql_store_keeps_the_contract(tmp_path: Path) -> None:
     async with postgres() as server:
-        store = PgVectorStoreStore(server.url)
-        try:
+        async with aclosing(PgVectorStoreStore(server.url)) as store:
             await _keeps_the_contract(store)
-        finally:
-            await store.aclose()
