@@ -254,10 +254,10 @@ class Gateway:
         keys = {k.sha256: Principal(k.name, k.models, k.rpm, k.tpm, k.budget, k.budget_period, k.mcp)
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
-        app = FileSearchMiddleware(app, self.indexer.store, self.indexer)
+        app = FileSearchMiddleware(app, self.indexer)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
-        app = VectorStoresMiddleware(app, self.indexer.store, self.files, self.indexer)
+        app = VectorStoresMiddleware(app, self.indexer)
         app = CachesMiddleware(app, self.caches)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)

@@ -51,10 +51,10 @@ MAX_SEARCHES = 4  # rounds a turn may search in, before one more is asked for an
 
 
 class FileSearchMiddleware:
-    def __init__(self, app: Any, store: VectorStores | None, indexer: VectorIndexer | None) -> None:
+    def __init__(self, app: Any, indexer: VectorIndexer | None) -> None:
         self.app = app
-        self.store = store
         self.indexer = indexer
+        self.store: VectorStores | None = indexer.store if indexer is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)

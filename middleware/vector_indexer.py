@@ -88,7 +88,7 @@ class VectorIndexer:
         try:
             text = await reader.document_text(data, made.media_type, made.filename)
         except ir.GatewayError as error:
-            code = "unsupported_file" if error.status == 415 or "not supported" in error.message else "invalid_file"
+            code = "unsupported_file" if error.status == 415 else "invalid_file"  # 415: a format the reader lacks
             await self.store.fail(stored.store_id, stored.file_id, code, error.message)
             return
         if not text.strip():
@@ -133,8 +133,9 @@ class VectorIndexer:
         self._indexes.move_to_end(store_id)
         while sum(kept.size for kept in self._indexes.values()) > CACHED_BYTES and len(self._indexes) > 1:
             self._indexes.popitem(last=False)
-        allowed = np.fromiter((wire.matches(ask.filters, c.attributes) for c in index.chunks), dtype=bool,
-                              count=len(index.chunks))
+        allowed = (np.ones(len(index.chunks), dtype=bool) if ask.filters is None else
+                   np.fromiter((wire.matches(ask.filters, c.attributes) for c in index.chunks), dtype=bool,
+                               count=len(index.chunks)))
         try:
             found = await in_thread(index.search, self.minilm, ask.queries, allowed, ask.limit, ask.rank,
                                     ask.threshold)

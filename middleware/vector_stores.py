@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
@@ -27,15 +27,15 @@ from interlingua.middleware.state import DIALECT, OPERATION, PARAMS, REQUEST, ow
 from interlingua.middleware.vector_indexer import VectorIndexer
 
 log = logging.getLogger("interlingua.vector_stores")
+T = TypeVar("T")
 
 
 class VectorStoresMiddleware:
-    def __init__(self, app: Any, store: VectorStores | None, files: Files | None,
-                 indexer: VectorIndexer | None) -> None:
+    def __init__(self, app: Any, indexer: VectorIndexer | None) -> None:
         self.app = app
-        self.store = store
-        self.files = files
         self.indexer = indexer
+        self.store: VectorStores | None = indexer.store if indexer is not None else None
+        self.files: Files | None = indexer.files if indexer is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         state = state_of(scope)
@@ -47,7 +47,7 @@ class VectorStoresMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            if self.store is None or self.files is None or self.indexer is None:
+            if self.indexer is None:
                 raise ir.GatewayError("not_found", "vector stores are not kept by this gateway")
             await send_json(send, await self._answer(operation, state, scope.get("query_string", b"")))
         except ir.GatewayError as error:
@@ -93,10 +93,8 @@ class VectorStoresMiddleware:
                 raise wire.store_not_found(store_id)
             return wire.deleted_object("vector_store", store_id)
         if operation is ops.VECTOR_STORES_UPDATE:
-            updated = await store.update(owner, store_id, asked)
-            if updated is None:
-                raise wire.store_not_found(store_id)
-            return wire.store_object(updated, now)
+            return wire.store_object(_known(await store.update(owner, store_id, asked), wire.store_not_found(store_id)),
+                                     now)
         kept = await self._store(owner, store_id)
         if operation is ops.VECTOR_STORES_GET:
             return wire.store_object(kept, now)
@@ -136,21 +134,16 @@ class VectorStoresMiddleware:
         if operation is ops.VECTOR_BATCHES_GET:
             return wire.batch_object(await self._batch(store_id, params["batch"]))
         if operation is ops.VECTOR_BATCHES_CANCEL:
-            cancelled = await store.cancel_batch(store_id, params["batch"])
-            if cancelled is None:
-                raise wire.batch_not_found(params["batch"])
-            return wire.batch_object(cancelled)
+            return wire.batch_object(_known(await store.cancel_batch(store_id, params["batch"]),
+                                            wire.batch_not_found(params["batch"])))
         file_id = params["file"]
         if operation is ops.VECTOR_FILES_DELETE:
             if not await store.delete_file(store_id, file_id):
                 raise wire.file_not_found(file_id)
             return wire.deleted_object("vector_store.file", file_id)
         if operation is ops.VECTOR_FILES_UPDATE:
-            await self._file(store_id, file_id)
-            updated = await store.set_attributes(store_id, file_id, asked.attributes)
-            if updated is None:
-                raise wire.file_not_found(file_id)
-            return wire.file_object(updated)
+            return wire.file_object(_known(await store.set_attributes(store_id, file_id, asked.attributes),
+                                           wire.file_not_found(file_id)))
         if operation is ops.VECTOR_FILES_CONTENT:
             await self._file(store_id, file_id)
             return wire.content_page(stitched(await store.texts(store_id, file_id)))
@@ -158,24 +151,15 @@ class VectorStoresMiddleware:
 
     async def _store(self, owner: str | None, store_id: str) -> wire.StoredStore:
         assert self.store is not None
-        found = await self.store.get(owner, store_id)
-        if found is None:
-            raise wire.store_not_found(store_id)
-        return found
+        return _known(await self.store.get(owner, store_id), wire.store_not_found(store_id))
 
     async def _file(self, store_id: str, file_id: str) -> wire.StoredVectorFile:
         assert self.store is not None
-        found = await self.store.get_file(store_id, file_id)
-        if found is None:
-            raise wire.file_not_found(file_id)
-        return found
+        return _known(await self.store.get_file(store_id, file_id), wire.file_not_found(file_id))
 
     async def _batch(self, store_id: str, batch_id: str) -> wire.StoredBatch:
         assert self.store is not None
-        found = await self.store.get_batch(store_id, batch_id)
-        if found is None:
-            raise wire.batch_not_found(batch_id)
-        return found
+        return _known(await self.store.get_batch(store_id, batch_id), wire.batch_not_found(batch_id))
 
     async def _files(self, owner: str | None, store_id: str, asks: list[wire.FileAsk], now: int,
                      batch_id: str | None = None) -> list[wire.StoredVectorFile]:
@@ -183,9 +167,7 @@ class VectorStoresMiddleware:
         assert self.files is not None
         made = []
         for ask in asks:
-            found = await self.files.get(owner, ask.file_id)
-            if found is None:
-                raise wire.file_not_found(ask.file_id)
+            found = _known(await self.files.get(owner, ask.file_id), wire.file_not_found(ask.file_id))
             made.append(wire.StoredVectorFile(store_id, ask.file_id, found.filename, now, "in_progress",
                                               ask.attributes or {}, ask.chunking, batch_id=batch_id))
         return made
@@ -193,6 +175,13 @@ class VectorStoresMiddleware:
     def _wake(self, asks: list[wire.FileAsk]) -> None:
         if asks and self.indexer is not None:
             self.indexer.wake()
+
+
+def _known(found: T | None, missing: ir.GatewayError) -> T:
+    """What the store found, or the 404 that says what it did not."""
+    if found is None:
+        raise missing
+    return found
 
 
 def stitched(chunks: list[tuple[int, str]]) -> list[str]:

@@ -235,15 +235,16 @@ def _search_ask(body: dict[str, Any]) -> SearchAsk:
     queries = [query] if isinstance(query, str) else f.strings(body, "query")
     if not queries or len(queries) > MAX_QUERIES or not all(q.strip() for q in queries):
         raise ir.invalid("query", f"is required: a string, or 1 to {MAX_QUERIES} strings, none empty")
-    limit = f.integer(body, "max_num_results")
-    if limit is not None and not 1 <= limit <= MAX_RESULTS:
-        raise ir.invalid("max_num_results", f"must be from 1 to {MAX_RESULTS}")
     f.boolean(body, "rewrite_query")  # accepted; the gateway searches for the query as written
-    return SearchAsk(queries, limit or DEFAULT_RESULTS, *_searching(body, ""))
+    return SearchAsk(queries, *_searching(body, ""))
 
 
-def _searching(body: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, bool, float]:
-    """A search's `filters` and `ranking_options` (whether to fuse, the score threshold), checked."""
+def _searching(body: dict[str, Any], path: str) -> tuple[int, dict[str, Any] | None, bool, float]:
+    """A search's `max_num_results`, `filters` and `ranking_options` (whether to fuse, the score
+    threshold), checked: a search request's or a `file_search` tool's."""
+    limit = f.integer(body, "max_num_results", path)
+    if limit is not None and not 1 <= limit <= MAX_RESULTS:
+        raise ir.invalid(path + "max_num_results", f"must be from 1 to {MAX_RESULTS}")
     filters = body.get("filters")
     if filters is not None:
         check_filter(filters, path + "filters", 0)
@@ -252,7 +253,7 @@ def _searching(body: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, 
     threshold = f.number(ranking, "score_threshold", path + "ranking_options.")
     if threshold is not None and not 0 <= threshold <= 1:
         raise ir.invalid(path + "ranking_options.score_threshold", "must be from 0 to 1")
-    return filters, ranker != "none", threshold or 0.0
+    return limit or DEFAULT_RESULTS, filters, ranker != "none", threshold or 0.0
 
 
 def check_filter(raw: Any, path: str, depth: int) -> None:
@@ -332,11 +333,7 @@ def file_search_tool(spec: dict[str, Any]) -> FileSearchTool:
     store_ids = f.strings(spec, "vector_store_ids", path)
     if not store_ids:
         raise ir.invalid(path + "vector_store_ids", "is required: the vector stores to search")
-    limit = f.integer(spec, "max_num_results", path)
-    if limit is not None and not 1 <= limit <= MAX_RESULTS:
-        raise ir.invalid(path + "max_num_results", f"must be from 1 to {MAX_RESULTS}")
-    return FileSearchTool(list(dict.fromkeys(store_ids)), SearchAsk([], limit or DEFAULT_RESULTS,
-                                                                   *_searching(spec, path)))
+    return FileSearchTool(list(dict.fromkeys(store_ids)), SearchAsk([], *_searching(spec, path)))
 
 
 def queries_of(arguments: str) -> list[str]:
