@@ -511,7 +511,8 @@ class Progress:
 
 @dataclass(slots=True)
 class OpaqueBlock:
-    """A whole output item only one dialect knows, made by the gateway (a hosted tool's call it ran):
+    """A whole output item only one dialect knows, made by the gateway (a hosted tool's call it ran,
+    the grounding of a Gemini turn's file search):
     that dialect's stream encoder writes it, every other leaves it out, as `Opaque` parts."""
 
     dialect: str

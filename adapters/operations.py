@@ -33,6 +33,7 @@ class Operation:
     lazy: bool = False  # decoded as read (`ir.DeferredChatRequest`): a JSON body's nesting is checked then
     reads_body: bool = True  # False: a POST the gateway answers from its path alone (any body is ignored)
     keyless: bool = False  # the request is its own credential (an upload session's id): auth lets it by
+    empty_body: bool = False  # an empty body is an empty object (Google's clients send none when nothing is set)
 
 
 async def _count(provider: Provider, request: Any, model: str) -> Reply:
@@ -128,6 +129,18 @@ VECTOR_BATCHES_CREATE = Operation("vector_stores.file_batches.create", metered=F
 VECTOR_BATCHES_GET = Operation("vector_stores.file_batches.get", metered=False)
 VECTOR_BATCHES_CANCEL = Operation("vector_stores.file_batches.cancel", metered=False, reads_body=False)
 VECTOR_BATCHES_FILES = Operation("vector_stores.file_batches.files", metered=False)
+# Gemini's File Search stores, over the same stores
+FILE_SEARCH_STORES_CREATE = Operation("file_search_stores.create", metered=False, empty_body=True)
+FILE_SEARCH_STORES_LIST = Operation("file_search_stores.list", metered=False)
+FILE_SEARCH_STORES_GET = Operation("file_search_stores.get", metered=False)
+FILE_SEARCH_STORES_DELETE = Operation("file_search_stores.delete", metered=False)
+FILE_SEARCH_IMPORT = Operation("file_search_stores.import_file", metered=False)
+FILE_SEARCH_UPLOAD = Operation("file_search_stores.upload", metered=False)
+FILE_SEARCH_UPLOAD_PIECE = Operation("file_search_stores.upload.piece", metered=False, reads_body=False, keyless=True)
+FILE_SEARCH_OPERATIONS_GET = Operation("file_search_stores.operations.get", metered=False)
+FILE_SEARCH_DOCUMENTS_LIST = Operation("file_search_stores.documents.list", metered=False)
+FILE_SEARCH_DOCUMENTS_GET = Operation("file_search_stores.documents.get", metered=False)
+FILE_SEARCH_DOCUMENTS_DELETE = Operation("file_search_stores.documents.delete", metered=False)
 BATCHES_CREATE = Operation("batches.create", metered=False)
 BATCHES_LIST = Operation("batches.list", metered=False)
 BATCHES_GET = Operation("batches.get", metered=False)
@@ -145,6 +158,10 @@ VECTOR_STORES = frozenset({
     VECTOR_STORES_SEARCH, VECTOR_FILES_CREATE, VECTOR_FILES_LIST, VECTOR_FILES_GET, VECTOR_FILES_UPDATE,
     VECTOR_FILES_DELETE, VECTOR_FILES_CONTENT, VECTOR_BATCHES_CREATE, VECTOR_BATCHES_GET, VECTOR_BATCHES_CANCEL,
     VECTOR_BATCHES_FILES})
+FILE_SEARCH_STORES = frozenset({
+    FILE_SEARCH_STORES_CREATE, FILE_SEARCH_STORES_LIST, FILE_SEARCH_STORES_GET, FILE_SEARCH_STORES_DELETE,
+    FILE_SEARCH_IMPORT, FILE_SEARCH_UPLOAD, FILE_SEARCH_UPLOAD_PIECE, FILE_SEARCH_OPERATIONS_GET,
+    FILE_SEARCH_DOCUMENTS_LIST, FILE_SEARCH_DOCUMENTS_GET, FILE_SEARCH_DOCUMENTS_DELETE})
 OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     CHAT, COMPLETIONS, COUNT_TOKENS, RESPONSES_COMPACT, EMBEDDINGS, MODERATIONS, SPEECH, TRANSCRIPTIONS,
     IMAGE_GENERATIONS, IMAGE_EDITS, RENDER, TRANSCRIBE, EXTRACT, SEGMENT, SUMMARIZE, TRANSLATE, SEARCH, RERANK,
@@ -154,7 +171,7 @@ OPERATIONS: Mapping[str, Operation] = {op.name: op for op in (
     FILES_CONTENT, FILES_DELETE, FILES_UPLOAD, UPLOADS_CREATE, UPLOADS_PART, UPLOADS_COMPLETE, UPLOADS_CANCEL,
     CHAT_COMPLETIONS_LIST, CHAT_COMPLETIONS_GET, CHAT_COMPLETIONS_UPDATE,
     CHAT_COMPLETIONS_DELETE, CHAT_COMPLETION_MESSAGES, CACHES_CREATE, CACHES_LIST, CACHES_GET, CACHES_UPDATE,
-    CACHES_DELETE, *VECTOR_STORES, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL,
+    CACHES_DELETE, *VECTOR_STORES, *FILE_SEARCH_STORES, BATCHES_CREATE, BATCHES_LIST, BATCHES_GET, BATCHES_CANCEL,
     BATCHES_RESULTS, BATCHES_DELETE, MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL)}
 MCP = frozenset({MCP_INDEX, MCP_MESSAGE, MCP_TOOL_CALL})
 STORED_RESPONSES = frozenset({RESPONSES_GET, RESPONSES_DELETE, RESPONSES_INPUT_ITEMS, RESPONSES_CANCEL})

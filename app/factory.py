@@ -56,6 +56,7 @@ from interlingua.middleware.cors import CorsMiddleware
 from interlingua.middleware.dialect import DialectMiddleware
 from interlingua.middleware.fetch import FetchMiddleware
 from interlingua.middleware.file_search import FileSearchMiddleware
+from interlingua.middleware.file_search_stores import FileSearchStoresMiddleware
 from interlingua.middleware.files import FilesMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware, Probe
@@ -258,6 +259,7 @@ class Gateway:
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
         app = VectorStoresMiddleware(app, self.indexer)
+        app = FileSearchStoresMiddleware(app, self.indexer, config.server.max_body_bytes)
         app = CachesMiddleware(app, self.caches)
         app = BackgroundMiddleware(app, self.responses)
         app = FetchMiddleware(app, self.fetcher)

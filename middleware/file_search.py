@@ -1,18 +1,21 @@
-"""The Responses API's `file_search` tool, run by the gateway over its own vector stores, whatever the
-upstream.
+"""The Responses API's `file_search` tool and Gemini's `fileSearch` tool, run by the gateway over
+its own vector stores, whatever the upstream.
 
-A Responses turn whose `file_search` tool names the key's vector stores (`middleware/vector_stores.py`)
-is asked of its upstream with a function, `file_search`, in the tool's place, and always translated
-(the answer must be read, so it is never passed through). When the model calls it, the gateway
-searches the stores (the tool's `max_num_results`, `filters` and `ranking_options`), gives the model
-the passages as the call's result and asks again, `MAX_SEARCHES` times at most (then once more
-without the tool, for an answer). The client sees one Response: each search as a `file_search_call`
-item (with its `results` where the request `include`s `file_search_call.results`) among the answer's
-items, and the usage of every round. Streamed, the answer's events go out as they come and each
-search as a whole item with its phases. Earlier turns' `file_search_call` items (through
-`previous_response_id`, a conversation or the input) reach the model as the calls and results they
-were, where they kept their results. A tool naming stores the gateway does not keep is left to the
-upstream (OpenAI's own stores).
+A Responses turn whose `file_search` tool names the key's vector stores (`middleware/vector_stores.py`),
+or a Gemini turn whose `fileSearch` tool names the key's File Search stores (the same stores,
+`middleware/file_search_stores.py`), is asked of its upstream with a function, `file_search`, in
+the tool's place, and always translated (the answer must be read, so it is never passed through).
+When the model calls it, the gateway searches the stores (the tool's `max_num_results`, `filters`
+and `ranking_options`; Gemini's `topK` and `metadataFilter`), gives the model the passages as the
+call's result and asks again, `MAX_SEARCHES` times at most (then once more without the tool, for
+an answer). The client sees one answer with the usage of every round. A Responses client sees each
+search as a `file_search_call` item (with its `results` where the request `include`s
+`file_search_call.results`) among the answer's items; streamed, the answer's events go out as they
+come and each search as a whole item with its phases. A Gemini client sees, as Gemini reports its
+own searches, the passages found as the candidate's `groundingMetadata`. Earlier Responses turns'
+`file_search_call` items (through `previous_response_id`, a conversation or the input) reach the
+model as the calls and results they were, where they kept their results. A tool naming stores the
+gateway does not keep is left to the upstream (OpenAI's or Google's own stores).
 
 Sits right above the dispatcher, which it asks once a round for IR; the re-encoding layer above
 turns what it sends into the client's answer, with the request as the client sent it.
@@ -27,7 +30,9 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import gemini_file_search
 from interlingua.adapters.dialects import openai_vector_stores as wire
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.dialects.openai_responses_request import new_id
 from interlingua.adapters.folding import Fold
@@ -50,6 +55,9 @@ from interlingua.middleware.vector_indexer import VectorIndexer
 MAX_SEARCHES = 4  # rounds a turn may search in, before one more is asked for an answer without the tool
 
 
+Found = list[tuple[str, wire.Hit]]  # the passages a search found, each with its store's id
+
+
 class FileSearchMiddleware:
     def __init__(self, app: Any, indexer: VectorIndexer | None) -> None:
         self.app = app
@@ -60,11 +68,14 @@ class FileSearchMiddleware:
         state = state_of(scope)
         request = state.get(REQUEST)
         if (scope["type"] != "http" or self.store is None or state.get(OPERATION) is not ops.CHAT
-                or not isinstance(request, ir.ChatRequest) or request.dialect != RESPONSES or not _declared(request)):
+                or not isinstance(request, ir.ChatRequest) or request.dialect not in _TOOLS
+                or not _declared(request)):
             await self.app(scope, receive, send)
             return
         try:
             found = await self._tool(owner_of(state), request)
+            if found is not None:  # the whole request read here, where a lazy body's fault is answered
+                request = dataclasses.replace(request, messages=_replayed(request.messages))
         except ir.GatewayError as error:
             await send_error(scope, send, error)
             return
@@ -74,21 +85,24 @@ class FileSearchMiddleware:
         await self._run(scope, receive, send, request, *found)
 
     async def _tool(self, owner: str | None, request: ir.ChatRequest) -> tuple[ir.Tool, wire.FileSearchTool] | None:
-        """The turn's `file_search` tool and what it asks, if it names the key's stores; None to
-        leave the turn to its upstream. A tool naming some of the key's stores and some unknown
-        ones is a 404 for the first unknown."""
+        """The turn's search tool and what it asks, if it names the key's stores; None to leave the
+        turn to its upstream. A tool naming some of the key's stores and some unknown ones is a 404
+        for the first unknown."""
         assert self.store is not None
-        tools = request.tools or []
-        declared = next((t for t in tools if t.kind == "server" and t.name == wire.FILE_SEARCH), None)
+        tools, names = request.tools or [], _TOOLS[request.dialect]
+        declared = next((t for t in tools if t.kind == "server" and t.name in names), None)
         if declared is None or any(t.name == wire.FILE_SEARCH for t in tools if t is not declared):
             return None
-        asked = wire.file_search_tool((declared.extra or {}).get(RESPONSES) or {})
+        spec = (declared.extra or {}).get(request.dialect) or {}
+        asked = (wire.file_search_tool(spec) if request.dialect == RESPONSES
+                 else gemini_file_search.file_search_tool(spec))
         kept = [await self.store.get(owner, store_id) for store_id in asked.store_ids]
         if not any(kept):
             return None
         missing = next((i for i, store in zip(asked.store_ids, kept, strict=True) if store is None), None)
         if missing is not None:
-            raise wire.store_not_found(missing)
+            raise (wire.store_not_found(missing) if request.dialect == RESPONSES
+                   else gemini_file_search.store_not_found(gemini_file_search.NAME + missing))
         return declared, asked
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
@@ -97,10 +111,10 @@ class FileSearchMiddleware:
         native = ir.as_parsed(request) or {}
         with_results = wire.RESULTS in (native.get("include") or ())
         tools = [t for t in request.tools or () if t is not declared]
-        working = dataclasses.replace(request, native=None, raw=None, messages=_replayed(request.messages),
-                                      tools=[*tools, wire.search_function()])
+        working = dataclasses.replace(request, native=None, raw=None, tools=[*tools, wire.search_function()])
         total = ir.Usage()  # every round's
         shown: list[ir.Part] = []  # what the client sees of the rounds before the last
+        grounded: Found = []  # for a Gemini client, every search's passages
         for searches in range(MAX_SEARCHES + 1):
             if searches == MAX_SEARCHES:  # enough: an answer, from what was found
                 working = dataclasses.replace(working, tools=tools or None, tool_choice=None)
@@ -112,42 +126,48 @@ class FileSearchMiddleware:
             total.add(answer.usage())
             state[USAGE] = total
             if answer.failed or state.get(DISCONNECTED) or not calls or searches == MAX_SEARCHES:
-                await answer.finish(total, [*shown, *message.parts])
+                await answer.finish(total, [*shown, *message.parts], grounded)
                 return
             searched = {id(call) for call in calls}
             shown += [p for p in message.parts if id(p) not in searched]
             results = []
             for call in calls:
-                item, result = await self._searched(asked, call, with_results)
-                shown.append(ir.Opaque(RESPONSES, item))
-                await answer.show(item)
+                queries = wire.queries_of(call.arguments)
+                found, result = await self._searched(asked, call.id, queries)
+                if request.dialect == RESPONSES:
+                    item = wire.file_search_call(new_id("fs"), queries, [hit for _, hit in found], with_results)
+                    item |= {"status": "failed"} if result.is_error and queries else {}
+                    shown.append(ir.Opaque(RESPONSES, item))
+                    await answer.show(item)
+                else:
+                    grounded += found
                 results.append(result)
             if any(isinstance(p, ir.ToolCall) and id(p) not in searched for p in message.parts):
-                await answer.finish(total, shown)  # the client's own tools are called too: its turn, searches seen
+                # the client's own tools are called too: its turn, searches seen
+                await answer.finish(total, shown, grounded)
                 return
             working = dataclasses.replace(working, tool_choice=None, messages=[
                 *working.messages, message, ir.Message("tool", list(results))])
 
-    async def _searched(self, asked: wire.FileSearchTool, call: ir.ToolCall,
-                        with_results: bool) -> tuple[dict[str, Any], ir.ToolResult]:
-        """A call of the search run: its `file_search_call` item, and its result for the model (an
-        error the model can act on where the call gave no queries or the store is away)."""
-        queries = wire.queries_of(call.arguments)
+    async def _searched(self, asked: wire.FileSearchTool, call_id: str,
+                        queries: list[str]) -> tuple[Found, ir.ToolResult]:
+        """A call of the search run: what it found, and its result for the model (an error the model
+        can act on where the call gave no queries or the store is away)."""
+        if not queries:
+            return [], ir.ToolResult(call_id, [ir.Text("Call file_search with `queries`, a list of strings.")],
+                                     is_error=True)
         try:
-            hits = await self._search(asked, queries) if queries else []
+            found = await self._search(asked, queries)
         except ir.GatewayError as error:
-            failed = wire.file_search_call(new_id("fs"), queries, [], False) | {"status": "failed"}
-            return failed, ir.ToolResult(call.id, [ir.Text(f"The search failed: {error.message}")], is_error=True)
-        text = wire.results_text(hits) if queries else "Call file_search with `queries`, a list of strings."
-        return (wire.file_search_call(new_id("fs"), queries, hits, with_results),
-                ir.ToolResult(call.id, [ir.Text(text)], is_error=not queries))
+            return [], ir.ToolResult(call_id, [ir.Text(f"The search failed: {error.message}")], is_error=True)
+        return found, ir.ToolResult(call_id, [ir.Text(wire.results_text([hit for _, hit in found]))])
 
-    async def _search(self, asked: wire.FileSearchTool, queries: list[str]) -> list[wire.Hit]:
+    async def _search(self, asked: wire.FileSearchTool, queries: list[str]) -> Found:
         """The best passages of every store the tool names, best first."""
         assert self.indexer is not None
         ask = dataclasses.replace(asked.ask, queries=queries)
-        hits = [hit for store_id in asked.store_ids for hit in await self.indexer.search(store_id, ask)]
-        return sorted(hits, key=lambda hit: -hit.score)[:ask.limit]
+        found = [(store_id, hit) for store_id in asked.store_ids for hit in await self.indexer.search(store_id, ask)]
+        return sorted(found, key=lambda pair: -pair[1].score)[:ask.limit]
 
 
 class _Round:
@@ -201,27 +221,38 @@ class _Round:
         if self.streamed:
             await self._send({"type": EVENTS, "events": [ir.OpaqueBlock(RESPONSES, item)]})
 
-    async def finish(self, total: ir.Usage, parts: list[ir.Part]) -> None:
-        """The answer's end, with every round's usage; a whole answer holds `parts`, what every
-        round showed."""
+    async def finish(self, total: ir.Usage, parts: list[ir.Part], grounded: Found) -> None:
+        """The answer's end, with every round's usage and, for a Gemini client, the passages found;
+        a whole answer holds `parts`, what every round showed."""
         if self.failed:
             return
+        grounding = gemini_file_search.grounding(grounded) if grounded else None
         if self._result is not None:
             choice = self._result.choices[0] if self._result.choices else ir.Choice(0, ir.Message("assistant", []),
                                                                                     "stop")
             message = dataclasses.replace(choice.message, parts=parts)
+            extra = choice.extra if grounding is None else {**(choice.extra or {}), "grounding": grounding}
             await self._send({"type": RESULT, "result": dataclasses.replace(
-                self._result, choices=[dataclasses.replace(choice, message=message)], usage=total)})
+                self._result, choices=[dataclasses.replace(choice, message=message, extra=extra)], usage=total)})
         elif self.streamed:
-            await self._send({"type": EVENTS, "events": [ir.Finish(self._fold.reason or "stop"),
-                                                         ir.UsageReport(total)]})
+            ending: list[ir.StreamEvent] = [ir.Finish(self._fold.reason or "stop"), ir.UsageReport(total)]
+            if grounding:
+                ending.insert(0, ir.OpaqueBlock(GEMINI, {"groundingMetadata": grounding}))
+            await self._send({"type": EVENTS, "events": ending})
             await self._send({"type": END})
 
 
+_TOOLS = {RESPONSES: (wire.FILE_SEARCH,), GEMINI: (gemini_file_search.TOOL, "file_search")}  # the tools' names
+
+
 def _declared(request: ir.ChatRequest) -> bool:
-    """Whether the client's body declares a `file_search` tool: one look, before any tool is decoded."""
+    """Whether the client's body declares a search tool: one look, before any tool is decoded."""
     tools = (ir.as_parsed(request) or {}).get("tools")
-    return isinstance(tools, list) and any(isinstance(t, dict) and t.get("type") == wire.FILE_SEARCH for t in tools)
+    if not isinstance(tools, list):
+        return False
+    if request.dialect == RESPONSES:
+        return any(isinstance(t, dict) and t.get("type") == wire.FILE_SEARCH for t in tools)
+    return any(isinstance(t, dict) and any(name in t for name in _TOOLS[GEMINI]) for t in tools)
 
 
 def _replayed(messages: list[ir.Message]) -> list[ir.Message]:

@@ -192,26 +192,11 @@ class FilesMiddleware:
         await send_json(send, answer, headers)
 
     async def _piece(self, scope: dict[str, Any], receive: Any, session: str, base: str) -> tuple[Any, bytes]:
-        """One piece of a resumable upload, authorised by its session's id alone; the last one
-        (`finalize`) makes the file. The answer and the upload's status."""
+        """A piece of a Files upload: the answer and the upload's status."""
         assert self.store is not None
-        headers = dict(scope["headers"])
-        command = headers.get(b"x-goog-upload-command", b"").decode("latin-1")
-        offset = headers.get(b"x-goog-upload-offset", b"0")
-        if not offset.isdigit():
-            raise ir.invalid("X-Goog-Upload-Offset", "must be the number of bytes uploaded so far")
-        if not await self.store.uploading(session):  # before its bytes are read: they may be many
-            raise _no_upload()
-        chunks: list[bytes] = []
-        if not await read_body(receive, self.max_body_bytes, chunks.append):
-            raise ir.GatewayError("invalid_request", "the client went away")
-        if await self.store.add(session, int(offset), b"".join(chunks)) is None:
-            raise _no_upload()
-        if "finalize" not in command:
-            return {}, b"active"
-        finished = await self.store.finish(session)
+        finished = await resumable_piece(self.store, scope, receive, session, self.max_body_bytes)
         if finished is None:
-            raise _no_upload()
+            return {}, b"active"
         return {"file": gemini_files.file_object(finished[1], base)}, b"final"
 
     async def _create(self, owner: str | None, upload: FileUpload) -> StoredFile:
@@ -221,6 +206,31 @@ class FilesMiddleware:
                             upload.upload.size, created, created + upload.expires_in if upload.expires_in else None)
         await self.store.create(owner, stored, await asyncio.to_thread(_read, upload.upload))
         return stored
+
+
+async def resumable_piece(store: Files, scope: dict[str, Any], receive: Any, session: str,
+                          max_body_bytes: int) -> tuple[str | None, StoredFile] | None:
+    """One piece of a Gemini resumable upload (to Files or to a File Search store), authorised by
+    its session's id alone: None while more are to come, the owner and the file made after the
+    last (`finalize`)."""
+    headers = dict(scope["headers"])
+    command = headers.get(b"x-goog-upload-command", b"").decode("latin-1")
+    offset = headers.get(b"x-goog-upload-offset", b"0")
+    if not offset.isdigit():
+        raise ir.invalid("X-Goog-Upload-Offset", "must be the number of bytes uploaded so far")
+    if not await store.uploading(session):  # before its bytes are read: they may be many
+        raise _no_upload()
+    chunks: list[bytes] = []
+    if not await read_body(receive, max_body_bytes, chunks.append):
+        raise ir.GatewayError("invalid_request", "the client went away")
+    if await store.add(session, int(offset), b"".join(chunks)) is None:
+        raise _no_upload()
+    if "finalize" not in command:
+        return None
+    finished = await store.finish(session)
+    if finished is None:
+        raise _no_upload()
+    return finished
 
 
 def _may_refer(request: ir.ChatRequest) -> bool:

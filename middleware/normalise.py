@@ -94,7 +94,7 @@ class NormalisationMiddleware:
                     if content_type[:33].lower() == b"application/x-www-form-urlencoded":
                         parsed = _url_encoded(body)
                     else:
-                        parsed = _json(body)
+                        parsed = {} if not body and operation.empty_body else _json(body)
                         if operation.lazy:
                             unchecked = body
                         else:

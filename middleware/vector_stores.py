@@ -93,7 +93,7 @@ class VectorStoresMiddleware:
                 raise wire.store_not_found(store_id)
             return wire.deleted_object("vector_store", store_id)
         if operation is ops.VECTOR_STORES_UPDATE:
-            return wire.store_object(_known(await store.update(owner, store_id, asked), wire.store_not_found(store_id)),
+            return wire.store_object(known(await store.update(owner, store_id, asked), wire.store_not_found(store_id)),
                                      now)
         kept = await self._store(owner, store_id)
         if operation is ops.VECTOR_STORES_GET:
@@ -134,7 +134,7 @@ class VectorStoresMiddleware:
         if operation is ops.VECTOR_BATCHES_GET:
             return wire.batch_object(await self._batch(store_id, params["batch"]))
         if operation is ops.VECTOR_BATCHES_CANCEL:
-            return wire.batch_object(_known(await store.cancel_batch(store_id, params["batch"]),
+            return wire.batch_object(known(await store.cancel_batch(store_id, params["batch"]),
                                             wire.batch_not_found(params["batch"])))
         file_id = params["file"]
         if operation is ops.VECTOR_FILES_DELETE:
@@ -142,7 +142,7 @@ class VectorStoresMiddleware:
                 raise wire.file_not_found(file_id)
             return wire.deleted_object("vector_store.file", file_id)
         if operation is ops.VECTOR_FILES_UPDATE:
-            return wire.file_object(_known(await store.set_attributes(store_id, file_id, asked.attributes),
+            return wire.file_object(known(await store.set_attributes(store_id, file_id, asked.attributes),
                                            wire.file_not_found(file_id)))
         if operation is ops.VECTOR_FILES_CONTENT:
             await self._file(store_id, file_id)
@@ -151,15 +151,15 @@ class VectorStoresMiddleware:
 
     async def _store(self, owner: str | None, store_id: str) -> wire.StoredStore:
         assert self.store is not None
-        return _known(await self.store.get(owner, store_id), wire.store_not_found(store_id))
+        return known(await self.store.get(owner, store_id), wire.store_not_found(store_id))
 
     async def _file(self, store_id: str, file_id: str) -> wire.StoredVectorFile:
         assert self.store is not None
-        return _known(await self.store.get_file(store_id, file_id), wire.file_not_found(file_id))
+        return known(await self.store.get_file(store_id, file_id), wire.file_not_found(file_id))
 
     async def _batch(self, store_id: str, batch_id: str) -> wire.StoredBatch:
         assert self.store is not None
-        return _known(await self.store.get_batch(store_id, batch_id), wire.batch_not_found(batch_id))
+        return known(await self.store.get_batch(store_id, batch_id), wire.batch_not_found(batch_id))
 
     async def _files(self, owner: str | None, store_id: str, asks: list[wire.FileAsk], now: int,
                      batch_id: str | None = None) -> list[wire.StoredVectorFile]:
@@ -167,7 +167,7 @@ class VectorStoresMiddleware:
         assert self.files is not None
         made = []
         for ask in asks:
-            found = _known(await self.files.get(owner, ask.file_id), wire.file_not_found(ask.file_id))
+            found = known(await self.files.get(owner, ask.file_id), wire.file_not_found(ask.file_id))
             made.append(wire.StoredVectorFile(store_id, ask.file_id, found.filename, now, "in_progress",
                                               ask.attributes or {}, ask.chunking, batch_id=batch_id))
         return made
@@ -177,7 +177,7 @@ class VectorStoresMiddleware:
             self.indexer.wake()
 
 
-def _known(found: T | None, missing: ir.GatewayError) -> T:
+def known(found: T | None, missing: ir.GatewayError) -> T:
     """What the store found, or the 404 that says what it did not."""
     if found is None:
         raise missing

@@ -267,6 +267,32 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
           for model in ("an/claude-x", "rs/gpt-5") for stream in (False, True)),
         Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}/files/{FILE}", "openai"),
         Seed("DELETE", f"/v1/vector_stores/{VECTOR_STORE}", "openai")]),
+    "file_search_stores": (150, [
+        Seed("POST", "/v1beta/fileSearchStores", "gemini", {"displayName": "Support docs"}),
+        Seed("GET", "/v1beta/fileSearchStores", "gemini", query="pageSize=2"),
+        Seed("GET", f"/v1beta/fileSearchStores/{VECTOR_STORE}", "gemini"),
+        Seed("POST", f"/v1beta/fileSearchStores/{VECTOR_STORE}:importFile", "gemini", {
+            "fileName": f"files/{FILE}", "customMetadata": [
+                {"key": "kind", "stringValue": "manual"}, {"key": "year", "numericValue": 2024},
+                {"key": "tags", "stringListValue": {"values": ["a", "b"]}}],
+            "chunkingConfig": {"whiteSpaceConfig": {"maxTokensPerChunk": 200, "maxOverlapTokens": 20}}}),
+        Seed("POST", f"/upload/v1beta/fileSearchStores/{VECTOR_STORE}:uploadToFileSearchStore", "gemini", {
+            "displayName": "a.txt", "customMetadata": [{"key": "kind", "stringValue": "note"}]},
+             headers=(("x-goog-upload-protocol", "resumable"), ("x-goog-upload-command", "start"),
+                      ("x-goog-upload-header-content-length", "5"),
+                      ("x-goog-upload-header-content-type", "text/plain"))),
+        Seed("GET", f"/v1beta/fileSearchStores/{VECTOR_STORE}/documents", "gemini", query="pageSize=1"),
+        Seed("GET", f"/v1beta/fileSearchStores/{VECTOR_STORE}/documents/{FILE}", "gemini"),
+        Seed("GET", f"/v1beta/fileSearchStores/{VECTOR_STORE}/operations/{FILE}", "gemini"),
+        Seed("GET", f"/v1beta/fileSearchStores/{VECTOR_STORE}/upload/operations/{FILE}", "gemini"),
+        *(gemini(model, verb, {
+            "contents": [{"role": "user", "parts": [{"text": "How long do refunds take?"}]}],
+            "tools": [{"fileSearch": {"fileSearchStoreNames": [f"fileSearchStores/{VECTOR_STORE}"], "topK": 3,
+                                      "metadataFilter": 'kind = "manual" OR NOT (year < 2000)'}}]},
+                 "alt=sse" if verb == "streamGenerateContent" else "")
+          for model in ("an/claude-x", "gm/gemini-2.5-flash") for verb in ("generateContent", "streamGenerateContent")),
+        Seed("DELETE", f"/v1beta/fileSearchStores/{VECTOR_STORE}/documents/{FILE}", "gemini", query="force=true"),
+        Seed("DELETE", f"/v1beta/fileSearchStores/{VECTOR_STORE}", "gemini", query="force=true")]),
     "batches": (175, [
         Seed("POST", "/v1/batches", "openai", {"input_file_id": BATCH_FILE, "endpoint": "/v1/chat/completions",
                                                "completion_window": "24h", "metadata": {"run": "1"},

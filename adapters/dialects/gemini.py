@@ -25,7 +25,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import gemini_batches, gemini_caches, gemini_files, sse, tools
+from interlingua.adapters.dialects import gemini_batches, gemini_caches, gemini_file_search, gemini_files, sse, tools
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects.base import (
     ClientDialect,
@@ -172,9 +172,12 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
     candidates = []
     for choice in resp.choices:
         parts = _parts_of(choice.message)
-        candidates.append({"content": {"role": "model", "parts": parts or [{"text": ""}]},
-                           "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"),
-                           "index": choice.index})
+        candidate = {"content": {"role": "model", "parts": parts or [{"text": ""}]},
+                     "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"), "index": choice.index}
+        grounding = (choice.extra or {}).get("grounding")  # Google Search's, or the gateway's file search
+        if grounding:
+            candidate["groundingMetadata"] = grounding
+        candidates.append(candidate)
     body: dict[str, Any] = {"candidates": candidates}
     if resp.usage is not None:
         body["usageMetadata"] = encode_usage(resp.usage)
@@ -261,7 +264,8 @@ class GenerateStreamEncoder(StreamEncoder):
     finish reason waits for the usage so that both ride on the last chunk, as Gemini sends them.
     """
 
-    __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures")
+    __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures",
+                 "_grounding")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -273,6 +277,7 @@ class GenerateStreamEncoder(StreamEncoder):
         self._finish: dict[int, str] = {}
         self._usage: ir.Usage | None = None
         self._signatures: dict[int, str] = {}  # per candidate, a signature waiting for its part
+        self._grounding: dict[str, Any] | None = None  # the gateway's file search's, for the last chunk
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -333,6 +338,8 @@ class GenerateStreamEncoder(StreamEncoder):
         elif isinstance(event, ir.StreamStart):
             self._model = event.model
             self._id = event.id or self._id
+        elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:
+            self._grounding = event.data.get("groundingMetadata")
         return b""
 
     def end(self) -> bytes:
@@ -340,6 +347,8 @@ class GenerateStreamEncoder(StreamEncoder):
         finishes = self._finish or {0: "STOP"}
         for i, (choice, reason) in enumerate(sorted(finishes.items())):
             chunk = self._chunk(choice, [{"text": ""}], reason)
+            if self._grounding and choice == 0:
+                chunk["candidates"][0]["groundingMetadata"] = self._grounding
             if self._usage is not None and i == len(finishes) - 1:
                 chunk["usageMetadata"] = encode_usage(self._usage)
             out += self._frame(chunk)
@@ -404,8 +413,9 @@ class GeneratePassthrough(Passthrough):
 
 def encode_error_body(error: ir.GatewayError) -> bytes:
     status = CODEC.status_of(error)
-    return orjson.dumps({"error": {"code": status, "message": error.message,
-                                   "status": _STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")}})
+    named = "FAILED_PRECONDITION" if error.code == "failed_precondition" else _STATUS.get(
+        status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+    return orjson.dumps({"error": {"code": status, "message": error.message, "status": named}})
 
 
 def _error_of(status: int, payload: Any) -> ir.GatewayError:
@@ -442,7 +452,7 @@ _METHODS = {"generateContent": ops.CHAT, "streamGenerateContent": ops.CHAT, "cou
             "batchGenerateContent": ops.BATCHES_CREATE}
 
 GeminiRequest = (ir.ChatRequest | ir.EmbeddingRequest | gemini_files.UploadStart | gemini_caches.CacheAsk
-                 | gemini_caches.CacheUpdate)
+                 | gemini_caches.CacheUpdate | gemini_file_search.FileSearchRequest)
 
 
 class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.ChatResponse]):
@@ -458,6 +468,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes], query: bytes) -> Route | None:
         if path.startswith((gemini_files.UPLOAD, gemini_files.PREFIX)):
             return gemini_files.match(method, path, query)
+        if path.startswith((gemini_file_search.PREFIX, gemini_file_search.UPLOAD)):
+            return gemini_file_search.match(method, path, query)
         if path.startswith(gemini_batches.PREFIX):
             return gemini_batches.match(method, path)
         if path.startswith(gemini_caches.PREFIX):
@@ -486,6 +498,8 @@ class Gemini(ClientDialect[GeminiRequest], UpstreamDialect[ir.ChatRequest, ir.Ch
                                                    params.get("method") == "batchEmbedContents", self.name)
         if operation is ops.FILES_CREATE:
             return gemini_files.decode_start(body, headers)
+        if operation in ops.FILE_SEARCH_STORES:
+            return gemini_file_search.decode(operation, body, headers)
         if operation is ops.CACHES_CREATE:
             return gemini_caches.decode_create(body)
         if operation is ops.CACHES_UPDATE:

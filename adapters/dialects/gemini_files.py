@@ -48,18 +48,22 @@ def match(method: str, path: str, query: bytes) -> Route | None:
 
 
 def decode_start(body: Any, headers: Mapping[bytes, bytes]) -> UploadStart:
-    if headers.get(b"x-goog-upload-protocol") != b"resumable" or headers.get(b"x-goog-upload-command") != b"start":
-        raise ir.invalid("X-Goog-Upload-Protocol", "uploads here are resumable: start one with "
-                         "`X-Goog-Upload-Protocol: resumable` and `X-Goog-Upload-Command: start`")
     file = f.mapping(f.obj(body or {}, "body"), "file") or {}  # proto JSON: either spelling of a field
 
     def field(camel: str, snake: str) -> Any:
         return file.get(camel, file.get(snake))
-    size = headers.get(b"x-goog-upload-header-content-length", b"").decode("latin-1") or str(
-        field("sizeBytes", "size_bytes") or "")
-    media_type = headers.get(b"x-goog-upload-header-content-type", b"").decode("latin-1") or field(
-        "mimeType", "mime_type")
-    name = field("displayName", "display_name")
+    return upload_start(headers, field("mimeType", "mime_type"), field("sizeBytes", "size_bytes"),
+                        field("displayName", "display_name"))
+
+
+def upload_start(headers: Mapping[bytes, bytes], media_type: Any, size: Any, name: Any) -> UploadStart:
+    """A resumable upload's start (its headers, and what its body says of the file): for Files and
+    for File Search stores alike."""
+    if headers.get(b"x-goog-upload-protocol") != b"resumable" or headers.get(b"x-goog-upload-command") != b"start":
+        raise ir.invalid("X-Goog-Upload-Protocol", "uploads here are resumable: start one with "
+                         "`X-Goog-Upload-Protocol: resumable` and `X-Goog-Upload-Command: start`")
+    size = headers.get(b"x-goog-upload-header-content-length", b"").decode("latin-1") or str(size or "")
+    media_type = headers.get(b"x-goog-upload-header-content-type", b"").decode("latin-1") or media_type
     if not size.isdigit() or not isinstance(media_type, str) or not media_type:
         raise ir.invalid("file.sizeBytes", "the file's size and type are required (`X-Goog-Upload-Header-"
                          "Content-Length`, `X-Goog-Upload-Header-Content-Type`)")

@@ -81,7 +81,7 @@ def match(method: str, path: str) -> Route | None:
 
 # What clients ask -------------------------------------------------------------------------------
 
-Attributes = dict[str, str | float | bool]
+Attributes = dict[str, str | float | bool | list[str]]  # a list: a Gemini document's `stringListValue`
 
 
 @dataclass(slots=True, frozen=True)
@@ -287,9 +287,13 @@ def matches(filters: dict[str, Any] | None, attributes: Attributes) -> bool:
         return all(matches(inner, attributes) for inner in filters["filters"])
     if kind == "or":
         return any(matches(inner, attributes) for inner in filters["filters"])
+    if kind == "not":  # Gemini's negation (`metadata_filter.py`)
+        return not matches(filters["filters"][0], attributes)
     value, wanted = attributes.get(filters["key"]), filters["value"]
     if kind in ("in", "nin"):
         return (value is not None and value in wanted) == (kind == "in")
+    if isinstance(value, list):  # a Gemini document's string list: whether it holds the value
+        return kind in ("eq", "ne") and (wanted in value) == (kind == "eq")
     if kind in ("eq", "ne"):
         return (value is not None and type(value) is type(wanted) and value == wanted
                 or _numbers(value, wanted) and value == wanted) == (kind == "eq")

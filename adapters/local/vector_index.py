@@ -37,7 +37,7 @@ class Chunk:
 
     file_id: str
     filename: str
-    attributes: dict[str, str | float | bool]
+    attributes: dict[str, str | float | bool | list[str]]
     text: str
     vectors: bytes  # float32, windows x DIMENSIONS
 

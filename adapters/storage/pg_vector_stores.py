@@ -202,13 +202,17 @@ class PgVectorStoreStore:
             return True
         return bool(await self.db.run(delete, transaction=True))
 
-    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None) -> None:
+    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None,
+                        held_until: int = 0) -> None:
         async def add(conn: Any) -> None:
             await _bump(conn, store_id)
             if batch is not None:
                 await conn.execute("INSERT INTO vector_file_batches (id, store_id, created) VALUES ($1, $2, $3)",
                                    batch.id, batch.store_id, batch.created)
             await _add(conn, files)
+            if held_until:
+                await conn.executemany("UPDATE vector_store_files SET lease = $1 WHERE store_id = $2 AND file_id = $3",
+                                       [(held_until, stored.store_id, stored.file_id) for stored in files])
         await self.db.run(add, transaction=True)
 
     async def get_file(self, store_id: str, file_id: str) -> StoredVectorFile | None:

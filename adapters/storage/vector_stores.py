@@ -104,7 +104,9 @@ class VectorStores(Protocol):
     async def update(self, owner: str | None, store_id: str, ask: StoreAsk) -> StoredStore | None: ...
     async def touch(self, store_id: str, now: int) -> None: ...
     async def delete(self, owner: str | None, store_id: str) -> bool: ...
-    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None) -> None: ...
+    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None,
+                        held_until: int = 0) -> None:
+        """`held_until`: no process claims the files before then (an upload of their bytes is under way)."""
     async def get_file(self, store_id: str, file_id: str) -> StoredVectorFile | None: ...
     async def page_files(self, store_id: str, batch_id: str | None, status: str | None, after: str | None,
                          limit: int, desc: bool) -> Page: ...
@@ -234,12 +236,16 @@ class VectorStoreStore:
             return True
         return await self._thread.run(sqlite.in_transaction, self._db, delete)
 
-    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None) -> None:
+    async def add_files(self, store_id: str, files: list[StoredVectorFile], batch: StoredBatch | None,
+                        held_until: int = 0) -> None:
         def add() -> None:
             if batch is not None:
                 self._db.execute("INSERT INTO vector_file_batches (id, store_id, created) VALUES (?, ?, ?)",
                                  (batch.id, batch.store_id, batch.created))
             self._add(files)
+            if held_until:
+                self._db.executemany("UPDATE vector_store_files SET lease = ? WHERE store_id = ? AND file_id = ?",
+                                     [(held_until, stored.store_id, stored.file_id) for stored in files])
             self._bump(store_id)
         await self._thread.run(sqlite.in_transaction, self._db, add)
 
