@@ -163,7 +163,16 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/chat/completions", "openai", chat("oa/gpt-x", stream=True,
                                                             stream_options={"include_usage": True}))]),
     "messages": (350, [Seed("POST", "/v1/messages", "anthropic", messages(m)) for m in CHAT_MODELS]
-                 + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))),
+                 + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))
+                 + [Seed("POST", "/v1/messages", "anthropic", {"model": m, "max_tokens": 50, "messages": [
+                     {"role": "user", "content": [
+                         {"type": "document", "title": "T", "context": "c", "citations": {"enabled": True},
+                          "source": {"type": "text", "media_type": "text/plain", "data": "Some words."}},
+                         {"type": "document", "source": {"type": "content", "content": [
+                             {"type": "text", "text": "A chunk."}]}},
+                         {"type": "search_result", "source": "https://x.example/a", "title": "A",
+                          "content": [{"type": "text", "text": "A result."}]},
+                         {"type": "text", "text": "What do they say?"}]}]}) for m in CHAT_MODELS]),
     "messages.count_tokens": (175, [Seed("POST", "/v1/messages/count_tokens", "anthropic", messages(m))
                                     for m in CHAT_MODELS]),
     "responses": (350, [Seed("POST", "/v1/responses", "openai", responses(m)) for m in CHAT_MODELS]

@@ -27,6 +27,7 @@ from interlingua.adapters.dialects.anthropic import (
     encode_usage,
 )
 from interlingua.adapters.dialects.anthropic_request import (
+    BLOCK,
     DEFAULT_MAX_TOKENS,
     JSON_OBJECT_INSTRUCTION,
     _block,
@@ -286,10 +287,11 @@ def _user_blocks(*blocks: dict[str, Any]) -> dict[str, Any]:
     ({"type": "document", "source": {"type": "file", "file_id": "file_022"}},
      ir.File(file_id="file_022", extra={"block": "document"})),
     ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"}},
-     ir.File(media_type="text/plain",
-             extra={"source": {"type": "text", "media_type": "text/plain", "data": "plain words"}})),
+     ir.Text("plain words", {BLOCK: {"type": "document", "source": {
+         "type": "text", "media_type": "text/plain", "data": "plain words"}}})),
     ({"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "chunk"}]}},
-     ir.File(extra={"source": {"type": "content", "content": [{"type": "text", "text": "chunk"}]}})),
+     ir.Text("chunk", {BLOCK: {"type": "document", "source": {"type": "content", "content": [
+         {"type": "text", "text": "chunk"}]}}})),
 ], ids=lambda v: str(v)[:60])
 def test_decode_media_blocks(block: dict[str, Any], part: ir.Part) -> None:
     """Images and documents by base64, url and file source (plus text/content documents kept whole)."""

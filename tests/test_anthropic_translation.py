@@ -64,6 +64,62 @@ def test_anthropic_client_on_openai_upstream_translates_the_request(tmp_path: Pa
     run(scenario())
 
 
+RAG_TURN: list[Any] = [
+    {"role": "user", "content": [
+        {"type": "document", "title": "Returns", "context": "the shop's policy", "citations": {"enabled": True},
+         "source": {"type": "text", "media_type": "text/plain", "data": "Refunds take five working days."}},
+        {"type": "document", "source": {"type": "content", "content": [
+            {"type": "text", "text": "Parcels leave at noon."}, {"type": "text", "text": "Express takes a day."}]}},
+        {"type": "text", "text": "Search the help centre too."}]},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "search",
+                                       "input": {"q": "refund"}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+        {"type": "search_result", "source": "https://help.example/refunds", "title": "Refunds",
+         "content": [{"type": "text", "text": "Refunds reach the card used to pay."}],
+         "citations": {"enabled": True}}]}]},
+]
+
+
+@pytest.mark.parametrize("upstream", ["chat", "gemini"])
+def test_text_documents_and_search_results_reach_another_upstream_as_text(tmp_path: Path, upstream: str) -> None:
+    """Anthropic's plain-text and custom-content documents and its search results (a RAG tool's
+    answer) have no block elsewhere: the upstream reads their title, context, source and text, where
+    they were once sent as empty files, which the upstream refused."""
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        fake = fo.FakeOpenAI() if upstream == "chat" else fg.FakeGemini()
+        made = provider if upstream == "chat" else gemini_provider
+        async with fake as up, gateway(tmp_path, providers={"up": made(up.url, "m-x")}) as (_, url):
+            up.script(fo.text("Five working days.") if upstream == "chat" else fg.text("Five working days."))
+            message = await anthropic_client(url).messages.create(model="m-x", max_tokens=100, messages=RAG_TURN,
+                                                                   tools=A_TOOLS)
+            assert message.content[0].type == "text" and message.content[0].text == "Five working days."
+            sent = up.requests[-1].json
+            if upstream == "chat":
+                assert sent["messages"][0]["content"][:2] == [
+                    {"type": "text", "text": "Returns\n\nthe shop's policy\n\nRefunds take five working days."},
+                    {"type": "text", "text": "Parcels leave at noon.\n\nExpress takes a day."}]
+                assert sent["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": (
+                    "Refunds\n\nhttps://help.example/refunds\n\nRefunds reach the card used to pay.")}
+            else:
+                assert [p["text"] for p in sent["contents"][0]["parts"][:2]] == [
+                    "Returns\n\nthe shop's policy\n\nRefunds take five working days.",
+                    "Parcels leave at noon.\n\nExpress takes a day."]
+                answer = sent["contents"][2]["parts"][0]["functionResponse"]["response"]
+                assert "https://help.example/refunds" in str(answer) and "Refunds reach the card" in str(answer)
+
+    run(scenario())
+
+
+def test_text_documents_and_search_results_go_back_to_anthropic_whole() -> None:
+    from interlingua.adapters.dialects.anthropic_request import decode_messages_request, encode_messages_request
+
+    decoded = decode_messages_request({"model": "m", "max_tokens": 10, "messages": RAG_TURN}, {})
+    assert encode_messages_request(decoded, "m")["messages"] == RAG_TURN
+
+
 def test_anthropic_client_streams_tool_arguments_from_openai_upstream(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with fo.FakeOpenAI() as up, gateway(tmp_path, providers={"oa": provider(up.url, "gpt-x")}) as (_, url):

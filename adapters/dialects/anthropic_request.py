@@ -49,10 +49,18 @@ def _block(raw: Any, path: str) -> ir.Part:
         if not text:
             raise ir.invalid(at + "text", "must be a non-empty string")
         return ir.Text(text, extra)
+    if kind == "search_result":
+        return _readable(block, _texts(block.get("content"), at + "content"), f.string(block, "title", at),
+                         f.string(block, "source", at))
     if kind in ("image", "document"):
         source = _source(block, path)
         at_source = at + "source."
         stype = f.choice(source, "type", ("base64", "url", "file", "text", "content"), at_source)
+        if kind == "document" and stype in ("text", "content"):
+            f.string(source, "media_type", at_source)
+            text = (f.string(source, "data", at_source, required=True) if stype == "text"
+                    else _texts(source.get("content"), at_source + "content"))
+            return _readable(block, text, f.string(block, "title", at), f.string(block, "context", at))
         if stype == "url":
             url = f.string(source, "url", at_source, required=True)
             return ir.Image(url=url, extra=extra) if kind == "image" else ir.File(url=url, extra=extra)
@@ -99,6 +107,24 @@ def _block(raw: Any, path: str) -> ir.Part:
     return ir.Opaque(PROVIDER, block)  # server tool use and results, search results, containers...
 
 
+def _texts(content: Any, path: str) -> str:
+    """The text of a block's `content`: a string, or the text blocks of a list."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ir.invalid(path, "must be a string or an array of content blocks")
+    blocks = [f.obj(raw, f"{path}[{i}]") for i, raw in enumerate(content)]
+    return "\n\n".join(str(b["text"]) for b in blocks if b.get("type") == "text" and b.get("text"))
+
+
+def _readable(block: dict[str, Any], text: str, *heading: str | None) -> ir.Text:
+    """A block whose content is text (a plain-text or custom-content document, a search result):
+    the block itself for Anthropic (`BLOCK`), its heading and text for any other dialect, which has no
+    such block and would otherwise lose what it says."""
+    return ir.Text("\n\n".join(h for h in (*heading, text) if h), {BLOCK: block})
+
+
+BLOCK = "anthropic_block"  # a Text's Anthropic block, which Anthropic gets back whole
 _TYPE_ONLY = frozenset({"type"})
 _BLOCK_KEYS = {
     "text": frozenset({"type", "text"}),
@@ -369,7 +395,9 @@ def _blocks_out(parts: list[ir.Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, ir.Text):
-            if part.text:
+            if part.extra and BLOCK in part.extra:
+                out.append(part.extra[BLOCK])
+            elif part.text:
                 out.append({"type": "text", "text": part.text, **own_fields(part.extra)})
         elif isinstance(part, ir.Image):
             source = ({"type": "url", "url": part.url} if part.url else
