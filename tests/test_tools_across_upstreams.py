@@ -271,14 +271,18 @@ def test_anthropic_web_search_answer_reaches_a_responses_client_as_a_search_and_
                      "encrypted_content": "e"}]},
                 {"type": "text", "text": "It is cold.", "citations": [
                     {"type": "web_search_result_location", "url": "https://yr.no/oslo", "title": "Yr",
-                     "cited_text": "cold", "encrypted_index": "x"}]}]}
+                     "cited_text": "cold", "encrypted_index": "x"},
+                    {"type": "search_result_location", "source": "https://met.no/oslo", "title": "Met",
+                     "cited_text": "cold", "search_result_index": 0, "start_block_index": 0, "end_block_index": 0},
+                    {"type": "search_result_location", "source": "internal-kb-17", "title": "KB",
+                     "cited_text": "cold", "search_result_index": 1, "start_block_index": 0, "end_block_index": 0}]}]}
     answer = _as_responses(decode_messages_response(body))
     search, message = answer.output
     assert search.type == "web_search_call" and search.action.query == "oslo"
     assert [s.url for s in search.action.sources] == ["https://yr.no/oslo"]
-    annotation = message.content[0].annotations[0]
-    assert (annotation.type, annotation.url, annotation.title, annotation.end_index) == (
-        "url_citation", "https://yr.no/oslo", "Yr", len("It is cold."))
+    annotations = [(a.type, a.url, a.title, a.end_index) for a in message.content[0].annotations]
+    assert annotations == [("url_citation", "https://yr.no/oslo", "Yr", len("It is cold.")),
+                           ("url_citation", "https://met.no/oslo", "Met", len("It is cold."))]  # a URL only
     assert answer.output_text == "It is cold."
 
 

@@ -428,13 +428,19 @@ def web_search_sources(part: ir.Opaque) -> list[dict[str, Any]] | None:
 
 
 def url_citations(part: ir.Text) -> list[dict[str, Any]]:
-    """Anthropic's web search citations of a text block as Responses `url_citation` annotations;
-    the cited span is the whole block, which is what Anthropic cites."""
-    found = (part.extra or {}).get("citations")
-    return [{"type": "url_citation", "url": c["url"], "title": c.get("title") or "", "start_index": 0,
-             "end_index": len(part.text)}
-            for c in found or () if isinstance(c, dict) and c.get("type") == "web_search_result_location"
-            and c.get("url")]
+    """Anthropic's citations of a web page (its web search's, or a search result's whose `source` is
+    a URL) in a text block as Responses `url_citation` annotations; the cited span is the whole
+    block, which is what Anthropic cites."""
+    out = []
+    for c in (part.extra or {}).get("citations") or ():
+        url = c.get(_CITED_URL.get(str(c.get("type")), "")) if isinstance(c, dict) else None
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            out.append({"type": "url_citation", "url": url, "title": str(c.get("title") or ""), "start_index": 0,
+                        "end_index": len(part.text)})
+    return out
+
+
+_CITED_URL = {"web_search_result_location": "url", "search_result_location": "source"}  # where a citation's URL is
 
 
 def grounding_call(grounding: dict[str, Any], item_id: str) -> dict[str, Any]:
