@@ -35,27 +35,21 @@ from interlingua.adapters.dialects import openai_vector_stores as wire
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.dialects.openai_responses_request import new_id
-from interlingua.adapters.folding import Fold
 from interlingua.adapters.storage.vector_stores import VectorStores
 from interlingua.middleware.respond import send_error
+from interlingua.middleware.rounds import Round
 from interlingua.middleware.state import (
     DISCONNECTED,
-    END,
-    ERROR,
-    EVENTS,
     OPERATION,
     REQUEST,
-    RESULT,
     USAGE,
     owner_of,
     state_of,
 )
 from interlingua.middleware.vector_indexer import VectorIndexer
 
-MAX_SEARCHES = 4  # rounds a turn may search in, before one more is asked for an answer without the tool
-
-
 Found = list[tuple[str, wire.Hit]]  # the passages a search found, each with its store's id
+MAX_SEARCHES = 4  # rounds a turn may search in, before one more is asked for an answer without the tool
 
 
 class FileSearchMiddleware:
@@ -118,7 +112,7 @@ class FileSearchMiddleware:
         for searches in range(MAX_SEARCHES + 1):
             if searches == MAX_SEARCHES:  # enough: an answer, from what was found
                 working = dataclasses.replace(working, tools=tools or None, tool_choice=None)
-            answer = _Round(send, first=searches == 0)
+            answer = Round(send, searches == 0, _HELD)
             state[REQUEST] = working
             await self.app(scope, receive, answer.send)
             message = answer.message()
@@ -126,7 +120,7 @@ class FileSearchMiddleware:
             total.add(answer.usage())
             state[USAGE] = total
             if answer.failed or state.get(DISCONNECTED) or not calls or searches == MAX_SEARCHES:
-                await answer.finish(total, [*shown, *message.parts], grounded)
+                await answer.finish(total, [*shown, *message.parts], _grounding(grounded))
                 return
             searched = {id(call) for call in calls}
             shown += [p for p in message.parts if id(p) not in searched]
@@ -144,7 +138,7 @@ class FileSearchMiddleware:
                 results.append(result)
             if any(isinstance(p, ir.ToolCall) and id(p) not in searched for p in message.parts):
                 # the client's own tools are called too: its turn, searches seen
-                await answer.finish(total, shown, grounded)
+                await answer.finish(total, shown, _grounding(grounded))
                 return
             working = dataclasses.replace(working, tool_choice=None, messages=[
                 *working.messages, message, ir.Message("tool", list(results))])
@@ -170,76 +164,11 @@ class FileSearchMiddleware:
         return sorted(found, key=lambda pair: -pair[1].score)[:ask.limit]
 
 
-class _Round:
-    """One answer in the loop: what the client may see of it goes on as it comes; its searches, its
-    end and its usage are held for the loop to decide."""
+_HELD = frozenset({wire.FILE_SEARCH})
 
-    __slots__ = ("_send", "_first", "_fold", "_result", "_searching", "failed", "streamed")
 
-    def __init__(self, send: Any, first: bool) -> None:
-        self._send = send
-        self._first = first
-        self._fold = Fold()
-        self._result: ir.ChatResponse | None = None
-        self._searching: set[int] = set()  # the indexes of the stream's calls of the search
-        self.failed = False
-        self.streamed = False
-
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == RESULT:
-            self._result = message["result"]
-        elif kind == EVENTS:
-            self.streamed = True
-            passed = [event for event in message["events"] if self._passes(event)]
-            if passed:
-                await self._send({"type": EVENTS, "events": passed})
-        elif kind != END:
-            self.failed = self.failed or kind == ERROR
-            await self._send(message)
-
-    def _passes(self, event: ir.StreamEvent) -> bool:
-        self._fold.add(event)
-        if isinstance(event, ir.ToolCallDelta) and not event.choice:
-            if event.name == wire.FILE_SEARCH:
-                self._searching.add(event.index)
-            return event.index not in self._searching
-        if isinstance(event, ir.StreamStart):
-            return self._first
-        return not isinstance(event, ir.Finish | ir.UsageReport)
-
-    def message(self) -> ir.Message:
-        if self._result is not None and self._result.choices:
-            return self._result.choices[0].message
-        return self._fold.message()
-
-    def usage(self) -> ir.Usage | None:
-        return self._result.usage if self._result is not None else self._fold.usage
-
-    async def show(self, item: dict[str, Any]) -> None:
-        """A search the gateway ran, to a streaming client at once."""
-        if self.streamed:
-            await self._send({"type": EVENTS, "events": [ir.OpaqueBlock(RESPONSES, item)]})
-
-    async def finish(self, total: ir.Usage, parts: list[ir.Part], grounded: Found) -> None:
-        """The answer's end, with every round's usage and, for a Gemini client, the passages found;
-        a whole answer holds `parts`, what every round showed."""
-        if self.failed:
-            return
-        grounding = gemini_file_search.grounding(grounded) if grounded else None
-        if self._result is not None:
-            choice = self._result.choices[0] if self._result.choices else ir.Choice(0, ir.Message("assistant", []),
-                                                                                    "stop")
-            message = dataclasses.replace(choice.message, parts=parts)
-            extra = choice.extra if grounding is None else {**(choice.extra or {}), "grounding": grounding}
-            await self._send({"type": RESULT, "result": dataclasses.replace(
-                self._result, choices=[dataclasses.replace(choice, message=message, extra=extra)], usage=total)})
-        elif self.streamed:
-            ending: list[ir.StreamEvent] = [ir.Finish(self._fold.reason or "stop"), ir.UsageReport(total)]
-            if grounding:
-                ending.insert(0, ir.OpaqueBlock(GEMINI, {"groundingMetadata": grounding}))
-            await self._send({"type": EVENTS, "events": ending})
-            await self._send({"type": END})
+def _grounding(grounded: Found) -> dict[str, Any] | None:
+    return gemini_file_search.grounding(grounded) if grounded else None
 
 
 _TOOLS = {RESPONSES: (wire.FILE_SEARCH,), GEMINI: (gemini_file_search.TOOL, "file_search")}  # the tools' names

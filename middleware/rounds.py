@@ -1,0 +1,88 @@
+"""One round of a turn whose hosted tools the gateway runs (file search, remote MCP): the layer
+asks the dispatcher, what the client may see of the answer goes on as it comes, and the calls, the
+end and the usage are held for the layer to decide whether to ask again."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
+from interlingua.adapters.folding import Fold
+from interlingua.middleware.state import END, ERROR, EVENTS, RESULT
+
+
+class Round:
+    """One answer in the loop: what the client may see of it goes on as it comes; its searches, its
+    end and its usage are held for the loop to decide."""
+
+    __slots__ = ("_send", "_first", "_held", "_fold", "_result", "_running", "failed", "streamed")
+
+    def __init__(self, send: Any, first: bool, held: frozenset[str]) -> None:
+        self._send = send
+        self._first = first
+        self._held = held  # the names of the functions the layer runs, whose calls the client never sees
+        self._fold = Fold()
+        self._result: ir.ChatResponse | None = None
+        self._running: set[int] = set()  # the indexes of the stream's calls of those
+        self.failed = False
+        self.streamed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == RESULT:
+            self._result = message["result"]
+        elif kind == EVENTS:
+            self.streamed = True
+            passed = [event for event in message["events"] if self._passes(event)]
+            if passed:
+                await self._send({"type": EVENTS, "events": passed})
+        elif kind != END:
+            self.failed = self.failed or kind == ERROR
+            await self._send(message)
+
+    def _passes(self, event: ir.StreamEvent) -> bool:
+        self._fold.add(event)
+        if isinstance(event, ir.ToolCallDelta) and not event.choice:
+            if event.name in self._held:
+                self._running.add(event.index)
+            return event.index not in self._running
+        if isinstance(event, ir.StreamStart):
+            return self._first
+        return not isinstance(event, ir.Finish | ir.UsageReport)
+
+    def message(self) -> ir.Message:
+        if self._result is not None and self._result.choices:
+            return self._result.choices[0].message
+        return self._fold.message()
+
+    def usage(self) -> ir.Usage | None:
+        return self._result.usage if self._result is not None else self._fold.usage
+
+    async def show(self, item: dict[str, Any]) -> None:
+        """A Responses item of a call the gateway ran, to a streaming client at once."""
+        if self.streamed:
+            await self._send({"type": EVENTS, "events": [ir.OpaqueBlock(RESPONSES, item)]})
+
+    async def finish(self, total: ir.Usage, parts: list[ir.Part], grounding: dict[str, Any] | None = None) -> None:
+        """The answer's end, with every round's usage and, for a Gemini client, the `groundingMetadata`
+        of what was found; a whole answer holds `parts`, what every round showed."""
+        if self.failed:
+            return
+        if self._result is not None:
+            choice = self._result.choices[0] if self._result.choices else ir.Choice(0, ir.Message("assistant", []),
+                                                                                    "stop")
+            message = dataclasses.replace(choice.message, parts=parts)
+            extra = choice.extra if grounding is None else {**(choice.extra or {}), "grounding": grounding}
+            await self._send({"type": RESULT, "result": dataclasses.replace(
+                self._result, choices=[dataclasses.replace(choice, message=message, extra=extra)], usage=total)})
+        elif self.streamed:
+            ending: list[ir.StreamEvent] = [ir.Finish(self._fold.reason or "stop"), ir.UsageReport(total)]
+            if grounding:
+                ending.insert(0, ir.OpaqueBlock(GEMINI, {"groundingMetadata": grounding}))
+            await self._send({"type": EVENTS, "events": ending})
+            await self._send({"type": END})
+
+
