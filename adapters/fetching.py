@@ -172,6 +172,11 @@ class Fetcher:
             raise ir.GatewayError("upstream", f"url: could not fetch {url}: {exc or type(exc).__name__}",
                                   param="url") from None
 
+    async def check(self, url: str) -> None:
+        """Refuse, as a fetch would, a URL whose host is not one the gateway may reach (another
+        client of the same rules: a remote MCP server a turn names)."""
+        await self._address(_parse(url))
+
     async def _address(self, url: httpx.URL) -> IPAddress:
         """The one address to connect to; every address the name resolves to must be allowed, so
         that which one the connection would have picked never matters."""

@@ -21,6 +21,7 @@ from interlingua.adapters.catalog import Catalog
 from interlingua.adapters.documents import reader
 from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.local import minilm
+from interlingua.adapters.mcp.http import Upstreams
 from interlingua.adapters.pricing import PriceTable
 from interlingua.adapters.providers import KINDS, Provider
 from interlingua.adapters.providers.research import ResearchProvider
@@ -60,6 +61,7 @@ from interlingua.middleware.file_search_stores import FileSearchStoresMiddleware
 from interlingua.middleware.files import FilesMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware, Probe
+from interlingua.middleware.hosted_mcp import HostedMcpMiddleware
 from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.mcp import McpMiddleware
 from interlingua.middleware.metering import MeteringMiddleware
@@ -225,6 +227,7 @@ class Gateway:
         fetch = config.fetch  # the fetcher's pool lives as long as the process: [fetch] needs a restart
         self.fetcher = Fetcher(allow_hosts=fetch.allow_hosts, allow_networks=fetch.allow_networks,
                                max_bytes=fetch.max_bytes, timeout=fetch.timeout, max_redirects=fetch.max_redirects)
+        self.mcp_servers = Upstreams()  # the remote MCP servers Responses turns name, reached under [fetch]'s rules
         self._probes = {"storage": storage, "state": self.counters.ready}
         self._stack = self._build(config)
         self._retiring: set[asyncio.Task[None]] = set()
@@ -256,6 +259,7 @@ class Gateway:
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
         app = FileSearchMiddleware(app, self.indexer)
+        app = HostedMcpMiddleware(app, self.fetcher, self.mcp_servers)
         app = ReencodeMiddleware(app, config.server.ping_seconds)
         app = FilesMiddleware(app, self.files, config.server.max_body_bytes)
         app = VectorStoresMiddleware(app, self.indexer)
@@ -396,6 +400,7 @@ class Gateway:
         await self.batches.aclose()  # first: a line cut by the stack closing would be kept as failed
         await self._stack.aclose()
         await self.fetcher.aclose()
+        await self.mcp_servers.aclose()
         if self._retiring:
             await asyncio.gather(*self._retiring)
         await self.counters.aclose()

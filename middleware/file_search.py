@@ -39,6 +39,7 @@ from interlingua.adapters.storage.vector_stores import VectorStores
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.rounds import Round
 from interlingua.middleware.state import (
+    CLIENT_REQUEST,
     DISCONNECTED,
     OPERATION,
     REQUEST,
@@ -102,7 +103,7 @@ class FileSearchMiddleware:
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: ir.Tool, asked: wire.FileSearchTool) -> None:
         state = state_of(scope)
-        native = ir.as_parsed(request) or {}
+        native = ir.as_parsed(state.get(CLIENT_REQUEST, request)) or {}
         with_results = wire.RESULTS in (native.get("include") or ())
         tools = [t for t in request.tools or () if t is not declared]
         working = dataclasses.replace(request, native=None, raw=None, tools=[*tools, wire.search_function()])
@@ -176,7 +177,10 @@ _TOOLS = {RESPONSES: (wire.FILE_SEARCH,), GEMINI: (gemini_file_search.TOOL, "fil
 
 def _declared(request: ir.ChatRequest) -> bool:
     """Whether the client's body declares a search tool: one look, before any tool is decoded."""
-    tools = (ir.as_parsed(request) or {}).get("tools")
+    parsed = ir.as_parsed(request)
+    if parsed is None:  # a round of a layer above (remote MCP): the tools are decoded already
+        return any(t.kind == "server" and t.name in _TOOLS[request.dialect] for t in request.tools or ())
+    tools = parsed.get("tools")
     if not isinstance(tools, list):
         return False
     if request.dialect == RESPONSES:

@@ -18,12 +18,14 @@ class Round:
     """One answer in the loop: what the client may see of it goes on as it comes; its searches, its
     end and its usage are held for the loop to decide."""
 
-    __slots__ = ("_send", "_first", "_held", "_fold", "_result", "_running", "failed", "streamed")
+    __slots__ = ("_send", "_first", "_held", "_leading", "_fold", "_result", "_running", "failed", "streamed")
 
-    def __init__(self, send: Any, first: bool, held: frozenset[str]) -> None:
+    def __init__(self, send: Any, first: bool, held: frozenset[str],
+                 leading: list[dict[str, Any]] | None = None) -> None:
         self._send = send
         self._first = first
         self._held = held  # the names of the functions the layer runs, whose calls the client never sees
+        self._leading = leading or []  # Responses items a stream opens with, right after its start
         self._fold = Fold()
         self._result: ir.ChatResponse | None = None
         self._running: set[int] = set()  # the indexes of the stream's calls of those
@@ -37,6 +39,10 @@ class Round:
         elif kind == EVENTS:
             self.streamed = True
             passed = [event for event in message["events"] if self._passes(event)]
+            if self._leading and any(isinstance(event, ir.StreamStart) for event in passed):
+                at = next(i for i, event in enumerate(passed) if isinstance(event, ir.StreamStart)) + 1
+                passed[at:at] = [ir.OpaqueBlock(RESPONSES, item) for item in self._leading]
+                self._leading = []
             if passed:
                 await self._send({"type": EVENTS, "events": passed})
         elif kind != END:

@@ -16,6 +16,9 @@ OPERATION = "interlingua.operation"  # the adapters.operations.Operation asked f
 PARAMS = "interlingua.params"  # path parameters such as the model id; set by dialect
 PRINCIPAL = "interlingua.principal"  # the authenticated key (app-level Principal); set by auth
 REQUEST = "interlingua.request"  # the IR request; set by normalisation (a fetched `url` becomes its file in fetch)
+# The turn as the client sent it, where a layer running hosted tools (remote MCP) asks the layers
+# below with its own request a round at a time; set by that layer.
+CLIENT_REQUEST = "interlingua.client_request"
 TARGETS = "interlingua.targets"  # ordered list of providers.Target; set by routing
 TARGET = "interlingua.target"  # the Target that answered; set by the dispatcher
 USAGE = "interlingua.usage"  # ir.Usage observed so far; set by the dispatcher

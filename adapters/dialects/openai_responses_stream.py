@@ -21,7 +21,8 @@ from interlingua.adapters.dialects.openai_responses_response import decode_usage
 
 # The events a hosted tool's call goes through between its item's `added` and `done`.
 _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
-           "web_search_call": ("in_progress", "searching", "completed")}
+           "web_search_call": ("in_progress", "searching", "completed"),
+           "mcp_list_tools": ("in_progress", "completed"), "mcp_call": ("in_progress", "completed")}
 
 
 class ResponsesStreamDecoder(StreamDecoder):
@@ -251,11 +252,15 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def _opaque(self, event: ir.OpaqueBlock) -> bytes:
         """An item the gateway made whole (a hosted tool's call it ran), added, through its phases
-        (a file search's `in_progress`, `searching`, `completed`), and done."""
+        (a file search's `in_progress`, `searching`, `completed`; `failed` last for one that failed),
+        and done."""
         item = dict(event.data)
-        out = self._add({**item, "status": "in_progress"})
+        out = self._add({**item, "status": "in_progress"} if "status" in item else item)
         at = {"item_id": item["id"], "output_index": len(self._items)}
-        for phase in _PHASES.get(item["type"], ()):
+        phases = _PHASES.get(item["type"], ())
+        if item.get("status") == "failed" or item.get("error"):
+            phases = (*phases[:-1], "failed")
+        for phase in phases:
             out += self._event(f"response.{item['type']}.{phase}", **at)
         self._open = item
         return out + self._close()

@@ -1,0 +1,257 @@
+"""The Responses API's `mcp` tool (remote MCP servers), run by the gateway as an MCP client, whatever
+the upstream.
+
+A Responses turn whose `mcp` tools name servers by `server_url` is asked of its upstream with each
+server's tools as functions (those `allowed_tools` lets through), and always translated (the answer
+must be read). When the model calls one, the gateway calls the tool on its server (`tools/call`,
+Streamable HTTP, with the tool's `headers` and `authorization`) and gives the model its output,
+asking again up to `MAX_ROUNDS` times (then once more without the tools, for an answer). A tool
+that needs the client's approval (`require_approval`, `always` unless it says `never`) is not
+called: the turn ends with an `mcp_approval_request` item, and the client's `mcp_approval_response`
+in the next turn (with `previous_response_id`, or the items sent back) has it called, or refused,
+before the model is asked again. The client sees what OpenAI's API shows: an `mcp_list_tools` item
+per server the conversation has not listed yet, an `mcp_call` item per call (its output, or its
+error), the approval requests, the answer, and every round's usage; streamed, each item whole with
+its phases as it happens. Earlier calls reach the model as the calls and results they were.
+
+A server is reached only where `[fetch]` lets the gateway fetch (private addresses are refused
+unless allowed); a server reached through a `connector_id` or `tunnel_id` is left to the upstream.
+
+Sits above the file search layer, which it asks once a round, so a turn may have both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import openai_mcp as wire
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
+from interlingua.adapters.fetching import Fetcher
+from interlingua.adapters.mcp.client import HttpClient
+from interlingua.adapters.mcp.http import Upstreams
+from interlingua.adapters.mcp.servers import HTTP, McpServer
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.rounds import Round
+from interlingua.middleware.state import CLIENT_REQUEST, DISCONNECTED, OPERATION, REQUEST, USAGE, state_of
+
+log = logging.getLogger("interlingua.mcp")
+MAX_ROUNDS = 8  # rounds of calls a turn may make, before one more is asked for an answer without the tools
+VERSION = "2025-06-18"  # the MCP protocol version the gateway asks servers for
+TIMEOUT = 120.0  # seconds a server may take to answer
+
+
+@dataclasses.dataclass(slots=True)
+class _Server:
+    spec: wire.McpTool
+    client: HttpClient
+    tools: dict[str, dict[str, Any]]  # the allowed tools by name, as the server lists them
+
+
+Functions = dict[str, tuple[_Server, dict[str, Any]]]  # a function the model calls: its server and tool
+
+
+class HostedMcpMiddleware:
+    def __init__(self, app: Any, fetcher: Fetcher | None, upstreams: Upstreams | None = None) -> None:
+        self.app = app
+        self.fetcher = fetcher
+        self.upstreams = upstreams or Upstreams()  # its pools closed by their owner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope)
+        request = state.get(REQUEST)
+        if (scope["type"] != "http" or self.fetcher is None or state.get(OPERATION) is not ops.CHAT
+                or not isinstance(request, ir.ChatRequest) or request.dialect != RESPONSES or not _declared(request)):
+            await self.app(scope, receive, send)
+            return
+        servers: list[_Server] = []
+        try:
+            specs = [(t, spec) for t in request.tools or () if t.kind == "server" and t.name == wire.KIND
+                     and (spec := wire.mcp_tool((t.extra or {}).get(RESPONSES) or {})) is not None]
+            if not specs:
+                await self.app(scope, receive, send)
+                return
+            request.messages  # noqa: B018  # a lazy body's faults, answered here
+            for _, spec in specs:
+                servers.append(await self._open(spec))
+        except ir.GatewayError as error:
+            await _closed(servers)
+            await send_error(scope, send, error)
+            return
+        try:
+            await self._run(scope, receive, send, request, [t for t, _ in specs], servers)
+        finally:
+            await _closed(servers)
+
+    async def _open(self, spec: wire.McpTool) -> _Server:
+        """A session on the server, and its tools listed (every page of them)."""
+        assert self.fetcher is not None
+        await self.fetcher.check(spec.url)
+        server = McpServer(spec.label, HTTP, url=spec.url, headers=spec.headers, timeout=TIMEOUT)
+        client = HttpClient(server, VERSION, self.upstreams)
+        tools: dict[str, dict[str, Any]] = {}
+        cursor: str | None = None
+        while True:
+            answer = await client.request("tools/list", {"cursor": cursor} if cursor else None)
+            result = answer.get("result")
+            if not isinstance(result, dict):
+                await client.close()
+                raise ir.GatewayError("upstream", f"MCP server {spec.label}: tools/list failed: {answer.get('error')}")
+            for tool in result.get("tools") or ():
+                if isinstance(tool, dict) and isinstance(tool.get("name"), str) and spec.allows(
+                        tool["name"], tool.get("annotations") or {}):
+                    tools[tool["name"]] = tool
+            cursor = result.get("nextCursor") if isinstance(result.get("nextCursor"), str) else None
+            if not cursor:
+                return _Server(spec, client, tools)
+
+    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
+                   declared: list[ir.Tool], servers: list[_Server]) -> None:
+        state = state_of(scope)
+        state.setdefault(CLIENT_REQUEST, request)
+        functions = _functions(servers)
+        listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
+        pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values())))
+                   for s in servers if s.spec.label not in listed]
+        messages, answered = await self._replayed(request.messages, servers, functions)
+        pending += answered
+        others = [t for t in request.tools or () if not any(t is d for d in declared)]
+        working = dataclasses.replace(request, native=None, raw=None, messages=messages, tools=[*others, *(
+            ir.Tool(name, tool.get("description"), tool.get("inputSchema") or {"type": "object"})
+            for name, (_, tool) in functions.items())])
+        total = ir.Usage()
+        shown: list[ir.Part] = list(pending)  # the lists and the approved calls first, as OpenAI shows them
+        held = frozenset(functions)
+        for rounds in range(MAX_ROUNDS + 1):
+            if rounds == MAX_ROUNDS:  # enough: an answer, from what the calls gave
+                working = dataclasses.replace(working, tools=others or None, tool_choice=None)
+            answer = Round(send, rounds == 0, held, [part.data for part in pending] if rounds == 0 else None)
+            state[REQUEST] = working
+            await self.app(scope, receive, answer.send)
+            message = answer.message()
+            calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name in functions]
+            total.add(answer.usage())
+            state[USAGE] = total
+            if answer.failed or state.get(DISCONNECTED) or not calls or rounds == MAX_ROUNDS:
+                await answer.finish(total, [*shown, *message.parts])
+                return
+            ours = {id(call) for call in calls}
+            shown += [p for p in message.parts if id(p) not in ours]
+            results, waiting = [], False
+            for call in calls:
+                server, tool = functions[call.name]
+                name = tool["name"]
+                if server.spec.needs_approval(name, tool.get("annotations") or {}):
+                    item = wire.approval_request_item(server.spec.label, call, name)
+                    waiting = True
+                else:
+                    item, result = await _called(server, name, call)
+                    results.append(result)
+                shown.append(ir.Opaque(RESPONSES, item))
+                await answer.show(item)
+            if waiting or any(isinstance(p, ir.ToolCall) and id(p) not in ours for p in message.parts):
+                await answer.finish(total, shown)  # the client's turn: an approval, or its own tools' calls
+                return
+            working = dataclasses.replace(working, tool_choice=None, messages=[
+                *working.messages, message, ir.Message("tool", list(results))])
+
+    async def _replayed(self, messages: list[ir.Message], servers: list[_Server],
+                        functions: Functions) -> tuple[list[ir.Message], list[ir.Opaque]]:
+        """The conversation with each earlier call as the call and result it was, and each approval
+        the client has now answered called (or refused); the calls made now, as items to show."""
+        answers = {str(item.get("approval_request_id")): bool(item.get("approve"))
+                   for item in wire.items_of(messages, "mcp_approval_response")}
+        for item in wire.items_of(messages, "mcp_call"):  # approved and called in an earlier turn: its call tells
+            answers.pop(str(item.get("approval_request_id")), None)
+        names = {(server.spec.label, tool["name"]): name for name, (server, tool) in functions.items()}
+        by_label = {server.spec.label: server for server in servers}
+        out: list[ir.Message] = []
+        made: list[ir.Opaque] = []
+        for message in messages:
+            rest: list[ir.Part] = []
+            for part in message.parts:
+                item = part.data if isinstance(part, ir.Opaque) and part.dialect == RESPONSES else {}
+                kind = item.get("type")
+                if kind not in ("mcp_call", "mcp_approval_request", "mcp_list_tools", "mcp_approval_response"):
+                    rest.append(part)
+                    continue
+                if kind == "mcp_list_tools" or kind == "mcp_approval_response":
+                    continue
+                label, name = str(item.get("server_label")), str(item.get("name"))
+                call = ir.ToolCall(str(item.get("id")), names.get((label, name), name),
+                                   str(item.get("arguments") or "{}"))
+                if kind == "mcp_call":
+                    output = item.get("output") if not item.get("error") else f"The call failed: {item.get('error')}"
+                    result = ir.ToolResult(call.id, [ir.Text(str(output or ""))], is_error=bool(item.get("error")))
+                elif item.get("id") not in answers:
+                    continue  # not answered, or called since: the model hears of it from its call, if any
+                elif not answers[str(item["id"])] or label not in by_label:
+                    result = ir.ToolResult(call.id, [ir.Text("The user did not approve this call.")], is_error=True)
+                else:
+                    called, result = await _called(by_label[label], name, call, str(item["id"]))
+                    made.append(ir.Opaque(RESPONSES, called))
+                if rest:
+                    out.append(dataclasses.replace(message, parts=rest))
+                    rest = []
+                out += [ir.Message("assistant", [call]), ir.Message("tool", [result])]
+            if rest or not message.parts:
+                out.append(dataclasses.replace(message, parts=rest))
+        return out, made
+
+
+async def _called(server: _Server, name: str, call: ir.ToolCall,
+                  approval: str | None = None) -> tuple[dict[str, Any], ir.ToolResult]:
+    """A tool called on its server: the `mcp_call` item, and the result the model reads."""
+    try:
+        arguments = orjson.loads(call.arguments or "{}")
+    except orjson.JSONDecodeError:
+        arguments = None
+    error: dict[str, Any] | None = None
+    output: str | None = None
+    if not isinstance(arguments, dict):
+        error = {"type": "mcp_protocol_error", "code": -32602, "message": "the arguments are not a JSON object"}
+    else:
+        try:
+            answer = await server.client.request("tools/call", {"name": name, "arguments": arguments})
+        except ir.GatewayError as failure:
+            error = {"type": "http_error", "code": failure.status, "message": failure.message}
+        else:
+            result = answer.get("result")
+            if not isinstance(result, dict):
+                fault: dict[str, Any] = answer["error"] if isinstance(answer.get("error"), dict) else {}
+                error = {"type": "mcp_protocol_error", "code": int(fault.get("code") or -32603),
+                         "message": str(fault.get("message") or "no result")}
+            else:
+                output, failed = wire.output_of(result)
+                if failed:
+                    error = {"type": "mcp_tool_execution_error", "content": result.get("content") or []}
+    item = wire.call_item(server.spec.label, call, name, output, error, approval)
+    told = output if error is None else f"The call failed: {error.get('message') or output or 'an error'}"
+    return item, ir.ToolResult(call.id, [ir.Text(told or "")], is_error=error is not None)
+
+
+def _functions(servers: list[_Server]) -> Functions:
+    """Each allowed tool under the function name the model calls: its own, or `label__name` where
+    two servers have a tool of that name."""
+    counts: dict[str, int] = {}
+    for server in servers:
+        for name in server.tools:
+            counts[name] = counts.get(name, 0) + 1
+    return {(name if counts[name] == 1 else f"{server.spec.label}__{name}"): (server, tool)
+            for server in servers for name, tool in server.tools.items()}
+
+
+def _declared(request: ir.ChatRequest) -> bool:
+    """Whether the client's body declares an `mcp` tool: one look, before any tool is decoded."""
+    tools = (ir.as_parsed(request) or {}).get("tools")
+    return isinstance(tools, list) and any(isinstance(t, dict) and t.get("type") == wire.KIND for t in tools)
+
+
+async def _closed(servers: list[_Server]) -> None:
+    for server in servers:
+        await server.client.close()

@@ -1,0 +1,186 @@
+"""The Responses API's `mcp` tool run by the gateway on Claude and on a Chat model, driven by the
+official `openai` SDK against real MCP servers made with the `mcp` SDK (`tests/mcp_servers.py`):
+the server's allowed tools listed (`mcp_list_tools`, once a conversation), given to the model as
+functions, called (`mcp_call` with the output, or the server's error), whole and streamed with
+their phases; approvals asked (`mcp_approval_request`) and answered in the next turn, approved or
+refused; the tool's headers and token reach the server; two servers with a tool of the same name;
+a server at an address `[fetch]` does not allow is refused in OpenAI's shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes import anthropic_upstream as fa
+from tests.fakes import openai_upstream as fo
+from tests.harness import anthropic_provider, client, gateway, provider, serve
+from tests.mcp_servers import build
+from tests.support import async_test
+
+LOOPBACK = {"allow_networks": ["127.0.0.1/32"]}
+
+
+class Heard:
+    """An MCP server's app, and the headers of every request that reached it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.headers: list[dict[bytes, bytes]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.headers.append(dict(scope["headers"]))
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def calc(name: str = "calc") -> AsyncIterator[tuple[str, Heard]]:
+    heard = Heard(build(name).streamable_http_app(stateless_http=True, json_response=True))
+    async with serve(heard, lifespan="on") as url:
+        yield url + "/mcp", heard
+
+
+def _tool(url: str, label: str = "calc", **options: Any) -> dict[str, Any]:
+    return {"type": "mcp", "server_label": label, "server_url": url, "allowed_tools": ["add"],
+            "require_approval": "never", **options}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_claude_calls_a_remote_mcp_tool(tmp_path: Path, stream: bool) -> None:
+    @async_test
+    async def scenario() -> None:
+        async with calc() as (mcp, heard), fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}, fetch=LOOPBACK) as (_, url):
+            sdk = client(url)
+            up.script(fa.reply(fa.say("Adding."), fa.call("add", '{"a": 2, ', '"b": 3}', id="toolu_1")),
+                      fa.text("2 and 3 make 5."))
+            body: dict[str, Any] = {"model": "claude-x", "input": "What is 2+3?", "tools": [
+                _tool(mcp, headers={"X-Team": "care"}, authorization="tok-123")]}
+            if stream:
+                kinds = []
+                async with sdk.responses.stream(**body) as events:
+                    async for event in events:
+                        kinds.append(event.type)
+                    answer = await events.get_final_response()
+                called = kinds.index("response.mcp_call.in_progress")
+                assert kinds[called + 1:called + 3] == ["response.mcp_call.completed", "response.output_item.done"]
+                assert "response.mcp_list_tools.completed" in kinds and kinds[-1] == "response.completed"
+                assert kinds.index("response.output_text.delta") < called  # "Adding." came first
+            else:
+                answer = await sdk.responses.create(**body)
+            assert [item.type for item in answer.output] == ["mcp_list_tools", "message", "mcp_call", "message"]
+            listed = answer.output[0]
+            assert listed.type == "mcp_list_tools"
+            assert listed.server_label == "calc" and [t.name for t in listed.tools] == ["add"]  # allowed_tools
+            assert listed.tools[0].input_schema["required"] == ["a", "b"]
+            call = answer.output[2]
+            assert call.type == "mcp_call"
+            assert (call.name, json.loads(call.arguments), call.output, call.error, call.status) == (
+                "add", {"a": 2, "b": 3}, "5", None, "completed")
+            assert answer.output_text == "Adding.2 and 3 make 5."
+            assert answer.usage is not None and answer.usage.input_tokens == 20  # both rounds
+
+            first, second = up.requests[-2].json, up.requests[-1].json
+            assert [t["name"] for t in first["tools"]] == ["add"]
+            result = second["messages"][-1]["content"][0]
+            assert result == {"type": "tool_result", "tool_use_id": "toolu_1",
+                              "content": [{"type": "text", "text": "5"}]}
+            sent = heard.headers[-1]
+            assert sent[b"x-team"] == b"care" and sent[b"authorization"] == b"Bearer tok-123"
+
+    scenario()
+
+
+@async_test
+async def test_approvals_are_asked_then_approved_or_refused(tmp_path: Path) -> None:
+    async with calc() as (mcp, _), fo.FakeOpenAI(["gpt-x"]) as up, gateway(
+            tmp_path, providers={"up": provider(up.url, "gpt-x")}, fetch=LOOPBACK) as (_, url):
+        sdk = client(url)
+        tool = _tool(mcp, require_approval={"never": {"tool_names": ["forbidden"]}})  # add needs approval
+        up.script(fo.tool_calls(fo.call("add", '{"a": 4, "b": 5}', id="call_1")))
+        asked = await sdk.responses.create(model="gpt-x", input="What is 4+5?", tools=[tool])
+        assert [item.type for item in asked.output] == ["mcp_list_tools", "mcp_approval_request"]
+        request = asked.output[1]
+        assert (request.name, request.arguments, request.server_label) == ("add", '{"a": 4, "b": 5}', "calc")
+
+        up.script(fo.text("It is 9."))
+        approved = await sdk.responses.create(model="gpt-x", previous_response_id=asked.id, tools=[tool], input=[
+            {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}])
+        assert [item.type for item in approved.output] == ["mcp_call", "message"]  # listed once a conversation
+        call = approved.output[0]
+        assert call.approval_request_id == request.id and call.output == "9"
+        messages = up.requests[-1].json["messages"]
+        assert messages[-2]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a": 4, "b": 5}'}
+        assert messages[-1] == {"role": "tool", "tool_call_id": request.id, "content": "9"}
+
+        up.script(fo.tool_calls(fo.call("add", '{"a": 1, "b": 1}', id="call_2")))
+        again = await sdk.responses.create(model="gpt-x", previous_response_id=approved.id, tools=[tool],
+                                           input="And 1+1?")
+        refused_request = again.output[-1]
+        up.script(fo.text("I was not allowed to add them."))
+        refused = await sdk.responses.create(model="gpt-x", previous_response_id=again.id, tools=[tool], input=[
+            {"type": "mcp_approval_response", "approval_request_id": refused_request.id, "approve": False}])
+        assert [item.type for item in refused.output] == ["message"]
+        told = up.requests[-1].json["messages"][-1]
+        assert told["role"] == "tool" and "did not approve" in told["content"]
+        # the conversation so far reaches the model as the calls and results it was
+        replayed = [m for m in up.requests[-1].json["messages"] if m["role"] == "tool"]
+        assert [m["content"] for m in replayed][0] == "9"
+
+
+@async_test
+async def test_a_tools_error_and_two_servers_with_one_tool_name(tmp_path: Path) -> None:
+    async with calc("one") as (first, _), calc("two") as (second, _), fa.FakeAnthropic() as up, gateway(
+            tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}, fetch=LOOPBACK) as (_, url):
+        up.script(fa.tool_use(fa.call("one__add", '{"a": "many", "b": 1}', id="toolu_1")),
+                  fa.text("The server refused."))
+        answer = await client(url).responses.create(model="claude-x", input="Add.", tools=[
+            _tool(first, "one"), _tool(second, "two")])
+        assert sorted(t["name"] for t in up.requests[-2].json["tools"]) == ["one__add", "two__add"]
+        call = next(item for item in answer.output if item.type == "mcp_call")
+        assert call.server_label == "one" and call.name == "add" and call.status == "failed"
+        assert call.error is not None and call.error.type == "mcp_tool_execution_error"  # type: ignore[union-attr]
+        result = up.requests[-1].json["messages"][-1]["content"][0]
+        assert result["is_error"] is True and "failed" in str(result["content"])
+        assert answer.output_text == "The server refused."
+
+
+@async_test
+async def test_a_server_the_gateway_may_not_reach_is_refused(tmp_path: Path) -> None:
+    async with calc() as (mcp, heard), fa.FakeAnthropic() as up, gateway(
+            tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}) as (_, url):
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            await client(url).responses.create(model="claude-x", input="Add.", tools=[_tool(mcp)])
+        assert "127.0.0.1" in refused.value.message and "allow_networks" in refused.value.message
+        assert heard.headers == [] and up.requests == []
+        with pytest.raises(openai.BadRequestError) as bad:
+            await client(url).responses.create(model="claude-x", input="Add.", tools=[
+                {"type": "mcp", "server_label": "x", "server_url": "ftp://files.example/"}])
+        assert "server_url" in bad.value.message
+
+
+@async_test
+async def test_a_turn_with_a_file_search_and_a_remote_mcp_tool(tmp_path: Path) -> None:
+    """The MCP layer asks the file search layer below it once a round: both tools in one turn."""
+    from tests.test_file_search import _store
+
+    async with calc() as (mcp, _), fa.FakeAnthropic() as up, gateway(
+            tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}, fetch=LOOPBACK) as (_, url):
+        sdk = client(url)
+        store_id, returns_id = await _store(sdk)
+        up.script(fa.tool_use(fa.call("file_search", '{"queries": ["refund days"]}', id="toolu_1")),
+                  fa.tool_use(fa.call("add", '{"a": 30, "b": 5}', id="toolu_2")),
+                  fa.text("Thirty days, and five more for the card: 35."))
+        answer = await sdk.responses.create(model="claude-x", input="How many days in all?", include=[
+            "file_search_call.results"], tools=[{"type": "file_search", "vector_store_ids": [store_id]}, _tool(mcp)])
+        assert [item.type for item in answer.output] == ["mcp_list_tools", "file_search_call", "mcp_call", "message"]
+        assert answer.output[1].results[0].file_id == returns_id  # type: ignore[union-attr]
+        assert answer.output[2].output == "35"  # type: ignore[union-attr]
+        assert sorted(t["name"] for t in up.requests[-3].json["tools"]) == ["add", "file_search"]
+        assert answer.usage is not None and answer.usage.input_tokens == 30  # three rounds
