@@ -23,7 +23,7 @@ Sits above the file search layer, which it asks once a round, so a turn may have
 from __future__ import annotations
 
 import dataclasses
-import logging
+import re
 from typing import Any
 
 import orjson
@@ -40,10 +40,10 @@ from interlingua.middleware.respond import send_error
 from interlingua.middleware.rounds import Round
 from interlingua.middleware.state import CLIENT_REQUEST, DISCONNECTED, OPERATION, REQUEST, USAGE, state_of
 
-log = logging.getLogger("interlingua.mcp")
 MAX_ROUNDS = 8  # rounds of calls a turn may make, before one more is asked for an answer without the tools
 VERSION = "2025-06-18"  # the MCP protocol version the gateway asks servers for
 TIMEOUT = 120.0  # seconds a server may take to answer
+_NAME = re.compile(r"[^a-zA-Z0-9_-]")  # what a function's name may not hold, on any upstream
 
 
 @dataclasses.dataclass(slots=True)
@@ -237,13 +237,22 @@ async def _called(server: _Server, name: str, call: ir.ToolCall,
 
 def _functions(servers: list[_Server]) -> Functions:
     """Each allowed tool under the function name the model calls: its own, or `label__name` where
-    two servers have a tool of that name."""
+    two servers have a tool of that name; either made a name every upstream takes (letters, digits,
+    `_` and `-`, at most 64), and numbered where that makes two alike."""
     counts: dict[str, int] = {}
     for server in servers:
         for name in server.tools:
             counts[name] = counts.get(name, 0) + 1
-    return {(name if counts[name] == 1 else f"{server.spec.label}__{name}"): (server, tool)
-            for server in servers for name, tool in server.tools.items()}
+    out: Functions = {}
+    for server in servers:
+        for name, tool in server.tools.items():
+            wanted = _NAME.sub("_", name if counts[name] == 1 else f"{server.spec.label}__{name}")[:64]
+            function, n = wanted, 1
+            while function in out:
+                n += 1
+                function = f"{wanted[:60]}_{n}"
+            out[function] = (server, tool)
+    return out
 
 
 def _declared(request: ir.ChatRequest) -> bool:

@@ -184,3 +184,17 @@ async def test_a_turn_with_a_file_search_and_a_remote_mcp_tool(tmp_path: Path) -
         assert answer.output[2].output == "35"  # type: ignore[union-attr]
         assert sorted(t["name"] for t in up.requests[-3].json["tools"]) == ["add", "file_search"]
         assert answer.usage is not None and answer.usage.input_tokens == 30  # three rounds
+
+
+def test_function_names_are_ones_every_upstream_takes() -> None:
+    from interlingua.adapters.dialects.openai_mcp import McpTool
+    from interlingua.middleware.hosted_mcp import _functions, _Server
+
+    def server(label: str, *names: str) -> _Server:
+        spec = McpTool(label, "https://mcp.example/", None, {}, None, None)
+        return _Server(spec, None, {name: {"name": name} for name in names})  # type: ignore[arg-type]  # never called
+
+    made = _functions([server("docs", "files.read", "x" * 80, "search"), server("web", "search", "files/read")])
+    assert {name: (s.spec.label, tool["name"]) for name, (s, tool) in made.items()} == {
+        "files_read": ("docs", "files.read"), "x" * 64: ("docs", "x" * 80), "docs__search": ("docs", "search"),
+        "web__search": ("web", "search"), "files_read_2": ("web", "files/read")}
