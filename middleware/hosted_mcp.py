@@ -123,7 +123,7 @@ class HostedMcpMiddleware:
         others = [t for t in request.tools or () if not any(t is d for d in declared)]
         working = dataclasses.replace(request, native=None, raw=None, messages=messages, tools=[*others, *(
             ir.Tool(name, tool.get("description"), tool.get("inputSchema") or {"type": "object"})
-            for name, (_, tool) in functions.items())])
+            for name, (_, tool) in functions.items())], tool_choice=_chosen(request.tool_choice, functions))
         total = ir.Usage()
         shown: list[ir.Part] = list(pending)  # the lists and the approved calls first, as OpenAI shows them
         held = frozenset(functions)
@@ -253,6 +253,14 @@ def _functions(servers: list[_Server]) -> Functions:
                 function = f"{wanted[:60]}_{n}"
             out[function] = (server, tool)
     return out
+
+
+def _chosen(choice: ir.ToolChoice | None, functions: Functions) -> ir.ToolChoice | None:
+    """The client's `tool_choice`, a server's tool in it named as the model knows it."""
+    if choice is None or not choice.names:
+        return choice
+    known = {tool["name"]: name for name, (_, tool) in functions.items()}
+    return ir.ToolChoice(choice.mode, [n if n in functions else known.get(n, n) for n in choice.names])
 
 
 def _declared(request: ir.ChatRequest) -> bool:

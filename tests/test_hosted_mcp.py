@@ -141,8 +141,12 @@ async def test_a_tools_error_and_two_servers_with_one_tool_name(tmp_path: Path) 
         up.script(fa.tool_use(fa.call("one__add", '{"a": "many", "b": 1}', id="toolu_1")),
                   fa.text("The server refused."))
         answer = await client(url).responses.create(model="claude-x", input="Add.", tools=[
-            _tool(first, "one"), _tool(second, "two")])
-        assert sorted(t["name"] for t in up.requests[-2].json["tools"]) == ["one__add", "two__add"]
+            _tool(first, "one"), _tool(second, "two")], tool_choice={"type": "mcp", "server_label": "one",
+                                                                      "name": "one__add"})
+        asked = up.requests[-2].json
+        assert asked["tool_choice"] == {"type": "tool", "name": "one__add"}
+        assert [t["name"] for t in asked["tools"]] == ["one__add"]  # the choice's
+        assert sorted(t["name"] for t in up.requests[-1].json["tools"]) == ["one__add", "two__add"]
         call = next(item for item in answer.output if item.type == "mcp_call")
         assert call.server_label == "one" and call.name == "add" and call.status == "failed"
         assert call.error is not None and call.error.type == "mcp_tool_execution_error"  # type: ignore[union-attr]

@@ -984,3 +984,16 @@ def test_a_hosted_tool_choice_is_read_and_written_by_its_type() -> None:
     sent = encode_responses_request(replace(request, tool_choice=allowed), "m")
     assert sent["tool_choice"] == {"type": "allowed_tools", "mode": "auto", "tools": [
         {"type": "web_search_preview"}, {"type": "function", "name": "lookup"}]}
+
+
+@pytest.mark.parametrize(("choice", "read"), [
+    ({"type": "mcp", "server_label": "calc", "name": "add"}, ir.ToolChoice("required", ["add"])),
+    ({"type": "mcp", "server_label": "calc"}, ir.ToolChoice("required")),  # any of its tools: one must be called
+])
+def test_a_tool_choice_naming_a_remote_mcp_server_is_read(choice: dict[str, Any], read: ir.ToolChoice) -> None:
+    body = {"model": "m", "input": "hi", "tool_choice": choice,
+            "tools": [{"type": "mcp", "server_label": "calc", "server_url": "https://mcp.example/"}]}
+    assert decode_responses_request(body).tool_choice == read
+    with pytest.raises(ir.GatewayError) as refused:
+        decode_responses_request({**body, "tool_choice": {"type": "mcp"}})
+    assert refused.value.param == "tool_choice.server_label"

@@ -214,6 +214,10 @@ def _tool_choice(raw: Any) -> ir.ToolChoice:
         return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
     if choice.get("type") in HOSTED_CHOICES:  # a hosted or client-run tool, by its type: the tool's IR name
         return ir.ToolChoice("required", [choice["type"]])
+    if choice.get("type") == "mcp":  # a remote MCP server's tool, or any tool when it names none
+        f.string(choice, "server_label", "tool_choice.", required=True)
+        name = f.string(choice, "name", "tool_choice.")
+        return ir.ToolChoice("required", [name] if name else None)
     return ir.ToolChoice("required", [f.string(choice, "name", "tool_choice.", required=True)])
 
 
