@@ -96,19 +96,23 @@ class HostedMcpMiddleware:
         client = HttpClient(server, VERSION, self.upstreams)
         tools: dict[str, dict[str, Any]] = {}
         cursor: str | None = None
-        while True:
-            answer = await client.request("tools/list", {"cursor": cursor} if cursor else None)
-            result = answer.get("result")
-            if not isinstance(result, dict):
-                await client.close()
-                raise ir.GatewayError("upstream", f"MCP server {spec.label}: tools/list failed: {answer.get('error')}")
-            for tool in result.get("tools") or ():
-                if isinstance(tool, dict) and isinstance(tool.get("name"), str) and spec.allows(
-                        tool["name"], tool.get("annotations") or {}):
-                    tools[tool["name"]] = tool
-            cursor = result.get("nextCursor") if isinstance(result.get("nextCursor"), str) else None
-            if not cursor:
-                return _Server(spec, client, tools)
+        try:
+            while True:
+                answer = await client.request("tools/list", {"cursor": cursor} if cursor else None)
+                result = answer.get("result")
+                if not isinstance(result, dict):
+                    raise ir.GatewayError("upstream", f"MCP server {spec.label}: tools/list failed: "
+                                                      f"{answer.get('error')}")
+                for tool in result.get("tools") or ():
+                    if isinstance(tool, dict) and isinstance(tool.get("name"), str) and spec.allows(
+                            tool["name"], tool.get("annotations") or {}):
+                        tools[tool["name"]] = tool
+                cursor = result.get("nextCursor") if isinstance(result.get("nextCursor"), str) else None
+                if not cursor:
+                    return _Server(spec, client, tools)
+        except ir.GatewayError:
+            await client.close()  # a session the server may have opened
+            raise
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: list[ir.Tool], servers: list[_Server]) -> None:

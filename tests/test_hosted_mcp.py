@@ -156,6 +156,19 @@ async def test_a_tools_error_and_two_servers_with_one_tool_name(tmp_path: Path) 
 
 
 @async_test
+async def test_a_server_that_is_away_is_a_503(tmp_path: Path) -> None:
+    from tests.processes import free_port
+
+    async with fa.FakeAnthropic() as up, gateway(
+            tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}, fetch=LOOPBACK) as (_, url):
+        with pytest.raises(openai.APIStatusError) as away:
+            await client(url).responses.create(model="claude-x", input="Add.", tools=[
+                _tool(f"http://127.0.0.1:{free_port()}/mcp")])
+        assert away.value.status_code == 503 and "MCP server calc refused the connection" in away.value.message
+        assert up.requests == []
+
+
+@async_test
 async def test_a_server_the_gateway_may_not_reach_is_refused(tmp_path: Path) -> None:
     async with calc() as (mcp, heard), fa.FakeAnthropic() as up, gateway(
             tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}) as (_, url):
