@@ -132,8 +132,8 @@ class FileSearchMiddleware:
                 if request.dialect == RESPONSES:
                     item = wire.file_search_call(new_id("fs"), queries, [hit for _, hit in found], with_results)
                     item |= {"status": "failed"} if result.is_error and queries else {}
-                    shown.append(ir.Opaque(RESPONSES, item))
-                    await answer.show(item)
+                    shown.append(part := ir.Opaque(RESPONSES, item))
+                    await answer.show(part)
                 else:
                     grounded += found
                 results.append(result)

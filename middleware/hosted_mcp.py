@@ -14,6 +14,10 @@ per server the conversation has not listed yet, an `mcp_call` item per call (its
 error), the approval requests, the answer, and every round's usage; streamed, each item whole with
 its phases as it happens. Earlier calls reach the model as the calls and results they were.
 
+Anthropic's MCP connector (`mcp_servers`, the `mcp-client-2025-04-04` beta) runs the same way for
+Anthropic's clients, on any upstream: every call made without approval, as Anthropic makes them,
+each shown as its `mcp_tool_use` and `mcp_tool_result` blocks.
+
 A server is reached only where `[fetch]` lets the gateway fetch (private addresses are refused
 unless allowed); a server reached through a `connector_id` or `tunnel_id` is left to the upstream.
 
@@ -30,7 +34,9 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import anthropic_mcp
 from interlingua.adapters.dialects import openai_mcp as wire
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.mcp.client import HttpClient
@@ -66,25 +72,24 @@ class HostedMcpMiddleware:
         state = state_of(scope)
         request = state.get(REQUEST)
         if (scope["type"] != "http" or self.fetcher is None or state.get(OPERATION) is not ops.CHAT
-                or not isinstance(request, ir.ChatRequest) or request.dialect != RESPONSES or not _declared(request)):
+                or not isinstance(request, ir.ChatRequest) or not _declared(request)):
             await self.app(scope, receive, send)
             return
         servers: list[_Server] = []
         try:
-            specs = [(t, spec) for t in request.tools or () if t.kind == "server" and t.name == wire.KIND
-                     and (spec := wire.mcp_tool((t.extra or {}).get(RESPONSES) or {})) is not None]
+            declared, specs = _specs(request)
             if not specs:
                 await self.app(scope, receive, send)
                 return
             request.messages  # noqa: B018  # a lazy body's faults, answered here
-            for _, spec in specs:
+            for spec in specs:
                 servers.append(await self._open(spec))
         except ir.GatewayError as error:
             await _closed(servers)
             await send_error(scope, send, error)
             return
         try:
-            await self._run(scope, receive, send, request, [t for t, _ in specs], servers)
+            await self._run(scope, receive, send, request, declared, servers)
         finally:
             await _closed(servers)
 
@@ -119,22 +124,24 @@ class HostedMcpMiddleware:
         state = state_of(scope)
         state.setdefault(CLIENT_REQUEST, request)
         functions = _functions(servers)
+        responses = request.dialect == RESPONSES
         listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
         pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values())))
-                   for s in servers if s.spec.label not in listed]
-        messages, answered = await self._replayed(request.messages, servers, functions)
+                   for s in servers if responses and s.spec.label not in listed]
+        messages, answered = await _replayed(request.messages, servers, functions)
         pending += answered
         others = [t for t in request.tools or () if not any(t is d for d in declared)]
-        working = dataclasses.replace(request, native=None, raw=None, messages=messages, tools=[*others, *(
-            ir.Tool(name, tool.get("description"), tool.get("inputSchema") or {"type": "object"})
-            for name, (_, tool) in functions.items())], tool_choice=_chosen(request.tool_choice, functions))
+        extra = {k: v for k, v in request.extra.items() if k != anthropic_mcp.FIELD}  # not for Claude to run too
+        working = dataclasses.replace(request, native=None, raw=None, messages=messages, extra=extra, tools=[
+            *others, *(ir.Tool(name, tool.get("description"), tool.get("inputSchema") or {"type": "object"})
+                       for name, (_, tool) in functions.items())], tool_choice=_chosen(request.tool_choice, functions))
         total = ir.Usage()
         shown: list[ir.Part] = list(pending)  # the lists and the approved calls first, as OpenAI shows them
         held = frozenset(functions)
         for rounds in range(MAX_ROUNDS + 1):
             if rounds == MAX_ROUNDS:  # enough: an answer, from what the calls gave
                 working = dataclasses.replace(working, tools=others or None, tool_choice=None)
-            answer = Round(send, rounds == 0, held, [part.data for part in pending] if rounds == 0 else None)
+            answer = Round(send, rounds == 0, held, pending if rounds == 0 else None)
             state[REQUEST] = working
             await self.app(scope, receive, answer.send)
             message = answer.message()
@@ -151,66 +158,88 @@ class HostedMcpMiddleware:
                 server, tool = functions[call.name]
                 name = tool["name"]
                 if server.spec.needs_approval(name, tool.get("annotations") or {}):
-                    item = wire.approval_request_item(server.spec.label, call, name)
+                    made = [ir.Opaque(RESPONSES, wire.approval_request_item(server.spec.label, call, name))]
                     waiting = True
                 else:
-                    item, result = await _called(server, name, call)
+                    made, result = await _called(request.dialect, server, name, call)
                     results.append(result)
-                shown.append(ir.Opaque(RESPONSES, item))
-                await answer.show(item)
+                for part in made:
+                    shown.append(part)
+                    await answer.show(part)
             if waiting or any(isinstance(p, ir.ToolCall) and id(p) not in ours for p in message.parts):
                 await answer.finish(total, shown)  # the client's turn: an approval, or its own tools' calls
                 return
             working = dataclasses.replace(working, tool_choice=None, messages=[
                 *working.messages, message, ir.Message("tool", list(results))])
 
-    async def _replayed(self, messages: list[ir.Message], servers: list[_Server],
-                        functions: Functions) -> tuple[list[ir.Message], list[ir.Opaque]]:
-        """The conversation with each earlier call as the call and result it was, and each approval
-        the client has now answered called (or refused); the calls made now, as items to show."""
-        answers = {str(item.get("approval_request_id")): bool(item.get("approve"))
-                   for item in wire.items_of(messages, "mcp_approval_response")}
-        for item in wire.items_of(messages, "mcp_call"):  # approved and called in an earlier turn: its call tells
-            answers.pop(str(item.get("approval_request_id")), None)
-        names = {(server.spec.label, tool["name"]): name for name, (server, tool) in functions.items()}
-        by_label = {server.spec.label: server for server in servers}
-        out: list[ir.Message] = []
-        made: list[ir.Opaque] = []
-        for message in messages:
-            rest: list[ir.Part] = []
-            for part in message.parts:
-                item = part.data if isinstance(part, ir.Opaque) and part.dialect == RESPONSES else {}
-                kind = item.get("type")
-                if kind not in ("mcp_call", "mcp_approval_request", "mcp_list_tools", "mcp_approval_response"):
-                    rest.append(part)
+async def _replayed(messages: list[ir.Message], servers: list[_Server],
+                    functions: Functions) -> tuple[list[ir.Message], list[ir.Opaque]]:
+    """The conversation with each earlier call as the call and result it was, and each approval
+    the client has now answered called (or refused); the calls made now, to show."""
+    answers = {str(item.get("approval_request_id")): bool(item.get("approve"))
+               for item in wire.items_of(messages, "mcp_approval_response")}
+    for item in wire.items_of(messages, "mcp_call"):  # approved and called in an earlier turn: its call tells
+        answers.pop(str(item.get("approval_request_id")), None)
+    names = {(server.spec.label, tool["name"]): name for name, (server, tool) in functions.items()}
+    by_label = {server.spec.label: server for server in servers}
+    out: list[ir.Message] = []
+    made: list[ir.Opaque] = []
+    uses: dict[str, ir.ToolCall] = {}  # Anthropic's calls, until their results
+    for message in messages:
+        rest: list[ir.Part] = []
+        for part in message.parts:
+            block = part.data if isinstance(part, ir.Opaque) else {}
+            kind = block.get("type")
+            if kind not in _REPLAYED:
+                rest.append(part)
+                continue
+            if kind in ("mcp_list_tools", "mcp_approval_response"):
+                continue
+            if kind == "mcp_tool_use":
+                label, name = str(block.get("server_name")), str(block.get("name"))
+                uses[str(block.get("id"))] = ir.ToolCall(str(block.get("id")), names.get((label, name), name),
+                                                         orjson.dumps(block.get("input") or {}).decode())
+                continue
+            if kind == "mcp_tool_result":
+                call = uses.pop(str(block.get("tool_use_id")), None)
+                if call is None:
                     continue
-                if kind == "mcp_list_tools" or kind == "mcp_approval_response":
-                    continue
-                label, name = str(item.get("server_label")), str(item.get("name"))
-                call = ir.ToolCall(str(item.get("id")), names.get((label, name), name),
-                                   str(item.get("arguments") or "{}"))
+                content = block.get("content")
+                text = content if isinstance(content, str) else "\n".join(
+                    str(c.get("text", "")) for c in content or () if isinstance(c, dict))
+                result = ir.ToolResult(call.id, [ir.Text(text)], is_error=bool(block.get("is_error")))
+            else:
+                label, name = str(block.get("server_label")), str(block.get("name"))
+                call = ir.ToolCall(str(block.get("id")), names.get((label, name), name),
+                                   str(block.get("arguments") or "{}"))
                 if kind == "mcp_call":
-                    output = item.get("output") if not item.get("error") else f"The call failed: {item.get('error')}"
-                    result = ir.ToolResult(call.id, [ir.Text(str(output or ""))], is_error=bool(item.get("error")))
-                elif item.get("id") not in answers:
+                    failed = block.get("error")
+                    told = f"The call failed: {failed}" if failed else str(block.get("output") or "")
+                    result = ir.ToolResult(call.id, [ir.Text(told)], is_error=bool(failed))
+                elif block.get("id") not in answers:
                     continue  # not answered, or called since: the model hears of it from its call, if any
-                elif not answers[str(item["id"])] or label not in by_label:
+                elif not answers[str(block["id"])] or label not in by_label:
                     result = ir.ToolResult(call.id, [ir.Text("The user did not approve this call.")], is_error=True)
                 else:
-                    called, result = await _called(by_label[label], name, call, str(item["id"]))
-                    made.append(ir.Opaque(RESPONSES, called))
-                if rest:
-                    out.append(dataclasses.replace(message, parts=rest))
-                    rest = []
-                out += [ir.Message("assistant", [call]), ir.Message("tool", [result])]
-            if rest or not message.parts:
+                    called, result = await _called(RESPONSES, by_label[label], name, call, str(block["id"]))
+                    made += called
+            if rest:
                 out.append(dataclasses.replace(message, parts=rest))
-        return out, made
+                rest = []
+            out += [ir.Message("assistant", [call]), ir.Message("tool", [result])]
+        if rest or not message.parts:
+            out.append(dataclasses.replace(message, parts=rest))
+    return out, made
 
 
-async def _called(server: _Server, name: str, call: ir.ToolCall,
-                  approval: str | None = None) -> tuple[dict[str, Any], ir.ToolResult]:
-    """A tool called on its server: the `mcp_call` item, and the result the model reads."""
+_REPLAYED = frozenset({"mcp_call", "mcp_approval_request", "mcp_list_tools", "mcp_approval_response", "mcp_tool_use",
+                       "mcp_tool_result"})  # Responses items and Anthropic blocks of remote MCP calls
+
+
+async def _called(dialect: str, server: _Server, name: str, call: ir.ToolCall,
+                  approval: str | None = None) -> tuple[list[ir.Opaque], ir.ToolResult]:
+    """A tool called on its server: what the client sees of it (an `mcp_call` item; Anthropic's
+    `mcp_tool_use` and `mcp_tool_result` blocks), and the result the model reads."""
     try:
         arguments = orjson.loads(call.arguments or "{}")
     except orjson.JSONDecodeError:
@@ -234,9 +263,12 @@ async def _called(server: _Server, name: str, call: ir.ToolCall,
                 output, failed = wire.output_of(result)
                 if failed:
                     error = {"type": "mcp_tool_execution_error", "content": result.get("content") or []}
-    item = wire.call_item(server.spec.label, call, name, output, error, approval)
-    told = output if error is None else f"The call failed: {error.get('message') or output or 'an error'}"
-    return item, ir.ToolResult(call.id, [ir.Text(told or "")], is_error=error is not None)
+    told = (output if error is None else f"The call failed: {error.get('message') or output or 'an error'}") or ""
+    shown = ([ir.Opaque(RESPONSES, wire.call_item(server.spec.label, call, name, output, error, approval))]
+             if dialect == RESPONSES else
+             [ir.Opaque(ANTHROPIC, anthropic_mcp.use_block(server.spec.label, call, name)),
+              ir.Opaque(ANTHROPIC, anthropic_mcp.result_block(call.id, told, error is not None))])
+    return shown, ir.ToolResult(call.id, [ir.Text(told)], is_error=error is not None)
 
 
 def _functions(servers: list[_Server]) -> Functions:
@@ -268,9 +300,23 @@ def _chosen(choice: ir.ToolChoice | None, functions: Functions) -> ir.ToolChoice
 
 
 def _declared(request: ir.ChatRequest) -> bool:
-    """Whether the client's body declares an `mcp` tool: one look, before any tool is decoded."""
-    tools = (ir.as_parsed(request) or {}).get("tools")
+    """Whether the client's body declares remote MCP servers (a Responses `mcp` tool, Anthropic's
+    `mcp_servers`): one look, before any tool is decoded."""
+    body = ir.as_parsed(request) or {}
+    if request.dialect == ANTHROPIC:
+        return bool(body.get(anthropic_mcp.FIELD))
+    tools = body.get("tools") if request.dialect == RESPONSES else None
     return isinstance(tools, list) and any(isinstance(t, dict) and t.get("type") == wire.KIND for t in tools)
+
+
+def _specs(request: ir.ChatRequest) -> tuple[list[ir.Tool], list[wire.McpTool]]:
+    """The servers the turn names, and the tools that named them (none for Anthropic, whose servers
+    are a field of their own)."""
+    if request.dialect == ANTHROPIC:
+        return [], anthropic_mcp.servers(ir.as_parsed(request) or {})
+    found = [(t, spec) for t in request.tools or () if t.kind == "server" and t.name == wire.KIND
+             and (spec := wire.mcp_tool((t.extra or {}).get(RESPONSES) or {})) is not None]
+    return [t for t, _ in found], [spec for _, spec in found]
 
 
 async def _closed(servers: list[_Server]) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
-from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.folding import Fold
 from interlingua.middleware.state import END, ERROR, EVENTS, RESULT
 
@@ -21,11 +20,11 @@ class Round:
     __slots__ = ("_send", "_first", "_held", "_leading", "_fold", "_result", "_running", "failed", "streamed")
 
     def __init__(self, send: Any, first: bool, held: frozenset[str],
-                 leading: list[dict[str, Any]] | None = None) -> None:
+                 leading: list[ir.Opaque] | None = None) -> None:
         self._send = send
         self._first = first
         self._held = held  # the names of the functions the layer runs, whose calls the client never sees
-        self._leading = leading or []  # Responses items a stream opens with, right after its start
+        self._leading = leading or []  # the client's own blocks a stream opens with, right after its start
         self._fold = Fold()
         self._result: ir.ChatResponse | None = None
         self._running: set[int] = set()  # the indexes of the stream's calls of those
@@ -41,7 +40,7 @@ class Round:
             passed = [event for event in message["events"] if self._passes(event)]
             if self._leading and any(isinstance(event, ir.StreamStart) for event in passed):
                 at = next(i for i, event in enumerate(passed) if isinstance(event, ir.StreamStart)) + 1
-                passed[at:at] = [ir.OpaqueBlock(RESPONSES, item) for item in self._leading]
+                passed[at:at] = [ir.OpaqueBlock(part.dialect, part.data) for part in self._leading]
                 self._leading = []
             if passed:
                 await self._send({"type": EVENTS, "events": passed})
@@ -67,10 +66,11 @@ class Round:
     def usage(self) -> ir.Usage | None:
         return self._result.usage if self._result is not None else self._fold.usage
 
-    async def show(self, item: dict[str, Any]) -> None:
-        """A Responses item of a call the gateway ran, to a streaming client at once."""
+    async def show(self, part: ir.Opaque) -> None:
+        """A block of the client's own dialect for a call the gateway ran (a Responses item, an
+        Anthropic block), to a streaming client at once."""
         if self.streamed:
-            await self._send({"type": EVENTS, "events": [ir.OpaqueBlock(RESPONSES, item)]})
+            await self._send({"type": EVENTS, "events": [ir.OpaqueBlock(part.dialect, part.data)]})
 
     async def finish(self, total: ir.Usage, parts: list[ir.Part], grounding: dict[str, Any] | None = None) -> None:
         """The answer's end, with every round's usage and, for a Gemini client, the `groundingMetadata`

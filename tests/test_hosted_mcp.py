@@ -1,5 +1,6 @@
 """The Responses API's `mcp` tool run by the gateway on Claude and on a Chat model, driven by the
-official `openai` SDK against real MCP servers made with the `mcp` SDK (`tests/mcp_servers.py`):
+official `openai` SDK against real MCP servers made with the `mcp` SDK (`tests/mcp_servers.py`),
+and Anthropic's MCP connector (`mcp_servers`) run the same way on a Chat model for the `anthropic` SDK:
 the server's allowed tools listed (`mcp_list_tools`, once a conversation), given to the model as
 functions, called (`mcp_call` with the output, or the server's error), whole and streamed with
 their phases; approvals asked (`mcp_approval_request`) and answered in the next turn, approved or
@@ -19,7 +20,7 @@ import pytest
 
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
-from tests.harness import anthropic_provider, client, gateway, provider, serve
+from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve
 from tests.mcp_servers import build
 from tests.support import async_test
 
@@ -215,3 +216,45 @@ def test_function_names_are_ones_every_upstream_takes() -> None:
     assert {name: (s.spec.label, tool["name"]) for name, (s, tool) in made.items()} == {
         "files_read": ("docs", "files.read"), "x" * 64: ("docs", "x" * 80), "docs__search": ("docs", "search"),
         "web__search": ("web", "search"), "files_read_2": ("web", "files/read")}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_anthropics_mcp_connector_runs_on_a_chat_model(tmp_path: Path, stream: bool) -> None:
+    @async_test
+    async def scenario() -> None:
+        async with calc() as (mcp, heard), fo.FakeOpenAI(["gpt-x"]) as up, gateway(
+                tmp_path, providers={"up": provider(up.url, "gpt-x")}, fetch=LOOPBACK) as (_, url):
+            sdk = anthropic_client(url)
+            up.script(fo.tool_calls(fo.call("add", '{"a": 6, ', '"b": 7}', id="call_1")), fo.text("13."))
+            body: dict[str, Any] = {
+                "model": "gpt-x", "max_tokens": 200, "betas": ["mcp-client-2025-04-04"],
+                "messages": [{"role": "user", "content": "What is 6+7?"}],
+                "mcp_servers": [{"type": "url", "url": mcp, "name": "calc", "authorization_token": "tok-9",
+                                 "tool_configuration": {"enabled": True, "allowed_tools": ["add"]}}]}
+            if stream:
+                async with sdk.beta.messages.stream(**body) as events:
+                    message = await events.get_final_message()
+            else:
+                message = await sdk.beta.messages.create(**body)
+            use, result, text = message.content
+            assert use.type == "mcp_tool_use" and (use.name, use.server_name, use.input) == (
+                "add", "calc", {"a": 6, "b": 7})
+            assert result.type == "mcp_tool_result" and result.tool_use_id == use.id and result.is_error is False
+            assert result.content[0].text == "13"  # type: ignore[union-attr,index]
+            assert text.type == "text" and text.text == "13." and message.stop_reason == "end_turn"
+            first, second = up.requests[-2].json, up.requests[-1].json
+            assert [t["function"]["name"] for t in first["tools"]] == ["add"] and "mcp_servers" not in first
+            assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "13"}
+            assert heard.headers[-1][b"authorization"] == b"Bearer tok-9"
+
+            # the next turn sends the answer back: the call reaches the model as the call and result it was
+            up.script(fo.text("Yes."))
+            await sdk.beta.messages.create(**{**body, "messages": [
+                *body["messages"], {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+                {"role": "user", "content": "Sure?"}]})
+            replayed = up.requests[-1].json["messages"]
+            assert replayed[1]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a":6,"b":7}'}
+            assert replayed[2] == {"role": "tool", "tool_call_id": use.id, "content": "13"}
+            assert replayed[3] == {"role": "assistant", "content": "13."}
+
+    scenario()

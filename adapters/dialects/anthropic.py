@@ -346,6 +346,8 @@ class MessagesStreamEncoder(StreamEncoder):
             return out
         if isinstance(event, ir.RefusalDelta):
             return self.encode(ir.TextDelta(event.text))
+        if isinstance(event, ir.OpaqueBlock):  # a block the gateway made whole (a remote MCP call it ran)
+            return self._open_block("opaque", event.data) + self._close() if event.dialect == PROVIDER else b""
         if isinstance(event, ir.Finish):
             self._stop = _STOP_OUT.get(event.reason, "end_turn")
             self._stop_sequence = event.stop_sequence
