@@ -204,8 +204,12 @@ class StdioSessions:
                 break
             except TimeoutError:
                 continue
-        for task in session._tasks:
-            task.cancel()
+        # Its pipes read to their end, so that the process's transport is closed now, not by the
+        # garbage collector after the loop has gone.
+        if session._tasks:
+            _, reading = await asyncio.wait(session._tasks, timeout=STOP_GRACE)
+            for task in reading:
+                task.cancel()
         log.info("MCP server %s: session ended, pid %d", session.server.name, process.pid)
 
     async def _reap(self) -> None:
