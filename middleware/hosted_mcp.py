@@ -132,9 +132,10 @@ class HostedMcpMiddleware:
         pending += answered
         others = [t for t in request.tools or () if not any(t is d for d in declared)]
         extra = {k: v for k, v in request.extra.items() if k != anthropic_mcp.FIELD}  # not for Claude to run too
-        working = dataclasses.replace(request, native=None, raw=None, messages=messages, extra=extra, tools=[
-            *others, *(ir.Tool(name, tool.get("description"), tool.get("inputSchema") or {"type": "object"})
-                       for name, (_, tool) in functions.items())], tool_choice=_chosen(request.tool_choice, functions))
+        offered = [ir.Tool(name, _described(server, tool), tool.get("inputSchema") or {"type": "object"})
+                   for name, (server, tool) in functions.items()]
+        working = dataclasses.replace(request, native=None, raw=None, messages=messages, extra=extra,
+                                      tools=[*others, *offered], tool_choice=_chosen(request.tool_choice, functions))
         total = ir.Usage()
         shown: list[ir.Part] = list(pending)  # the lists and the approved calls first, as OpenAI shows them
         held = frozenset(functions)
@@ -289,6 +290,16 @@ def _functions(servers: list[_Server]) -> Functions:
                 function = f"{wanted[:60]}_{n}"
             out[function] = (server, tool)
     return out
+
+
+def _described(server: _Server, tool: dict[str, Any]) -> str | None:
+    """A tool's description for the model, with its server's (`server_description`) where the
+    client gave one, as the context OpenAI gives the model with it."""
+    own = tool.get("description") if isinstance(tool.get("description"), str) else None
+    if not server.spec.description:
+        return own
+    about = f"From the MCP server {server.spec.label}: {server.spec.description}"
+    return f"{own}\n\n{about}" if own else about
 
 
 def _chosen(choice: ir.ToolChoice | None, functions: Functions) -> ir.ToolChoice | None:

@@ -62,7 +62,7 @@ def test_claude_calls_a_remote_mcp_tool(tmp_path: Path, stream: bool) -> None:
             up.script(fa.reply(fa.say("Adding."), fa.call("add", '{"a": 2, ', '"b": 3}', id="toolu_1")),
                       fa.text("2 and 3 make 5."))
             body: dict[str, Any] = {"model": "claude-x", "input": "What is 2+3?", "tools": [
-                _tool(mcp, headers={"X-Team": "care"}, authorization="tok-123")]}
+                _tool(mcp, headers={"X-Team": "care"}, authorization="tok-123", server_description="Sums.")]}
             if stream:
                 kinds = []
                 async with sdk.responses.stream(**body) as events:
@@ -88,7 +88,8 @@ def test_claude_calls_a_remote_mcp_tool(tmp_path: Path, stream: bool) -> None:
             assert answer.usage is not None and answer.usage.input_tokens == 20  # both rounds
 
             first, second = up.requests[-2].json, up.requests[-1].json
-            assert [t["name"] for t in first["tools"]] == ["add"]
+            assert [(t["name"], t["description"]) for t in first["tools"]] == [
+                ("add", "Add two numbers.\n\nFrom the MCP server calc: Sums.")]
             result = second["messages"][-1]["content"][0]
             assert result == {"type": "tool_result", "tool_use_id": "toolu_1",
                               "content": [{"type": "text", "text": "5"}]}

@@ -326,7 +326,7 @@ def search_function() -> ir.Tool:
 
 @dataclass(slots=True, frozen=True)
 class FileSearchTool:
-    """A Responses `file_search` tool: the stores to search and how."""
+    """A Responses `file_search` tool (or a Gemini `fileSearch` one): the stores to search and how."""
 
     store_ids: list[str]
     ask: SearchAsk  # without queries: the model gives them
