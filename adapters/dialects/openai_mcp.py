@@ -14,6 +14,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 
 KIND = "mcp"
 _APPROVALS = ("always", "never")
@@ -132,4 +133,4 @@ def output_of(result: dict[str, Any]) -> tuple[str, bool]:
 def items_of(messages: list[ir.Message], kind: str) -> list[dict[str, Any]]:
     """The conversation's Responses items of `kind`, oldest first."""
     return [p.data for m in messages for p in m.parts
-            if isinstance(p, ir.Opaque) and p.dialect == "responses" and p.data.get("type") == kind]
+            if isinstance(p, ir.Opaque) and p.dialect == RESPONSES and p.data.get("type") == kind]
