@@ -36,17 +36,9 @@ from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.dialects.openai_responses_request import new_id
 from interlingua.adapters.storage.vector_stores import VectorStores
+from interlingua.middleware import rounds
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.rounds import Round
-from interlingua.middleware.state import (
-    CLIENT_REQUEST,
-    DISCONNECTED,
-    OPERATION,
-    REQUEST,
-    USAGE,
-    owner_of,
-    state_of,
-)
+from interlingua.middleware.state import CLIENT_REQUEST, OPERATION, REQUEST, owner_of, state_of
 from interlingua.middleware.vector_indexer import VectorIndexer
 
 Found = list[tuple[str, wire.Hit]]  # the passages a search found, each with its store's id
@@ -102,47 +94,28 @@ class FileSearchMiddleware:
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: ir.Tool, asked: wire.FileSearchTool) -> None:
-        state = state_of(scope)
-        native = ir.as_parsed(state.get(CLIENT_REQUEST, request)) or {}
+        native = ir.as_parsed(state_of(scope).get(CLIENT_REQUEST, request)) or {}
         with_results = wire.RESULTS in (native.get("include") or ())
         tools = [t for t in request.tools or () if t is not declared]
-        working = dataclasses.replace(request, native=None, raw=None, tools=[*tools, wire.search_function()])
-        total = ir.Usage()  # every round's
-        shown: list[ir.Part] = []  # what the client sees of the rounds before the last
         grounded: Found = []  # for a Gemini client, every search's passages
-        for searches in range(MAX_SEARCHES + 1):
-            if searches == MAX_SEARCHES:  # enough: an answer, from what was found
-                working = dataclasses.replace(working, tools=tools or None, tool_choice=None)
-            answer = Round(send, searches == 0, _HELD)
-            state[REQUEST] = working
-            await self.app(scope, receive, answer.send)
-            message = answer.message()
-            calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name == wire.FILE_SEARCH]
-            total.add(answer.usage())
-            state[USAGE] = total
-            if answer.failed or state.get(DISCONNECTED) or not calls or searches == MAX_SEARCHES:
-                await answer.finish(total, [*shown, *message.parts], _grounding(grounded))
-                return
-            searched = {id(call) for call in calls}
-            shown += [p for p in message.parts if id(p) not in searched]
+
+        async def search(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
             results = []
             for call in calls:
                 queries = wire.queries_of(call.arguments)
                 found, result = await self._searched(asked, call.id, queries)
                 if request.dialect == RESPONSES:
                     item = wire.file_search_call(new_id("fs"), queries, [hit for _, hit in found], with_results)
-                    item |= {"status": "failed"} if result.is_error and queries else {}
-                    shown.append(part := ir.Opaque(RESPONSES, item))
-                    await answer.show(part)
+                    await show(ir.Opaque(RESPONSES, item | ({"status": "failed"} if result.is_error and queries
+                                                             else {})))
                 else:
-                    grounded += found
+                    grounded.extend(found)
                 results.append(result)
-            if any(isinstance(p, ir.ToolCall) and id(p) not in searched for p in message.parts):
-                # the client's own tools are called too: its turn, searches seen
-                await answer.finish(total, shown, _grounding(grounded))
-                return
-            working = dataclasses.replace(working, tool_choice=None, messages=[
-                *working.messages, message, ir.Message("tool", list(results))])
+            return results, False
+
+        working = dataclasses.replace(request, native=None, raw=None, tools=[*tools, wire.search_function()])
+        await rounds.run(self.app, scope, receive, send, working, _HELD, search, rounds=MAX_SEARCHES, plain=tools,
+                         grounding=lambda: _grounding(grounded))
 
     async def _searched(self, asked: wire.FileSearchTool, call_id: str,
                         queries: list[str]) -> tuple[Found, ir.ToolResult]:

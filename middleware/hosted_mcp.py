@@ -42,9 +42,9 @@ from interlingua.adapters.fetching import Fetcher
 from interlingua.adapters.mcp.client import HttpClient
 from interlingua.adapters.mcp.http import Upstreams
 from interlingua.adapters.mcp.servers import HTTP, McpServer
+from interlingua.middleware import rounds
 from interlingua.middleware.respond import send_error
-from interlingua.middleware.rounds import Round
-from interlingua.middleware.state import CLIENT_REQUEST, DISCONNECTED, OPERATION, REQUEST, USAGE, state_of
+from interlingua.middleware.state import CLIENT_REQUEST, OPERATION, REQUEST, state_of
 
 MAX_ROUNDS = 8  # rounds of calls a turn may make, before one more is asked for an answer without the tools
 VERSION = "2025-06-18"  # the MCP protocol version the gateway asks servers for
@@ -121,8 +121,7 @@ class HostedMcpMiddleware:
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: list[ir.Tool], servers: list[_Server]) -> None:
-        state = state_of(scope)
-        state.setdefault(CLIENT_REQUEST, request)
+        state_of(scope).setdefault(CLIENT_REQUEST, request)
         functions = _functions(servers)
         responses = request.dialect == RESPONSES
         listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
@@ -136,24 +135,8 @@ class HostedMcpMiddleware:
                    for name, (server, tool) in functions.items()]
         working = dataclasses.replace(request, native=None, raw=None, messages=messages, extra=extra,
                                       tools=[*others, *offered], tool_choice=_chosen(request.tool_choice, functions))
-        total = ir.Usage()
-        shown: list[ir.Part] = list(pending)  # the lists and the approved calls first, as OpenAI shows them
-        held = frozenset(functions)
-        for rounds in range(MAX_ROUNDS + 1):
-            if rounds == MAX_ROUNDS:  # enough: an answer, from what the calls gave
-                working = dataclasses.replace(working, tools=others or None, tool_choice=None)
-            answer = Round(send, rounds == 0, held, pending if rounds == 0 else None)
-            state[REQUEST] = working
-            await self.app(scope, receive, answer.send)
-            message = answer.message()
-            calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name in functions]
-            total.add(answer.usage())
-            state[USAGE] = total
-            if answer.failed or state.get(DISCONNECTED) or not calls or rounds == MAX_ROUNDS:
-                await answer.finish(total, [*shown, *message.parts])
-                return
-            ours = {id(call) for call in calls}
-            shown += [p for p in message.parts if id(p) not in ours]
+
+        async def make(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
             results, waiting = [], False
             for call in calls:
                 server, tool = functions[call.name]
@@ -165,13 +148,13 @@ class HostedMcpMiddleware:
                     made, result = await _called(request.dialect, server, name, call)
                     results.append(result)
                 for part in made:
-                    shown.append(part)
-                    await answer.show(part)
-            if waiting or any(isinstance(p, ir.ToolCall) and id(p) not in ours for p in message.parts):
-                await answer.finish(total, shown)  # the client's turn: an approval, or its own tools' calls
-                return
-            working = dataclasses.replace(working, tool_choice=None, messages=[
-                *working.messages, message, ir.Message("tool", list(results))])
+                    await show(part)
+            return results, waiting
+
+        # the lists and the approved calls first, as OpenAI shows them
+        await rounds.run(self.app, scope, receive, send, working, frozenset(functions), make, rounds=MAX_ROUNDS,
+                         plain=others, opening=pending)
+
 
 async def _replayed(messages: list[ir.Message], servers: list[_Server],
                     functions: Functions) -> tuple[list[ir.Message], list[ir.Opaque]]:

@@ -1,16 +1,62 @@
-"""One round of a turn whose hosted tools the gateway runs (file search, remote MCP): the layer
+"""The rounds of a turn whose hosted tools the gateway runs (file search, remote MCP): the layer
 asks the dispatcher, what the client may see of the answer goes on as it comes, and the calls, the
-end and the usage are held for the layer to decide whether to ask again."""
+end and the usage are held; the layer's step runs the calls, and the model is asked again with
+their results until it answers without them."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.folding import Fold
-from interlingua.middleware.state import END, ERROR, EVENTS, RESULT
+from interlingua.middleware.state import DISCONNECTED, END, ERROR, EVENTS, REQUEST, RESULT, USAGE, state_of
+
+Show = Callable[[ir.Opaque], Awaitable[None]]
+# runs a round's calls of the layer's functions, showing the client what it made of each as it goes:
+# their results for the model, and whether the turn is the client's now (an approval to ask)
+Step = Callable[[list[ir.ToolCall], Show], Awaitable[tuple[list[ir.ToolResult], bool]]]
+
+
+async def run(app: Any, scope: dict[str, Any], receive: Any, send: Any, working: ir.ChatRequest,
+              held: frozenset[str], step: Step, *, rounds: int, plain: list[ir.Tool],
+              opening: list[ir.Opaque] | None = None,
+              grounding: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
+    """Asks `app` for `working` until the model calls none of `held` (the layer's functions), the
+    client's own tools are called too, `step` gives the turn to the client, or `rounds` rounds have
+    run (then once more with only the `plain` tools, for an answer). The client sees one answer:
+    `opening` (blocks of its dialect) first, what every round showed, and every round's usage."""
+    state = state_of(scope)
+    total = ir.Usage()
+    shown: list[ir.Part] = list(opening or ())
+    for n in range(rounds + 1):
+        if n == rounds:
+            working = dataclasses.replace(working, tools=plain or None, tool_choice=None)
+        answer = Round(send, n == 0, held, opening if n == 0 else None)
+        state[REQUEST] = working
+        await app(scope, receive, answer.send)
+        message = answer.message()
+        calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name in held]
+        total.add(answer.usage())
+        state[USAGE] = total
+        if answer.failed or state.get(DISCONNECTED) or not calls or n == rounds:
+            await answer.finish(total, [*shown, *message.parts], grounding())
+            return
+        ours = {id(call) for call in calls}
+        shown.extend(p for p in message.parts if id(p) not in ours)
+
+        async def show(part: ir.Opaque, answer: Round = answer) -> None:
+            shown.append(part)
+            await answer.show(part)
+
+        results, waiting = await step(calls, show)
+        if waiting or any(isinstance(p, ir.ToolCall) and id(p) not in ours for p in message.parts):
+            await answer.finish(total, shown, grounding())  # the client's turn: an approval, or its tools' calls
+            return
+        working = dataclasses.replace(working, tool_choice=None, messages=[
+            *working.messages, message, ir.Message("tool", list(results))])
 
 
 class Round:
