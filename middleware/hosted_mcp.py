@@ -14,9 +14,11 @@ per server the conversation has not listed yet, an `mcp_call` item per call (its
 error), the approval requests, the answer, and every round's usage; streamed, each item whole with
 its phases as it happens. Earlier calls reach the model as the calls and results they were.
 
-Anthropic's MCP connector (`mcp_servers`, the `mcp-client-2025-04-04` beta) runs the same way for
-Anthropic's clients, on any upstream: every call made without approval, as Anthropic makes them,
-each shown as its `mcp_tool_use` and `mcp_tool_result` blocks.
+Anthropic's MCP connector (`mcp_servers`, with `mcp_toolset` tools, `mcp-client-2025-11-20`, or
+the `mcp-client-2025-04-04` form) runs the same way for Anthropic's clients, on any upstream: every
+call made without approval, as Anthropic makes them, each shown as its `mcp_tool_use` and
+`mcp_tool_result` blocks; in the toolset form, a server asked for its tools is shown as an
+`mcp_tool_listing` block, which, sent back, spares the next turn asking it again.
 
 A server is reached only where `[fetch]` lets the gateway fetch (private addresses are refused
 unless allowed); a server reached through a `connector_id` or `tunnel_id` is left to the upstream.
@@ -57,6 +59,7 @@ class _Server:
     spec: wire.McpTool
     client: HttpClient
     tools: dict[str, dict[str, Any]]  # the allowed tools by name, as the server lists them
+    listed: list[dict[str, Any]] | None  # every tool the server listed this turn; None where they were pinned
 
 
 Functions = dict[str, tuple[_Server, dict[str, Any]]]  # a function the model calls: its server and tool
@@ -99,7 +102,10 @@ class HostedMcpMiddleware:
         await self.fetcher.check(spec.url)
         server = McpServer(spec.label, HTTP, url=spec.url, headers=spec.headers, timeout=TIMEOUT)
         client = HttpClient(server, VERSION, self.upstreams)
+        if spec.pinned is not None:
+            return _Server(spec, client, {t["name"]: t for t in spec.pinned if spec.allows(t["name"], {})}, None)
         tools: dict[str, dict[str, Any]] = {}
+        listed: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
             while True:
@@ -109,12 +115,13 @@ class HostedMcpMiddleware:
                     raise ir.GatewayError("upstream", f"MCP server {spec.label}: tools/list failed: "
                                                       f"{answer.get('error')}")
                 for tool in result.get("tools") or ():
-                    if isinstance(tool, dict) and isinstance(tool.get("name"), str) and spec.allows(
-                            tool["name"], tool.get("annotations") or {}):
-                        tools[tool["name"]] = tool
+                    if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                        listed.append(tool)
+                        if spec.allows(tool["name"], tool.get("annotations") or {}):
+                            tools[tool["name"]] = tool
                 cursor = result.get("nextCursor") if isinstance(result.get("nextCursor"), str) else None
                 if not cursor:
-                    return _Server(spec, client, tools)
+                    return _Server(spec, client, tools, listed)
         except ir.GatewayError:
             await client.close()  # a session the server may have opened
             raise
@@ -127,6 +134,8 @@ class HostedMcpMiddleware:
         listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
         pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values())))
                    for s in servers if responses and s.spec.label not in listed]
+        pending += [ir.Opaque(ANTHROPIC, anthropic_mcp.listing_block(s.spec.label, s.listed))
+                    for s in servers if declared and s.listed is not None]  # the toolset form's
         messages, answered = await _replayed(request.messages, servers, functions)
         pending += answered
         others = [t for t in request.tools or () if not any(t is d for d in declared)]
@@ -177,7 +186,7 @@ async def _replayed(messages: list[ir.Message], servers: list[_Server],
             if kind not in _REPLAYED:
                 rest.append(part)
                 continue
-            if kind in ("mcp_list_tools", "mcp_approval_response"):
+            if kind in ("mcp_list_tools", "mcp_approval_response", anthropic_mcp.LISTING):
                 continue
             if kind == "mcp_tool_use":
                 label, name = str(block.get("server_name")), str(block.get("name"))
@@ -217,7 +226,7 @@ async def _replayed(messages: list[ir.Message], servers: list[_Server],
 
 
 _REPLAYED = frozenset({"mcp_call", "mcp_approval_request", "mcp_list_tools", "mcp_approval_response", "mcp_tool_use",
-                       "mcp_tool_result"})  # Responses items and Anthropic blocks of remote MCP calls
+                       "mcp_tool_result", anthropic_mcp.LISTING})  # Responses items and Anthropic blocks of remote MCP
 
 
 async def _called(dialect: str, server: _Server, name: str, call: ir.ToolCall,
@@ -304,10 +313,12 @@ def _declared(request: ir.ChatRequest) -> bool:
 
 
 def _specs(request: ir.ChatRequest) -> tuple[list[ir.Tool], list[wire.McpTool]]:
-    """The servers the turn names, and the tools that named them (none for Anthropic, whose servers
-    are a field of their own)."""
+    """The servers the turn names, and the tools that named them (for Anthropic, whose servers are a
+    field of their own, the `mcp_toolset` tools that configure them)."""
     if request.dialect == ANTHROPIC:
-        return [], anthropic_mcp.servers(ir.as_parsed(request) or {})
+        toolsets = [t for t in request.tools or () if t.kind == "server"
+                    and (t.extra or {}).get("type") == anthropic_mcp.TOOLSET]
+        return toolsets, anthropic_mcp.servers(ir.as_parsed(request) or {})
     found = [(t, spec) for t in request.tools or () if t.kind == "server" and t.name == wire.KIND
              and (spec := wire.mcp_tool((t.extra or {}).get(RESPONSES) or {})) is not None]
     return [t for t, _ in found], [spec for _, spec in found]

@@ -1,6 +1,7 @@
 """The Responses API's `mcp` tool run by the gateway on Claude and on a Chat model, driven by the
 official `openai` SDK against real MCP servers made with the `mcp` SDK (`tests/mcp_servers.py`),
-and Anthropic's MCP connector (`mcp_servers`) run the same way on a Chat model for the `anthropic` SDK:
+and Anthropic's MCP connector (`mcp_servers`, both the `mcp_toolset` form and the older one) run the
+same way on a Chat model and on Claude for the `anthropic` SDK:
 the server's allowed tools listed (`mcp_list_tools`, once a conversation), given to the model as
 functions, called (`mcp_call` with the output, or the server's error), whole and streamed with
 their phases; approvals asked (`mcp_approval_request`) and answered in the next turn, approved or
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -28,16 +30,26 @@ LOOPBACK = {"allow_networks": ["127.0.0.1/32"]}
 
 
 class Heard:
-    """An MCP server's app, and the headers of every request that reached it."""
+    """An MCP server's app, and the headers and JSON-RPC method of every request that reached it."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.headers: list[dict[bytes, bytes]] = []
+        self.methods: list[str] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.headers.append(dict(scope["headers"]))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.headers.append(dict(scope["headers"]))
+
+        async def heard() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                self.methods.append(json.loads(message["body"]).get("method"))
+            return message
+
+        await self.app(scope, heard, send)
 
 
 @asynccontextmanager
@@ -211,7 +223,7 @@ def test_function_names_are_ones_every_upstream_takes() -> None:
 
     def server(label: str, *names: str) -> _Server:
         spec = McpTool(label, "https://mcp.example/", None, {}, None, None)
-        return _Server(spec, None, {name: {"name": name} for name in names})  # type: ignore[arg-type]  # never called
+        return _Server(spec, None, {name: {"name": name} for name in names}, None)  # type: ignore[arg-type]  # never called
 
     made = _functions([server("docs", "files.read", "x" * 80, "search"), server("web", "search", "files/read")])
     assert {name: (s.spec.label, tool["name"]) for name, (s, tool) in made.items()} == {
@@ -259,3 +271,78 @@ def test_anthropics_mcp_connector_runs_on_a_chat_model(tmp_path: Path, stream: b
             assert replayed[3] == {"role": "assistant", "content": "13."}
 
     scenario()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_anthropics_mcp_toolset_on_claude(tmp_path: Path, stream: bool) -> None:
+    """The `mcp-client-2025-11-20` form: the toolset enables one tool; the server's listing reaches
+    the client as an `mcp_tool_listing` block, and sent back, spares the next turn asking again."""
+
+    @async_test
+    async def scenario() -> None:
+        async with calc() as (mcp, heard), fa.FakeAnthropic() as up, gateway(
+                tmp_path, providers={"an": anthropic_provider(up.url, "claude-x")}, fetch=LOOPBACK) as (_, url):
+            sdk = anthropic_client(url)
+            up.script(fa.reply(fa.call("add", '{"a": 6, "b": 7}', id="toolu_1")), fa.text("13."))
+            body: dict[str, Any] = {
+                "model": "claude-x", "max_tokens": 200, "betas": ["mcp-client-2025-11-20"],
+                "messages": [{"role": "user", "content": "What is 6+7?"}],
+                "mcp_servers": [{"type": "url", "url": mcp, "name": "calc"}],
+                "tools": [{"type": "mcp_toolset", "mcp_server_name": "calc", "default_config": {"enabled": False},
+                           "configs": {"add": {"enabled": True}, "steps": {"enabled": False}}},
+                          {"name": "clock", "description": "The time.", "input_schema": {"type": "object"}}]}
+            if stream:
+                async with sdk.beta.messages.stream(**body) as events:
+                    message = await events.get_final_message()
+            else:
+                message = await sdk.beta.messages.create(**body)
+            listing, use, result, text = message.content
+            assert listing.type == "mcp_tool_listing" and listing.mcp_server_name == "calc"
+            assert {"add", "forbidden", "steps"} <= {t.name for t in listing.tools}  # the server's whole listing
+            add = next(t for t in listing.tools if t.name == "add")
+            assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
+            assert use.type == "mcp_tool_use" and (use.name, use.server_name) == ("add", "calc")
+            assert result.type == "mcp_tool_result" and result.content[0].text == "13"  # type: ignore[union-attr,index]
+            assert text.type == "text" and text.text == "13."
+            first = up.requests[-2].json
+            assert [t["name"] for t in first["tools"]] == ["clock", "add"]  # no toolset, no servers for Claude
+            assert "mcp_servers" not in first
+            assert heard.methods.count("tools/list") == 1
+
+            # sent back, the listing is the server's tools: the next turn does not ask for them
+            up.script(fa.text("Yes."))
+            calls = len(heard.methods)
+            await sdk.beta.messages.create(**{**body, "messages": [
+                *body["messages"], {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+                {"role": "user", "content": "Sure?"}]})
+            assert heard.methods[calls:] == []
+            again = up.requests[-1].json
+            assert [t["name"] for t in again["tools"]] == ["clock", "add"]
+            assert [b["type"] for b in again["messages"][1]["content"]] == ["tool_use"]  # no listing for Claude
+            assert again["messages"][2]["content"][0]["type"] == "tool_result"
+
+    scenario()
+
+
+@async_test
+async def test_a_pinned_toolset_and_a_toolset_for_no_server(tmp_path: Path) -> None:
+    async with calc() as (mcp, heard), fo.FakeOpenAI(["gpt-x"]) as up, gateway(
+            tmp_path, providers={"up": provider(up.url, "gpt-x")}, fetch=LOOPBACK) as (_, url):
+        sdk = anthropic_client(url)
+        up.script(fo.text("Fine."))
+        pinned = {"type": "mcp_toolset", "mcp_server_name": "calc", "configs": {"mul": {"enabled": False}},
+                  "tools": [{"name": "add", "description": "Adds.", "input_schema": {"type": "object"}},
+                            {"name": "mul", "input_schema": {"type": "object"}}]}
+        body: dict[str, Any] = {"model": "gpt-x", "max_tokens": 50, "betas": ["mcp-client-2025-11-20"],
+                                "messages": [{"role": "user", "content": "Hi"}],
+                                "mcp_servers": [{"type": "url", "url": mcp, "name": "calc"}], "tools": [pinned]}
+        message = await sdk.beta.messages.create(**body)
+        assert [b.type for b in message.content] == ["text"]  # pinned: nothing was listed
+        assert heard.methods == []
+        assert [(t["function"]["name"], t["function"]["description"]) for t in up.requests[-1].json["tools"]] == [
+            ("add", "Adds.")]
+
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await sdk.beta.messages.create(**{**body, "tools": [{**pinned, "mcp_server_name": "clock"}]})
+        assert refused.value.status_code == 400 and "tools[0].mcp_server_name" in refused.value.message
+        assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index,call-overload]

@@ -214,7 +214,7 @@ def _tool(raw: Any, path: str) -> ir.Tool:
     tool = f.obj(raw, path)
     kind = tool.get("type", "custom")
     at = path + "."
-    name = f.string(tool, "name", at, required=True)
+    name = f.string(tool, "mcp_server_name" if kind == "mcp_toolset" else "name", at, required=True)
     if kind not in ("custom", None):
         return ir.Tool(name=name, kind="server", extra=tool)
     return ir.Tool(

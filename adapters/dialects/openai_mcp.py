@@ -27,10 +27,11 @@ class Filter:
     names: frozenset[str] | None = None
     read_only: bool | None = None
     every: bool = False  # `require_approval: never`: every tool
+    but: frozenset[str] = frozenset()  # with `every`, the tools it leaves out (Anthropic's disabled ones)
 
     def matches(self, name: str, annotations: dict[str, Any]) -> bool:
         if self.every:
-            return True
+            return name not in self.but
         by_name = self.names is not None and name in self.names
         by_hint = self.read_only is not None and bool(annotations.get("readOnlyHint")) == self.read_only
         return by_name or by_hint
@@ -44,6 +45,7 @@ class McpTool:
     headers: dict[str, str]
     allowed: Filter | None  # None: every tool
     never: Filter | None  # the tools that run without the client's approval
+    pinned: tuple[dict[str, Any], ...] | None = None  # the server's tools as the client gave them, not asked for
 
     def allows(self, name: str, annotations: dict[str, Any]) -> bool:
         return self.allowed is None or self.allowed.matches(name, annotations)
