@@ -129,7 +129,8 @@ class HostedMcpMiddleware:
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: list[ir.Tool], servers: list[_Server]) -> None:
         state_of(scope).setdefault(CLIENT_REQUEST, request)
-        functions = _functions(servers)
+        others = [t for t in request.tools or () if not any(t is d for d in declared)]
+        functions = _functions(servers, {t.name for t in others})
         responses = request.dialect == RESPONSES
         listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
         pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values())))
@@ -138,7 +139,6 @@ class HostedMcpMiddleware:
                     for s in servers if declared and s.listed is not None]  # the toolset form's
         messages, answered = await _replayed(request.messages, servers, functions)
         pending += answered
-        others = [t for t in request.tools or () if not any(t is d for d in declared)]
         extra = {k: v for k, v in request.extra.items() if k != anthropic_mcp.FIELD}  # not for Claude to run too
         offered = [ir.Tool(name, _described(server, tool), tool.get("inputSchema") or {"type": "object"})
                    for name, (server, tool) in functions.items()]
@@ -264,11 +264,12 @@ async def _called(dialect: str, server: _Server, name: str, call: ir.ToolCall,
     return shown, ir.ToolResult(call.id, [ir.Text(told)], is_error=error is not None)
 
 
-def _functions(servers: list[_Server]) -> Functions:
+def _functions(servers: list[_Server], taken: set[str]) -> Functions:
     """Each allowed tool under the function name the model calls: its own, or `label__name` where
-    two servers have a tool of that name; either made a name every upstream takes (letters, digits,
-    `_` and `-`, at most 64), and numbered where that makes two alike."""
-    counts: dict[str, int] = {}
+    two servers have a tool of that name or the client has a tool of that name (`taken`); either
+    made a name every upstream takes (letters, digits, `_` and `-`, at most 64), and numbered where
+    that makes two alike."""
+    counts: dict[str, int] = dict.fromkeys(taken, 1)
     for server in servers:
         for name in server.tools:
             counts[name] = counts.get(name, 0) + 1
@@ -277,7 +278,7 @@ def _functions(servers: list[_Server]) -> Functions:
         for name, tool in server.tools.items():
             wanted = _NAME.sub("_", name if counts[name] == 1 else f"{server.spec.label}__{name}")[:64]
             function, n = wanted, 1
-            while function in out:
+            while function in out or function in taken:
                 n += 1
                 function = f"{wanted[:60]}_{n}"
             out[function] = (server, tool)

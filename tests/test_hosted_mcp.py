@@ -225,10 +225,12 @@ def test_function_names_are_ones_every_upstream_takes() -> None:
         spec = McpTool(label, "https://mcp.example/", None, {}, None, None)
         return _Server(spec, None, {name: {"name": name} for name in names}, None)  # type: ignore[arg-type]  # never called
 
-    made = _functions([server("docs", "files.read", "x" * 80, "search"), server("web", "search", "files/read")])
+    made = _functions([server("docs", "files.read", "x" * 80, "search", "clock"),
+                       server("web", "search", "files/read", "docs__clock")], {"clock"})
     assert {name: (s.spec.label, tool["name"]) for name, (s, tool) in made.items()} == {
         "files_read": ("docs", "files.read"), "x" * 64: ("docs", "x" * 80), "docs__search": ("docs", "search"),
-        "web__search": ("web", "search"), "files_read_2": ("web", "files/read")}
+        "docs__clock": ("docs", "clock"), "web__search": ("web", "search"), "files_read_2": ("web", "files/read"),
+        "docs__clock_2": ("web", "docs__clock")}  # the client's own `clock` keeps its name
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
