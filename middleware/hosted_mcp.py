@@ -41,7 +41,7 @@ from interlingua.adapters.dialects import openai_mcp as wire
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.fetching import Fetcher
-from interlingua.adapters.mcp.client import HttpClient
+from interlingua.adapters.mcp.client import AnyHttpClient
 from interlingua.adapters.mcp.http import Upstreams
 from interlingua.adapters.mcp.servers import HTTP, McpServer
 from interlingua.middleware import rounds
@@ -57,7 +57,7 @@ _NAME = re.compile(r"[^a-zA-Z0-9_-]")  # what a function's name may not hold, on
 @dataclasses.dataclass(slots=True)
 class _Server:
     spec: wire.McpTool
-    client: HttpClient
+    client: AnyHttpClient
     tools: dict[str, dict[str, Any]]  # the allowed tools by name, as the server lists them
     listed: list[dict[str, Any]] | None  # every tool the server listed this turn; None where they were pinned
 
@@ -101,7 +101,7 @@ class HostedMcpMiddleware:
         assert self.fetcher is not None
         await self.fetcher.check(spec.url)
         server = McpServer(spec.label, HTTP, url=spec.url, headers=spec.headers, timeout=TIMEOUT)
-        client = HttpClient(server, VERSION, self.upstreams)
+        client = AnyHttpClient(server, VERSION, self.upstreams)
         if spec.pinned is not None:
             return _Server(spec, client, {t["name"]: t for t in spec.pinned if spec.allows(t["name"], {})}, None)
         tools: dict[str, dict[str, Any]] = {}

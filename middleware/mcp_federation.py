@@ -13,8 +13,9 @@ came (the progress token is the client's own), and the server's requests (sampli
 under ids of the form `NAME:n`, so two servers' ids never collide; the client's response to one is
 routed back to its server under the server's own id. The client's GET stream carries what a
 Streamable HTTP server sends on its own stream (the gateway listens to it once the session is
-open), and what any server sends while the client accepts no SSE. Legacy SSE servers are not
-federated; a stdio server's messages outside a request are dropped.
+open), what a legacy SSE server sends on its one stream that reports no call's progress, and what
+any server sends while the client accepts no SSE; a stdio server's messages outside a request are
+dropped.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import orjson
 from interlingua.adapters.dialects import sse
 from interlingua.adapters.ir import GatewayError
 from interlingua.adapters.mcp import jsonrpc
-from interlingua.adapters.mcp.client import CLIENT_INFO, HttpClient, StdioClient, UpstreamClient
+from interlingua.adapters.mcp.client import CLIENT_INFO, HttpClient, SseClient, StdioClient, UpstreamClient
 from interlingua.adapters.mcp.http import Upstreams
 from interlingua.adapters.mcp.servers import SSE, STDIO, McpServer
 from interlingua.adapters.mcp.stdio import StdioSessions
@@ -80,7 +81,7 @@ class Federation:
         self.sessions: dict[str, Federated] = {}
 
     def usable(self, principal: Principal) -> list[McpServer]:
-        return [s for s in self.servers.values() if s.transport != SSE and principal.allows_server(s.name)]
+        return [s for s in self.servers.values() if principal.allows_server(s.name)]
 
     async def serve(self, exchange: Exchange, principal: Principal) -> None:
         body = exchange.body
@@ -220,6 +221,7 @@ class Federation:
 
             client = session.clients[server.name] = (
                 StdioClient(server, session.version, self.stdio, session.owner) if server.transport == STDIO
+                else SseClient(server, session.version, self.upstreams, aside) if server.transport == SSE
                 else HttpClient(server, session.version, self.upstreams, aside))
         return client
 

@@ -170,6 +170,25 @@ async def test_a_tools_error_and_two_servers_with_one_tool_name(tmp_path: Path) 
 
 
 @async_test
+async def test_a_server_on_the_legacy_sse_transport(tmp_path: Path) -> None:
+    """A server that refuses the handshake's POST (405) is reached over HTTP+SSE at the same URL."""
+    heard = Heard(build("old").sse_app())
+    async with serve(heard, lifespan="on") as mcp, fo.FakeOpenAI(["gpt-x"]) as up, gateway(
+            tmp_path, providers={"up": provider(up.url, "gpt-x")}, fetch=LOOPBACK) as (_, url):
+        up.script(fo.tool_calls(fo.call("add", '{"a": 20, "b": 22}', id="call_1")), fo.text("42."))
+        answer = await client(url).responses.create(model="gpt-x", input="20+22?", tools=[_tool(mcp + "/sse")])
+        assert [item.type for item in answer.output] == ["mcp_list_tools", "mcp_call", "message"]
+        call = answer.output[1]
+        assert call.type == "mcp_call" and (call.output, call.error) == ("42", None)
+        assert answer.output_text == "42."
+        assert up.requests[-1].json["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+        # the handshake's POST to the stream's URL was refused unread (405); then the stream was opened
+        # and every message POSTed to the endpoint it named
+        assert heard.methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+        assert len(heard.headers) == 6
+
+
+@async_test
 async def test_a_server_that_is_away_is_a_503(tmp_path: Path) -> None:
     from tests.processes import free_port
 

@@ -387,8 +387,9 @@ async def test_federation(tmp_path: Path) -> None:
             names = {t.name for t in (await client.list_tools()).tools}
             assert {"alpha__add", "beta__add", "local__add", "beta__forbidden"} <= names
             assert "alpha__forbidden" not in names and "local__forbidden" not in names
-            assert not any(n.startswith("legacy__") for n in names)  # legacy SSE is not federated
+            assert "legacy__add" in names and "legacy__forbidden" not in names  # legacy SSE, its allow-list
             assert text(await client.call_tool("alpha__add", {"a": 1, "b": 2})) == "3"
+            assert text(await client.call_tool("legacy__add", {"a": 4, "b": 4})) == "8"
             assert text(await client.call_tool("local__add", {"a": 5, "b": 5})) == "10"
             seen: list[str | None] = []
 
@@ -398,6 +399,10 @@ async def test_federation(tmp_path: Path) -> None:
             assert text(await client.call_tool("alpha__steps", {"n": 2}, progress_callback=on_progress)) == (
                 "alpha did 2 steps")
             assert seen == ["step 1", "step 2"]
+            assert text(await client.call_tool("legacy__steps", {"n": 3}, progress_callback=on_progress)) == (
+                "legacy did 3 steps")
+            assert seen[2:] == ["step 1", "step 2", "step 3"]  # read off the legacy stream, by the call's token
+            assert text(await client.call_tool("legacy__ask", {"question": "old"})) == "the model said: echo old"
             assert text(await client.call_tool("local__ask", {"question": "yo"})) == "the model said: echo yo"
             assert text(await client.call_tool("alpha__ask", {"question": "hey"})) == "the model said: echo hey"
             # Asked on alpha's own stream, not the call's: it reaches the client on its GET stream.
@@ -408,11 +413,11 @@ async def test_federation(tmp_path: Path) -> None:
             with pytest.raises(MCPError, match="no tool"):
                 await client.call_tool("nowhere__add", {})
             prompts = {p.name for p in (await client.list_prompts()).prompts}
-            assert {"alpha__greet", "beta__greet", "local__greet"} <= prompts
+            assert {"alpha__greet", "beta__greet", "local__greet", "legacy__greet"} <= prompts
             greeting = await client.get_prompt("beta__greet", {"who": "Bo"})
             assert greeting.messages[0].content.text == "Hello from beta, Bo"
             resources = (await client.list_resources()).resources
-            assert len(resources) == 3
+            assert len(resources) == 4  # one a server
             read = await client.read_resource("note://readme")
             assert read.contents[0].text.startswith("the ")
             await client.send_ping()
