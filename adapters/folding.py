@@ -10,7 +10,7 @@ from interlingua.adapters import ir
 
 
 class Fold:
-    __slots__ = ("id", "model", "created", "parts", "reason", "usage", "_calls", "_reasoning")
+    __slots__ = ("id", "model", "created", "parts", "reason", "usage", "logprobs", "_calls", "_reasoning")
 
     def __init__(self) -> None:
         self.id = ""
@@ -19,6 +19,7 @@ class Fold:
         self.parts: list[ir.Part] = []
         self.reason: ir.FinishReason | None = None
         self.usage: ir.Usage | None = None
+        self.logprobs: list[ir.TokenLogprob] | None = None  # the text's, where the deltas carry them
         self._calls: dict[int, ir.ToolCall] = {}
         self._reasoning: ir.Reasoning | None = None  # the block still open
 
@@ -31,6 +32,9 @@ class Fold:
                 last.text += event.text
             else:
                 self.parts.append(ir.Text(event.text))
+            if event.logprobs is not None:
+                self.logprobs = self.logprobs if self.logprobs is not None else []
+                self.logprobs.extend(event.logprobs)
         elif isinstance(event, ir.ReasoningDelta):
             self._reason_about(event)
         elif isinstance(event, ir.ToolCallDelta):
@@ -71,4 +75,4 @@ class Fold:
 
     def response(self) -> ir.ChatResponse:
         return ir.ChatResponse(self.id, self.model, self.created,
-                               [ir.Choice(0, self.message(), self.reason)], self.usage)
+                               [ir.Choice(0, self.message(), self.reason, self.logprobs)], self.usage)

@@ -418,11 +418,23 @@ class Usage:
 
 
 @dataclass(slots=True)
+class TokenLogprob:
+    """A token of the answer's text, its log probability and the likeliest tokens in its place, as
+    Chat's `logprobs.content`, the Responses `output_text.logprobs` and Gemini's `logprobsResult`
+    each word them."""
+
+    token: str
+    logprob: float
+    top: list[TokenLogprob] = field(default_factory=list)
+    bytes: list[int] | None = None  # where the upstream gave them (a token may be part of a character)
+
+
+@dataclass(slots=True)
 class Choice:
     index: int
     message: Message
     finish_reason: FinishReason | None
-    logprobs: Any = None
+    logprobs: list[TokenLogprob] | None = None  # the text's tokens, where asked for
     extra: dict[str, Any] | None = None
 
 
@@ -449,7 +461,7 @@ class StreamStart:
 class TextDelta:
     text: str
     choice: int = 0
-    logprobs: Any = None
+    logprobs: list[TokenLogprob] | None = None  # the delta's tokens, where asked for
 
 
 @dataclass(slots=True)

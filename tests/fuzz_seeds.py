@@ -18,6 +18,7 @@ from tests.fuzz import FormPart, Seed
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 CHAT_MODELS = ("oa/gpt-x", "an/claude-x", "gm/gemini-2.5-flash", "gm/gemini-3-pro", "rs/gpt-5", "fast")
+LOGPROB_MODELS = ("oa/gpt-x", "gm/gemini-2.5-flash", "rs/gpt-5")  # every upstream dialect with log probabilities
 EMBEDDING_MODELS = ("oa/text-embedding-3-small", "gm/gemini-embedding-001", "local/all-minilm-l6-v2")
 IMAGE_MODELS = ("oa/gpt-image-1", "oa/dall-e-3", "gm/gemini-2.5-flash-image")
 WAV = b"RIFF\x24\x00\x01\x00WAVEfmt " + bytes(range(256)) * 8
@@ -161,7 +162,9 @@ def image_edits() -> list[Seed]:
 ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "chat.completions": (350, [Seed("POST", "/v1/chat/completions", "openai", chat(m)) for m in CHAT_MODELS] + [
         Seed("POST", "/v1/chat/completions", "openai", chat("oa/gpt-x", stream=True,
-                                                            stream_options={"include_usage": True}))]),
+                                                            stream_options={"include_usage": True}))]
+        + [Seed("POST", "/v1/chat/completions", "openai", chat(m, stream=stream, logprobs=True, top_logprobs=2))
+           for m in LOGPROB_MODELS for stream in (False, True)]),
     "messages": (350, [Seed("POST", "/v1/messages", "anthropic", messages(m)) for m in CHAT_MODELS]
                  + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))
                  + [Seed("POST", "/v1/messages", "anthropic", {"model": m, "max_tokens": 50, "messages": [
@@ -180,7 +183,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                   + [Seed("POST", "/v1/responses", "openai", {"model": "oa/gpt-x", "input": "hi",
                                                               "previous_response_id": STORED}),
                      Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
-                                                              "background": True})]),
+                                                              "background": True})]
+                  + [Seed("POST", "/v1/responses", "openai", {"model": m, "input": "hi", "stream": stream,
+                                                              "top_logprobs": 2,
+                                                              "include": ["message.output_text.logprobs"]})
+                     for m in LOGPROB_MODELS for stream in (False, True)]),
     "responses.input_tokens": (175, [Seed("POST", "/v1/responses/input_tokens", "openai", responses(m))
                                      for m in CHAT_MODELS]),
     "responses.compact": (100, [Seed("POST", "/v1/responses/compact", "openai", responses(m)) for m in CHAT_MODELS]),
@@ -322,7 +329,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
     "gemini.generate": (350, [gemini(m, "generateContent", generate()) for m in CHAT_MODELS]
                         + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]
                         + replayed("gemini.tool-result-request.json",
-                                   ("gm/gemini-2.5-pro", "oa/gpt-x", "an/claude-x"))),
+                                   ("gm/gemini-2.5-pro", "oa/gpt-x", "an/claude-x"))
+                        + [gemini(m, verb, {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                                            "generationConfig": {"responseLogprobs": True, "logprobs": 2}}, query)
+                           for m in LOGPROB_MODELS
+                           for verb, query in (("generateContent", ""), ("streamGenerateContent", "alt=sse"))]),
     "gemini.stream_array": (100, [gemini(m, "streamGenerateContent", generate()) for m in CHAT_MODELS[:3]]),
     "gemini.count_tokens": (175, [gemini(m, "countTokens", b) for m in CHAT_MODELS for b in (
         generate(), {"generateContentRequest": {"model": "models/x", **generate()}})]),

@@ -648,7 +648,9 @@ def test_decode_response_into_ir() -> None:
         ir.ToolCall(id="call_2", name="get_time", arguments="{\"tz\":\"CET\"}"),
     ]
     assert first.message.extra == {"annotations": []}
-    assert first.logprobs["content"][1] == {"token": ".", "logprob": 0.0, "bytes": [46], "top_logprobs": []}
+    assert first.logprobs is not None and first.logprobs[1] == ir.TokenLogprob(".", 0.0, [], [46])
+    assert first.logprobs[0].top[0] == ir.TokenLogprob("Checking", -0.01, [], [67])
+    assert encode_chat_response(resp)["choices"][0]["logprobs"] == full_response()["choices"][0]["logprobs"]
     assert second.index == 1 and second.finish_reason == "stop" and second.logprobs is None
     assert second.message.parts == [ir.Text("Sunny.")]
 
@@ -813,12 +815,15 @@ def test_stream_decoder_ignores_comments_and_done() -> None:
 
 
 def test_stream_decoder_reasoning_refusal_and_logprobs() -> None:
-    logprobs = {"content": [{"token": "x", "logprob": -0.1, "bytes": [120], "top_logprobs": []}]}
+    logprobs = {"content": [{"token": "x", "logprob": -0.1, "bytes": [120], "top_logprobs": [
+        {"token": "x", "logprob": -0.1, "bytes": [120]}, {"token": "y", "logprob": -2.5, "bytes": [121]}]}]}
     payloads = [_chunk({"reasoning_content": "think"}), _chunk({"reasoning": "more"}),
                 _chunk({"refusal": "no"}), _chunk({"content": "x"}, logprobs=None)]
     payloads[3]["choices"][0]["logprobs"] = logprobs
+    tokens = [ir.TokenLogprob("x", -0.1, [ir.TokenLogprob("x", -0.1, [], [120]), ir.TokenLogprob("y", -2.5, [], [121])],
+                              [120])]
     assert decode_all(sse_bytes(payloads))[1:] == [
-        ir.ReasoningDelta("think"), ir.ReasoningDelta("more"), ir.RefusalDelta("no"), ir.TextDelta("x", 0, logprobs)]
+        ir.ReasoningDelta("think"), ir.ReasoningDelta("more"), ir.RefusalDelta("no"), ir.TextDelta("x", 0, tokens)]
 
 
 def test_stream_decoder_in_stream_error_raises() -> None:
@@ -875,7 +880,7 @@ def test_stream_encoder_round_trip() -> None:
 
 
 def test_stream_encoder_round_trip_reasoning_refusal_logprobs_custom() -> None:
-    logprobs = {"content": [{"token": "x", "logprob": -0.1, "bytes": [120], "top_logprobs": []}]}
+    logprobs = [ir.TokenLogprob("x", -0.1, [ir.TokenLogprob("z", -3.0, [], [122])], [120])]
     events: list[ir.StreamEvent] = [
         EXPECTED_EVENTS[0],
         ir.ReasoningDelta("think"),

@@ -25,7 +25,15 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import gemini_batches, gemini_caches, gemini_file_search, gemini_files, sse, tools
+from interlingua.adapters.dialects import (
+    gemini_batches,
+    gemini_caches,
+    gemini_file_search,
+    gemini_files,
+    logprobs,
+    sse,
+    tools,
+)
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects.base import (
     ClientDialect,
@@ -115,6 +123,7 @@ def decode_generate_response(body: Any) -> ir.ChatResponse:
         reason = f.string(candidate, f.spelled(candidate, "finishReason"), at + ".")
         choices.append(ir.Choice(len(choices) if index is None else index, ir.Message("assistant", parts),
                                  _finish_in(reason or "STOP", has_calls),
+                                 logprobs.from_gemini(g(candidate, "logprobsResult")),
                                  extra={"grounding": grounding} if isinstance(grounding, dict) else None))
     if not choices and g(body, "promptFeedback"):
         choices.append(ir.Choice(0, ir.Message("assistant", []), "content_filter"))
@@ -177,6 +186,10 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
         grounding = (choice.extra or {}).get("grounding")  # Google Search's, or the gateway's file search
         if grounding:
             candidate["groundingMetadata"] = grounding
+        if choice.logprobs is not None:
+            result = candidate["logprobsResult"] = logprobs.to_gemini(choice.logprobs)
+            if choice.logprobs:
+                candidate["avgLogprobs"] = result["logProbabilitySum"] / len(choice.logprobs)
         candidates.append(candidate)
     body: dict[str, Any] = {"candidates": candidates}
     if resp.usage is not None:
@@ -227,6 +240,7 @@ class GenerateStreamDecoder(StreamDecoder):
         index = candidate.get("index") or 0
         if type(index) is not int or index < 0:
             raise ir.invalid("candidates.index", "must be a whole number")
+        tokens = logprobs.from_gemini(g(candidate, "logprobsResult"))  # the chunk's, for its text
         for part in _candidate_parts(candidate, "candidates"):
             if type(part) is not dict:
                 raise ir.invalid("candidates.content.parts", "must hold objects")
@@ -241,7 +255,8 @@ class GenerateStreamDecoder(StreamDecoder):
                 if part.get("thought") is True:
                     out.append(ir.ReasoningDelta(text, choice=index))
                 else:
-                    out.append(ir.TextDelta(text, index))
+                    out.append(ir.TextDelta(text, index, tokens))
+                    tokens = None
         reason = g(candidate, "finishReason")
         if reason:
             reason = f.text(reason, "candidates.finishReason")
@@ -309,7 +324,10 @@ class GenerateStreamEncoder(StreamEncoder):
 
     def encode(self, event: ir.StreamEvent) -> bytes:
         if isinstance(event, ir.TextDelta):
-            return self._flush_calls(event.choice) + self._frame(self._chunk(event.choice, [{"text": event.text}]))
+            chunk = self._chunk(event.choice, [{"text": event.text}])
+            if event.logprobs is not None:
+                chunk["candidates"][0]["logprobsResult"] = logprobs.to_gemini(event.logprobs)
+            return self._flush_calls(event.choice) + self._frame(chunk)
         if isinstance(event, ir.ToolCallDelta):
             key = (event.choice, event.index)
             out = b""

@@ -367,7 +367,7 @@ def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
                        ("presencePenalty", req.presence_penalty), ("frequencyPenalty", req.frequency_penalty),
                        ("maxOutputTokens", req.max_tokens), ("stopSequences", req.stop),
                        ("candidateCount", req.n), ("seed", req.seed), ("responseLogprobs", req.logprobs),
-                       ("logprobs", req.top_logprobs)):
+                       ("logprobs", req.top_logprobs if req.logprobs else None)):
         if value is not None:
             config[key] = value
     fmt = req.response_format

@@ -17,7 +17,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import files, openai_files, sse
+from interlingua.adapters.dialects import files, logprobs, openai_files, sse
 from interlingua.adapters.dialects import openai_batches as batches
 from interlingua.adapters.dialects import openai_chat_store as chat_store
 from interlingua.adapters.dialects import openai_embeddings as embeddings
@@ -136,8 +136,17 @@ def _decode_choice(raw: Any, path: str) -> ir.Choice:
         index=f.integer(choice, "index", path + ".", minimum=0) or 0,
         message=ir.Message("assistant", parts, extra=extra),
         finish_reason=_FINISH_IN.get(reason, "stop") if reason else None,
-        logprobs=choice.get("logprobs"),
+        logprobs=_logprobs_in(choice),
     )
+
+
+def _logprobs_in(choice: dict[str, Any]) -> list[ir.TokenLogprob] | None:
+    given = choice.get("logprobs")
+    return logprobs.from_openai(given.get("content")) if isinstance(given, dict) else None
+
+
+def _logprobs_out(tokens: list[ir.TokenLogprob] | None) -> dict[str, Any] | None:
+    return None if tokens is None else {"content": logprobs.to_openai(tokens), "refusal": None}
 
 
 _RESPONSE_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
@@ -172,7 +181,7 @@ def _encode_choice(choice: ir.Choice) -> dict[str, Any]:
         "index": choice.index,
         "message": message,
         "finish_reason": FINISH_OUT.get(choice.finish_reason or "stop", "stop"),  # never null in a whole answer
-        "logprobs": choice.logprobs,
+        "logprobs": _logprobs_out(choice.logprobs),
     }
 
 
@@ -243,7 +252,7 @@ def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: _Calls) -> None
         out.append(ir.ReasoningDelta(f.text(reasoning, "delta.reasoning_content"), choice=index))
     content = delta.get("content")
     if content:
-        out.append(ir.TextDelta(f.text(content, "delta.content"), index, choice.get("logprobs")))
+        out.append(ir.TextDelta(f.text(content, "delta.content"), index, _logprobs_in(choice)))
     refusal = delta.get("refusal")
     if refusal:
         out.append(ir.RefusalDelta(f.text(refusal, "delta.refusal"), index))
@@ -323,13 +332,13 @@ class ChatStreamEncoder(StreamEncoder):
             tail["usage"] = usage
         return sse.frame(self._head + orjson.dumps(tail)[1:])
 
-    def _delta(self, index: int, delta: dict[str, Any], logprobs: Any = None) -> bytes:
+    def _delta(self, index: int, delta: dict[str, Any], tokens: list[ir.TokenLogprob] | None = None) -> bytes:
         if index not in self._roles_sent:
             self._roles_sent.add(index)
             delta = {"role": "assistant", **delta}
         choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": None}
-        if logprobs is not None:
-            choice["logprobs"] = logprobs
+        if tokens is not None:
+            choice["logprobs"] = _logprobs_out(tokens)
         return self._chunk([choice])
 
     def encode(self, event: ir.StreamEvent) -> bytes:

@@ -441,7 +441,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("n", req.n),
         ("seed", req.seed),
         ("logprobs", req.logprobs),
-        ("top_logprobs", req.top_logprobs),
+        ("top_logprobs", req.top_logprobs if req.logprobs else None),  # the API takes it with `logprobs` only
         ("tools", [_tool_out(t, own) for t in req.tools] if req.tools is not None else None),
         ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),

@@ -21,6 +21,7 @@ from interlingua.adapters.dialects.tools import (
 )
 
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
+LOGPROBS = "message.output_text.logprobs"  # the `include` that asks for the text's log probabilities
 
 PROVIDER = "openai"
 
@@ -271,6 +272,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
         max_tokens=f.integer(body, "max_output_tokens", minimum=1),
         temperature=f.number(body, "temperature"),
         top_p=f.number(body, "top_p"),
+        logprobs=LOGPROBS in (f.strings(body, "include") or ()) or None,
         top_logprobs=f.integer(body, "top_logprobs", minimum=0),
         tools=None,
         tool_choice=_tool_choice(choice) if choice is not None else None,
@@ -408,7 +410,7 @@ def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     for message in req.messages:
         items.extend(items_out(message))
     body: dict[str, Any] = {"model": model, "input": items, "store": False,
-                            "include": ["reasoning.encrypted_content"]}
+                            "include": ["reasoning.encrypted_content", *([LOGPROBS] if req.logprobs else [])]}
     if req.stream:
         body["stream"] = True
     for key, value in (("max_output_tokens", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),

@@ -11,7 +11,7 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import tools
+from interlingua.adapters.dialects import logprobs, tools
 from interlingua.adapters.dialects.openai_responses_request import (
     NAME,
     PROVIDER,
@@ -56,8 +56,18 @@ def decode_responses_response(body: Any) -> ir.ChatResponse:
     parts = [p for m in messages for p in m.parts]
     return ir.ChatResponse(id=f.label(body, "id") or "", model=f.label(body, "model") or "",
                            created=f.timestamp(body, "created_at"),
-                           choices=[ir.Choice(0, ir.Message("assistant", parts), _finish(body, parts))],
+                           choices=[ir.Choice(0, ir.Message("assistant", parts), _finish(body, parts),
+                                              _tokens(body.get("output") or []))],
                            usage=decode_usage(body.get("usage")))
+
+
+def _tokens(output: list[Any]) -> list[ir.TokenLogprob] | None:
+    """The log probabilities of every `output_text` part, in order; None where none has any (the
+    API gives each part an empty list unless they were asked for)."""
+    found = [token for item in output if isinstance(item, dict) and item.get("type") == "message"
+             for part in item.get("content") or () if isinstance(part, dict) and part.get("type") == "output_text"
+             for token in logprobs.from_openai(part.get("logprobs")) or ()]
+    return found or None
 
 
 def call_item(call: ir.ToolCall, request: ir.ChatRequest | None) -> dict[str, Any]:
@@ -73,12 +83,15 @@ def call_item(call: ir.ToolCall, request: ir.ChatRequest | None) -> dict[str, An
 
 
 def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
-                  grounding: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                  grounding: dict[str, Any] | None = None,
+                  tokens: list[ir.TokenLogprob] | None = None) -> list[dict[str, Any]]:
     """IR output as Responses items, with the ids a client echoes back on the next turn; another
     provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items
-    and `url_citation` annotations."""
+    and `url_citation` annotations; the text's log probabilities, each part's on it."""
     items: list[dict[str, Any]] = [tools.grounding_call(grounding, new_id("ws"))] if grounding else []
     message: dict[str, Any] | None = None
+    texts = [part.text for part in parts if isinstance(part, ir.Text)]
+    shares = iter(logprobs.split(tokens or [], texts))
     for part in parts:
         if isinstance(part, (ir.Text, ir.Refusal)):
             if message is None:
@@ -86,7 +99,8 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
                            "content": []}
                 items.append(message)
             message["content"].append({"type": "output_text", "text": part.text,
-                                       "annotations": tools.url_citations(part), "logprobs": []}
+                                       "annotations": tools.url_citations(part),
+                                       "logprobs": logprobs.to_openai(next(shares))}
                                       if isinstance(part, ir.Text) else {"type": "refusal", "refusal": part.text})
             continue
         message = None
@@ -159,7 +173,8 @@ def encode_responses_response(resp: ir.ChatResponse, request: ir.ChatRequest | N
     incomplete = {"length": "max_output_tokens", "context_overflow": "max_output_tokens",
                   "content_filter": "content_filter"}.get(choice.finish_reason or "")
     return response_object(_response_id(resp.id), resp.model, resp.created, "incomplete" if incomplete else "completed",
-                           _output_items(choice.message.parts, request, (choice.extra or {}).get("grounding")),
+                           _output_items(choice.message.parts, request, (choice.extra or {}).get("grounding"),
+                                         choice.logprobs),
                            resp.usage, request, incomplete=incomplete)
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import sse, tools
+from interlingua.adapters.dialects import logprobs, sse, tools
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
 from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, new_id
 from interlingua.adapters.dialects.openai_responses_response import decode_usage, response_object
@@ -42,9 +42,7 @@ class ResponsesStreamDecoder(StreamDecoder):
             event = event_json(data)
             kind = event.get("type")
             if kind == "response.output_text.delta":
-                # Not its logprobs: they are in Responses' words, which only a Responses client reads,
-                # and that one is passed the stream as it came (translated paths refuse logprobs).
-                out.append(ir.TextDelta(_delta(event)))
+                out.append(ir.TextDelta(_delta(event), 0, logprobs.from_openai(event.get("logprobs")) or None))
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
                 out.append(ir.ReasoningDelta(_delta(event)))
             elif kind == "response.refusal.delta":
@@ -159,7 +157,7 @@ class ResponsesStreamEncoder(StreamEncoder):
             else:
                 part["text"] = text
                 out += self._event("response.output_text.done", item_id=item["id"], output_index=index,
-                                   content_index=0, text=text, logprobs=[])
+                                   content_index=0, text=text, logprobs=part["logprobs"])
             out += self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                content_index=0, part=part)
         elif item["type"] == "reasoning":
@@ -214,9 +212,12 @@ class ResponsesStreamEncoder(StreamEncoder):
                                content_index=0, part=part)
         self._pieces.append(event.text)
         at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
-        if refusal:
+        if isinstance(event, ir.RefusalDelta):
             return out + self._event("response.refusal.delta", **at, delta=event.text)
-        return out + self._event("response.output_text.delta", **at, delta=event.text, logprobs=[])
+        tokens = logprobs.to_openai(event.logprobs or [])
+        self._open["content"][0]["logprobs"] += tokens  # type: ignore[index]  # the item opened above
+        return out + self._event("response.output_text.delta", **at, delta=event.text,
+                                 logprobs=[logprobs.streamed(t) for t in tokens])
 
     def _call_delta(self, event: ir.ToolCallDelta) -> bytes:
         """A call as the item of the client's own kind of tool: function_call, custom_tool_call

@@ -21,14 +21,13 @@ from interlingua.adapters.dialects import fields as f
 
 # A field of the IR an upstream dialect has no slot for: (test, upstream dialects that refuse it).
 _Test = Callable[[ir.ChatRequest], bool]
-_EVERY = frozenset({"openai", "responses", "anthropic", "gemini"})
 _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
     "n": (lambda r: (r.n or 1) > 1, frozenset({"responses", "anthropic"})),
     "seed": (lambda r: r.seed is not None, frozenset({"responses", "anthropic"})),
-    # Log probabilities are refused on every translated path: each upstream words them its own way
-    # and no answer codec carries another dialect's, so they would be asked for and then lost.
-    "logprobs": (lambda r: bool(r.logprobs), _EVERY),
-    "top_logprobs": (lambda r: bool(r.top_logprobs), _EVERY),
+    # Anthropic's API has no log probabilities; the other three word them each its own way
+    # (`dialects/logprobs.py`).
+    "logprobs": (lambda r: bool(r.logprobs), frozenset({"anthropic"})),
+    "top_logprobs": (lambda r: bool(r.top_logprobs), frozenset({"anthropic"})),
     "parallel_tool_calls": (lambda r: r.parallel_tool_calls is False, frozenset({"gemini"})),
     "presence_penalty": (lambda r: bool(r.presence_penalty), frozenset({"responses", "anthropic"})),
     "frequency_penalty": (lambda r: bool(r.frequency_penalty), frozenset({"responses", "anthropic"})),
@@ -38,6 +37,7 @@ _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
 # where it differs from the IR's name.
 _SPELLING: dict[str, dict[str, str]] = {
     "anthropic": {"parallel_tool_calls": "tool_choice.disable_parallel_tool_use", "stop": "stop_sequences"},
+    "responses": {"logprobs": "include"},
     "gemini": {"n": "generationConfig.candidateCount", "seed": "generationConfig.seed",
                "stop": "generationConfig.stopSequences",
                "logprobs": "generationConfig.responseLogprobs", "top_logprobs": "generationConfig.logprobs",
@@ -62,6 +62,7 @@ _COMPLETIONS_ONLY: dict[str, Callable[[Any], bool]] = {
     "echo": lambda value: value is True,
     "best_of": lambda value: isinstance(value, int) and value > 1,
     "logit_bias": bool,
+    "logprobs": lambda value: value is not None,  # in the legacy API's own words, which no chat answer has
 }
 
 # Fields of a client dialect that steer the client's account or the gateway, not the answer: not
@@ -91,8 +92,6 @@ def refuse_unsupported(request: ir.ChatRequest, upstream: str) -> None:
             raise _refused(name, upstream)
     if request.dialect == "completions":
         _completions_only(native, upstream)
-    if request.dialect == "responses" and "message.output_text.logprobs" in (native.get("include") or ()):
-        raise _refused("include", upstream)
     if request.dialect == "openai" and _beyond_text(native.get("modalities"), "text"):
         raise _refused("modalities", upstream)
     if request.dialect == "gemini":

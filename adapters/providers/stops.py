@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import logprobs
 from interlingua.adapters.providers.params import spelled
 from interlingua.adapters.replies import Close
 
@@ -58,13 +59,16 @@ def cut_response(response: ir.ChatResponse, stops: Sequence[str]) -> ir.ChatResp
     it (later text, tool calls) left out: the model would never have written them."""
     for choice in response.choices:
         parts = choice.message.parts
+        told = 0  # the text before this part
         for i, part in enumerate(parts):
             if not isinstance(part, ir.Text):
                 continue
             hit = _first(part.text, stops)
             if hit is None:
+                told += len(part.text)
                 continue
             part.text = part.text[:hit[0]]
+            choice.logprobs = logprobs.cut(choice.logprobs, told + hit[0])
             del parts[i + 1:]
             choice.finish_reason = "stop_sequence"
             choice.extra = {**(choice.extra or {}), "stop_sequence": hit[1]}
@@ -114,7 +118,8 @@ async def cut_stream(batches: AsyncIterator[list[ir.StreamEvent]], stops: Sequen
             hit = _first(text, stops)
             if hit is not None:
                 if hit[0]:
-                    out.append(ir.TextDelta(text[:hit[0]], index, event.logprobs))
+                    out.append(ir.TextDelta(text[:hit[0]], index,
+                                            logprobs.cut(event.logprobs, hit[0] - len(held.held))))
                 out.append(ir.Finish("stop_sequence", index, hit[1]))
                 held.held, held.done = "", True
                 stopped += 1

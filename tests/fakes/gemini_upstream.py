@@ -517,6 +517,8 @@ class _Generation:
         thinking = _get(config, "thinkingConfig") or {}
         include_thoughts = bool(_get(thinking, "includeThoughts"))
         count = _get(config, "candidateCount") or 1
+        self.logprobs = _get(config, "responseLogprobs") is True
+        self.top = _get(config, "logprobs") or 0
         choices = list(reply.candidates)
         if len(choices) == 1 and isinstance(count, int) and count > 1:
             choices *= count
@@ -576,6 +578,19 @@ class _Generation:
                 frames[frame_index] = [{**frames[frame_index][0], "thoughtSignature": signature}]
         return whole, frames
 
+    def _logprobs(self, parts: list[Json]) -> Json:
+        """A `logprobsResult` with each answer text piece one token (and `alt1`... below it), as Gemini
+        gives it where `responseLogprobs` asks: on the candidate, per chunk when streamed."""
+        if not self.logprobs:
+            return {}
+        pieces = [p["text"] for p in parts if p.get("text") and not p.get("thought")]
+        chosen = [{"token": piece, "logProbability": -0.25} for piece in pieces]
+        top = [{"candidates": [{"token": t, "logProbability": -0.25 * (k + 1)}
+                               for k, t in enumerate([piece] + [f"alt{k}" for k in range(1, self.top)])][: self.top]}
+               for piece in pieces]
+        result: Json = {"topCandidates": top, "chosenCandidates": chosen, "logProbabilitySum": -0.25 * len(pieces)}
+        return {"logprobsResult": result, "avgLogprobs": -0.25} if pieces else {}
+
     def _envelope(self, response: Json) -> Json:
         response["modelVersion"] = self.model_version
         response["responseId"] = self.response_id
@@ -599,7 +614,8 @@ class _Generation:
         entries = []
         for index, parts in enumerate(self.wholes):
             entry: Json = {"content": {"parts": parts, "role": "model"}} if parts else {}
-            entries.append({**entry, **self._finish(index), "index": index})
+            frames = [p for frame in self.frames[index] for p in frame]  # the pieces: a token each
+            entries.append({**entry, **self._logprobs(frames), **self._finish(index), "index": index})
         return self._envelope({"candidates": entries, "usageMetadata": self.reply.usage.to_json()})
 
     def chunks(self) -> list[Json]:
@@ -616,7 +632,8 @@ class _Generation:
             last = finishing and k == count - 1
             entries = []
             for index, frames in enumerate(self.frames):
-                entry: Json = {"content": {"parts": frames[k], "role": "model"}} if k < len(frames) else {}
+                entry: Json = ({"content": {"parts": frames[k], "role": "model"}, **self._logprobs(frames[k])}
+                               if k < len(frames) else {})
                 if last:
                     entry |= self._finish(index)
                 if entry:

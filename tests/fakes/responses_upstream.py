@@ -376,6 +376,8 @@ class _Render:
             for t in body.get("tools") or []
         ]
         encrypted = "reasoning.encrypted_content" in (body.get("include") or [])
+        self.logprobs = "message.output_text.logprobs" in (body.get("include") or [])
+        self.top_logprobs = body.get("top_logprobs") or 0
         last = len(reply.items) - 1
         #: Each item as its output_item.done event and the final `output` show it.
         self.output = [
@@ -383,8 +385,16 @@ class _Render:
             for i, item in enumerate(reply.items)
         ]
 
-    @staticmethod
-    def _done(item: Item, status: str, encrypted: bool, mint: Callable[[], str]) -> Json:
+    def _tokens(self, pieces: Sequence[str]) -> list[Json]:
+        """Each piece one token (and `alt1`... below it), where `include` asks for logprobs."""
+        if not self.logprobs:
+            return []
+        return [{"token": p, "logprob": -0.5, "bytes": list(p.encode()), "top_logprobs": [
+            {"token": t, "logprob": -0.5 * (k + 1), "bytes": list(t.encode())}
+            for k, t in enumerate([p] + [f"alt{k}" for k in range(1, self.top_logprobs)])][: self.top_logprobs]}
+            for p in pieces]
+
+    def _done(self, item: Item, status: str, encrypted: bool, mint: Callable[[], str]) -> Json:
         match item:
             case Reasoning(parts):
                 done: Json = {
@@ -400,7 +410,7 @@ class _Render:
                     "id": _hex_id("msg"),
                     "type": "message",
                     "status": status,
-                    "content": [_output_text("".join(pieces))],
+                    "content": [{**_output_text("".join(pieces)), "logprobs": self._tokens(pieces)}],
                     "role": "assistant",
                 }
             case FunctionCall():
@@ -466,8 +476,11 @@ class _Render:
                 events = [
                     {"type": "response.output_item.added", "output_index": index, "item": added},
                     {"type": "response.content_part.added", **where, "part": _output_text("")},
-                    *({"type": "response.output_text.delta", **where, "delta": p, "logprobs": []} for p in pieces),
-                    {"type": "response.output_text.done", **where, "text": part["text"], "logprobs": []},
+                    *({"type": "response.output_text.delta", **where, "delta": p, "logprobs": [
+                        {"token": t["token"], "logprob": t["logprob"], "top_logprobs": [
+                            {"token": top["token"], "logprob": top["logprob"]} for top in t["top_logprobs"]]}
+                        for t in self._tokens([p])]} for p in pieces),
+                    {"type": "response.output_text.done", **where, "text": part["text"], "logprobs": part["logprobs"]},
                     {"type": "response.content_part.done", **where, "part": part},
                 ]
             case FunctionCall():
