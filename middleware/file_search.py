@@ -94,7 +94,8 @@ class FileSearchMiddleware:
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: ir.Tool, asked: wire.FileSearchTool) -> None:
-        native = ir.as_parsed(state_of(scope).get(CLIENT_REQUEST, request)) or {}
+        client = state_of(scope).get(CLIENT_REQUEST, request)
+        native = ir.as_parsed(client) or {}
         with_results = wire.RESULTS in (native.get("include") or ())
         tools = [t for t in request.tools or () if t is not declared]
         grounded: Found = []  # for a Gemini client, every search's passages
@@ -115,7 +116,7 @@ class FileSearchMiddleware:
 
         working = dataclasses.replace(request, native=None, raw=None, tools=[*tools, wire.search_function()])
         await rounds.run(self.app, scope, receive, send, working, _HELD, search, rounds=MAX_SEARCHES, plain=tools,
-                         grounding=lambda: _grounding(grounded))
+                         limit=rounds.max_calls(client), grounding=lambda: _grounding(grounded))
 
     async def _searched(self, asked: wire.FileSearchTool, call_id: str,
                         queries: list[str]) -> tuple[Found, ir.ToolResult]:

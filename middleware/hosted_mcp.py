@@ -162,7 +162,7 @@ class HostedMcpMiddleware:
 
         # the lists and the approved calls first, as OpenAI shows them
         await rounds.run(self.app, scope, receive, send, working, frozenset(functions), make, rounds=MAX_ROUNDS,
-                         plain=others, opening=pending)
+                         plain=others, opening=pending, limit=rounds.max_calls(request))
 
 
 async def _replayed(messages: list[ir.Message], servers: list[_Server],

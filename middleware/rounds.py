@@ -11,6 +11,7 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.folding import Fold
 from interlingua.middleware.state import DISCONNECTED, END, ERROR, EVENTS, REQUEST, RESULT, USAGE, state_of
 
@@ -20,19 +21,35 @@ Show = Callable[[ir.Opaque], Awaitable[None]]
 Step = Callable[[list[ir.ToolCall], Show], Awaitable[tuple[list[ir.ToolResult], bool]]]
 
 
+def max_calls(client: ir.ChatRequest) -> int | None:
+    """A Responses client's `max_tool_calls` (checked by its codec): the calls of built-in tools its
+    answer may make, in all."""
+    limit = (ir.as_parsed(client) or {}).get(_MAX_CALLS) if client.dialect == RESPONSES else None
+    return limit if isinstance(limit, int) else None
+
+
+_MAX_CALLS = "max_tool_calls"
+
+
 async def run(app: Any, scope: dict[str, Any], receive: Any, send: Any, working: ir.ChatRequest,
               held: frozenset[str], step: Step, *, rounds: int, plain: list[ir.Tool],
-              opening: list[ir.Opaque] | None = None,
+              opening: list[ir.Opaque] | None = None, limit: int | None = None,
               grounding: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
     """Asks `app` for `working` until the model calls none of `held` (the layer's functions), the
     client's own tools are called too, `step` gives the turn to the client, or `rounds` rounds have
-    run (then once more with only the `plain` tools, for an answer). The client sees one answer:
+    run or `limit` calls been made (then once more with only the `plain` tools, for an answer; a
+    call beyond the limit is not made, and the model told so). The client sees one answer:
     `opening` (blocks of its dialect) first, what every round showed, and every round's usage."""
     state = state_of(scope)
+    if _MAX_CALLS in working.extra:  # applied here, to the calls the gateway makes, not the upstream's
+        working = dataclasses.replace(working, extra={k: v for k, v in working.extra.items() if k != _MAX_CALLS})
     total = ir.Usage()
     shown: list[ir.Part] = list(opening or ())
+    made = 0
+    final = False
     for n in range(rounds + 1):
-        if n == rounds:
+        final = final or n == rounds
+        if final:
             working = dataclasses.replace(working, tools=plain or None, tool_choice=None)
         answer = Round(send, n == 0, held, opening if n == 0 else None)
         state[REQUEST] = working
@@ -41,7 +58,7 @@ async def run(app: Any, scope: dict[str, Any], receive: Any, send: Any, working:
         calls = [p for p in message.parts if isinstance(p, ir.ToolCall) and p.name in held]
         total.add(answer.usage())
         state[USAGE] = total
-        if answer.failed or state.get(DISCONNECTED) or not calls or n == rounds:
+        if answer.failed or state.get(DISCONNECTED) or not calls or final:
             await answer.finish(total, [*shown, *message.parts], grounding())
             return
         ours = {id(call) for call in calls}
@@ -51,7 +68,12 @@ async def run(app: Any, scope: dict[str, Any], receive: Any, send: Any, working:
             shown.append(part)
             await answer.show(part)
 
-        results, waiting = await step(calls, show)
+        allowed = calls if limit is None else calls[:max(limit - made, 0)]
+        made += len(allowed)
+        results, waiting = await step(allowed, show) if allowed else ([], False)
+        results += [ir.ToolResult(call.id, [ir.Text(f"Not called: the answer's max_tool_calls ({limit}) is reached.")],
+                                  is_error=True) for call in calls[len(allowed):]]
+        final = limit is not None and made >= limit
         if waiting or any(isinstance(p, ir.ToolCall) and id(p) not in ours for p in message.parts):
             await answer.finish(total, shown, grounding())  # the client's turn: an approval, or its tools' calls
             return

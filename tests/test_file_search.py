@@ -211,6 +211,30 @@ async def test_a_model_that_keeps_searching_is_asked_for_an_answer(tmp_path: Pat
 
 
 @async_test
+async def test_max_tool_calls_bounds_the_searches(tmp_path: Path) -> None:
+    """Two searches asked in one round of an answer that may make one: the first made, the second
+    told it was not, and the model asked for an answer without the tool."""
+    async with fo.FakeOpenAI(["gpt-x"]) as up, gateway(tmp_path, providers={
+            "oa": provider(up.url, "gpt-x")}) as (_, url):
+        sdk = client(url)
+        store_id, _ = await _store(sdk)
+        up.script(fo.tool_calls(fo.call("file_search", '{"queries": ["refund"]}', id="call_1"),
+                                fo.call("file_search", '{"queries": ["returns"]}', id="call_2")),
+                  fo.text("30 days."))
+        answer = await sdk.responses.create(model="gpt-x", input=QUESTION, tools=[_tool(store_id)], max_tool_calls=1)
+        assert [getattr(i, "queries", None) for i in answer.output] == [["refund"], None]
+        assert answer.output_text == "30 days."
+        first, second = (r.json for r in up.requests[-2:])
+        assert "file_search" in str(first["tools"]) and "tools" not in second
+        made, refused = second["messages"][-2:]
+        assert made["tool_call_id"] == "call_1" and "returns.txt" in made["content"]
+        assert refused == {"role": "tool", "tool_call_id": "call_2",
+                           "content": "Error: Not called: the answer's max_tool_calls (1) is reached."}
+        with pytest.raises(openai.BadRequestError, match="max_tool_calls"):
+            await sdk.responses.create(model="gpt-x", input=QUESTION, tools=[_tool(store_id)], max_tool_calls=-1)
+
+
+@async_test
 async def test_a_responses_upstream_gets_a_function_and_foreign_stores_pass(tmp_path: Path) -> None:
     async with fr.FakeResponses() as up, gateway(tmp_path, providers={
             "rs": {"type": "openai", "api": "responses", "url": up.url, "key": "sk-up-0123456789",

@@ -262,6 +262,7 @@ def decode_responses_request(body: Any) -> ir.ChatRequest:
     choice = body.get("tool_choice")
     f.string(body, "previous_response_id")  # both read by the conversation state layer, from `native`
     f.boolean(body, "store")
+    f.integer(body, "max_tool_calls", minimum=0)  # a hosted tool loop's, or the upstream's
     return ir.DeferredChatRequest(
         model=model,
         messages=[],
