@@ -164,7 +164,9 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         Seed("POST", "/v1/chat/completions", "openai", chat("oa/gpt-x", stream=True,
                                                             stream_options={"include_usage": True}))]
         + [Seed("POST", "/v1/chat/completions", "openai", chat(m, stream=stream, logprobs=True, top_logprobs=2))
-           for m in LOGPROB_MODELS for stream in (False, True)]),
+           for m in LOGPROB_MODELS for stream in (False, True)]
+        + [Seed("POST", "/v1/chat/completions", "openai", {"model": m, "n": 2, "stream": stream, "messages": [
+            {"role": "user", "content": "hi"}]}) for m in ("an/claude-x", "rs/gpt-5") for stream in (False, True)]),
     "messages": (350, [Seed("POST", "/v1/messages", "anthropic", messages(m)) for m in CHAT_MODELS]
                  + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))
                  + [Seed("POST", "/v1/messages", "anthropic", {"model": m, "max_tokens": 50, "messages": [

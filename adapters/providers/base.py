@@ -29,7 +29,7 @@ from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
 from interlingua.adapters.dialects.openai_moderations import ModerationRequest
-from interlingua.adapters.providers import chat_utilities, compaction, context, slots, stops, verbatim
+from interlingua.adapters.providers import candidates, chat_utilities, compaction, context, slots, stops, verbatim
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -159,6 +159,9 @@ class Provider(ABC):
         return self.codec.encode_request(tools.adapt_request(self.restore_reasoning(request), self.codec.name), model)
 
     async def chat(self, request: ir.ChatRequest, model: str) -> Reply:
+        if (n := candidates.wanted(request, self.codec.name)) > 1 and not self.is_native(request):
+            one = replace(request, n=None)
+            return await candidates.gather(lambda: self.chat(one, model), n)
         request, applied = await context.manage(request, self, model)
         native = self.is_native(request)
         emulated: list[str] = []

@@ -22,7 +22,6 @@ from interlingua.adapters.dialects import fields as f
 # A field of the IR an upstream dialect has no slot for: (test, upstream dialects that refuse it).
 _Test = Callable[[ir.ChatRequest], bool]
 _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
-    "n": (lambda r: (r.n or 1) > 1, frozenset({"responses", "anthropic"})),
     "seed": (lambda r: r.seed is not None, frozenset({"responses", "anthropic"})),
     # Anthropic's API has no log probabilities; the other three word them each its own way
     # (`dialects/logprobs.py`).
