@@ -163,3 +163,44 @@ def test_a_refusing_target_lets_the_next_target_of_an_alias_answer(tmp_path: Pat
             assert resp.requests == [] and chat.requests[-1].json["seed"] == 3
 
     run(scenario())
+
+
+# Emulated: parallel calls forbidden where the upstream cannot forbid them -------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_one_call_a_turn_from_gemini(tmp_path: Path, stream: bool) -> None:
+    """`parallel_tool_calls: false` (as Codex CLI sends for some models) on a Gemini model, which
+    answers two calls at once: the client gets the first, Chat and Responses alike."""
+    from tests.fakes import gemini_upstream as fg
+    from tests.harness import gemini_provider
+
+    async def scenario() -> None:
+        async with fg.FakeGemini(["gemini-x"]) as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-x")}) as (_, url):
+            sdk = client(url)
+            tools: list[Any] = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+                                for n in ("read", "list")]
+            two = fg.function_calls(fg.call("read", {"path": "a"}), fg.call("list", {"dir": "."}))
+            up.script(two, two)
+            asked: dict[str, Any] = {"model": "gemini-x", "messages": [{"role": "user", "content": "Look"}],
+                                     "tools": tools, "parallel_tool_calls": False}
+            if stream:
+                chunks = [c async for c in await sdk.chat.completions.create(**asked, stream=True)]
+                names = [call.function.name for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or ()
+                         if call.function and call.function.name]
+                finish = next(c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason)
+            else:
+                answer = await sdk.chat.completions.create(**asked)
+                names = [call.function.name for call in answer.choices[0].message.tool_calls or ()]  # type: ignore[union-attr]
+                finish = answer.choices[0].finish_reason
+            assert names == ["read"] and finish == "tool_calls"
+            assert "parallel" not in str(up.requests[-1].json)  # Gemini has no such field
+
+            responses_tools: list[Any] = [{"type": "function", "name": n, "parameters": {"type": "object"}}
+                                          for n in ("read", "list")]
+            items = (await sdk.responses.create(model="gemini-x", input="Look", tools=responses_tools,
+                                                parallel_tool_calls=False, stream=False)).output
+            assert [i.name for i in items if i.type == "function_call"] == ["read"]  # after Gemini's signed thinking
+
+    run(scenario())

@@ -29,7 +29,16 @@ from interlingua.adapters.dialects import openai_media as media
 from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.base import MISSHAPEN, StreamDecoder, UpstreamDialect
 from interlingua.adapters.dialects.openai_moderations import ModerationRequest
-from interlingua.adapters.providers import candidates, chat_utilities, compaction, context, slots, stops, verbatim
+from interlingua.adapters.providers import (
+    candidates,
+    chat_utilities,
+    compaction,
+    context,
+    one_call,
+    slots,
+    stops,
+    verbatim,
+)
 from interlingua.adapters.providers.params import refuse_unsupported
 from interlingua.adapters.providers.seal import Seal
 from interlingua.adapters.providers.tokens import estimate_tokens
@@ -180,6 +189,8 @@ class Provider(ABC):
             if emulated:
                 events = stops.cut_stream(events, emulated, request.n or 1, response.aclose,
                                           estimate_tokens(request))
+            if one_call.wanted(request, self.codec.name):
+                events = one_call.first_call_events(events)
             if applied is not None:
                 events = context.reporting(events, applied)
             return Events(events, response.aclose)
@@ -190,6 +201,8 @@ class Provider(ABC):
         for choice in result.choices:
             self._keep(request, choice.message.parts)
         result.applied_edits = applied
+        if one_call.wanted(request, self.codec.name):
+            result = one_call.first_calls(result)
         return Result(stops.cut_response(result, emulated) if emulated else result)
 
     async def count_tokens(self, request: ir.ChatRequest, model: str) -> ir.TokenCount:

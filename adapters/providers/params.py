@@ -27,7 +27,6 @@ _NEUTRAL: dict[str, tuple[_Test, frozenset[str]]] = {
     # (`dialects/logprobs.py`).
     "logprobs": (lambda r: bool(r.logprobs), frozenset({"anthropic"})),
     "top_logprobs": (lambda r: bool(r.top_logprobs), frozenset({"anthropic"})),
-    "parallel_tool_calls": (lambda r: r.parallel_tool_calls is False, frozenset({"gemini"})),
     "presence_penalty": (lambda r: bool(r.presence_penalty), frozenset({"responses", "anthropic"})),
     "frequency_penalty": (lambda r: bool(r.frequency_penalty), frozenset({"responses", "anthropic"})),
 }
