@@ -17,12 +17,12 @@ from interlingua.adapters import ir
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.documents.reader import document_text
 from interlingua.adapters.fetching import Fetcher
+from interlingua.adapters.providers import routed
 from interlingua.adapters.providers.base import Provider, Target
 from interlingua.adapters.replies import Events, Reply, Result
 from interlingua.adapters.research import agent
 
 T = TypeVar("T")
-Routes = Callable[[str], list[Target] | None]
 
 MODEL = "agent"
 REPORT_TOKENS = 4000  # the longest report asked for
@@ -40,9 +40,9 @@ class ResearchProvider(Provider):
         self.settings = research
         hosts = [h for h in research.fetch_allow if not _is_network(h)]
         self.fetcher = Fetcher(allow_hosts=hosts, allow_networks=[h for h in research.fetch_allow if _is_network(h)])
-        self.routes: Routes = lambda model: None
+        self.routes: routed.Routes = lambda model: None
 
-    def bind(self, routes: Routes) -> None:
+    def bind(self, routes: routed.Routes) -> None:
         """How the agent finds its chat model and search provider: the catalog's `resolve`."""
         self.routes = routes
 
@@ -71,24 +71,9 @@ class ResearchProvider(Provider):
 
     # The agent's tools -----------------------------------------------------------------------
 
-    def _targets(self, model: str, capability: str) -> list[Target]:
-        targets = [t for t in self.routes(model) or () if capability in t.capabilities]
-        if not targets:
-            raise ir.GatewayError("invalid_request", f"research provider {self.name}: {model!r} is no {capability} "
-                                  "model", param="model")
-        return targets
-
     async def _first(self, model: str, capability: str, call: Callable[[Target], Awaitable[T]]) -> T:
-        """`call` on each target of `model` in turn until one answers, as the dispatcher falls back."""
-        error: ir.GatewayError | None = None
-        for target in self._targets(model, capability):
-            try:
-                return await call(target)
-            except ir.GatewayError as exc:
-                error = exc
-                if not exc.retryable:
-                    break
-        raise error or ir.GatewayError("unavailable", "no upstream answered")
+        return await routed.first(routed.targets(self.routes, model, capability, f"research provider {self.name}"),
+                                  call)
 
     def _chat_request(self, system: str, user: str, stream: bool) -> ir.ChatRequest:
         return ir.ChatRequest(model=self.settings.chat, dialect=CHAT.name, stream=stream, stream_usage=stream,
@@ -126,11 +111,7 @@ class ResearchProvider(Provider):
 
     async def _search(self, query: str, limit: int) -> list[ir.SearchHit]:
         request = ir.SearchRequest(model=self.settings.search, query=query, dialect=CHAT.name, limit=limit)
-
-        async def call(target: Target) -> ir.SearchResults:
-            return await target.provider.search(request, target.model)
-
-        return (await self._first(self.settings.search, "search", call)).hits
+        return (await routed.search(self.routes, request, f"research provider {self.name}")).hits
 
     async def _read(self, url: str) -> str:
         fetched = await self.fetcher.fetch(url)
