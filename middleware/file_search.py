@@ -164,25 +164,17 @@ def _declared(request: ir.ChatRequest) -> bool:
 
 def _replayed(messages: list[ir.Message]) -> list[ir.Message]:
     """The conversation with each earlier `file_search_call` item as the call and result it was."""
-    out: list[ir.Message] = []
-    for message in messages:
-        rest: list[ir.Part] = []
-        for part in message.parts:
-            item = part.data if isinstance(part, ir.Opaque) and part.dialect == RESPONSES else None
-            if item is None or item.get("type") != "file_search_call":
-                rest.append(part)
-                continue
-            if rest:
-                out.append(dataclasses.replace(message, parts=rest))
-                rest = []
-            call_id = str(item.get("id") or new_id("fs"))
-            queries = [q for q in item.get("queries") or () if isinstance(q, str)]
-            out.append(ir.Message("assistant", [ir.ToolCall(call_id, wire.FILE_SEARCH,
-                                                            orjson.dumps({"queries": queries}).decode())]))
-            out.append(ir.Message("tool", [ir.ToolResult(call_id, [ir.Text(_kept(item.get("results")))])]))
-        if rest or not message.parts:
-            out.append(dataclasses.replace(message, parts=rest))
-    return out
+    return rounds.replayed(messages, _read)
+
+
+def _read(part: ir.Part) -> list[ir.Message] | None:
+    item = part.data if isinstance(part, ir.Opaque) and part.dialect == RESPONSES else None
+    if item is None or item.get("type") != "file_search_call":
+        return None
+    call_id = str(item.get("id") or new_id("fs"))
+    queries = [q for q in item.get("queries") or () if isinstance(q, str)]
+    return rounds.exchange(ir.ToolCall(call_id, wire.FILE_SEARCH, orjson.dumps({"queries": queries}).decode()),
+                           ir.ToolResult(call_id, [ir.Text(_kept(item.get("results")))]))
 
 
 def _kept(results: Any) -> str:

@@ -219,7 +219,7 @@ async def _replayed(messages: list[ir.Message], servers: list[_Server],
             if rest:
                 out.append(dataclasses.replace(message, parts=rest))
                 rest = []
-            out += [ir.Message("assistant", [call]), ir.Message("tool", [result])]
+            out += rounds.exchange(call, result)
         if rest or not message.parts:
             out.append(dataclasses.replace(message, parts=rest))
     return out, made

@@ -21,6 +21,32 @@ Show = Callable[[ir.Opaque], Awaitable[None]]
 Step = Callable[[list[ir.ToolCall], Show], Awaitable[tuple[list[ir.ToolResult], bool]]]
 
 
+def replayed(messages: list[ir.Message], read: Callable[[ir.Part], list[ir.Message] | None]) -> list[ir.Message]:
+    """The conversation with each part `read` knows (an earlier hosted call, shown to the client
+    in its dialect) as the messages `read` makes of it (the call and the result it was; none for a
+    part it holds until another), each message split around them."""
+    out: list[ir.Message] = []
+    for message in messages:
+        rest: list[ir.Part] = []
+        for part in message.parts:
+            made = read(part)
+            if made is None:
+                rest.append(part)
+                continue
+            if rest:
+                out.append(dataclasses.replace(message, parts=rest))
+                rest = []
+            out += made
+        if rest or not message.parts:
+            out.append(dataclasses.replace(message, parts=rest))
+    return out
+
+
+def exchange(call: ir.ToolCall, result: ir.ToolResult) -> list[ir.Message]:
+    """A call and its result as the model reads them."""
+    return [ir.Message("assistant", [call]), ir.Message("tool", [result])]
+
+
 def max_calls(client: ir.ChatRequest) -> int | None:
     """A Responses client's `max_tool_calls` (checked by its codec): the calls of built-in tools its
     answer may make, in all."""

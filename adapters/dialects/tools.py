@@ -50,7 +50,7 @@ OMITTED_HEADER = b"x-interlingua-omitted-tools"
 # Hosted tools -------------------------------------------------------------------------------------
 
 
-def _native(tool: ir.Tool) -> dict[str, Any]:
+def hosted_spec(tool: ir.Tool) -> dict[str, Any]:
     """A server tool's own wire form, whatever dialect declared it."""
     extra = tool.extra or {}
     for key in (RESPONSES, GEMINI):
@@ -61,13 +61,13 @@ def _native(tool: ir.Tool) -> dict[str, Any]:
 
 def wire_type(tool: ir.Tool) -> str:
     """How the client named a server tool: its `type`, or Gemini's one key (googleSearch)."""
-    native = _native(tool)
+    native = hosted_spec(tool)
     return str(native.get("type") or next(iter(native), tool.name))
 
 
 def hosted_kind(tool: ir.Tool) -> str | None:
     """The neutral name of a server tool that has equivalents elsewhere, or None."""
-    native = _native(tool)
+    native = hosted_spec(tool)
     kind = str(native.get("type") or "")
     if kind in ("web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"):
         return WEB_SEARCH
