@@ -87,7 +87,7 @@ class ServerConfig:
 
 
 UTILITY_DEFAULTS = {"extract": "local/documents", "segment": "local/documents"}
-UTILITY_KEYS = ("extract", "segment", "summarize", "translate", "schema")
+UTILITY_KEYS = ("extract", "segment", "summarize", "translate", "schema", "web_search")
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,7 +135,8 @@ class Config:
     models: Mapping[str, AliasConfig]
     keys: Mapping[str, KeyConfig]
     source: str = "environment"
-    # The model each document utility uses when a request names none ([utilities]).
+    # The model each document utility uses when a request names none, and the search model of the
+    # web search the gateway runs for a chat turn ([utilities]).
     utilities: Mapping[str, str] = field(default_factory=lambda: dict(UTILITY_DEFAULTS))
     fetch: FetchConfig = field(default_factory=FetchConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)

@@ -36,6 +36,7 @@ from tests.fakes import anthropic_upstream as fa
 from tests.fakes import gemini_upstream as fg
 from tests.fakes import openai_upstream as fo
 from tests.fakes import responses_upstream as fr
+from tests.fakes.search_upstream import FakeSearch
 
 TIMEOUT = 10.0  # seconds any one request may take, whatever it holds
 LONG_RUN = int(os.environ.get("INTERLINGUA_FUZZ_EXAMPLES") or 0)
@@ -425,14 +426,17 @@ class Rig:
         openai, responses = await enter(fo.FakeOpenAI(OPENAI_MODELS)), await enter(fr.FakeResponses())
         anthropic = await enter(fa.FakeAnthropic(require_thinking_in_tool_turns=False))
         gemini = await enter(fg.FakeGemini(require_thought_signatures=False))
-        self.fakes = [openai, responses, anthropic, gemini]
+        web = await enter(FakeSearch("searxng"))  # the web search a Chat model's turn gets
+        self.fakes = [openai, responses, anthropic, gemini, web]
         key = "sk-fuzz-upstream"
         providers = {"oa": {"type": "openai", "url": openai.url, "key": key, "models": list(OPENAI_MODELS)},
                      "rs": {"type": "openai", "url": responses.url, "key": key, "api": "responses"},
                      "an": {"type": "anthropic", "url": anthropic.url, "key": key},
-                     "gm": {"type": "gemini", "url": gemini.url, "key": key}}
+                     "gm": {"type": "gemini", "url": gemini.url, "key": key},
+                     "web": {"type": "searxng", "url": web.url}}
         config = {"server": {"data_dir": str(data_dir)}, "providers": providers,
-                  "models": {"fast": {"targets": ["an/claude-x", "oa/gpt-x"]}}}
+                  "models": {"fast": {"targets": ["an/claude-x", "oa/gpt-x"]}},
+                  "utilities": {"web_search": "web/default"}}
         return create_app(parse(config, {}, "fuzz"))
 
     def run(self, coro: Any) -> Any:

@@ -18,6 +18,7 @@ from tests.fuzz import FormPart, Seed
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "clients"
 CHAT_MODELS = ("oa/gpt-x", "an/claude-x", "gm/gemini-2.5-flash", "gm/gemini-3-pro", "rs/gpt-5", "fast")
+GENERATE_VERBS = (("generateContent", ""), ("streamGenerateContent", "alt=sse"))  # whole, streamed
 LOGPROB_MODELS = ("oa/gpt-x", "gm/gemini-2.5-flash", "rs/gpt-5")  # every upstream dialect with log probabilities
 EMBEDDING_MODELS = ("oa/text-embedding-3-small", "gm/gemini-embedding-001", "local/all-minilm-l6-v2")
 IMAGE_MODELS = ("oa/gpt-image-1", "oa/dall-e-3", "gm/gemini-2.5-flash-image")
@@ -177,7 +178,17 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                              {"type": "text", "text": "A chunk."}]}},
                          {"type": "search_result", "source": "https://x.example/a", "title": "A",
                           "content": [{"type": "text", "text": "A result."}]},
-                         {"type": "text", "text": "What do they say?"}]}]}) for m in CHAT_MODELS]),
+                         {"type": "text", "text": "What do they say?"}]}]}) for m in CHAT_MODELS]
+                 + [Seed("POST", "/v1/messages", "anthropic", {
+                     "model": "oa/gpt-x", "max_tokens": 50, "stream": stream,
+                     "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+                         {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+                         {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+                             {"type": "web_search_result", "url": "https://x.example/", "title": "X",
+                              "encrypted_content": "", "page_age": None}]},
+                         {"type": "text", "text": "Found."}]}, {"role": "user", "content": "more"}],
+                     "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2,
+                                "blocked_domains": ["x.example"]}]}) for stream in (False, True)]),
     "messages.count_tokens": (175, [Seed("POST", "/v1/messages/count_tokens", "anthropic", messages(m))
                                     for m in CHAT_MODELS]),
     "responses": (350, [Seed("POST", "/v1/responses", "openai", responses(m)) for m in CHAT_MODELS]
@@ -186,6 +197,12 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                                                               "previous_response_id": STORED}),
                      Seed("POST", "/v1/responses", "openai", {"model": "an/claude-x", "input": "hi",
                                                               "background": True})]
+                  + [Seed("POST", "/v1/responses", "openai", {
+                      "model": "oa/gpt-x", "input": "hi", "stream": stream,
+                      "include": ["web_search_call.action.sources"],
+                      "tools": [{"type": "web_search", "filters": {"allowed_domains": ["python.org"]},
+                                 "user_location": {"type": "approximate", "country": "GB"}}]})
+                     for stream in (False, True)]
                   + [Seed("POST", "/v1/responses", "openai", {"model": m, "input": "hi", "stream": stream,
                                                               "top_logprobs": 2,
                                                               "include": ["message.output_text.logprobs"]})
@@ -332,10 +349,12 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                         + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]
                         + replayed("gemini.tool-result-request.json",
                                    ("gm/gemini-2.5-pro", "oa/gpt-x", "an/claude-x"))
+                        + [gemini("oa/gpt-x", verb, {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                                                     "tools": [{"googleSearch": {"excludeDomains": ["x.example"]}}]},
+                                  query) for verb, query in GENERATE_VERBS]
                         + [gemini(m, verb, {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
                                             "generationConfig": {"responseLogprobs": True, "logprobs": 2}}, query)
-                           for m in LOGPROB_MODELS
-                           for verb, query in (("generateContent", ""), ("streamGenerateContent", "alt=sse"))]),
+                           for m in LOGPROB_MODELS for verb, query in GENERATE_VERBS]),
     "gemini.stream_array": (100, [gemini(m, "streamGenerateContent", generate()) for m in CHAT_MODELS[:3]]),
     "gemini.count_tokens": (175, [gemini(m, "countTokens", b) for m in CHAT_MODELS for b in (
         generate(), {"generateContentRequest": {"model": "models/x", **generate()}})]),

@@ -1,0 +1,257 @@
+"""Web search for a model whose upstream has none: the client's hosted web search tool (the
+Responses `web_search`, Anthropic's `web_search_20250305`, Gemini's `googleSearch`), run by the
+gateway through the search provider `[utilities] web_search` names, for a turn routed to a Chat
+Completions upstream (OpenAI's chat models, vLLM, llama.cpp, Ollama), which would otherwise go
+without it. An upstream with a search of its own (Responses, Anthropic, Gemini) is given the tool.
+
+The model gets a function, `web_search`, in the tool's place; when it calls it, the gateway asks
+the search provider (routed with its fallbacks, the tool's domains and country applied), gives the
+model the pages found (title, address and extract) as the call's result and asks again, as the
+file search layer does (`rounds.py`), `MAX_SEARCHES` times at most, Anthropic's `max_uses` or a
+Responses `max_tool_calls` fewer. The client sees each search as its own API shows one: a
+`web_search_call` item (its `sources` where the request `include`s
+`web_search_call.action.sources`), Anthropic's `server_tool_use` and `web_search_tool_result`
+blocks, or, for a Gemini client, the candidate's `groundingMetadata` (the queries and pages);
+streamed, each as it happens. Earlier turns' searches reach the model as the calls they were and
+the pages they found.
+
+Sits between the remote MCP layer and the file search layer, asking the one below once a round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any
+
+import orjson
+
+from interlingua.adapters import ir
+from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import tools
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
+from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
+from interlingua.adapters.dialects.openai_responses_request import new_id
+from interlingua.adapters.providers import routed
+from interlingua.middleware import rounds
+from interlingua.middleware.respond import send_error
+from interlingua.middleware.state import CLIENT_REQUEST, OPERATION, REQUEST, TARGETS, state_of
+
+FUNCTION = "web_search"
+MAX_SEARCHES = 5  # rounds a turn may search in, before one more is asked for an answer without the tool
+RESULTS = 5  # pages a search gives the model
+EXTRACT = 2000  # characters of each page's extract the model reads
+SOURCES = "web_search_call.action.sources"  # the Responses `include` that shows a search's pages
+_DIALECTS = frozenset({RESPONSES, ANTHROPIC, GEMINI})  # the clients with a hosted web search tool
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class _Asked:
+    """What the client's tool asks of every search: domains (`!` excludes), a country, a cap."""
+
+    domains: list[str]
+    country: str | None
+    max_uses: int | None
+
+
+class HostedWebSearchMiddleware:
+    def __init__(self, app: Any, routes: routed.Routes, model: str | None) -> None:
+        self.app = app
+        self.routes = routes
+        self.model = model  # the search model of `[utilities] web_search`; None: the layer is off
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        state = state_of(scope)
+        request = state.get(REQUEST)
+        if (scope["type"] != "http" or self.model is None or state.get(OPERATION) is not ops.CHAT
+                or not isinstance(request, ir.ChatRequest) or request.dialect not in _DIALECTS
+                or not _unsearched(state.get(TARGETS)) or not _declared(request)):
+            await self.app(scope, receive, send)
+            return
+        try:
+            declared = next((t for t in request.tools or () if t.kind == "server"
+                             and tools.hosted_kind(t) == tools.WEB_SEARCH), None)
+            if declared is None or any(t.name == FUNCTION and t is not declared for t in request.tools or ()):
+                await self.app(scope, receive, send)
+                return
+            request = dataclasses.replace(request, messages=rounds.replayed(request.messages, _Replay().read))
+        except ir.GatewayError as error:  # a lazy body's faults, answered here
+            await send_error(scope, send, error)
+            return
+        await self._run(scope, receive, send, request, declared, _asked(declared))
+
+    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
+                   declared: ir.Tool, asked: _Asked) -> None:
+        assert self.model is not None
+        client = state_of(scope).get(CLIENT_REQUEST, request)
+        with_sources = SOURCES in ((ir.as_parsed(client) or {}).get("include") or ())
+        others = [t for t in request.tools or () if t is not declared]
+        queries: list[str] = []  # for a Gemini client, every search's
+        pages: list[ir.SearchHit] = []
+
+        async def search(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
+            results = []
+            for call in calls:
+                query = _query(call.arguments)
+                found: list[ir.SearchHit] = []
+                failure: str | None = None
+                try:
+                    if not query:
+                        raise ir.invalid("query", "is required: call web_search with a `query`")
+                    found = (await routed.search(self.routes, ir.SearchRequest(
+                        self.model or "", query, request.dialect, RESULTS, asked.domains, location=asked.country),
+                        "web search")).hits
+                except ir.GatewayError as error:
+                    failure = error.message
+                for part in _shown(request.dialect, call, query, found, failure, with_sources):
+                    await show(part)
+                queries.append(query)
+                pages.extend(found)
+                results.append(ir.ToolResult(call.id, [ir.Text(_told(query, found, failure))],
+                                             is_error=failure is not None))
+            return results, False
+
+        limits = [n for n in (asked.max_uses, rounds.max_calls(client)) if n is not None]
+        choice = request.tool_choice
+        if choice is not None and choice.names and declared.name in choice.names:  # the hosted tool, by its type
+            choice = ir.ToolChoice(choice.mode, [FUNCTION if n == declared.name else n for n in choice.names])
+        working = dataclasses.replace(request, native=None, raw=None, tools=[*others, _FUNCTION], tool_choice=choice)
+        gemini = request.dialect == GEMINI
+        await rounds.run(self.app, scope, receive, send, working, _HELD, search, rounds=MAX_SEARCHES, plain=others,
+                         limit=min(limits) if limits else None,
+                         grounding=lambda: _grounding(queries, pages) if gemini and queries else None)
+
+
+_HELD = frozenset({FUNCTION})
+_FUNCTION = ir.Tool(FUNCTION, "Search the web. Answers the best pages for the query: the title, address and an "
+                              "extract of each.",
+                    {"type": "object", "properties": {"query": {"type": "string", "description": "What to search for"}},
+                     "required": ["query"]})
+
+
+def _unsearched(targets: Any) -> bool:
+    """Whether the turn goes first to an upstream with no web search of its own (Chat Completions)."""
+    return bool(targets) and targets[0].provider.codec.name == CHAT.name
+
+
+def _declared(request: ir.ChatRequest) -> bool:
+    """Whether the client's body declares a web search tool: one look, before any tool is decoded."""
+    parsed = ir.as_parsed(request)
+    if parsed is None:  # a round of a layer above: the tools are decoded already
+        return any(t.kind == "server" and tools.hosted_kind(t) == tools.WEB_SEARCH for t in request.tools or ())
+    declared = parsed.get("tools")
+    return isinstance(declared, list) and any(
+        isinstance(t, dict) and (str(t.get("type", "")).startswith("web_search") or "googleSearch" in t
+                                 or "google_search" in t) for t in declared)
+
+
+def _asked(tool: ir.Tool) -> _Asked:
+    spec = tools.hosted_spec(tool)
+    google = spec.get("googleSearch", spec.get("google_search"))
+    if isinstance(google, dict):  # Gemini: `excludeDomains`
+        excluded = google.get("excludeDomains", google.get("exclude_domains")) or []
+        return _Asked([f"!{d}" for d in excluded if isinstance(d, str)], None, None)
+    allowed = spec.get("allowed_domains") or _obj(spec.get("filters")).get("allowed_domains") or []
+    blocked = spec.get("blocked_domains") or []
+    where = _obj(spec.get("user_location"))
+    uses = spec.get("max_uses")
+    return _Asked([d for d in allowed if isinstance(d, str)] + [f"!{d}" for d in blocked if isinstance(d, str)],
+                  where.get("country") if isinstance(where.get("country"), str) else None,
+                  uses if isinstance(uses, int) and uses >= 0 else None)
+
+
+def _query(arguments: str) -> str:
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return ""
+    query = value.get("query") if isinstance(value, dict) else None
+    return query.strip() if isinstance(query, str) else ""
+
+
+def _told(query: str, found: list[ir.SearchHit], failure: str | None) -> str:
+    """The search's pages as the model reads them."""
+    if failure is not None:
+        return f"The search failed: {failure}"
+    if not found:
+        return f"No page was found for {query!r}."
+    return "\n\n".join(f"[{i}] {hit.title}\n{hit.source}\n{hit.content[:EXTRACT]}" for i, hit in enumerate(found, 1))
+
+
+def _shown(dialect: str, call: ir.ToolCall, query: str, found: list[ir.SearchHit], failure: str | None,
+           with_sources: bool) -> list[ir.Opaque]:
+    """A search as the client's own API shows one; nothing for Gemini's, told at the end."""
+    if dialect == RESPONSES:
+        action: dict[str, Any] = {"type": "search", "query": query}
+        if with_sources:
+            action["sources"] = [{"type": "url", "url": hit.source} for hit in found]
+        return [ir.Opaque(RESPONSES, {"type": "web_search_call", "id": new_id("ws"),
+                                      "status": "failed" if failure else "completed", "action": action})]
+    if dialect == ANTHROPIC:
+        use_id = f"srvtoolu_{secrets.token_hex(12)}"
+        content: Any = ({"type": "web_search_tool_result_error", "error_code": "unavailable"} if failure else
+                        [{"type": "web_search_result", "url": hit.source, "title": hit.title, "encrypted_content": "",
+                          "page_age": hit.metadata.get("date") if isinstance(hit.metadata.get("date"), str) else None}
+                         for hit in found])
+        return [ir.Opaque(ANTHROPIC, {"type": "server_tool_use", "id": use_id, "name": FUNCTION,
+                                      "input": {"query": query}}),
+                ir.Opaque(ANTHROPIC, {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content})]
+    return []
+
+
+def _grounding(queries: list[str], pages: list[ir.SearchHit]) -> dict[str, Any]:
+    """Every search as Gemini reports its own: the queries and the pages."""
+    return {"webSearchQueries": queries,
+            "groundingChunks": [{"web": {"uri": hit.source, "title": hit.title}} for hit in pages]}
+
+
+class _Replay:
+    """Earlier turns' searches as the calls they were: a Responses `web_search_call` item, an
+    Anthropic `server_tool_use` with its `web_search_tool_result`, the pages they found (their
+    extracts are not kept)."""
+
+    def __init__(self) -> None:
+        self.uses: dict[str, ir.ToolCall] = {}  # Anthropic's calls, until their results
+
+    def read(self, part: ir.Part) -> list[ir.Message] | None:
+        if not isinstance(part, ir.Opaque):
+            return None
+        data = part.data
+        kind = data.get("type")
+        if kind == "web_search_call" and part.dialect == RESPONSES:
+            action = _obj(data.get("action"))
+            call = _call(str(data.get("id") or new_id("ws")), str(action.get("query") or ""))
+            sources = [s for s in _list(action.get("sources")) if isinstance(s, dict)]
+            return rounds.exchange(call, ir.ToolResult(call.id, [ir.Text(_pages(sources))]))
+        if kind == "server_tool_use" and data.get("name") == FUNCTION:
+            self.uses[str(data.get("id"))] = _call(str(data.get("id")), str(_obj(data.get("input")).get("query") or ""))
+            return []
+        if kind == "web_search_tool_result":
+            used = self.uses.pop(str(data.get("tool_use_id")), None)
+            if used is None:
+                return []
+            found = [r for r in _list(data.get("content")) if isinstance(r, dict)]
+            return rounds.exchange(used, ir.ToolResult(used.id, [ir.Text(_pages(found))]))
+        return None
+
+
+def _call(call_id: str, query: str) -> ir.ToolCall:
+    return ir.ToolCall(call_id, FUNCTION, orjson.dumps({"query": query}).decode())
+
+
+def _pages(found: list[dict[str, Any]]) -> str:
+    """An earlier search's pages (a source's, or a result's `url` and `title`) for the model."""
+    listed = [f"{page['title']}\n{page['url']}" if page.get("title") else str(page["url"])
+              for page in found if page.get("url")]
+    return "The pages found (their extracts were not kept):\n" + "\n".join(listed) if listed else (
+        "The search found no page, or its results were not kept.")
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
