@@ -317,16 +317,18 @@ class Run:
         return f"exit {self.status}\n--- stdout\n{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-3000:]}"
 
 
-async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path) -> Run:
-    """Run `cli` once on the task, through a fresh gateway in front of a fresh fake `dialect` upstream."""
+async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: tuple[Any, ...] = (),
+              **more: Json) -> Run:
+    """Run `cli` once on the task, through a fresh gateway in front of a fresh fake `dialect` upstream;
+    `first`: the fake's answers before the task's own, `more`: the gateway's config tables besides."""
     home, workdir = root / "home", root / "work"
     workdir.mkdir(parents=True)
     env = offline_env(home)
     use = tool_use(cli.name, workdir)
     async with _fake(dialect) as fake:
-        fake.script(*script(dialect, use))
-        tables: Json = {"providers": {"up": _provider(dialect, fake.url)},
-                        "models": {cli.model: {"targets": ["up/upstream-model"]}}}
+        fake.script(*first, *script(dialect, use))
+        tables: Json = {"providers": {"up": _provider(dialect, fake.url), **more.pop("providers", {})},
+                        "models": {cli.model: {"targets": ["up/upstream-model"]}}, **more}
         async with gateway(root / "data", **tables) as (_, url):
             argv, own = _SETUPS[cli.name](home, url, cli.model)
             process = await asyncio.create_subprocess_exec(

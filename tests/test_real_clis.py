@@ -96,3 +96,30 @@ def test_cli_runs_a_tool_call_through_the_gateway(runs: dict[Case, Run | BaseExc
     # Every CLI's result for the call names the file it made, so this is the result of that call.
     result = real_clis.paired_result(dialect, run.requests[1], call_id)
     assert FILENAME in str(result), run.requests[1]
+
+
+def test_codex_searches_the_web_through_a_chat_model(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Codex declares OpenAI's hosted `web_search`; on a Chat model the gateway runs it through its
+    search provider (`[utilities] web_search`): the model's search, then its patch, then DONE."""
+    from tests.fakes import openai_upstream as fo
+    from tests.fakes.search_upstream import FakeSearch
+
+    async def scenario() -> Run:
+        async with FakeSearch("searxng") as web:
+            searched = fo.tool_calls(fo.call("web_search", '{"query": "python asyncio"}', id="call_search1"))
+            done = await real_clis.run(CLIS["codex"], executables["codex"], "chat", tmp_path, (searched,),
+                                       providers={"web": {"type": "searxng", "url": web.url}},
+                                       utilities={"web_search": "web/default"})
+            assert len(web.requests) == 1 and web.requests[0][2]["q"] == "python asyncio"
+            return done
+
+    run = asyncio.run(scenario())
+    assert run.status == 0 and DONE in run.stdout, run.report()
+    assert (run.workdir / FILENAME).read_text() == CONTENT
+    assert len(run.requests) == 3, run.report()
+    assert "web_search" in real_clis.declared_tools("chat", run.requests[0])  # in the hosted tool's place
+    found = real_clis.paired_result("chat", run.requests[1], "call_search1")
+    assert "https://docs.python.org/3/library/asyncio.html" in str(found)
+    assert FILENAME in str(real_clis.paired_result("chat", run.requests[2], CALL_IDS["chat"]))
+    # Codex read the search item the gateway streamed, and showed it
+    assert "web search: python asyncio" in run.stderr, run.report()
