@@ -103,7 +103,8 @@ class HostedMcpMiddleware:
         server = McpServer(spec.label, HTTP, url=spec.url, headers=spec.headers, timeout=TIMEOUT)
         client = AnyHttpClient(server, VERSION, self.upstreams)
         if spec.pinned is not None:
-            return _Server(spec, client, {t["name"]: t for t in spec.pinned if spec.allows(t["name"], {})}, None)
+            return _Server(spec, client, {t["name"]: t for t in spec.pinned
+                                          if spec.allows(t["name"], t.get("annotations") or {})}, None)
         tools: dict[str, dict[str, Any]] = {}
         listed: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -322,7 +323,7 @@ def _specs(request: ir.ChatRequest) -> tuple[list[ir.Tool], list[wire.McpTool]]:
         return toolsets, anthropic_mcp.servers(ir.as_parsed(request) or {})
     found = [(t, spec) for t in request.tools or () if t.kind == "server" and t.name == wire.KIND
              and (spec := wire.mcp_tool((t.extra or {}).get(RESPONSES) or {})) is not None]
-    return [t for t, _ in found], [spec for _, spec in found]
+    return [t for t, _ in found], wire.with_listings([spec for _, spec in found], request.messages)
 
 
 async def _closed(servers: list[_Server]) -> None:

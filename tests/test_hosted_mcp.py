@@ -113,7 +113,7 @@ def test_claude_calls_a_remote_mcp_tool(tmp_path: Path, stream: bool) -> None:
 
 @async_test
 async def test_approvals_are_asked_then_approved_or_refused(tmp_path: Path) -> None:
-    async with calc() as (mcp, _), fo.FakeOpenAI(["gpt-x"]) as up, gateway(
+    async with calc() as (mcp, heard), fo.FakeOpenAI(["gpt-x"]) as up, gateway(
             tmp_path, providers={"up": provider(up.url, "gpt-x")}, fetch=LOOPBACK) as (_, url):
         sdk = client(url)
         tool = _tool(mcp, require_approval={"never": {"tool_names": ["forbidden"]}})  # add needs approval
@@ -124,9 +124,12 @@ async def test_approvals_are_asked_then_approved_or_refused(tmp_path: Path) -> N
         assert (request.name, request.arguments, request.server_label) == ("add", '{"a": 4, "b": 5}', "calc")
 
         up.script(fo.text("It is 9."))
+        calls = len(heard.methods)
         approved = await sdk.responses.create(model="gpt-x", previous_response_id=asked.id, tools=[tool], input=[
             {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}])
         assert [item.type for item in approved.output] == ["mcp_call", "message"]  # listed once a conversation
+        # the conversation's mcp_list_tools item is the server's tools: it is asked only for the call
+        assert "tools/list" not in heard.methods[calls:] and "tools/call" in heard.methods[calls:]
         call = approved.output[0]
         assert call.approval_request_id == request.id and call.output == "9"
         messages = up.requests[-1].json["messages"]
@@ -138,9 +141,11 @@ async def test_approvals_are_asked_then_approved_or_refused(tmp_path: Path) -> N
                                            input="And 1+1?")
         refused_request = again.output[-1]
         up.script(fo.text("I was not allowed to add them."))
+        calls = len(heard.methods)
         refused = await sdk.responses.create(model="gpt-x", previous_response_id=again.id, tools=[tool], input=[
             {"type": "mcp_approval_response", "approval_request_id": refused_request.id, "approve": False}])
         assert [item.type for item in refused.output] == ["message"]
+        assert heard.methods[calls:] == []  # neither listed nor called: the server is not reached at all
         told = up.requests[-1].json["messages"][-1]
         assert told["role"] == "tool" and "did not approve" in told["content"]
         # the conversation so far reaches the model as the calls and results it was

@@ -15,7 +15,7 @@ import orjson
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.ids import safe_id
-from interlingua.adapters.dialects.openai_mcp import Filter, McpTool
+from interlingua.adapters.dialects.openai_mcp import Filter, McpTool, listed_tools
 
 FIELD = "mcp_servers"
 TOOLSET = "mcp_toolset"
@@ -102,7 +102,7 @@ def _enabled(toolset: dict[str, Any], path: str) -> Filter | Literal[False]:
 
 def _pinned(toolset: dict[str, Any], path: str) -> tuple[dict[str, Any], ...] | None:
     listing = f.array(toolset, "tools", path)
-    return None if listing is None else _mcp_tools(listing, path + "tools")
+    return None if listing is None else listed_tools(listing, path + "tools")
 
 
 def _listings(body: dict[str, Any]) -> dict[str, tuple[dict[str, Any], ...]]:
@@ -112,20 +112,8 @@ def _listings(body: dict[str, Any]) -> dict[str, tuple[dict[str, Any], ...]]:
         content = message.get("content") if isinstance(message, dict) else None
         for block in content if isinstance(content, list) else ():
             if isinstance(block, dict) and block.get("type") == LISTING and isinstance(block.get("tools"), list):
-                out[str(block.get("mcp_server_name"))] = _mcp_tools(block["tools"], LISTING + ".tools")
+                out[str(block.get("mcp_server_name"))] = listed_tools(block["tools"], LISTING + ".tools")
     return out
-
-
-def _mcp_tools(listing: list[Any], path: str) -> tuple[dict[str, Any], ...]:
-    """Tools as Anthropic lists them (`input_schema`), as an MCP server does (`inputSchema`)."""
-    out = []
-    for i, raw in enumerate(listing):
-        tool = f.obj(raw, f"{path}[{i}]")
-        at = f"{path}[{i}]."
-        out.append({"name": f.string(tool, "name", at, required=True),
-                    "description": f.string(tool, "description", at),
-                    "inputSchema": f.mapping(tool, "input_schema", at) or {"type": "object"}})
-    return tuple(out)
 
 
 def listing_block(label: str, tools: list[dict[str, Any]]) -> dict[str, Any]:

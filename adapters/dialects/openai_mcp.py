@@ -7,7 +7,7 @@ the client's `mcp_approval_response` read back from a later turn.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -86,6 +86,30 @@ def mcp_tool(spec: dict[str, Any]) -> McpTool | None:
     return McpTool(label, url, f.string(spec, "server_description", path), headers,
                    Filter(frozenset(f.strings(spec, "allowed_tools", path) or ())) if isinstance(allowed, list)
                    else _filter(allowed, path + "allowed_tools"), never)
+
+
+def listed_tools(listing: list[Any], path: str) -> tuple[dict[str, Any], ...]:
+    """A server's tools as an API lists them back to its client (`input_schema`: an `mcp_list_tools`
+    item's, an `mcp_tool_listing` block's), as the server lists them (`inputSchema`)."""
+    out = []
+    for i, raw in enumerate(listing):
+        tool = f.obj(raw, f"{path}[{i}]")
+        at = f"{path}[{i}]."
+        out.append({"name": f.string(tool, "name", at, required=True),
+                    "description": f.string(tool, "description", at),
+                    "inputSchema": f.mapping(tool, "input_schema", at) or {"type": "object"},
+                    "annotations": f.mapping(tool, "annotations", at) or {}})
+    return tuple(out)
+
+
+def with_listings(specs: list[McpTool], messages: list[ir.Message]) -> list[McpTool]:
+    """Each server's spec with its tools as the conversation's last `mcp_list_tools` item lists them,
+    where it has one: OpenAI's API does not ask the server for them again while that item is in
+    the context."""
+    listed = {str(item.get("server_label")): item for item in items_of(messages, "mcp_list_tools")
+              if isinstance(item.get("tools"), list) and not item.get("error")}
+    return [replace(spec, pinned=listed_tools(listed[spec.label]["tools"], "mcp_list_tools.tools"))
+            if spec.pinned is None and spec.label in listed else spec for spec in specs]
 
 
 def _filter(raw: Any, path: str) -> Filter | None:
