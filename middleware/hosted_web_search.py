@@ -21,14 +21,13 @@ Sits between the remote MCP layer and the file search layer, asking the one belo
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from typing import Any
 
 import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import tools
+from interlingua.adapters.dialects import tools, web_search
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
@@ -39,7 +38,7 @@ from interlingua.middleware import rounds
 from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import CLIENT_REQUEST, OPERATION, REQUEST, TARGETS, state_of
 
-FUNCTION = "web_search"
+FUNCTION = web_search.TOOL
 MAX_SEARCHES = 5  # rounds a turn may search in, before one more is asked for an answer without the tool
 RESULTS = 5  # pages a search gives the model
 EXTRACT = 2000  # characters of each page's extract the model reads
@@ -88,8 +87,7 @@ class HostedWebSearchMiddleware:
         client = state_of(scope).get(CLIENT_REQUEST, request)
         with_sources = SOURCES in ((ir.as_parsed(client) or {}).get("include") or ())
         others = [t for t in request.tools or () if t is not declared]
-        queries: list[str] = []  # for a Gemini client, every search's
-        pages: list[ir.SearchHit] = []
+        done: list[web_search.Search] = []  # for a Gemini client's grounding
 
         async def search(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
             results = []
@@ -105,10 +103,10 @@ class HostedWebSearchMiddleware:
                         "web search")).hits
                 except ir.GatewayError as error:
                     failure = error.message
-                for part in _shown(request.dialect, call, query, found, failure, with_sources):
+                search = web_search.Search([query], [(hit.source, hit.title) for hit in found], failure is not None)
+                for part in _shown(request.dialect, search, with_sources):
                     await show(part)
-                queries.append(query)
-                pages.extend(found)
+                done.append(search)
                 results.append(ir.ToolResult(call.id, [ir.Text(_told(query, found, failure))],
                                              is_error=failure is not None))
             return results, False
@@ -121,7 +119,7 @@ class HostedWebSearchMiddleware:
         gemini = request.dialect == GEMINI
         await rounds.run(self.app, scope, receive, send, working, _HELD, search, rounds=MAX_SEARCHES, plain=others,
                          limit=min(limits) if limits else None,
-                         grounding=lambda: _grounding(queries, pages) if gemini and queries else None)
+                         grounding=lambda: web_search.to_grounding(done) if gemini and done else None)
 
 
 _HELD = frozenset({FUNCTION})
@@ -180,31 +178,13 @@ def _told(query: str, found: list[ir.SearchHit], failure: str | None) -> str:
     return "\n\n".join(f"[{i}] {hit.title}\n{hit.source}\n{hit.content[:EXTRACT]}" for i, hit in enumerate(found, 1))
 
 
-def _shown(dialect: str, call: ir.ToolCall, query: str, found: list[ir.SearchHit], failure: str | None,
-           with_sources: bool) -> list[ir.Opaque]:
+def _shown(dialect: str, search: web_search.Search, with_sources: bool) -> list[ir.Opaque]:
     """A search as the client's own API shows one; nothing for Gemini's, told at the end."""
     if dialect == RESPONSES:
-        action: dict[str, Any] = {"type": "search", "query": query}
-        if with_sources:
-            action["sources"] = [{"type": "url", "url": hit.source} for hit in found]
-        return [ir.Opaque(RESPONSES, {"type": "web_search_call", "id": new_id("ws"),
-                                      "status": "failed" if failure else "completed", "action": action})]
+        return [ir.Opaque(RESPONSES, web_search.to_responses(search, with_sources))]
     if dialect == ANTHROPIC:
-        use_id = f"srvtoolu_{secrets.token_hex(12)}"
-        content: Any = ({"type": "web_search_tool_result_error", "error_code": "unavailable"} if failure else
-                        [{"type": "web_search_result", "url": hit.source, "title": hit.title, "encrypted_content": "",
-                          "page_age": hit.metadata.get("date") if isinstance(hit.metadata.get("date"), str) else None}
-                         for hit in found])
-        return [ir.Opaque(ANTHROPIC, {"type": "server_tool_use", "id": use_id, "name": FUNCTION,
-                                      "input": {"query": query}}),
-                ir.Opaque(ANTHROPIC, {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content})]
+        return [ir.Opaque(ANTHROPIC, block) for block in web_search.to_anthropic(search)]
     return []
-
-
-def _grounding(queries: list[str], pages: list[ir.SearchHit]) -> dict[str, Any]:
-    """Every search as Gemini reports its own: the queries and the pages."""
-    return {"webSearchQueries": queries,
-            "groundingChunks": [{"web": {"uri": hit.source, "title": hit.title}} for hit in pages]}
 
 
 class _Replay:

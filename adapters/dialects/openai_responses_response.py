@@ -11,7 +11,7 @@ from typing import Any
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import logprobs, tools
+from interlingua.adapters.dialects import logprobs, tools, web_search
 from interlingua.adapters.dialects.openai_responses_request import (
     NAME,
     PROVIDER,
@@ -88,11 +88,12 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
     """IR output as Responses items, with the ids a client echoes back on the next turn; another
     provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items
     and `url_citation` annotations; the text's log probabilities, each part's on it."""
-    items: list[dict[str, Any]] = [tools.grounding_call(grounding, new_id("ws"))] if grounding else []
+    searched = web_search.of_grounding(grounding) if grounding else None
+    items: list[dict[str, Any]] = [web_search.to_responses(searched)] if searched else []
     message: dict[str, Any] | None = None
     texts = [part.text for part in parts if isinstance(part, ir.Text)]
     shares = iter(logprobs.split(tokens or [], texts))
-    for part in parts:
+    for part in web_search.foreign(parts, NAME):
         if isinstance(part, (ir.Text, ir.Refusal)):
             if message is None:
                 message = {"type": "message", "id": new_id("msg"), "role": "assistant", "status": "completed",
@@ -112,24 +113,11 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
             if part.provider == PROVIDER and part.signature:
                 item["encrypted_content"] = part.signature
             items.append(item)
-        elif isinstance(part, ir.Opaque):
-            _opaque_item(part, items)
+        elif isinstance(part, ir.Opaque) and part.dialect == NAME:
+            items.append(part.data)
     if grounding:
         _cite(items, grounding)
     return items
-
-
-def _opaque_item(part: ir.Opaque, items: list[dict[str, Any]]) -> None:
-    """A block only one dialect knows: this dialect's items as they are; another provider's web
-    search as a `web_search_call`, its results as the call's sources."""
-    if part.dialect == NAME:
-        items.append(part.data)
-    elif (search := tools.web_search_call(part, new_id("ws"))) is not None:
-        items.append(search)
-    elif (sources := tools.web_search_sources(part)) is not None:
-        calls = [i for i in items if i.get("type") == "web_search_call"]
-        if calls:
-            calls[-1]["action"]["sources"] = sources
 
 
 def _cite(items: list[dict[str, Any]], grounding: dict[str, Any]) -> None:

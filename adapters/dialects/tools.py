@@ -403,28 +403,7 @@ def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> st
     return "function_call"
 
 
-# Hosted web search results, for a Responses client --------------------------------------------
-
-
-def web_search_call(part: ir.Opaque, item_id: str) -> dict[str, Any] | None:
-    """Anthropic's `server_tool_use` of its web search as a Responses `web_search_call` item."""
-    data = part.data
-    if part.dialect != ANTHROPIC or data.get("type") != "server_tool_use" or data.get("name") != "web_search":
-        return None
-    query = str((data.get("input") or {}).get("query") or "")
-    return {"type": "web_search_call", "id": item_id, "status": "completed",
-            "action": {"type": "search", "query": query, "sources": []}}
-
-
-def web_search_sources(part: ir.Opaque) -> list[dict[str, Any]] | None:
-    """The pages an Anthropic `web_search_tool_result` found, as a search action's `sources`."""
-    data = part.data
-    if part.dialect != ANTHROPIC or data.get("type") != "web_search_tool_result":
-        return None
-    found = data.get("content")
-    if not isinstance(found, list):  # an error result: a search with no sources
-        return []
-    return [{"type": "url", "url": r["url"]} for r in found if isinstance(r, dict) and r.get("url")]
+# Citations, for a Responses client ---------------------------------------------------------------
 
 
 def url_citations(part: ir.Text) -> list[dict[str, Any]]:
@@ -441,15 +420,6 @@ def url_citations(part: ir.Text) -> list[dict[str, Any]]:
 
 
 _CITED_URL = {"web_search_result_location": "url", "search_result_location": "source"}  # where a citation's URL is
-
-
-def grounding_call(grounding: dict[str, Any], item_id: str) -> dict[str, Any]:
-    """Gemini's grounding with Google Search (a candidate's `groundingMetadata`) as a Responses
-    `web_search_call`: its queries and the pages it used."""
-    queries = [str(q) for q in grounding.get("webSearchQueries") or ()]
-    return {"type": "web_search_call", "id": item_id, "status": "completed",
-            "action": {"type": "search", "query": queries[0] if queries else "", "queries": queries,
-                       "sources": [{"type": "url", "url": url} for url, _ in _grounding_pages(grounding)]}}
 
 
 def _grounding_pages(grounding: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,0 +1,133 @@
+"""A web search an upstream ran while answering (or the gateway, for a model without one), from one
+dialect's words to another's: Anthropic's `server_tool_use` and `web_search_tool_result` blocks, a
+Responses `web_search_call` item, Gemini's `groundingMetadata`. Each is read into a `Search` (what
+was asked, the pages found) and written in the client's words, so a client sees the searches of
+any upstream as its own API shows them, whole and streamed. Citations of the text stay where they
+are (Anthropic's text blocks, Gemini's grounding supports; `tools.py` makes Responses annotations
+of both).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
+from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
+from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
+from interlingua.adapters.dialects.openai_responses_request import new_id
+
+TOOL = "web_search"  # Anthropic's name for its search, and the gateway's function's
+GROUNDING = "groundingMetadata"
+
+
+@dataclass(slots=True)
+class Search:
+    queries: list[str]
+    pages: list[tuple[str, str]] = field(default_factory=list)  # (url, title), best first
+    failed: bool = False
+
+
+# Reading -------------------------------------------------------------------------------------------
+
+
+def is_search(part: ir.Opaque | ir.OpaqueBlock) -> bool:
+    """Whether a dialect's block tells of a web search (a half of Anthropic's pair included)."""
+    kind = part.data.get("type")
+    if part.dialect == ANTHROPIC:
+        return kind == "web_search_tool_result" or kind == "server_tool_use" and part.data.get("name") == TOOL
+    if part.dialect == RESPONSES:
+        return kind == "web_search_call"
+    return part.dialect == GEMINI and isinstance(part.data.get(GROUNDING), dict)
+
+
+class Reader:
+    """The searches told by a run of blocks, in order: Anthropic's call waits for its result."""
+
+    def __init__(self) -> None:
+        self._asked: dict[str, str] = {}  # Anthropic's calls by id: their queries
+
+    def read(self, part: ir.Opaque | ir.OpaqueBlock) -> Search | None:
+        data = part.data
+        if part.dialect == ANTHROPIC:
+            if data.get("type") == "server_tool_use":
+                self._asked[str(data.get("id"))] = str(_obj(data.get("input")).get("query") or "")
+                return None
+            query = self._asked.pop(str(data.get("tool_use_id")), "")
+            found = data.get("content")
+            if not isinstance(found, list):  # an error result
+                return Search([query], failed=True)
+            return Search([query], [(str(r.get("url")), str(r.get("title") or "")) for r in found
+                                    if isinstance(r, dict) and r.get("url")])
+        if part.dialect == RESPONSES:
+            action = _obj(data.get("action"))
+            queries = [str(q) for q in action.get("queries") or () if q] or [str(action.get("query") or "")]
+            return Search(queries, [(str(s.get("url")), "") for s in action.get("sources") or ()
+                                    if isinstance(s, dict) and s.get("url")], data.get("status") == "failed")
+        return of_grounding(data[GROUNDING])
+
+
+def of_grounding(grounding: dict[str, Any]) -> Search | None:
+    """Gemini's grounding with Google Search; None where it searched nothing (a file search's)."""
+    queries = [str(q) for q in grounding.get("webSearchQueries") or ()]
+    pages = [(str(web.get("uri") or ""), str(web.get("title") or ""))
+             for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
+             for web in (chunk.get("web"),) if isinstance(web, dict)]
+    return Search(queries, pages) if queries or pages else None
+
+
+def searches(parts: list[ir.Part], grounding: dict[str, Any] | None = None) -> list[Search]:
+    """Every search an answer tells, in the words of any dialect."""
+    reader = Reader()
+    found = [s for p in parts if isinstance(p, ir.Opaque) and is_search(p) and (s := reader.read(p)) is not None]
+    from_grounding = of_grounding(grounding) if grounding else None
+    return [*found, *([from_grounding] if from_grounding else [])]
+
+
+# Writing -------------------------------------------------------------------------------------------
+
+
+def to_anthropic(search: Search) -> list[dict[str, Any]]:
+    """Anthropic's pair of blocks; the pages' `encrypted_content` (Claude's own, for its next turn)
+    is empty, as no other upstream has one."""
+    use_id = f"srvtoolu_{secrets.token_hex(12)}"
+    content: Any = ({"type": "web_search_tool_result_error", "error_code": "unavailable"} if search.failed else
+                    [{"type": "web_search_result", "url": url, "title": title, "encrypted_content": "",
+                      "page_age": None} for url, title in search.pages])
+    return [{"type": "server_tool_use", "id": use_id, "name": TOOL, "input": {"query": " ".join(search.queries)}},
+            {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content}]
+
+
+def to_responses(search: Search, with_sources: bool = True) -> dict[str, Any]:
+    action: dict[str, Any] = {"type": "search", "query": search.queries[0] if search.queries else ""}
+    if any(search.queries):
+        action["queries"] = search.queries
+    if with_sources:
+        action["sources"] = [{"type": "url", "url": url} for url, _ in search.pages]
+    return {"type": "web_search_call", "id": new_id("ws"), "status": "failed" if search.failed else "completed",
+            "action": action}
+
+
+def to_grounding(found: list[Search]) -> dict[str, Any]:
+    return {"webSearchQueries": [q for s in found for q in s.queries if q],
+            "groundingChunks": [{"web": {"uri": url, "title": title}} for s in found for url, title in s.pages]}
+
+
+def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:
+    """`parts` with each search told in another dialect's words put in `dialect`'s (Anthropic's
+    blocks, Responses items) where it came; a Gemini client's are its grounding, not parts."""
+    out: list[ir.Part] = []
+    reader = Reader()
+    for part in parts:
+        if not isinstance(part, ir.Opaque) or part.dialect == dialect or not is_search(part):
+            out.append(part)
+        elif (search := reader.read(part)) is not None:
+            out += [ir.Opaque(ANTHROPIC, block) for block in to_anthropic(search)] if dialect == ANTHROPIC else (
+                [ir.Opaque(RESPONSES, to_responses(search))] if dialect == RESPONSES else [])
+    return out
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
