@@ -20,7 +20,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import anthropic_batches, anthropic_files, files, sse, tools
+from interlingua.adapters.dialects import anthropic_batches, anthropic_files, files, sse, tools, web_search
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
@@ -169,7 +169,10 @@ def encode_context_management(applied: list[ir.AppliedEdit]) -> dict[str, Any]:
 
 def encode_messages_response(resp: ir.ChatResponse) -> dict[str, Any]:
     choice = resp.choices[0] if resp.choices else ir.Choice(0, ir.Message("assistant", []), "stop")
-    content = [b for p in choice.message.parts if (b := _block_of_part(p)) is not None]
+    grounding = (choice.extra or {}).get("grounding")
+    grounded = web_search.of_grounding(grounding) if isinstance(grounding, dict) else None
+    content = [*(web_search.to_anthropic(grounded) if grounded else ()),  # Gemini's search, ahead of its text
+               *(b for p in web_search.foreign(choice.message.parts, PROVIDER) if (b := _block_of_part(p)) is not None)]
     edits = resp.applied_edits
     context = {} if edits is None else {"context_management": encode_context_management(edits)}
     return {
@@ -195,13 +198,15 @@ def _message_id(upstream_id: str) -> str:
 class MessagesStreamDecoder(StreamDecoder):
     """Anthropic SSE to IR events; `message_delta` usage is cumulative, merged with message_start's."""
 
-    __slots__ = ("_usage", "_tool_index", "_model")
+    __slots__ = ("_usage", "_tool_index", "_model", "_whole", "_input")
 
     def __init__(self) -> None:
         super().__init__()
         self._usage: dict[str, Any] = {}
         self._tool_index = -1
         self._model = ""
+        self._whole: dict[str, Any] | None = None  # an open block of a server tool, passed on whole when done
+        self._input: list[str] = []  # its input's JSON so far
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for name, data in sse.events(block):
@@ -214,6 +219,8 @@ class MessagesStreamDecoder(StreamDecoder):
                 dtype = delta.get("type")
                 if dtype == "text_delta":
                     out.append(ir.TextDelta(f.text(delta.get("text") or "", "delta.text")))
+                elif dtype == "input_json_delta" and self._whole is not None:
+                    self._input.append(f.text(delta.get("partial_json") or "", "delta.partial_json"))
                 elif dtype == "input_json_delta":
                     if self._tool_index < 0:
                         raise ir.invalid("delta", "input_json_delta before any tool_use block started")
@@ -235,6 +242,13 @@ class MessagesStreamDecoder(StreamDecoder):
                     out.append(ir.ReasoningDelta(redacted=f.string(block_, "data", "content_block.", required=True)))
                 elif btype == "text" and (text := f.string(block_, "text", "content_block.")):
                     out.append(ir.TextDelta(text))
+                elif btype not in _STREAMED:  # a server tool's call or result (a web search's)
+                    self._whole, self._input = dict(block_), []
+            elif kind == "content_block_stop" and self._whole is not None:
+                whole, self._whole = self._whole, None
+                if self._input:
+                    whole["input"] = f.arguments_object("".join(self._input))
+                out.append(ir.OpaqueBlock(PROVIDER, whole))
             elif kind == "message_start":
                 message = f.obj(payload.get("message") or {}, "message")
                 self._model = f.label(message, "model") or ""
@@ -256,6 +270,9 @@ class MessagesStreamDecoder(StreamDecoder):
                 raise _error_of(_STATUS_OF_TYPE.get(str(err.get("type")), 500), payload)
 
 
+_STREAMED = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})  # blocks the stream tells piece by piece
+
+
 def _merge_usage(usage: dict[str, Any], reported: Any) -> None:
     """Usage reported mid-stream: `message_delta`'s counts are cumulative and replace
     `message_start`'s, its nulls do not."""
@@ -267,7 +284,7 @@ class MessagesStreamEncoder(StreamEncoder):
     """IR events to Anthropic SSE: one content block per run of text, thinking or one tool call."""
 
     __slots__ = ("_id", "_model", "_started", "_index", "_open", "_tool", "_stop", "_stop_sequence", "_usage",
-                 "_context")
+                 "_context", "_searches")
 
     def __init__(self) -> None:
         self._id = "msg_" + secrets.token_hex(12)
@@ -280,6 +297,7 @@ class MessagesStreamEncoder(StreamEncoder):
         self._stop_sequence: str | None = None
         self._usage = ir.Usage()
         self._context: dict[str, Any] = {}
+        self._searches = web_search.Reader()
 
     def _start(self) -> bytes:
         if self._started:
@@ -346,8 +364,12 @@ class MessagesStreamEncoder(StreamEncoder):
             return out
         if isinstance(event, ir.RefusalDelta):
             return self.encode(ir.TextDelta(event.text))
-        if isinstance(event, ir.OpaqueBlock):  # a block the gateway made whole (a remote MCP call it ran)
-            return self._open_block("opaque", event.data) + self._close() if event.dialect == PROVIDER else b""
+        if isinstance(event, ir.OpaqueBlock):  # a block made whole (a server tool's, a remote MCP call the gateway ran)
+            if event.dialect == PROVIDER:
+                return self._open_block("opaque", event.data) + self._close()
+            search = self._searches.read(event) if web_search.is_search(event) else None  # another upstream's
+            return b"".join(self._open_block("opaque", block) + self._close()
+                            for block in web_search.to_anthropic(search)) if search else b""
         if isinstance(event, ir.Finish):
             self._stop = _STOP_OUT.get(event.reason, "end_turn")
             self._stop_sequence = event.stop_sequence

@@ -33,6 +33,7 @@ from interlingua.adapters.dialects import (
     logprobs,
     sse,
     tools,
+    web_search,
 )
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects.base import (
@@ -184,8 +185,9 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
         candidate = {"content": {"role": "model", "parts": parts or [{"text": ""}]},
                      "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"), "index": choice.index}
         grounding = (choice.extra or {}).get("grounding")  # Google Search's, or the gateway's file search
-        if grounding:
-            candidate["groundingMetadata"] = grounding
+        searched = web_search.searches(choice.message.parts)  # another upstream's searches
+        if grounding or searched:
+            candidate["groundingMetadata"] = grounding or web_search.to_grounding(searched)
         if choice.logprobs is not None:
             result = candidate["logprobsResult"] = logprobs.to_gemini(choice.logprobs)
             if choice.logprobs:
@@ -257,6 +259,9 @@ class GenerateStreamDecoder(StreamDecoder):
                 else:
                     out.append(ir.TextDelta(text, index, tokens))
                     tokens = None
+        grounding = g(candidate, "groundingMetadata")
+        if isinstance(grounding, dict):  # for another dialect's client to show, or this one's
+            out.append(ir.OpaqueBlock(NAME, {"groundingMetadata": grounding}))
         reason = g(candidate, "finishReason")
         if reason:
             reason = f.text(reason, "candidates.finishReason")
@@ -280,7 +285,7 @@ class GenerateStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures",
-                 "_grounding")
+                 "_grounding", "_searches", "_searched")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -293,6 +298,8 @@ class GenerateStreamEncoder(StreamEncoder):
         self._usage: ir.Usage | None = None
         self._signatures: dict[int, str] = {}  # per candidate, a signature waiting for its part
         self._grounding: dict[str, Any] | None = None  # the gateway's file search's, for the last chunk
+        self._searches = web_search.Reader()
+        self._searched: list[web_search.Search] = []  # another upstream's web searches, for the last chunk
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -358,15 +365,20 @@ class GenerateStreamEncoder(StreamEncoder):
             self._id = event.id or self._id
         elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:
             self._grounding = event.data.get("groundingMetadata")
+        elif isinstance(event, ir.OpaqueBlock) and web_search.is_search(event):  # another upstream's search
+            search = self._searches.read(event)
+            if search is not None:
+                self._searched.append(search)
         return b""
 
     def end(self) -> bytes:
         out = self._flush_calls()
         finishes = self._finish or {0: "STOP"}
+        grounding = self._grounding or (web_search.to_grounding(self._searched) if self._searched else None)
         for i, (choice, reason) in enumerate(sorted(finishes.items())):
             chunk = self._chunk(choice, [{"text": ""}], reason)
-            if self._grounding and choice == 0:
-                chunk["candidates"][0]["groundingMetadata"] = self._grounding
+            if grounding and choice == 0:
+                chunk["candidates"][0]["groundingMetadata"] = grounding
             if self._usage is not None and i == len(finishes) - 1:
                 chunk["usageMetadata"] = encode_usage(self._usage)
             out += self._frame(chunk)

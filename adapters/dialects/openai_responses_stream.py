@@ -14,7 +14,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import logprobs, sse, tools
+from interlingua.adapters.dialects import logprobs, sse, tools, web_search
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
 from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, new_id
 from interlingua.adapters.dialects.openai_responses_response import decode_usage, response_object
@@ -57,6 +57,8 @@ class ResponsesStreamDecoder(StreamDecoder):
                 item = f.obj(event.get("item") or {}, "item")
                 if item.get("type") == "reasoning" and (signature := f.string(item, "encrypted_content", "item.")):
                     out.append(ir.ReasoningDelta(signature=signature))
+                elif item.get("type") == "web_search_call":  # for another dialect's client to show
+                    out.append(ir.OpaqueBlock(NAME, item))
             elif kind == "response.created":
                 response = f.obj(event.get("response") or {}, "response")
                 out.append(ir.StreamStart(f.label(response, "id") or "", f.label(response, "model") or "",
@@ -109,7 +111,7 @@ class ResponsesStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_pieces", "_usage",
-                 "_reason", "_tool_index")
+                 "_reason", "_tool_index", "_searches")
 
     def __init__(self, request: ir.ChatRequest | None) -> None:
         self._request = request
@@ -123,6 +125,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._usage: ir.Usage | None = None
         self._reason: ir.FinishReason = "stop"
         self._tool_index: int | None = None
+        self._searches = web_search.Reader()
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._seq, **fields}
@@ -289,7 +292,10 @@ class ResponsesStreamEncoder(StreamEncoder):
             return out + self._event("response.reasoning_summary_text.delta", item_id=self._open["id"],  # type: ignore[index]  # the item opened above
                                      output_index=len(self._items), summary_index=0, delta=event.text)
         if isinstance(event, ir.OpaqueBlock):
-            return self._opaque(event) if event.dialect == NAME else b""
+            if event.dialect == NAME:
+                return self._opaque(event)
+            search = self._searches.read(event) if web_search.is_search(event) else None  # another upstream's
+            return self._opaque(ir.OpaqueBlock(NAME, web_search.to_responses(search))) if search else b""
         if isinstance(event, ir.Finish):
             self._reason = event.reason
             return self._start() + self._close()

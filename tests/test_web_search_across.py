@@ -1,0 +1,159 @@
+"""An upstream's own web search reaches a client of another dialect as that client's API shows a
+search: Claude's `server_tool_use` and `web_search_tool_result` blocks, a Responses
+`web_search_call` item and Gemini's `groundingMetadata`, each to the other two, whole and streamed,
+read by the official SDKs' types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import orjson
+import pydantic
+import pytest
+from google.genai import types
+
+from interlingua.adapters import ir
+from interlingua.adapters.dialects.anthropic import (
+    MessagesStreamDecoder,
+    MessagesStreamEncoder,
+    decode_messages_response,
+    encode_messages_response,
+)
+from interlingua.adapters.dialects.gemini import (
+    GenerateStreamDecoder,
+    GenerateStreamEncoder,
+    decode_generate_response,
+    encode_generate_response,
+)
+from interlingua.adapters.dialects.openai_responses_response import decode_responses_response
+from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder
+
+PAGE = ("https://yr.no/oslo", "Yr")
+CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+          "usage": {"input_tokens": 5, "output_tokens": 5}, "content": [
+              {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "oslo"}},
+              {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+                  {"type": "web_search_result", "url": PAGE[0], "title": PAGE[1], "encrypted_content": "e",
+                   "page_age": None}]},
+              {"type": "text", "text": "It is cold."}]}
+GEMINI = {"candidates": [{"content": {"role": "model", "parts": [{"text": "It is cold."}]}, "finishReason": "STOP",
+                          "index": 0, "groundingMetadata": {
+                              "webSearchQueries": ["oslo"],
+                              "groundingChunks": [{"web": {"uri": PAGE[0], "title": PAGE[1]}}]}}],
+          "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 5, "totalTokenCount": 10},
+          "modelVersion": "gemini-x", "responseId": "r1"}
+SEARCH_ITEM = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+               "action": {"type": "search", "query": "oslo", "sources": [{"type": "url", "url": PAGE[0]}]}}
+RESPONSES = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-x",
+             "output": [SEARCH_ITEM, {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                                      "content": [{"type": "output_text", "text": "It is cold.", "annotations": [],
+                                                   "logprobs": []}]}],
+             "usage": {"input_tokens": 5, "output_tokens": 5, "total_tokens": 10}}
+UPSTREAMS = {"anthropic": lambda: decode_messages_response(CLAUDE), "gemini": lambda: decode_generate_response(GEMINI),
+             "responses": lambda: decode_responses_response(RESPONSES)}
+
+
+def _claude_reads(use: Any, result: Any, titled: bool) -> None:
+    assert use.type == "server_tool_use" and use.name == "web_search" and use.input == {"query": "oslo"}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert [(r.url, r.title) for r in result.content] == [PAGE if titled else (PAGE[0], "")]
+
+
+def _gemini_reads(grounding: types.GroundingMetadata | None) -> None:
+    assert grounding is not None and grounding.web_search_queries == ["oslo"]
+    assert [c.web.uri for c in grounding.grounding_chunks or () if c.web] == [PAGE[0]]
+
+
+@pytest.mark.parametrize("upstream", ["gemini", "responses"])
+def test_a_claude_client_reads_another_upstreams_search(upstream: str) -> None:
+    message = anthropic.types.Message.model_validate(encode_messages_response(UPSTREAMS[upstream]()))
+    use, result, text = message.content
+    _claude_reads(use, result, titled=upstream == "gemini")  # a Responses source has no title
+    assert text.type == "text" and text.text == "It is cold."
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "responses"])
+def test_a_gemini_client_reads_another_upstreams_search(upstream: str) -> None:
+    answer = types.GenerateContentResponse.model_validate(encode_generate_response(UPSTREAMS[upstream]()))
+    _gemini_reads((answer.candidates or [])[0].grounding_metadata)
+    assert answer.text == "It is cold."
+
+
+# Streams ---------------------------------------------------------------------------------------------
+
+
+def _sse(events: list[dict[str, Any]], named: bool = True) -> bytes:
+    return b"".join((f"event: {e['type']}\n".encode() if named else b"") + b"data: " + orjson.dumps(e) + b"\n\n"
+                    for e in events)
+
+
+CLAUDE_STREAM = _sse([
+    {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+                                          "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1",
+                                                                  "name": "web_search", "input": {}}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"query": '}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '"oslo"}'}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "content_block_start", "index": 1, "content_block": CLAUDE["content"][1]},  # type: ignore[index]
+    {"type": "content_block_stop", "index": 1},
+    {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "It is cold."}},
+    {"type": "content_block_stop", "index": 2},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+    {"type": "message_stop"}])
+GEMINI_STREAM = _sse([{**GEMINI, "candidates": [{"content": {"role": "model", "parts": [{"text": "It is cold."}]},
+                                                 "index": 0}]},
+                      {**GEMINI, "candidates": [{**GEMINI["candidates"][0],  # type: ignore[index]
+                                                 "content": {"role": "model", "parts": [{"text": ""}]}}]}], named=False)
+RESPONSES_STREAM = _sse([
+    {"type": "response.created", "sequence_number": 0, "response": {**RESPONSES, "status": "in_progress",
+                                                                    "output": [], "usage": None}},
+    {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+     "item": {**SEARCH_ITEM, "status": "in_progress"}},
+    {"type": "response.output_item.done", "sequence_number": 2, "output_index": 0, "item": SEARCH_ITEM},
+    {"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 1,
+     "content_index": 0, "delta": "It is cold.", "logprobs": []},
+    {"type": "response.completed", "sequence_number": 4, "response": RESPONSES}])
+STREAMS = {"anthropic": (MessagesStreamDecoder, CLAUDE_STREAM), "gemini": (GenerateStreamDecoder, GEMINI_STREAM),
+           "responses": (ResponsesStreamDecoder, RESPONSES_STREAM)}
+
+
+def _relayed(upstream: str, encoder: Any) -> bytes:
+    decoder, stream = STREAMS[upstream]
+    events: list[ir.StreamEvent] = []
+    decoder().decode(stream, events)
+    return b"".join(encoder.encode(event) for event in events) + encoder.end()
+
+
+def _data(stream: bytes) -> list[dict[str, Any]]:
+    return [orjson.loads(line[6:]) for line in stream.splitlines() if line.startswith(b"data: ")]
+
+
+@pytest.mark.parametrize("upstream", ["gemini", "responses"])
+def test_a_streaming_claude_client_reads_another_upstreams_search(upstream: str) -> None:
+    read = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
+    events = [read.validate_python(e) for e in _data(_relayed(upstream, MessagesStreamEncoder()))]
+    blocks = [e.content_block for e in events if e.type == "content_block_start"]
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+    # Gemini tells its search on its last chunk, after the text
+    assert [b.type for b in blocks] == (["text", "server_tool_use", "web_search_tool_result"] if upstream == "gemini"
+                                        else ["server_tool_use", "web_search_tool_result", "text"])
+    _claude_reads(*[b for b in blocks if b.type != "text"], titled=upstream == "gemini")
+    assert text == "It is cold."
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "responses"])
+def test_a_streaming_gemini_client_reads_another_upstreams_search(upstream: str) -> None:
+    chunks = [types.GenerateContentResponse.model_validate(c)
+              for c in _data(_relayed(upstream, GenerateStreamEncoder(array=False)))]
+    _gemini_reads((chunks[-1].candidates or [])[0].grounding_metadata)  # on the last chunk, as Gemini sends it
+    assert "".join(c.text or "" for c in chunks) == "It is cold."
+
+
+def test_a_streaming_claude_client_on_claude_keeps_the_search_blocks_whole() -> None:
+    """A translated Claude stream (a hosted tool's round, say) passes Claude's own blocks on whole."""
+    starts = [e["content_block"] for e in _data(_relayed("anthropic", MessagesStreamEncoder()))
+              if e["type"] == "content_block_start"]
+    assert starts[:2] == [{**CLAUDE["content"][0]}, CLAUDE["content"][1]]  # type: ignore[index]
