@@ -5,6 +5,7 @@ read by the official SDKs' types."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -14,6 +15,7 @@ import pytest
 from google.genai import types
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import web_search
 from interlingua.adapters.dialects.anthropic import (
     MessagesStreamDecoder,
     MessagesStreamEncoder,
@@ -28,6 +30,9 @@ from interlingua.adapters.dialects.gemini import (
 )
 from interlingua.adapters.dialects.openai_responses_response import decode_responses_response
 from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder
+from tests.fakes import anthropic_upstream as fa
+from tests.harness import anthropic_client, anthropic_provider, gateway
+from tests.support import async_test
 
 PAGE = ("https://yr.no/oslo", "Yr")
 CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
@@ -157,3 +162,22 @@ def test_a_streaming_claude_client_on_claude_keeps_the_search_blocks_whole() -> 
     starts = [e["content_block"] for e in _data(_relayed("anthropic", MessagesStreamEncoder()))
               if e["type"] == "content_block_start"]
     assert starts[:2] == [{**CLAUDE["content"][0]}, CLAUDE["content"][1]]  # type: ignore[index]
+
+
+@async_test
+async def test_a_search_another_upstream_made_goes_to_claude_as_text(tmp_path: Path) -> None:
+    """Claude takes back only its own searches (their encrypted pages): one a Gemini model made,
+    shown to the client as Anthropic's blocks and sent back, reaches Claude as what it found."""
+    from interlingua.adapters.providers.seal import PREFIX
+
+    assert web_search.MARK == PREFIX  # the one look for sealed values in a body finds the pairs too
+    made = encode_messages_response(decode_generate_response(GEMINI))["content"]
+    async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={
+            "an": anthropic_provider(up.url, "claude-x")}) as (_, url):
+        up.script(fa.text("Still cold."))
+        await anthropic_client(url).messages.create(model="claude-x", max_tokens=50, messages=[
+            {"role": "user", "content": "Weather in Oslo?"}, {"role": "assistant", "content": made},
+            {"role": "user", "content": "And now?"}])
+        sent = up.requests[-1].json["messages"][1]["content"]
+        assert sent == [{"type": "text", "text": "(Searched the web for 'oslo': found Yr https://yr.no/oslo.)"},
+                        {"type": "text", "text": "It is cold."}]

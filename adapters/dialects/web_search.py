@@ -21,6 +21,9 @@ from interlingua.adapters.dialects.openai_responses_request import new_id
 
 TOOL = "web_search"  # Anthropic's name for its search, and the gateway's function's
 GROUNDING = "groundingMetadata"
+# In the id of a pair of Anthropic blocks the gateway wrote: the prefix of its sealed values
+# (`providers/seal.py`), so that the one look for those in a body finds these too.
+MARK = "ilgSEAL1"
 
 
 @dataclass(slots=True)
@@ -91,8 +94,9 @@ def searches(parts: list[ir.Part], grounding: dict[str, Any] | None = None) -> l
 
 def to_anthropic(search: Search) -> list[dict[str, Any]]:
     """Anthropic's pair of blocks; the pages' `encrypted_content` (Claude's own, for its next turn)
-    is empty, as no other upstream has one."""
-    use_id = f"srvtoolu_{secrets.token_hex(12)}"
+    is empty, as no other upstream has one, and the id marked (`MARK`), so that the pair is told to
+    Claude as text when the client sends it back (`settled`)."""
+    use_id = f"srvtoolu_{MARK}{secrets.token_hex(12)}"
     content: Any = ({"type": "web_search_tool_result_error", "error_code": "unavailable"} if search.failed else
                     [{"type": "web_search_result", "url": url, "title": title, "encrypted_content": "",
                       "page_age": None} for url, title in search.pages])
@@ -126,6 +130,28 @@ def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:
         elif (search := reader.read(part)) is not None:
             out += [ir.Opaque(ANTHROPIC, block) for block in to_anthropic(search)] if dialect == ANTHROPIC else (
                 [ir.Opaque(RESPONSES, to_responses(search))] if dialect == RESPONSES else [])
+    return out
+
+
+def made_here(part: ir.Part) -> bool:
+    """Whether `part` is one of a pair of Anthropic blocks the gateway wrote (`to_anthropic`)."""
+    if not isinstance(part, ir.Opaque) or part.dialect != ANTHROPIC:
+        return False
+    own = part.data.get("id") if part.data.get("type") == "server_tool_use" else part.data.get("tool_use_id")
+    return isinstance(own, str) and own.startswith("srvtoolu_" + MARK)
+
+
+def settled(parts: list[ir.Part]) -> list[ir.Part]:
+    """`parts` with each pair the gateway wrote as what it tells, in text: Claude takes back only
+    the searches it made itself (their pages' `encrypted_content`)."""
+    reader = Reader()
+    out: list[ir.Part] = []
+    for part in parts:
+        if not made_here(part) or not isinstance(part, ir.Opaque):
+            out.append(part)
+        elif (search := reader.read(part)) is not None:
+            pages = "; ".join(f"{title} {url}".strip() for url, title in search.pages) or "nothing"
+            out.append(ir.Text(f"(Searched the web for {' '.join(search.queries)!r}: found {pages}.)"))
     return out
 
 
