@@ -83,7 +83,8 @@ class HostedWebSearchMiddleware:
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
                    declared: ir.Tool, asked: _Asked) -> None:
-        assert self.model is not None
+        model = self.model
+        assert model is not None
         client = state_of(scope).get(CLIENT_REQUEST, request)
         with_sources = SOURCES in ((ir.as_parsed(client) or {}).get("include") or ())
         others = [t for t in request.tools or () if t is not declared]
@@ -99,7 +100,7 @@ class HostedWebSearchMiddleware:
                     if not query:
                         raise ir.invalid("query", "is required: call web_search with a `query`")
                     found = (await routed.search(self.routes, ir.SearchRequest(
-                        self.model or "", query, request.dialect, RESULTS, asked.domains, location=asked.country),
+                        model, query, request.dialect, RESULTS, asked.domains, location=asked.country),
                         "web search")).hits
                 except ir.GatewayError as error:
                     failure = error.message
