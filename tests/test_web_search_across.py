@@ -41,7 +41,9 @@ CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claud
               {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
                   {"type": "web_search_result", "url": PAGE[0], "title": PAGE[1], "encrypted_content": "e",
                    "page_age": None}]},
-              {"type": "text", "text": "It is cold."}]}
+              {"type": "text", "text": "It is cold.", "citations": [
+                  {"type": "web_search_result_location", "url": PAGE[0], "title": PAGE[1], "cited_text": "cold",
+                   "encrypted_index": "x"}]}]}
 GEMINI = {"candidates": [{"content": {"role": "model", "parts": [{"text": "It is cold."}]}, "finishReason": "STOP",
                           "index": 0, "groundingMetadata": {
                               "webSearchQueries": ["oslo"],
@@ -81,8 +83,14 @@ def test_a_claude_client_reads_another_upstreams_search(upstream: str) -> None:
 @pytest.mark.parametrize("upstream", ["anthropic", "responses"])
 def test_a_gemini_client_reads_another_upstreams_search(upstream: str) -> None:
     answer = types.GenerateContentResponse.model_validate(encode_generate_response(UPSTREAMS[upstream]()))
-    _gemini_reads((answer.candidates or [])[0].grounding_metadata)
+    grounding = (answer.candidates or [])[0].grounding_metadata
+    _gemini_reads(grounding)
     assert answer.text == "It is cold."
+    if upstream == "anthropic":  # Claude's citation of the page: a support naming it
+        support = (grounding.grounding_supports or [])[0]  # type: ignore[union-attr]
+        assert support.segment is not None and (support.segment.start_index, support.segment.end_index) == (
+            0, len(b"It is cold."))
+        assert support.grounding_chunk_indices == [0]
 
 
 # Streams ---------------------------------------------------------------------------------------------

@@ -184,10 +184,10 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
         parts = _parts_of(choice.message)
         candidate = {"content": {"role": "model", "parts": parts or [{"text": ""}]},
                      "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"), "index": choice.index}
-        grounding = (choice.extra or {}).get("grounding")  # Google Search's, or the gateway's file search
-        searched = web_search.searches(choice.message.parts)  # another upstream's searches
-        if grounding or searched:
-            candidate["groundingMetadata"] = grounding or web_search.to_grounding(searched)
+        # Google Search's, or the gateway's file search; else another upstream's searches
+        grounding = (choice.extra or {}).get("grounding") or web_search.grounding_of(choice.message.parts)
+        if grounding:
+            candidate["groundingMetadata"] = grounding
         if choice.logprobs is not None:
             result = candidate["logprobsResult"] = logprobs.to_gemini(choice.logprobs)
             if choice.logprobs:

@@ -119,6 +119,39 @@ def to_grounding(found: list[Search]) -> dict[str, Any]:
             "groundingChunks": [{"web": {"uri": url, "title": title}} for s in found for url, title in s.pages]}
 
 
+def grounding_of(parts: list[ir.Part]) -> dict[str, Any] | None:
+    """Another upstream's searches in an answer as Gemini's grounding, with Claude's citations of
+    the pages as its grounding supports: each cited text block a segment (in UTF-8 bytes of the
+    answer's text, as Gemini counts) naming the pages it cites."""
+    found = searches(parts)
+    grounding = to_grounding(found)
+    chunks: list[dict[str, Any]] = grounding["groundingChunks"]
+    supports = []
+    start = 0
+    for part in parts:
+        if not isinstance(part, ir.Text):
+            continue
+        end = start + len(part.text.encode())
+        cited = []
+        for citation in (part.extra or {}).get("citations") or ():
+            if not isinstance(citation, dict) or citation.get("type") != "web_search_result_location":
+                continue
+            url = citation.get("url")
+            if isinstance(url, str):
+                known = next((i for i, c in enumerate(chunks) if c["web"]["uri"] == url), None)
+                if known is None:
+                    chunks.append({"web": {"uri": url, "title": str(citation.get("title") or "")}})
+                    known = len(chunks) - 1
+                cited.append(known)
+        if cited:
+            supports.append({"segment": {"startIndex": start, "endIndex": end, "text": part.text},
+                             "groundingChunkIndices": sorted(set(cited))})
+        start = end
+    if supports:
+        grounding["groundingSupports"] = supports
+    return grounding if found or supports else None
+
+
 def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:
     """`parts` with each search told in another dialect's words put in `dialect`'s (Anthropic's
     blocks, Responses items) where it came; a Gemini client's are its grounding, not parts."""
