@@ -189,3 +189,20 @@ async def test_a_search_another_upstream_made_goes_to_claude_as_text(tmp_path: P
         sent = up.requests[-1].json["messages"][1]["content"]
         assert sent == [{"type": "text", "text": "(Searched the web for 'oslo': found Yr https://yr.no/oslo.)"},
                         {"type": "text", "text": "It is cold."}]
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "gemini"])
+def test_a_streaming_responses_client_reads_another_upstreams_search(upstream: str) -> None:
+    """A Claude stream that searched reached a Responses client as an error (its search's
+    `input_json_delta` was taken for a tool call's); now each search is a `web_search_call`."""
+    import openai
+
+    from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamEncoder
+
+    read = pydantic.TypeAdapter(openai.types.responses.ResponseStreamEvent)
+    events = [read.validate_python(e) for e in _data(_relayed(upstream, ResponsesStreamEncoder(None)))]
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    search = next(item for item in done if item.type == "web_search_call")
+    assert search.action.query == "oslo" and [s.url for s in search.action.sources or ()] == [PAGE[0]]  # type: ignore[union-attr]
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "It is cold."
+    assert events[-1].type == "response.completed"
