@@ -204,12 +204,15 @@ class StdioSessions:
                 break
             except TimeoutError:
                 continue
-        # Its pipes read to their end, so that the process's transport is closed now, not by the
-        # garbage collector after the loop has gone.
+        # Its pipes read to their end (past the grace, closed), so that the process's transport is
+        # closed now, not by the garbage collector after the loop has gone.
         if session._tasks:
             _, reading = await asyncio.wait(session._tasks, timeout=STOP_GRACE)
             for task in reading:
                 task.cancel()
+        transport = getattr(process, "_transport", None)  # asyncio's Process has no close of its own
+        if transport is not None:
+            transport.close()
         log.info("MCP server %s: session ended, pid %d", session.server.name, process.pid)
 
     async def _reap(self) -> None:
