@@ -19,9 +19,9 @@ ANSWER = "a" * 40 + "!"
 
 
 def problems(schema: dict[str, Any], instance: Any) -> list[str]:
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU, which another test process does not slow
     found = sorted(error.message for error in json_schema.validator(schema).iter_errors(instance))
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
     return found
 
 

@@ -218,9 +218,9 @@ def test_branching_recursion_is_fast() -> None:
         }}},
         "$ref": "#/$defs/Expr",
     }
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU, which another test process does not slow
     out = to_gemini(schema)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert out["properties"]["left"] == {"type": "OBJECT"}
     assert out["properties"]["args"]["items"] == {"type": "OBJECT"}
 

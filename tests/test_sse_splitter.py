@@ -42,7 +42,7 @@ def test_an_event_of_megabytes_in_small_reads_costs_time_in_proportion_to_it() -
     gives them, took 0.6 s, the event loop stalled all that time; 20 ms now)."""
     event = b"data: {\"b64_json\": \"" + b"QUJD" * 2_000_000 + b"\"}\n\n"
     splitter = sse.Splitter()
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU, which another test process does not slow
     out = [splitter.feed(event[i:i + 1024]) for i in range(0, len(event), 1024)]
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     assert b"".join(out) == event and out[-1] == event
