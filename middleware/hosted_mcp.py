@@ -132,12 +132,12 @@ class HostedMcpMiddleware:
         state_of(scope).setdefault(CLIENT_REQUEST, request)
         others = [t for t in request.tools or () if not any(t is d for d in declared)]
         functions = _functions(servers, {t.name for t in others})
-        responses = request.dialect == RESPONSES
-        listed = {item.get("server_label") for item in wire.items_of(request.messages, "mcp_list_tools")}
-        pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values())))
-                   for s in servers if responses and s.spec.label not in listed]
-        pending += [ir.Opaque(ANTHROPIC, anthropic_mcp.listing_block(s.spec.label, s.listed))
-                    for s in servers if declared and s.listed is not None]  # the toolset form's
+        fresh = [s for s in servers if s.listed is not None]  # asked for their tools this turn: listed first
+        if request.dialect == RESPONSES:
+            pending = [ir.Opaque(RESPONSES, wire.list_tools_item(s.spec.label, list(s.tools.values()))) for s in fresh]
+        else:  # Anthropic's listing blocks, in its toolset form only
+            pending = [ir.Opaque(ANTHROPIC, anthropic_mcp.listing_block(s.spec.label, s.listed or []))
+                       for s in fresh if declared]
         messages, answered = await _replayed(request.messages, servers, functions)
         pending += answered
         extra = {k: v for k, v in request.extra.items() if k != anthropic_mcp.FIELD}  # not for Claude to run too
@@ -260,7 +260,8 @@ async def _called(dialect: str, server: _Server, name: str, call: ir.ToolCall,
     told = (output if error is None else f"The call failed: {error.get('message') or output or 'an error'}") or ""
     shown = ([ir.Opaque(RESPONSES, wire.call_item(server.spec.label, call, name, output, error, approval))]
              if dialect == RESPONSES else
-             [ir.Opaque(ANTHROPIC, anthropic_mcp.use_block(server.spec.label, call, name)),
+             [ir.Opaque(ANTHROPIC, anthropic_mcp.use_block(server.spec.label, call, name,
+                                                            arguments if isinstance(arguments, dict) else {})),
               ir.Opaque(ANTHROPIC, anthropic_mcp.result_block(call.id, told, error is not None))])
     return shown, ir.ToolResult(call.id, [ir.Text(told)], is_error=error is not None)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import orjson
-
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.ids import safe_id
@@ -124,13 +122,9 @@ def listing_block(label: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
                        "input_schema": t.get("inputSchema") or {"type": "object"}} for t in tools]}
 
 
-def use_block(label: str, call: ir.ToolCall, name: str) -> dict[str, Any]:
-    try:
-        arguments = orjson.loads(call.arguments or "{}")
-    except orjson.JSONDecodeError:
-        arguments = {}
-    return {"type": "mcp_tool_use", "id": safe_id(call.id), "name": name, "server_name": label,
-            "input": arguments if isinstance(arguments, dict) else {}}
+def use_block(label: str, call: ir.ToolCall, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The call as made: `arguments` are the call's, read (none where they were no JSON object)."""
+    return {"type": "mcp_tool_use", "id": safe_id(call.id), "name": name, "server_name": label, "input": arguments}
 
 
 def result_block(call_id: str, told: str, failed: bool) -> dict[str, Any]:
