@@ -367,7 +367,7 @@ class MessagesStreamEncoder(StreamEncoder):
         if isinstance(event, ir.OpaqueBlock):  # a block made whole (a server tool's, a remote MCP call the gateway ran)
             if event.dialect == PROVIDER:
                 return self._open_block("opaque", event.data) + self._close()
-            search = self._searches.read(event) if web_search.is_search(event) else None  # another upstream's
+            search = self._searches.foreign(event, PROVIDER)  # another upstream's
             return b"".join(self._open_block("opaque", block) + self._close()
                             for block in web_search.to_anthropic(search)) if search else b""
         if isinstance(event, ir.Finish):

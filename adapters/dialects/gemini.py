@@ -365,10 +365,8 @@ class GenerateStreamEncoder(StreamEncoder):
             self._id = event.id or self._id
         elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:
             self._grounding = event.data.get("groundingMetadata")
-        elif isinstance(event, ir.OpaqueBlock) and web_search.is_search(event):  # another upstream's search
-            search = self._searches.read(event)
-            if search is not None:
-                self._searched.append(search)
+        elif isinstance(event, ir.OpaqueBlock) and (search := self._searches.foreign(event, NAME)) is not None:
+            self._searched.append(search)  # another upstream's search
         return b""
 
     def end(self) -> bytes:

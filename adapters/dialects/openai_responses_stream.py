@@ -294,7 +294,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         if isinstance(event, ir.OpaqueBlock):
             if event.dialect == NAME:
                 return self._opaque(event)
-            search = self._searches.read(event) if web_search.is_search(event) else None  # another upstream's
+            search = self._searches.foreign(event, NAME)  # another upstream's
             return self._opaque(ir.OpaqueBlock(NAME, web_search.to_responses(search))) if search else b""
         if isinstance(event, ir.Finish):
             self._reason = event.reason

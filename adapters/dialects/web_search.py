@@ -52,6 +52,11 @@ class Reader:
     def __init__(self) -> None:
         self._asked: dict[str, str] = {}  # Anthropic's calls by id: their queries
 
+    def foreign(self, part: ir.Opaque | ir.OpaqueBlock, dialect: str) -> Search | None:
+        """The search a block of a dialect other than `dialect` tells, once whole; None for any
+        other block (a stream encoder's question of each block it is given)."""
+        return self.read(part) if part.dialect != dialect and is_search(part) else None
+
     def read(self, part: ir.Opaque | ir.OpaqueBlock) -> Search | None:
         data = part.data
         if part.dialect == ANTHROPIC:
