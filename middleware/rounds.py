@@ -1,7 +1,7 @@
-"""The rounds of a turn whose hosted tools the gateway runs (file search, remote MCP): the layer
-asks the dispatcher, what the client may see of the answer goes on as it comes, and the calls, the
-end and the usage are held; the layer's step runs the calls, and the model is asked again with
-their results until it answers without them."""
+"""The rounds of a turn whose hosted tools the gateway runs (file search, remote MCP, web
+search): the layer asks the dispatcher, what the client may see of the answer goes on as it comes,
+and the calls, the end and the usage are held; the layer's step runs the calls, and the model is
+asked again with their results until it answers without them."""
 
 from __future__ import annotations
 

@@ -81,6 +81,17 @@ def client(url: str, key: str = "sk-anything") -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=10)
 
 
+async def streamed_response(sdk: openai.AsyncOpenAI, **body: Any) -> tuple[Any, list[str]]:
+    """A Responses turn streamed through the SDK: the final response it assembles, and the type of
+    every event, in order."""
+    kinds: list[str] = []
+    async with sdk.responses.stream(**body) as stream:
+        async for event in stream:
+            kinds.append(event.type)
+        final = await stream.get_final_response()
+    return final, kinds
+
+
 def provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
     return {"type": "openai", "url": url, "key": "sk-upstream-secret", "models": list(models), **options}
 

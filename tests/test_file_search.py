@@ -18,7 +18,7 @@ import pytest
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.fakes import responses_upstream as fr
-from tests.harness import anthropic_provider, client, gateway, provider
+from tests.harness import anthropic_provider, client, gateway, provider, streamed_response
 from tests.support import async_test
 from tests.test_vector_stores import RETURNS, SHIPPING
 
@@ -41,15 +41,6 @@ def _tool(store_id: str, **options: Any) -> dict[str, Any]:
     return {"type": "file_search", "vector_store_ids": [store_id], **options}
 
 
-async def _streamed(sdk: openai.AsyncOpenAI, **body: Any) -> tuple[Any, list[str]]:
-    kinds: list[str] = []
-    async with sdk.responses.stream(**body) as stream:
-        async for event in stream:
-            kinds.append(event.type)
-        final = await stream.get_final_response()
-    return final, kinds
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_claude_searches_the_store_and_answers(tmp_path: Path, stream: bool) -> None:
     @async_test
@@ -64,7 +55,7 @@ def test_claude_searches_the_store_and_answers(tmp_path: Path, stream: bool) -> 
             body: dict[str, Any] = {"model": "claude-x", "input": QUESTION, "include": ["file_search_call.results"],
                                     "tools": [_tool(store_id, max_num_results=2)]}
             if stream:
-                answer, kinds = await _streamed(sdk, **body)
+                answer, kinds = await streamed_response(sdk, **body)
                 searched = kinds.index("response.file_search_call.searching")
                 assert kinds[searched - 1] == "response.file_search_call.in_progress"
                 assert kinds[searched + 1:searched + 3] == ["response.file_search_call.completed",
@@ -121,7 +112,7 @@ def test_claude_thinking_keeps_its_signed_thinking_across_the_search(tmp_path: P
             search = fa.call("file_search", '{"queries": ["refund"]}', id="toolu_7")
             up.script(fa.reply(fa.thinking("The policy ", "will say."), search), fa.text("Five working days."))
             body = {"model": "claude-x", "input": QUESTION, "reasoning": {"effort": "low"}, "tools": [_tool(store_id)]}
-            answer = (await _streamed(sdk, **body))[0] if stream else await sdk.responses.create(**body)
+            answer = (await streamed_response(sdk, **body))[0] if stream else await sdk.responses.create(**body)
             assert answer.output_text == "Five working days."
             assert [i.type for i in answer.output] == ["reasoning", "file_search_call", "message"]
             replayed = up.requests[-1].json["messages"][1]["content"]
@@ -145,7 +136,7 @@ def test_a_chat_model_searches_without_results_kept(tmp_path: Path, stream: bool
             body = {"model": "gpt-x", "input": "How fast is express delivery abroad?",
                     "tools": [_tool(store_id), {"type": "code_interpreter", "container": {"type": "auto"}}]}
             if stream:
-                answer = (await _streamed(sdk, **body))[0]
+                answer = (await streamed_response(sdk, **body))[0]
             else:  # the search is the gateway's: only the tool a Chat model cannot run is said to be left out
                 raw = await sdk.responses.with_raw_response.create(**body)
                 assert raw.headers.get("x-interlingua-omitted-tools") == "code_interpreter"

@@ -22,7 +22,7 @@ import pytest
 
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
-from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve
+from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve, streamed_response
 from tests.mcp_servers import build
 from tests.support import async_test
 
@@ -76,11 +76,7 @@ def test_claude_calls_a_remote_mcp_tool(tmp_path: Path, stream: bool) -> None:
             body: dict[str, Any] = {"model": "claude-x", "input": "What is 2+3?", "tools": [
                 _tool(mcp, headers={"X-Team": "care"}, authorization="tok-123", server_description="Sums.")]}
             if stream:
-                kinds = []
-                async with sdk.responses.stream(**body) as events:
-                    async for event in events:
-                        kinds.append(event.type)
-                    answer = await events.get_final_response()
+                answer, kinds = await streamed_response(sdk, **body)
                 called = kinds.index("response.mcp_call.in_progress")
                 assert kinds[called + 1:called + 3] == ["response.mcp_call.completed", "response.output_item.done"]
                 assert "response.mcp_list_tools.completed" in kinds and kinds[-1] == "response.completed"

@@ -15,7 +15,15 @@ from google.genai import types
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.fakes.search_upstream import FakeSearch
-from tests.harness import anthropic_client, anthropic_provider, client, gateway, gemini_client, provider
+from tests.harness import (
+    anthropic_client,
+    anthropic_provider,
+    client,
+    gateway,
+    gemini_client,
+    provider,
+    streamed_response,
+)
 from tests.support import async_test
 
 
@@ -37,11 +45,7 @@ def test_a_responses_client_searches_through_a_chat_model(tmp_path: Path, stream
                                      "tools": [{"type": "web_search", "filters": {"allowed_domains": ["python.org"]}}]}
             sdk = client(url)
             if stream:
-                kinds = []
-                async with sdk.responses.stream(**asked) as events:
-                    async for event in events:
-                        kinds.append(event.type)
-                    answer = await events.get_final_response()
+                answer, kinds = await streamed_response(sdk, **asked)
                 searched = kinds.index("response.web_search_call.searching")
                 assert kinds[searched - 1:searched + 2] == ["response.web_search_call.in_progress",
                                                             "response.web_search_call.searching",
