@@ -29,6 +29,16 @@ P = ParamSpec("P")
 # Async tests -------------------------------------------------------------------------------------
 
 
+def cpu_seconds(work: Callable[[], Any]) -> tuple[Any, float]:
+    """`work`'s result and the CPU seconds this thread spent on it. The bounds the suite puts on how
+    an algorithm grows read this, not the clock or the process's CPU: neither another test process
+    sharing the cores nor a thread an earlier test left in this one can make it fail, while the
+    slow way it guards against takes many times the bound."""
+    started = time.thread_time()
+    result = work()
+    return result, time.thread_time() - started
+
+
 async def cancelled_at_work(work: Awaitable[Any], busy: float = 0.2) -> None:
     """Start `work`, cancel it once it has spent `busy` seconds of this process's CPU (its worker
     thread is at work), and see the cancellation through."""
