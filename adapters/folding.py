@@ -7,6 +7,7 @@ Only the first choice is kept: the streams folded here are Responses turns, whic
 from __future__ import annotations
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import citations
 
 
 class Fold:
@@ -43,6 +44,8 @@ class Fold:
                 call = self._calls[event.index] = ir.ToolCall(event.id or "", event.name or "", "", event.kind)
                 self.parts.append(call)
             call.arguments += event.arguments
+        elif isinstance(event, ir.CitationDelta):
+            citations.place(self.parts, event.citations)
         elif isinstance(event, ir.RefusalDelta):
             self.parts.append(ir.Refusal(event.text))
         elif isinstance(event, ir.OpaqueBlock):

@@ -24,9 +24,23 @@ FinishReason = Literal[
 
 
 @dataclass(slots=True)
+class Citation:
+    """A web page that backs a span of an answer's text. In a `Text` the span is in characters of
+    that part (None: all of it, as Anthropic cites); in a `CitationDelta`, of the choice's text
+    streamed so far."""
+
+    url: str
+    title: str = ""
+    start: int | None = None
+    end: int | None = None
+    quote: str = ""  # the words of the page it cites, where the upstream gives them
+
+
+@dataclass(slots=True)
 class Text:
     text: str
     extra: dict[str, Any] | None = None
+    citations: list[Citation] | None = None
 
 
 @dataclass(slots=True)
@@ -95,15 +109,6 @@ class Refusal:
 
 
 @dataclass(slots=True)
-class Citation:
-    url: str | None = None
-    title: str | None = None
-    start: int | None = None
-    end: int | None = None
-    extra: dict[str, Any] | None = None
-
-
-@dataclass(slots=True)
 class Opaque:
     """A block only one dialect knows (Anthropic's server-tool results, Gemini's executable code):
     sent back verbatim to that dialect, left out of every other."""
@@ -112,7 +117,7 @@ class Opaque:
     data: dict[str, Any]
 
 
-Part = Text | Image | Audio | File | ToolCall | ToolResult | Reasoning | Refusal | Citation | Opaque
+Part = Text | Image | Audio | File | ToolCall | ToolResult | Reasoning | Refusal | Opaque
 
 
 @dataclass(slots=True)
@@ -465,6 +470,15 @@ class TextDelta:
 
 
 @dataclass(slots=True)
+class CitationDelta:
+    """Citations of text a choice has streamed: each span in characters of all its text deltas
+    together, and always given (a decoder holds a citation until it knows where its text ends)."""
+
+    citations: list[Citation]
+    choice: int = 0
+
+
+@dataclass(slots=True)
 class RefusalDelta:
     text: str
     choice: int = 0
@@ -531,8 +545,8 @@ class OpaqueBlock:
     data: dict[str, Any]
 
 
-StreamEvent = (StreamStart | TextDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish | UsageReport
-               | EditsApplied | Progress | OpaqueBlock)
+StreamEvent = (StreamStart | TextDelta | CitationDelta | RefusalDelta | ReasoningDelta | ToolCallDelta | Finish
+               | UsageReport | EditsApplied | Progress | OpaqueBlock)
 
 
 # Errors -------------------------------------------------------------------------------------------

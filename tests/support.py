@@ -168,6 +168,20 @@ def no_clock(events: list[ir.StreamEvent]) -> list[ir.StreamEvent]:
     return [dataclasses.replace(e, created=0) if isinstance(e, ir.StreamStart) else e for e in events]
 
 
+def sse_body(payloads: Sequence[Mapping[str, Any]], named: bool = True) -> bytes:
+    """An upstream's SSE body of `payloads`, each named by its `type` (Anthropic, Responses) or not
+    (Chat, Gemini)."""
+    return b"".join((f"event: {p['type']}\n".encode() if named else b"") + b"data: " + orjson.dumps(p) + b"\n\n"
+                    for p in payloads)
+
+
+def relayed(decoder: Any, body: bytes, encoder: Any) -> bytes:
+    """What a client of `encoder`'s dialect is sent for an upstream's whole stream `body`."""
+    events: list[ir.StreamEvent] = []
+    decoder.decode(body, events)
+    return b"".join(encoder.encode(event) for event in events) + encoder.end()
+
+
 # Reading SSE -------------------------------------------------------------------------------------
 
 

@@ -647,7 +647,7 @@ def test_decode_response_into_ir() -> None:
         ir.ToolCall(id="call_1", name="get_weather", arguments="{\"city\":\"Paris\"}"),
         ir.ToolCall(id="call_2", name="get_time", arguments="{\"tz\":\"CET\"}"),
     ]
-    assert first.message.extra == {"annotations": []}
+    assert first.message.extra is None  # the (empty) annotations are the text's citations
     assert first.logprobs is not None and first.logprobs[1] == ir.TokenLogprob(".", 0.0, [], [46])
     assert first.logprobs[0].top[0] == ir.TokenLogprob("Checking", -0.01, [], [67])
     assert encode_chat_response(resp)["choices"][0]["logprobs"] == full_response()["choices"][0]["logprobs"]
@@ -691,7 +691,7 @@ def test_reasoning_text_decodes_to_reasoning(key: str) -> None:
 def test_response_refusal_and_null_content() -> None:
     body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
         {"index": 0, "finish_reason": "content_filter", "logprobs": None,
-         "message": {"role": "assistant", "content": None, "refusal": "No."}}]}
+         "message": {"role": "assistant", "content": None, "refusal": "No.", "annotations": []}}]}
     resp = decode_chat_response(body)
     assert resp.choices[0].message.parts == [ir.Refusal("No.")]
     assert resp.choices[0].finish_reason == "content_filter"

@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import orjson
 import pydantic
 import pytest
 from google.genai import types
 
-from interlingua.adapters import ir
-from interlingua.adapters.dialects import web_search
+from interlingua.adapters.dialects import ids
 from interlingua.adapters.dialects.anthropic import (
     MessagesStreamDecoder,
     MessagesStreamEncoder,
@@ -32,7 +30,7 @@ from interlingua.adapters.dialects.openai_responses_response import decode_respo
 from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder
 from tests.fakes import anthropic_upstream as fa
 from tests.harness import anthropic_client, anthropic_provider, gateway
-from tests.support import async_test
+from tests.support import async_test, relayed, sse_body, sse_events
 
 PAGE = ("https://yr.no/oslo", "Yr")
 CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
@@ -96,12 +94,7 @@ def test_a_gemini_client_reads_another_upstreams_search(upstream: str) -> None:
 # Streams ---------------------------------------------------------------------------------------------
 
 
-def _sse(events: list[dict[str, Any]], named: bool = True) -> bytes:
-    return b"".join((f"event: {e['type']}\n".encode() if named else b"") + b"data: " + orjson.dumps(e) + b"\n\n"
-                    for e in events)
-
-
-CLAUDE_STREAM = _sse([
+CLAUDE_STREAM = sse_body([
     {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
                                           "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}},
     {"type": "content_block_start", "index": 0, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1",
@@ -116,11 +109,11 @@ CLAUDE_STREAM = _sse([
     {"type": "content_block_stop", "index": 2},
     {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
     {"type": "message_stop"}])
-GEMINI_STREAM = _sse([{**GEMINI, "candidates": [{"content": {"role": "model", "parts": [{"text": "It is cold."}]},
+GEMINI_STREAM = sse_body([{**GEMINI, "candidates": [{"content": {"role": "model", "parts": [{"text": "It is cold."}]},
                                                  "index": 0}]},
                       {**GEMINI, "candidates": [{**GEMINI["candidates"][0],  # type: ignore[index]
                                                  "content": {"role": "model", "parts": [{"text": ""}]}}]}], named=False)
-RESPONSES_STREAM = _sse([
+RESPONSES_STREAM = sse_body([
     {"type": "response.created", "sequence_number": 0, "response": {**RESPONSES, "status": "in_progress",
                                                                     "output": [], "usage": None}},
     {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
@@ -135,13 +128,11 @@ STREAMS = {"anthropic": (MessagesStreamDecoder, CLAUDE_STREAM), "gemini": (Gener
 
 def _relayed(upstream: str, encoder: Any) -> bytes:
     decoder, stream = STREAMS[upstream]
-    events: list[ir.StreamEvent] = []
-    decoder().decode(stream, events)
-    return b"".join(encoder.encode(event) for event in events) + encoder.end()
+    return relayed(decoder(), stream, encoder)
 
 
 def _data(stream: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(line[6:]) for line in stream.splitlines() if line.startswith(b"data: ")]
+    return [event.json() for event in sse_events(stream, b"\r\n\r\n" if stream.endswith(b"\r\n\r\n") else b"\n\n")]
 
 
 @pytest.mark.parametrize("upstream", ["gemini", "responses"])
@@ -178,7 +169,7 @@ async def test_a_search_another_upstream_made_goes_to_claude_as_text(tmp_path: P
     shown to the client as Anthropic's blocks and sent back, reaches Claude as what it found."""
     from interlingua.adapters.providers.seal import PREFIX
 
-    assert web_search.MARK == PREFIX  # the one look for sealed values in a body finds the pairs too
+    assert ids.MARK == PREFIX  # the one look for sealed values in a body finds the pairs too
     made = encode_messages_response(decode_generate_response(GEMINI))["content"]
     async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={
             "an": anthropic_provider(up.url, "claude-x")}) as (_, url):

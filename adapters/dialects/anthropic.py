@@ -20,7 +20,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import anthropic_batches, anthropic_files, files, sse, tools, web_search
+from interlingua.adapters.dialects import anthropic_batches, anthropic_files, citations, files, sse, tools, web_search
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
@@ -110,8 +110,9 @@ def _part_of_block(raw: Any, path: str, model: str | None) -> ir.Part | None:
     at = path + "."
     kind = f.string(block, "type", at)
     if kind == "text":
-        citations = f.array(block, "citations", at)
-        return ir.Text(f.string(block, "text", at) or "", {"citations": citations} if citations else None)
+        cited = f.array(block, "citations", at)
+        return ir.Text(f.string(block, "text", at) or "", {"citations": cited} if cited else None,
+                       citations.from_anthropic(cited))
     if kind == "thinking":
         return ir.Reasoning(text=f.string(block, "thinking", at) or "", signature=f.string(block, "signature", at),
                             provider=PROVIDER, model=model)
@@ -138,6 +139,16 @@ def decode_messages_response(body: Any) -> ir.ChatResponse:
                            extra={"stop_sequence": stop_sequence} if stop_sequence else None)],
         usage=decode_usage(body.get("usage")),
     )
+
+
+def _blocks_of_part(part: ir.Part) -> list[dict[str, Any]]:
+    """A part's blocks: a text that cites pages in another dialect's words is cut into Claude's
+    cited blocks; any other part is one block, or none."""
+    if isinstance(part, ir.Text) and part.citations and not (part.extra or {}).get("citations"):
+        return [{"type": "text", "text": text, "citations": cited or None, **own_fields(part.extra)}
+                for text, cited in citations.anthropic_blocks(part)]
+    block = _block_of_part(part)
+    return [] if block is None else [block]
 
 
 def _block_of_part(part: ir.Part) -> dict[str, Any] | None:
@@ -172,7 +183,7 @@ def encode_messages_response(resp: ir.ChatResponse) -> dict[str, Any]:
     grounding = (choice.extra or {}).get("grounding")
     grounded = web_search.of_grounding(grounding) if isinstance(grounding, dict) else None
     content = [*(web_search.to_anthropic(grounded) if grounded else ()),  # Gemini's search, ahead of its text
-               *(b for p in web_search.foreign(choice.message.parts, PROVIDER) if (b := _block_of_part(p)) is not None)]
+               *(b for p in web_search.foreign(choice.message.parts, PROVIDER) for b in _blocks_of_part(p))]
     edits = resp.applied_edits
     context = {} if edits is None else {"context_management": encode_context_management(edits)}
     return {
@@ -198,7 +209,7 @@ def _message_id(upstream_id: str) -> str:
 class MessagesStreamDecoder(StreamDecoder):
     """Anthropic SSE to IR events; `message_delta` usage is cumulative, merged with message_start's."""
 
-    __slots__ = ("_usage", "_tool_index", "_model", "_whole", "_input")
+    __slots__ = ("_usage", "_tool_index", "_model", "_whole", "_input", "_chars", "_block_start", "_cited")
 
     def __init__(self) -> None:
         super().__init__()
@@ -207,6 +218,9 @@ class MessagesStreamDecoder(StreamDecoder):
         self._model = ""
         self._whole: dict[str, Any] | None = None  # an open block of a server tool, passed on whole when done
         self._input: list[str] = []  # its input's JSON so far
+        self._chars = 0  # of text so far, where a text block's citations begin
+        self._block_start = 0
+        self._cited: list[Any] = []  # the open text block's citations, told when it ends
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for name, data in sse.events(block):
@@ -218,7 +232,9 @@ class MessagesStreamDecoder(StreamDecoder):
                     raise ir.invalid("delta", "must be an object")
                 dtype = delta.get("type")
                 if dtype == "text_delta":
-                    out.append(ir.TextDelta(f.text(delta.get("text") or "", "delta.text")))
+                    text = f.text(delta.get("text") or "", "delta.text")
+                    self._chars += len(text)
+                    out.append(ir.TextDelta(text))
                 elif dtype == "input_json_delta" and self._whole is not None:
                     self._input.append(f.text(delta.get("partial_json") or "", "delta.partial_json"))
                 elif dtype == "input_json_delta":
@@ -230,6 +246,8 @@ class MessagesStreamDecoder(StreamDecoder):
                     out.append(ir.ReasoningDelta(f.text(delta.get("thinking") or "", "delta.thinking")))
                 elif dtype == "signature_delta":
                     out.append(ir.ReasoningDelta(signature=f.string(delta, "signature", "delta.")))
+                elif dtype == "citations_delta":
+                    self._cited.append(delta.get("citation"))
             elif kind == "content_block_start":
                 block_ = f.obj(payload.get("content_block") or {}, "content_block")
                 btype = block_.get("type")
@@ -240,10 +258,19 @@ class MessagesStreamDecoder(StreamDecoder):
                                                 name=f.string(block_, "name", "content_block.", required=True)))
                 elif btype == "redacted_thinking":
                     out.append(ir.ReasoningDelta(redacted=f.string(block_, "data", "content_block.", required=True)))
-                elif btype == "text" and (text := f.string(block_, "text", "content_block.")):
-                    out.append(ir.TextDelta(text))
+                elif btype == "text":
+                    self._block_start = self._chars
+                    if opening := f.string(block_, "text", "content_block."):
+                        self._chars += len(opening)
+                        out.append(ir.TextDelta(opening))
                 elif btype not in _STREAMED:  # a server tool's call or result (a web search's)
                     self._whole, self._input = dict(block_), []
+            elif kind == "content_block_stop" and self._cited:
+                cited = citations.from_anthropic(self._cited) or ()
+                self._cited = []
+                if cited:
+                    out.append(ir.CitationDelta([ir.Citation(c.url, c.title, self._block_start, self._chars, c.quote)
+                                                 for c in cited]))
             elif kind == "content_block_stop" and self._whole is not None:
                 whole, self._whole = self._whole, None
                 if self._input:
@@ -364,6 +391,9 @@ class MessagesStreamEncoder(StreamEncoder):
             return out
         if isinstance(event, ir.RefusalDelta):
             return self.encode(ir.TextDelta(event.text))
+        if isinstance(event, ir.CitationDelta):  # of the text block still open, the one it can cite
+            return b"".join(self._delta({"type": "citations_delta", "citation": citations.to_anthropic(c, "")})
+                            for c in event.citations) if self._open == "text" else b""
         if isinstance(event, ir.OpaqueBlock):  # a block made whole (a server tool's, a remote MCP call the gateway ran)
             if event.dialect == PROVIDER:
                 return self._open_block("opaque", event.data) + self._close()

@@ -24,8 +24,8 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import (
+    citations,
     gemini_batches,
     gemini_caches,
     gemini_file_search,
@@ -35,6 +35,7 @@ from interlingua.adapters.dialects import (
     tools,
     web_search,
 )
+from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import gemini_embeddings as embeddings
 from interlingua.adapters.dialects.base import (
     ClientDialect,
@@ -120,6 +121,9 @@ def decode_generate_response(body: Any) -> ir.ChatResponse:
                  for p in decode_part(raw, f"{at}.content.parts[{i}]", calls)]
         has_calls = any(isinstance(p, ir.ToolCall) for p in parts)
         grounding = g(candidate, "groundingMetadata")  # Google Search grounding, for other dialects' clients
+        if isinstance(grounding, dict):
+            citations.place(parts, citations.from_gemini(grounding, "".join(
+                p.text for p in parts if isinstance(p, ir.Text))))
         index = f.integer(candidate, "index", at + ".", minimum=0)
         reason = f.string(candidate, f.spelled(candidate, "finishReason"), at + ".")
         choices.append(ir.Choice(len(choices) if index is None else index, ir.Message("assistant", parts),
@@ -184,8 +188,9 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
         parts = _parts_of(choice.message)
         candidate = {"content": {"role": "model", "parts": parts or [{"text": ""}]},
                      "finishReason": _FINISH_OUT.get(choice.finish_reason or "stop", "STOP"), "index": choice.index}
-        # Google Search's, or the gateway's file search; else another upstream's searches
-        grounding = (choice.extra or {}).get("grounding") or web_search.grounding_of(choice.message.parts)
+        # Google Search's, or the gateway's file search; else another upstream's searches and citations
+        grounding = (choice.extra or {}).get("grounding") or citations.to_gemini(
+            choice.message.parts, web_search.grounding_of(choice.message.parts))
         if grounding:
             candidate["groundingMetadata"] = grounding
         if choice.logprobs is not None:
@@ -207,13 +212,14 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
 class GenerateStreamDecoder(StreamDecoder):
     """Gemini SSE (CRLF or LF separated) to IR events; function calls arrive whole."""
 
-    __slots__ = ("_started", "_tools", "_calls")
+    __slots__ = ("_started", "_tools", "_calls", "_texts")
 
     def __init__(self) -> None:
         super().__init__()
         self._started = False
         self._tools: dict[int, int] = {}
         self._calls: dict[int, bool] = {}
+        self._texts: dict[int, list[str]] = {}  # each candidate's, which grounding supports count in
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
@@ -257,10 +263,14 @@ class GenerateStreamDecoder(StreamDecoder):
                 if part.get("thought") is True:
                     out.append(ir.ReasoningDelta(text, choice=index))
                 else:
+                    self._texts.setdefault(index, []).append(text)
                     out.append(ir.TextDelta(text, index, tokens))
                     tokens = None
         grounding = g(candidate, "groundingMetadata")
         if isinstance(grounding, dict):  # for another dialect's client to show, or this one's
+            if grounding.get("groundingSupports") and (  # while the text it cites is open
+                    cited := citations.from_gemini(grounding, "".join(self._texts.get(index, ())))):
+                out.append(ir.CitationDelta(cited, index))
             out.append(ir.OpaqueBlock(NAME, {"groundingMetadata": grounding}))
         reason = g(candidate, "finishReason")
         if reason:
@@ -285,7 +295,7 @@ class GenerateStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures",
-                 "_grounding", "_searches", "_searched")
+                 "_grounding", "_searches", "_searched", "_text", "_cited")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -300,6 +310,8 @@ class GenerateStreamEncoder(StreamEncoder):
         self._grounding: dict[str, Any] | None = None  # the gateway's file search's, for the last chunk
         self._searches = web_search.Reader()
         self._searched: list[web_search.Search] = []  # another upstream's web searches, for the last chunk
+        self._text: list[str] = []  # the first candidate's, which its supports count in, in UTF-8 bytes
+        self._cited: list[ir.Citation] = []  # another upstream's citations of it, for the last chunk
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -331,6 +343,8 @@ class GenerateStreamEncoder(StreamEncoder):
 
     def encode(self, event: ir.StreamEvent) -> bytes:
         if isinstance(event, ir.TextDelta):
+            if not event.choice:
+                self._text.append(event.text)
             chunk = self._chunk(event.choice, [{"text": event.text}])
             if event.logprobs is not None:
                 chunk["candidates"][0]["logprobsResult"] = logprobs.to_gemini(event.logprobs)
@@ -363,6 +377,8 @@ class GenerateStreamEncoder(StreamEncoder):
         elif isinstance(event, ir.StreamStart):
             self._model = event.model
             self._id = event.id or self._id
+        elif isinstance(event, ir.CitationDelta) and not event.choice:
+            self._cited += event.citations
         elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:
             self._grounding = event.data.get("groundingMetadata")
         elif isinstance(event, ir.OpaqueBlock) and (search := self._searches.foreign(event, NAME)) is not None:
@@ -372,7 +388,7 @@ class GenerateStreamEncoder(StreamEncoder):
     def end(self) -> bytes:
         out = self._flush_calls()
         finishes = self._finish or {0: "STOP"}
-        grounding = self._grounding or (web_search.to_grounding(self._searched) if self._searched else None)
+        grounding = self._grounding or self._foreign_grounding()
         for i, (choice, reason) in enumerate(sorted(finishes.items())):
             chunk = self._chunk(choice, [{"text": ""}], reason)
             if grounding and choice == 0:
@@ -381,6 +397,14 @@ class GenerateStreamEncoder(StreamEncoder):
                 chunk["usageMetadata"] = encode_usage(self._usage)
             out += self._frame(chunk)
         return out + (b"]" if self._array else b"")
+
+    def _foreign_grounding(self) -> dict[str, Any] | None:
+        """Another upstream's searches and citations as the grounding of the last chunk."""
+        grounding = web_search.to_grounding(self._searched) if self._searched or self._cited else None
+        if grounding is not None and self._cited:
+            grounding["groundingSupports"] = citations.supports("".join(self._text), self._cited,
+                                                                grounding["groundingChunks"])
+        return grounding
 
     def error(self, error: ir.GatewayError) -> bytes:
         return self._frame(orjson.loads(encode_error_body(error))) + (b"]" if self._array else b"")

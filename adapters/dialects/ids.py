@@ -14,6 +14,10 @@ import secrets
 
 _SAFE = re.compile(r"[A-Za-z0-9_-]+")
 _PREFIX = "b64_"
+# In what the gateway writes in Claude's words and Claude cannot take back (a web search's pair of
+# blocks, a citation's index): the prefix of its sealed values (`providers/seal.py`), so that the
+# one look for those in a body finds these too.
+MARK = "ilgSEAL1"
 
 
 def safe_id(call_id: str) -> str:

@@ -16,8 +16,8 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import citations, files, logprobs, openai_files, sse
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import files, logprobs, openai_files, sse
 from interlingua.adapters.dialects import openai_batches as batches
 from interlingua.adapters.dialects import openai_chat_store as chat_store
 from interlingua.adapters.dialects import openai_embeddings as embeddings
@@ -128,9 +128,10 @@ def _decode_choice(raw: Any, path: str) -> ir.Choice:
     refusal = f.string(message, "refusal", at + ".")
     if refusal:
         parts.append(ir.Refusal(refusal))
+    citations.place(parts, citations.from_openai(message.get("annotations")) or ())
     calls = f.array(message, "tool_calls", at + ".") or ()
     parts.extend(decode_tool_call(c, f"{at}.tool_calls[{i}]") for i, c in enumerate(calls))
-    extra = f.rest(message, MESSAGE_KEYS)
+    extra = f.rest(message, _ANSWER_KEYS)
     reason = f.string(choice, "finish_reason", path + ".")
     return ir.Choice(
         index=f.integer(choice, "index", path + ".", minimum=0) or 0,
@@ -150,6 +151,7 @@ def _logprobs_out(tokens: list[ir.TokenLogprob] | None) -> dict[str, Any] | None
 
 
 _RESPONSE_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+_ANSWER_KEYS = MESSAGE_KEYS | {"annotations"}  # an answer's message: its citations are the text's
 
 
 def decode_chat_response(body: Any) -> ir.ChatResponse:
@@ -170,7 +172,8 @@ def _encode_choice(choice: ir.Choice) -> dict[str, Any]:
     refusal = next((p.text for p in choice.message.parts if isinstance(p, ir.Refusal)), None)
     reasoning = [p for p in choice.message.parts if isinstance(p, ir.Reasoning)]
     calls = [encode_tool_call(p) for p in choice.message.parts if isinstance(p, ir.ToolCall)]
-    message: dict[str, Any] = {"role": "assistant", "content": text if has_text else None, "refusal": refusal}
+    message: dict[str, Any] = {"role": "assistant", "content": text if has_text else None, "refusal": refusal,
+                               "annotations": citations.chat_annotations(choice.message.parts)}
     if reasoning:
         message["reasoning_content"] = "".join(p.text for p in reasoning)
     if calls:
@@ -253,6 +256,11 @@ def _decode_delta(choice: Any, out: list[ir.StreamEvent], calls: _Calls) -> None
     content = delta.get("content")
     if content:
         out.append(ir.TextDelta(f.text(content, "delta.content"), index, _logprobs_in(choice)))
+    if delta.get("annotations"):  # a search model's citations, their spans in the content so far
+        cited = [ir.Citation(c.url, c.title, c.start or 0, c.end or 0)
+                 for c in citations.from_openai(delta["annotations"]) or ()]
+        if cited:
+            out.append(ir.CitationDelta(cited, index))
     refusal = delta.get("refusal")
     if refusal:
         out.append(ir.RefusalDelta(f.text(refusal, "delta.refusal"), index))
@@ -357,6 +365,9 @@ class ChatStreamEncoder(StreamEncoder):
             return self._delta(event.choice, {"tool_calls": [call]})
         if isinstance(event, ir.ReasoningDelta):
             return self._delta(event.choice, {"reasoning_content": event.text}) if event.text else b""
+        if isinstance(event, ir.CitationDelta):
+            return self._delta(event.choice, {"annotations": [citations.to_chat(c, c.start or 0, c.end or 0)
+                                                              for c in event.citations]})
         if isinstance(event, ir.RefusalDelta):
             return self._delta(event.choice, {"refusal": event.text})
         if isinstance(event, ir.Finish):

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import citations, prompt_cache, reasoning
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import prompt_cache, reasoning
 from interlingua.adapters.dialects.prompt_cache import marked
 from interlingua.adapters.dialects.tools import (
     client_call_of_item,
@@ -70,7 +70,8 @@ def _content_part(raw: Any, path: str) -> ir.Part:
     part = f.obj(raw, path)
     kind = f.string(part, "type", path + ".", required=True)
     if kind in ("input_text", "output_text", "text"):
-        return ir.Text(f.string(part, "text", path + ".") or "", marked(part, path))
+        return ir.Text(f.string(part, "text", path + ".") or "", marked(part, path),
+                       citations.from_openai(part.get("annotations")))
     if kind == "refusal":
         return ir.Refusal(f.string(part, "refusal", path + ".") or "")
     if kind == "input_image":

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import citations, logprobs, tools, web_search
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import logprobs, tools, web_search
 from interlingua.adapters.dialects.openai_responses_request import (
     NAME,
     PROVIDER,
@@ -86,8 +86,8 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
                   grounding: dict[str, Any] | None = None,
                   tokens: list[ir.TokenLogprob] | None = None) -> list[dict[str, Any]]:
     """IR output as Responses items, with the ids a client echoes back on the next turn; another
-    provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items
-    and `url_citation` annotations; the text's log probabilities, each part's on it."""
+    provider's web search (Anthropic's server tool, Gemini's grounding) as `web_search_call` items;
+    the text's citations as `url_citation` annotations and its log probabilities, each part's on it."""
     searched = web_search.of_grounding(grounding) if grounding else None
     items: list[dict[str, Any]] = [web_search.to_responses(searched)] if searched else []
     message: dict[str, Any] | None = None
@@ -100,7 +100,8 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
                            "content": []}
                 items.append(message)
             message["content"].append({"type": "output_text", "text": part.text,
-                                       "annotations": tools.url_citations(part),
+                                       "annotations": [citations.to_responses(c, len(part.text))
+                                                       for c in part.citations or ()],
                                        "logprobs": logprobs.to_openai(next(shares))}
                                       if isinstance(part, ir.Text) else {"type": "refusal", "refusal": part.text})
             continue
@@ -115,19 +116,7 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
             items.append(item)
         elif isinstance(part, ir.Opaque) and part.dialect == NAME:
             items.append(part.data)
-    if grounding:
-        _cite(items, grounding)
     return items
-
-
-def _cite(items: list[dict[str, Any]], grounding: dict[str, Any]) -> None:
-    """Gemini's grounding supports as annotations on the first text of the answer."""
-    for item in items:
-        if item.get("type") == "message":
-            for content in item["content"]:
-                if content.get("type") == "output_text":
-                    content["annotations"] = tools.grounding_citations(grounding, content["text"])
-                    return
 
 
 def response_object(resp_id: str, model: str, created: float, status: str, output: list[dict[str, Any]],

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import citations, logprobs, sse, tools, web_search
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import logprobs, sse, tools, web_search
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
 from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, new_id
 from interlingua.adapters.dialects.openai_responses_response import decode_usage, response_object
@@ -28,12 +28,14 @@ _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
 class ResponsesStreamDecoder(StreamDecoder):
     """Responses SSE to IR events; a function call's index is its position among the call items."""
 
-    __slots__ = ("_tools", "_calls")
+    __slots__ = ("_tools", "_calls", "_chars", "_bases")
 
     def __init__(self) -> None:
         super().__init__()
         self._tools: dict[str, int] = {}
         self._calls = False
+        self._chars = 0  # of text so far, which the IR's citations count in
+        self._bases: dict[tuple[str, int], int] = {}  # where each text part began, which its annotations count in
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
@@ -42,7 +44,17 @@ class ResponsesStreamDecoder(StreamDecoder):
             event = event_json(data)
             kind = event.get("type")
             if kind == "response.output_text.delta":
-                out.append(ir.TextDelta(_delta(event), 0, logprobs.from_openai(event.get("logprobs")) or None))
+                text = _delta(event)
+                self._bases.setdefault(_text_part(event), self._chars)
+                self._chars += len(text)
+                out.append(ir.TextDelta(text, 0, logprobs.from_openai(event.get("logprobs")) or None))
+            elif kind == "response.output_text.annotation.added":
+                base = self._bases.setdefault(_text_part(event), self._chars)
+                cited = citations.from_openai([event.get("annotation")]) or ()
+                if cited:
+                    out.append(ir.CitationDelta([ir.Citation(c.url, c.title, base + (c.start or 0),
+                                                             self._chars if c.end is None else base + c.end)
+                                                 for c in cited]))
             elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
                 out.append(ir.ReasoningDelta(_delta(event)))
             elif kind == "response.refusal.delta":
@@ -94,6 +106,10 @@ def _delta(event: dict[str, Any]) -> str:
     return f.string(event, "delta", "event.") or ""
 
 
+def _text_part(event: dict[str, Any]) -> tuple[str, int]:
+    return f.label(event, "item_id") or "", f.integer(event, "content_index", "event.", minimum=0) or 0
+
+
 def stream_error(event: dict[str, Any]) -> ir.GatewayError:
     error = event.get("error") or f.sub(event, "response").get("error") or event
     message = str(error.get("message") or "upstream failed") if isinstance(error, dict) else str(error)
@@ -111,7 +127,7 @@ class ResponsesStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_pieces", "_usage",
-                 "_reason", "_tool_index", "_searches")
+                 "_reason", "_tool_index", "_searches", "_chars", "_part_base")
 
     def __init__(self, request: ir.ChatRequest | None) -> None:
         self._request = request
@@ -126,6 +142,8 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._reason: ir.FinishReason = "stop"
         self._tool_index: int | None = None
         self._searches = web_search.Reader()
+        self._chars = 0  # of text so far, which the IR's citations count in
+        self._part_base = 0  # where the open text part began
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._seq, **fields}
@@ -213,14 +231,31 @@ class ResponsesStreamEncoder(StreamEncoder):
             out = self._add(item)
             out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
                                content_index=0, part=part)
+            self._part_base = self._chars
         self._pieces.append(event.text)
         at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
         if isinstance(event, ir.RefusalDelta):
             return out + self._event("response.refusal.delta", **at, delta=event.text)
+        self._chars += len(event.text)
         tokens = logprobs.to_openai(event.logprobs or [])
         self._open["content"][0]["logprobs"] += tokens  # type: ignore[index]  # the item opened above
         return out + self._event("response.output_text.delta", **at, delta=event.text,
                                  logprobs=[logprobs.streamed(t) for t in tokens])
+
+    def _cite(self, event: ir.CitationDelta) -> bytes:
+        """Annotations of the open text part (the one a citation of text streamed can land on)."""
+        item = self._open
+        if item is None or item["type"] != "message" or item["content"][0]["type"] != "output_text":
+            return b""
+        notes = item["content"][0]["annotations"]
+        out = b""
+        for citation in event.citations:
+            note = citations.to_responses(citation, self._chars - self._part_base, self._part_base)
+            out += self._event("response.output_text.annotation.added", item_id=item["id"],
+                               output_index=len(self._items), content_index=0, annotation_index=len(notes),
+                               annotation=note)
+            notes.append(note)
+        return out
 
     def _call_delta(self, event: ir.ToolCallDelta) -> bytes:
         """A call as the item of the client's own kind of tool: function_call, custom_tool_call
@@ -276,6 +311,8 @@ class ResponsesStreamEncoder(StreamEncoder):
             return self._message_delta(event) if event.text else b""
         if isinstance(event, ir.ToolCallDelta):
             return self._call_delta(event)
+        if isinstance(event, ir.CitationDelta):
+            return self._cite(event)
         if isinstance(event, ir.ReasoningDelta):
             if event.signature and event.provider == PROVIDER:  # state for this slot (see providers/slots.py)
                 return self._encrypted(event)

@@ -403,51 +403,6 @@ def call_item(request: ir.ChatRequest | None, name: str | None, kind: str) -> st
     return "function_call"
 
 
-# Citations, for a Responses client ---------------------------------------------------------------
-
-
-def url_citations(part: ir.Text) -> list[dict[str, Any]]:
-    """Anthropic's citations of a web page (its web search's, or a search result's whose `source` is
-    a URL) in a text block as Responses `url_citation` annotations; the cited span is the whole
-    block, which is what Anthropic cites."""
-    out = []
-    for c in (part.extra or {}).get("citations") or ():
-        url = c.get(_CITED_URL.get(str(c.get("type")), "")) if isinstance(c, dict) else None
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
-            out.append({"type": "url_citation", "url": url, "title": str(c.get("title") or ""), "start_index": 0,
-                        "end_index": len(part.text)})
-    return out
-
-
-_CITED_URL = {"web_search_result_location": "url", "search_result_location": "source"}  # where a citation's URL is
-
-
-def _grounding_pages(grounding: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(web.get("uri") or ""), str(web.get("title") or ""))
-            for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
-            for web in (chunk.get("web") or {},)]
-
-
-def grounding_citations(grounding: dict[str, Any], text: str) -> list[dict[str, Any]]:
-    """Gemini's `groundingSupports` as `url_citation` annotations on the answer's text; Gemini
-    counts segment offsets in UTF-8 bytes, Responses in characters."""
-    pages = _grounding_pages(grounding)
-    raw = text.encode()
-
-    def chars(offset: Any) -> int:
-        return len(raw[:int(offset or 0)].decode(errors="ignore"))
-
-    out: list[dict[str, Any]] = []
-    for support in grounding.get("groundingSupports") or ():
-        segment = support.get("segment") or {}
-        for index in support.get("groundingChunkIndices") or ():
-            if isinstance(index, int) and 0 <= index < len(pages) and pages[index][0]:
-                out.append({"type": "url_citation", "url": pages[index][0], "title": pages[index][1],
-                            "start_index": chars(segment.get("startIndex")),
-                            "end_index": chars(segment.get("endIndex", len(raw)))})
-    return out
-
-
 def interleaved() -> ir.GatewayError:
     """The failure of a delta that goes on with a call other than the one a stream has open. Chat
     lets a server interleave its calls' deltas by `index`; a client that takes one block at a time

@@ -2,9 +2,8 @@
 dialect's words to another's: Anthropic's `server_tool_use` and `web_search_tool_result` blocks, a
 Responses `web_search_call` item, Gemini's `groundingMetadata`. Each is read into a `Search` (what
 was asked, the pages found) and written in the client's words, so a client sees the searches of
-any upstream as its own API shows them, whole and streamed. Citations of the text stay where they
-are (Anthropic's text blocks, Gemini's grounding supports; `tools.py` makes Responses annotations
-of both).
+any upstream as its own API shows them, whole and streamed. The text's citations of the pages are
+`citations.py`'s.
 """
 
 from __future__ import annotations
@@ -16,14 +15,12 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
+from interlingua.adapters.dialects.ids import MARK
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.dialects.openai_responses_request import new_id
 
 TOOL = "web_search"  # Anthropic's name for its search, and the gateway's function's
 GROUNDING = "groundingMetadata"
-# In the id of a pair of Anthropic blocks the gateway wrote: the prefix of its sealed values
-# (`providers/seal.py`), so that the one look for those in a body finds these too.
-MARK = "ilgSEAL1"
 
 
 @dataclass(slots=True)
@@ -125,36 +122,10 @@ def to_grounding(found: list[Search]) -> dict[str, Any]:
 
 
 def grounding_of(parts: list[ir.Part]) -> dict[str, Any] | None:
-    """Another upstream's searches in an answer as Gemini's grounding, with Claude's citations of
-    the pages as its grounding supports: each cited text block a segment (in UTF-8 bytes of the
-    answer's text, as Gemini counts) naming the pages it cites."""
+    """Another upstream's searches in an answer as Gemini's grounding (`citations.to_gemini` adds
+    the text's citations of the pages)."""
     found = searches(parts)
-    grounding = to_grounding(found)
-    chunks: list[dict[str, Any]] = grounding["groundingChunks"]
-    supports = []
-    start = 0
-    for part in parts:
-        if not isinstance(part, ir.Text):
-            continue
-        end = start + len(part.text.encode())
-        cited = []
-        for citation in (part.extra or {}).get("citations") or ():
-            if not isinstance(citation, dict) or citation.get("type") != "web_search_result_location":
-                continue
-            url = citation.get("url")
-            if isinstance(url, str):
-                known = next((i for i, c in enumerate(chunks) if c["web"]["uri"] == url), None)
-                if known is None:
-                    chunks.append({"web": {"uri": url, "title": str(citation.get("title") or "")}})
-                    known = len(chunks) - 1
-                cited.append(known)
-        if cited:
-            supports.append({"segment": {"startIndex": start, "endIndex": end, "text": part.text},
-                             "groundingChunkIndices": sorted(set(cited))})
-        start = end
-    if supports:
-        grounding["groundingSupports"] = supports
-    return grounding if found or supports else None
+    return to_grounding(found) if found else None
 
 
 def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:

@@ -33,7 +33,8 @@ def wanted(request: ir.ChatRequest, upstream: str) -> int:
 
 
 _FIELD = {"gemini": "generationConfig.candidateCount"}
-_CHOSEN = (ir.TextDelta, ir.RefusalDelta, ir.ReasoningDelta, ir.ToolCallDelta, ir.Finish)  # the events of a choice
+# The events of a choice.
+_CHOSEN = (ir.TextDelta, ir.CitationDelta, ir.RefusalDelta, ir.ReasoningDelta, ir.ToolCallDelta, ir.Finish)
 
 
 async def gather(ask: Callable[[], Awaitable[Reply]], n: int) -> Reply:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects import web_search
+from interlingua.adapters.dialects import citations, web_search
 from interlingua.adapters.providers.compaction import summary_message
 from interlingua.adapters.providers.seal import Seal, appears_in, is_sealed
 
@@ -74,7 +74,13 @@ def has_sealed(request: ir.ChatRequest) -> bool:
     if request.raw is not None and not appears_in(request.raw):  # a fortieth of decoding the messages
         return False
     return any((isinstance(p, ir.Reasoning) and is_sealed(p.signature)) or sealed_compaction(p)
-               or web_search.made_here(p) for m in request.messages for p in m.parts)
+               or _written_here(p) for m in request.messages for p in m.parts)
+
+
+def _written_here(part: ir.Part) -> bool:
+    """Whether `part` is what the gateway wrote in Anthropic's words for another upstream's search
+    (a pair of blocks, a text's citations), which Claude cannot take back."""
+    return web_search.made_here(part) or citations.marked(part)
 
 
 def sealed_compaction(part: ir.Part) -> bool:
@@ -89,16 +95,17 @@ def open_message(message: ir.Message, seal: Seal, kind: str) -> ir.Message:
     """`message` with its sealed reasoning given back to `kind` where `kind` made it, and left
     as plain text (or left out) where it did not open or was made for another kind; a compacted
     conversation the gateway sealed becomes its summary, for any kind; a web search the gateway
-    wrote in Anthropic's blocks becomes what it found, in text (`web_search.settled`)."""
+    wrote in Anthropic's blocks becomes what it found, in text (`web_search.settled`), and the
+    citations it wrote are left out."""
     if message.role == "user":
         return _open_compaction(message, seal)
     if message.role != "assistant" or not any(
-            isinstance(p, ir.Reasoning) and is_sealed(p.signature) or web_search.made_here(p) for p in message.parts):
+            isinstance(p, ir.Reasoning) and is_sealed(p.signature) or _written_here(p) for p in message.parts):
         return message
     parts: list[ir.Part] = []
     for part in web_search.settled(message.parts):
         if not isinstance(part, ir.Reasoning) or not is_sealed(part.signature):
-            parts.append(part)
+            parts.append(citations.unmarked(part) if isinstance(part, ir.Text) and citations.marked(part) else part)
             continue
         opened = seal.open(part.signature or "")
         if opened is not None and opened.provider == kind:

@@ -134,9 +134,11 @@ def _tool_use_id() -> str:
 
 @dataclass(slots=True, frozen=True)
 class Text:
-    """A text block; streamed, each piece is one `text_delta`."""
+    """A text block; streamed, each piece is one `text_delta`, after a `citations_delta` for each
+    citation, as Claude sends a cited block."""
 
     pieces: tuple[str, ...]
+    citations: tuple[Json, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -219,9 +221,15 @@ class ErrorReply:
     head_delay: float = 0.0
 
 
-def say(*pieces: str) -> Text:
+def say(*pieces: str, citations: tuple[Json, ...] = ()) -> Text:
     """A text block for `reply`; each piece is one text_delta."""
-    return Text(pieces)
+    return Text(pieces, citations)
+
+
+def cited(url: str, title: str, quote: str) -> Json:
+    """A citation of a page Claude's web search found, as it words one on a text block."""
+    return {"type": "web_search_result_location", "url": url, "title": title, "cited_text": quote,
+            "encrypted_index": "Eo8BCioIAhgBIiQ"}
 
 
 def thinking(*pieces: str) -> Thinking:
@@ -308,8 +316,8 @@ class _Message:
 
     def _whole_block(self, index: int, block: Block) -> Json:
         match block:
-            case Text(pieces):
-                return {"type": "text", "text": "".join(pieces), "citations": None}
+            case Text(pieces, citations):
+                return {"type": "text", "text": "".join(pieces), "citations": list(citations) or None}
             case Thinking(pieces):
                 return {"type": "thinking", "thinking": "".join(pieces), "signature": self.signatures[index]}
             case RedactedThinking(data):
@@ -320,8 +328,9 @@ class _Message:
     def _streamed_block(self, index: int, block: Block) -> tuple[Json, list[Json]]:
         """The `content_block` of content_block_start, and the deltas that follow it."""
         match block:
-            case Text(pieces):
-                return {"type": "text", "text": ""}, [{"type": "text_delta", "text": p} for p in pieces]
+            case Text(pieces, citations):
+                return {"type": "text", "text": ""}, [*({"type": "citations_delta", "citation": c} for c in citations),
+                                                      *({"type": "text_delta", "text": p} for p in pieces)]
             case Thinking(pieces):
                 deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces]
                 deltas.append({"type": "signature_delta", "signature": self.signatures[index]})
