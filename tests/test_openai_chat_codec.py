@@ -175,7 +175,7 @@ def test_decode_full_request_top_level_fields() -> None:
 
 def test_decode_unknown_top_level_fields_land_in_extra() -> None:
     """Fields with no neutral slot are kept verbatim, and nothing else is."""
-    neutral = ("frequency_penalty", "presence_penalty")
+    neutral = ("frequency_penalty", "presence_penalty", "web_search_options")  # the last a hosted tool
     assert decode_chat_request(full_request()).extra == {k: v for k, v in EXTRA_FIELDS.items() if k not in neutral}
 
 
@@ -224,11 +224,14 @@ def test_decode_messages() -> None:
 
 
 def test_decode_tools() -> None:
-    """Function tools keep schema and strict; a custom tool keeps its grammar format in `extra`."""
+    """Function tools keep schema and strict; a custom tool keeps its grammar format in `extra`;
+    `web_search_options` is the hosted web search it asks for."""
     tools = decode_chat_request(full_request()).tools
     assert tools == [
         ir.Tool(name="get_weather", description="Current weather", parameters=WEATHER_PARAMS, strict=True),
         ir.Tool(name="run_sql", description="Run SQL", kind="custom", extra={"format": SQL_FORMAT}),
+        ir.Tool(name="web_search", kind="server",
+                extra={"openai": {"web_search_options": {"search_context_size": "low"}}}),
     ]
 
 

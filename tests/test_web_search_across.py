@@ -29,8 +29,8 @@ from interlingua.adapters.dialects.gemini import (
 from interlingua.adapters.dialects.openai_responses_response import decode_responses_response
 from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder
 from tests.fakes import anthropic_upstream as fa
-from tests.harness import anthropic_client, anthropic_provider, gateway
-from tests.support import async_test, relayed, sse_body, sse_events
+from tests.harness import anthropic_client, anthropic_provider, client, gateway
+from tests.support import async_test, read_all, relayed, sse_body, sse_events
 
 PAGE = ("https://yr.no/oslo", "Yr")
 CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
@@ -197,3 +197,43 @@ def test_a_streaming_responses_client_reads_another_upstreams_search(upstream: s
     assert search.action.query == "oslo" and [s.url for s in search.action.sources or ()] == [PAGE[0]]  # type: ignore[union-attr]
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "It is cold."
     assert events[-1].type == "response.completed"
+
+
+# Chat's web_search_options -------------------------------------------------------------------------------
+
+PLACE = {"city": "Bergen", "country": "NO", "timezone": "Europe/Oslo"}
+OPTIONS = {"search_context_size": "low", "user_location": {"type": "approximate", "approximate": PLACE}}
+ASKED = {"anthropic": {"type": "web_search_20250305", "name": "web_search",
+                       "user_location": {"type": "approximate", **PLACE}},
+         "responses": {"type": "web_search", "user_location": {"type": "approximate", **PLACE}},
+         "gemini": {"googleSearch": {}}}  # Gemini's search takes no location
+
+
+@pytest.mark.parametrize("upstream", list(ASKED))
+def test_a_chat_clients_web_search_options_are_another_upstreams_search(upstream: str) -> None:
+    """They were a 400 on any upstream but OpenAI's; now each is asked its own search, with the
+    user's location where it takes one."""
+    from interlingua.adapters.dialects import CODECS, tools
+    from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
+
+    codec = next(c for c in CODECS if c.name == upstream)
+    request = decode_chat_request({"model": "m", "messages": [{"role": "user", "content": "Weather in Bergen?"}],
+                                   "web_search_options": OPTIONS})
+    body = codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")  # type: ignore[attr-defined]
+    assert body["tools"] == [ASKED[upstream]]
+
+
+@async_test
+async def test_a_chat_client_asks_claude_to_search_and_reads_its_citations(tmp_path: Path) -> None:
+    async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={
+            "an": anthropic_provider(up.url, "claude-x")}) as (_, url):
+        answer = fa.reply(fa.say("It is wet in ", "Bergen.", citations=(fa.cited(PAGE[0], PAGE[1], "Rain"),)))
+        up.script(answer)
+        message = (await client(url).chat.completions.create(
+            model="claude-x", messages=[{"role": "user", "content": "Weather in Bergen?"}],
+            web_search_options=OPTIONS)).choices[0].message  # type: ignore[arg-type]
+        assert up.requests[-1].json["tools"] == [ASKED["anthropic"]]
+        (note,) = message.annotations or []
+        assert (note.url_citation.url, note.url_citation.title) == PAGE
+        assert message.content is not None and message.content[
+            note.url_citation.start_index:note.url_citation.end_index] == "It is wet in Bergen."

@@ -11,13 +11,15 @@ from typing import Any
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import prompt_cache, reasoning
+from interlingua.adapters.dialects import tools as tools_
 
 NAME = "openai"  # the dialect's name in the IR (`ChatRequest.dialect`)
 
 _REQUEST_FIELDS = frozenset(
     """model messages stream stream_options max_completion_tokens max_tokens temperature top_p stop n
     seed logprobs top_logprobs tools tool_choice parallel_tool_calls response_format reasoning_effort
-    verbosity user metadata functions function_call presence_penalty frequency_penalty prompt_cache_options""".split()
+    verbosity user metadata functions function_call presence_penalty frequency_penalty prompt_cache_options
+    web_search_options""".split()
 )
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -252,6 +254,7 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
     legacy_choice = body.get("function_call")
     fmt = body.get("response_format")
     metadata = f.mapping(body, "metadata")
+    search = f.mapping(body, tools_.CHAT_SEARCH)
     return ir.DeferredChatRequest(
         model=model,
         messages=[],
@@ -275,11 +278,15 @@ def decode_chat_request(body: Any) -> ir.ChatRequest:
         prompt_cache=prompt_cache.options(body),
         extra=f.rest(body, _REQUEST_FIELDS) or {},
     ).defer(messages=lambda: [_message(m, f"messages[{i}]") for i, m in enumerate(messages)],
-            tools=lambda: _tools(tools, functions))
+            tools=lambda: _tools(tools, functions, search))
 
 
-def _tools(tools: list[Any] | None, functions: list[Any] | None) -> list[ir.Tool] | None:
-    return f.each(tools, "tools", _tool) if tools is not None else f.each(functions, "functions", _function)
+def _tools(tools: list[Any] | None, functions: list[Any] | None,
+           search: dict[str, Any] | None) -> list[ir.Tool] | None:
+    """The request's tools; its `web_search_options` the hosted web search it asks for, which
+    another upstream gets as its own search tool."""
+    declared = f.each(tools, "tools", _tool) if tools is not None else f.each(functions, "functions", _function)
+    return declared if search is None else [*(declared or ()), tools_.chat_web_search(search)]
 
 
 # Request: IR -> wire ------------------------------------------------------------------------------
@@ -423,6 +430,10 @@ def _response_format_out(fmt: ir.ResponseFormat) -> dict[str, Any]:
 
 def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     own = req.dialect == NAME
+    # The client's `web_search_options`, its own field again (another dialect's search tool has none here)
+    searched = next((t for t in req.tools or () if own and t.kind == "server"
+                     and tools_.CHAT_SEARCH in tools_.hosted_spec(t)), None)
+    declared = [t for t in req.tools if t is not searched] if req.tools is not None else None
     messages: list[dict[str, Any]] = []
     for message in req.messages:
         messages.extend(_message_out(message, own))
@@ -442,7 +453,9 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("seed", req.seed),
         ("logprobs", req.logprobs),
         ("top_logprobs", req.top_logprobs if req.logprobs else None),  # the API takes it with `logprobs` only
-        ("tools", [_tool_out(t, own) for t in req.tools] if req.tools is not None else None),
+        ("tools", [_tool_out(t, own) for t in declared] if declared or (declared is not None and not searched)
+         else None),
+        ("web_search_options", tools_.hosted_spec(searched)[tools_.CHAT_SEARCH] if searched else None),
         ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),
         ("response_format", _response_format_out(req.response_format) if req.response_format else None),

@@ -9,7 +9,8 @@ would let the codecs drift apart.
   with one string parameter `input`; the upstream's call of it is unwrapped back into the raw text
   (`restore_calls`, `CallRestorer`), so the client sees its own custom tool call.
 - A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
-  `web_search_20250305` <-> Gemini's `googleSearch`), or left out where it has none, never refused:
+  `web_search_20250305` <-> Gemini's `googleSearch` <-> Chat's `web_search_options`, each with the
+  user's location where both sides have one), or left out where it has none, never refused:
   `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
 - A Responses tool type the client executes (`tool_search` with `execution: client`,
   `local_shell`, `shell` in a local environment, `apply_patch`: `CLIENT_TOOLS`) is a function tool
@@ -53,7 +54,7 @@ OMITTED_HEADER = b"x-interlingua-omitted-tools"
 def hosted_spec(tool: ir.Tool) -> dict[str, Any]:
     """A server tool's own wire form, whatever dialect declared it."""
     extra = tool.extra or {}
-    for key in (RESPONSES, GEMINI):
+    for key in (RESPONSES, GEMINI, CHAT):
         if isinstance(extra.get(key), dict):
             return dict(extra[key])
     return dict(extra)  # Anthropic keeps its server tool as it came
@@ -73,20 +74,46 @@ def hosted_kind(tool: ir.Tool) -> str | None:
         return WEB_SEARCH
     if kind.startswith("web_search_20"):  # Anthropic's versioned web_search_20250305
         return WEB_SEARCH
-    if "googleSearch" in native or "google_search" in native:
+    if "googleSearch" in native or "google_search" in native or CHAT_SEARCH in native:
         return WEB_SEARCH
     return None
 
 
-def _hosted_for(kind: str, target: str) -> ir.Tool | None:
+CHAT_SEARCH = "web_search_options"  # Chat's web search: a field of the request, not a tool
+
+
+def chat_web_search(options: dict[str, Any]) -> ir.Tool:
+    """Chat's `web_search_options` as the hosted web search tool it asks for."""
+    return ir.Tool(WEB_SEARCH, kind="server", extra={CHAT: {CHAT_SEARCH: options}})
+
+
+_PLACE = ("city", "region", "country", "timezone")  # an approximate location's fields, in every dialect
+
+
+def _location(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """A web search tool's user location, flat as Responses and Anthropic word it (Chat nests its
+    fields under `approximate`); None where it has none."""
+    where = spec.get("user_location")
+    chat = spec.get(CHAT_SEARCH)
+    if isinstance(chat, dict):
+        nested = chat.get("user_location")
+        where = nested.get("approximate") if isinstance(nested, dict) else None
+    place = {k: where[k] for k in _PLACE if isinstance(where, dict) and isinstance(where.get(k), str)}
+    return {"type": "approximate", **place} if place else None
+
+
+def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
     """The upstream's own form of a hosted tool, or None where it has none (Chat Completions)."""
-    if kind != WEB_SEARCH:
+    if hosted_kind(tool) != WEB_SEARCH:
         return None
+    where = _location(hosted_spec(tool))
+    located = {"user_location": where} if where else {}
     if target == RESPONSES:
-        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search"}})
+        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search", **located}})
     if target == ANTHROPIC:  # Messages API, server tools: web_search_20250305
-        return ir.Tool(WEB_SEARCH, kind="server", extra={"type": "web_search_20250305", "name": "web_search"})
-    if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search
+        return ir.Tool(WEB_SEARCH, kind="server", extra={"type": "web_search_20250305", "name": "web_search",
+                                                         **located})
+    if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search (no location)
         return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
     return None
 
@@ -227,8 +254,7 @@ def _adapted(tool: ir.Tool, source: str, target: str) -> ir.Tool | None:
     if source == target:
         return tool
     if tool.kind == "server":
-        kind = hosted_kind(tool)
-        return _hosted_for(kind, target) if kind else None
+        return _hosted_for(tool, target)
     if tool.kind == "custom" and target not in _FREEFORM:
         return _as_function(tool)
     return _foreign(tool)

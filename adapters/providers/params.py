@@ -47,7 +47,7 @@ _SPELLING: dict[str, dict[str, str]] = {
 # go without them. (Hints that do not, such as `store`, `prompt_cache_key` or `service_tier`, are
 # the gateway's or the client's business and are not sent; the README lists them.)
 _OWN: dict[str, tuple[str, ...]] = {
-    "openai": ("logit_bias", "audio", "prediction", "web_search_options"),
+    "openai": ("logit_bias", "audio", "prediction"),
     "anthropic": ("mcp_servers", "container"),
     "responses": ("prompt", "background", "max_tool_calls"),
     "gemini": ("cachedContent", "cached_content", "safetySettings", "safety_settings"),
