@@ -37,6 +37,8 @@ BATCH_LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
+SEARCH_OPTIONS = {"search_context_size": "low", "user_location": {"type": "approximate", "approximate": {
+    "city": "Bergen", "country": "NO"}}}  # Chat's web search, each upstream's own search tool
 
 
 def replayed(name: str, models: tuple[str, ...]) -> list[Seed]:
@@ -167,7 +169,10 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
         + [Seed("POST", "/v1/chat/completions", "openai", chat(m, stream=stream, logprobs=True, top_logprobs=2))
            for m in LOGPROB_MODELS for stream in (False, True)]
         + [Seed("POST", "/v1/chat/completions", "openai", {"model": m, "n": 2, "stream": stream, "messages": [
-            {"role": "user", "content": "hi"}]}) for m in ("an/claude-x", "rs/gpt-5") for stream in (False, True)]),
+            {"role": "user", "content": "hi"}]}) for m in ("an/claude-x", "rs/gpt-5") for stream in (False, True)]
+        + [Seed("POST", "/v1/chat/completions", "openai", {"model": m, "stream": stream, "messages": [
+            {"role": "user", "content": "Weather?"}], "web_search_options": SEARCH_OPTIONS})
+           for m in CHAT_MODELS for stream in (False, True)]),
     "messages": (350, [Seed("POST", "/v1/messages", "anthropic", messages(m)) for m in CHAT_MODELS]
                  + replayed("claude.tool-result-request.json", ("an/claude-x", "oa/gpt-x", "gm/gemini-2.5-flash"))
                  + [Seed("POST", "/v1/messages", "anthropic", {"model": m, "max_tokens": 50, "messages": [

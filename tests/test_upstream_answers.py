@@ -73,7 +73,8 @@ async def _taken(url: str, body: dict[str, Any]) -> tuple[str, bytes]:
 
 
 async def _answers() -> list[Answer]:
-    """Each dialect's text answer (with its kinds of reasoning) and an answer of two tool calls."""
+    """Each dialect's text answer (with its kinds of reasoning), a text that cites a page (Claude's,
+    a Responses model's), and an answer of two tool calls."""
     taken: list[Answer] = []
 
     async def take(kind: str, fake: Any, replies: list[Any], url: Callable[[bool], str],
@@ -92,12 +93,16 @@ async def _answers() -> list[Answer]:
                                    **({"stream_options": {"include_usage": True}} if stream else {})})
     async with fr.FakeResponses() as responses:
         await take("responses", responses, [fr.reply(fr.reasoning("think"), fr.say("Hel", "lo")),
+                                            fr.reply(fr.say("It is ", "wet.", annotations=(
+                                                fr.url_citation("https://yr.no", "Yr", 6, 10),))),
                                             fr.function_calls(fr.call("weather", '{"ci', 'ty": "Oslo"}'),
                                                               fr.call("weather", '{"city": "Rome"}'))],
                    lambda stream: responses.url + "/responses",
                    lambda stream: {"model": "gpt-x", "input": "hi", "stream": stream})
     async with fa.FakeAnthropic(require_thinking_in_tool_turns=False) as claude:
         await take("anthropic", claude, [fa.reply(fa.thinking("hmm"), fa.redacted(), fa.say("Hel", "lo")),
+                                         fa.reply(fa.say("It is "), fa.say("wet.", citations=(
+                                             fa.cited("https://yr.no", "Yr", "Rain."),))),
                                          fa.tool_use(fa.call("weather", '{"ci', 'ty": "Oslo"}'),
                                                      fa.call("weather", '{"city": "Rome"}'))],
                    lambda stream: claude.url + "/v1/messages",
@@ -362,7 +367,7 @@ def answers() -> list[Answer]:
 def test_the_real_answers_reach_every_client(tmp_path: Path, answers: list[Answer]) -> None:
     """Unbroken, every answer reaches every client as a 200 its SDK reads: the breaking starts from
     answers that work."""
-    assert len(answers) == 16
+    assert len(answers) == 20
     asyncio.run(_run(tmp_path, answers, breaking=False))
 
 

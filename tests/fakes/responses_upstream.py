@@ -181,9 +181,11 @@ class Reasoning:
 
 @dataclass(slots=True, frozen=True)
 class Message:
-    """An assistant message of one output_text part; streamed, each piece is one text delta."""
+    """An assistant message of one output_text part; streamed, each piece is one text delta, and
+    each annotation an `annotation.added` after them."""
 
     pieces: tuple[str, ...]
+    annotations: tuple[Json, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -263,9 +265,14 @@ def reasoning(*pieces: str) -> Reasoning:
     return Reasoning((pieces,))
 
 
-def say(*pieces: str) -> Message:
+def say(*pieces: str, annotations: tuple[Json, ...] = ()) -> Message:
     """A message item for `reply`; each piece is one output_text delta."""
-    return Message(pieces)
+    return Message(pieces, annotations)
+
+
+def url_citation(url: str, title: str, start: int, end: int) -> Json:
+    """An annotation of the text's characters `start` to `end`, citing a page its web search found."""
+    return {"type": "url_citation", "url": url, "title": title, "start_index": start, "end_index": end}
 
 
 def call(name: str, *fragments: str, call_id: str | None = None, id: str | None = None) -> FunctionCall:
@@ -405,12 +412,13 @@ class _Render:
                 if encrypted:
                     done["encrypted_content"] = mint()
                 return done
-            case Message(pieces):
+            case Message(pieces, annotations):
                 return {
                     "id": _hex_id("msg"),
                     "type": "message",
                     "status": status,
-                    "content": [{**_output_text("".join(pieces)), "logprobs": self._tokens(pieces)}],
+                    "content": [{**_output_text("".join(pieces)), "logprobs": self._tokens(pieces),
+                                 "annotations": list(annotations)}],
                     "role": "assistant",
                 }
             case FunctionCall():
@@ -469,7 +477,7 @@ class _Render:
                         {"type": "response.reasoning_summary_text.done", **where, "text": part["text"]},
                         {"type": "response.reasoning_summary_part.done", **where, "part": part},
                     ]
-            case Message(pieces):
+            case Message(pieces, annotations):
                 added = {**done, "status": "in_progress", "content": []}
                 where = {**at, "content_index": 0}
                 part = done["content"][0]
@@ -480,6 +488,8 @@ class _Render:
                         {"token": t["token"], "logprob": t["logprob"], "top_logprobs": [
                             {"token": top["token"], "logprob": top["logprob"]} for top in t["top_logprobs"]]}
                         for t in self._tokens([p])]} for p in pieces),
+                    *({"type": "response.output_text.annotation.added", **where, "annotation_index": i,
+                       "annotation": note} for i, note in enumerate(annotations)),
                     {"type": "response.output_text.done", **where, "text": part["text"], "logprobs": part["logprobs"]},
                     {"type": "response.content_part.done", **where, "part": part},
                 ]
