@@ -318,9 +318,10 @@ class Run:
 
 
 async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: tuple[Any, ...] = (),
-              **more: Json) -> Run:
+              args: tuple[str, ...] = (), **more: Json) -> Run:
     """Run `cli` once on the task, through a fresh gateway in front of a fresh fake `dialect` upstream;
-    `first`: the fake's answers before the task's own, `more`: the gateway's config tables besides."""
+    `first`: the fake's answers before the task's own, `args`: the CLI's arguments besides, `more`:
+    the gateway's config tables besides."""
     home, workdir = root / "home", root / "work"
     workdir.mkdir(parents=True)
     env = offline_env(home)
@@ -332,7 +333,7 @@ async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: t
         async with gateway(root / "data", **tables) as (_, url):
             argv, own = _SETUPS[cli.name](home, url, cli.model)
             process = await asyncio.create_subprocess_exec(
-                str(executable), *argv, cwd=workdir, env={**env, **own}, stdin=asyncio.subprocess.DEVNULL,
+                str(executable), *argv, *args, cwd=workdir, env={**env, **own}, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True)  # its own process group, so a timeout also ends the CLI's children
             try:

@@ -123,3 +123,25 @@ def test_codex_searches_the_web_through_a_chat_model(executables: dict[str, Path
     assert FILENAME in str(real_clis.paired_result("chat", run.requests[2], CALL_IDS["chat"]))
     # Codex read the search item the gateway streamed, and showed it
     assert "web search: python asyncio" in run.stderr, run.report()
+
+
+def test_claude_code_searches_the_web_through_a_gpt_model(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Claude Code's WebSearch tool (loaded through its ToolSearch) asks the model for Anthropic's
+    `web_search_20250305`; on a Responses model that is OpenAI's `web_search`, and the search item
+    and cited text it answers come back as Claude's search blocks and citations, which Claude Code
+    reads into the links and summary it gives the main turn: the search, then the file, then DONE."""
+    from tests.fakes import responses_upstream as fr
+
+    page, said = "https://www.yr.no/en/forecast/bergen", "It rains in Bergen today."
+    first = (fr.reply(fr.call("ToolSearch", '{"query": "select:WebSearch", "max_results": 1}', call_id="call_tools1")),
+             fr.reply(fr.call("WebSearch", '{"query": "bergen weather"}', call_id="call_search1")),
+             fr.reply(fr.web_search("bergen weather", page),
+                      fr.say(said, annotations=(fr.url_citation(page, "Yr: Bergen", 0, len(said)),))))
+    run = asyncio.run(real_clis.run(CLIS["claude"], executables["claude"], "responses", tmp_path, first,
+                                    args=("--allowedTools", "WebSearch")))
+    assert run.status == 0 and DONE in run.stdout, run.report()
+    assert (run.workdir / FILENAME).read_text() == CONTENT
+    assert len(run.requests) == 5, run.report()  # ToolSearch, WebSearch, the search itself, Write, DONE
+    assert [t.get("type") for t in run.requests[2].get("tools") or ()] == ["web_search"]
+    found = str(real_clis.paired_result("responses", run.requests[3], "call_search1"))
+    assert page in found and said in found, found  # what Claude Code read from the search blocks and text

@@ -217,7 +217,16 @@ class CustomToolCall:
         return "".join(self.pieces)
 
 
-Item = Reasoning | Message | FunctionCall | CustomToolCall
+@dataclass(slots=True, frozen=True)
+class WebSearchCall:
+    """A search the model's hosted `web_search` tool made, with the pages it found (its
+    `action.sources`); streamed, through its in_progress, searching and completed events."""
+
+    query: str
+    urls: tuple[str, ...] = ()
+
+
+Item = Reasoning | Message | FunctionCall | CustomToolCall | WebSearchCall
 
 
 @dataclass(slots=True, kw_only=True)
@@ -268,6 +277,11 @@ def reasoning(*pieces: str) -> Reasoning:
 def say(*pieces: str, annotations: tuple[Json, ...] = ()) -> Message:
     """A message item for `reply`; each piece is one output_text delta."""
     return Message(pieces, annotations)
+
+
+def web_search(query: str, *urls: str) -> WebSearchCall:
+    """A web_search_call item for `reply`: a search for `query` that found `urls`."""
+    return WebSearchCall(query, urls)
 
 
 def url_citation(url: str, title: str, start: int, end: int) -> Json:
@@ -430,6 +444,10 @@ class _Render:
                     "call_id": item.call_id,
                     "name": item.name,
                 }
+            case WebSearchCall(query, urls):
+                sources = [{"type": "url", "url": u} for u in urls]
+                return {"id": _hex_id("ws"), "type": "web_search_call", "status": status,
+                        "action": {"type": "search", "query": query, "sources": sources}}
             case CustomToolCall():
                 return {
                     "id": item.id or _hex_id("ctc"),
@@ -501,6 +519,11 @@ class _Render:
                     *({"type": "response.function_call_arguments.delta", **at, "delta": f} for f in item.fragments),
                     {"type": "response.function_call_arguments.done", **at, **arguments},
                 ]
+            case WebSearchCall():
+                events = [{"type": "response.output_item.added", "output_index": index,
+                           "item": {**done, "status": "in_progress"}},
+                          *({"type": f"response.web_search_call.{phase}", **at}
+                            for phase in ("in_progress", "searching", "completed"))]
             case CustomToolCall():
                 added = {**done, "status": "in_progress", "input": ""}
                 events = [
