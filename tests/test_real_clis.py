@@ -145,3 +145,28 @@ def test_claude_code_searches_the_web_through_a_gpt_model(executables: dict[str,
     assert [t.get("type") for t in run.requests[2].get("tools") or ()] == ["web_search"]
     found = str(real_clis.paired_result("responses", run.requests[3], "call_search1"))
     assert page in found and said in found, found  # what Claude Code read from the search blocks and text
+
+
+def test_gemini_cli_searches_the_web_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Gemini CLI's google_web_search asks its web-search model for `googleSearch`; on Claude that is
+    `web_search_20250305`, and Claude's search blocks and cited text come back as the grounding
+    Gemini CLI reads: its pages become the sources list, and each citation a marker it puts at the
+    support's end, counted in UTF-8 bytes (the text before it has a letter of two)."""
+    from tests.fakes import anthropic_upstream as fa
+
+    page = "https://www.yr.no/en/forecast/bergen"
+    first = (fa.reply(fa.thinking("I will search."), fa.call("google_web_search", '{"query": "bergen weather"}',
+                                                            id="toolu_search1")),
+             fa.reply(*fa.web_search("bergen weather", (page, "Yr: Bergen")), fa.say("Været i Bergen: "),
+                      fa.say("det regner i dag.", citations=(fa.cited(page, "Yr: Bergen", "Regn"),)),
+                      fa.say(" Ta med paraply.")))
+    routed = {"targets": ["up/upstream-model"]}
+    run = asyncio.run(real_clis.run(CLIS["gemini"], executables["gemini"], "anthropic", tmp_path, first,
+                                    models={CLIS["gemini"].model: routed, "gemini-3-flash-preview": routed}))
+    assert run.status == 0 and DONE in run.stdout, run.report()
+    assert (run.workdir / FILENAME).read_text() == CONTENT
+    assert len(run.requests) == 4, run.report()  # the search call, the search itself, write_file, DONE
+    assert run.requests[1]["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
+    found = str(real_clis.paired_result("anthropic", run.requests[2], "toolu_search1"))
+    assert "Været i Bergen: det regner i dag.[1] Ta med paraply." in found, found  # counted in chars, "dag[1]."
+    assert f"[1] Yr: Bergen ({page})" in found, found

@@ -169,7 +169,23 @@ class ToolUse:
         return orjson.loads(joined) if joined else {}
 
 
-Block = Text | Thinking | RedactedThinking | ToolUse
+@dataclass(slots=True, frozen=True)
+class ServerToolUse:
+    """Claude's call of its own web search; streamed, its input as one `input_json_delta`."""
+
+    query: str
+    id: str
+
+
+@dataclass(slots=True, frozen=True)
+class SearchResult:
+    """The pages (url, title) Claude's web search found for the call `tool_use_id`; streamed whole."""
+
+    tool_use_id: str
+    pages: tuple[tuple[str, str], ...]
+
+
+Block = Text | Thinking | RedactedThinking | ToolUse | ServerToolUse | SearchResult
 
 
 @dataclass(slots=True, kw_only=True)
@@ -224,6 +240,12 @@ class ErrorReply:
 def say(*pieces: str, citations: tuple[Json, ...] = ()) -> Text:
     """A text block for `reply`; each piece is one text_delta."""
     return Text(pieces, citations)
+
+
+def web_search(query: str, *pages: tuple[str, str]) -> tuple[ServerToolUse, SearchResult]:
+    """The pair of blocks of a search Claude's `web_search` tool made, for `reply`."""
+    use = ServerToolUse(query, "srvtoolu_" + secrets.token_hex(12))
+    return use, SearchResult(use.id, pages)
 
 
 def cited(url: str, title: str, quote: str) -> Json:
@@ -324,6 +346,12 @@ class _Message:
                 return {"type": "redacted_thinking", "data": data}
             case ToolUse():
                 return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            case ServerToolUse(query, use_id):
+                return {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {"query": query}}
+            case SearchResult(use_id, pages):
+                return {"type": "web_search_tool_result", "tool_use_id": use_id, "content": [
+                    {"type": "web_search_result", "url": url, "title": title, "encrypted_content": "EqgfCioIARgBIiQ",
+                     "page_age": None} for url, title in pages]}
 
     def _streamed_block(self, index: int, block: Block) -> tuple[Json, list[Json]]:
         """The `content_block` of content_block_start, and the deltas that follow it."""
@@ -340,6 +368,11 @@ class _Message:
             case ToolUse():
                 start = {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}
                 return start, [{"type": "input_json_delta", "partial_json": f} for f in block.fragments]
+            case ServerToolUse(query, use_id):
+                start = {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {}}
+                return start, [{"type": "input_json_delta", "partial_json": orjson.dumps({"query": query}).decode()}]
+            case SearchResult():
+                return self._whole_block(index, block), []
 
     def whole(self) -> Json:
         """The non-streamed `message` object."""
