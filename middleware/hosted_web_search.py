@@ -32,7 +32,7 @@ from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_chat import CODEC as CHAT
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
-from interlingua.adapters.dialects.openai_responses_request import new_id
+from interlingua.adapters.dialects.openai_responses_request import SOURCES, new_id
 from interlingua.adapters.providers import routed
 from interlingua.middleware import rounds
 from interlingua.middleware.respond import send_error
@@ -42,7 +42,6 @@ FUNCTION = web_search.TOOL
 MAX_SEARCHES = 5  # rounds a turn may search in, before one more is asked for an answer without the tool
 RESULTS = 5  # pages a search gives the model
 EXTRACT = 2000  # characters of each page's extract the model reads
-SOURCES = "web_search_call.action.sources"  # the Responses `include` that shows a search's pages
 _DIALECTS = frozenset({RESPONSES, ANTHROPIC, GEMINI})  # the clients with a hosted web search tool
 
 

@@ -388,9 +388,10 @@ EXPECTED_UPSTREAM: dict[str, Any] = {
         {"type": "item_reference", "id": "msg_0"},
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Thanks."}]},
     ],
-    # The gateway keeps no state upstream: reasoning comes back encrypted, for the next turn to send.
+    # The gateway keeps no state upstream: reasoning comes back encrypted, for the next turn to send;
+    # the pages of the web search tool's searches, for a client of another dialect to be shown.
     "store": False,
-    "include": ["reasoning.encrypted_content"],
+    "include": ["reasoning.encrypted_content", "web_search_call.action.sources"],
     "stream": True,
     "max_output_tokens": 2048,
     "temperature": 0.5,

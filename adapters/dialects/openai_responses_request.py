@@ -14,14 +14,17 @@ from interlingua.adapters.dialects import citations, prompt_cache, reasoning
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.prompt_cache import marked
 from interlingua.adapters.dialects.tools import (
+    WEB_SEARCH,
     client_call_of_item,
     client_executed,
     client_function,
     client_result_of_item,
+    hosted_kind,
 )
 
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
 LOGPROBS = "message.output_text.logprobs"  # the `include` that asks for the text's log probabilities
+SOURCES = "web_search_call.action.sources"  # and the one that asks for the pages a web search found
 
 PROVIDER = "openai"
 
@@ -411,8 +414,11 @@ def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     for message in req.messages:
         items.extend(items_out(message))
+    # A web search's pages, which another dialect's client is shown as its own search's
+    searching = any(t.kind == "server" and hosted_kind(t) == WEB_SEARCH for t in req.tools or ())
     body: dict[str, Any] = {"model": model, "input": items, "store": False,
-                            "include": ["reasoning.encrypted_content", *([LOGPROBS] if req.logprobs else [])]}
+                            "include": ["reasoning.encrypted_content", *([LOGPROBS] if req.logprobs else []),
+                                        *([SOURCES] if searching else [])]}
     if req.stream:
         body["stream"] = True
     for key, value in (("max_output_tokens", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),

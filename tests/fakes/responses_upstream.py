@@ -220,7 +220,8 @@ class CustomToolCall:
 @dataclass(slots=True, frozen=True)
 class WebSearchCall:
     """A search the model's hosted `web_search` tool made, with the pages it found (its
-    `action.sources`); streamed, through its in_progress, searching and completed events."""
+    `action.sources`, where the request's `include` asks for them); streamed, through its
+    in_progress, searching and completed events."""
 
     query: str
     urls: tuple[str, ...] = ()
@@ -398,6 +399,7 @@ class _Render:
         ]
         encrypted = "reasoning.encrypted_content" in (body.get("include") or [])
         self.logprobs = "message.output_text.logprobs" in (body.get("include") or [])
+        self.sources = "web_search_call.action.sources" in (body.get("include") or [])
         self.top_logprobs = body.get("top_logprobs") or 0
         last = len(reply.items) - 1
         #: Each item as its output_item.done event and the final `output` show it.
@@ -445,9 +447,10 @@ class _Render:
                     "name": item.name,
                 }
             case WebSearchCall(query, urls):
-                sources = [{"type": "url", "url": u} for u in urls]
-                return {"id": _hex_id("ws"), "type": "web_search_call", "status": status,
-                        "action": {"type": "search", "query": query, "sources": sources}}
+                action: Json = {"type": "search", "query": query}
+                if self.sources:  # only where `include` asks for them, as the API gives them
+                    action["sources"] = [{"type": "url", "url": u} for u in urls]
+                return {"id": _hex_id("ws"), "type": "web_search_call", "status": status, "action": action}
             case CustomToolCall():
                 return {
                     "id": item.id or _hex_id("ctc"),
