@@ -28,14 +28,15 @@ _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
 class ResponsesStreamDecoder(StreamDecoder):
     """Responses SSE to IR events; a function call's index is its position among the call items."""
 
-    __slots__ = ("_tools", "_calls", "_chars", "_bases")
+    __slots__ = ("_tools", "_calls", "_chars", "_part", "_base")
 
     def __init__(self) -> None:
         super().__init__()
         self._tools: dict[str, int] = {}
         self._calls = False
         self._chars = 0  # of text so far, which the IR's citations count in
-        self._bases: dict[tuple[str, int], int] = {}  # where each text part began, which its annotations count in
+        self._part: tuple[Any, Any] = (None, None)  # the text part (item, content index) being streamed
+        self._base = 0  # where it began, which its annotations count in
 
     def decode(self, block: bytes, out: list[ir.StreamEvent]) -> None:
         for _, data in sse.events(block):
@@ -45,11 +46,14 @@ class ResponsesStreamDecoder(StreamDecoder):
             kind = event.get("type")
             if kind == "response.output_text.delta":
                 text = _delta(event)
-                self._bases.setdefault(_text_part(event), self._chars)
+                part = (event.get("item_id"), event.get("content_index"))
+                if part != self._part:
+                    self._part, self._base = part, self._chars
                 self._chars += len(text)
                 out.append(ir.TextDelta(text, 0, logprobs.from_openai(event.get("logprobs")) or None))
             elif kind == "response.output_text.annotation.added":
-                base = self._bases.setdefault(_text_part(event), self._chars)
+                streamed = (event.get("item_id"), event.get("content_index")) == self._part
+                base = self._base if streamed else self._chars  # annotations of a part with no text yet
                 cited = citations.from_openai([event.get("annotation")]) or ()
                 if cited:
                     out.append(ir.CitationDelta([ir.Citation(c.url, c.title, base + (c.start or 0),
@@ -104,10 +108,6 @@ class ResponsesStreamDecoder(StreamDecoder):
 
 def _delta(event: dict[str, Any]) -> str:
     return f.string(event, "delta", "event.") or ""
-
-
-def _text_part(event: dict[str, Any]) -> tuple[str, int]:
-    return f.label(event, "item_id") or "", f.integer(event, "content_index", "event.", minimum=0) or 0
 
 
 def stream_error(event: dict[str, Any]) -> ir.GatewayError:
