@@ -93,13 +93,15 @@ UTILITY_KEYS = ("extract", "segment", "summarize", "translate", "schema", "web_s
 @dataclass(slots=True, frozen=True)
 class FetchConfig:
     """How the gateway fetches a utility's `url`: which non-public hosts or networks it may reach
-    (none by default), and its size, time and redirect bounds."""
+    (none by default), and its size, time and redirect bounds; and whether it runs the clients' web
+    fetch tools for models whose upstream has none (`middleware/hosted_web_fetch.py`)."""
 
     allow_hosts: tuple[str, ...] = ()
     allow_networks: tuple[str, ...] = ()
     max_mb: float = 50.0
     timeout: float = 30.0
     max_redirects: int = 5
+    web_fetch: bool = False
 
     @property
     def max_bytes(self) -> int:
@@ -523,6 +525,7 @@ def _fetch(raw: Any, env: Mapping[str, str]) -> FetchConfig:
         max_mb=r.number("max_mb", 50.0),
         timeout=r.number("timeout", 30.0),
         max_redirects=r.integer("max_redirects", 5, 0, 50),
+        web_fetch=r.boolean("web_fetch", False),
     )
     r.done()
     for i, network in enumerate(fetch.allow_networks):

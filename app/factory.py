@@ -62,6 +62,7 @@ from interlingua.middleware.files import FilesMiddleware
 from interlingua.middleware.guard import GuardMiddleware
 from interlingua.middleware.health import HealthMiddleware, Probe
 from interlingua.middleware.hosted_mcp import HostedMcpMiddleware
+from interlingua.middleware.hosted_web_fetch import HostedWebFetchMiddleware
 from interlingua.middleware.hosted_web_search import HostedWebSearchMiddleware
 from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.mcp import McpMiddleware
@@ -260,6 +261,7 @@ class Gateway:
                 for k in config.keys.values()}
         app: Any = Dispatcher(catalog)
         app = FileSearchMiddleware(app, self.indexer)
+        app = HostedWebFetchMiddleware(app, self.fetcher, config.fetch.web_fetch)
         app = HostedWebSearchMiddleware(app, catalog.resolve, config.utilities.get("web_search"))
         app = HostedMcpMiddleware(app, self.fetcher, self.mcp_servers)
         app = ReencodeMiddleware(app, config.server.ping_seconds)

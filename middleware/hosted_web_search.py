@@ -35,7 +35,6 @@ from interlingua.adapters.dialects.openai_responses_request import NAME as RESPO
 from interlingua.adapters.dialects.openai_responses_request import SOURCES, new_id
 from interlingua.adapters.providers import routed
 from interlingua.middleware import rounds
-from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import CLIENT_REQUEST, OPERATION, REQUEST, TARGETS, state_of
 
 FUNCTION = web_search.TOOL
@@ -68,16 +67,10 @@ class HostedWebSearchMiddleware:
                 or not _unsearched(state.get(TARGETS)) or not _declared(request)):
             await self.app(scope, receive, send)
             return
-        try:
-            declared = next((t for t in request.tools or () if t.kind == "server"
-                             and tools.hosted_kind(t) == tools.WEB_SEARCH), None)
-            if declared is None or any(t.name == FUNCTION and t is not declared for t in request.tools or ()):
-                await self.app(scope, receive, send)
-                return
-            request = dataclasses.replace(request, messages=rounds.replayed(request.messages, _Replay().read))
-        except ir.GatewayError as error:  # a lazy body's faults, answered here
-            await send_error(scope, send, error)
+        taken = await rounds.claim(self.app, scope, receive, send, request, tools.WEB_SEARCH, FUNCTION, _Replay().read)
+        if taken is None:
             return
+        request, declared = taken
         await self._run(scope, receive, send, request, declared, _asked(declared))
 
     async def _run(self, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest,
@@ -92,7 +85,7 @@ class HostedWebSearchMiddleware:
         async def search(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
             results = []
             for call in calls:
-                query = _query(call.arguments)
+                query = rounds.argument(call.arguments, "query")
                 found: list[ir.SearchHit] = []
                 failure: str | None = None
                 try:
@@ -135,14 +128,8 @@ def _unsearched(targets: Any) -> bool:
 
 
 def _declared(request: ir.ChatRequest) -> bool:
-    """Whether the client's body declares a web search tool: one look, before any tool is decoded."""
-    parsed = ir.as_parsed(request)
-    if parsed is None:  # a round of a layer above: the tools are decoded already
-        return any(t.kind == "server" and tools.hosted_kind(t) == tools.WEB_SEARCH for t in request.tools or ())
-    declared = parsed.get("tools")
-    return isinstance(declared, list) and any(
-        isinstance(t, dict) and (str(t.get("type", "")).startswith("web_search") or "googleSearch" in t
-                                 or "google_search" in t) for t in declared)
+    return rounds.declares(request, tools.WEB_SEARCH, lambda t: str(t.get("type", "")).startswith("web_search")
+                           or "googleSearch" in t or "google_search" in t)
 
 
 def _asked(tool: ir.Tool) -> _Asked:
@@ -158,15 +145,6 @@ def _asked(tool: ir.Tool) -> _Asked:
     return _Asked([d for d in allowed if isinstance(d, str)] + [f"!{d}" for d in blocked if isinstance(d, str)],
                   where.get("country") if isinstance(where.get("country"), str) else None,
                   uses if isinstance(uses, int) and uses >= 0 else None)
-
-
-def _query(arguments: str) -> str:
-    try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
-        return ""
-    query = value.get("query") if isinstance(value, dict) else None
-    return query.strip() if isinstance(query, str) else ""
 
 
 def _told(query: str, found: list[ir.SearchHit], failure: str | None) -> str:

@@ -1,5 +1,5 @@
 """The rounds of a turn whose hosted tools the gateway runs (file search, remote MCP, web
-search): the layer asks the dispatcher, what the client may see of the answer goes on as it comes,
+search and fetch): the layer asks the dispatcher, what the client may see of the answer goes on as it comes,
 and the calls, the end and the usage are held; the layer's step runs the calls, and the model is
 asked again with their results until it answers without them."""
 
@@ -9,10 +9,14 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import tools
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.openai_responses_request import NAME as RESPONSES
 from interlingua.adapters.folding import Fold
+from interlingua.middleware.respond import send_error
 from interlingua.middleware.state import DISCONNECTED, END, ERROR, EVENTS, REQUEST, RESULT, USAGE, state_of
 
 Show = Callable[[ir.Opaque], Awaitable[None]]
@@ -40,6 +44,45 @@ def replayed(messages: list[ir.Message], read: Callable[[ir.Part], list[ir.Messa
         if rest or not message.parts:
             out.append(dataclasses.replace(message, parts=rest))
     return out
+
+
+def declares(request: ir.ChatRequest, kind: str, raw: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether a turn declares a hosted tool of `kind` (`tools.hosted_kind`): one look at the
+    client's body, whose tools `raw` tells, before any is decoded; in a round of a layer above, at
+    the tools it decoded."""
+    parsed = ir.as_parsed(request)
+    if parsed is None:
+        return any(t.kind == "server" and tools.hosted_kind(t) == kind for t in request.tools or ())
+    declared = parsed.get("tools")
+    return isinstance(declared, list) and any(isinstance(t, dict) and raw(t) for t in declared)
+
+
+async def claim(app: Any, scope: dict[str, Any], receive: Any, send: Any, request: ir.ChatRequest, kind: str,
+                function: str, read: Callable[[ir.Part], list[ir.Message] | None]
+                ) -> tuple[ir.ChatRequest, ir.Tool] | None:
+    """The client's hosted tool of `kind` that a layer runs as `function`, and the request with the
+    earlier calls `read` knows replayed; None where the layer has nothing to do: a turn that
+    declares no such tool, or a function of that name of its own, is passed on to `app`, and a lazy
+    body's fault is answered."""
+    try:
+        declared = next((t for t in request.tools or () if t.kind == "server" and tools.hosted_kind(t) == kind), None)
+        if declared is not None and not any(t.name == function and t is not declared for t in request.tools or ()):
+            return dataclasses.replace(request, messages=replayed(request.messages, read)), declared
+    except ir.GatewayError as error:
+        await send_error(scope, send, error)
+        return None
+    await app(scope, receive, send)
+    return None
+
+
+def argument(arguments: str, name: str) -> str:
+    """A call's string argument `name`, stripped: "" where its arguments have none."""
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return ""
+    given = value.get(name) if isinstance(value, dict) else None
+    return given.strip() if isinstance(given, str) else ""
 
 
 def exchange(call: ir.ToolCall, result: ir.ToolResult) -> list[ir.Message]:

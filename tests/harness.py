@@ -92,6 +92,15 @@ async def streamed_response(sdk: openai.AsyncOpenAI, **body: Any) -> tuple[Any, 
     return final, kinds
 
 
+async def claude_message(resource: Any, stream: bool, /, **body: Any) -> Any:
+    """A Messages turn through the SDK's `messages` (or `beta.messages`) resource: created whole, or
+    streamed and the message the SDK assembles from the events."""
+    if not stream:
+        return await resource.create(**body)
+    async with resource.stream(**body) as events:
+        return await events.get_final_message()
+
+
 def provider(url: str, *models: str, **options: Any) -> dict[str, Any]:
     return {"type": "openai", "url": url, "key": "sk-upstream-secret", "models": list(models), **options}
 

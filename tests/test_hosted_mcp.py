@@ -22,7 +22,16 @@ import pytest
 
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
-from tests.harness import anthropic_client, anthropic_provider, client, gateway, provider, serve, streamed_response
+from tests.harness import (
+    anthropic_client,
+    anthropic_provider,
+    claude_message,
+    client,
+    gateway,
+    provider,
+    serve,
+    streamed_response,
+)
 from tests.mcp_servers import build
 from tests.support import async_test
 
@@ -266,11 +275,7 @@ def test_anthropics_mcp_connector_runs_on_a_chat_model(tmp_path: Path, stream: b
                 "messages": [{"role": "user", "content": "What is 6+7?"}],
                 "mcp_servers": [{"type": "url", "url": mcp, "name": "calc", "authorization_token": "tok-9",
                                  "tool_configuration": {"enabled": True, "allowed_tools": ["add"]}}]}
-            if stream:
-                async with sdk.beta.messages.stream(**body) as events:
-                    message = await events.get_final_message()
-            else:
-                message = await sdk.beta.messages.create(**body)
+            message = await claude_message(sdk.beta.messages, stream, **body)
             use, result, text = message.content
             assert use.type == "mcp_tool_use" and (use.name, use.server_name, use.input) == (
                 "add", "calc", {"a": 6, "b": 7})
@@ -313,11 +318,7 @@ def test_anthropics_mcp_toolset_on_claude(tmp_path: Path, stream: bool) -> None:
                 "tools": [{"type": "mcp_toolset", "mcp_server_name": "calc", "default_config": {"enabled": False},
                            "configs": {"add": {"enabled": True}, "steps": {"enabled": False}}},
                           {"name": "clock", "description": "The time.", "input_schema": {"type": "object"}}]}
-            if stream:
-                async with sdk.beta.messages.stream(**body) as events:
-                    message = await events.get_final_message()
-            else:
-                message = await sdk.beta.messages.create(**body)
+            message = await claude_message(sdk.beta.messages, stream, **body)
             listing, use, result, text = message.content
             assert listing.type == "mcp_tool_listing" and listing.mcp_server_name == "calc"
             assert {"add", "forbidden", "steps"} <= {t.name for t in listing.tools}  # the server's whole listing

@@ -18,6 +18,7 @@ from tests.fakes.search_upstream import FakeSearch
 from tests.harness import (
     anthropic_client,
     anthropic_provider,
+    claude_message,
     client,
     gateway,
     gemini_client,
@@ -97,11 +98,7 @@ def test_an_anthropic_client_searches_through_a_chat_model(tmp_path: Path, strea
                                      "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 1,
                                                 "blocked_domains": ["wikipedia.org"]}]}
             sdk = anthropic_client(url)
-            if stream:
-                async with sdk.messages.stream(**asked) as events:
-                    message = await events.get_final_message()
-            else:
-                message = await sdk.messages.create(**asked)
+            message = await claude_message(sdk.messages, stream, **asked)
             use, result, text = message.content
             assert use.type == "server_tool_use" and use.name == "web_search" and use.input == {"query": "python 3.14"}
             assert result.type == "web_search_tool_result" and result.tool_use_id == use.id

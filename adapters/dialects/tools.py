@@ -10,7 +10,8 @@ would let the codecs drift apart.
   (`restore_calls`, `CallRestorer`), so the client sees its own custom tool call.
 - A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
   `web_search_20250305` <-> Gemini's `googleSearch` <-> Chat's `web_search_options`, each with the
-  user's location where both sides have one), or left out where it has none, never refused:
+  user's location where both sides have one; Anthropic's `web_fetch_20250910` <-> Gemini's
+  `urlContext`), or left out where it has none, never refused:
   `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
 - A Responses tool type the client executes (`tool_search` with `execution: client`,
   `local_shell`, `shell` in a local environment, `apply_patch`: `CLIENT_TOOLS`) is a function tool
@@ -35,7 +36,8 @@ RESPONSES, CHAT, ANTHROPIC, GEMINI = "responses", "openai", "anthropic", "gemini
 #: Dialects whose tools include freeform (`custom`) ones; elsewhere they travel as functions.
 _FREEFORM = frozenset({RESPONSES, CHAT})
 
-WEB_SEARCH = "web_search"  # the one hosted tool with an equivalent on several upstreams
+WEB_SEARCH = "web_search"  # the hosted tools with an equivalent on several upstreams
+WEB_FETCH = "web_fetch"
 
 FREEFORM_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -76,6 +78,8 @@ def hosted_kind(tool: ir.Tool) -> str | None:
         return WEB_SEARCH
     if "googleSearch" in native or "google_search" in native or CHAT_SEARCH in native:
         return WEB_SEARCH
+    if kind.startswith("web_fetch_20") or "urlContext" in native or "url_context" in native:
+        return WEB_FETCH  # Anthropic's versioned web_fetch_20250910; Gemini's URL context
     return None
 
 
@@ -103,8 +107,12 @@ def _location(spec: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
-    """The upstream's own form of a hosted tool, or None where it has none (Chat Completions)."""
-    if hosted_kind(tool) != WEB_SEARCH:
+    """The upstream's own form of a hosted tool, or None where it has none (Chat Completions; the
+    Responses API has no web fetch)."""
+    kind = hosted_kind(tool)
+    if kind == WEB_FETCH:
+        return _fetch_for(target)
+    if kind != WEB_SEARCH:
         return None
     where = _location(hosted_spec(tool))
     located = {"user_location": where} if where else {}
@@ -115,6 +123,14 @@ def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
                                                          **located})
     if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search (no location)
         return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
+    return None
+
+
+def _fetch_for(target: str) -> ir.Tool | None:
+    if target == ANTHROPIC:  # Messages API, server tools: web_fetch_20250910
+        return ir.Tool(WEB_FETCH, kind="server", extra={"type": "web_fetch_20250910", "name": WEB_FETCH})
+    if target == GEMINI:  # Gemini API, Tool.urlContext: the pages of the prompt's URLs read
+        return ir.Tool(WEB_FETCH, kind="server", extra={GEMINI: {"urlContext": {}}})
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import web_fetch
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.ids import MARK
@@ -151,13 +152,19 @@ def made_here(part: ir.Part) -> bool:
 
 
 def settled(parts: list[ir.Part]) -> list[ir.Part]:
-    """`parts` with each pair the gateway wrote as what it tells, in text: Claude takes back only
-    the searches it made itself (their pages' `encrypted_content`)."""
+    """`parts` with each pair the gateway wrote (a search's, a fetch's: `web_fetch.py`) as what it
+    tells, in text: Claude takes back only the searches and fetches it made itself."""
     reader = Reader()
+    fetching: dict[str, str] = {}  # the gateway's fetches by id: their URLs
     out: list[ir.Part] = []
     for part in parts:
         if not made_here(part) or not isinstance(part, ir.Opaque):
             out.append(part)
+        elif part.data.get("type") == "server_tool_use" and part.data.get("name") == web_fetch.TOOL:
+            fetching[str(part.data.get("id"))] = str(_obj(part.data.get("input")).get("url") or "")
+        elif part.data.get("type") == web_fetch.RESULT:
+            fetched = web_fetch.read(fetching.pop(str(part.data.get("tool_use_id")), ""), part.data)
+            out.append(ir.Text(f"(Fetched a web page: {web_fetch.told(fetched)})"))
         elif (search := reader.read(part)) is not None:
             pages = "; ".join(f"{title} {url}".strip() for url, title in search.pages) or "nothing"
             out.append(ir.Text(f"(Searched the web for {' '.join(search.queries)!r}: found {pages}.)"))
