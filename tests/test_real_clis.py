@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests import real_clis
@@ -170,3 +171,25 @@ def test_gemini_cli_searches_the_web_through_claude(executables: dict[str, Path]
     found = str(real_clis.paired_result("anthropic", run.requests[2], "toolu_search1"))
     assert "Været i Bergen: det regner i dag.[1] Ta med paraply." in found, found  # counted in chars, "dag[1]."
     assert f"[1] Yr: Bergen ({page})" in found, found
+
+
+def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Gemini CLI's web_fetch asks its web-fetch model for `urlContext`; on Claude that is
+    `web_fetch_20250910`, so Claude reads the page, and its answer is what the tool gives the main
+    turn (before, Claude was given no fetch and answered from memory)."""
+    from tests.fakes import anthropic_upstream as fa
+
+    page = "https://93.184.215.14/forecast/bergen"  # an address Gemini CLI deems public without a DNS lookup
+    said = "Bergen: rain all day, 11 degrees."
+    first = (fa.reply(fa.thinking("I will read it."), fa.call("web_fetch", orjson.dumps(
+                 {"prompt": f"Summarize {page}"}).decode(), id="toolu_fetch1")),
+             fa.text(said))
+    routed = {"targets": ["up/upstream-model"]}
+    run = asyncio.run(real_clis.run(CLIS["gemini"], executables["gemini"], "anthropic", tmp_path, first,
+                                    models={CLIS["gemini"].model: routed, "gemini-3-flash-preview": routed}))
+    assert run.status == 0 and DONE in run.stdout, run.report()
+    assert (run.workdir / FILENAME).read_text() == CONTENT
+    assert len(run.requests) == 4, run.report()  # the fetch call, the fetch itself, write_file, DONE
+    assert run.requests[1]["tools"] == [{"type": "web_fetch_20250910", "name": "web_fetch"}]
+    assert page in str(run.requests[1]["messages"])
+    assert said in str(real_clis.paired_result("anthropic", run.requests[2], "toolu_fetch1"))
