@@ -134,15 +134,10 @@ def _declared(request: ir.ChatRequest) -> bool:
 
 def _asked(tool: ir.Tool) -> _Asked:
     spec = tools.hosted_spec(tool)
-    google = spec.get("googleSearch", spec.get("google_search"))
-    if isinstance(google, dict):  # Gemini: `excludeDomains`
-        excluded = google.get("excludeDomains", google.get("exclude_domains")) or []
-        return _Asked([f"!{d}" for d in excluded if isinstance(d, str)], None, None)
-    allowed = spec.get("allowed_domains") or _obj(spec.get("filters")).get("allowed_domains") or []
-    blocked = spec.get("blocked_domains") or []
+    allowed, blocked = tools.search_domains(spec)
     where = _obj(spec.get("user_location"))
     uses = spec.get("max_uses")
-    return _Asked([d for d in allowed if isinstance(d, str)] + [f"!{d}" for d in blocked if isinstance(d, str)],
+    return _Asked([*allowed, *(f"!{d}" for d in blocked)],
                   where.get("country") if isinstance(where.get("country"), str) else None,
                   uses if isinstance(uses, int) and uses >= 0 else None)
 

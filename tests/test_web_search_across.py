@@ -237,3 +237,32 @@ async def test_a_chat_client_asks_claude_to_search_and_reads_its_citations(tmp_p
         assert (note.url_citation.url, note.url_citation.title) == PAGE
         assert message.content is not None and message.content[
             note.url_citation.start_index:note.url_citation.end_index] == "It is wet in Bergen."
+
+
+DOMAINS = {  # each client's search tool limited to docs.python.org, or kept off pinterest.com
+    "responses": ({"type": "web_search", "filters": {"allowed_domains": ["docs.python.org"]}}, None),
+    "anthropic": ({"type": "web_search_20250305", "name": "web_search", "allowed_domains": ["docs.python.org"]},
+                  {"type": "web_search_20250305", "name": "web_search", "blocked_domains": ["pinterest.com"]}),
+}
+
+
+@pytest.mark.parametrize(("client", "upstream", "blocking"), [
+    ("responses", "anthropic", False), ("anthropic", "responses", False), ("anthropic", "gemini", True)])
+def test_a_search_tools_domains_go_where_the_upstream_takes_them(client: str, upstream: str, blocking: bool) -> None:
+    """A Responses client's allowed domains are Claude's `allowed_domains` and the other way round;
+    Gemini's Developer API takes neither list (its `excludeDomains` is Vertex AI's), so it gets the
+    bare tool."""
+    from interlingua.adapters.dialects import CODECS, tools
+    from interlingua.adapters.dialects.anthropic_request import decode_messages_request
+    from interlingua.adapters.dialects.openai_responses_request import decode_responses_request
+
+    tool = DOMAINS[client][1 if blocking else 0]
+    request = (decode_responses_request({"model": "m", "input": "asyncio?", "tools": [tool]}) if client == "responses"
+               else decode_messages_request({"model": "m", "max_tokens": 9, "tools": [tool],
+                                             "messages": [{"role": "user", "content": "asyncio?"}]}, {}))
+    codec = next(c for c in CODECS if c.name == upstream)
+    (sent,) = codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")["tools"]  # type: ignore[attr-defined]
+    assert sent == {"anthropic": {"type": "web_search_20250305", "name": "web_search",
+                                  "allowed_domains": ["docs.python.org"]},
+                    "responses": {"type": "web_search", "filters": {"allowed_domains": ["docs.python.org"]}},
+                    "gemini": {"googleSearch": {}}}[upstream]

@@ -106,22 +106,43 @@ def _location(spec: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "approximate", **place} if place else None
 
 
+def search_domains(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """A web search tool's domains, allowed and blocked: Anthropic's `allowed_domains` and
+    `blocked_domains`, the Responses `filters.allowed_domains`, Gemini's `excludeDomains`."""
+    google = spec.get("googleSearch", spec.get("google_search"))
+    filters = spec.get("filters")
+    allowed = spec.get("allowed_domains") or (filters.get("allowed_domains") if isinstance(filters, dict) else None)
+    blocked = (google.get("excludeDomains", google.get("exclude_domains")) if isinstance(google, dict)
+               else spec.get("blocked_domains"))
+    return _strings(allowed), _strings(blocked)
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
     """The upstream's own form of a hosted tool, or None where it has none (Chat Completions; the
-    Responses API has no web fetch)."""
+    Responses API has no web fetch). A search keeps what the upstream's tool can say of the client's:
+    the user's location and the domains allowed (Responses, Anthropic) or blocked (Anthropic);
+    Gemini's says neither."""
     kind = hosted_kind(tool)
     if kind == WEB_FETCH:
         return _fetch_for(target)
     if kind != WEB_SEARCH:
         return None
-    where = _location(hosted_spec(tool))
+    spec = hosted_spec(tool)
+    where = _location(spec)
     located = {"user_location": where} if where else {}
+    allowed, blocked = search_domains(spec)
     if target == RESPONSES:
-        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search", **located}})
-    if target == ANTHROPIC:  # Messages API, server tools: web_search_20250305
+        filters = {"filters": {"allowed_domains": allowed}} if allowed else {}
+        return ir.Tool(WEB_SEARCH, kind="server", extra={RESPONSES: {"type": "web_search", **filters, **located}})
+    if target == ANTHROPIC:  # Messages API, server tools: web_search_20250305 (one list of domains or the other)
+        domains = {"allowed_domains": allowed} if allowed else {"blocked_domains": blocked} if blocked else {}
         return ir.Tool(WEB_SEARCH, kind="server", extra={"type": "web_search_20250305", "name": "web_search",
-                                                         **located})
-    if target == GEMINI:  # Gemini API, Tool.googleSearch: grounding with Google Search (no location)
+                                                         **domains, **located})
+    if target == GEMINI:  # Gemini API, Tool.googleSearch (its excludeDomains is Vertex AI's only)
         return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
     return None
 
