@@ -74,7 +74,7 @@ async def _taken(url: str, body: dict[str, Any]) -> tuple[str, bytes]:
 
 async def _answers() -> list[Answer]:
     """Each dialect's text answer (with its kinds of reasoning), a text that cites a page (Claude's,
-    a Responses model's), and an answer of two tool calls."""
+    a Responses model's, Gemini's grounded one), and an answer of two tool calls."""
     taken: list[Answer] = []
 
     async def take(kind: str, fake: Any, replies: list[Any], url: Callable[[bool], str],
@@ -110,6 +110,11 @@ async def _answers() -> list[Answer]:
                                    "messages": [{"role": "user", "content": "hi"}]})
     async with fg.FakeGemini(require_thought_signatures=False) as gemini:
         await take("gemini", gemini, [fg.reply(fg.thought("hmm"), fg.say("Hel", "lo")),
+                                      fg.reply(fg.say("It is ", "wet."), grounding={
+                                          "webSearchQueries": ["weather"],
+                                          "groundingChunks": [{"web": {"uri": "https://yr.no", "title": "Yr"}}],
+                                          "groundingSupports": [{"segment": {"startIndex": 6, "endIndex": 10},
+                                                                 "groundingChunkIndices": [0]}]}),
                                       fg.function_calls(fg.call("weather", {"city": "Oslo"}),
                                                         fg.call("weather", {"city": "Rome"}))],
                    lambda stream: gemini.url + "/v1beta/models/gemini-x:" + (
@@ -367,7 +372,7 @@ def answers() -> list[Answer]:
 def test_the_real_answers_reach_every_client(tmp_path: Path, answers: list[Answer]) -> None:
     """Unbroken, every answer reaches every client as a 200 its SDK reads: the breaking starts from
     answers that work."""
-    assert len(answers) == 20
+    assert len(answers) == 22
     asyncio.run(_run(tmp_path, answers, breaking=False))
 
 

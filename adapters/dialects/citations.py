@@ -152,7 +152,7 @@ def _placed(parts: Iterable[ir.Part]) -> Iterator[tuple[int, ir.Text]]:
 
 def _pages(grounding: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(web.get("uri") or ""), str(web.get("title") or ""))
-            for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
+            for chunk in f.listed(grounding, "groundingChunks") if isinstance(chunk, dict)
             for web in (f.sub(chunk, "web"),)]
 
 
@@ -167,11 +167,11 @@ def from_gemini(grounding: dict[str, Any], text: str) -> list[ir.Citation]:
         return len(raw[:default if at is None else at].decode(errors="ignore"))
 
     out = []
-    for support in grounding.get("groundingSupports") or ():
+    for support in f.listed(grounding, "groundingSupports"):
         if not isinstance(support, dict):
             continue
         segment = f.sub(support, "segment")
-        for index in support.get("groundingChunkIndices") or ():
+        for index in f.listed(support, "groundingChunkIndices"):
             if _index(index) is not None and index < len(pages) and _page(pages[index][0]):
                 out.append(ir.Citation(pages[index][0], pages[index][1], chars(segment.get("startIndex"), 0),
                                        chars(segment.get("endIndex"), len(raw)), str(segment.get("text") or "")))

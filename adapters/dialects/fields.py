@@ -201,6 +201,13 @@ def sub(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def listed(body: Mapping[str, Any], key: str) -> list[Any]:
+    """An upstream's list that only decorates an answer (a search's pages, a text's citations),
+    empty when it is anything else: a malformed one costs the decoration, not the answer."""
+    value = body.get(key)
+    return value if isinstance(value, list) else []
+
+
 def natural(text: str) -> int | None:
     """`text` as a whole number if it is one in ASCII digits, of at most 18: no count needs more, and
     `str.isdigit` also takes `²` and other scripts' digits, which `int` refuses. None otherwise."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import web_fetch
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
@@ -69,17 +70,17 @@ class Reader:
                                     if isinstance(r, dict) and r.get("url")])
         if part.dialect == RESPONSES:
             action = _obj(data.get("action"))
-            queries = [str(q) for q in action.get("queries") or () if q] or [str(action.get("query") or "")]
-            return Search(queries, [(str(s.get("url")), "") for s in action.get("sources") or ()
+            queries = [str(q) for q in f.listed(action, "queries") if q] or [str(action.get("query") or "")]
+            return Search(queries, [(str(s.get("url")), "") for s in f.listed(action, "sources")
                                     if isinstance(s, dict) and s.get("url")], data.get("status") == "failed")
         return of_grounding(data[GROUNDING])
 
 
 def of_grounding(grounding: dict[str, Any]) -> Search | None:
     """Gemini's grounding with Google Search; None where it searched nothing (a file search's)."""
-    queries = [str(q) for q in grounding.get("webSearchQueries") or ()]
+    queries = [str(q) for q in f.listed(grounding, "webSearchQueries")]
     pages = [(str(web.get("uri") or ""), str(web.get("title") or ""))
-             for chunk in grounding.get("groundingChunks") or () if isinstance(chunk, dict)
+             for chunk in f.listed(grounding, "groundingChunks") if isinstance(chunk, dict)
              for web in (chunk.get("web"),) if isinstance(web, dict)]
     return Search(queries, pages) if queries or pages else None
 

@@ -294,11 +294,13 @@ Part = Text | FunctionCall | InlineData
 
 @dataclass(slots=True, frozen=True)
 class Candidate:
-    """One candidate: its parts in order, and how it finished."""
+    """One candidate: its parts in order, how it finished, and what grounded it (Google Search's
+    `groundingMetadata`, given with the finish, as Gemini sends it on the last chunk)."""
 
     parts: tuple[Part, ...] = ()
     finish_reason: str = "STOP"
     finish_message: str | None = None  # e.g. the detail of a MALFORMED_FUNCTION_CALL
+    grounding: Json | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -399,12 +401,13 @@ def candidate(*parts: Part, finish_reason: str = "STOP", finish_message: str | N
     return Candidate(parts, finish_reason, finish_message)
 
 
-def reply(*parts: Part, finish_reason: str = "STOP", finish_message: str | None = None, **options: Any) -> Reply:
+def reply(*parts: Part, finish_reason: str = "STOP", finish_message: str | None = None,
+          grounding: Json | None = None, **options: Any) -> Reply:
     """A one-candidate response made of `parts`, e.g. `reply(thought("Hmm"), call("f", {"a": 1}))`.
 
     Options are `Reply` fields.
     """
-    return Reply(candidates=(Candidate(parts, finish_reason, finish_message),), **options)
+    return Reply(candidates=(Candidate(parts, finish_reason, finish_message, grounding),), **options)
 
 
 def text(*pieces: str, **options: Any) -> Reply:
@@ -601,6 +604,8 @@ class _Generation:
         finish: Json = {"finishReason": choice.finish_reason}
         if choice.finish_message is not None:
             finish["finishMessage"] = choice.finish_message
+        if choice.grounding is not None:
+            finish["groundingMetadata"] = choice.grounding
         return finish
 
     def _blocked(self) -> Json:
