@@ -149,7 +149,7 @@ class FilesMiddleware:
             answer = uploads.part_object(part_id, upload_id, now)
         else:
             upload_id, done = state[PARAMS]["id"], operation is ops.UPLOADS_COMPLETE
-            found = await (store.assemble(owner, upload_id, asked.part_ids) if done
+            found = await (store.assemble(owner, upload_id, asked.part_ids, asked.md5) if done
                            else store.drop_upload(owner, upload_id))
             if found is None:
                 raise uploads.not_found(upload_id)

@@ -7,6 +7,7 @@ SQLite and in a real PostgreSQL, with two gateways on it as replicas."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import sqlite3
 import time
 from contextlib import aclosing
@@ -262,7 +263,11 @@ async def test_a_file_over_the_body_cap_is_uploaded_in_parts(tmp_path: Path) -> 
         with pytest.raises(openai.BadRequestError) as short:
             await sdk.uploads.complete(upload.id, part_ids=[first.id])
         assert short.value.param == "part_ids"
-        made = await sdk.uploads.complete(upload.id, part_ids=[first.id, second.id])
+        md5 = hashlib.md5(b"abcdef").hexdigest()
+        with pytest.raises(openai.BadRequestError) as swapped:  # the parts named out of order: "defabc"
+            await sdk.uploads.complete(upload.id, part_ids=[second.id, first.id], md5=md5)
+        assert swapped.value.param == "md5" and hashlib.md5(b"defabc").hexdigest() in swapped.value.message
+        made = await sdk.uploads.complete(upload.id, part_ids=[first.id, second.id], md5=md5.upper())
         assert made.file is not None and (await sdk.files.content(made.file.id)).content == b"abcdef"
 
         dropped = await sdk.uploads.create(bytes=1, filename="x", mime_type="text/plain", purpose="user_data")

@@ -46,9 +46,11 @@ class UploadAsk:
 
 @dataclass(slots=True, frozen=True)
 class Completion:
-    """What `POST /v1/uploads/{id}/complete` asks for: the parts, in the file's order."""
+    """What `POST /v1/uploads/{id}/complete` asks for: the parts, in the file's order, and the
+    MD5 the client expects of their bytes, where it gives one."""
 
     part_ids: list[str]
+    md5: str | None = None
 
 
 def decode_create(body: Any) -> UploadAsk:
@@ -77,8 +79,7 @@ def decode_complete(body: Any) -> Completion:
     part_ids = f.strings(body, "part_ids")
     if not part_ids or len(part_ids) > MAX_PARTS:
         raise ir.invalid("part_ids", f"is required: the ids of the parts, in order (at most {MAX_PARTS})")
-    f.string(body, "md5")  # OpenAI checks it against the bytes; accepted here, and not checked
-    return Completion(part_ids)
+    return Completion(part_ids, (f.string(body, "md5") or "").lower() or None)
 
 
 def new_upload_id() -> str:

@@ -12,6 +12,7 @@ the answer, and reading a large file keeps the event loop free. The PostgreSQL s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,7 +92,8 @@ class Files(Protocol):
     # and assembled in the order the client names them; `upload` is the Upload's id.
     async def open_upload(self, owner: str | None, upload: str, made: StoredFile) -> None: ...
     async def add_part(self, owner: str | None, upload: str, part: str, data: bytes) -> StoredFile | None: ...
-    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None: ...
+    async def assemble(self, owner: str | None, upload: str, parts: list[str],
+                       md5: str | None = None) -> StoredFile | None: ...
     async def drop_upload(self, owner: str | None, upload: str) -> StoredFile | None: ...
     async def aclose(self) -> None: ...
 
@@ -109,15 +111,19 @@ def unpacked(raw: bytes) -> StoredFile:
     return StoredFile(*orjson.loads(raw))
 
 
-def assembled(made: StoredFile, parts: list[str], found: dict[str, bytes]) -> bytes:
+def assembled(made: StoredFile, parts: list[str], found: dict[str, bytes], md5: str | None = None) -> bytes:
     """The file's bytes, its parts joined in the order named; a 400 for a part that is not the
-    upload's, or a sum that is not the size the upload said."""
+    upload's, a sum that is not the size the upload said, or bytes whose MD5 is not the one the
+    client expects (lower-case hex)."""
     missing = next((part for part in parts if part not in found), None)
     if missing is not None:
         raise ir.invalid("part_ids", f"{missing} is no part of this upload")
     data = b"".join(found[part] for part in parts)
     if len(data) != made.size:
         raise ir.invalid("part_ids", f"the parts hold {len(data)} bytes, where the upload said {made.size}")
+    if md5 is not None and (digest := hashlib.md5(data, usedforsecurity=False).hexdigest()) != md5:
+        raise ir.invalid("md5", f"is {md5}, where the parts' bytes have {digest}: a part is missing, out of order or "
+                                "not what was sent")
     return data
 
 
@@ -242,13 +248,14 @@ class FileStore:
             return made
         return await self._thread.run(sqlite.in_transaction, self._db, add_part)
 
-    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None:
+    async def assemble(self, owner: str | None, upload: str, parts: list[str],
+                       md5: str | None = None) -> StoredFile | None:
         def assemble() -> StoredFile | None:
             made = self._upload(owner, upload)
             if made is None:
                 return None
             rows = self._db.execute("SELECT id, data FROM upload_pieces WHERE upload = ?", (upload,))
-            data = assembled(made, parts, {part: bytes(piece) for part, piece in rows})
+            data = assembled(made, parts, {part: bytes(piece) for part, piece in rows}, md5)
             self._drop(upload)
             self._insert(owner, made, data)
             return made

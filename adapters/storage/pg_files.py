@@ -180,13 +180,14 @@ class PgFileStore:
         found: StoredFile | None = await self.db.run(add_part, transaction=True)
         return found
 
-    async def assemble(self, owner: str | None, upload: str, parts: list[str]) -> StoredFile | None:
+    async def assemble(self, owner: str | None, upload: str, parts: list[str],
+                       md5: str | None = None) -> StoredFile | None:
         async def assemble(conn: Any) -> StoredFile | None:
             made = await _upload(conn, owner, upload)
             if made is None:
                 return None
             rows = await conn.fetch("SELECT id, data FROM upload_pieces WHERE upload = $1", upload)
-            data = assembled(made, parts, {row["id"]: bytes(row["data"]) for row in rows})
+            data = assembled(made, parts, {row["id"]: bytes(row["data"]) for row in rows}, md5)
             await _drop(conn, upload)
             await _insert(conn, owner, made, data)
             return made
