@@ -170,11 +170,11 @@ async def test_a_hosted_tool_choice_is_taken(tmp_path: Path) -> None:
         assert first["tool_choice"] == {"type": "tool", "name": "file_search"}
         assert "tool_choice" not in second or second["tool_choice"] == {"type": "auto"}
 
-        up.script(fa.text("No code here."))
-        plain = await sdk.responses.create(model="claude-x", input="hi", tool_choice={"type": "code_interpreter"},
-                                           tools=[{"type": "code_interpreter", "container": {"type": "auto"}},
+        up.script(fa.text("No image here."))
+        plain = await sdk.responses.create(model="claude-x", input="hi", tool_choice={"type": "image_generation"},
+                                           tools=[{"type": "image_generation"},
                                                   {"type": "function", "name": "lookup", "parameters": {}}])
-        assert plain.output_text == "No code here."
+        assert plain.output_text == "No image here."
         sent = up.requests[-1].json
         assert [t["name"] for t in sent["tools"]] == ["lookup"] and sent.get("tool_choice", {"type": "auto"}) == {
             "type": "auto"}

@@ -324,14 +324,14 @@ def test_web_search_maps_between_every_pair(source: str, target: str) -> None:
 
 
 def test_hosted_tools_without_equivalent_are_named_once_in_the_header() -> None:
-    """A Responses client's file_search and code_interpreter on Anthropic: left out and named;
+    """A Responses client's file_search and image_generation on Anthropic: left out and named;
     its web_search and tool_search kept (as the server tool and a function)."""
     req = decode_responses_request({"model": "m", "input": "hi", "tools": [
-        {"type": "file_search", "vector_store_ids": ["vs_1"]}, {"type": "code_interpreter", "container": "auto"},
+        {"type": "file_search", "vector_store_ids": ["vs_1"]}, {"type": "image_generation"},
         {"type": "web_search"}, {"type": "tool_search", "execution": "client", "parameters": {"type": "object"}},
         {"type": "file_search", "vector_store_ids": ["vs_2"]}]})
     assert tools.omitted_headers(req, "anthropic") == [(b"x-interlingua-omitted-tools",
-                                                        b"file_search,code_interpreter")]
+                                                        b"file_search,image_generation")]
     adapted = tools.adapt_request(req, "anthropic").tools or []
     assert [(t.name, t.kind) for t in adapted] == [("web_search", "server"), ("tool_search", "function")]
     assert tools.omitted_headers(req, "responses") == []

@@ -20,7 +20,16 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
-from interlingua.adapters.dialects import anthropic_batches, anthropic_files, citations, files, sse, tools, web_search
+from interlingua.adapters.dialects import (
+    anthropic_batches,
+    anthropic_files,
+    citations,
+    code_runs,
+    files,
+    sse,
+    tools,
+    web_search,
+)
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.anthropic_request import (
     NAME,
@@ -183,7 +192,8 @@ def encode_messages_response(resp: ir.ChatResponse) -> dict[str, Any]:
     grounding = (choice.extra or {}).get("grounding")
     grounded = web_search.of_grounding(grounding) if isinstance(grounding, dict) else None
     content = [*(web_search.to_anthropic(grounded) if grounded else ()),  # Gemini's search, ahead of its text
-               *(b for p in web_search.foreign(choice.message.parts, PROVIDER) for b in _blocks_of_part(p))]
+               *(b for p in code_runs.foreign(web_search.foreign(choice.message.parts, PROVIDER), PROVIDER)
+                 for b in _blocks_of_part(p))]
     edits = resp.applied_edits
     context = {} if edits is None else {"context_management": encode_context_management(edits)}
     return {
@@ -311,7 +321,7 @@ class MessagesStreamEncoder(StreamEncoder):
     """IR events to Anthropic SSE: one content block per run of text, thinking or one tool call."""
 
     __slots__ = ("_id", "_model", "_started", "_index", "_open", "_tool", "_stop", "_stop_sequence", "_usage",
-                 "_context", "_searches")
+                 "_context", "_searches", "_runs")
 
     def __init__(self) -> None:
         self._id = "msg_" + secrets.token_hex(12)
@@ -325,6 +335,7 @@ class MessagesStreamEncoder(StreamEncoder):
         self._usage = ir.Usage()
         self._context: dict[str, Any] = {}
         self._searches = web_search.Reader()
+        self._runs = code_runs.Reader()
 
     def _start(self) -> bytes:
         if self._started:
@@ -398,8 +409,9 @@ class MessagesStreamEncoder(StreamEncoder):
             if event.dialect == PROVIDER:
                 return self._open_block("opaque", event.data) + self._close()
             search = self._searches.foreign(event, PROVIDER)  # another upstream's
-            return b"".join(self._open_block("opaque", block) + self._close()
-                            for block in web_search.to_anthropic(search)) if search else b""
+            run = self._runs.foreign(event, PROVIDER)
+            blocks = web_search.to_anthropic(search) if search else code_runs.to_anthropic(run) if run else []
+            return b"".join(self._open_block("opaque", block) + self._close() for block in blocks)
         if isinstance(event, ir.Finish):
             self._stop = _STOP_OUT.get(event.reason, "end_turn")
             self._stop_sequence = event.stop_sequence

@@ -26,6 +26,7 @@ from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
 from interlingua.adapters.dialects import (
     citations,
+    code_runs,
     gemini_batches,
     gemini_caches,
     gemini_file_search,
@@ -154,6 +155,8 @@ def _part_of(part: ir.Part) -> dict[str, Any] | None:
         return {"functionCall": {"id": part.id, "name": part.name, "args": f.arguments_object(part.arguments)}}
     if isinstance(part, ir.Reasoning) and part.text:
         return {"text": part.text, "thought": True}
+    if isinstance(part, ir.Opaque) and part.dialect == PROVIDER:  # code run, by Gemini or another upstream
+        return dict(part.data)
     return None
 
 
@@ -163,7 +166,7 @@ def _parts_of(message: ir.Message) -> list[dict[str, Any]]:
     on goes on an empty text part."""
     out: list[dict[str, Any]] = []
     pending: str | None = None
-    for part in message.parts:
+    for part in code_runs.foreign(message.parts, PROVIDER):
         if isinstance(part, ir.Reasoning) and part.provider == PROVIDER and part.signature:
             if part.text:
                 out.append({"text": part.text, "thought": True})
@@ -258,6 +261,8 @@ class GenerateStreamDecoder(StreamDecoder):
             call = g(part, "functionCall")
             if call is not None:
                 self._call(f.obj(call, "parts.functionCall"), index, out)
+            elif g(part, "executableCode") is not None or g(part, "codeExecutionResult") is not None:
+                out.append(ir.OpaqueBlock(NAME, part))  # code it ran, for any client to show
             elif text := part.get("text"):
                 text = f.text(text, "parts.text")
                 if part.get("thought") is True:
@@ -295,7 +300,7 @@ class GenerateStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures",
-                 "_grounding", "_searches", "_searched", "_text", "_cited")
+                 "_grounding", "_searches", "_searched", "_text", "_cited", "_runs")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -312,6 +317,7 @@ class GenerateStreamEncoder(StreamEncoder):
         self._searched: list[web_search.Search] = []  # another upstream's web searches, for the last chunk
         self._text: list[str] = []  # the first candidate's, which its supports count in, in UTF-8 bytes
         self._cited: list[ir.Citation] = []  # another upstream's citations of it, for the last chunk
+        self._runs = code_runs.Reader()
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -379,10 +385,14 @@ class GenerateStreamEncoder(StreamEncoder):
             self._id = event.id or self._id
         elif isinstance(event, ir.CitationDelta) and not event.choice:
             self._cited += event.citations
-        elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:
-            self._grounding = event.data.get("groundingMetadata")
+        elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME and "groundingMetadata" in event.data:
+            self._grounding = event.data["groundingMetadata"]
+        elif isinstance(event, ir.OpaqueBlock) and event.dialect == NAME:  # code run: a part of the candidate
+            return self._flush_calls(0) + self._frame(self._chunk(0, [dict(event.data)]))
         elif isinstance(event, ir.OpaqueBlock) and (search := self._searches.foreign(event, NAME)) is not None:
             self._searched.append(search)  # another upstream's search
+        elif isinstance(event, ir.OpaqueBlock) and (run := self._runs.foreign(event, NAME)) is not None:
+            return self._flush_calls(0) + self._frame(self._chunk(0, code_runs.to_gemini(run)))
         return b""
 
     def end(self) -> bytes:

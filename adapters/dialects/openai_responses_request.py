@@ -14,6 +14,7 @@ from interlingua.adapters.dialects import citations, prompt_cache, reasoning
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.prompt_cache import marked
 from interlingua.adapters.dialects.tools import (
+    CODE_EXECUTION,
     WEB_SEARCH,
     client_call_of_item,
     client_executed,
@@ -25,6 +26,7 @@ from interlingua.adapters.dialects.tools import (
 NAME = "responses"  # the dialect's name in the IR (`ChatRequest.dialect`)
 LOGPROBS = "message.output_text.logprobs"  # the `include` that asks for the text's log probabilities
 SOURCES = "web_search_call.action.sources"  # and the one that asks for the pages a web search found
+OUTPUTS = "code_interpreter_call.outputs"  # and the one for what the code interpreter's code printed
 
 PROVIDER = "openai"
 
@@ -414,11 +416,13 @@ def encode_responses_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     for message in req.messages:
         items.extend(items_out(message))
-    # A web search's pages, which another dialect's client is shown as its own search's
-    searching = any(t.kind == "server" and hosted_kind(t) == WEB_SEARCH for t in req.tools or ())
+    # A web search's pages and the code interpreter's output, which another dialect's client is
+    # shown as its own search's and run's
+    hosted = {hosted_kind(t) for t in req.tools or () if t.kind == "server"}
     body: dict[str, Any] = {"model": model, "input": items, "store": False,
                             "include": ["reasoning.encrypted_content", *([LOGPROBS] if req.logprobs else []),
-                                        *([SOURCES] if searching else [])]}
+                                        *([SOURCES] if WEB_SEARCH in hosted else []),
+                                        *([OUTPUTS] if CODE_EXECUTION in hosted else [])]}
     if req.stream:
         body["stream"] = True
     for key, value in (("max_output_tokens", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),

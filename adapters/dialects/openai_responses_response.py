@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects import citations, logprobs, tools, web_search
+from interlingua.adapters.dialects import citations, code_runs, logprobs, tools, web_search
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.openai_responses_request import (
     NAME,
@@ -93,7 +93,7 @@ def _output_items(parts: list[ir.Part], request: ir.ChatRequest | None = None,
     message: dict[str, Any] | None = None
     texts = [part.text for part in parts if isinstance(part, ir.Text)]
     shares = iter(logprobs.split(tokens or [], texts))
-    for part in web_search.foreign(parts, NAME):
+    for part in code_runs.foreign(web_search.foreign(parts, NAME), NAME):
         if isinstance(part, (ir.Text, ir.Refusal)):
             if message is None:
                 message = {"type": "message", "id": new_id("msg"), "role": "assistant", "status": "completed",

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects import citations, logprobs, sse, tools, web_search
+from interlingua.adapters.dialects import citations, code_runs, logprobs, sse, tools, web_search
 from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects.base import Passthrough, StreamDecoder, StreamEncoder, event_json
 from interlingua.adapters.dialects.openai_responses_request import NAME, PROVIDER, new_id
@@ -21,6 +21,7 @@ from interlingua.adapters.dialects.openai_responses_response import decode_usage
 
 # The events a hosted tool's call goes through between its item's `added` and `done`.
 _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
+           "code_interpreter_call": ("in_progress", "interpreting", "completed"),
            "web_search_call": ("in_progress", "searching", "completed"),
            "mcp_list_tools": ("in_progress", "completed"), "mcp_call": ("in_progress", "completed")}
 
@@ -73,7 +74,7 @@ class ResponsesStreamDecoder(StreamDecoder):
                 item = f.obj(event.get("item") or {}, "item")
                 if item.get("type") == "reasoning" and (signature := f.string(item, "encrypted_content", "item.")):
                     out.append(ir.ReasoningDelta(signature=signature))
-                elif item.get("type") == "web_search_call":  # for another dialect's client to show
+                elif item.get("type") in ("web_search_call", "code_interpreter_call"):  # for another dialect's client
                     out.append(ir.OpaqueBlock(NAME, item))
             elif kind == "response.created":
                 response = f.obj(event.get("response") or {}, "response")
@@ -127,7 +128,7 @@ class ResponsesStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_pieces", "_usage",
-                 "_reason", "_tool_index", "_searches", "_chars", "_part_base")
+                 "_reason", "_tool_index", "_searches", "_runs", "_chars", "_part_base")
 
     def __init__(self, request: ir.ChatRequest | None) -> None:
         self._request = request
@@ -142,6 +143,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._reason: ir.FinishReason = "stop"
         self._tool_index: int | None = None
         self._searches = web_search.Reader()
+        self._runs = code_runs.Reader()
         self._chars = 0  # of text so far, which the IR's citations count in
         self._part_base = 0  # where the open text part began
 
@@ -332,7 +334,9 @@ class ResponsesStreamEncoder(StreamEncoder):
             if event.dialect == NAME:
                 return self._opaque(event)
             search = self._searches.foreign(event, NAME)  # another upstream's
-            return self._opaque(ir.OpaqueBlock(NAME, web_search.to_responses(search))) if search else b""
+            run = self._runs.foreign(event, NAME)
+            made = web_search.to_responses(search) if search else code_runs.to_responses(run) if run else None
+            return self._opaque(ir.OpaqueBlock(NAME, made)) if made else b""
         if isinstance(event, ir.Finish):
             self._reason = event.reason
             return self._start() + self._close()

@@ -11,7 +11,8 @@ would let the codecs drift apart.
 - A hosted (server) tool is mapped to the upstream's equivalent (`web_search` <-> Anthropic's
   `web_search_20250305` <-> Gemini's `googleSearch` <-> Chat's `web_search_options`, each with the
   user's location where both sides have one; Anthropic's `web_fetch_20250910` <-> Gemini's
-  `urlContext`), or left out where it has none, never refused:
+  `urlContext`; the Responses `code_interpreter` <-> Anthropic's `code_execution_20250825` <->
+  Gemini's `codeExecution`), or left out where it has none, never refused:
   `omitted` names what was left out, for the `x-interlingua-omitted-tools` header.
 - A Responses tool type the client executes (`tool_search` with `execution: client`,
   `local_shell`, `shell` in a local environment, `apply_patch`: `CLIENT_TOOLS`) is a function tool
@@ -38,6 +39,7 @@ _FREEFORM = frozenset({RESPONSES, CHAT})
 
 WEB_SEARCH = "web_search"  # the hosted tools with an equivalent on several upstreams
 WEB_FETCH = "web_fetch"
+CODE_EXECUTION = "code_execution"
 
 FREEFORM_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -80,6 +82,9 @@ def hosted_kind(tool: ir.Tool) -> str | None:
         return WEB_SEARCH
     if kind.startswith("web_fetch_20") or "urlContext" in native or "url_context" in native:
         return WEB_FETCH  # Anthropic's versioned web_fetch_20250910; Gemini's URL context
+    if kind == "code_interpreter" or kind.startswith("code_execution_20") or "codeExecution" in native \
+            or "code_execution" in native:
+        return CODE_EXECUTION  # the Responses code interpreter, Anthropic's code execution, Gemini's
     return None
 
 
@@ -129,6 +134,8 @@ def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
     kind = hosted_kind(tool)
     if kind == WEB_FETCH:
         return _fetch_for(target)
+    if kind == CODE_EXECUTION:
+        return _code_for(target)
     if kind != WEB_SEARCH:
         return None
     spec = hosted_spec(tool)
@@ -144,6 +151,18 @@ def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
                                                          **domains, **located})
     if target == GEMINI:  # Gemini API, Tool.googleSearch (its excludeDomains is Vertex AI's only)
         return ir.Tool(WEB_SEARCH, kind="server", extra={GEMINI: {"googleSearch": {}}})
+    return None
+
+
+def _code_for(target: str) -> ir.Tool | None:
+    if target == RESPONSES:  # a container the API makes for the turn
+        return ir.Tool(CODE_EXECUTION, kind="server", extra={RESPONSES: {"type": "code_interpreter",
+                                                                         "container": {"type": "auto"}}})
+    if target == ANTHROPIC:  # Messages API, server tools: code_execution_20250825 (bash and file edits)
+        return ir.Tool(CODE_EXECUTION, kind="server", extra={"type": "code_execution_20250825",
+                                                             "name": CODE_EXECUTION})
+    if target == GEMINI:  # Gemini API, Tool.codeExecution
+        return ir.Tool(CODE_EXECUTION, kind="server", extra={GEMINI: {"codeExecution": {}}})
     return None
 
 

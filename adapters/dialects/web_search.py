@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import code_runs, web_fetch
 from interlingua.adapters.dialects import fields as f
-from interlingua.adapters.dialects import web_fetch
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
 from interlingua.adapters.dialects.ids import MARK
@@ -153,14 +153,17 @@ def made_here(part: ir.Part) -> bool:
 
 
 def settled(parts: list[ir.Part]) -> list[ir.Part]:
-    """`parts` with each pair the gateway wrote (a search's, a fetch's: `web_fetch.py`) as what it
-    tells, in text: Claude takes back only the searches and fetches it made itself."""
-    reader = Reader()
+    """`parts` with each pair the gateway wrote (a search's, a fetch's: `web_fetch.py`, a code run's:
+    `code_runs.py`) as what it tells, in text: Claude takes back only what it made itself."""
+    reader, runs = Reader(), code_runs.Reader()
     fetching: dict[str, str] = {}  # the gateway's fetches by id: their URLs
     out: list[ir.Part] = []
     for part in parts:
         if not made_here(part) or not isinstance(part, ir.Opaque):
             out.append(part)
+        elif code_runs.is_run(part):
+            if (run := runs.read(part)) is not None:
+                out.append(ir.Text(code_runs.told(run)))
         elif part.data.get("type") == "server_tool_use" and part.data.get("name") == web_fetch.TOOL:
             fetching[str(part.data.get("id"))] = str(_obj(part.data.get("input")).get("url") or "")
         elif part.data.get("type") == web_fetch.RESULT:
