@@ -37,6 +37,13 @@ BATCH_LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
+HOSTED = {  # a code execution tool, a fetch and a search, as each dialect declares them
+    "anthropic": [{"type": "code_execution_20250825", "name": "code_execution"},
+                  {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 1},
+                  {"type": "web_search_20250305", "name": "web_search"}],
+    "responses": [{"type": "code_interpreter", "container": {"type": "auto"}}, {"type": "web_search"}],
+    "gemini": [{"codeExecution": {}}, {"urlContext": {}}, {"googleSearch": {}}],
+}
 SEARCH_OPTIONS = {"search_context_size": "low", "user_location": {"type": "approximate", "approximate": {
     "city": "Bergen", "country": "NO"}}}  # Chat's web search, each upstream's own search tool
 
@@ -193,7 +200,11 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                               "encrypted_content": "", "page_age": None}]},
                          {"type": "text", "text": "Found."}]}, {"role": "user", "content": "more"}],
                      "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2,
-                                "blocked_domains": ["x.example"]}]}) for stream in (False, True)]),
+                                "blocked_domains": ["x.example"]}]}) for stream in (False, True)]
+                 + [Seed("POST", "/v1/messages", "anthropic", {  # hosted tools each upstream has in its words
+                     "model": m, "max_tokens": 50, "stream": stream, "messages": [
+                         {"role": "user", "content": "Run it and read https://x.example/"}],
+                     "tools": HOSTED["anthropic"]}) for m in CHAT_MODELS for stream in (False, True)]),
     "messages.count_tokens": (175, [Seed("POST", "/v1/messages/count_tokens", "anthropic", messages(m))
                                     for m in CHAT_MODELS]),
     "responses": (350, [Seed("POST", "/v1/responses", "openai", responses(m)) for m in CHAT_MODELS]
@@ -211,7 +222,10 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                   + [Seed("POST", "/v1/responses", "openai", {"model": m, "input": "hi", "stream": stream,
                                                               "top_logprobs": 2,
                                                               "include": ["message.output_text.logprobs"]})
-                     for m in LOGPROB_MODELS for stream in (False, True)]),
+                     for m in LOGPROB_MODELS for stream in (False, True)]
+                  + [Seed("POST", "/v1/responses", "openai", {"model": m, "input": "Run it.", "stream": stream,
+                                                              "tools": HOSTED["responses"]})
+                     for m in CHAT_MODELS for stream in (False, True)]),
     "responses.input_tokens": (175, [Seed("POST", "/v1/responses/input_tokens", "openai", responses(m))
                                      for m in CHAT_MODELS]),
     "responses.compact": (100, [Seed("POST", "/v1/responses/compact", "openai", responses(m)) for m in CHAT_MODELS]),
@@ -351,6 +365,9 @@ ENDPOINTS: dict[str, tuple[int, list[Seed]]] = {
                           Seed("POST", "/v1/moderations", "openai", {"model": "oa/omni-moderation-latest", "input": [
                               {"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]})]),
     "gemini.generate": (350, [gemini(m, "generateContent", generate()) for m in CHAT_MODELS]
+                        + [gemini(m, verb, {"contents": [{"role": "user", "parts": [{"text": "Run it."}]}],
+                                            "tools": HOSTED["gemini"]}, query)
+                           for m in CHAT_MODELS for verb, query in GENERATE_VERBS]
                         + [gemini(m, "streamGenerateContent", generate(), "alt=sse") for m in CHAT_MODELS]
                         + replayed("gemini.tool-result-request.json",
                                    ("gm/gemini-2.5-pro", "oa/gpt-x", "an/claude-x"))
