@@ -87,8 +87,9 @@ def of_grounding(grounding: dict[str, Any]) -> Search | None:
 
 def searches(parts: list[ir.Part], grounding: dict[str, Any] | None = None) -> list[Search]:
     """Every search an answer tells, in the words of any dialect."""
-    reader = Reader()
-    found = [s for p in parts if isinstance(p, ir.Opaque) and is_search(p) and (s := reader.read(p)) is not None]
+    reader, titles = Reader(), _titles(parts)
+    found = [_titled(s, titles) for p in parts
+             if isinstance(p, ir.Opaque) and is_search(p) and (s := reader.read(p)) is not None]
     from_grounding = of_grounding(grounding) if grounding else None
     return [*found, *([from_grounding] if from_grounding else [])]
 
@@ -134,14 +135,26 @@ def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:
     """`parts` with each search told in another dialect's words put in `dialect`'s (Anthropic's
     blocks, Responses items) where it came; a Gemini client's are its grounding, not parts."""
     out: list[ir.Part] = []
-    reader = Reader()
+    reader, titles = Reader(), _titles(parts)
     for part in parts:
         if not isinstance(part, ir.Opaque) or part.dialect == dialect or not is_search(part):
             out.append(part)
-        elif (search := reader.read(part)) is not None:
+        elif (found := reader.read(part)) is not None:
+            search = _titled(found, titles)
             out += [ir.Opaque(ANTHROPIC, block) for block in to_anthropic(search)] if dialect == ANTHROPIC else (
                 [ir.Opaque(RESPONSES, to_responses(search))] if dialect == RESPONSES else [])
     return out
+
+
+def _titles(parts: list[ir.Part]) -> dict[str, str]:
+    """The pages' titles the answer's citations give (a Responses search's sources have none)."""
+    return {c.url: c.title for p in parts if isinstance(p, ir.Text) for c in p.citations or () if c.title}
+
+
+def _titled(search: Search, titles: dict[str, str]) -> Search:
+    if not titles or all(title for _, title in search.pages):
+        return search
+    return Search(search.queries, [(url, title or titles.get(url, "")) for url, title in search.pages], search.failed)
 
 
 def made_here(part: ir.Part) -> bool:
