@@ -328,9 +328,12 @@ async def test_stdio_cap_and_bad_command(tmp_path: Path) -> None:
             assert other.status_code == 404
             assert (await http.post(url + "/v1/mcp/idle", json=init)).status_code == 200
             assert len(gw.mcp.stdio.sessions) == 3
-            await eventually(lambda: len(gw.mcp.stdio.sessions) == 2)  # the idle one stopped by itself
+            spawned = [s.process for s in gw.mcp.stdio.sessions.values()]
+            await eventually(lambda: len(gw.mcp.stdio.sessions) == 2)  # the idle one stopping by itself
         assert len(gw.mcp.stdio.sessions) == 2  # stopped by the gateway's shutdown
     assert gw.mcp.stdio.sessions == {}
+    # none outlives the gateway, the idle one's stop included, which shutdown once cut short
+    assert [p.returncode is not None for p in spawned] == [True] * 3
 
 
 @async_test

@@ -125,6 +125,7 @@ class StdioSessions:
         self.sessions: dict[str, StdioSession] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closing = False
 
     def get(self, server: McpServer, owner: str, session_id: str) -> StdioSession | None:
         """The session, if `owner` opened it on `server` (another key's id is as unknown)."""
@@ -173,6 +174,7 @@ class StdioSessions:
                         session.process.pid, code)
             session.end_exchanges(f"the MCP server process exited (code {code})")
             self._forget(session)
+            _close_transport(session.process)
 
     async def _log(self, session: StdioSession) -> None:
         stderr = session.process.stderr
@@ -210,26 +212,36 @@ class StdioSessions:
             _, reading = await asyncio.wait(session._tasks, timeout=STOP_GRACE)
             for task in reading:
                 task.cancel()
-        transport = getattr(process, "_transport", None)  # asyncio's Process has no close of its own
-        if transport is not None:
-            transport.close()
+        _close_transport(process)
         log.info("MCP server %s: session ended, pid %d", session.server.name, process.pid)
 
     async def _reap(self) -> None:
         """Stop sessions left idle (nothing in flight, no stream open) past their server's timeout."""
-        while self.sessions:
+        while self.sessions and not self._closing:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # woken early by a session with a shorter timeout
                 await asyncio.wait_for(self._wake.wait(),
                                        min(30.0, *(s.server.idle_timeout / 4 for s in self.sessions.values())))
             now = time.monotonic()
             for session in list(self.sessions.values()):
-                if not session.busy and now - session.last_used > session.server.idle_timeout:
+                if not self._closing and not session.busy and now - session.last_used > session.server.idle_timeout:
                     log.info("MCP server %s: session idle for %.0f s, stopping", session.server.name,
                              now - session.last_used)
                     await self.stop(session)
 
     async def aclose(self) -> None:
+        """Stop every session; a stop the reaper has begun is let finish (cancelled, its process
+        would outlive the gateway)."""
+        self._closing = True
+        self._wake.set()
         if self._reaper is not None:
-            self._reaper.cancel()
+            await self._reaper
         await asyncio.gather(*(self.stop(s) for s in list(self.sessions.values())))
+
+
+def _close_transport(process: asyncio.subprocess.Process) -> None:
+    """Close an ended process's transport now, not in the garbage collector after the loop has
+    gone (which warns); asyncio's Process has no close of its own."""
+    transport = getattr(process, "_transport", None)
+    if transport is not None:
+        transport.close()
