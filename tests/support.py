@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import CODECS, tools
 
 P = ParamSpec("P")
 
@@ -253,6 +254,13 @@ def responses_items(events: list[Any]) -> list[Any]:
         elif "output_index" in event:
             assert (event["output_index"], event["item_id"]) == (len(added) - 1, added[-1]["id"])
     return done
+
+
+def upstream_body(request: ir.ChatRequest, upstream: str) -> Any:
+    """The body an upstream of dialect `upstream` is sent for a client's decoded request, its tools
+    adapted as a provider adapts them (`Provider.encode`)."""
+    codec: Any = next(c for c in CODECS if c.name == upstream)  # an upstream dialect: it encodes requests
+    return codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")
 
 
 def read_all(request: ir.ChatRequest) -> ir.ChatRequest:

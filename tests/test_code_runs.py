@@ -17,7 +17,6 @@ import pytest
 from google.genai import types
 
 from interlingua.adapters import ir
-from interlingua.adapters.dialects import CODECS, tools
 from interlingua.adapters.dialects.anthropic import (
     MessagesStreamDecoder,
     MessagesStreamEncoder,
@@ -40,7 +39,7 @@ from interlingua.adapters.dialects.openai_responses_response import (
 from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
 from tests.fakes import anthropic_upstream as fa
 from tests.harness import anthropic_client, anthropic_provider, gateway
-from tests.support import async_test, read_all, relayed, sse_body, sse_events
+from tests.support import async_test, relayed, sse_body, sse_events, upstream_body
 
 CODE, BASH, PRINTED, SAID = "print(6 * 7)", "python3 -c 'print(6 * 7)'", "42\n", "It is 42."
 USE = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "bash_code_execution", "input": {"command": BASH}}
@@ -179,8 +178,7 @@ def _asking(client: str) -> ir.ChatRequest:
 @pytest.mark.parametrize(("client", "upstream"), PAIRS)
 def test_each_clients_code_execution_is_the_upstreams_own(client: str, upstream: str) -> None:
     """It was left out (named in x-interlingua-omitted-tools): the model ran no code."""
-    codec = next(c for c in CODECS if c.name == upstream)
-    body = codec.encode_request(tools.adapt_request(read_all(_asking(client)), upstream), "m")  # type: ignore[attr-defined]
+    body = upstream_body(_asking(client), upstream)
     assert body["tools"] == [TOOLS[upstream]]
     if upstream == "responses":  # what the code printed, which the client is shown
         assert "code_interpreter_call.outputs" in body["include"]

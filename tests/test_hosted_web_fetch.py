@@ -15,13 +15,12 @@ import pytest
 from aiohttp import web
 from google.genai import types
 
-from interlingua.adapters.dialects import CODECS, tools
 from interlingua.adapters.dialects.anthropic_request import decode_messages_request
 from interlingua.adapters.dialects.gemini_request import decode_generate_request
 from tests.fakes import anthropic_upstream as fa
 from tests.fakes import openai_upstream as fo
 from tests.harness import anthropic_client, anthropic_provider, claude_message, gateway, gemini_client, provider
-from tests.support import async_test, read_all, serving
+from tests.support import async_test, serving, upstream_body
 
 PAGE = ("<html><head><title>Bergen</title></head><body><h1>Været i Bergen</h1>"
         "<p>Det regner i dag, og i morgen.</p></body></html>")
@@ -139,8 +138,7 @@ def test_claude_and_gemini_are_given_each_others_fetch(client: str, upstream: st
                if client == "gemini" else
                decode_messages_request({"model": "m", "max_tokens": 10, "tools": [TOOL],
                                         "messages": [{"role": "user", "content": "Read https://yr.no"}]}, {}))
-    codec = next(c for c in CODECS if c.name == upstream)
-    body = codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")  # type: ignore[attr-defined]
+    body = upstream_body(request, upstream)
     assert body["tools"] == [ASKED[upstream]]
 
 

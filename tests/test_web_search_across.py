@@ -30,7 +30,7 @@ from interlingua.adapters.dialects.openai_responses_response import decode_respo
 from interlingua.adapters.dialects.openai_responses_stream import ResponsesStreamDecoder
 from tests.fakes import anthropic_upstream as fa
 from tests.harness import anthropic_client, anthropic_provider, client, gateway
-from tests.support import async_test, read_all, relayed, sse_body, sse_events
+from tests.support import async_test, relayed, sse_body, sse_events, upstream_body
 
 PAGE = ("https://yr.no/oslo", "Yr")
 CLAUDE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
@@ -213,14 +213,11 @@ ASKED = {"anthropic": {"type": "web_search_20250305", "name": "web_search",
 def test_a_chat_clients_web_search_options_are_another_upstreams_search(upstream: str) -> None:
     """They were a 400 on any upstream but OpenAI's; now each is asked its own search, with the
     user's location where it takes one."""
-    from interlingua.adapters.dialects import CODECS, tools
     from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
 
-    codec = next(c for c in CODECS if c.name == upstream)
     request = decode_chat_request({"model": "m", "messages": [{"role": "user", "content": "Weather in Bergen?"}],
                                    "web_search_options": OPTIONS})
-    body = codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")  # type: ignore[attr-defined]
-    assert body["tools"] == [ASKED[upstream]]
+    assert upstream_body(request, upstream)["tools"] == [ASKED[upstream]]
 
 
 @async_test
@@ -252,7 +249,6 @@ def test_a_search_tools_domains_go_where_the_upstream_takes_them(client: str, up
     """A Responses client's allowed domains are Claude's `allowed_domains` and the other way round;
     Gemini's Developer API takes neither list (its `excludeDomains` is Vertex AI's), so it gets the
     bare tool."""
-    from interlingua.adapters.dialects import CODECS, tools
     from interlingua.adapters.dialects.anthropic_request import decode_messages_request
     from interlingua.adapters.dialects.openai_responses_request import decode_responses_request
 
@@ -260,8 +256,7 @@ def test_a_search_tools_domains_go_where_the_upstream_takes_them(client: str, up
     request = (decode_responses_request({"model": "m", "input": "asyncio?", "tools": [tool]}) if client == "responses"
                else decode_messages_request({"model": "m", "max_tokens": 9, "tools": [tool],
                                              "messages": [{"role": "user", "content": "asyncio?"}]}, {}))
-    codec = next(c for c in CODECS if c.name == upstream)
-    (sent,) = codec.encode_request(tools.adapt_request(read_all(request), upstream), "m")["tools"]  # type: ignore[attr-defined]
+    (sent,) = upstream_body(request, upstream)["tools"]
     assert sent == {"anthropic": {"type": "web_search_20250305", "name": "web_search",
                                   "allowed_domains": ["docs.python.org"]},
                     "responses": {"type": "web_search", "filters": {"allowed_domains": ["docs.python.org"]}},
