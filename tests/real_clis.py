@@ -64,6 +64,7 @@ class Cli:
     command: str  # its executable in node_modules/.bin
     scripts: bool  # whether npm runs install scripts (see CLIS)
     model: str
+    tool_models: tuple[str, ...] = ()  # the models its own tools ask (Gemini CLI's web search and fetch)
 
 
 #: Claude Code's postinstall only copies its native binary, from the platform package npm
@@ -75,7 +76,8 @@ CLIS = {
     for cli in (
         Cli("claude", "@anthropic-ai/claude-code", "2.1.332", "claude", True, "claude-sonnet-4-6"),
         Cli("codex", "@openai/codex", "0.171.0", "codex", False, "gpt-5.5"),
-        Cli("gemini", "@google/gemini-cli", "0.61.0", "gemini", False, "gemini-2.5-pro"),
+        Cli("gemini", "@google/gemini-cli", "0.61.0", "gemini", False, "gemini-2.5-pro",
+            ("gemini-3-flash-preview",)),  # its "web-search" and "web-fetch" model configs
     )
 }
 
@@ -329,7 +331,8 @@ async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: t
     async with _fake(dialect) as fake:
         fake.script(*first, *script(dialect, use))
         tables: Json = {"providers": {"up": _provider(dialect, fake.url), **more.pop("providers", {})},
-                        "models": {cli.model: {"targets": ["up/upstream-model"]}}, **more}
+                        "models": {m: {"targets": ["up/upstream-model"]} for m in (cli.model, *cli.tool_models)},
+                        **more}
         async with gateway(root / "data", **tables) as (_, url):
             argv, own = _SETUPS[cli.name](home, url, cli.model)
             process = await asyncio.create_subprocess_exec(
