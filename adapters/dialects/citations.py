@@ -30,10 +30,11 @@ def _page(url: Any) -> bool:
     return isinstance(url, str) and url.startswith(("https://", "http://"))
 
 
-def _span(citation: ir.Citation, length: int) -> tuple[int, int]:
-    """The span in a part of `length` characters, kept within it."""
-    start = min(max(citation.start or 0, 0), length)
-    end = length if citation.end is None else min(max(citation.end, start), length)
+def _span(citation: ir.Citation, length: int, base: int = 0) -> tuple[int, int]:
+    """The span in a part of `length` characters that begins `base` characters into the text the
+    citation counts in, kept within the part."""
+    start = min(max((citation.start or base) - base, 0), length)
+    end = length if citation.end is None else min(max(citation.end - base, start), length)
     return start, end
 
 
@@ -112,14 +113,9 @@ def from_openai(raw: Any) -> list[ir.Citation] | None:
 def to_responses(citation: ir.Citation, length: int, base: int = 0) -> dict[str, Any]:
     """A Responses `url_citation`, its span in a part of `length` characters (in a stream, `base`
     characters into the choice's text)."""
-    start, end = _span(ir.Citation(citation.url, start=_less(citation.start, base), end=_less(citation.end, base)),
-                       length)
+    start, end = _span(citation, length, base)
     return {"type": "url_citation", "url": citation.url, "title": citation.title, "start_index": start,
             "end_index": end}
-
-
-def _less(offset: int | None, base: int) -> int | None:
-    return None if offset is None else offset - base
 
 
 def to_chat(citation: ir.Citation, start: int, end: int) -> dict[str, Any]:

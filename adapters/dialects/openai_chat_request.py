@@ -434,6 +434,8 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     searched = next((t for t in req.tools or () if own and t.kind == "server"
                      and tools_.CHAT_SEARCH in tools_.hosted_spec(t)), None)
     declared = [t for t in req.tools if t is not searched] if req.tools is not None else None
+    if searched is not None and not declared:  # the search was the only "tool": the client sent none
+        declared = None
     messages: list[dict[str, Any]] = []
     for message in req.messages:
         messages.extend(_message_out(message, own))
@@ -453,8 +455,7 @@ def encode_chat_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
         ("seed", req.seed),
         ("logprobs", req.logprobs),
         ("top_logprobs", req.top_logprobs if req.logprobs else None),  # the API takes it with `logprobs` only
-        ("tools", [_tool_out(t, own) for t in declared] if declared or (declared is not None and not searched)
-         else None),
+        ("tools", [_tool_out(t, own) for t in declared] if declared is not None else None),
         ("web_search_options", tools_.hosted_spec(searched)[tools_.CHAT_SEARCH] if searched else None),
         ("tool_choice", _tool_choice_out(req.tool_choice, req.tools) if req.tool_choice else None),
         ("parallel_tool_calls", req.parallel_tool_calls),
