@@ -153,7 +153,7 @@ class _Replay:
     the text they found."""
 
     def __init__(self) -> None:
-        self.uses: dict[str, ir.ToolCall] = {}  # the calls, until their results
+        self.uses: dict[str, tuple[ir.ToolCall, str]] = {}  # the calls and their URLs, until their results
 
     def read(self, part: ir.Part) -> list[ir.Message] | None:
         if not isinstance(part, ir.Opaque) or part.dialect != ANTHROPIC:
@@ -163,13 +163,13 @@ class _Replay:
             given = data.get("input")
             url = given.get("url") if isinstance(given, dict) else None
             call = ir.ToolCall(str(data.get("id")), FUNCTION, orjson.dumps({"url": url or ""}).decode())
-            self.uses[call.id] = call
+            self.uses[call.id] = call, str(url or "")
             return []
         if data.get("type") == web_fetch.RESULT:
-            used = self.uses.pop(str(data.get("tool_use_id")), None)
-            if used is None:
+            asked = self.uses.pop(str(data.get("tool_use_id")), None)
+            if asked is None:
                 return []
-            fetched = web_fetch.read(rounds.argument(used.arguments, "url"), data)
+            used, fetched = asked[0], web_fetch.read(asked[1], data)
             return rounds.exchange(used, ir.ToolResult(used.id, [ir.Text(web_fetch.told(fetched))],
                                                        is_error=fetched.error is not None))
         return None
