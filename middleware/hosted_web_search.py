@@ -27,6 +27,7 @@ import orjson
 
 from interlingua.adapters import ir
 from interlingua.adapters import operations as ops
+from interlingua.adapters.dialects import fields as f
 from interlingua.adapters.dialects import tools, web_search
 from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.gemini_request import NAME as GEMINI
@@ -135,7 +136,7 @@ def _declared(request: ir.ChatRequest) -> bool:
 def _asked(tool: ir.Tool) -> _Asked:
     spec = tools.hosted_spec(tool)
     allowed, blocked = tools.search_domains(spec)
-    where = _obj(spec.get("user_location"))
+    where = f.sub(spec, "user_location")
     uses = spec.get("max_uses")
     return _Asked([*allowed, *(f"!{d}" for d in blocked)],
                   where.get("country") if isinstance(where.get("country"), str) else None,
@@ -174,18 +175,18 @@ class _Replay:
         data = part.data
         kind = data.get("type")
         if kind == "web_search_call" and part.dialect == RESPONSES:
-            action = _obj(data.get("action"))
+            action = f.sub(data, "action")
             call = _call(str(data.get("id") or new_id("ws")), str(action.get("query") or ""))
-            sources = [s for s in _list(action.get("sources")) if isinstance(s, dict)]
+            sources = [s for s in f.listed(action, "sources") if isinstance(s, dict)]
             return rounds.exchange(call, ir.ToolResult(call.id, [ir.Text(_pages(sources))]))
         if kind == "server_tool_use" and data.get("name") == FUNCTION:
-            self.uses[str(data.get("id"))] = _call(str(data.get("id")), str(_obj(data.get("input")).get("query") or ""))
+            self.uses[str(data.get("id"))] = _call(str(data.get("id")), str(f.sub(data, "input").get("query") or ""))
             return []
         if kind == "web_search_tool_result":
             used = self.uses.pop(str(data.get("tool_use_id")), None)
             if used is None:
                 return []
-            found = [r for r in _list(data.get("content")) if isinstance(r, dict)]
+            found = [r for r in f.listed(data, "content") if isinstance(r, dict)]
             return rounds.exchange(used, ir.ToolResult(used.id, [ir.Text(_pages(found))]))
         return None
 
@@ -200,11 +201,3 @@ def _pages(found: list[dict[str, Any]]) -> str:
               for page in found if page.get("url")]
     return "The pages found (their extracts were not kept):\n" + "\n".join(listed) if listed else (
         "The search found no page, or its results were not kept.")
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

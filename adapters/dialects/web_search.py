@@ -60,7 +60,7 @@ class Reader:
         data = part.data
         if part.dialect == ANTHROPIC:
             if data.get("type") == "server_tool_use":
-                self._asked[str(data.get("id"))] = str(_obj(data.get("input")).get("query") or "")
+                self._asked[str(data.get("id"))] = str(f.sub(data, "input").get("query") or "")
                 return None
             query = self._asked.pop(str(data.get("tool_use_id")), "")
             found = data.get("content")
@@ -69,7 +69,7 @@ class Reader:
             return Search([query], [(str(r.get("url")), str(r.get("title") or "")) for r in found
                                     if isinstance(r, dict) and r.get("url")])
         if part.dialect == RESPONSES:
-            action = _obj(data.get("action"))
+            action = f.sub(data, "action")
             queries = [str(q) for q in f.listed(action, "queries") if q] or [str(action.get("query") or "")]
             return Search(queries, [(str(s.get("url")), "") for s in f.listed(action, "sources")
                                     if isinstance(s, dict) and s.get("url")], data.get("status") == "failed")
@@ -178,7 +178,7 @@ def settled(parts: list[ir.Part]) -> list[ir.Part]:
             if (run := runs.read(part)) is not None:
                 out.append(ir.Text(code_runs.told(run)))
         elif part.data.get("type") == "server_tool_use" and part.data.get("name") == web_fetch.TOOL:
-            fetching[str(part.data.get("id"))] = str(_obj(part.data.get("input")).get("url") or "")
+            fetching[str(part.data.get("id"))] = str(f.sub(part.data, "input").get("url") or "")
         elif part.data.get("type") == web_fetch.RESULT:
             fetched = web_fetch.read(fetching.pop(str(part.data.get("tool_use_id")), ""), part.data)
             out.append(ir.Text(f"(Fetched a web page: {web_fetch.told(fetched)})"))
@@ -186,7 +186,3 @@ def settled(parts: list[ir.Part]) -> list[ir.Part]:
             pages = "; ".join(f"{title} {url}".strip() for url, title in search.pages) or "nothing"
             out.append(ir.Text(f"(Searched the web for {' '.join(search.queries)!r}: found {pages}.)"))
     return out
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
