@@ -888,6 +888,23 @@ def test_stream_encoder_items_open_fill_and_close() -> None:
         ("get_weather", '{"city":"Paris"}'), ("get_time", "{}")]
 
 
+def test_stream_encoder_text_deltas_with_and_without_logprobs_share_their_part() -> None:
+    """Plain deltas take a shorter way than those with log probabilities (the event a stream sends
+    per token); mixed in one part, they keep one item, one count of events and the whole text."""
+    token = ir.TokenLogprob("lo", -0.5, [ir.TokenLogprob("la", -1.5)])
+    events = encode_stream([ir.TextDelta("Hel"), ir.TextDelta("lo", logprobs=[token]), ir.TextDelta("!"),
+                            ir.RefusalDelta("No."), ir.TextDelta("Yes"), ir.Finish("stop")])
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert [(e["delta"], e["output_index"], e["content_index"], len(e["logprobs"])) for e in deltas] == [
+        ("Hel", 0, 0, 0), ("lo", 0, 0, 1), ("!", 0, 0, 0), ("Yes", 2, 0, 0)]
+    assert len({e["item_id"] for e in deltas[:3]}) == 1 and deltas[3]["item_id"] != deltas[0]["item_id"]
+    text, refusal, again = responses_items(events)
+    assert text["content"][0]["text"] == "Hello!" and [t["token"] for t in text["content"][0]["logprobs"]] == ["lo"]
+    assert refusal["content"] == [{"type": "refusal", "refusal": "No."}]
+    assert again["content"][0]["text"] == "Yes"
+
+
 def test_stream_encoder_completed_response_is_the_done_forms() -> None:
     events = encode_stream(CHAT_STYLE, decode_responses_request(request(max_output_tokens=50, instructions="x")))
     done = responses_items(events)

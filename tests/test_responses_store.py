@@ -170,3 +170,26 @@ async def test_postgresql_store_finds_a_response_only_for_its_key() -> None:
         await old.execute("INSERT INTO responses VALUES ($1, $2, $3, $4, $5)", *_OLD_ROW)
         await old.close()
         await _found_only_by_its_key(lambda: PgResponseStore(server.url, 1))
+
+
+@async_test
+async def test_sqlite_store_writes_a_burst_in_one_transaction_and_a_delete_after_it(tmp_path: Path) -> None:
+    """Responses put within `HOLD` of each other land in one transaction (a commit each would cost
+    every streamed turn a thread's wake-up and a commit); a delete asked for meanwhile waits for
+    them, so what it deletes stays deleted; another connection (a worker) then reads the rest."""
+    path = tmp_path / "responses.sqlite3"
+    store = ResponseStore(path)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        for n in range(20):
+            store.put(None, _response(n), _turn(n), None)
+        assert await store.get(None, "resp_7") == _response(7)  # served from memory until it lands
+        assert await store.delete(None, "resp_3") is True  # so it had landed
+        assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+        with sqlite3.connect(path) as worker:
+            ids = {row[0] for row in worker.execute("SELECT id FROM responses")}
+        assert ids == {f"resp_{n}" for n in range(20)} - {"resp_3"}
+        assert await store.get(None, "resp_3") is None
+    finally:
+        await store.aclose()

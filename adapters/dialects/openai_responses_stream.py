@@ -24,6 +24,7 @@ _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
            "code_interpreter_call": ("in_progress", "interpreting", "completed"),
            "web_search_call": ("in_progress", "searching", "completed"),
            "mcp_list_tools": ("in_progress", "completed"), "mcp_call": ("in_progress", "completed")}
+_TEXT_DELTA = "response.output_text.delta"
 
 
 class ResponsesStreamDecoder(StreamDecoder):
@@ -128,7 +129,7 @@ class ResponsesStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("_request", "_seq", "_id", "_model", "_created", "_items", "_open", "_pieces", "_usage",
-                 "_reason", "_tool_index", "_searches", "_runs", "_chars", "_part_base")
+                 "_reason", "_tool_index", "_searches", "_runs", "_chars", "_part_base", "_text")
 
     def __init__(self, request: ir.ChatRequest | None) -> None:
         self._request = request
@@ -146,6 +147,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._runs = code_runs.Reader()
         self._chars = 0  # of text so far, which the IR's citations count in
         self._part_base = 0  # where the open text part began
+        self._text: tuple[str, int] | None = None  # the open text part's item id and output index
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._seq, **fields}
@@ -159,14 +161,15 @@ class ResponsesStreamEncoder(StreamEncoder):
     def _start(self) -> bytes:
         if self._seq:
             return b""
-        return (self._event("response.created", response=self._response("in_progress"))
-                + self._event("response.in_progress", response=self._response("in_progress")))
+        response = self._response("in_progress")
+        return (self._event("response.created", response=response)
+                + self._event("response.in_progress", response=response))
 
     def _close(self) -> bytes:
         item = self._open
         if item is None:
             return b""
-        self._open = None
+        self._open = self._text = None
         index = len(self._items)
         text = "".join(self._pieces)
         self._pieces.clear()
@@ -228,12 +231,16 @@ class ResponsesStreamEncoder(StreamEncoder):
                                 {"type": "output_text", "text": "", "annotations": []})
         out = b""
         if self._open is None or self._open["type"] != "message" or self._open["content"][0]["type"] != part["type"]:
-            item = {"type": "message", "id": new_id("msg"), "role": "assistant", "status": "in_progress",
+            item_id = new_id("msg")
+            item = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress",
                     "content": [dict(part) if refusal else {**part, "logprobs": []}]}
             out = self._add(item)
-            out += self._event("response.content_part.added", item_id=item["id"], output_index=len(self._items),
+            out += self._event("response.content_part.added", item_id=item_id, output_index=len(self._items),
                                content_index=0, part=part)
             self._part_base = self._chars
+            self._text = None if refusal else (item_id, len(self._items))
+        if isinstance(event, ir.TextDelta) and self._text is not None and not event.logprobs:
+            return out + self._plain_text(event.text)
         self._pieces.append(event.text)
         at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
         if isinstance(event, ir.RefusalDelta):
@@ -241,8 +248,18 @@ class ResponsesStreamEncoder(StreamEncoder):
         self._chars += len(event.text)
         tokens = logprobs.to_openai(event.logprobs or [])
         self._open["content"][0]["logprobs"] += tokens  # type: ignore[index]  # the item opened above
-        return out + self._event("response.output_text.delta", **at, delta=event.text,
-                                 logprobs=[logprobs.streamed(t) for t in tokens])
+        return out + self._event(_TEXT_DELTA, **at, delta=event.text, logprobs=[logprobs.streamed(t) for t in tokens])
+
+    def _plain_text(self, text: str) -> bytes:
+        """A delta of the open text part without log probabilities: the event a stream sends per
+        token, so written with no more than it needs."""
+        item_id, index = self._text  # type: ignore[misc]  # a text part is open
+        self._pieces.append(text)
+        self._chars += len(text)
+        self._seq += 1
+        return sse.frame(orjson.dumps({"type": _TEXT_DELTA, "sequence_number": self._seq - 1, "item_id": item_id,
+                                       "output_index": index, "content_index": 0, "delta": text, "logprobs": []}),
+                         _TEXT_DELTA)
 
     def _cite(self, event: ir.CitationDelta) -> bytes:
         """Annotations of the open text part (the one a citation of text streamed can land on)."""
@@ -307,6 +324,8 @@ class ResponsesStreamEncoder(StreamEncoder):
         return out + self._close()
 
     def encode(self, event: ir.StreamEvent) -> bytes:
+        if type(event) is ir.TextDelta and self._text is not None and not event.logprobs and not event.choice:
+            return self._plain_text(event.text) if event.text else b""
         if getattr(event, "choice", 0):
             return b""
         if isinstance(event, (ir.TextDelta, ir.RefusalDelta)):
