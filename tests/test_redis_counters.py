@@ -1,5 +1,7 @@
-"""The Redis limit counters against a real redis-server: one round trip per admission, the
-corrections summed per counter and sent together, and none lost when Redis is unreachable."""
+"""The Redis limit counters against a real redis-server: one round trip per admission, none for
+a key far from its caps (leases of its headroom, which keep the caps exact across replicas and
+go back unused), the corrections summed per counter and sent together, and none lost when Redis
+is unreachable."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 import redis.asyncio as redis
 
-from interlingua.adapters.state import Limit
+from interlingua.adapters.state import Limit, leases
 from interlingua.adapters.state.redis_counters import CORRECT_S, PREFIX, RedisCounters
 from tests.servers import RedisServer
 from tests.support import async_test
@@ -73,3 +76,59 @@ async def test_corrections_go_to_the_local_counters_while_redis_is_down() -> Non
         assert await counters.values(["k:budget:w"]) == [2.0]
         budget = Limit("budget", "k:budget:w", 2.0, 0, ends)
         assert await counters.admit([budget]) is budget  # and still refuses what it spent
+
+
+@async_test
+async def test_replicas_admit_from_leases_and_together_exactly_up_to_the_cap() -> None:
+    """Two replicas take turns with one key's requests until both are refused: together they
+    admit the cap exactly (a lease is reserved in the shared counter), with a fraction of the
+    round trips, all of them while the headroom was large."""
+    async with _counters() as (server, first):
+        second = RedisCounters(server.url)
+        try:
+            rpm = Limit("rpm", "k:rpm:w", 3000, 1, time.time() + 60)
+            admitted, refused = 0, {first: False, second: False}
+            while not all(refused.values()):
+                for replica in (first, second):
+                    if await replica.admit([rpm]) is None:
+                        admitted += 1
+                    else:
+                        refused[replica] = True
+            assert admitted == 3000
+            assert await first.values([rpm.key]) == [3000.0]
+            assert await _calls(server.url, "evalsha") + await _calls(server.url, "eval") < 3000 / 4
+        finally:
+            await second.aclose()
+
+
+@async_test
+async def test_a_lease_unused_goes_back_when_its_time_is_up_and_at_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leases, "HOLD_S", 0.05)
+    async with _counters() as (server, counters):
+        rpm = Limit("rpm", "k:rpm:w", 6400, 1, time.time() + 60)
+        assert await counters.admit([rpm]) is None
+        lease = (6400 - 1) // leases.SHARE
+        assert await counters.values([rpm.key]) == [1.0 + lease]  # reserved for this replica
+        await asyncio.sleep(0.1)
+        assert await counters.admit([rpm]) is None  # a round trip: the old lease is given back
+        await counters.settle()
+        (value,) = await counters.values([rpm.key])
+        assert value == 2 + (6400 - 2 - lease) // leases.SHARE
+        other = RedisCounters(server.url)
+        assert await other.admit([rpm]) is None
+        await other.aclose()  # what it did not use goes back at shutdown
+        assert await counters.values([rpm.key]) == [value + 1]
+
+
+@async_test
+async def test_a_budget_is_admitted_on_the_headroom_seen_less_what_this_replica_spends() -> None:
+    async with _counters() as (server, counters):
+        budget = Limit("budget", "k:budget:w", 10.0, 0, time.time() + 60)
+        assert await counters.admit([budget]) is None  # a round trip, which tells the headroom
+        before = await _calls(server.url, "evalsha")
+        assert await counters.admit([budget]) is None  # from the view
+        assert await _calls(server.url, "evalsha") == before
+        counters.add(budget.key, 10.0, budget.resets_at)  # the answers' cost: nothing left in view
+        await counters.settle()
+        assert await counters.admit([budget]) is budget  # asked again, and refused
+        assert await counters.values([budget.key]) == [10.0]  # a budget's admission adds nothing

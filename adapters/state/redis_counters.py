@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from interlingua.adapters.state import Limit
+from interlingua.adapters.state import Limit, leases
 from interlingua.adapters.state.local import LocalCounters, count
 from interlingua.adapters.state.resp import FAILURES, Arg, ReplyError, RespConnection
 
@@ -34,24 +34,35 @@ TIMEOUT_S = 0.5
 PREFIX = "interlingua:limit:"
 _GRACE_S = 60  # a counter outlives its window by this much, for corrections that arrive late
 
-# KEYS: the counters. ARGV: per counter its cap, amount and expiry (unix seconds), in triples.
-# Answers 0 when admitted, else the 1-based index of the first limit that refuses.
+# KEYS: the counters. ARGV: per counter its cap, amount and expiry (unix seconds), in triples, then
+# the share of a counter's headroom a lease takes (see `leases.py`). Answers {i} when the i-th
+# limit (1-based) refuses; else {0, then per counter the lease it reserved beside the amount or,
+# for one that adds nothing, the headroom it has}, as strings (Redis would cut numbers to integers).
 _ADMIT = """
+local values, share = {}, tonumber(ARGV[3 * #KEYS + 1])
 for i = 1, #KEYS do
     local value = tonumber(redis.call('GET', KEYS[i]) or '0')
     local cap, amount = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
     if value >= cap or value + amount > cap then
-        return i
+        return {i}
     end
+    values[i] = value
 end
+local given = {0}
 for i = 1, #KEYS do
-    local amount = tonumber(ARGV[3 * i - 1])
-    if amount ~= 0 then
-        redis.call('INCRBYFLOAT', KEYS[i], ARGV[3 * i - 1])
+    local cap, amount = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+    local rest = cap - values[i] - amount
+    local lease = 0
+    if amount > 0 and rest >= share * amount then
+        lease = math.floor(rest / share)
+    end
+    if amount + lease ~= 0 then
+        redis.call('INCRBYFLOAT', KEYS[i], tostring(amount + lease))
         redis.call('EXPIREAT', KEYS[i], ARGV[3 * i])
     end
+    given[i + 1] = tostring(amount > 0 and lease or rest)
 end
-return 0
+return given
 """
 _ADMIT_SHA = hashlib.sha1(_ADMIT.encode()).hexdigest()
 
@@ -64,11 +75,13 @@ class RedisCounters:
         self._down_until = 0.0  # while in the future, the local counters stand in
         self._owed: dict[str, list[float]] = {}  # corrections not yet sent: key -> [amount, expiry]
         self._sending: asyncio.Task[None] | None = None
+        self._leases = leases.Leases()
 
     def _up(self) -> bool:
         return self._down_until == 0.0 or time.monotonic() >= self._down_until
 
     def _failed(self, exc: Exception) -> None:
+        self._leases = leases.Leases()  # what they reserved stays counted until its window ends
         if self._down_until == 0.0:
             log.warning("Redis at %s unreachable (%s): counting limits in this process until it is back",
                         _safe(self.url), type(exc).__name__)
@@ -83,21 +96,30 @@ class RedisCounters:
     async def admit(self, limits: Sequence[Limit]) -> Limit | None:
         if not self._up():
             return await self._local.admit(limits)
+        now = time.monotonic()
+        if self._leases.draw(limits, now):
+            return None
+        for key, lease in self._leases.expire(now).items():
+            self.add(key, -lease.left, lease.resets_at)
         keys_and_args: list[Arg] = [len(limits), *(PREFIX + lim.key for lim in limits)]
         for limit in limits:
             keys_and_args += [limit.cap, limit.amount, int(limit.resets_at) + _GRACE_S]
+        keys_and_args.append(leases.SHARE)
         try:
             try:
-                refused = await self._redis.call("EVALSHA", _ADMIT_SHA, *keys_and_args)
+                answer = await self._redis.call("EVALSHA", _ADMIT_SHA, *keys_and_args)
             except ReplyError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                refused = await self._redis.call("EVAL", _ADMIT, *keys_and_args)  # and Redis keeps it
+                answer = await self._redis.call("EVAL", _ADMIT, *keys_and_args)  # and Redis keeps it
         except FAILURES as exc:
             self._failed(exc)
             return await self._local.admit(limits)
         self._recovered()
-        return limits[refused - 1] if refused else None
+        if answer[0]:
+            return limits[answer[0] - 1]
+        self._leases.grant(limits, [float(given) for given in answer[1:]], now)
+        return None
 
     def add(self, key: str, amount: float, resets_at: float) -> None:
         if not amount:
@@ -105,6 +127,7 @@ class RedisCounters:
         if not self._up():
             self._local.add(key, amount, resets_at)
             return
+        self._leases.spent(key, amount)
         count(self._owed, key, amount, resets_at)
         if self._sending is None:
             self._sending = asyncio.get_running_loop().create_task(self._send_later())
@@ -155,6 +178,8 @@ class RedisCounters:
         self._local.flush()
 
     async def aclose(self) -> None:
+        for key, lease in self._leases.expire().items():
+            self.add(key, -lease.left, lease.resets_at)
         await self.settle()
         await self._local.aclose()
         await self._redis.aclose()

@@ -1,0 +1,75 @@
+"""Headroom of the shared counters that one replica holds, so that a key far from its caps is
+admitted without a round trip to Redis.
+
+A lease is reserved: the admission that takes it adds it to the shared counter on this replica's
+behalf, so no other replica can admit what it holds and the caps hold exactly across replicas;
+requests then draw on it here. The admission grants one only where the counter's headroom is at
+least `SHARE` times the request's amount, and then that share of it, so near a cap every
+admission goes to Redis as before. What a replica has not used after `HOLD_S` goes back to the
+counter: for that long at most, another replica may find the counter fuller than its requests
+made it. A limit that adds nothing when it admits (a budget, whose spend comes after the answer)
+has no headroom to reserve; the admission tells how much there was, and the replica admits on
+that view, less what it spends meanwhile, until `HOLD_S` has passed. As for budgets already, the
+requests other replicas admit meanwhile can pass the cap by their cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from interlingua.adapters.state import Limit
+
+SHARE = 64
+HOLD_S = 1.0
+
+
+@dataclass(slots=True)
+class Lease:
+    left: float
+    until: float  # monotonic time it is given back
+    reserved: bool  # added to the shared counter; else only a view of its headroom
+    resets_at: float  # the counter's window end, for giving it back
+
+
+class Leases:
+    """The leases this replica holds, by counter key."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: dict[str, Lease] = {}
+
+    def draw(self, limits: Sequence[Limit], now: float) -> bool:
+        """Admit `limits` from what is held, all or none; False when one of them needs the counter."""
+        held = self._held
+        for limit in limits:
+            lease = held.get(limit.key)
+            if lease is None or lease.until <= now or lease.left < limit.amount or lease.left <= 0:
+                return False
+        for limit in limits:
+            held[limit.key].left -= limit.amount
+        return True
+
+    def grant(self, limits: Sequence[Limit], given: Sequence[float], now: float) -> None:
+        """What an admission gave beside admitting `limits`: per limit the headroom reserved for this
+        replica or, for one that adds nothing, the headroom it found."""
+        for limit, amount in zip(limits, given, strict=True):
+            lease = self._held.get(limit.key)
+            if limit.amount and lease is not None and lease.reserved and lease.until > now:
+                lease.left += amount
+            elif amount > 0:
+                self._held[limit.key] = Lease(amount, now + HOLD_S, bool(limit.amount), limit.resets_at)
+
+    def spent(self, key: str, amount: float) -> None:
+        """A correction of a counter: it narrows the view of one whose headroom is not reserved."""
+        lease = self._held.get(key)
+        if lease is not None and not lease.reserved:
+            lease.left -= amount
+
+    def expire(self, now: float = float("inf")) -> dict[str, Lease]:
+        """Forget the leases whose time is up (by default all of them); what the reserved ones
+        among them left unused, to give back."""
+        ended = [key for key, lease in self._held.items() if lease.until <= now]
+        gone = {key: self._held.pop(key) for key in ended}
+        return {key: lease for key, lease in gone.items() if lease.reserved and lease.left > 0}
