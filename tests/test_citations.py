@@ -294,15 +294,15 @@ async def test_citations_the_gateway_wrote_are_left_out_for_claude(tmp_path: Pat
 
 def test_a_searchs_pages_take_their_titles_from_the_citations() -> None:
     """A Responses search's sources carry no title; where the answer cites a page, a Claude or
-    Gemini client's search result names it by the citation's title."""
+    Gemini client's search result names it by the citation's title, else by its host."""
     search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
               "action": {"type": "search", "query": "bergen", "sources": [{"type": "url", "url": URL},
                                                                           {"type": "url", "url": URL + "/uncited"}]}}
     answer = decode_responses_response({**RESPONSES, "output": [search, *RESPONSES["output"]]})  # type: ignore[list-item]
     _, result, *_ = anthropic.types.Message.model_validate(encode_messages_response(answer)).content
     assert result.type == "web_search_tool_result" and isinstance(result.content, list)
-    assert [(r.url, r.title) for r in result.content] == [(URL, TITLE), (URL + "/uncited", "")]
+    assert [(r.url, r.title) for r in result.content] == [(URL, TITLE), (URL + "/uncited", "yr.no")]
     grounding = (types.GenerateContentResponse.model_validate(encode_generate_response(answer)).candidates or [])[
         0].grounding_metadata
     assert grounding is not None and [(c.web.uri, c.web.title) for c in grounding.grounding_chunks or () if c.web][
-        :2] == [(URL, TITLE), (URL + "/uncited", "")]
+        :2] == [(URL, TITLE), (URL + "/uncited", "yr.no")]

@@ -62,7 +62,7 @@ UPSTREAMS = {"anthropic": lambda: decode_messages_response(CLAUDE), "gemini": la
 def _claude_reads(use: Any, result: Any, titled: bool) -> None:
     assert use.type == "server_tool_use" and use.name == "web_search" and use.input == {"query": "oslo"}
     assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
-    assert [(r.url, r.title) for r in result.content] == [PAGE if titled else (PAGE[0], "")]
+    assert [(r.url, r.title) for r in result.content] == [PAGE if titled else (PAGE[0], "yr.no")]  # its host
 
 
 def _gemini_reads(grounding: types.GroundingMetadata | None) -> None:

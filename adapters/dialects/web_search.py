@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from interlingua.adapters import ir
 from interlingua.adapters.dialects import code_runs, web_fetch
@@ -103,7 +104,7 @@ def to_anthropic(search: Search) -> list[dict[str, Any]]:
     Claude as text when the client sends it back (`settled`)."""
     use_id = f"srvtoolu_{MARK}{secrets.token_hex(12)}"
     content: Any = ({"type": "web_search_tool_result_error", "error_code": "unavailable"} if search.failed else
-                    [{"type": "web_search_result", "url": url, "title": title, "encrypted_content": "",
+                    [{"type": "web_search_result", "url": url, "title": named(url, title), "encrypted_content": "",
                       "page_age": None} for url, title in search.pages])
     return [{"type": "server_tool_use", "id": use_id, "name": TOOL, "input": {"query": " ".join(search.queries)}},
             {"type": "web_search_tool_result", "tool_use_id": use_id, "content": content}]
@@ -121,7 +122,8 @@ def to_responses(search: Search, with_sources: bool = True) -> dict[str, Any]:
 
 def to_grounding(found: list[Search]) -> dict[str, Any]:
     return {"webSearchQueries": [q for s in found for q in s.queries if q],
-            "groundingChunks": [{"web": {"uri": url, "title": title}} for s in found for url, title in s.pages]}
+            "groundingChunks": [{"web": {"uri": url, "title": named(url, title)}} for s in found
+                                for url, title in s.pages]}
 
 
 def grounding_of(parts: list[ir.Part]) -> dict[str, Any] | None:
@@ -144,6 +146,18 @@ def foreign(parts: list[ir.Part], dialect: str) -> list[ir.Part]:
             out += [ir.Opaque(ANTHROPIC, block) for block in to_anthropic(search)] if dialect == ANTHROPIC else (
                 [ir.Opaque(RESPONSES, to_responses(search))] if dialect == RESPONSES else [])
     return out
+
+
+def named(url: str, title: str) -> str:
+    """A page's title, or where it has none (a Responses search's sources, with no citation to name
+    them) its host, as Google's grounding names pages: a client shows a title beside each link."""
+    if title:
+        return title
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # no URL a browser would open: the client shows it as it came
+        host = None
+    return (host or url).removeprefix("www.")
 
 
 def _titles(parts: list[ir.Part]) -> dict[str, str]:
