@@ -11,7 +11,9 @@ tool's `max_content_tokens`, four characters a token, else `MAX_CHARS`) and asks
 search layer does (`rounds.py`), `MAX_FETCHES` times at most or the tool's `max_uses`. An Anthropic
 client sees each fetch as its API shows one, a `server_tool_use` and its `web_fetch_tool_result`
 (the text as a document, or an error code), whole and streamed; earlier turns' fetches reach the
-model as the calls they were. A Gemini client gets the answer (its URL context shows no pages).
+model as the calls they were. A Gemini client gets the answer with its URL context's
+`urlContextMetadata`, which names each page and whether it was retrieved (its encoder reads the
+same blocks).
 
 Sits between the web search layer and the file search layer, asking the one below once a round.
 """
@@ -76,15 +78,13 @@ class HostedWebFetchMiddleware:
         request, declared = taken
         asked = _asked(declared)
         others = [t for t in request.tools or () if t is not declared]
-        shown = request.dialect == ANTHROPIC
 
         async def fetch(calls: list[ir.ToolCall], show: rounds.Show) -> tuple[list[ir.ToolResult], bool]:
             results = []
             for call in calls:
                 fetched = await self._fetch(rounds.argument(call.arguments, "url"), asked)
-                if shown:
-                    for block in web_fetch.to_anthropic(fetched):
-                        await show(ir.Opaque(ANTHROPIC, block))
+                for block in web_fetch.to_anthropic(fetched):
+                    await show(ir.Opaque(ANTHROPIC, block))
                 results.append(ir.ToolResult(call.id, [ir.Text(web_fetch.told(fetched))],
                                              is_error=fetched.error is not None))
             return results, False

@@ -102,16 +102,50 @@ async def test_the_tools_domains_and_uses_hold(tmp_path: Path) -> None:
         assert "max_tool_calls (1)" in told[1]["content"]
 
 
+async def _gemini_asks(url: str, model: str, page: str, stream: bool) -> tuple[str, types.Candidate]:
+    """What a Gemini client with URL context reads: the text, and the (last) candidate."""
+    models = gemini_client(url).aio.models
+    ask: dict[str, Any] = {"model": model, "contents": f"What does {page} say?",
+                           "config": types.GenerateContentConfig(tools=[types.Tool(url_context=types.UrlContext())])}
+    chunks = [chunk async for chunk in await models.generate_content_stream(**ask)] if stream else [
+        await models.generate_content(**ask)]
+    *_, last = [candidate for chunk in chunks for candidate in chunk.candidates or ()]
+    return "".join(chunk.text or "" for chunk in chunks), last
+
+
+def _retrieved(candidate: types.Candidate, *pages: str) -> None:
+    """The candidate's URL context names each page as retrieved."""
+    assert candidate.url_context_metadata is not None
+    success = types.UrlRetrievalStatus.URL_RETRIEVAL_STATUS_SUCCESS
+    assert candidate.url_context_metadata.url_metadata == [
+        types.UrlMetadata(retrieved_url=page, url_retrieval_status=success) for page in pages]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @async_test
-async def test_a_gemini_clients_url_context_is_fetched_for_a_chat_model(tmp_path: Path) -> None:
+async def test_a_gemini_clients_url_context_is_fetched_for_a_chat_model(tmp_path: Path, stream: bool) -> None:
     async with _site() as site, fo.FakeOpenAI(["gpt-x"]) as up, gateway(tmp_path, **_tables(up.url)) as (_, url):
         page = f"{site}/bergen"
         up.script(fo.tool_calls(fo.call("web_fetch", f'{{"url": "{page}"}}', id="call_1")), fo.text("It rains."))
-        answer = await gemini_client(url).aio.models.generate_content(
-            model="gpt-x", contents=f"What does {page} say?",
-            config=types.GenerateContentConfig(tools=[types.Tool(url_context=types.UrlContext())]))
-        assert answer.text == "It rains."
+        text, candidate = await _gemini_asks(url, "gpt-x", page, stream)
+        assert text == "It rains."
+        _retrieved(candidate, page)
         assert SAID in up.requests[-1].json["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@async_test
+async def test_a_gemini_client_reads_claudes_fetch_as_its_url_context(tmp_path: Path, stream: bool) -> None:
+    """Claude reads the page itself (Gemini's URL context is its web fetch); the Gemini client is
+    told which page it read, as Gemini's own URL context tells."""
+    page = "https://yr.no/bergen"
+    async with fa.FakeAnthropic() as up, gateway(tmp_path, providers={
+            "an": anthropic_provider(up.url, "claude-x")}) as (_, url):
+        up.script(fa.reply(*fa.web_fetch(page, SAID, "Bergen"), fa.say("It rains.")))
+        text, candidate = await _gemini_asks(url, "claude-x", page, stream)
+        assert text == "It rains."
+        _retrieved(candidate, page)
+        assert up.requests[-1].json["tools"] == [ASKED["anthropic"]]
 
 
 @async_test

@@ -34,6 +34,7 @@ from interlingua.adapters.dialects import (
     logprobs,
     sse,
     tools,
+    web_fetch,
     web_search,
 )
 from interlingua.adapters.dialects import fields as f
@@ -196,6 +197,8 @@ def encode_generate_response(resp: ir.ChatResponse) -> dict[str, Any]:
             choice.message.parts, web_search.grounding_of(choice.message.parts))
         if grounding:
             candidate["groundingMetadata"] = grounding
+        if fetched := web_fetch.url_context(choice.message.parts, NAME):  # another upstream's fetches
+            candidate["urlContextMetadata"] = fetched
         if choice.logprobs is not None:
             result = candidate["logprobsResult"] = logprobs.to_gemini(choice.logprobs)
             if choice.logprobs:
@@ -300,7 +303,7 @@ class GenerateStreamEncoder(StreamEncoder):
     """
 
     __slots__ = ("media_type", "_array", "_sent", "_id", "_model", "_calls", "_finish", "_usage", "_signatures",
-                 "_grounding", "_searches", "_searched", "_text", "_cited", "_runs")
+                 "_grounding", "_searches", "_searched", "_text", "_cited", "_runs", "_fetches", "_fetched")
 
     def __init__(self, array: bool) -> None:
         self._array = array
@@ -318,6 +321,8 @@ class GenerateStreamEncoder(StreamEncoder):
         self._text: list[str] = []  # the first candidate's, which its supports count in, in UTF-8 bytes
         self._cited: list[ir.Citation] = []  # another upstream's citations of it, for the last chunk
         self._runs = code_runs.Reader()
+        self._fetches = web_fetch.Reader()
+        self._fetched: list[web_fetch.Fetch] = []  # another upstream's fetches, for the last chunk
 
     def _frame(self, payload: dict[str, Any]) -> bytes:
         data = orjson.dumps(payload)
@@ -393,6 +398,8 @@ class GenerateStreamEncoder(StreamEncoder):
             self._searched.append(search)  # another upstream's search
         elif isinstance(event, ir.OpaqueBlock) and (run := self._runs.foreign(event, NAME)) is not None:
             return self._flush_calls(0) + self._frame(self._chunk(0, code_runs.to_gemini(run)))
+        elif isinstance(event, ir.OpaqueBlock) and (fetch := self._fetches.foreign(event, NAME)) is not None:
+            self._fetched.append(fetch)
         return b""
 
     def end(self) -> bytes:
@@ -403,6 +410,8 @@ class GenerateStreamEncoder(StreamEncoder):
             chunk = self._chunk(choice, [{"text": ""}], reason)
             if grounding and choice == 0:
                 chunk["candidates"][0]["groundingMetadata"] = grounding
+            if self._fetched and choice == 0:
+                chunk["candidates"][0]["urlContextMetadata"] = web_fetch.to_url_context(self._fetched)
             if self._usage is not None and i == len(finishes) - 1:
                 chunk["usageMetadata"] = encode_usage(self._usage)
             out += self._frame(chunk)

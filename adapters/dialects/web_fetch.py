@@ -1,7 +1,8 @@
 """A web page the gateway fetched for a model whose upstream fetches none (`middleware/
 hosted_web_fetch.py`), in Anthropic's words: its `web_fetch` tool's `server_tool_use` and the
 `web_fetch_tool_result`, the page's text as a document, or an error code; and such a pair read
-back, for the model of a later turn.
+back, for the model of a later turn. A Gemini client reads such pairs, the gateway's or Claude's,
+as its URL context's `urlContextMetadata`: which pages were retrieved, and which not.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from interlingua.adapters import ir
 from interlingua.adapters.dialects import fields as f
+from interlingua.adapters.dialects.anthropic_request import NAME as ANTHROPIC
 from interlingua.adapters.dialects.ids import MARK
 
 TOOL = "web_fetch"  # Anthropic's name for its fetch, and the gateway's function's
@@ -57,3 +60,38 @@ def told(fetch: Fetch) -> str:
         return f"The page {fetch.url} could not be fetched ({fetch.error})."
     heading = f"{fetch.title}\n{fetch.url}" if fetch.title else fetch.url
     return f"{heading}\n\n{fetch.text}" if fetch.text else f"{heading}\n\n(The page has no text.)"
+
+
+class Reader:
+    """The fetches told by a run of Anthropic's blocks, in order: a call waits for its result."""
+
+    __slots__ = ("_asked",)
+
+    def __init__(self) -> None:
+        self._asked: dict[str, str] = {}  # the calls by id: their URLs
+
+    def foreign(self, part: ir.Opaque | ir.OpaqueBlock, dialect: str) -> Fetch | None:
+        """The fetch a block tells, once whole, for a client of another `dialect` than Anthropic's;
+        None for any other block."""
+        data = part.data
+        if part.dialect != ANTHROPIC or dialect == ANTHROPIC:
+            return None
+        if data.get("type") == "server_tool_use" and data.get("name") == TOOL:
+            self._asked[str(data.get("id"))] = str(f.sub(data, "input").get("url") or "")
+            return None
+        if data.get("type") == RESULT:
+            return read(self._asked.pop(str(data.get("tool_use_id")), ""), data)
+        return None
+
+
+def to_url_context(fetches: list[Fetch]) -> dict[str, Any]:
+    """Gemini's `urlContextMetadata` of the fetches."""
+    return {"urlMetadata": [{"retrievedUrl": fetch.url, "urlRetrievalStatus": "URL_RETRIEVAL_STATUS_ERROR"
+                             if fetch.error else "URL_RETRIEVAL_STATUS_SUCCESS"} for fetch in fetches]}
+
+
+def url_context(parts: list[ir.Part], dialect: str) -> dict[str, Any] | None:
+    """The `urlContextMetadata` of an answer's fetches, for a client of `dialect`; None if it has none."""
+    reader = Reader()
+    fetches = [fetch for part in parts if isinstance(part, ir.Opaque) and (fetch := reader.foreign(part, dialect))]
+    return to_url_context(fetches) if fetches else None

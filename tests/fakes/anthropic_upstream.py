@@ -171,9 +171,11 @@ class ToolUse:
 
 @dataclass(slots=True, frozen=True)
 class ServerToolUse:
-    """Claude's call of its own web search; streamed, its input as one `input_json_delta`."""
+    """Claude's call of one of its own tools (`web_search`, `web_fetch`); streamed, its input as one
+    `input_json_delta`."""
 
-    query: str
+    name: str
+    input: Json
     id: str
 
 
@@ -185,7 +187,17 @@ class SearchResult:
     pages: tuple[tuple[str, str], ...]
 
 
-Block = Text | Thinking | RedactedThinking | ToolUse | ServerToolUse | SearchResult
+@dataclass(slots=True, frozen=True)
+class FetchResult:
+    """The page (url, its text, title) Claude's web fetch read for the call `tool_use_id`; streamed whole."""
+
+    tool_use_id: str
+    url: str
+    text: str
+    title: str
+
+
+Block = Text | Thinking | RedactedThinking | ToolUse | ServerToolUse | SearchResult | FetchResult
 
 
 @dataclass(slots=True, kw_only=True)
@@ -244,8 +256,14 @@ def say(*pieces: str, citations: tuple[Json, ...] = ()) -> Text:
 
 def web_search(query: str, *pages: tuple[str, str]) -> tuple[ServerToolUse, SearchResult]:
     """The pair of blocks of a search Claude's `web_search` tool made, for `reply`."""
-    use = ServerToolUse(query, "srvtoolu_" + secrets.token_hex(12))
+    use = ServerToolUse("web_search", {"query": query}, "srvtoolu_" + secrets.token_hex(12))
     return use, SearchResult(use.id, pages)
+
+
+def web_fetch(url: str, text: str, title: str) -> tuple[ServerToolUse, FetchResult]:
+    """The pair of blocks of a page Claude's `web_fetch` tool read, for `reply`."""
+    use = ServerToolUse("web_fetch", {"url": url}, "srvtoolu_" + secrets.token_hex(12))
+    return use, FetchResult(use.id, url, text, title)
 
 
 def cited(url: str, title: str, quote: str) -> Json:
@@ -346,12 +364,18 @@ class _Message:
                 return {"type": "redacted_thinking", "data": data}
             case ToolUse():
                 return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-            case ServerToolUse(query, use_id):
-                return {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {"query": query}}
+            case ServerToolUse(name, tool_input, use_id):
+                return {"type": "server_tool_use", "id": use_id, "name": name, "input": tool_input}
             case SearchResult(use_id, pages):
                 return {"type": "web_search_tool_result", "tool_use_id": use_id, "content": [
                     {"type": "web_search_result", "url": url, "title": title, "encrypted_content": "EqgfCioIARgBIiQ",
                      "page_age": None} for url, title in pages]}
+            case FetchResult(use_id, url, text, title):
+                return {"type": "web_fetch_tool_result", "tool_use_id": use_id, "content": {
+                    "type": "web_fetch_result", "url": url, "retrieved_at": "2026-12-08T03:00:00.000000+00:00",
+                    "content": {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                                                "data": text},
+                                "title": title, "citations": None}}}
 
     def _streamed_block(self, index: int, block: Block) -> tuple[Json, list[Json]]:
         """The `content_block` of content_block_start, and the deltas that follow it."""
@@ -368,10 +392,10 @@ class _Message:
             case ToolUse():
                 start = {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}
                 return start, [{"type": "input_json_delta", "partial_json": f} for f in block.fragments]
-            case ServerToolUse(query, use_id):
-                start = {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {}}
-                return start, [{"type": "input_json_delta", "partial_json": orjson.dumps({"query": query}).decode()}]
-            case SearchResult():
+            case ServerToolUse(name, tool_input, use_id):
+                start = {"type": "server_tool_use", "id": use_id, "name": name, "input": {}}
+                return start, [{"type": "input_json_delta", "partial_json": orjson.dumps(tool_input).decode()}]
+            case SearchResult() | FetchResult():
                 return self._whole_block(index, block), []
 
     def whole(self) -> Json:
