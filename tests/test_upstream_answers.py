@@ -74,7 +74,8 @@ async def _taken(url: str, body: dict[str, Any]) -> tuple[str, bytes]:
 
 async def _answers() -> list[Answer]:
     """Each dialect's text answer (with its kinds of reasoning), a text that cites a page (Claude's,
-    a Responses model's, Gemini's grounded one), and an answer of two tool calls."""
+    a Responses model's, Gemini's grounded one), Claude's search and fetch of pages, and an answer of
+    two tool calls."""
     taken: list[Answer] = []
 
     async def take(kind: str, fake: Any, replies: list[Any], url: Callable[[bool], str],
@@ -103,6 +104,9 @@ async def _answers() -> list[Answer]:
         await take("anthropic", claude, [fa.reply(fa.thinking("hmm"), fa.redacted(), fa.say("Hel", "lo")),
                                          fa.reply(fa.say("It is "), fa.say("wet.", citations=(
                                              fa.cited("https://yr.no", "Yr", "Rain."),))),
+                                         fa.reply(*fa.web_search("oslo", ("https://yr.no", "Yr")),
+                                                  *fa.web_fetch("https://yr.no/oslo", "Rain.", "Oslo"),
+                                                  fa.say("Wet.")),
                                          fa.tool_use(fa.call("weather", '{"ci', 'ty": "Oslo"}'),
                                                      fa.call("weather", '{"city": "Rome"}'))],
                    lambda stream: claude.url + "/v1/messages",
@@ -372,7 +376,7 @@ def answers() -> list[Answer]:
 def test_the_real_answers_reach_every_client(tmp_path: Path, answers: list[Answer]) -> None:
     """Unbroken, every answer reaches every client as a 200 its SDK reads: the breaking starts from
     answers that work."""
-    assert len(answers) == 22
+    assert len(answers) == 24
     asyncio.run(_run(tmp_path, answers, breaking=False))
 
 
