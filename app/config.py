@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 from interlingua.adapters.balancer import STRATEGIES
 from interlingua.adapters.mcp.servers import HTTP, SSE, STDIO, McpServer
 from interlingua.adapters.pricing import Price
 from interlingua.adapters.providers import KINDS
+from interlingua.adapters.providers.azure_openai import V1_PATH
 from interlingua.adapters.research.agent import Settings as ResearchSettings
 
 
@@ -46,6 +48,7 @@ class ProviderConfig:
     max_texts: int = 1000  # passages one rerank request may hold
     max_chars: int = 1_000_000  # characters in them, all told
     research: ResearchSettings | None = None  # type research only: the agent's models and bounds
+    deployments: Mapping[str, str] = field(default_factory=dict)  # azure-openai only: deployment -> its model
 
 
 @dataclass(slots=True, frozen=True)
@@ -160,6 +163,7 @@ DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api
                 "jina": "https://api.jina.ai/v1", "voyage": "https://api.voyageai.com/v1",
                 "perplexity": "https://api.perplexity.ai"}
 
+OPENAI_KINDS = frozenset({"openai", "azure-openai"})  # the kinds that speak OpenAI's API, `api` and all
 _NO_URL = frozenset({"local", "research"})  # kinds that run in the gateway and reach no upstream of their own
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -357,6 +361,8 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         raise ConfigError(f"{path}.url: is required for type {kind!r}")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{path}.url: must start with http:// or https://")
+    if kind == "azure-openai":
+        url = _azure_url(url)
     provider = ProviderConfig(
         name=name,
         type=kind,
@@ -372,15 +378,26 @@ def _provider(name: str, raw: Any, env: Mapping[str, str]) -> ProviderConfig:
         max_texts=r.integer("max_texts", 1000),
         max_chars=r.integer("max_chars", 1_000_000),
         research=_research(r, path) if kind == "research" else None,
+        deployments=r.table_of_strings("deployments") if kind == "azure-openai" else {},
     )
     r.done()
+    if provider.deployments:  # each deployment routes here, as a model of `models` does
+        provider = replace(provider, models=(*provider.models, *(d for d in provider.deployments
+                                                                 if d not in provider.models)))
     for i, field_name in enumerate(provider.drop):
         if field_name in _NEVER_DROPPED or not _FIELD.fullmatch(field_name):
             raise ConfigError(f"{path}.drop[{i}]: {field_name!r} cannot be dropped (a top-level request field "
                               f"other than {', '.join(sorted(_NEVER_DROPPED))})")
-    if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind != "openai"):
-        raise ConfigError(f"{path}.api: must be chat or responses, and only for type openai")
+    if provider.api not in ("chat", "responses") or (provider.api != "chat" and kind not in OPENAI_KINDS):
+        raise ConfigError(f"{path}.api: must be chat or responses, and only for type openai or azure-openai")
     return provider
+
+
+def _azure_url(url: str) -> str:
+    """An Azure OpenAI resource's endpoint as the v1 API's base URL: given bare (as the portal and
+    `AZURE_OPENAI_ENDPOINT` show it), the v1 path is added; any other path is kept as written."""
+    parts = urlsplit(url)
+    return url.rstrip("/") + V1_PATH if parts.path in ("", "/") else url
 
 
 def _research(r: _Reader, path: str) -> ResearchSettings:
@@ -633,6 +650,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     if env.get("ANTHROPIC_API_KEY"):
         raw["providers"]["anthropic"] = {"type": "anthropic", "key": "${ANTHROPIC_API_KEY}",
                                          "url": "${ANTHROPIC_BASE_URL:-https://api.anthropic.com}"}
+    if env.get("AZURE_OPENAI_ENDPOINT") and env.get("AZURE_OPENAI_API_KEY"):
+        raw["providers"]["azure"] = {"type": "azure-openai", "url": "${AZURE_OPENAI_ENDPOINT}",
+                                     "key": "${AZURE_OPENAI_API_KEY}"}
     if env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY"):
         var = "GEMINI_API_KEY" if env.get("GEMINI_API_KEY") else "GOOGLE_API_KEY"
         raw["providers"]["gemini"] = {"type": "gemini", "key": "${" + var + "}"}

@@ -42,7 +42,7 @@ from interlingua.adapters.storage.vector_stores import VectorStores, VectorStore
 from interlingua.adapters.telemetry import Tracer
 from interlingua.app import collector
 from interlingua.app.admin import AdminMiddleware
-from interlingua.app.config import Config, ConfigError, ProviderConfig, from_env, load
+from interlingua.app.config import OPENAI_KINDS, Config, ConfigError, ProviderConfig, from_env, load
 from interlingua.app.dispatcher import Dispatcher
 from interlingua.app.operator import OperatorEndpoints
 from interlingua.app.usage_api import UsagePage
@@ -94,9 +94,11 @@ log = logging.getLogger("interlingua")
 
 
 def make_provider(config: ProviderConfig, reasoning_store: ReasoningStore, seal: Seal | None = None) -> Provider:
-    options: dict[str, Any] = {"api": config.api} if config.type == "openai" else {}
+    options: dict[str, Any] = {"api": config.api} if config.type in OPENAI_KINDS else {}
     if config.research is not None:
         options["research"] = config.research
+    if config.deployments:
+        options["deployments"] = dict(config.deployments)
     return KINDS[config.type](
         config.name,
         config.url,

@@ -194,7 +194,8 @@ class LimitsMiddleware:
         """Price the answer and correct the counters by what it really used."""
         usage: Usage | None = state.get(USAGE)
         target = state.get(TARGET)
-        cost = self.prices.cost(target.model, usage) if usage is not None and target is not None else 0.0
+        priced = target.provider.underlying(target.model) if target is not None else ""  # an Azure deployment's model
+        cost = self.prices.cost(priced, usage) if usage is not None and target is not None else 0.0
         if cost:
             state[COST] = cost
         for limit in limits:

@@ -61,8 +61,8 @@ rpm = 60
 key_sha256 = "{OPS_SHA.upper()}"
 """
 
-KIND_NAMES = ("one of openai, anthropic, gemini, local, tika, docling, azure-document-intelligence, deepl, searxng, "
-              "tavily, exa, brave, cohere, jina, voyage, tei, research, perplexity")
+KIND_NAMES = ("one of openai, azure-openai, anthropic, gemini, local, tika, docling, azure-document-intelligence, "
+              "deepl, searxng, tavily, exa, brave, cohere, jina, voyage, tei, research, perplexity")
 
 
 def cfg(text: str, env: Mapping[str, str] | None = None) -> Config:

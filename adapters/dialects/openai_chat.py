@@ -222,11 +222,11 @@ class ChatStreamDecoder(StreamDecoder):
             payload = event_json(data)
             if payload.get("error"):
                 raise _error_from_payload(502, payload)
-            if not self._started:
+            choices = payload.get("choices")
+            if not self._started and (choices or payload.get("id")):  # Azure's first chunk has neither
                 self._started = True
                 out.append(ir.StreamStart(f.label(payload, "id") or "", f.label(payload, "model") or "",
                                           f.timestamp(payload, "created")))
-            choices = payload.get("choices")
             if choices:
                 if type(choices) is not list:
                     raise ir.invalid("choices", "must be an array")

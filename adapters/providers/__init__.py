@@ -2,6 +2,7 @@
 
 from interlingua.adapters.providers.anthropic import AnthropicProvider
 from interlingua.adapters.providers.azure_document import AzureDocumentProvider
+from interlingua.adapters.providers.azure_openai import AzureOpenAIProvider
 from interlingua.adapters.providers.base import Provider, Target
 from interlingua.adapters.providers.brave import BraveProvider
 from interlingua.adapters.providers.cohere import CohereProvider
@@ -20,7 +21,8 @@ from interlingua.adapters.providers.tei import TEIProvider
 from interlingua.adapters.providers.tika import TikaProvider
 from interlingua.adapters.providers.voyage import VoyageProvider
 
-KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider,
+KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "azure-openai": AzureOpenAIProvider,
+                                    "anthropic": AnthropicProvider,
                                     "gemini": GeminiProvider, "local": LocalProvider, "tika": TikaProvider,
                                     "docling": DoclingProvider, "azure-document-intelligence": AzureDocumentProvider,
                                     "deepl": DeepLProvider,

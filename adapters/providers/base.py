@@ -226,13 +226,18 @@ class Provider(ABC):
         state = self.seal.close(slots.COMPACTION, ir.Reasoning(text=summary), with_text=True)
         return Result(ir.Compacted(users, state, usage))
 
+    def underlying(self, model: str) -> str:
+        """The model whose name tells what `model` is and costs: itself, but for an alias the
+        upstream keeps (an Azure deployment's name)."""
+        return model
+
     def capabilities(self, model: str) -> tuple[str, ...]:
         """What `model` can do. Providers do not say, so the name tells: embedding models have
         `embed` in theirs (text-embedding-3-small, gemini-embedding-001, nomic-embed-text), and on
         a kind that serves audio or images (`media`), speech, transcription and image models have
         theirs (gpt-4o-mini-tts, whisper-1, gpt-4o-transcribe, dall-e-3, gpt-image-1). Elsewhere
         such words do not count: the kind cannot serve them."""
-        name = model.lower()
+        name = self.underlying(model).lower()
         if "embed" in name:
             return ("embeddings",)
         found = tuple(c for c, words in _MEDIA_WORDS if c in self.media and any(w in name for w in words))

@@ -83,10 +83,11 @@ class OpenAIProvider(Provider):
     def capabilities(self, model: str) -> tuple[str, ...]:
         """Deep research models (o3-deep-research, o4-mini-deep-research) also answer `/v1/research`;
         moderation models (omni-moderation-latest, text-moderation-latest) only `/v1/moderations`."""
-        if "moderation" in model.lower():
+        name = self.underlying(model).lower()
+        if "moderation" in name:
             return ("moderation",)
         found = super().capabilities(model)
-        return (*found, "research") if "deep-research" in model.lower() else found
+        return (*found, "research") if "deep-research" in name else found
 
     async def research(self, request: ir.ResearchRequest, model: str) -> Reply:
         """A deep research model through the Responses API with web search, whatever `api` says."""

@@ -22,6 +22,13 @@ OpenAI's moderation object, flagging the words of `_FLAGGED` (or the next script
 `error(...)`).
 The same module has the other upstream failures that tests need: `refused_port()` (nothing
 listening) and `ResettingUpstream` (accepts, then resets the connection).
+
+`FakeOpenAI(azure=True)` is an Azure OpenAI resource's v1 API instead: the same endpoints under
+`/openai/v1`, the key taken from the `api-key` header or a Microsoft Entra ID token from
+`authorization` (a 401 in Azure's words without either), and its
+content filter's results in every answer as Azure adds them: `prompt_filter_results` beside the
+choices, each choice's `content_filter_results`, and a stream that opens with a chunk of prompt
+filter results alone (empty id, model and object, no choice, `created` 0).
 """
 
 from __future__ import annotations
@@ -281,10 +288,19 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+_AZURE_DENIED = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                 "valid key for an active subscription and use a correct regional API endpoint for your resource.")
+_SAFE = {"filtered": False, "severity": "safe"}
+_AZURE_FILTERED = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
+_AZURE_PROMPT = [{"prompt_index": 0, "content_filter_results": {
+    **_AZURE_FILTERED, "jailbreak": {"filtered": False, "detected": False}}}]
+
+
 class _Completion:
     """Renders one reply for one request: the id, timestamp, model and options all chunks share."""
 
-    def __init__(self, reply: Reply, body: Json) -> None:
+    def __init__(self, reply: Reply, body: Json, azure: bool = False) -> None:
+        self.azure = azure
         self.reply = reply
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
@@ -331,7 +347,18 @@ class _Completion:
             {"index": i, "message": message, "logprobs": self._logprobs(r.content), "finish_reason": self.finish_reason}
             for i in range(self.n)
         ]
-        return {**self._head("chat.completion"), "choices": choices, "usage": r.usage.to_json()}
+        whole = {**self._head("chat.completion"), "choices": choices, "usage": r.usage.to_json()}
+        if self.azure:
+            for choice in choices:
+                choice["content_filter_results"] = _AZURE_FILTERED
+            whole["prompt_filter_results"] = _AZURE_PROMPT
+        return whole
+
+    def _filtered(self, delta: Json) -> Json:
+        """Azure's results for a streamed choice: of the text it holds, else none yet."""
+        if not self.azure:
+            return {}
+        return {"content_filter_results": _AZURE_FILTERED if delta.get("content") else {}}
 
     def frames(self) -> list[bytes]:
         """Every SSE frame of the stream, choices interleaved per step, ending as `reply.fail` says."""
@@ -348,10 +375,14 @@ class _Completion:
         head = self._head("chat.completion.chunk")
         tail = {"usage": None} if self.include_usage else {}
         frames = [
-            _sse({**head, "choices": [{"index": i, "delta": d, "logprobs": lp, "finish_reason": fr}], **tail})
+            _sse({**head, "choices": [{"index": i, "delta": d, "logprobs": lp, "finish_reason": fr,
+                                       **self._filtered(d)}], **tail})
             for d, lp, fr in steps
             for i in range(self.n)
         ]
+        if self.azure:
+            frames.insert(0, _sse({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                                   "prompt_filter_results": _AZURE_PROMPT}))
         if r.fail == "error":
             frames.append(_sse({"error": {"message": r.fail_message, "type": "server_error", "code": None}}))
         elif r.fail == "garbage":
@@ -445,7 +476,9 @@ class FakeOpenAI(Streaming):
     `models` (ids served by /v1/models), `default` (the reply used when the script is empty).
     """
 
-    def __init__(self, models: Sequence[str] = ("fake-model",), *, default: Reply | ErrorReply | None = None) -> None:
+    def __init__(self, models: Sequence[str] = ("fake-model",), *, default: Reply | ErrorReply | None = None,
+                 azure: bool = False) -> None:
+        self.azure = azure
         self.models = list(models)
         self.default = default or text("Hello", " from", " fake")
         self.url = ""
@@ -459,17 +492,18 @@ class FakeOpenAI(Streaming):
 
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/completions", self._completions)
-        app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_post("/v1/moderations", self._moderations)
-        app.router.add_post("/v1/audio/speech", self._speech)
-        app.router.add_post("/v1/audio/transcriptions", self._transcription)
-        app.router.add_post("/v1/images/generations", self._images)
-        app.router.add_post("/v1/images/edits", self._images)
-        app.router.add_get("/v1/models", self._list_models)
-        app.router.add_get("/v1/models/{id:.+}", self._get_model)  # ids may contain slashes
-        self.url = await self.serve(app) + "/v1"
+        base = "/openai/v1" if self.azure else "/v1"
+        app.router.add_post(f"{base}/chat/completions", self._chat)
+        app.router.add_post(f"{base}/completions", self._completions)
+        app.router.add_post(f"{base}/embeddings", self._embeddings)
+        app.router.add_post(f"{base}/moderations", self._moderations)
+        app.router.add_post(f"{base}/audio/speech", self._speech)
+        app.router.add_post(f"{base}/audio/transcriptions", self._transcription)
+        app.router.add_post(f"{base}/images/generations", self._images)
+        app.router.add_post(f"{base}/images/edits", self._images)
+        app.router.add_get(f"{base}/models", self._list_models)
+        app.router.add_get(base + "/models/{id:.+}", self._get_model)  # ids may contain slashes
+        self.url = await self.serve(app) + base
         return self
 
     @web.middleware
@@ -482,6 +516,8 @@ class FakeOpenAI(Streaming):
         headers = {name.lower(): value for name, value in request.headers.items()}
         request[_RECORDED] = recorded = RecordedRequest(request.method, request.path, headers, parsed, body)
         self.requests.append(recorded)
+        if self.azure and not headers.get("api-key") and not headers.get("authorization", "").startswith("Bearer "):
+            return _json_response({"error": {"code": "401", "message": _AZURE_DENIED}}, 401)
         return await handler(request)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
@@ -549,7 +585,7 @@ class FakeOpenAI(Streaming):
         await asyncio.sleep(reply.head_delay)
         if isinstance(reply, ErrorReply):
             return _json_response(reply.to_json(), reply.status, reply.headers)
-        completion = _Completion(reply, body)
+        completion = _Completion(reply, body, self.azure)
         if body.get("stream"):
             return await self._stream(request, completion)
         if reply.fail == "drop":
