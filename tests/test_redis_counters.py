@@ -128,7 +128,12 @@ async def test_a_budget_is_admitted_on_the_headroom_seen_less_what_this_replica_
         before = await _calls(server.url, "evalsha")
         assert await counters.admit([budget]) is None  # from the view
         assert await _calls(server.url, "evalsha") == before
-        counters.add(budget.key, 10.0, budget.resets_at)  # the answers' cost: nothing left in view
+        counters.add(budget.key, 9.9, budget.resets_at)  # the answers' cost: nothing left in view
         await counters.settle()
-        assert await counters.admit([budget]) is budget  # asked again, and refused
-        assert await counters.values([budget.key]) == [10.0]  # a budget's admission adds nothing
+        for _ in range(2):  # near the cap (0.10 left, less than a 64th of it), each admission asks
+            assert await counters.admit([budget]) is None
+        assert await _calls(server.url, "evalsha") == before + 2
+        counters.add(budget.key, 0.1, budget.resets_at)
+        await counters.settle()
+        assert await counters.admit([budget]) is budget
+        assert await counters.values([budget.key]) == [pytest.approx(10.0)]  # a budget's admission adds nothing

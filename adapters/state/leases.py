@@ -8,9 +8,10 @@ least `SHARE` times the request's amount, and then that share of it, so near a c
 admission goes to Redis as before. What a replica has not used after `HOLD_S` goes back to the
 counter: for that long at most, another replica may find the counter fuller than its requests
 made it. A limit that adds nothing when it admits (a budget, whose spend comes after the answer)
-has no headroom to reserve; the admission tells how much there was, and the replica admits on
-that view, less what it spends meanwhile, until `HOLD_S` has passed. As for budgets already, the
-requests other replicas admit meanwhile can pass the cap by their cost.
+has no headroom to reserve; the admission tells how much there was, and where that is at least a
+`SHARE`th of the cap the replica admits on that view, less what it spends meanwhile, until `HOLD_S`
+has passed or the view comes nearer the cap. As for budgets already, the requests other replicas
+admit meanwhile can pass the cap by their cost.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class Leases:
         held = self._held
         for limit in limits:
             lease = held.get(limit.key)
-            if lease is None or lease.until <= now or lease.left < limit.amount or lease.left <= 0:
+            if lease is None or lease.until <= now or lease.left < limit.amount or lease.left <= 0 or (
+                    not lease.reserved and lease.left * SHARE < limit.cap):  # a view come near the cap
                 return False
         for limit in limits:
             held[limit.key].left -= limit.amount
@@ -58,7 +60,7 @@ class Leases:
             lease = self._held.get(limit.key)
             if limit.amount and lease is not None and lease.reserved and lease.until > now:
                 lease.left += amount
-            elif amount > 0:
+            elif amount > 0 and (limit.amount or amount * SHARE >= limit.cap):
                 self._held[limit.key] = Lease(amount, now + HOLD_S, bool(limit.amount), limit.resets_at)
 
     def spent(self, key: str, amount: float) -> None:
