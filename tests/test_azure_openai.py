@@ -23,7 +23,8 @@ from interlingua.middleware.limits import LimitsMiddleware
 from interlingua.middleware.state import COST, OPERATION, PRINCIPAL, TARGET, USAGE, Principal
 from tests.asgi import call, run
 from tests.fakes import openai_upstream as fo
-from tests.harness import anthropic_client, claude_message, client, gateway, gemini_client
+from tests.fakes import responses_upstream as fr
+from tests.harness import anthropic_client, claude_message, client, gateway, gemini_client, streamed_response
 from tests.support import async_test
 
 KEY = "azure-upstream-secret"
@@ -147,3 +148,16 @@ def test_a_deployment_costs_what_its_model_costs() -> None:
         PRINCIPAL: Principal("k", budget=100.0), OPERATION: ops.CHAT}))
     assert answered.scope["state"][COST] == PriceTable().cost("gpt-4o", usage) > 0
     assert PriceTable().cost(DEPLOYMENT, usage) == 0.0  # what the name alone would have cost
+
+
+@async_test
+async def test_a_responses_client_on_azures_responses_api(tmp_path: Path) -> None:
+    """`api = "responses"`, as Codex CLI on an Azure deployment: the turn goes to the resource's
+    `/openai/v1/responses` with its key, asked statelessly, and streams back."""
+    async with fr.FakeResponses(azure=True) as up, gateway(tmp_path, **_azure(up.url, api="responses")) as (_, url):
+        up.script(fr.text("Hel", "lo"))
+        final, kinds = await streamed_response(client(url), model=DEPLOYMENT, input="Hi")
+        assert final.output_text == "Hello" and kinds[-1] == "response.completed"
+        sent = up.requests[-1]
+        assert (sent.path, sent.headers["api-key"], sent.json["model"], sent.json["store"]) == (
+            "/openai/v1/responses", KEY, DEPLOYMENT, False)

@@ -288,7 +288,7 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-_AZURE_DENIED = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+AZURE_DENIED = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
                  "valid key for an active subscription and use a correct regional API endpoint for your resource.")
 _SAFE = {"filtered": False, "severity": "safe"}
 _AZURE_FILTERED = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
@@ -517,7 +517,7 @@ class FakeOpenAI(Streaming):
         request[_RECORDED] = recorded = RecordedRequest(request.method, request.path, headers, parsed, body)
         self.requests.append(recorded)
         if self.azure and not headers.get("api-key") and not headers.get("authorization", "").startswith("Bearer "):
-            return _json_response({"error": {"code": "401", "message": _AZURE_DENIED}}, 401)
+            return _json_response({"error": {"code": "401", "message": AZURE_DENIED}}, 401)
         return await handler(request)
 
     async def _embeddings(self, request: web.Request) -> web.Response:

@@ -14,6 +14,9 @@ production.
         ...
         assert fake.requests[0].json["model"] == "gpt-x"
 
+`FakeResponses(azure=True)` is an Azure OpenAI resource's v1 API instead: the same endpoints under
+`/openai/v1`, the key taken from the `api-key` header or an Entra ID token from `authorization`.
+
 Scripted replies are consumed one per accepted `POST /v1/responses`, first in first out; a request
 rejected by validation, and a token count, consume nothing. When the queue is empty the fake answers
 `text("Hello", " from", " fake")`, echoing the requested model.
@@ -50,6 +53,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
+from tests.fakes.openai_upstream import AZURE_DENIED
 from tests.fakes.openai_upstream import ErrorReply as ErrorReply
 from tests.fakes.openai_upstream import error as error
 from tests.fakes.pacing import GARBAGE, Streaming, abort, bearer, cut_body
@@ -644,7 +648,8 @@ class FakeResponses(Streaming):
     reply used when the script is empty).
     """
 
-    def __init__(self, *, default: Reply | ErrorReply | None = None) -> None:
+    def __init__(self, *, default: Reply | ErrorReply | None = None, azure: bool = False) -> None:
+        self.azure = azure
         self.default = default or text("Hello", " from", " fake")
         self.url = ""
         self.requests: list[RecordedRequest] = []
@@ -659,13 +664,14 @@ class FakeResponses(Streaming):
 
     async def __aenter__(self) -> FakeResponses:
         app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/responses", self._create)
-        app.router.add_post("/v1/responses/input_tokens", self._count)
-        app.router.add_post("/v1/responses/compact", self._compact)
-        app.router.add_get("/v1/responses/{id}", self._retrieve)
-        app.router.add_delete("/v1/responses/{id}", self._delete)
-        app.router.add_get("/v1/responses/{id}/input_items", self._input_items)
-        self.url = await self.serve(app) + "/v1"
+        base = "/openai/v1" if self.azure else "/v1"
+        app.router.add_post(f"{base}/responses", self._create)
+        app.router.add_post(f"{base}/responses/input_tokens", self._count)
+        app.router.add_post(f"{base}/responses/compact", self._compact)
+        app.router.add_get(base + "/responses/{id}", self._retrieve)
+        app.router.add_delete(base + "/responses/{id}", self._delete)
+        app.router.add_get(base + "/responses/{id}/input_items", self._input_items)
+        self.url = await self.serve(app) + base
         return self
 
     def _mint(self) -> str:
@@ -685,7 +691,9 @@ class FakeResponses(Streaming):
         recorded = RecordedRequest(request.method, request.path, request.query_string, headers, parsed, body)
         request[_RECORDED] = recorded
         self.requests.append(recorded)
-        if recorded.api_key is None:
+        if self.azure and recorded.api_key is None and not headers.get("api-key"):
+            return _json_response({"error": {"code": "401", "message": AZURE_DENIED}}, 401)
+        if recorded.api_key is None and not self.azure:
             message = "You didn't provide an API key. You need to provide your API key in an Authorization header."
             return _json_response(error(401, message).to_json(), 401)
         try:
