@@ -1,8 +1,10 @@
 """Web search for a model whose upstream has none: the client's hosted web search tool (the
-Responses `web_search`, Anthropic's `web_search_20250305`, Gemini's `googleSearch`), run by the
-gateway through the search provider `[utilities] web_search` names, for a turn routed to a Chat
-Completions upstream (OpenAI's chat models, vLLM, llama.cpp, Ollama), which would otherwise go
-without it. An upstream with a search of its own (Responses, Anthropic, Gemini) is given the tool.
+Responses `web_search`, Anthropic's `web_search_20250305`, Gemini's `googleSearch`, a Chat client's
+`web_search_options`), run by the gateway through the search provider `[utilities] web_search`
+names, for a turn routed to a Chat Completions upstream (OpenAI's chat models, vLLM, llama.cpp,
+Ollama), which would otherwise go without it. An upstream with a search of its own (Responses,
+Anthropic, Gemini, and OpenAI's search models on Chat Completions, which take no function tools)
+is given the tool.
 
 The model gets a function, `web_search`, in the tool's place; when it calls it, the gateway asks
 the search provider (routed with its fallbacks, the tool's domains and country applied), gives the
@@ -12,8 +14,8 @@ Responses `max_tool_calls` fewer. The client sees each search as its own API sho
 `web_search_call` item (its `sources` where the request `include`s
 `web_search_call.action.sources`), Anthropic's `server_tool_use` and `web_search_tool_result`
 blocks, or, for a Gemini client, the candidate's `groundingMetadata` (the queries and pages);
-streamed, each as it happens. Earlier turns' searches reach the model as the calls they were and
-the pages they found.
+streamed, each as it happens. A Chat client, whose API shows no search, reads the answer. Earlier
+turns' searches reach the model as the calls they were and the pages they found.
 
 Sits between the remote MCP layer and the file search layer, asking the one below once a round.
 """
@@ -42,7 +44,7 @@ FUNCTION = web_search.TOOL
 MAX_SEARCHES = 5  # rounds a turn may search in, before one more is asked for an answer without the tool
 RESULTS = 5  # pages a search gives the model
 EXTRACT = 2000  # characters of each page's extract the model reads
-_DIALECTS = frozenset({RESPONSES, ANTHROPIC, GEMINI})  # the clients with a hosted web search tool
+_DIALECTS = frozenset({RESPONSES, ANTHROPIC, GEMINI, CHAT.name})  # the clients with a hosted web search
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -124,11 +126,18 @@ _FUNCTION = ir.Tool(FUNCTION, "Search the web. Answers the best pages for the qu
 
 
 def _unsearched(targets: Any) -> bool:
-    """Whether the turn goes first to an upstream with no web search of its own (Chat Completions)."""
-    return bool(targets) and targets[0].provider.codec.name == CHAT.name
+    """Whether the turn goes first to an upstream with no web search of its own: Chat Completions,
+    but for OpenAI's search models (gpt-4o-search-preview, gpt-5-search-api), which search when
+    asked `web_search_options`."""
+    if not targets or targets[0].provider.codec.name != CHAT.name:
+        return False
+    return "search" not in targets[0].provider.underlying(targets[0].model).lower()
 
 
 def _declared(request: ir.ChatRequest) -> bool:
+    parsed = ir.as_parsed(request)
+    if parsed is not None and request.dialect == CHAT.name:  # a field of its own, not a tool
+        return parsed.get("web_search_options") is not None
     return rounds.declares(request, tools.WEB_SEARCH, lambda t: str(t.get("type", "")).startswith("web_search")
                            or "googleSearch" in t or "google_search" in t)
 
@@ -136,7 +145,7 @@ def _declared(request: ir.ChatRequest) -> bool:
 def _asked(tool: ir.Tool) -> _Asked:
     spec = tools.hosted_spec(tool)
     allowed, blocked = tools.search_domains(spec)
-    where = f.sub(spec, "user_location")
+    where = tools.search_location(spec) or {}
     uses = spec.get("max_uses")
     return _Asked([*allowed, *(f"!{d}" for d in blocked)],
                   where.get("country") if isinstance(where.get("country"), str) else None,

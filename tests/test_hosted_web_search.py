@@ -1,6 +1,7 @@
 """Web search run by the gateway for a model whose upstream has none (a Chat Completions upstream),
 through the search provider `[utilities] web_search` names (a fake SearXNG): the Responses
-`web_search` tool, Anthropic's `web_search_20250305` and Gemini's `googleSearch`, read by the
+`web_search` tool, Anthropic's `web_search_20250305`, Gemini's `googleSearch` and a Chat client's
+`web_search_options`, read by the
 official SDKs whole and streamed, each search shown as the client's own API shows one; earlier
 searches replayed; an upstream with its own search given the tool instead."""
 
@@ -123,6 +124,49 @@ def test_an_anthropic_client_searches_through_a_chat_model(tmp_path: Path, strea
             assert "Python 3.14 released" in replayed[2]["content"] and replayed[3]["content"] == "It is out."
 
     scenario()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@async_test
+async def test_a_chat_clients_web_search_options_are_searched_for_a_chat_model(tmp_path: Path, stream: bool) -> None:
+    """A Chat client's `web_search_options` on a model that does not search itself: the gateway
+    searches, and the client reads the answer (Chat's API shows no search)."""
+    async with fo.FakeOpenAI(["gpt-x"]) as up, FakeSearch("searxng") as web, gateway(
+            tmp_path, **_tables(up.url, web.url)) as (_, url):
+        up.script(fo.tool_calls(fo.call("web_search", '{"query": "asyncio"}', id="call_1")),
+                  fo.text("Use ", "asyncio."))
+        chat = client(url).chat.completions
+        asked: dict[str, Any] = {"model": "gpt-x", "messages": [{"role": "user", "content": "Async Python?"}],
+                                 "web_search_options": {}}
+        if stream:
+            chunks = [chunk async for chunk in await chat.create(**asked, stream=True)]
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        else:
+            text = (await chat.create(**asked)).choices[0].message.content or ""
+        assert text == "Use asyncio."
+        first, second = up.requests[-2].json, up.requests[-1].json
+        assert [t["function"]["name"] for t in first["tools"]] == ["web_search"]
+        assert "web_search_options" not in first
+        told = second["messages"][-1]
+        assert told["role"] == "tool" and "https://docs.python.org/3/library/asyncio.html" in told["content"]
+        assert web.requests[-1][2]["q"] == "asyncio"
+
+
+@async_test
+async def test_openais_search_models_are_given_the_search_to_make(tmp_path: Path) -> None:
+    """OpenAI's search models on Chat Completions search themselves, and take no function tool:
+    a Chat client's `web_search_options` go to them as asked, and the gateway searches nothing."""
+    async with fo.FakeOpenAI(["gpt-4o-search-preview"]) as up, FakeSearch("searxng") as web, gateway(
+            tmp_path, **{**_tables(up.url, web.url), "providers": {
+                "up": provider(up.url, "gpt-4o-search-preview"), "web": {"type": "searxng", "url": web.url}}}) as (
+            _, url):
+        up.script(fo.text("Found it."))
+        answer = await client(url).chat.completions.create(
+            model="gpt-4o-search-preview", messages=[{"role": "user", "content": "News?"}],
+            web_search_options={"search_context_size": "low"})
+        assert answer.choices[0].message.content == "Found it."
+        assert up.requests[-1].json["web_search_options"] == {"search_context_size": "low"}
+        assert "tools" not in up.requests[-1].json and web.requests == []
 
 
 @async_test

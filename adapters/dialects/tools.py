@@ -99,7 +99,7 @@ def chat_web_search(options: dict[str, Any]) -> ir.Tool:
 _PLACE = ("city", "region", "country", "timezone")  # an approximate location's fields, in every dialect
 
 
-def _location(spec: dict[str, Any]) -> dict[str, Any] | None:
+def search_location(spec: dict[str, Any]) -> dict[str, Any] | None:
     """A web search tool's user location, flat as Responses and Anthropic word it (Chat nests its
     fields under `approximate`); None where it has none."""
     where = spec.get("user_location")
@@ -139,7 +139,7 @@ def _hosted_for(tool: ir.Tool, target: str) -> ir.Tool | None:
     if kind != WEB_SEARCH:
         return None
     spec = hosted_spec(tool)
-    where = _location(spec)
+    where = search_location(spec)
     located = {"user_location": where} if where else {}
     allowed, blocked = search_domains(spec)
     if target == RESPONSES:
