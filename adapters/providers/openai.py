@@ -30,6 +30,7 @@ from interlingua.adapters.dialects.openai_completions import CODEC as COMPLETION
 from interlingua.adapters.dialects.openai_media import MediaRequest
 from interlingua.adapters.dialects.openai_moderations import ModerationRequest
 from interlingua.adapters.dialects.openai_responses import CODEC as RESPONSES
+from interlingua.adapters.providers import call_ids
 from interlingua.adapters.providers.base import Provider
 from interlingua.adapters.replies import Body, Chunks, Reply, Result
 from interlingua.adapters.research.upstream import answer, responses_report
@@ -63,6 +64,14 @@ class OpenAIProvider(Provider):
         if request.dialect == COMPLETIONS.name:
             return self.codec is CHAT
         return super().is_native(request)
+
+    def encode(self, request: ir.ChatRequest, model: str) -> dict[str, Any]:
+        """Another dialect's turn as this upstream's body; for a Mistral model, with the tool
+        calls' ids as it takes them (`call_ids.py`)."""
+        body = super().encode(request, model)
+        if self.codec is CHAT and call_ids.wanted(self.underlying(model), self.url):
+            call_ids.renamed(body)
+        return body
 
     def path(self, request: ir.ChatRequest, model: str) -> str:
         return "/completions" if request.dialect == COMPLETIONS.name and self.codec is CHAT else self.chat_path
