@@ -337,6 +337,13 @@ def unbroken(seed: Seed) -> Request:
     return Request(seed.method, seed.path, seed.dialect, [raw], headers, seed.query.encode())
 
 
+def _anthropics(request: Request) -> bool:
+    """Whether a request to a path both OpenAI's and Anthropic's APIs have (the Files API, the model
+    list) is Anthropic's: it carries the `anthropic-version` header, with whatever value."""
+    shared = request.path.startswith("/v1/files") or (request.method == "GET" and request.path.startswith("/v1/models"))
+    return shared and any(name == b"anthropic-version" for name, _ in request.headers)
+
+
 def requests(seeds: list[Seed]) -> st.SearchStrategy[Request]:
     """A seed, broken in its body, headers and query, sometimes in its path and method."""
     keys, words = vocabulary(seeds)
@@ -355,6 +362,8 @@ def _broken(draw: st.DrawFn, seed: Seed, keys: list[str], words: list[str]) -> R
     body = draw(raw_body(raw))
     request = Request(seed.method, seed.path, seed.dialect, draw(chunks(body)), draw(headers(seed, content_type)),
                       draw(query(seed)))
+    if request.dialect == "openai" and _anthropics(request):
+        request = replace(request, dialect="anthropic")
     how = draw(st.integers(0, 15))  # hypothesis leans to 0: the seed's own route
     if how == 15:  # another route, or none
         request = replace(request, method=draw(st.sampled_from(METHODS)), dialect=None,
