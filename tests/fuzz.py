@@ -370,8 +370,9 @@ def _broken(draw: st.DrawFn, seed: Seed, keys: list[str], words: list[str]) -> R
                           path=draw(st.sampled_from((seed.path, seed.path.rsplit("/", 1)[0])))
                           + draw(st.sampled_from(PATH_JUNK) | st.text(max_size=8)))
     elif how == 14 and ":" in seed.path:  # the same route with another model: Gemini's model is in the path
-        model, verb = seed.path.rsplit(":", 1)
-        request = replace(request, path=f"{model}{draw(TAILS)}:{verb}")
+        model, verb = seed.path.rsplit(":", 1)  # (another resource's name, a store's, may be no route at all)
+        request = replace(request, path=f"{model}{draw(TAILS)}:{verb}",
+                          dialect=request.dialect if "/models/" in seed.path else None)
     return request
 
 

@@ -616,6 +616,12 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         "Invalid value at 'system_instruction.parts' (type.googleapis.com/google.ai.generativelanguage.v1beta.Part), "
         "1.5",
     ),
+    "function response id not a string": (
+        {"contents": [*HI, {"role": "model", "parts": [{"functionCall": {"name": "f", "id": "c1", "args": {}}}]},
+                      {"role": "user", "parts": [
+                          {"functionResponse": {"name": "f", "id": {"c": 1}, "response": {}}}]}]},
+        "Invalid value at 'contents[2].parts[0].function_response.id' (TYPE_STRING), {\"c\":1}",
+    ),
     "tools not a list": ({"contents": HI, "tools": 7}, "Invalid value at 'tools'"),
     "functionDeclarations not a list": (
         {"contents": HI, "tools": [{"functionDeclarations": {"name": "f"}}]},

@@ -757,6 +757,9 @@ class _Validator:
             at_field = f"{at}.{_snake(name)}"
             if not isinstance(value, dict):
                 return _invalid_value(at_field, _PROTO + name[0].upper() + name[1:], value)
+            for key in ("name", "id"):  # string fields, as the proto parser takes them
+                if value.get(key) is not None and not isinstance(value[key], str):
+                    return _invalid_value(f"{at_field}.{key}", "TYPE_STRING", value[key])
             if not value.get("name"):
                 return self._field(f"{at_field}.name", "Name cannot be empty.")
             inner = value.get(value_key)
