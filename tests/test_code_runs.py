@@ -17,6 +17,7 @@ import pytest
 from google.genai import types
 
 from interlingua.adapters import ir
+from interlingua.adapters.dialects import code_runs
 from interlingua.adapters.dialects.anthropic import (
     MessagesStreamDecoder,
     MessagesStreamEncoder,
@@ -196,3 +197,12 @@ async def test_a_run_another_upstream_made_goes_to_claude_as_text(tmp_path: Path
         sent = up.requests[-1].json["messages"][1]["content"]
         assert sent == [{"type": "text", "text": f"(Ran python code:\n{CODE}\nIt printed:\n{PRINTED})"},
                         {"type": "text", "text": SAID}]
+
+
+@pytest.mark.parametrize("name", [{"a": 1}, ["code_execution"], None, 7])
+def test_a_block_whose_name_or_type_is_no_string_is_no_run(name: Any) -> None:
+    """An upstream's block words its fields as it likes; one whose `name` or `type` is an object
+    or a list is told of no run (a set's lookup of it made a streamed answer a 500)."""
+    for data in ({"type": "server_tool_use", "id": "s1", "name": name, "input": {"code": "1"}},
+                 {"type": name, "tool_use_id": "s1", "content": {}}):
+        assert not code_runs.is_run(ir.OpaqueBlock("anthropic", data))

@@ -301,6 +301,8 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("custom tool without name", lambda: request(tools=[{"type": "custom"}]), "tools[0].name"),
     ("tool_choice unknown", lambda: request(tool_choice="sometimes"), "tool_choice"),
     ("tool_choice without name", lambda: request(tool_choice={"type": "function"}), "tool_choice.name"),
+    ("tool_choice of a type that is no string", lambda: request(tool_choice={"type": ["file_search"]}),
+     "tool_choice.name"),
     ("allowed_tools without tools", lambda: request(tool_choice={"type": "allowed_tools", "mode": "auto"}),
      "tool_choice.tools"),
     ("format type unknown", lambda: request(text={"format": {"type": "xml"}}), "text.format.type"),

@@ -43,8 +43,8 @@ def is_run(part: ir.Opaque | ir.OpaqueBlock) -> bool:
     """Whether a dialect's block tells of code run (a half of a pair included)."""
     data = part.data
     if part.dialect == ANTHROPIC:
-        kind = data.get("type")
-        return kind in _CLAUDE_RESULTS or kind == "server_tool_use" and data.get("name") in _CLAUDE_RUNS
+        kind, name = str(data.get("type")), str(data.get("name"))  # as an upstream words them, any value
+        return kind in _CLAUDE_RESULTS or kind == "server_tool_use" and name in _CLAUDE_RUNS
     if part.dialect == RESPONSES:
         return data.get("type") == "code_interpreter_call"
     return part.dialect == GEMINI and (_gemini(data, _GEMINI_CODE) or _gemini(data, _GEMINI_RESULT)) is not None

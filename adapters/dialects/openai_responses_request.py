@@ -219,8 +219,9 @@ def _tool_choice(raw: Any) -> ir.ToolChoice:
         names = [name for i, t in enumerate(tools)  # a server tool has no name
                  if (name := f.string(f.obj(t, f"tool_choice.tools[{i}]"), "name", f"tool_choice.tools[{i}]."))]
         return ir.ToolChoice(mode, names)  # type: ignore[arg-type]  # a str checked against the Literal's values
-    if choice.get("type") in HOSTED_CHOICES:  # a hosted or client-run tool, by its type: the tool's IR name
-        return ir.ToolChoice("required", [choice["type"]])
+    kind = choice.get("type")
+    if isinstance(kind, str) and kind in HOSTED_CHOICES:  # a hosted or client-run tool, by its type: its IR name
+        return ir.ToolChoice("required", [kind])
     if choice.get("type") == "mcp":  # a remote MCP server's tool, or any tool when it names none
         f.string(choice, "server_label", "tool_choice.", required=True)
         name = f.string(choice, "name", "tool_choice.")
