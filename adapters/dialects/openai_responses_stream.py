@@ -239,8 +239,6 @@ class ResponsesStreamEncoder(StreamEncoder):
                                content_index=0, part=part)
             self._part_base = self._chars
             self._text = None if refusal else (item_id, len(self._items))
-        if isinstance(event, ir.TextDelta) and self._text is not None and not event.logprobs:
-            return out + self._plain_text(event.text)
         self._pieces.append(event.text)
         at = {"item_id": self._open["id"], "output_index": len(self._items), "content_index": 0}  # type: ignore[index]  # the item opened above
         if isinstance(event, ir.RefusalDelta):
@@ -252,7 +250,7 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def _plain_text(self, text: str) -> bytes:
         """A delta of the open text part without log probabilities: the event a stream sends per
-        token, so written with no more than it needs."""
+        token, so written with no more than it needs (the same bytes `_message_delta` writes)."""
         item_id, index = self._text  # type: ignore[misc]  # a text part is open
         self._pieces.append(text)
         self._chars += len(text)
@@ -324,6 +322,7 @@ class ResponsesStreamEncoder(StreamEncoder):
         return out + self._close()
 
     def encode(self, event: ir.StreamEvent) -> bytes:
+        # A text part's deltas after its first (which opens it below) take the short way.
         if type(event) is ir.TextDelta and self._text is not None and not event.logprobs and not event.choice:
             return self._plain_text(event.text) if event.text else b""
         if getattr(event, "choice", 0):
