@@ -137,3 +137,20 @@ async def test_a_budget_is_admitted_on_the_headroom_seen_less_what_this_replica_
         await counters.settle()
         assert await counters.admit([budget]) is budget
         assert await counters.values([budget.key]) == [pytest.approx(10.0)]  # a budget's admission adds nothing
+
+
+def test_leases_are_given_back_in_the_order_their_time_is_up() -> None:
+    """`expire` looks only at the leases whose time is up, the first held; one granted again goes
+    last, and one added to keeps its time."""
+    held, hold = leases.Leases(), leases.HOLD_S
+    rpm = [Limit("rpm", f"k{i}:rpm:w", 6400, 1, 60.0) for i in range(3)]
+    for i, limit in enumerate(rpm):
+        held.grant([limit], [10.0], now=i * 0.2 * hold)  # up at 1.0, 1.2 and 1.4 HOLD_S
+    held.grant([rpm[1]], [5.0], now=0.6 * hold)  # added to: still up at 1.2
+    assert list(held.expire(now=1.1 * hold)) == ["k0:rpm:w"]
+    held.grant([rpm[0]], [10.0], now=1.1 * hold)  # k0 anew: up at 2.1, last
+    gone = held.expire(now=1.3 * hold)
+    assert [(key, lease.left) for key, lease in gone.items()] == [("k1:rpm:w", 15.0)]
+    assert list(held.expire(now=1.5 * hold)) == ["k2:rpm:w"]
+    assert not held.draw([rpm[2]], now=1.5 * hold) and held.draw([rpm[0]], now=1.5 * hold)
+    assert list(held.expire()) == ["k0:rpm:w"]
