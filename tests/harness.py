@@ -92,6 +92,15 @@ async def streamed_response(sdk: openai.AsyncOpenAI, **body: Any) -> tuple[Any, 
     return final, kinds
 
 
+async def chat_text(completions: Any, stream: bool, /, **body: Any) -> str:
+    """A Chat turn's text through the SDK's `chat.completions`: created whole, or streamed and its
+    deltas joined."""
+    if not stream:
+        return (await completions.create(**body)).choices[0].message.content or ""
+    chunks = [chunk async for chunk in await completions.create(**body, stream=True)]
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
 async def claude_message(resource: Any, stream: bool, /, **body: Any) -> Any:
     """A Messages turn through the SDK's `messages` (or `beta.messages`) resource: created whole, or
     streamed and the message the SDK assembles from the events."""

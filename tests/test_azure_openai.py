@@ -24,7 +24,15 @@ from interlingua.middleware.state import COST, OPERATION, PRINCIPAL, TARGET, USA
 from tests.asgi import call, run
 from tests.fakes import openai_upstream as fo
 from tests.fakes import responses_upstream as fr
-from tests.harness import anthropic_client, claude_message, client, gateway, gemini_client, streamed_response
+from tests.harness import (
+    anthropic_client,
+    chat_text,
+    claude_message,
+    client,
+    gateway,
+    gemini_client,
+    streamed_response,
+)
 from tests.support import async_test
 
 KEY = "azure-upstream-secret"
@@ -42,13 +50,8 @@ def _azure(url: str, **options: Any) -> dict[str, Any]:
 async def test_a_chat_client_reads_azures_answer(tmp_path: Path, stream: bool) -> None:
     async with fo.FakeOpenAI(azure=True) as up, gateway(tmp_path, **_azure(up.url)) as (_, url):
         up.script(fo.text("Hel", "lo", model=ANSWERED))
-        chat = client(url).chat.completions
-        ask: dict[str, Any] = {"model": DEPLOYMENT, "messages": [{"role": "user", "content": "Hi"}]}
-        if stream:
-            chunks = [chunk async for chunk in await chat.create(**ask, stream=True)]
-            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        else:
-            text = (await chat.create(**ask)).choices[0].message.content or ""
+        text = await chat_text(client(url).chat.completions, stream, model=DEPLOYMENT,
+                               messages=[{"role": "user", "content": "Hi"}])
         assert text == "Hello"
         sent = up.requests[-1]
         assert (sent.path, sent.headers["api-key"], sent.json["model"]) == (

@@ -19,6 +19,7 @@ from tests.fakes.search_upstream import FakeSearch
 from tests.harness import (
     anthropic_client,
     anthropic_provider,
+    chat_text,
     claude_message,
     client,
     gateway,
@@ -135,14 +136,8 @@ async def test_a_chat_clients_web_search_options_are_searched_for_a_chat_model(t
             tmp_path, **_tables(up.url, web.url)) as (_, url):
         up.script(fo.tool_calls(fo.call("web_search", '{"query": "asyncio"}', id="call_1")),
                   fo.text("Use ", "asyncio."))
-        chat = client(url).chat.completions
-        asked: dict[str, Any] = {"model": "gpt-x", "messages": [{"role": "user", "content": "Async Python?"}],
-                                 "web_search_options": {}}
-        if stream:
-            chunks = [chunk async for chunk in await chat.create(**asked, stream=True)]
-            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        else:
-            text = (await chat.create(**asked)).choices[0].message.content or ""
+        text = await chat_text(client(url).chat.completions, stream, model="gpt-x", web_search_options={},
+                               messages=[{"role": "user", "content": "Async Python?"}])
         assert text == "Use asyncio."
         first, second = up.requests[-2].json, up.requests[-1].json
         assert [t["function"]["name"] for t in first["tools"]] == ["web_search"]
