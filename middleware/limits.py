@@ -194,8 +194,9 @@ class LimitsMiddleware:
         """Price the answer and correct the counters by what it really used."""
         usage: Usage | None = state.get(USAGE)
         target = state.get(TARGET)
-        priced = target.provider.underlying(target.model) if target is not None else ""  # an Azure deployment's model
-        cost = self.prices.cost(priced, usage) if usage is not None and target is not None else 0.0
+        cost = 0.0
+        if usage is not None and target is not None:  # priced as its model (an Azure deployment's, not its name)
+            cost = self.prices.cost(target.provider.underlying(target.model), usage)
         if cost:
             state[COST] = cost
         for limit in limits:
