@@ -13,9 +13,6 @@ of what is left is its depth.
 
 from __future__ import annotations
 
-from array import array
-from itertools import accumulate
-
 import numpy as np
 
 from interlingua.adapters.ir import invalid
@@ -42,10 +39,11 @@ def nests_deeper(body: bytes, limit: int = MAX_DEPTH) -> bool:
     # Two quotes side by side are an empty string, or the seam of two strings with nothing but a
     # comma or colon between them: either way what surrounds them stays inside a string.
     outside_strings = b"".join(structure.replace(b'""', b"").split(b'"')[::2])
-    return max(accumulate(array("b", outside_strings.translate(_STEPS))), default=0) > limit
+    steps = np.frombuffer(outside_strings.translate(_STEPS), np.int8)
+    return bool(steps.size) and int(steps.cumsum(dtype=np.int32).max()) > limit
 
 
-def _unescaped(body: bytes) -> bytes:
+def _unescaped(body: bytes) -> bytes | bytearray:
     """`body` with every escaped byte (an escaped quote above all) blanked. In a run of
     backslashes the first, third, fifth... escape the byte after them."""
     data = np.frombuffer(body, np.uint8)
@@ -58,6 +56,6 @@ def _unescaped(body: bytes) -> bytes:
         starts = np.concatenate(([True], ~runs))
         run_start = np.maximum.accumulate(np.where(starts, order, 0))
         slashes = slashes[(order - run_start) % 2 == 0]
-    blanked = data.copy()
-    blanked[slashes + 1] = _BLANK
-    return blanked.tobytes()
+    blanked = bytearray(body)
+    np.frombuffer(blanked, np.uint8)[slashes + 1] = _BLANK
+    return blanked
