@@ -30,6 +30,7 @@ def error_headers(error: GatewayError) -> list[tuple[bytes, bytes]]:
     headers = [JSON]
     if error.retry_after is not None:
         headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+        headers.append((b"retry-after-ms", str(round(error.retry_after * 1000)).encode()))
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     return headers

@@ -108,6 +108,26 @@ def test_an_upstream_retry_after_is_read_as_seconds_or_a_date_and_nothing_else(t
     run(scenario())
 
 
+def test_an_upstream_retry_after_in_milliseconds_is_read_first_and_told_both_ways(tmp_path: Path) -> None:
+    """OpenAI's and Azure's APIs say the wait to the millisecond in `retry-after-ms`, which their
+    SDKs (and Anthropic's) read before `Retry-After`; the client is told it both ways."""
+    async def scenario() -> None:
+        async with FakeOpenAI() as up, gateway(tmp_path, providers={"up": provider(up.url, "m")}) as (_, url):
+            up.script(error(429, "Rate limit reached", headers={"retry-after-ms": "1500"}),
+                      error(429, "Rate limit reached", headers={"retry-after-ms": "250", "retry-after": "9"}),
+                      error(429, "Rate limit reached", headers={"retry-after-ms": "soon", "retry-after": "4"}))
+            told = []
+            for _ in range(3):
+                with pytest.raises(openai.RateLimitError) as limited:
+                    await client(url).chat.completions.create(model="m", messages=MESSAGES)
+                headers = limited.value.response.headers
+                told.append((headers.get("retry-after"), headers.get("retry-after-ms")))
+                await asyncio.sleep(float(headers["retry-after-ms"]) / 1000)  # the target is skipped as long
+            assert told == [("2", "1500"), ("1", "250"), ("4", "4000")]
+
+    run(scenario())
+
+
 def test_an_upstream_that_quotes_its_key_does_not_leak_it(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with FakeOpenAI() as up, gateway(tmp_path, providers={"up": provider(up.url, "m")}) as (_, url):

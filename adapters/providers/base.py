@@ -492,7 +492,7 @@ class Provider(ABC):
             error = self.decode_error(response.status_code, raw)
             if self.key and self.key in error.message:  # some upstreams quote the key they refused
                 error.message = error.message.replace(self.key, "***")
-            error.retry_after = _retry_after(response.headers.get("retry-after"))
+            error.retry_after = _retry_after(response.headers)
             raise error
         return response
 
@@ -597,17 +597,26 @@ _MEDIA_WORDS = (("speech", ("tts", "speech")), ("transcription", ("whisper", "tr
 MAX_RETRY_AFTER = 86_400.0  # a day: an upstream's daily quota, at most
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait, from an upstream's Retry-After: seconds or an HTTP date (RFC 9110). None
-    for anything else, or a time that is no finite wait from now: the wait is what the client is
-    told and how long the target is skipped, and `inf` would skip it for good."""
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait, from an upstream's `retry-after-ms` (OpenAI's and Azure's, to the
+    millisecond; their SDKs read it first) or `Retry-After`: seconds or an HTTP date (RFC 9110)."""
+    if millis := headers.get("retry-after-ms"):
+        with contextlib.suppress(ValueError):
+            if (wait := _wait(float(millis) / 1000)) is not None:
+                return wait
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
-        seconds = float(value)
+        return _wait(float(value))
     except ValueError:
         try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            return _wait(email.utils.parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError, OverflowError):
             return None
+
+
+def _wait(seconds: float) -> float | None:
+    """None for a time that is no finite wait from now: the wait is what the client is told and how
+    long the target is skipped, and `inf` would skip it for good."""
     return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else None
