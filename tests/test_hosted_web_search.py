@@ -191,6 +191,17 @@ async def test_a_failed_search_and_an_upstream_with_its_own(tmp_path: Path) -> N
                                                                                  ("message", "completed")]
         told = up.requests[-1].json["messages"][-1]["content"]
         assert told.startswith("Error: The search failed: ")  # the model may say so, or search again
+        # Streamed, the failed search ends without `completed`, and with no `failed` event: the SDK
+        # has none for a web search (only an MCP call's failure has one).
+        web.fail(503)
+        up.script(fo.tool_calls(fo.call("web_search", '{"query": "x"}', id="call_2")), fo.text("No luck."))
+        streamed, kinds = await streamed_response(sdk, model="gpt-x", input="x?", tools=[{"type": "web_search"}])
+        searched = kinds.index("response.web_search_call.searching")
+        assert kinds[searched - 1:searched + 2] == ["response.web_search_call.in_progress",
+                                                    "response.web_search_call.searching", "response.output_item.done"]
+        assert not any(kind.endswith(".failed") for kind in kinds), kinds
+        assert [(i.type, i.status) for i in streamed.output] == [("web_search_call", "failed"),
+                                                                ("message", "completed")]
 
         # Claude searches for itself: its own tool, and the gateway's search provider is not asked
         searched = len(web.requests)

@@ -24,6 +24,7 @@ _PHASES = {"file_search_call": ("in_progress", "searching", "completed"),
            "code_interpreter_call": ("in_progress", "interpreting", "completed"),
            "web_search_call": ("in_progress", "searching", "completed"),
            "mcp_list_tools": ("in_progress", "completed"), "mcp_call": ("in_progress", "completed")}
+_TOLD_FAILING = frozenset({"mcp_list_tools", "mcp_call"})  # the items whose failure has an event of its own
 _TEXT_DELTA = "response.output_text.delta"
 
 
@@ -203,7 +204,7 @@ class ResponsesStreamEncoder(StreamEncoder):
                                input=text)
         elif item["type"] in tools.CLIENT_OUTPUTS:  # its arguments are an object, known when whole
             item.update(tools.client_call_item(item["type"], item["call_id"], text, item["id"]))
-        if item["type"] != "reasoning":
+        if item["type"] != "reasoning" and item.get("status") != "failed" and not item.get("error"):
             item["status"] = "completed"
         self._items.append(item)
         self._tool_index = None
@@ -308,14 +309,15 @@ class ResponsesStreamEncoder(StreamEncoder):
 
     def _opaque(self, event: ir.OpaqueBlock) -> bytes:
         """An item the gateway made whole (a hosted tool's call it ran), added, through its phases
-        (a file search's `in_progress`, `searching`, `completed`; `failed` last for one that failed),
-        and done."""
+        (a file search's `in_progress`, `searching`, `completed`), and done. One that failed stops
+        before `completed`: an MCP call's `failed` event takes its place; the other kinds have none
+        (the SDK reads no `web_search_call.failed`), their done item says `failed`."""
         item = dict(event.data)
         out = self._add({**item, "status": "in_progress"} if "status" in item else item)
         at = {"item_id": item["id"], "output_index": len(self._items)}
         phases = _PHASES.get(item["type"], ())
         if item.get("status") == "failed" or item.get("error"):
-            phases = (*phases[:-1], "failed")
+            phases = (*phases[:-1], "failed") if item["type"] in _TOLD_FAILING else phases[:-1]
         for phase in phases:
             out += self._event(f"response.{item['type']}.{phase}", **at)
         self._open = item
