@@ -26,7 +26,7 @@ from interlingua.adapters.pricing import PRICES_AS_OF, Price, PriceTable
 from interlingua.adapters.providers.base import Target
 from interlingua.adapters.providers.openai import OpenAIProvider
 from interlingua.adapters.providers.tokens import inline_media
-from interlingua.adapters.state import Limit, window
+from interlingua.adapters.state import Limit, leases, window
 from interlingua.adapters.state.local import LocalCounters
 from interlingua.adapters.state.owned import OwnedCounters
 from interlingua.app.cli import main
@@ -170,6 +170,53 @@ def test_counters_hold_across_processes(tmp_path: Path) -> None:
     for process in processes:
         process.join(60)
     assert sum(admitted.get(timeout=5) for _ in processes) == 50
+
+
+def _row(path: Path, key: str) -> float:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()[0]
+
+
+@async_test
+async def test_workers_admit_from_leases_and_together_exactly_up_to_the_cap(tmp_path: Path) -> None:
+    """Two workers on one file take turns with one key's requests until both are refused: together
+    they admit the cap exactly (a lease is reserved in the file), asking it (a transaction, which
+    the other worker's lock would make wait on the event loop) a fraction of the times."""
+    path = tmp_path / "state.sqlite3"
+    first, second = LocalCounters(path), LocalCounters(path)
+    rpm = Limit("rpm", "k:rpm:w", 3000, 1, time.time() + 60)
+    admitted, refused = 0, {first: False, second: False}
+    while not all(refused.values()):
+        for worker in (first, second):
+            if await worker.admit([rpm]) is None:
+                admitted += 1
+            else:
+                refused[worker] = True
+    assert admitted == 3000 and _row(path, rpm.key) == 3000
+    asked = first._transactions + second._transactions
+    assert asked < 3000 / 4, asked
+    await first.aclose()
+    await second.aclose()
+
+
+@async_test
+async def test_a_workers_unused_lease_goes_back_when_its_time_is_up_and_at_shutdown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leases, "HOLD_S", 0.05)
+    path = tmp_path / "state.sqlite3"
+    idle, busy = LocalCounters(path), LocalCounters(path)
+    rpm = Limit("rpm", "k:rpm:w", 6400, 1, time.time() + 60)
+    assert await idle.admit([rpm]) is None
+    lease = (6400 - 1) // leases.SHARE
+    assert _row(path, rpm.key) == 1 + lease  # reserved for this worker
+    await asyncio.sleep(0.2)  # no request comes: it goes back by itself
+    assert _row(path, rpm.key) == 1
+    assert await busy.admit([rpm]) is None
+    assert await busy.admit([rpm]) is None  # from its lease
+    await busy.aclose()  # what it did not use goes back at shutdown
+    assert _row(path, rpm.key) == 3
+    assert await idle.values([rpm.key]) == [3]
+    await idle.aclose()
 
 
 # the middleware alone ----------------------------------------------------------------------------

@@ -1,17 +1,18 @@
-"""Headroom of the shared counters that one replica holds, so that a key far from its caps is
-admitted without a round trip to Redis.
+"""Headroom of the shared counters that one worker or replica holds, so that a key far from its
+caps is admitted without asking them (a round trip to Redis, a transaction on the workers' SQLite
+file).
 
-A lease is reserved: the admission that takes it adds it to the shared counter on this replica's
-behalf, so no other replica can admit what it holds and the caps hold exactly across replicas;
+A lease is reserved: the admission that takes it adds it to the shared counter on this process's
+behalf, so no other process can admit what it holds and the caps hold exactly across them;
 requests then draw on it here. The admission grants one only where the counter's headroom is at
-least `SHARE` times the request's amount, and then that share of it, so near a cap every
-admission goes to Redis as before. What a replica has not used after `HOLD_S` goes back to the
-counter: for that long at most, another replica may find the counter fuller than its requests
+least `SHARE` times the request's amount, and then that share of it (`offer`), so near a cap every
+admission asks the counter as before. What a process has not used after `HOLD_S` goes back to
+the counter: for that long at most, another process may find the counter fuller than its requests
 made it. A limit that adds nothing when it admits (a budget, whose spend comes after the answer)
 has no headroom to reserve; the admission tells how much there was, and where that is at least a
-`SHARE`th of the cap the replica admits on that view, less what it spends meanwhile, until `HOLD_S`
-has passed or the view comes nearer the cap. As for budgets already, the requests other replicas
-admit meanwhile can pass the cap by their cost.
+`SHARE`th of the cap the process admits on that view, less what it spends meanwhile, until
+`HOLD_S` has passed or the view comes nearer the cap. As for budgets already, the requests other
+processes admit meanwhile can pass the cap by their cost.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ class Lease:
     until: float  # monotonic time it is given back
     reserved: bool  # added to the shared counter; else only a view of its headroom
     resets_at: float  # the counter's window end, for giving it back
+
+
+def offer(limit: Limit, value: float) -> tuple[float, float]:
+    """What an admission of `limit` at the counter's `value` adds to it, and gives this replica: for
+    a limit that adds, a `SHARE`th of the headroom left where that is at least `SHARE` requests'
+    worth (reserved, so added too), else nothing; for one that adds nothing, the headroom. The Redis
+    script computes the same in Lua."""
+    rest = limit.cap - value - limit.amount
+    if not limit.amount:
+        return 0.0, rest
+    lease = rest // SHARE if rest >= SHARE * limit.amount else 0.0
+    return limit.amount + lease, lease
 
 
 class Leases:
@@ -69,6 +82,9 @@ class Leases:
         lease = self._held.get(key)
         if lease is not None and not lease.reserved:
             lease.left -= amount
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
 
     def expire(self, now: float = float("inf")) -> dict[str, Lease]:
         """Forget the leases whose time is up (by default all of them); what the reserved ones

@@ -76,6 +76,7 @@ class RedisCounters:
         self._owed: dict[str, list[float]] = {}  # corrections not yet sent: key -> [amount, expiry]
         self._sending: asyncio.Task[None] | None = None
         self._leases = leases.Leases()
+        self._returning: asyncio.TimerHandle | None = None
 
     def _up(self) -> bool:
         return self._down_until == 0.0 or time.monotonic() >= self._down_until
@@ -119,7 +120,20 @@ class RedisCounters:
         if answer[0]:
             return limits[answer[0] - 1]
         self._leases.grant(limits, [float(given) for given in answer[1:]], now)
+        self._return_later()
         return None
+
+    def _return_later(self) -> None:
+        """Give back what the leases leave unused once their time is up, should no admission that
+        asks Redis do it sooner."""
+        if self._returning is None and self._leases:
+            self._returning = asyncio.get_running_loop().call_later(leases.HOLD_S, self._return)
+
+    def _return(self) -> None:
+        self._returning = None
+        for key, lease in self._leases.expire(time.monotonic()).items():
+            self.add(key, -lease.left, lease.resets_at)
+        self._return_later()
 
     def add(self, key: str, amount: float, resets_at: float) -> None:
         if not amount:
@@ -178,6 +192,8 @@ class RedisCounters:
         self._local.flush()
 
     async def aclose(self) -> None:
+        if self._returning is not None:
+            self._returning.cancel()
         for key, lease in self._leases.expire().items():
             self.add(key, -lease.left, lease.resets_at)
         await self.settle()
