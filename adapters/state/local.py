@@ -135,11 +135,15 @@ class LocalCounters:
 
     def _later(self, delay: float) -> None:
         """Pay what is owed within `delay`, should no request carry it sooner."""
-        if self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(delay, self._settle)
-            except RuntimeError:  # no loop: `flush` pays it
-                pass
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: `flush` pays it
+            return
+        if self._timer is not None:
+            if self._timer.when() <= loop.time() + delay:
+                return
+            self._timer.cancel()  # a correction comes sooner than a lease's end
+        self._timer = loop.call_later(delay, self._settle)
 
     def _settle(self) -> None:
         self._timer = None
