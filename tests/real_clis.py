@@ -424,3 +424,28 @@ def paired_result(dialect: Dialect, body: Json, call_id: str) -> Any:
             results = [p["functionResponse"] for p in contents[i + 1].get("parts", []) if "functionResponse" in p]
             return next((r.get("response") for r in results if r.get("id") == call_id), None)
     return None
+
+
+def carried_reasoning(dialect: Dialect, body: Json, call_id: str) -> Json | None:
+    """The reasoning a request sends back with tool call `call_id`, in the upstream's own form: the
+    signed thinking block of the assistant turn that made it (Anthropic), the reasoning item with
+    its `encrypted_content` before it (Responses), the `thoughtSignature` on its part (Gemini).
+    None when it is missing. A Chat upstream's reasoning is not sent back."""
+    if dialect == "anthropic":
+        for message in body.get("messages", []):
+            blocks = message.get("content") if isinstance(message.get("content"), list) else []
+            if message.get("role") == "assistant" and any(b.get("id") == call_id for b in blocks):
+                return next((b for b in blocks if b.get("type") == "thinking" and b.get("signature")), None)
+        return None
+    if dialect == "responses":
+        items = body.get("input", [])
+        made = next((i for i, item in enumerate(items) if item.get("call_id") == call_id), None)
+        before = items[:made] if made is not None else []
+        return next((item for item in reversed(before) if item.get("type") == "reasoning"
+                     and item.get("encrypted_content")), None)
+    if dialect == "gemini":
+        for content in body.get("contents", []):
+            for part in content.get("parts", []):
+                if part.get("functionCall", {}).get("id") == call_id and part.get("thoughtSignature"):
+                    return part
+    return None

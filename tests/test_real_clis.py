@@ -97,6 +97,8 @@ def test_cli_runs_a_tool_call_through_the_gateway(runs: dict[Case, Run | BaseExc
     # Every CLI's result for the call names the file it made, so this is the result of that call.
     result = real_clis.paired_result(dialect, run.requests[1], call_id)
     assert FILENAME in str(result), run.requests[1]
+    if dialect != "chat":  # the model's reasoning went back with its call, as its upstream asks
+        assert real_clis.carried_reasoning(dialect, run.requests[1], call_id), run.requests[1]
 
 
 def _went_round(run: Run, requests: int) -> None:
