@@ -71,6 +71,19 @@ async def fresh_minute() -> None:
         await asyncio.sleep(60.2 - time.time() % 60)
 
 
+async def admitted_in_turns(processes: Sequence[Any], limits: Sequence[Any]) -> int:
+    """How many requests counters of several processes (workers, replicas) admit, taking turns with
+    `limits` until each is refused."""
+    admitted, refused = 0, [False] * len(processes)
+    while not all(refused):
+        for i, counters in enumerate(processes):
+            if await counters.admit(limits) is None:
+                admitted += 1
+            else:
+                refused[i] = True
+    return admitted
+
+
 def unset_env(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """`name` unset for the test, and unset again after it whatever the code under test set:
     `monkeypatch.delenv` of a variable that is not set records nothing to undo."""

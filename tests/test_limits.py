@@ -40,7 +40,7 @@ from tests.documents import page_lines, text_pdf
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI, Usage, text
 from tests.harness import anthropic_client, client, gateway, provider
-from tests.support import async_test, fresh_minute, serving
+from tests.support import admitted_in_turns, async_test, fresh_minute, serving
 
 PROVIDER = OpenAIProvider("up", "http://127.0.0.1:9/v1")
 
@@ -185,14 +185,7 @@ async def test_workers_admit_from_leases_and_together_exactly_up_to_the_cap(tmp_
     path = tmp_path / "state.sqlite3"
     first, second = LocalCounters(path), LocalCounters(path)
     rpm = Limit("rpm", "k:rpm:w", 3000, 1, time.time() + 60)
-    admitted, refused = 0, {first: False, second: False}
-    while not all(refused.values()):
-        for worker in (first, second):
-            if await worker.admit([rpm]) is None:
-                admitted += 1
-            else:
-                refused[worker] = True
-    assert admitted == 3000 and _row(path, rpm.key) == 3000
+    assert await admitted_in_turns([first, second], [rpm]) == 3000 and _row(path, rpm.key) == 3000
     asked = first._transactions + second._transactions
     assert asked < 3000 / 4, asked
     await first.aclose()

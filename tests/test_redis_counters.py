@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from interlingua.adapters.state import Limit, leases
 from interlingua.adapters.state.redis_counters import CORRECT_S, PREFIX, RedisCounters
 from tests.servers import RedisServer
-from tests.support import async_test
+from tests.support import admitted_in_turns, async_test
 
 
 async def _calls(url: str, command: str) -> int:
@@ -87,14 +87,7 @@ async def test_replicas_admit_from_leases_and_together_exactly_up_to_the_cap() -
         second = RedisCounters(server.url)
         try:
             rpm = Limit("rpm", "k:rpm:w", 3000, 1, time.time() + 60)
-            admitted, refused = 0, {first: False, second: False}
-            while not all(refused.values()):
-                for replica in (first, second):
-                    if await replica.admit([rpm]) is None:
-                        admitted += 1
-                    else:
-                        refused[replica] = True
-            assert admitted == 3000
+            assert await admitted_in_turns([first, second], [rpm]) == 3000
             assert await first.values([rpm.key]) == [3000.0]
             assert await _calls(server.url, "evalsha") + await _calls(server.url, "eval") < 3000 / 4
         finally:
