@@ -355,6 +355,15 @@ def _wrap(part: ir.Part) -> ir.Part:
     return part
 
 
+def _wrapped(message: ir.Message) -> ir.Message:
+    """`message`, or a copy with its custom tool calls wrapped as function calls: a copy only where
+    there is one (an agent's turn has dozens of assistant messages, and a copy costs microseconds)."""
+    if message.role != "assistant" or not any(
+            isinstance(p, ir.ToolCall) and p.kind == "custom" for p in message.parts):
+        return message
+    return dataclasses.replace(message, parts=[_wrap(p) for p in message.parts])
+
+
 def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
     """The request as an upstream of dialect `target` can take it: tools adapted, and earlier
     custom tool calls wrapped as function calls where the upstream has no freeform tools."""
@@ -365,8 +374,7 @@ def adapt_request(request: ir.ChatRequest, target: str) -> ir.ChatRequest:
         tools = adapt_tools(tools, request.dialect, target)[0] or None
     messages = request.messages
     if target not in _FREEFORM:
-        messages = [dataclasses.replace(m, parts=[_wrap(p) for p in m.parts]) if m.role == "assistant" else m
-                    for m in messages]
+        messages = [_wrapped(m) for m in messages]
     return dataclasses.replace(request, tools=tools, tool_choice=_choosable(request.tool_choice, tools, request.tools),
                                messages=messages)
 
