@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ def codec_of(scope: dict[str, Any]) -> ClientDialect[Any]:
 def error_headers(error: GatewayError) -> list[tuple[bytes, bytes]]:
     headers = [JSON]
     if error.retry_after is not None:
-        headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+        headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))  # never too soon
         headers.append((b"retry-after-ms", str(round(error.retry_after * 1000)).encode()))
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

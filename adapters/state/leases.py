@@ -35,7 +35,7 @@ class Lease:
 
 
 def offer(limit: Limit, value: float) -> tuple[float, float]:
-    """What an admission of `limit` at the counter's `value` adds to it, and gives this replica: for
+    """What an admission of `limit` at the counter's `value` adds to it, and gives this process: for
     a limit that adds, a `SHARE`th of the headroom left where that is at least `SHARE` requests'
     worth (reserved, so added too), else nothing; for one that adds nothing, the headroom. The Redis
     script computes the same in Lua."""
@@ -47,7 +47,7 @@ def offer(limit: Limit, value: float) -> tuple[float, float]:
 
 
 class Leases:
-    """The leases this replica holds, by counter key."""
+    """The leases this process holds, by counter key."""
 
     __slots__ = ("_held",)
 
@@ -68,7 +68,7 @@ class Leases:
 
     def grant(self, limits: Sequence[Limit], given: Sequence[float], now: float) -> None:
         """What an admission gave beside admitting `limits`: per limit the headroom reserved for this
-        replica or, for one that adds nothing, the headroom it found."""
+        process or, for one that adds nothing, the headroom it found."""
         for limit, amount in zip(limits, given, strict=True):
             lease = self._held.get(limit.key)
             if limit.amount and lease is not None and lease.reserved and lease.until > now:
@@ -90,7 +90,7 @@ class Leases:
         """Forget the leases whose time is up (by default all of them); what the reserved ones
         among them left unused, to give back. Only those are looked at, the first held: every
         admission that asks Redis asks this, and looking at every lease each time would cost a
-        replica with many keys their square each second."""
+        process with many keys their square each second."""
         ended = []
         for key, lease in self._held.items():
             if lease.until > now:
