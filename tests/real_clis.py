@@ -241,13 +241,13 @@ class ToolUse:
         return isinstance(self.arguments, str)
 
 
-def tool_use(cli: str, workdir: Path) -> ToolUse:
+def tool_use(cli: str, workdir: Path, filename: str = FILENAME) -> ToolUse:
     """The one tool call that does the task: Claude Code's `Write`, Gemini CLI's `write_file`
     (both want an absolute path), Codex's freeform `apply_patch` (paths relative to its cwd)."""
     if cli == "codex":
-        return ToolUse("apply_patch", f"*** Begin Patch\n*** Add File: {FILENAME}\n+{CONTENT}*** End Patch\n")
+        return ToolUse("apply_patch", f"*** Begin Patch\n*** Add File: {filename}\n+{CONTENT}*** End Patch\n")
     name = "Write" if cli == "claude" else "write_file"
-    return ToolUse(name, {"file_path": str(workdir / FILENAME), "content": CONTENT})
+    return ToolUse(name, {"file_path": str(workdir / filename), "content": CONTENT})
 
 
 #: The id the fake gives its call in each dialect (Gemini's are 8 lowercase letters and digits).
@@ -263,24 +263,29 @@ def _json_arguments(use: ToolUse) -> Json:
 
 def script(dialect: Dialect, use: ToolUse) -> tuple[Any, Any]:
     """The fake's two answers, as a reasoning model gives them: thinking and the tool call, then DONE."""
-    call_id = CALL_IDS[dialect]
+    return calls(dialect, [(use, CALL_IDS[dialect])]), _done(dialect)
+
+
+def calls(dialect: Dialect, uses: list[tuple[ToolUse, str]]) -> Any:
+    """An answer of thinking and the tool calls `uses` (each with its id), made in parallel."""
     thought = "I will create the file."
     if dialect == "chat":
-        if isinstance(use.arguments, str):
-            made = fo.custom_call(use.name, use.arguments, id=call_id)
-        else:
-            made = fo.call(use.name, orjson.dumps(use.arguments).decode(), id=call_id)
-        return fo.tool_calls(made, reasoning=[thought]), fo.text(DONE)
+        return fo.tool_calls(*(fo.custom_call(use.name, use.arguments, id=call_id) if isinstance(use.arguments, str)
+                               else fo.call(use.name, orjson.dumps(use.arguments).decode(), id=call_id)
+                               for use, call_id in uses), reasoning=[thought])
     if dialect == "responses":
-        if isinstance(use.arguments, str):
-            item: fr.Item = fr.custom_call(use.name, use.arguments, call_id=call_id)
-        else:
-            item = fr.call(use.name, orjson.dumps(use.arguments).decode(), call_id=call_id)
-        return fr.reply(fr.reasoning(thought), item), fr.text(DONE)
+        return fr.reply(fr.reasoning(thought), *(
+            fr.custom_call(use.name, use.arguments, call_id=call_id) if isinstance(use.arguments, str)
+            else fr.call(use.name, orjson.dumps(use.arguments).decode(), call_id=call_id) for use, call_id in uses))
     if dialect == "anthropic":
-        made_block = fa.call(use.name, orjson.dumps(_json_arguments(use)).decode(), id=call_id)
-        return fa.reply(fa.thinking(thought), made_block), fa.text(DONE)
-    return fg.reply(fg.thought(thought), fg.call(use.name, _json_arguments(use), id=call_id)), fg.text(DONE)
+        return fa.reply(fa.thinking(thought), *(fa.call(use.name, orjson.dumps(_json_arguments(use)).decode(),
+                                                        id=call_id) for use, call_id in uses))
+    return fg.reply(fg.thought(thought), *(fg.call(use.name, _json_arguments(use), id=call_id)
+                                           for use, call_id in uses))
+
+
+def _done(dialect: Dialect) -> Any:
+    return {"chat": fo.text, "responses": fr.text, "anthropic": fa.text, "gemini": fg.text}[dialect](DONE)
 
 
 def _fake(dialect: Dialect) -> Any:

@@ -191,3 +191,30 @@ def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], 
     assert run.requests[1]["tools"] == [{"type": "web_fetch_20250910", "name": "web_fetch"}]
     assert page in str(run.requests[1]["messages"])
     assert said in str(real_clis.paired_result("anthropic", run.requests[2], "toolu_fetch1"))
+
+
+#: For each CLI, an upstream of another dialect that answers with two calls at once.
+PARALLEL: dict[str, Dialect] = {"claude": "chat", "codex": "anthropic", "gemini": "responses"}
+
+
+@pytest.mark.parametrize("cli", list(PARALLEL))
+def test_cli_runs_parallel_tool_calls_through_the_gateway(executables: dict[str, Path], cli: str,
+                                                          tmp_path: Path) -> None:
+    """The model makes two calls in one answer: the CLI runs both, and its next request sends both
+    results back, each paired with its call, in the upstream's dialect (Anthropic wants them in one
+    user turn, Chat as one tool message each, Responses as one output item each)."""
+    dialect = PARALLEL[cli]
+    names = ("first.txt", "second.txt")
+    ids = {"chat": ("call_par1", "call_par2"), "anthropic": ("toolu_par1", "toolu_par2"),
+           "responses": ("call_par1", "call_par2")}[dialect]
+    workdir = tmp_path / "work"  # where real_clis.run puts the CLI
+    both = real_clis.calls(dialect, [(real_clis.tool_use(cli, workdir, name), call_id)
+                                     for name, call_id in zip(names, ids, strict=True)])
+    run = asyncio.run(real_clis.run(CLIS[cli], executables[cli], dialect, tmp_path, (both,)))
+    _went_round(run, 3)  # the two calls, the task's own call, DONE
+    for name, call_id in zip(names, ids, strict=True):
+        assert (workdir / name).read_text() == CONTENT, run.report()
+        assert name in str(real_clis.paired_result(dialect, run.requests[1], call_id)), run.requests[1]
+    if dialect == "anthropic":  # both results in the one user turn after the calls
+        turn = next(m for m in reversed(run.requests[1]["messages"]) if m["role"] == "user")
+        assert [b["tool_use_id"] for b in turn["content"] if b.get("type") == "tool_result"] == list(ids)
