@@ -330,7 +330,7 @@ async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: t
     `first`: the fake's answers before the task's own, `args`: the CLI's arguments besides, `more`:
     the gateway's config tables besides."""
     home, workdir = root / "home", root / "work"
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)  # a test may have put files there for the task
     env = offline_env(home)
     use = tool_use(cli.name, workdir)
     async with _fake(dialect) as fake:

@@ -555,6 +555,19 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"contents": [{"role": "user", "parts": [{"type": "text", "text": "x"}]}]},
         "Unknown name \"type\" at 'contents[0].parts[0]': Cannot find field.",
     ),
+    "functionResponse with a field of another API": (
+        {"contents": _function_turns(_answer(content=[{"type": "text", "text": "ok"}]))},
+        "Unknown name \"content\" at 'contents[2].parts[0].function_response': Cannot find field.",
+    ),
+    "functionResponse part that is text": (
+        {"contents": _function_turns(_answer(parts=[{"text": "ok"}]))},
+        "Unknown name \"text\" at 'contents[2].parts[0].function_response.parts[0]': Cannot find field.",
+    ),
+    "functionResponse part with two data fields": (
+        {"contents": _function_turns(_answer(parts=[{"inlineData": {"mimeType": "image/png", "data": ""},
+                                                      "fileData": {"fileUri": "gs://b/a.png"}}]))},
+        "'contents[2].parts[0].function_response.parts[0]' (oneof)",
+    ),
     "functionResponse without name": (
         {"contents": _function_turns(_answer(name=None))},
         "contents[2].parts[0].function_response.name: Name cannot be empty.",

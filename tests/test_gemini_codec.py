@@ -666,6 +666,47 @@ def test_encode_function_response_wrapping(content: str, response: dict[str, Any
     assert out["contents"][2]["parts"] == [{"functionResponse": {"name": "f", "response": response}}]
 
 
+@pytest.mark.parametrize("model, inside", [("gemini-2.5-pro", False), ("gemini-3-pro-preview", True),
+                                            ("models/gemini-3-flash", True), ("upstream-model", False)])
+def test_encode_a_tool_results_media_beside_or_inside_its_function_response(model: str, inside: bool) -> None:
+    """As Gemini CLI sends a tool's images: inline inside the functionResponse (`parts`) for a Gemini 3
+    model, beside it in the same turn for an earlier one; a file by URI beside it always."""
+    req = messages_ir(
+        {"role": "user", "content": "What is in it?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "Read",
+                                           "input": {"file_path": "/w/pixel.png"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": [
+            {"type": "text", "text": "read"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}}]}]})
+    parts = encode(req, model)["contents"][2]["parts"]
+    inline = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}}
+    by_uri = {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/a.jpg"}}
+    response = {"name": "Read", "response": {"result": "read"}}
+    if inside:
+        assert parts == [{"functionResponse": {**response, "parts": [inline]}}, by_uri]
+    else:
+        assert parts == [{"functionResponse": response}, inline, by_uri]
+
+
+def test_decode_a_function_responses_own_media() -> None:
+    """Gemini 3's multimodal function responses: the media in `parts` belong to the tool's result."""
+    req = decode(body(user({"text": "q"}), model({"functionCall": {"name": "shot", "args": {}, "id": "c1"}}),
+                      user({"functionResponse": {"name": "shot", "id": "c1", "response": {"output": "taken"},
+                                                 "parts": [{"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
+                                                           {"file_data": {"mime_type": "application/pdf",
+                                                                          "file_uri": "gs://b/r.pdf"}}]}})))
+    (result,) = req.messages[2].parts
+    assert isinstance(result, ir.ToolResult)
+    assert result.content == [ir.Text("taken"), ir.Image(data="AAAA", media_type="image/png"),
+                              ir.File(url="gs://b/r.pdf", media_type="application/pdf")]
+    with pytest.raises(ir.GatewayError) as bad:
+        read_all(decode(body(user({"text": "q"}), model({"functionCall": {"name": "shot", "args": {}}}),
+                             user({"functionResponse": {"name": "shot", "response": {},
+                                                        "parts": [{"text": "no"}]}}))))
+    assert bad.value.param == "contents[2].parts[0].functionResponse.parts[0]"
+
+
 def test_encode_anthropic_tool_loop_error_result_and_foreign_signature() -> None:
     """is_error becomes {"error": ...}; an Anthropic signature is never sent, the placeholder is."""
     req = messages_ir(

@@ -193,6 +193,34 @@ def test_history_from_another_provider_is_accepted_by_gemini_3(tmp_path: Path) -
     run(scenario())
 
 
+def test_a_claude_tools_image_reaches_gemini_with_its_function_response(tmp_path: Path) -> None:
+    """Claude Code's Read of a picture answers with an image in the tool result: Gemini 3 gets it
+    inside the function response, Gemini 2.5 beside it, and both accept the turn."""
+    async def scenario() -> None:
+        async with fg.FakeGemini() as up, gateway(
+                tmp_path, providers={"g": gemini_provider(up.url, "gemini-3-pro", "gemini-2.5-pro")}) as (_, url):
+            picture = {"type": "base64", "media_type": "image/png", "data": base64.b64encode(b"\x89PNG").decode()}
+            history: list[Any] = [
+                {"role": "user", "content": "What does pixel.png show?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_read1", "name": "Read",
+                                                   "input": {"file_path": "/w/pixel.png"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_read1",
+                                              "content": [{"type": "image", "source": picture}]}]}]
+            tools = [{"name": "Read", "description": "Read a file",
+                      "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}}]
+            inline = {"inlineData": {"mimeType": "image/png", "data": picture["data"]}}
+            for model, parts in (("gemini-3-pro", lambda fr: [{"functionResponse": {**fr, "parts": [inline]}}]),
+                                 ("gemini-2.5-pro", lambda fr: [{"functionResponse": fr}, inline])):
+                up.script(fg.text("A pixel."))
+                answer = await anthropic_client(url).messages.create(model=model, max_tokens=100, tools=tools,
+                                                                     messages=history)
+                assert answer.content[0].text == "A pixel."
+                response = {"name": "Read", "response": {"result": ""}}
+                assert up.requests[-1].json["contents"][2]["parts"] == parts(response)
+
+    run(scenario())
+
+
 def test_anthropic_client_streams_from_gemini(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with fg.FakeGemini() as up, gateway(

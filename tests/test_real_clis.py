@@ -218,3 +218,47 @@ def test_cli_runs_parallel_tool_calls_through_the_gateway(executables: dict[str,
     if dialect == "anthropic":  # both results in the one user turn after the calls
         turn = next(m for m in reversed(run.requests[1]["messages"]) if m["role"] == "user")
         assert [b["tool_use_id"] for b in turn["content"] if b.get("type") == "tool_result"] == list(ids)
+
+
+#: For each CLI that reads images with a tool of its own, an upstream of another dialect.
+IMAGES: dict[str, tuple[Dialect, str, str]] = {"claude": ("chat", "Read", "file_path"),
+                                               "codex": ("gemini", "view_image", "path"),
+                                               "gemini": ("anthropic", "read_file", "file_path")}
+
+
+def _images_sent(dialect: Dialect, body: Any) -> list[str]:
+    """The media types of the images a request carries: Chat's data URLs, Anthropic's base64 blocks
+    and Gemini's inline data, inside tool results too."""
+    if dialect == "gemini":
+        parts = [p for c in body["contents"] for p in c.get("parts", [])]
+        inner = [q for p in parts for q in (p.get("functionResponse") or {}).get("parts", [])]
+        return [p["inlineData"]["mimeType"] for p in parts + inner if "inlineData" in p]
+    if dialect == "chat":
+        return [part["image_url"]["url"].split(";")[0].removeprefix("data:")
+                for message in body["messages"] if isinstance(message.get("content"), list)
+                for part in message["content"] if part.get("type") == "image_url"]
+    blocks = [b for m in body["messages"] if isinstance(m.get("content"), list) for b in m["content"]]
+    inner = [c for b in blocks if b.get("type") == "tool_result" and isinstance(b.get("content"), list)
+             for c in b["content"]]
+    return [b["source"]["media_type"] for b in blocks + inner if b.get("type") == "image"]
+
+
+@pytest.mark.parametrize("cli", list(IMAGES))
+def test_cli_reads_an_image_through_the_gateway(executables: dict[str, Path], cli: str, tmp_path: Path) -> None:
+    """The model asks the CLI to read a picture in its working directory: the CLI's tool answers
+    with the image, which reaches a model of another dialect as that dialect carries one (a Chat
+    tool message holds no image, so it follows as a user message; Anthropic's tool result holds it,
+    and Gemini's function response)."""
+    from tests.documents import png, text_image
+
+    dialect, tool, argument = IMAGES[cli]
+    workdir = tmp_path / "work"
+    workdir.mkdir(parents=True)
+    (workdir / "pixel.png").write_bytes(png(text_image(["PIXEL"])))
+    call_id = {"chat": "call_read1", "anthropic": "toolu_read1", "gemini": "read0001"}[dialect]
+    read = real_clis.calls(dialect, [(real_clis.ToolUse(tool, {argument: str(workdir / "pixel.png")}), call_id)])
+    run = asyncio.run(real_clis.run(CLIS[cli], executables[cli], dialect, tmp_path, (read,)))
+    _went_round(run, 3)  # the read, the task's own call, DONE
+    assert not _images_sent(dialect, run.requests[0])
+    sent = _images_sent(dialect, run.requests[1])
+    assert sent and all(kind.startswith("image/") for kind in sent), run.requests[1]

@@ -7,6 +7,7 @@ function-call ids.
 from __future__ import annotations
 
 import base64
+import re
 from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,21 @@ def _response_content(response: Any) -> list[ir.Part]:
         if name in ("result", "output", "content"):
             return [ir.Text(value if isinstance(value, str) else orjson.dumps(value).decode())]
     return [ir.Text(orjson.dumps(response).decode())]
+
+
+def _response_media(response: dict[str, Any], path: str) -> list[ir.Part]:
+    """A functionResponse's own media (`parts`, each inline data or a file by URI), as Gemini 3
+    takes a tool's images."""
+    out: list[ir.Part] = []
+    for j, raw in enumerate(f.array(response, "parts", path) or ()):
+        at = f"{path}parts[{j}]"
+        part = f.obj(raw, at)
+        kind = next((k for k in ("inlineData", "fileData") if g(part, k) is not None), None)
+        if kind is None:
+            raise ir.invalid(at, "a function response's part holds inlineData or fileData")
+        inner = f"{at}.{f.spelled(part, kind)}"
+        out.append(_media(f.obj(g(part, kind), inner), inner + ".", kind == "inlineData"))
+    return out
 
 
 class CallIds:
@@ -138,7 +154,8 @@ def decode_part(raw: Any, path: str, calls: CallIds) -> list[ir.Part]:
         name = f.string(response, "name", inner + ".", required=True)
         given = f.string(response, "id", inner + ".")
         body = response.get("response")
-        out.append(ir.ToolResult(calls.response(name, given), _response_content(body),
+        out.append(ir.ToolResult(calls.response(name, given),
+                                 _response_content(body) + _response_media(response, inner + "."),
                                  is_error=isinstance(body, dict) and set(body) == {"error"}, name=name,
                                  extra={"gemini_id": True} if given else None))
     elif kind is None and not signature:
@@ -305,7 +322,10 @@ def _messages(spelled: str, system: Any, contents: list[Any]) -> list[ir.Message
 # Request: IR -> wire ------------------------------------------------------------------------------
 
 
-def _function_response(result: ir.ToolResult, name: str) -> dict[str, Any]:
+def _function_response(result: ir.ToolResult, name: str, media_inside: bool) -> list[dict[str, Any]]:
+    """A tool result as a functionResponse part, its media beside it as Gemini CLI sends a tool's
+    images: inline media inside the response (`parts`) for a model that takes them there
+    (`media_inside`), else after it in the same turn; a file by URI after it always."""
     text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
     try:
         value = orjson.loads(text)
@@ -318,10 +338,23 @@ def _function_response(result: ir.ToolResult, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "response": response}
     if result.extra and result.extra.get("gemini_id"):
         out["id"] = result.call_id
-    return out
+    media = [_media_part(p) for p in result.content if isinstance(p, (ir.Image, ir.File, ir.Audio))]
+    inside = [m for m in media if "inlineData" in m] if media_inside else []
+    if inside:
+        out["parts"] = inside
+    return [{"functionResponse": out}, *(m for m in media if m not in inside)]
 
 
-def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any]]:
+def _takes_media_in_responses(model: str) -> bool:
+    """Gemini 3 and later models take a function response's images inside it; earlier ones beside it."""
+    found = _GENERATION.search(model)
+    return found is not None and int(found.group(1)) >= 3
+
+
+_GENERATION = re.compile(r"gemini-(\d+)")
+
+
+def _parts_out(message: ir.Message, names: dict[str, str], media_inside: bool) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     signatures = [p.signature for p in message.parts
                   if isinstance(p, ir.Reasoning) and p.provider == PROVIDER and p.signature]
@@ -331,12 +364,8 @@ def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any
             parts.append({"text": part.text})
         elif isinstance(part, ir.Opaque) and part.dialect == PROVIDER:
             parts.append(part.data)
-        elif isinstance(part, ir.Image):
-            parts.append(_media_out(part.url, part.data, part.media_type or "image/png"))
-        elif isinstance(part, ir.File):
-            parts.append(_media_out(part.url, part.data, part.media_type or "application/pdf"))
-        elif isinstance(part, ir.Audio):
-            parts.append({"inlineData": {"mimeType": f"audio/{part.format}", "data": part.data}})
+        elif isinstance(part, (ir.Image, ir.File, ir.Audio)):
+            parts.append(_media_part(part))
         elif isinstance(part, ir.ToolCall):
             names[part.id] = part.name
             call: dict[str, Any] = {"name": part.name, "args": f.arguments_object(part.arguments)}
@@ -344,7 +373,7 @@ def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any
                 call["id"] = part.id
             parts.append({"functionCall": call})
         elif isinstance(part, ir.ToolResult):
-            parts.append({"functionResponse": _function_response(part, part.name or names.get(part.call_id, "tool"))})
+            parts.extend(_function_response(part, part.name or names.get(part.call_id, "tool"), media_inside))
         elif isinstance(part, ir.Refusal):
             parts.append({"text": part.text})
     if message.role == "assistant" and has_calls:
@@ -355,10 +384,13 @@ def _parts_out(message: ir.Message, names: dict[str, str]) -> list[dict[str, Any
     return parts
 
 
-def _media_out(url: str | None, data: str | None, mime: str) -> dict[str, Any]:
-    if url:
-        return {"fileData": {"mimeType": mime, "fileUri": url}}
-    return {"inlineData": {"mimeType": mime, "data": data}}
+def _media_part(part: ir.Image | ir.File | ir.Audio) -> dict[str, Any]:
+    if isinstance(part, ir.Audio):
+        return {"inlineData": {"mimeType": f"audio/{part.format}", "data": part.data}}
+    mime = part.media_type or ("image/png" if isinstance(part, ir.Image) else "application/pdf")
+    if part.url:
+        return {"fileData": {"mimeType": mime, "fileUri": part.url}}
+    return {"inlineData": {"mimeType": mime, "data": part.data}}
 
 
 def _generation_config(req: ir.ChatRequest, model: str) -> dict[str, Any]:
@@ -396,11 +428,12 @@ def encode_generate_request(req: ir.ChatRequest, model: str) -> dict[str, Any]:
     names: dict[str, str] = {}
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
+    media_inside = _takes_media_in_responses(model)
     for message in req.messages:
         if message.role in ("system", "developer"):
-            system.extend(_parts_out(message, names))
+            system.extend(_parts_out(message, names, media_inside))
             continue
-        parts = _parts_out(message, names)
+        parts = _parts_out(message, names, media_inside)
         if not parts:
             continue
         role = "model" if message.role == "assistant" else "user"

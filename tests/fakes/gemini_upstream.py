@@ -683,6 +683,32 @@ def _not_repeated(value: Any, at: str, kind: str) -> str | None:
     return None if value is None or isinstance(value, list) else _invalid_value(at, kind, value)
 
 
+_RESPONSE_FIELDS = frozenset({"id", "name", "response", "parts", "willContinue", "scheduling"})
+_RESPONSE_DATA = ("inlineData", "fileData")
+
+
+def _function_response(value: dict[str, Any], at: str) -> str | None:
+    """A FunctionResponse's fields, and its media `parts` (FunctionResponsePart: inline data or a
+    file by URI, one of them)."""
+    for key in value:
+        if _camel(key) not in _RESPONSE_FIELDS:
+            return _unknown(key, at)
+    parts = _get(value, "parts")
+    problem = _not_repeated(parts, f"{at}.parts", _PROTO + "FunctionResponsePart")
+    if problem:
+        return problem
+    for j, part in enumerate(parts or []):
+        where = f"{at}.parts[{j}]"
+        if not isinstance(part, dict):
+            return _invalid_value(where, _PROTO + "FunctionResponsePart", part)
+        for key in part:
+            if _camel(key) not in _RESPONSE_DATA:
+                return _unknown(key, where)
+        if len(part) != 1:
+            return f"Invalid value at '{where}' (oneof), oneof field 'data' must have one initialized field"
+    return None
+
+
 class _Validator:
     """The real API's checks that a gateway's translation can get wrong; each returns a 400 message or None.
 
@@ -765,6 +791,10 @@ class _Validator:
             inner = value.get(value_key)
             if inner is not None and not isinstance(inner, dict):
                 return _invalid_value(f"{at_field}.{value_key}", "type.googleapis.com/google.protobuf.Struct", inner)
+            if name == "functionResponse":
+                problem = _function_response(value, at_field)
+                if problem:
+                    return problem
         return None
 
     def _system(self) -> str | None:
