@@ -409,6 +409,19 @@ async def test_input_tokens_count_follows_the_documented_rule() -> None:
             "Invalid type for 'input[0].call_id': expected a string",
         ),
         (
+            {"model": "m", "input": [{"type": "function_call_output", "call_id": "call_1", "output": {"text": "x"}}]},
+            400,
+            "input[0].output",
+            "Invalid type for 'input[0].output': expected one of a string or array of input content",
+        ),
+        (
+            {"model": "m", "input": [{"type": "function_call_output", "call_id": "call_1",
+                                      "output": [{"type": "output_text", "text": "x"}]}]},
+            400,
+            "input[0].output[0].type",
+            "Invalid value: 'output_text'. Supported values are: 'input_text', 'input_image', 'input_file'.",
+        ),
+        (
             {"model": "m", "input": [{"type": "function_call", "name": "f", "arguments": "{}"}]},
             400,
             "input[0].call_id",

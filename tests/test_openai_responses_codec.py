@@ -434,7 +434,8 @@ def test_encode_minimal_request_still_asks_for_encrypted_reasoning_and_no_storag
 
 def test_encode_keeps_only_state_this_upstream_can_read() -> None:
     """Encrypted reasoning goes back only to OpenAI, and only with its blob; other dialects' opaque
-    items and other providers' reasoning stay out; tool results send their text."""
+    items and other providers' reasoning stay out; a tool result is its text, or with an image the
+    list of input parts a tool's output may be."""
     req = ir.ChatRequest("m", [
         ir.Message("user", [ir.Text("Hi"), ir.Opaque("anthropic", {"type": "server_tool_use"})]),
         ir.Message("assistant", [
@@ -449,8 +450,14 @@ def test_encode_keeps_only_state_this_upstream_can_read() -> None:
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
         {"type": "reasoning", "summary": [], "encrypted_content": "enc-1"},
         {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "call_1", "output": "ab"},
+        {"type": "function_call_output", "call_id": "call_1", "output": [
+            {"type": "input_text", "text": "a"},
+            {"type": "input_image", "image_url": "https://x/y.png", "detail": "auto"},
+            {"type": "input_text", "text": "b"}]},
     ]
+    text_only = ir.Message("tool", [ir.ToolResult("call_1", [ir.Text("a"), ir.Text("b")])])
+    assert encode_responses_request(replace(req, messages=[*req.messages[:2], text_only]), "m")["input"][-1] == {
+        "type": "function_call_output", "call_id": "call_1", "output": "ab"}
 
 
 def test_encode_refusal_and_inline_image_without_detail() -> None:

@@ -220,15 +220,18 @@ def test_cli_runs_parallel_tool_calls_through_the_gateway(executables: dict[str,
         assert [b["tool_use_id"] for b in turn["content"] if b.get("type") == "tool_result"] == list(ids)
 
 
-#: For each CLI that reads images with a tool of its own, an upstream of another dialect.
-IMAGES: dict[str, tuple[Dialect, str, str]] = {"claude": ("chat", "Read", "file_path"),
-                                               "codex": ("gemini", "view_image", "path"),
-                                               "gemini": ("anthropic", "read_file", "file_path")}
+#: Each CLI's own tool that reads a picture, and the argument naming its path.
+IMAGE_TOOLS: dict[str, tuple[str, str]] = {"claude": ("Read", "file_path"), "codex": ("view_image", "path"),
+                                           "gemini": ("read_file", "file_path")}
+OWN_DIALECTS: dict[str, Dialect] = {"claude": "anthropic", "codex": "responses", "gemini": "gemini"}
+IMAGE_CASES = [(cli, dialect) for cli in IMAGE_TOOLS for dialect in DIALECTS if dialect != OWN_DIALECTS[cli]]
+IMAGE_CALL_IDS: dict[Dialect, str] = {"chat": "call_read1", "responses": "call_read1", "anthropic": "toolu_read1",
+                                      "gemini": "read0001"}
 
 
 def _images_sent(dialect: Dialect, body: Any) -> list[str]:
-    """The media types of the images a request carries: Chat's data URLs, Anthropic's base64 blocks
-    and Gemini's inline data, inside tool results too."""
+    """The media types of the images a request carries, inside tool results too: Chat's data URLs,
+    Responses' `input_image` parts, Anthropic's base64 blocks and Gemini's inline data."""
     if dialect == "gemini":
         parts = [p for c in body["contents"] for p in c.get("parts", [])]
         inner = [q for p in parts for q in (p.get("functionResponse") or {}).get("parts", [])]
@@ -237,28 +240,55 @@ def _images_sent(dialect: Dialect, body: Any) -> list[str]:
         return [part["image_url"]["url"].split(";")[0].removeprefix("data:")
                 for message in body["messages"] if isinstance(message.get("content"), list)
                 for part in message["content"] if part.get("type") == "image_url"]
+    if dialect == "responses":
+        lists = [i.get("content") if i.get("type") == "message" else i.get("output") for i in body["input"]]
+        return [part["image_url"].split(";")[0].removeprefix("data:") for parts in lists if isinstance(parts, list)
+                for part in parts if part.get("type") == "input_image"]
     blocks = [b for m in body["messages"] if isinstance(m.get("content"), list) for b in m["content"]]
     inner = [c for b in blocks if b.get("type") == "tool_result" and isinstance(b.get("content"), list)
              for c in b["content"]]
     return [b["source"]["media_type"] for b in blocks + inner if b.get("type") == "image"]
 
 
-@pytest.mark.parametrize("cli", list(IMAGES))
-def test_cli_reads_an_image_through_the_gateway(executables: dict[str, Path], cli: str, tmp_path: Path) -> None:
-    """The model asks the CLI to read a picture in its working directory: the CLI's tool answers
-    with the image, which reaches a model of another dialect as that dialect carries one (a Chat
-    tool message holds no image, so it follows as a user message; Anthropic's tool result holds it,
-    and Gemini's function response)."""
+@pytest.fixture(scope="session")
+def image_runs(request: pytest.FixtureRequest, executables: dict[str, Path],
+               tmp_path_factory: pytest.TempPathFactory) -> dict[Case, Run | BaseException]:
+    """Each selected CLI reading a picture on each selected dialect, `CONCURRENCY` at a time."""
     from tests.documents import png, text_image
 
-    dialect, tool, argument = IMAGES[cli]
-    workdir = tmp_path / "work"
-    workdir.mkdir(parents=True)
-    (workdir / "pixel.png").write_bytes(png(text_image(["PIXEL"])))
-    call_id = {"chat": "call_read1", "anthropic": "toolu_read1", "gemini": "read0001"}[dialect]
-    read = real_clis.calls(dialect, [(real_clis.ToolUse(tool, {argument: str(workdir / "pixel.png")}), call_id)])
-    run = asyncio.run(real_clis.run(CLIS[cli], executables[cli], dialect, tmp_path, (read,)))
+    picture = png(text_image(["PIXEL"]))
+    cases = sorted({(item.callspec.params["cli"], item.callspec.params["upstream"]) for item in request.session.items
+                    if item.path == Path(__file__) and hasattr(item, "callspec")
+                    and "upstream" in item.callspec.params})
+    root = tmp_path_factory.mktemp("real-clis-images")
+    gate = asyncio.Semaphore(real_clis.CONCURRENCY)
+
+    async def one(cli: str, dialect: Dialect) -> Run:
+        async with gate:
+            workdir = root / f"{cli}-{dialect}" / "work"
+            workdir.mkdir(parents=True)
+            (workdir / "pixel.png").write_bytes(picture)
+            tool, argument = IMAGE_TOOLS[cli]
+            read = real_clis.calls(dialect, [(real_clis.ToolUse(tool, {argument: str(workdir / "pixel.png")}),
+                                              IMAGE_CALL_IDS[dialect])])
+            return await real_clis.run(CLIS[cli], executables[cli], dialect, workdir.parent, (read,))
+
+    async def every() -> list[Run | BaseException]:
+        return await asyncio.gather(*(one(*case) for case in cases), return_exceptions=True)
+
+    return dict(zip(cases, asyncio.run(every()), strict=True))
+
+
+@pytest.mark.parametrize(("cli", "upstream"), IMAGE_CASES, ids=[f"{c}-{d}" for c, d in IMAGE_CASES])
+def test_cli_reads_an_image_through_the_gateway(image_runs: dict[Case, Run | BaseException], cli: str,
+                                                upstream: Dialect) -> None:
+    """The model asks the CLI to read a picture in its working directory with its own tool: the
+    image the tool answers with reaches a model of every other dialect as that dialect carries one
+    (a Chat tool message holds no image, so it follows as a user message; a Responses tool output,
+    Anthropic's tool result and Gemini 3's function response hold it; Gemini 2.x has it beside)."""
+    run = image_runs[cli, upstream]
+    if isinstance(run, BaseException):
+        raise RuntimeError(f"the harness failed on {cli} with a {upstream} upstream") from run
     _went_round(run, 3)  # the read, the task's own call, DONE
-    assert not _images_sent(dialect, run.requests[0])
-    sent = _images_sent(dialect, run.requests[1])
-    assert sent and all(kind.startswith("image/") for kind in sent), run.requests[1]
+    assert not _images_sent(upstream, run.requests[0])
+    assert _images_sent(upstream, run.requests[1]) == ["image/png"], run.requests[1]

@@ -336,12 +336,19 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
     return out
 
 
+def _output_out(content: list[ir.Part]) -> str | list[dict[str, Any]]:
+    """A tool's output: its text, or where it holds images or files (Claude Code's `Read` of a
+    picture) the list of input parts the API takes there."""
+    if all(isinstance(p, ir.Text) for p in content):
+        return "".join(p.text for p in content if isinstance(p, ir.Text))
+    return _content_out(content, "user")
+
+
 def items_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [(r.extra or {}).get(NAME) or  # a client-run tool's output item, as the client sent it
                 {"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
-                 "call_id": r.call_id,
-                 "output": "".join(p.text for p in r.content if isinstance(p, ir.Text))}
+                 "call_id": r.call_id, "output": _output_out(r.content)}
                 for r in message.parts if isinstance(r, ir.ToolResult)]
     items: list[dict[str, Any]] = []
     pending: list[ir.Part] = []

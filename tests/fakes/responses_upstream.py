@@ -589,6 +589,25 @@ def _invalid_value(param: str, value: Any, supported: Sequence[str]) -> _Rejecte
     return _Rejected(error(400, message, param=param, code="invalid_value"))
 
 
+_OUTPUT_PARTS = ("input_text", "input_image", "input_file")
+
+
+def _check_output(output: Any, where: str) -> None:
+    """A tool's output: a string, or a list of input text, images and files."""
+    if output is None:
+        raise _missing(where)
+    if isinstance(output, str):
+        return
+    if not isinstance(output, list):
+        message = (f"Invalid type for '{where}': expected one of a string or array of input content, but got "
+                   f"{type(output).__name__} instead.")
+        raise _Rejected(error(400, message, param=where, code="invalid_type"))
+    for m, part in enumerate(output):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in _OUTPUT_PARTS:
+            raise _invalid_value(f"{where}[{m}].type", kind, _OUTPUT_PARTS)
+
+
 def _check_string(item: Json, name: str, where: str) -> None:
     """An item's field that must be a string when present, refused as the real API refuses it."""
     value = item.get(name, "")
@@ -748,6 +767,8 @@ class FakeResponses(Streaming):
                 _check_string(item, "call_id", where)
             if kind == "message" and item.get("role") not in _ROLES:
                 raise _invalid_value(f"{where}.role", item.get("role"), _ROLES)
+            if kind in _ANSWERS:
+                _check_output(item.get("output"), f"{where}.output")
             if kind in _ANSWERS and (_ANSWERS[kind], item.get("call_id")) not in calls:
                 message = f"No tool call found for {kind.replace('_', ' ')} with call_id {item.get('call_id')}."
                 raise _Rejected(error(400, message, param="input"))
