@@ -34,7 +34,7 @@ from interlingua.adapters.dialects.gemini_request import (
     decode_part,
     encode_generate_request,
 )
-from interlingua.adapters.dialects.openai_chat_request import decode_chat_request
+from interlingua.adapters.dialects.openai_chat_request import decode_chat_request, encode_chat_request
 from tests.support import decode_in_pieces, forward_in_pieces, no_clock, read_all, sse_data
 
 # Fixtures ----------------------------------------------------------------------------------------
@@ -305,7 +305,8 @@ def test_decode_function_response_without_a_call_gets_an_id() -> None:
     ({"content": "c"}, "c", False),
     ({"result": {"t": 18}}, '{"t":18}', False),
     ({"t": 18, "unit": "C"}, '{"t":18,"unit":"C"}', False),
-    ({"error": "station offline"}, '{"error":"station offline"}', True),
+    ({"error": "station offline"}, "station offline", True),
+    ({"error": {"code": 7}}, '{"code":7}', True),
     ({"error": "x", "code": 3}, '{"error":"x","code":3}', False),
     ("bare string", '"bare string"', False),
     ([1, 2], "[1,2]", False),
@@ -317,6 +318,16 @@ def test_decode_function_response_bodies(response: Any, content: str, is_error: 
     assert isinstance(result, ir.ToolResult)
     assert result.content == [ir.Text(content)]
     assert result.is_error is is_error
+
+
+def test_a_gemini_clients_error_reads_as_its_words_elsewhere_and_goes_back_as_it_came() -> None:
+    """Gemini CLI answers a failed tool with {"error": "..."}: a Chat model reads "Error: <words>",
+    not the object; a Gemini model gets the object back."""
+    failed = {"functionResponse": {"name": "read_file", "response": {"error": "File not found: a.png"}}}
+    req = decode(body(user({"text": "q"}), model({"functionCall": {"name": "read_file", "args": {}}}), user(failed)))
+    chat_body = encode_chat_request(read_all(req), "gpt-x")
+    assert chat_body["messages"][-1]["content"] == "Error: File not found: a.png"
+    assert encode(req)["contents"][2]["parts"][0]["functionResponse"]["response"] == {"error": "File not found: a.png"}
 
 
 def test_decode_parallel_calls_and_results_then_user_text() -> None:

@@ -63,10 +63,11 @@ def _media(data: dict[str, Any], path: str, inline: bool) -> ir.Part:
 
 
 def _response_content(response: Any) -> list[ir.Part]:
-    """A functionResponse's object as tool-result text: its `result` or `output` alone if that is all."""
+    """A functionResponse's object as tool-result text: its `result`, `output` or `error` alone if
+    that is all (an error is flagged as such on the result, so its words need no wrapper)."""
     if isinstance(response, dict) and len(response) == 1:
         (name, value), = response.items()
-        if name in ("result", "output", "content"):
+        if name in ("result", "output", "content", "error"):
             return [ir.Text(value if isinstance(value, str) else orjson.dumps(value).decode())]
     return [ir.Text(orjson.dumps(response).decode())]
 
