@@ -455,9 +455,10 @@ def test_encode_keeps_only_state_this_upstream_can_read() -> None:
             {"type": "input_image", "image_url": "https://x/y.png", "detail": "auto"},
             {"type": "input_text", "text": "b"}]},
     ]
-    text_only = ir.Message("tool", [ir.ToolResult("call_1", [ir.Text("a"), ir.Text("b")])])
-    assert encode_responses_request(replace(req, messages=[*req.messages[:2], text_only]), "m")["input"][-1] == {
-        "type": "function_call_output", "call_id": "call_1", "output": "ab"}
+    for is_error, said in ((False, "ab"), (True, "Error: ab")):  # the API has no error flag: the words say it
+        text_only = ir.Message("tool", [ir.ToolResult("call_1", [ir.Text("a"), ir.Text("b")], is_error=is_error)])
+        assert encode_responses_request(replace(req, messages=[*req.messages[:2], text_only]), "m")["input"][-1] == {
+            "type": "function_call_output", "call_id": "call_1", "output": said}
 
 
 def test_encode_refusal_and_inline_image_without_detail() -> None:

@@ -378,7 +378,7 @@ def _tool_messages(message: ir.Message, own: bool) -> list[dict[str, Any]]:
         media.extend(p for p in part.content if isinstance(p, (ir.Image, ir.File, ir.Audio)))
         content: Any = _content_out(texts, own) if texts else ""
         if part.is_error:
-            content = "Error: " + (content if isinstance(content, str) else "".join(p.text for p in texts))
+            content = tools_.failed_output(content if isinstance(content, str) else "".join(p.text for p in texts))
         out.append({"role": "tool", "tool_call_id": part.call_id, "content": content, **_own(message.extra, own)})
     if media:
         out.append({"role": "user", "content": _content_out(media, own)})

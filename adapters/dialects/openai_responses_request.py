@@ -20,6 +20,7 @@ from interlingua.adapters.dialects.tools import (
     client_executed,
     client_function,
     client_result_of_item,
+    failed_output,
     hosted_kind,
 )
 
@@ -336,19 +337,20 @@ def _content_out(parts: list[ir.Part], role: str) -> list[dict[str, Any]]:
     return out
 
 
-def _output_out(content: list[ir.Part]) -> str | list[dict[str, Any]]:
-    """A tool's output: its text, or where it holds images or files (Claude Code's `Read` of a
-    picture) the list of input parts the API takes there."""
-    if all(isinstance(p, ir.Text) for p in content):
-        return "".join(p.text for p in content if isinstance(p, ir.Text))
-    return _content_out(content, "user")
+def _output_out(result: ir.ToolResult) -> str | list[dict[str, Any]]:
+    """A tool's output: its text (a failure's said to be one), or where it holds images or files
+    (Claude Code's `Read` of a picture) the list of input parts the API takes there."""
+    if all(isinstance(p, ir.Text) for p in result.content):
+        text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
+        return failed_output(text) if result.is_error else text
+    return _content_out(result.content, "user")
 
 
 def items_out(message: ir.Message) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [(r.extra or {}).get(NAME) or  # a client-run tool's output item, as the client sent it
                 {"type": "custom_tool_call_output" if (r.extra or {}).get("custom") else "function_call_output",
-                 "call_id": r.call_id, "output": _output_out(r.content)}
+                 "call_id": r.call_id, "output": _output_out(r)}
                 for r in message.parts if isinstance(r, ir.ToolResult)]
     items: list[dict[str, Any]] = []
     pending: list[ir.Part] = []

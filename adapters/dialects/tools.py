@@ -349,6 +349,12 @@ def omitted_headers(request: Any, target: str) -> list[tuple[bytes, bytes]]:
 _HEADER_SAFE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
+def failed_output(text: str) -> str:
+    """A failed tool's text for a dialect whose tool results carry no error flag (both OpenAI
+    APIs'), so that the model reads it as a failure, as the flag tells Claude and Gemini."""
+    return "Error: " + text
+
+
 def _wrap(part: ir.Part) -> ir.Part:
     if isinstance(part, ir.ToolCall) and part.kind == "custom":
         return dataclasses.replace(part, kind="function", arguments=orjson.dumps({"input": part.arguments}).decode())
