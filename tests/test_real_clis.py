@@ -175,6 +175,43 @@ def test_gemini_cli_searches_the_web_through_claude(executables: dict[str, Path]
     assert f"[1] Yr: Bergen ({page})" in found, found
 
 
+def test_codex_searches_the_web_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Codex's hosted `web_search` on Claude is Claude's `web_search_20250305`: Claude searches within
+    its answer, and its search blocks and cited text reach Codex as a `web_search_call` it shows
+    and a message; the patch in the same answer runs, then the task's own."""
+    from tests.fakes import anthropic_upstream as fa
+
+    page = "https://docs.python.org/3/library/asyncio.html"
+    patch = "*** Begin Patch\n*** Add File: notes.txt\n+asyncio\n*** End Patch\n"
+    first = fa.reply(fa.thinking("Search first."), *fa.web_search("python asyncio", (page, "asyncio docs")),
+                     fa.say("Use asyncio.run.", citations=(fa.cited(page, "asyncio docs", "asyncio.run"),)),
+                     fa.call("apply_patch", orjson.dumps({"input": patch}).decode(), id="toolu_notes1"))
+    run = asyncio.run(real_clis.run(CLIS["codex"], executables["codex"], "anthropic", tmp_path, (first,)))
+    _went_round(run, 3)  # the search and a patch, the task's patch, DONE
+    assert {"type": "web_search_20250305", "name": "web_search"} in run.requests[0]["tools"]
+    assert "web search: python asyncio" in run.stderr, run.report()
+    assert (run.workdir / "notes.txt").read_text() == "asyncio\n"
+    assert "notes.txt" in str(real_clis.paired_result("anthropic", run.requests[1], "toolu_notes1"))
+
+
+def test_gemini_cli_searches_the_web_through_a_gpt_model(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Gemini CLI's google_web_search asks its web-search model for `googleSearch`; on a Responses
+    model that is OpenAI's `web_search`, and its search item and `url_citation` come back as the
+    grounding Gemini CLI reads into a cited answer and its sources."""
+    from tests.fakes import responses_upstream as fr
+
+    page, said = "https://www.yr.no/en/forecast/bergen", "It rains in Bergen today."
+    first = (fr.reply(fr.reasoning("I will search."),
+                      fr.call("google_web_search", '{"query": "bergen weather"}', call_id="call_search1")),
+             fr.reply(fr.web_search("bergen weather", page),
+                      fr.say(said, annotations=(fr.url_citation(page, "Yr: Bergen", 0, len(said)),))))
+    run = asyncio.run(real_clis.run(CLIS["gemini"], executables["gemini"], "responses", tmp_path, first))
+    _went_round(run, 4)  # the search call, the search itself, write_file, DONE
+    assert run.requests[1]["tools"] == [{"type": "web_search"}]
+    found = str(real_clis.paired_result("responses", run.requests[2], "call_search1"))
+    assert f"{said}[1]" in found and f"[1] Yr: Bergen ({page})" in found, found
+
+
 def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
     """Gemini CLI's web_fetch asks its web-fetch model for `urlContext`; on Claude that is
     `web_fetch_20250910`, so Claude reads the page, and its answer is what the tool gives the main
