@@ -212,6 +212,43 @@ def test_gemini_cli_searches_the_web_through_a_gpt_model(executables: dict[str, 
     assert f"{said}[1]" in found and f"[1] Yr: Bergen ({page})" in found, found
 
 
+@pytest.mark.parametrize("cli", ["claude", "gemini"])
+def test_a_cli_searches_the_web_through_a_chat_model_by_the_gateways_search(executables: dict[str, Path], cli: str,
+                                                                            tmp_path: Path) -> None:
+    """Claude Code's WebSearch and Gemini CLI's google_web_search each ask a model for their API's
+    search tool; a Chat model (vLLM, Ollama) has none, so the gateway gives it a `web_search`
+    function and runs it through its search provider, and the CLI reads the pages it found in its
+    own API's form: Claude's search blocks (the links Claude Code lists), Gemini's grounding (the
+    sources Gemini CLI lists)."""
+    from tests.fakes import openai_upstream as fo
+    from tests.fakes.search_upstream import FakeSearch
+
+    calls = [fo.tool_calls(fo.call("WebSearch", '{"query": "python asyncio"}', id="call_search1"))]
+    if cli == "claude":  # its WebSearch is loaded through ToolSearch first
+        calls.insert(0, fo.tool_calls(fo.call("ToolSearch", '{"query": "select:WebSearch", "max_results": 1}',
+                                              id="call_tools1")))
+    else:
+        calls = [fo.tool_calls(fo.call("google_web_search", '{"query": "python asyncio"}', id="call_search1"))]
+    searched = (fo.tool_calls(fo.call("web_search", '{"query": "python asyncio"}', id="call_ws1")),
+                fo.text("Use asyncio.run."))
+
+    async def scenario() -> Run:
+        async with FakeSearch("searxng") as web:
+            done = await real_clis.run(CLIS[cli], executables[cli], "chat", tmp_path, (*calls, *searched),
+                                       args=("--allowedTools", "WebSearch") if cli == "claude" else (),
+                                       providers={"web": {"type": "searxng", "url": web.url}},
+                                       utilities={"web_search": "web/default"})
+            assert len(web.requests) == 1 and web.requests[0][2]["q"] == "python asyncio"
+            return done
+
+    run = asyncio.run(scenario())
+    _went_round(run, len(calls) + 4)  # the CLI's calls, the search model's two turns, write, DONE
+    searching = run.requests[len(calls)]
+    assert [t["function"]["name"] for t in searching["tools"]] == ["web_search"]
+    found = str(real_clis.paired_result("chat", run.requests[len(calls) + 2], "call_search1"))
+    assert "Use asyncio.run." in found and "https://docs.python.org/3/library/asyncio.html" in found, found
+
+
 def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
     """Gemini CLI's web_fetch asks its web-fetch model for `urlContext`; on Claude that is
     `web_fetch_20250910`, so Claude reads the page, and its answer is what the tool gives the main
