@@ -339,11 +339,15 @@ def _function_response(result: ir.ToolResult, name: str, media_inside: bool) -> 
     out: dict[str, Any] = {"name": name, "response": response}
     if result.extra and result.extra.get("gemini_id"):
         out["id"] = result.call_id
-    media = [_media_part(p) for p in result.content if isinstance(p, (ir.Image, ir.File, ir.Audio))]
-    inside = [m for m in media if "inlineData" in m] if media_inside else []
+    inside: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
+    for part in result.content:
+        if isinstance(part, (ir.Image, ir.File, ir.Audio)):
+            media = _media_part(part)
+            (inside if media_inside and "inlineData" in media else beside).append(media)
     if inside:
         out["parts"] = inside
-    return [{"functionResponse": out}, *(m for m in media if m not in inside)]
+    return [{"functionResponse": out}, *beside]
 
 
 def _takes_media_in_responses(model: str) -> bool:
