@@ -249,6 +249,45 @@ def test_a_cli_searches_the_web_through_a_chat_model_by_the_gateways_search(exec
     assert "Use asyncio.run." in found and "https://docs.python.org/3/library/asyncio.html" in found, found
 
 
+_ASYNCIO = "https://docs.python.org/3/library/asyncio.html"
+_SAID = "Use asyncio.run for the entry point."
+#: Gemini's own search, as its answer's `groundingMetadata` tells it.
+_GROUNDED = {"webSearchQueries": ["python asyncio"], "groundingChunks": [{"web": {"uri": _ASYNCIO,
+                                                                                 "title": "asyncio docs"}}],
+             "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(_SAID), "text": _SAID},
+                                    "groundingChunkIndices": [0]}]}
+
+
+def test_codex_searches_the_web_through_gemini(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Codex's hosted `web_search` on Gemini is `googleSearch`: Gemini's grounding reaches Codex as a
+    `web_search_call` it shows, with the patch of the same answer, then the task's own."""
+    from tests.fakes import gemini_upstream as fg
+
+    patch = "*** Begin Patch\n*** Add File: notes.txt\n+asyncio\n*** End Patch\n"
+    first = fg.reply(fg.say(_SAID), fg.call("apply_patch", {"input": patch}, id="notes001"), grounding=_GROUNDED)
+    run = asyncio.run(real_clis.run(CLIS["codex"], executables["codex"], "gemini", tmp_path, (first,)))
+    _went_round(run, 3)  # the search and a patch, the task's patch, DONE
+    assert {"googleSearch": {}} in run.requests[0]["tools"]
+    assert "web search: python asyncio" in run.stderr, run.report()
+    assert (run.workdir / "notes.txt").read_text() == "asyncio\n"
+
+
+def test_claude_code_searches_the_web_through_gemini(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Claude Code's WebSearch asks for `web_search_20250305`; on Gemini that is `googleSearch`, and
+    the grounding comes back as Claude's search blocks, whose pages Claude Code lists as links."""
+    from tests.fakes import gemini_upstream as fg
+
+    first = (fg.reply(fg.call("ToolSearch", {"query": "select:WebSearch", "max_results": 1}, id="tools001")),
+             fg.reply(fg.call("WebSearch", {"query": "python asyncio"}, id="search01")),
+             fg.reply(fg.say(_SAID), grounding=_GROUNDED))
+    run = asyncio.run(real_clis.run(CLIS["claude"], executables["claude"], "gemini", tmp_path, first,
+                                    args=("--allowedTools", "WebSearch")))
+    _went_round(run, 5)  # ToolSearch, WebSearch, the search itself, Write, DONE
+    assert run.requests[2]["tools"] == [{"googleSearch": {}}]
+    found = str(real_clis.paired_result("gemini", run.requests[3], "search01"))
+    assert _SAID in found and f'"url":"{_ASYNCIO}"' in found, found
+
+
 def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], tmp_path: Path) -> None:
     """Gemini CLI's web_fetch asks its web-fetch model for `urlContext`; on Claude that is
     `web_fetch_20250910`, so Claude reads the page, and its answer is what the tool gives the main
