@@ -5,7 +5,8 @@ error in the gateway's log; and a translated 200 is one the client's own SDK typ
 
 The answers start as real ones, each upstream dialect's text and tool-call answers, whole and
 streamed, taken from the test fakes; a replaying upstream serves them broken (seeded, so CI is
-deterministic; INTERLINGUA_FUZZ_EXAMPLES draws that many fresh ones instead, for long runs).
+deterministic; INTERLINGUA_FUZZ_EXAMPLES draws that many fresh ones instead, for long runs, and
+a failure names its seed, which INTERLINGUA_FUZZ_SEED replays).
 A same-dialect answer is passed through as it came, so only the gateway's own reading of it (its
 usage) is checked there.
 """
@@ -17,6 +18,7 @@ import contextlib
 import copy
 import gzip
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -50,6 +52,14 @@ from tests.harness import anthropic_client, client, gateway, gemini_client
 from tests.support import serving
 
 EXAMPLES = LONG_RUN or 300
+REPLAYED = int(os.environ.get("INTERLINGUA_FUZZ_SEED") or 0)
+
+
+def seeded(fixed: int) -> tuple[random.Random, int]:
+    """A generator and its seed: `fixed` in the suite, a fresh one for a long run, the one
+    INTERLINGUA_FUZZ_SEED names to replay a failure."""
+    seed = REPLAYED or (random.SystemRandom().randrange(1, 2**32) if LONG_RUN else fixed)
+    return random.Random(seed), seed
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}}
 
 
@@ -388,7 +398,7 @@ async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
     replay = Replay()
     errors = Errors()
     logging.getLogger("interlingua").addHandler(errors)
-    rnd = random.Random(None if LONG_RUN else 20261207)
+    rnd, seed = seeded(20261207)
     try:
         async with replay.serving() as url:
             app = create_app(parse({"server": {"data_dir": str(tmp_path)}, "providers": providers(url)}, {},
@@ -410,7 +420,8 @@ async def _run(tmp_path: Path, answers: list[Answer], breaking: bool) -> None:
                         problem = await _continued(app, replay, answer, previous, rnd) or _problem(
                             exchange, client, answer, errors)
                         replay.body = sent
-                    assert problem is None, (answer.kind, answer.stream, client, replay.body[:800], problem)
+                    assert problem is None, (f"seed {seed}", answer.kind, answer.stream, client, replay.body[:800],
+                                             problem)
             finally:
                 await app.aclose()  # metrics take what the upstreams reported as usage here
     finally:
@@ -685,7 +696,7 @@ def test_broken_error_answers_are_errors_in_the_clients_shape(tmp_path: Path) ->
     error) in its dialect's shape, with headers a server can send."""
     async def scenario() -> None:
         replay = Replay()
-        rnd = random.Random(None if LONG_RUN else 7)
+        rnd, seed = seeded(7)
         async with replay.serving() as url:
             app = create_app(parse({"server": {"data_dir": str(tmp_path)}, "providers": providers(url)}, {}, "errors"))
             try:
@@ -696,10 +707,14 @@ def test_broken_error_answers_are_errors_in_the_clients_shape(tmp_path: Path) ->
                                    else rnd.choice([b"", b"<html>", b"null", b"[]", b'"x"']))
                     replay.headers = {"retry-after": rnd.choice(["1", "-5", "abc", "1e308", "99999999999",
                                                                  "Wed, 21 Oct 2015 07:28:00 GMT"])}
+                    if rnd.random() < 0.5:  # OpenAI's and Azure's, read first
+                        replay.headers["retry-after-ms"] = rnd.choice(["1500", "0", "-1", "abc", "1e400", "nan", ""])
                     exchange = await _ask(app, client, kind, rnd.random() < 0.5, rnd)
-                    assert 400 <= exchange.status < 600 and exchange.status != 500, (exchange.status, replay.body)
-                    assert error_shape_ok(exchange, ERROR_SHAPE[client]), exchange.body
-                    assert all(v.isascii() and b"\n" not in v for v in exchange.headers.values()), exchange.headers
+                    assert 400 <= exchange.status < 600 and exchange.status != 500, (
+                        f"seed {seed}", exchange.status, replay.body)
+                    assert error_shape_ok(exchange, ERROR_SHAPE[client]), (f"seed {seed}", exchange.body)
+                    assert all(v.isascii() and b"\n" not in v for v in exchange.headers.values()), (
+                        f"seed {seed}", exchange.headers)
             finally:
                 await app.aclose()
 
