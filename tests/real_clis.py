@@ -325,10 +325,11 @@ class Run:
 
 
 async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: tuple[Any, ...] = (),
-              args: tuple[str, ...] = (), **more: Json) -> Run:
+              args: tuple[str, ...] = (), codex_settings: str = "", **more: Json) -> Run:
     """Run `cli` once on the task, through a fresh gateway in front of a fresh fake `dialect` upstream;
-    `first`: the fake's answers before the task's own, `args`: the CLI's arguments besides, `more`:
-    the gateway's config tables besides."""
+    `first`: the fake's answers before the task's own, `args`: the CLI's arguments besides,
+    `codex_settings`: top-level lines for Codex's config.toml, `more`: the gateway's config tables
+    besides."""
     home, workdir = root / "home", root / "work"
     workdir.mkdir(parents=True, exist_ok=True)  # a test may have put files there for the task
     env = offline_env(home)
@@ -340,6 +341,9 @@ async def run(cli: Cli, executable: Path, dialect: Dialect, root: Path, first: t
                         **more}
         async with gateway(root / "data", **tables) as (_, url):
             argv, own = _SETUPS[cli.name](home, url, cli.model)
+            if codex_settings:  # top-level keys go before the first table
+                config = home / ".codex" / "config.toml"
+                config.write_text(config.read_text().replace("\n[", f"\n{codex_settings}\n\n[", 1))
             process = await asyncio.create_subprocess_exec(
                 str(executable), *argv, *args, cwd=workdir, env={**env, **own}, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -19,6 +19,7 @@ import asyncio
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +305,27 @@ def test_gemini_cli_fetches_a_page_through_claude(executables: dict[str, Path], 
     assert run.requests[1]["tools"] == [{"type": "web_fetch_20250910", "name": "web_fetch"}]
     assert page in str(run.requests[1]["messages"])
     assert said in str(real_clis.paired_result("anthropic", run.requests[2], "toolu_fetch1"))
+
+
+def test_codex_compacts_its_context_on_claude(executables: dict[str, Path], tmp_path: Path) -> None:
+    """Past its auto-compaction limit (set low here), Codex asks the model for a summary of the work
+    so far and goes on from it: on Claude, the summary turn follows the tool result, and the next
+    request starts from the summary, not the whole history."""
+    from tests.fakes import anthropic_upstream as fa
+
+    notes = real_clis.tool_use("codex", tmp_path / "work", "notes.txt")
+    big = replace(real_clis.calls("anthropic", [(notes, "toolu_notes1")]), usage=fa.Usage(1500, 100))
+    summary = "Wrote notes.txt; hello.txt is still to be made."
+    run = asyncio.run(real_clis.run(
+        CLIS["codex"], executables["codex"], "anthropic", tmp_path, (big, fa.text(summary)),
+        codex_settings="model_auto_compact_token_limit = 300\nmodel_context_window = 2000"))
+    _went_round(run, 4)  # a patch past the limit, the summary, the task's patch, DONE
+    assert (run.workdir / "notes.txt").read_text() == CONTENT
+    asked = run.requests[1]["messages"][-1]["content"]
+    assert asked[0]["tool_use_id"] == "toolu_notes1" and "COMPACTION" in asked[-1]["text"], asked
+    went_on = str(run.requests[2]["messages"])
+    assert summary in went_on and "toolu_notes1" not in went_on, went_on
+    assert "context compacted" in run.stderr, run.report()
 
 
 #: For each CLI, an upstream of another dialect that answers with two calls at once.
