@@ -17,7 +17,7 @@ processes admit meanwhile can pass the cap by their cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from interlingua.adapters.state import Limit
@@ -98,3 +98,8 @@ class Leases:
             ended.append(key)
         gone = {key: self._held.pop(key) for key in ended}
         return {key: lease for key, lease in gone.items() if lease.reserved and lease.left > 0}
+
+    def give_back(self, owe: Callable[[str, float, float], object], now: float = float("inf")) -> None:
+        """`expire`, and owe each counter (`owe(key, amount, resets_at)`) what its lease left unused."""
+        for key, lease in self.expire(now).items():
+            owe(key, -lease.left, lease.resets_at)

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from interlingua.adapters.state import Limit, leases, refused
@@ -81,8 +82,7 @@ class LocalCounters:
         db, held, now = self._db, self._leases, time.monotonic()
         with self._lock:
             if held is not None:
-                for key, lease in held.expire(now).items():
-                    count(self._owed, key, -lease.left, lease.resets_at)
+                held.give_back(partial(count, self._owed), now)
             owed, self._owed = self._owed, {}
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -130,8 +130,7 @@ class LocalCounters:
         """Owe back what the leases held have left, and hold none."""
         if self._leases is not None:
             with self._lock:
-                for key, lease in self._leases.expire().items():
-                    count(self._owed, key, -lease.left, lease.resets_at)
+                self._leases.give_back(partial(count, self._owed))
 
     def _later(self, delay: float) -> None:
         """Pay what is owed within `delay`, should no request carry it sooner."""

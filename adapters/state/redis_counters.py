@@ -100,8 +100,7 @@ class RedisCounters:
         now = time.monotonic()
         if self._leases.draw(limits, now):
             return None
-        for key, lease in self._leases.expire(now).items():
-            self.add(key, -lease.left, lease.resets_at)
+        self._leases.give_back(self.add, now)
         keys_and_args: list[Arg] = [len(limits), *(PREFIX + lim.key for lim in limits)]
         for limit in limits:
             keys_and_args += [limit.cap, limit.amount, int(limit.resets_at) + _GRACE_S]
@@ -131,8 +130,7 @@ class RedisCounters:
 
     def _return(self) -> None:
         self._returning = None
-        for key, lease in self._leases.expire(time.monotonic()).items():
-            self.add(key, -lease.left, lease.resets_at)
+        self._leases.give_back(self.add, time.monotonic())
         self._return_later()
 
     def add(self, key: str, amount: float, resets_at: float) -> None:
@@ -194,8 +192,7 @@ class RedisCounters:
     async def aclose(self) -> None:
         if self._returning is not None:
             self._returning.cancel()
-        for key, lease in self._leases.expire().items():
-            self.add(key, -lease.left, lease.resets_at)
+        self._leases.give_back(self.add)
         await self.settle()
         await self._local.aclose()
         await self._redis.aclose()
